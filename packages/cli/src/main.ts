@@ -1,0 +1,40 @@
+import { Command, CommanderError } from 'commander';
+import { registerDeviceCommands } from './device-commands.js';
+import { registerServerCommands } from './server-commands.js';
+import { UsageError } from './usage-error.js';
+
+/** Exit codes: 0 success, 1 the work failed (server down, token refused), 2 the command was called wrongly. */
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+
+export function buildProgram(): Command {
+  const program = new Command('tillsync')
+    .description('Keeps the SQLite databases of a shop\'s tills, tablets and desktops in step with a cloud copy.')
+    .exitOverride()
+    .configureOutput({ outputError: () => {} })
+    .showHelpAfterError(false);
+  registerServerCommands(program);
+  registerDeviceCommands(program);
+  return program;
+}
+
+/** Runs the command line and returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) return 0;
+      process.stderr.write(`tillsync: ${error.message.replace(/^error: /, '')}\n`);
+      return EXIT_USAGE;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`tillsync: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`tillsync: ${error instanceof Error ? error.message : String(error)}\n`);
+    return EXIT_FAILED;
+  }
+}

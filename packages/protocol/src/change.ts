@@ -1,0 +1,42 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/**
+ * A counter column's entry in a change that does not create the row: what the sender added to the column
+ * since its last push (PROTOCOL.md §5).
+ */
+export const CounterDelta = Type.Object({ delta: Type.Integer() }, { additionalProperties: false });
+export type CounterDelta = Static<typeof CounterDelta>;
+
+/**
+ * One row's new state (PROTOCOL.md §1). The shape is checked here; whether the table, the columns and the
+ * values fit the schema is judged per change by the server, which rejects that change alone.
+ */
+export const Change = Type.Object({
+  table: Type.String({ minLength: 1, maxLength: 128 }),
+  id: Type.String({ minLength: 1, maxLength: 128 }),
+  op: Type.Union([Type.Literal('upsert'), Type.Literal('delete')]),
+  updatedAt: Type.String({ minLength: 1, maxLength: 128 }),
+  values: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+});
+export type Change = Static<typeof Change>;
+
+/** The values of a row as stored and pulled: plain JSON scalars, counters summed. */
+export type RowValues = Record<string, string | number | null>;
+
+/** A change as the server hands it out on pull and in `current`: counters are plain integers. */
+export interface StoredChange {
+  readonly table: string;
+  readonly id: string;
+  readonly op: 'upsert' | 'delete';
+  readonly updatedAt: string;
+  readonly values?: RowValues;
+}
+
+export function isCounterDelta(value: unknown): value is CounterDelta {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    Object.keys(value).length === 1 &&
+    Number.isSafeInteger((value as { delta?: unknown }).delta)
+  );
+}

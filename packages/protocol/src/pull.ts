@@ -1,0 +1,30 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/** The page size when a pull names none, and the largest the server hands out. */
+export const DEFAULT_PULL_LIMIT = 1000;
+export const MAX_PULL_LIMIT = 5000;
+
+export const PullQuery = Type.Object({
+  since: Type.Optional(Type.String({ maxLength: 64 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1 })),
+});
+export type PullQuery = Static<typeof PullQuery>;
+
+const PulledChange = Type.Object({
+  table: Type.String(),
+  id: Type.String(),
+  op: Type.Union([Type.Literal('upsert'), Type.Literal('delete')]),
+  updatedAt: Type.String(),
+  values: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()]))),
+});
+
+export const PullResponse = Type.Object({
+  changes: Type.Array(PulledChange),
+  cursor: Type.String(),
+  hasMore: Type.Boolean(),
+  serverTime: Type.String(),
+  checksums: Type.Optional(
+    Type.Record(Type.String(), Type.Object({ count: Type.Integer(), sum: Type.String({ pattern: '^[0-9a-f]{16}$' }) })),
+  ),
+});
+export type PullResponse = Static<typeof PullResponse>;
