@@ -4,9 +4,10 @@ import { Type, type Static } from '@sinclair/typebox';
 export const DEFAULT_PULL_LIMIT = 1000;
 export const MAX_PULL_LIMIT = 5000;
 
+/** The query string of a pull; as in every query string, the limit travels as text. */
 export const PullQuery = Type.Object({
   since: Type.Optional(Type.String({ maxLength: 64 })),
-  limit: Type.Optional(Type.Integer({ minimum: 1 })),
+  limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' })),
 });
 export type PullQuery = Static<typeof PullQuery>;
 

@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ProtocolError,
+  type LoginResponse,
+  type PairRequest,
+  type PairResponse,
+  type PairingCodeResponse,
+  type RefreshResponse,
+} from '@tillsync/protocol';
+import type { ServerConfig } from './config.js';
+import {
+  DUMMY_PASSWORD_HASH,
+  MIN_PASSWORD_LENGTH,
+  hashPassword,
+  hashToken,
+  newPairingCode,
+  newToken,
+  normalizePairingCode,
+  tokenKind,
+  verifyPassword,
+} from './credentials.js';
+import type { AccountStore, TokenPairHashes } from './storage/account-store.js';
+
+/** Who called: a device of a tenant. */
+export interface DeviceCaller {
+  readonly kind: 'device';
+  readonly tenantId: string;
+  readonly deviceId: string;
+}
+
+/** Who called: an owner of a tenant. */
+export interface OwnerCaller {
+  readonly kind: 'owner';
+  readonly tenantId: string;
+  readonly ownerId: string;
+  readonly tokenHash: string;
+}
+
+const unauthorized = (code: string, message: string): ProtocolError => new ProtocolError(401, code, message);
+
+/** Logins, sessions, pairing, device tokens: everything that says who a caller is. */
+export class Accounts {
+  readonly #store: AccountStore;
+  readonly #config: ServerConfig;
+
+  constructor(store: AccountStore, config: ServerConfig) {
+    this.#store = store;
+    this.#config = config;
+  }
+
+  /** Creates a tenant and its owner. */
+  async createTenant(input: { name: string; email: string; password: string }): Promise<{ tenantId: string; ownerId: string }> {
+    if (!/^[^@\s]+@[^@\s]+$/.test(input.email)) throw new ProtocolError(400, 'INVALID_REQUEST', `"${input.email}" is not an email address`);
+    if (input.password.length < MIN_PASSWORD_LENGTH) {
+      throw new ProtocolError(400, 'INVALID_REQUEST', `the password must be at least ${MIN_PASSWORD_LENGTH} characters long`);
+    }
+    if (await this.#store.findOwnerByEmail(input.email)) {
+      throw new ProtocolError(409, 'CONFLICT', `an owner with the email ${input.email} exists already`);
+    }
+    return this.#store.createTenant({ name: input.name, email: input.email, passwordHash: await hashPassword(input.password) });
+  }
+
+  /** Creates the first tenant from `TILLSYNC_ADMIN_EMAIL`/`_PASSWORD` when the database has none. */
+  async bootstrapAdmin(): Promise<{ tenantId: string } | null> {
+    const { adminEmail, adminPassword } = this.#config;
+    if (!adminEmail || !adminPassword || (await this.#store.countTenants()) > 0) return null;
+    return this.createTenant({ name: 'My shop', email: adminEmail, password: adminPassword });
+  }
+
+  async login(email: string, password: string): Promise<LoginResponse> {
+    const owner = await this.#store.findOwnerByEmail(email);
+    const matches = await verifyPassword(password, owner?.passwordHash ?? DUMMY_PASSWORD_HASH);
+    if (!owner || !matches) throw unauthorized('INVALID_CREDENTIALS', 'the email or the password is wrong');
+    const token = newToken('owner');
+    await this.#store.createOwnerSession({
+      tokenHash: hashToken(token),
+      ownerId: owner.id,
+      tenantId: owner.tenantId,
+      expiresAt: this.#config.now() + this.#config.ownerSessionTtlMs,
+    });
+    return { token, tenantId: owner.tenantId };
+  }
+
+  async logout(owner: OwnerCaller): Promise<void> {
+    await this.#store.deleteOwnerSession(owner.tokenHash);
+  }
+
+  async createPairingCode(tenantId: string): Promise<PairingCodeResponse> {
+    const code = newPairingCode();
+    const expiresAt = this.#config.now() + this.#config.pairingCodeTtlMs;
+    await this.#store.createPairingCode({ codeHash: hashToken(normalizePairingCode(code)), tenantId, expiresAt });
+    return { code, expiresAt: new Date(expiresAt).toISOString() };
+  }
+
+  async pair(request: PairRequest): Promise<PairResponse> {
+    const deviceId = randomUUID();
+    const { tokens, hashes } = this.#newTokenPair();
+    const paired = await this.#store.pairDevice({
+      codeHash: hashToken(normalizePairingCode(request.code)),
+      now: this.#config.now(),
+      deviceId,
+      name: request.name?.trim() || 'Unnamed device',
+      platform: request.platform?.trim() || 'unknown',
+      appVersion: request.appVersion ?? null,
+      tokens: hashes,
+    });
+    if (!paired) {
+      throw new ProtocolError(400, 'INVALID_CODE', 'the pairing code is wrong, used already or expired: ask the owner for a new one');
+    }
+    return { deviceId, tenantId: paired.tenantId, ...tokens };
+  }
+
+  async refresh(refreshToken: string): Promise<RefreshResponse> {
+    const found = tokenKind(refreshToken) === 'refresh' ? await this.#store.findDeviceToken(hashToken(refreshToken)) : null;
+    if (!found || found.kind !== 'refresh') throw unauthorized('TOKEN_INVALID', 'the refresh token is not valid: pair this device again');
+    if (found.deviceRevokedAt) throw unauthorized('DEVICE_REVOKED', 'this device was removed by the owner: pair it again');
+    if (found.usedAt !== null) {
+      // A spent refresh token used again means it was copied: end the whole chain.
+      await this.#store.revokeTokenFamily(found.familyId);
+      throw unauthorized('TOKEN_INVALID', 'the refresh token was used already: pair this device again');
+    }
+    if (found.expiresAt <= this.#config.now()) throw unauthorized('TOKEN_INVALID', 'the refresh token expired: pair this device again');
+    const { tokens, hashes } = this.#newTokenPair();
+    const rotated = await this.#store.rotateRefreshToken({
+      oldHash: hashToken(refreshToken),
+      now: this.#config.now(),
+      deviceId: found.deviceId,
+      tenantId: found.tenantId,
+      familyId: found.familyId,
+      tokens: hashes,
+    });
+    if (!rotated) throw unauthorized('TOKEN_INVALID', 'the refresh token was used already: pair this device again');
+    return tokens;
+  }
+
+  /** The device behind a bearer token, or the 401/403 that says why not. */
+  async authenticateDevice(authorization: string | undefined): Promise<DeviceCaller> {
+    const token = bearer(authorization);
+    const kind = tokenKind(token);
+    if (kind === 'owner') throw new ProtocolError(403, 'FORBIDDEN', "an owner's token cannot make a device's call");
+    const found = kind === 'access' ? await this.#store.findDeviceToken(hashToken(token)) : null;
+    if (!found || found.kind !== 'access') throw unauthorized('TOKEN_INVALID', 'the access token is not valid: refresh it or pair this device again');
+    if (found.deviceRevokedAt) throw unauthorized('DEVICE_REVOKED', 'this device was removed by the owner: pair it again');
+    if (found.expiresAt <= this.#config.now()) throw unauthorized('TOKEN_EXPIRED', 'the access token expired: refresh it');
+    return { kind: 'device', tenantId: found.tenantId, deviceId: found.deviceId };
+  }
+
+  /** The owner behind a bearer token, or the 401/403 that says why not. */
+  async authenticateOwner(authorization: string | undefined): Promise<OwnerCaller> {
+    const token = bearer(authorization);
+    const kind = tokenKind(token);
+    if (kind === 'access' || kind === 'refresh') throw new ProtocolError(403, 'FORBIDDEN', "a device's token cannot make an owner's call");
+    const tokenHash = hashToken(token);
+    const session = kind === 'owner' ? await this.#store.findOwnerSession(tokenHash) : null;
+    if (!session) throw unauthorized('TOKEN_INVALID', 'the session token is not valid: log in again');
+    if (session.expiresAt <= this.#config.now()) throw unauthorized('TOKEN_EXPIRED', 'the session expired: log in again');
+    return { kind: 'owner', tenantId: session.tenantId, ownerId: session.ownerId, tokenHash };
+  }
+
+  /** Either kind of caller, for calls both may make (the schema). */
+  async authenticateAny(authorization: string | undefined): Promise<DeviceCaller | OwnerCaller> {
+    return tokenKind(bearer(authorization)) === 'owner' ? this.authenticateOwner(authorization) : this.authenticateDevice(authorization);
+  }
+
+  #newTokenPair(): { tokens: Omit<RefreshResponse, never> & { accessTokenExpiresAt: string }; hashes: TokenPairHashes } {
+    const now = this.#config.now();
+    const accessToken = newToken('access');
+    const refreshToken = newToken('refresh');
+    const accessExpiresAt = now + this.#config.accessTokenTtlMs;
+    return {
+      tokens: { accessToken, accessTokenExpiresAt: new Date(accessExpiresAt).toISOString(), refreshToken },
+      hashes: {
+        accessHash: hashToken(accessToken),
+        accessExpiresAt,
+        refreshHash: hashToken(refreshToken),
+        refreshExpiresAt: now + this.#config.refreshTokenTtlMs,
+      },
+    };
+  }
+}
+
+function bearer(authorization: string | undefined): string {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+  if (!match?.[1]) throw unauthorized('UNAUTHORIZED', 'this call needs an "Authorization: Bearer <token>" header');
+  return match[1];
+}

@@ -1,0 +1,75 @@
+import { CompiledSchema, SHOP_SCHEMA, type SyncSchema } from '@tillsync/protocol';
+
+/** What a caller passes to {@link startServer}. */
+export interface ServerOptions {
+  /**
+   * The SQLite file of the embedded database.
+   * @defaultValue `./data/cloud.db`
+   */
+  readonly dbPath?: string;
+  /** @defaultValue 8787 (0 picks a free port) */
+  readonly port?: number;
+  /** @defaultValue `127.0.0.1` */
+  readonly host?: string;
+  /**
+   * The synced tables.
+   * @defaultValue the built-in shop schema (PROTOCOL.md §3)
+   */
+  readonly schema?: SyncSchema;
+  /** With `adminPassword`, creates a tenant with this owner when the database has none. */
+  readonly adminEmail?: string;
+  readonly adminPassword?: string;
+  /** @defaultValue 3600 */
+  readonly accessTokenTtlSec?: number;
+  /** @defaultValue 90 days */
+  readonly refreshTokenTtlSec?: number;
+  /** @defaultValue 12 hours */
+  readonly ownerSessionTtlSec?: number;
+  /** @defaultValue 10 MB */
+  readonly bodyLimitBytes?: number;
+  /** How long tombstones are kept; a cursor older than that must resync. @defaultValue 90 */
+  readonly tombstoneRetentionDays?: number;
+  /** Log requests and events as JSON lines on stdout. @defaultValue true */
+  readonly logger?: boolean;
+  /** The clock, for tests. @defaultValue `Date.now` */
+  readonly now?: () => number;
+}
+
+/** The resolved, frozen form of {@link ServerOptions}. */
+export interface ServerConfig {
+  readonly dbPath: string;
+  readonly port: number;
+  readonly host: string;
+  readonly schema: CompiledSchema;
+  readonly adminEmail: string | null;
+  readonly adminPassword: string | null;
+  readonly accessTokenTtlMs: number;
+  readonly refreshTokenTtlMs: number;
+  readonly ownerSessionTtlMs: number;
+  readonly pairingCodeTtlMs: number;
+  readonly bodyLimitBytes: number;
+  readonly tombstoneRetentionMs: number;
+  readonly logger: boolean;
+  readonly now: () => number;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export function resolveServerConfig(options: ServerOptions): ServerConfig {
+  return Object.freeze({
+    dbPath: options.dbPath ?? './data/cloud.db',
+    port: options.port ?? 8787,
+    host: options.host ?? '127.0.0.1',
+    schema: new CompiledSchema(options.schema ?? SHOP_SCHEMA),
+    adminEmail: options.adminEmail ?? null,
+    adminPassword: options.adminPassword ?? null,
+    accessTokenTtlMs: (options.accessTokenTtlSec ?? 3600) * 1000,
+    refreshTokenTtlMs: (options.refreshTokenTtlSec ?? 90 * 24 * 3600) * 1000,
+    ownerSessionTtlMs: (options.ownerSessionTtlSec ?? 12 * 3600) * 1000,
+    pairingCodeTtlMs: 15 * 60 * 1000,
+    bodyLimitBytes: options.bodyLimitBytes ?? 10 * 1024 * 1024,
+    tombstoneRetentionMs: (options.tombstoneRetentionDays ?? 90) * DAY_MS,
+    logger: options.logger ?? true,
+    now: options.now ?? Date.now,
+  });
+}

@@ -1,0 +1,102 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import {
+  DEFAULT_PULL_LIMIT,
+  DEVICE_APP_VERSION_HEADER,
+  DEVICE_PENDING_HEADER,
+  MAX_PULL_LIMIT,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  PullQuery,
+  PushRequest,
+  decodeCursor,
+  encodeCursor,
+  type HealthResponse,
+  type PullResponse,
+  type SyncSchema,
+} from '@tillsync/protocol';
+import type { DeviceCaller } from '../accounts.js';
+import { applyPush } from '../push.js';
+import type { AppContext } from './app.js';
+
+/** Health, push, pull and schema (PROTOCOL.md §2). */
+export function registerSyncRoutes(app: FastifyInstance, context: AppContext): void {
+  const { config, storage, accounts } = context;
+
+  /** Authenticates a device and records the call for the devices panel's "last seen". */
+  const device = async (request: FastifyRequest): Promise<DeviceCaller> => {
+    const caller = await accounts.authenticateDevice(request.headers.authorization);
+    const appVersion = headerText(request, DEVICE_APP_VERSION_HEADER);
+    const pending = Number.parseInt(headerText(request, DEVICE_PENDING_HEADER) ?? '', 10);
+    await storage.accounts.touchDevice(caller.deviceId, {
+      at: new Date(config.now()).toISOString(),
+      appVersion: appVersion?.slice(0, 100) ?? null,
+      pendingChanges: Number.isSafeInteger(pending) && pending >= 0 ? pending : null,
+    });
+    request.log = request.log.child({ tenantId: caller.tenantId, deviceId: caller.deviceId });
+    return caller;
+  };
+
+  app.get('/api/sync/health', (): HealthResponse => ({
+    ok: true,
+    serverTime: new Date(config.now()).toISOString(),
+    protocol: PROTOCOL_VERSION,
+  }));
+
+  app.post('/api/sync/push', { schema: { body: PushRequest } }, async (request) => {
+    const caller = await device(request);
+    const body = request.body as PushRequest;
+    const response = await applyPush(storage.sync.forTenant(caller.tenantId), body, {
+      schema: config.schema,
+      deviceId: caller.deviceId,
+      now: config.now,
+    });
+    request.log.info({ pushId: body.pushId, changes: body.changes.length }, 'push');
+    return response;
+  });
+
+  app.get('/api/sync/pull', { schema: { querystring: PullQuery } }, async (request): Promise<PullResponse> => {
+    const caller = await device(request);
+    const query = request.query as PullQuery;
+    const sinceSeq = decodeCursor(query.since ?? '');
+    if (sinceSeq === null) {
+      throw new ProtocolError(400, 'INVALID_REQUEST', 'since is not a cursor this server handed out: pull from the beginning');
+    }
+    const limit = Math.min(Math.max(Number(query.limit ?? DEFAULT_PULL_LIMIT), 1), MAX_PULL_LIMIT);
+    const page = await storage.sync.forTenant(caller.tenantId).pull(sinceSeq, limit);
+    if (page.resyncRequired) {
+      throw new ProtocolError(410, 'RESYNC_REQUIRED', 'this cursor is older than the deletions the server keeps: take a fresh snapshot');
+    }
+    const response: PullResponse = {
+      changes: page.rows.map((row) =>
+        row.values === null
+          ? { table: row.table, id: row.id, op: 'delete' as const, updatedAt: row.updatedAt }
+          : { table: row.table, id: row.id, op: 'upsert' as const, updatedAt: row.updatedAt, values: row.values },
+      ),
+      cursor: encodeCursor(page.cursorSeq),
+      hasMore: page.hasMore,
+      serverTime: new Date(config.now()).toISOString(),
+    };
+    if (page.checksums) response.checksums = withEveryTable(page.checksums, config.schema.source);
+    return response;
+  });
+
+  app.get('/api/sync/schema', async (request): Promise<SyncSchema> => {
+    await accounts.authenticateAny(request.headers.authorization);
+    return config.schema.source;
+  });
+}
+
+/** Tables without rows are listed too, with count 0, so a device can tell an empty table from a missing one. */
+function withEveryTable(
+  checksums: Readonly<Record<string, { count: number; sum: string }>>,
+  schema: SyncSchema,
+): Record<string, { count: number; sum: string }> {
+  const all: Record<string, { count: number; sum: string }> = {};
+  for (const table of Object.keys(schema.tables)) all[table] = checksums[table] ?? { count: 0, sum: '0000000000000000' };
+  return all;
+}
+
+function headerText(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}

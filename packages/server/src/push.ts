@@ -1,0 +1,344 @@
+import {
+  parseStamp,
+  type Change,
+  type CompiledSchema,
+  type ErrorDetail,
+  type PushRequest,
+  type PushResponse,
+  type PushResult,
+  type RowValues,
+  type SchemaTable,
+  type StoredChange,
+} from '@tillsync/protocol';
+import {
+  rowKey,
+  type ConflictRecord,
+  type PushTransaction,
+  type RowWrite,
+  type StoredRow,
+  type TenantSyncStore,
+} from './storage/sync-store.js';
+
+/** A stamp further ahead of the server's clock than this is refused with CLOCK_SKEW (PROTOCOL.md §2). */
+export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
+
+export interface PushOptions {
+  readonly schema: CompiledSchema;
+  readonly deviceId: string;
+  readonly now: () => number;
+}
+
+/**
+ * Applies a push (PROTOCOL.md §2, §5) in one transaction: one result per change in request order. A retried
+ * `pushId` gets the answer it got the first time and changes nothing.
+ */
+export function applyPush(store: TenantSyncStore, request: PushRequest, options: PushOptions): Promise<PushResponse> {
+  return store.push(async (tx) => {
+    const earlier = await tx.findPushAnswer(options.deviceId, request.pushId);
+    if (earlier !== null) return JSON.parse(earlier) as PushResponse;
+    const response = await judgeAndWrite(tx, request.changes, options);
+    await tx.savePushAnswer(options.deviceId, request.pushId, JSON.stringify(response));
+    return response;
+  });
+}
+
+/** A change that passed the checks that need no stored row. */
+interface Candidate {
+  readonly index: number;
+  readonly change: Change;
+  readonly table: SchemaTable;
+  readonly key: string;
+}
+
+/** A row's state while the push is judged; `lastIndex` is the change that made it, if any did. */
+interface WorkingState {
+  readonly values: RowValues | null;
+  readonly updatedAt: string;
+  readonly deviceId: string | null;
+  readonly lastIndex: number | null;
+}
+
+interface Judgement {
+  readonly results: PushResult[];
+  readonly states: Map<string, WorkingState>;
+  readonly conflicts: ConflictRecord[];
+  /** The upserts that were applied, with the table they belong to. */
+  readonly applied: Candidate[];
+}
+
+async function judgeAndWrite(
+  tx: PushTransaction,
+  changes: readonly Change[],
+  options: PushOptions,
+): Promise<PushResponse> {
+  const rejected = new Map<number, ErrorDetail>();
+  const candidates: Candidate[] = [];
+  changes.forEach((change, index) => {
+    const problem = checkWithoutRows(change, options);
+    if ('code' in problem) rejected.set(index, problem);
+    else candidates.push({ index, change, table: problem.table, key: rowKey(change.table, change.id) });
+  });
+  const stored = await tx.getRows(candidates.map(({ change }) => change));
+
+  // Judge the push, then the rules that look across rows (foreign keys, unique values) on its outcome;
+  // a change those rules reject may change what others see, so judge again until nothing new is rejected.
+  let judgement = judge(changes, candidates, stored, rejected, options);
+  for (;;) {
+    const problems = await checkAcrossRows(tx, judgement, stored, options.schema);
+    if (problems.size === 0) break;
+    for (const [index, problem] of problems) rejected.set(index, problem);
+    judgement = judge(changes, candidates, stored, rejected, options);
+  }
+
+  const writes: Array<RowWrite & { readonly order: number }> = [];
+  for (const [key, state] of judgement.states) {
+    if (state.lastIndex === null) continue;
+    const [table, id] = splitKey(key);
+    const schemaTable = options.schema.table(table);
+    writes.push({
+      table,
+      id,
+      values: state.values,
+      updatedAt: state.updatedAt,
+      deviceId: state.deviceId,
+      previous: stored.get(key),
+      uniqueValues:
+        state.values === null || !schemaTable
+          ? []
+          : schemaTable.uniqueColumns.flatMap((column) => {
+              const value = state.values?.[column.name];
+              return value === null || value === undefined ? [] : [{ column: column.name, value: JSON.stringify(value) }];
+            }),
+      order: state.lastIndex,
+    });
+  }
+  writes.sort((a, b) => a.order - b.order);
+  await tx.writeRows(writes);
+  await tx.addConflicts(judgement.conflicts);
+  return { results: judgement.results, serverTime: new Date(options.now()).toISOString() };
+}
+
+function checkWithoutRows(change: Change, options: PushOptions): ErrorDetail | { table: SchemaTable } {
+  const table = options.schema.table(change.table);
+  if (!table) return { code: 'UNKNOWN_TABLE', message: `there is no table "${change.table}"` };
+  if (table.serverOnly) {
+    return { code: 'READ_ONLY_TABLE', message: `${change.table} is written on the server only; devices cannot push to it` };
+  }
+  const stamp = parseStamp(change.updatedAt);
+  if (!stamp) {
+    return {
+      code: 'INVALID_VALUE',
+      message: `updatedAt "${change.updatedAt}" is not a stamp of the form <ISO time>-<4 hex digits>-<node id>`,
+    };
+  }
+  const now = options.now();
+  if (stamp.ms > now + MAX_CLOCK_SKEW_MS) {
+    return {
+      code: 'CLOCK_SKEW',
+      message: `updatedAt ${change.updatedAt} is more than 5 minutes ahead of the server's clock (${new Date(now).toISOString()}): set this device's clock right`,
+    };
+  }
+  if (change.op === 'upsert' && change.values === undefined) {
+    return { code: 'INVALID_VALUE', message: `an upsert of ${change.table} ${change.id} carries no values` };
+  }
+  return { table };
+}
+
+/** Runs the push in order over the stored rows, in memory: last write wins, counters add. */
+function judge(
+  changes: readonly Change[],
+  candidates: readonly Candidate[],
+  stored: ReadonlyMap<string, StoredRow>,
+  rejected: ReadonlyMap<number, ErrorDetail>,
+  options: PushOptions,
+): Judgement {
+  const results: PushResult[] = changes.map((change, index) => ({
+    table: change.table,
+    id: change.id,
+    status: 'rejected',
+    error: rejected.get(index) ?? { code: 'INVALID_VALUE', message: 'the change could not be judged' },
+  }));
+  const states = new Map<string, WorkingState>();
+  const conflicts: ConflictRecord[] = [];
+  const applied: Candidate[] = [];
+  const stateOf = (key: string): WorkingState | undefined => {
+    const working = states.get(key);
+    if (working) return working;
+    const row = stored.get(key);
+    return row && { values: row.values, updatedAt: row.updatedAt, deviceId: row.deviceId, lastIndex: null };
+  };
+
+  for (const candidate of candidates) {
+    const { index, change, table, key } = candidate;
+    const rejection = rejected.get(index);
+    if (rejection) continue;
+    const state = stateOf(key);
+    const live = state !== undefined && state.values !== null;
+    let incoming: RowValues | null = null;
+    let deltas: Record<string, number> = {};
+    if (change.op === 'upsert') {
+      const check = options.schema.checkValues(table, change.values ?? {}, live);
+      if (!check.ok) {
+        results[index] = { table: change.table, id: change.id, status: 'rejected', error: { code: check.code, message: check.message } };
+        continue;
+      }
+      ({ values: incoming, deltas } = resolveCounters(check.values, live ? state.values : null));
+    }
+
+    if (state && change.updatedAt <= state.updatedAt) {
+      if (change.updatedAt === state.updatedAt) {
+        // The very write the server holds, sent again: nothing to do, and its deltas were counted.
+        results[index] = { table: change.table, id: change.id, status: 'applied' };
+        continue;
+      }
+      // Older than the server's row: the row stays, but counter deltas are added all the same.
+      let current = state;
+      if (live && Object.keys(deltas).length > 0 && Object.values(deltas).some((delta) => delta !== 0)) {
+        const values = { ...state.values };
+        for (const [column, delta] of Object.entries(deltas)) values[column] = Number(values[column] ?? 0) + delta;
+        current = { ...state, values, lastIndex: index };
+        states.set(key, current);
+      }
+      results[index] = { table: change.table, id: change.id, status: 'stale', current: toStoredChange(key, current) };
+      conflicts.push({
+        table: change.table,
+        id: change.id,
+        winner: toStoredChange(key, current),
+        loser: toStoredChange(key, { values: incoming, updatedAt: change.updatedAt, deviceId: options.deviceId, lastIndex: index }),
+        winnerDeviceId: state.deviceId,
+        loserDeviceId: options.deviceId,
+      });
+      continue;
+    }
+
+    const next: WorkingState = { values: incoming, updatedAt: change.updatedAt, deviceId: options.deviceId, lastIndex: index };
+    if (live && state.deviceId !== options.deviceId) {
+      conflicts.push({
+        table: change.table,
+        id: change.id,
+        winner: toStoredChange(key, next),
+        loser: toStoredChange(key, state),
+        winnerDeviceId: options.deviceId,
+        loserDeviceId: state.deviceId,
+      });
+    }
+    states.set(key, next);
+    results[index] = { table: change.table, id: change.id, status: 'applied' };
+    if (change.op === 'upsert') applied.push(candidate);
+  }
+  return { results, states, conflicts, applied };
+}
+
+/** Turns counter deltas into values on top of the row's current ones; a new row's counters start at 0. */
+function resolveCounters(
+  checked: Record<string, string | number | null | { delta: number }>,
+  current: RowValues | null,
+): { values: RowValues; deltas: Record<string, number> } {
+  const values: RowValues = {};
+  const deltas: Record<string, number> = {};
+  for (const [column, value] of Object.entries(checked)) {
+    if (value !== null && typeof value === 'object') {
+      deltas[column] = value.delta;
+      values[column] = Number(current?.[column] ?? 0) + value.delta;
+    } else {
+      values[column] = value;
+    }
+  }
+  return { values, deltas };
+}
+
+/**
+ * Foreign keys and unique values, judged on the push's outcome: a reference may point at a row the same push
+ * creates, in any order; a unique value may move from one row to another within the push.
+ */
+async function checkAcrossRows(
+  tx: PushTransaction,
+  judgement: Judgement,
+  stored: Map<string, StoredRow>,
+  schema: CompiledSchema,
+): Promise<Map<number, ErrorDetail>> {
+  const problems = new Map<number, ErrorDetail>();
+  const finalValues = (candidate: Candidate): RowValues | null => {
+    const state = judgement.states.get(candidate.key);
+    return state?.lastIndex === candidate.index ? state.values : null;
+  };
+
+  // References to rows the push does not touch are looked up once, together.
+  const missing = new Map<string, { table: string; id: string }>();
+  for (const candidate of judgement.applied) {
+    const values = finalValues(candidate);
+    if (!values) continue;
+    for (const column of candidate.table.references) {
+      const target = values[column.name];
+      if (typeof target !== 'string') continue;
+      const key = rowKey(column.references ?? '', target);
+      if (!judgement.states.has(key) && !stored.has(key)) missing.set(key, { table: column.references ?? '', id: target });
+    }
+  }
+  if (missing.size > 0) for (const [key, row] of await tx.getRows([...missing.values()])) stored.set(key, row);
+
+  for (const candidate of judgement.applied) {
+    const values = finalValues(candidate);
+    if (!values) continue;
+    for (const column of candidate.table.references) {
+      const target = values[column.name];
+      if (typeof target !== 'string') continue;
+      const key = rowKey(column.references ?? '', target);
+      const targetState = judgement.states.get(key) ?? stored.get(key);
+      if (!targetState || targetState.values === null) {
+        problems.set(candidate.index, {
+          code: 'FK_VIOLATION',
+          message: `${candidate.table.name}.${column.name} points at ${column.references ?? ''} ${target} which does not exist`,
+        });
+      }
+    }
+  }
+
+  for (const table of schema.tables) {
+    for (const column of table.uniqueColumns) {
+      const claims = new Map<string, Candidate>();
+      for (const candidate of judgement.applied) {
+        if (candidate.table !== table || problems.has(candidate.index)) continue;
+        const value = finalValues(candidate)?.[column.name];
+        if (value === null || value === undefined) continue;
+        const json = JSON.stringify(value);
+        const earlier = claims.get(json);
+        if (earlier && earlier.change.id !== candidate.change.id) {
+          problems.set(candidate.index, uniqueProblem(table, column.name, value, earlier.change.id));
+        } else {
+          claims.set(json, candidate);
+        }
+      }
+      if (claims.size === 0) continue;
+      const holders = await tx.findUniqueHolders(table.name, column.name, [...claims.keys()]);
+      for (const [json, candidate] of claims) {
+        const holderId = holders.get(json);
+        if (holderId === undefined || holderId === candidate.change.id) continue;
+        // The holder may give the value up in this same push.
+        const holderState = judgement.states.get(rowKey(table.name, holderId));
+        if (holderState && (holderState.values === null || JSON.stringify(holderState.values[column.name]) !== json)) continue;
+        problems.set(candidate.index, uniqueProblem(table, column.name, JSON.parse(json) as unknown, holderId));
+      }
+    }
+  }
+  return problems;
+}
+
+function uniqueProblem(table: SchemaTable, column: string, value: unknown, holderId: string): ErrorDetail {
+  return {
+    code: 'UNIQUE_VIOLATION',
+    message: `${table.name}.${column} ${JSON.stringify(value)} is already used by ${table.name} ${holderId}`,
+  };
+}
+
+function toStoredChange(key: string, state: WorkingState): StoredChange {
+  const [table, id] = splitKey(key);
+  return state.values === null
+    ? { table, id, op: 'delete', updatedAt: state.updatedAt }
+    : { table, id, op: 'upsert', updatedAt: state.updatedAt, values: state.values };
+}
+
+function splitKey(key: string): [string, string] {
+  const at = key.indexOf('\u0000');
+  return [key.slice(0, at), key.slice(at + 1)];
+}

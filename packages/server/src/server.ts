@@ -1,0 +1,77 @@
+import type { FastifyInstance } from 'fastify';
+import { Accounts } from './accounts.js';
+import { resolveServerConfig, type ServerConfig, type ServerOptions } from './config.js';
+import { buildApp } from './http/app.js';
+import { openStorage, type Storage } from './storage/storage.js';
+
+/** How often tombstones past their retention and old push answers are dropped. */
+const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
+/** A push answer is kept this long for a retry with the same pushId. */
+const PUSH_ANSWER_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
+
+/** A running server: its URL, and `close()` to stop it. */
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  readonly config: ServerConfig;
+  readonly storage: Storage;
+  readonly accounts: Accounts;
+  readonly app: FastifyInstance;
+  /** Drops tombstones past retention now (it also runs hourly). */
+  runMaintenance(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the database (migrating it), creates the first owner from the admin settings if the database has
+ * none, and listens.
+ *
+ * @example
+ * const server = await startServer({ dbPath: './data/cloud.db', port: 8787 });
+ * console.log(server.url);
+ * await server.close();
+ */
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const config = resolveServerConfig(options);
+  const storage = await openStorage({ dbPath: config.dbPath });
+  const accounts = new Accounts(storage.accounts, config);
+  const app = buildApp({ config, storage, accounts });
+  const runMaintenance = async (): Promise<void> => {
+    const now = config.now();
+    const purged = await storage.sync.purgeTombstones(now - config.tombstoneRetentionMs);
+    await storage.sync.purgePushAnswers(now - PUSH_ANSWER_RETENTION_MS);
+    if (purged > 0) app.log.info({ purged }, 'purged tombstones past retention');
+  };
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const admin = await accounts.bootstrapAdmin();
+    if (admin) app.log.info({ tenantId: admin.tenantId }, 'created the first tenant and its owner');
+    await runMaintenance();
+    await app.listen({ port: config.port, host: config.host });
+    timer = setInterval(() => {
+      runMaintenance().catch((error: unknown) => app.log.error({ err: error }, 'maintenance failed'));
+    }, MAINTENANCE_INTERVAL_MS);
+    timer.unref();
+  } catch (error) {
+    await app.close();
+    await storage.close();
+    throw error;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  return {
+    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+    port,
+    config,
+    storage,
+    accounts,
+    app,
+    runMaintenance,
+    async close() {
+      clearInterval(timer);
+      await app.close();
+      await storage.close();
+    },
+  };
+}

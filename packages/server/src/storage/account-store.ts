@@ -1,0 +1,73 @@
+/** A tenant's owner, as found by email for a login. */
+export interface OwnerRecord {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly email: string;
+  readonly passwordHash: string;
+}
+
+export interface DeviceRecord {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly name: string;
+  readonly platform: string;
+  readonly appVersion: string | null;
+  readonly lastSeenAt: string | null;
+  readonly pendingChanges: number | null;
+  readonly revokedAt: string | null;
+}
+
+/** A device token found by its hash, with the state of its device. */
+export interface DeviceTokenRecord {
+  readonly deviceId: string;
+  readonly tenantId: string;
+  readonly kind: 'access' | 'refresh';
+  readonly familyId: string;
+  readonly expiresAt: number;
+  readonly usedAt: number | null;
+  readonly deviceRevokedAt: string | null;
+}
+
+/** The hashes and expiries of a device's new pair of tokens. */
+export interface TokenPairHashes {
+  readonly accessHash: string;
+  readonly accessExpiresAt: number;
+  readonly refreshHash: string;
+  readonly refreshExpiresAt: number;
+}
+
+/** Tenants, owners, sessions, pairing codes, devices and their tokens. Only hashes of secrets are stored. */
+export interface AccountStore {
+  createTenant(input: { name: string; email: string; passwordHash: string }): Promise<{ tenantId: string; ownerId: string }>;
+  countTenants(): Promise<number>;
+  findOwnerByEmail(email: string): Promise<OwnerRecord | null>;
+  createOwnerSession(input: { tokenHash: string; ownerId: string; tenantId: string; expiresAt: number }): Promise<void>;
+  findOwnerSession(tokenHash: string): Promise<{ ownerId: string; tenantId: string; expiresAt: number } | null>;
+  deleteOwnerSession(tokenHash: string): Promise<void>;
+  createPairingCode(input: { codeHash: string; tenantId: string; expiresAt: number }): Promise<void>;
+  /**
+   * Spends a pairing code and creates the device with its first tokens, in one transaction; null when the
+   * code is unknown, spent or expired.
+   */
+  pairDevice(input: {
+    codeHash: string;
+    now: number;
+    deviceId: string;
+    name: string;
+    platform: string;
+    appVersion: string | null;
+    tokens: TokenPairHashes;
+  }): Promise<{ tenantId: string } | null>;
+  findDeviceToken(tokenHash: string): Promise<DeviceTokenRecord | null>;
+  /**
+   * Spends a refresh token and stores the next pair in the same family; false when it was spent already
+   * (then the caller revokes the family).
+   */
+  rotateRefreshToken(input: { oldHash: string; now: number; deviceId: string; tenantId: string; familyId: string; tokens: TokenPairHashes }): Promise<boolean>;
+  revokeTokenFamily(familyId: string): Promise<void>;
+  listDevices(tenantId: string): Promise<DeviceRecord[]>;
+  revokeDevice(tenantId: string, deviceId: string, at: string): Promise<boolean>;
+  renameDevice(tenantId: string, deviceId: string, name: string): Promise<boolean>;
+  /** Records a device's call: the devices panel's "last seen", its app version and pending count. */
+  touchDevice(deviceId: string, seen: { at: string; appVersion: string | null; pendingChanges: number | null }): Promise<void>;
+}

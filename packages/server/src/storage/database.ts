@@ -1,0 +1,104 @@
+/**
+ * The server's tables as Kysely sees them. Times the server compares are integer milliseconds; times it
+ * only shows are ISO strings. Every table that holds a tenant's data has `tenant_id` in its key.
+ */
+export interface Database {
+  tenants: {
+    id: string;
+    name: string;
+    created_at: string;
+    /** The last sequence number handed out to a change of this tenant. */
+    last_seq: number;
+    /** Tombstones up to this sequence number were purged: an older cursor must resync. */
+    purged_seq: number;
+  };
+  owners: {
+    id: string;
+    tenant_id: string;
+    email: string;
+    password_hash: string;
+    created_at: string;
+  };
+  owner_sessions: {
+    token_hash: string;
+    owner_id: string;
+    tenant_id: string;
+    expires_at: number;
+    created_at: string;
+  };
+  pairing_codes: {
+    code_hash: string;
+    tenant_id: string;
+    expires_at: number;
+    used_at: number | null;
+    created_at: string;
+  };
+  devices: {
+    id: string;
+    tenant_id: string;
+    name: string;
+    platform: string;
+    app_version: string | null;
+    last_seen_at: string | null;
+    pending_changes: number | null;
+    revoked_at: string | null;
+    created_at: string;
+  };
+  device_tokens: {
+    token_hash: string;
+    device_id: string;
+    tenant_id: string;
+    kind: 'access' | 'refresh';
+    /** Every refresh token descends from one pairing; reusing a spent one revokes the whole family. */
+    family_id: string;
+    expires_at: number;
+    used_at: number | null;
+    created_at: string;
+  };
+  sync_rows: {
+    tenant_id: string;
+    tbl: string;
+    id: string;
+    /** The row's values as JSON; null for a tombstone. */
+    data: string | null;
+    updated_at: string;
+    deleted: number;
+    seq: number;
+    /** The device whose write is the row's current state. */
+    device_id: string | null;
+    /** When the server stored the current state (ms), for tombstone retention. */
+    stored_at: number;
+  };
+  sync_unique_values: {
+    tenant_id: string;
+    tbl: string;
+    col: string;
+    /** The value as JSON, so 1 and "1" stay apart. */
+    value: string;
+    row_id: string;
+  };
+  sync_checksums: {
+    tenant_id: string;
+    tbl: string;
+    row_count: number;
+    /** The sum of PROTOCOL.md §2 as 16 hex digits. */
+    sum: string;
+  };
+  push_answers: {
+    device_id: string;
+    push_id: string;
+    answer: string;
+    created_at: number;
+  };
+  sync_conflicts: {
+    id: string;
+    tenant_id: string;
+    tbl: string;
+    row_id: string;
+    winner: string;
+    loser: string;
+    winner_device_id: string | null;
+    loser_device_id: string | null;
+    at: string;
+  };
+}

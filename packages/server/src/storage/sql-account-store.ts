@@ -1,0 +1,240 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type {
+  AccountStore,
+  DeviceRecord,
+  DeviceTokenRecord,
+  OwnerRecord,
+  TokenPairHashes,
+} from './account-store.js';
+import type { Database } from './database.js';
+import type { SqlEngine } from './sql-engine.js';
+
+/** Accounts on any {@link SqlEngine}. */
+export class SqlAccountStore implements AccountStore {
+  readonly #engine: SqlEngine;
+
+  constructor(engine: SqlEngine) {
+    this.#engine = engine;
+  }
+
+  get #db(): Kysely<Database> {
+    return this.#engine.db;
+  }
+
+  createTenant(input: { name: string; email: string; passwordHash: string }): Promise<{ tenantId: string; ownerId: string }> {
+    const tenantId = randomUUID();
+    const ownerId = randomUUID();
+    const createdAt = new Date().toISOString();
+    return this.#engine.write(async (trx) => {
+      await trx.insertInto('tenants').values({ id: tenantId, name: input.name, created_at: createdAt, last_seq: 0, purged_seq: 0 }).execute();
+      await trx
+        .insertInto('owners')
+        .values({ id: ownerId, tenant_id: tenantId, email: input.email.toLowerCase(), password_hash: input.passwordHash, created_at: createdAt })
+        .execute();
+      return { tenantId, ownerId };
+    });
+  }
+
+  async countTenants(): Promise<number> {
+    const row = await this.#db.selectFrom('tenants').select((eb) => eb.fn.countAll().as('count')).executeTakeFirstOrThrow();
+    return Number(row.count);
+  }
+
+  async findOwnerByEmail(email: string): Promise<OwnerRecord | null> {
+    const row = await this.#db.selectFrom('owners').selectAll().where('email', '=', email.toLowerCase()).executeTakeFirst();
+    return row ? { id: row.id, tenantId: row.tenant_id, email: row.email, passwordHash: row.password_hash } : null;
+  }
+
+  async createOwnerSession(input: { tokenHash: string; ownerId: string; tenantId: string; expiresAt: number }): Promise<void> {
+    await this.#db
+      .insertInto('owner_sessions')
+      .values({
+        token_hash: input.tokenHash,
+        owner_id: input.ownerId,
+        tenant_id: input.tenantId,
+        expires_at: input.expiresAt,
+        created_at: new Date().toISOString(),
+      })
+      .execute();
+  }
+
+  async findOwnerSession(tokenHash: string): Promise<{ ownerId: string; tenantId: string; expiresAt: number } | null> {
+    const row = await this.#db.selectFrom('owner_sessions').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+    return row ? { ownerId: row.owner_id, tenantId: row.tenant_id, expiresAt: Number(row.expires_at) } : null;
+  }
+
+  async deleteOwnerSession(tokenHash: string): Promise<void> {
+    await this.#db.deleteFrom('owner_sessions').where('token_hash', '=', tokenHash).execute();
+  }
+
+  async createPairingCode(input: { codeHash: string; tenantId: string; expiresAt: number }): Promise<void> {
+    await this.#db
+      .insertInto('pairing_codes')
+      .values({ code_hash: input.codeHash, tenant_id: input.tenantId, expires_at: input.expiresAt, used_at: null, created_at: new Date().toISOString() })
+      .execute();
+  }
+
+  pairDevice(input: {
+    codeHash: string;
+    now: number;
+    deviceId: string;
+    name: string;
+    platform: string;
+    appVersion: string | null;
+    tokens: TokenPairHashes;
+  }): Promise<{ tenantId: string } | null> {
+    return this.#engine.write(async (trx) => {
+      const code = await trx
+        .updateTable('pairing_codes')
+        .set({ used_at: input.now })
+        .where('code_hash', '=', input.codeHash)
+        .where('used_at', 'is', null)
+        .where('expires_at', '>', input.now)
+        .returning('tenant_id')
+        .executeTakeFirst();
+      if (!code) return null;
+      const createdAt = new Date(input.now).toISOString();
+      await trx
+        .insertInto('devices')
+        .values({
+          id: input.deviceId,
+          tenant_id: code.tenant_id,
+          name: input.name,
+          platform: input.platform,
+          app_version: input.appVersion,
+          last_seen_at: createdAt,
+          pending_changes: null,
+          revoked_at: null,
+          created_at: createdAt,
+        })
+        .execute();
+      await insertTokenPair(trx, { deviceId: input.deviceId, tenantId: code.tenant_id, familyId: randomUUID(), tokens: input.tokens });
+      return { tenantId: code.tenant_id };
+    });
+  }
+
+  async findDeviceToken(tokenHash: string): Promise<DeviceTokenRecord | null> {
+    const row = await this.#db
+      .selectFrom('device_tokens')
+      .innerJoin('devices', 'devices.id', 'device_tokens.device_id')
+      .select([
+        'device_tokens.device_id',
+        'device_tokens.tenant_id',
+        'device_tokens.kind',
+        'device_tokens.family_id',
+        'device_tokens.expires_at',
+        'device_tokens.used_at',
+        'devices.revoked_at',
+      ])
+      .where('device_tokens.token_hash', '=', tokenHash)
+      .executeTakeFirst();
+    return row
+      ? {
+          deviceId: row.device_id,
+          tenantId: row.tenant_id,
+          kind: row.kind,
+          familyId: row.family_id,
+          expiresAt: Number(row.expires_at),
+          usedAt: row.used_at === null ? null : Number(row.used_at),
+          deviceRevokedAt: row.revoked_at,
+        }
+      : null;
+  }
+
+  rotateRefreshToken(input: {
+    oldHash: string;
+    now: number;
+    deviceId: string;
+    tenantId: string;
+    familyId: string;
+    tokens: TokenPairHashes;
+  }): Promise<boolean> {
+    return this.#engine.write(async (trx) => {
+      const spent = await trx
+        .updateTable('device_tokens')
+        .set({ used_at: input.now })
+        .where('token_hash', '=', input.oldHash)
+        .where('used_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(spent.numUpdatedRows) !== 1) return false;
+      // The access tokens issued before stop working: a device holds one pair at a time.
+      await trx
+        .deleteFrom('device_tokens')
+        .where('family_id', '=', input.familyId)
+        .where('kind', '=', 'access')
+        .execute();
+      await insertTokenPair(trx, input);
+      return true;
+    });
+  }
+
+  async revokeTokenFamily(familyId: string): Promise<void> {
+    await this.#db.deleteFrom('device_tokens').where('family_id', '=', familyId).execute();
+  }
+
+  async listDevices(tenantId: string): Promise<DeviceRecord[]> {
+    const rows = await this.#db.selectFrom('devices').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').execute();
+    return rows.map((row) => ({
+      id: row.id,
+      tenantId: row.tenant_id,
+      name: row.name,
+      platform: row.platform,
+      appVersion: row.app_version,
+      lastSeenAt: row.last_seen_at,
+      pendingChanges: row.pending_changes === null ? null : Number(row.pending_changes),
+      revokedAt: row.revoked_at,
+    }));
+  }
+
+  async revokeDevice(tenantId: string, deviceId: string, at: string): Promise<boolean> {
+    return this.#engine.write(async (trx) => {
+      const result = await trx
+        .updateTable('devices')
+        .set((eb) => ({ revoked_at: eb.fn.coalesce('revoked_at', eb.val(at)) }))
+        .where('tenant_id', '=', tenantId)
+        .where('id', '=', deviceId)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) !== 1) return false;
+      await trx.deleteFrom('device_tokens').where('device_id', '=', deviceId).where('kind', '=', 'refresh').execute();
+      return true;
+    });
+  }
+
+  async renameDevice(tenantId: string, deviceId: string, name: string): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('devices')
+      .set({ name })
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', deviceId)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async touchDevice(deviceId: string, seen: { at: string; appVersion: string | null; pendingChanges: number | null }): Promise<void> {
+    await this.#db
+      .updateTable('devices')
+      .set((eb) => ({
+        last_seen_at: seen.at,
+        app_version: eb.fn.coalesce(eb.val(seen.appVersion), eb.ref('app_version')),
+        pending_changes: eb.fn.coalesce(eb.val(seen.pendingChanges), eb.ref('pending_changes')),
+      }))
+      .where('id', '=', deviceId)
+      .execute();
+  }
+}
+
+async function insertTokenPair(
+  trx: Kysely<Database>,
+  input: { deviceId: string; tenantId: string; familyId: string; tokens: TokenPairHashes },
+): Promise<void> {
+  const createdAt = new Date().toISOString();
+  const common = { device_id: input.deviceId, tenant_id: input.tenantId, family_id: input.familyId, used_at: null, created_at: createdAt };
+  await trx
+    .insertInto('device_tokens')
+    .values([
+      { ...common, token_hash: input.tokens.accessHash, kind: 'access', expires_at: input.tokens.accessExpiresAt },
+      { ...common, token_hash: input.tokens.refreshHash, kind: 'refresh', expires_at: input.tokens.refreshExpiresAt },
+    ])
+    .execute();
+}

@@ -1,0 +1,43 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, SqliteDialect, sql } from 'kysely';
+import type { Database } from './database.js';
+import type { SqlEngine } from './sql-engine.js';
+
+/**
+ * The embedded engine: one SQLite file in WAL mode. Kysely's SQLite driver keeps a single connection, so
+ * transactions in this process run one after another; `busy_timeout` covers other processes (the `admin`
+ * commands) writing the same file.
+ */
+export function openSqliteEngine(filePath: string): SqlEngine {
+  if (filePath !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(filePath)), { recursive: true });
+  const database = new BetterSqlite3(filePath);
+  database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = NORMAL');
+  database.pragma('busy_timeout = 10000');
+  database.pragma('foreign_keys = ON');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+
+  const inTransaction = <T>(begin: string, work: (trx: Kysely<Database>) => Promise<T>): Promise<T> =>
+    db.connection().execute(async (connection) => {
+      await sql.raw(begin).execute(connection);
+      try {
+        const result = await work(connection);
+        await sql.raw('commit').execute(connection);
+        return result;
+      } catch (error) {
+        await sql.raw('rollback').execute(connection);
+        throw error;
+      }
+    });
+
+  return {
+    kind: 'sqlite',
+    db,
+    write: (work) => inTransaction('begin immediate', work),
+    read: (work) => inTransaction('begin', work),
+    lockTenant: () => Promise.resolve(),
+    close: () => db.destroy(),
+  };
+}

@@ -1,0 +1,89 @@
+import type { RowValues, StoredChange, TableChecksum } from '@tillsync/protocol';
+
+/** A row as the server holds it: its latest state, or a tombstone. */
+export interface StoredRow {
+  readonly table: string;
+  readonly id: string;
+  /** Null for a tombstone. */
+  readonly values: RowValues | null;
+  readonly updatedAt: string;
+  readonly seq: number;
+  /** The device whose write this state is; null when the server wrote it. */
+  readonly deviceId: string | null;
+}
+
+/** A row's new state, written by a push. */
+export interface RowWrite {
+  readonly table: string;
+  readonly id: string;
+  /** Null for a tombstone. */
+  readonly values: RowValues | null;
+  readonly updatedAt: string;
+  readonly deviceId: string | null;
+  /** The state it replaces, if the server held one: its checksum term and unique values are taken out. */
+  readonly previous: StoredRow | undefined;
+  /** The row's values of unique columns (as JSON), while it is live. */
+  readonly uniqueValues: ReadonlyArray<{ readonly column: string; readonly value: string }>;
+}
+
+/** A write that last-write-wins overrode, kept so that "where did my edit go?" has an answer. */
+export interface ConflictRecord {
+  readonly table: string;
+  readonly id: string;
+  readonly winner: StoredChange;
+  readonly loser: StoredChange;
+  readonly winnerDeviceId: string | null;
+  readonly loserDeviceId: string | null;
+}
+
+/** The key of a row in maps: table and id. */
+export function rowKey(table: string, id: string): string {
+  return `${table}\u0000${id}`;
+}
+
+/** What a push may do inside its transaction, scoped to one tenant. */
+export interface PushTransaction {
+  /** The answer given to this push before, if it was seen. */
+  findPushAnswer(deviceId: string, pushId: string): Promise<string | null>;
+  /** The stored rows among these keys, by {@link rowKey}. */
+  getRows(keys: ReadonlyArray<{ readonly table: string; readonly id: string }>): Promise<Map<string, StoredRow>>;
+  /** Which live rows hold these values (JSON) of a unique column: value → row id. */
+  findUniqueHolders(table: string, column: string, values: readonly string[]): Promise<Map<string, string>>;
+  /** Stores new states, in order: each gets the tenant's next sequence number. */
+  writeRows(rows: readonly RowWrite[]): Promise<void>;
+  addConflicts(conflicts: readonly ConflictRecord[]): Promise<void>;
+  savePushAnswer(deviceId: string, pushId: string, answer: string): Promise<void>;
+}
+
+/** One page of a pull. */
+export type PullPage =
+  | {
+      readonly resyncRequired: false;
+      readonly rows: readonly StoredRow[];
+      readonly hasMore: boolean;
+      /** The sequence number the next page starts after. */
+      readonly cursorSeq: number;
+      /** On the last page: each table's checksum at `cursorSeq`. */
+      readonly checksums?: Readonly<Record<string, TableChecksum>>;
+    }
+  | { readonly resyncRequired: true };
+
+/** A tenant's synced rows. Every call is scoped to the tenant it was made for. */
+export interface TenantSyncStore {
+  /** Runs a push in one transaction; a tenant's pushes run one at a time, in commit order. */
+  push<T>(work: (tx: PushTransaction) => Promise<T>): Promise<T>;
+  /** The changes after `sinceSeq`, at most `limit`, in the order their last change was stored. */
+  pull(sinceSeq: number, limit: number): Promise<PullPage>;
+  /** The table checksums as kept incrementally. */
+  checksums(): Promise<Record<string, TableChecksum>>;
+  /** The conflicts recorded for a row, oldest first. */
+  conflicts(table: string, id: string): Promise<ConflictRecord[]>;
+}
+
+export interface SyncStore {
+  forTenant(tenantId: string): TenantSyncStore;
+  /** Drops tombstones stored before `storedBefore` (ms) and remembers how far, so older cursors resync. */
+  purgeTombstones(storedBefore: number): Promise<number>;
+  /** Drops remembered push answers older than `createdBefore` (ms). */
+  purgePushAnswers(createdBefore: number): Promise<number>;
+}
