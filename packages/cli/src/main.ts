@@ -9,7 +9,9 @@ const EXIT_USAGE = 2;
 
 export function buildProgram(): Command {
   const program = new Command('tillsync')
-    .description('Keeps the SQLite databases of a shop\'s tills, tablets and desktops in step with a cloud copy.')
+    .description(
+      "Keeps the SQLite databases of a shop's tills, tablets and desktops in step with a cloud copy.",
+    )
     .exitOverride()
     .configureOutput({ outputError: () => {} })
     .showHelpAfterError(false);

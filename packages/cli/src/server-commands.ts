@@ -1,26 +1,84 @@
 import fs from 'node:fs';
 import { parseSchema, SchemaError, ProtocolError, type SyncSchema } from '@tillsync/protocol';
-import { Accounts, openStorage, resolveServerConfig, startServer, type ServerOptions } from '@tillsync/server';
+import {
+  Accounts,
+  openStorage,
+  resolveServerConfig,
+  startServer,
+  type ServerOptions,
+} from '@tillsync/server';
 import type { Command } from 'commander';
 import { integer, optionFor, readSetting, text, type Setting } from './settings.js';
 import { UsageError } from './usage-error.js';
 
 const SERVE_SETTINGS = {
-  db: { flag: '--db <file>', env: 'TILLSYNC_DB', description: 'the SQLite file of the embedded database (default ./data/cloud.db)', parse: text },
-  databaseUrl: { flag: '--database-url <url>', env: 'TILLSYNC_DATABASE_URL', description: 'a postgres:// URL instead of the embedded database', parse: text },
-  port: { flag: '--port <port>', env: 'TILLSYNC_PORT', description: 'the port to listen on (default 8787)', parse: integer(0, 65535) },
-  host: { flag: '--host <host>', env: 'TILLSYNC_HOST', description: 'the address to listen on (default 127.0.0.1)', parse: text },
-  schema: { flag: '--schema <file>', env: 'TILLSYNC_SCHEMA', description: "a JSON file with the shop's own schema (default: the built-in shop schema)", parse: text },
-  accessTokenTtl: { flag: '--access-token-ttl <seconds>', env: 'TILLSYNC_ACCESS_TOKEN_TTL', description: "how long a device's access token lives (default 3600)", parse: integer(1, 365 * 24 * 3600) },
-  bodyLimit: { flag: '--body-limit <bytes>', env: 'TILLSYNC_BODY_LIMIT', description: 'the largest request body accepted (default 10485760)', parse: integer(1024, 1024 * 1024 * 1024) },
-  tombstoneRetentionDays: { flag: '--tombstone-retention-days <days>', env: 'TILLSYNC_TOMBSTONE_RETENTION_DAYS', description: 'how long deletions are kept for devices to pull (default 90)', parse: integer(0, 36500) },
-  adminEmail: { flag: '--admin-email <email>', env: 'TILLSYNC_ADMIN_EMAIL', description: 'with --admin-password: the owner created on an empty database', parse: text },
-  adminPassword: { flag: '--admin-password <password>', env: 'TILLSYNC_ADMIN_PASSWORD', description: 'the password of that owner', parse: text },
+  db: {
+    flag: '--db <file>',
+    env: 'TILLSYNC_DB',
+    description: 'the SQLite file of the embedded database (default ./data/cloud.db)',
+    parse: text,
+  },
+  databaseUrl: {
+    flag: '--database-url <url>',
+    env: 'TILLSYNC_DATABASE_URL',
+    description: 'a postgres:// URL instead of the embedded database',
+    parse: text,
+  },
+  port: {
+    flag: '--port <port>',
+    env: 'TILLSYNC_PORT',
+    description: 'the port to listen on (default 8787)',
+    parse: integer(0, 65535),
+  },
+  host: {
+    flag: '--host <host>',
+    env: 'TILLSYNC_HOST',
+    description: 'the address to listen on (default 127.0.0.1)',
+    parse: text,
+  },
+  schema: {
+    flag: '--schema <file>',
+    env: 'TILLSYNC_SCHEMA',
+    description: "a JSON file with the shop's own schema (default: the built-in shop schema)",
+    parse: text,
+  },
+  accessTokenTtl: {
+    flag: '--access-token-ttl <seconds>',
+    env: 'TILLSYNC_ACCESS_TOKEN_TTL',
+    description: "how long a device's access token lives (default 3600)",
+    parse: integer(1, 365 * 24 * 3600),
+  },
+  bodyLimit: {
+    flag: '--body-limit <bytes>',
+    env: 'TILLSYNC_BODY_LIMIT',
+    description: 'the largest request body accepted (default 10485760)',
+    parse: integer(1024, 1024 * 1024 * 1024),
+  },
+  tombstoneRetentionDays: {
+    flag: '--tombstone-retention-days <days>',
+    env: 'TILLSYNC_TOMBSTONE_RETENTION_DAYS',
+    description: 'how long deletions are kept for devices to pull (default 90)',
+    parse: integer(0, 36500),
+  },
+  adminEmail: {
+    flag: '--admin-email <email>',
+    env: 'TILLSYNC_ADMIN_EMAIL',
+    description: 'with --admin-password: the owner created on an empty database',
+    parse: text,
+  },
+  adminPassword: {
+    flag: '--admin-password <password>',
+    env: 'TILLSYNC_ADMIN_PASSWORD',
+    description: 'the password of that owner',
+    parse: text,
+  },
 } satisfies Record<string, Setting<unknown>>;
 
 /** `tillsync serve` and `tillsync admin`: the cloud side (PROTOCOL.md §4). */
 export function registerServerCommands(program: Command): void {
-  const serve = program.command('serve').description('run the cloud server (prints its URL when it is ready)');
+  const serve = program
+    .command('serve')
+    .description('run the cloud server (prints its URL when it is ready)');
   for (const setting of Object.values(SERVE_SETTINGS)) serve.addOption(optionFor(setting));
   serve.action(async (flags: Record<string, unknown>) => {
     const options = serveOptions(flags);
@@ -38,7 +96,9 @@ export function registerServerCommands(program: Command): void {
     await server.close();
   });
 
-  const admin = program.command('admin').description("manage tenants and pairing codes in the server's database");
+  const admin = program
+    .command('admin')
+    .description("manage tenants and pairing codes in the server's database");
   admin
     .command('create-tenant')
     .description('create a tenant (a shop) with its owner; prints {"tenantId", "ownerId", "email"}')
@@ -48,7 +108,11 @@ export function registerServerCommands(program: Command): void {
     .requiredOption('--password <password>', "the owner's password (at least 10 characters)")
     .action(async (flags: { db: string; name: string; email: string; password: string }) => {
       await withAccounts(flags.db, false, async (accounts) => {
-        const created = await accounts.createTenant({ name: flags.name, email: flags.email, password: flags.password });
+        const created = await accounts.createTenant({
+          name: flags.name,
+          email: flags.email,
+          password: flags.password,
+        });
         printJson({ tenantId: created.tenantId, ownerId: created.ownerId, email: flags.email.toLowerCase() });
       });
     });
@@ -66,7 +130,10 @@ export function registerServerCommands(program: Command): void {
 
 function serveOptions(flags: Record<string, unknown>): ServerOptions {
   const settings = Object.fromEntries(
-    Object.entries(SERVE_SETTINGS).map(([name, setting]) => [name, readSetting(setting as Setting<unknown>, flags)]),
+    Object.entries(SERVE_SETTINGS).map(([name, setting]) => [
+      name,
+      readSetting(setting as Setting<unknown>, flags),
+    ]),
   ) as { [K in keyof typeof SERVE_SETTINGS]: ReturnType<(typeof SERVE_SETTINGS)[K]['parse']> | undefined };
   if (settings.databaseUrl !== undefined) {
     throw new UsageError('--database-url: PostgreSQL is not supported by this version yet; use --db FILE');
@@ -78,7 +145,8 @@ function serveOptions(flags: Record<string, unknown>): ServerOptions {
   if (settings.schema !== undefined) options.schema = readSchemaFile(settings.schema);
   if (settings.accessTokenTtl !== undefined) options.accessTokenTtlSec = settings.accessTokenTtl;
   if (settings.bodyLimit !== undefined) options.bodyLimitBytes = settings.bodyLimit;
-  if (settings.tombstoneRetentionDays !== undefined) options.tombstoneRetentionDays = settings.tombstoneRetentionDays;
+  if (settings.tombstoneRetentionDays !== undefined)
+    options.tombstoneRetentionDays = settings.tombstoneRetentionDays;
   if (settings.adminEmail !== undefined) options.adminEmail = settings.adminEmail;
   if (settings.adminPassword !== undefined) options.adminPassword = settings.adminPassword;
   return options;
@@ -89,7 +157,8 @@ function readSchemaFile(file: string): SyncSchema {
   try {
     parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'there is no such file' : (error as Error).message;
+    const reason =
+      (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'there is no such file' : (error as Error).message;
     throw new UsageError(`--schema ${file}: ${reason}`);
   }
   try {
@@ -100,14 +169,19 @@ function readSchemaFile(file: string): SyncSchema {
   }
 }
 
-async function withAccounts(dbPath: string, mustExist: boolean, work: (accounts: Accounts) => Promise<void>): Promise<void> {
+async function withAccounts(
+  dbPath: string,
+  mustExist: boolean,
+  work: (accounts: Accounts) => Promise<void>,
+): Promise<void> {
   if (mustExist && !fs.existsSync(dbPath)) throw new UsageError(`--db ${dbPath}: there is no such file`);
   const storage = await openStorage({ dbPath });
   try {
     await work(new Accounts(storage.accounts, resolveServerConfig({ dbPath })));
   } catch (error) {
     if (error instanceof ProtocolError && error.status < 500) throw new UsageError(error.message);
-    if (error instanceof Error && /FOREIGN KEY/.test(error.message)) throw new UsageError('there is no such tenant in this database');
+    if (error instanceof Error && /FOREIGN KEY/.test(error.message))
+      throw new UsageError('there is no such tenant in this database');
     throw error;
   } finally {
     await storage.close();

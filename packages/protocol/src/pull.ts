@@ -25,7 +25,10 @@ export const PullResponse = Type.Object({
   hasMore: Type.Boolean(),
   serverTime: Type.String(),
   checksums: Type.Optional(
-    Type.Record(Type.String(), Type.Object({ count: Type.Integer(), sum: Type.String({ pattern: '^[0-9a-f]{16}$' }) })),
+    Type.Record(
+      Type.String(),
+      Type.Object({ count: Type.Integer(), sum: Type.String({ pattern: '^[0-9a-f]{16}$' }) }),
+    ),
   ),
 });
 export type PullResponse = Static<typeof PullResponse>;

@@ -74,19 +74,26 @@ export function parseSchema(input: unknown): SyncSchema {
   if (tableNames.length === 0) problems.push('tables: declare at least one table');
   for (const [tableName, table] of Object.entries(input.tables)) {
     if (!NAME.test(tableName)) {
-      problems.push(`${tableName}: a table name is lower-case letters, digits and "_", starting with a letter`);
+      problems.push(
+        `${tableName}: a table name is lower-case letters, digits and "_", starting with a letter`,
+      );
     }
     for (const [columnName, column] of Object.entries(table.columns)) {
       const where = `${tableName}.${columnName}`;
       if (columnName === 'id') problems.push(`${where}: "id" is implicit (the text primary key); remove it`);
       else if (!NAME.test(columnName)) {
-        problems.push(`${where}: a column name is lower-case letters, digits and "_", starting with a letter`);
+        problems.push(
+          `${where}: a column name is lower-case letters, digits and "_", starting with a letter`,
+        );
       }
       if (column.references !== undefined) {
         if (!(column.references in input.tables)) {
-          problems.push(`${where}: references table "${column.references}", which the schema does not declare`);
+          problems.push(
+            `${where}: references table "${column.references}", which the schema does not declare`,
+          );
         }
-        if (column.type !== 'text') problems.push(`${where}: a reference holds an id, so its type must be "text"`);
+        if (column.type !== 'text')
+          problems.push(`${where}: a reference holds an id, so its type must be "text"`);
       }
       if (column.merge === 'counter') {
         if (column.type !== 'integer') problems.push(`${where}: a counter column must be of type "integer"`);
@@ -208,12 +215,13 @@ function checkValue(column: ColumnSpec, value: unknown): string | null {
       if (typeof value !== 'number' || !Number.isFinite(value)) return 'is not a number';
       break;
   }
-  if (column.allowed && !column.allowed.includes(value as string | number)) {
+  if (column.allowed && !column.allowed.includes(value)) {
     return `is not one of ${column.allowed.map((allowed) => JSON.stringify(allowed)).join(', ')}`;
   }
   if (column.format === 'date') {
     const text = value as string;
-    if (!DATE.test(text) || Number.isNaN(Date.parse(`${text}T00:00:00Z`))) return 'is not a date (YYYY-MM-DD)';
+    if (!DATE.test(text) || Number.isNaN(Date.parse(`${text}T00:00:00Z`)))
+      return 'is not a date (YYYY-MM-DD)';
   }
   if (column.format === 'iso-time') {
     const text = value as string;
@@ -223,7 +231,10 @@ function checkValue(column: ColumnSpec, value: unknown): string | null {
 }
 
 function compileTable(name: string, spec: TableSpec): SchemaTable {
-  const columns = Object.entries(spec.columns).map(([columnName, column]) => ({ ...column, name: columnName }));
+  const columns = Object.entries(spec.columns).map(([columnName, column]) => ({
+    ...column,
+    name: columnName,
+  }));
   return {
     name,
     columns,

@@ -5,16 +5,19 @@ import { HybridClock, MAX_COUNTER, formatStamp, parseStamp } from '@tillsync/pro
 describe('HybridClock', () => {
   it('issues stamps that only grow, whatever the wall clock does', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: 4_102_444_800_000 }), { minLength: 1, maxLength: 200 }), (walls) => {
-        let index = 0;
-        const clock = new HybridClock({ nodeId: 'n1', now: () => walls[index++ % walls.length] ?? 0 });
-        let previous = '';
-        for (let i = 0; i < walls.length; i++) {
-          const stamp = clock.issue();
-          expect(stamp > previous).toBe(true);
-          previous = stamp;
-        }
-      }),
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 4_102_444_800_000 }), { minLength: 1, maxLength: 200 }),
+        (walls) => {
+          let index = 0;
+          const clock = new HybridClock({ nodeId: 'n1', now: () => walls[index++ % walls.length] ?? 0 });
+          let previous = '';
+          for (let i = 0; i < walls.length; i++) {
+            const stamp = clock.issue();
+            expect(stamp > previous).toBe(true);
+            previous = stamp;
+          }
+        },
+      ),
     );
   });
 
@@ -47,7 +50,8 @@ describe('HybridClock', () => {
     });
     fc.assert(
       fc.property(timestamp, timestamp, (a, b) => {
-        const clockOrder = a.ms - b.ms || a.counter - b.counter || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0);
+        const clockOrder =
+          a.ms - b.ms || a.counter - b.counter || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0);
         const sa = formatStamp(a);
         const sb = formatStamp(b);
         const stringOrder = sa < sb ? -1 : sa > sb ? 1 : 0;
@@ -59,7 +63,13 @@ describe('HybridClock', () => {
   it('round-trips stamps and refuses strings that are not stamps', () => {
     const stamp = '2026-11-22T02:31:05.123Z-00ff-till1';
     expect(formatStamp(parseStamp(stamp)!)).toBe(stamp);
-    for (const bad of ['', '2026-11-22T02:31:05Z-0000-a', '2026-02-30T00:00:00.000Z-0000-a', '2026-11-22T02:31:05.123Z-0000-', 'x']) {
+    for (const bad of [
+      '',
+      '2026-11-22T02:31:05Z-0000-a',
+      '2026-02-30T00:00:00.000Z-0000-a',
+      '2026-11-22T02:31:05.123Z-0000-',
+      'x',
+    ]) {
       expect(parseStamp(bad)).toBeNull();
     }
   });

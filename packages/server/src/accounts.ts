@@ -49,15 +49,28 @@ export class Accounts {
   }
 
   /** Creates a tenant and its owner. */
-  async createTenant(input: { name: string; email: string; password: string }): Promise<{ tenantId: string; ownerId: string }> {
-    if (!/^[^@\s]+@[^@\s]+$/.test(input.email)) throw new ProtocolError(400, 'INVALID_REQUEST', `"${input.email}" is not an email address`);
+  async createTenant(input: {
+    name: string;
+    email: string;
+    password: string;
+  }): Promise<{ tenantId: string; ownerId: string }> {
+    if (!/^[^@\s]+@[^@\s]+$/.test(input.email))
+      throw new ProtocolError(400, 'INVALID_REQUEST', `"${input.email}" is not an email address`);
     if (input.password.length < MIN_PASSWORD_LENGTH) {
-      throw new ProtocolError(400, 'INVALID_REQUEST', `the password must be at least ${MIN_PASSWORD_LENGTH} characters long`);
+      throw new ProtocolError(
+        400,
+        'INVALID_REQUEST',
+        `the password must be at least ${MIN_PASSWORD_LENGTH} characters long`,
+      );
     }
     if (await this.#store.findOwnerByEmail(input.email)) {
       throw new ProtocolError(409, 'CONFLICT', `an owner with the email ${input.email} exists already`);
     }
-    return this.#store.createTenant({ name: input.name, email: input.email, passwordHash: await hashPassword(input.password) });
+    return this.#store.createTenant({
+      name: input.name,
+      email: input.email,
+      passwordHash: await hashPassword(input.password),
+    });
   }
 
   /** Creates the first tenant from `TILLSYNC_ADMIN_EMAIL`/`_PASSWORD` when the database has none. */
@@ -88,7 +101,11 @@ export class Accounts {
   async createPairingCode(tenantId: string): Promise<PairingCodeResponse> {
     const code = newPairingCode();
     const expiresAt = this.#config.now() + this.#config.pairingCodeTtlMs;
-    await this.#store.createPairingCode({ codeHash: hashToken(normalizePairingCode(code)), tenantId, expiresAt });
+    await this.#store.createPairingCode({
+      codeHash: hashToken(normalizePairingCode(code)),
+      tenantId,
+      expiresAt,
+    });
     return { code, expiresAt: new Date(expiresAt).toISOString() };
   }
 
@@ -105,21 +122,31 @@ export class Accounts {
       tokens: hashes,
     });
     if (!paired) {
-      throw new ProtocolError(400, 'INVALID_CODE', 'the pairing code is wrong, used already or expired: ask the owner for a new one');
+      throw new ProtocolError(
+        400,
+        'INVALID_CODE',
+        'the pairing code is wrong, used already or expired: ask the owner for a new one',
+      );
     }
     return { deviceId, tenantId: paired.tenantId, ...tokens };
   }
 
   async refresh(refreshToken: string): Promise<RefreshResponse> {
-    const found = tokenKind(refreshToken) === 'refresh' ? await this.#store.findDeviceToken(hashToken(refreshToken)) : null;
-    if (!found || found.kind !== 'refresh') throw unauthorized('TOKEN_INVALID', 'the refresh token is not valid: pair this device again');
-    if (found.deviceRevokedAt) throw unauthorized('DEVICE_REVOKED', 'this device was removed by the owner: pair it again');
+    const found =
+      tokenKind(refreshToken) === 'refresh'
+        ? await this.#store.findDeviceToken(hashToken(refreshToken))
+        : null;
+    if (!found || found.kind !== 'refresh')
+      throw unauthorized('TOKEN_INVALID', 'the refresh token is not valid: pair this device again');
+    if (found.deviceRevokedAt)
+      throw unauthorized('DEVICE_REVOKED', 'this device was removed by the owner: pair it again');
     if (found.usedAt !== null) {
       // A spent refresh token used again means it was copied: end the whole chain.
       await this.#store.revokeTokenFamily(found.familyId);
       throw unauthorized('TOKEN_INVALID', 'the refresh token was used already: pair this device again');
     }
-    if (found.expiresAt <= this.#config.now()) throw unauthorized('TOKEN_INVALID', 'the refresh token expired: pair this device again');
+    if (found.expiresAt <= this.#config.now())
+      throw unauthorized('TOKEN_INVALID', 'the refresh token expired: pair this device again');
     const { tokens, hashes } = this.#newTokenPair();
     const rotated = await this.#store.rotateRefreshToken({
       oldHash: hashToken(refreshToken),
@@ -129,7 +156,8 @@ export class Accounts {
       familyId: found.familyId,
       tokens: hashes,
     });
-    if (!rotated) throw unauthorized('TOKEN_INVALID', 'the refresh token was used already: pair this device again');
+    if (!rotated)
+      throw unauthorized('TOKEN_INVALID', 'the refresh token was used already: pair this device again');
     return tokens;
   }
 
@@ -137,11 +165,18 @@ export class Accounts {
   async authenticateDevice(authorization: string | undefined): Promise<DeviceCaller> {
     const token = bearer(authorization);
     const kind = tokenKind(token);
-    if (kind === 'owner') throw new ProtocolError(403, 'FORBIDDEN', "an owner's token cannot make a device's call");
+    if (kind === 'owner')
+      throw new ProtocolError(403, 'FORBIDDEN', "an owner's token cannot make a device's call");
     const found = kind === 'access' ? await this.#store.findDeviceToken(hashToken(token)) : null;
-    if (!found || found.kind !== 'access') throw unauthorized('TOKEN_INVALID', 'the access token is not valid: refresh it or pair this device again');
-    if (found.deviceRevokedAt) throw unauthorized('DEVICE_REVOKED', 'this device was removed by the owner: pair it again');
-    if (found.expiresAt <= this.#config.now()) throw unauthorized('TOKEN_EXPIRED', 'the access token expired: refresh it');
+    if (!found || found.kind !== 'access')
+      throw unauthorized(
+        'TOKEN_INVALID',
+        'the access token is not valid: refresh it or pair this device again',
+      );
+    if (found.deviceRevokedAt)
+      throw unauthorized('DEVICE_REVOKED', 'this device was removed by the owner: pair it again');
+    if (found.expiresAt <= this.#config.now())
+      throw unauthorized('TOKEN_EXPIRED', 'the access token expired: refresh it');
     return { kind: 'device', tenantId: found.tenantId, deviceId: found.deviceId };
   }
 
@@ -149,20 +184,27 @@ export class Accounts {
   async authenticateOwner(authorization: string | undefined): Promise<OwnerCaller> {
     const token = bearer(authorization);
     const kind = tokenKind(token);
-    if (kind === 'access' || kind === 'refresh') throw new ProtocolError(403, 'FORBIDDEN', "a device's token cannot make an owner's call");
+    if (kind === 'access' || kind === 'refresh')
+      throw new ProtocolError(403, 'FORBIDDEN', "a device's token cannot make an owner's call");
     const tokenHash = hashToken(token);
     const session = kind === 'owner' ? await this.#store.findOwnerSession(tokenHash) : null;
     if (!session) throw unauthorized('TOKEN_INVALID', 'the session token is not valid: log in again');
-    if (session.expiresAt <= this.#config.now()) throw unauthorized('TOKEN_EXPIRED', 'the session expired: log in again');
+    if (session.expiresAt <= this.#config.now())
+      throw unauthorized('TOKEN_EXPIRED', 'the session expired: log in again');
     return { kind: 'owner', tenantId: session.tenantId, ownerId: session.ownerId, tokenHash };
   }
 
   /** Either kind of caller, for calls both may make (the schema). */
   async authenticateAny(authorization: string | undefined): Promise<DeviceCaller | OwnerCaller> {
-    return tokenKind(bearer(authorization)) === 'owner' ? this.authenticateOwner(authorization) : this.authenticateDevice(authorization);
+    return tokenKind(bearer(authorization)) === 'owner'
+      ? this.authenticateOwner(authorization)
+      : this.authenticateDevice(authorization);
   }
 
-  #newTokenPair(): { tokens: Omit<RefreshResponse, never> & { accessTokenExpiresAt: string }; hashes: TokenPairHashes } {
+  #newTokenPair(): {
+    tokens: Omit<RefreshResponse, never> & { accessTokenExpiresAt: string };
+    hashes: TokenPairHashes;
+  } {
     const now = this.#config.now();
     const accessToken = newToken('access');
     const refreshToken = newToken('refresh');
@@ -181,6 +223,7 @@ export class Accounts {
 
 function bearer(authorization: string | undefined): string {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
-  if (!match?.[1]) throw unauthorized('UNAUTHORIZED', 'this call needs an "Authorization: Bearer <token>" header');
+  if (!match?.[1])
+    throw unauthorized('UNAUTHORIZED', 'this call needs an "Authorization: Bearer <token>" header');
   return match[1];
 }

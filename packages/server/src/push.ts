@@ -32,7 +32,11 @@ export interface PushOptions {
  * Applies a push (PROTOCOL.md §2, §5) in one transaction: one result per change in request order. A retried
  * `pushId` gets the answer it got the first time and changes nothing.
  */
-export function applyPush(store: TenantSyncStore, request: PushRequest, options: PushOptions): Promise<PushResponse> {
+export function applyPush(
+  store: TenantSyncStore,
+  request: PushRequest,
+  options: PushOptions,
+): Promise<PushResponse> {
   return store.push(async (tx) => {
     const earlier = await tx.findPushAnswer(options.deviceId, request.pushId);
     if (earlier !== null) return JSON.parse(earlier) as PushResponse;
@@ -107,7 +111,9 @@ async function judgeAndWrite(
           ? []
           : schemaTable.uniqueColumns.flatMap((column) => {
               const value = state.values?.[column.name];
-              return value === null || value === undefined ? [] : [{ column: column.name, value: JSON.stringify(value) }];
+              return value === null || value === undefined
+                ? []
+                : [{ column: column.name, value: JSON.stringify(value) }];
             }),
       order: state.lastIndex,
     });
@@ -122,7 +128,10 @@ function checkWithoutRows(change: Change, options: PushOptions): ErrorDetail | {
   const table = options.schema.table(change.table);
   if (!table) return { code: 'UNKNOWN_TABLE', message: `there is no table "${change.table}"` };
   if (table.serverOnly) {
-    return { code: 'READ_ONLY_TABLE', message: `${change.table} is written on the server only; devices cannot push to it` };
+    return {
+      code: 'READ_ONLY_TABLE',
+      message: `${change.table} is written on the server only; devices cannot push to it`,
+    };
   }
   const stamp = parseStamp(change.updatedAt);
   if (!stamp) {
@@ -179,7 +188,12 @@ function judge(
     if (change.op === 'upsert') {
       const check = options.schema.checkValues(table, change.values ?? {}, live);
       if (!check.ok) {
-        results[index] = { table: change.table, id: change.id, status: 'rejected', error: { code: check.code, message: check.message } };
+        results[index] = {
+          table: change.table,
+          id: change.id,
+          status: 'rejected',
+          error: { code: check.code, message: check.message },
+        };
         continue;
       }
       ({ values: incoming, deltas } = resolveCounters(check.values, live ? state.values : null));
@@ -195,23 +209,39 @@ function judge(
       let current = state;
       if (live && Object.keys(deltas).length > 0 && Object.values(deltas).some((delta) => delta !== 0)) {
         const values = { ...state.values };
-        for (const [column, delta] of Object.entries(deltas)) values[column] = Number(values[column] ?? 0) + delta;
+        for (const [column, delta] of Object.entries(deltas))
+          values[column] = Number(values[column] ?? 0) + delta;
         current = { ...state, values, lastIndex: index };
         states.set(key, current);
       }
-      results[index] = { table: change.table, id: change.id, status: 'stale', current: toStoredChange(key, current) };
+      results[index] = {
+        table: change.table,
+        id: change.id,
+        status: 'stale',
+        current: toStoredChange(key, current),
+      };
       conflicts.push({
         table: change.table,
         id: change.id,
         winner: toStoredChange(key, current),
-        loser: toStoredChange(key, { values: incoming, updatedAt: change.updatedAt, deviceId: options.deviceId, lastIndex: index }),
+        loser: toStoredChange(key, {
+          values: incoming,
+          updatedAt: change.updatedAt,
+          deviceId: options.deviceId,
+          lastIndex: index,
+        }),
         winnerDeviceId: state.deviceId,
         loserDeviceId: options.deviceId,
       });
       continue;
     }
 
-    const next: WorkingState = { values: incoming, updatedAt: change.updatedAt, deviceId: options.deviceId, lastIndex: index };
+    const next: WorkingState = {
+      values: incoming,
+      updatedAt: change.updatedAt,
+      deviceId: options.deviceId,
+      lastIndex: index,
+    };
     if (live && state.deviceId !== options.deviceId) {
       conflicts.push({
         table: change.table,
@@ -272,10 +302,12 @@ async function checkAcrossRows(
       const target = values[column.name];
       if (typeof target !== 'string') continue;
       const key = rowKey(column.references ?? '', target);
-      if (!judgement.states.has(key) && !stored.has(key)) missing.set(key, { table: column.references ?? '', id: target });
+      if (!judgement.states.has(key) && !stored.has(key))
+        missing.set(key, { table: column.references ?? '', id: target });
     }
   }
-  if (missing.size > 0) for (const [key, row] of await tx.getRows([...missing.values()])) stored.set(key, row);
+  if (missing.size > 0)
+    for (const [key, row] of await tx.getRows([...missing.values()])) stored.set(key, row);
 
   for (const candidate of judgement.applied) {
     const values = finalValues(candidate);
@@ -316,8 +348,15 @@ async function checkAcrossRows(
         if (holderId === undefined || holderId === candidate.change.id) continue;
         // The holder may give the value up in this same push.
         const holderState = judgement.states.get(rowKey(table.name, holderId));
-        if (holderState && (holderState.values === null || JSON.stringify(holderState.values[column.name]) !== json)) continue;
-        problems.set(candidate.index, uniqueProblem(table, column.name, JSON.parse(json) as unknown, holderId));
+        if (
+          holderState &&
+          (holderState.values === null || JSON.stringify(holderState.values[column.name]) !== json)
+        )
+          continue;
+        problems.set(
+          candidate.index,
+          uniqueProblem(table, column.name, JSON.parse(json) as unknown, holderId),
+        );
       }
     }
   }

@@ -39,12 +39,16 @@ export function registerAccountRoutes(app: FastifyInstance, context: AppContext)
     return accounts.createPairingCode(owner.tenantId);
   });
 
-  app.post('/api/devices/pair', { schema: { body: PairRequest } }, async (request, reply): Promise<PairResponse> => {
-    const paired = await accounts.pair(request.body as PairRequest);
-    request.log.info({ tenantId: paired.tenantId, deviceId: paired.deviceId }, 'device paired');
-    void reply.code(201);
-    return paired;
-  });
+  app.post(
+    '/api/devices/pair',
+    { schema: { body: PairRequest } },
+    async (request, reply): Promise<PairResponse> => {
+      const paired = await accounts.pair(request.body as PairRequest);
+      request.log.info({ tenantId: paired.tenantId, deviceId: paired.deviceId }, 'device paired');
+      void reply.code(201);
+      return paired;
+    },
+  );
 
   app.post('/api/auth/refresh', { schema: { body: RefreshRequest } }, (request): Promise<RefreshResponse> => {
     return accounts.refresh((request.body as RefreshRequest).refreshToken);
@@ -59,21 +63,31 @@ export function registerAccountRoutes(app: FastifyInstance, context: AppContext)
   app.post('/api/devices/:id/revoke', { schema: { params: DeviceParams } }, async (request, reply) => {
     const owner = await accounts.authenticateOwner(request.headers.authorization);
     const { id } = request.params as { id: string };
-    const revoked = await storage.accounts.revokeDevice(owner.tenantId, id, new Date(config.now()).toISOString());
+    const revoked = await storage.accounts.revokeDevice(
+      owner.tenantId,
+      id,
+      new Date(config.now()).toISOString(),
+    );
     if (!revoked) throw new ProtocolError(404, 'NOT_FOUND', `there is no device ${id}`);
     return reply.code(204).send();
   });
 
-  app.patch('/api/devices/:id', { schema: { params: DeviceParams, body: RenameRequest } }, async (request) => {
-    const owner = await accounts.authenticateOwner(request.headers.authorization);
-    const { id } = request.params as { id: string };
-    const { name } = request.body as { name: string };
-    if (!(await storage.accounts.renameDevice(owner.tenantId, id, name.trim()))) {
-      throw new ProtocolError(404, 'NOT_FOUND', `there is no device ${id}`);
-    }
-    const device = (await storage.accounts.listDevices(owner.tenantId)).find((candidate) => candidate.id === id);
-    return device && toDeviceInfo(device);
-  });
+  app.patch(
+    '/api/devices/:id',
+    { schema: { params: DeviceParams, body: RenameRequest } },
+    async (request) => {
+      const owner = await accounts.authenticateOwner(request.headers.authorization);
+      const { id } = request.params as { id: string };
+      const { name } = request.body as { name: string };
+      if (!(await storage.accounts.renameDevice(owner.tenantId, id, name.trim()))) {
+        throw new ProtocolError(404, 'NOT_FOUND', `there is no device ${id}`);
+      }
+      const device = (await storage.accounts.listDevices(owner.tenantId)).find(
+        (candidate) => candidate.id === id,
+      );
+      return device && toDeviceInfo(device);
+    },
+  );
 }
 
 function toDeviceInfo({ tenantId: _tenantId, ...device }: DeviceRecord): DeviceInfo {

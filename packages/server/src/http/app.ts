@@ -20,7 +20,9 @@ export function buildApp(context: AppContext): FastifyInstance {
     logger: context.config.logger ? { level: 'info', stream: process.stderr } : false,
     bodyLimit: context.config.bodyLimitBytes,
     // Bodies are judged as sent: "5" is not a number and unknown fields are not silently dropped.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+    ajv: {
+      customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false },
+    },
     disableRequestLogging: false,
   });
 
@@ -32,7 +34,10 @@ export function buildApp(context: AppContext): FastifyInstance {
     try {
       done(null, JSON.parse(text) as unknown);
     } catch (error) {
-      done(new ProtocolError(400, 'INVALID_REQUEST', `the body is not valid JSON: ${(error as Error).message}`), undefined);
+      done(
+        new ProtocolError(400, 'INVALID_REQUEST', `the body is not valid JSON: ${(error as Error).message}`),
+        undefined,
+      );
     }
   });
 
@@ -42,7 +47,14 @@ export function buildApp(context: AppContext): FastifyInstance {
     void reply.code(answer.status).send(answer.body);
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `there is no ${request.method} ${request.url.split('?')[0] ?? ''}` } });
+    void reply
+      .code(404)
+      .send({
+        error: {
+          code: 'NOT_FOUND',
+          message: `there is no ${request.method} ${request.url.split('?')[0] ?? ''}`,
+        },
+      });
   });
 
   registerSyncRoutes(app, context);

@@ -12,17 +12,39 @@ export function toErrorAnswer(error: unknown): { status: number; body: ErrorBody
     const where = fastifyError.validationContext ?? 'request';
     return {
       status: 400,
-      body: { error: { code: 'INVALID_REQUEST', message: `the ${where} is not of the expected shape: ${fastifyError.message ?? ''}` } },
+      body: {
+        error: {
+          code: 'INVALID_REQUEST',
+          message: `the ${where} is not of the expected shape: ${fastifyError.message ?? ''}`,
+        },
+      },
       internal: false,
     };
   }
   const status = typeof fastifyError.statusCode === 'number' ? fastifyError.statusCode : 500;
   if (status === 413) {
-    return { status, body: { error: { code: 'PAYLOAD_TOO_LARGE', message: 'the request body is larger than the server accepts: send less at once' } }, internal: false };
+    return {
+      status,
+      body: {
+        error: {
+          code: 'PAYLOAD_TOO_LARGE',
+          message: 'the request body is larger than the server accepts: send less at once',
+        },
+      },
+      internal: false,
+    };
   }
   if (status >= 400 && status < 500) {
     const code = status === 404 ? 'NOT_FOUND' : status === 429 ? 'RATE_LIMITED' : 'INVALID_REQUEST';
-    return { status, body: { error: { code, message: fastifyError.message ?? 'the request is not valid' } }, internal: false };
+    return {
+      status,
+      body: { error: { code, message: fastifyError.message ?? 'the request is not valid' } },
+      internal: false,
+    };
   }
-  return { status: 500, body: { error: { code: 'INTERNAL', message: 'the server failed to handle this request; try again' } }, internal: true };
+  return {
+    status: 500,
+    body: { error: { code: 'INTERNAL', message: 'the server failed to handle this request; try again' } },
+    internal: true,
+  };
 }

@@ -54,31 +54,49 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     return response;
   });
 
-  app.get('/api/sync/pull', { schema: { querystring: PullQuery } }, async (request): Promise<PullResponse> => {
-    const caller = await device(request);
-    const query = request.query as PullQuery;
-    const sinceSeq = decodeCursor(query.since ?? '');
-    if (sinceSeq === null) {
-      throw new ProtocolError(400, 'INVALID_REQUEST', 'since is not a cursor this server handed out: pull from the beginning');
-    }
-    const limit = Math.min(Math.max(Number(query.limit ?? DEFAULT_PULL_LIMIT), 1), MAX_PULL_LIMIT);
-    const page = await storage.sync.forTenant(caller.tenantId).pull(sinceSeq, limit);
-    if (page.resyncRequired) {
-      throw new ProtocolError(410, 'RESYNC_REQUIRED', 'this cursor is older than the deletions the server keeps: take a fresh snapshot');
-    }
-    const response: PullResponse = {
-      changes: page.rows.map((row) =>
-        row.values === null
-          ? { table: row.table, id: row.id, op: 'delete' as const, updatedAt: row.updatedAt }
-          : { table: row.table, id: row.id, op: 'upsert' as const, updatedAt: row.updatedAt, values: row.values },
-      ),
-      cursor: encodeCursor(page.cursorSeq),
-      hasMore: page.hasMore,
-      serverTime: new Date(config.now()).toISOString(),
-    };
-    if (page.checksums) response.checksums = withEveryTable(page.checksums, config.schema.source);
-    return response;
-  });
+  app.get(
+    '/api/sync/pull',
+    { schema: { querystring: PullQuery } },
+    async (request): Promise<PullResponse> => {
+      const caller = await device(request);
+      const query = request.query as PullQuery;
+      const sinceSeq = decodeCursor(query.since ?? '');
+      if (sinceSeq === null) {
+        throw new ProtocolError(
+          400,
+          'INVALID_REQUEST',
+          'since is not a cursor this server handed out: pull from the beginning',
+        );
+      }
+      const limit = Math.min(Math.max(Number(query.limit ?? DEFAULT_PULL_LIMIT), 1), MAX_PULL_LIMIT);
+      const page = await storage.sync.forTenant(caller.tenantId).pull(sinceSeq, limit);
+      if (page.resyncRequired) {
+        throw new ProtocolError(
+          410,
+          'RESYNC_REQUIRED',
+          'this cursor is older than the deletions the server keeps: take a fresh snapshot',
+        );
+      }
+      const response: PullResponse = {
+        changes: page.rows.map((row) =>
+          row.values === null
+            ? { table: row.table, id: row.id, op: 'delete' as const, updatedAt: row.updatedAt }
+            : {
+                table: row.table,
+                id: row.id,
+                op: 'upsert' as const,
+                updatedAt: row.updatedAt,
+                values: row.values,
+              },
+        ),
+        cursor: encodeCursor(page.cursorSeq),
+        hasMore: page.hasMore,
+        serverTime: new Date(config.now()).toISOString(),
+      };
+      if (page.checksums) response.checksums = withEveryTable(page.checksums, config.schema.source);
+      return response;
+    },
+  );
 
   app.get('/api/sync/schema', async (request): Promise<SyncSchema> => {
     await accounts.authenticateAny(request.headers.authorization);
@@ -92,7 +110,8 @@ function withEveryTable(
   schema: SyncSchema,
 ): Record<string, { count: number; sum: string }> {
   const all: Record<string, { count: number; sum: string }> = {};
-  for (const table of Object.keys(schema.tables)) all[table] = checksums[table] ?? { count: 0, sum: '0000000000000000' };
+  for (const table of Object.keys(schema.tables))
+    all[table] = checksums[table] ?? { count: 0, sum: '0000000000000000' };
   return all;
 }
 

@@ -38,11 +38,22 @@ export interface TokenPairHashes {
 
 /** Tenants, owners, sessions, pairing codes, devices and their tokens. Only hashes of secrets are stored. */
 export interface AccountStore {
-  createTenant(input: { name: string; email: string; passwordHash: string }): Promise<{ tenantId: string; ownerId: string }>;
+  createTenant(input: {
+    name: string;
+    email: string;
+    passwordHash: string;
+  }): Promise<{ tenantId: string; ownerId: string }>;
   countTenants(): Promise<number>;
   findOwnerByEmail(email: string): Promise<OwnerRecord | null>;
-  createOwnerSession(input: { tokenHash: string; ownerId: string; tenantId: string; expiresAt: number }): Promise<void>;
-  findOwnerSession(tokenHash: string): Promise<{ ownerId: string; tenantId: string; expiresAt: number } | null>;
+  createOwnerSession(input: {
+    tokenHash: string;
+    ownerId: string;
+    tenantId: string;
+    expiresAt: number;
+  }): Promise<void>;
+  findOwnerSession(
+    tokenHash: string,
+  ): Promise<{ ownerId: string; tenantId: string; expiresAt: number } | null>;
   deleteOwnerSession(tokenHash: string): Promise<void>;
   createPairingCode(input: { codeHash: string; tenantId: string; expiresAt: number }): Promise<void>;
   /**
@@ -63,11 +74,21 @@ export interface AccountStore {
    * Spends a refresh token and stores the next pair in the same family; false when it was spent already
    * (then the caller revokes the family).
    */
-  rotateRefreshToken(input: { oldHash: string; now: number; deviceId: string; tenantId: string; familyId: string; tokens: TokenPairHashes }): Promise<boolean>;
+  rotateRefreshToken(input: {
+    oldHash: string;
+    now: number;
+    deviceId: string;
+    tenantId: string;
+    familyId: string;
+    tokens: TokenPairHashes;
+  }): Promise<boolean>;
   revokeTokenFamily(familyId: string): Promise<void>;
   listDevices(tenantId: string): Promise<DeviceRecord[]>;
   revokeDevice(tenantId: string, deviceId: string, at: string): Promise<boolean>;
   renameDevice(tenantId: string, deviceId: string, name: string): Promise<boolean>;
   /** Records a device's call: the devices panel's "last seen", its app version and pending count. */
-  touchDevice(deviceId: string, seen: { at: string; appVersion: string | null; pendingChanges: number | null }): Promise<void>;
+  touchDevice(
+    deviceId: string,
+    seen: { at: string; appVersion: string | null; pendingChanges: number | null },
+  ): Promise<void>;
 }

@@ -22,31 +22,58 @@ export class SqlAccountStore implements AccountStore {
     return this.#engine.db;
   }
 
-  createTenant(input: { name: string; email: string; passwordHash: string }): Promise<{ tenantId: string; ownerId: string }> {
+  createTenant(input: {
+    name: string;
+    email: string;
+    passwordHash: string;
+  }): Promise<{ tenantId: string; ownerId: string }> {
     const tenantId = randomUUID();
     const ownerId = randomUUID();
     const createdAt = new Date().toISOString();
     return this.#engine.write(async (trx) => {
-      await trx.insertInto('tenants').values({ id: tenantId, name: input.name, created_at: createdAt, last_seq: 0, purged_seq: 0 }).execute();
+      await trx
+        .insertInto('tenants')
+        .values({ id: tenantId, name: input.name, created_at: createdAt, last_seq: 0, purged_seq: 0 })
+        .execute();
       await trx
         .insertInto('owners')
-        .values({ id: ownerId, tenant_id: tenantId, email: input.email.toLowerCase(), password_hash: input.passwordHash, created_at: createdAt })
+        .values({
+          id: ownerId,
+          tenant_id: tenantId,
+          email: input.email.toLowerCase(),
+          password_hash: input.passwordHash,
+          created_at: createdAt,
+        })
         .execute();
       return { tenantId, ownerId };
     });
   }
 
   async countTenants(): Promise<number> {
-    const row = await this.#db.selectFrom('tenants').select((eb) => eb.fn.countAll().as('count')).executeTakeFirstOrThrow();
+    const row = await this.#db
+      .selectFrom('tenants')
+      .select((eb) => eb.fn.countAll().as('count'))
+      .executeTakeFirstOrThrow();
     return Number(row.count);
   }
 
   async findOwnerByEmail(email: string): Promise<OwnerRecord | null> {
-    const row = await this.#db.selectFrom('owners').selectAll().where('email', '=', email.toLowerCase()).executeTakeFirst();
-    return row ? { id: row.id, tenantId: row.tenant_id, email: row.email, passwordHash: row.password_hash } : null;
+    const row = await this.#db
+      .selectFrom('owners')
+      .selectAll()
+      .where('email', '=', email.toLowerCase())
+      .executeTakeFirst();
+    return row
+      ? { id: row.id, tenantId: row.tenant_id, email: row.email, passwordHash: row.password_hash }
+      : null;
   }
 
-  async createOwnerSession(input: { tokenHash: string; ownerId: string; tenantId: string; expiresAt: number }): Promise<void> {
+  async createOwnerSession(input: {
+    tokenHash: string;
+    ownerId: string;
+    tenantId: string;
+    expiresAt: number;
+  }): Promise<void> {
     await this.#db
       .insertInto('owner_sessions')
       .values({
@@ -59,8 +86,14 @@ export class SqlAccountStore implements AccountStore {
       .execute();
   }
 
-  async findOwnerSession(tokenHash: string): Promise<{ ownerId: string; tenantId: string; expiresAt: number } | null> {
-    const row = await this.#db.selectFrom('owner_sessions').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+  async findOwnerSession(
+    tokenHash: string,
+  ): Promise<{ ownerId: string; tenantId: string; expiresAt: number } | null> {
+    const row = await this.#db
+      .selectFrom('owner_sessions')
+      .selectAll()
+      .where('token_hash', '=', tokenHash)
+      .executeTakeFirst();
     return row ? { ownerId: row.owner_id, tenantId: row.tenant_id, expiresAt: Number(row.expires_at) } : null;
   }
 
@@ -71,7 +104,13 @@ export class SqlAccountStore implements AccountStore {
   async createPairingCode(input: { codeHash: string; tenantId: string; expiresAt: number }): Promise<void> {
     await this.#db
       .insertInto('pairing_codes')
-      .values({ code_hash: input.codeHash, tenant_id: input.tenantId, expires_at: input.expiresAt, used_at: null, created_at: new Date().toISOString() })
+      .values({
+        code_hash: input.codeHash,
+        tenant_id: input.tenantId,
+        expires_at: input.expiresAt,
+        used_at: null,
+        created_at: new Date().toISOString(),
+      })
       .execute();
   }
 
@@ -109,7 +148,12 @@ export class SqlAccountStore implements AccountStore {
           created_at: createdAt,
         })
         .execute();
-      await insertTokenPair(trx, { deviceId: input.deviceId, tenantId: code.tenant_id, familyId: randomUUID(), tokens: input.tokens });
+      await insertTokenPair(trx, {
+        deviceId: input.deviceId,
+        tenantId: code.tenant_id,
+        familyId: randomUUID(),
+        tokens: input.tokens,
+      });
       return { tenantId: code.tenant_id };
     });
   }
@@ -174,7 +218,12 @@ export class SqlAccountStore implements AccountStore {
   }
 
   async listDevices(tenantId: string): Promise<DeviceRecord[]> {
-    const rows = await this.#db.selectFrom('devices').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').execute();
+    const rows = await this.#db
+      .selectFrom('devices')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .orderBy('created_at')
+      .execute();
     return rows.map((row) => ({
       id: row.id,
       tenantId: row.tenant_id,
@@ -196,7 +245,11 @@ export class SqlAccountStore implements AccountStore {
         .where('id', '=', deviceId)
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) !== 1) return false;
-      await trx.deleteFrom('device_tokens').where('device_id', '=', deviceId).where('kind', '=', 'refresh').execute();
+      await trx
+        .deleteFrom('device_tokens')
+        .where('device_id', '=', deviceId)
+        .where('kind', '=', 'refresh')
+        .execute();
       return true;
     });
   }
@@ -211,7 +264,10 @@ export class SqlAccountStore implements AccountStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  async touchDevice(deviceId: string, seen: { at: string; appVersion: string | null; pendingChanges: number | null }): Promise<void> {
+  async touchDevice(
+    deviceId: string,
+    seen: { at: string; appVersion: string | null; pendingChanges: number | null },
+  ): Promise<void> {
     await this.#db
       .updateTable('devices')
       .set((eb) => ({
@@ -229,12 +285,28 @@ async function insertTokenPair(
   input: { deviceId: string; tenantId: string; familyId: string; tokens: TokenPairHashes },
 ): Promise<void> {
   const createdAt = new Date().toISOString();
-  const common = { device_id: input.deviceId, tenant_id: input.tenantId, family_id: input.familyId, used_at: null, created_at: createdAt };
+  const common = {
+    device_id: input.deviceId,
+    tenant_id: input.tenantId,
+    family_id: input.familyId,
+    used_at: null,
+    created_at: createdAt,
+  };
   await trx
     .insertInto('device_tokens')
     .values([
-      { ...common, token_hash: input.tokens.accessHash, kind: 'access', expires_at: input.tokens.accessExpiresAt },
-      { ...common, token_hash: input.tokens.refreshHash, kind: 'refresh', expires_at: input.tokens.refreshExpiresAt },
+      {
+        ...common,
+        token_hash: input.tokens.accessHash,
+        kind: 'access',
+        expires_at: input.tokens.accessExpiresAt,
+      },
+      {
+        ...common,
+        token_hash: input.tokens.refreshHash,
+        kind: 'refresh',
+        expires_at: input.tokens.refreshExpiresAt,
+      },
     ])
     .execute();
 }

@@ -57,7 +57,11 @@ export class SqlSyncStore implements SyncStore {
           .execute();
         total += Number(tenant.count);
       }
-      await trx.deleteFrom('sync_rows').where('deleted', '=', 1).where('stored_at', '<', storedBefore).execute();
+      await trx
+        .deleteFrom('sync_rows')
+        .where('deleted', '=', 1)
+        .where('stored_at', '<', storedBefore)
+        .execute();
       return total;
     });
   }
@@ -106,7 +110,8 @@ class SqlTenantSyncStore implements TenantSyncStore {
         .execute();
       const hasMore = found.length > limit;
       const rows = (hasMore ? found.slice(0, limit) : found).map(toStoredRow);
-      if (hasMore) return { resyncRequired: false, rows, hasMore, cursorSeq: rows[rows.length - 1]?.seq ?? sinceSeq };
+      if (hasMore)
+        return { resyncRequired: false, rows, hasMore, cursorSeq: rows[rows.length - 1]?.seq ?? sinceSeq };
       // Read in the same snapshot as the rows, so the checksums describe the state at the cursor.
       const checksums = await readChecksums(trx, this.#tenantId);
       return { resyncRequired: false, rows, hasMore, cursorSeq: Number(tenant.last_seq), checksums };
@@ -179,7 +184,11 @@ class SqlPushTransaction implements PushTransaction {
     return found;
   }
 
-  async findUniqueHolders(table: string, column: string, values: readonly string[]): Promise<Map<string, string>> {
+  async findUniqueHolders(
+    table: string,
+    column: string,
+    values: readonly string[],
+  ): Promise<Map<string, string>> {
     const holders = new Map<string, string>();
     for (const chunk of chunks([...new Set(values)])) {
       const rows = await this.#trx
@@ -298,7 +307,9 @@ class SqlPushTransaction implements PushTransaction {
       await this.#trx
         .insertInto('sync_checksums')
         .values({ tenant_id: this.#tenantId, tbl: table, row_count: count, sum })
-        .onConflict((conflict) => conflict.columns(['tenant_id', 'tbl']).doUpdateSet({ row_count: count, sum }))
+        .onConflict((conflict) =>
+          conflict.columns(['tenant_id', 'tbl']).doUpdateSet({ row_count: count, sum }),
+        )
         .execute();
     }
   }

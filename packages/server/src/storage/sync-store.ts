@@ -46,7 +46,9 @@ export interface PushTransaction {
   /** The answer given to this push before, if it was seen. */
   findPushAnswer(deviceId: string, pushId: string): Promise<string | null>;
   /** The stored rows among these keys, by {@link rowKey}. */
-  getRows(keys: ReadonlyArray<{ readonly table: string; readonly id: string }>): Promise<Map<string, StoredRow>>;
+  getRows(
+    keys: ReadonlyArray<{ readonly table: string; readonly id: string }>,
+  ): Promise<Map<string, StoredRow>>;
   /** Which live rows hold these values (JSON) of a unique column: value → row id. */
   findUniqueHolders(table: string, column: string, values: readonly string[]): Promise<Map<string, string>>;
   /** Stores new states, in order: each gets the tenant's next sequence number. */

@@ -47,7 +47,11 @@ export const migration0001: Migration = {
       .addColumn('revoked_at', 'text')
       .addColumn('created_at', 'text', (column) => column.notNull())
       .execute();
-    await db.schema.createIndex('devices_by_tenant').on('devices').columns(['tenant_id', 'created_at']).execute();
+    await db.schema
+      .createIndex('devices_by_tenant')
+      .on('devices')
+      .columns(['tenant_id', 'created_at'])
+      .execute();
     await db.schema
       .createTable('device_tokens')
       .addColumn('token_hash', 'text', (column) => column.primaryKey())
@@ -73,7 +77,12 @@ export const migration0001: Migration = {
       .addColumn('stored_at', 'bigint', (column) => column.notNull())
       .addPrimaryKeyConstraint('sync_rows_pk', ['tenant_id', 'tbl', 'id'])
       .execute();
-    await db.schema.createIndex('sync_rows_by_seq').on('sync_rows').columns(['tenant_id', 'seq']).unique().execute();
+    await db.schema
+      .createIndex('sync_rows_by_seq')
+      .on('sync_rows')
+      .columns(['tenant_id', 'seq'])
+      .unique()
+      .execute();
     await db.schema
       .createTable('sync_unique_values')
       .addColumn('tenant_id', 'text', (column) => column.notNull())
