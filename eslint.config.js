@@ -36,7 +36,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        project: ['./packages/*/tsconfig.json', './tsconfig.check.json'],
+        project: ['./packages/*/tsconfig.json', './bench/tsconfig.json', './tsconfig.check.json'],
         tsconfigRootDir: import.meta.dirname,
       },
     },

@@ -23,7 +23,6 @@ export function buildApp(context: AppContext): FastifyInstance {
     ajv: {
       customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false },
     },
-    disableRequestLogging: false,
   });
 
   // JSON with an empty body allowed (POST calls that carry nothing), and a clear error for bad JSON.
@@ -47,14 +46,12 @@ export function buildApp(context: AppContext): FastifyInstance {
     void reply.code(answer.status).send(answer.body);
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply
-      .code(404)
-      .send({
-        error: {
-          code: 'NOT_FOUND',
-          message: `there is no ${request.method} ${request.url.split('?')[0] ?? ''}`,
-        },
-      });
+    void reply.code(404).send({
+      error: {
+        code: 'NOT_FOUND',
+        message: `there is no ${request.method} ${request.url.split('?')[0] ?? ''}`,
+      },
+    });
   });
 
   registerSyncRoutes(app, context);

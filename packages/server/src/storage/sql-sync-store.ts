@@ -23,7 +23,7 @@ import {
 } from './sync-store.js';
 
 /** Statements stay well under SQLite's and PostgreSQL's limits on bound values. */
-const CHUNK = 400;
+const CHUNK = 1000;
 
 /** The synced rows on any {@link SqlEngine}. */
 export class SqlSyncStore implements SyncStore {
@@ -102,16 +102,21 @@ class SqlTenantSyncStore implements TenantSyncStore {
       if (sinceSeq > 0 && sinceSeq < Number(tenant.purged_seq)) return { resyncRequired: true };
       const found = await trx
         .selectFrom('sync_rows')
-        .selectAll()
+        .select(['tbl as table', 'id', 'data as valuesJson', 'updated_at as updatedAt', 'seq'])
         .where('tenant_id', '=', this.#tenantId)
         .where('seq', '>', sinceSeq)
         .orderBy('seq')
         .limit(limit + 1)
         .execute();
       const hasMore = found.length > limit;
-      const rows = (hasMore ? found.slice(0, limit) : found).map(toStoredRow);
+      const rows = hasMore ? found.slice(0, limit) : found;
       if (hasMore)
-        return { resyncRequired: false, rows, hasMore, cursorSeq: rows[rows.length - 1]?.seq ?? sinceSeq };
+        return {
+          resyncRequired: false,
+          rows,
+          hasMore,
+          cursorSeq: Number(rows[rows.length - 1]?.seq ?? sinceSeq),
+        };
       // Read in the same snapshot as the rows, so the checksums describe the state at the cursor.
       const checksums = await readChecksums(trx, this.#tenantId);
       return { resyncRequired: false, rows, hasMore, cursorSeq: Number(tenant.last_seq), checksums };

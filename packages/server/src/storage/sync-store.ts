@@ -57,11 +57,21 @@ export interface PushTransaction {
   savePushAnswer(deviceId: string, pushId: string, answer: string): Promise<void>;
 }
 
+/** A row as a pull hands it out: its values stay the JSON text they are stored as, to be sent as they are. */
+export interface PulledRow {
+  readonly table: string;
+  readonly id: string;
+  /** The values as JSON text; null for a tombstone. */
+  readonly valuesJson: string | null;
+  readonly updatedAt: string;
+  readonly seq: number;
+}
+
 /** One page of a pull. */
 export type PullPage =
   | {
       readonly resyncRequired: false;
-      readonly rows: readonly StoredRow[];
+      readonly rows: readonly PulledRow[];
       readonly hasMore: boolean;
       /** The sequence number the next page starts after. */
       readonly cursorSeq: number;

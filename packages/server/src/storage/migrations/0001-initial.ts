@@ -1,4 +1,4 @@
-import type { Kysely, Migration } from 'kysely';
+import { SqliteAdapter, sql, type Kysely, type Migration } from 'kysely';
 
 /** The first schema: tenants and accounts, devices and tokens, synced rows and their bookkeeping. */
 export const migration0001: Migration = {
@@ -76,6 +76,8 @@ export const migration0001: Migration = {
       .addColumn('device_id', 'text')
       .addColumn('stored_at', 'bigint', (column) => column.notNull())
       .addPrimaryKeyConstraint('sync_rows_pk', ['tenant_id', 'tbl', 'id'])
+      // On SQLite the key is the table: one B-tree fewer to write per stored change.
+      .$call((builder) => (isSqlite(db) ? builder.modifyEnd(sql`without rowid`) : builder))
       .execute();
     await db.schema
       .createIndex('sync_rows_by_seq')
@@ -132,3 +134,7 @@ export const migration0001: Migration = {
       .execute();
   },
 };
+
+function isSqlite(db: Kysely<unknown>): boolean {
+  return db.getExecutor().adapter instanceof SqliteAdapter;
+}
