@@ -50,7 +50,7 @@ function rawInsertAndRead(
   const readAll = (): void => {
     let read = 0;
     for (let after = 0; ; after += 5000) {
-      const page = select.all(after) as unknown[];
+      const page = select.all(after);
       read += page.length;
       if (page.length < 5000) break;
     }
