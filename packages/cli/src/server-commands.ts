@@ -1,29 +1,24 @@
 import fs from 'node:fs';
-import { parseSchema, SchemaError, ProtocolError, type SyncSchema } from '@tillsync/protocol';
+import { parseSchema, SchemaError, type SyncSchema } from '@tillsync/protocol';
 import {
   Accounts,
-  openStorage,
   resolveServerConfig,
   startServer,
   type ServerOptions,
+  type Storage,
 } from '@tillsync/server';
 import type { Command } from 'commander';
+import {
+  DATABASE_SETTINGS,
+  addDatabaseOptions,
+  databaseFrom,
+  withServerDatabase,
+} from './server-database.js';
 import { integer, optionFor, readSetting, text, type Setting } from './settings.js';
 import { UsageError } from './usage-error.js';
 
 const SERVE_SETTINGS = {
-  db: {
-    flag: '--db <file>',
-    env: 'TILLSYNC_DB',
-    description: 'the SQLite file of the embedded database (default ./data/cloud.db)',
-    parse: text,
-  },
-  databaseUrl: {
-    flag: '--database-url <url>',
-    env: 'TILLSYNC_DATABASE_URL',
-    description: 'a postgres:// URL instead of the embedded database',
-    parse: text,
-  },
+  ...DATABASE_SETTINGS,
   port: {
     flag: '--port <port>',
     env: 'TILLSYNC_PORT',
@@ -98,17 +93,18 @@ export function registerServerCommands(program: Command): void {
 
   const admin = program
     .command('admin')
-    .description("manage tenants and pairing codes in the server's database");
-  admin
-    .command('create-tenant')
-    .description('create a tenant (a shop) with its owner; prints {"tenantId", "ownerId", "email"}')
-    .requiredOption('--db <file>', 'the server database (SQLite file)')
+    .description("manage tenants and pairing codes in the server's database (works while the server runs)");
+  addDatabaseOptions(
+    admin
+      .command('create-tenant')
+      .description('create a tenant (a shop) with its owner; prints {"tenantId", "ownerId", "email"}'),
+  )
     .requiredOption('--name <name>', "the shop's name")
     .requiredOption('--email <email>', "the owner's email, used to log in")
     .requiredOption('--password <password>', "the owner's password (at least 10 characters)")
-    .action(async (flags: { db: string; name: string; email: string; password: string }) => {
-      await withAccounts(flags.db, false, async (accounts) => {
-        const created = await accounts.createTenant({
+    .action(async (flags: { name: string; email: string; password: string } & Record<string, unknown>) => {
+      await withServerDatabase(databaseFrom(flags, { mustExist: false }), async (storage) => {
+        const created = await accountsOn(storage).createTenant({
           name: flags.name,
           email: flags.email,
           password: flags.password,
@@ -116,14 +112,20 @@ export function registerServerCommands(program: Command): void {
         printJson({ tenantId: created.tenantId, ownerId: created.ownerId, email: flags.email.toLowerCase() });
       });
     });
-  admin
-    .command('pairing-code')
-    .description('make a one-time pairing code for a tenant (valid 15 minutes); prints {"code", "expiresAt"}')
-    .requiredOption('--db <file>', 'the server database (SQLite file)')
+  addDatabaseOptions(
+    admin
+      .command('pairing-code')
+      .description(
+        'make a one-time pairing code for a tenant (valid 15 minutes); prints {"code", "expiresAt"}',
+      ),
+  )
     .requiredOption('--tenant <id>', 'the tenant id')
-    .action(async (flags: { db: string; tenant: string }) => {
-      await withAccounts(flags.db, true, async (accounts) => {
-        printJson(await accounts.createPairingCode(flags.tenant));
+    .action(async (flags: { tenant: string } & Record<string, unknown>) => {
+      await withServerDatabase(databaseFrom(flags, { mustExist: true }), async (storage) => {
+        if (!(await storage.accounts.tenantExists(flags.tenant))) {
+          throw new UsageError(`there is no tenant ${flags.tenant} in this database`);
+        }
+        printJson(await accountsOn(storage).createPairingCode(flags.tenant));
       });
     });
 }
@@ -135,11 +137,12 @@ function serveOptions(flags: Record<string, unknown>): ServerOptions {
       readSetting(setting as Setting<unknown>, flags),
     ]),
   ) as { [K in keyof typeof SERVE_SETTINGS]: ReturnType<(typeof SERVE_SETTINGS)[K]['parse']> | undefined };
-  if (settings.databaseUrl !== undefined) {
-    throw new UsageError('--database-url: PostgreSQL is not supported by this version yet; use --db FILE');
+  if (settings.db !== undefined && settings.databaseUrl !== undefined) {
+    throw new UsageError('give --db or --database-url, not both');
   }
   const options: { -readonly [K in keyof ServerOptions]: ServerOptions[K] } = { logger: true };
   if (settings.db !== undefined) options.dbPath = settings.db;
+  if (settings.databaseUrl !== undefined) options.databaseUrl = settings.databaseUrl;
   if (settings.port !== undefined) options.port = settings.port;
   if (settings.host !== undefined) options.host = settings.host;
   if (settings.schema !== undefined) options.schema = readSchemaFile(settings.schema);
@@ -169,23 +172,8 @@ function readSchemaFile(file: string): SyncSchema {
   }
 }
 
-async function withAccounts(
-  dbPath: string,
-  mustExist: boolean,
-  work: (accounts: Accounts) => Promise<void>,
-): Promise<void> {
-  if (mustExist && !fs.existsSync(dbPath)) throw new UsageError(`--db ${dbPath}: there is no such file`);
-  const storage = await openStorage({ dbPath });
-  try {
-    await work(new Accounts(storage.accounts, resolveServerConfig({ dbPath })));
-  } catch (error) {
-    if (error instanceof ProtocolError && error.status < 500) throw new UsageError(error.message);
-    if (error instanceof Error && /FOREIGN KEY/.test(error.message))
-      throw new UsageError('there is no such tenant in this database');
-    throw error;
-  } finally {
-    await storage.close();
-  }
+function accountsOn(storage: Storage): Accounts {
+  return new Accounts(storage.accounts, resolveServerConfig({}));
 }
 
 function printJson(value: unknown): void {

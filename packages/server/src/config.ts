@@ -7,6 +7,8 @@ export interface ServerOptions {
    * @defaultValue `./data/cloud.db`
    */
   readonly dbPath?: string;
+  /** A `postgres://` URL: the server keeps its data in PostgreSQL instead of the SQLite file. */
+  readonly databaseUrl?: string;
   /** @defaultValue 8787 (0 picks a free port) */
   readonly port?: number;
   /** @defaultValue `127.0.0.1` */
@@ -38,6 +40,7 @@ export interface ServerOptions {
 /** The resolved, frozen form of {@link ServerOptions}. */
 export interface ServerConfig {
   readonly dbPath: string;
+  readonly databaseUrl: string | null;
   readonly port: number;
   readonly host: string;
   readonly schema: CompiledSchema;
@@ -58,6 +61,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 export function resolveServerConfig(options: ServerOptions): ServerConfig {
   return Object.freeze({
     dbPath: options.dbPath ?? './data/cloud.db',
+    databaseUrl: options.databaseUrl ?? null,
     port: options.port ?? 8787,
     host: options.host ?? '127.0.0.1',
     schema: new CompiledSchema(options.schema ?? SHOP_SCHEMA),

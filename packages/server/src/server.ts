@@ -33,7 +33,9 @@ export interface RunningServer {
  */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const config = resolveServerConfig(options);
-  const storage = await openStorage({ dbPath: config.dbPath });
+  const storage = await openStorage(
+    config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dbPath: config.dbPath },
+  );
   const accounts = new Accounts(storage.accounts, config);
   const app = buildApp({ config, storage, accounts });
   const runMaintenance = async (): Promise<void> => {

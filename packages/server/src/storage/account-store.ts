@@ -44,6 +44,7 @@ export interface AccountStore {
     passwordHash: string;
   }): Promise<{ tenantId: string; ownerId: string }>;
   countTenants(): Promise<number>;
+  tenantExists(tenantId: string): Promise<boolean>;
   findOwnerByEmail(email: string): Promise<OwnerRecord | null>;
   createOwnerSession(input: {
     tokenHash: string;

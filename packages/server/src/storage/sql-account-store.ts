@@ -57,6 +57,15 @@ export class SqlAccountStore implements AccountStore {
     return Number(row.count);
   }
 
+  async tenantExists(tenantId: string): Promise<boolean> {
+    const row = await this.#db
+      .selectFrom('tenants')
+      .select('id')
+      .where('id', '=', tenantId)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   async findOwnerByEmail(email: string): Promise<OwnerRecord | null> {
     const row = await this.#db
       .selectFrom('owners')

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import {
   addToChecksum,
   checksumTerm,
@@ -48,11 +48,13 @@ export class SqlSyncStore implements SyncStore {
         .execute();
       let total = 0;
       for (const tenant of purged) {
+        const maxSeq = Number(tenant.max_seq);
         await trx
           .updateTable('tenants')
-          .set((eb) => ({
-            purged_seq: eb.fn('max', [eb.ref('purged_seq'), eb.val(Number(tenant.max_seq))]),
-          }))
+          // Only ever forward: written as CASE, which both engines have (SQLite's max(a, b) is not PostgreSQL's).
+          .set({
+            purged_seq: sql<number>`case when purged_seq < ${maxSeq} then ${maxSeq} else purged_seq end`,
+          })
           .where('id', '=', tenant.tenant_id)
           .execute();
         total += Number(tenant.count);

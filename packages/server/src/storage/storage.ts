@@ -1,6 +1,7 @@
 import { SqlAccountStore } from './sql-account-store.js';
 import { migrateToLatest, type SqlEngine } from './sql-engine.js';
 import { SqlSyncStore } from './sql-sync-store.js';
+import { openPostgresEngine } from './postgres.js';
 import { openSqliteEngine } from './sqlite.js';
 import type { AccountStore } from './account-store.js';
 import type { SyncStore } from './sync-store.js';
@@ -13,9 +14,16 @@ export interface Storage {
   close(): Promise<void>;
 }
 
-/** Opens (creating if need be) and migrates the embedded SQLite database at `dbPath`. */
-export async function openStorage(options: { dbPath: string }): Promise<Storage> {
-  const engine = openSqliteEngine(options.dbPath);
+/** Where the server keeps its data: an embedded SQLite file, or a PostgreSQL database. */
+export type StorageLocation = { readonly dbPath: string } | { readonly databaseUrl: string };
+
+/**
+ * Opens and migrates the database: the SQLite file at `dbPath` (created if need be), or the PostgreSQL
+ * database at `databaseUrl`. Several processes may start on one PostgreSQL at once: the migrator takes a lock.
+ */
+export async function openStorage(location: StorageLocation): Promise<Storage> {
+  const engine =
+    'databaseUrl' in location ? openPostgresEngine(location.databaseUrl) : openSqliteEngine(location.dbPath);
   try {
     await migrateToLatest(engine);
   } catch (error) {

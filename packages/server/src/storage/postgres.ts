@@ -1,0 +1,37 @@
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { Database } from './database.js';
+import type { SqlEngine } from './sql-engine.js';
+
+const INT8_OID = 20;
+
+/**
+ * The engine for several server processes: a `pg` pool on one PostgreSQL database. A tenant's writes are
+ * serialised by locking its `tenants` row, so sequence numbers are handed out in commit order while other
+ * tenants' pushes go on in parallel. Reads run in REPEATABLE READ, so a pull page and the checksums beside
+ * it come from one snapshot.
+ */
+export function openPostgresEngine(databaseUrl: string, options: { poolSize?: number } = {}): SqlEngine {
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: options.poolSize ?? 10,
+    // Sequence numbers, counts and times in ms are int8; they stay far below 2^53, so numbers are exact.
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID
+          ? (value: string) => Number(value)
+          : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    kind: 'postgres',
+    db,
+    write: (work) => db.transaction().execute(work),
+    read: (work) => db.transaction().setIsolationLevel('repeatable read').execute(work),
+    async lockTenant(trx, tenantId) {
+      await sql`select id from tenants where id = ${tenantId} for update`.execute(trx);
+    },
+    close: () => db.destroy(),
+  };
+}
