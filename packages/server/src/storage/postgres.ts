@@ -16,12 +16,7 @@ export function openPostgresEngine(databaseUrl: string, options: { poolSize?: nu
     connectionString: databaseUrl,
     max: options.poolSize ?? 10,
     // Sequence numbers, counts and times in ms are int8; they stay far below 2^53, so numbers are exact.
-    types: {
-      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-        oid === INT8_OID
-          ? (value: string) => Number(value)
-          : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-    },
+    types: { getTypeParser: int8AsNumber },
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
@@ -34,4 +29,12 @@ export function openPostgresEngine(databaseUrl: string, options: { poolSize?: nu
     },
     close: () => db.destroy(),
   };
+}
+
+/** `pg`'s type parsers, except that int8 becomes a number instead of a string. */
+const int8AsNumber: typeof pg.types.getTypeParser = (oid: number, format?: 'text' | 'binary') =>
+  oid === INT8_OID ? parseNumber : (pg.types.getTypeParser(oid, format) as unknown);
+
+function parseNumber(value: string): number {
+  return Number(value);
 }
