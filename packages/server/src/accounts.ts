@@ -77,7 +77,13 @@ export class Accounts {
   async bootstrapAdmin(): Promise<{ tenantId: string } | null> {
     const { adminEmail, adminPassword } = this.#config;
     if (!adminEmail || !adminPassword || (await this.#store.countTenants()) > 0) return null;
-    return this.createTenant({ name: 'My shop', email: adminEmail, password: adminPassword });
+    try {
+      return await this.createTenant({ name: 'My shop', email: adminEmail, password: adminPassword });
+    } catch (error) {
+      // Several processes starting on one empty database race to create the owner; one of them wins.
+      if (await this.#store.findOwnerByEmail(adminEmail)) return null;
+      throw error;
+    }
   }
 
   async login(email: string, password: string): Promise<LoginResponse> {

@@ -2,6 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import { Accounts } from './accounts.js';
 import { resolveServerConfig, type ServerConfig, type ServerOptions } from './config.js';
 import { buildApp } from './http/app.js';
+import { ServerMetrics } from './metrics.js';
+import { LocalChangeNotices, type ChangeNotices } from './notices/change-notices.js';
+import { PostgresChangeNotices } from './notices/postgres-change-notices.js';
 import { openStorage, type Storage } from './storage/storage.js';
 
 /** How often tombstones past their retention and old push answers are dropped. */
@@ -17,6 +20,8 @@ export interface RunningServer {
   readonly storage: Storage;
   readonly accounts: Accounts;
   readonly app: FastifyInstance;
+  readonly notices: ChangeNotices;
+  readonly metrics: ServerMetrics;
   /** Drops tombstones past retention now (it also runs hourly). */
   runMaintenance(): Promise<void>;
   close(): Promise<void>;
@@ -37,7 +42,19 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dbPath: config.dbPath },
   );
   const accounts = new Accounts(storage.accounts, config);
-  const app = buildApp({ config, storage, accounts });
+  const metrics = new ServerMetrics();
+  let notices: ChangeNotices;
+  try {
+    notices = config.databaseUrl
+      ? await PostgresChangeNotices.open(config.databaseUrl, (error) =>
+          app.log.warn({ err: error }, 'change notices'),
+        )
+      : new LocalChangeNotices();
+  } catch (error) {
+    await storage.close();
+    throw error;
+  }
+  const app = buildApp({ config, storage, accounts, notices, metrics });
   const runMaintenance = async (): Promise<void> => {
     const now = config.now();
     const purged = await storage.sync.purgeTombstones(now - config.tombstoneRetentionMs);
@@ -56,6 +73,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     timer.unref();
   } catch (error) {
     await app.close();
+    await notices.close();
     await storage.close();
     throw error;
   }
@@ -69,10 +87,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     storage,
     accounts,
     app,
+    notices,
+    metrics,
     runMaintenance,
     async close() {
       clearInterval(timer);
       await app.close();
+      await notices.close();
       await storage.close();
     },
   };

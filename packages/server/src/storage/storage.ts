@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { SqlAccountStore } from './sql-account-store.js';
 import { migrateToLatest, type SqlEngine } from './sql-engine.js';
 import { SqlSyncStore } from './sql-sync-store.js';
@@ -11,6 +12,8 @@ export interface Storage {
   readonly kind: SqlEngine['kind'];
   readonly sync: SyncStore;
   readonly accounts: AccountStore;
+  /** Fails when the database does not answer (the readiness check). */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -34,6 +37,9 @@ export async function openStorage(location: StorageLocation): Promise<Storage> {
     kind: engine.kind,
     sync: new SqlSyncStore(engine),
     accounts: new SqlAccountStore(engine),
+    ping: async () => {
+      await sql`select 1`.execute(engine.db);
+    },
     close: () => engine.close(),
   };
 }

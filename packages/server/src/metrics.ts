@@ -1,0 +1,49 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The server's Prometheus metrics, on a registry of its own (several servers may share a process in tests). */
+export class ServerMetrics {
+  readonly registry = new Registry();
+  readonly pushes = new Counter({
+    name: 'tillsync_pushes_total',
+    help: 'Pushes answered',
+    registers: [this.registry],
+  });
+  readonly pushedChanges = new Counter({
+    name: 'tillsync_pushed_changes_total',
+    help: 'Changes received in pushes, by result',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+  readonly rejections = new Counter({
+    name: 'tillsync_rejected_changes_total',
+    help: 'Changes rejected, by code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly pulls = new Counter({
+    name: 'tillsync_pulls_total',
+    help: 'Pull pages answered',
+    registers: [this.registry],
+  });
+  readonly pulledRows = new Counter({
+    name: 'tillsync_pulled_rows_total',
+    help: 'Rows handed out by pulls',
+    registers: [this.registry],
+  });
+  readonly requestSeconds = new Histogram({
+    name: 'tillsync_http_request_duration_seconds',
+    help: 'HTTP request latency by route',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly connectedDevices = new Gauge({
+    name: 'tillsync_connected_devices',
+    help: 'Devices holding an event stream to this process',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'tillsync_' });
+  }
+}
