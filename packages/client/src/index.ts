@@ -1,1 +1,43 @@
-export {};
+/**
+ * `@tillsync/client`: the device side of Tillsync. A till, tablet or desktop app embeds it around its
+ * local SQLite file; `createSyncClient` is the entry point.
+ */
+export {
+  createSyncClient,
+  SyncClient,
+  CLIENT_VERSION,
+  type SyncClientOptions,
+  type SyncClientEvents,
+  type PairOptions,
+  type PairResult,
+  type PendingChange,
+} from './sync-client.js';
+export {
+  SyncCycle,
+  toSummary,
+  type SyncSummary,
+  type SyncCycleOptions,
+  type SyncCycleRequest,
+} from './cycle.js';
+export { readStatus, type SyncState, type SyncStatus } from './status.js';
+export {
+  SyncLog,
+  SYNC_LOG_SIZE,
+  type SyncLogEntry,
+  type SyncMode,
+  type SyncOutcome,
+  type SyncTrigger,
+  type TableRepair,
+} from './sync-log.js';
+export type { RejectedRow } from './apply-push.js';
+export type { ConflictRecord, RowVersion, SetAsideRow } from './conflicts.js';
+export {
+  FetchTransport,
+  normalizeServerUrl,
+  type DeviceCallContext,
+  type FetchFunction,
+  type FetchTransportOptions,
+  type Transport,
+} from './transport.js';
+export { LocalStore, type LocalStoreOptions } from './local-store.js';
+export { AuthError, NotPairedError, OfflineError, SyncBusyError, type AuthErrorCode } from './errors.js';

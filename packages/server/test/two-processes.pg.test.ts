@@ -118,7 +118,7 @@ describe.skipIf(!available)('two server processes on one PostgreSQL', () => {
 
   beforeAll(async () => {
     const database = await freshPostgresDatabase();
-    drop = database.drop;
+    drop = () => database.drop();
     first = new ServeProcess(database.url);
     second = new ServeProcess(database.url);
     // Both start at once on the empty database: migrations and the first owner must not collide.
@@ -155,7 +155,7 @@ describe.skipIf(!available)('two server processes on one PostgreSQL', () => {
     const heard = (async () => {
       let text = '';
       while (!text.includes('event: changes')) {
-        const { value, done } = await reader.read();
+        const { value, done } = (await reader.read()) as { value?: Uint8Array; done: boolean };
         if (done) break;
         text += new TextDecoder().decode(value);
       }

@@ -1,0 +1,129 @@
+import type { SchemaTable } from '@tillsync/protocol';
+
+/**
+ * Change capture: SQLite triggers on each synced table record every insert, update and delete into the
+ * outbox (`_sync_pending`), whoever makes them (this library, another program, the `sqlite3` shell). They
+ * skip the sync's own writes (`_sync_apply_flag`), stamp each write with the hybrid logical clock kept in
+ * `_sync_clock`, and keep per counter column the base value the next push computes its delta from.
+ *
+ * They are the hot path of every sale, so each does the least it can: one outbox upsert, its stamp an
+ * integer computed in place; no stamp is formatted here.
+ */
+
+/**
+ * The stamp of a local write, in the clock's integer form `ms * 65536 + counter`, read from `_sync_clock`:
+ * the wall clock (counter 0), or one step past the clock's floor when that is ahead. A counter past 0xffff
+ * carries into the next millisecond by itself.
+ *
+ * The triggers read the clock and never write it: writing it on every captured write cost a third of a
+ * bare write (one more page per commit). The floor holds every stamp the device has received or pushed
+ * (the sync raises it), and a pending row's own stamp only grows (see the upsert below), so every row's
+ * writes are stamped in order, and later than anything the device has seen or sent. Writes to different
+ * rows in one millisecond may share a stamp, which last-write-wins never compares.
+ *
+ * The triggers run in whichever program writes the file, with its own SQLite: `julianday('now')` works in
+ * every version (`unixepoch(…, 'subsec')` needs 3.42, newer than many a system's), and rounds to the exact
+ * millisecond (SQLite keeps 'now' in whole milliseconds; the double's error is far below one).
+ */
+export const NEXT_HLC_SQL =
+  "max(hlc + 1, CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER) * 65536)";
+
+const APPLYING = '(SELECT applying FROM _sync_apply_flag) = 0';
+
+/** A SQL identifier in double quotes. Schema names are already restricted to `[a-z][a-z0-9_]*`. */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** A SQL string literal. */
+export function quoteLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/** The names of a table's capture triggers, to drop them before the schema changes. */
+export function captureTriggerNames(tableName: string): string[] {
+  return ['insert', 'replace', 'update', 'rekey', 'delete'].map(
+    (kind) => `_sync_capture_${tableName}_${kind}`,
+  );
+}
+
+/** The `CREATE TRIGGER` statements that capture a table's writes. */
+export function captureTriggerStatements(table: SchemaTable): string[] {
+  const t = quoteIdentifier(table.name);
+  const name = quoteLiteral(table.name);
+  const trigger = (kind: string): string => quoteIdentifier(`_sync_capture_${table.name}_${kind}`);
+  const hasCounters = table.counterColumns.length > 0;
+  // The base of counter columns: the row's values before this write, the server's as far as this device
+  // knows when the row was clean. Kept as it is when the row is pending already.
+  const baseOf = (prefix: 'OLD.' | ''): string =>
+    hasCounters
+      ? `json_object(${table.counterColumns.map((c) => `${quoteLiteral(c.name)}, ${prefix}${quoteIdentifier(c.name)}`).join(', ')})`
+      : 'NULL';
+  const upsertPending = (row: 'OLD' | 'NEW', op: 'upsert' | 'delete', base: string, where: string): string =>
+    `INSERT INTO _sync_pending (tbl, id, op, hlc, revision, base)
+    SELECT ${name}, ${row}.id, '${op}', ${NEXT_HLC_SQL}, 1, ${base} FROM _sync_clock WHERE ${where}
+    ON CONFLICT (tbl, id) DO UPDATE SET op = excluded.op, hlc = max(excluded.hlc, hlc + 1), revision = revision + 1`;
+  const onServer = (row: 'OLD' | 'NEW'): string =>
+    `EXISTS (SELECT 1 FROM _sync_rows WHERE tbl = ${name} AND id = ${row}.id)`;
+
+  const statements: string[] = [];
+
+  if (hasCounters) {
+    // INSERT OR REPLACE deletes the old row without firing delete triggers; note its counters first, as
+    // the base of the write that replaces it.
+    statements.push(`CREATE TRIGGER ${trigger('replace')} BEFORE INSERT ON ${t}
+  WHEN ${APPLYING} AND EXISTS (SELECT 1 FROM ${t} WHERE id = NEW.id)
+  BEGIN
+    INSERT OR REPLACE INTO _sync_replaced (tbl, id, base)
+    SELECT ${name}, id, ${baseOf('')} FROM ${t} WHERE id = NEW.id;
+  END`);
+  }
+
+  statements.push(`CREATE TRIGGER ${trigger('insert')} AFTER INSERT ON ${t}
+  WHEN ${APPLYING}
+  BEGIN
+    ${upsertPending(
+      'NEW',
+      'upsert',
+      hasCounters ? `(SELECT base FROM _sync_replaced WHERE tbl = ${name} AND id = NEW.id)` : 'NULL',
+      'true',
+    )};
+    ${hasCounters ? `DELETE FROM _sync_replaced WHERE tbl = ${name} AND id = NEW.id;` : ''}
+  END`);
+
+  // An update that changes no synced column (SET x = x, or a column the schema does not sync) is not a
+  // change: pushing it would only override other devices' newer edits with this device's older values.
+  const changed = [
+    'OLD.id IS NOT NEW.id',
+    ...table.columns.map((c) => `OLD.${quoteIdentifier(c.name)} IS NOT NEW.${quoteIdentifier(c.name)}`),
+  ].join(' OR ');
+  statements.push(`CREATE TRIGGER ${trigger('update')} AFTER UPDATE ON ${t}
+  WHEN ${APPLYING} AND (${changed})
+  BEGIN
+    ${upsertPending('NEW', 'upsert', baseOf('OLD.'), 'true')};
+  END`);
+
+  // Ids never change (PROTOCOL.md §1); if a program changes one anyway, the old id is deleted.
+  // A delete of a row the server has never had, and which is not on the wire in a push, just forgets the
+  // pending insert; otherwise the delete is pending like any change.
+  const captureDelete = `DELETE FROM _sync_pending WHERE tbl = ${name} AND id = OLD.id AND in_push = 0 AND NOT ${onServer('OLD')};
+    ${upsertPending(
+      'OLD',
+      'delete',
+      baseOf('OLD.'),
+      `${onServer('OLD')} OR EXISTS (SELECT 1 FROM _sync_pending WHERE tbl = ${name} AND id = OLD.id)`,
+    )};`;
+  statements.push(`CREATE TRIGGER ${trigger('rekey')} AFTER UPDATE OF id ON ${t}
+  WHEN ${APPLYING} AND OLD.id IS NOT NEW.id
+  BEGIN
+    ${captureDelete}
+  END`);
+
+  statements.push(`CREATE TRIGGER ${trigger('delete')} AFTER DELETE ON ${t}
+  WHEN ${APPLYING}
+  BEGIN
+    ${captureDelete}
+  END`);
+
+  return statements;
+}

@@ -1,0 +1,289 @@
+import Database from 'better-sqlite3';
+
+/**
+ * The device's SQLite file: the synced tables under their own names (created by `local-schema.ts`) and the
+ * sync bookkeeping beside them in tables whose names start with `_sync_`. This file opens it and owns the
+ * bookkeeping's layout and its migrations.
+ *
+ * The bookkeeping's version lives in `_sync_state`, not in `PRAGMA user_version`: the file may belong to an
+ * existing shop program that numbers its own migrations with it.
+ */
+
+/** Options for {@link LocalStore.open}. */
+export interface LocalStoreOptions {
+  /** The device's SQLite file; created when missing. */
+  readonly dbPath: string;
+  /**
+   * How long a write waits for another program's write to finish.
+   * @defaultValue 10000
+   */
+  readonly busyTimeoutMs?: number;
+}
+
+/** The keys of `_sync_state`. */
+export const StateKey = {
+  storeVersion: 'store_version',
+  deviceId: 'device_id',
+  tenantId: 'tenant_id',
+  deviceName: 'device_name',
+  serverUrl: 'server_url',
+  accessToken: 'access_token',
+  accessTokenExpiresAt: 'access_token_expires_at',
+  refreshToken: 'refresh_token',
+  schema: 'schema',
+  cursor: 'cursor',
+  lastSyncedAt: 'last_synced_at',
+  lastOutcome: 'last_outcome',
+  lastError: 'last_error',
+  repairsDue: 'repairs_due',
+  cycleLease: 'cycle_lease',
+} as const;
+export type StateKey = (typeof StateKey)[keyof typeof StateKey];
+
+/**
+ * Numbered migrations of the bookkeeping. A landed migration never changes; a change of layout is a new one.
+ */
+const MIGRATIONS: readonly string[] = [
+  // 1: the first layout.
+  `
+  -- The hybrid logical clock as one integer, ms * 65536 + counter: advancing it is max(hlc + 1, now * 65536)
+  -- (a counter past 0xffff carries into the milliseconds by itself), cheap enough for every captured write.
+  -- Stamps are formatted from it only when the sync reads them.
+  CREATE TABLE _sync_clock (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    hlc INTEGER NOT NULL,
+    node TEXT NOT NULL
+  );
+  INSERT INTO _sync_clock (id, hlc, node) VALUES (1, 0, 'unpaired');
+
+  -- 1 only inside the sync's own apply transactions (set back to 0 before they commit), so the capture
+  -- triggers skip the sync's writes and no other connection ever sees 1.
+  CREATE TABLE _sync_apply_flag (applying INTEGER NOT NULL);
+  INSERT INTO _sync_apply_flag (applying) VALUES (0);
+
+  -- The outbox: one row per locally changed row, hlc the clock at its last write (the stamp of the change).
+  -- revision grows with every captured write, so the answer
+  -- to a push can tell whether the row changed again while the push was on the wire. base holds, per
+  -- counter column, the value last received from the server (null: the row is not on the server).
+  -- in_push is 1 while the row is part of the push in flight.
+  CREATE TABLE _sync_pending (
+    tbl TEXT NOT NULL,
+    id TEXT NOT NULL,
+    op TEXT NOT NULL,
+    hlc INTEGER NOT NULL,
+    revision INTEGER NOT NULL,
+    base TEXT,
+    in_push INTEGER NOT NULL DEFAULT 0,
+    error_code TEXT,
+    error_message TEXT,
+    PRIMARY KEY (tbl, id)
+  ) WITHOUT ROWID;
+
+  -- What an INSERT OR REPLACE overwrote: the BEFORE INSERT trigger of a table with counters notes the old
+  -- counter values here, since the replaced row is gone when the AFTER INSERT trigger runs.
+  CREATE TABLE _sync_replaced (
+    tbl TEXT NOT NULL,
+    id TEXT NOT NULL,
+    base TEXT,
+    PRIMARY KEY (tbl, id)
+  ) WITHOUT ROWID;
+
+  -- The server's state as this device last learnt it: one row per live row on the server, with its
+  -- updatedAt. The table checksums are kept from it.
+  CREATE TABLE _sync_rows (
+    tbl TEXT NOT NULL,
+    id TEXT NOT NULL,
+    stamp TEXT NOT NULL,
+    PRIMARY KEY (tbl, id)
+  ) WITHOUT ROWID;
+
+  -- Per table: count and sum of _sync_rows (PROTOCOL.md §2), changed in the same transaction as it.
+  CREATE TABLE _sync_checksums (
+    tbl TEXT PRIMARY KEY NOT NULL,
+    count INTEGER NOT NULL,
+    sum TEXT NOT NULL
+  ) WITHOUT ROWID;
+
+  -- The push in flight: written before it is sent, deleted in the transaction that applies its answer.
+  CREATE TABLE _sync_push (
+    push_id TEXT PRIMARY KEY NOT NULL,
+    body TEXT NOT NULL,
+    covers TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  ) WITHOUT ROWID;
+
+  -- Every write that last-write-wins overrode on this device: both versions, the winner, when.
+  CREATE TABLE _sync_conflicts (
+    id INTEGER PRIMARY KEY,
+    tbl TEXT NOT NULL,
+    row_id TEXT NOT NULL,
+    winner TEXT NOT NULL,
+    source TEXT NOT NULL,
+    local_op TEXT NOT NULL,
+    local_values TEXT,
+    local_stamp TEXT NOT NULL,
+    server_op TEXT NOT NULL,
+    server_values TEXT,
+    server_stamp TEXT NOT NULL,
+    at TEXT NOT NULL
+  );
+  CREATE INDEX _sync_conflicts_row ON _sync_conflicts (tbl, row_id);
+
+  -- Unsent local versions replaced by a force pull with discard-local.
+  CREATE TABLE _sync_set_aside (
+    id INTEGER PRIMARY KEY,
+    tbl TEXT NOT NULL,
+    row_id TEXT NOT NULL,
+    op TEXT NOT NULL,
+    local_values TEXT,
+    stamp TEXT NOT NULL,
+    error_code TEXT,
+    error_message TEXT,
+    set_aside_at TEXT NOT NULL
+  );
+  CREATE INDEX _sync_set_aside_row ON _sync_set_aside (tbl, row_id);
+
+  -- The last cycles, newest last.
+  CREATE TABLE _sync_log (
+    id INTEGER PRIMARY KEY,
+    cycle_trigger TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    ok INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    pushed INTEGER NOT NULL,
+    pulled INTEGER NOT NULL,
+    conflicts INTEGER NOT NULL,
+    rejected INTEGER NOT NULL,
+    rejected_rows TEXT NOT NULL,
+    repairs TEXT NOT NULL,
+    error TEXT
+  );
+  `,
+];
+
+/**
+ * The device's SQLite file, opened for the sync: WAL mode (other programs read and write it meanwhile), a
+ * busy timeout, the bookkeeping migrated to the current layout, and prepared statements kept for reuse.
+ */
+export class LocalStore {
+  readonly dbPath: string;
+  readonly db: Database.Database;
+  readonly #statements = new Map<string, Database.Statement>();
+
+  private constructor(dbPath: string, db: Database.Database) {
+    this.dbPath = dbPath;
+    this.db = db;
+  }
+
+  /** Opens (or creates) the device file and brings the bookkeeping up to date. */
+  static open(options: LocalStoreOptions): LocalStore {
+    const db = new Database(options.dbPath);
+    try {
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 10_000))}`);
+      db.pragma('journal_mode = WAL');
+      // NORMAL: a crash of the process loses nothing committed; the few commits that must survive a power
+      // loss too (a push about to be sent, rotated tokens) use durableWrite.
+      db.pragma('synchronous = NORMAL');
+      const store = new LocalStore(options.dbPath, db);
+      store.#migrate();
+      return store;
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  /** A prepared statement for `sql`, compiled once per store. */
+  statement(sql: string): Database.Statement {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  /**
+   * Runs `fn` in a write transaction taken at once (`BEGIN IMMEDIATE`), so it never fails halfway for want
+   * of the write lock; nested calls become savepoints.
+   */
+  write<T>(fn: () => T): T {
+    if (this.db.inTransaction) return this.db.transaction(fn)();
+    return this.db.transaction(fn).immediate();
+  }
+
+  /** Like {@link write}, and synced to disk before it returns, so it survives a power loss. */
+  durableWrite<T>(fn: () => T): T {
+    if (this.db.inTransaction) return this.write(fn);
+    this.db.pragma('synchronous = FULL');
+    try {
+      return this.write(fn);
+    } finally {
+      this.db.pragma('synchronous = NORMAL');
+    }
+  }
+
+  /**
+   * Runs `fn` inside a write transaction with capture off: the rows it writes into synced tables are the
+   * server's, not local changes. The flag is back to 0 before the commit, so no other connection sees it.
+   */
+  applying<T>(fn: () => T): T {
+    return this.write(() => {
+      const flag = this.statement('UPDATE _sync_apply_flag SET applying = ?');
+      flag.run(1);
+      try {
+        return fn();
+      } finally {
+        flag.run(0);
+      }
+    });
+  }
+
+  getState(key: StateKey): string | null {
+    const row = this.statement('SELECT value FROM _sync_state WHERE key = ?').get(key) as
+      { value: string | null } | undefined;
+    return row?.value ?? null;
+  }
+
+  /** Sets (or with `null`, removes) one state value. */
+  setState(key: StateKey, value: string | null): void {
+    if (value === null) this.statement('DELETE FROM _sync_state WHERE key = ?').run(key);
+    else {
+      this.statement(
+        'INSERT INTO _sync_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      ).run(key, value);
+    }
+  }
+
+  /** The number of rows waiting to be pushed. */
+  pendingCount(): number {
+    return (this.statement('SELECT count(*) AS n FROM _sync_pending').get() as { n: number }).n;
+  }
+
+  close(): void {
+    this.#statements.clear();
+    if (this.db.open) this.db.close();
+  }
+
+  #migrate(): void {
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS _sync_state (key TEXT PRIMARY KEY NOT NULL, value TEXT) WITHOUT ROWID',
+    );
+    const current = Number(this.getState(StateKey.storeVersion) ?? '0');
+    if (current > MIGRATIONS.length) {
+      throw new Error(
+        `${this.dbPath} was written by a newer Tillsync (bookkeeping version ${current}); update this program`,
+      );
+    }
+    for (let version = current + 1; version <= MIGRATIONS.length; version++) {
+      this.write(() => {
+        // Another process may have migrated between our read and our write lock.
+        if (Number(this.getState(StateKey.storeVersion) ?? '0') >= version) return;
+        this.db.exec(MIGRATIONS[version - 1] ?? '');
+        this.setState(StateKey.storeVersion, String(version));
+      });
+    }
+  }
+}

@@ -1,0 +1,280 @@
+import { formatStamp, type Change, type CompiledSchema, type SchemaTable } from '@tillsync/protocol';
+import { NEXT_HLC_SQL, quoteIdentifier } from './capture/triggers.js';
+import type { LocalStore } from './local-store.js';
+
+/** Per counter column: the value last received from the server; `null` while the row is not on the server. */
+export type CounterBase = Record<string, number | null>;
+
+/** A row of the outbox: a local change not yet confirmed by the server. */
+export interface PendingRow {
+  readonly table: string;
+  readonly id: string;
+  readonly op: 'upsert' | 'delete';
+  /** The HLC stamp of the last local write to the row. */
+  readonly stamp: string;
+  /** Grows with every captured write; tells a push's answer whether the row changed while on the wire. */
+  readonly revision: number;
+  readonly base: CounterBase | null;
+  readonly errorCode: string | null;
+  readonly errorMessage: string | null;
+}
+
+/** What a push carries for one row, kept with the push so its answer can be applied after a crash. */
+export interface PushCover {
+  readonly table: string;
+  readonly id: string;
+  readonly op: 'upsert' | 'delete';
+  readonly stamp: string;
+  readonly revision: number;
+  /**
+   * Per counter column, its local value when the push was built: once the server has the push, that is the
+   * value the server's copy of the row includes, and so the base of the next delta. Absent for deletes.
+   */
+  readonly counters?: Record<string, number>;
+}
+
+/** The columns of a pending row as read, its stamp in parts (see `LocalClock`). */
+const PENDING_COLUMNS = `p.tbl AS tbl, p.id AS id, p.op AS op, p.hlc >> 16 AS ms, p.hlc & 65535 AS counter,
+  (SELECT node FROM _sync_clock) AS node, p.revision AS revision, p.base AS base,
+  p.error_code AS error_code, p.error_message AS error_message`;
+
+interface PendingRecord {
+  tbl: string;
+  id: string;
+  op: 'upsert' | 'delete';
+  ms: number;
+  counter: number;
+  node: string;
+  revision: number;
+  base: string | null;
+  error_code: string | null;
+  error_message: string | null;
+}
+
+function toPendingRow(record: PendingRecord): PendingRow {
+  return {
+    table: record.tbl,
+    id: record.id,
+    op: record.op,
+    stamp: formatStamp({ ms: record.ms, counter: record.counter, nodeId: record.node }),
+    revision: record.revision,
+    base: record.base === null ? null : (JSON.parse(record.base) as CounterBase),
+    errorCode: record.error_code,
+    errorMessage: record.error_message,
+  };
+}
+
+/**
+ * The outbox (`_sync_pending`), filled by the capture triggers: reads pending rows into changes in
+ * dependency order, and records what the server answered.
+ */
+export class Outbox {
+  readonly #store: LocalStore;
+
+  constructor(store: LocalStore) {
+    this.#store = store;
+  }
+
+  count(): number {
+    return this.#store.pendingCount();
+  }
+
+  /** Whether any row is pending: checked once per pull page, so clean devices skip the per-row lookups. */
+  any(): boolean {
+    return this.#store.statement('SELECT 1 FROM _sync_pending LIMIT 1').get() !== undefined;
+  }
+
+  /** The tables that have pending rows. */
+  tablesWithPending(): Set<string> {
+    const rows = this.#store.statement('SELECT DISTINCT tbl FROM _sync_pending').all() as { tbl: string }[];
+    return new Set(rows.map((row) => row.tbl));
+  }
+
+  get(table: string, id: string): PendingRow | null {
+    const record = this.#store
+      .statement(`SELECT ${PENDING_COLUMNS} FROM _sync_pending AS p WHERE p.tbl = ? AND p.id = ?`)
+      .get(table, id) as PendingRecord | undefined;
+    return record ? toPendingRow(record) : null;
+  }
+
+  /** Pending rows, oldest write first (for listing; the push reads them in batches). */
+  list(limit = 1000): PendingRow[] {
+    const records = this.#store
+      .statement(`SELECT ${PENDING_COLUMNS} FROM _sync_pending AS p ORDER BY p.hlc LIMIT ?`)
+      .all(limit) as PendingRecord[];
+    return records.map(toPendingRow);
+  }
+
+  remove(table: string, id: string): void {
+    this.#store.statement('DELETE FROM _sync_pending WHERE tbl = ? AND id = ?').run(table, id);
+  }
+
+  setBase(table: string, id: string, base: CounterBase | null): void {
+    this.#store
+      .statement('UPDATE _sync_pending SET base = ? WHERE tbl = ? AND id = ?')
+      .run(base === null ? null : JSON.stringify(base), table, id);
+  }
+
+  setError(table: string, id: string, code: string, message: string): void {
+    this.#store
+      .statement('UPDATE _sync_pending SET error_code = ?, error_message = ? WHERE tbl = ? AND id = ?')
+      .run(code, message, table, id);
+  }
+
+  clearError(table: string, id: string): void {
+    this.#store
+      .statement(
+        'UPDATE _sync_pending SET error_code = NULL, error_message = NULL WHERE tbl = ? AND id = ? AND error_code IS NOT NULL',
+      )
+      .run(table, id);
+  }
+
+  /** Adds a pending delete of a row, stamped now (the sync noticed a delete the triggers could not record). */
+  addDelete(table: string, id: string): void {
+    this.#store
+      .statement(
+        `INSERT INTO _sync_pending (tbl, id, op, hlc, revision, base) SELECT ?, ?, 'delete', ${NEXT_HLC_SQL}, 1, NULL FROM _sync_clock WHERE true
+         ON CONFLICT (tbl, id) DO UPDATE SET op = 'delete', hlc = max(excluded.hlc, hlc + 1), revision = revision + 1`,
+      )
+      .run(table, id);
+  }
+
+  /** Marks the end of a push: no row is on the wire any more. */
+  endPush(): void {
+    this.#store.statement('UPDATE _sync_pending SET in_push = 0 WHERE in_push = 1').run();
+  }
+
+  /**
+   * Reads the next pending rows into changes, at most `max`, skipping the rows in `sent` (this cycle's
+   * earlier batches): upserts of parents before children, then deletes of children before parents. Each
+   * batch starts again from the first table, so a parent written while the push runs still goes before
+   * its children. Marks the rows as on the wire and adds them to `sent`. Call it inside the write
+   * transaction that also stores the push.
+   *
+   * An upsert's values are the row as it is now, with each counter as its starting value when the row is not
+   * on the server yet, else as `{"delta": current - base}`.
+   */
+  nextBatch(
+    schema: CompiledSchema,
+    sent: Set<string>,
+    max: number,
+  ): { changes: Change[]; covers: PushCover[] } {
+    const changes: Change[] = [];
+    const covers: PushCover[] = [];
+    const nodeId = (
+      this.#store.statement('SELECT node FROM _sync_clock WHERE id = 1').get() as { node: string }
+    ).node;
+    const order: [SchemaTable, 'upsert' | 'delete'][] = [
+      ...schema.tables.map((table): [SchemaTable, 'upsert'] => [table, 'upsert']),
+      ...[...schema.tables].reverse().map((table): [SchemaTable, 'delete'] => [table, 'delete']),
+    ];
+    for (const [table, op] of order) {
+      let afterId = '';
+      while (changes.length < max) {
+        const room = max - changes.length;
+        const rows =
+          op === 'upsert' ? this.#upserts(table, afterId, room) : this.#deletes(table, afterId, room);
+        for (const row of rows) {
+          afterId = row.id;
+          const key = sentKey(table.name, row.id);
+          if (sent.has(key) || changes.length >= max) continue;
+          const built = buildChange(table, row, nodeId);
+          if (built === null) {
+            // Deleted locally and never on the server: there is nothing to tell it.
+            this.remove(table.name, row.id);
+            continue;
+          }
+          sent.add(key);
+          changes.push(built.change);
+          covers.push(built.cover);
+        }
+        if (rows.length < room) break;
+      }
+      if (changes.length >= max) break;
+    }
+    const mark = this.#store.statement('UPDATE _sync_pending SET in_push = 1 WHERE tbl = ? AND id = ?');
+    for (const cover of covers) mark.run(cover.table, cover.id);
+    return { changes, covers };
+  }
+
+  #upserts(table: SchemaTable, afterId: string, limit: number): OutboxRead[] {
+    const t = quoteIdentifier(table.name);
+    const columns = table.columns
+      .map((column, index) => `, t.${quoteIdentifier(column.name)} AS c${index}`)
+      .join('');
+    const sql = `SELECT p.id AS id, p.op AS op, p.hlc >> 16 AS ms, p.hlc & 65535 AS counter, p.revision AS revision,
+        p.base AS base, r.stamp AS server_stamp, t.id AS present${columns}
+      FROM _sync_pending AS p
+      LEFT JOIN _sync_rows AS r ON r.tbl = p.tbl AND r.id = p.id
+      LEFT JOIN ${t} AS t ON t.id = p.id
+      WHERE p.tbl = ? AND p.op = 'upsert' AND p.id > ? ORDER BY p.id LIMIT ?`;
+    return this.#store.statement(sql).all(table.name, afterId, limit) as OutboxRead[];
+  }
+
+  #deletes(table: SchemaTable, afterId: string, limit: number): OutboxRead[] {
+    const sql = `SELECT p.id AS id, p.op AS op, p.hlc >> 16 AS ms, p.hlc & 65535 AS counter, p.revision AS revision,
+        p.base AS base, r.stamp AS server_stamp, NULL AS present
+      FROM _sync_pending AS p
+      LEFT JOIN _sync_rows AS r ON r.tbl = p.tbl AND r.id = p.id
+      WHERE p.tbl = ? AND p.op = 'delete' AND p.id > ? ORDER BY p.id LIMIT ?`;
+    return this.#store.statement(sql).all(table.name, afterId, limit) as OutboxRead[];
+  }
+}
+
+/** The key of a row in the set of rows a cycle has sent. */
+export function sentKey(table: string, id: string): string {
+  return `${table}\u0000${id}`;
+}
+
+/** A pending row joined with its table row and its server stamp. Table columns come as c0, c1, …. */
+interface OutboxRead {
+  readonly id: string;
+  readonly op: 'upsert' | 'delete';
+  readonly ms: number;
+  readonly counter: number;
+  readonly revision: number;
+  readonly base: string | null;
+  readonly server_stamp: string | null;
+  readonly present: string | null;
+  readonly [column: `c${number}`]: string | number | null;
+}
+
+function buildChange(
+  table: SchemaTable,
+  row: OutboxRead,
+  nodeId: string,
+): { change: Change; cover: PushCover } | null {
+  const onServer = row.server_stamp !== null;
+  const stamp = formatStamp({ ms: row.ms, counter: row.counter, nodeId });
+  if (row.op === 'delete' || row.present === null) {
+    if (!onServer) return null;
+    return {
+      change: { table: table.name, id: row.id, op: 'delete', updatedAt: stamp },
+      cover: { table: table.name, id: row.id, op: 'delete', stamp, revision: row.revision },
+    };
+  }
+  const base = row.base === null ? null : (JSON.parse(row.base) as CounterBase);
+  const values: Record<string, unknown> = {};
+  const counters: Record<string, number> = {};
+  table.columns.forEach((column, index) => {
+    const value = row[`c${index}`] ?? null;
+    if (column.merge !== 'counter') {
+      values[column.name] = value;
+      return;
+    }
+    const current = typeof value === 'number' ? value : Number(value ?? 0);
+    counters[column.name] = current;
+    if (!onServer) {
+      values[column.name] = value;
+    } else {
+      // No base while on the server can only come from a write the triggers could not see the old value
+      // of; sending no change to the counter is the one choice that cannot double count.
+      const from = base?.[column.name] ?? current;
+      values[column.name] = { delta: current - from };
+    }
+  });
+  return {
+    change: { table: table.name, id: row.id, op: 'upsert', updatedAt: stamp, values },
+    cover: { table: table.name, id: row.id, op: 'upsert', stamp, revision: row.revision, counters },
+  };
+}

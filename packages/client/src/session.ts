@@ -1,0 +1,116 @@
+import { ProtocolError } from '@tillsync/protocol';
+import { AuthError, NotPairedError } from './errors.js';
+import { StateKey, type LocalStore } from './local-store.js';
+import type { DeviceCallContext, Transport } from './transport.js';
+
+/** What pairing gave the device, kept in `_sync_state`. */
+export interface Credentials {
+  readonly deviceId: string;
+  readonly tenantId: string;
+  readonly serverUrl: string;
+  readonly accessToken: string;
+  readonly accessTokenExpiresAt: string;
+  readonly refreshToken: string;
+}
+
+/** The device's credentials, or `null` before it is paired. */
+export function readCredentials(store: LocalStore): Credentials | null {
+  const deviceId = store.getState(StateKey.deviceId);
+  const tenantId = store.getState(StateKey.tenantId);
+  const serverUrl = store.getState(StateKey.serverUrl);
+  const accessToken = store.getState(StateKey.accessToken);
+  const accessTokenExpiresAt = store.getState(StateKey.accessTokenExpiresAt);
+  const refreshToken = store.getState(StateKey.refreshToken);
+  if (!deviceId || !tenantId || !serverUrl || !accessToken || !accessTokenExpiresAt || !refreshToken)
+    return null;
+  return { deviceId, tenantId, serverUrl, accessToken, accessTokenExpiresAt, refreshToken };
+}
+
+/** Stores credentials; call it inside a durable write, since a rotated refresh token cannot be asked for again. */
+export function writeCredentials(store: LocalStore, credentials: Credentials): void {
+  store.setState(StateKey.deviceId, credentials.deviceId);
+  store.setState(StateKey.tenantId, credentials.tenantId);
+  store.setState(StateKey.serverUrl, credentials.serverUrl);
+  store.setState(StateKey.accessToken, credentials.accessToken);
+  store.setState(StateKey.accessTokenExpiresAt, credentials.accessTokenExpiresAt);
+  store.setState(StateKey.refreshToken, credentials.refreshToken);
+}
+
+/** How long before its expiry an access token is refreshed rather than used. */
+const EXPIRY_MARGIN_MS = 30_000;
+
+/**
+ * Makes the device's authenticated calls: refreshes the access token when it has expired (ahead of time, or
+ * on a `401 TOKEN_EXPIRED`, once per call), and turns a session that cannot go on into an {@link AuthError}.
+ */
+export class DeviceSession {
+  readonly #store: LocalStore;
+  readonly #transport: Transport;
+  readonly #now: () => number;
+  #refreshing: Promise<void> | null = null;
+
+  constructor(store: LocalStore, transport: Transport, now: () => number = Date.now) {
+    this.#store = store;
+    this.#transport = transport;
+    this.#now = now;
+  }
+
+  /** Calls `fn` with a valid access token and the device's pending count. */
+  async call<T>(fn: (context: DeviceCallContext) => Promise<T>): Promise<T> {
+    let credentials = this.#credentials();
+    if (Date.parse(credentials.accessTokenExpiresAt) - EXPIRY_MARGIN_MS <= this.#now()) {
+      await this.#refresh(credentials.refreshToken);
+      credentials = this.#credentials();
+    }
+    try {
+      return await fn({ accessToken: credentials.accessToken, pendingChanges: this.#store.pendingCount() });
+    } catch (error) {
+      if (!(error instanceof ProtocolError) || error.status !== 401) throw error;
+      if (error.code !== 'TOKEN_EXPIRED') throw authError(error);
+    }
+    await this.#refresh(credentials.refreshToken);
+    credentials = this.#credentials();
+    try {
+      return await fn({ accessToken: credentials.accessToken, pendingChanges: this.#store.pendingCount() });
+    } catch (error) {
+      if (error instanceof ProtocolError && error.status === 401) throw authError(error);
+      throw error;
+    }
+  }
+
+  #credentials(): Credentials {
+    const credentials = readCredentials(this.#store);
+    if (!credentials) throw new NotPairedError(this.#store.dbPath);
+    return credentials;
+  }
+
+  /** Rotates the tokens once, even when several calls find the token expired together. */
+  #refresh(usedRefreshToken: string): Promise<void> {
+    this.#refreshing ??= (async () => {
+      try {
+        const stored = this.#credentials();
+        // Another call (or process) may have rotated the tokens since this one read them.
+        if (stored.refreshToken !== usedRefreshToken) return;
+        let answer;
+        try {
+          answer = await this.#transport.refresh(stored.refreshToken);
+        } catch (error) {
+          if (error instanceof ProtocolError && [400, 401, 403].includes(error.status))
+            throw authError(error);
+          throw error;
+        }
+        // The old refresh token stopped working the moment the server answered: store the new ones first.
+        this.#store.durableWrite(() => writeCredentials(this.#store, { ...stored, ...answer }));
+      } finally {
+        this.#refreshing = null;
+      }
+    })();
+    return this.#refreshing;
+  }
+}
+
+function authError(error: ProtocolError): AuthError {
+  return new AuthError(error.code === 'DEVICE_REVOKED' ? 'DEVICE_REVOKED' : 'SESSION_EXPIRED', {
+    cause: error,
+  });
+}

@@ -1,0 +1,309 @@
+import { createRequire } from 'node:module';
+import { hostname } from 'node:os';
+import type Database from 'better-sqlite3';
+import { ConflictLog, type ConflictRecord, type SetAsideRow } from './conflicts.js';
+import { SyncCycle, toSummary, type SyncSummary } from './cycle.js';
+import { LocalClock, nodeIdForDevice } from './local-clock.js';
+import { applyLocalSchema } from './local-schema.js';
+import { LocalStore, StateKey } from './local-store.js';
+import { Outbox } from './outbox.js';
+import { DeviceSession, readCredentials, writeCredentials } from './session.js';
+import { readStatus, sameStatus, type SyncStatus } from './status.js';
+import { SyncLog, type SyncLogEntry, type SyncTrigger } from './sync-log.js';
+import { FetchTransport, normalizeServerUrl, type FetchFunction, type Transport } from './transport.js';
+
+/** The version of this package, sent to the server as `X-Device-App-Version`. */
+export const CLIENT_VERSION: string = (
+  createRequire(import.meta.url)('../package.json') as { version: string }
+).version;
+
+/** Options for {@link createSyncClient}. */
+export interface SyncClientOptions {
+  /** The device's SQLite file; created when missing. */
+  readonly dbPath: string;
+  /**
+   * The server's base URL. Needed to pair; once paired, the device uses the URL it was paired with unless
+   * this names another.
+   */
+  readonly serverUrl?: string;
+  /**
+   * How the client reaches the server, for a server URL (a test wraps `fetch` to drop requests).
+   * @defaultValue a {@link FetchTransport} over `globalThis.fetch`
+   */
+  readonly createTransport?: (serverUrl: string) => Transport;
+  /** The `fetch` of the default transport. @defaultValue `globalThis.fetch` */
+  readonly fetch?: FetchFunction;
+  /** The wall clock. @defaultValue `Date.now` */
+  readonly now?: () => number;
+  /** How long a write waits for another program's write. @defaultValue 10000 */
+  readonly busyTimeoutMs?: number;
+  /** The most changes in one push. @defaultValue 1000 */
+  readonly pushBatchSize?: number;
+  /** The pull page size asked of the server. @defaultValue 1000 */
+  readonly pullPageSize?: number;
+}
+
+/** What {@link SyncClient.pair} names the device with. */
+export interface PairOptions {
+  /** Shown in the owner's devices panel. @defaultValue the machine's host name */
+  readonly name?: string;
+  /** @defaultValue `process.platform` */
+  readonly platform?: string;
+}
+
+/** The device's identity after pairing. */
+export interface PairResult {
+  readonly deviceId: string;
+  readonly tenantId: string;
+}
+
+/** A local change waiting to be pushed. */
+export interface PendingChange {
+  readonly table: string;
+  readonly id: string;
+  readonly op: 'upsert' | 'delete';
+  /** The stamp of the last local write to the row. */
+  readonly updatedAt: string;
+  /** Why the server refused it last time, or `null`. */
+  readonly error: { readonly code: string; readonly message: string } | null;
+}
+
+/** The events of a {@link SyncClient} and their listeners' arguments. */
+export interface SyncClientEvents {
+  /** The status changed (a cycle started or ended, pairing). */
+  status: (status: SyncStatus) => void;
+  /** A cycle ended. */
+  cycle: (entry: SyncLogEntry) => void;
+}
+
+/**
+ * The device side of Tillsync around one SQLite file: the synced tables live in it under their own names,
+ * every write to them (by any program) is captured, and {@link sync} exchanges them with the server.
+ *
+ * @example
+ * const client = createSyncClient({ dbPath: 'till.db', serverUrl: 'https://sync.example.com' });
+ * await client.pair('K7Q-2MX');
+ * client.database.prepare('INSERT INTO customers (id, name) VALUES (?, ?)').run(uuidv7(), 'Ada');
+ * const summary = await client.sync(); // { ok: true, pushed: 1, … }
+ * client.on('status', (status) => render(status.state));
+ */
+export class SyncClient {
+  readonly #store: LocalStore;
+  readonly #options: SyncClientOptions;
+  readonly #now: () => number;
+  readonly #listeners: { [E in keyof SyncClientEvents]: Set<SyncClientEvents[E]> } = {
+    status: new Set(),
+    cycle: new Set(),
+  };
+  #queue: Promise<unknown> = Promise.resolve();
+  #syncing = false;
+  #lastStatus: SyncStatus | null = null;
+  /** The cycle runner, kept across cycles (its prepared statements with it) while the server URL stays. */
+  #cycle: { serverUrl: string; cycle: SyncCycle } | null = null;
+
+  constructor(options: SyncClientOptions) {
+    if (options.serverUrl !== undefined) normalizeServerUrl(options.serverUrl);
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#store = LocalStore.open({
+      dbPath: options.dbPath,
+      ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+    });
+  }
+
+  /**
+   * The device's SQLite connection (better-sqlite3), for the app's own reads and writes of the synced tables.
+   * Writes through it are captured like any other.
+   */
+  get database(): Database.Database {
+    return this.#store.db;
+  }
+
+  /** The status as the device file tells it now. */
+  get status(): SyncStatus {
+    return readStatus(this.#store, { syncing: this.#syncing, now: this.#now() });
+  }
+
+  /** Whether the device file holds credentials. */
+  get paired(): boolean {
+    return readCredentials(this.#store) !== null;
+  }
+
+  /** Listens to an event; returns the function that stops listening. */
+  on<E extends keyof SyncClientEvents>(event: E, listener: SyncClientEvents[E]): () => void {
+    const listeners = this.#listeners[event] as Set<SyncClientEvents[E]>;
+    listeners.add(listener);
+    return () => {
+      listeners.delete(listener);
+    };
+  }
+
+  /**
+   * Pairs this device file with the server using a one-time code from the owner, then creates the synced
+   * tables from the server's schema. Throws the server's `ProtocolError` for a code it refuses.
+   */
+  async pair(code: string, options: PairOptions = {}): Promise<PairResult> {
+    return this.#exclusive(async () => {
+      const serverUrl = this.#serverUrl();
+      const transport = this.#transport(serverUrl);
+      const answer = await transport.pair({
+        code,
+        name: options.name ?? hostname(),
+        platform: options.platform ?? process.platform,
+        appVersion: CLIENT_VERSION,
+      });
+      const previous = readCredentials(this.#store);
+      if (previous && previous.tenantId !== answer.tenantId) {
+        throw new Error(
+          `${this.#store.dbPath} holds the data of another shop (tenant ${previous.tenantId}); pair a new file instead`,
+        );
+      }
+      const clock = new LocalClock(this.#store, this.#now);
+      this.#store.durableWrite(() => {
+        writeCredentials(this.#store, {
+          deviceId: answer.deviceId,
+          tenantId: answer.tenantId,
+          serverUrl,
+          accessToken: answer.accessToken,
+          accessTokenExpiresAt: answer.accessTokenExpiresAt,
+          refreshToken: answer.refreshToken,
+        });
+        if (options.name !== undefined) this.#store.setState(StateKey.deviceName, options.name);
+        clock.nodeId = nodeIdForDevice(answer.deviceId);
+      });
+      const session = new DeviceSession(this.#store, transport, this.#now);
+      const schema = await session.call((context) => transport.schema(context));
+      applyLocalSchema(this.#store, schema);
+      this.#emitStatus();
+      return { deviceId: answer.deviceId, tenantId: answer.tenantId };
+    });
+  }
+
+  /**
+   * Runs one sync cycle now: push the pending rows, then pull until the device is up to date. Never throws
+   * for a failed cycle (server down, session expired): the summary says `ok: false` with the error, and the
+   * status and the sync log keep it. Calls made while a cycle runs wait for it and then run their own.
+   */
+  sync(options: { trigger?: SyncTrigger } = {}): Promise<SyncSummary> {
+    return this.#runCycle({ trigger: options.trigger ?? 'manual' });
+  }
+
+  /**
+   * Force pull: pulls without pushing; pending rows stay pending, unless `discardLocal`, which replaces them
+   * by the server's rows and keeps the replaced versions in the set-aside table ({@link setAsideRows}).
+   */
+  pull(options: { discardLocal?: boolean; trigger?: SyncTrigger } = {}): Promise<SyncSummary> {
+    return this.#runCycle({
+      trigger: options.trigger ?? 'pull',
+      pullOnly: true,
+      discardLocal: options.discardLocal ?? false,
+    });
+  }
+
+  /** The local changes waiting to be pushed, oldest first. */
+  pendingChanges(limit = 1000): PendingChange[] {
+    return new Outbox(this.#store).list(limit).map((row) => ({
+      table: row.table,
+      id: row.id,
+      op: row.op,
+      updatedAt: row.stamp,
+      error: row.errorCode === null ? null : { code: row.errorCode, message: row.errorMessage ?? '' },
+    }));
+  }
+
+  /** The last cycles, newest first. */
+  syncLog(limit?: number): SyncLogEntry[] {
+    return new SyncLog(this.#store).entries(limit);
+  }
+
+  /** Local versions that lost to a later write, newest first. */
+  conflicts(limit?: number): ConflictRecord[] {
+    return new ConflictLog(this.#store).conflicts(limit);
+  }
+
+  /** Unsent rows replaced by a force pull with discard-local, newest first. */
+  setAsideRows(limit?: number): SetAsideRow[] {
+    return new ConflictLog(this.#store).setAsideRows(limit);
+  }
+
+  /** Waits for a cycle in progress and closes the device file. */
+  async close(): Promise<void> {
+    await this.#queue.catch(() => {});
+    this.#store.close();
+  }
+
+  #runCycle(request: {
+    trigger: SyncTrigger;
+    pullOnly?: boolean;
+    discardLocal?: boolean;
+  }): Promise<SyncSummary> {
+    return this.#exclusive(async () => {
+      this.#syncing = true;
+      this.#emitStatus();
+      let entry: SyncLogEntry;
+      try {
+        entry = await this.#cycleRunner().run(request);
+      } finally {
+        this.#syncing = false;
+      }
+      for (const listener of this.#listeners.cycle) listener(entry);
+      this.#emitStatus();
+      return toSummary(entry);
+    });
+  }
+
+  #cycleRunner(): SyncCycle {
+    const serverUrl =
+      this.#options.serverUrl ?? this.#store.getState(StateKey.serverUrl) ?? 'http://unpaired.invalid';
+    if (this.#cycle?.serverUrl !== serverUrl) {
+      const cycle = new SyncCycle({
+        store: this.#store,
+        transport: this.#transport(serverUrl),
+        now: this.#now,
+        ...(this.#options.pushBatchSize !== undefined ? { pushBatchSize: this.#options.pushBatchSize } : {}),
+        ...(this.#options.pullPageSize !== undefined ? { pullPageSize: this.#options.pullPageSize } : {}),
+      });
+      this.#cycle = { serverUrl, cycle };
+    }
+    return this.#cycle.cycle;
+  }
+
+  /** Runs `task` after every task started before it: one cycle (or pairing) at a time per client. */
+  #exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.#queue.then(task, task);
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+
+  #serverUrl(): string {
+    const serverUrl = this.#options.serverUrl ?? this.#store.getState(StateKey.serverUrl);
+    if (serverUrl === null) throw new TypeError('give the serverUrl to pair this device with');
+    return normalizeServerUrl(serverUrl);
+  }
+
+  #transport(serverUrl: string): Transport {
+    if (this.#options.createTransport) return this.#options.createTransport(serverUrl);
+    return new FetchTransport({
+      serverUrl,
+      appVersion: CLIENT_VERSION,
+      ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
+    });
+  }
+
+  #emitStatus(): void {
+    const status = this.status;
+    if (this.#lastStatus && sameStatus(this.#lastStatus, status)) return;
+    this.#lastStatus = status;
+    for (const listener of this.#listeners.status) listener(status);
+  }
+}
+
+/**
+ * Opens a device file for syncing.
+ *
+ * @example
+ * const client = createSyncClient({ dbPath: '/var/lib/till/shop.db', serverUrl: 'https://sync.example.com' });
+ */
+export function createSyncClient(options: SyncClientOptions): SyncClient {
+  return new SyncClient(options);
+}

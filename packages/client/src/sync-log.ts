@@ -1,0 +1,108 @@
+import type { RejectedRow } from './apply-push.js';
+import type { LocalStore } from './local-store.js';
+
+/** Why a cycle ran: by hand, on the worker's schedule, "Force sync now", "Force pull", or as the app names it. */
+export type SyncTrigger = 'manual' | 'schedule' | 'force' | 'pull' | 'start' | 'notice' | (string & {});
+
+/** What a cycle did: push and pull, pull only ("Force pull"), or pull only with the unsent rows discarded. */
+export type SyncMode = 'sync' | 'pull-only' | 'discard-local';
+
+/** How a cycle ended, as the status shows it. */
+export type SyncOutcome = 'synced' | 'offline' | 'error';
+
+/** A table the device took again from a fresh snapshot, and why. */
+export interface TableRepair {
+  readonly table: string;
+  /** `checksum`: its checksum differed from the server's; `resync`: the server asked for a fresh snapshot
+   * (`RESYNC_REQUIRED`); `discard-local`: its unsent rows were discarded; `resumed`: one left unfinished. */
+  readonly reason: 'checksum' | 'resync' | 'discard-local' | 'resumed';
+  /** Whether the table's checksum equals the server's after the repair. */
+  readonly matched: boolean;
+}
+
+/** One cycle as the sync log keeps it (the last 20 are kept in the device file). */
+export interface SyncLogEntry {
+  readonly trigger: SyncTrigger;
+  readonly mode: SyncMode;
+  readonly startedAt: string;
+  readonly durationMs: number;
+  readonly ok: boolean;
+  readonly outcome: SyncOutcome;
+  readonly pushed: number;
+  readonly pulled: number;
+  readonly conflicts: number;
+  readonly rejected: readonly RejectedRow[];
+  readonly repairs: readonly TableRepair[];
+  readonly error: string | null;
+}
+
+/** How many cycles the log keeps. */
+export const SYNC_LOG_SIZE = 20;
+
+/** The sync log (`_sync_log`): the last {@link SYNC_LOG_SIZE} cycles, kept across restarts. */
+export class SyncLog {
+  readonly #store: LocalStore;
+
+  constructor(store: LocalStore) {
+    this.#store = store;
+  }
+
+  /** Adds a cycle and drops the ones past the log's size. Call it inside the cycle's last transaction. */
+  append(entry: SyncLogEntry): void {
+    this.#store
+      .statement(
+        `INSERT INTO _sync_log (cycle_trigger, mode, started_at, duration_ms, ok, outcome, pushed, pulled, conflicts, rejected, rejected_rows, repairs, error)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        entry.trigger,
+        entry.mode,
+        entry.startedAt,
+        entry.durationMs,
+        entry.ok ? 1 : 0,
+        entry.outcome,
+        entry.pushed,
+        entry.pulled,
+        entry.conflicts,
+        entry.rejected.length,
+        JSON.stringify(entry.rejected),
+        JSON.stringify(entry.repairs),
+        entry.error,
+      );
+    this.#store
+      .statement('DELETE FROM _sync_log WHERE id <= (SELECT max(id) FROM _sync_log) - ?')
+      .run(SYNC_LOG_SIZE);
+  }
+
+  /** The logged cycles, newest first. */
+  entries(limit = SYNC_LOG_SIZE): SyncLogEntry[] {
+    const rows = this.#store.statement('SELECT * FROM _sync_log ORDER BY id DESC LIMIT ?').all(limit) as {
+      cycle_trigger: string;
+      mode: SyncMode;
+      started_at: string;
+      duration_ms: number;
+      ok: number;
+      outcome: SyncOutcome;
+      pushed: number;
+      pulled: number;
+      conflicts: number;
+      rejected_rows: string;
+      repairs: string;
+      error: string | null;
+    }[];
+    return rows.map((row) => ({
+      trigger: row.cycle_trigger,
+      mode: row.mode,
+      startedAt: row.started_at,
+      durationMs: row.duration_ms,
+      ok: row.ok === 1,
+      outcome: row.outcome,
+      pushed: row.pushed,
+      pulled: row.pulled,
+      conflicts: row.conflicts,
+      rejected: JSON.parse(row.rejected_rows) as RejectedRow[],
+      repairs: JSON.parse(row.repairs) as TableRepair[],
+      error: row.error,
+    }));
+  }
+}

@@ -1,0 +1,92 @@
+import type { CompiledSchema, RowValues, SchemaTable } from '@tillsync/protocol';
+import type Database from 'better-sqlite3';
+import { quoteIdentifier } from './capture/triggers.js';
+import type { LocalStore } from './local-store.js';
+
+/** The prepared statements of one synced table. */
+interface TableStatements {
+  readonly table: SchemaTable;
+  readonly select: Database.Statement;
+  readonly upsert: Database.Statement;
+  readonly remove: Database.Statement;
+  /** Reused for every upsert of the table: a first sync writes a million rows. */
+  readonly params: unknown[];
+}
+
+/**
+ * Reads and writes the rows of the synced tables by id, with statements prepared once per table. Only the
+ * columns the schema declares are read or written: a table may hold more columns of a shop program's own.
+ */
+export class SyncedTables {
+  readonly schema: CompiledSchema;
+  readonly #store: LocalStore;
+  readonly #tables = new Map<string, TableStatements>();
+
+  constructor(store: LocalStore, schema: CompiledSchema) {
+    this.#store = store;
+    this.schema = schema;
+  }
+
+  /** A row's declared columns (without `id`), or `null` when the row is not in the table. */
+  read(table: SchemaTable, id: string): RowValues | null {
+    const row = this.#statements(table).select.get(id) as unknown[] | undefined;
+    if (!row) return null;
+    const values: RowValues = {};
+    table.columns.forEach((column, index) => {
+      values[column.name] = row[index] as string | number | null;
+    });
+    return values;
+  }
+
+  /**
+   * Writes a whole row. A column missing from `values` takes its declared default (the server always sends
+   * whole rows; this only matters for a column the server's schema added since).
+   */
+  upsert(table: SchemaTable, id: string, values: Readonly<Record<string, unknown>>): void {
+    const statements = this.#statements(table);
+    const params = statements.params;
+    params[0] = id;
+    const columns = table.columns;
+    for (let index = 0; index < columns.length; index++) {
+      const column = columns[index]!;
+      const value = values[column.name];
+      params[index + 1] =
+        value !== undefined ? value : column.name in values ? null : (column.default ?? null);
+    }
+    statements.upsert.run(params);
+  }
+
+  remove(table: SchemaTable, id: string): void {
+    this.#statements(table).remove.run(id);
+  }
+
+  /** Sets some columns of a row that exists. */
+  update(table: SchemaTable, id: string, values: Readonly<Record<string, string | number | null>>): void {
+    const names = Object.keys(values);
+    if (names.length === 0) return;
+    const sql = `UPDATE ${quoteIdentifier(table.name)} SET ${names.map((name) => `${quoteIdentifier(name)} = ?`).join(', ')} WHERE id = ?`;
+    this.#store.statement(sql).run(...names.map((name) => values[name] ?? null), id);
+  }
+
+  #statements(table: SchemaTable): TableStatements {
+    let statements = this.#tables.get(table.name);
+    if (!statements) {
+      const t = quoteIdentifier(table.name);
+      const columns = table.columns.map((column) => quoteIdentifier(column.name));
+      const select = this.#store.db
+        .prepare(`SELECT ${columns.length > 0 ? columns.join(', ') : 'id'} FROM ${t} WHERE id = ?`)
+        .raw(true);
+      const conflict =
+        columns.length > 0
+          ? `DO UPDATE SET ${columns.map((column) => `${column} = excluded.${column}`).join(', ')}`
+          : 'DO NOTHING';
+      const upsert = this.#store.db.prepare(
+        `INSERT INTO ${t} (id${columns.map((column) => `, ${column}`).join('')}) VALUES (?${', ?'.repeat(columns.length)}) ON CONFLICT (id) ${conflict}`,
+      );
+      const remove = this.#store.db.prepare(`DELETE FROM ${t} WHERE id = ?`);
+      statements = { table, select, upsert, remove, params: new Array<unknown>(columns.length + 1) };
+      this.#tables.set(table.name, statements);
+    }
+    return statements;
+  }
+}

@@ -1,0 +1,198 @@
+import {
+  DEVICE_APP_VERSION_HEADER,
+  DEVICE_PENDING_HEADER,
+  ErrorBody,
+  HealthResponse,
+  PairResponse,
+  ProtocolError,
+  PullResponse,
+  PushResponse,
+  RefreshResponse,
+  SyncSchema,
+  type PairRequest,
+} from '@tillsync/protocol';
+import type { TSchema, Static } from '@sinclair/typebox';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { OfflineError } from './errors.js';
+
+/** What a device sends with each sync call besides the body: its token and its report for the devices panel. */
+export interface DeviceCallContext {
+  readonly accessToken: string;
+  /** The device's count of unsent changes (`X-Device-Pending`). */
+  readonly pendingChanges: number;
+}
+
+/**
+ * The calls a device makes to the server (PROTOCOL.md §2). An error answer is thrown as a `ProtocolError`
+ * with its status and code; a server that cannot be reached, as an {@link OfflineError}.
+ */
+export interface Transport {
+  health(): Promise<HealthResponse>;
+  schema(context: DeviceCallContext): Promise<SyncSchema>;
+  /** Sends a push; `body` is the exact JSON text of the request, so a retry resends the same bytes. */
+  push(body: string, context: DeviceCallContext): Promise<PushResponse>;
+  pull(since: string, limit: number, context: DeviceCallContext): Promise<PullResponse>;
+  pair(request: PairRequest): Promise<PairResponse>;
+  refresh(refreshToken: string): Promise<RefreshResponse>;
+}
+
+/** The `fetch` function a {@link FetchTransport} calls; tests wrap it to drop requests and answers. */
+export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>;
+
+/** Options for {@link FetchTransport}. */
+export interface FetchTransportOptions {
+  /** The server's base URL, such as `http://127.0.0.1:8787`. */
+  readonly serverUrl: string;
+  /** The version of the app, sent as `X-Device-App-Version`. */
+  readonly appVersion: string;
+  /** @defaultValue `globalThis.fetch` */
+  readonly fetch?: FetchFunction;
+  /**
+   * How long health may take before the server counts as unreachable.
+   * @defaultValue 5000
+   */
+  readonly healthTimeoutMs?: number;
+  /**
+   * How long any other call may take.
+   * @defaultValue 60000
+   */
+  readonly requestTimeoutMs?: number;
+}
+
+const checks = {
+  health: TypeCompiler.Compile(HealthResponse),
+  schema: TypeCompiler.Compile(SyncSchema),
+  push: TypeCompiler.Compile(PushResponse),
+  pull: TypeCompiler.Compile(PullResponse),
+  pair: TypeCompiler.Compile(PairResponse),
+  refresh: TypeCompiler.Compile(RefreshResponse),
+  error: TypeCompiler.Compile(ErrorBody),
+};
+
+/** The {@link Transport} over HTTP with `fetch`. */
+export class FetchTransport implements Transport {
+  readonly serverUrl: string;
+  readonly #appVersion: string;
+  readonly #fetch: FetchFunction;
+  readonly #healthTimeoutMs: number;
+  readonly #requestTimeoutMs: number;
+
+  constructor(options: FetchTransportOptions) {
+    this.serverUrl = normalizeServerUrl(options.serverUrl);
+    this.#appVersion = options.appVersion;
+    this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#healthTimeoutMs = options.healthTimeoutMs ?? 5000;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
+  }
+
+  health(): Promise<HealthResponse> {
+    return this.#call('GET', '/api/sync/health', checks.health, { timeoutMs: this.#healthTimeoutMs });
+  }
+
+  schema(context: DeviceCallContext): Promise<SyncSchema> {
+    return this.#call('GET', '/api/sync/schema', checks.schema, { context });
+  }
+
+  push(body: string, context: DeviceCallContext): Promise<PushResponse> {
+    return this.#call('POST', '/api/sync/push', checks.push, { context, body });
+  }
+
+  pull(since: string, limit: number, context: DeviceCallContext): Promise<PullResponse> {
+    const query = new URLSearchParams({ since, limit: String(limit) });
+    return this.#call('GET', `/api/sync/pull?${query.toString()}`, checks.pull, { context });
+  }
+
+  pair(request: PairRequest): Promise<PairResponse> {
+    return this.#call('POST', '/api/devices/pair', checks.pair, { body: JSON.stringify(request) });
+  }
+
+  refresh(refreshToken: string): Promise<RefreshResponse> {
+    return this.#call('POST', '/api/auth/refresh', checks.refresh, {
+      body: JSON.stringify({ refreshToken }),
+    });
+  }
+
+  async #call<T extends TSchema>(
+    method: 'GET' | 'POST',
+    path: string,
+    check: TypeCheck<T>,
+    options: { context?: DeviceCallContext; body?: string; timeoutMs?: number },
+  ): Promise<Static<T>> {
+    const url = this.serverUrl + path;
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    if (options.context) {
+      headers.authorization = `Bearer ${options.context.accessToken}`;
+      headers[DEVICE_APP_VERSION_HEADER] = this.#appVersion;
+      headers[DEVICE_PENDING_HEADER] = String(options.context.pendingChanges);
+    }
+    const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
+    const init: RequestInit = { method, headers, signal: AbortSignal.timeout(timeoutMs) };
+    if (options.body !== undefined) init.body = options.body;
+
+    let response: Response;
+    let text: string;
+    try {
+      response = await this.#fetch(url, init);
+      text = await response.text();
+    } catch (error) {
+      const timedOut =
+        error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+      throw new OfflineError(
+        url,
+        timedOut
+          ? `The server at ${this.serverUrl} did not answer within ${timeoutMs / 1000} s`
+          : `The server at ${this.serverUrl} cannot be reached (${describeNetworkError(error)})`,
+        { cause: error },
+      );
+    }
+
+    let json: unknown;
+    try {
+      json = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    if (!response.ok) {
+      if (checks.error.Check(json)) {
+        throw new ProtocolError(response.status, json.error.code, json.error.message);
+      }
+      throw new ProtocolError(
+        response.status,
+        response.status >= 500 ? 'INTERNAL' : 'INVALID_RESPONSE',
+        `The server answered ${method} ${path} with HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`,
+      );
+    }
+    if (!check.Check(json)) {
+      const first = check.Errors(json).First();
+      throw new ProtocolError(
+        502,
+        'INVALID_RESPONSE',
+        `The server's answer to ${method} ${path} is not what the protocol says${first ? ` (${first.path || '/'}: ${first.message})` : ''}`,
+      );
+    }
+    return json;
+  }
+}
+
+/** Checks and normalizes a server URL (http or https, no trailing slash), or throws a `TypeError`. */
+export function normalizeServerUrl(serverUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(serverUrl);
+  } catch {
+    throw new TypeError(`"${serverUrl}" is not a server URL; give one such as http://127.0.0.1:8787`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TypeError(`"${serverUrl}" is not an http or https URL`);
+  }
+  if (url.search || url.hash)
+    throw new TypeError(`"${serverUrl}": give the server's base URL, without a query`);
+  return url.toString().replace(/\/+$/, '');
+}
+
+function describeNetworkError(error: unknown): string {
+  const cause = error instanceof Error ? (error.cause as { code?: unknown } | undefined) : undefined;
+  if (cause && typeof cause.code === 'string') return cause.code;
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,42 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SHOP_SCHEMA, type SyncSchema } from '@tillsync/protocol';
+import { afterEach } from 'vitest';
+import { LocalClock } from '../src/local-clock.js';
+import { applyLocalSchema } from '../src/local-schema.js';
+import { LocalStore } from '../src/local-store.js';
+
+const folders: string[] = [];
+const closers: (() => unknown)[] = [];
+
+afterEach(async () => {
+  while (closers.length > 0) await closers.pop()?.();
+  while (folders.length > 0) fs.rmSync(folders.pop() ?? '', { recursive: true, force: true });
+});
+
+/** A fresh temp folder for one test, removed after it. */
+export function tempFolder(prefix = 'tillsync-client-'): string {
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  folders.push(folder);
+  return folder;
+}
+
+/** Runs `close` after the test (in reverse order of registration). */
+export function onCleanup(close: () => unknown): void {
+  closers.push(close);
+}
+
+/** A device file with the bookkeeping and the synced tables of `schema`, as after pairing. */
+export function openDeviceStore(
+  schema: SyncSchema = SHOP_SCHEMA,
+  nodeId = 'node1',
+): { store: LocalStore; clock: LocalClock; dbPath: string } {
+  const dbPath = path.join(tempFolder(), 'device.db');
+  const store = LocalStore.open({ dbPath });
+  onCleanup(() => store.close());
+  const clock = new LocalClock(store);
+  clock.nodeId = nodeId;
+  applyLocalSchema(store, schema);
+  return { store, clock, dbPath };
+}

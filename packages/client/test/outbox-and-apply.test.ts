@@ -1,0 +1,233 @@
+import fc from 'fast-check';
+import {
+  CompiledSchema,
+  SHOP_SCHEMA,
+  addToChecksum,
+  checksumTerm,
+  formatChecksum,
+  type StoredChange,
+} from '@tillsync/protocol';
+import { v7 as uuidv7 } from 'uuid';
+import { describe, expect, it } from 'vitest';
+import { PullApplier, type ApplierParts } from '../src/apply-pull.js';
+import { ConflictLog } from '../src/conflicts.js';
+import { Outbox } from '../src/outbox.js';
+import { ServerRows, rowChecksumTerm } from '../src/server-rows.js';
+import { SyncedTables } from '../src/synced-tables.js';
+import { openDeviceStore } from './helpers.js';
+
+function deviceParts(): ApplierParts & { applier: PullApplier } {
+  const { store, clock } = openDeviceStore();
+  const schema = new CompiledSchema(SHOP_SCHEMA);
+  const parts: ApplierParts = {
+    store,
+    schema,
+    tables: new SyncedTables(store, schema),
+    outbox: new Outbox(store),
+    serverRows: new ServerRows(store),
+    conflicts: new ConflictLog(store),
+    clock,
+  };
+  return { ...parts, applier: new PullApplier(parts) };
+}
+
+const stampAt = (ms: number, node = 'server'): string => `${new Date(ms).toISOString()}-0000-${node}`;
+const FAR_PAST = Date.parse('2020-01-01T00:00:00Z');
+const FAR_FUTURE = Date.parse('2099-01-01T00:00:00Z');
+
+function product(
+  id: string,
+  updatedAt: string,
+  values: Partial<Record<string, string | number | null>> = {},
+): StoredChange {
+  return {
+    table: 'products',
+    id,
+    op: 'upsert',
+    updatedAt,
+    values: {
+      sku: `SKU-${id}`,
+      name: 'Apple',
+      price_cents: 120,
+      stock: 10,
+      category_id: null,
+      active: 1,
+      ...values,
+    },
+  };
+}
+
+describe('the outbox', () => {
+  it('sends upserts parents first and deletes children first, in bounded batches, each row once per cycle', () => {
+    const { store, schema, outbox, applier } = deviceParts();
+    const db = store.db;
+    const [category, item, oldSale, oldItem] = [uuidv7(), uuidv7(), uuidv7(), uuidv7()];
+    // Rows the server has, to delete.
+    applier.applyPage([
+      {
+        table: 'sales',
+        id: oldSale,
+        op: 'upsert',
+        updatedAt: stampAt(FAR_PAST),
+        values: { customer_id: null, total_cents: 1, created_at: '2020-01-01T00:00:00Z' },
+      },
+      {
+        table: 'sale_items',
+        id: oldItem,
+        op: 'upsert',
+        updatedAt: stampAt(FAR_PAST),
+        values: { sale_id: oldSale, product_id: 'x', quantity: 1, price_cents: 1 },
+      },
+    ]);
+    db.prepare('DELETE FROM sales WHERE id = ?').run(oldSale);
+    db.prepare('DELETE FROM sale_items WHERE id = ?').run(oldItem);
+    // Inserted children before their parents.
+    const sale = uuidv7();
+    db.prepare(
+      "INSERT INTO sale_items (id, sale_id, product_id, quantity, price_cents) VALUES (?, ?, 'p', 1, 1)",
+    ).run(item, sale);
+    db.prepare("INSERT INTO sales (id, total_cents, created_at) VALUES (?, 1, '2026-01-01T00:00:00Z')").run(
+      sale,
+    );
+    db.prepare("INSERT INTO categories (id, name) VALUES (?, 'c')").run(category);
+
+    const sent = new Set<string>();
+    const batches: string[][] = [];
+    for (;;) {
+      const batch = store.write(() => outbox.nextBatch(schema, sent, 2));
+      if (batch.changes.length === 0) break;
+      batches.push(batch.changes.map((change) => `${change.op} ${change.table}`));
+    }
+    expect(batches).toEqual([
+      ['upsert categories', 'upsert sales'],
+      ['upsert sale_items', 'delete sale_items'],
+      ['delete sales'],
+    ]);
+    // Marked as on the wire, so a delete meanwhile is recorded rather than forgotten.
+    expect(db.prepare('SELECT count(*) AS n FROM _sync_pending WHERE in_push = 1').get()).toEqual({ n: 5 });
+  });
+
+  it('sends a counter as its starting value for a new row, and as a delta from the server value otherwise', () => {
+    const { store, schema, outbox, applier } = deviceParts();
+    const [known, created] = [uuidv7(), uuidv7()];
+    applier.applyPage([product(known, stampAt(FAR_PAST), { stock: 10 })]);
+    store.db.prepare('UPDATE products SET stock = stock - 4 WHERE id = ?').run(known);
+    store.db
+      .prepare("INSERT INTO products (id, sku, name, price_cents, stock) VALUES (?, 'N', 'New', 1, 25)")
+      .run(created);
+    const { changes, covers } = store.write(() => outbox.nextBatch(schema, new Set(), 10));
+    const byId = Object.fromEntries(changes.map((change) => [change.id, change.values?.stock]));
+    expect(byId).toEqual({ [known]: { delta: -4 }, [created]: 25 });
+    expect(Object.fromEntries(covers.map((cover) => [cover.id, cover.counters]))).toEqual({
+      [known]: { stock: 6 },
+      [created]: { stock: 25 },
+    });
+  });
+});
+
+describe('applying server changes', () => {
+  it('keeps a pending row against an older server write, moving its counter to the server value plus local sales', () => {
+    const { store, outbox, applier, conflicts } = deviceParts();
+    const id = uuidv7();
+    applier.applyPage([product(id, stampAt(FAR_PAST), { stock: 10 })]);
+    store.db.prepare("UPDATE products SET name = 'Local', stock = stock - 3 WHERE id = ?").run(id);
+    // Another till sold 2 meanwhile, with an older stamp.
+    applier.applyPage([product(id, stampAt(FAR_PAST + 1), { name: 'Server', stock: 8 })]);
+    expect(store.db.prepare('SELECT name, stock FROM products WHERE id = ?').get(id)).toEqual({
+      name: 'Local',
+      stock: 5,
+    });
+    expect(outbox.get('products', id)?.base).toEqual({ stock: 8 });
+    expect(conflicts.conflicts()).toEqual([]);
+  });
+
+  it('lets a later server write replace a pending row, keeps the local version as a conflict and its unsent sales', () => {
+    const { store, outbox, applier, conflicts } = deviceParts();
+    const id = uuidv7();
+    applier.applyPage([product(id, stampAt(FAR_PAST), { stock: 10 })]);
+    store.db.prepare("UPDATE products SET name = 'Local', stock = stock - 3 WHERE id = ?").run(id);
+    applier.applyPage([product(id, stampAt(FAR_FUTURE), { name: 'Server', stock: 9 })]);
+    expect(store.db.prepare('SELECT name, stock FROM products WHERE id = ?').get(id)).toEqual({
+      name: 'Server',
+      stock: 6,
+    });
+    // Still pending, for the delta; its stamp is older, so the push will be stale but add the delta.
+    expect(outbox.get('products', id)?.base).toEqual({ stock: 9 });
+    expect(conflicts.conflicts()).toMatchObject([
+      {
+        rowId: id,
+        winner: 'server',
+        source: 'pull',
+        local: { values: { name: 'Local' } },
+        server: { values: { name: 'Server' } },
+      },
+    ]);
+  });
+
+  it('treats the server holding the exact pending write as the row being clean', () => {
+    const { store, outbox, applier } = deviceParts();
+    const id = uuidv7();
+    applier.applyPage([product(id, stampAt(FAR_PAST), { stock: 10 })]);
+    store.db.prepare('UPDATE products SET stock = 7 WHERE id = ?').run(id);
+    const stamp = outbox.get('products', id)!.stamp;
+    applier.applyPage([product(id, stamp, { stock: 5 })]);
+    expect(outbox.get('products', id)).toBeNull();
+    expect(store.db.prepare('SELECT stock FROM products WHERE id = ?').get(id)).toEqual({ stock: 5 });
+  });
+
+  it('stores a page and its cursor together, or neither', () => {
+    const { store, applier } = deviceParts();
+    const good = product(uuidv7(), stampAt(FAR_PAST));
+    const bad = product(uuidv7(), stampAt(FAR_PAST), { name: null });
+    expect(() => applier.applyPage([good, bad], { cursor: 's1.2' })).toThrow(/NOT NULL/);
+    expect(store.db.prepare('SELECT count(*) AS n FROM products').get()).toEqual({ n: 0 });
+    expect(store.db.prepare("SELECT count(*) AS n FROM _sync_state WHERE key = 'cursor'").get()).toEqual({
+      n: 0,
+    });
+    expect(store.db.prepare('SELECT count(*) AS n FROM _sync_rows').get()).toEqual({ n: 0 });
+    expect(new ServerRows(store).checksum('products')).toEqual({ count: 0, sum: '0000000000000000' });
+  });
+});
+
+describe('checksums', () => {
+  it("compute the protocol's term", () => {
+    fc.assert(
+      fc.property(fc.string(), fc.string(), (id, stamp) => {
+        expect(rowChecksumTerm(id, stamp)).toBe(checksumTerm(id, stamp));
+      }),
+    );
+  });
+
+  it('kept one change at a time equal the sum over the rows, whatever the order of changes', () => {
+    const { store, applier, serverRows } = deviceParts();
+    const ids = Array.from({ length: 12 }, () => uuidv7());
+    const change = fc.record({
+      id: fc.constantFrom(...ids),
+      op: fc.constantFrom<'upsert' | 'delete'>('upsert', 'upsert', 'delete'),
+      ms: fc.integer({ min: FAR_PAST, max: FAR_FUTURE }),
+    });
+    fc.assert(
+      fc.property(fc.array(fc.array(change, { maxLength: 8 }), { maxLength: 6 }), (pages) => {
+        for (const page of pages) {
+          // One change per row in a page, as the server sends them.
+          const unique = [...new Map(page.map((item) => [item.id, item])).values()];
+          applier.applyPage(
+            unique.map((item) =>
+              item.op === 'upsert'
+                ? product(item.id, stampAt(item.ms))
+                : { table: 'products', id: item.id, op: 'delete', updatedAt: stampAt(item.ms) },
+            ),
+          );
+        }
+        const rows = store.db.prepare("SELECT id, stamp FROM _sync_rows WHERE tbl = 'products'").all() as {
+          id: string;
+          stamp: string;
+        }[];
+        const sum = rows.reduce((total, row) => addToChecksum(total, checksumTerm(row.id, row.stamp)), 0n);
+        expect(serverRows.checksum('products')).toEqual({ count: rows.length, sum: formatChecksum(sum) });
+        expect(store.db.prepare('SELECT count(*) AS n FROM products').get()).toEqual({ n: rows.length });
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
