@@ -1,10 +1,63 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createSyncClient, normalizeServerUrl, type SyncClient } from '@tillsync/client';
+import { createSyncClient, normalizeServerUrl, type DeviceLogger, type SyncClient } from '@tillsync/client';
 import type { Command } from 'commander';
+import { startDeviceAgent, type DeviceAgentOptions } from './device-agent.js';
+import { integer, optionFor, readSetting, text, type Setting } from './settings.js';
 import { UsageError } from './usage-error.js';
 
-/** `tillsync pair`, `sync` and `status`: the device side (PROTOCOL.md §4). Each prints one JSON line. */
+const serverUrl = (value: string, name: string): string => {
+  try {
+    return normalizeServerUrl(value);
+  } catch (error) {
+    throw new UsageError(`${name}: ${(error as Error).message}`);
+  }
+};
+
+/** The settings of `tillsync device`: flags, `TILLSYNC_*` variables and help from one table. */
+const DEVICE_SETTINGS = {
+  server: {
+    flag: '--server <url>',
+    env: 'TILLSYNC_SERVER_URL',
+    description: "the server's URL, such as http://127.0.0.1:8787 (required)",
+    parse: serverUrl,
+  },
+  db: {
+    flag: '--db <file>',
+    env: 'TILLSYNC_DEVICE_DB',
+    description: "the device's SQLite file, created when missing (required)",
+    parse: text,
+  },
+  pair: {
+    flag: '--pair <code>',
+    env: 'TILLSYNC_PAIRING_CODE',
+    description: 'a one-time pairing code from the owner: pairs the file first unless it is paired already',
+    parse: text,
+  },
+  name: {
+    flag: '--name <name>',
+    env: 'TILLSYNC_DEVICE_NAME',
+    description: "with --pair: the device's name in the owner's devices panel (default: this machine's name)",
+    parse: text,
+  },
+  interval: {
+    flag: '--interval <seconds>',
+    env: 'TILLSYNC_SYNC_INTERVAL',
+    description: 'seconds between sync cycles (default 30)',
+    parse: integer(1, 24 * 3600),
+  },
+  port: {
+    flag: '--port <port>',
+    env: 'TILLSYNC_DEVICE_PORT',
+    description: 'the port of the local API and page, on 127.0.0.1 only (default 8788; 0 picks a free one)',
+    parse: integer(0, 65535),
+  },
+} satisfies Record<string, Setting<unknown>>;
+
+/**
+ * `tillsync pair`, `sync`, `status` (each prints one JSON line) and `device` (the long-running agent): the
+ * device side (PROTOCOL.md §4).
+ */
 export function registerDeviceCommands(program: Command): void {
   program
     .command('pair')
@@ -57,6 +110,31 @@ export function registerDeviceCommands(program: Command): void {
       });
     });
 
+  const device = program
+    .command('device')
+    .description(
+      'run the device agent beside the POS program: syncs in the background (every 30 s, at once when ' +
+        'another device pushes) and serves its local API; prints its URL when ready, stops on SIGTERM',
+    );
+  for (const setting of Object.values(DEVICE_SETTINGS)) device.addOption(optionFor(setting));
+  device.action(async (flags: Record<string, unknown>) => {
+    const options = agentOptions(flags);
+    const agent = await startDeviceAgent({ ...options, logger: stderrLogger() }).catch((error: unknown) => {
+      throw usageErrorOfFile(options.dbPath, error);
+    });
+    process.stdout.write(`tillsync device: listening on ${agent.url}\n`);
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
+        resolve();
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
+    await agent.close();
+  });
+
   program
     .command('status')
     .description(
@@ -72,8 +150,52 @@ export function registerDeviceCommands(program: Command): void {
     });
 }
 
+function agentOptions(flags: Record<string, unknown>): DeviceAgentOptions {
+  const read = <T>(setting: Setting<T>): T | undefined => readSetting(setting, flags);
+  const server = read(DEVICE_SETTINGS.server);
+  const db = read(DEVICE_SETTINGS.db);
+  if (server === undefined) throw new UsageError('give the server to sync with: --server URL');
+  if (db === undefined) throw new UsageError("give the device's SQLite file: --db FILE");
+  const folder = path.dirname(path.resolve(db));
+  if (!fs.existsSync(folder)) throw new UsageError(`--db ${db}: the folder ${folder} does not exist`);
+  const pairCode = read(DEVICE_SETTINGS.pair);
+  const name = read(DEVICE_SETTINGS.name);
+  const interval = read(DEVICE_SETTINGS.interval);
+  const port = read(DEVICE_SETTINGS.port);
+  if (name !== undefined && pairCode === undefined) throw new UsageError('--name goes with --pair');
+  return {
+    dbPath: db,
+    serverUrl: server,
+    ...(pairCode !== undefined ? { pairCode } : {}),
+    ...(name !== undefined ? { name } : {}),
+    ...(interval !== undefined ? { intervalMs: interval * 1000 } : {}),
+    ...(port !== undefined ? { port } : {}),
+  };
+}
+
+/** The agent's log: one JSON object a line on stderr (stdout carries only the ready line). */
+function stderrLogger(): DeviceLogger {
+  const write =
+    (level: string) =>
+    (fields: Record<string, unknown>, message: string): void => {
+      process.stderr.write(
+        `${JSON.stringify({ level, time: new Date().toISOString(), ...fields, msg: message })}\n`,
+      );
+    };
+  return { info: write('info'), warn: write('warn'), error: write('error') };
+}
+
 function requireFile(file: string): void {
   if (!fs.existsSync(file)) throw new UsageError(`--db ${file}: there is no such file`);
+}
+
+/** A file that is not SQLite (or cannot be opened) as a usage error; any other error as it is. */
+function usageErrorOfFile(dbPath: string, error: unknown): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CANTOPEN') {
+    return new UsageError(`--db ${dbPath}: not a SQLite database that can be opened`);
+  }
+  return error;
 }
 
 /** Opens the device file (a file that is not SQLite is a usage error), runs `fn`, and closes it. */
@@ -86,11 +208,7 @@ async function withClient(
   try {
     client = createSyncClient(serverUrl === undefined ? { dbPath } : { dbPath, serverUrl });
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CANTOPEN') {
-      throw new UsageError(`--db ${dbPath}: not a SQLite database that can be opened`);
-    }
-    throw error;
+    throw usageErrorOfFile(dbPath, error);
   }
   try {
     await fn(client);

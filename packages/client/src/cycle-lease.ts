@@ -39,9 +39,10 @@ export class CycleLease {
 
   /**
    * Takes the lease, waiting up to `waitMs` for another process's cycle to end, or throws a
-   * {@link SyncBusyError}. The wait also covers a holder that was just killed and is still exiting.
+   * {@link SyncBusyError}. The wait also covers a holder that was just killed and is still exiting; `signal`
+   * ends it early.
    */
-  async acquire(waitMs = 5000): Promise<void> {
+  async acquire(waitMs = 5000, signal?: AbortSignal): Promise<void> {
     const deadline = Date.now() + waitMs;
     for (;;) {
       const holder = this.#store.write(() => {
@@ -52,7 +53,7 @@ export class CycleLease {
       });
       if (!holder) return;
       if (Date.now() >= deadline) throw new SyncBusyError(holder.pid);
-      await sleep(100);
+      await sleep(100, undefined, signal ? { signal } : {});
     }
   }
 

@@ -20,7 +20,7 @@ import {
   type TableRepair,
 } from './sync-log.js';
 import { SyncedTables } from './synced-tables.js';
-import type { Transport } from './transport.js';
+import type { DeviceCallContext, Transport } from './transport.js';
 
 /**
  * One sync cycle (PROTOCOL.md §2, DESIGN.md "The cycle"):
@@ -60,7 +60,16 @@ export interface SyncCycleRequest {
   readonly pullOnly?: boolean;
   /** With `pullOnly`: replace the pending rows by the server's, setting the local versions aside. */
   readonly discardLocal?: boolean;
+  /**
+   * Stops the cycle at its next step or request (a worker being stopped). What it committed stays; it ends
+   * with the outcome `stopped`. A token refresh on the wire is let finish, or the session would be lost.
+   */
+  readonly signal?: AbortSignal;
 }
+
+/** The error of a cycle stopped by its signal. */
+export const STOPPED_MESSAGE =
+  'Sync was stopped before this cycle finished; the next cycle goes on from here';
 
 /** Options for {@link SyncCycle}. */
 export interface SyncCycleOptions {
@@ -78,6 +87,12 @@ export interface SyncCycleOptions {
    * @defaultValue 1000
    */
   readonly pullPageSize?: number;
+  /**
+   * The most pulled changes applied in one transaction; the event loop is free between two, so a till's
+   * write waits for at most one of them.
+   * @defaultValue 250
+   */
+  readonly applyBatchSize?: number;
 }
 
 /** Counts of one cycle, filled as it goes. */
@@ -108,6 +123,7 @@ export class SyncCycle {
   readonly #now: () => number;
   readonly #pushBatchSize: number;
   readonly #pullPageSize: number;
+  readonly #applyBatchSize: number;
   readonly #clock: LocalClock;
   readonly #log: SyncLog;
   /** The parts for the device's schema, kept across cycles: their statements are prepared once. */
@@ -119,6 +135,7 @@ export class SyncCycle {
     this.#now = options.now ?? Date.now;
     this.#pushBatchSize = Math.max(1, options.pushBatchSize ?? 1000);
     this.#pullPageSize = Math.max(1, options.pullPageSize ?? 1000);
+    this.#applyBatchSize = Math.max(1, options.applyBatchSize ?? 250);
     this.#clock = new LocalClock(this.#store, this.#now);
     this.#log = new SyncLog(this.#store);
   }
@@ -129,7 +146,7 @@ export class SyncCycle {
     const mode: SyncMode = !request.pullOnly ? 'sync' : request.discardLocal ? 'discard-local' : 'pull-only';
     const counts: CycleCounts = { pushed: 0, pulled: 0, conflicts: 0, rejected: [], repairs: [] };
     const lease = new CycleLease(this.#store, this.#now);
-    const finish = (outcome: SyncOutcome, error: string | null): SyncLogEntry => ({
+    const finish = (outcome: SyncOutcome, error: string | null, errorCode: string | null): SyncLogEntry => ({
       trigger: request.trigger,
       mode,
       startedAt: new Date(started).toISOString(),
@@ -142,21 +159,27 @@ export class SyncCycle {
       rejected: counts.rejected,
       repairs: counts.repairs,
       error,
+      errorCode,
     });
+    const failed = (error: unknown): SyncLogEntry =>
+      request.signal?.aborted
+        ? finish('stopped', STOPPED_MESSAGE, 'STOPPED')
+        : finish(outcomeOf(error), messageOf(error), codeOf(error));
 
     try {
-      await lease.acquire();
+      await lease.acquire(5000, request.signal);
     } catch (error) {
       // Another process's cycle owns the status and the log; this one only reports why it did not run.
-      if (error instanceof SyncBusyError) return finish('error', error.message);
+      if (error instanceof SyncBusyError) return finish('error', error.message, codeOf(error));
+      if (request.signal?.aborted) return failed(error);
       throw error;
     }
     let entry: SyncLogEntry;
     try {
       await this.#cycle(request, counts, lease);
-      entry = finish('synced', null);
+      entry = finish('synced', null, null);
     } catch (error) {
-      entry = finish(outcomeOf(error), messageOf(error));
+      entry = failed(error);
     }
     try {
       this.#store.write(() => {
@@ -173,8 +196,9 @@ export class SyncCycle {
 
   async #cycle(request: SyncCycleRequest, counts: CycleCounts, lease: CycleLease): Promise<void> {
     if (!readCredentials(this.#store)) throw new NotPairedError(this.#store.dbPath);
+    const signal = request.signal;
     try {
-      await this.#transport.health();
+      await this.#transport.health(signal);
     } catch (error) {
       // A server that answers its health check with an error is as unusable as one that does not answer.
       if (error instanceof ProtocolError && error.status >= 500) {
@@ -193,6 +217,8 @@ export class SyncCycle {
       now: this.#now,
       pushBatchSize: this.#pushBatchSize,
       pullPageSize: this.#pullPageSize,
+      applyBatchSize: this.#applyBatchSize,
+      signal,
     });
     await run.refreshSchema();
     // Even a force pull first settles a push left on the wire: its answer says which counter deltas the
@@ -201,6 +227,7 @@ export class SyncCycle {
     if (!request.pullOnly) await run.push();
     const due = run.dueRepairs();
     const end = due === ALL_TABLES ? await run.resync('resumed') : await run.pull();
+    signal?.throwIfAborted();
     if (request.pullOnly && request.discardLocal) await run.discardLocal();
     if (due instanceof Set && due.size > 0) await run.repair(due, 'resumed');
     if (end.checksums) await run.compareChecksums(end.checksums);
@@ -263,6 +290,8 @@ class CycleRun {
   readonly #partsCache: PartsCache;
   readonly #now: () => number;
   readonly #pullPageSize: number;
+  readonly #applyBatchSize: number;
+  readonly #signal: AbortSignal | undefined;
   #pushBatchSize: number;
   #parts!: ApplierParts;
   #applier!: PullApplier;
@@ -277,7 +306,13 @@ class CycleRun {
     lease: CycleLease,
     counts: CycleCounts,
     partsCache: PartsCache,
-    settings: { now: () => number; pushBatchSize: number; pullPageSize: number },
+    settings: {
+      now: () => number;
+      pushBatchSize: number;
+      pullPageSize: number;
+      applyBatchSize: number;
+      signal: AbortSignal | undefined;
+    },
   ) {
     this.#partsCache = partsCache;
     this.#store = store;
@@ -289,11 +324,18 @@ class CycleRun {
     this.#now = settings.now;
     this.#pushBatchSize = settings.pushBatchSize;
     this.#pullPageSize = settings.pullPageSize;
+    this.#signal = settings.signal;
+    this.#applyBatchSize = settings.applyBatchSize;
+  }
+
+  /** An authenticated call, cut short when the cycle is stopped. */
+  #call<T>(fn: (context: DeviceCallContext) => Promise<T>): Promise<T> {
+    return this.#session.call(fn, this.#signal);
   }
 
   /** Fetches the server's schema and, when its version differs from the device's, migrates the device file. */
   async refreshSchema(): Promise<void> {
-    const remote = await this.#session.call((context) => this.#transport.schema(context));
+    const remote = await this.#call((context) => this.#transport.schema(context));
     const local = this.#store.getState(StateKey.schema);
     const localVersion = local === null ? null : (JSON.parse(local) as { version?: unknown }).version;
     if (localVersion !== remote.version) applyLocalSchema(this.#store, remote);
@@ -324,6 +366,7 @@ class CycleRun {
     const { outbox, schema } = this.#parts;
     const sent = new Set<string>();
     for (;;) {
+      this.#signal?.throwIfAborted();
       this.#lease.heartbeat();
       const size = this.#pushBatchSize;
       // Stored before it is sent (and synced to disk: a push the server applied but this device forgot would
@@ -365,7 +408,7 @@ class CycleRun {
   async #send(pushId: string, body: string, covers: readonly PushCover[]): Promise<'sent' | 'too-large'> {
     let response;
     try {
-      response = await this.#session.call((context) => this.#transport.push(body, context));
+      response = await this.#call((context) => this.#transport.push(body, context));
     } catch (error) {
       if (error instanceof ProtocolError && refusedWhole(error.status)) {
         this.#store.write(() => {
@@ -394,7 +437,7 @@ class CycleRun {
   async pull(): Promise<PullEnd> {
     try {
       return await this.#pages(this.#store.getState(StateKey.cursor) ?? '', (changes, cursor) =>
-        this.#applier.applyPage(changes, { cursor }),
+        this.#applier.applyPage(changes, cursor === undefined ? {} : { cursor }),
       );
     } catch (error) {
       if (error instanceof ProtocolError && error.code === 'RESYNC_REQUIRED') return this.resync('resync');
@@ -488,7 +531,7 @@ class CycleRun {
     store.db.exec('DELETE FROM temp._sync_seen');
     let finalCursor = '';
     const end = await this.#pages('', (changes, cursor) => {
-      finalCursor = cursor;
+      if (cursor !== undefined) finalCursor = cursor;
       return this.#applier.applyPage(changes, { only: targets, noteSeen: true });
     });
     const { serverRows, schema } = this.#parts;
@@ -554,10 +597,13 @@ class CycleRun {
    */
   async #pages(
     since: string,
-    apply: (changes: PullResponse['changes'], cursor: string) => { applied: number; conflicts: number },
+    apply: (
+      changes: PullResponse['changes'],
+      cursor: string | undefined,
+    ) => { applied: number; conflicts: number },
   ): Promise<PullEnd> {
     const fetchPage = (cursor: string): Promise<PullResponse> => {
-      const page = this.#session.call((context) => this.#transport.pull(cursor, this.#pullPageSize, context));
+      const page = this.#call((context) => this.#transport.pull(cursor, this.#pullPageSize, context));
       // Handled where it is awaited; this keeps a failure while the previous page is applied from counting
       // as unhandled.
       page.catch(() => {});
@@ -568,12 +614,21 @@ class CycleRun {
       const page = await next;
       if (page.changes.some((change) => !this.#parts.schema.table(change.table))) await this.#schemaChanged();
       if (page.hasMore) next = fetchPage(page.cursor);
-      const outcome = apply(page.changes, page.cursor);
-      this.#counts.pulled += outcome.applied;
-      this.#counts.conflicts += outcome.conflicts;
+      // A page is applied in slices, the event loop free between them, so the app's own writes never wait
+      // for a whole page. The cursor moves with the last slice: a crash in between pulls the page again, and
+      // a change applied twice leaves the row, its stamp and the checksums as once.
+      // The first slice waits a turn too: the page was parsed and checked in the turn that brought it.
+      const slices = sliceChanges(page.changes, this.#applyBatchSize);
+      for (const [index, slice] of slices.entries()) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        this.#signal?.throwIfAborted();
+        const last = index === slices.length - 1;
+        const outcome = apply(slice, last ? page.cursor : undefined);
+        this.#counts.pulled += outcome.applied;
+        this.#counts.conflicts += outcome.conflicts;
+      }
       if (!page.hasMore) return { checksums: page.checksums };
       this.#lease.heartbeat();
-      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
@@ -584,12 +639,30 @@ class CycleRun {
 }
 
 /** Answers that refuse a push as a whole, with nothing stored: the stored push can be dropped. */
+function sliceChanges<T>(changes: readonly T[], size: number): T[][] {
+  if (changes.length <= size) return [[...changes]];
+  const slices: T[][] = [];
+  for (let start = 0; start < changes.length; start += size) slices.push(changes.slice(start, start + size));
+  return slices;
+}
+
 function refusedWhole(status: number): boolean {
   return status >= 400 && status < 500 && status !== 401 && status !== 408 && status !== 429;
 }
 
 function outcomeOf(error: unknown): SyncOutcome {
   return error instanceof OfflineError ? 'offline' : 'error';
+}
+
+/** The failure as a code for the log and the worker (see `SyncLogEntry.errorCode`). */
+function codeOf(error: unknown): string {
+  if (error instanceof AuthError) return error.code;
+  if (error instanceof OfflineError) return 'OFFLINE';
+  if (error instanceof NotPairedError) return 'NOT_PAIRED';
+  if (error instanceof SyncBusyError) return 'SYNC_BUSY';
+  if (error instanceof ProtocolError) return error.code;
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(code) ? code : 'INTERNAL';
 }
 
 function messageOf(error: unknown): string {

@@ -52,3 +52,15 @@ export class SyncBusyError extends Error {
     this.pid = pid;
   }
 }
+
+/** The device file already holds another shop's data: pair a new file instead. */
+export class PairingConflictError extends Error {
+  override readonly name = 'PairingConflictError';
+  /** The shop the file belongs to. */
+  readonly tenantId: string;
+
+  constructor(dbPath: string, tenantId: string) {
+    super(`${dbPath} holds the data of another shop (tenant ${tenantId}); pair a new file instead`);
+    this.tenantId = tenantId;
+  }
+}

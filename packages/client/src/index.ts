@@ -10,10 +10,24 @@ export {
   type SyncClientEvents,
   type PairOptions,
   type PairResult,
+  type DeviceIdentity,
   type PendingChange,
 } from './sync-client.js';
 export {
+  SyncWorker,
+  type SyncWorkerClient,
+  type SyncWorkerConfig,
+  type SyncWorkerEvents,
+  type SyncWorkerOptions,
+  type WorkerStatus,
+} from './sync-worker.js';
+export { pillText, formatAge, type PillStatus } from './pill-text.js';
+export { systemScheduler, backoffDelay, type Scheduler } from './scheduler.js';
+export { silentLogger, type DeviceLogger } from './logger.js';
+export { CHANGES_EVENT, readServerEvents, type ServerEvent } from './server-events.js';
+export {
   SyncCycle,
+  STOPPED_MESSAGE,
   toSummary,
   type SyncSummary,
   type SyncCycleOptions,
@@ -40,4 +54,11 @@ export {
   type Transport,
 } from './transport.js';
 export { LocalStore, type LocalStoreOptions } from './local-store.js';
-export { AuthError, NotPairedError, OfflineError, SyncBusyError, type AuthErrorCode } from './errors.js';
+export {
+  AuthError,
+  NotPairedError,
+  OfflineError,
+  PairingConflictError,
+  SyncBusyError,
+  type AuthErrorCode,
+} from './errors.js';

@@ -161,6 +161,10 @@ const MIGRATIONS: readonly string[] = [
     error TEXT
   );
   `,
+  // 2: the error code of a failed cycle, so a worker tells an ended session from a server that is down.
+  `
+  ALTER TABLE _sync_log ADD COLUMN error_code TEXT;
+  `,
 ];
 
 /**

@@ -40,6 +40,12 @@ export function writeCredentials(store: LocalStore, credentials: Credentials): v
 const EXPIRY_MARGIN_MS = 30_000;
 
 /**
+ * The refresh in progress per device file. Shared by every session on the file (a cycle's and the live
+ * stream's), since two refreshes sent with the same refresh token would spend it twice.
+ */
+const refreshing = new WeakMap<LocalStore, Promise<void>>();
+
+/**
  * Makes the device's authenticated calls: refreshes the access token when it has expired (ahead of time, or
  * on a `401 TOKEN_EXPIRED`, once per call), and turns a session that cannot go on into an {@link AuthError}.
  */
@@ -47,7 +53,6 @@ export class DeviceSession {
   readonly #store: LocalStore;
   readonly #transport: Transport;
   readonly #now: () => number;
-  #refreshing: Promise<void> | null = null;
 
   constructor(store: LocalStore, transport: Transport, now: () => number = Date.now) {
     this.#store = store;
@@ -55,23 +60,33 @@ export class DeviceSession {
     this.#now = now;
   }
 
-  /** Calls `fn` with a valid access token and the device's pending count. */
-  async call<T>(fn: (context: DeviceCallContext) => Promise<T>): Promise<T> {
+  /**
+   * Calls `fn` with a valid access token and the device's pending count. A refresh is never cut short by
+   * `signal`: the server rotates the tokens when it answers, and an answer thrown away would end the session.
+   */
+  async call<T>(fn: (context: DeviceCallContext) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const context = (accessToken: string): DeviceCallContext => ({
+      accessToken,
+      pendingChanges: this.#store.pendingCount(),
+      ...(signal ? { signal } : {}),
+    });
     let credentials = this.#credentials();
     if (Date.parse(credentials.accessTokenExpiresAt) - EXPIRY_MARGIN_MS <= this.#now()) {
       await this.#refresh(credentials.refreshToken);
       credentials = this.#credentials();
     }
+    signal?.throwIfAborted();
     try {
-      return await fn({ accessToken: credentials.accessToken, pendingChanges: this.#store.pendingCount() });
+      return await fn(context(credentials.accessToken));
     } catch (error) {
       if (!(error instanceof ProtocolError) || error.status !== 401) throw error;
       if (error.code !== 'TOKEN_EXPIRED') throw authError(error);
     }
     await this.#refresh(credentials.refreshToken);
     credentials = this.#credentials();
+    signal?.throwIfAborted();
     try {
-      return await fn({ accessToken: credentials.accessToken, pendingChanges: this.#store.pendingCount() });
+      return await fn(context(credentials.accessToken));
     } catch (error) {
       if (error instanceof ProtocolError && error.status === 401) throw authError(error);
       throw error;
@@ -86,7 +101,10 @@ export class DeviceSession {
 
   /** Rotates the tokens once, even when several calls find the token expired together. */
   #refresh(usedRefreshToken: string): Promise<void> {
-    this.#refreshing ??= (async () => {
+    const inProgress = refreshing.get(this.#store);
+    if (inProgress) return inProgress;
+    // Started after the map holds it (a microtask later), so its `finally` always finds it there.
+    const refresh = Promise.resolve().then(async () => {
       try {
         const stored = this.#credentials();
         // Another call (or process) may have rotated the tokens since this one read them.
@@ -102,10 +120,11 @@ export class DeviceSession {
         // The old refresh token stopped working the moment the server answered: store the new ones first.
         this.#store.durableWrite(() => writeCredentials(this.#store, { ...stored, ...answer }));
       } finally {
-        this.#refreshing = null;
+        refreshing.delete(this.#store);
       }
-    })();
-    return this.#refreshing;
+    });
+    refreshing.set(this.#store, refresh);
+    return refresh;
   }
 }
 

@@ -2,11 +2,13 @@ import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import type Database from 'better-sqlite3';
 import { ConflictLog, type ConflictRecord, type SetAsideRow } from './conflicts.js';
-import { SyncCycle, toSummary, type SyncSummary } from './cycle.js';
+import { PairingConflictError } from './errors.js';
+import { SyncCycle, toSummary, type SyncCycleRequest, type SyncSummary } from './cycle.js';
 import { LocalClock, nodeIdForDevice } from './local-clock.js';
 import { applyLocalSchema } from './local-schema.js';
 import { LocalStore, StateKey } from './local-store.js';
 import { Outbox } from './outbox.js';
+import type { ServerEvent } from './server-events.js';
 import { DeviceSession, readCredentials, writeCredentials } from './session.js';
 import { readStatus, sameStatus, type SyncStatus } from './status.js';
 import { SyncLog, type SyncLogEntry, type SyncTrigger } from './sync-log.js';
@@ -41,6 +43,8 @@ export interface SyncClientOptions {
   readonly pushBatchSize?: number;
   /** The pull page size asked of the server. @defaultValue 1000 */
   readonly pullPageSize?: number;
+  /** The most pulled changes applied in one transaction. @defaultValue 250 */
+  readonly applyBatchSize?: number;
 }
 
 /** What {@link SyncClient.pair} names the device with. */
@@ -49,12 +53,25 @@ export interface PairOptions {
   readonly name?: string;
   /** @defaultValue `process.platform` */
   readonly platform?: string;
+  /**
+   * Pair with this server rather than the one the client was opened with; later cycles use it too.
+   * @defaultValue the client's `serverUrl`
+   */
+  readonly serverUrl?: string;
 }
 
 /** The device's identity after pairing. */
 export interface PairResult {
   readonly deviceId: string;
   readonly tenantId: string;
+}
+
+/** Who the device is and which server it syncs with. */
+export interface DeviceIdentity extends PairResult {
+  /** The server the cycles go to. */
+  readonly serverUrl: string;
+  /** The name given at pairing, or `null` when the machine's name was used. */
+  readonly name: string | null;
 }
 
 /** A local change waiting to be pushed. */
@@ -90,6 +107,8 @@ export interface SyncClientEvents {
 export class SyncClient {
   readonly #store: LocalStore;
   readonly #options: SyncClientOptions;
+  /** The server URL given by the app (or by the last pairing), which wins over the one stored at pairing. */
+  #serverUrlOption: string | undefined;
   readonly #now: () => number;
   readonly #listeners: { [E in keyof SyncClientEvents]: Set<SyncClientEvents[E]> } = {
     status: new Set(),
@@ -99,11 +118,12 @@ export class SyncClient {
   #syncing = false;
   #lastStatus: SyncStatus | null = null;
   /** The cycle runner, kept across cycles (its prepared statements with it) while the server URL stays. */
-  #cycle: { serverUrl: string; cycle: SyncCycle } | null = null;
+  #cycle: { serverUrl: string; transport: Transport; cycle: SyncCycle } | null = null;
 
   constructor(options: SyncClientOptions) {
     if (options.serverUrl !== undefined) normalizeServerUrl(options.serverUrl);
     this.#options = options;
+    this.#serverUrlOption = options.serverUrl;
     this.#now = options.now ?? Date.now;
     this.#store = LocalStore.open({
       dbPath: options.dbPath,
@@ -129,6 +149,18 @@ export class SyncClient {
     return readCredentials(this.#store) !== null;
   }
 
+  /** Who the device is, or `null` before pairing. */
+  get identity(): DeviceIdentity | null {
+    const credentials = readCredentials(this.#store);
+    if (!credentials) return null;
+    return {
+      deviceId: credentials.deviceId,
+      tenantId: credentials.tenantId,
+      serverUrl: this.#serverUrlOption ?? credentials.serverUrl,
+      name: this.#store.getState(StateKey.deviceName),
+    };
+  }
+
   /** Listens to an event; returns the function that stops listening. */
   on<E extends keyof SyncClientEvents>(event: E, listener: SyncClientEvents[E]): () => void {
     const listeners = this.#listeners[event] as Set<SyncClientEvents[E]>;
@@ -140,11 +172,12 @@ export class SyncClient {
 
   /**
    * Pairs this device file with the server using a one-time code from the owner, then creates the synced
-   * tables from the server's schema. Throws the server's `ProtocolError` for a code it refuses.
+   * tables from the server's schema. Throws the server's `ProtocolError` for a code it refuses, and a
+   * {@link PairingConflictError} when the file holds another shop's data.
    */
   async pair(code: string, options: PairOptions = {}): Promise<PairResult> {
     return this.#exclusive(async () => {
-      const serverUrl = this.#serverUrl();
+      const serverUrl = normalizeServerUrl(options.serverUrl ?? this.#serverUrl());
       const transport = this.#transport(serverUrl);
       const answer = await transport.pair({
         code,
@@ -154,9 +187,7 @@ export class SyncClient {
       });
       const previous = readCredentials(this.#store);
       if (previous && previous.tenantId !== answer.tenantId) {
-        throw new Error(
-          `${this.#store.dbPath} holds the data of another shop (tenant ${previous.tenantId}); pair a new file instead`,
-        );
+        throw new PairingConflictError(this.#store.dbPath, previous.tenantId);
       }
       const clock = new LocalClock(this.#store, this.#now);
       this.#store.durableWrite(() => {
@@ -171,6 +202,7 @@ export class SyncClient {
         if (options.name !== undefined) this.#store.setState(StateKey.deviceName, options.name);
         clock.nodeId = nodeIdForDevice(answer.deviceId);
       });
+      if (options.serverUrl !== undefined) this.#serverUrlOption = serverUrl;
       const session = new DeviceSession(this.#store, transport, this.#now);
       const schema = await session.call((context) => transport.schema(context));
       applyLocalSchema(this.#store, schema);
@@ -184,20 +216,57 @@ export class SyncClient {
    * for a failed cycle (server down, session expired): the summary says `ok: false` with the error, and the
    * status and the sync log keep it. Calls made while a cycle runs wait for it and then run their own.
    */
-  sync(options: { trigger?: SyncTrigger } = {}): Promise<SyncSummary> {
-    return this.#runCycle({ trigger: options.trigger ?? 'manual' });
+  async sync(options: { trigger?: SyncTrigger } = {}): Promise<SyncSummary> {
+    return toSummary(await this.runCycle({ trigger: options.trigger ?? 'manual' }));
   }
 
   /**
    * Force pull: pulls without pushing; pending rows stay pending, unless `discardLocal`, which replaces them
    * by the server's rows and keeps the replaced versions in the set-aside table ({@link setAsideRows}).
    */
-  pull(options: { discardLocal?: boolean; trigger?: SyncTrigger } = {}): Promise<SyncSummary> {
-    return this.#runCycle({
-      trigger: options.trigger ?? 'pull',
-      pullOnly: true,
-      discardLocal: options.discardLocal ?? false,
+  async pull(options: { discardLocal?: boolean; trigger?: SyncTrigger } = {}): Promise<SyncSummary> {
+    return toSummary(
+      await this.runCycle({
+        trigger: options.trigger ?? 'force-pull',
+        pullOnly: true,
+        discardLocal: options.discardLocal ?? false,
+      }),
+    );
+  }
+
+  /**
+   * Runs one cycle as asked and returns its sync log entry (what {@link sync} and {@link pull} summarise).
+   * Never throws for a failed cycle. The entry point of a worker that schedules cycles.
+   */
+  runCycle(request: SyncCycleRequest): Promise<SyncLogEntry> {
+    return this.#exclusive(async () => {
+      this.#syncing = true;
+      this.#emitStatus();
+      let entry: SyncLogEntry;
+      try {
+        entry = await this.#connection().cycle.run(request);
+      } finally {
+        this.#syncing = false;
+      }
+      for (const listener of this.#listeners.cycle) listener(entry);
+      this.#emitStatus();
+      return entry;
     });
+  }
+
+  /**
+   * Opens the device's live event stream from the server (`GET /api/sync/events`, refreshing the access
+   * token like any call); resolves once the server accepted it. `signal` closes it.
+   */
+  openChangeStream(signal: AbortSignal): Promise<AsyncIterable<ServerEvent>> {
+    const { transport } = this.#connection();
+    const session = new DeviceSession(this.#store, transport, this.#now);
+    return session.call((context) => transport.events(context), signal);
+  }
+
+  /** The newest cycle of the sync log, or `null`. */
+  get lastCycle(): SyncLogEntry | null {
+    return new SyncLog(this.#store).entries(1)[0] ?? null;
   }
 
   /** The local changes waiting to be pushed, oldest first. */
@@ -232,40 +301,25 @@ export class SyncClient {
     this.#store.close();
   }
 
-  #runCycle(request: {
-    trigger: SyncTrigger;
-    pullOnly?: boolean;
-    discardLocal?: boolean;
-  }): Promise<SyncSummary> {
-    return this.#exclusive(async () => {
-      this.#syncing = true;
-      this.#emitStatus();
-      let entry: SyncLogEntry;
-      try {
-        entry = await this.#cycleRunner().run(request);
-      } finally {
-        this.#syncing = false;
-      }
-      for (const listener of this.#listeners.cycle) listener(entry);
-      this.#emitStatus();
-      return toSummary(entry);
-    });
-  }
-
-  #cycleRunner(): SyncCycle {
+  /** The transport and cycle runner for the server in use, kept (with their prepared statements) while it stays. */
+  #connection(): { transport: Transport; cycle: SyncCycle } {
     const serverUrl =
-      this.#options.serverUrl ?? this.#store.getState(StateKey.serverUrl) ?? 'http://unpaired.invalid';
+      this.#serverUrlOption ?? this.#store.getState(StateKey.serverUrl) ?? 'http://unpaired.invalid';
     if (this.#cycle?.serverUrl !== serverUrl) {
+      const transport = this.#transport(serverUrl);
       const cycle = new SyncCycle({
         store: this.#store,
-        transport: this.#transport(serverUrl),
+        transport,
         now: this.#now,
         ...(this.#options.pushBatchSize !== undefined ? { pushBatchSize: this.#options.pushBatchSize } : {}),
         ...(this.#options.pullPageSize !== undefined ? { pullPageSize: this.#options.pullPageSize } : {}),
+        ...(this.#options.applyBatchSize !== undefined
+          ? { applyBatchSize: this.#options.applyBatchSize }
+          : {}),
       });
-      this.#cycle = { serverUrl, cycle };
+      this.#cycle = { serverUrl, transport, cycle };
     }
-    return this.#cycle.cycle;
+    return this.#cycle;
   }
 
   /** Runs `task` after every task started before it: one cycle (or pairing) at a time per client. */
@@ -276,7 +330,7 @@ export class SyncClient {
   }
 
   #serverUrl(): string {
-    const serverUrl = this.#options.serverUrl ?? this.#store.getState(StateKey.serverUrl);
+    const serverUrl = this.#serverUrlOption ?? this.#store.getState(StateKey.serverUrl);
     if (serverUrl === null) throw new TypeError('give the serverUrl to pair this device with');
     return normalizeServerUrl(serverUrl);
   }

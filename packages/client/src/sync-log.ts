@@ -1,14 +1,18 @@
 import type { RejectedRow } from './apply-push.js';
 import type { LocalStore } from './local-store.js';
 
-/** Why a cycle ran: by hand, on the worker's schedule, "Force sync now", "Force pull", or as the app names it. */
-export type SyncTrigger = 'manual' | 'schedule' | 'force' | 'pull' | 'start' | 'notice' | (string & {});
+/**
+ * Why a cycle ran: `manual` (an app's or `tillsync sync`'s call), `auto` (the worker's schedule), `force`
+ * ("Force sync now"), `force-pull` ("Force pull"), `startup` (the worker's first cycle when started), `live`
+ * (the server said another device's push committed), or a name of the app's own.
+ */
+export type SyncTrigger = 'manual' | 'auto' | 'force' | 'force-pull' | 'startup' | 'live' | (string & {});
 
 /** What a cycle did: push and pull, pull only ("Force pull"), or pull only with the unsent rows discarded. */
 export type SyncMode = 'sync' | 'pull-only' | 'discard-local';
 
-/** How a cycle ended, as the status shows it. */
-export type SyncOutcome = 'synced' | 'offline' | 'error';
+/** How a cycle ended, as the status shows it; `stopped`: the worker was stopped while it ran. */
+export type SyncOutcome = 'synced' | 'offline' | 'error' | 'stopped';
 
 /** A table the device took again from a fresh snapshot, and why. */
 export interface TableRepair {
@@ -33,7 +37,14 @@ export interface SyncLogEntry {
   readonly conflicts: number;
   readonly rejected: readonly RejectedRow[];
   readonly repairs: readonly TableRepair[];
+  /** Why the cycle failed, in words a person can act on, or `null`. */
   readonly error: string | null;
+  /**
+   * The failure as a code, or `null`: `OFFLINE`, `SESSION_EXPIRED`, `DEVICE_REVOKED`, `NOT_PAIRED`,
+   * `SYNC_BUSY` (another process's cycle), `STOPPED`, the code of a server's error answer, or another
+   * error's own code (`SQLITE_BUSY`).
+   */
+  readonly errorCode: string | null;
 }
 
 /** How many cycles the log keeps. */
@@ -51,8 +62,8 @@ export class SyncLog {
   append(entry: SyncLogEntry): void {
     this.#store
       .statement(
-        `INSERT INTO _sync_log (cycle_trigger, mode, started_at, duration_ms, ok, outcome, pushed, pulled, conflicts, rejected, rejected_rows, repairs, error)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO _sync_log (cycle_trigger, mode, started_at, duration_ms, ok, outcome, pushed, pulled, conflicts, rejected, rejected_rows, repairs, error, error_code)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         entry.trigger,
@@ -68,6 +79,7 @@ export class SyncLog {
         JSON.stringify(entry.rejected),
         JSON.stringify(entry.repairs),
         entry.error,
+        entry.errorCode,
       );
     this.#store
       .statement('DELETE FROM _sync_log WHERE id <= (SELECT max(id) FROM _sync_log) - ?')
@@ -89,6 +101,7 @@ export class SyncLog {
       rejected_rows: string;
       repairs: string;
       error: string | null;
+      error_code: string | null;
     }[];
     return rows.map((row) => ({
       trigger: row.cycle_trigger,
@@ -103,6 +116,7 @@ export class SyncLog {
       rejected: JSON.parse(row.rejected_rows) as RejectedRow[],
       repairs: JSON.parse(row.repairs) as TableRepair[],
       error: row.error,
+      errorCode: row.error_code,
     }));
   }
 }

@@ -14,12 +14,18 @@ import {
 import type { TSchema, Static } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { OfflineError } from './errors.js';
+import { readServerEvents, type ServerEvent } from './server-events.js';
 
 /** What a device sends with each sync call besides the body: its token and its report for the devices panel. */
 export interface DeviceCallContext {
   readonly accessToken: string;
   /** The device's count of unsent changes (`X-Device-Pending`). */
   readonly pendingChanges: number;
+  /**
+   * Ends the call early (a worker being stopped); the call then throws the signal's reason, not an
+   * {@link OfflineError}.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -27,13 +33,18 @@ export interface DeviceCallContext {
  * with its status and code; a server that cannot be reached, as an {@link OfflineError}.
  */
 export interface Transport {
-  health(): Promise<HealthResponse>;
+  health(signal?: AbortSignal): Promise<HealthResponse>;
   schema(context: DeviceCallContext): Promise<SyncSchema>;
   /** Sends a push; `body` is the exact JSON text of the request, so a retry resends the same bytes. */
   push(body: string, context: DeviceCallContext): Promise<PushResponse>;
   pull(since: string, limit: number, context: DeviceCallContext): Promise<PullResponse>;
   pair(request: PairRequest): Promise<PairResponse>;
   refresh(refreshToken: string): Promise<RefreshResponse>;
+  /**
+   * Opens the device's event stream (`GET /api/sync/events`); resolves once the server has accepted it. The
+   * events end when the server closes the stream; a connection lost meanwhile throws an {@link OfflineError}.
+   */
+  events(context: DeviceCallContext): Promise<AsyncIterable<ServerEvent>>;
 }
 
 /** The `fetch` function a {@link FetchTransport} calls; tests wrap it to drop requests and answers. */
@@ -85,8 +96,11 @@ export class FetchTransport implements Transport {
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
   }
 
-  health(): Promise<HealthResponse> {
-    return this.#call('GET', '/api/sync/health', checks.health, { timeoutMs: this.#healthTimeoutMs });
+  health(signal?: AbortSignal): Promise<HealthResponse> {
+    return this.#call('GET', '/api/sync/health', checks.health, {
+      timeoutMs: this.#healthTimeoutMs,
+      ...(signal ? { signal } : {}),
+    });
   }
 
   schema(context: DeviceCallContext): Promise<SyncSchema> {
@@ -112,22 +126,65 @@ export class FetchTransport implements Transport {
     });
   }
 
+  async events(context: DeviceCallContext): Promise<AsyncIterable<ServerEvent>> {
+    const path = '/api/sync/events';
+    const url = this.serverUrl + path;
+    // The stream stays open for hours; only the wait for its headers has a time limit.
+    const connect = new AbortController();
+    const timer = setTimeout(
+      () => connect.abort(new DOMException('no answer', 'TimeoutError')),
+      this.#requestTimeoutMs,
+    );
+    const signal = context.signal ? AbortSignal.any([context.signal, connect.signal]) : connect.signal;
+    const headers = { ...this.#deviceHeaders(context), accept: 'text/event-stream' };
+    let response: Response;
+    try {
+      response = await this.#fetch(url, { method: 'GET', headers, signal });
+    } catch (error) {
+      throw this.#networkError(url, error, this.#requestTimeoutMs, context.signal);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!response.ok || !response.body) {
+      const text = await response.text().catch(() => '');
+      throw answerError('GET', path, response, text);
+    }
+    return this.#eventsOf(url, response.body, context.signal);
+  }
+
+  async *#eventsOf(
+    url: string,
+    body: ReadableStream<Uint8Array>,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<ServerEvent> {
+    try {
+      yield* readServerEvents(body);
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      throw new OfflineError(
+        url,
+        `The event stream from ${this.serverUrl} was cut (${describeNetworkError(error)})`,
+        { cause: error },
+      );
+    }
+  }
+
   async #call<T extends TSchema>(
     method: 'GET' | 'POST',
     path: string,
     check: TypeCheck<T>,
-    options: { context?: DeviceCallContext; body?: string; timeoutMs?: number },
+    options: { context?: DeviceCallContext; body?: string; timeoutMs?: number; signal?: AbortSignal },
   ): Promise<Static<T>> {
     const url = this.serverUrl + path;
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      ...(options.context ? this.#deviceHeaders(options.context) : {}),
+    };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
-    if (options.context) {
-      headers.authorization = `Bearer ${options.context.accessToken}`;
-      headers[DEVICE_APP_VERSION_HEADER] = this.#appVersion;
-      headers[DEVICE_PENDING_HEADER] = String(options.context.pendingChanges);
-    }
     const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
-    const init: RequestInit = { method, headers, signal: AbortSignal.timeout(timeoutMs) };
+    const stop = options.signal ?? options.context?.signal;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const init: RequestInit = { method, headers, signal: stop ? AbortSignal.any([stop, timeout]) : timeout };
     if (options.body !== undefined) init.body = options.body;
 
     let response: Response;
@@ -136,33 +193,11 @@ export class FetchTransport implements Transport {
       response = await this.#fetch(url, init);
       text = await response.text();
     } catch (error) {
-      const timedOut =
-        error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
-      throw new OfflineError(
-        url,
-        timedOut
-          ? `The server at ${this.serverUrl} did not answer within ${timeoutMs / 1000} s`
-          : `The server at ${this.serverUrl} cannot be reached (${describeNetworkError(error)})`,
-        { cause: error },
-      );
+      throw this.#networkError(url, error, timeoutMs, stop);
     }
 
-    let json: unknown;
-    try {
-      json = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    if (!response.ok) {
-      if (checks.error.Check(json)) {
-        throw new ProtocolError(response.status, json.error.code, json.error.message);
-      }
-      throw new ProtocolError(
-        response.status,
-        response.status >= 500 ? 'INTERNAL' : 'INVALID_RESPONSE',
-        `The server answered ${method} ${path} with HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`,
-      );
-    }
+    if (!response.ok) throw answerError(method, path, response, text);
+    const json = parseJson(text);
     if (!check.Check(json)) {
       const first = check.Errors(json).First();
       throw new ProtocolError(
@@ -173,6 +208,48 @@ export class FetchTransport implements Transport {
     }
     return json;
   }
+
+  /** The headers by which a device reports itself on every call, for the owner's devices panel. */
+  #deviceHeaders(context: DeviceCallContext): Record<string, string> {
+    return {
+      authorization: `Bearer ${context.accessToken}`,
+      [DEVICE_APP_VERSION_HEADER]: this.#appVersion,
+      [DEVICE_PENDING_HEADER]: String(context.pendingChanges),
+    };
+  }
+
+  /** A failed fetch: the caller's own abort as it is, anything else as the server being unreachable. */
+  #networkError(url: string, error: unknown, timeoutMs: number, stop: AbortSignal | undefined): unknown {
+    if (stop?.aborted) return stop.reason as unknown;
+    const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+    return new OfflineError(
+      url,
+      timedOut
+        ? `The server at ${this.serverUrl} did not answer within ${timeoutMs / 1000} s`
+        : `The server at ${this.serverUrl} cannot be reached (${describeNetworkError(error)})`,
+      { cause: error },
+    );
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text === '' ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The error of an answer that is not 2xx: the server's own `{error}` when it sent one. */
+function answerError(method: string, path: string, response: Response, text: string): ProtocolError {
+  const json = parseJson(text);
+  if (checks.error.Check(json))
+    return new ProtocolError(response.status, json.error.code, json.error.message);
+  return new ProtocolError(
+    response.status,
+    response.status >= 500 ? 'INTERNAL' : 'INVALID_RESPONSE',
+    `The server answered ${method} ${path} with HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`,
+  );
 }
 
 /** Checks and normalizes a server URL (http or https, no trailing slash), or throws a `TypeError`. */

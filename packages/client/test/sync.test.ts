@@ -155,7 +155,7 @@ describe('force pull', () => {
     d1.database.prepare("INSERT INTO customers (id, name) VALUES (?, 'Never sent')").run(localInsert);
 
     const pulled = await d1.pull();
-    expect(pulled).toMatchObject({ ok: true, pushed: 0, trigger: 'pull' });
+    expect(pulled).toMatchObject({ ok: true, pushed: 0, trigger: 'force-pull' });
     expect(d1.status.pendingChanges).toBe(2);
     expect(rows(d1, 'products')[0]).toMatchObject({ name: 'Local only', stock: 8 });
 
@@ -358,6 +358,37 @@ describe('pull', () => {
     expect(pages).toEqual([['products'], ['categories']]);
     expect(rows(d2, 'products')).toEqual(rows(d1, 'products'));
     expect(rows(d2, 'categories')).toEqual(rows(d1, 'categories'));
+  });
+
+  it('pulls a page again when a cycle stops between its slices, and ends as if it had not stopped', async () => {
+    const server = await startTestServer();
+    const d1 = await server.pairedClient('d1');
+    for (let index = 0; index < 10; index++)
+      d1.database.prepare("INSERT INTO customers (id, name) VALUES (?, 'c')").run(uuidv7());
+    await d1.sync();
+    const controller = new AbortController();
+    let d2: SyncClient | null = null;
+    // Once the page has arrived, stops the cycle as soon as its first slice is in the table.
+    const watch = (): void => {
+      const count = d2?.database.prepare('SELECT count(*) AS n FROM customers').get() as { n: number };
+      if (count.n > 0) controller.abort();
+      else setImmediate(watch);
+    };
+    const stopping: FetchFunction = async (input, init) => {
+      const response = await fetch(input, init);
+      if (input.includes('/api/sync/pull') && !controller.signal.aborted) setImmediate(watch);
+      return response;
+    };
+    d2 = await server.pairedClient('d2', { fetch: stopping, applyBatchSize: 3 });
+    const stopped = await d2.runCycle({ trigger: 'manual', signal: controller.signal });
+    expect(stopped).toMatchObject({ ok: false, outcome: 'stopped', errorCode: 'STOPPED', pulled: 3 });
+    expect(rows(d2, 'customers')).toHaveLength(3);
+    expect(state(d2, 'cursor')).toBeNull();
+    expect(d2.status.state).toBe('stopped');
+
+    expect(await d2.sync()).toMatchObject({ ok: true, pulled: 10 });
+    expect(rows(d2, 'customers')).toEqual(rows(d1, 'customers'));
+    expect(d2.syncLog(1)[0]?.repairs).toEqual([]);
   });
 
   it('repairs a table whose checksum differs from the server, and says so in the log', async () => {

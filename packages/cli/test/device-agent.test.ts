@@ -1,0 +1,421 @@
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { startServer, type RunningServer } from '@tillsync/server';
+import { v7 as uuidv7 } from 'uuid';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { startDeviceAgent, type DeviceAgent, type DeviceAgentOptions } from '../src/device-agent.js';
+
+/**
+ * `tillsync device`: the agent's local API over real HTTP, on a real server; and the built command in a
+ * child process (run `npx tsc -b` first; `npm test` does).
+ */
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+const CLI = path.join(ROOT, 'packages/cli/bin/tillsync.js');
+const READY = /^tillsync device: listening on (http:\/\/127\.0\.0\.1:\d+)$/m;
+const EMAIL = 'owner@shop.test';
+const PASSWORD = 'correct horse battery staple';
+
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillsync-agent-'));
+  onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+interface Cloud {
+  readonly url: string;
+  pairingCode(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+async function startCloud(dir: string): Promise<Cloud> {
+  let server: RunningServer | null = await startServer({
+    dbPath: path.join(dir, 'cloud.db'),
+    port: 0,
+    host: '127.0.0.1',
+    adminEmail: EMAIL,
+    adminPassword: PASSWORD,
+    logger: false,
+  });
+  onTestFinished(() => server?.close());
+  const url = server.url;
+  return {
+    url,
+    async pairingCode() {
+      const login = await api(url, 'POST', '/api/auth/login', { email: EMAIL, password: PASSWORD });
+      const { token } = login.body as { token: string };
+      const answer = await fetch(`${url}/api/pairing-codes`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: '{}',
+      });
+      return ((await answer.json()) as { code: string }).code;
+    },
+    async stop() {
+      await server?.close();
+      server = null;
+    },
+  };
+}
+
+async function agentOn(
+  cloud: Cloud,
+  dir: string,
+  options: Partial<DeviceAgentOptions> = {},
+): Promise<DeviceAgent> {
+  const agent = await startDeviceAgent({
+    dbPath: path.join(dir, `${uuidv7()}.db`),
+    serverUrl: cloud.url,
+    port: 0,
+    ...options,
+  });
+  onTestFinished(() => agent.close());
+  return agent;
+}
+
+async function api(
+  base: string,
+  method: string,
+  route: string,
+  body?: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(base + route, {
+    method,
+    ...(body === undefined
+      ? {}
+      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** A request with headers fetch will not send as given (Host, Origin). */
+function rawRequest(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, { method, headers }, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+/** Reads server-sent events from the agent until `done` says enough (at most 5 s). */
+async function readEvents(
+  url: string,
+  done: (events: Array<{ event: string; data: Record<string, unknown> }>) => boolean,
+  whileOpen: () => Promise<unknown> = () => Promise.resolve(),
+): Promise<Array<{ event: string; data: Record<string, unknown> }>> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 5000);
+  const response = await fetch(url, { signal: controller.signal });
+  expect(response.headers.get('content-type')).toContain('text/event-stream');
+  const events: Array<{ event: string; data: Record<string, unknown> }> = [];
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  let started = false;
+  try {
+    while (!done(events)) {
+      const { value, done: ended } = await reader.read();
+      if (ended) break;
+      buffer += value;
+      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const event = /^event: (.*)$/m.exec(block)?.[1];
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        if (event && data) events.push({ event, data: JSON.parse(data) as Record<string, unknown> });
+      }
+      if (!started && events.length > 0) {
+        started = true;
+        void whileOpen();
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+  }
+  return events;
+}
+
+async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for the condition');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('the local API', () => {
+  it('shows the status and the log, and starts, stops, forces a sync and a pull', async () => {
+    const dir = tempDir();
+    const cloud = await startCloud(dir);
+    const agent = await agentOn(cloud, dir, { pairCode: await cloud.pairingCode(), name: 'Till 1' });
+    await agent.worker.idle();
+
+    const status = await api(agent.url, 'GET', '/api/status');
+    expect(status).toMatchObject({
+      status: 200,
+      body: { state: 'synced', running: true, pendingChanges: 0 },
+    });
+    expect(status.body.text).toMatch(/^Synced (just now|\ds ago)$/);
+    expect((await api(agent.url, 'GET', '/api/device')).body).toMatchObject({
+      paired: true,
+      name: 'Till 1',
+      serverUrl: cloud.url,
+      intervalMs: 30_000,
+    });
+
+    agent.client.database.prepare("INSERT INTO customers (id, name) VALUES (?, 'Ada')").run(uuidv7());
+    expect(await api(agent.url, 'POST', '/api/sync')).toMatchObject({
+      status: 200,
+      body: { ok: true, trigger: 'force', pushed: 1, rejected: 0, error: null },
+    });
+    agent.client.database.prepare("INSERT INTO customers (id, name) VALUES (?, 'Local only')").run(uuidv7());
+    expect(await api(agent.url, 'POST', '/api/pull', { discardLocal: true })).toMatchObject({
+      status: 200,
+      body: { ok: true, trigger: 'force-pull', pushed: 0 },
+    });
+    expect(agent.client.status.pendingChanges).toBe(0);
+
+    const log = (await api(agent.url, 'GET', '/api/log')).body.entries as Array<Record<string, unknown>>;
+    expect(log.map((entry) => [entry.trigger, entry.mode, entry.ok])).toEqual([
+      ['force-pull', 'discard-local', true],
+      ['force', 'sync', true],
+      ['startup', 'sync', true],
+    ]);
+    expect((await api(agent.url, 'GET', '/api/log?limit=1')).body.entries).toHaveLength(1);
+
+    expect((await api(agent.url, 'POST', '/api/worker/stop')).body).toMatchObject({
+      state: 'stopped',
+      running: false,
+      nextSyncAt: null,
+      text: 'Sync stopped',
+    });
+    const started = await api(agent.url, 'POST', '/api/worker/start');
+    expect(started.body).toMatchObject({ running: true });
+    await agent.worker.idle();
+    expect((await api(agent.url, 'GET', '/api/log?limit=1')).body.entries).toMatchObject([
+      { trigger: 'startup' },
+    ]);
+
+    await cloud.stop();
+    const offline = await api(agent.url, 'POST', '/api/sync');
+    expect(offline.body).toMatchObject({ ok: false, error: expect.stringContaining('cannot be reached') });
+    const text = (await api(agent.url, 'GET', '/api/status')).body.text as string;
+    expect(text).toMatch(/^Offline · last sync (just now|\ds ago)$/);
+  });
+
+  it('streams the status and each cycle as server-sent events', async () => {
+    const dir = tempDir();
+    const cloud = await startCloud(dir);
+    const agent = await agentOn(cloud, dir, { pairCode: await cloud.pairingCode() });
+    await agent.worker.idle();
+    const events = await readEvents(
+      `${agent.url}/api/status/events`,
+      (seen) => seen.some((event) => event.event === 'cycle') && seen.at(-1)?.data.state === 'synced',
+      () => api(agent.url, 'POST', '/api/sync'),
+    );
+    expect(events[0]).toMatchObject({ event: 'status', data: { state: 'synced', running: true } });
+    expect(events.map((event) => (event.event === 'status' ? event.data.state : event.event))).toEqual([
+      'synced',
+      'syncing',
+      'cycle',
+      'synced',
+    ]);
+    expect(events[2]?.data).toMatchObject({ trigger: 'force', ok: true });
+  });
+
+  it('pairs an unpaired device, which then syncs and shows edits from another device live', async () => {
+    const dir = tempDir();
+    const cloud = await startCloud(dir);
+    const fresh = await agentOn(cloud, dir);
+    expect((await api(fresh.url, 'GET', '/api/status')).body).toMatchObject({
+      state: 'unpaired',
+      text: 'Not paired',
+    });
+    expect(await api(fresh.url, 'POST', '/api/sync')).toMatchObject({
+      status: 409,
+      body: { error: { code: 'NOT_PAIRED' } },
+    });
+    const refused = await api(fresh.url, 'POST', '/api/pair', { code: 'NOPE-NOPE' });
+    expect(refused.status).toBeGreaterThanOrEqual(400);
+    expect(refused.status).toBeLessThan(500);
+    expect(refused.body.error).toMatchObject({ code: expect.stringMatching(/^[A-Z_]+$/) });
+
+    const paired = await api(fresh.url, 'POST', '/api/pair', {
+      code: await cloud.pairingCode(),
+      name: 'Tablet',
+    });
+    expect(paired).toMatchObject({
+      status: 200,
+      body: { deviceId: expect.any(String), tenantId: expect.any(String) },
+    });
+    await fresh.worker.idle();
+    await until(() => fresh.worker.status.live);
+    expect((await api(fresh.url, 'GET', '/api/status')).body).toMatchObject({
+      state: 'synced',
+      running: true,
+    });
+
+    const other = await agentOn(cloud, dir, { pairCode: await cloud.pairingCode() });
+    await other.worker.idle();
+    const id = uuidv7();
+    other.client.database.prepare("INSERT INTO customers (id, name) VALUES (?, 'Live')").run(id);
+    await api(other.url, 'POST', '/api/sync');
+    await until(
+      () => fresh.client.database.prepare('SELECT 1 FROM customers WHERE id = ?').get(id) !== undefined,
+    );
+    const log = (await api(fresh.url, 'GET', '/api/log?limit=1')).body.entries as Array<
+      Record<string, unknown>
+    >;
+    expect(log[0]).toMatchObject({ trigger: 'live', pulled: 1 });
+  });
+
+  it('answers bad requests with a clear error, and only to its own host and origin', async () => {
+    const dir = tempDir();
+    const cloud = await startCloud(dir);
+    const agent = await agentOn(cloud, dir, { pairCode: await cloud.pairingCode() });
+    const bad = async (method: string, route: string, body?: string): Promise<[number, unknown]> => {
+      const response = await fetch(agent.url + route, { method, ...(body === undefined ? {} : { body }) });
+      const answer = (await response.json()) as { error: { code: string; message: string } };
+      expect(answer.error.message.length).toBeGreaterThan(10);
+      return [response.status, answer.error.code];
+    };
+    expect(await bad('GET', '/api/nothing')).toEqual([404, 'NOT_FOUND']);
+    expect(await bad('GET', '/api/sync')).toEqual([405, 'METHOD_NOT_ALLOWED']);
+    expect(await bad('DELETE', '/api/status')).toEqual([405, 'METHOD_NOT_ALLOWED']);
+    expect(await bad('POST', '/api/pull', '{"discardLocal":')).toEqual([400, 'INVALID_REQUEST']);
+    expect(await bad('POST', '/api/pull', '{"discardLocal":"yes"}')).toEqual([400, 'INVALID_REQUEST']);
+    expect(await bad('POST', '/api/pull', '{"everything":true}')).toEqual([400, 'INVALID_REQUEST']);
+    expect(await bad('POST', '/api/pull', '[1]')).toEqual([400, 'INVALID_REQUEST']);
+    expect(await bad('POST', '/api/pair', '{"code":""}')).toEqual([400, 'INVALID_REQUEST']);
+    expect(await bad('POST', '/api/pair', '{"code":"A","serverUrl":"ftp://x"}')).toEqual([
+      400,
+      'INVALID_REQUEST',
+    ]);
+    expect(await bad('GET', '/api/log?limit=500')).toEqual([400, 'INVALID_REQUEST']);
+
+    const rebound = await rawRequest(`${agent.url}/api/status`, 'GET', { host: 'till.attacker.test' });
+    expect(rebound.status).toBe(403);
+    const crossSite = await rawRequest(`${agent.url}/api/worker/stop`, 'POST', {
+      origin: 'https://attacker.test',
+    });
+    expect(crossSite.status).toBe(403);
+    expect(agent.worker.running).toBe(true);
+    const ownPage = await rawRequest(`${agent.url}/api/status`, 'GET', { origin: agent.url });
+    expect(ownPage.status).toBe(200);
+  });
+});
+
+interface Child {
+  readonly url: string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** `tillsync device ARGS` in a child process, once it printed its ready line. */
+async function device(args: readonly string[]): Promise<Child> {
+  const child = spawn(process.execPath, [CLI, 'device', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const ready = READY.exec(stdout);
+      if (ready?.[1]) resolve(ready[1]);
+    });
+    void exited.then((code) =>
+      reject(new Error(`device exited ${code} before it was ready: ${stderr.slice(-800)}`)),
+    );
+  });
+  return {
+    url,
+    async stop(signal = 'SIGTERM') {
+      child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+function run(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 20_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('tillsync device', () => {
+  beforeAll(() => {
+    if (!fs.existsSync(path.join(ROOT, 'packages/cli/dist/device-agent.js'))) {
+      throw new Error('the CLI is not built: run `npx tsc -b` first');
+    }
+  });
+
+  it('pairs, prints its URL when ready, exits 0 on SIGTERM, and keeps its log across a restart', async () => {
+    const dir = tempDir();
+    const cloud = await startCloud(dir);
+    const dbPath = path.join(dir, 'till.db');
+    const first = await device([
+      '--server',
+      cloud.url,
+      '--db',
+      dbPath,
+      '--pair',
+      await cloud.pairingCode(),
+      '--port',
+      '0',
+    ]);
+    await until(async () => (await api(first.url, 'GET', '/api/status')).body.state === 'synced');
+    expect((await api(first.url, 'POST', '/api/sync')).body).toMatchObject({ ok: true, trigger: 'force' });
+    expect(await first.stop()).toBe(0);
+
+    // Paired already: --pair is not needed (and an old code would not be used).
+    const second = await device(['--server', cloud.url, '--db', dbPath, '--port', '0', '--interval', '120']);
+    await until(async () => (await api(second.url, 'GET', '/api/log')).body.entries instanceof Array);
+    await until(
+      async () => ((await api(second.url, 'GET', '/api/log')).body.entries as unknown[]).length === 3,
+    );
+    const log = (await api(second.url, 'GET', '/api/log')).body.entries as Array<Record<string, unknown>>;
+    expect(log.map((entry) => entry.trigger)).toEqual(['startup', 'force', 'startup']);
+    expect((await api(second.url, 'GET', '/api/device')).body).toMatchObject({ intervalMs: 120_000 });
+    const status = (await api(second.url, 'GET', '/api/status')).body;
+    expect(Date.parse(status.nextSyncAt as string) - Date.now()).toBeGreaterThan(100_000);
+    expect(await second.stop('SIGINT')).toBe(0);
+  });
+
+  it('refuses wrong flags and bad values with one line and exit code 2, and answers --help', async () => {
+    const help = await run(['device', '--help']);
+    expect(help.code).toBe(0);
+    for (const flag of ['--server', '--db', '--pair', '--interval', '--port'])
+      expect(help.stdout).toContain(flag);
+    const wrong = [
+      ['device', '--db', 'x.db'],
+      ['device', '--server', 'http://127.0.0.1:1'],
+      ['device', '--server', 'not a url', '--db', 'x.db'],
+      ['device', '--server', 'http://127.0.0.1:1', '--db', 'x.db', '--interval', '0'],
+      ['device', '--server', 'http://127.0.0.1:1', '--db', 'x.db', '--port', '70000'],
+      ['device', '--server', 'http://127.0.0.1:1', '--db', '/no/such/folder/x.db'],
+      ['device', '--server', 'http://127.0.0.1:1', '--db', 'x.db', '--colour'],
+    ];
+    const results = await Promise.all(wrong.map((args) => run(args)));
+    results.forEach((result, index) => {
+      const args = wrong[index]?.join(' ');
+      expect(result.code, args).toBe(2);
+      expect(result.stderr.trim().split('\n'), args).toHaveLength(1);
+    });
+  });
+});

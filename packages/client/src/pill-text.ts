@@ -1,0 +1,54 @@
+import type { SyncStatus } from './status.js';
+
+/** What {@link pillText} reads of a status: a device's {@link SyncStatus}, or a worker's richer one. */
+export type PillStatus = Pick<SyncStatus, 'state' | 'lastSyncedAt' | 'lastError'> & {
+  /** The failure as a code; tells an ended session from other errors. */
+  readonly lastErrorCode?: string | null;
+};
+
+/**
+ * The text of the header's status pill for a status at a time: "Synced 12s ago", "Syncing...",
+ * "Offline · last sync 3h ago", "Session expired: pair this device again", "Sync stopped". A pure function
+ * of its arguments, so a page can call it again every second without asking the agent.
+ *
+ * @example
+ * pillText({ state: 'synced', lastSyncedAt: '2026-11-22T02:31:00.000Z', lastError: null }, Date.parse('2026-11-22T02:31:12.000Z'));
+ * // "Synced 12s ago"
+ */
+export function pillText(status: PillStatus, now: number): string {
+  const lastSync = status.lastSyncedAt === null ? null : Date.parse(status.lastSyncedAt);
+  const since = (prefix: string): string =>
+    lastSync === null ? `${prefix} · never synced` : `${prefix} · last sync ${formatAge(now - lastSync)}`;
+  switch (status.state) {
+    case 'unpaired':
+      return 'Not paired';
+    case 'syncing':
+      return 'Syncing...';
+    case 'stopped':
+      return 'Sync stopped';
+    case 'synced':
+      return lastSync === null ? 'Synced' : `Synced ${formatAge(now - lastSync)}`;
+    case 'offline':
+      return since('Offline');
+    case 'error':
+      // An ended session needs the person to act, and says how; other errors are in the sync log.
+      if (status.lastErrorCode === 'SESSION_EXPIRED') return 'Session expired: pair this device again';
+      if (status.lastErrorCode === 'DEVICE_REVOKED') return 'This device was removed by the owner';
+      return since('Sync error');
+  }
+}
+
+/**
+ * How long ago, as a pill says it: "just now", "12s ago", "5m ago", "3h ago", "4d ago" (rounded down, so a
+ * pill never claims a sync fresher than it was).
+ */
+export function formatAge(ms: number): string {
+  const seconds = Math.floor(Math.max(0, ms) / 1000);
+  if (seconds < 1) return 'just now';
+  if (seconds < 60) return `${seconds}s ago`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m ago`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours}h ago`;
+  return `${Math.floor(hours / 24)}d ago`;
+}
