@@ -1,14 +1,16 @@
 // Lint: typescript-eslint with type-aware rules, and the import-direction rule of ARCHITECTURE.md.
+import reactHooks from 'eslint-plugin-react-hooks';
 import tseslint from 'typescript-eslint';
 
 /** Which workspace packages each package may import; nothing imports the cli. */
 const allowedImports = {
   protocol: [],
   client: ['protocol'],
-  server: ['protocol'],
-  cli: ['protocol', 'server', 'client'],
+  jobs: ['protocol'],
+  server: ['protocol', 'jobs'],
+  cli: ['protocol', 'jobs', 'server', 'client'],
 };
-const allPackages = ['protocol', 'client', 'server', 'cli'];
+const allPackages = ['protocol', 'client', 'jobs', 'server', 'cli', 'web'];
 
 const importDirection = Object.entries(allowedImports).map(([name, allowed]) => ({
   files: [`packages/${name}/src/**/*.ts`],
@@ -36,7 +38,12 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        project: ['./packages/*/tsconfig.json', './bench/tsconfig.json', './tsconfig.check.json'],
+        project: [
+          './packages/*/tsconfig.json',
+          './apps/web/tsconfig.json',
+          './bench/tsconfig.json',
+          './tsconfig.check.json',
+        ],
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -52,7 +59,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['packages/*/test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
+    files: ['packages/*/test/**/*.ts', 'apps/*/test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
     rules: {
       'no-console': 'off',
       '@typescript-eslint/no-non-null-assertion': 'off',
@@ -61,4 +68,29 @@ export default tseslint.config(
     },
   },
   ...importDirection,
+  // The pages talk HTTP only: of the workspace they may import the protocol's wire types, as types.
+  {
+    files: ['apps/web/src/**/*.{ts,tsx}'],
+    ...reactHooks.configs.flat['recommended-latest'],
+    rules: {
+      ...reactHooks.configs.flat['recommended-latest'].rules,
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@tillsync/protocol'],
+              allowTypeImports: true,
+              message:
+                'apps/web imports only the wire types of @tillsync/protocol (import type): it talks HTTP only',
+            },
+            {
+              group: allPackages.filter((name) => name !== 'protocol').map((name) => `@tillsync/${name}`),
+              message: 'apps/web talks HTTP only: it imports no workspace package (see ARCHITECTURE.md)',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -8,6 +8,7 @@ import {
   type SyncClient,
 } from '@tillsync/client';
 import { DeviceApi } from './device-api.js';
+import { tillRoutes } from './device-till-routes.js';
 
 /** Options for {@link startDeviceAgent}. */
 export interface DeviceAgentOptions {
@@ -85,7 +86,7 @@ export class DeviceAgent {
         logger,
         ...(options.intervalMs !== undefined ? { intervalMs: options.intervalMs } : {}),
       });
-      const api = new DeviceApi({ client, worker });
+      const api = new DeviceApi({ client, worker, extraRoutes: tillRoutes(client, options.webRoot ?? null) });
       const server = http.createServer(api.listener);
       await listen(server, options.port ?? 8788);
       const agent = new DeviceAgent(client, worker, server, api);

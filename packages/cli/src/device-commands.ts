@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { startDeviceAgent, type DeviceAgentOptions } from './device-agent.js';
 import { integer, optionFor, readSetting, text, type Setting } from './settings.js';
 import { UsageError } from './usage-error.js';
+import { webAssetsDir } from './web-assets.js';
 
 const serverUrl = (value: string, name: string): string => {
   try {
@@ -163,6 +164,7 @@ function agentOptions(flags: Record<string, unknown>): DeviceAgentOptions {
   const interval = read(DEVICE_SETTINGS.interval);
   const port = read(DEVICE_SETTINGS.port);
   if (name !== undefined && pairCode === undefined) throw new UsageError('--name goes with --pair');
+  const page = webAssetsDir('device');
   return {
     dbPath: db,
     serverUrl: server,
@@ -170,6 +172,7 @@ function agentOptions(flags: Record<string, unknown>): DeviceAgentOptions {
     ...(name !== undefined ? { name } : {}),
     ...(interval !== undefined ? { intervalMs: interval * 1000 } : {}),
     ...(port !== undefined ? { port } : {}),
+    ...(page !== null ? { webRoot: page } : {}),
   };
 }
 

@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
+import { registerDemoCommand } from './demo-command.js';
 import { registerDeviceCommands } from './device-commands.js';
+import { registerJobCommands } from './job-commands.js';
 import { registerServerCommands } from './server-commands.js';
 import { UsageError } from './usage-error.js';
 
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
     .showHelpAfterError(false);
   registerServerCommands(program);
   registerDeviceCommands(program);
+  registerJobCommands(program);
+  registerDemoCommand(program);
   return program;
 }
 

@@ -14,8 +14,10 @@ import {
   databaseFrom,
   withServerDatabase,
 } from './server-database.js';
+import { JOB_SETTINGS, serveJobOptions } from './job-commands.js';
 import { integer, optionFor, readSetting, text, type Setting } from './settings.js';
 import { UsageError } from './usage-error.js';
+import { webAssetsDir } from './web-assets.js';
 
 const SERVE_SETTINGS = {
   ...DATABASE_SETTINGS,
@@ -67,6 +69,7 @@ const SERVE_SETTINGS = {
     description: 'the password of that owner',
     parse: text,
   },
+  ...JOB_SETTINGS,
 } satisfies Record<string, Setting<unknown>>;
 
 /** `tillsync serve` and `tillsync admin`: the cloud side (PROTOCOL.md §4). */
@@ -77,7 +80,7 @@ export function registerServerCommands(program: Command): void {
   for (const setting of Object.values(SERVE_SETTINGS)) serve.addOption(optionFor(setting));
   serve.action(async (flags: Record<string, unknown>) => {
     const options = serveOptions(flags);
-    const server = await startServer(options);
+    const server = await startServer({ ...options, jobs: await serveJobOptions(flags) });
     process.stdout.write(`tillsync serve: listening on ${server.url}\n`);
     await new Promise<void>((resolve) => {
       const stop = (): void => {
@@ -152,6 +155,8 @@ function serveOptions(flags: Record<string, unknown>): ServerOptions {
     options.tombstoneRetentionDays = settings.tombstoneRetentionDays;
   if (settings.adminEmail !== undefined) options.adminEmail = settings.adminEmail;
   if (settings.adminPassword !== undefined) options.adminPassword = settings.adminPassword;
+  const dashboard = webAssetsDir('dashboard');
+  if (dashboard !== null) options.webRoot = dashboard;
   return options;
 }
 

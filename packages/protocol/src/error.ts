@@ -15,6 +15,8 @@ export const ERROR_CODES = [
   'INVALID_CREDENTIALS',
   'INVALID_CODE',
   'CONFLICT',
+  'INVALID_STATUS',
+  'JOB_TYPE_DISABLED',
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

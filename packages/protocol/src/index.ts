@@ -10,3 +10,5 @@ export * from './pull.js';
 export * from './accounts.js';
 export * from './schema-model.js';
 export * from './shop-schema.js';
+export * from './sync-jobs.js';
+export * from './conflicts.js';

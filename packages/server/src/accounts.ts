@@ -20,6 +20,7 @@ import {
   verifyPassword,
 } from './credentials.js';
 import type { AccountStore, TokenPairHashes } from './storage/account-store.js';
+import type { RateLimit, RateLimiter } from './storage/rate-limiter.js';
 
 /** Who called: a device of a tenant. */
 export interface DeviceCaller {
@@ -36,16 +37,22 @@ export interface OwnerCaller {
   readonly tokenHash: string;
 }
 
+/** How long after a refresh the same refresh token may be sent again, when its answer was lost. */
+const REFRESH_RETRY_GRACE_MS = 5 * 60 * 1000;
+
 const unauthorized = (code: string, message: string): ProtocolError => new ProtocolError(401, code, message);
 
 /** Logins, sessions, pairing, device tokens: everything that says who a caller is. */
 export class Accounts {
   readonly #store: AccountStore;
   readonly #config: ServerConfig;
+  readonly #limiter: RateLimiter | null;
 
-  constructor(store: AccountStore, config: ServerConfig) {
+  /** Without a `limiter` (the admin commands, run by the operator) nothing is rate-limited. */
+  constructor(store: AccountStore, config: ServerConfig, limiter: RateLimiter | null = null) {
     this.#store = store;
     this.#config = config;
+    this.#limiter = limiter;
   }
 
   /** Creates a tenant and its owner. */
@@ -86,10 +93,17 @@ export class Accounts {
     }
   }
 
-  async login(email: string, password: string): Promise<LoginResponse> {
+  /** Logs an owner in; `from` is the client's address, for the per-address limit. */
+  async login(email: string, password: string, from?: string): Promise<LoginResponse> {
+    const { loginPerAddress, loginPerEmail } = this.#config.rateLimits;
+    if (from !== undefined)
+      await this.#limit(`login:address:${from}`, loginPerAddress, 'login attempts from this address');
+    const emailKey = `login:email:${email.toLowerCase()}`;
+    await this.#limit(emailKey, loginPerEmail, 'login attempts for this email');
     const owner = await this.#store.findOwnerByEmail(email);
     const matches = await verifyPassword(password, owner?.passwordHash ?? DUMMY_PASSWORD_HASH);
     if (!owner || !matches) throw unauthorized('INVALID_CREDENTIALS', 'the email or the password is wrong');
+    await this.#limiter?.reset(emailKey);
     const token = newToken('owner');
     await this.#store.createOwnerSession({
       tokenHash: hashToken(token),
@@ -115,7 +129,15 @@ export class Accounts {
     return { code, expiresAt: new Date(expiresAt).toISOString() };
   }
 
-  async pair(request: PairRequest): Promise<PairResponse> {
+  /** Pairs a device with a code; `from` is the client's address, for the per-address limit. */
+  async pair(request: PairRequest, from?: string): Promise<PairResponse> {
+    if (from !== undefined) {
+      await this.#limit(
+        `pair:address:${from}`,
+        this.#config.rateLimits.pairPerAddress,
+        'pairing attempts from this address',
+      );
+    }
     const deviceId = randomUUID();
     const { tokens, hashes } = this.#newTokenPair();
     const paired = await this.#store.pairDevice({
@@ -147,7 +169,19 @@ export class Accounts {
     if (found.deviceRevokedAt)
       throw unauthorized('DEVICE_REVOKED', 'this device was removed by the owner: pair it again');
     if (found.usedAt !== null) {
-      // A spent refresh token used again means it was copied: end the whole chain.
+      // A device whose refresh answer was lost tries again with the same token. If the pair that answer
+      // carried was never used and little time has passed, that is what happened: it gets a new pair, and
+      // the lost one stops working. Otherwise the spent token was copied: end the whole chain.
+      if (this.#config.now() - found.usedAt <= REFRESH_RETRY_GRACE_MS) {
+        const { tokens, hashes } = this.#newTokenPair();
+        const reissued = await this.#store.reissueUnusedPair({
+          deviceId: found.deviceId,
+          tenantId: found.tenantId,
+          familyId: found.familyId,
+          tokens: hashes,
+        });
+        if (reissued) return tokens;
+      }
       await this.#store.revokeTokenFamily(found.familyId);
       throw unauthorized('TOKEN_INVALID', 'the refresh token was used already: pair this device again');
     }
@@ -183,6 +217,7 @@ export class Accounts {
       throw unauthorized('DEVICE_REVOKED', 'this device was removed by the owner: pair it again');
     if (found.expiresAt <= this.#config.now())
       throw unauthorized('TOKEN_EXPIRED', 'the access token expired: refresh it');
+    if (found.usedAt === null) await this.#store.markAccessTokenUsed(hashToken(token), this.#config.now());
     return { kind: 'device', tenantId: found.tenantId, deviceId: found.deviceId };
   }
 
@@ -205,6 +240,11 @@ export class Accounts {
     return tokenKind(bearer(authorization)) === 'owner'
       ? this.authenticateOwner(authorization)
       : this.authenticateDevice(authorization);
+  }
+
+  async #limit(key: string, limit: RateLimit, what: string): Promise<void> {
+    const verdict = await this.#limiter?.hit(key, limit, this.#config.now());
+    if (verdict && !verdict.allowed) throw new RateLimitedError(what, verdict.retryAfterMs);
   }
 
   #newTokenPair(): {
@@ -232,4 +272,15 @@ function bearer(authorization: string | undefined): string {
   if (!match?.[1])
     throw unauthorized('UNAUTHORIZED', 'this call needs an "Authorization: Bearer <token>" header');
   return match[1];
+}
+
+/** Too many attempts: 429 with `Retry-After`. */
+export class RateLimitedError extends ProtocolError {
+  readonly retryAfterSec: number;
+
+  constructor(what: string, retryAfterMs: number) {
+    const retryAfterSec = Math.max(1, Math.ceil(retryAfterMs / 1000));
+    super(429, 'RATE_LIMITED', `too many ${what}: try again in ${retryAfterSec} s`);
+    this.retryAfterSec = retryAfterSec;
+  }
 }

@@ -1,4 +1,6 @@
 import { CompiledSchema, SHOP_SCHEMA, type SyncSchema } from '@tillsync/protocol';
+import type { RateLimit } from './storage/rate-limiter.js';
+import { resolveJobsConfig, type ServerJobsConfig, type ServerJobsOptions } from './jobs/server-jobs.js';
 
 /** What a caller passes to {@link startServer}. */
 export interface ServerOptions {
@@ -31,10 +33,24 @@ export interface ServerOptions {
   readonly bodyLimitBytes?: number;
   /** How long tombstones are kept; a cursor older than that must resync. @defaultValue 90 */
   readonly tombstoneRetentionDays?: number;
+  /**
+   * Limits on login and pairing attempts, per client address and per email.
+   * @defaultValue 30 logins per minute per address, 10 per 15 minutes per email, 20 pairings per minute per address
+   */
+  readonly rateLimits?: Partial<RateLimits>;
   /** Log requests and events as JSON lines on stdout. @defaultValue true */
   readonly logger?: boolean;
   /** The clock, for tests. @defaultValue `Date.now` */
   readonly now?: () => number;
+  /** Sync jobs: the shop's own types, BullMQ, the catalog webhook (PROTOCOL.md §6). @defaultValue run in-process */
+  readonly jobs?: ServerJobsOptions;
+  /**
+   * A folder with the built owner's dashboard (`apps/web/dist/dashboard`): served for every GET outside
+   * `/api/`, with its `index.html` for the app's own paths. The server knows no page itself; the command
+   * line passes the folder.
+   * @defaultValue none: the server answers the API only
+   */
+  readonly webRoot?: string;
 }
 
 /** The resolved, frozen form of {@link ServerOptions}. */
@@ -52,11 +68,27 @@ export interface ServerConfig {
   readonly pairingCodeTtlMs: number;
   readonly bodyLimitBytes: number;
   readonly tombstoneRetentionMs: number;
+  readonly rateLimits: RateLimits;
   readonly logger: boolean;
   readonly now: () => number;
+  readonly jobs: ServerJobsConfig;
+  readonly webRoot: string | null;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The limits on guessing: logins and pairings. */
+export interface RateLimits {
+  readonly loginPerAddress: RateLimit;
+  readonly loginPerEmail: RateLimit;
+  readonly pairPerAddress: RateLimit;
+}
+
+const DEFAULT_RATE_LIMITS: RateLimits = {
+  loginPerAddress: { max: 30, windowMs: 60_000 },
+  loginPerEmail: { max: 10, windowMs: 15 * 60_000 },
+  pairPerAddress: { max: 20, windowMs: 60_000 },
+};
 
 export function resolveServerConfig(options: ServerOptions): ServerConfig {
   return Object.freeze({
@@ -73,7 +105,10 @@ export function resolveServerConfig(options: ServerOptions): ServerConfig {
     pairingCodeTtlMs: 15 * 60 * 1000,
     bodyLimitBytes: options.bodyLimitBytes ?? 10 * 1024 * 1024,
     tombstoneRetentionMs: (options.tombstoneRetentionDays ?? 90) * DAY_MS,
+    rateLimits: Object.freeze({ ...DEFAULT_RATE_LIMITS, ...options.rateLimits }),
     logger: options.logger ?? true,
     now: options.now ?? Date.now,
+    jobs: resolveJobsConfig(options.jobs),
+    webRoot: options.webRoot ?? null,
   });
 }

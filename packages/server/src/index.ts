@@ -11,7 +11,29 @@ export type {
   StoredRow,
   RowWrite,
   ConflictRecord,
+  ConflictFilter,
+  StoredConflict,
   PullPage,
 } from './storage/sync-store.js';
+export { readStaticFile, type StaticFile } from './http/static-files.js';
 export type { AccountStore, DeviceRecord } from './storage/account-store.js';
 export { MIN_PASSWORD_LENGTH } from './credentials.js';
+export { SqlJobStore, type SqlJobStoreOptions } from './jobs/sql-job-store.js';
+export {
+  ServerJobs,
+  jobTypesFor,
+  resolveJobsConfig,
+  syncJobTriggers,
+  type ServerJobsConfig,
+  type ServerJobsOptions,
+} from './jobs/server-jobs.js';
+export {
+  builtinJobTypes,
+  categoryProductsUnlink,
+  dailySalesId,
+  productWebCatalog,
+  saleDailySales,
+  saleDay,
+} from './jobs/builtin-job-types.js';
+export { startJobWorker, type JobWorkerOptions, type RunningJobWorker } from './jobs/job-worker.js';
+export { OfflineSyncJobs } from './jobs/offline-sync-jobs.js';

@@ -26,6 +26,11 @@ export interface PushOptions {
   readonly schema: CompiledSchema;
   readonly deviceId: string;
   readonly now: () => number;
+  /**
+   * Runs after the push's rows are written, in its transaction: sync-job triggers enqueue their jobs here,
+   * so a change and the jobs it triggers commit together (and a retried pushId, which writes nothing, adds none).
+   */
+  readonly afterWrite?: (tx: PushTransaction, writes: readonly RowWrite[]) => Promise<void>;
 }
 
 /**
@@ -120,6 +125,7 @@ async function judgeAndWrite(
   }
   writes.sort((a, b) => a.order - b.order);
   await tx.writeRows(writes);
+  await options.afterWrite?.(tx, writes);
   await tx.addConflicts(judgement.conflicts);
   return { results: judgement.results, serverTime: new Date(options.now()).toISOString() };
 }
@@ -211,7 +217,9 @@ function judge(
         const values = { ...state.values };
         for (const [column, delta] of Object.entries(deltas))
           values[column] = Number(values[column] ?? 0) + delta;
-        current = { ...state, values, lastIndex: index };
+        // An applied change earlier in this push still owns the row's state, so the foreign keys and
+        // unique values of that state are judged against it.
+        current = { ...state, values, lastIndex: state.lastIndex ?? index };
         states.set(key, current);
       }
       results[index] = {

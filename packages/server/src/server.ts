@@ -6,10 +6,13 @@ import { ServerMetrics } from './metrics.js';
 import { LocalChangeNotices, type ChangeNotices } from './notices/change-notices.js';
 import { PostgresChangeNotices } from './notices/postgres-change-notices.js';
 import { openStorage, type Storage } from './storage/storage.js';
+import { ServerJobs } from './jobs/server-jobs.js';
 
 /** How often tombstones past their retention and old push answers are dropped. */
 const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
 /** A push answer is kept this long for a retry with the same pushId. */
+/** Rate-limit windows last minutes; a day later they are only clutter. */
+const DAY_MS_FOR_RATE_LIMITS = 24 * 60 * 60 * 1000;
 const PUSH_ANSWER_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 
 /** A running server: its URL, and `close()` to stop it. */
@@ -22,6 +25,8 @@ export interface RunningServer {
   readonly app: FastifyInstance;
   readonly notices: ChangeNotices;
   readonly metrics: ServerMetrics;
+  /** Sync jobs: their types, store, owner's API and queue (PROTOCOL.md §6). */
+  readonly jobs: ServerJobs;
   /** Drops tombstones past retention now (it also runs hourly). */
   runMaintenance(): Promise<void>;
   close(): Promise<void>;
@@ -40,11 +45,25 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const config = resolveServerConfig(options);
   const storage = await openStorage(
     config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dbPath: config.dbPath },
+    { now: config.now },
   );
-  const accounts = new Accounts(storage.accounts, config);
+  const accounts = new Accounts(storage.accounts, config, storage.rateLimiter);
   const metrics = new ServerMetrics();
   let notices: ChangeNotices;
+  let jobs: ServerJobs;
   try {
+    // A shop's job type that cannot be used stops the server here, with its name in the message.
+    jobs = new ServerJobs({
+      config: config.jobs,
+      schema: config.schema,
+      now: config.now,
+      openStore: (jobStoreOptions) => storage.createJobStore(jobStoreOptions),
+      logger: {
+        info: (fields, message) => app.log.info({ component: 'jobs', ...fields }, message),
+        warn: (fields, message) => app.log.warn({ component: 'jobs', ...fields }, message),
+        error: (fields, message) => app.log.error({ component: 'jobs', ...fields }, message),
+      },
+    });
     notices = config.databaseUrl
       ? await PostgresChangeNotices.open(config.databaseUrl, (error) =>
           app.log.warn({ err: error }, 'change notices'),
@@ -54,11 +73,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     await storage.close();
     throw error;
   }
-  const app = buildApp({ config, storage, accounts, notices, metrics });
+  const app = buildApp({ config, storage, accounts, notices, metrics, jobs });
   const runMaintenance = async (): Promise<void> => {
     const now = config.now();
     const purged = await storage.sync.purgeTombstones(now - config.tombstoneRetentionMs);
     await storage.sync.purgePushAnswers(now - PUSH_ANSWER_RETENTION_MS);
+    await storage.rateLimiter.purge(now - DAY_MS_FOR_RATE_LIMITS);
     if (purged > 0) app.log.info({ purged }, 'purged tombstones past retention');
   };
   let timer: NodeJS.Timeout | undefined;
@@ -67,11 +87,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     if (admin) app.log.info({ tenantId: admin.tenantId }, 'created the first tenant and its owner');
     await runMaintenance();
     await app.listen({ port: config.port, host: config.host });
+    await jobs.start();
     timer = setInterval(() => {
       runMaintenance().catch((error: unknown) => app.log.error({ err: error }, 'maintenance failed'));
     }, MAINTENANCE_INTERVAL_MS);
     timer.unref();
   } catch (error) {
+    await jobs.stop();
     await app.close();
     await notices.close();
     await storage.close();
@@ -89,9 +111,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     app,
     notices,
     metrics,
+    jobs,
     runMaintenance,
     async close() {
       clearInterval(timer);
+      // Running jobs end (or reach their timeout) before the database they write to closes.
+      await jobs.stop();
       await app.close();
       await notices.close();
       await storage.close();

@@ -24,7 +24,7 @@ export function registerAccountRoutes(app: FastifyInstance, context: AppContext)
 
   app.post('/api/auth/login', { schema: { body: LoginRequest } }, (request): Promise<LoginResponse> => {
     const body = request.body as LoginRequest;
-    return accounts.login(body.email, body.password);
+    return accounts.login(body.email, body.password, request.ip);
   });
 
   app.post('/api/auth/logout', async (request, reply) => {
@@ -43,7 +43,7 @@ export function registerAccountRoutes(app: FastifyInstance, context: AppContext)
     '/api/devices/pair',
     { schema: { body: PairRequest } },
     async (request, reply): Promise<PairResponse> => {
-      const paired = await accounts.pair(request.body as PairRequest);
+      const paired = await accounts.pair(request.body as PairRequest, request.ip);
       request.log.info({ tenantId: paired.tenantId, deviceId: paired.deviceId }, 'device paired');
       void reply.code(201);
       return paired;

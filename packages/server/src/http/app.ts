@@ -5,10 +5,14 @@ import type { ServerConfig } from '../config.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { ChangeNotices } from '../notices/change-notices.js';
 import type { Storage } from '../storage/storage.js';
+import type { ServerJobs } from '../jobs/server-jobs.js';
 import { registerAccountRoutes } from './account-routes.js';
 import { toErrorAnswer } from './errors.js';
 import { registerOpsRoutes } from './ops-routes.js';
 import { registerSyncRoutes } from './sync-routes.js';
+import { registerJobRoutes } from './job-routes.js';
+import { registerConflictRoutes } from './conflict-routes.js';
+import { readStaticFile } from './static-files.js';
 
 /** What the routes need. */
 export interface AppContext {
@@ -17,6 +21,8 @@ export interface AppContext {
   readonly accounts: Accounts;
   readonly notices: ChangeNotices;
   readonly metrics: ServerMetrics;
+  /** Sync jobs; without them the job routes answer nothing and pushes trigger no jobs. */
+  readonly jobs?: ServerJobs;
 }
 
 /** The HTTP API of PROTOCOL.md §2 as a Fastify app (not listening yet). */
@@ -50,13 +56,21 @@ export function buildApp(context: AppContext): FastifyInstance {
   app.setErrorHandler((error, request, reply) => {
     const answer = toErrorAnswer(error);
     if (answer.internal) request.log.error({ err: error }, 'request failed');
+    if (answer.headers) void reply.headers(answer.headers);
     void reply.code(answer.status).send(answer.body);
   });
-  app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({
+  const { webRoot } = context.config;
+  app.setNotFoundHandler(async (request, reply) => {
+    // The dashboard's files and screens; the API's unknown paths stay JSON errors.
+    const path = request.url.split('?')[0] ?? '/';
+    if (webRoot && (request.method === 'GET' || request.method === 'HEAD') && !/^\/api(\/|$)/.test(path)) {
+      const file = await readStaticFile(webRoot, path);
+      if (file) return reply.code(200).headers(file.headers).send(file.body);
+    }
+    return reply.code(404).send({
       error: {
         code: 'NOT_FOUND',
-        message: `there is no ${request.method} ${request.url.split('?')[0] ?? ''}`,
+        message: `there is no ${request.method} ${path}`,
       },
     });
   });
@@ -75,6 +89,8 @@ export function buildApp(context: AppContext): FastifyInstance {
 
   registerSyncRoutes(app, context);
   registerAccountRoutes(app, context);
+  if (context.jobs) registerJobRoutes(app, context.jobs, context.accounts);
+  registerConflictRoutes(app, context);
   registerOpsRoutes(app, context);
   return app;
 }

@@ -8,14 +8,13 @@ import {
   ProtocolError,
   PullQuery,
   PushRequest,
-  decodeCursor,
-  encodeCursor,
   type HealthResponse,
   type PullResponse,
   type SyncSchema,
 } from '@tillsync/protocol';
 import type { DeviceCaller } from '../accounts.js';
 import type { PulledRow } from '../storage/sync-store.js';
+import { decodePullCursor, encodePullCursor } from '../pull-cursor.js';
 import { applyPush } from '../push.js';
 import type { AppContext } from './app.js';
 
@@ -46,11 +45,14 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
   app.post('/api/sync/push', { schema: { body: PushRequest } }, async (request) => {
     const caller = await device(request);
     const body = request.body as PushRequest;
+    const enqueuedJobs: string[] = [];
     const response = await applyPush(storage.sync.forTenant(caller.tenantId), body, {
       schema: config.schema,
       deviceId: caller.deviceId,
       now: config.now,
+      ...(context.jobs ? { afterWrite: context.jobs.triggersFor(enqueuedJobs) } : {}),
     });
+    await context.jobs?.settle(enqueuedJobs, caller.tenantId);
     request.log.info({ pushId: body.pushId, changes: body.changes.length }, 'push');
     metrics.pushes.inc();
     for (const result of response.results) {
@@ -97,8 +99,8 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
   app.get('/api/sync/pull', { schema: { querystring: PullQuery } }, async (request, reply) => {
     const caller = await device(request);
     const query = request.query as PullQuery;
-    const sinceSeq = decodeCursor(query.since ?? '');
-    if (sinceSeq === null) {
+    const since = decodePullCursor(query.since ?? '');
+    if (since === null) {
       throw new ProtocolError(
         400,
         'INVALID_REQUEST',
@@ -106,7 +108,7 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
       );
     }
     const limit = Math.min(Math.max(Number(query.limit ?? DEFAULT_PULL_LIMIT), 1), MAX_PULL_LIMIT);
-    const page = await storage.sync.forTenant(caller.tenantId).pull(sinceSeq, limit);
+    const page = await storage.sync.forTenant(caller.tenantId).pull(since.seq, limit, since.snapshotFloor);
     if (page.resyncRequired) {
       throw new ProtocolError(
         410,
@@ -115,7 +117,7 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
       );
     }
     const rest: Omit<PullResponse, 'changes'> = {
-      cursor: encodeCursor(page.cursorSeq),
+      cursor: encodePullCursor({ seq: page.cursorSeq, snapshotFloor: page.snapshotFloor }),
       hasMore: page.hasMore,
       serverTime: new Date(config.now()).toISOString(),
     };

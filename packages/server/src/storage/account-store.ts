@@ -84,7 +84,23 @@ export interface AccountStore {
     tokens: TokenPairHashes;
   }): Promise<boolean>;
   revokeTokenFamily(familyId: string): Promise<void>;
+  /** Notes the first use of an access token: proof that the device received the pair it belongs to. */
+  markAccessTokenUsed(tokenHash: string, now: number): Promise<void>;
+  /**
+   * Replaces the unspent tokens of a family with a new pair, unless one of its access tokens was used (then
+   * the device did receive them, and false says so).
+   */
+  reissueUnusedPair(input: {
+    deviceId: string;
+    tenantId: string;
+    familyId: string;
+    tokens: TokenPairHashes;
+  }): Promise<boolean>;
   listDevices(tenantId: string): Promise<DeviceRecord[]>;
+  /**
+   * Marks a device revoked (the first time only). Its tokens stay: every use of one checks the device, so
+   * its next call, a refresh too, is answered DEVICE_REVOKED ("pair it again") rather than TOKEN_INVALID.
+   */
   revokeDevice(tenantId: string, deviceId: string, at: string): Promise<boolean>;
   renameDevice(tenantId: string, deviceId: string, name: string): Promise<boolean>;
   /** Records a device's call: the devices panel's "last seen", its app version and pending count. */

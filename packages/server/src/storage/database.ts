@@ -90,6 +90,11 @@ export interface Database {
     answer: string;
     created_at: number;
   };
+  rate_limits: {
+    key: string;
+    window_start: number;
+    hits: number;
+  };
   sync_conflicts: {
     id: string;
     tenant_id: string;

@@ -226,6 +226,40 @@ export class SqlAccountStore implements AccountStore {
     await this.#db.deleteFrom('device_tokens').where('family_id', '=', familyId).execute();
   }
 
+  async markAccessTokenUsed(tokenHash: string, now: number): Promise<void> {
+    await this.#db
+      .updateTable('device_tokens')
+      .set({ used_at: now })
+      .where('token_hash', '=', tokenHash)
+      .where('used_at', 'is', null)
+      .execute();
+  }
+
+  reissueUnusedPair(input: {
+    deviceId: string;
+    tenantId: string;
+    familyId: string;
+    tokens: TokenPairHashes;
+  }): Promise<boolean> {
+    return this.#engine.write(async (trx) => {
+      const used = await trx
+        .selectFrom('device_tokens')
+        .select('token_hash')
+        .where('family_id', '=', input.familyId)
+        .where('kind', '=', 'access')
+        .where('used_at', 'is not', null)
+        .executeTakeFirst();
+      if (used) return false;
+      await trx
+        .deleteFrom('device_tokens')
+        .where('family_id', '=', input.familyId)
+        .where('used_at', 'is', null)
+        .execute();
+      await insertTokenPair(trx, input);
+      return true;
+    });
+  }
+
   async listDevices(tenantId: string): Promise<DeviceRecord[]> {
     const rows = await this.#db
       .selectFrom('devices')
@@ -246,21 +280,13 @@ export class SqlAccountStore implements AccountStore {
   }
 
   async revokeDevice(tenantId: string, deviceId: string, at: string): Promise<boolean> {
-    return this.#engine.write(async (trx) => {
-      const result = await trx
-        .updateTable('devices')
-        .set((eb) => ({ revoked_at: eb.fn.coalesce('revoked_at', eb.val(at)) }))
-        .where('tenant_id', '=', tenantId)
-        .where('id', '=', deviceId)
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) !== 1) return false;
-      await trx
-        .deleteFrom('device_tokens')
-        .where('device_id', '=', deviceId)
-        .where('kind', '=', 'refresh')
-        .execute();
-      return true;
-    });
+    const result = await this.#db
+      .updateTable('devices')
+      .set((eb) => ({ revoked_at: eb.fn.coalesce('revoked_at', eb.val(at)) }))
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', deviceId)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   async renameDevice(tenantId: string, deviceId: string, name: string): Promise<boolean> {

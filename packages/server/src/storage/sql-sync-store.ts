@@ -13,10 +13,12 @@ import type { Database } from './database.js';
 import type { SqlEngine } from './sql-engine.js';
 import {
   rowKey,
+  type ConflictFilter,
   type ConflictRecord,
   type PullPage,
   type PushTransaction,
   type RowWrite,
+  type StoredConflict,
   type StoredRow,
   type SyncStore,
   type TenantSyncStore,
@@ -28,13 +30,19 @@ const CHUNK = 1000;
 /** The synced rows on any {@link SqlEngine}. */
 export class SqlSyncStore implements SyncStore {
   readonly #engine: SqlEngine;
+  readonly #now: () => number;
 
-  constructor(engine: SqlEngine) {
+  /**
+   * `now` times what is kept for a while (tombstones, push answers), so their retention is measured on the
+   * same clock as the purge that ends it.
+   */
+  constructor(engine: SqlEngine, now: () => number = Date.now) {
     this.#engine = engine;
+    this.#now = now;
   }
 
   forTenant(tenantId: string): TenantSyncStore {
-    return new SqlTenantSyncStore(this.#engine, tenantId);
+    return new SqlTenantSyncStore(this.#engine, tenantId, this.#now);
   }
 
   async purgeTombstones(storedBefore: number): Promise<number> {
@@ -80,28 +88,32 @@ export class SqlSyncStore implements SyncStore {
 class SqlTenantSyncStore implements TenantSyncStore {
   readonly #engine: SqlEngine;
   readonly #tenantId: string;
+  readonly #now: () => number;
 
-  constructor(engine: SqlEngine, tenantId: string) {
+  constructor(engine: SqlEngine, tenantId: string, now: () => number) {
     this.#engine = engine;
     this.#tenantId = tenantId;
+    this.#now = now;
   }
 
   push<T>(work: (tx: PushTransaction) => Promise<T>): Promise<T> {
     return this.#engine.write(async (trx) => {
       await this.#engine.lockTenant(trx, this.#tenantId);
-      return work(new SqlPushTransaction(trx, this.#tenantId));
+      return work(new SqlPushTransaction(trx, this.#tenantId, this.#now));
     });
   }
 
-  pull(sinceSeq: number, limit: number): Promise<PullPage> {
+  pull(sinceSeq: number, limit: number, snapshotFloor = 0): Promise<PullPage> {
     return this.#engine.read(async (trx) => {
       const tenant = await trx
         .selectFrom('tenants')
         .select(['last_seq', 'purged_seq'])
         .where('id', '=', this.#tenantId)
         .executeTakeFirstOrThrow();
-      // A fresh snapshot (since 0) needs no tombstones, so it never has to resync.
-      if (sinceSeq > 0 && sinceSeq < Number(tenant.purged_seq)) return { resyncRequired: true };
+      const purgedSeq = Number(tenant.purged_seq);
+      // A fresh snapshot (since 0) needs no tombstones purged before it began, on any of its pages.
+      const floor = sinceSeq === 0 ? purgedSeq : snapshotFloor;
+      if (sinceSeq > 0 && Math.max(sinceSeq, floor) < purgedSeq) return { resyncRequired: true };
       const found = await trx
         .selectFrom('sync_rows')
         .select(['tbl as table', 'id', 'data as valuesJson', 'updated_at as updatedAt', 'seq'])
@@ -118,10 +130,18 @@ class SqlTenantSyncStore implements TenantSyncStore {
           rows,
           hasMore,
           cursorSeq: Number(rows[rows.length - 1]?.seq ?? sinceSeq),
+          snapshotFloor: floor,
         };
       // Read in the same snapshot as the rows, so the checksums describe the state at the cursor.
       const checksums = await readChecksums(trx, this.#tenantId);
-      return { resyncRequired: false, rows, hasMore, cursorSeq: Number(tenant.last_seq), checksums };
+      return {
+        resyncRequired: false,
+        rows,
+        hasMore,
+        cursorSeq: Number(tenant.last_seq),
+        snapshotFloor: floor,
+        checksums,
+      };
     });
   }
 
@@ -138,24 +158,51 @@ class SqlTenantSyncStore implements TenantSyncStore {
       .where('row_id', '=', id)
       .orderBy('at')
       .execute();
-    return rows.map((row) => ({
-      table: row.tbl,
-      id: row.row_id,
-      winner: JSON.parse(row.winner) as StoredChange,
-      loser: JSON.parse(row.loser) as StoredChange,
-      winnerDeviceId: row.winner_device_id,
-      loserDeviceId: row.loser_device_id,
-    }));
+    return rows.map(toConflict);
+  }
+
+  async listConflicts(filter: ConflictFilter): Promise<StoredConflict[]> {
+    let query = this.#engine.db
+      .selectFrom('sync_conflicts')
+      .selectAll()
+      .where('tenant_id', '=', this.#tenantId);
+    if (filter.table !== undefined) query = query.where('tbl', '=', filter.table);
+    if (filter.id !== undefined) query = query.where('row_id', '=', filter.id);
+    const rows = await query.orderBy('at', 'desc').limit(filter.limit).execute();
+    return rows.map((row) => ({ ...toConflict(row), at: row.at }));
   }
 }
 
-class SqlPushTransaction implements PushTransaction {
+function toConflict(row: Selectable<Database['sync_conflicts']>): ConflictRecord {
+  return {
+    table: row.tbl,
+    id: row.row_id,
+    winner: JSON.parse(row.winner) as StoredChange,
+    loser: JSON.parse(row.loser) as StoredChange,
+    winnerDeviceId: row.winner_device_id,
+    loserDeviceId: row.loser_device_id,
+  };
+}
+
+/** A push's transaction; sync jobs write their target rows through it too (`jobs/target-writer.ts`). */
+export class SqlPushTransaction implements PushTransaction {
   readonly #trx: Kysely<Database>;
   readonly #tenantId: string;
+  readonly #now: () => number;
 
-  constructor(trx: Kysely<Database>, tenantId: string) {
+  constructor(trx: Kysely<Database>, tenantId: string, now: () => number) {
     this.#trx = trx;
     this.#tenantId = tenantId;
+    this.#now = now;
+  }
+
+  /** The transaction's connection, for work that must commit with the push (sync-job triggers). */
+  get connection(): Kysely<Database> {
+    return this.#trx;
+  }
+
+  get tenantId(): string {
+    return this.#tenantId;
   }
 
   async findPushAnswer(deviceId: string, pushId: string): Promise<string | null> {
@@ -220,7 +267,7 @@ class SqlPushTransaction implements PushTransaction {
       .returning('last_seq')
       .executeTakeFirstOrThrow();
     const firstSeq = Number(tenant.last_seq) - rows.length + 1;
-    const storedAt = Date.now();
+    const storedAt = this.#now();
 
     for (const chunk of chunks(rows.map((row, index) => ({ row, seq: firstSeq + index })))) {
       await this.#trx
@@ -322,7 +369,7 @@ class SqlPushTransaction implements PushTransaction {
   }
 
   async addConflicts(conflicts: readonly ConflictRecord[]): Promise<void> {
-    const at = new Date().toISOString();
+    const at = new Date(this.#now()).toISOString();
     for (const chunk of chunks([...conflicts])) {
       await this.#trx
         .insertInto('sync_conflicts')
@@ -346,7 +393,7 @@ class SqlPushTransaction implements PushTransaction {
   async savePushAnswer(deviceId: string, pushId: string, answer: string): Promise<void> {
     await this.#trx
       .insertInto('push_answers')
-      .values({ device_id: deviceId, push_id: pushId, answer, created_at: Date.now() })
+      .values({ device_id: deviceId, push_id: pushId, answer, created_at: this.#now() })
       .execute();
   }
 }

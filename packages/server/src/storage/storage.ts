@@ -3,15 +3,21 @@ import { SqlAccountStore } from './sql-account-store.js';
 import { migrateToLatest, type SqlEngine } from './sql-engine.js';
 import { SqlSyncStore } from './sql-sync-store.js';
 import { openPostgresEngine } from './postgres.js';
+import { RateLimiter } from './rate-limiter.js';
 import { openSqliteEngine } from './sqlite.js';
 import type { AccountStore } from './account-store.js';
 import type { SyncStore } from './sync-store.js';
+import { SqlJobStore, type SqlJobStoreOptions } from '../jobs/sql-job-store.js';
 
 /** The server's storage: synced rows and accounts, on one engine. */
 export interface Storage {
   readonly kind: SqlEngine['kind'];
   readonly sync: SyncStore;
   readonly accounts: AccountStore;
+  /** Rate-limit counters shared by every process on this database. */
+  readonly rateLimiter: RateLimiter;
+  /** Sync jobs on the same engine (their target writes are checked against `options.schema`). */
+  createJobStore(options: SqlJobStoreOptions): SqlJobStore;
   /** Fails when the database does not answer (the readiness check). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -23,8 +29,12 @@ export type StorageLocation = { readonly dbPath: string } | { readonly databaseU
 /**
  * Opens and migrates the database: the SQLite file at `dbPath` (created if need be), or the PostgreSQL
  * database at `databaseUrl`. Several processes may start on one PostgreSQL at once: the migrator takes a lock.
+ * `now` is the clock that times tombstones and push answers for their retention (the server passes its own).
  */
-export async function openStorage(location: StorageLocation): Promise<Storage> {
+export async function openStorage(
+  location: StorageLocation,
+  options: { readonly now?: () => number } = {},
+): Promise<Storage> {
   const engine =
     'databaseUrl' in location ? openPostgresEngine(location.databaseUrl) : openSqliteEngine(location.dbPath);
   try {
@@ -35,8 +45,10 @@ export async function openStorage(location: StorageLocation): Promise<Storage> {
   }
   return {
     kind: engine.kind,
-    sync: new SqlSyncStore(engine),
+    sync: new SqlSyncStore(engine, options.now),
     accounts: new SqlAccountStore(engine),
+    rateLimiter: new RateLimiter(engine),
+    createJobStore: (jobOptions) => new SqlJobStore(engine, jobOptions),
     ping: async () => {
       await sql`select 1`.execute(engine.db);
     },

@@ -36,6 +36,22 @@ export interface ConflictRecord {
   readonly loserDeviceId: string | null;
 }
 
+/** A {@link ConflictRecord} as listed for the owner: with when the server decided it. */
+export interface StoredConflict extends ConflictRecord {
+  /** ISO time of the push that decided it. */
+  readonly at: string;
+}
+
+/** Which conflicts {@link TenantSyncStore.listConflicts} answers. */
+export interface ConflictFilter {
+  /** Only this table's. */
+  readonly table?: string;
+  /** Only this row's (with `table`). */
+  readonly id?: string;
+  /** At most this many. */
+  readonly limit: number;
+}
+
 /** The key of a row in maps: table and id. */
 export function rowKey(table: string, id: string): string {
   return `${table}\u0000${id}`;
@@ -75,6 +91,8 @@ export type PullPage =
       readonly hasMore: boolean;
       /** The sequence number the next page starts after. */
       readonly cursorSeq: number;
+      /** What the next page of this pull passes back as `snapshotFloor` (see {@link TenantSyncStore.pull}). */
+      readonly snapshotFloor: number;
       /** On the last page: each table's checksum at `cursorSeq`. */
       readonly checksums?: Readonly<Record<string, TableChecksum>>;
     }
@@ -84,12 +102,20 @@ export type PullPage =
 export interface TenantSyncStore {
   /** Runs a push in one transaction; a tenant's pushes run one at a time, in commit order. */
   push<T>(work: (tx: PushTransaction) => Promise<T>): Promise<T>;
-  /** The changes after `sinceSeq`, at most `limit`, in the order their last change was stored. */
-  pull(sinceSeq: number, limit: number): Promise<PullPage>;
+  /**
+   * The changes after `sinceSeq`, at most `limit`, in the order their last change was stored. A cursor older
+   * than the purged tombstones must resync, except within a fresh snapshot: its rows were all live after the
+   * purge point its first page saw, so it needs none of those tombstones. Each page answers that point as
+   * `snapshotFloor`, and the snapshot's next page passes it back; without it, a snapshot longer than one page
+   * that starts below the purge point could never be finished.
+   */
+  pull(sinceSeq: number, limit: number, snapshotFloor?: number): Promise<PullPage>;
   /** The table checksums as kept incrementally. */
   checksums(): Promise<Record<string, TableChecksum>>;
   /** The conflicts recorded for a row, oldest first. */
   conflicts(table: string, id: string): Promise<ConflictRecord[]>;
+  /** The tenant's conflicts, newest first: the owner's "where did my edit go?". */
+  listConflicts(filter: ConflictFilter): Promise<StoredConflict[]>;
 }
 
 export interface SyncStore {

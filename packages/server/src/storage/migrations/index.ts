@@ -1,5 +1,7 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import { migration0001 } from './0001-initial.js';
+import { migration0002 } from './0002-sync-jobs.js';
+import { migration0003 } from './0003-rate-limits.js';
 
 /**
  * The numbered migrations, run in order on start. A migration never changes once it has landed; a change
@@ -7,6 +9,8 @@ import { migration0001 } from './0001-initial.js';
  */
 const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': migration0001,
+  '0002-sync-jobs': migration0002,
+  '0003-rate-limits': migration0003,
 };
 
 export const migrationProvider: MigrationProvider = {

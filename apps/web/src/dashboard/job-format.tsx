@@ -1,0 +1,46 @@
+import type { SyncJobRef, SyncJobStatus } from '@tillsync/protocol';
+import type { ReactNode } from 'react';
+
+/** Every job status, in the order of the flow (PROTOCOL.md §6); the page cannot import the protocol's list. */
+export const JOB_STATUSES: readonly SyncJobStatus[] = [
+  'Pending',
+  'Queued',
+  'Started',
+  'Finished',
+  'Failed',
+  'Skipped',
+  'Relayed',
+  'No Target',
+  'Canceled',
+];
+
+const STATUS_TONES: Readonly<Record<SyncJobStatus, string>> = {
+  Pending: 'grey',
+  Queued: 'blue',
+  Started: 'yellow',
+  Finished: 'green',
+  Failed: 'red',
+  Skipped: 'grey',
+  Relayed: 'blue',
+  'No Target': 'grey',
+  Canceled: 'grey',
+};
+
+/** A job's status as a coloured badge with its exact name. */
+export function JobStatusBadge(props: { readonly status: SyncJobStatus }): ReactNode {
+  return <span className={`badge badge-${STATUS_TONES[props.status]}`}>{props.status}</span>;
+}
+
+/** A row reference as people read it: "sales 0193a4b2…". */
+export function refText(ref: SyncJobRef | null): string {
+  if (!ref) return '—';
+  return `${ref.table} ${ref.id.length > 13 ? `${ref.id.slice(0, 13)}…` : ref.id}`;
+}
+
+/** A field's value in a diff or snapshot: text as it is, nothing as "(empty)", anything else as JSON. */
+export function valueText(value: unknown): string {
+  if (value === null || value === undefined) return '(empty)';
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return JSON.stringify(value);
+}

@@ -1,0 +1,41 @@
+import { requestJson } from '../shared/http.js';
+import type {
+  CellValue,
+  DeviceIdentity,
+  DeviceRow,
+  DeviceStatus,
+  Sale,
+  SaleRequest,
+  SyncLogEntry,
+  SyncSummary,
+} from './types.js';
+
+/** The device agent's local API, on the origin that served this page. */
+export const deviceApi = {
+  status: (): Promise<DeviceStatus> => requestJson('/api/status'),
+  identity: (): Promise<DeviceIdentity> => requestJson('/api/device'),
+  log: async (limit = 20): Promise<SyncLogEntry[]> =>
+    (await requestJson<{ entries: SyncLogEntry[] }>(`/api/log?limit=${limit}`)).entries,
+  startWorker: (): Promise<DeviceStatus> => requestJson('/api/worker/start', { method: 'POST' }),
+  stopWorker: (): Promise<DeviceStatus> => requestJson('/api/worker/stop', { method: 'POST' }),
+  syncNow: (): Promise<SyncSummary> => requestJson('/api/sync', { method: 'POST' }),
+  pull: (discardLocal: boolean): Promise<SyncSummary> =>
+    requestJson('/api/pull', { method: 'POST', body: { discardLocal } }),
+  pair: (fields: { serverUrl: string; code: string; name: string }): Promise<{ deviceId: string }> =>
+    requestJson('/api/pair', { method: 'POST', body: fields }),
+
+  rows: async <V extends Record<string, CellValue>>(table: string): Promise<DeviceRow<V>[]> =>
+    (await requestJson<{ rows: DeviceRow<V>[] }>(`/api/rows/${encodeURIComponent(table)}`)).rows,
+  addRow: (table: string, values: Record<string, CellValue>): Promise<DeviceRow<Record<string, CellValue>>> =>
+    requestJson(`/api/rows/${encodeURIComponent(table)}`, { method: 'POST', body: { values } }),
+  updateRow: (
+    table: string,
+    id: string,
+    values: Record<string, CellValue>,
+  ): Promise<DeviceRow<Record<string, CellValue>>> =>
+    requestJson(`/api/rows/${encodeURIComponent(table)}/${encodeURIComponent(id)}`, {
+      method: 'PATCH',
+      body: { values },
+    }),
+  recordSale: (sale: SaleRequest): Promise<Sale> => requestJson('/api/sales', { method: 'POST', body: sale }),
+};

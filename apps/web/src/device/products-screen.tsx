@@ -1,0 +1,259 @@
+import { useMemo, useState, type FormEvent, type ReactNode } from 'react';
+import { messageOf } from '../shared/http.js';
+import { formatCents, parseCents } from '../shared/money.js';
+import { Notice } from '../shared/notice.js';
+import { deviceApi } from './device-api.js';
+import { useDevice } from './device-context.js';
+import { RowSyncBadge, rejectedSummary } from './row-sync-badge.js';
+import type { CategoryValues, Product, ProductValues } from './types.js';
+import { useRows } from './use-rows.js';
+
+/** The product list: add a product, change a price or the stock. Every change is synced like any other. */
+export function ProductsScreen(): ReactNode {
+  const products = useRows<ProductValues>('products');
+  const categories = useRows<CategoryValues>('categories');
+  const [filter, setFilter] = useState('');
+  const [editing, setEditing] = useState<string | null>(null);
+
+  const categoryNames = useMemo(
+    () => new Map((categories.rows ?? []).map((category) => [category.id, category.values.name])),
+    [categories.rows],
+  );
+  const shown = useMemo(() => {
+    const needle = filter.trim().toLowerCase();
+    return [...(products.rows ?? [])]
+      .filter(
+        (product) =>
+          needle === '' ||
+          product.values.name.toLowerCase().includes(needle) ||
+          product.values.sku.toLowerCase().includes(needle),
+      )
+      .sort((a, b) => a.values.name.localeCompare(b.values.name));
+  }, [products.rows, filter]);
+  const refused = products.rows ? rejectedSummary(products.rows, 'product') : null;
+
+  return (
+    <section aria-labelledby="products-title" className="screen">
+      <h1 id="products-title">Products</h1>
+      <AddProductForm categories={categories.rows ?? []} />
+      {products.error && <Notice kind="error">{products.error}</Notice>}
+      {refused && <Notice kind="error">{refused}</Notice>}
+      <label className="search">
+        <span>Find a product</span>
+        <input type="search" value={filter} onChange={(event) => setFilter(event.target.value)} />
+      </label>
+      <div className="table-scroll">
+        <table className="table" aria-label="Products">
+          <thead>
+            <tr>
+              <th scope="col">SKU</th>
+              <th scope="col">Name</th>
+              <th scope="col">Category</th>
+              <th scope="col" className="numeric">
+                Price
+              </th>
+              <th scope="col" className="numeric">
+                Stock
+              </th>
+              <th scope="col">
+                <span className="visually-hidden">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {shown.map((product) =>
+              editing === product.id ? (
+                <EditProductRow
+                  key={product.id}
+                  product={product}
+                  category={categoryNames.get(product.values.category_id ?? '') ?? ''}
+                  onDone={() => setEditing(null)}
+                />
+              ) : (
+                <tr key={product.id} className={product.error ? 'row-refused' : undefined}>
+                  <td className="nowrap">{product.values.sku}</td>
+                  <td>
+                    <span className="cell-main">{product.values.name}</span>
+                    <RowSyncBadge row={product} />
+                  </td>
+                  <td>{categoryNames.get(product.values.category_id ?? '') ?? ''}</td>
+                  <td className="numeric">{formatCents(product.values.price_cents)}</td>
+                  <td className="numeric" data-testid={`stock-${product.values.sku}`}>
+                    {product.values.stock}
+                  </td>
+                  <td className="actions">
+                    <button
+                      type="button"
+                      onClick={() => setEditing(product.id)}
+                      aria-label={`Edit ${product.values.name}`}
+                    >
+                      Edit
+                    </button>
+                  </td>
+                </tr>
+              ),
+            )}
+          </tbody>
+        </table>
+      </div>
+      {products.rows?.length === 0 && <p>No products yet: add the first one above.</p>}
+    </section>
+  );
+}
+
+function EditProductRow(props: {
+  readonly product: Product;
+  readonly category: string;
+  readonly onDone: () => void;
+}): ReactNode {
+  const { product, onDone } = props;
+  const { dataChanged } = useDevice();
+  const [price, setPrice] = useState((product.values.price_cents / 100).toFixed(2));
+  const [stock, setStock] = useState(String(product.values.stock));
+  const [error, setError] = useState<string | null>(null);
+  const name = product.values.name;
+
+  const save = async (event: FormEvent): Promise<void> => {
+    event.preventDefault();
+    const priceCents = parseCents(price);
+    const stockCount = Number(stock);
+    if (priceCents === null) return setError('The price must be an amount such as 1.20.');
+    if (!Number.isInteger(stockCount)) return setError('The stock must be a whole number.');
+    try {
+      await deviceApi.updateRow('products', product.id, { price_cents: priceCents, stock: stockCount });
+      dataChanged();
+      onDone();
+    } catch (failure) {
+      setError(messageOf(failure));
+    }
+  };
+
+  return (
+    <tr className="row-editing">
+      <td className="nowrap">{product.values.sku}</td>
+      <td>{name}</td>
+      <td>{props.category}</td>
+      <td className="numeric">
+        <input
+          form={`edit-${product.id}`}
+          aria-label={`Price of ${name}`}
+          inputMode="decimal"
+          className="input-narrow"
+          value={price}
+          onChange={(event) => setPrice(event.target.value)}
+          autoFocus
+        />
+      </td>
+      <td className="numeric">
+        <input
+          form={`edit-${product.id}`}
+          aria-label={`Stock of ${name}`}
+          type="number"
+          step={1}
+          className="input-narrow"
+          value={stock}
+          onChange={(event) => setStock(event.target.value)}
+        />
+      </td>
+      <td className="actions">
+        <form id={`edit-${product.id}`} onSubmit={(event) => void save(event)} className="inline-form">
+          <button type="submit" className="primary">
+            Save
+          </button>
+          <button type="button" onClick={onDone}>
+            Cancel
+          </button>
+        </form>
+        {error && <Notice kind="error">{error}</Notice>}
+      </td>
+    </tr>
+  );
+}
+
+function AddProductForm(props: {
+  readonly categories: readonly { id: string; values: CategoryValues }[];
+}): ReactNode {
+  const { dataChanged } = useDevice();
+  const [sku, setSku] = useState('');
+  const [name, setName] = useState('');
+  const [price, setPrice] = useState('');
+  const [stock, setStock] = useState('0');
+  const [categoryId, setCategoryId] = useState('');
+  const [message, setMessage] = useState<{ kind: 'success' | 'error'; text: string } | null>(null);
+
+  const add = async (event: FormEvent): Promise<void> => {
+    event.preventDefault();
+    const priceCents = parseCents(price);
+    const stockCount = Number(stock);
+    if (sku.trim() === '' || name.trim() === '') {
+      return setMessage({ kind: 'error', text: 'Give the product a SKU and a name.' });
+    }
+    if (priceCents === null)
+      return setMessage({ kind: 'error', text: 'The price must be an amount such as 1.20.' });
+    if (!Number.isInteger(stockCount))
+      return setMessage({ kind: 'error', text: 'The stock must be a whole number.' });
+    try {
+      await deviceApi.addRow('products', {
+        sku: sku.trim(),
+        name: name.trim(),
+        price_cents: priceCents,
+        stock: stockCount,
+        category_id: categoryId === '' ? null : categoryId,
+        active: 1,
+      });
+      setMessage({ kind: 'success', text: `Added ${name.trim()}.` });
+      setSku('');
+      setName('');
+      setPrice('');
+      setStock('0');
+      dataChanged();
+    } catch (failure) {
+      setMessage({ kind: 'error', text: messageOf(failure) });
+    }
+  };
+
+  return (
+    <form className="card form-row" onSubmit={(event) => void add(event)} aria-labelledby="add-product-title">
+      <h2 id="add-product-title">Add a product</h2>
+      <div className="fields">
+        <label>
+          <span>SKU</span>
+          <input value={sku} onChange={(event) => setSku(event.target.value)} required />
+        </label>
+        <label>
+          <span>Name</span>
+          <input value={name} onChange={(event) => setName(event.target.value)} required />
+        </label>
+        <label>
+          <span>Price</span>
+          <input
+            value={price}
+            inputMode="decimal"
+            placeholder="1.20"
+            onChange={(event) => setPrice(event.target.value)}
+            required
+          />
+        </label>
+        <label>
+          <span>Stock</span>
+          <input type="number" step={1} value={stock} onChange={(event) => setStock(event.target.value)} />
+        </label>
+        <label>
+          <span>Category</span>
+          <select value={categoryId} onChange={(event) => setCategoryId(event.target.value)}>
+            <option value="">None</option>
+            {props.categories.map((category) => (
+              <option key={category.id} value={category.id}>
+                {category.values.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="submit" className="primary">
+          Add product
+        </button>
+      </div>
+      {message && <Notice kind={message.kind}>{message.text}</Notice>}
+    </form>
+  );
+}

@@ -1,0 +1,265 @@
+import { useMemo, useState, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
+import { messageOf } from '../shared/http.js';
+import { formatCents } from '../shared/money.js';
+import { Notice } from '../shared/notice.js';
+import { clockTime } from '../shared/time.js';
+import { deviceApi } from './device-api.js';
+import { useDevice } from './device-context.js';
+import { RowSyncBadge } from './row-sync-badge.js';
+import type { CustomerValues, Product, ProductValues, SaleValues } from './types.js';
+import { useRows } from './use-rows.js';
+
+interface CartLine {
+  readonly productId: string;
+  readonly quantity: number;
+}
+
+/**
+ * A quick sale: pick products (click, or type and press Enter), set quantities, see the total, record it.
+ * The agent writes the sale, its items and the stock decrements in one transaction.
+ */
+export function SaleScreen(): ReactNode {
+  const { dataChanged } = useDevice();
+  const products = useRows<ProductValues>('products');
+  const customers = useRows<CustomerValues>('customers');
+  const [cart, setCart] = useState<readonly CartLine[]>([]);
+  const [customerId, setCustomerId] = useState('');
+  const [search, setSearch] = useState('');
+  const [message, setMessage] = useState<{ kind: 'success' | 'error'; text: string } | null>(null);
+  const [recording, setRecording] = useState(false);
+
+  const byId = useMemo(
+    () => new Map((products.rows ?? []).map((product) => [product.id, product])),
+    [products.rows],
+  );
+  const choices = useMemo(() => {
+    const needle = search.trim().toLowerCase();
+    return (products.rows ?? [])
+      .filter((product) => product.values.active !== 0)
+      .filter(
+        (product) =>
+          needle === '' ||
+          product.values.name.toLowerCase().includes(needle) ||
+          product.values.sku.toLowerCase().includes(needle),
+      )
+      .sort((a, b) => a.values.name.localeCompare(b.values.name));
+  }, [products.rows, search]);
+  const total = cart.reduce(
+    (sum, line) => sum + (byId.get(line.productId)?.values.price_cents ?? 0) * line.quantity,
+    0,
+  );
+
+  const add = (product: Product): void => {
+    setMessage(null);
+    setCart((lines) =>
+      lines.some((line) => line.productId === product.id)
+        ? lines.map((line) =>
+            line.productId === product.id ? { ...line, quantity: line.quantity + 1 } : line,
+          )
+        : [...lines, { productId: product.id, quantity: 1 }],
+    );
+  };
+  const setQuantity = (productId: string, quantity: number): void =>
+    setCart((lines) => lines.map((line) => (line.productId === productId ? { ...line, quantity } : line)));
+  const remove = (productId: string): void =>
+    setCart((lines) => lines.filter((line) => line.productId !== productId));
+
+  const addFirstMatch = (event: KeyboardEvent<HTMLInputElement>): void => {
+    if (event.key !== 'Enter') return;
+    event.preventDefault();
+    const first = choices[0];
+    if (first) {
+      add(first);
+      setSearch('');
+    }
+  };
+
+  const record = async (event: FormEvent): Promise<void> => {
+    event.preventDefault();
+    const items = cart.filter((line) => line.quantity > 0);
+    if (items.length === 0) return setMessage({ kind: 'error', text: 'Add a product to the sale first.' });
+    setRecording(true);
+    try {
+      const sale = await deviceApi.recordSale({ customerId: customerId === '' ? null : customerId, items });
+      const count = items.reduce((sum, line) => sum + line.quantity, 0);
+      setMessage({
+        kind: 'success',
+        text: `Sale recorded: ${count} ${count === 1 ? 'item' : 'items'}, ${formatCents(sale.values.total_cents)}.`,
+      });
+      setCart([]);
+      setCustomerId('');
+      dataChanged();
+    } catch (failure) {
+      setMessage({ kind: 'error', text: messageOf(failure) });
+    } finally {
+      setRecording(false);
+    }
+  };
+
+  return (
+    <section aria-labelledby="sale-title" className="screen">
+      <h1 id="sale-title">Quick sale</h1>
+      {products.error && <Notice kind="error">{products.error}</Notice>}
+      <div className="sale-layout">
+        <div className="sale-products">
+          <label className="search">
+            <span>Find a product (Enter adds the first)</span>
+            <input
+              type="search"
+              value={search}
+              onChange={(event) => setSearch(event.target.value)}
+              onKeyDown={addFirstMatch}
+            />
+          </label>
+          <ul className="product-grid" aria-label="Products to sell">
+            {choices.map((product) => (
+              <li key={product.id}>
+                <button
+                  type="button"
+                  className="product-tile"
+                  onClick={() => add(product)}
+                  aria-label={`${product.values.name}, ${formatCents(product.values.price_cents)}, ${product.values.stock} in stock`}
+                >
+                  <span className="tile-name">{product.values.name}</span>
+                  <span className="tile-price">{formatCents(product.values.price_cents)}</span>
+                  <span className={product.values.stock > 0 ? 'tile-stock' : 'tile-stock text-bad'}>
+                    {product.values.stock} in stock
+                  </span>
+                </button>
+              </li>
+            ))}
+          </ul>
+        </div>
+        <form className="card cart" onSubmit={(event) => void record(event)} aria-labelledby="cart-title">
+          <h2 id="cart-title">This sale</h2>
+          {cart.length === 0 ? (
+            <p className="muted">Pick products on the left.</p>
+          ) : (
+            <table className="table" aria-label="Items in this sale">
+              <thead>
+                <tr>
+                  <th scope="col">Item</th>
+                  <th scope="col" className="numeric">
+                    Quantity
+                  </th>
+                  <th scope="col" className="numeric">
+                    Amount
+                  </th>
+                  <th scope="col">
+                    <span className="visually-hidden">Remove</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {cart.map((line) => {
+                  const product = byId.get(line.productId);
+                  if (!product) return null;
+                  return (
+                    <tr key={line.productId}>
+                      <td>{product.values.name}</td>
+                      <td className="numeric">
+                        <input
+                          type="number"
+                          min={1}
+                          step={1}
+                          className="input-narrow"
+                          aria-label={`Quantity of ${product.values.name}`}
+                          value={line.quantity}
+                          onChange={(event) =>
+                            setQuantity(line.productId, Math.max(0, Math.floor(Number(event.target.value))))
+                          }
+                        />
+                      </td>
+                      <td className="numeric">{formatCents(product.values.price_cents * line.quantity)}</td>
+                      <td>
+                        <button
+                          type="button"
+                          className="icon-button"
+                          aria-label={`Remove ${product.values.name}`}
+                          onClick={() => remove(line.productId)}
+                        >
+                          ×
+                        </button>
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          )}
+          <label>
+            <span>Customer</span>
+            <select value={customerId} onChange={(event) => setCustomerId(event.target.value)}>
+              <option value="">Walk-in customer</option>
+              {[...(customers.rows ?? [])]
+                .sort((a, b) => a.values.name.localeCompare(b.values.name))
+                .map((customer) => (
+                  <option key={customer.id} value={customer.id}>
+                    {customer.values.name}
+                  </option>
+                ))}
+            </select>
+          </label>
+          <p className="total">
+            <span>Total</span> <output aria-label="Total">{formatCents(total)}</output>
+          </p>
+          <button type="submit" className="primary large" disabled={recording}>
+            Record sale
+          </button>
+          {message && <Notice kind={message.kind}>{message.text}</Notice>}
+        </form>
+      </div>
+      <RecentSales />
+    </section>
+  );
+}
+
+function RecentSales(): ReactNode {
+  const sales = useRows<SaleValues>('sales');
+  const customers = useRows<CustomerValues>('customers');
+  const names = useMemo(
+    () => new Map((customers.rows ?? []).map((customer) => [customer.id, customer.values.name])),
+    [customers.rows],
+  );
+  const recent = useMemo(
+    () =>
+      [...(sales.rows ?? [])]
+        .sort((a, b) => b.values.created_at.localeCompare(a.values.created_at))
+        .slice(0, 8),
+    [sales.rows],
+  );
+  if (recent.length === 0) return null;
+  return (
+    <section aria-labelledby="recent-sales-title" className="card">
+      <h2 id="recent-sales-title">Recent sales</h2>
+      <table className="table" aria-label="Recent sales">
+        <thead>
+          <tr>
+            <th scope="col">Time</th>
+            <th scope="col">Customer</th>
+            <th scope="col" className="numeric">
+              Total
+            </th>
+            <th scope="col">Sync</th>
+          </tr>
+        </thead>
+        <tbody>
+          {recent.map((sale) => (
+            <tr key={sale.id}>
+              <td>{clockTime(sale.values.created_at)}</td>
+              <td>{names.get(sale.values.customer_id ?? '') ?? 'Walk-in'}</td>
+              <td className="numeric">{formatCents(sale.values.total_cents)}</td>
+              <td>
+                {sale.pending || sale.error ? (
+                  <RowSyncBadge row={sale} />
+                ) : (
+                  <span className="text-good">Synced</span>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}

@@ -1,0 +1,119 @@
+import { useEffect, useState, type ReactNode } from 'react';
+import { Dialog } from '../shared/dialog.js';
+import { messageOf } from '../shared/http.js';
+import { Notice } from '../shared/notice.js';
+import { clockTime, duration } from '../shared/time.js';
+import { deviceApi } from './device-api.js';
+import { useDevice } from './device-context.js';
+import type { SyncLogEntry } from './types.js';
+
+const TRIGGER_NAMES: Readonly<Record<string, string>> = {
+  auto: 'Schedule',
+  force: 'Force sync',
+  'force-pull': 'Force pull',
+  startup: 'Start',
+  live: 'Live notice',
+  manual: 'Manual',
+};
+
+/** The sync log overlay: the last 20 cycles, newest first, with what each moved and what went wrong. */
+export function SyncLogDialog(props: { readonly onClose: () => void }): ReactNode {
+  const { lastCycle } = useDevice();
+  const [entries, setEntries] = useState<readonly SyncLogEntry[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    let current = true;
+    deviceApi
+      .log(20)
+      .then((answer) => current && setEntries(answer))
+      .catch((failure: unknown) => current && setError(messageOf(failure)));
+    return () => {
+      current = false;
+    };
+  }, [lastCycle]);
+
+  return (
+    <Dialog title="Sync log" onClose={props.onClose} wide>
+      <p className="muted">The last 20 sync cycles of this device, newest first.</p>
+      {error && <Notice kind="error">{error}</Notice>}
+      {entries?.length === 0 && <p>No sync cycle has run yet.</p>}
+      {entries && entries.length > 0 && (
+        <div className="table-scroll">
+          <table className="table">
+            <thead>
+              <tr>
+                <th scope="col">Time</th>
+                <th scope="col">Trigger</th>
+                <th scope="col">Duration</th>
+                <th scope="col" className="numeric">
+                  Pushed
+                </th>
+                <th scope="col" className="numeric">
+                  Pulled
+                </th>
+                <th scope="col" className="numeric">
+                  Conflicts
+                </th>
+                <th scope="col" className="numeric">
+                  Rejected
+                </th>
+                <th scope="col">Result</th>
+              </tr>
+            </thead>
+            <tbody>
+              {entries.map((entry, index) => (
+                <SyncLogRow key={`${entry.startedAt}-${index}`} entry={entry} />
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Dialog>
+  );
+}
+
+function SyncLogRow(props: { readonly entry: SyncLogEntry }): ReactNode {
+  const { entry } = props;
+  const trigger = TRIGGER_NAMES[entry.trigger] ?? entry.trigger;
+  const mode =
+    entry.mode === 'discard-local' ? ' (discard local)' : entry.mode === 'pull-only' ? ' (pull only)' : '';
+  return (
+    <tr className={entry.ok ? undefined : 'row-failed'}>
+      <td className="nowrap">{clockTime(entry.startedAt)}</td>
+      <td className="nowrap">
+        {trigger}
+        {mode}
+      </td>
+      <td className="nowrap">{duration(entry.durationMs)}</td>
+      <td className="numeric">{entry.pushed}</td>
+      <td className="numeric">{entry.pulled}</td>
+      <td className="numeric">{entry.conflicts}</td>
+      <td className="numeric">{entry.rejected.length}</td>
+      <td>
+        {entry.ok ? (
+          <span className="text-good">OK</span>
+        ) : (
+          <span className="text-bad">{entry.error ?? entry.outcome}</span>
+        )}
+        {entry.rejected.length > 0 && (
+          <ul className="compact-list">
+            {entry.rejected.map((row) => (
+              <li key={`${row.table}/${row.id}`}>
+                {row.table} {row.id.slice(0, 8)}…: {row.message}
+              </li>
+            ))}
+          </ul>
+        )}
+        {entry.repairs.length > 0 && (
+          <ul className="compact-list">
+            {entry.repairs.map((repair) => (
+              <li key={repair.table}>
+                Repaired {repair.table} ({repair.reason})
+              </li>
+            ))}
+          </ul>
+        )}
+      </td>
+    </tr>
+  );
+}

@@ -1,0 +1,300 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DEMO_OWNER, startDemo, startDeviceAgent, type DeviceAgent, type RunningDemo } from '@tillsync/cli';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DESKTOP,
+  NO_CHROMIUM_MESSAGE,
+  TABLET,
+  buildPages,
+  hasChromium,
+  launchBrowser,
+  openPage,
+  screenshot,
+} from './browser.js';
+
+if (!hasChromium) console.warn(NO_CHROMIUM_MESSAGE);
+
+/**
+ * The demo that `npm start` runs, driven in Chromium as a person would: Till 1 at a desktop's size, Tablet 2
+ * at a tablet's, the owner's dashboard beside them. The tests run in order and share the demo, as one
+ * afternoon in the shop would. They find every control by its role and accessible name.
+ */
+describe.skipIf(!hasChromium)('the demo in a browser', () => {
+  let demo: RunningDemo;
+  let browser: BrowserContext;
+  let webDir: string;
+  let till: Page;
+  let tablet: Page;
+  let dashboard: Page;
+  const consoleErrors: string[] = [];
+
+  beforeAll(async () => {
+    webDir = buildPages();
+    demo = await startDemo({
+      dir: fs.mkdtempSync(path.join(os.tmpdir(), 'tillsync-demo-')),
+      port: 0,
+      fresh: true,
+      webDir,
+    });
+    browser = await launchBrowser();
+    const [tillAgent, tabletAgent] = demo.devices;
+    const opened = await Promise.all([
+      openPage(browser, tillAgent!.url, DESKTOP),
+      openPage(browser, tabletAgent!.url, TABLET),
+      openPage(browser, demo.dashboardUrl, DESKTOP),
+    ]);
+    [till, tablet, dashboard] = opened.map((entry) => entry.page) as [Page, Page, Page];
+    for (const entry of opened) entry.errors.length = 0;
+    opened.forEach((entry) => {
+      entry.page.on('console', (message) => {
+        if (message.type() === 'error') consoleErrors.push(message.text());
+      });
+      entry.page.on('pageerror', (error) => consoleErrors.push(error.message));
+    });
+  }, 90_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await demo?.close();
+  });
+
+  const pill = (page: Page, name: RegExp) => page.getByRole('banner').getByRole('button', { name });
+  const goTo = async (page: Page, screen: string): Promise<void> => {
+    await page.getByRole('navigation', { name: 'Screens' }).getByRole('link', { name: screen }).click();
+  };
+  const forceSync = async (page: Page): Promise<void> => {
+    await goTo(page, 'Settings');
+    await page.getByRole('button', { name: 'Force sync now' }).click();
+  };
+
+  it('records a sale on Till 1 and shows the stock change on Tablet 2 after its sync', async () => {
+    await pill(till, /^Synced/).waitFor();
+    await goTo(tablet, 'Products');
+    const tabletApples = tablet.getByTestId('stock-A-100');
+    await tabletApples.filter({ hasText: /^114$/ }).waitFor();
+
+    // A quick sale of three apples and a croissant, by keyboard for the apples.
+    const search = till.getByRole('searchbox', { name: /Find a product/ });
+    await search.fill('apple');
+    await search.press('Enter');
+    await till.getByRole('spinbutton', { name: 'Quantity of Apple' }).fill('3');
+    await till.getByRole('button', { name: /^Croissant, / }).click();
+    await expect.poll(() => till.getByRole('status', { name: 'Total' }).textContent()).toBe('€3.30');
+    await screenshot(till, 'till-sale');
+    await till.getByRole('button', { name: 'Record sale' }).click();
+    await till.getByRole('status').filter({ hasText: 'Sale recorded: 4 items, €3.30.' }).waitFor();
+    await goTo(till, 'Products');
+    await till.getByTestId('stock-A-100').filter({ hasText: /^111$/ }).waitFor();
+    expect(await tabletApples.textContent()).toBe('114');
+
+    await forceSync(till);
+    await till
+      .getByRole('status')
+      .filter({ hasText: /^Sync done in .*: pushed 5, pulled / })
+      .waitFor();
+    await pill(till, /^Synced/).waitFor();
+    await screenshot(till, 'till-cloud-sync');
+
+    await forceSync(tablet);
+    await goTo(tablet, 'Products');
+    await tabletApples.filter({ hasText: /^111$/ }).waitFor();
+    await screenshot(tablet, 'tablet-products');
+  });
+
+  it('turns the pill red while the server is down and green when it is back', async () => {
+    await demo.stopServer();
+    await forceSync(till);
+    await pill(till, /^Offline · last sync /).waitFor();
+    await till
+      .getByRole('alert')
+      .filter({ hasText: /^Sync failed/ })
+      .waitFor();
+    await screenshot(till, 'till-offline');
+
+    await demo.restartServer();
+    // The worker retries an unreachable server within seconds and syncs as soon as it answers.
+    await pill(till, /^Synced/).waitFor({ timeout: 20_000 });
+  });
+
+  it('opens the sync log from the pill', async () => {
+    await pill(till, /^Synced/).click();
+    const log = till.getByRole('dialog', { name: 'Sync log' });
+    await log.waitFor();
+    await log.getByRole('cell', { name: 'Force sync' }).first().waitFor();
+    expect(await log.getByRole('row').count()).toBeGreaterThan(3);
+    await log
+      .getByRole('cell', { name: /Cannot reach the server|server|offline/i })
+      .first()
+      .waitFor();
+    await screenshot(till, 'sync-log');
+    await log.getByRole('button', { name: 'Close' }).click();
+    await log.waitFor({ state: 'detached' });
+  });
+
+  it('asks before a force pull discards unsent changes, and says the discarded rows are kept', async () => {
+    await goTo(till, 'Settings');
+    await till.getByRole('button', { name: 'Show advanced' }).click();
+    await till.getByRole('checkbox', { name: 'Discard my unsent changes' }).check();
+    await till.getByRole('button', { name: 'Force pull from cloud' }).click();
+    const confirm = till.getByRole('dialog', { name: 'Discard unsent changes?' });
+    await confirm.getByText(/The discarded rows are kept on this device/).waitFor();
+    await screenshot(till, 'till-force-pull');
+    await confirm.getByRole('button', { name: 'Keep my changes' }).click();
+    await confirm.waitFor({ state: 'detached' });
+    await till.getByRole('checkbox', { name: 'Discard my unsent changes' }).uncheck();
+    await till.getByRole('button', { name: 'Force pull from cloud' }).click();
+    await till
+      .getByRole('status')
+      .filter({ hasText: /^Force pull done/ })
+      .waitFor();
+    await till.getByRole('button', { name: 'Hide advanced' }).click();
+  });
+
+  it('pairs a device with a code from the dashboard, and tells it when the owner revokes it', async () => {
+    const extra: DeviceAgent = await startDeviceAgent({
+      dbPath: path.join(demo.dir, 'till-3.db'),
+      serverUrl: demo.server.url,
+      port: 0,
+      webRoot: path.join(webDir, 'device'),
+    });
+    try {
+      await dashboard.getByRole('textbox', { name: 'Email' }).fill(DEMO_OWNER.email);
+      await dashboard.getByLabel('Password').fill(DEMO_OWNER.password);
+      await dashboard.getByRole('button', { name: 'Sign in' }).click();
+      await dashboard
+        .getByRole('table', { name: 'Devices' })
+        .getByRole('cell', { name: 'Tablet 2', exact: true })
+        .waitFor();
+      await dashboard
+        .getByRole('cell', { name: /^Last seen / })
+        .first()
+        .waitFor();
+      await screenshot(dashboard, 'dashboard-devices');
+
+      await dashboard.getByRole('button', { name: 'Add a device' }).click();
+      const addDialog = dashboard.getByRole('dialog', { name: 'Add a device' });
+      await addDialog.getByRole('button', { name: 'Create a pairing code' }).click();
+      const code = (await addDialog.getByRole('status', { name: 'Pairing code' }).textContent()) ?? '';
+      expect(code).not.toBe('');
+      await addDialog.getByText(/\(in 15 minutes\)/).waitFor();
+      await screenshot(dashboard, 'dashboard-add-device');
+
+      const { page: device, errors } = await openPage(browser, extra.url, TABLET);
+      await device.getByRole('heading', { name: 'Pair this device' }).waitFor();
+      await device.getByRole('textbox', { name: 'Server URL' }).fill(demo.server.url);
+      await device.getByRole('textbox', { name: 'Pairing code' }).fill(code);
+      await device.getByRole('textbox', { name: 'Device name' }).fill('Till 3');
+      await screenshot(device, 'device-pairing');
+      await device.getByRole('button', { name: 'Pair device' }).click();
+      await pill(device, /^Synced/).waitFor({ timeout: 15_000 });
+      await device.getByRole('button', { name: /^Apple, / }).waitFor();
+
+      await addDialog.getByRole('button', { name: 'Close' }).click();
+      const row = dashboard.getByRole('row', { name: /Till 3/ });
+      await row.waitFor({ timeout: 10_000 });
+      await row.getByRole('button', { name: 'Revoke Till 3' }).click();
+      await dashboard
+        .getByRole('dialog', { name: 'Revoke Till 3?' })
+        .getByRole('button', { name: 'Revoke device' })
+        .click();
+      await row.getByText('Revoked', { exact: true }).waitFor();
+
+      await forceSync(device);
+      await pill(device, /^This device was removed by the owner$/).waitFor();
+      await device
+        .getByRole('alert')
+        .filter({ hasText: /removed by the owner and no longer syncs/ })
+        .waitFor();
+      await device.getByRole('button', { name: 'Pair again' }).waitFor();
+      await screenshot(device, 'device-revoked');
+      expect(errors).toEqual([]);
+      await device.close();
+    } finally {
+      await extra.close();
+    }
+  });
+
+  it("shows a dry-run job's diff in the dashboard", async () => {
+    // With the daily summary switched off, a new sale leaves its day's summary behind: a dry run shows the gap.
+    await goTo(dashboard, 'Job types');
+    const dailySales = dashboard.getByRole('form', { name: 'sale-daily-sales' });
+    await dailySales.getByRole('checkbox', { name: 'Disabled' }).check();
+    await dailySales.getByRole('button', { name: 'Save sale-daily-sales' }).click();
+    await dailySales.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    await screenshot(dashboard, 'dashboard-job-types');
+
+    await goTo(till, 'Sale');
+    await till.getByRole('button', { name: /^Banana, / }).click();
+    await till.getByRole('button', { name: 'Record sale' }).click();
+    await till.getByRole('status').filter({ hasText: 'Sale recorded: 1 item, €0.30.' }).waitFor();
+    await forceSync(till);
+    await till
+      .getByRole('status')
+      .filter({ hasText: /^Sync done/ })
+      .waitFor();
+
+    await dailySales.getByRole('checkbox', { name: 'Disabled' }).uncheck();
+    await dailySales.getByRole('button', { name: 'Save sale-daily-sales' }).click();
+    await dailySales.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+
+    await goTo(dashboard, 'Sync jobs');
+    await dashboard.getByRole('combobox', { name: 'Type' }).selectOption('sale-daily-sales');
+    await dashboard.getByRole('combobox', { name: 'Status' }).selectOption('Finished');
+    const jobs = dashboard.getByRole('table', { name: 'Sync jobs' });
+    await jobs.getByRole('cell', { name: 'Finished' }).first().waitFor();
+    await screenshot(dashboard, 'dashboard-jobs');
+    await jobs.getByRole('link').first().click();
+    await dashboard.getByRole('heading', { name: 'Timeline' }).waitFor();
+    await dashboard.getByRole('button', { name: 'Dry run again' }).click();
+
+    await dashboard.getByText('Skipped', { exact: true }).waitFor();
+    const diff = dashboard.getByRole('table', { name: 'Diff' });
+    await diff.waitFor();
+    const salesCount = diff.getByRole('row', { name: /^sales_count/ });
+    const cells = await salesCount.getByRole('cell').allTextContents();
+    expect(cells.map(Number)).toEqual([Number(cells[0]), Number(cells[0]) + 1]);
+    await dashboard.getByRole('heading', { name: 'Diff (dry run: nothing was written)' }).waitFor();
+    await screenshot(dashboard, 'dashboard-job-diff');
+  });
+
+  it('shows where an overridden edit went', async () => {
+    await goTo(dashboard, 'Conflicts');
+    // The demo changed the croissant's price on both devices: Till 1's later 1.95 won over Tablet 2's 1.90.
+    const conflict = dashboard
+      .getByRole('article', { name: /Conflict on products Croissant/ })
+      .filter({ has: dashboard.getByRole('row', { name: 'price_cents 195 190' }) });
+    await conflict.waitFor();
+    await conflict.getByText(/Till 1.*write was kept; .*Tablet 2.*write was overridden/).waitFor();
+    await screenshot(dashboard, 'dashboard-conflicts');
+  });
+
+  it('marks a row the server refused where the person works, with the reason in words', async () => {
+    await goTo(tablet, 'Products');
+    const form = tablet.getByRole('form', { name: 'Add a product' });
+    await form.getByRole('textbox', { name: 'SKU' }).fill('A-100');
+    await form.getByRole('textbox', { name: 'Name' }).fill('Green apple');
+    await form.getByRole('textbox', { name: 'Price' }).fill('0.55');
+    await form.getByRole('spinbutton', { name: 'Stock' }).fill('10');
+    await form.getByRole('button', { name: 'Add product' }).click();
+    await form.getByRole('status').filter({ hasText: 'Added Green apple.' }).waitFor();
+    await tablet.getByRole('row', { name: /Green apple Waiting to sync/ }).waitFor();
+
+    await forceSync(tablet);
+    await tablet
+      .getByRole('status')
+      .filter({ hasText: /1 rejected/ })
+      .waitFor();
+    await goTo(tablet, 'Products');
+    const refused = tablet.getByRole('row', { name: /Green apple Not synced/ });
+    await refused.getByText(/sku/i).waitFor();
+    await tablet.getByRole('alert').filter({ hasText: '1 product was refused by the server' }).waitFor();
+    await screenshot(tablet, 'tablet-refused-row');
+  });
+
+  it('logged no console errors on any page', () => {
+    expect(consoleErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,257 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { v7 as uuidv7 } from 'uuid';
+import { formatStamp, type PushResponse } from '@tillsync/protocol';
+import { SyncWorker, createSyncClient, type SyncClient, type SyncLogEntry } from '@tillsync/client';
+import { ratePerSecond, tempDir, type BenchResult } from './measure.js';
+import { startServeProcess, type ServeProcess } from './serve-process.js';
+
+/**
+ * The device agent: how long an edit takes to show on another device with live updates, and how long a
+ * write by the till's program waits while a large first sync runs in the worker. The server runs in a child
+ * process (`tillsync serve`), as it would on another machine, so its work does not share the device's event
+ * loop.
+ *
+ * `TILLSYNC_BENCH_DEVICE_ROWS` sets the size of the first sync (default 1,000,000).
+ */
+
+const ROWS = Number(process.env.TILLSYNC_BENCH_DEVICE_ROWS ?? 1_000_000);
+const LIVE_ROUNDS = 50;
+const PUSH_SIZE = 1000;
+/** How often the till writes during the first sync (a busy till: a sale line every 10 ms). */
+const WRITE_EVERY_MS = 10;
+const EMAIL = 'bench@shop.test';
+const PASSWORD = 'bench-password-1';
+
+type Server = ServeProcess;
+
+async function post<T>(url: string, body: unknown, token?: string): Promise<T> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`${url} answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as T;
+}
+
+async function pairingCode(server: Server): Promise<string> {
+  const { token } = await post<{ token: string }>(`${server.url}/api/auth/login`, {
+    email: EMAIL,
+    password: PASSWORD,
+  });
+  return (await post<{ code: string }>(`${server.url}/api/pairing-codes`, {}, token)).code;
+}
+
+async function pairedDevice(server: Server, dir: string, name: string): Promise<SyncClient> {
+  const client = createSyncClient({ dbPath: path.join(dir, `${name}.db`), serverUrl: server.url });
+  await client.pair(await pairingCode(server), { name, platform: 'bench' });
+  return client;
+}
+
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index] ?? NaN;
+}
+
+const round1 = (ms: number): number => Math.round(ms * 10) / 10;
+
+/** An edit pushed on one device, until the other has applied it, `LIVE_ROUNDS` times. */
+async function liveDelay(server: Server, dir: string): Promise<BenchResult[]> {
+  const [d1, d2] = [await pairedDevice(server, dir, 'live-1'), await pairedDevice(server, dir, 'live-2')];
+  const [w1, w2] = [d1, d2].map((client) => new SyncWorker({ client, intervalMs: 3600_000 })) as [
+    SyncWorker,
+    SyncWorker,
+  ];
+  w1.start();
+  w2.start();
+  await Promise.all([w1.idle(), w2.idle()]);
+  while (!w2.status.live) await new Promise((resolve) => setTimeout(resolve, 10));
+  const has = d2.database.prepare('SELECT 1 FROM customers WHERE id = ?');
+  const delays: number[] = [];
+  const pushCycles: number[] = [];
+  for (let round = 0; round < LIVE_ROUNDS; round++) {
+    const id = uuidv7();
+    d1.database.prepare('INSERT INTO customers (id, name) VALUES (?, ?)').run(id, `Live ${round}`);
+    const started = performance.now();
+    const shown = new Promise<number>((resolve) => {
+      const off = w2.on('cycle', (entry: SyncLogEntry) => {
+        if (entry.trigger !== 'live' || has.get(id) === undefined) return;
+        off();
+        resolve(performance.now());
+      });
+    });
+    const pushed = await w1.syncNow();
+    pushCycles.push(pushed.durationMs);
+    delays.push((await shown) - started);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await Promise.all([w1.stop(), w2.stop()]);
+  await Promise.all([d1.close(), d2.close()]);
+  const baseline = {
+    name: "the pushing device's own cycle (median)",
+    value: round1(percentile(pushCycles, 50)),
+  };
+  return [
+    {
+      name: `live update: an edit pushed on one device, applied on another (p50 of ${LIVE_ROUNDS})`,
+      value: round1(percentile(delays, 50)),
+      unit: 'ms',
+      baseline,
+      aim: 'about a second, not up to 30 s',
+      higherIsBetter: false,
+    },
+    {
+      name: `live update: the same delay, p99 of ${LIVE_ROUNDS}`,
+      value: round1(percentile(delays, 99)),
+      unit: 'ms',
+      baseline,
+      aim: '≤ 1,000 ms',
+      higherIsBetter: false,
+    },
+  ];
+}
+
+/** Fills the server with `ROWS` customers in pushes of `PUSH_SIZE`. */
+async function seed(server: Server): Promise<void> {
+  const { token } = await post<{ token: string }>(`${server.url}/api/auth/login`, {
+    email: EMAIL,
+    password: PASSWORD,
+  });
+  const { code } = await post<{ code: string }>(`${server.url}/api/pairing-codes`, {}, token);
+  const seeder = await post<{ accessToken: string }>(`${server.url}/api/devices/pair`, {
+    code,
+    name: 'seeder',
+    platform: 'bench',
+  });
+  const now = Date.now();
+  for (let start = 0; start < ROWS; start += PUSH_SIZE) {
+    const changes = Array.from({ length: Math.min(PUSH_SIZE, ROWS - start) }, (_, offset) => {
+      const index = start + offset;
+      return {
+        table: 'customers',
+        id: uuidv7(),
+        op: 'upsert' as const,
+        updatedAt: formatStamp({
+          ms: now,
+          counter: index % 0xffff,
+          nodeId: `seed${Math.floor(index / 0xffff)}`,
+        }),
+        values: {
+          name: `Customer ${index}`,
+          phone: `+44 20 7946 ${String(index % 10000).padStart(4, '0')}`,
+          email: null,
+        },
+      };
+    });
+    const response = await fetch(`${server.url}/api/sync/push`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${seeder.accessToken}` },
+      body: JSON.stringify({ pushId: uuidv7(), changes }),
+    });
+    const answer = (await response.json()) as PushResponse;
+    if (!response.ok || answer.results.some((result) => result.status !== 'applied'))
+      throw new Error(`a seeding push failed: ${response.status}`);
+  }
+}
+
+/**
+ * Writes a sale through the library every `WRITE_EVERY_MS` until stopped, and records how long each waited
+ * past its time: the event loop being busy (a pull page being applied) plus the write itself.
+ */
+function tillWrites(client: SyncClient): { stop: () => number[] } {
+  const insert = client.database.prepare(
+    "INSERT INTO sales (id, customer_id, total_cents, created_at) VALUES (?, NULL, 120, '2026-11-22T09:00:00.000Z')",
+  );
+  const waits: number[] = [];
+  let timer: NodeJS.Timeout;
+  const next = (): void => {
+    const due = performance.now() + WRITE_EVERY_MS;
+    timer = setTimeout(() => {
+      insert.run(uuidv7());
+      waits.push(performance.now() - due);
+      next();
+    }, WRITE_EVERY_MS);
+  };
+  next();
+  return {
+    stop: () => {
+      clearTimeout(timer);
+      return waits;
+    },
+  };
+}
+
+/** A write through the library while a first sync of `ROWS` rows runs, against the same writes at rest. */
+async function writeWhileSyncing(server: Server, dir: string): Promise<BenchResult[]> {
+  const client = await pairedDevice(server, dir, 'first-sync');
+  const idle = tillWrites(client);
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  const idleWaits = idle.stop();
+
+  const worker = new SyncWorker({ client, intervalMs: 3600_000, live: false });
+  const writes = tillWrites(client);
+  const started = performance.now();
+  const first = new Promise<SyncLogEntry>((resolve) => {
+    const off = worker.on('cycle', (entry) => {
+      off();
+      resolve(entry);
+    });
+  });
+  worker.start();
+  const entry = await first;
+  const syncMs = performance.now() - started;
+  const waits = writes.stop();
+  await worker.stop();
+  const synced = (client.database.prepare('SELECT count(*) AS n FROM customers').get() as { n: number }).n;
+  await client.close();
+  // The live rounds' customers are in the same shop.
+  if (!entry.ok || synced !== ROWS + LIVE_ROUNDS)
+    throw new Error(`the first sync ended ${entry.error ?? 'ok'} with ${synced} rows`);
+  const rows = ROWS.toLocaleString('en');
+  const baselineName = `the same writes with no sync running, p99 of ${idleWaits.length}`;
+  return [
+    {
+      name: `till write during a first sync of ${rows} rows: wait, p99 of ${waits.length}`,
+      value: round1(percentile(waits, 99)),
+      unit: 'ms',
+      baseline: { name: baselineName, value: round1(percentile(idleWaits, 99)) },
+      aim: '< 20 ms',
+      higherIsBetter: false,
+    },
+    {
+      name: `till write during a first sync of ${rows} rows: longest wait`,
+      value: round1(Math.max(...waits)),
+      unit: 'ms',
+      baseline: {
+        name: 'the same writes with no sync running, longest',
+        value: round1(Math.max(...idleWaits)),
+      },
+      higherIsBetter: false,
+    },
+    {
+      name: `first sync of ${rows} rows (pages of 1,000, a write every ${WRITE_EVERY_MS} ms meanwhile)`,
+      value: ratePerSecond(ROWS, syncMs),
+      unit: 'rows/s',
+      higherIsBetter: true,
+    },
+  ];
+}
+
+export async function benchDeviceAgent(): Promise<BenchResult[]> {
+  const dir = tempDir('device-agent');
+  const server = await startServeProcess(['--db', path.join(dir, 'cloud.db')], {
+    TILLSYNC_ADMIN_EMAIL: EMAIL,
+    TILLSYNC_ADMIN_PASSWORD: PASSWORD,
+  });
+  try {
+    const live = await liveDelay(server, dir);
+    await seed(server);
+    return [...live, ...(await writeWhileSyncing(server, dir))];
+  } finally {
+    await server.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

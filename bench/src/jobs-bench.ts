@@ -1,0 +1,274 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { CompiledSchema, SHOP_SCHEMA } from '@tillsync/protocol';
+import {
+  BullMqJobQueue,
+  EmbeddedJobQueue,
+  JobExecutor,
+  JobTypeRegistry,
+  SyncJobs,
+  defineSyncJobType,
+  type JobQueue,
+} from '@tillsync/jobs';
+import { openStorage, type Storage, type StorageLocation } from '@tillsync/server';
+import { freshPostgresDatabase, ratePerSecond, tempDir, type BenchResult } from './measure.js';
+
+const JOBS = 5_000;
+const RAW_JOBS = 20_000;
+const CONCURRENCY = 32;
+const REDIS_URL = process.env.TILLSYNC_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const CLI = fileURLToPath(new URL('../../packages/cli/bin/tillsync.js', import.meta.url));
+
+/** A job that does nothing and ends `No Target`: what is measured is the framework, not the work. */
+const NOOP = { name: 'noop', sourceTable: 'customers', mode: 'bypass' as const, execute: () => null };
+
+interface Shop {
+  readonly dir: string;
+  readonly location: StorageLocation;
+  readonly storage: Storage;
+  readonly jobs: ReturnType<SyncJobs['forTenant']>;
+  readonly registry: JobTypeRegistry;
+  readonly schema: CompiledSchema;
+  ended(): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function openShop(name: string, postgres = false): Promise<Shop> {
+  const dir = tempDir(`jobs-${name}`);
+  const database = postgres ? await freshPostgresDatabase() : null;
+  const location: StorageLocation = database
+    ? { databaseUrl: database.url }
+    : { dbPath: path.join(dir, 'cloud.db') };
+  const storage = await openStorage(location);
+  const { tenantId } = await storage.accounts.createTenant({
+    name: 'Bench',
+    email: `${randomUUID()}@b.test`,
+    passwordHash: 'x',
+  });
+  const schema = new CompiledSchema(SHOP_SCHEMA);
+  const registry = new JobTypeRegistry([defineSyncJobType(NOOP)]);
+  const jobs = new SyncJobs({
+    store: storage.createJobStore({ schema, types: registry }),
+    types: registry,
+  }).forTenant(tenantId);
+  // Counting through a connection of its own keeps the count off the store's connections.
+  const query = "select count(*) as n from sync_jobs where status = 'No Target'";
+  let ended: () => Promise<number>;
+  let closeCounter: () => Promise<void>;
+  if (database) {
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    ended = async () => Number((await client.query<{ n: string }>(query)).rows[0]?.n ?? 0);
+    closeCounter = () => client.end();
+  } else {
+    const counter = new BetterSqlite3(path.join(dir, 'cloud.db'), { readonly: true });
+    const count = counter.prepare(query);
+    ended = () => Promise.resolve((count.get() as { n: number }).n);
+    closeCounter = () => Promise.resolve(void counter.close());
+  }
+  return {
+    dir,
+    location,
+    storage,
+    jobs,
+    registry,
+    schema,
+    ended,
+    async close() {
+      await closeCounter();
+      await storage.close();
+      await database?.drop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Enqueues `count` no-op jobs through the public API, a batch at a time, and waits until all have ended. */
+async function runAll(shop: Shop, count: number, onBatch: () => void): Promise<number> {
+  const started = process.hrtime.bigint();
+  for (let done = 0; done < count; done += 100) {
+    await Promise.all(
+      Array.from({ length: Math.min(100, count - done) }, (_, index) =>
+        shop.jobs.enqueue({ type: 'noop', context: { n: done + index } }),
+      ),
+    );
+    onBatch();
+  }
+  const deadline = Date.now() + 120_000;
+  while ((await shop.ended()) < count) {
+    if (Date.now() > deadline) throw new Error(`only ${await shop.ended()} of ${count} bench jobs ended`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return Number(process.hrtime.bigint() - started) / 1e6;
+}
+
+async function benchEmbedded(): Promise<number> {
+  const shop = await openShop('embedded');
+  const store = shop.storage.createJobStore({ schema: shop.schema, types: shop.registry });
+  const queue: JobQueue = new EmbeddedJobQueue({
+    store,
+    executor: new JobExecutor({ store, types: shop.registry }),
+    concurrency: CONCURRENCY,
+    pollIntervalMs: 50,
+  });
+  await queue.start();
+  try {
+    return ratePerSecond(JOBS, await runAll(shop, JOBS, () => queue.wake()));
+  } finally {
+    await queue.stop();
+    await shop.close();
+  }
+}
+
+/** Raw BullMQ: no-op jobs added in bulk and processed by `workers` workers, on a fresh prefix. */
+async function benchRawBullMq(workers: number): Promise<number> {
+  const prefix = `tillsync-bench-${randomUUID().slice(0, 8)}`;
+  const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const queue = new Queue('raw', { connection, prefix });
+  let processed = 0;
+  const running = Array.from({ length: workers }, () => {
+    const worker = new Worker(
+      'raw',
+      () => {
+        processed += 1;
+        return Promise.resolve();
+      },
+      { connection: new Redis(REDIS_URL, { maxRetriesPerRequest: null }), prefix, concurrency: CONCURRENCY },
+    );
+    return worker;
+  });
+  await Promise.all(running.map((worker) => worker.waitUntilReady()));
+  const started = process.hrtime.bigint();
+  for (let done = 0; done < RAW_JOBS; done += 1000) {
+    await queue.addBulk(
+      Array.from({ length: 1000 }, (_, index) => ({
+        name: 'noop',
+        data: { n: done + index },
+        opts: { jobId: `${done + index}`.padStart(8, 'j'), removeOnComplete: true, removeOnFail: true },
+      })),
+    );
+  }
+  while (processed < RAW_JOBS) await new Promise((resolve) => setTimeout(resolve, 5));
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  await Promise.all(running.map((worker) => worker.close()));
+  await queue.obliterate({ force: true });
+  await queue.close();
+  await connection.quit();
+  return ratePerSecond(RAW_JOBS, ms);
+}
+
+/** Ours on BullMQ: the dispatcher here, `workers` `tillsync worker --redis-url` processes running the jobs. */
+async function benchOursOnBullMq(workers: number, postgres = false): Promise<number> {
+  const shop = await openShop(`bullmq-${workers}${postgres ? '-pg' : ''}`, postgres);
+  const database =
+    'databaseUrl' in shop.location
+      ? ['--database-url', shop.location.databaseUrl]
+      : ['--db', shop.location.dbPath];
+  const prefix = `tillsync-bench-${randomUUID().slice(0, 8)}`;
+  const moduleFile = path.join(shop.dir, 'noop-jobs.mjs');
+  fs.writeFileSync(
+    moduleFile,
+    `export default [{ name: 'noop', sourceTable: 'customers', mode: 'bypass', execute: () => null }];\n`,
+  );
+  const store = shop.storage.createJobStore({ schema: shop.schema, types: shop.registry });
+  const dispatcher = new BullMqJobQueue({ store, redisUrl: REDIS_URL, prefix, pollIntervalMs: 20 });
+  const children: ChildProcess[] = [];
+  try {
+    for (let index = 0; index < workers; index++) {
+      const child = spawn(
+        process.execPath,
+        [
+          CLI,
+          'worker',
+          ...database,
+          '--jobs',
+          moduleFile,
+          '--redis-url',
+          REDIS_URL,
+          '--bullmq-prefix',
+          prefix,
+          '--concurrency',
+          String(CONCURRENCY),
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      children.push(child);
+      await new Promise<void>((resolve, reject) => {
+        child.stdout?.on('data', (chunk: Buffer) => {
+          if (chunk.toString().includes('tillsync worker: running')) resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`a bench worker exited with ${code}`)));
+      });
+    }
+    await dispatcher.start();
+    return ratePerSecond(JOBS, await runAll(shop, JOBS, () => dispatcher.wake()));
+  } finally {
+    await dispatcher.stop();
+    for (const child of children) {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+    const redis = new Redis(REDIS_URL);
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+    await shop.close();
+  }
+}
+
+/** `npm run bench jobs`: no-op sync jobs end to end, embedded and on BullMQ, beside raw BullMQ. */
+export async function benchJobs(): Promise<BenchResult[]> {
+  const embedded = await benchEmbedded();
+  const raw1 = await benchRawBullMq(1);
+  const raw2 = await benchRawBullMq(2);
+  const one = await benchOursOnBullMq(1);
+  const two = await benchOursOnBullMq(2);
+  const onePg = await benchOursOnBullMq(1, true);
+  const twoPg = await benchOursOnBullMq(2, true);
+  return [
+    {
+      name: `no-op jobs end to end, embedded queue (${JOBS.toLocaleString('en')} jobs, enqueue to end)`,
+      value: embedded,
+      unit: 'jobs/s',
+      aim: '≥ 2,000 jobs/s',
+      higherIsBetter: true,
+    },
+    {
+      name: `no-op jobs end to end on BullMQ, one \`tillsync worker\` process`,
+      value: one,
+      unit: 'jobs/s',
+      baseline: { name: 'raw BullMQ no-op jobs, one worker, same run', value: raw1 },
+      higherIsBetter: true,
+    },
+    {
+      name: `no-op jobs end to end on BullMQ, two \`tillsync worker\` processes`,
+      value: two,
+      unit: 'jobs/s',
+      baseline: { name: 'raw BullMQ no-op jobs, two workers, same run', value: raw2 },
+      aim: '≥ 0.4 of raw BullMQ, and above one worker process',
+      higherIsBetter: true,
+    },
+    {
+      name: 'no-op jobs end to end on BullMQ and PostgreSQL, one `tillsync worker` process',
+      value: onePg,
+      unit: 'jobs/s',
+      baseline: { name: 'raw BullMQ no-op jobs, one worker, same run', value: raw1 },
+      higherIsBetter: true,
+    },
+    {
+      name: 'no-op jobs end to end on BullMQ and PostgreSQL, two `tillsync worker` processes',
+      value: twoPg,
+      unit: 'jobs/s',
+      baseline: { name: 'raw BullMQ no-op jobs, two workers, same run', value: raw2 },
+      aim: '≥ 0.4 of raw BullMQ, and above one worker process',
+      higherIsBetter: true,
+    },
+  ];
+}

@@ -1,0 +1,293 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { startServer, type RunningServer } from '@tillsync/server';
+import type { Command } from 'commander';
+import { startDeviceAgent, type DeviceAgent } from './device-agent.js';
+import { DeviceRows } from './device-rows.js';
+import { integer, optionFor, readSetting, text, type Setting } from './settings.js';
+import { UsageError } from './usage-error.js';
+import { PAGES_NOT_BUILT, webAssetsDir } from './web-assets.js';
+
+/** The demo's owner: printed with the URLs, so a newcomer can sign in at once. */
+export const DEMO_OWNER = { email: 'owner@shop.test', password: 'tillsync-demo-password' } as const;
+
+/** The demo's two devices, with the ports of their pages after the server's. */
+const DEMO_DEVICES = [
+  { name: 'Till 1', file: 'till-1.db' },
+  { name: 'Tablet 2', file: 'tablet-2.db' },
+] as const;
+
+/** Options for {@link startDemo}. */
+export interface DemoOptions {
+  /** Where the server's and the devices' SQLite files live. @defaultValue `./data/demo` */
+  readonly dir?: string;
+  /** The server's port; the devices' pages take the next two. 0 picks free ports for all. @defaultValue 8787 */
+  readonly port?: number;
+  /** Start over: remove the demo's files first. Otherwise a demo left in `dir` goes on. @defaultValue false */
+  readonly fresh?: boolean;
+  /** The devices' sync schedule. @defaultValue 30000 */
+  readonly intervalMs?: number;
+  /** Pages built elsewhere (a folder with `device/` and `dashboard/`). @defaultValue apps/web/dist */
+  readonly webDir?: string;
+}
+
+/** A running demo: the server, the two devices, and how to stop and start the server (tests do). */
+export interface RunningDemo {
+  readonly server: RunningServer;
+  readonly devices: readonly DeviceAgent[];
+  readonly dashboardUrl: string;
+  readonly dir: string;
+  /** Whether the pages were found (otherwise only the APIs answer). */
+  readonly pagesBuilt: boolean;
+  /** Stops the server only (the devices go offline). */
+  stopServer(): Promise<void>;
+  /** Starts the server again on the same file and port. */
+  restartServer(): Promise<RunningServer>;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole product on one machine: a server on an embedded SQLite file with an owner, and two paired
+ * devices ("Till 1", "Tablet 2") with a small shop's data, each serving its page. A fresh demo records a
+ * few sales (so sync jobs have run) and one overridden price (so "Conflicts" has an answer).
+ *
+ * @example
+ * const demo = await startDemo({ dir: './data/demo' });
+ * console.log(demo.dashboardUrl, demo.devices.map((device) => device.url));
+ * await demo.close();
+ */
+export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo> {
+  const dir = path.resolve(options.dir ?? './data/demo');
+  const basePort = options.port ?? 8787;
+  const devicePort = (index: number): number => (basePort === 0 ? 0 : basePort + 1 + index);
+  const dashboardRoot = options.webDir ? path.join(options.webDir, 'dashboard') : webAssetsDir('dashboard');
+  const deviceRoot = options.webDir ? path.join(options.webDir, 'device') : webAssetsDir('device');
+  const cloudDb = path.join(dir, 'cloud.db');
+  const deviceFiles = DEMO_DEVICES.map((device) => path.join(dir, device.file));
+
+  const resume = !options.fresh && [cloudDb, ...deviceFiles].every((file) => fs.existsSync(file));
+  if (!resume) removeDemoFiles([cloudDb, ...deviceFiles]);
+  fs.mkdirSync(dir, { recursive: true });
+
+  const serverOptions = {
+    dbPath: cloudDb,
+    port: basePort,
+    adminEmail: DEMO_OWNER.email,
+    adminPassword: DEMO_OWNER.password,
+    logger: false,
+    ...(dashboardRoot ? { webRoot: dashboardRoot } : {}),
+  };
+  let server = await startServer(serverOptions).catch((error: unknown) => {
+    throw portError(error, basePort);
+  });
+  let serverUp = true;
+  const devices: DeviceAgent[] = [];
+  try {
+    const login = await server.accounts.login(DEMO_OWNER.email, DEMO_OWNER.password);
+    for (const [index, device] of DEMO_DEVICES.entries()) {
+      const pairCode = resume ? undefined : (await server.accounts.createPairingCode(login.tenantId)).code;
+      devices.push(
+        await startDeviceAgent({
+          dbPath: deviceFiles[index] ?? '',
+          serverUrl: server.url,
+          name: device.name,
+          port: devicePort(index),
+          ...(pairCode ? { pairCode } : {}),
+          ...(options.intervalMs ? { intervalMs: options.intervalMs } : {}),
+          ...(deviceRoot ? { webRoot: deviceRoot } : {}),
+        }).catch((error: unknown) => {
+          throw portError(error, devicePort(index));
+        }),
+      );
+    }
+    if (!resume) await seedShop(devices);
+  } catch (error) {
+    await Promise.all(devices.map((device) => device.close()));
+    await server.close();
+    throw error;
+  }
+
+  const port = server.port;
+  return {
+    get server() {
+      return server;
+    },
+    devices,
+    dashboardUrl: server.url,
+    dir,
+    pagesBuilt: dashboardRoot !== null && deviceRoot !== null,
+    async stopServer() {
+      if (!serverUp) return;
+      serverUp = false;
+      await server.close();
+    },
+    async restartServer() {
+      if (serverUp) return server;
+      server = await startServer({ ...serverOptions, port });
+      serverUp = true;
+      return server;
+    },
+    async close() {
+      await Promise.all(devices.map((device) => device.close()));
+      if (serverUp) {
+        serverUp = false;
+        await server.close();
+      }
+    },
+  };
+}
+
+/** A small shop, written on Till 1 as a shop program would write it, then synced to the server and Tablet 2. */
+async function seedShop(devices: readonly DeviceAgent[]): Promise<void> {
+  const [till, tablet] = devices;
+  if (!till || !tablet) return;
+  const rows = new DeviceRows(till.client);
+  const categories = new Map(
+    ['Fruit', 'Bakery', 'Drinks', 'Dairy'].map((name) => [
+      name,
+      rows.insert('categories', { values: { name } }).id,
+    ]),
+  );
+  const products = [
+    ['A-100', 'Apple', 45, 120, 'Fruit'],
+    ['A-101', 'Banana', 30, 90, 'Fruit'],
+    ['B-200', 'Croissant', 180, 24, 'Bakery'],
+    ['B-201', 'Sourdough loaf', 450, 12, 'Bakery'],
+    ['D-300', 'Coffee beans 250 g', 790, 30, 'Drinks'],
+    ['D-301', 'Orange juice 1 l', 260, 40, 'Drinks'],
+    ['M-400', 'Milk 1 l', 115, 36, 'Dairy'],
+    ['M-401', 'Cheddar 200 g', 340, 18, 'Dairy'],
+  ] as const;
+  const productIds = new Map<string, string>(
+    products.map(([sku, name, price, stock, category]) => [
+      sku,
+      rows.insert('products', {
+        values: {
+          sku,
+          name,
+          price_cents: price,
+          stock,
+          category_id: categories.get(category) ?? null,
+          active: 1,
+        },
+      }).id,
+    ]),
+  );
+  const customers = [
+    ['Ada Byrne', '+353 1 555 0101', 'ada@example.com'],
+    ['Mei Chen', '+353 1 555 0102', null],
+    ['Tomás Walsh', null, 'tomas@example.com'],
+  ] as const;
+  const customerIds = customers.map(
+    ([name, phone, email]) => rows.insert('customers', { values: { name, phone, email } }).id,
+  );
+  const sell = (customer: string | null, items: [string, number][]): void => {
+    rows.recordSale({
+      customerId: customer,
+      items: items.map(([sku, quantity]) => ({ productId: productIds.get(sku) ?? '', quantity })),
+    });
+  };
+  sell(customerIds[0] ?? null, [
+    ['A-100', 6],
+    ['B-201', 1],
+  ]);
+  sell(null, [
+    ['D-300', 1],
+    ['M-400', 2],
+  ]);
+  await till.worker.syncNow();
+  await tablet.worker.syncNow();
+
+  // One price changed on both devices: the later write (Till 1's) wins, and Tablet 2's is kept as a conflict.
+  const croissant = productIds.get('B-200') ?? '';
+  new DeviceRows(tablet.client).update('products', croissant, { values: { price_cents: 190 } });
+  // Stamps of one millisecond would be ordered by device id; a moment later, Till 1's is surely the later one.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  rows.update('products', croissant, { values: { price_cents: 195 } });
+  await till.worker.syncNow();
+  await tablet.worker.syncNow();
+  sell(customerIds[1] ?? null, [['B-200', 2]]);
+  await till.worker.syncNow();
+  await tablet.worker.syncNow();
+}
+
+function removeDemoFiles(files: readonly string[]): void {
+  for (const file of files) {
+    for (const suffix of ['', '-wal', '-shm', '-journal']) fs.rmSync(file + suffix, { force: true });
+  }
+}
+
+function portError(error: unknown, port: number): Error {
+  const code = (error as { code?: unknown; cause?: { code?: unknown } }).code;
+  const causeCode = (error as { cause?: { code?: unknown } }).cause?.code;
+  if (code === 'EADDRINUSE' || causeCode === 'EADDRINUSE') {
+    return new UsageError(`port ${port} is in use (another demo running?): stop it, or start with --port`);
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+const DEMO_SETTINGS = {
+  port: {
+    flag: '--port <port>',
+    env: 'TILLSYNC_PORT',
+    description: "the server's port; the two devices' pages take the next two (default 8787)",
+    parse: integer(0, 65533),
+  },
+  dir: {
+    flag: '--dir <folder>',
+    env: 'TILLSYNC_DEMO_DIR',
+    description: "where the demo's SQLite files live (default ./data/demo)",
+    parse: text,
+  },
+} satisfies Record<string, Setting<unknown>>;
+
+/** `tillsync demo`: what `npm start` runs. */
+export function registerDemoCommand(program: Command): void {
+  const command = program
+    .command('demo')
+    .description(
+      'run the whole product on this machine: a server on an embedded database with an owner, and two ' +
+        'paired devices ("Till 1", "Tablet 2") with a small shop, each with its page; Ctrl+C stops it all',
+    )
+    .option('--fresh', 'start over: remove the demo files left by an earlier run');
+  for (const setting of Object.values(DEMO_SETTINGS)) command.addOption(optionFor(setting));
+  command.action(async (flags: Record<string, unknown>) => {
+    const port = readSetting(DEMO_SETTINGS.port, flags);
+    const dir = readSetting(DEMO_SETTINGS.dir, flags);
+    const demo = await startDemo({
+      ...(port !== undefined ? { port } : {}),
+      ...(dir !== undefined ? { dir } : {}),
+      fresh: flags.fresh === true,
+    });
+    const [till, tablet] = demo.devices;
+    const relative = path.relative(process.cwd(), demo.dir);
+    const shown = relative === '' ? '.' : relative.startsWith('..') ? demo.dir : relative;
+    process.stdout.write(
+      [
+        '',
+        `Tillsync demo is running (its files are in ${shown}; start over with --fresh).`,
+        '',
+        `  Owner's dashboard  ${demo.dashboardUrl}   sign in as ${DEMO_OWNER.email} / ${DEMO_OWNER.password}`,
+        `  Till 1             ${till?.url ?? ''}`,
+        `  Tablet 2           ${tablet?.url ?? ''}`,
+        '',
+        demo.pagesBuilt
+          ? 'Try it: record a sale on Till 1, press "Force sync now" under Settings, and see the stock change on Tablet 2.'
+          : `Note: ${PAGES_NOT_BUILT}.`,
+        'Press Ctrl+C to stop.',
+        '',
+      ].join('\n'),
+    );
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
+        resolve();
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
+    process.stdout.write('Stopping the demo...\n');
+    await demo.close();
+  });
+}

@@ -1,0 +1,296 @@
+import { CompiledSchema, type SchemaTable, type SyncSchema } from '@tillsync/protocol';
+import type { SyncClient } from '@tillsync/client';
+import { v7 as uuidv7 } from 'uuid';
+
+/** A value of a synced column as the device's SQLite file holds it. */
+export type CellValue = string | number | null;
+
+/** A row as the device's page reads it: its values and whether (and why not) it reached the server. */
+export interface DeviceRow {
+  readonly id: string;
+  readonly values: Readonly<Record<string, CellValue>>;
+  /** Changed on this device and not yet confirmed by the server. */
+  readonly pending: boolean;
+  /** Why the server refused the row's last push, or null. */
+  readonly error: { readonly code: string; readonly message: string } | null;
+}
+
+/** A sale as the till records it: the agent prices the lines from the products and takes the stock. */
+export interface SaleRequest {
+  readonly customerId: string | null;
+  readonly items: readonly { readonly productId: string; readonly quantity: number }[];
+}
+
+/** A request the rows refuse: its HTTP status, code and a sentence for the person. */
+export class RowsError extends Error {
+  override readonly name = 'RowsError';
+  readonly status: number;
+  readonly code: string;
+
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** The most rows one list answers: the page shows a shop's products and customers, not a warehouse. */
+const MAX_LIST_ROWS = 5000;
+/** How far the pending list is read to mark rows; a till with more unsent rows has bigger problems. */
+const MAX_PENDING = 20_000;
+const MAX_QUANTITY = 100_000;
+
+/**
+ * The till's reads and writes of the synced tables, for the device's page (products, a quick sale,
+ * customers). Every write goes through the device's own SQLite connection as plain SQL, so the capture
+ * triggers record it like a write by any other program, and the sync sends it.
+ *
+ * Only the tables and columns of the schema the device received when it paired are reachable; values are
+ * checked against it as the server would (types, required columns). Foreign keys and unique values are the
+ * server's to judge: a row it refuses stays here with its reason, and the page shows it.
+ */
+export class DeviceRows {
+  readonly #client: SyncClient;
+  #schema: { readonly json: string; readonly compiled: CompiledSchema } | null = null;
+
+  constructor(client: SyncClient) {
+    this.#client = client;
+  }
+
+  /** The table's rows, oldest first, each with its sync state. */
+  list(tableName: string): DeviceRow[] {
+    const table = this.#table(tableName);
+    const rows = this.#client.database
+      .prepare(`SELECT ${selectList(table)} FROM ${quote(table.name)} ORDER BY rowid LIMIT ?`)
+      .all(MAX_LIST_ROWS) as Record<string, CellValue>[];
+    const pending = new Map(
+      this.#client
+        .pendingChanges(MAX_PENDING)
+        .filter((change) => change.table === table.name)
+        .map((change) => [change.id, change.error]),
+    );
+    return rows.map((row) => toDeviceRow(table, row, pending));
+  }
+
+  /** Adds a row with a new UUIDv7 id; columns left out take their default. */
+  insert(tableName: string, values: unknown): DeviceRow {
+    const table = this.#writable(tableName);
+    const given = this.#values(table, values);
+    const row = this.#check(table, given);
+    const id = uuidv7();
+    const columns = table.columns.map((column) => column.name);
+    this.#client.database
+      .prepare(
+        `INSERT INTO ${quote(table.name)} (id, ${columns.map(quote).join(', ')}) VALUES (?, ${columns.map(() => '?').join(', ')})`,
+      )
+      .run(id, ...columns.map((name) => row[name] ?? null));
+    return this.#read(table, id);
+  }
+
+  /** Sets some columns of a row; a counter (stock) set here is sent as the difference to what the device saw. */
+  update(tableName: string, id: string, values: unknown): DeviceRow {
+    const table = this.#writable(tableName);
+    const given = this.#values(table, values);
+    const current = this.#read(table, id);
+    this.#check(table, { ...current.values, ...given });
+    const names = Object.keys(given);
+    if (names.length > 0) {
+      this.#client.database
+        .prepare(
+          `UPDATE ${quote(table.name)} SET ${names.map((name) => `${quote(name)} = ?`).join(', ')} WHERE id = ?`,
+        )
+        .run(...names.map((name) => given[name] ?? null), id);
+    }
+    return this.#read(table, id);
+  }
+
+  /** Deletes a row; the delete travels like any change. */
+  remove(tableName: string, id: string): void {
+    const table = this.#writable(tableName);
+    this.#read(table, id);
+    this.#client.database.prepare(`DELETE FROM ${quote(table.name)} WHERE id = ?`).run(id);
+  }
+
+  /**
+   * Records a sale of the built-in shop schema (PROTOCOL.md §3): the sale, one `sale_items` row per line at
+   * the product's price now, and each product's stock taken down, in one transaction, so a till that stops
+   * halfway never holds a sale without its items or stock.
+   */
+  recordSale(request: unknown): DeviceRow {
+    const sale = parseSale(request);
+    const sales = this.#writable('sales');
+    const saleItems = this.#writable('sale_items');
+    const products = this.#writable('products');
+    for (const [table, columns] of [
+      [sales, ['customer_id', 'total_cents', 'created_at']],
+      [saleItems, ['sale_id', 'product_id', 'quantity', 'price_cents']],
+      [products, ['price_cents', 'stock']],
+    ] as const) {
+      const missing = columns.filter((name) => !table.columnsByName.has(name));
+      if (missing.length > 0) {
+        throw new RowsError(
+          409,
+          'SCHEMA_MISMATCH',
+          `${table.name} has no ${missing.join(', ')}: this schema cannot record sales`,
+        );
+      }
+    }
+    const database = this.#client.database;
+    const saleId = uuidv7();
+    database.transaction(() => {
+      const lines = sale.items.map((item) => {
+        const product = database
+          .prepare(`SELECT price_cents FROM ${quote(products.name)} WHERE id = ?`)
+          .get(item.productId) as { price_cents: number } | undefined;
+        if (!product) throw new RowsError(404, 'NOT_FOUND', `there is no product ${item.productId}`);
+        return { ...item, priceCents: Number(product.price_cents) };
+      });
+      if (sale.customerId !== null) {
+        const customer = database.prepare('SELECT 1 FROM customers WHERE id = ?').get(sale.customerId);
+        if (!customer) throw new RowsError(404, 'NOT_FOUND', `there is no customer ${sale.customerId}`);
+      }
+      const total = lines.reduce((sum, line) => sum + line.priceCents * line.quantity, 0);
+      database
+        .prepare(
+          `INSERT INTO ${quote(sales.name)} (id, customer_id, total_cents, created_at) VALUES (?, ?, ?, ?)`,
+        )
+        .run(saleId, sale.customerId, total, new Date().toISOString());
+      const addItem = database.prepare(
+        `INSERT INTO ${quote(saleItems.name)} (id, sale_id, product_id, quantity, price_cents) VALUES (?, ?, ?, ?, ?)`,
+      );
+      const takeStock = database.prepare(`UPDATE ${quote(products.name)} SET stock = stock - ? WHERE id = ?`);
+      for (const line of lines) {
+        addItem.run(uuidv7(), saleId, line.productId, line.quantity, line.priceCents);
+        takeStock.run(line.quantity, line.productId);
+      }
+    })();
+    return this.#read(sales, saleId);
+  }
+
+  #read(table: SchemaTable, id: string): DeviceRow {
+    const row = this.#client.database
+      .prepare(`SELECT ${selectList(table)} FROM ${quote(table.name)} WHERE id = ?`)
+      .get(id) as Record<string, CellValue> | undefined;
+    if (!row) throw new RowsError(404, 'NOT_FOUND', `there is no ${table.name} row ${id}`);
+    const pending = new Map(
+      this.#client
+        .pendingChanges(MAX_PENDING)
+        .filter((change) => change.table === table.name && change.id === id)
+        .map((change) => [change.id, change.error]),
+    );
+    return toDeviceRow(table, row, pending);
+  }
+
+  /** The values of a request body: an object of the table's columns with scalar values. */
+  #values(table: SchemaTable, body: unknown): Record<string, CellValue> {
+    const values = (body as { values?: unknown } | null)?.values;
+    if (typeof values !== 'object' || values === null || Array.isArray(values)) {
+      throw new RowsError(400, 'INVALID_REQUEST', 'the body must be {"values": {"<column>": <value>, …}}');
+    }
+    const checked: Record<string, CellValue> = {};
+    for (const [name, value] of Object.entries(values as Record<string, unknown>)) {
+      if (!table.columnsByName.has(name)) {
+        throw new RowsError(400, 'UNKNOWN_COLUMN', `${table.name} has no column "${name}"`);
+      }
+      if (value !== null && typeof value !== 'string' && typeof value !== 'number') {
+        throw new RowsError(400, 'INVALID_VALUE', `${table.name}.${name} must be text, a number or null`);
+      }
+      checked[name] = value;
+    }
+    return checked;
+  }
+
+  /** Judges a whole row as the server would (types, required columns); answers it with defaults filled in. */
+  #check(table: SchemaTable, row: Record<string, CellValue>): Record<string, CellValue> {
+    const verdict = this.#compiled().checkValues(table, row, false);
+    if (!verdict.ok) throw new RowsError(400, verdict.code, verdict.message);
+    return verdict.values as Record<string, CellValue>;
+  }
+
+  #table(name: string): SchemaTable {
+    const table = this.#compiled().table(name);
+    if (!table) throw new RowsError(404, 'UNKNOWN_TABLE', `this device syncs no table "${name}"`);
+    return table;
+  }
+
+  #writable(name: string): SchemaTable {
+    const table = this.#table(name);
+    if (table.serverOnly) {
+      throw new RowsError(
+        409,
+        'READ_ONLY_TABLE',
+        `${name} is written on the server only; devices receive it`,
+      );
+    }
+    return table;
+  }
+
+  /**
+   * The schema the device received when it paired. It is read from the file's documented `_sync_state`
+   * (packages/client/README.md), since the client keeps it there for every program that opens the file.
+   */
+  #compiled(): CompiledSchema {
+    const found = this.#client.database
+      .prepare("SELECT value FROM _sync_state WHERE key = 'schema'")
+      .get() as { value: string | null } | undefined;
+    const json = found?.value ?? null;
+    if (json === null) throw new RowsError(409, 'NOT_PAIRED', 'this device is not paired yet: pair it first');
+    if (this.#schema?.json !== json) {
+      this.#schema = { json, compiled: new CompiledSchema(JSON.parse(json) as SyncSchema) };
+    }
+    return this.#schema.compiled;
+  }
+}
+
+function parseSale(body: unknown): {
+  customerId: string | null;
+  items: { productId: string; quantity: number }[];
+} {
+  const { customerId = null, items } = (body ?? {}) as { customerId?: unknown; items?: unknown };
+  if (customerId !== null && (typeof customerId !== 'string' || customerId === '')) {
+    throw new RowsError(400, 'INVALID_REQUEST', '"customerId" must be a customer id or null');
+  }
+  if (!Array.isArray(items) || items.length === 0) {
+    throw new RowsError(400, 'INVALID_REQUEST', 'a sale needs "items": [{"productId", "quantity"}, …]');
+  }
+  const lines = items.map((item: unknown) => {
+    const { productId, quantity } = (item ?? {}) as { productId?: unknown; quantity?: unknown };
+    if (typeof productId !== 'string' || productId === '') {
+      throw new RowsError(400, 'INVALID_REQUEST', 'each item needs a "productId"');
+    }
+    if (
+      typeof quantity !== 'number' ||
+      !Number.isInteger(quantity) ||
+      quantity < 1 ||
+      quantity > MAX_QUANTITY
+    ) {
+      throw new RowsError(
+        400,
+        'INVALID_VALUE',
+        `the quantity of ${productId} must be a whole number from 1 to ${MAX_QUANTITY}`,
+      );
+    }
+    return { productId, quantity };
+  });
+  return { customerId, items: lines };
+}
+
+function toDeviceRow(
+  table: SchemaTable,
+  row: Record<string, CellValue>,
+  pending: ReadonlyMap<string, { readonly code: string; readonly message: string } | null>,
+): DeviceRow {
+  const id = String(row.id);
+  const values: Record<string, CellValue> = {};
+  for (const column of table.columns) values[column.name] = row[column.name] ?? null;
+  return { id, values, pending: pending.has(id), error: pending.get(id) ?? null };
+}
+
+function selectList(table: SchemaTable): string {
+  return ['id', ...table.columns.map((column) => column.name)].map(quote).join(', ');
+}
+
+/** Names come from the schema, never from a request; quoted all the same. */
+function quote(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}

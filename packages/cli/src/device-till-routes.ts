@@ -1,0 +1,68 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readStaticFile } from '@tillsync/server';
+import { ApiError, readJson, send } from './device-api.js';
+import { DeviceRows, RowsError } from './device-rows.js';
+import type { SyncClient } from '@tillsync/client';
+
+/**
+ * What the device agent serves besides its sync API (device-api.ts): the till's rows for the device's page,
+ * and the page itself.
+ *
+ *   GET    /api/rows/:table        the table's rows, each with `pending` and the server's `error`
+ *   POST   /api/rows/:table        body {"values"}   → the new row (its id made here, a UUIDv7)
+ *   PATCH  /api/rows/:table/:id    body {"values"}   → the row
+ *   DELETE /api/rows/:table/:id                      → 204
+ *   POST   /api/sales              body {"customerId", "items": [{"productId", "quantity"}]} → the sale row
+ *   GET    any other path          the built page (`webRoot`), its index.html for the page's own screens
+ *
+ * Answers `true` when it handled the request, `false` to let the API answer 404.
+ */
+export type ExtraRoutes = (request: IncomingMessage, response: ServerResponse, url: URL) => Promise<boolean>;
+
+/** The till's routes over a device's client, and the page's files from `webRoot` when given. */
+export function tillRoutes(client: SyncClient, webRoot: string | null): ExtraRoutes {
+  const rows = new DeviceRows(client);
+  return async (request, response, url) => {
+    const method = request.method ?? 'GET';
+    const path = url.pathname;
+    try {
+      if (path === '/api/sales') {
+        if (method !== 'POST') throw new ApiError(405, 'METHOD_NOT_ALLOWED', 'use POST here');
+        send(response, 201, rows.recordSale(await readJson(request)));
+        return true;
+      }
+      const match = /^\/api\/rows\/([^/]+)(?:\/([^/]+))?$/.exec(path);
+      if (match) {
+        const table = decodeURIComponent(match[1] ?? '');
+        const id = match[2] === undefined ? null : decodeURIComponent(match[2]);
+        if (id === null && method === 'GET') send(response, 200, { rows: rows.list(table) });
+        else if (id === null && method === 'POST')
+          send(response, 201, rows.insert(table, await readJson(request)));
+        else if (id !== null && method === 'PATCH')
+          send(response, 200, rows.update(table, id, await readJson(request)));
+        else if (id !== null && method === 'DELETE') {
+          rows.remove(table, id);
+          response.writeHead(204).end();
+        } else {
+          throw new ApiError(
+            405,
+            'METHOD_NOT_ALLOWED',
+            id === null ? 'use GET or POST here' : 'use PATCH or DELETE here',
+          );
+        }
+        return true;
+      }
+    } catch (error) {
+      if (error instanceof RowsError) throw new ApiError(error.status, error.code, error.message);
+      throw error;
+    }
+    if (webRoot !== null && (method === 'GET' || method === 'HEAD') && !/^\/api(\/|$)/.test(path)) {
+      const file = await readStaticFile(webRoot, path);
+      if (!file) return false;
+      response.writeHead(200, { ...file.headers, 'content-length': file.body.length });
+      response.end(method === 'HEAD' ? undefined : file.body);
+      return true;
+    }
+    return false;
+  };
+}

@@ -1,0 +1,290 @@
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  SYNC_JOB_QUEUES,
+  SYNC_JOB_STATUSES,
+  type SyncJobQueue,
+  type SyncJobStatus,
+} from '@tillsync/protocol';
+import { JobTypeError, SyncJobError, checkJobType, type SyncJobType } from '@tillsync/jobs';
+import { OfflineSyncJobs, startJobWorker, type ServerJobsOptions, type Storage } from '@tillsync/server';
+import { Option, type Command } from 'commander';
+import { addDatabaseOptions, databaseFrom, withServerDatabase } from './server-database.js';
+import { integer, optionFor, readSetting, text, type Setting } from './settings.js';
+import { UsageError } from './usage-error.js';
+
+/** The sync-job settings of `serve` and `worker` (PROTOCOL.md §6). */
+export const JOB_SETTINGS = {
+  jobs: {
+    flag: '--jobs <file>',
+    env: 'TILLSYNC_JOBS',
+    description: "an ES module whose default export is an array of the shop's own job types",
+    parse: text,
+  },
+  redisUrl: {
+    flag: '--redis-url <url>',
+    env: 'TILLSYNC_REDIS_URL',
+    description: 'run jobs on BullMQ at this Redis (tillsync worker processes run them)',
+    parse: (value: string, name: string): string => {
+      if (!/^rediss?:\/\//.test(value))
+        throw new UsageError(`${name} must be a redis:// URL, not "${value}"`);
+      return value;
+    },
+  },
+  bullmqPrefix: {
+    flag: '--bullmq-prefix <prefix>',
+    env: 'TILLSYNC_BULLMQ_PREFIX',
+    description: "the prefix of BullMQ's Redis keys (default tillsync)",
+    parse: text,
+  },
+  catalogWebhook: {
+    flag: '--catalog-webhook <url>',
+    env: 'TILLSYNC_CATALOG_WEBHOOK',
+    description: 'where product-web-catalog sends changed products (unset: that job type is disabled)',
+    parse: (value: string, name: string): string => {
+      if (!/^https?:\/\//.test(value))
+        throw new UsageError(`${name} must be an http(s):// URL, not "${value}"`);
+      return value;
+    },
+  },
+} satisfies Record<string, Setting<string>>;
+
+const WORKER_SETTINGS = {
+  ...JOB_SETTINGS,
+  queues: {
+    flag: '--queues <names>',
+    env: 'TILLSYNC_QUEUES',
+    description: `the queues to serve, comma-separated (default ${SYNC_JOB_QUEUES.join(',')})`,
+    parse: (value: string, name: string): SyncJobQueue[] => {
+      const queues = value
+        .split(',')
+        .map((queue) => queue.trim())
+        .filter(Boolean);
+      const unknown = queues.filter((queue) => !(SYNC_JOB_QUEUES as readonly string[]).includes(queue));
+      if (queues.length === 0 || unknown.length > 0) {
+        throw new UsageError(`${name} must list queues among ${SYNC_JOB_QUEUES.join(', ')}, not "${value}"`);
+      }
+      return queues as SyncJobQueue[];
+    },
+  },
+  concurrency: {
+    flag: '--concurrency <n>',
+    env: 'TILLSYNC_JOB_CONCURRENCY',
+    description: 'jobs run at once (per queue on BullMQ) (default 8)',
+    parse: integer(1, 1000),
+  },
+  leaseSeconds: {
+    flag: '--lease-seconds <n>',
+    env: 'TILLSYNC_JOB_LEASE_SECONDS',
+    description: "how soon another worker takes over a dead worker's jobs (default 30)",
+    parse: integer(1, 3600),
+  },
+} satisfies Record<string, Setting<unknown>>;
+
+/**
+ * Loads `--jobs FILE`: an ES module whose default export is an array of job types. A module that fails to
+ * load, or a type whose controller is incomplete, is a usage error naming the file (and the type).
+ */
+export async function loadJobTypes(file: string): Promise<SyncJobType[]> {
+  let loaded: { default?: unknown };
+  try {
+    loaded = (await import(pathToFileURL(path.resolve(file)).href)) as { default?: unknown };
+  } catch (error) {
+    throw new UsageError(
+      `--jobs ${file}: the module could not be loaded: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  if (!Array.isArray(loaded.default)) {
+    throw new UsageError(
+      `--jobs ${file}: its default export must be an array of job types made with defineSyncJobType`,
+    );
+  }
+  return loaded.default.map((type: unknown) => {
+    try {
+      return checkJobType(type);
+    } catch (error) {
+      if (error instanceof JobTypeError) throw new UsageError(`--jobs ${file}: ${error.message}`);
+      throw error;
+    }
+  });
+}
+
+/** The sync-job options of `serve` from its flags: with `--redis-url` the server hands jobs over and runs none. */
+export async function serveJobOptions(flags: Record<string, unknown>): Promise<ServerJobsOptions> {
+  const file = readSetting(JOB_SETTINGS.jobs, flags);
+  const redisUrl = readSetting(JOB_SETTINGS.redisUrl, flags);
+  const bullmqPrefix = readSetting(JOB_SETTINGS.bullmqPrefix, flags);
+  return {
+    types: file === undefined ? [] : await loadJobTypes(file),
+    redisUrl: redisUrl ?? null,
+    ...(bullmqPrefix !== undefined ? { bullmqPrefix } : {}),
+    catalogWebhookUrl: readSetting(JOB_SETTINGS.catalogWebhook, flags) ?? null,
+    run: redisUrl === undefined,
+  };
+}
+
+/** `tillsync jobs …` and `tillsync worker` (PROTOCOL.md §6). */
+export function registerJobCommands(program: Command): void {
+  const jobs = program.command('jobs').description("look at and act on sync jobs in the server's database");
+
+  addDatabaseOptions(
+    jobs
+      .command('list')
+      .description('print the newest jobs as JSON lines')
+      .addOption(
+        new Option('--status <status>', 'only jobs with this status').choices([...SYNC_JOB_STATUSES]),
+      )
+      .option('--type <type>', 'only jobs of this type')
+      .option('--limit <n>', 'at most this many (default 100)')
+      .option('--tenant <id>', 'the tenant (needed when the database has several)'),
+  ).action(async (flags: Record<string, unknown>) => {
+    const limit = typeof flags.limit === 'string' ? integer(1, 1000)(flags.limit, '--limit') : undefined;
+    await withJobs(flags, async (cli) => {
+      const tenant = await cli.tenant(flags.tenant as string | undefined);
+      const list = await tenant.list({
+        ...(flags.status ? { status: flags.status as SyncJobStatus } : {}),
+        ...(typeof flags.type === 'string' ? { type: flags.type } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+      });
+      for (const job of list) printJson(job);
+    });
+  });
+
+  addDatabaseOptions(
+    jobs.command('show').description('print one job as JSON').argument('<id>', 'the job id'),
+  ).action(async (id: string, flags: Record<string, unknown>) => {
+    await withJobs(flags, async (cli) => printJson(await (await cli.tenantOfJob(id)).get(id)));
+  });
+
+  addDatabaseOptions(
+    jobs
+      .command('enqueue')
+      .description('enqueue a job of a type for a source row; prints the job as JSON')
+      .argument('<type>', 'the job type')
+      .requiredOption('--source <table:id>', 'the source row')
+      .option('--dry-run', 'compute the diff and write nothing')
+      .option('--context <json>', 'a JSON object the controller reads')
+      .option('--jobs <file>', "the module of the shop's own job types, when TYPE is one of them")
+      .option('--tenant <id>', 'the tenant (needed when the database has several)'),
+  ).action(async (type: string, flags: Record<string, unknown>) => {
+    const source = String(flags.source);
+    const at = source.indexOf(':');
+    if (at <= 0 || at === source.length - 1)
+      throw new UsageError(`--source must be TABLE:ID, not "${source}"`);
+    let context: Record<string, unknown> | undefined;
+    if (typeof flags.context === 'string') {
+      try {
+        context = JSON.parse(flags.context) as Record<string, unknown>;
+      } catch (error) {
+        throw new UsageError(`--context is not JSON: ${(error as Error).message}`);
+      }
+      if (typeof context !== 'object' || context === null || Array.isArray(context)) {
+        throw new UsageError('--context must be a JSON object');
+      }
+    }
+    await withJobs(flags, async (cli) => {
+      const tenant = await cli.tenant(flags.tenant as string | undefined);
+      printJson(
+        await tenant.enqueue({
+          type,
+          source: { table: source.slice(0, at), id: source.slice(at + 1) },
+          ...(context ? { context } : {}),
+          dryRun: flags.dryRun === true,
+          trigger: { type: 'manual' },
+        }),
+      );
+    });
+  });
+
+  addDatabaseOptions(
+    jobs
+      .command('cancel')
+      .description('cancel a Pending, Queued or Failed job; prints it as JSON')
+      .argument('<id>', 'the job id')
+      .option('--reason <text>', 'why'),
+  ).action(async (id: string, flags: Record<string, unknown>) => {
+    await withJobs(flags, async (cli) =>
+      printJson(
+        await (
+          await cli.tenantOfJob(id)
+        ).cancel(id, typeof flags.reason === 'string' ? flags.reason : undefined),
+      ),
+    );
+  });
+
+  addDatabaseOptions(
+    jobs
+      .command('retry')
+      .description('queue a Failed job again; prints it as JSON')
+      .argument('<id>', 'the job id'),
+  ).action(async (id: string, flags: Record<string, unknown>) => {
+    await withJobs(flags, async (cli) => printJson(await (await cli.tenantOfJob(id)).retry(id)));
+  });
+
+  const worker = addDatabaseOptions(
+    program
+      .command('worker')
+      .description(
+        'run sync jobs: on BullMQ with --redis-url (as many workers as needed), else from the database',
+      ),
+  );
+  for (const setting of Object.values(WORKER_SETTINGS)) worker.addOption(optionFor(setting));
+  worker.action(async (flags: Record<string, unknown>) => {
+    const location = databaseFrom(flags, { mustExist: true, fallback: './data/cloud.db' });
+    const file = readSetting(WORKER_SETTINGS.jobs, flags);
+    const redisUrl = readSetting(WORKER_SETTINGS.redisUrl, flags);
+    const queues = readSetting(WORKER_SETTINGS.queues, flags) ?? [...SYNC_JOB_QUEUES];
+    const concurrency = readSetting(WORKER_SETTINGS.concurrency, flags);
+    const leaseSeconds = readSetting(WORKER_SETTINGS.leaseSeconds, flags);
+    const bullmqPrefix = readSetting(WORKER_SETTINGS.bullmqPrefix, flags);
+    const running = await startJobWorker({
+      location,
+      types: file === undefined ? [] : await loadJobTypes(file),
+      redisUrl: redisUrl ?? null,
+      catalogWebhookUrl: readSetting(WORKER_SETTINGS.catalogWebhook, flags) ?? null,
+      queues,
+      ...(concurrency !== undefined ? { concurrency } : {}),
+      ...(leaseSeconds !== undefined ? { leaseMs: leaseSeconds * 1000 } : {}),
+      ...(bullmqPrefix !== undefined ? { bullmqPrefix } : {}),
+    }).catch((error: unknown) => {
+      if (error instanceof JobTypeError) throw new UsageError(error.message);
+      throw error;
+    });
+    process.stdout.write(
+      `tillsync worker: running ${queues.join(', ')} jobs ${redisUrl ? `from BullMQ at ${redisUrl}` : 'from the database'}\n`,
+    );
+    // The queues' timers do not hold the process open; this does, until a signal stops the worker.
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
+        resolve();
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
+    clearInterval(keepAlive);
+    await running.stop();
+  });
+}
+
+async function withJobs(
+  flags: Record<string, unknown>,
+  work: (cli: OfflineSyncJobs) => Promise<void>,
+): Promise<void> {
+  const location = databaseFrom(flags, { mustExist: true, fallback: './data/cloud.db' });
+  const types = typeof flags.jobs === 'string' ? await loadJobTypes(flags.jobs) : [];
+  await withServerDatabase(location, async (storage: Storage) => {
+    try {
+      await work(new OfflineSyncJobs(storage, { types }));
+    } catch (error) {
+      if (error instanceof SyncJobError) throw new UsageError(error.message);
+      throw error;
+    }
+  });
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}

@@ -1,0 +1,138 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { startDemo, type RunningDemo } from '../src/demo-command.js';
+
+/** A JSON call to a device agent's local API. */
+async function call(
+  baseUrl: string,
+  method: string,
+  pathname: string,
+  body?: unknown,
+): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(baseUrl + pathname, {
+    method,
+    ...(body === undefined
+      ? {}
+      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
+}
+
+/** A row as the agent answers it. */
+interface RowAnswer {
+  readonly id: string;
+  readonly values: Record<string, string | number | null>;
+  readonly pending: boolean;
+  readonly error: { readonly code: string; readonly message: string } | null;
+}
+
+async function rowsOf(baseUrl: string, table: string): Promise<RowAnswer[]> {
+  return ((await call(baseUrl, 'GET', `/api/rows/${table}`)).body as { rows: RowAnswer[] }).rows;
+}
+
+async function demoIn(dir: string, fresh = true): Promise<RunningDemo> {
+  const demo = await startDemo({ dir, port: 0, fresh, webDir: path.join(dir, 'no-pages') });
+  onTestFinished(() => demo.close());
+  return demo;
+}
+
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillsync-demo-'));
+  onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+describe('the demo and the till routes of the device agent', () => {
+  it('starts a server and two paired devices with the same shop, and records a sale that reaches the other', async () => {
+    const demo = await demoIn(tempDir());
+    const [till, tablet] = demo.devices.map((device) => device.url) as [string, string];
+    const products = await rowsOf(till, 'products');
+    expect(products.map((product) => product.values.sku)).toContain('A-100');
+    const apple = products.find((product) => product.values.sku === 'A-100')!;
+    expect(apple).toMatchObject({ pending: false, error: null, values: { stock: 114 } });
+    expect(await rowsOf(tablet, 'products')).toEqual(products);
+
+    const sale = await call(till, 'POST', '/api/sales', {
+      customerId: null,
+      items: [{ productId: apple.id, quantity: 4 }],
+    });
+    expect(sale).toMatchObject({ status: 201, body: { pending: true, values: { total_cents: 180 } } });
+    const saleId = (sale.body as RowAnswer).id;
+    const items = await rowsOf(till, 'sale_items');
+    expect(items.filter((item) => item.values.sale_id === saleId)).toEqual([
+      expect.objectContaining({
+        pending: true,
+        values: expect.objectContaining({ quantity: 4, price_cents: 45 }),
+      }),
+    ]);
+    expect((await call(till, 'POST', '/api/sync')).body).toMatchObject({ ok: true, pushed: 3 });
+    expect((await call(tablet, 'POST', '/api/sync')).body).toMatchObject({ ok: true });
+    const onTablet = await rowsOf(tablet, 'products');
+    expect(onTablet.find((product) => product.id === apple.id)?.values.stock).toBe(110);
+  });
+
+  it('keeps a row the server refused, with its reason, where the page shows it', async () => {
+    const demo = await demoIn(tempDir());
+    const till = demo.devices[0]!.url;
+    const copy = await call(till, 'POST', '/api/rows/products', {
+      values: { sku: 'A-100', name: 'Another apple', price_cents: 50, stock: 1 },
+    });
+    expect(copy.status).toBe(201);
+    expect((await call(till, 'POST', '/api/sync')).body).toMatchObject({ ok: true, rejected: 1 });
+    const rows = await rowsOf(till, 'products');
+    expect(rows.find((row) => row.id === (copy.body as RowAnswer).id)).toMatchObject({
+      pending: true,
+      error: { code: 'UNIQUE_VIOLATION' },
+    });
+  });
+
+  it('refuses what the schema does not allow, in words', async () => {
+    const demo = await demoIn(tempDir());
+    const till = demo.devices[0]!.url;
+    expect(await call(till, 'GET', '/api/rows/nothing')).toMatchObject({
+      status: 404,
+      body: { error: { code: 'UNKNOWN_TABLE' } },
+    });
+    expect(
+      await call(till, 'POST', '/api/rows/daily_sales', { values: { day: '2026-11-22' } }),
+    ).toMatchObject({
+      status: 409,
+      body: { error: { code: 'READ_ONLY_TABLE' } },
+    });
+    expect(await call(till, 'POST', '/api/rows/customers', { values: { nickname: 'x' } })).toMatchObject({
+      status: 400,
+      body: { error: { code: 'UNKNOWN_COLUMN' } },
+    });
+    expect(await call(till, 'POST', '/api/rows/products', { values: { sku: 'Z-1' } })).toMatchObject({
+      status: 400,
+      body: { error: { code: 'INVALID_VALUE' } },
+    });
+    expect(await call(till, 'POST', '/api/sales', { items: [] })).toMatchObject({ status: 400 });
+    expect(
+      await call(till, 'PATCH', '/api/rows/customers/no-such-id', { values: { name: 'x' } }),
+    ).toMatchObject({
+      status: 404,
+    });
+    // Without built pages the agent answers its API only.
+    expect(await call(till, 'GET', '/settings')).toMatchObject({ status: 404 });
+  });
+
+  it('goes on with the demo left in its folder, and starts over with fresh', async () => {
+    const dir = tempDir();
+    const first = await demoIn(dir);
+    const till = first.devices[0]!.url;
+    const customer = await call(till, 'POST', '/api/rows/customers', { values: { name: 'Kept' } });
+    await first.close();
+
+    const again = await demoIn(dir, false);
+    const kept = (customer.body as RowAnswer).id;
+    expect((await rowsOf(again.devices[0]!.url, 'customers')).map((row) => row.id)).toContain(kept);
+    await again.close();
+
+    const fresh = await demoIn(dir, true);
+    expect((await rowsOf(fresh.devices[0]!.url, 'customers')).map((row) => row.id)).not.toContain(kept);
+  });
+});

@@ -1,0 +1,643 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import type { RowValues, SyncJob, SyncJobOperation, SyncJobStatus } from '@tillsync/protocol';
+import { v7 as uuidv7 } from 'uuid';
+import type {
+  BypassResult,
+  RunningSyncJob,
+  SyncJobType,
+  TargetDocument,
+  TargetInfo,
+} from './define-sync-job-type.js';
+import { diffValues, isEmptyDiff } from './diff.js';
+import { buildJobRecord } from './enqueue.js';
+import { JobTimeoutError, UnrecoverableJobError } from './errors.js';
+import {
+  lockKeyOf,
+  newRecord,
+  toSyncJob,
+  type DiffSummary,
+  type JobPatch,
+  type JobRecord,
+  type JobRef,
+  type JsonObject,
+  type NewJobRecord,
+} from './job.js';
+import type { ClaimedJob, JobClaim, JobStore, SourceRow, TableRow, TenantJobStore } from './job-store.js';
+import type { JobTypeRegistry } from './job-type-registry.js';
+import { LeaseKeeper } from './lease-keeper.js';
+import { silentLogger, type JobLogger } from './logger.js';
+import { DEFAULT_TYPE_SETTINGS } from './settings.js';
+
+/** What a caller passes to {@link JobExecutor}. */
+export interface JobExecutorOptions {
+  readonly store: JobStore;
+  readonly types: JobTypeRegistry;
+  /** Names this worker in leases. @defaultValue host, process id and a random part */
+  readonly workerId?: string;
+  /** @defaultValue `Date.now` */
+  readonly now?: () => number;
+  /** How long a claim lasts without renewal; a dead worker's jobs are taken over after it. @defaultValue 30,000 */
+  readonly leaseMs?: number;
+  /** How long a job whose target another job holds waits before it is tried again. @defaultValue 50 (plus up to as much again) */
+  readonly lockRetryMs?: number;
+  /** How often a job may lose its worker before it is failed for good. @defaultValue 3 */
+  readonly maxRecoveries?: number;
+  /** @defaultValue silent */
+  readonly logger?: JobLogger;
+}
+
+/** The resolved, frozen form of {@link JobExecutorOptions}. */
+export interface JobExecutorConfig {
+  readonly workerId: string;
+  readonly now: () => number;
+  readonly leaseMs: number;
+  readonly lockRetryMs: number;
+  readonly maxRecoveries: number;
+}
+
+/** How one run of a job went, for the queue that ran it. */
+export type RunResult =
+  /** It ended (or failed, maybe to be retried): its status is in the store. */
+  | { readonly kind: 'ended'; readonly status: SyncJobStatus }
+  /** Its target was held by another job: it is ready again at `at`. */
+  | { readonly kind: 'deferred'; readonly at: number }
+  /** It was canceled or taken over by another worker meanwhile: this run changed nothing. */
+  | { readonly kind: 'lost' };
+
+/** A worker's claim was no longer current when it came to commit: its transaction is rolled back. */
+class LostClaimError extends Error {
+  override readonly name = 'LostClaimError';
+}
+
+/** A target after its table and id are settled. */
+interface ResolvedTarget {
+  readonly table: string;
+  readonly id: string;
+  readonly operation: SyncJobOperation;
+  readonly context: JsonObject | null;
+}
+
+/** What a run learned, kept for the failure record if it fails later. */
+interface RunState {
+  startedAt: number | null;
+  currentData: RowValues | null;
+  updatedData: RowValues | null;
+  operation: SyncJobOperation | null;
+  target: JobRef | null;
+}
+
+/** The end of a run, written in one transaction with whatever the job writes. */
+interface Ending {
+  readonly status: SyncJobStatus;
+  readonly operation?: SyncJobOperation | null;
+  readonly target?: JobRef | null;
+  readonly diffSummary?: DiffSummary | null;
+  readonly currentData?: RowValues | null;
+  readonly updatedData?: RowValues | null;
+  readonly children?: readonly NewJobRecord[];
+  readonly writes?: ReadonlyArray<{
+    readonly seen: TableRow | null;
+    readonly table: string;
+    readonly id: string;
+    readonly values: RowValues | null;
+  }>;
+}
+
+/**
+ * Runs claimed jobs: the controller of the job's type, then, in ONE transaction, the target writes and the
+ * job's final status, so a job that fails leaves no half-written target. Both queue transports run jobs
+ * through it; whatever delivers a job, the claim in the store makes sure it runs once.
+ *
+ * A run: read the source (its last state if deleted) → find the target (single, multiple, or the bypass's
+ * own work) → take the target's lock (`Started`) → shape the target → flags, dry run, no changes → commit.
+ * The job's `timeoutSec` bounds the whole run; past it the job ends `Failed` ("timed out after N s") and
+ * whatever the controller still does is never committed.
+ */
+export class JobExecutor {
+  readonly config: JobExecutorConfig;
+  readonly #store: JobStore;
+  readonly #types: JobTypeRegistry;
+  readonly #logger: JobLogger;
+  readonly #leases: LeaseKeeper;
+
+  constructor(options: JobExecutorOptions) {
+    this.config = Object.freeze({
+      workerId: options.workerId ?? `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+      now: options.now ?? Date.now,
+      leaseMs: options.leaseMs ?? 30_000,
+      lockRetryMs: options.lockRetryMs ?? 50,
+      maxRecoveries: options.maxRecoveries ?? 3,
+    });
+    this.#store = options.store;
+    this.#types = options.types;
+    this.#logger = options.logger ?? silentLogger;
+    this.#leases = new LeaseKeeper({
+      store: this.#store,
+      leaseMs: this.config.leaseMs,
+      now: this.config.now,
+      logger: this.#logger,
+    });
+  }
+
+  /** Stops renewing leases (the queue stops first, so nothing runs). */
+  stop(): void {
+    this.#leases.stop();
+  }
+
+  /** When a job whose target was busy may be tried again: soon, spread so waiting jobs do not collide. */
+  retryAt(): number {
+    return this.config.now() + this.config.lockRetryMs * (1 + Math.random());
+  }
+
+  /** Runs one claimed job to its end (or to a deferral, when its target is busy). Never throws. */
+  async run(claimed: ClaimedJob): Promise<RunResult> {
+    const { record, claim } = claimed;
+    const tenant = this.#store.forTenant(record.tenantId);
+    const state: RunState = {
+      startedAt: claimed.started ? (record.startedAt ?? this.config.now()) : null,
+      currentData: null,
+      updatedData: null,
+      operation: record.operation,
+      target: record.target,
+    };
+    const abort = new AbortController();
+    const timeoutSec = record.settings.timeoutSec;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new JobTimeoutError(timeoutSec);
+        abort.abort(error);
+        reject(error);
+      }, timeoutSec * 1000);
+    });
+    this.#leases.add(claim);
+    try {
+      return await Promise.race([this.#execute(claimed, tenant, state, abort.signal), timedOut]);
+    } catch (error) {
+      if (error instanceof LostClaimError) return { kind: 'lost' };
+      return await this.#fail(claim, record, tenant, state, error);
+    } finally {
+      clearTimeout(timer);
+      this.#leases.delete(record.id);
+    }
+  }
+
+  async #execute(
+    claimed: ClaimedJob,
+    tenant: TenantJobStore,
+    state: RunState,
+    signal: AbortSignal,
+  ): Promise<RunResult> {
+    const { record, claim } = claimed;
+    const type = this.#types.get(record.type);
+    if (!type) {
+      throw new Error(
+        `this worker has no job type "${record.type}": load the module that defines it (--jobs FILE)`,
+      );
+    }
+    if (record.recoveries > this.config.maxRecoveries) {
+      throw new UnrecoverableJobError(
+        `the worker running it stopped ${record.recoveries} times before it ended; look at what it does before retrying it`,
+      );
+    }
+    const source = record.source ? await tenant.readSource(record.source.table, record.source.id) : null;
+    if (record.source && !source) {
+      throw new Error(`its source ${record.source.table} ${record.source.id} does not exist on the server`);
+    }
+    let job = runningJob(record, tenant, signal, record.context);
+
+    if (type.mode === 'bypass') {
+      await type.afterStart?.(job, source);
+      const result = (await type.execute(job, source)) ?? null;
+      return this.#endBypass(claimed, tenant, state, type, job, source, result || null, signal);
+    }
+
+    let target: ResolvedTarget;
+    if (record.target) {
+      target = { ...record.target, operation: record.operation ?? 'update', context: null };
+    } else {
+      const found =
+        type.mode === 'single'
+          ? [await type.getTargetDocument(job, source)].filter((info): info is TargetInfo => !!info)
+          : [...(await type.getMultipleTargetDocuments(job, source))];
+      const targets = found.map((info) => resolveTarget(type, info));
+      if (targets.length === 0)
+        return this.#end(claim, tenant, state, type, job, source, { status: 'No Target' }, signal);
+      if (targets.length > 1)
+        return this.#relay(claimed, tenant, state, type, job, source, found, targets, signal);
+      target = targets[0] as ResolvedTarget;
+      if (target.context) job = runningJob(record, tenant, signal, target.context);
+    }
+    state.target = { table: target.table, id: target.id };
+    state.operation = target.operation;
+    if (!claimed.started) {
+      const started = await this.#store.start(claim, [lockKeyOf(target)], this.config.now(), this.retryAt());
+      if (started === 'lost') return { kind: 'lost' };
+      if (started === 'busy') return { kind: 'deferred', at: this.config.now() + this.config.lockRetryMs };
+      state.startedAt = this.config.now();
+    }
+    await type.afterStart?.(job, source);
+    return this.#sync(claim, tenant, state, type, job, source, target, signal);
+  }
+
+  /** Single and multiple targets: read the target under its lock, shape it, and commit it with the status. */
+  async #sync(
+    claim: JobClaim,
+    tenant: TenantJobStore,
+    state: RunState,
+    type: Extract<SyncJobType, { mode: 'single' | 'multiple' }>,
+    job: RunningSyncJob,
+    source: SourceRow | null,
+    resolved: ResolvedTarget,
+    signal: AbortSignal,
+  ): Promise<RunResult> {
+    const target = { table: resolved.table, id: resolved.id };
+    // Read after the lock was taken, so no other job changes it before this one commits.
+    const current = await tenant.rows.get(target.table, target.id);
+    let operation = resolved.operation;
+    // Ids of derived rows are often deterministic (one row per day): an insert that finds its row updates it.
+    if (operation === 'insert' && current) operation = 'update';
+    state.operation = operation;
+    if (operation === 'update' && !current) {
+      throw new Error(`its target ${target.table} ${target.id} does not exist, so it cannot be updated`);
+    }
+    if (operation === 'delete' && !current) {
+      return this.#end(
+        claim,
+        tenant,
+        state,
+        type,
+        job,
+        source,
+        { status: 'No Target', operation, target },
+        signal,
+      );
+    }
+    if (!job.isEnabled(operation)) {
+      return this.#end(
+        claim,
+        tenant,
+        state,
+        type,
+        job,
+        source,
+        { status: 'Skipped', operation, target },
+        signal,
+      );
+    }
+    const document: TargetDocument = {
+      ...target,
+      operation,
+      values: { ...(current?.values ?? {}) },
+      current: current ? { ...current.values } : null,
+    };
+    let updated: RowValues | null = null;
+    if (operation !== 'delete') {
+      const returned = await type.updateTargetDoc(job, source, document);
+      if (returned) Object.assign(document.values, returned);
+      const { id: _id, ...values } = document.values;
+      updated = values;
+    }
+    state.currentData = current?.values ?? null;
+    state.updatedData = updated;
+    const diffSummary = diffValues(current?.values ?? null, updated);
+    const snapshot = { currentData: state.currentData, updatedData: updated };
+    if (job.dryRun) {
+      return this.#end(
+        claim,
+        tenant,
+        state,
+        type,
+        job,
+        source,
+        { status: 'Skipped', operation, target, diffSummary, ...snapshot },
+        signal,
+      );
+    }
+    if (operation === 'update' && isEmptyDiff(diffSummary) && !job.flags.updateWithoutChangesEnabled) {
+      return this.#end(
+        claim,
+        tenant,
+        state,
+        type,
+        job,
+        source,
+        { status: 'Skipped', operation, target, diffSummary, ...snapshot },
+        signal,
+      );
+    }
+    await type.beforeSync?.(job, source, document);
+    const written = await this.#commit(
+      claim,
+      tenant,
+      state,
+      job,
+      {
+        status: 'Finished',
+        operation,
+        target,
+        writes: [{ ...target, seen: current, values: updated }],
+      },
+      signal,
+    );
+    const result = written[0] ?? { before: null, after: null };
+    await this.#hook(job, 'afterSync', () => type.afterSync?.(job, source, document, result));
+    await this.#hook(job, 'finished', () =>
+      type.finished?.(job, source, {
+        status: 'Finished',
+        operation,
+        target,
+        diffSummary: diffValues(result.before, result.after),
+      }),
+    );
+    return { kind: 'ended', status: 'Finished' };
+  }
+
+  /** Several targets: one child job per target, committed with the parent's `Relayed`. */
+  async #relay(
+    claimed: ClaimedJob,
+    tenant: TenantJobStore,
+    state: RunState,
+    type: SyncJobType,
+    job: RunningSyncJob,
+    source: SourceRow | null,
+    found: readonly TargetInfo[],
+    targets: readonly ResolvedTarget[],
+    signal: AbortSignal,
+  ): Promise<RunResult> {
+    const { record } = claimed;
+    await type.beforeRelay?.(job, source, found);
+    const now = this.config.now();
+    // Children inherit the parent's settings, flags, trigger and dry run; a type disabled since does not stop them.
+    const typeSettings = { ...DEFAULT_TYPE_SETTINGS, ...record.settings, disabled: false };
+    const children = targets.map((target) =>
+      buildJobRecord(
+        { tenantId: record.tenantId, type, typeSettings, now },
+        {
+          type: type.name,
+          source: record.source,
+          context: target.context ?? record.context,
+          operation: target.operation,
+          target: { table: target.table, id: target.id },
+          dryRun: record.dryRun,
+          flags: record.flags,
+          trigger: record.trigger,
+          parentJobId: record.id,
+        },
+      ),
+    );
+    return this.#end(
+      claimed.claim,
+      tenant,
+      state,
+      type,
+      job,
+      source,
+      { status: 'Relayed', children },
+      signal,
+      async () => {
+        const relayed: SyncJob[] = children.map((child) => toSyncJob(newRecord(child)));
+        await this.#hook(job, 'afterRelay', () => type.afterRelay?.(job, source, relayed));
+      },
+    );
+  }
+
+  /** Bypass: the controller did its work; record what it says, and commit the rows it returned. */
+  async #endBypass(
+    claimed: ClaimedJob,
+    tenant: TenantJobStore,
+    state: RunState,
+    type: Extract<SyncJobType, { mode: 'bypass' }>,
+    job: RunningSyncJob,
+    source: SourceRow | null,
+    result: BypassResult | null,
+    signal: AbortSignal,
+  ): Promise<RunResult> {
+    const requested = result?.writes ?? [];
+    const writes = await Promise.all(
+      requested.map(async (write) => ({ ...write, seen: await tenant.rows.get(write.table, write.id) })),
+    );
+    const first = writes[0];
+    const target = result?.target ?? (first ? { table: first.table, id: first.id } : null);
+    const diffSummary =
+      result?.diff ??
+      (writes.length === 1 && first ? diffValues(first.seen?.values ?? null, first.values) : null);
+    if (first) {
+      state.currentData = first.seen?.values ?? null;
+      state.updatedData = first.values;
+    }
+    const status: SyncJobStatus = !target
+      ? 'No Target'
+      : job.dryRun || result?.status === 'Skipped'
+        ? 'Skipped'
+        : 'Finished';
+    const ending: Ending = {
+      status,
+      operation: result?.operation ?? null,
+      target,
+      diffSummary,
+      currentData: state.currentData,
+      updatedData: state.updatedData,
+      ...(status === 'Finished' ? { writes } : {}),
+    };
+    return this.#end(claimed.claim, tenant, state, type, job, source, ending, signal);
+  }
+
+  /** Commits an ending, then runs the `finished` hook. */
+  async #end(
+    claim: JobClaim,
+    tenant: TenantJobStore,
+    state: RunState,
+    type: SyncJobType,
+    job: RunningSyncJob,
+    source: SourceRow | null,
+    ending: Ending,
+    signal: AbortSignal,
+    afterCommit?: () => Promise<void>,
+  ): Promise<RunResult> {
+    await this.#commit(claim, tenant, state, job, ending, signal);
+    await afterCommit?.();
+    await this.#hook(job, 'finished', () =>
+      type.finished?.(job, source, {
+        status: ending.status,
+        operation: ending.operation ?? null,
+        target: ending.target ?? null,
+        diffSummary: ending.diffSummary ?? null,
+      }),
+    );
+    return { kind: 'ended', status: ending.status };
+  }
+
+  /**
+   * The final commit: target writes, children, the job's status, and its locks let go, in one transaction.
+   * It counts only while this worker's claim is current and the job has not timed out.
+   */
+  async #commit(
+    claim: JobClaim,
+    tenant: TenantJobStore,
+    state: RunState,
+    job: RunningSyncJob,
+    ending: Ending,
+    signal: AbortSignal,
+  ): Promise<Array<{ before: RowValues | null; after: RowValues | null }>> {
+    if (signal.aborted) throw signal.reason;
+    const now = this.config.now();
+    const startedAt = state.startedAt ?? now;
+    return tenant.transaction(async (tx) => {
+      const written: Array<{ before: RowValues | null; after: RowValues | null }> = [];
+      for (const write of ending.writes ?? []) {
+        written.push(
+          await tx.writeTarget({
+            table: write.table,
+            id: write.id,
+            seen: write.seen,
+            values: write.values,
+            jobId: claim.jobId,
+            jobType: job.type,
+          }),
+        );
+      }
+      if (ending.children && ending.children.length > 0) await tx.insertJobs(ending.children);
+      // What was really replaced and left, read inside the transaction, is what the record keeps.
+      const only = written.length === 1 ? written[0] : undefined;
+      const diffSummary = only ? diffValues(only.before, only.after) : (ending.diffSummary ?? null);
+      const keepData = job.settings.verboseLogging;
+      const patch: JobPatch = {
+        status: ending.status,
+        operation: ending.operation ?? null,
+        target: ending.target ?? null,
+        diffSummary,
+        currentData: keepData ? (only ? only.before : (ending.currentData ?? null)) : null,
+        updatedData: keepData ? (only ? only.after : (ending.updatedData ?? null)) : null,
+        errorMessage: null,
+        errorStack: null,
+        retryAfter: null,
+        startedAt,
+        endedAt: now,
+        durationMs: Math.max(0, Math.round(now - startedAt)),
+        readyAt: null,
+        releaseLease: true,
+      };
+      // A job that found its target never shows `Started` when it ends without a write: it moves from
+      // `Queued` to its end in this one transaction.
+      if (!(await tx.updateClaimed(claim, ['Queued', 'Started'], patch))) throw new LostClaimError();
+      // Checked again inside the transaction: a job that timed out while it waited here must not commit.
+      if (signal.aborted) throw signal.reason;
+      await tx.releaseLocks(claim.jobId);
+      return written;
+    });
+  }
+
+  /** Records a failure; with retries left (and an error worth retrying), the job runs again after its delay. */
+  async #fail(
+    claim: JobClaim,
+    record: JobRecord,
+    tenant: TenantJobStore,
+    state: RunState,
+    error: unknown,
+  ): Promise<RunResult> {
+    const now = this.config.now();
+    const retry = !(error instanceof UnrecoverableJobError) && record.retryCount < record.settings.maxRetries;
+    const startedAt = state.startedAt ?? now;
+    const message = error instanceof Error ? error.message : String(error);
+    const patch: JobPatch = {
+      status: 'Failed',
+      operation: state.operation,
+      target: state.target,
+      errorMessage: message.slice(0, 10_000) || 'the job failed without a message',
+      errorStack: error instanceof Error && error.stack ? error.stack.slice(0, 20_000) : null,
+      // Kept on failure whatever the verbose setting: it is what the owner needs to see why.
+      currentData: state.currentData,
+      updatedData: state.updatedData,
+      retryAfter: retry ? now + record.settings.retryDelaySec * 1000 : null,
+      startedAt,
+      endedAt: now,
+      durationMs: Math.max(0, Math.round(now - startedAt)),
+      readyAt: null,
+      releaseLease: true,
+    };
+    try {
+      const failed = await tenant.transaction(async (tx) => {
+        if (!(await tx.updateClaimed(claim, ['Queued', 'Started'], patch))) return false;
+        await tx.releaseLocks(claim.jobId);
+        return true;
+      });
+      if (!failed) return { kind: 'lost' };
+      this.#logger.warn(
+        { jobId: record.id, tenantId: record.tenantId, type: record.type, err: error, retry },
+        `sync job failed: ${message}`,
+      );
+      return { kind: 'ended', status: 'Failed' };
+    } catch (storeError) {
+      // The store itself failed: the lease runs out and another worker takes the job over.
+      this.#logger.error({ jobId: record.id, err: storeError }, 'could not record a failed sync job');
+      return { kind: 'lost' };
+    }
+  }
+
+  /** Hooks after the commit cannot change the outcome: their errors are logged. */
+  async #hook(job: RunningSyncJob, name: string, call: () => unknown): Promise<void> {
+    try {
+      await call();
+    } catch (error) {
+      this.#logger.warn(
+        { jobId: job.id, type: job.type, err: error },
+        `the ${name} hook of a sync job failed`,
+      );
+    }
+  }
+}
+
+function resolveTarget(type: SyncJobType, info: TargetInfo): ResolvedTarget {
+  if (typeof info !== 'object' || info === null || !['insert', 'update', 'delete'].includes(info.operation)) {
+    throw new UnrecoverableJobError(
+      `job type "${type.name}" gave a target without a valid operation (insert, update or delete): ${JSON.stringify(info)}`,
+    );
+  }
+  const table = info.table ?? type.targetTable;
+  if (!table) {
+    throw new UnrecoverableJobError(
+      `job type "${type.name}" gave a target without a table, and the type names no targetTable`,
+    );
+  }
+  if (info.operation !== 'insert' && !info.id) {
+    throw new UnrecoverableJobError(
+      `job type "${type.name}" gave a target to ${info.operation} without its id`,
+    );
+  }
+  return { table, id: info.id ?? uuidv7(), operation: info.operation, context: info.context ?? null };
+}
+
+function runningJob(
+  record: JobRecord,
+  tenant: TenantJobStore,
+  signal: AbortSignal,
+  context: JsonObject,
+): RunningSyncJob {
+  const flags = record.flags;
+  return Object.freeze({
+    id: record.id,
+    tenantId: record.tenantId,
+    type: record.type,
+    title: record.title,
+    parentJobId: record.parentJobId,
+    context,
+    trigger: record.trigger,
+    flags,
+    dryRun: record.dryRun,
+    operation: record.operation,
+    target: record.target,
+    settings: record.settings,
+    retryCount: record.retryCount,
+    rows: tenant.rows,
+    signal,
+    isEnabled(operation: SyncJobOperation): boolean {
+      return operation === 'insert'
+        ? flags.insertEnabled
+        : operation === 'update'
+          ? flags.updateEnabled
+          : flags.deleteEnabled;
+    },
+  });
+}

@@ -1,0 +1,9 @@
+import { EmbeddedJobQueue } from '@tillsync/jobs';
+import { describeJobQueueConformance } from './job-queue-conformance.js';
+
+// The same suite on PostgreSQL: every claim, lock and commit is portable SQL.
+describeJobQueueConformance(
+  'embedded on PostgreSQL',
+  (env, executor) => new EmbeddedJobQueue({ store: env.store, executor, pollIntervalMs: 20, concurrency: 8 }),
+  { postgres: true },
+);

@@ -1,0 +1,7 @@
+import { EmbeddedJobQueue } from '@tillsync/jobs';
+import { describeJobQueueConformance } from './job-queue-conformance.js';
+
+describeJobQueueConformance(
+  'embedded',
+  (env, executor) => new EmbeddedJobQueue({ store: env.store, executor, pollIntervalMs: 20, concurrency: 8 }),
+);

@@ -1,0 +1,800 @@
+import { sql, type Expression, type Kysely, type SqlBool } from 'kysely';
+import {
+  HybridClock,
+  type CompiledSchema,
+  type RowValues,
+  type SyncJobQueue,
+  type SyncJobStatus,
+} from '@tillsync/protocol';
+import type {
+  ClaimByIdResult,
+  ClaimedJob,
+  ClaimRequest,
+  DispatchItem,
+  JobClaim,
+  JobListFilter,
+  JobPatch,
+  JobRecord,
+  JobStore,
+  JobTransaction,
+  JobTypeRegistry,
+  NewJobRecord,
+  RowQuery,
+  RowReader,
+  SettingsOverrides,
+  SourceRow,
+  StartResult,
+  TableRow,
+  TargetWrite,
+  TargetWriteResult,
+  TenantJobStore,
+} from '@tillsync/jobs';
+import type { Database } from '../storage/database.js';
+import type { SqlEngine } from '../storage/sql-engine.js';
+import {
+  toJobRecord,
+  toJobRow,
+  toJobUpdate,
+  withServerTables,
+  type JobRow,
+  type JobTables,
+  type JobsDatabase,
+} from './job-tables.js';
+import { GroupCommit } from './group-commit.js';
+import { writeTarget } from './target-writer.js';
+
+/** Statements stay well under the engines' limits on bound values. */
+const CHUNK = 500;
+/** How long a job whose lock was busy at its claim waits before it is tried again (plus up to as much again). */
+const LOCK_RETRY_MS = 50;
+
+/** What a caller passes to {@link SqlJobStore}. */
+export interface SqlJobStoreOptions {
+  /** Target writes are checked against it. */
+  readonly schema: CompiledSchema;
+  /** The types whose triggers a job's own writes fire (a job writing products enqueues the catalog job). */
+  readonly types?: JobTypeRegistry;
+  /** @defaultValue `Date.now` */
+  readonly now?: () => number;
+  /**
+   * The node id of the stamps this process gives the rows jobs write: one per process, so two workers never
+   * issue the same stamp. @defaultValue `server-` and 6 random hex digits
+   */
+  readonly nodeId?: string;
+}
+
+/**
+ * Sync jobs on any {@link SqlEngine}. Claims, starts and final commits are conditional updates in write
+ * transactions, so they are atomic on SQLite (one writer) and on PostgreSQL (row locks, re-checked
+ * conditions) alike; every statement is Kysely, portable to both.
+ */
+export class SqlJobStore implements JobStore {
+  readonly #engine: SqlEngine;
+  readonly #options: Required<Omit<SqlJobStoreOptions, 'types'>> & { readonly types: JobTypeRegistry | null };
+  readonly #clock: HybridClock;
+  readonly #groupCommit: GroupCommit;
+
+  constructor(engine: SqlEngine, options: SqlJobStoreOptions) {
+    this.#engine = engine;
+    this.#groupCommit = new GroupCommit(engine);
+    const now = options.now ?? Date.now;
+    this.#options = Object.freeze({
+      schema: options.schema,
+      types: options.types ?? null,
+      now,
+      nodeId: options.nodeId ?? `server-${Math.random().toString(16).slice(2, 8).padEnd(6, '0')}`,
+    });
+    this.#clock = new HybridClock({ nodeId: this.#options.nodeId, now });
+  }
+
+  get #db(): Kysely<JobsDatabase> {
+    return this.#engine.db.withTables<JobTables>();
+  }
+
+  /** Writes of the same moment share one commit (see {@link GroupCommit}), each still all or nothing. */
+  #write<T>(work: (trx: Kysely<JobsDatabase>) => Promise<T>): Promise<T> {
+    return this.#groupCommit.run((trx) => work(trx.withTables<JobTables>()));
+  }
+
+  /** Up to `limit` tenant ids, for commands that pick the only tenant of a database. */
+  async tenantIds(limit: number): Promise<string[]> {
+    const rows = await this.#engine.db
+      .selectFrom('tenants')
+      .select('id')
+      .orderBy('created_at')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => row.id);
+  }
+
+  /** The tenant a job belongs to, or null when there is no such job. */
+  async tenantOfJob(jobId: string): Promise<string | null> {
+    const row = await this.#db
+      .selectFrom('sync_jobs')
+      .select('tenant_id')
+      .where('id', '=', jobId)
+      .executeTakeFirst();
+    return row?.tenant_id ?? null;
+  }
+
+  forTenant(tenantId: string): TenantJobStore {
+    return new SqlTenantJobStore(this.#engine, tenantId, {
+      schema: this.#options.schema,
+      types: this.#options.types,
+      now: this.#options.now,
+      clock: this.#clock,
+      groupCommit: this.#groupCommit,
+    });
+  }
+
+  claim(request: ClaimRequest): Promise<ClaimedJob[]> {
+    return this.#write(async (trx) => {
+      const { now, queues, limit } = request;
+      await promoteRetries(trx, now);
+      const recovered = await trx
+        .selectFrom('sync_jobs')
+        .selectAll()
+        .where('status', '=', 'Started')
+        .where('lease_expires_at', '<', now)
+        .where('queue', 'in', [...queues])
+        .orderBy('lease_expires_at')
+        .limit(limit)
+        .$call((query) => (this.#engine.kind === 'postgres' ? query.forUpdate().skipLocked() : query))
+        .execute();
+      const ready =
+        recovered.length >= limit
+          ? []
+          : await trx
+              .selectFrom('sync_jobs')
+              .selectAll()
+              .where('status', '=', 'Queued')
+              .where('ready_at', '<=', now)
+              .where('queue', 'in', [...queues])
+              .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]))
+              .orderBy('ready_at')
+              .orderBy('id')
+              // Some may have busy locks: look a little further than asked.
+              .limit((limit - recovered.length) * 2)
+              // PostgreSQL: rows another claimer holds are skipped, not waited for.
+              .$call((query) => (this.#engine.kind === 'postgres' ? query.forUpdate().skipLocked() : query))
+              .execute();
+      // Locks are taken in one order by every claimer, so two of them never wait on each other in a cycle.
+      const candidates = [...recovered, ...ready].sort((a, b) =>
+        (a.lock_key ?? '\uffff').localeCompare(b.lock_key ?? '\uffff'),
+      );
+      return leaseJobs(trx, candidates, request, limit);
+    });
+  }
+
+  claimById(jobId: string, request: Omit<ClaimRequest, 'limit' | 'queues'>): Promise<ClaimByIdResult> {
+    return this.#write(async (trx): Promise<ClaimByIdResult> => {
+      const { now } = request;
+      const row = await trx.selectFrom('sync_jobs').selectAll().where('id', '=', jobId).executeTakeFirst();
+      if (!row || (row.status !== 'Queued' && row.status !== 'Started')) return { kind: 'none' };
+      const leaseEnds = row.lease_expires_at === null ? null : Number(row.lease_expires_at);
+      if (leaseEnds !== null && leaseEnds >= now) return { kind: 'later', at: leaseEnds + 1 };
+      if (row.status === 'Queued' && row.ready_at !== null && Number(row.ready_at) > now) {
+        return { kind: 'later', at: Number(row.ready_at) };
+      }
+      const [job] = await leaseJobs(trx, [row], { ...request, queues: [row.queue] }, 1);
+      return job
+        ? { kind: 'claimed', job }
+        : { kind: 'later', at: now + LOCK_RETRY_MS * (1 + Math.random()) };
+    });
+  }
+
+  start(claim: JobClaim, lockKeys: readonly string[], now: number, retryAt: number): Promise<StartResult> {
+    return this.#write(async (trx): Promise<StartResult> => {
+      const row = await trx
+        .selectFrom('sync_jobs')
+        .select(['status', 'lease_expires_at'])
+        .where('id', '=', claim.jobId)
+        .where('attempt', '=', claim.attempt)
+        .where('lease_owner', '=', claim.workerId)
+        .executeTakeFirst();
+      if (!row || (row.status !== 'Queued' && row.status !== 'Started')) return 'lost';
+      const until = Number(row.lease_expires_at ?? now);
+      const taken = await takeLocks(
+        trx,
+        claim.tenantId,
+        lockKeys.map((key) => ({ key, jobId: claim.jobId })),
+        now,
+        until,
+      );
+      if (taken.size < lockKeys.length) {
+        await releaseLocks(trx, claim.jobId, [...taken]);
+        await trx
+          .updateTable('sync_jobs')
+          .set({ lease_owner: null, lease_expires_at: Math.round(retryAt), ready_at: Math.round(retryAt) })
+          .where('id', '=', claim.jobId)
+          .where('attempt', '=', claim.attempt)
+          .execute();
+        return 'busy';
+      }
+      const started = await trx
+        .updateTable('sync_jobs')
+        .set((eb) => ({
+          status: 'Started',
+          started_at: eb.fn.coalesce('started_at', eb.val(now)),
+          lock_key: lockKeys[0] ?? null,
+        }))
+        .where('id', '=', claim.jobId)
+        .where('attempt', '=', claim.attempt)
+        .where('lease_owner', '=', claim.workerId)
+        .where('status', 'in', ['Queued', 'Started'])
+        .executeTakeFirst();
+      if (Number(started.numUpdatedRows) !== 1) {
+        await releaseLocks(trx, claim.jobId, lockKeys);
+        return 'lost';
+      }
+      return 'started';
+    });
+  }
+
+  async renewLeases(claims: readonly JobClaim[], until: number): Promise<void> {
+    if (claims.length === 0) return;
+    const byWorker = new Map<string, string[]>();
+    for (const claim of claims)
+      byWorker.set(claim.workerId, [...(byWorker.get(claim.workerId) ?? []), claim.jobId]);
+    await this.#write(async (trx) => {
+      for (const [workerId, ids] of byWorker) {
+        for (const chunk of chunks(ids)) {
+          await trx
+            .updateTable('sync_jobs')
+            .set({ lease_expires_at: until })
+            .where('id', 'in', chunk)
+            .where('lease_owner', '=', workerId)
+            .execute();
+          await trx
+            .updateTable('sync_job_locks')
+            .set({ expires_at: until })
+            .where('job_id', 'in', chunk)
+            .execute();
+        }
+      }
+    });
+  }
+
+  promoteDueRetries(now: number): Promise<number> {
+    return this.#write((trx) => promoteRetries(trx, now));
+  }
+
+  takeForDispatch(request: {
+    readonly queues: readonly SyncJobQueue[];
+    readonly now: number;
+    readonly limit: number;
+    readonly redispatchAfterMs: number;
+  }): Promise<DispatchItem[]> {
+    const { now, queues, limit } = request;
+    const stale = now - request.redispatchAfterMs;
+    return this.#write(async (trx) => {
+      const rows = await trx
+        .selectFrom('sync_jobs')
+        .select(['id'])
+        .where('queue', 'in', [...queues])
+        .where((eb) =>
+          eb.or([
+            eb.and([
+              eb('status', '=', 'Queued'),
+              eb('ready_at', '<=', now),
+              eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]),
+              eb.or([eb('dispatched_at', 'is', null), eb('dispatched_at', '<', stale)]),
+            ]),
+            // A running job whose worker died and whose delivery BullMQ may have lost: hand it over again.
+            eb.and([
+              eb('status', '=', 'Started'),
+              eb('lease_expires_at', '<', now),
+              eb.or([eb('dispatched_at', 'is', null), eb('dispatched_at', '<', eb.ref('lease_expires_at'))]),
+            ]),
+          ]),
+        )
+        .orderBy('ready_at')
+        .limit(limit)
+        .execute();
+      if (rows.length === 0) return [];
+      const items: DispatchItem[] = [];
+      for (const chunk of chunks(rows.map((row) => row.id))) {
+        const marked = await trx
+          .updateTable('sync_jobs')
+          .set({ dispatched_at: now })
+          .where('id', 'in', chunk)
+          .returning(['id', 'queue', 'retry_count'])
+          .execute();
+        for (const row of marked)
+          items.push({ jobId: row.id, queue: row.queue, retryCount: Number(row.retry_count) });
+      }
+      return items;
+    });
+  }
+
+  async nextReadyAt(queues: readonly SyncJobQueue[]): Promise<number | null> {
+    const db = this.#db;
+    const [queued, retries, leases] = await Promise.all([
+      db
+        .selectFrom('sync_jobs')
+        .select(
+          sql<
+            number | null
+          >`min(case when lease_expires_at is not null and lease_expires_at > ready_at then lease_expires_at else ready_at end)`.as(
+            'at',
+          ),
+        )
+        .where('status', '=', 'Queued')
+        .where('queue', 'in', [...queues])
+        .executeTakeFirst(),
+      db
+        .selectFrom('sync_jobs')
+        .select((eb) => eb.fn.min('retry_after').as('at'))
+        .where('status', '=', 'Failed')
+        .where('retry_after', 'is not', null)
+        .where('queue', 'in', [...queues])
+        .executeTakeFirst(),
+      db
+        .selectFrom('sync_jobs')
+        .select((eb) => eb.fn.min('lease_expires_at').as('at'))
+        .where('status', '=', 'Started')
+        .where('queue', 'in', [...queues])
+        .executeTakeFirst(),
+    ]);
+    const times = [queued?.at, retries?.at, leases?.at]
+      .filter((at) => at !== null && at !== undefined)
+      .map(Number);
+    return times.length === 0 ? null : Math.min(...times);
+  }
+}
+
+interface TenantContext {
+  readonly schema: CompiledSchema;
+  readonly types: JobTypeRegistry | null;
+  readonly now: () => number;
+  readonly clock: HybridClock;
+  readonly groupCommit: GroupCommit;
+}
+
+class SqlTenantJobStore implements TenantJobStore {
+  readonly tenantId: string;
+  readonly rows: RowReader;
+  readonly #engine: SqlEngine;
+  readonly #context: TenantContext;
+
+  constructor(engine: SqlEngine, tenantId: string, context: TenantContext) {
+    this.#engine = engine;
+    this.tenantId = tenantId;
+    this.#context = context;
+    this.rows = new SqlRowReader(() => engine.db, engine.kind, tenantId);
+  }
+
+  get #db(): Kysely<JobsDatabase> {
+    return this.#engine.db.withTables<JobTables>();
+  }
+
+  async readSource(table: string, id: string): Promise<SourceRow | null> {
+    const live = await this.rows.get(table, id);
+    if (live) return { ...live, deleted: false };
+    const last = await this.#db
+      .selectFrom('sync_deleted_rows')
+      .selectAll()
+      .where('tenant_id', '=', this.tenantId)
+      .where('tbl', '=', table)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return last
+      ? { table, id, values: JSON.parse(last.data) as RowValues, updatedAt: last.updated_at, deleted: true }
+      : null;
+  }
+
+  async getJob(id: string): Promise<JobRecord | null> {
+    const row = await this.#db
+      .selectFrom('sync_jobs')
+      .selectAll()
+      .where('tenant_id', '=', this.tenantId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? toJobRecord(row) : null;
+  }
+
+  async listJobs(filter: JobListFilter): Promise<JobRecord[]> {
+    let query = this.#db.selectFrom('sync_jobs').selectAll().where('tenant_id', '=', this.tenantId);
+    if (filter.status !== undefined) query = query.where('status', '=', filter.status);
+    if (filter.type !== undefined) query = query.where('type', '=', filter.type);
+    const rows = await query
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(Math.min(Math.max(filter.limit ?? 100, 1), 1000))
+      .execute();
+    return rows.map(toJobRecord);
+  }
+
+  async listChildren(parentIds: readonly string[]): Promise<JobRecord[]> {
+    const children: JobRecord[] = [];
+    for (const chunk of chunks([...parentIds])) {
+      const rows = await this.#db
+        .selectFrom('sync_jobs')
+        .selectAll()
+        .where('tenant_id', '=', this.tenantId)
+        .where('parent_job_id', 'in', chunk)
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute();
+      children.push(...rows.map(toJobRecord));
+    }
+    return children;
+  }
+
+  async getTypeSettings(): Promise<Map<string, SettingsOverrides>> {
+    return readTypeSettings(this.#db, this.tenantId);
+  }
+
+  async saveTypeSettings(name: string, settings: SettingsOverrides): Promise<void> {
+    const row = {
+      tenant_id: this.tenantId,
+      name,
+      settings: JSON.stringify(settings),
+      updated_at: this.#context.now(),
+    };
+    await this.#db
+      .insertInto('sync_job_type_settings')
+      .values(row)
+      .onConflict((conflict) =>
+        conflict
+          .columns(['tenant_id', 'name'])
+          .doUpdateSet({ settings: row.settings, updated_at: row.updated_at }),
+      )
+      .execute();
+  }
+
+  async insertJobs(records: readonly NewJobRecord[]): Promise<void> {
+    await this.#context.groupCommit.run((trx) =>
+      insertJobs(trx.withTables<JobTables>(), this.tenantId, records),
+    );
+  }
+
+  async transition(id: string, from: readonly SyncJobStatus[], patch: JobPatch): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('sync_jobs')
+      .set(toJobUpdate(patch))
+      .where('tenant_id', '=', this.tenantId)
+      .where('id', '=', id)
+      .where('status', 'in', [...from])
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  transaction<T>(work: (tx: JobTransaction) => Promise<T>): Promise<T> {
+    return this.#context.groupCommit.run((trx) =>
+      work(new SqlJobTransaction(trx.withTables<JobTables>(), this.#engine, this.tenantId, this.#context)),
+    );
+  }
+}
+
+class SqlJobTransaction implements JobTransaction {
+  readonly rows: RowReader;
+  readonly #trx: Kysely<JobsDatabase>;
+  readonly #engine: SqlEngine;
+  readonly #tenantId: string;
+  readonly #context: TenantContext;
+  #tenantLocked = false;
+
+  constructor(trx: Kysely<JobsDatabase>, engine: SqlEngine, tenantId: string, context: TenantContext) {
+    this.#trx = trx;
+    this.#engine = engine;
+    this.#tenantId = tenantId;
+    this.#context = context;
+    this.rows = new SqlRowReader(() => withServerTables(trx), engine.kind, tenantId);
+  }
+
+  async insertJobs(records: readonly NewJobRecord[]): Promise<void> {
+    await insertJobs(this.#trx, this.#tenantId, records);
+  }
+
+  async updateClaimed(claim: JobClaim, from: readonly SyncJobStatus[], patch: JobPatch): Promise<boolean> {
+    const result = await this.#trx
+      .updateTable('sync_jobs')
+      .set(toJobUpdate(patch))
+      .where('id', '=', claim.jobId)
+      .where('tenant_id', '=', this.#tenantId)
+      .where('attempt', '=', claim.attempt)
+      .where('lease_owner', '=', claim.workerId)
+      .where('status', 'in', [...from])
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async writeTarget(write: TargetWrite): Promise<TargetWriteResult> {
+    // A tenant's rows take sequence numbers in commit order (PostgreSQL locks the tenant; SQLite has one writer).
+    if (!this.#tenantLocked) {
+      await this.#engine.lockTenant(withServerTables(this.#trx), this.#tenantId);
+      this.#tenantLocked = true;
+    }
+    return writeTarget(
+      {
+        trx: this.#trx,
+        tenantId: this.#tenantId,
+        schema: this.#context.schema,
+        clock: this.#context.clock,
+        now: this.#context.now,
+        types: this.#context.types,
+      },
+      write,
+    );
+  }
+
+  async releaseLocks(jobId: string): Promise<void> {
+    await this.#trx.deleteFrom('sync_job_locks').where('job_id', '=', jobId).execute();
+  }
+}
+
+/** The tenant's live rows, read from the stored JSON. */
+class SqlRowReader implements RowReader {
+  readonly #db: () => Kysely<Database>;
+  readonly #kind: SqlEngine['kind'];
+  readonly #tenantId: string;
+
+  constructor(db: () => Kysely<Database>, kind: SqlEngine['kind'], tenantId: string) {
+    this.#db = db;
+    this.#kind = kind;
+    this.#tenantId = tenantId;
+  }
+
+  async get(table: string, id: string): Promise<TableRow | null> {
+    const row = await this.#db()
+      .selectFrom('sync_rows')
+      .select(['data', 'updated_at'])
+      .where('tenant_id', '=', this.#tenantId)
+      .where('tbl', '=', table)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row && row.data !== null
+      ? { table, id, values: JSON.parse(row.data) as RowValues, updatedAt: row.updated_at }
+      : null;
+  }
+
+  async find(table: string, query: RowQuery = {}): Promise<TableRow[]> {
+    let select = this.#db()
+      .selectFrom('sync_rows')
+      .select(['id', 'data', 'updated_at'])
+      .where('tenant_id', '=', this.#tenantId)
+      .where('tbl', '=', table)
+      .where('deleted', '=', 0);
+    for (const [column, condition] of Object.entries(query.where ?? {})) {
+      if (column !== 'id' && !/^[a-z][a-z0-9_]{0,62}$/.test(column)) {
+        throw new Error(`"${column}" is not a column name`);
+      }
+      if (condition === null) {
+        select = select.where(this.#field(column, true), 'is', null);
+      } else if (typeof condition === 'object') {
+        for (const [op, bound] of Object.entries(condition) as Array<[string, string | number | undefined]>) {
+          if (bound === undefined) continue;
+          const operator = ({ gt: '>', gte: '>=', lt: '<', lte: '<=' } as const)[op as 'gt'];
+          if (!operator) throw new Error(`"${op}" is not a range bound (gt, gte, lt, lte)`);
+          select = select.where(
+            (eb) => eb(this.#field(column), operator, this.#value(bound)) as Expression<SqlBool>,
+          );
+        }
+      } else {
+        select = select.where(
+          (eb) => eb(this.#field(column), '=', this.#value(condition)) as Expression<SqlBool>,
+        );
+      }
+    }
+    const rows = await select
+      .orderBy('id')
+      .limit(query.limit ?? 10_000)
+      .execute();
+    return rows.map((row) => ({
+      table,
+      id: row.id,
+      values: JSON.parse(row.data ?? '{}') as RowValues,
+      updatedAt: row.updated_at,
+    }));
+  }
+
+  /** A column of the stored JSON: SQLite's json_extract gives SQL values; PostgreSQL compares jsonb with jsonb. */
+  #field(column: string, asText = false) {
+    if (column === 'id') return sql<unknown>`id`;
+    if (this.#kind === 'postgres') {
+      return asText ? sql<unknown>`(data::jsonb ->> ${column})` : sql<unknown>`(data::jsonb -> ${column})`;
+    }
+    return sql<unknown>`json_extract(data, ${`$.${column}`})`;
+  }
+
+  #value(value: string | number) {
+    return this.#kind === 'postgres' ? sql<unknown>`${JSON.stringify(value)}::jsonb` : sql<unknown>`${value}`;
+  }
+}
+
+export async function readTypeSettings(
+  db: Kysely<JobsDatabase>,
+  tenantId: string,
+): Promise<Map<string, SettingsOverrides>> {
+  const rows = await db
+    .selectFrom('sync_job_type_settings')
+    .select(['name', 'settings'])
+    .where('tenant_id', '=', tenantId)
+    .execute();
+  return new Map(rows.map((row) => [row.name, JSON.parse(row.settings) as SettingsOverrides]));
+}
+
+export async function insertJobs(
+  db: Kysely<JobsDatabase>,
+  tenantId: string,
+  records: readonly NewJobRecord[],
+): Promise<void> {
+  for (const chunk of chunks([...records], 50)) {
+    if (chunk.some((record) => record.tenantId !== tenantId)) throw new Error('a job of another tenant');
+    await db.insertInto('sync_jobs').values(chunk.map(toJobRow)).execute();
+  }
+}
+
+/** Failed jobs whose `retryAfter` has come are queued again, as a new run. */
+async function promoteRetries(trx: Kysely<JobsDatabase>, now: number): Promise<number> {
+  const result = await trx
+    .updateTable('sync_jobs')
+    .set((eb) => ({
+      status: 'Queued',
+      retry_count: eb('retry_count', '+', 1),
+      retry_after: null,
+      error_message: null,
+      error_stack: null,
+      started_at: null,
+      ended_at: null,
+      duration_ms: null,
+      ready_at: now,
+      dispatched_at: null,
+    }))
+    .where('status', '=', 'Failed')
+    .where('retry_after', 'is not', null)
+    .where('retry_after', '<=', now)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+/**
+ * Leases candidate jobs to a worker, at most `limit`. Each lease is an update that re-checks the
+ * candidate's condition, so two workers that picked the same job never both get it; only then is the job's
+ * lock taken (the job is ours, so taking over a lock its dead worker held is safe). A job whose lock is
+ * known is started at once; if its lock is busy, its lease is let go and it waits a moment.
+ */
+async function leaseJobs(
+  trx: Kysely<JobsDatabase>,
+  candidates: readonly JobRow[],
+  request: Omit<ClaimRequest, 'limit'>,
+  limit: number,
+): Promise<ClaimedJob[]> {
+  const { now, workerId, leaseMs } = request;
+  const until = now + leaseMs;
+  const claimed: ClaimedJob[] = [];
+  const seenLocks = new Set<string>();
+  for (const row of candidates) {
+    if (claimed.length >= limit) break;
+    if (row.lock_key !== null) {
+      // Two candidates on one target: only the first may start now.
+      const lock = `${row.tenant_id}\n${row.lock_key}`;
+      if (seenLocks.has(lock)) continue;
+      seenLocks.add(lock);
+    }
+    const leased = await trx
+      .updateTable('sync_jobs')
+      .set((eb) => ({
+        lease_owner: workerId,
+        lease_expires_at: until,
+        attempt: eb('attempt', '+', 1),
+        recoveries: row.status === 'Started' ? eb('recoveries', '+', 1) : eb.ref('recoveries'),
+      }))
+      .where('id', '=', row.id)
+      .where('attempt', '=', row.attempt)
+      .where('status', '=', row.status)
+      .returningAll()
+      .executeTakeFirst();
+    if (!leased) continue;
+    if (leased.lock_key === null) {
+      // Its controller finds the target first; it starts once it holds that target's lock.
+      claimed.push(claimedJob(leased, workerId, false));
+      continue;
+    }
+    const taken = await takeLocks(
+      trx,
+      leased.tenant_id,
+      [{ key: leased.lock_key, jobId: leased.id }],
+      now,
+      until,
+    );
+    if (taken.size === 0) {
+      await trx
+        .updateTable('sync_jobs')
+        .set({
+          lease_owner: null,
+          // A lease that ends soon, owned by nobody: a Queued job waits until then, and a Started one (taken
+          // over from a dead worker) is claimable again then.
+          lease_expires_at: Math.round(now + LOCK_RETRY_MS * (1 + Math.random())),
+          ready_at: Math.round(now + LOCK_RETRY_MS * (1 + Math.random())),
+        })
+        .where('id', '=', leased.id)
+        .where('attempt', '=', leased.attempt)
+        .execute();
+      continue;
+    }
+    const started = await trx
+      .updateTable('sync_jobs')
+      .set((eb) => ({ status: 'Started', started_at: eb.fn.coalesce('started_at', eb.val(now)) }))
+      .where('id', '=', leased.id)
+      .where('attempt', '=', leased.attempt)
+      .returningAll()
+      .executeTakeFirst();
+    if (started) claimed.push(claimedJob(started, workerId, true));
+  }
+  return claimed;
+}
+
+function claimedJob(row: JobRow, workerId: string, started: boolean): ClaimedJob {
+  const record = toJobRecord(row);
+  return {
+    record,
+    claim: { jobId: record.id, tenantId: record.tenantId, workerId, attempt: record.attempt },
+    started,
+  };
+}
+
+/**
+ * Takes locks, each for its job: a lock is free when nobody holds it, its holder's lease ran out, or the
+ * same job holds it (a job taken over from a dead worker). Returns the keys (`tenant\nkey`) taken.
+ */
+async function takeLocks(
+  trx: Kysely<JobsDatabase>,
+  tenantId: string | null,
+  locks: ReadonlyArray<{ key: string; jobId: string; tenantId?: string }>,
+  now: number,
+  until: number,
+): Promise<Set<string>> {
+  const taken = new Set<string>();
+  for (const chunk of chunks([...locks], 100)) {
+    if (chunk.length === 0) continue;
+    const rows = await trx
+      .insertInto('sync_job_locks')
+      .values(
+        chunk.map((lock) => ({
+          tenant_id: lock.tenantId ?? tenantId ?? '',
+          lock_key: lock.key,
+          job_id: lock.jobId,
+          expires_at: until,
+        })),
+      )
+      .onConflict((conflict) =>
+        conflict
+          .columns(['tenant_id', 'lock_key'])
+          .doUpdateSet((eb) => ({
+            job_id: eb.ref('excluded.job_id'),
+            expires_at: eb.ref('excluded.expires_at'),
+          }))
+          .where((eb) =>
+            eb.or([
+              eb('sync_job_locks.expires_at', '<', now),
+              eb('sync_job_locks.job_id', '=', eb.ref('excluded.job_id')),
+            ]),
+          ),
+      )
+      .returning(['tenant_id', 'lock_key'])
+      .execute();
+    for (const row of rows) taken.add(tenantId === null ? `${row.tenant_id}\n${row.lock_key}` : row.lock_key);
+  }
+  return taken;
+}
+
+async function releaseLocks(
+  trx: Kysely<JobsDatabase>,
+  jobId: string,
+  keys: readonly string[],
+): Promise<void> {
+  if (keys.length === 0) return;
+  await trx
+    .deleteFrom('sync_job_locks')
+    .where('job_id', '=', jobId)
+    .where('lock_key', 'in', [...keys])
+    .execute();
+}
+
+function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
+  const result: T[][] = [];
+  for (let start = 0; start < items.length; start += size) result.push(items.slice(start, start + size));
+  return result;
+}

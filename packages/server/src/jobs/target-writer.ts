@@ -1,0 +1,122 @@
+import type { Kysely } from 'kysely';
+import type { CompiledSchema, HybridClock, RowValues } from '@tillsync/protocol';
+import type { JobTypeRegistry, TargetWrite, TargetWriteResult } from '@tillsync/jobs';
+import { SqlPushTransaction } from '../storage/sql-sync-store.js';
+import { rowKey } from '../storage/sync-store.js';
+import { afterRowsWritten } from './row-changes.js';
+import { withServerTables, type JobsDatabase } from './job-tables.js';
+
+/** What a target write needs: the job's transaction and the rules of the synced tables. */
+export interface TargetWriterContext {
+  readonly trx: Kysely<JobsDatabase>;
+  readonly tenantId: string;
+  readonly schema: CompiledSchema;
+  /** Stamps the rows jobs write, past the stamp of the row each replaces. */
+  readonly clock: HybridClock;
+  readonly now: () => number;
+  readonly types: JobTypeRegistry | null;
+}
+
+/**
+ * Writes a job's target row the way a push writes a device's: checked against the schema (values, foreign
+ * keys, unique values), stamped by the server's clock, given the tenant's next sequence number, counted in
+ * the table checksums, so devices pull it like any change. The job's changes are laid over the row as it is
+ * now: fields the job left alone keep what a device may have pushed meanwhile, and a counter gets the job's
+ * difference added (PROTOCOL.md §5). A problem throws, and the job's transaction rolls back whole.
+ */
+export async function writeTarget(
+  context: TargetWriterContext,
+  write: TargetWrite,
+): Promise<TargetWriteResult> {
+  const { trx, tenantId, schema } = context;
+  const table = schema.table(write.table);
+  if (!table)
+    throw new Error(`there is no table "${write.table}" in the schema, so the job cannot write to it`);
+  const rows = new SqlPushTransaction(withServerTables(trx), tenantId, context.now);
+  const stored = (await rows.getRows([{ table: write.table, id: write.id }])).get(
+    rowKey(write.table, write.id),
+  );
+  const live = stored && stored.values !== null ? stored.values : null;
+
+  let values: RowValues | null = null;
+  if (write.values !== null) {
+    const seen = write.seen?.values ?? null;
+    const merged: Record<string, unknown> = live ? { ...live } : {};
+    for (const column of new Set([...Object.keys(write.values), ...Object.keys(seen ?? {})])) {
+      if (column === 'id') continue;
+      const next = write.values[column] ?? null;
+      const was = seen?.[column] ?? null;
+      if (live && seen && JSON.stringify(next) === JSON.stringify(was)) continue;
+      const spec = table.columnsByName.get(column);
+      merged[column] =
+        spec?.merge === 'counter' && live && seen && typeof next === 'number'
+          ? Number(live[column] ?? 0) + (next - Number(was ?? 0))
+          : next;
+    }
+    // Judged as a whole row (counters as plain values), the way a device's first push of a row is.
+    const check = schema.checkValues(table, merged, false);
+    if (!check.ok) throw new Error(`the job's ${write.table} ${write.id} is not valid: ${check.message}`);
+    values = check.values as RowValues;
+  } else if (live === null) {
+    return { before: null, after: null };
+  }
+
+  if (values !== null) {
+    for (const column of table.references) {
+      const target = values[column.name];
+      if (typeof target !== 'string') continue;
+      const parent = (await rows.getRows([{ table: column.references ?? '', id: target }])).get(
+        rowKey(column.references ?? '', target),
+      );
+      if (!parent || parent.values === null) {
+        throw new Error(
+          `${write.table}.${column.name} points at ${column.references ?? ''} ${target} which does not exist`,
+        );
+      }
+    }
+    for (const column of table.uniqueColumns) {
+      const value = values[column.name];
+      if (value === null || value === undefined) continue;
+      const holder = (await rows.findUniqueHolders(write.table, column.name, [JSON.stringify(value)])).get(
+        JSON.stringify(value),
+      );
+      if (holder !== undefined && holder !== write.id) {
+        throw new Error(
+          `${write.table}.${column.name} ${JSON.stringify(value)} is already used by ${write.table} ${holder}`,
+        );
+      }
+    }
+  }
+
+  // Past the stamp it replaces, even one from a device whose clock runs ahead, so the job's write wins.
+  if (stored) context.clock.receive(stored.updatedAt);
+  const rowWrite = {
+    table: write.table,
+    id: write.id,
+    values,
+    updatedAt: context.clock.issue(),
+    deviceId: null,
+    previous: stored,
+    uniqueValues:
+      values === null
+        ? []
+        : table.uniqueColumns.flatMap((column) => {
+            const value = values[column.name];
+            return value === null || value === undefined
+              ? []
+              : [{ column: column.name, value: JSON.stringify(value) }];
+          }),
+  };
+  await rows.writeRows([rowWrite]);
+  await afterRowsWritten(
+    trx,
+    {
+      tenantId,
+      types: context.types,
+      now: context.now(),
+      writtenBy: { jobId: write.jobId, jobType: write.jobType },
+    },
+    [rowWrite],
+  );
+  return { before: live, after: values };
+}
