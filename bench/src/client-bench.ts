@@ -5,10 +5,15 @@ import { v7 as uuidv7 } from 'uuid';
 import { createSyncClient, type SyncClient } from '@tillsync/client';
 import { formatStamp, type Change } from '@tillsync/protocol';
 import { ratePerSecond, tempDir, timeMs, type BenchResult } from './measure.js';
-import { startServeProcess, type ServeProcess } from './serve-process.js';
+import {
+  BENCH_EMAIL as EMAIL,
+  BENCH_PASSWORD as PASSWORD,
+  pairingCode,
+  postJson,
+  startServeProcess,
+  type ServeProcess,
+} from './serve-process.js';
 
-const EMAIL = 'bench@shop.test';
-const PASSWORD = 'bench-password-1';
 /** First syncs measured; `TILLSYNC_BENCH_FIRST_SYNC_ROWS=100000` keeps a run short. */
 const FIRST_SYNC_SIZES = (process.env.TILLSYNC_BENCH_FIRST_SYNC_ROWS ?? '100000,1000000')
   .split(',')
@@ -16,27 +21,9 @@ const FIRST_SYNC_SIZES = (process.env.TILLSYNC_BENCH_FIRST_SYNC_ROWS ?? '100000,
 const CAPTURE_WRITES = 5_000;
 const CYCLE_ROUNDS = 15;
 
-async function post<T>(url: string, body: unknown, token?: string): Promise<T> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok) throw new Error(`${url} answered ${response.status}: ${await response.text()}`);
-  return (await response.json()) as T;
-}
-
-async function pairingCode(server: ServeProcess): Promise<string> {
-  const { token } = await post<{ token: string }>(`${server.url}/api/auth/login`, {
-    email: EMAIL,
-    password: PASSWORD,
-  });
-  return (await post<{ code: string }>(`${server.url}/api/pairing-codes`, {}, token)).code;
-}
-
 /** Puts `count` customers on the server through a device that speaks HTTP directly. */
 async function seedCustomers(server: ServeProcess, count: number): Promise<void> {
-  const device = await post<{ accessToken: string }>(`${server.url}/api/devices/pair`, {
+  const device = await postJson<{ accessToken: string }>(`${server.url}/api/devices/pair`, {
     code: await pairingCode(server),
     name: 'seeder',
     platform: 'bench',
@@ -61,7 +48,7 @@ async function seedCustomers(server: ServeProcess, count: number): Promise<void>
         },
       });
     }
-    await post(`${server.url}/api/sync/push`, { pushId: uuidv7(), changes }, device.accessToken);
+    await postJson(`${server.url}/api/sync/push`, { pushId: uuidv7(), changes }, device.accessToken);
   }
 }
 

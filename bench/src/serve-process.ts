@@ -36,3 +36,27 @@ export async function startServeProcess(
     },
   };
 }
+
+/** The owner every benchmark server is started with. */
+export const BENCH_EMAIL = 'bench@shop.test';
+export const BENCH_PASSWORD = 'bench-password-1';
+
+/** POSTs JSON and returns the answer's JSON; any status but 2xx throws. */
+export async function postJson<T>(url: string, body: unknown, token?: string): Promise<T> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`${url} answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as T;
+}
+
+/** A pairing code from the benchmark owner. */
+export async function pairingCode(server: ServeProcess): Promise<string> {
+  const { token } = await postJson<{ token: string }>(`${server.url}/api/auth/login`, {
+    email: BENCH_EMAIL,
+    password: BENCH_PASSWORD,
+  });
+  return (await postJson<{ code: string }>(`${server.url}/api/pairing-codes`, {}, token)).code;
+}
