@@ -165,6 +165,24 @@ const fakeHash = (text: string): string => createHash('sha256').update(text).dig
  * @example
  * describeSyncStoreConformance('SQLite', async () => { ...; return { storage, tenantId, otherTenantId, cleanup } });
  */
+/** A store opened for the suite with the two tenants it needs: a shop and another shop. */
+export async function withTwoTenants(
+  storage: Storage,
+  cleanup: () => Promise<void>,
+): Promise<{ storage: Storage; tenantId: string; otherTenantId: string; cleanup(): Promise<void> }> {
+  const tenant = await storage.accounts.createTenant({
+    name: 'Shop',
+    email: 'owner@shop.test',
+    passwordHash: 'x',
+  });
+  const other = await storage.accounts.createTenant({
+    name: 'Other',
+    email: 'owner@other.test',
+    passwordHash: 'x',
+  });
+  return { storage, tenantId: tenant.tenantId, otherTenantId: other.tenantId, cleanup };
+}
+
 export function describeSyncStoreConformance(name: string, open: () => Promise<OpenedStore>): void {
   describe(`${name} storage conformance`, () => {
     let opened: OpenedStore;

@@ -1,31 +1,16 @@
 import { openStorage } from '@tillsync/server';
 import { describe, it } from 'vitest';
 import { freshPostgresDatabase, postgresAnswers } from './postgres-fixture.js';
-import { describeSyncStoreConformance } from './store-conformance.js';
+import { describeSyncStoreConformance, withTwoTenants } from './store-conformance.js';
 
 if (await postgresAnswers()) {
   describeSyncStoreConformance('PostgreSQL', async () => {
     const database = await freshPostgresDatabase();
     const storage = await openStorage({ databaseUrl: database.url });
-    const tenant = await storage.accounts.createTenant({
-      name: 'Shop',
-      email: 'owner@shop.test',
-      passwordHash: 'x',
+    return withTwoTenants(storage, async () => {
+      await storage.close();
+      await database.drop();
     });
-    const other = await storage.accounts.createTenant({
-      name: 'Other',
-      email: 'owner@other.test',
-      passwordHash: 'x',
-    });
-    return {
-      storage,
-      tenantId: tenant.tenantId,
-      otherTenantId: other.tenantId,
-      async cleanup() {
-        await storage.close();
-        await database.drop();
-      },
-    };
   });
 } else {
   describe.skip('PostgreSQL storage conformance (PostgreSQL does not answer on 127.0.0.1:5432)', () => {
