@@ -1,3 +1,4 @@
+import type { SyncState } from '@tillsync/protocol';
 import { cycleInProgress } from './cycle-lease.js';
 import { StateKey, type LocalStore } from './local-store.js';
 import { readCredentials } from './session.js';
@@ -9,7 +10,7 @@ import type { SyncOutcome } from './sync-log.js';
  * revoked device, a server error), `stopped` when no cycle has run yet (or a worker is stopped), `unpaired`
  * before pairing.
  */
-export type SyncState = 'synced' | 'syncing' | 'offline' | 'error' | 'stopped' | 'unpaired';
+export type { SyncState };
 
 /** The status object that `tillsync status` prints and the device's page shows. */
 export interface SyncStatus {

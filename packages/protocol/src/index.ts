@@ -12,3 +12,4 @@ export * from './schema-model.js';
 export * from './shop-schema.js';
 export * from './sync-jobs.js';
 export * from './conflicts.js';
+export * from './pill-text.js';

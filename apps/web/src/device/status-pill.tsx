@@ -1,6 +1,7 @@
 import type { ReactNode } from 'react';
 import { useNow } from '../shared/use-now.js';
-import { pillText, pillTone } from './pill-text.js';
+import { pillText } from '@tillsync/protocol/pill-text';
+import { pillTone } from './pill-text.js';
 import type { DeviceStatus } from './types.js';
 
 /** The sync status pill: a coloured dot and the state in words. Clicking it opens the sync log. */

@@ -1,15 +1,3 @@
-/** How long ago, short, as the status pill says it: "just now", "12s ago", "5m ago", "3h ago", "4d ago". */
-export function shortAge(ms: number): string {
-  const seconds = Math.floor(Math.max(0, ms) / 1000);
-  if (seconds < 1) return 'just now';
-  if (seconds < 60) return `${seconds}s ago`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return `${minutes}m ago`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 48) return `${hours}h ago`;
-  return `${Math.floor(hours / 24)}d ago`;
-}
-
 /** How long ago, in words, as the devices panel says it: "just now", "14 minutes ago", "3 hours ago". */
 export function longAge(ms: number): string {
   const seconds = Math.floor(Math.max(0, ms) / 1000);

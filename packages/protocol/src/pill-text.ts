@@ -1,10 +1,20 @@
-import type { SyncStatus } from './status.js';
+/**
+ * The words of a device's status pill, shared by the device agent and its page (which imports this module
+ * alone, as `@tillsync/protocol/pill-text`, so the page stays free of the rest of the package). Pure: no
+ * imports, no clock of its own.
+ */
 
-/** What {@link pillText} reads of a status: a device's {@link SyncStatus}, or a worker's richer one. */
-export type PillStatus = Pick<SyncStatus, 'state' | 'lastSyncedAt' | 'lastError'> & {
+/** A device's sync state, as its status and the pill show it. */
+export type SyncState = 'synced' | 'syncing' | 'offline' | 'error' | 'stopped' | 'unpaired';
+
+/** What {@link pillText} reads of a status: a device's status, or a worker's richer one. */
+export interface PillStatus {
+  readonly state: SyncState;
+  /** ISO time of the last complete sync, or null if there was none. */
+  readonly lastSyncedAt: string | null;
   /** The failure as a code; tells an ended session from other errors. */
   readonly lastErrorCode?: string | null;
-};
+}
 
 /**
  * The text of the header's status pill for a status at a time: "Synced 12s ago", "Syncing...",
@@ -12,7 +22,7 @@ export type PillStatus = Pick<SyncStatus, 'state' | 'lastSyncedAt' | 'lastError'
  * of its arguments, so a page can call it again every second without asking the agent.
  *
  * @example
- * pillText({ state: 'synced', lastSyncedAt: '2026-11-22T02:31:00.000Z', lastError: null }, Date.parse('2026-11-22T02:31:12.000Z'));
+ * pillText({ state: 'synced', lastSyncedAt: '2026-11-22T02:31:00.000Z' }, Date.parse('2026-11-22T02:31:12.000Z'));
  * // "Synced 12s ago"
  */
 export function pillText(status: PillStatus, now: number): string {

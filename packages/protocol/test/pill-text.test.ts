@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { formatAge, pillText, type PillStatus } from '../src/index.js';
+import { formatAge, pillText, type PillStatus } from '../src/pill-text.js';
 
 const NOW = Date.parse('2026-11-22T12:00:00.000Z');
 const ago = (ms: number): string => new Date(NOW - ms).toISOString();
 
 function status(values: Partial<PillStatus> & Pick<PillStatus, 'state'>): PillStatus {
-  return { lastSyncedAt: null, lastError: null, lastErrorCode: null, ...values };
+  return { lastSyncedAt: null, lastErrorCode: null, ...values };
 }
 
 describe('pillText', () => {
@@ -24,7 +24,6 @@ describe('pillText', () => {
   it('tells an ended session, which needs the person to act, from other errors', () => {
     const expired = status({
       state: 'error',
-      lastError: 'Session expired: pair this device again',
       lastErrorCode: 'SESSION_EXPIRED',
     });
     expect(pillText(expired, NOW)).toBe('Session expired: pair this device again');
