@@ -14,8 +14,13 @@ export const hasChromium = fs.existsSync(CHROMIUM);
 export const NO_CHROMIUM_MESSAGE = `browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-/** The committed screenshots of the main screens, shown in the README. */
-export const SCREENSHOT_DIR = path.resolve(here, '../../../docs/screenshots');
+/**
+ * Where the screenshots of the main screens go: a temporary folder, so a test run leaves the checkout as it
+ * was; `npm run screenshots` sets TILLSYNC_SCREENSHOT_DIR to refresh the committed ones in docs/screenshots.
+ */
+export const SCREENSHOT_DIR = process.env.TILLSYNC_SCREENSHOT_DIR
+  ? path.resolve(process.env.TILLSYNC_SCREENSHOT_DIR)
+  : path.join(os.tmpdir(), 'tillsync-screenshots');
 
 /** The two screen sizes the pages must work at. */
 export const DESKTOP = { width: 1280, height: 800 } as const;
@@ -70,7 +75,7 @@ export async function openPage(
   return { page, errors };
 }
 
-/** Saves a screenshot of the page as docs/screenshots/NAME.png. */
+/** Saves a screenshot of the page as NAME.png in {@link SCREENSHOT_DIR}. */
 export async function screenshot(page: Page, name: string): Promise<void> {
   fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
   await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`) });

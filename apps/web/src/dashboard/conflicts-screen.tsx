@@ -4,6 +4,7 @@ import { Notice } from '../shared/notice.js';
 import { dateTime } from '../shared/time.js';
 import { valueText } from './job-format.js';
 import { useLoad } from './owner-session.js';
+import { TableHead } from '../shared/table.js';
 
 /**
  * "Where did my edit go?": every write that a later write overrode (last write wins), with both versions,
@@ -84,13 +85,9 @@ function ConflictCard(props: {
         &apos;s write was overridden.
       </p>
       <table className="table">
-        <thead>
-          <tr>
-            <th scope="col">Field</th>
-            <th scope="col">Kept ({who(conflict.winner)})</th>
-            <th scope="col">Overridden ({who(conflict.loser)})</th>
-          </tr>
-        </thead>
+        <TableHead
+          columns={['Field', `Kept (${who(conflict.winner)})`, `Overridden (${who(conflict.loser)})`]}
+        />
         <tbody>
           <tr>
             <th scope="row">written at</th>

@@ -5,6 +5,7 @@ import { Notice } from '../shared/notice.js';
 import { clockTime, dateTime, longAge, timeLeft } from '../shared/time.js';
 import { useNow } from '../shared/use-now.js';
 import { useAction, useLoad, useOwner } from './owner-session.js';
+import { TableHead } from '../shared/table.js';
 
 /** The devices panel: every paired device, when it last synced, what it still has to send. */
 export function DevicesScreen(): ReactNode {
@@ -26,20 +27,16 @@ export function DevicesScreen(): ReactNode {
       {devices.error && <Notice kind="error">{devices.error}</Notice>}
       <div className="table-scroll">
         <table className="table" aria-label="Devices">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Platform</th>
-              <th scope="col">App version</th>
-              <th scope="col">Last seen</th>
-              <th scope="col" className="numeric">
-                Pending changes
-              </th>
-              <th scope="col">
-                <span className="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <TableHead
+            columns={[
+              'Name',
+              'Platform',
+              'App version',
+              'Last seen',
+              { label: 'Pending changes', numeric: true },
+              { label: 'Actions', hidden: true },
+            ]}
+          />
           <tbody>
             {sorted.map((device) => (
               <tr key={device.id} className={device.revokedAt ? 'row-muted' : undefined}>

@@ -6,6 +6,7 @@ import { Link, navigate } from '../shared/router.js';
 import { dateTime, duration } from '../shared/time.js';
 import { JobStatusBadge, refText, valueText } from './job-format.js';
 import { useAction, useLoad, useOwner } from './owner-session.js';
+import { TableHead } from '../shared/table.js';
 
 /** Statuses that still move by themselves: the page looks again while the job is in one. */
 const MOVING = new Set(['Pending', 'Queued', 'Started', 'Failed']);
@@ -218,13 +219,7 @@ function DiffTable(props: { readonly job: SyncJob }): ReactNode {
         <p className="muted">{job.diffSummary === null ? 'No diff recorded yet.' : 'No field changes.'}</p>
       ) : (
         <table className="table" aria-label="Diff">
-          <thead>
-            <tr>
-              <th scope="col">Field</th>
-              <th scope="col">Before</th>
-              <th scope="col">After</th>
-            </tr>
-          </thead>
+          <TableHead columns={['Field', 'Before', 'After']} />
           <tbody>
             {fields.map(([field, change]) => (
               <tr key={field}>

@@ -6,6 +6,7 @@ import { Link, navigate } from '../shared/router.js';
 import { dateTime, duration } from '../shared/time.js';
 import { JOB_STATUSES, JobStatusBadge, refText } from './job-format.js';
 import { useAction, useLoad, useOwner } from './owner-session.js';
+import { TableHead } from '../shared/table.js';
 
 /** The sync jobs, newest first, filtered by status and type; "New job" enqueues one. */
 export function JobsScreen(props: { readonly query: URLSearchParams }): ReactNode {
@@ -58,18 +59,9 @@ export function JobsScreen(props: { readonly query: URLSearchParams }): ReactNod
       {jobs.error && <Notice kind="error">{jobs.error}</Notice>}
       <div className="table-scroll">
         <table className="table" aria-label="Sync jobs">
-          <thead>
-            <tr>
-              <th scope="col">Job</th>
-              <th scope="col">Type</th>
-              <th scope="col">Status</th>
-              <th scope="col">Trigger</th>
-              <th scope="col">Created</th>
-              <th scope="col" className="numeric">
-                Duration
-              </th>
-            </tr>
-          </thead>
+          <TableHead
+            columns={['Job', 'Type', 'Status', 'Trigger', 'Created', { label: 'Duration', numeric: true }]}
+          />
           <tbody>
             {(jobs.data ?? []).map((job) => (
               <tr key={job.id}>

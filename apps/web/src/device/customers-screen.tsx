@@ -6,6 +6,7 @@ import { useDevice } from './device-context.js';
 import { RowSyncBadge, rejectedSummary } from './row-sync-badge.js';
 import type { Customer, CustomerValues } from './types.js';
 import { useRows } from './use-rows.js';
+import { EditCell, EditRowActions, TableHead } from '../shared/table.js';
 
 /** The customers: add one, change a phone number or an email. */
 export function CustomersScreen(): ReactNode {
@@ -24,16 +25,7 @@ export function CustomersScreen(): ReactNode {
       {refused && <Notice kind="error">{refused}</Notice>}
       <div className="table-scroll">
         <table className="table" aria-label="Customers">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Phone</th>
-              <th scope="col">Email</th>
-              <th scope="col">
-                <span className="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <TableHead columns={['Name', 'Phone', 'Email', { label: 'Actions', hidden: true }]} />
           <tbody>
             {sorted.map((customer) =>
               editing === customer.id ? (
@@ -46,15 +38,7 @@ export function CustomersScreen(): ReactNode {
                   </td>
                   <td>{customer.values.phone ?? ''}</td>
                   <td>{customer.values.email ?? ''}</td>
-                  <td className="actions">
-                    <button
-                      type="button"
-                      onClick={() => setEditing(customer.id)}
-                      aria-label={`Edit ${customer.values.name}`}
-                    >
-                      Edit
-                    </button>
-                  </td>
+                  <EditCell name={customer.values.name} onEdit={() => setEditing(customer.id)} />
                 </tr>
               ),
             )}
@@ -74,8 +58,7 @@ function EditCustomerRow(props: { readonly customer: Customer; readonly onDone: 
   const [error, setError] = useState<string | null>(null);
   const name = customer.values.name;
   const formId = `edit-${customer.id}`;
-  const save = async (event: FormEvent): Promise<void> => {
-    event.preventDefault();
+  const save = async (): Promise<void> => {
     try {
       await deviceApi.updateRow('customers', customer.id, {
         phone: phone.trim() === '' ? null : phone.trim(),
@@ -108,17 +91,7 @@ function EditCustomerRow(props: { readonly customer: Customer; readonly onDone: 
           onChange={(event) => setEmail(event.target.value)}
         />
       </td>
-      <td className="actions">
-        <form id={formId} onSubmit={(event) => void save(event)} className="inline-form">
-          <button type="submit" className="primary">
-            Save
-          </button>
-          <button type="button" onClick={onDone}>
-            Cancel
-          </button>
-        </form>
-        {error && <Notice kind="error">{error}</Notice>}
-      </td>
+      <EditRowActions formId={formId} onSave={save} onCancel={onDone} error={error} />
     </tr>
   );
 }

@@ -7,6 +7,7 @@ import { useDevice } from './device-context.js';
 import { RowSyncBadge, rejectedSummary } from './row-sync-badge.js';
 import type { CategoryValues, Product, ProductValues } from './types.js';
 import { useRows } from './use-rows.js';
+import { EditCell, EditRowActions, TableHead } from '../shared/table.js';
 
 /** The product list: add a product, change a price or the stock. Every change is synced like any other. */
 export function ProductsScreen(): ReactNode {
@@ -44,22 +45,16 @@ export function ProductsScreen(): ReactNode {
       </label>
       <div className="table-scroll">
         <table className="table" aria-label="Products">
-          <thead>
-            <tr>
-              <th scope="col">SKU</th>
-              <th scope="col">Name</th>
-              <th scope="col">Category</th>
-              <th scope="col" className="numeric">
-                Price
-              </th>
-              <th scope="col" className="numeric">
-                Stock
-              </th>
-              <th scope="col">
-                <span className="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <TableHead
+            columns={[
+              'SKU',
+              'Name',
+              'Category',
+              { label: 'Price', numeric: true },
+              { label: 'Stock', numeric: true },
+              { label: 'Actions', hidden: true },
+            ]}
+          />
           <tbody>
             {shown.map((product) =>
               editing === product.id ? (
@@ -81,15 +76,7 @@ export function ProductsScreen(): ReactNode {
                   <td className="numeric" data-testid={`stock-${product.values.sku}`}>
                     {product.values.stock}
                   </td>
-                  <td className="actions">
-                    <button
-                      type="button"
-                      onClick={() => setEditing(product.id)}
-                      aria-label={`Edit ${product.values.name}`}
-                    >
-                      Edit
-                    </button>
-                  </td>
+                  <EditCell name={product.values.name} onEdit={() => setEditing(product.id)} />
                 </tr>
               ),
             )}
@@ -113,8 +100,7 @@ function EditProductRow(props: {
   const [error, setError] = useState<string | null>(null);
   const name = product.values.name;
 
-  const save = async (event: FormEvent): Promise<void> => {
-    event.preventDefault();
+  const save = async (): Promise<void> => {
     const priceCents = parseCents(price);
     const stockCount = Number(stock);
     if (priceCents === null) return setError('The price must be an amount such as 1.20.');
@@ -155,17 +141,7 @@ function EditProductRow(props: {
           onChange={(event) => setStock(event.target.value)}
         />
       </td>
-      <td className="actions">
-        <form id={`edit-${product.id}`} onSubmit={(event) => void save(event)} className="inline-form">
-          <button type="submit" className="primary">
-            Save
-          </button>
-          <button type="button" onClick={onDone}>
-            Cancel
-          </button>
-        </form>
-        {error && <Notice kind="error">{error}</Notice>}
-      </td>
+      <EditRowActions formId={`edit-${product.id}`} onSave={save} onCancel={onDone} error={error} />
     </tr>
   );
 }

@@ -8,6 +8,7 @@ import { useDevice } from './device-context.js';
 import { RowSyncBadge } from './row-sync-badge.js';
 import type { CustomerValues, Product, ProductValues, SaleValues } from './types.js';
 import { useRows } from './use-rows.js';
+import { TableHead } from '../shared/table.js';
 
 interface CartLine {
   readonly productId: string;
@@ -136,20 +137,14 @@ export function SaleScreen(): ReactNode {
             <p className="muted">Pick products on the left.</p>
           ) : (
             <table className="table" aria-label="Items in this sale">
-              <thead>
-                <tr>
-                  <th scope="col">Item</th>
-                  <th scope="col" className="numeric">
-                    Quantity
-                  </th>
-                  <th scope="col" className="numeric">
-                    Amount
-                  </th>
-                  <th scope="col">
-                    <span className="visually-hidden">Remove</span>
-                  </th>
-                </tr>
-              </thead>
+              <TableHead
+                columns={[
+                  'Item',
+                  { label: 'Quantity', numeric: true },
+                  { label: 'Amount', numeric: true },
+                  { label: 'Remove', hidden: true },
+                ]}
+              />
               <tbody>
                 {cart.map((line) => {
                   const product = byId.get(line.productId);
@@ -233,16 +228,7 @@ function RecentSales(): ReactNode {
     <section aria-labelledby="recent-sales-title" className="card">
       <h2 id="recent-sales-title">Recent sales</h2>
       <table className="table" aria-label="Recent sales">
-        <thead>
-          <tr>
-            <th scope="col">Time</th>
-            <th scope="col">Customer</th>
-            <th scope="col" className="numeric">
-              Total
-            </th>
-            <th scope="col">Sync</th>
-          </tr>
-        </thead>
+        <TableHead columns={['Time', 'Customer', { label: 'Total', numeric: true }, 'Sync']} />
         <tbody>
           {recent.map((sale) => (
             <tr key={sale.id}>

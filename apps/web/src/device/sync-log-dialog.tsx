@@ -6,6 +6,7 @@ import { clockTime, duration } from '../shared/time.js';
 import { deviceApi } from './device-api.js';
 import { useDevice } from './device-context.js';
 import type { SyncLogEntry } from './types.js';
+import { TableHead } from '../shared/table.js';
 
 const TRIGGER_NAMES: Readonly<Record<string, string>> = {
   auto: 'Schedule',
@@ -40,26 +41,18 @@ export function SyncLogDialog(props: { readonly onClose: () => void }): ReactNod
       {entries && entries.length > 0 && (
         <div className="table-scroll">
           <table className="table">
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">Trigger</th>
-                <th scope="col">Duration</th>
-                <th scope="col" className="numeric">
-                  Pushed
-                </th>
-                <th scope="col" className="numeric">
-                  Pulled
-                </th>
-                <th scope="col" className="numeric">
-                  Conflicts
-                </th>
-                <th scope="col" className="numeric">
-                  Rejected
-                </th>
-                <th scope="col">Result</th>
-              </tr>
-            </thead>
+            <TableHead
+              columns={[
+                'Time',
+                'Trigger',
+                'Duration',
+                { label: 'Pushed', numeric: true },
+                { label: 'Pulled', numeric: true },
+                { label: 'Conflicts', numeric: true },
+                { label: 'Rejected', numeric: true },
+                'Result',
+              ]}
+            />
             <tbody>
               {entries.map((entry, index) => (
                 <SyncLogRow key={`${entry.startedAt}-${index}`} entry={entry} />
