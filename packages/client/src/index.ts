@@ -62,3 +62,4 @@ export {
   SyncBusyError,
   type AuthErrorCode,
 } from './errors.js';
+export * from './adopt/index.js';
