@@ -1,4 +1,3 @@
-import mysql from 'mysql2/promise';
 import type {
   CaptureTarget,
   LegacyDatabase,
@@ -38,6 +37,8 @@ export class MysqlLegacyDatabase implements LegacyDatabase {
     }
     const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
     if (database === '') throw new TypeError('the URL names no database (mysql://user@host:3306/DATABASE)');
+    // Loaded here: a device without a MariaDB database never loads the driver.
+    const { default: mysql } = await import('mysql2/promise');
     const connection = await mysql.createConnection({
       host: parsed.hostname,
       port: parsed.port === '' ? 3306 : Number(parsed.port),
