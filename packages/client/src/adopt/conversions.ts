@@ -15,7 +15,7 @@ export class ConversionError extends Error {
 export function toSyncedValue(column: BoundColumn, raw: unknown): SyncedValue {
   if (raw === null || raw === undefined) return null;
   if (column.values) {
-    const value = column.values.toSynced.get(String(raw));
+    const value = column.values.toSynced.get(shownValue(raw));
     if (value === undefined) throw new ConversionError(`${JSON.stringify(raw)} is not in the value table`);
     return value;
   }
@@ -52,6 +52,13 @@ export function toLegacyValue(column: BoundColumn, value: SyncedValue): string |
     case null:
       return value;
   }
+}
+
+/** A value as text, for a value table's lookup and for messages. */
+export function shownValue(raw: unknown): string {
+  if (typeof raw === 'string') return raw;
+  if (typeof raw === 'number' || typeof raw === 'bigint' || typeof raw === 'boolean') return String(raw);
+  return JSON.stringify(raw) ?? 'undefined';
 }
 
 function plainValue(column: BoundColumn, raw: unknown): SyncedValue {

@@ -4,7 +4,7 @@ import type { LocalStore } from '../local-store.js';
 import { silentLogger, type DeviceLogger } from '../logger.js';
 import type { SyncedTables } from '../synced-tables.js';
 import type { AdoptPlan, BoundColumn, BoundTable, SyncedValue } from './adopt-plan.js';
-import { ConversionError, toLegacyValue, toSyncedValue } from './conversions.js';
+import { ConversionError, shownValue, toLegacyValue, toSyncedValue } from './conversions.js';
 import type { LegacyDatabase, LegacyRow } from './legacy-database.js';
 
 /**
@@ -133,7 +133,8 @@ export class LegacyBridge {
             .map(Number);
           const found = await this.#mappingsByKey(column.references, referenced);
           let lookup = idsOfKeys.get(column.references);
-          if (!lookup) idsOfKeys.set(column.references, (lookup = new Map()));
+          if (!lookup)
+            idsOfKeys.set(column.references, (lookup = new Map<string | number, string | number>()));
           for (const [key, mapping] of found) lookup.set(key, mapping.globalId);
         }
       }
@@ -176,7 +177,7 @@ export class LegacyBridge {
               const globalId = uuidv7();
               this.#tables.upsert(table.synced, globalId, { ...table.defaults, ...values });
               let lookup = idsOfKeys.get(name);
-              if (!lookup) idsOfKeys.set(name, (lookup = new Map()));
+              if (!lookup) idsOfKeys.set(name, (lookup = new Map<string | number, string | number>()));
               lookup.set(key, globalId);
               journal.push({
                 action: 'new',
@@ -267,7 +268,8 @@ export class LegacyBridge {
                 .filter((value): value is string => typeof value === 'string');
               const found = await this.#mappingsById(column.references, referenced);
               let lookup = keysOfIds.get(column.references);
-              if (!lookup) keysOfIds.set(column.references, (lookup = new Map()));
+              if (!lookup)
+                keysOfIds.set(column.references, (lookup = new Map<string | number, string | number>()));
               for (const [id, mapping] of found)
                 if (mapping.localKey !== null) lookup.set(id, mapping.localKey);
             }
@@ -370,7 +372,7 @@ export class LegacyBridge {
         JSON.stringify(shadow),
       ]);
       let lookup = keysOfIds.get(name);
-      if (!lookup) keysOfIds.set(name, (lookup = new Map()));
+      if (!lookup) keysOfIds.set(name, (lookup = new Map<string | number, string | number>()));
       lookup.set(id, inserted.insertId);
       return true;
     }
@@ -429,7 +431,8 @@ export class LegacyBridge {
       [column.references, Number(raw)],
     );
     const found = rows[0]?.['global_id'];
-    if (typeof found !== 'string') throw new ConversionError(`no id for ${column.references} ${String(raw)}`);
+    if (typeof found !== 'string')
+      throw new ConversionError(`no id for ${column.references} ${shownValue(raw)}`);
     return found;
   }
 
@@ -457,7 +460,7 @@ export class LegacyBridge {
       if (typeof globalId === 'string') values[column.synced.name] = globalId;
       else if (column.synced.required) {
         throw new WaitForParent(
-          `${table.legacy}.${column.legacy} ${String(raw)} is not a known ${column.references} row`,
+          `${table.legacy}.${column.legacy} ${shownValue(raw)} is not a known ${column.references} row`,
         );
       } else values[column.synced.name] = null;
     }
