@@ -63,7 +63,9 @@ describe('a shop program’s database attached to a running device agent', () =>
 
     // The shop program and its own file.
     const shop = new Database(path.join(dir, 'shop.db'));
-    onTestFinished(() => shop.close());
+    onTestFinished(() => {
+      shop.close();
+    });
     shop.exec(`CREATE TABLE Products (ProductID INTEGER PRIMARY KEY, ProductName TEXT NOT NULL, SellPrice REAL NOT NULL,
       QrCode TEXT, Status TEXT NOT NULL DEFAULT 'Active')`);
     shop

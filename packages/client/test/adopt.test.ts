@@ -87,7 +87,7 @@ describe('adopting a shop program’s SQLite database', () => {
     const product = await shop.addProduct('Cola', 1.99, 'QR-COLA');
     const objects = await shop.allObjects();
     const problemsOf = async (edit: (map: MapShape) => void): Promise<string> => {
-      const map = shopMap(shop.location) as MapShape;
+      const map = shopMap(shop.location) as unknown as MapShape;
       edit(map);
       const error = await attachLegacyDatabase({ dbPath: till.database.name, map }).catch(
         (caught: unknown) => caught,
