@@ -414,11 +414,14 @@ export class LegacyBridge {
         [...set.map(([, value]) => value), mapping.localKey],
       );
     }
-    await legacy.run('UPDATE _sync_ids SET shadow = ? WHERE tbl = ? AND global_id = ?', [
-      JSON.stringify(shadow),
-      name,
-      id,
-    ]);
+    // The echo of a row the device pushed itself changes nothing: no write at all then.
+    if (set.length > 0 || !sameValues(shadow, mapping.shadow)) {
+      await legacy.run('UPDATE _sync_ids SET shadow = ? WHERE tbl = ? AND global_id = ?', [
+        JSON.stringify(shadow),
+        name,
+        id,
+      ]);
+    }
     return set.length > 0;
   }
 
@@ -594,4 +597,13 @@ export class LegacyBridge {
     }
     return mappings;
   }
+}
+
+function sameValues(
+  values: Readonly<Record<string, SyncedValue>>,
+  agreed: Readonly<Record<string, SyncedValue>> | null,
+): boolean {
+  if (agreed === null) return false;
+  const names = Object.keys(values);
+  return names.length === Object.keys(agreed).length && names.every((name) => values[name] === agreed[name]);
 }
