@@ -1,8 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  LegacyBridgeRunner,
   SyncWorker,
   createSyncClient,
+  withLegacyBridge,
   silentLogger,
   type DeviceLogger,
   type SyncClient,
@@ -43,15 +45,24 @@ const LOOPBACK = '127.0.0.1';
 export class DeviceAgent {
   readonly client: SyncClient;
   readonly worker: SyncWorker;
+  /** Keeps a legacy database attached to the device file (`tillsync attach`) in step around each cycle. */
+  readonly bridge: LegacyBridgeRunner;
   /** The local API's base URL, such as `http://127.0.0.1:8788`. */
   readonly url: string;
   readonly #server: http.Server;
   readonly #api: DeviceApi;
   #closing: Promise<void> | null = null;
 
-  private constructor(client: SyncClient, worker: SyncWorker, server: http.Server, api: DeviceApi) {
+  private constructor(
+    client: SyncClient,
+    worker: SyncWorker,
+    bridge: LegacyBridgeRunner,
+    server: http.Server,
+    api: DeviceApi,
+  ) {
     this.client = client;
     this.worker = worker;
+    this.bridge = bridge;
     this.#server = server;
     this.#api = api;
     this.url = `http://${LOOPBACK}:${(server.address() as AddressInfo).port}`;
@@ -64,6 +75,7 @@ export class DeviceAgent {
       const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
       this.#server.closeAllConnections();
       await Promise.all([closed, this.worker.stop()]);
+      await this.bridge.close();
       await this.client.close();
     })();
     return this.#closing;
@@ -81,15 +93,16 @@ export class DeviceAgent {
         );
         logger.info({ component: 'device-agent', ...paired }, 'paired');
       }
+      const bridge = new LegacyBridgeRunner({ dbPath: options.dbPath, logger });
       const worker = new SyncWorker({
-        client,
+        client: withLegacyBridge(client, bridge),
         logger,
         ...(options.intervalMs !== undefined ? { intervalMs: options.intervalMs } : {}),
       });
       const api = new DeviceApi({ client, worker, extraRoutes: tillRoutes(client, options.webRoot ?? null) });
       const server = http.createServer(api.listener);
       await listen(server, options.port ?? 8788);
-      const agent = new DeviceAgent(client, worker, server, api);
+      const agent = new DeviceAgent(client, worker, bridge, server, api);
       worker.start();
       return agent;
     } catch (error) {

@@ -1,6 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createSyncClient, normalizeServerUrl, type DeviceLogger, type SyncClient } from '@tillsync/client';
+import {
+  LegacyBridgeRunner,
+  createSyncClient,
+  normalizeServerUrl,
+  type DeviceLogger,
+  type SyncClient,
+} from '@tillsync/client';
 import type { Command } from 'commander';
 import { startDeviceAgent, type DeviceAgentOptions } from './device-agent.js';
 import { integer, optionFor, readSetting, text, type Setting } from './settings.js';
@@ -103,9 +109,14 @@ export function registerDeviceCommands(program: Command): void {
         if (!client.paired) {
           throw new UsageError(`--db ${flags.db} is not paired with a server; run "tillsync pair" first`);
         }
+        // An attached legacy database (`tillsync attach`) is brought in step around the cycle, as the agent does.
+        const bridge = new LegacyBridgeRunner({ dbPath: flags.db, logger: stderrLogger() });
+        await bridge.beforeCycle();
         const summary = flags.pullOnly
           ? await client.pull({ discardLocal: flags.discardLocal === true, trigger: 'manual' })
           : await client.sync({ trigger: 'manual' });
+        await bridge.afterCycle();
+        await bridge.close();
         printJson(summary);
         if (!summary.ok) process.exitCode = 1;
       });

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerAdoptCommands } from './adopt-commands.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerDeviceCommands } from './device-commands.js';
 import { registerJobCommands } from './job-commands.js';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .showHelpAfterError(false);
   registerServerCommands(program);
   registerDeviceCommands(program);
+  registerAdoptCommands(program);
   registerJobCommands(program);
   registerDemoCommand(program);
   return program;

@@ -29,12 +29,15 @@ const LEASE_EXPIRY_MS = 120_000;
 export class CycleLease {
   readonly #store: LocalStore;
   readonly #now: () => number;
+  readonly #key: StateKey;
   readonly #owner = randomUUID();
   #lastBeat = 0;
 
-  constructor(store: LocalStore, now: () => number = Date.now) {
+  /** `key`: the state row of the lease; another key is another lease (the legacy bridge has its own). */
+  constructor(store: LocalStore, now: () => number = Date.now, key: StateKey = StateKey.cycleLease) {
     this.#store = store;
     this.#now = now;
+    this.#key = key;
   }
 
   /**
@@ -46,7 +49,7 @@ export class CycleLease {
     const deadline = Date.now() + waitMs;
     for (;;) {
       const holder = this.#store.write(() => {
-        const held = readLease(this.#store);
+        const held = readLease(this.#store, this.#key);
         if (held && held.owner !== this.#owner && isLive(held, this.#now())) return held;
         this.#write();
         return null;
@@ -61,13 +64,13 @@ export class CycleLease {
   heartbeat(): void {
     if (this.#now() - this.#lastBeat < 10_000) return;
     this.#store.write(() => {
-      if (readLease(this.#store)?.owner === this.#owner) this.#write();
+      if (readLease(this.#store, this.#key)?.owner === this.#owner) this.#write();
     });
   }
 
   release(): void {
     this.#store.write(() => {
-      if (readLease(this.#store)?.owner === this.#owner) this.#store.setState(StateKey.cycleLease, null);
+      if (readLease(this.#store, this.#key)?.owner === this.#owner) this.#store.setState(this.#key, null);
     });
   }
 
@@ -80,7 +83,7 @@ export class CycleLease {
       processStart: processStart(process.pid),
       heartbeatAt: this.#lastBeat,
     };
-    this.#store.setState(StateKey.cycleLease, JSON.stringify(record));
+    this.#store.setState(this.#key, JSON.stringify(record));
   }
 }
 
@@ -90,8 +93,8 @@ export function cycleInProgress(store: LocalStore, now: number = Date.now()): bo
   return held !== null && isLive(held, now);
 }
 
-function readLease(store: LocalStore): LeaseRecord | null {
-  const json = store.getState(StateKey.cycleLease);
+function readLease(store: LocalStore, key: StateKey = StateKey.cycleLease): LeaseRecord | null {
+  const json = store.getState(key);
   if (json === null) return null;
   try {
     return JSON.parse(json) as LeaseRecord;

@@ -62,3 +62,21 @@ export {
   SyncBusyError,
   type AuthErrorCode,
 } from './errors.js';
+export {
+  attachLegacyDatabase,
+  detachLegacyDatabase,
+  withLegacyBridge,
+  LegacyBridgeRunner,
+  AdoptMapError,
+  parseAdoptMap,
+  type AdoptMap,
+  type AttachOptions,
+  type AttachResult,
+  type ColumnBinding,
+  type Conversion,
+  type DetachOptions,
+  type DetachResult,
+  type LegacyBridgeRunnerOptions,
+  type LegacyLocation,
+  type TableBinding,
+} from './adopt/index.js';

@@ -37,6 +37,8 @@ export const StateKey = {
   lastError: 'last_error',
   repairsDue: 'repairs_due',
   cycleLease: 'cycle_lease',
+  /** The lease of the bridge to an attached legacy database (`adopt/`). */
+  adoptLease: 'adopt_lease',
 } as const;
 export type StateKey = (typeof StateKey)[keyof typeof StateKey];
 

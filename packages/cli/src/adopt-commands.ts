@@ -1,0 +1,76 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { AdoptMapError, NotPairedError, attachLegacyDatabase, detachLegacyDatabase } from '@tillsync/client';
+import type { Command } from 'commander';
+import { UsageError } from './usage-error.js';
+
+/**
+ * `tillsync attach` and `detach`: bind a shop program's existing database (SQLite or MariaDB) to a paired
+ * device file, and undo it (docs/adopt.md). Each prints one JSON line.
+ */
+export function registerAdoptCommands(program: Command): void {
+  program
+    .command('attach')
+    .description(
+      "bind a shop program's own database to a paired device file, as a map file says: installs capture " +
+        'triggers and bookkeeping beside its tables (never in them) and brings its rows in, to be pushed by ' +
+        'the next sync; the device agent keeps both in step from then on. Safe to run again. Prints ' +
+        '{"legacy", "tables", "broughtIn", "broughtOut"}',
+    )
+    .requiredOption('--db <file>', "the device's Tillsync file, paired with `tillsync pair`")
+    .requiredOption(
+      '--map <file>',
+      'the map file (JSON): the database, and its tables and columns per synced table',
+    )
+    .action(async (flags: { db: string; map: string }) => {
+      requireFile(flags.db, '--db');
+      requireFile(flags.map, '--map');
+      let map: unknown;
+      try {
+        map = JSON.parse(fs.readFileSync(flags.map, 'utf8'));
+      } catch (error) {
+        throw new UsageError(`--map ${flags.map}: not valid JSON (${(error as Error).message})`);
+      }
+      const result = await attachLegacyDatabase({
+        dbPath: flags.db,
+        map,
+        mapFolder: path.dirname(path.resolve(flags.map)),
+      }).catch((error: unknown) => {
+        throw usageError(flags.db, flags.map, error);
+      });
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+    });
+
+  program
+    .command('detach')
+    .description(
+      "undo `tillsync attach`: brings the program's last changes in, then removes the triggers and bookkeeping " +
+        'from its database, leaving its tables and rows as they are (the ids are kept for a later attach). ' +
+        'Prints {"detached", "legacy"}',
+    )
+    .requiredOption('--db <file>', "the device's Tillsync file")
+    .action(async (flags: { db: string }) => {
+      requireFile(flags.db, '--db');
+      const result = await detachLegacyDatabase({ dbPath: flags.db }).catch((error: unknown) => {
+        throw usageError(flags.db, null, error);
+      });
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+    });
+}
+
+function requireFile(file: string, flag: string): void {
+  if (!fs.existsSync(file)) throw new UsageError(`${flag} ${file}: there is no such file`);
+}
+
+/** A map that does not fit or a device file that is not paired as a usage error; any other error as it is. */
+function usageError(dbPath: string, mapPath: string | null, error: unknown): unknown {
+  if (error instanceof AdoptMapError)
+    return new UsageError(`--map ${mapPath ?? ''}: ${error.problems.join('; ')}`.replace('--map : ', ''));
+  if (error instanceof NotPairedError) {
+    return new UsageError(`--db ${dbPath} is not a paired device file; run "tillsync pair" first`);
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'SQLITE_NOTADB')
+    return new UsageError(`--db ${dbPath}: not a SQLite database that can be opened`);
+  return error;
+}

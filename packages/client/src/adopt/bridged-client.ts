@@ -1,0 +1,29 @@
+import type { SyncWorkerClient } from '../sync-worker.js';
+import type { LegacyBridgeRunner } from './legacy-attachment.js';
+
+/**
+ * The device as a {@link SyncWorkerClient} whose every cycle is framed by the bridge to an attached legacy
+ * database: its changes go in before the push, the pull's changes go out after it. The worker itself knows
+ * nothing of it.
+ *
+ * @example
+ * const bridge = new LegacyBridgeRunner({ dbPath: 'till.db', logger });
+ * const worker = new SyncWorker({ client: withLegacyBridge(client, bridge) });
+ */
+export function withLegacyBridge(client: SyncWorkerClient, bridge: LegacyBridgeRunner): SyncWorkerClient {
+  return {
+    get status() {
+      return client.status;
+    },
+    get lastCycle() {
+      return client.lastCycle;
+    },
+    async runCycle(request) {
+      await bridge.beforeCycle();
+      const entry = await client.runCycle(request);
+      await bridge.afterCycle();
+      return entry;
+    },
+    openChangeStream: (signal) => client.openChangeStream(signal),
+  };
+}

@@ -1,0 +1,353 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { CompiledSchema } from '@tillsync/protocol';
+import { CycleLease } from '../cycle-lease.js';
+import { NotPairedError } from '../errors.js';
+import { readLocalSchema } from '../local-schema.js';
+import { LocalStore, StateKey } from '../local-store.js';
+import { silentLogger, type DeviceLogger } from '../logger.js';
+import { readCredentials } from '../session.js';
+import { SyncedTables } from '../synced-tables.js';
+import { AdoptMapError, parseAdoptMap, type AdoptMap, type LegacyLocation } from './adopt-map.js';
+import { buildAdoptPlan, type AdoptPlan } from './adopt-plan.js';
+import {
+  dropSavedIdMappings,
+  installDeviceBookkeeping,
+  readBinding,
+  removeDeviceBookkeeping,
+  saveIdMappings,
+  savedIdMappings,
+  type IdMapping,
+} from './device-bookkeeping.js';
+import { LegacyBridge } from './legacy-bridge.js';
+import type { LegacyDatabase } from './legacy-database.js';
+import { MysqlLegacyDatabase } from './mysql-legacy-database.js';
+import { SqliteLegacyDatabase } from './sqlite-legacy-database.js';
+
+/**
+ * Attaching a shop program's own database to a paired device file, detaching it, and the bridge run the
+ * device agent does around every sync cycle (docs/adopt.md).
+ */
+
+/** Options for {@link attachLegacyDatabase}. */
+export interface AttachOptions {
+  /** The device's Tillsync file, paired with a server. */
+  readonly dbPath: string;
+  /** The parsed map file (checked here). */
+  readonly map: unknown;
+  /** Where a relative `legacy.sqlite` path starts. @defaultValue the working folder */
+  readonly mapFolder?: string;
+  /** @defaultValue a logger that drops everything */
+  readonly logger?: DeviceLogger;
+}
+
+/** What an attach did. */
+export interface AttachResult {
+  /** The legacy database. */
+  readonly legacy: string;
+  /** Per bound table: its legacy table and how many rows it holds. */
+  readonly tables: readonly { readonly table: string; readonly legacyTable: string; readonly rows: number }[];
+  /** Synced rows created or changed from the legacy rows, now waiting to be pushed. */
+  readonly broughtIn: number;
+  /** Legacy rows written from what the device file already held. */
+  readonly broughtOut: number;
+}
+
+/** What a detach did. */
+export interface DetachResult {
+  /** Whether a database was attached. */
+  readonly detached: boolean;
+  readonly legacy: string | null;
+}
+
+/**
+ * Binds an existing database's tables to the synced tables: installs the capture triggers and bookkeeping
+ * in it (its own tables stay as they are) and brings its rows into the device file, to go out with the next
+ * push. Attaching again (the same or a changed map) replaces the triggers and duplicates nothing; after a
+ * detach, the rows get back the ids they had. Throws an {@link AdoptMapError} when the map does not fit.
+ *
+ * @example
+ * await attachLegacyDatabase({ dbPath: 'till.db', map: JSON.parse(fs.readFileSync('map.json', 'utf8')) });
+ */
+export async function attachLegacyDatabase(options: AttachOptions): Promise<AttachResult> {
+  const map = parseAdoptMap(options.map);
+  const resolved = resolveMap(map, options.mapFolder ?? process.cwd());
+  return withDevice(options.dbPath, async (store, schema) => {
+    const legacy = await openLegacyDatabase(resolved.legacy);
+    try {
+      const plan = await buildAdoptPlan(resolved, schema, legacy);
+      return await withLease(store, async () => {
+        const synced = plan.tables.map((table) => table.synced.name);
+        await legacy.install(
+          plan.tables.map((table) => ({
+            syncedTable: table.synced.name,
+            legacyTable: table.legacy,
+            key: table.key,
+            watchedColumns: table.columns.map((column) => column.legacy),
+          })),
+        );
+        await restoreIdMappings(legacy, plan, savedIdMappings(store, synced));
+        dropSavedIdMappings(store, synced);
+        // Every row once: new ones get an id, the others are told against their shadow (changed while detached?).
+        const counts: { table: string; legacyTable: string; rows: number }[] = [];
+        for (const table of plan.tables) {
+          const t = legacy.quote(table.legacy);
+          const imported = await legacy.run(
+            `INSERT INTO _sync_changelog (tbl, local_key, op) SELECT ?, ${legacy.quote(table.key)}, 'I' FROM ${t}`,
+            [table.synced.name],
+          );
+          counts.push({ table: table.synced.name, legacyTable: table.legacy, rows: imported.changes });
+        }
+        installDeviceBookkeeping(store, resolved, synced, new Date().toISOString());
+        const bridge = bridgeFor(store, schema, legacy, plan, options.logger ?? silentLogger);
+        const broughtOut = await bridge.bringOut();
+        const broughtIn = await bridge.bringIn();
+        return { legacy: legacy.location, tables: counts, broughtIn, broughtOut };
+      });
+    } finally {
+      await legacy.close();
+    }
+  });
+}
+
+/** Options for {@link detachLegacyDatabase}. */
+export interface DetachOptions {
+  readonly dbPath: string;
+  /** @defaultValue a logger that drops everything */
+  readonly logger?: DeviceLogger;
+}
+
+/**
+ * Removes the triggers and bookkeeping from the attached database, after bringing its last changes into the
+ * device file; the program's tables and rows stay as they are. The id map is kept in the device file for a
+ * later attach. Detaching a file with nothing attached does nothing.
+ */
+export async function detachLegacyDatabase(options: DetachOptions): Promise<DetachResult> {
+  return withDevice(options.dbPath, async (store, schema) => {
+    const binding = readBinding(store);
+    if (!binding) return { detached: false, legacy: null };
+    const legacy = await openLegacyDatabase(binding.map.legacy);
+    try {
+      const plan = await buildAdoptPlan(binding.map, schema, legacy);
+      return await withLease(store, async () => {
+        // No capture from here on; what was captured is brought in before the bookkeeping goes.
+        await legacy.dropTriggers();
+        const bridge = bridgeFor(store, schema, legacy, plan, options.logger ?? silentLogger);
+        await bridge.bringOut();
+        await bridge.bringIn();
+        const rows = (await legacy.select('SELECT tbl, global_id, local_key, shadow FROM _sync_ids')) as {
+          tbl: string;
+          global_id: string;
+          local_key: number | string | null;
+          shadow: string | null;
+        }[];
+        saveIdMappings(
+          store,
+          rows.map((row) => ({
+            tbl: row.tbl,
+            globalId: row.global_id,
+            localKey: row.local_key === null ? null : Number(row.local_key),
+            shadow: row.shadow,
+          })),
+        );
+        await legacy.dropBookkeeping();
+        removeDeviceBookkeeping(store);
+        return { detached: true, legacy: legacy.location };
+      });
+    } finally {
+      await legacy.close();
+    }
+  });
+}
+
+/** Options for {@link LegacyBridgeRunner}. */
+export interface LegacyBridgeRunnerOptions {
+  /** The device file whose attached database to keep in step. */
+  readonly dbPath: string;
+  /** @defaultValue a logger that drops everything */
+  readonly logger?: DeviceLogger;
+}
+
+/**
+ * The bridge as the device agent runs it around each sync cycle: before it, the program's changes into the
+ * synced tables (to be pushed); after it, what the pull changed into the program's tables. It reads the
+ * binding each time (an attach or detach by another process takes effect at the next cycle), keeps its
+ * connections while the binding stays, and never throws: a failure is logged and the cycle runs anyway.
+ */
+export class LegacyBridgeRunner {
+  readonly #dbPath: string;
+  readonly #logger: DeviceLogger;
+  #open: { key: string; store: LocalStore; legacy: LegacyDatabase; bridge: LegacyBridge } | null = null;
+  #store: LocalStore | null = null;
+  /** The last failure, or `null` after a run that went through. */
+  lastError: string | null = null;
+
+  constructor(options: LegacyBridgeRunnerOptions) {
+    this.#dbPath = options.dbPath;
+    this.#logger = options.logger ?? silentLogger;
+  }
+
+  /** Before a cycle: the inbox left by an interrupted run, then the program's changes. */
+  beforeCycle(): Promise<void> {
+    return this.#run(async (bridge) => {
+      await bridge.bringOut();
+      await bridge.bringIn();
+    });
+  }
+
+  /** After a cycle: what the pull changed, into the program's tables. */
+  afterCycle(): Promise<void> {
+    return this.#run(async (bridge) => {
+      await bridge.bringOut();
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#closeBridge();
+    this.#store?.close();
+    this.#store = null;
+  }
+
+  async #run(step: (bridge: LegacyBridge) => Promise<void>): Promise<void> {
+    try {
+      const open = await this.#bridge();
+      if (!open) return;
+      await withLease(open.store, () => step(open.bridge));
+      this.lastError = null;
+    } catch (error) {
+      this.lastError = error instanceof Error ? error.message : String(error);
+      this.#logger.warn(
+        { component: 'legacy-bridge' },
+        `the attached database was not brought in step: ${this.lastError}`,
+      );
+      // A lost connection is opened again next time.
+      await this.#closeBridge();
+    }
+  }
+
+  async #bridge(): Promise<{ store: LocalStore; bridge: LegacyBridge } | null> {
+    this.#store ??= LocalStore.open({ dbPath: this.#dbPath });
+    const store = this.#store;
+    const binding = readBinding(store);
+    const schema = readLocalSchema(store);
+    if (!binding || !schema) {
+      await this.#closeBridge();
+      return null;
+    }
+    const key = `${binding.attachedAt}\u0000${store.getState(StateKey.schema) ?? ''}`;
+    if (this.#open?.key !== key) {
+      await this.#closeBridge();
+      const legacy = await openLegacyDatabase(binding.map.legacy);
+      try {
+        const plan = await buildAdoptPlan(binding.map, schema, legacy);
+        this.#open = { key, store, legacy, bridge: bridgeFor(store, schema, legacy, plan, this.#logger) };
+      } catch (error) {
+        await legacy.close();
+        throw error;
+      }
+    }
+    return this.#open;
+  }
+
+  async #closeBridge(): Promise<void> {
+    const open = this.#open;
+    this.#open = null;
+    await open?.legacy.close();
+  }
+}
+
+function bridgeFor(
+  store: LocalStore,
+  schema: CompiledSchema,
+  legacy: LegacyDatabase,
+  plan: AdoptPlan,
+  logger: DeviceLogger,
+): LegacyBridge {
+  return new LegacyBridge({ store, tables: new SyncedTables(store, schema), legacy, plan, logger });
+}
+
+/** Opens the device file, checks it is paired, runs `fn` and closes it. */
+async function withDevice<T>(
+  dbPath: string,
+  fn: (store: LocalStore, schema: CompiledSchema) => Promise<T>,
+): Promise<T> {
+  if (!fs.existsSync(dbPath)) throw new NotPairedError(dbPath);
+  const store = LocalStore.open({ dbPath });
+  try {
+    const schema = readLocalSchema(store);
+    if (!readCredentials(store) || !schema) throw new NotPairedError(dbPath);
+    return await fn(store, schema);
+  } finally {
+    store.close();
+  }
+}
+
+/** One bridge run at a time per device file, across processes (an agent and an attach). */
+async function withLease<T>(store: LocalStore, fn: () => Promise<T>): Promise<T> {
+  const lease = new CycleLease(store, Date.now, StateKey.adoptLease);
+  await lease.acquire(30_000);
+  try {
+    return await fn();
+  } finally {
+    lease.release();
+  }
+}
+
+/** The map with its SQLite path made absolute, as the device file keeps it. */
+function resolveMap(map: AdoptMap, mapFolder: string): AdoptMap {
+  if (!('sqlite' in map.legacy)) return map;
+  return { ...map, legacy: { sqlite: path.resolve(mapFolder, map.legacy.sqlite) } };
+}
+
+async function openLegacyDatabase(location: LegacyLocation): Promise<LegacyDatabase> {
+  if ('sqlite' in location) {
+    if (!fs.existsSync(location.sqlite))
+      throw new AdoptMapError([`legacy.sqlite: there is no file ${location.sqlite}`]);
+    try {
+      return new SqliteLegacyDatabase(location.sqlite);
+    } catch (error) {
+      throw new AdoptMapError([
+        `legacy.sqlite: ${location.sqlite} is not a SQLite database that can be opened (${error instanceof Error ? error.message : String(error)})`,
+      ]);
+    }
+  }
+  let url: URL;
+  try {
+    url = new URL(location.mysql);
+  } catch {
+    throw new AdoptMapError([
+      `legacy.mysql: "${location.mysql}" is not a URL (mysql://user:password@host:3306/database)`,
+    ]);
+  }
+  if (url.protocol !== 'mysql:' && url.protocol !== 'mariadb:') {
+    throw new AdoptMapError([`legacy.mysql: "${location.mysql}" is not a mysql:// URL`]);
+  }
+  if (url.pathname.replace(/^\//, '') === '') {
+    throw new AdoptMapError([`legacy.mysql: the URL names no database (mysql://user@host:3306/DATABASE)`]);
+  }
+  return MysqlLegacyDatabase.connect(location.mysql);
+}
+
+/** Puts a detached database's id map back, and lets go of the keys of rows deleted meanwhile. */
+async function restoreIdMappings(
+  legacy: LegacyDatabase,
+  plan: AdoptPlan,
+  saved: readonly IdMapping[],
+): Promise<void> {
+  await legacy.transaction(async () => {
+    for (const mapping of saved) {
+      await legacy.run(
+        `${legacy.insertIgnore} INTO _sync_ids (tbl, global_id, local_key, shadow) VALUES (?, ?, ?, ?)`,
+        [mapping.tbl, mapping.globalId, mapping.localKey, mapping.shadow],
+      );
+    }
+    for (const table of plan.tables) {
+      const key = legacy.quote(table.key);
+      await legacy.run(
+        `UPDATE _sync_ids SET local_key = NULL WHERE tbl = ? AND local_key IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM ${legacy.quote(table.legacy)} l WHERE l.${key} = _sync_ids.local_key)`,
+        [table.synced.name],
+      );
+    }
+  });
+}

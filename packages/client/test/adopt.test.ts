@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import { buildAdoptPlan } from '../src/adopt/adopt-plan.js';
+import { readBinding } from '../src/adopt/device-bookkeeping.js';
+import { LegacyBridge } from '../src/adopt/legacy-bridge.js';
+import { SqliteLegacyDatabase } from '../src/adopt/sqlite-legacy-database.js';
+import { AdoptMapError, attachLegacyDatabase } from '../src/index.js';
+import { readLocalSchema } from '../src/local-schema.js';
+import { LocalStore } from '../src/local-store.js';
+import { SyncedTables } from '../src/synced-tables.js';
+import { shopMap, sqliteShop } from './adopt-legacy-shop.js';
+import { adoptionStory } from './adopt-scenario.js';
+import { onCleanup } from './helpers.js';
+import { startTestServer } from './server-fixture.js';
+
+/** The real SQLite database, whose next transaction fails as if the power went off before it began. */
+class PowerCutLegacyDatabase extends SqliteLegacyDatabase {
+  cutNext = false;
+
+  override transaction<T>(fn: () => Promise<T>, options?: { readonly applying?: boolean }): Promise<T> {
+    if (this.cutNext) {
+      this.cutNext = false;
+      return Promise.reject(new Error('power cut'));
+    }
+    return super.transaction(fn, options);
+  }
+}
+
+describe('adopting a shop program’s SQLite database', () => {
+  it('keeps the program’s tables and another device in step, and attaches, detaches and re-attaches safely', async () => {
+    await adoptionStory(sqliteShop());
+  });
+
+  it('finishes a bring-in cut off between its two commits, without giving a row a second id or count', async () => {
+    const server = await startTestServer();
+    const till = await server.pairedClient('till');
+    const shop = sqliteShop();
+    const cola = await shop.addProduct('Cola', 1.99, 'QR-COLA', 24);
+    await attachLegacyDatabase({ dbPath: till.database.name, map: shopMap(shop.location) });
+    expect((await till.sync()).pushed).toBe(1);
+
+    await shop.addProduct('Water', 0.99, 'QR-WATER', 12);
+    await shop.sell([{ productId: cola, qty: 3 }]);
+    const store = LocalStore.open({ dbPath: till.database.name });
+    onCleanup(() => store.close());
+    const schema = readLocalSchema(store);
+    const binding = readBinding(store);
+    if (!schema || !binding) throw new Error('the device file is not attached');
+    const legacy = new PowerCutLegacyDatabase((shop.location as { sqlite: string }).sqlite);
+    onCleanup(() => legacy.close());
+    const bridge = new LegacyBridge({
+      store,
+      tables: new SyncedTables(store, schema),
+      legacy,
+      plan: await buildAdoptPlan(binding.map, schema, legacy),
+    });
+
+    // The device file took the rows; the power went off before the program's database noted their ids.
+    legacy.cutNext = true;
+    await expect(bridge.bringIn()).rejects.toThrow('power cut');
+    expect(store.db.prepare('SELECT count(*) AS n FROM _sync_adopt_journal').get()).toEqual({ n: 4 });
+    expect(await shop.query('SELECT count(*) AS n FROM _sync_changelog')).not.toEqual([{ n: 0 }]);
+
+    await bridge.bringIn();
+    const products = till.database.prepare('SELECT sku, stock FROM products ORDER BY sku').all();
+    expect(products).toEqual([
+      { sku: 'QR-COLA', stock: 21 },
+      { sku: 'QR-WATER', stock: 12 },
+    ]);
+    expect(await shop.query('SELECT count(*) AS n FROM _sync_changelog')).toEqual([{ n: 0 }]);
+    expect(
+      await shop.query(
+        "SELECT count(DISTINCT global_id) AS ids, count(DISTINCT local_key) AS keys FROM _sync_ids WHERE tbl = 'products'",
+      ),
+    ).toEqual([{ ids: 2, keys: 2 }]);
+    const summary = await till.sync();
+    // Water, Cola's count, the sale and its line: each once.
+    expect(summary.pushed).toBe(4);
+    const other = await server.pairedClient('other');
+    await other.sync();
+    expect(other.database.prepare('SELECT sku, stock FROM products ORDER BY sku').all()).toEqual(products);
+  });
+
+  it('refuses a map that does not fit, naming the table and column, and changes nothing', async () => {
+    const server = await startTestServer();
+    const till = await server.pairedClient('till');
+    const shop = sqliteShop();
+    const product = await shop.addProduct('Cola', 1.99, 'QR-COLA');
+    const objects = await shop.allObjects();
+    const problemsOf = async (edit: (map: MapShape) => void): Promise<string> => {
+      const map = shopMap(shop.location) as unknown as MapShape;
+      edit(map);
+      const error = await attachLegacyDatabase({ dbPath: till.database.name, map }).catch(
+        (caught: unknown) => caught,
+      );
+      expect(error).toBeInstanceOf(AdoptMapError);
+      return (error as AdoptMapError).problems.join('\n');
+    };
+
+    expect(await problemsOf((map) => (map.tables.products.table = 'Produce'))).toMatch(
+      /^tables\.products\.table: .*shop\.db has no table "Produce"$/m,
+    );
+    expect(await problemsOf((map) => (map.tables.products.columns['name'] = 'ProductTitle'))).toMatch(
+      /^tables\.products\.columns\.name: Products has no column "ProductTitle"$/m,
+    );
+    expect(await problemsOf((map) => (map.tables.products.columns['colour'] = 'Notes'))).toMatch(
+      /^tables\.products\.columns\.colour: the synced table products has no column "colour"$/m,
+    );
+    expect(
+      await problemsOf(
+        (map) =>
+          (map.tables.products.columns['name'] = { column: 'ProductName', convert: 'decimal-to-cents' }),
+      ),
+    ).toMatch(
+      /^tables\.products\.columns\.name: "decimal-to-cents" gives whole cents, but name is of type text$/m,
+    );
+    expect(await problemsOf((map) => delete map.tables.products.columns['stock'])).toMatch(
+      /products\.stock is required: bind it to a column of Products or give its value in "defaults"/,
+    );
+    expect(await problemsOf((map) => (map.tables.products.key = 'QrCode'))).toMatch(
+      /^tables\.products\.key: Products\.QrCode is not an integer primary key/m,
+    );
+    expect(
+      await problemsOf((map) => (map.tables.products.columns['sku'] = { column: 'QrCode', convert: 'euro' })),
+    ).toMatch(/tables\.products\.columns\.sku/);
+    await shop.setStatus(product, 'Discontinued' as 'Inactive');
+    expect(await problemsOf(() => {})).toMatch(
+      /^tables\.products\.columns\.active: Products\.Status holds "Discontinued" \(ProductID 1\), which the value table does not list$/m,
+    );
+    expect(await shop.allObjects()).toEqual(objects);
+  });
+});
+
+interface MapShape {
+  tables: Record<string, { table: string; key: string; columns: Record<string, unknown> }> & {
+    products: { table: string; key: string; columns: Record<string, unknown> };
+  };
+}
