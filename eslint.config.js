@@ -42,6 +42,7 @@ export default tseslint.config(
           './packages/*/tsconfig.json',
           './apps/web/tsconfig.json',
           './bench/tsconfig.json',
+          './test/simulation/tsconfig.json',
           './tsconfig.check.json',
         ],
         tsconfigRootDir: import.meta.dirname,

@@ -250,7 +250,9 @@ function judge(
       deviceId: options.deviceId,
       lastIndex: index,
     };
-    if (live && state.deviceId !== options.deviceId) {
+    // Another device's write is overridden: its live row, or its delete when this upsert brings the row
+    // back. Either way the owner can see where it went.
+    if (state && state.deviceId !== options.deviceId && (live || change.op === 'upsert')) {
       conflicts.push({
         table: change.table,
         id: change.id,

@@ -320,6 +320,16 @@ describe('push', () => {
     const newer = await b.push([b.upsert('categories', category, { name: 'Back' })]);
     expect(statuses(newer)).toEqual(['applied']);
     expect((await storedRows(server)).get(`categories/${category}`)?.values).toEqual({ name: 'Back' });
+    // The delete that B's newer edit undid is kept as a conflict, so A's owner can see where it went.
+    const conflicts = await server.server.storage.sync
+      .forTenant(server.tenantId)
+      .conflicts('categories', category);
+    expect(conflicts.find((conflict) => conflict.loser.op === 'delete')).toMatchObject({
+      loser: { op: 'delete', updatedAt: deletion.updatedAt },
+      winner: { op: 'upsert', values: { name: 'Back' } },
+      winnerDeviceId: b.deviceId,
+      loserDeviceId: a.deviceId,
+    });
   });
 
   describe('rejections', () => {

@@ -1,0 +1,304 @@
+import { checkInvariants } from './invariants.js';
+import { SeededRandom } from './random.js';
+import { Workload } from './workload.js';
+import {
+  ACCESS_TOKEN_TTL_SEC,
+  MAX_DEVICES,
+  World,
+  type NetworkFault,
+  type NetworkPolicy,
+  type SimDevice,
+  type Template,
+  type WireRequest,
+} from './world.js';
+
+/**
+ * One seed of the simulation: a schedule of steps drawn from the seed (writes on the devices, sync cycles,
+ * server restarts, clock changes, late deliveries), each fault of the network drawn as the requests go out,
+ * then quiescence (faults off, every device syncs until nothing moves) and the invariants. Steps run one
+ * at a time and every decision comes from the seed's generator, so a seed replays exactly, and its first
+ * `steps` steps are the same whatever the schedule's length: a prefix of a failing schedule is a smaller
+ * schedule to try.
+ */
+
+/** What to run. */
+export interface SeedOptions {
+  readonly seed: number;
+  /** The schedule's length. */
+  readonly steps: number;
+  /** How many devices; by default drawn from the seed (2 to {@link MAX_DEVICES}). */
+  readonly devices?: number;
+}
+
+/** What a seed did and found. */
+export interface SeedResult {
+  readonly seed: number;
+  readonly steps: number;
+  readonly devices: number;
+  /** The invariants it broke; empty when it passed. */
+  readonly problems: readonly string[];
+  /** What happened, step by step. */
+  readonly trace: readonly string[];
+  /** How many of each fault and event it went through. */
+  readonly counts: Readonly<Record<string, number>>;
+}
+
+type StepKind =
+  | 'write'
+  | 'sync'
+  | 'pull-only'
+  | 'restart-server'
+  | 'deliver-late'
+  | 'set-clock'
+  | 'time-jump'
+  | 'restart-device';
+
+const STEP_WEIGHTS: Readonly<Record<StepKind, number>> = {
+  write: 52,
+  sync: 30,
+  'pull-only': 2,
+  'restart-server': 2,
+  'deliver-late': 5,
+  'set-clock': 3,
+  'time-jump': 2,
+  'restart-device': 4,
+};
+
+const FAULT_WEIGHTS: Readonly<Record<NetworkFault, number>> = {
+  deliver: 76,
+  'drop-request': 4,
+  'drop-answer': 5,
+  duplicate: 3,
+  delay: 3,
+  'crash-before-send': 1.5,
+  'crash-before-answer': 2.5,
+  'expire-token': 1,
+  'write-meanwhile': 4,
+};
+
+/** How many rounds of every device syncing quiescence may take before it counts as stuck. */
+const QUIESCE_ROUNDS = 8;
+
+/** The network's faults, drawn from the seed as requests go out. */
+class FaultyNetwork implements NetworkPolicy {
+  faultsOn = true;
+  readonly counts: Record<string, number> = {};
+  readonly #random: SeededRandom;
+  readonly #world: World;
+  readonly #workload: Workload;
+
+  constructor(random: SeededRandom, world: World, workload: Workload) {
+    this.#random = random;
+    this.#world = world;
+    this.#workload = workload;
+  }
+
+  decide(_request: WireRequest): NetworkFault {
+    if (!this.faultsOn) return 'deliver';
+    const fault = this.#random.weighted(FAULT_WEIGHTS);
+    this.counts[fault] = (this.counts[fault] ?? 0) + 1;
+    return fault;
+  }
+
+  writeMeanwhile(deviceIndex: number): void {
+    const device = this.#world.devices[deviceIndex] as SimDevice;
+    this.#world.note(`device ${deviceIndex} writes meanwhile: ${this.#workload.write(device)}`);
+  }
+}
+
+/** A device's clock: mostly within the five minutes the server allows, sometimes well ahead or behind. */
+function drawSkew(random: SeededRandom): number {
+  if (random.chance(0.8)) return random.between(-240_000, 240_000);
+  return random.chance(0.5) ? random.between(330_000, 600_000) : random.between(-900_000, -330_000);
+}
+
+/** Runs one seed and checks the invariants. */
+export async function runSeed(template: Template, options: SeedOptions): Promise<SeedResult> {
+  const random = new SeededRandom(options.seed);
+  const drawnDevices = random.between(2, MAX_DEVICES);
+  const deviceCount = Math.min(MAX_DEVICES, Math.max(1, options.devices ?? drawnDevices));
+  const world = await World.open(template, deviceCount, {
+    pushBatchSize: random.between(2, 8),
+    pullPageSize: random.between(2, 12),
+    applyBatchSize: random.between(1, 6),
+  });
+  const workload = new Workload(random);
+  const network = new FaultyNetwork(random, world, workload);
+  world.policy = network;
+  const counts = network.counts;
+  const count = (name: string): void => {
+    counts[name] = (counts[name] ?? 0) + 1;
+  };
+  const checksumRepairs: string[] = [];
+  const cycle = async (device: SimDevice, pullOnly: boolean): Promise<void> => {
+    if (network.faultsOn && random.chance(0.08)) device.applyCrashCountdown = random.between(1, 12);
+    const end = await device.runCycle(pullOnly);
+    if ('crashed' in end) {
+      count('device-crash');
+      world.note(`device ${device.index} crashed mid-cycle`);
+      return;
+    }
+    const { entry } = end;
+    world.note(
+      `device ${device.index} ${entry.mode}: ${entry.outcome} pushed ${entry.pushed} pulled ${entry.pulled} conflicts ${entry.conflicts} rejected ${entry.rejected.length}${entry.error ? ` (${entry.error})` : ''}`,
+    );
+    if (entry.errorCode === 'SESSION_EXPIRED') {
+      // A refresh answer lost and not retried within the server's grace period ends the session by design;
+      // the owner pairs the till again, and nothing it held may be lost by that.
+      count('paired-again');
+      world.note(`device ${device.index} is paired again`);
+      const faultsOn = network.faultsOn;
+      network.faultsOn = false;
+      await device.pairAgain();
+      network.faultsOn = faultsOn;
+    }
+    for (const repair of entry.repairs) {
+      if (repair.reason === 'checksum')
+        checksumRepairs.push(`device ${device.index} repaired ${repair.table} after a checksum differed`);
+    }
+  };
+
+  let problems: string[] = [];
+  try {
+    for (const device of world.devices) device.skewMs = drawSkew(random);
+    world.note(
+      `${deviceCount} devices, clocks ${world.devices.map((device) => `${device.skewMs / 1000} s`).join(', ')}`,
+    );
+    for (let step = 0; step < options.steps; step++) {
+      world.time += random.between(1, 3000);
+      const kind = random.weighted(STEP_WEIGHTS);
+      const device = world.devices[random.below(deviceCount)] as SimDevice;
+      count(kind);
+      switch (kind) {
+        case 'write':
+          world.note(`device ${device.index} writes: ${workload.write(device)}`);
+          break;
+        case 'sync':
+        case 'pull-only':
+          await cycle(device, kind === 'pull-only');
+          break;
+        case 'restart-server':
+          world.note('the server restarts');
+          await world.restartServer();
+          break;
+        case 'deliver-late':
+          await world.deliverDelayed();
+          break;
+        case 'set-clock':
+          device.skewMs = drawSkew(random);
+          world.note(`device ${device.index}'s clock is now ${device.skewMs / 1000} s off`);
+          break;
+        case 'time-jump':
+          world.time += ACCESS_TOKEN_TTL_SEC * 1000;
+          world.note('time jumps past every access token');
+          break;
+        case 'restart-device':
+          world.note(`device ${device.index} restarts between cycles`);
+          await device.stop();
+          break;
+      }
+    }
+
+    // Quiescence: the network heals, clocks are set right, time passes every stamp a clock that ran ahead
+    // made, and every device syncs until a whole round moves nothing.
+    world.note('quiescence');
+    network.faultsOn = false;
+    while (world.delayed.length > 0) await world.deliverDelayed();
+    for (const device of world.devices) device.skewMs = 0;
+    let quiet = false;
+    let lastErrors: string[] = [];
+    for (let round = 0; round < QUIESCE_ROUNDS && !quiet; round++) {
+      quiet = true;
+      lastErrors = [];
+      // After a first round (which retries lost refresh answers in time), time passes every stamp that a
+      // clock running ahead made, so that the server takes them.
+      if (round === 1) world.time += 15 * 60_000;
+      for (const device of world.devices) {
+        world.time += 1000;
+        await cycle(device, false);
+        const entry = device.client.lastCycle;
+        const pending = device.client.status.pendingChanges;
+        if (!entry || !entry.ok || entry.pushed > 0 || entry.pulled > 0 || pending > 0) quiet = false;
+        if (entry && (!entry.ok || entry.rejected.length > 0))
+          lastErrors.push(
+            `device ${device.index}: ${entry.error ?? ''} ${entry.rejected.map((row) => `${row.table} ${row.id} ${row.code}: ${row.message}`).join('; ')}`,
+          );
+      }
+    }
+    if (!quiet)
+      problems.push(
+        `did not quiesce in ${QUIESCE_ROUNDS} rounds of syncs: ${lastErrors.join(' | ') || 'changes kept moving'}`,
+      );
+    problems = [...problems, ...(await checkInvariants(world, workload.stock, checksumRepairs))];
+  } catch (error) {
+    problems.push(
+      `the simulation itself failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
+  } finally {
+    await world.close().catch(() => {});
+  }
+  return {
+    seed: options.seed,
+    steps: options.steps,
+    devices: deviceCount,
+    problems,
+    trace: world.trace,
+    counts,
+  };
+}
+
+/**
+ * Looks for a smaller schedule that fails too: the shortest failing prefix (by bisection; failure need not be
+ * monotonic in the length, so this finds a short one, not always the shortest), then fewer devices.
+ */
+export async function shrink(
+  template: Template,
+  failing: SeedResult,
+  onTry: (result: SeedResult) => void = () => {},
+): Promise<SeedResult> {
+  let smallest = failing;
+  const attempt = async (steps: number, devices: number): Promise<boolean> => {
+    const result = await runSeed(template, { seed: failing.seed, steps, devices });
+    onTry(result);
+    if (result.problems.length === 0) return false;
+    smallest = result;
+    return true;
+  };
+  const bisect = async (devices: number): Promise<void> => {
+    let low = 0;
+    let high = smallest.steps;
+    while (low < high) {
+      const middle = Math.floor((low + high) / 2);
+      if (await attempt(middle, devices)) high = middle;
+      else low = middle + 1;
+    }
+  };
+  await bisect(smallest.devices);
+  for (let devices = 2; devices < smallest.devices; devices++) {
+    if (await attempt(smallest.steps, devices)) {
+      await bisect(devices);
+      break;
+    }
+  }
+  return smallest;
+}
+
+/** The command that replays a seed exactly. */
+export function replayCommand(result: Pick<SeedResult, 'seed' | 'steps' | 'devices'>): string {
+  return `npm run soak -- --seed ${result.seed} --steps ${result.steps} --devices ${result.devices}`;
+}
+
+/** A failing seed as it is reported: itself, its schedule's length, the command to replay it, what broke. */
+export function describeFailure(result: SeedResult, traceLines = 40): string {
+  const lines = [
+    `seed ${result.seed} failed: ${result.steps} steps, ${result.devices} devices`,
+    `replay: ${replayCommand(result)}`,
+    ...result.problems.slice(0, 10).map((problem) => `  - ${problem}`),
+  ];
+  if (result.problems.length > 10) lines.push(`  … and ${result.problems.length - 10} more`);
+  if (traceLines > 0) {
+    lines.push(`last ${Math.min(traceLines, result.trace.length)} of ${result.trace.length} events:`);
+    lines.push(...result.trace.slice(-traceLines).map((line) => `    ${line}`));
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,496 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SHOP_SCHEMA } from '@tillsync/protocol';
+import { startServer, type RunningServer, type ServerOptions } from '@tillsync/server';
+import { createSyncClient, type FetchFunction, type SyncClient, type SyncLogEntry } from '@tillsync/client';
+
+/**
+ * The simulated world: one real server (the real Fastify app on a real SQLite file) and N devices (real
+ * `SyncClient`s on real SQLite files), on a network that the simulation controls. Every request a device
+ * makes goes through {@link World.fetchFor}, which hands it to the server's app in process (`inject`) or
+ * does something worse to it. Time is virtual: the server's clock, every device's clock (plus its skew) and
+ * the capture triggers' `julianday('now')` all read {@link World.time}.
+ */
+
+/** Where every simulated day starts: a fixed instant, so stamps and token expiries replay. */
+export const START_MS = Date.parse('2026-03-02T09:00:00.000Z');
+/** The devices' access tokens live this long, so a simulated time jump can expire them mid-cycle. */
+export const ACCESS_TOKEN_TTL_SEC = 600;
+/** The most devices a seed may have; the template pairs this many once per process. */
+export const MAX_DEVICES = 4;
+/** The URL the devices were paired with; no socket listens there, the simulation routes it. */
+const SERVER_URL = 'http://tillsync-server.simulation';
+const OWNER_EMAIL = 'owner@shop.simulation';
+const OWNER_PASSWORD = 'simulated owner password';
+
+/** One request as it left a device, kept whole so that it can be delivered late or twice. */
+export interface WireRequest {
+  readonly deviceIndex: number;
+  readonly method: string;
+  /** Path and query. */
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string | undefined;
+}
+
+/** The server's answer to a {@link WireRequest}. */
+export interface WireAnswer {
+  readonly status: number;
+  readonly contentType: string | undefined;
+  readonly body: string;
+}
+
+/** What the network does to one request. */
+export type NetworkFault =
+  | 'deliver'
+  | 'drop-request'
+  | 'drop-answer'
+  | 'duplicate'
+  | 'delay'
+  | 'crash-before-send'
+  | 'crash-before-answer'
+  | 'expire-token'
+  | 'write-meanwhile';
+
+/** Decides the fate of each request; called in the order the devices send them. */
+export interface NetworkPolicy {
+  decide(request: WireRequest): NetworkFault;
+  /** A write on the device while its request is on the wire (a till selling during a sync). */
+  writeMeanwhile(deviceIndex: number): void;
+}
+
+/** A push the device heard the answer to: the writes the server acknowledged. */
+export interface HeardPush {
+  readonly deviceIndex: number;
+  readonly requestBody: string;
+  readonly answerBody: string;
+}
+
+/** A ready world's files: the server database and paired device files, copied for each seed. */
+export interface Template {
+  readonly folder: string;
+  readonly tenantId: string;
+}
+
+/**
+ * Where the simulation's files go: memory-backed `/dev/shm` where there is one (the files are real SQLite
+ * files all the same, but a durable write there costs no disk flush), else the system's temp folder.
+ */
+function tempRoot(): string {
+  const shm = '/dev/shm';
+  try {
+    fs.accessSync(shm, fs.constants.W_OK);
+    return shm;
+  } catch {
+    return os.tmpdir();
+  }
+}
+
+/** Makes the template once: a server with its owner, and {@link MAX_DEVICES} paired device files. */
+export async function makeTemplate(): Promise<Template> {
+  const folder = fs.mkdtempSync(path.join(tempRoot(), 'tillsync-simulation-template-'));
+  let time = START_MS;
+  const server = await startServer(serverOptions(path.join(folder, 'cloud.db'), () => time));
+  try {
+    const fetch = injectFetch(
+      () => server.app,
+      () => {},
+    );
+    const login = await fetch(`${SERVER_URL}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: OWNER_EMAIL, password: OWNER_PASSWORD }),
+    });
+    const { token } = (await login.json()) as { token: string };
+    let tenantId = '';
+    for (let index = 0; index < MAX_DEVICES; index++) {
+      const answer = await fetch(`${SERVER_URL}/api/pairing-codes`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: '{}',
+      });
+      const { code } = (await answer.json()) as { code: string };
+      const client = createSyncClient({
+        dbPath: deviceFile(folder, index),
+        serverUrl: SERVER_URL,
+        fetch,
+        now: () => time,
+      });
+      const paired = await client.pair(code, { name: `till-${index}`, platform: 'simulation' });
+      tenantId = paired.tenantId;
+      // Node ids name the devices in order, so a tie between two stamps of the same millisecond and
+      // counter is broken alike in every replay (the server's device ids are random).
+      client.database
+        .prepare('UPDATE _sync_clock SET node = ?')
+        .run(`00000000000${index.toString(16)}`.slice(-12));
+      await client.close();
+      time += 1000;
+    }
+    return { folder, tenantId };
+  } finally {
+    await server.close();
+  }
+}
+
+export function removeTemplate(template: Template): void {
+  fs.rmSync(template.folder, { recursive: true, force: true });
+}
+
+function deviceFile(folder: string, index: number): string {
+  return path.join(folder, `device-${index}.db`);
+}
+
+function serverOptions(dbPath: string, now: () => number): ServerOptions {
+  return {
+    dbPath,
+    port: 0,
+    host: '127.0.0.1',
+    adminEmail: OWNER_EMAIL,
+    adminPassword: OWNER_PASSWORD,
+    accessTokenTtlSec: ACCESS_TOKEN_TTL_SEC,
+    logger: false,
+    now,
+    // A stopping server waits for its job queue's poll; a short one keeps restarts quick.
+    jobs: { pollIntervalMs: 20 },
+  };
+}
+
+/** A `fetch` that hands each request to the server's app in process. */
+function injectFetch(app: () => RunningServer['app'], onAnswer: (answer: WireAnswer) => void): FetchFunction {
+  return async (input, init) => {
+    const answer = await deliver(app(), toWireRequest(-1, input, init));
+    onAnswer(answer);
+    return toResponse(answer);
+  };
+}
+
+function toWireRequest(deviceIndex: number, input: string, init: RequestInit): WireRequest {
+  const url = new URL(input);
+  return {
+    deviceIndex,
+    method: init.method ?? 'GET',
+    path: url.pathname + url.search,
+    headers: { ...(init.headers as Record<string, string> | undefined) },
+    body: typeof init.body === 'string' ? init.body : undefined,
+  };
+}
+
+async function deliver(app: RunningServer['app'], request: WireRequest): Promise<WireAnswer> {
+  const answer = await app.inject({
+    method: request.method as 'GET' | 'POST',
+    url: request.path,
+    headers: request.headers,
+    ...(request.body !== undefined ? { payload: request.body } : {}),
+  });
+  const contentType = answer.headers['content-type'];
+  return {
+    status: answer.statusCode,
+    contentType: typeof contentType === 'string' ? contentType : undefined,
+    body: answer.payload,
+  };
+}
+
+function toResponse(answer: WireAnswer): Response {
+  const empty = answer.status === 204 || answer.status === 304;
+  return new Response(empty ? null : answer.body, {
+    status: answer.status,
+    headers: answer.contentType ? { 'content-type': answer.contentType } : {},
+  });
+}
+
+/** How a device's sync cycle ended: its log entry, or a crash the simulation made. */
+export type CycleEnd = { readonly entry: SyncLogEntry } | { readonly crashed: true };
+
+/** One device: its file, its clock's skew, and the client process now running on it (or none). */
+export class SimDevice {
+  readonly index: number;
+  readonly dbPath: string;
+  /** How far this device's clock is from the true (server) time, in ms. */
+  skewMs = 0;
+  /** Counts the writes the sync makes while applying, to crash inside the n-th. */
+  applyCrashCountdown: number | null = null;
+  #client: SyncClient | null = null;
+  #crash: (() => void) | null = null;
+  readonly #world: World;
+
+  constructor(world: World, index: number, dbPath: string) {
+    this.#world = world;
+    this.index = index;
+    this.dbPath = dbPath;
+  }
+
+  /** The running client; opened from the file when the device is down. */
+  get client(): SyncClient {
+    this.#client ??= this.#open();
+    return this.#client;
+  }
+
+  now(): number {
+    return this.#world.time + this.skewMs;
+  }
+
+  /** Runs one cycle, or reports the crash the network or an apply made in the middle of it. */
+  async runCycle(pullOnly: boolean): Promise<CycleEnd> {
+    const client = this.client;
+    const crashed = new Promise<CycleEnd>((resolve) => {
+      this.#crash = () => resolve({ crashed: true });
+    });
+    const cycle = client
+      .runCycle({ trigger: 'manual', ...(pullOnly ? { pullOnly: true } : {}) })
+      .then((entry): CycleEnd => ({ entry }));
+    // The crashed client's cycle may still fail on its closed file; that is the crash, not news.
+    cycle.catch(() => {});
+    const end = await Promise.race([cycle, crashed]);
+    this.#crash = null;
+    this.applyCrashCountdown = null;
+    return end;
+  }
+
+  /**
+   * The process dies here: its connection closes at once, so nothing it would do next reaches the file;
+   * what it committed stays. The next use opens the file again, as a restarted process would.
+   */
+  crashNow(): void {
+    const client = this.#client;
+    if (!client) return;
+    this.#client = null;
+    // Closed before the abandoned cycle gets another turn of the event loop.
+    client.database.close();
+    const crash = this.#crash;
+    this.#crash = null;
+    crash?.();
+  }
+
+  /**
+   * Pairs the device file again, as the owner does for a till whose session ended: its rows and unsent
+   * changes stay, and it keeps its node id.
+   */
+  async pairAgain(): Promise<void> {
+    const client = this.client;
+    const nodeId = (client.database.prepare('SELECT node FROM _sync_clock').get() as { node: string }).node;
+    await client.pair(await this.#world.pairingCode(), {
+      name: `till-${this.index}`,
+      platform: 'simulation',
+    });
+    client.database.prepare('UPDATE _sync_clock SET node = ?').run(nodeId);
+  }
+
+  /** A clean stop between cycles (the app closed), opened again on next use. */
+  async stop(): Promise<void> {
+    const client = this.#client;
+    this.#client = null;
+    await client?.close();
+  }
+
+  #open(): SyncClient {
+    const client = createSyncClient({
+      dbPath: this.dbPath,
+      fetch: this.#world.fetchFor(this.index),
+      now: () => this.now(),
+      pushBatchSize: this.#world.settings.pushBatchSize,
+      pullPageSize: this.#world.settings.pullPageSize,
+      applyBatchSize: this.#world.settings.applyBatchSize,
+    });
+    const db = client.database;
+    // The capture triggers stamp with SQLite's clock; this file's connection reads the device's instead.
+    db.function('julianday', { deterministic: false }, (value: unknown) => {
+      if (value !== 'now')
+        throw new Error(`the simulation's julianday() knows only 'now', not ${String(value)}`);
+      return this.now() / 86_400_000 + 2440587.5;
+    });
+    db.function('simulation_apply_point', { deterministic: false }, () => {
+      if (this.applyCrashCountdown === null) return 0;
+      this.applyCrashCountdown -= 1;
+      if (this.applyCrashCountdown > 0) return 0;
+      this.applyCrashCountdown = null;
+      this.#world.note(`device ${this.index} crashes inside an apply transaction`);
+      // Thrown inside the transaction, so SQLite rolls it back as it would for a killed process; the
+      // connection closes as soon as the stack unwinds.
+      queueMicrotask(() => this.crashNow());
+      throw new Error('simulated crash inside an apply transaction');
+    });
+    for (const table of Object.keys(SHOP_SCHEMA.tables)) {
+      for (const event of ['INSERT', 'UPDATE', 'DELETE']) {
+        db.exec(
+          `CREATE TEMP TRIGGER IF NOT EXISTS simulation_${table}_${event.toLowerCase()} AFTER ${event} ON main."${table}"
+           WHEN (SELECT applying FROM main._sync_apply_flag) = 1 BEGIN SELECT simulation_apply_point(); END`,
+        );
+      }
+    }
+    // A restarted process finds the lease of the one that died: its pid is this (live) process's, so the
+    // simulation does what the operating system does for a real crash and lets the lease go.
+    db.prepare("DELETE FROM _sync_state WHERE key = 'cycle_lease'").run();
+    return client;
+  }
+}
+
+/** Sizes that make pushes and pulls take several requests. */
+export interface WorldSettings {
+  readonly pushBatchSize: number;
+  readonly pullPageSize: number;
+  readonly applyBatchSize: number;
+}
+
+/** The server, the devices and the network of one seed. */
+export class World {
+  time = START_MS;
+  readonly folder: string;
+  readonly tenantId: string;
+  readonly devices: SimDevice[] = [];
+  readonly settings: WorldSettings;
+  /** Requests held back by the network, delivered later (or at quiescence). */
+  readonly delayed: WireRequest[] = [];
+  /** Pushes whose answers reached their device. */
+  readonly heardPushes: HeardPush[] = [];
+  /** Every answer of 500 or more: the server failed on something a client sent. */
+  readonly serverErrors: string[] = [];
+  /** What happened, for a failing seed's report. */
+  readonly trace: string[] = [];
+  policy: NetworkPolicy | null = null;
+  #server: RunningServer;
+  readonly #dbPath: string;
+
+  private constructor(
+    folder: string,
+    tenantId: string,
+    server: RunningServer,
+    settings: WorldSettings,
+    deviceCount: number,
+  ) {
+    this.folder = folder;
+    this.tenantId = tenantId;
+    this.#server = server;
+    this.#dbPath = path.join(folder, 'cloud.db');
+    this.settings = settings;
+    for (let index = 0; index < deviceCount; index++)
+      this.devices.push(new SimDevice(this, index, deviceFile(folder, index)));
+  }
+
+  /** Copies the template's files into a fresh folder and starts the server on them. */
+  static async open(template: Template, deviceCount: number, settings: WorldSettings): Promise<World> {
+    const folder = fs.mkdtempSync(path.join(tempRoot(), 'tillsync-simulation-'));
+    fs.copyFileSync(path.join(template.folder, 'cloud.db'), path.join(folder, 'cloud.db'));
+    for (let index = 0; index < deviceCount; index++)
+      fs.copyFileSync(deviceFile(template.folder, index), deviceFile(folder, index));
+    let world: World | null = null;
+    const server = await startServer(
+      serverOptions(path.join(folder, 'cloud.db'), () => world?.time ?? START_MS),
+    );
+    world = new World(folder, template.tenantId, server, settings, deviceCount);
+    world.time = START_MS + 60_000;
+    return world;
+  }
+
+  get server(): RunningServer {
+    return this.#server;
+  }
+
+  note(line: string): void {
+    this.trace.push(`[${this.time - START_MS} ms] ${line}`);
+  }
+
+  /** Stops the server and starts a new one on the same database file. */
+  async restartServer(): Promise<void> {
+    await this.#server.close();
+    this.#server = await startServer(serverOptions(this.#dbPath, () => this.time));
+  }
+
+  /** A one-time pairing code from the owner, asked of the server without faults. */
+  async pairingCode(): Promise<string> {
+    const call = async (path: string, body: unknown, token?: string): Promise<WireAnswer> =>
+      deliver(this.#server.app, {
+        deviceIndex: -1,
+        method: 'POST',
+        path,
+        headers: {
+          'content-type': 'application/json',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: JSON.stringify(body),
+      });
+    const login = await call('/api/auth/login', { email: OWNER_EMAIL, password: OWNER_PASSWORD });
+    const { token } = JSON.parse(login.body) as { token: string };
+    const answer = await call('/api/pairing-codes', {}, token);
+    return (JSON.parse(answer.body) as { code: string }).code;
+  }
+
+  /** Hands a held-back request to the server now; its answer goes nowhere. */
+  async deliverDelayed(): Promise<void> {
+    const request = this.delayed.shift();
+    if (!request) return;
+    this.note(`late delivery of device ${request.deviceIndex}'s ${request.method} ${pathOnly(request)}`);
+    await this.#deliver(request);
+  }
+
+  /** The `fetch` of device `deviceIndex`: every request meets the network's policy. */
+  fetchFor(deviceIndex: number): FetchFunction {
+    return async (input, init) => {
+      const request = toWireRequest(deviceIndex, input, init);
+      const device = this.devices[deviceIndex] as SimDevice;
+      const fault = this.policy?.decide(request) ?? 'deliver';
+      if (fault !== 'deliver')
+        this.note(`${fault}: device ${deviceIndex}'s ${request.method} ${pathOnly(request)}`);
+      switch (fault) {
+        case 'crash-before-send':
+          device.crashNow();
+          return never();
+        case 'drop-request':
+          throw new TypeError('fetch failed (the simulated network lost the request)');
+        case 'delay':
+          this.delayed.push(request);
+          throw new DOMException('the simulated network held the request back', 'TimeoutError');
+        case 'expire-token':
+          this.time += ACCESS_TOKEN_TTL_SEC * 1000;
+          break;
+        case 'write-meanwhile':
+          this.policy?.writeMeanwhile(deviceIndex);
+          break;
+        default:
+          break;
+      }
+      const answer = await this.#deliver(request);
+      if (fault === 'duplicate') await this.#deliver(request);
+      if (fault === 'drop-answer')
+        throw new TypeError('fetch failed (the simulated network lost the answer)');
+      if (fault === 'crash-before-answer') {
+        device.crashNow();
+        return never();
+      }
+      if (request.path === '/api/sync/push' && answer.status === 200 && request.body !== undefined)
+        this.heardPushes.push({ deviceIndex, requestBody: request.body, answerBody: answer.body });
+      return toResponse(answer);
+    };
+  }
+
+  async #deliver(request: WireRequest): Promise<WireAnswer> {
+    const answer = await deliver(this.#server.app, request);
+    if (answer.status >= 500) {
+      this.serverErrors.push(
+        `${request.method} ${pathOnly(request)} from device ${request.deviceIndex} answered ${answer.status}: ${answer.body.slice(0, 300)}`,
+      );
+    }
+    return answer;
+  }
+
+  /** Closes everything and removes the files. */
+  async close(): Promise<void> {
+    for (const device of this.devices) {
+      try {
+        await device.stop();
+      } catch {
+        // A device that crashed has nothing open.
+      }
+    }
+    await this.#server.close();
+    fs.rmSync(this.folder, { recursive: true, force: true });
+  }
+}
+
+function pathOnly(request: WireRequest): string {
+  return request.path.split('?')[0] ?? request.path;
+}
+
+function never<T>(): Promise<T> {
+  return new Promise<T>(() => {});
+}
