@@ -18,12 +18,18 @@ import {
   type JobQueue,
 } from '@tillsync/jobs';
 import { openStorage, type Storage, type StorageLocation } from '@tillsync/server';
-import { freshPostgresDatabase, ratePerSecond, tempDir, type BenchResult } from './measure.js';
+import {
+  REDIS_URL,
+  countFromEnv,
+  freshPostgresDatabase,
+  ratePerSecond,
+  tempDir,
+  type BenchResult,
+} from './measure.js';
 
-const JOBS = 5_000;
+const JOBS = countFromEnv('TILLSYNC_BENCH_JOBS', 5_000);
 const RAW_JOBS = 20_000;
 const CONCURRENCY = 32;
-const REDIS_URL = process.env.TILLSYNC_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CLI = fileURLToPath(new URL('../../packages/cli/bin/tillsync.js', import.meta.url));
 
 /** A job that does nothing and ends `No Target`: what is measured is the framework, not the work. */
