@@ -16,10 +16,10 @@ const suites: Array<{ title: string; run: () => Promise<BenchResult[]> }> = [
   { title: 'Beside a peer (PouchDB), and the limits', run: benchPeer },
   { title: 'Cloud server (SQLite)', run: benchServerSqlite },
   { title: 'Cloud server (PostgreSQL)', run: benchServerPostgres },
-  { title: 'Sync jobs', run: benchJobs },
-  // The longest (first syncs of 1,000,000 rows) last, so a run cut short has the others.
+  // The longest (first syncs of 1,000,000 rows) late, so a run cut short has the others.
   { title: 'Device', run: benchClient },
   { title: 'Device agent', run: benchDeviceAgent },
+  { title: 'Sync jobs', run: benchJobs },
 ];
 
 const USAGE = `usage: npm run bench -- [suite] [--runs N]
