@@ -3,13 +3,13 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
 import { createSyncClient, type SyncClient } from '@tillsync/client';
-import { formatStamp, type Change } from '@tillsync/protocol';
-import { ratePerSecond, tempDir, timeMs, type BenchResult } from './measure.js';
+import { median, ratePerSecond, tempDir, timeMs, type BenchResult } from './measure.js';
 import {
   BENCH_EMAIL as EMAIL,
   BENCH_PASSWORD as PASSWORD,
+  makeCustomers,
   pairingCode,
-  postJson,
+  seedCustomers,
   startServeProcess,
   type ServeProcess,
 } from './serve-process.js';
@@ -20,37 +20,6 @@ const FIRST_SYNC_SIZES = (process.env.TILLSYNC_BENCH_FIRST_SYNC_ROWS ?? '100000,
   .map((size) => Number(size));
 const CAPTURE_WRITES = 5_000;
 const CYCLE_ROUNDS = 15;
-
-/** Puts `count` customers on the server through a device that speaks HTTP directly. */
-async function seedCustomers(server: ServeProcess, count: number): Promise<void> {
-  const device = await postJson<{ accessToken: string }>(`${server.url}/api/devices/pair`, {
-    code: await pairingCode(server),
-    name: 'seeder',
-    platform: 'bench',
-  });
-  const now = Date.now() - 60_000;
-  for (let start = 0; start < count; start += 1000) {
-    const changes: Change[] = [];
-    for (let index = start; index < Math.min(count, start + 1000); index++) {
-      changes.push({
-        table: 'customers',
-        id: uuidv7(),
-        op: 'upsert',
-        updatedAt: formatStamp({
-          ms: now,
-          counter: index % 0xffff,
-          nodeId: `seed${Math.floor(index / 0xffff)}`,
-        }),
-        values: {
-          name: `Customer ${index}`,
-          phone: '+44 20 7946 0000',
-          email: `customer${index}@example.com`,
-        },
-      });
-    }
-    await postJson(`${server.url}/api/sync/push`, { pushId: uuidv7(), changes }, device.accessToken);
-  }
-}
 
 /** Raw better-sqlite3: the same number of customer rows, in transactions of a pull page. */
 function rawInsertRate(dir: string, count: number): number {
@@ -72,11 +41,6 @@ function rawInsertRate(dir: string, count: number): number {
   return ratePerSecond(count, ms);
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
-}
-
 async function pairedClient(server: ServeProcess, dbPath: string): Promise<SyncClient> {
   const client = createSyncClient({ dbPath, serverUrl: server.url });
   await client.pair(await pairingCode(server), { name: 'bench device' });
@@ -92,7 +56,7 @@ export async function benchClient(): Promise<BenchResult[]> {
       TILLSYNC_ADMIN_PASSWORD: PASSWORD,
     });
     try {
-      await seedCustomers(server, size);
+      await seedCustomers(server, makeCustomers(size));
       const baseline = rawInsertRate(dir, size);
       const client = await pairedClient(server, path.join(dir, 'device.db'));
       let pulled = 0;
@@ -104,7 +68,7 @@ export async function benchClient(): Promise<BenchResult[]> {
       await client.close();
       if (pulled !== size) throw new Error(`first sync pulled ${pulled} of ${size} rows`);
       results.push({
-        name: `first sync of ${size.toLocaleString('en')} rows on a fresh device (server in another process), ${(ms / 1000).toFixed(1)} s`,
+        name: `first sync of ${size.toLocaleString('en')} rows on a fresh device (server in another process)`,
         value: ratePerSecond(size, ms),
         unit: 'rows/s',
         baseline: { name: 'raw better-sqlite3 insert of as many rows', value: baseline },

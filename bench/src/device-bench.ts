@@ -2,10 +2,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { v7 as uuidv7 } from 'uuid';
-import { formatStamp, type PushResponse } from '@tillsync/protocol';
 import { SyncWorker, createSyncClient, type SyncClient, type SyncLogEntry } from '@tillsync/client';
-import { ratePerSecond, tempDir, type BenchResult } from './measure.js';
-import { startServeProcess, type ServeProcess } from './serve-process.js';
+import { countFromEnv, ratePerSecond, tempDir, type BenchResult } from './measure.js';
+import {
+  BENCH_EMAIL as EMAIL,
+  BENCH_PASSWORD as PASSWORD,
+  makeCustomers,
+  pairingCode,
+  seedCustomers,
+  startServeProcess,
+  type ServeProcess,
+} from './serve-process.js';
 
 /**
  * The device agent: how long an edit takes to show on another device with live updates, and how long a
@@ -16,33 +23,11 @@ import { startServeProcess, type ServeProcess } from './serve-process.js';
  * `TILLSYNC_BENCH_DEVICE_ROWS` sets the size of the first sync (default 1,000,000).
  */
 
-const ROWS = Number(process.env.TILLSYNC_BENCH_DEVICE_ROWS ?? 1_000_000);
+const ROWS = countFromEnv('TILLSYNC_BENCH_DEVICE_ROWS', 1_000_000);
 const LIVE_ROUNDS = 50;
-const PUSH_SIZE = 1000;
 /** How often the till writes during the first sync (a busy till: a sale line every 10 ms). */
 const WRITE_EVERY_MS = 10;
-const EMAIL = 'bench@shop.test';
-const PASSWORD = 'bench-password-1';
-
 type Server = ServeProcess;
-
-async function post<T>(url: string, body: unknown, token?: string): Promise<T> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok) throw new Error(`${url} answered ${response.status}: ${await response.text()}`);
-  return (await response.json()) as T;
-}
-
-async function pairingCode(server: Server): Promise<string> {
-  const { token } = await post<{ token: string }>(`${server.url}/api/auth/login`, {
-    email: EMAIL,
-    password: PASSWORD,
-  });
-  return (await post<{ code: string }>(`${server.url}/api/pairing-codes`, {}, token)).code;
-}
 
 async function pairedDevice(server: Server, dir: string, name: string): Promise<SyncClient> {
   const client = createSyncClient({ dbPath: path.join(dir, `${name}.db`), serverUrl: server.url });
@@ -114,49 +99,6 @@ async function liveDelay(server: Server, dir: string): Promise<BenchResult[]> {
   ];
 }
 
-/** Fills the server with `ROWS` customers in pushes of `PUSH_SIZE`. */
-async function seed(server: Server): Promise<void> {
-  const { token } = await post<{ token: string }>(`${server.url}/api/auth/login`, {
-    email: EMAIL,
-    password: PASSWORD,
-  });
-  const { code } = await post<{ code: string }>(`${server.url}/api/pairing-codes`, {}, token);
-  const seeder = await post<{ accessToken: string }>(`${server.url}/api/devices/pair`, {
-    code,
-    name: 'seeder',
-    platform: 'bench',
-  });
-  const now = Date.now();
-  for (let start = 0; start < ROWS; start += PUSH_SIZE) {
-    const changes = Array.from({ length: Math.min(PUSH_SIZE, ROWS - start) }, (_, offset) => {
-      const index = start + offset;
-      return {
-        table: 'customers',
-        id: uuidv7(),
-        op: 'upsert' as const,
-        updatedAt: formatStamp({
-          ms: now,
-          counter: index % 0xffff,
-          nodeId: `seed${Math.floor(index / 0xffff)}`,
-        }),
-        values: {
-          name: `Customer ${index}`,
-          phone: `+44 20 7946 ${String(index % 10000).padStart(4, '0')}`,
-          email: null,
-        },
-      };
-    });
-    const response = await fetch(`${server.url}/api/sync/push`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${seeder.accessToken}` },
-      body: JSON.stringify({ pushId: uuidv7(), changes }),
-    });
-    const answer = (await response.json()) as PushResponse;
-    if (!response.ok || answer.results.some((result) => result.status !== 'applied'))
-      throw new Error(`a seeding push failed: ${response.status}`);
-  }
-}
-
 /**
  * Writes a sale through the library every `WRITE_EVERY_MS` until stopped, and records how long each waited
  * past its time: the event loop being busy (a pull page being applied) plus the write itself.
@@ -211,10 +153,10 @@ async function writeWhileSyncing(server: Server, dir: string): Promise<BenchResu
   if (!entry.ok || synced !== ROWS + LIVE_ROUNDS)
     throw new Error(`the first sync ended ${entry.error ?? 'ok'} with ${synced} rows`);
   const rows = ROWS.toLocaleString('en');
-  const baselineName = `the same writes with no sync running, p99 of ${idleWaits.length}`;
+  const baselineName = 'the same writes with no sync running, p99';
   return [
     {
-      name: `till write during a first sync of ${rows} rows: wait, p99 of ${waits.length}`,
+      name: `till write during a first sync of ${rows} rows: wait, p99 (a write every ${WRITE_EVERY_MS} ms)`,
       value: round1(percentile(waits, 99)),
       unit: 'ms',
       baseline: { name: baselineName, value: round1(percentile(idleWaits, 99)) },
@@ -248,7 +190,7 @@ export async function benchDeviceAgent(): Promise<BenchResult[]> {
   });
   try {
     const live = await liveDelay(server, dir);
-    await seed(server);
+    await seedCustomers(server, makeCustomers(ROWS));
     return [...live, ...(await writeWhileSyncing(server, dir))];
   } finally {
     await server.stop();

@@ -18,12 +18,19 @@ import {
   type JobQueue,
 } from '@tillsync/jobs';
 import { openStorage, type Storage, type StorageLocation } from '@tillsync/server';
-import { freshPostgresDatabase, ratePerSecond, tempDir, type BenchResult } from './measure.js';
+import {
+  REDIS_URL,
+  countFromEnv,
+  freshPostgresDatabase,
+  ratePerSecond,
+  tempDir,
+  type BenchResult,
+} from './measure.js';
 
-const JOBS = 5_000;
-const RAW_JOBS = 20_000;
+const JOBS = countFromEnv('TILLSYNC_BENCH_JOBS', 5_000);
+/** Raw BullMQ runs more jobs than ours: it is quick, and a short run would measure its start. */
+const RAW_JOBS = 4 * JOBS;
 const CONCURRENCY = 32;
-const REDIS_URL = process.env.TILLSYNC_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CLI = fileURLToPath(new URL('../../packages/cli/bin/tillsync.js', import.meta.url));
 
 /** A job that does nothing and ends `No Target`: what is measured is the framework, not the work. */
@@ -122,7 +129,11 @@ async function benchEmbedded(): Promise<number> {
   try {
     return ratePerSecond(JOBS, await runAll(shop, JOBS, () => queue.wake()));
   } finally {
+    // The queue's loop may be asleep on an unref'd timer when stop() is called, and stop() waits for it: with
+    // nothing else keeping the process alive, Node would exit (code 13) before it wakes.
+    const keepAlive = setInterval(() => undefined, 1000);
     await queue.stop();
+    clearInterval(keepAlive);
     await shop.close();
   }
 }
@@ -148,7 +159,7 @@ async function benchRawBullMq(workers: number): Promise<number> {
   const started = process.hrtime.bigint();
   for (let done = 0; done < RAW_JOBS; done += 1000) {
     await queue.addBulk(
-      Array.from({ length: 1000 }, (_, index) => ({
+      Array.from({ length: Math.min(1000, RAW_JOBS - done) }, (_, index) => ({
         name: 'noop',
         data: { n: done + index },
         opts: { jobId: `${done + index}`.padStart(8, 'j'), removeOnComplete: true, removeOnFail: true },

@@ -1,19 +1,30 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { v7 as uuidv7 } from 'uuid';
+import { formatStamp, type Change, type PushResponse } from '@tillsync/protocol';
 
 const CLI = path.resolve(import.meta.dirname, '../../packages/cli/bin/tillsync.js');
 
-/** `tillsync serve` in a process of its own, so a benchmark's device does not share its event loop. */
+/** A server in a process of its own, so a benchmark's client does not share its event loop. */
 export interface ServeProcess {
   readonly url: string;
   stop(): Promise<void>;
 }
 
-export async function startServeProcess(
+/** `tillsync serve` in a process of its own. */
+export function startServeProcess(
   dbArgs: readonly string[],
   env: Readonly<Record<string, string>>,
 ): Promise<ServeProcess> {
-  const child: ChildProcess = spawn(process.execPath, [CLI, 'serve', ...dbArgs, '--port', '0'], {
+  return startListeningProcess([CLI, 'serve', ...dbArgs, '--port', '0'], env);
+}
+
+/** Runs `node <args>` and waits for the line `listening on <url>` it prints once it listens. */
+export async function startListeningProcess(
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): Promise<ServeProcess> {
+  const child: ChildProcess = spawn(process.execPath, args, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'ignore'],
   });
@@ -24,7 +35,7 @@ export async function startServeProcess(
       const match = /listening on (http:\/\/\S+)/.exec(stdout);
       if (match?.[1]) resolve(match[1]);
     });
-    child.once('exit', (code) => reject(new Error(`tillsync serve exited ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${path.basename(args[0] ?? 'node')} exited ${code}`)));
   });
   return {
     url,
@@ -59,4 +70,68 @@ export async function pairingCode(server: ServeProcess): Promise<string> {
     password: BENCH_PASSWORD,
   });
   return (await postJson<{ code: string }>(`${server.url}/api/pairing-codes`, {}, token)).code;
+}
+
+/** A customer as a till creates it: the rows every device benchmark syncs, Tillsync and its peer alike. */
+export interface BenchCustomer {
+  readonly id: string;
+  readonly name: string;
+  readonly phone: string;
+  readonly email: string;
+}
+
+export function makeCustomers(count: number): BenchCustomer[] {
+  return Array.from({ length: count }, (_, index) => ({
+    id: uuidv7(),
+    name: `Customer ${index}`,
+    phone: `+44 20 7946 ${String(index % 10000).padStart(4, '0')}`,
+    email: `customer${index}@example.com`,
+  }));
+}
+
+/** A device paired over HTTP directly, for seeding and for reading what the server sends. */
+export async function pairedDeviceToken(server: ServeProcess, name: string): Promise<string> {
+  const device = await postJson<{ accessToken: string }>(`${server.url}/api/devices/pair`, {
+    code: await pairingCode(server),
+    name,
+    platform: 'bench',
+  });
+  return device.accessToken;
+}
+
+/**
+ * The upserts of `customers`, the first being customer number `first` of its set: stamped `ms`, each with a
+ * counter of its own (a new node every 65,535), as a device that had them would push them.
+ */
+export function customerChanges(customers: readonly BenchCustomer[], first: number, ms: number): Change[] {
+  return customers.map((customer, offset) => ({
+    table: 'customers',
+    id: customer.id,
+    op: 'upsert',
+    updatedAt: formatStamp({
+      ms,
+      counter: (first + offset) % 0xffff,
+      nodeId: `seed${Math.floor((first + offset) / 0xffff)}`,
+    }),
+    values: { name: customer.name, phone: customer.phone, email: customer.email },
+  }));
+}
+
+/** Puts `customers` on the server, in pushes of 1,000, as a device that already had them would. */
+export async function seedCustomers(
+  server: ServeProcess,
+  customers: readonly BenchCustomer[],
+): Promise<void> {
+  const token = await pairedDeviceToken(server, 'seeder');
+  const now = Date.now() - 60_000;
+  for (let start = 0; start < customers.length; start += 1000) {
+    const changes = customerChanges(customers.slice(start, start + 1000), start, now);
+    const answer = await postJson<PushResponse>(
+      `${server.url}/api/sync/push`,
+      { pushId: uuidv7(), changes },
+      token,
+    );
+    if (answer.results.some((result) => result.status !== 'applied'))
+      throw new Error('a seeding push was not applied');
+  }
 }

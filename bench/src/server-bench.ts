@@ -2,32 +2,31 @@ import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
-import { formatStamp, type Change, type PullResponse, type PushResponse } from '@tillsync/protocol';
+import type { PullResponse, PushResponse } from '@tillsync/protocol';
 import { startServer } from '@tillsync/server';
-import { freshPostgresDatabase, ratePerSecond, tempDir, timeMs, type BenchResult } from './measure.js';
+import {
+  countFromEnv,
+  freshPostgresDatabase,
+  ratePerSecond,
+  tempDir,
+  timeMs,
+  type BenchResult,
+} from './measure.js';
+import {
+  BENCH_EMAIL as EMAIL,
+  BENCH_PASSWORD as PASSWORD,
+  customerChanges,
+  makeCustomers,
+  type BenchCustomer,
+} from './serve-process.js';
 
-const ROWS = 100_000;
+const ROWS = countFromEnv('TILLSYNC_BENCH_SERVER_ROWS', 100_000);
 const PUSH_SIZE = 1_000;
 /** Reads are short: the best of a few rounds, for the baseline and the figure alike. */
 const READ_ROUNDS = 3;
-const EMAIL = 'bench@shop.test';
-const PASSWORD = 'bench-password-1';
-
-/** The rows both the baseline and the server store: customers, as a till would create them. */
-function makeRows(): Array<{ id: string; name: string; phone: string; email: string }> {
-  return Array.from({ length: ROWS }, (_, index) => ({
-    id: uuidv7(),
-    name: `Customer ${index}`,
-    phone: `+44 20 7946 ${String(index % 10000).padStart(4, '0')}`,
-    email: `customer${index}@example.com`,
-  }));
-}
 
 /** Raw better-sqlite3: the same rows into a plain table, in transactions of the push size. */
-function rawInsertAndRead(
-  dir: string,
-  rows: ReturnType<typeof makeRows>,
-): { insertMs: number; readMs: number } {
+function rawInsertAndRead(dir: string, rows: readonly BenchCustomer[]): { insertMs: number; readMs: number } {
   const db = new BetterSqlite3(path.join(dir, 'raw.db'));
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
@@ -37,7 +36,7 @@ function rawInsertAndRead(
   const insert = db.prepare(
     'INSERT INTO customers (id, name, phone, email) VALUES (@id, @name, @phone, @email)',
   );
-  const insertBatch = db.transaction((batch: typeof rows) => {
+  const insertBatch = db.transaction((batch: readonly BenchCustomer[]) => {
     for (const row of batch) insert.run(row);
   });
   let started = process.hrtime.bigint();
@@ -79,7 +78,7 @@ export function benchServerPostgres(): Promise<BenchResult[]> {
 async function benchServer(engine: 'sqlite' | 'postgres'): Promise<BenchResult[]> {
   const dir = tempDir('server');
   const database = engine === 'postgres' ? await freshPostgresDatabase() : null;
-  const rows = makeRows();
+  const rows = makeCustomers(ROWS);
   const raw = rawInsertAndRead(dir, rows);
   const rawInsertRate = ratePerSecond(ROWS, raw.insertMs);
   const rawReadRate = ratePerSecond(ROWS, raw.readMs);
@@ -115,17 +114,7 @@ async function benchServer(engine: 'sqlite' | 'postgres'): Promise<BenchResult[]
     const now = Date.now();
     const pushes: string[] = [];
     for (let start = 0; start < ROWS; start += PUSH_SIZE) {
-      const changes: Change[] = rows.slice(start, start + PUSH_SIZE).map((row, index) => ({
-        table: 'customers',
-        id: row.id,
-        op: 'upsert',
-        updatedAt: formatStamp({
-          ms: now,
-          counter: (start + index) % 0xffff,
-          nodeId: `bench${Math.floor((start + index) / 0xffff)}`,
-        }),
-        values: { name: row.name, phone: row.phone, email: row.email },
-      }));
+      const changes = customerChanges(rows.slice(start, start + PUSH_SIZE), start, now);
       pushes.push(JSON.stringify({ pushId: uuidv7(), changes }));
     }
     const pushMs = await timeMs(async () => {

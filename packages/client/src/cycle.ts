@@ -361,12 +361,18 @@ class CycleRun {
     }
   }
 
-  /** Pushes the pending rows in bounded batches, parents before children; each row once per cycle. */
+  /**
+   * Pushes the pending rows in bounded batches, parents before children; each row once per cycle, and no
+   * more rows than were pending when the push began: a till writing faster than a push round trip would
+   * otherwise keep the cycle pushing its new rows and never let it pull. Later rows go in the next cycle.
+   */
   async push(): Promise<void> {
     const { outbox, schema } = this.#parts;
     const sent = new Set<string>();
+    const pendingAtStart = outbox.count();
     for (;;) {
       this.#signal?.throwIfAborted();
+      if (sent.size >= pendingAtStart) break;
       this.#lease.heartbeat();
       const size = this.#pushBatchSize;
       // Stored before it is sent (and synced to disk: a push the server applied but this device forgot would

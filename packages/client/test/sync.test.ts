@@ -280,6 +280,38 @@ describe('push results', () => {
   });
 });
 
+describe('a till writing during the push', () => {
+  it('still reaches the pull: rows written while the push is on the wire wait for the next cycle', async () => {
+    const server = await startTestServer();
+    const d2 = await server.pairedClient('d2');
+    d2.database.prepare("INSERT INTO customers (id, name) VALUES (?, 'From d2')").run(uuidv7());
+    await d2.sync();
+    let till: Database.Database | null = null;
+    // A sale lands on the till while every push is on the wire, as on a busy till with a slow link.
+    const busyTill: FetchFunction = (input, init) => {
+      if (input.includes('/api/sync/push') && till)
+        till
+          .prepare(
+            "INSERT INTO sales (id, total_cents, created_at) VALUES (?, 100, '2026-11-22T09:00:00.000Z')",
+          )
+          .run(uuidv7());
+      return fetch(input, init);
+    };
+    const d1 = await server.pairedClient('d1', { fetch: busyTill, pushBatchSize: 1 });
+    till = otherProgram(d1);
+    till
+      .prepare("INSERT INTO sales (id, total_cents, created_at) VALUES (?, 100, '2026-11-22T09:00:00.000Z')")
+      .run(uuidv7());
+    till
+      .prepare("INSERT INTO sales (id, total_cents, created_at) VALUES (?, 100, '2026-11-22T09:00:00.000Z')")
+      .run(uuidv7());
+
+    expect(await d1.sync()).toMatchObject({ ok: true, pushed: 2 });
+    expect(rows(d1, 'customers')).toMatchObject([{ name: 'From d2' }]);
+    expect(d1.status.pendingChanges).toBe(2);
+  });
+});
+
 describe('sessions', () => {
   it('refresh an expired access token and keep the rotated tokens', async () => {
     const server = await startTestServer({ accessTokenTtlSec: 1 });
