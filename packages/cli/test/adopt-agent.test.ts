@@ -136,10 +136,16 @@ describe('a shop program’s database attached to a running device agent', () =>
       { ProductID: 3, ProductName: 'Tea', SellPrice: 3.2, QrCode: 'QR-TEA', Status: 'Inactive' },
     ]);
 
+    // `tillsync sync` brings the program's changes in around its cycle, as the agent does.
+    shop.prepare('UPDATE Products SET SellPrice = 1.89 WHERE ProductID = 1').run();
+    const synced = await tillsync(['sync', '--db', 'till.db'], dir);
+    expect(synced.code).toBe(0);
+    expect(JSON.parse(synced.stdout)).toMatchObject({ ok: true, pushed: 1 });
+
     const detached = await tillsync(['detach', '--db', 'till.db'], dir);
     expect(detached.code).toBe(0);
     expect(JSON.parse(detached.stdout)).toMatchObject({ detached: true });
     expect(shop.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all()).toEqual(objects);
     expect(shop.prepare('SELECT count(*) AS n FROM Products').get()).toEqual({ n: 3 });
-  });
+  }, 300_000);
 });

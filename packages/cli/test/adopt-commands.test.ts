@@ -19,7 +19,7 @@ function tillsync(args: readonly string[], cwd: string): Promise<Run> {
     Object.entries(process.env).filter(([name]) => !name.startsWith('TILLSYNC_')),
   );
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd, env, timeout: 30_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [CLI, ...args], { cwd, env, timeout: 60_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
     });
   });
@@ -41,7 +41,7 @@ describe('tillsync attach and detach', () => {
     const detach = await tillsync(['detach', '--help'], dir);
     expect(detach.code).toBe(0);
     expect(detach.stdout).toMatch(/--db <file>/);
-  });
+  }, 180_000);
 
   it('refuse a bad map, a missing file or an unpaired device file with one line and exit 2, changing nothing', async () => {
     const dir = tempDir();
@@ -110,5 +110,5 @@ describe('tillsync attach and detach', () => {
     }
     const objects = new Database(shop).prepare('SELECT type, name FROM sqlite_master ORDER BY name').all();
     expect(objects).toEqual([{ type: 'table', name: 'Products' }]);
-  });
+  }, 300_000);
 });

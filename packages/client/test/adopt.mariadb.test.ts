@@ -5,5 +5,5 @@ import { adoptionStory } from './adopt-scenario.js';
 describe('adopting a shop program’s MariaDB database', () => {
   it('keeps the program’s tables and another device in step, and attaches, detaches and re-attaches safely', async () => {
     await adoptionStory(await mariadbShop());
-  });
+  }, 180_000);
 });

@@ -28,7 +28,7 @@ class PowerCutLegacyDatabase extends SqliteLegacyDatabase {
 describe('adopting a shop program’s SQLite database', () => {
   it('keeps the program’s tables and another device in step, and attaches, detaches and re-attaches safely', async () => {
     await adoptionStory(sqliteShop());
-  });
+  }, 180_000);
 
   it('finishes a bring-in cut off between its two commits, without giving a row a second id or count', async () => {
     const server = await startTestServer();
