@@ -117,6 +117,18 @@ export class SqlJobStore implements JobStore {
     return row?.tenant_id ?? null;
   }
 
+  /**
+   * Drops the last states of rows deleted before `deletedBefore` (what a job reads as the source of a
+   * delete). Runs with the tombstone purge, on the same retention: a job about a delete that old is not
+   * coming any more.
+   */
+  async purgeDeletedRows(deletedBefore: number): Promise<number> {
+    const result = await this.#write((trx) =>
+      trx.deleteFrom('sync_deleted_rows').where('deleted_at', '<', deletedBefore).executeTakeFirst(),
+    );
+    return Number(result.numDeletedRows);
+  }
+
   forTenant(tenantId: string): TenantJobStore {
     return new SqlTenantJobStore(this.#engine, tenantId, {
       schema: this.#options.schema,
@@ -665,8 +677,12 @@ async function leaseJobs(
   const until = now + leaseMs;
   const claimed: ClaimedJob[] = [];
   const seenLocks = new Set<string>();
+  // Jobs whose lock is not known yet (most of them) are leased together after the others, in one statement.
+  const unlocked = candidates.filter((row) => row.lock_key === null);
+  const together = unlocked.length > 1;
   for (const row of candidates) {
     if (claimed.length >= limit) break;
+    if (row.lock_key === null && together) continue;
     if (row.lock_key !== null) {
       // Two candidates on one target: only the first may start now.
       const lock = `${row.tenant_id}\n${row.lock_key}`;
@@ -723,7 +739,60 @@ async function leaseJobs(
       .executeTakeFirst();
     if (started) claimed.push(claimedJob(started, workerId, true));
   }
+  if (together && claimed.length < limit) {
+    const leased = await leaseUnlocked(trx, unlocked.slice(0, limit - claimed.length), workerId, now, until);
+    for (const row of leased) claimed.push(claimedJob(row, workerId, false));
+  }
   return claimed;
+}
+
+/**
+ * Leases jobs without a known lock in one update. Its condition is the one that made them candidates (ready
+ * and queued, or started with a lease run out), checked again on each row, so a job another worker leased
+ * meanwhile is left out. Returns the leased rows in the order given.
+ */
+async function leaseUnlocked(
+  trx: Kysely<JobsDatabase>,
+  rows: readonly JobRow[],
+  workerId: string,
+  now: number,
+  until: number,
+): Promise<JobRow[]> {
+  const leased = new Map<string, JobRow>();
+  for (const chunk of chunks(rows.map((row) => row.id))) {
+    const updated = await trx
+      .updateTable('sync_jobs')
+      .set((eb) => ({
+        lease_owner: workerId,
+        lease_expires_at: until,
+        attempt: eb('attempt', '+', 1),
+        recoveries: eb
+          .case()
+          .when('status', '=', 'Started')
+          .then(eb('recoveries', '+', 1))
+          .else(eb.ref('recoveries'))
+          .end(),
+      }))
+      .where('id', 'in', chunk)
+      .where('lock_key', 'is', null)
+      .where((eb) =>
+        eb.or([
+          eb.and([
+            eb('status', '=', 'Queued'),
+            eb('ready_at', '<=', now),
+            eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]),
+          ]),
+          eb.and([eb('status', '=', 'Started'), eb('lease_expires_at', '<', now)]),
+        ]),
+      )
+      .returningAll()
+      .execute();
+    for (const row of updated) leased.set(row.id, row);
+  }
+  return rows.flatMap((row) => {
+    const done = leased.get(row.id);
+    return done ? [done] : [];
+  });
 }
 
 function claimedJob(row: JobRow, workerId: string, started: boolean): ClaimedJob {
