@@ -662,10 +662,12 @@ async function promoteRetries(trx: Kysely<JobsDatabase>, now: number): Promise<n
 }
 
 /**
- * Leases candidate jobs to a worker, at most `limit`. Each lease is an update that re-checks the
- * candidate's condition, so two workers that picked the same job never both get it; only then is the job's
- * lock taken (the job is ours, so taking over a lock its dead worker held is safe). A job whose lock is
- * known is started at once; if its lock is busy, its lease is let go and it waits a moment.
+ * Leases candidate jobs to a worker, at most `limit`, in a few statements for the whole batch: one lease
+ * update that re-checks each candidate is still ready (so two workers that picked the same job never both
+ * get it), one insert of the locks of the jobs whose lock is known (the job is ours, so taking over a lock
+ * its dead worker held is safe), one update that starts those that got their lock, and one that lets go
+ * of those whose lock is busy, to wait a moment. A job whose lock is not known is leased only: it starts
+ * once its controller has found its target.
  */
 async function leaseJobs(
   trx: Kysely<JobsDatabase>,
@@ -675,83 +677,64 @@ async function leaseJobs(
 ): Promise<ClaimedJob[]> {
   const { now, workerId, leaseMs } = request;
   const until = now + leaseMs;
-  const claimed: ClaimedJob[] = [];
+  const picked: JobRow[] = [];
   const seenLocks = new Set<string>();
-  // Jobs whose lock is not known yet (most of them) are leased together after the others, in one statement.
-  const unlocked = candidates.filter((row) => row.lock_key === null);
-  const together = unlocked.length > 1;
   for (const row of candidates) {
-    if (claimed.length >= limit) break;
-    if (row.lock_key === null && together) continue;
+    if (picked.length >= limit) break;
     if (row.lock_key !== null) {
       // Two candidates on one target: only the first may start now.
       const lock = `${row.tenant_id}\n${row.lock_key}`;
       if (seenLocks.has(lock)) continue;
       seenLocks.add(lock);
     }
-    const leased = await trx
+    picked.push(row);
+  }
+  const leased = await leaseReady(trx, picked, workerId, now, until);
+  const locking = leased.filter((row) => row.lock_key !== null);
+  const taken = await takeLocks(
+    trx,
+    null,
+    locking.map((row) => ({ key: row.lock_key ?? '', jobId: row.id, tenantId: row.tenant_id })),
+    now,
+    until,
+  );
+  const holds = (row: JobRow): boolean => taken.has(`${row.tenant_id}\n${row.lock_key ?? ''}`);
+  const busy = locking.filter((row) => !holds(row)).map((row) => row.id);
+  for (const chunk of chunks(busy)) {
+    const retryAt = Math.round(now + LOCK_RETRY_MS * (1 + Math.random()));
+    await trx
       .updateTable('sync_jobs')
-      .set((eb) => ({
-        lease_owner: workerId,
-        lease_expires_at: until,
-        attempt: eb('attempt', '+', 1),
-        recoveries: row.status === 'Started' ? eb('recoveries', '+', 1) : eb.ref('recoveries'),
-      }))
-      .where('id', '=', row.id)
-      .where('attempt', '=', row.attempt)
-      .where('status', '=', row.status)
-      .returningAll()
-      .executeTakeFirst();
-    if (!leased) continue;
-    if (leased.lock_key === null) {
-      // Its controller finds the target first; it starts once it holds that target's lock.
-      claimed.push(claimedJob(leased, workerId, false));
-      continue;
-    }
-    const taken = await takeLocks(
-      trx,
-      leased.tenant_id,
-      [{ key: leased.lock_key, jobId: leased.id }],
-      now,
-      until,
-    );
-    if (taken.size === 0) {
-      await trx
-        .updateTable('sync_jobs')
-        .set({
-          lease_owner: null,
-          // A lease that ends soon, owned by nobody: a Queued job waits until then, and a Started one (taken
-          // over from a dead worker) is claimable again then.
-          lease_expires_at: Math.round(now + LOCK_RETRY_MS * (1 + Math.random())),
-          ready_at: Math.round(now + LOCK_RETRY_MS * (1 + Math.random())),
-        })
-        .where('id', '=', leased.id)
-        .where('attempt', '=', leased.attempt)
-        .execute();
-      continue;
-    }
-    const started = await trx
+      // A lease that ends soon, owned by nobody: a Queued job waits until then, and a Started one (taken
+      // over from a dead worker) is claimable again then.
+      .set({ lease_owner: null, lease_expires_at: retryAt, ready_at: retryAt })
+      .where('id', 'in', chunk)
+      .where('lease_owner', '=', workerId)
+      .execute();
+  }
+  const started = new Map<string, JobRow>();
+  for (const chunk of chunks(locking.filter(holds).map((row) => row.id))) {
+    const rows = await trx
       .updateTable('sync_jobs')
       .set((eb) => ({ status: 'Started', started_at: eb.fn.coalesce('started_at', eb.val(now)) }))
-      .where('id', '=', leased.id)
-      .where('attempt', '=', leased.attempt)
+      .where('id', 'in', chunk)
+      .where('lease_owner', '=', workerId)
       .returningAll()
-      .executeTakeFirst();
-    if (started) claimed.push(claimedJob(started, workerId, true));
+      .execute();
+    for (const row of rows) started.set(row.id, row);
   }
-  if (together && claimed.length < limit) {
-    const leased = await leaseUnlocked(trx, unlocked.slice(0, limit - claimed.length), workerId, now, until);
-    for (const row of leased) claimed.push(claimedJob(row, workerId, false));
-  }
-  return claimed;
+  return leased.flatMap((row) => {
+    if (row.lock_key === null) return [claimedJob(row, workerId, false)];
+    const startedRow = started.get(row.id);
+    return startedRow ? [claimedJob(startedRow, workerId, true)] : [];
+  });
 }
 
 /**
- * Leases jobs without a known lock in one update. Its condition is the one that made them candidates (ready
- * and queued, or started with a lease run out), checked again on each row, so a job another worker leased
+ * Leases jobs in one update per chunk. Its condition is the one that made them candidates (queued and
+ * ready, or started with a lease run out), checked again on each row, so a job another worker leased
  * meanwhile is left out. Returns the leased rows in the order given.
  */
-async function leaseUnlocked(
+async function leaseReady(
   trx: Kysely<JobsDatabase>,
   rows: readonly JobRow[],
   workerId: string,
@@ -774,7 +757,6 @@ async function leaseUnlocked(
           .end(),
       }))
       .where('id', 'in', chunk)
-      .where('lock_key', 'is', null)
       .where((eb) =>
         eb.or([
           eb.and([
