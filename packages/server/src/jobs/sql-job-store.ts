@@ -73,6 +73,7 @@ export class SqlJobStore implements JobStore {
   readonly #options: Required<Omit<SqlJobStoreOptions, 'types'>> & { readonly types: JobTypeRegistry | null };
   readonly #clock: HybridClock;
   readonly #groupCommit: GroupCommit;
+  readonly #settingsReads = new Map<string, Promise<Map<string, SettingsOverrides>>>();
 
   constructor(engine: SqlEngine, options: SqlJobStoreOptions) {
     this.#engine = engine;
@@ -136,6 +137,7 @@ export class SqlJobStore implements JobStore {
       now: this.#options.now,
       clock: this.#clock,
       groupCommit: this.#groupCommit,
+      settingsReads: this.#settingsReads,
     });
   }
 
@@ -361,6 +363,8 @@ interface TenantContext {
   readonly now: () => number;
   readonly clock: HybridClock;
   readonly groupCommit: GroupCommit;
+  /** Type settings reads in flight, by tenant: reads asked for meanwhile share them. */
+  readonly settingsReads: Map<string, Promise<Map<string, SettingsOverrides>>>;
 }
 
 class SqlTenantJobStore implements TenantJobStore {
@@ -433,11 +437,25 @@ class SqlTenantJobStore implements TenantJobStore {
     return children;
   }
 
-  async getTypeSettings(): Promise<Map<string, SettingsOverrides>> {
-    return readTypeSettings(this.#db, this.tenantId);
+  /** Enqueues of the same moment (a burst of API calls) share one read of the settings. */
+  getTypeSettings(): Promise<Map<string, SettingsOverrides>> {
+    const reads = this.#context.settingsReads;
+    let read = reads.get(this.tenantId);
+    if (!read) {
+      read = readTypeSettings(this.#db, this.tenantId);
+      reads.set(this.tenantId, read);
+      const done = read;
+      const forget = (): void => {
+        if (reads.get(this.tenantId) === done) reads.delete(this.tenantId);
+      };
+      done.then(forget, forget);
+    }
+    return read;
   }
 
   async saveTypeSettings(name: string, settings: SettingsOverrides): Promise<void> {
+    // A read that started before this save must not answer those who ask after it.
+    this.#context.settingsReads.delete(this.tenantId);
     const row = {
       tenant_id: this.tenantId,
       name,
@@ -453,6 +471,7 @@ class SqlTenantJobStore implements TenantJobStore {
           .doUpdateSet({ settings: row.settings, updated_at: row.updated_at }),
       )
       .execute();
+    this.#context.settingsReads.delete(this.tenantId);
   }
 
   async insertJobs(records: readonly NewJobRecord[]): Promise<void> {
