@@ -53,6 +53,13 @@ export class PullApplier {
   /** Applies one pull page in one short transaction, together with its cursor. */
   applyPage(changes: readonly StoredChange[], options: ApplyPageOptions = {}): ApplyPageOutcome {
     const { store, schema, outbox, serverRows, clock } = this.#parts;
+    // An empty page at the cursor the device already has (an idle cycle): nothing to write.
+    if (
+      changes.length === 0 &&
+      (options.cursor === undefined || store.getState(StateKey.cursor) === options.cursor)
+    ) {
+      return { applied: 0, conflicts: 0 };
+    }
     return store.applying(() =>
       serverRows.batch(() => {
         const hasPending = outbox.any();

@@ -80,7 +80,7 @@ export class CycleLease {
       owner: this.#owner,
       pid: process.pid,
       host: hostname(),
-      processStart: processStart(process.pid),
+      processStart: ownProcessStart(),
       heartbeatAt: this.#lastBeat,
     };
     this.#store.setState(this.#key, JSON.stringify(record));
@@ -142,6 +142,13 @@ function procStat(pid: number): { state: string; start: string } | null | undefi
 function processStart(pid: number): string | null {
   const stat = procStat(pid);
   return stat ? stat.start : null;
+}
+
+let ownStart: string | null | undefined;
+/** This process's start time, read once: it never changes, and a lease is written every cycle. */
+function ownProcessStart(): string | null {
+  if (ownStart === undefined) ownStart = processStart(process.pid);
+  return ownStart;
 }
 
 let procReadable: boolean | undefined;

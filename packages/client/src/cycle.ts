@@ -1,4 +1,12 @@
-import { ProtocolError, formatChecksum, type PullResponse, type TableChecksum } from '@tillsync/protocol';
+import {
+  DEFAULT_PULL_LIMIT,
+  MAX_PULL_LIMIT,
+  ProtocolError,
+  formatChecksum,
+  type PullResponse,
+  type SyncSchema,
+  type TableChecksum,
+} from '@tillsync/protocol';
 import { v7 as uuidv7 } from 'uuid';
 import { PullApplier, type ApplierParts } from './apply-pull.js';
 import { applyPushAnswer, type RejectedRow } from './apply-push.js';
@@ -84,13 +92,15 @@ export interface SyncCycleOptions {
   readonly pushBatchSize?: number;
   /**
    * The page size asked of the server (which may cap it lower).
-   * @defaultValue 1000
+   * @defaultValue 1000; for a snapshot (a first sync, a repair) the most the protocol allows, 5000, since
+   * the server's work per page is what bounds a first sync
    */
   readonly pullPageSize?: number;
   /**
    * The most pulled changes applied in one transaction; the event loop is free between two, so a till's
-   * write waits for at most one of them.
-   * @defaultValue 250
+   * write waits for at most one of them. Slices start at 250 changes and are sized to take a few
+   * milliseconds each, up to this.
+   * @defaultValue 2000
    */
   readonly applyBatchSize?: number;
 }
@@ -102,6 +112,12 @@ interface CycleCounts {
   conflicts: number;
   rejected: RejectedRow[];
   repairs: TableRepair[];
+}
+
+/** The page sizes asked of the server: from a cursor, and from the start (a snapshot). */
+interface PageSizes {
+  readonly regular: number;
+  readonly snapshot: number;
 }
 
 /** The last page of a pull, or of a snapshot. */
@@ -122,7 +138,7 @@ export class SyncCycle {
   readonly #transport: Transport;
   readonly #now: () => number;
   readonly #pushBatchSize: number;
-  readonly #pullPageSize: number;
+  readonly #pageSizes: PageSizes;
   readonly #applyBatchSize: number;
   readonly #clock: LocalClock;
   readonly #log: SyncLog;
@@ -134,8 +150,12 @@ export class SyncCycle {
     this.#transport = options.transport;
     this.#now = options.now ?? Date.now;
     this.#pushBatchSize = Math.max(1, options.pushBatchSize ?? 1000);
-    this.#pullPageSize = Math.max(1, options.pullPageSize ?? 1000);
-    this.#applyBatchSize = Math.max(1, options.applyBatchSize ?? 250);
+    const pageSize = options.pullPageSize === undefined ? undefined : Math.max(1, options.pullPageSize);
+    this.#pageSizes = {
+      regular: pageSize ?? DEFAULT_PULL_LIMIT,
+      snapshot: pageSize ?? MAX_PULL_LIMIT,
+    };
+    this.#applyBatchSize = Math.max(1, options.applyBatchSize ?? 2000);
     this.#clock = new LocalClock(this.#store, this.#now);
     this.#log = new SyncLog(this.#store);
   }
@@ -182,21 +202,22 @@ export class SyncCycle {
       entry = failed(error);
     }
     try {
+      // The lease ends in the transaction that stamps the outcome: one commit, not two.
       this.#store.write(() => {
         this.#log.append(entry);
         this.#store.setState(StateKey.lastOutcome, entry.outcome);
         this.#store.setState(StateKey.lastError, entry.error ?? rejectionNote(counts.rejected));
         if (entry.ok) this.#store.setState(StateKey.lastSyncedAt, new Date(this.#now()).toISOString());
+        lease.release();
       });
-    } finally {
+    } catch (error) {
       lease.release();
+      throw error;
     }
     return entry;
   }
 
-  async #cycle(request: SyncCycleRequest, counts: CycleCounts, lease: CycleLease): Promise<void> {
-    if (!readCredentials(this.#store)) throw new NotPairedError(this.#store.dbPath);
-    const signal = request.signal;
+  async #health(signal: AbortSignal | undefined): Promise<void> {
     try {
       await this.#transport.health(signal);
     } catch (error) {
@@ -212,15 +233,26 @@ export class SyncCycle {
       }
       throw error;
     }
+  }
+
+  async #cycle(request: SyncCycleRequest, counts: CycleCounts, lease: CycleLease): Promise<void> {
+    if (!readCredentials(this.#store)) throw new NotPairedError(this.#store.dbPath);
+    const signal = request.signal;
     const session = new DeviceSession(this.#store, this.#transport, this.#now);
     const run = new CycleRun(this.#store, this.#transport, session, this.#clock, lease, counts, this.#parts, {
       now: this.#now,
       pushBatchSize: this.#pushBatchSize,
-      pullPageSize: this.#pullPageSize,
+      pageSizes: this.#pageSizes,
       applyBatchSize: this.#applyBatchSize,
       signal,
     });
-    await run.refreshSchema();
+    // The health check, the schema and, when nothing is to be pushed first, the first pull page are asked
+    // for together: an idle cycle waits for one round trip, not three. The health check's failure is the
+    // one reported (the others fail with it when the server is down).
+    const schema = run.fetchSchema();
+    if (run.canPullFirst(request.pullOnly === true)) run.prefetchPull();
+    await this.#health(signal);
+    run.useSchema(await schema);
     // Even a force pull first settles a push left on the wire: its answer says which counter deltas the
     // server already has, which the pull's merge must know.
     await run.resendInFlightPushes();
@@ -289,7 +321,7 @@ class CycleRun {
   readonly #counts: CycleCounts;
   readonly #partsCache: PartsCache;
   readonly #now: () => number;
-  readonly #pullPageSize: number;
+  readonly #pageSizes: PageSizes;
   readonly #applyBatchSize: number;
   readonly #signal: AbortSignal | undefined;
   #pushBatchSize: number;
@@ -297,6 +329,8 @@ class CycleRun {
   #applier!: PullApplier;
   /** Tables taken from a snapshot in this cycle: their state is past the regular cursor's. */
   readonly #repaired = new Set<string>();
+  /** The first pull page, asked for before the push when there was nothing to push. */
+  #prefetched: { readonly since: string; readonly page: Promise<PullResponse> } | null = null;
 
   constructor(
     store: LocalStore,
@@ -309,7 +343,7 @@ class CycleRun {
     settings: {
       now: () => number;
       pushBatchSize: number;
-      pullPageSize: number;
+      pageSizes: PageSizes;
       applyBatchSize: number;
       signal: AbortSignal | undefined;
     },
@@ -323,7 +357,7 @@ class CycleRun {
     this.#counts = counts;
     this.#now = settings.now;
     this.#pushBatchSize = settings.pushBatchSize;
-    this.#pullPageSize = settings.pullPageSize;
+    this.#pageSizes = settings.pageSizes;
     this.#signal = settings.signal;
     this.#applyBatchSize = settings.applyBatchSize;
   }
@@ -335,7 +369,18 @@ class CycleRun {
 
   /** Fetches the server's schema and, when its version differs from the device's, migrates the device file. */
   async refreshSchema(): Promise<void> {
-    const remote = await this.#call((context) => this.#transport.schema(context));
+    this.useSchema(await this.fetchSchema());
+  }
+
+  /** Asks for the server's schema; a failure is handled where the answer is awaited. */
+  fetchSchema(): Promise<SyncSchema> {
+    const answer = this.#call((context) => this.#transport.schema(context));
+    answer.catch(() => {});
+    return answer;
+  }
+
+  /** Migrates the device file to the server's schema when its version differs, and takes its parts. */
+  useSchema(remote: SyncSchema): void {
     const local = this.#store.getState(StateKey.schema);
     const localVersion = local === null ? null : (JSON.parse(local) as { version?: unknown }).version;
     if (localVersion !== remote.version) applyLocalSchema(this.#store, remote);
@@ -344,6 +389,23 @@ class CycleRun {
       this.#clock,
       this.#now,
     ));
+  }
+
+  /**
+   * Whether the pull may start before the push: no push is on the wire, nothing is pending (or the cycle
+   * only pulls), and no resync is due.
+   */
+  canPullFirst(pullOnly: boolean): boolean {
+    const inFlight = this.#store.statement('SELECT 1 FROM _sync_push LIMIT 1').get() !== undefined;
+    const pending =
+      !pullOnly && this.#store.statement('SELECT 1 FROM _sync_pending LIMIT 1').get() !== undefined;
+    return !inFlight && !pending && this.dueRepairs() !== ALL_TABLES;
+  }
+
+  /** Asks for the first pull page now, from the device's cursor; {@link pull} takes it from there. */
+  prefetchPull(): void {
+    const since = this.#store.getState(StateKey.cursor) ?? '';
+    this.#prefetched = { since, page: this.#fetchPage(since, this.#pageSizeFrom(since)) };
   }
 
   /** Resends a push whose answer a crash or a lost connection kept from being applied, with the same pushId. */
@@ -368,6 +430,8 @@ class CycleRun {
    */
   async push(): Promise<void> {
     const { outbox, schema } = this.#parts;
+    // Nothing pending: no push, and no write transaction to find that out.
+    if (!outbox.any()) return;
     const sent = new Set<string>();
     const pendingAtStart = outbox.count();
     for (;;) {
@@ -608,34 +672,49 @@ class CycleRun {
       cursor: string | undefined,
     ) => { applied: number; conflicts: number },
   ): Promise<PullEnd> {
-    const fetchPage = (cursor: string): Promise<PullResponse> => {
-      const page = this.#call((context) => this.#transport.pull(cursor, this.#pullPageSize, context));
-      // Handled where it is awaited; this keeps a failure while the previous page is applied from counting
-      // as unhandled.
-      page.catch(() => {});
-      return page;
-    };
-    let next = fetchPage(since);
+    const slicer = new SliceSizer(this.#applyBatchSize);
+    const prefetched = this.#prefetched;
+    this.#prefetched = null;
+    const limit = this.#pageSizeFrom(since);
+    let next = prefetched?.since === since ? prefetched.page : this.#fetchPage(since, limit);
     for (;;) {
       const page = await next;
       if (page.changes.some((change) => !this.#parts.schema.table(change.table))) await this.#schemaChanged();
-      if (page.hasMore) next = fetchPage(page.cursor);
+      if (page.hasMore) next = this.#fetchPage(page.cursor, limit);
       // A page is applied in slices, the event loop free between them, so the app's own writes never wait
       // for a whole page. The cursor moves with the last slice: a crash in between pulls the page again, and
       // a change applied twice leaves the row, its stamp and the checksums as once.
       // The first slice waits a turn too: the page was parsed and checked in the turn that brought it.
-      const slices = sliceChanges(page.changes, this.#applyBatchSize);
-      for (const [index, slice] of slices.entries()) {
+      for (let start = 0; start < page.changes.length || start === 0;) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         this.#signal?.throwIfAborted();
-        const last = index === slices.length - 1;
-        const outcome = apply(slice, last ? page.cursor : undefined);
+        const end = Math.min(page.changes.length, start + slicer.size);
+        const last = end === page.changes.length;
+        const began = performance.now();
+        const outcome = apply(page.changes.slice(start, end), last ? page.cursor : undefined);
+        slicer.took(end - start, performance.now() - began);
         this.#counts.pulled += outcome.applied;
         this.#counts.conflicts += outcome.conflicts;
+        if (last) break;
+        start = end;
       }
       if (!page.hasMore) return { checksums: page.checksums };
       this.#lease.heartbeat();
     }
+  }
+
+  /** The page size of a pull from `since`: a snapshot takes the largest pages. */
+  #pageSizeFrom(since: string): number {
+    return since === '' ? this.#pageSizes.snapshot : this.#pageSizes.regular;
+  }
+
+  /** Asks for one pull page. */
+  #fetchPage(since: string, limit: number): Promise<PullResponse> {
+    const page = this.#call((context) => this.#transport.pull(since, limit, context));
+    // Handled where it is awaited; this keeps a failure while the previous page is applied (or while the
+    // health check is answered) from counting as unhandled.
+    page.catch(() => {});
+    return page;
   }
 
   /** A page names a table the device does not know: the server's schema changed during the cycle. */
@@ -644,14 +723,37 @@ class CycleRun {
   }
 }
 
-/** Answers that refuse a push as a whole, with nothing stored: the stored push can be dropped. */
-function sliceChanges<T>(changes: readonly T[], size: number): T[][] {
-  if (changes.length <= size) return [[...changes]];
-  const slices: T[][] = [];
-  for (let start = 0; start < changes.length; start += size) slices.push(changes.slice(start, start + size));
-  return slices;
+/** How long one slice of a pull page should hold the write lock and the event loop. */
+const SLICE_BUDGET_MS = 5;
+/** The size of a page's first slice. */
+const FIRST_SLICE_SIZE = 250;
+/** The least a slice shrinks to on a slow machine: below it, commits would cost more than the rows. */
+const MIN_SLICE_SIZE = 50;
+
+/**
+ * Sizes the slices a pull page is applied in, so that each takes about {@link SLICE_BUDGET_MS}: a sale
+ * waits for one slice at most, while a large first sync commits as rarely as that allows (a commit per 250
+ * rows costs about a quarter more than one per 1,000). Never more than `max` changes in one slice.
+ */
+class SliceSizer {
+  readonly #max: number;
+  size: number;
+
+  constructor(max: number) {
+    this.#max = max;
+    this.size = Math.min(FIRST_SLICE_SIZE, max);
+  }
+
+  /** Notes that a slice of `count` changes took `ms`; the next slice is sized from its rate. */
+  took(count: number, ms: number): void {
+    if (count < this.size) return;
+    const fitting = Math.floor((count * SLICE_BUDGET_MS) / Math.max(ms, 0.1));
+    // Grows at most fourfold per slice, so one fast slice (a page of deletes) cannot make the next too long.
+    this.size = Math.max(Math.min(MIN_SLICE_SIZE, this.#max), Math.min(this.#max, fitting, this.size * 4));
+  }
 }
 
+/** Answers that refuse a push as a whole, with nothing stored: the stored push can be dropped. */
 function refusedWhole(status: number): boolean {
   return status >= 400 && status < 500 && status !== 401 && status !== 408 && status !== 429;
 }

@@ -45,6 +45,10 @@ export class ServerRows {
 
   /** {@link stampOf} for many rows of one table in one query: the rows that are on the server. */
   stampsOf(table: string, ids: readonly string[]): Map<string, string> {
+    // A table the device holds nothing of yet (a first sync): no lookup per id.
+    if (this.#store.statement('SELECT 1 FROM _sync_rows WHERE tbl = ? LIMIT 1').get(table) === undefined) {
+      return new Map();
+    }
     const rows = this.#store
       .statement(
         // IN (subquery) makes SQLite look each id up in the primary key; a join may scan the table per id.

@@ -41,9 +41,9 @@ export interface SyncClientOptions {
   readonly busyTimeoutMs?: number;
   /** The most changes in one push. @defaultValue 1000 */
   readonly pushBatchSize?: number;
-  /** The pull page size asked of the server. @defaultValue 1000 */
+  /** The pull page size asked of the server. @defaultValue 1000, and 5000 for a snapshot (a first sync) */
   readonly pullPageSize?: number;
-  /** The most pulled changes applied in one transaction. @defaultValue 250 */
+  /** The most pulled changes applied in one transaction (slices are sized to take a few ms). @defaultValue 2000 */
   readonly applyBatchSize?: number;
 }
 

@@ -45,6 +45,16 @@ export interface JobExecutorOptions {
   readonly maxRecoveries?: number;
   /** @defaultValue silent */
   readonly logger?: JobLogger;
+  /** Told of every run that ended with a status committed (metrics); its errors are logged. */
+  readonly onJobEnded?: (ended: EndedJob) => void;
+}
+
+/** A run that ended, as {@link JobExecutorOptions.onJobEnded} hears of it. */
+export interface EndedJob {
+  readonly type: string;
+  readonly status: SyncJobStatus;
+  /** From the start of its run (its claim, when it never started) to its end. */
+  readonly durationMs: number;
 }
 
 /** The resolved, frozen form of {@link JobExecutorOptions}. */
@@ -120,6 +130,7 @@ export class JobExecutor {
   readonly #types: JobTypeRegistry;
   readonly #logger: JobLogger;
   readonly #leases: LeaseKeeper;
+  readonly #onJobEnded: ((ended: EndedJob) => void) | null;
 
   constructor(options: JobExecutorOptions) {
     this.config = Object.freeze({
@@ -132,6 +143,7 @@ export class JobExecutor {
     this.#store = options.store;
     this.#types = options.types;
     this.#logger = options.logger ?? silentLogger;
+    this.#onJobEnded = options.onJobEnded ?? null;
     this.#leases = new LeaseKeeper({
       store: this.#store,
       leaseMs: this.config.leaseMs,
@@ -172,14 +184,29 @@ export class JobExecutor {
       }, timeoutSec * 1000);
     });
     this.#leases.add(claim);
+    const began = this.config.now();
+    let result: RunResult;
     try {
-      return await Promise.race([this.#execute(claimed, tenant, state, abort.signal), timedOut]);
+      result = await Promise.race([this.#execute(claimed, tenant, state, abort.signal), timedOut]);
     } catch (error) {
-      if (error instanceof LostClaimError) return { kind: 'lost' };
-      return await this.#fail(claim, record, tenant, state, error);
+      result =
+        error instanceof LostClaimError
+          ? { kind: 'lost' }
+          : await this.#fail(claim, record, tenant, state, error);
     } finally {
       clearTimeout(timer);
       this.#leases.delete(record.id);
+    }
+    if (result.kind === 'ended') this.#ended(record.type, result.status, state.startedAt ?? began);
+    return result;
+  }
+
+  #ended(type: string, status: SyncJobStatus, startedAt: number): void {
+    if (!this.#onJobEnded) return;
+    try {
+      this.#onJobEnded({ type, status, durationMs: Math.max(0, this.config.now() - startedAt) });
+    } catch (error) {
+      this.#logger.warn({ err: error, type }, 'the onJobEnded listener failed');
     }
   }
 

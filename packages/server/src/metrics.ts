@@ -1,3 +1,4 @@
+import type { EndedJob } from '@tillsync/jobs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The server's Prometheus metrics, on a registry of its own (several servers may share a process in tests). */
@@ -43,7 +44,27 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  readonly jobsEnded = new Counter({
+    name: 'tillsync_sync_jobs_ended_total',
+    help: 'Sync jobs this process ran to an end, by type and final status (a Failed job may be retried)',
+    labelNames: ['type', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly jobSeconds = new Histogram({
+    name: 'tillsync_sync_job_duration_seconds',
+    help: 'How long sync jobs this process ran took, from their start to their end, by type',
+    labelNames: ['type'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'tillsync_' });
+  }
+
+  /** Counts a sync job that ended here, and notes how long it took. */
+  jobEnded(ended: EndedJob): void {
+    this.jobsEnded.inc({ type: ended.type, status: ended.status });
+    this.jobSeconds.observe({ type: ended.type }, ended.durationMs / 1000);
   }
 }

@@ -27,7 +27,7 @@ export interface RunningServer {
   readonly metrics: ServerMetrics;
   /** Sync jobs: their types, store, owner's API and queue (PROTOCOL.md §6). */
   readonly jobs: ServerJobs;
-  /** Drops tombstones past retention now (it also runs hourly). */
+  /** Drops tombstones (and the deleted rows' last states) past retention now (it also runs hourly). */
   runMaintenance(): Promise<void>;
   close(): Promise<void>;
 }
@@ -58,6 +58,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       schema: config.schema,
       now: config.now,
       openStore: (jobStoreOptions) => storage.createJobStore(jobStoreOptions),
+      onJobEnded: (ended) => metrics.jobEnded(ended),
       logger: {
         info: (fields, message) => app.log.info({ component: 'jobs', ...fields }, message),
         warn: (fields, message) => app.log.warn({ component: 'jobs', ...fields }, message),
@@ -77,6 +78,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const runMaintenance = async (): Promise<void> => {
     const now = config.now();
     const purged = await storage.sync.purgeTombstones(now - config.tombstoneRetentionMs);
+    await jobs.store.purgeDeletedRows(now - config.tombstoneRetentionMs);
     await storage.sync.purgePushAnswers(now - PUSH_ANSWER_RETENTION_MS);
     await storage.rateLimiter.purge(now - DAY_MS_FOR_RATE_LIMITS);
     if (purged > 0) app.log.info({ purged }, 'purged tombstones past retention');

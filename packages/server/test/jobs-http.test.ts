@@ -14,6 +14,7 @@ import {
   type TestServer,
 } from './helpers.js';
 
+const DAY_MS = 24 * 60 * 60 * 1000;
 const END = ['Finished', 'Failed', 'Skipped', 'Relayed', 'No Target', 'Canceled'];
 
 async function jobsOf(server: TestServer, query = '', token = server.ownerToken): Promise<SyncJob[]> {
@@ -415,5 +416,65 @@ describe('sync jobs over HTTP', () => {
     const state = await till.pullAll({ since: '' });
     const products = state.changes.filter((change) => change.table === 'products');
     expect(products.map((change) => change.values?.category_id)).toEqual([null, null, null]);
+  });
+
+  it('counts the jobs it ran in /metrics, by type and status, with their durations', async () => {
+    const server = await jobServer();
+    const till = await server.pair('till1');
+    await till.push([
+      till.upsert('sales', newId(), { total_cents: 500, created_at: '2026-11-22T10:00:00.000Z' }),
+      till.upsert('sales', newId(), { total_cents: 700, created_at: '2026-11-23T10:00:00.000Z' }),
+    ]);
+    await waitForJobs(server, (list) => list.length === 2 && allEnded(list));
+    const metrics = await request(server.url, 'GET', '/metrics');
+    const text = String(metrics.body);
+    expect(text).toMatch(/^tillsync_sync_jobs_ended_total\{type="sale-daily-sales",status="Finished"\} 2$/m);
+    expect(text).toMatch(/^tillsync_sync_job_duration_seconds_count\{type="sale-daily-sales"\} 2$/m);
+  });
+
+  it("forgets a deleted row's last state with the tombstones, once the retention has passed", async () => {
+    const server = await jobServer({
+      tombstoneRetentionDays: 1,
+      accessTokenTtlSec: 30 * 24 * 3600,
+      ownerSessionTtlSec: 30 * 24 * 3600,
+    });
+    const till = await server.pair('till1');
+    const sale = newId();
+    await till.push([
+      till.upsert('sales', sale, { total_cents: 500, created_at: '2026-11-22T10:00:00.000Z' }),
+    ]);
+    await till.push([till.delete('sales', sale)]);
+    await waitForJobs(server, (list) => list.length === 2 && allEnded(list));
+    const runOnDeletedSale = async (): Promise<SyncJob> => {
+      const job = expectOk(
+        await request(server.url, 'POST', '/api/sync-jobs', {
+          token: server.ownerToken,
+          json: {
+            type: 'sale-daily-sales',
+            source: { table: 'sales', id: sale },
+            dryRun: true,
+            maxRetries: 0,
+          },
+        }),
+        SyncJob,
+        201,
+      );
+      const jobs = await waitForJobs(server, (list) =>
+        list.some((each) => each.id === job.id && allEnded([each])),
+      );
+      return jobs.find((each) => each.id === job.id) as SyncJob;
+    };
+
+    // Within the retention a job still reads the sale as it was before it was deleted.
+    server.clock.advance(DAY_MS / 2);
+    await server.server.runMaintenance();
+    expect(await runOnDeletedSale()).toMatchObject({ status: 'Skipped' });
+
+    server.clock.advance(DAY_MS);
+    await server.server.runMaintenance();
+    expect(await runOnDeletedSale()).toMatchObject({
+      status: 'Failed',
+      errorMessage: expect.stringContaining(`its source sales ${sale} does not exist on the server`),
+    });
   });
 });

@@ -6,6 +6,7 @@ import {
   JobTypeRegistry,
   SyncJobs,
   silentLogger,
+  type EndedJob,
   type JobLogger,
   type JobQueue,
   type SyncJobType,
@@ -91,6 +92,8 @@ export interface ServerJobsInput {
   readonly now: () => number;
   readonly openStore: (options: SqlJobStoreOptions) => SqlJobStore;
   readonly logger?: JobLogger;
+  /** Told of every job this process runs to an end (the server's metrics). */
+  readonly onJobEnded?: (ended: EndedJob) => void;
 }
 
 /**
@@ -117,6 +120,7 @@ export class ServerJobs {
           now: input.now,
           leaseMs: config.leaseMs,
           logger,
+          ...(input.onJobEnded ? { onJobEnded: input.onJobEnded } : {}),
         })
       : null;
     const common = {

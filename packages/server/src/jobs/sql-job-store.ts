@@ -73,6 +73,7 @@ export class SqlJobStore implements JobStore {
   readonly #options: Required<Omit<SqlJobStoreOptions, 'types'>> & { readonly types: JobTypeRegistry | null };
   readonly #clock: HybridClock;
   readonly #groupCommit: GroupCommit;
+  readonly #settingsReads = new Map<string, Promise<Map<string, SettingsOverrides>>>();
 
   constructor(engine: SqlEngine, options: SqlJobStoreOptions) {
     this.#engine = engine;
@@ -117,6 +118,18 @@ export class SqlJobStore implements JobStore {
     return row?.tenant_id ?? null;
   }
 
+  /**
+   * Drops the last states of rows deleted before `deletedBefore` (what a job reads as the source of a
+   * delete). Runs with the tombstone purge, on the same retention: a job about a delete that old is not
+   * coming any more.
+   */
+  async purgeDeletedRows(deletedBefore: number): Promise<number> {
+    const result = await this.#write((trx) =>
+      trx.deleteFrom('sync_deleted_rows').where('deleted_at', '<', deletedBefore).executeTakeFirst(),
+    );
+    return Number(result.numDeletedRows);
+  }
+
   forTenant(tenantId: string): TenantJobStore {
     return new SqlTenantJobStore(this.#engine, tenantId, {
       schema: this.#options.schema,
@@ -124,6 +137,7 @@ export class SqlJobStore implements JobStore {
       now: this.#options.now,
       clock: this.#clock,
       groupCommit: this.#groupCommit,
+      settingsReads: this.#settingsReads,
     });
   }
 
@@ -349,6 +363,8 @@ interface TenantContext {
   readonly now: () => number;
   readonly clock: HybridClock;
   readonly groupCommit: GroupCommit;
+  /** Type settings reads in flight, by tenant: reads asked for meanwhile share them. */
+  readonly settingsReads: Map<string, Promise<Map<string, SettingsOverrides>>>;
 }
 
 class SqlTenantJobStore implements TenantJobStore {
@@ -421,11 +437,25 @@ class SqlTenantJobStore implements TenantJobStore {
     return children;
   }
 
-  async getTypeSettings(): Promise<Map<string, SettingsOverrides>> {
-    return readTypeSettings(this.#db, this.tenantId);
+  /** Enqueues of the same moment (a burst of API calls) share one read of the settings. */
+  getTypeSettings(): Promise<Map<string, SettingsOverrides>> {
+    const reads = this.#context.settingsReads;
+    let read = reads.get(this.tenantId);
+    if (!read) {
+      read = readTypeSettings(this.#db, this.tenantId);
+      reads.set(this.tenantId, read);
+      const done = read;
+      const forget = (): void => {
+        if (reads.get(this.tenantId) === done) reads.delete(this.tenantId);
+      };
+      done.then(forget, forget);
+    }
+    return read;
   }
 
   async saveTypeSettings(name: string, settings: SettingsOverrides): Promise<void> {
+    // A read that started before this save must not answer those who ask after it.
+    this.#context.settingsReads.delete(this.tenantId);
     const row = {
       tenant_id: this.tenantId,
       name,
@@ -441,6 +471,7 @@ class SqlTenantJobStore implements TenantJobStore {
           .doUpdateSet({ settings: row.settings, updated_at: row.updated_at }),
       )
       .execute();
+    this.#context.settingsReads.delete(this.tenantId);
   }
 
   async insertJobs(records: readonly NewJobRecord[]): Promise<void> {
@@ -650,10 +681,12 @@ async function promoteRetries(trx: Kysely<JobsDatabase>, now: number): Promise<n
 }
 
 /**
- * Leases candidate jobs to a worker, at most `limit`. Each lease is an update that re-checks the
- * candidate's condition, so two workers that picked the same job never both get it; only then is the job's
- * lock taken (the job is ours, so taking over a lock its dead worker held is safe). A job whose lock is
- * known is started at once; if its lock is busy, its lease is let go and it waits a moment.
+ * Leases candidate jobs to a worker, at most `limit`, in a few statements for the whole batch: one lease
+ * update that re-checks each candidate is still ready (so two workers that picked the same job never both
+ * get it), one insert of the locks of the jobs whose lock is known (the job is ours, so taking over a lock
+ * its dead worker held is safe), one update that starts those that got their lock, and one that lets go
+ * of those whose lock is busy, to wait a moment. A job whose lock is not known is leased only: it starts
+ * once its controller has found its target.
  */
 async function leaseJobs(
   trx: Kysely<JobsDatabase>,
@@ -663,67 +696,104 @@ async function leaseJobs(
 ): Promise<ClaimedJob[]> {
   const { now, workerId, leaseMs } = request;
   const until = now + leaseMs;
-  const claimed: ClaimedJob[] = [];
+  const picked: JobRow[] = [];
   const seenLocks = new Set<string>();
   for (const row of candidates) {
-    if (claimed.length >= limit) break;
+    if (picked.length >= limit) break;
     if (row.lock_key !== null) {
       // Two candidates on one target: only the first may start now.
       const lock = `${row.tenant_id}\n${row.lock_key}`;
       if (seenLocks.has(lock)) continue;
       seenLocks.add(lock);
     }
-    const leased = await trx
+    picked.push(row);
+  }
+  const leased = await leaseReady(trx, picked, workerId, now, until);
+  const locking = leased.filter((row) => row.lock_key !== null);
+  const taken = await takeLocks(
+    trx,
+    null,
+    locking.map((row) => ({ key: row.lock_key ?? '', jobId: row.id, tenantId: row.tenant_id })),
+    now,
+    until,
+  );
+  const holds = (row: JobRow): boolean => taken.has(`${row.tenant_id}\n${row.lock_key ?? ''}`);
+  const busy = locking.filter((row) => !holds(row)).map((row) => row.id);
+  for (const chunk of chunks(busy)) {
+    const retryAt = Math.round(now + LOCK_RETRY_MS * (1 + Math.random()));
+    await trx
+      .updateTable('sync_jobs')
+      // A lease that ends soon, owned by nobody: a Queued job waits until then, and a Started one (taken
+      // over from a dead worker) is claimable again then.
+      .set({ lease_owner: null, lease_expires_at: retryAt, ready_at: retryAt })
+      .where('id', 'in', chunk)
+      .where('lease_owner', '=', workerId)
+      .execute();
+  }
+  const started = new Map<string, JobRow>();
+  for (const chunk of chunks(locking.filter(holds).map((row) => row.id))) {
+    const rows = await trx
+      .updateTable('sync_jobs')
+      .set((eb) => ({ status: 'Started', started_at: eb.fn.coalesce('started_at', eb.val(now)) }))
+      .where('id', 'in', chunk)
+      .where('lease_owner', '=', workerId)
+      .returningAll()
+      .execute();
+    for (const row of rows) started.set(row.id, row);
+  }
+  return leased.flatMap((row) => {
+    if (row.lock_key === null) return [claimedJob(row, workerId, false)];
+    const startedRow = started.get(row.id);
+    return startedRow ? [claimedJob(startedRow, workerId, true)] : [];
+  });
+}
+
+/**
+ * Leases jobs in one update per chunk. Its condition is the one that made them candidates (queued and
+ * ready, or started with a lease run out), checked again on each row, so a job another worker leased
+ * meanwhile is left out. Returns the leased rows in the order given.
+ */
+async function leaseReady(
+  trx: Kysely<JobsDatabase>,
+  rows: readonly JobRow[],
+  workerId: string,
+  now: number,
+  until: number,
+): Promise<JobRow[]> {
+  const leased = new Map<string, JobRow>();
+  for (const chunk of chunks(rows.map((row) => row.id))) {
+    const updated = await trx
       .updateTable('sync_jobs')
       .set((eb) => ({
         lease_owner: workerId,
         lease_expires_at: until,
         attempt: eb('attempt', '+', 1),
-        recoveries: row.status === 'Started' ? eb('recoveries', '+', 1) : eb.ref('recoveries'),
+        recoveries: eb
+          .case()
+          .when('status', '=', 'Started')
+          .then(eb('recoveries', '+', 1))
+          .else(eb.ref('recoveries'))
+          .end(),
       }))
-      .where('id', '=', row.id)
-      .where('attempt', '=', row.attempt)
-      .where('status', '=', row.status)
+      .where('id', 'in', chunk)
+      .where((eb) =>
+        eb.or([
+          eb.and([
+            eb('status', '=', 'Queued'),
+            eb('ready_at', '<=', now),
+            eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]),
+          ]),
+          eb.and([eb('status', '=', 'Started'), eb('lease_expires_at', '<', now)]),
+        ]),
+      )
       .returningAll()
-      .executeTakeFirst();
-    if (!leased) continue;
-    if (leased.lock_key === null) {
-      // Its controller finds the target first; it starts once it holds that target's lock.
-      claimed.push(claimedJob(leased, workerId, false));
-      continue;
-    }
-    const taken = await takeLocks(
-      trx,
-      leased.tenant_id,
-      [{ key: leased.lock_key, jobId: leased.id }],
-      now,
-      until,
-    );
-    if (taken.size === 0) {
-      await trx
-        .updateTable('sync_jobs')
-        .set({
-          lease_owner: null,
-          // A lease that ends soon, owned by nobody: a Queued job waits until then, and a Started one (taken
-          // over from a dead worker) is claimable again then.
-          lease_expires_at: Math.round(now + LOCK_RETRY_MS * (1 + Math.random())),
-          ready_at: Math.round(now + LOCK_RETRY_MS * (1 + Math.random())),
-        })
-        .where('id', '=', leased.id)
-        .where('attempt', '=', leased.attempt)
-        .execute();
-      continue;
-    }
-    const started = await trx
-      .updateTable('sync_jobs')
-      .set((eb) => ({ status: 'Started', started_at: eb.fn.coalesce('started_at', eb.val(now)) }))
-      .where('id', '=', leased.id)
-      .where('attempt', '=', leased.attempt)
-      .returningAll()
-      .executeTakeFirst();
-    if (started) claimed.push(claimedJob(started, workerId, true));
+      .execute();
+    for (const row of updated) leased.set(row.id, row);
   }
-  return claimed;
+  return rows.flatMap((row) => {
+    const done = leased.get(row.id);
+    return done ? [done] : [];
+  });
 }
 
 function claimedJob(row: JobRow, workerId: string, started: boolean): ClaimedJob {
