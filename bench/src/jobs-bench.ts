@@ -144,14 +144,19 @@ async function benchRawBullMq(workers: number): Promise<number> {
   const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const queue = new Queue('raw', { connection, prefix });
   let processed = 0;
-  const running = Array.from({ length: workers }, () => {
+  // BullMQ leaves the connections it is given open; they are closed here, or the process would not end.
+  const workerConnections = Array.from(
+    { length: workers },
+    () => new Redis(REDIS_URL, { maxRetriesPerRequest: null }),
+  );
+  const running = workerConnections.map((workerConnection) => {
     const worker = new Worker(
       'raw',
       () => {
         processed += 1;
         return Promise.resolve();
       },
-      { connection: new Redis(REDIS_URL, { maxRetriesPerRequest: null }), prefix, concurrency: CONCURRENCY },
+      { connection: workerConnection, prefix, concurrency: CONCURRENCY },
     );
     return worker;
   });
@@ -171,7 +176,7 @@ async function benchRawBullMq(workers: number): Promise<number> {
   await Promise.all(running.map((worker) => worker.close()));
   await queue.obliterate({ force: true });
   await queue.close();
-  await connection.quit();
+  await Promise.all([connection, ...workerConnections].map((open) => open.quit()));
   return ratePerSecond(RAW_JOBS, ms);
 }
 
