@@ -129,11 +129,7 @@ async function benchEmbedded(): Promise<number> {
   try {
     return ratePerSecond(JOBS, await runAll(shop, JOBS, () => queue.wake()));
   } finally {
-    // The queue's loop may be asleep on an unref'd timer when stop() is called, and stop() waits for it: with
-    // nothing else keeping the process alive, Node would exit (code 13) before it wakes.
-    const keepAlive = setInterval(() => undefined, 1000);
     await queue.stop();
-    clearInterval(keepAlive);
     await shop.close();
   }
 }

@@ -94,6 +94,7 @@ export class BullMqJobQueue implements JobQueue {
   async start(): Promise<void> {
     if (this.#dispatcher || this.#workers.length > 0) return;
     this.#stopping = false;
+    this.#nudge.reopen();
     const { prefix, concurrency } = this.config;
     if (this.config.dispatch) {
       const connection = this.#client();
@@ -124,7 +125,7 @@ export class BullMqJobQueue implements JobQueue {
 
   async stop(): Promise<void> {
     this.#stopping = true;
-    this.#nudge.fire();
+    this.#nudge.close();
     await this.#dispatcher;
     this.#dispatcher = null;
     await Promise.all(this.#workers.map((worker) => worker.close()));

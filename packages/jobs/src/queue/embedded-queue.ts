@@ -62,6 +62,7 @@ export class EmbeddedJobQueue implements JobQueue {
   start(): Promise<void> {
     if (!this.#loop) {
       this.#stopping = false;
+      this.#nudge.reopen();
       this.#loop = this.#run();
     }
     return Promise.resolve();
@@ -70,7 +71,7 @@ export class EmbeddedJobQueue implements JobQueue {
   async stop(): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#deferTimer);
-    this.#nudge.fire();
+    this.#nudge.close();
     await this.#loop;
     this.#loop = null;
     await Promise.all([...this.#running]);

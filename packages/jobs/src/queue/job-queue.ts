@@ -35,9 +35,24 @@ export function sleep(ms: number, nudged?: Promise<void>): Promise<void> {
 export class Nudge {
   #resolve: () => void = () => {};
   #promise: Promise<void> = this.#next();
+  #closed = false;
 
+  /** Resolves at the next {@link fire}; at once while the nudge is closed. */
   get promise(): Promise<void> {
-    return this.#promise;
+    return this.#closed ? Promise.resolve() : this.#promise;
+  }
+
+  /**
+   * Wakes the sleeper now and every later one until {@link reopen}: how a stop reaches a loop that was between
+   * two sleeps (awaiting its store) when it was asked, and would otherwise sleep a whole interval more.
+   */
+  close(): void {
+    this.#closed = true;
+    this.fire();
+  }
+
+  reopen(): void {
+    this.#closed = false;
   }
 
   fire(): void {
