@@ -18,8 +18,7 @@ const MOD = 1n << 64n;
 export const checksumTerm: (id: string, updatedAt: string) => bigint =
   typeof crypto.hash === 'function'
     ? (id, updatedAt) => BigInt(`0x${crypto.hash('sha256', `${id}|${updatedAt}`, 'hex').slice(0, 16)}`)
-    : (id, updatedAt) =>
-        crypto.createHash('sha256').update(`${id}|${updatedAt}`).digest().readBigUInt64BE(0);
+    : (id, updatedAt) => crypto.createHash('sha256').update(`${id}|${updatedAt}`).digest().readBigUInt64BE(0);
 
 /** Adds (or with a negative term, subtracts) a term to a sum, modulo 2^64. */
 export function addToChecksum(sum: bigint, term: bigint): bigint {

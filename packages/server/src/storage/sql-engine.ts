@@ -41,5 +41,5 @@ export async function migrateToLatest(engine: SqlEngine): Promise<void> {
 export function jsonElements<DB>(db: Kysely<DB>, json: string): RawBuilder<unknown> {
   return db.getExecutor().adapter instanceof SqliteAdapter
     ? sql`json_each(${json}) as e`
-    : sql`json_array_elements(${json}::json) as e(value)`;
+    : sql`jsonb_array_elements(${json}::jsonb) as e(value)`;
 }

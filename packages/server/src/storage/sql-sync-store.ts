@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import {
   addToChecksum,
   checksumTerm,
@@ -263,30 +263,50 @@ export class SqlPushTransaction implements PushTransaction {
     const firstSeq = Number(tenant.last_seq) - rows.length + 1;
     const storedAt = this.#now();
 
-    // One statement for all the rows, whatever their number: [tbl, id, data, updated_at, deleted, device_id, seq].
-    const records = JSON.stringify(
-      rows.map((row, index) => [
+    // Rows the server did not hold are inserted; the others replace theirs. The tenant is locked (or the
+    // database has one writer) since they were read, so neither kind can have changed meanwhile, and a plain
+    // insert costs the database less than an insert that must look for a conflict first.
+    const records = rows.map((row, index) => ({ row, seq: firstSeq + index }));
+    const fresh = records.filter(({ row }) => row.previous === undefined);
+    const replacing = records.filter(({ row }) => row.previous !== undefined);
+    if (fresh.length > 0) {
+      await sql`
+        insert into sync_rows (tenant_id, tbl, id, data, updated_at, deleted, seq, device_id, stored_at)
+        ${this.#selectRows(fresh, storedAt)}`.execute(this.#trx);
+    }
+    if (replacing.length > 0) {
+      await sql`
+        insert into sync_rows (tenant_id, tbl, id, data, updated_at, deleted, seq, device_id, stored_at)
+        ${this.#selectRows(replacing, storedAt)}
+        on conflict (tenant_id, tbl, id) do update set data = excluded.data, updated_at = excluded.updated_at,
+          deleted = excluded.deleted, seq = excluded.seq, device_id = excluded.device_id,
+          stored_at = excluded.stored_at`.execute(this.#trx);
+    }
+    await this.#writeUniqueValues(rows);
+    await this.#updateChecksums(rows);
+  }
+
+  /**
+   * The rows as a SELECT of `sync_rows`' columns, from one JSON array bound as one value, whatever their
+   * number. (`where true` keeps SQLite from reading a following ON CONFLICT as part of a join.)
+   */
+  #selectRows(records: ReadonlyArray<{ row: RowWrite; seq: number }>, storedAt: number): RawBuilder<unknown> {
+    const elements = JSON.stringify(
+      records.map(({ row, seq }) => [
         row.table,
         row.id,
         row.values === null ? null : JSON.stringify(row.values),
         row.updatedAt,
         row.values === null ? 1 : 0,
         row.deviceId,
-        firstSeq + index,
+        seq,
       ]),
     );
-    await sql`
-      insert into sync_rows (tenant_id, tbl, id, data, updated_at, deleted, seq, device_id, stored_at)
+    return sql`
       select ${this.#tenantId}, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3,
-        cast(e.value ->> 4 as integer), cast(e.value ->> 6 as bigint), e.value ->> 5,
-        cast(${storedAt} as bigint)
-      from ${jsonElements(this.#trx, records)}
-      where true
-      on conflict (tenant_id, tbl, id) do update set data = excluded.data, updated_at = excluded.updated_at,
-        deleted = excluded.deleted, seq = excluded.seq, device_id = excluded.device_id,
-        stored_at = excluded.stored_at`.execute(this.#trx);
-    await this.#writeUniqueValues(rows);
-    await this.#updateChecksums(rows);
+        cast(e.value ->> 4 as integer), cast(e.value ->> 6 as bigint), e.value ->> 5, cast(${storedAt} as bigint)
+      from ${jsonElements(this.#trx, elements)}
+      where true`;
   }
 
   async #writeUniqueValues(rows: readonly RowWrite[]): Promise<void> {
