@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 
 /**
  * Table checksums of PROTOCOL.md §2: the sum, modulo 2^64, of the first 8 bytes (big-endian) of
@@ -11,10 +11,14 @@ import { createHash } from 'node:crypto';
 
 const MOD = 1n << 64n;
 
-/** One row's term of its table's sum. */
-export function checksumTerm(id: string, updatedAt: string): bigint {
-  return createHash('sha256').update(`${id}|${updatedAt}`).digest().readBigUInt64BE(0);
-}
+/**
+ * One row's term of its table's sum. Node's one-shot `crypto.hash` (Node 20.12+) is several times faster than
+ * a `createHash` object per row, and the first 16 hex digits are the first 8 bytes, big-endian.
+ */
+export const checksumTerm: (id: string, updatedAt: string) => bigint =
+  typeof crypto.hash === 'function'
+    ? (id, updatedAt) => BigInt(`0x${crypto.hash('sha256', `${id}|${updatedAt}`, 'hex').slice(0, 16)}`)
+    : (id, updatedAt) => crypto.createHash('sha256').update(`${id}|${updatedAt}`).digest().readBigUInt64BE(0);
 
 /** Adds (or with a negative term, subtracts) a term to a sum, modulo 2^64. */
 export function addToChecksum(sum: bigint, term: bigint): bigint {

@@ -42,10 +42,23 @@ export function parseStamp(stamp: string): Timestamp | null {
   const match = STAMP.exec(stamp);
   if (!match) return null;
   const [, iso, counter, nodeId] = match as unknown as [string, string, string, string];
-  const ms = Date.parse(iso);
-  // Date.parse accepts impossible dates such as Feb 30 by rolling them over; a stamp must round-trip.
-  if (Number.isNaN(ms) || new Date(ms).toISOString() !== iso) return null;
+  const ms = isoMs(iso);
+  if (ms === null) return null;
   return { ms, counter: Number.parseInt(counter, 16), nodeId };
+}
+
+/** The last time {@link isoMs} read: the stamps of one push or pull page mostly share their millisecond. */
+let lastIso = '';
+let lastMs: number | null = null;
+
+function isoMs(iso: string): number | null {
+  if (iso !== lastIso) {
+    const ms = Date.parse(iso);
+    // Date.parse accepts impossible dates such as Feb 30 by rolling them over; a stamp must round-trip.
+    lastMs = Number.isNaN(ms) || new Date(ms).toISOString() !== iso ? null : ms;
+    lastIso = iso;
+  }
+  return lastMs;
 }
 
 /** Options for {@link HybridClock}. */

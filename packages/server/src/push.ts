@@ -130,9 +130,18 @@ async function judgeAndWrite(
   return { results: judgement.results, serverTime: new Date(options.now()).toISOString() };
 }
 
+/** A UTF-16 surrogate without its pair: text no database column can hold as it was sent. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 function checkWithoutRows(change: Change, options: PushOptions): ErrorDetail | { table: SchemaTable } {
   const table = options.schema.table(change.table);
   if (!table) return { code: 'UNKNOWN_TABLE', message: `there is no table "${change.table}"` };
+  if (LONE_SURROGATE.test(change.id)) {
+    return {
+      code: 'INVALID_VALUE',
+      message: `the id ${JSON.stringify(change.id)} of a ${change.table} row is not valid Unicode text (it holds half of a surrogate pair)`,
+    };
+  }
   if (table.serverOnly) {
     return {
       code: 'READ_ONLY_TABLE',

@@ -375,6 +375,7 @@ describe('push', () => {
           'CLOCK_SKEW',
           a.upsert('categories', newId(), { name: 'future' }, a.stamps.at(now + MAX_CLOCK_SKEW_MS + 1000)),
         ],
+        ['INVALID_VALUE', a.upsert('categories', `half-\ud83c-${newId()}`, { name: 'x' })],
       ];
       const changes = [
         a.upsert('categories', good[0] ?? '', { name: 'Good 1' }),

@@ -217,6 +217,41 @@ export function describeSyncStoreConformance(name: string, open: () => Promise<O
         expect(stored.get(rowKey('categories', a))).toMatchObject({ seq: seqs[3], values: { name: 'a2' } });
       });
 
+      it('writes thousands of rows in one writeRows, new and replacing ones mixed, exactly as given', async () => {
+        const first = Array.from({ length: 1500 }, (_, index) =>
+          row('categories', randomUUID(), { name: `old ${index}` }),
+        );
+        await write(store, first);
+        // Every other stored row is replaced (every sixth by a tombstone) between rows the store never held;
+        // values keep quotes, backslashes, non-ASCII text and numbers as they were sent.
+        const second = first.flatMap((stored, index) => {
+          if (index % 2 === 1) return [row('categories', randomUUID(), { name: `new "${index}" \\ ü 🍎` })];
+          const values = index % 6 === 0 ? null : { name: `renamed ${index}`, rank: index / 4 };
+          return [
+            row('categories', stored.id, values),
+            row('customers', randomUUID(), { name: `c${index}` }),
+          ];
+        });
+        await write(store, second);
+
+        const pulled = await pullEverything(store, 0, 700);
+        const replacedIds = new Set(second.map((state) => state.id));
+        const expected = [...first.filter((state) => !replacedIds.has(state.id)), ...second];
+        expect(
+          pulled.rows.map(({ table, id, values, updatedAt }) => ({ table, id, values, updatedAt })),
+        ).toEqual(expected.map(({ table, id, values, updatedAt }) => ({ table, id, values, updatedAt })));
+        expect(nonEmpty(pulled.checksums)).toEqual(recompute(pulled.rows));
+
+        const found = await store.push((tx) => tx.getRows(second));
+        expect(found.size).toBe(second.length);
+        for (const state of second)
+          expect(found.get(rowKey(state.table, state.id))).toMatchObject({
+            values: state.values,
+            updatedAt: state.updatedAt,
+            deviceId: 'device-1',
+          });
+      });
+
       it('stores values, stamp and device, and getRows finds only the rows asked for', async () => {
         const id = randomUUID();
         const stamp = nextStamp('tillA');

@@ -55,10 +55,16 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     await context.jobs?.settle(enqueuedJobs, caller.tenantId);
     request.log.info({ pushId: body.pushId, changes: body.changes.length }, 'push');
     metrics.pushes.inc();
+    // Counted per label, not per change: a push carries up to thousands of changes.
+    const byStatus = new Map<string, number>();
+    const byCode = new Map<string, number>();
     for (const result of response.results) {
-      metrics.pushedChanges.inc({ status: result.status });
-      if (result.status === 'rejected') metrics.rejections.inc({ code: result.error.code });
+      byStatus.set(result.status, (byStatus.get(result.status) ?? 0) + 1);
+      if (result.status === 'rejected')
+        byCode.set(result.error.code, (byCode.get(result.error.code) ?? 0) + 1);
     }
+    for (const [status, count] of byStatus) metrics.pushedChanges.inc({ status }, count);
+    for (const [code, count] of byCode) metrics.rejections.inc({ code }, count);
     if (response.results.some((result) => result.status !== 'rejected')) {
       await notices
         .publish({ tenantId: caller.tenantId, deviceId: caller.deviceId })

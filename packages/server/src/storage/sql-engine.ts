@@ -1,4 +1,4 @@
-import { Migrator, type Kysely } from 'kysely';
+import { Migrator, SqliteAdapter, sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from './database.js';
 import { migrationProvider } from './migrations/index.js';
 
@@ -29,4 +29,17 @@ export async function migrateToLatest(engine: SqlEngine): Promise<void> {
       { cause: error },
     );
   }
+}
+
+/**
+ * A JSON array as a table, one row per element, the element in column `e.value`: how a statement takes a
+ * whole push's rows in one bound value, whatever their number. With it the statement's text stays the same
+ * from push to push (SQLite reuses its prepared statement) and PostgreSQL gets one round trip instead of a
+ * statement with thousands of values to parse. Elements are arrays; `e.value ->> N` reads their Nth item as
+ * text or number (cast it where PostgreSQL needs another type).
+ */
+export function jsonElements<DB>(db: Kysely<DB>, json: string): RawBuilder<unknown> {
+  return db.getExecutor().adapter instanceof SqliteAdapter
+    ? sql`json_each(${json}) as e`
+    : sql`jsonb_array_elements(${json}::jsonb) as e(value)`;
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import {
   addToChecksum,
   checksumTerm,
@@ -10,7 +10,7 @@ import {
   type TableChecksum,
 } from '@tillsync/protocol';
 import type { Database } from './database.js';
-import type { SqlEngine } from './sql-engine.js';
+import { jsonElements, type SqlEngine } from './sql-engine.js';
 import {
   rowKey,
   type ConflictFilter,
@@ -216,25 +216,19 @@ export class SqlPushTransaction implements PushTransaction {
   }
 
   async getRows(keys: ReadonlyArray<{ table: string; id: string }>): Promise<Map<string, StoredRow>> {
-    const idsByTable = new Map<string, Set<string>>();
-    for (const key of keys) {
-      const ids = idsByTable.get(key.table) ?? new Set<string>();
-      ids.add(key.id);
-      idsByTable.set(key.table, ids);
-    }
+    const wanted = new Map<string, [string, string]>();
+    for (const key of keys) wanted.set(rowKey(key.table, key.id), [key.table, key.id]);
     const found = new Map<string, StoredRow>();
-    for (const [table, ids] of idsByTable) {
-      for (const chunk of chunks([...ids])) {
-        const rows = await this.#trx
-          .selectFrom('sync_rows')
-          .selectAll()
-          .where('tenant_id', '=', this.#tenantId)
-          .where('tbl', '=', table)
-          .where('id', 'in', chunk)
-          .execute();
-        for (const row of rows) found.set(rowKey(row.tbl, row.id), toStoredRow(row));
-      }
-    }
+    if (wanted.size === 0) return found;
+    // One statement for the whole push: each wanted key is looked up by the primary key.
+    const { rows } = await sql<StoredRowRecord>`
+      select r.tbl, r.id, r.data, r.updated_at, r.seq, r.device_id
+      from ${jsonElements(this.#trx, JSON.stringify([...wanted.values()]))}
+      cross join sync_rows r
+      where r.tenant_id = ${this.#tenantId} and r.tbl = e.value ->> 0 and r.id = e.value ->> 1`.execute(
+      this.#trx,
+    );
+    for (const row of rows) found.set(rowKey(row.tbl, row.id), toStoredRow(row));
     return found;
   }
 
@@ -269,36 +263,50 @@ export class SqlPushTransaction implements PushTransaction {
     const firstSeq = Number(tenant.last_seq) - rows.length + 1;
     const storedAt = this.#now();
 
-    for (const chunk of chunks(rows.map((row, index) => ({ row, seq: firstSeq + index })))) {
-      await this.#trx
-        .insertInto('sync_rows')
-        .values(
-          chunk.map(({ row, seq }) => ({
-            tenant_id: this.#tenantId,
-            tbl: row.table,
-            id: row.id,
-            data: row.values === null ? null : JSON.stringify(row.values),
-            updated_at: row.updatedAt,
-            deleted: row.values === null ? 1 : 0,
-            seq,
-            device_id: row.deviceId,
-            stored_at: storedAt,
-          })),
-        )
-        .onConflict((conflict) =>
-          conflict.columns(['tenant_id', 'tbl', 'id']).doUpdateSet((eb) => ({
-            data: eb.ref('excluded.data'),
-            updated_at: eb.ref('excluded.updated_at'),
-            deleted: eb.ref('excluded.deleted'),
-            seq: eb.ref('excluded.seq'),
-            device_id: eb.ref('excluded.device_id'),
-            stored_at: eb.ref('excluded.stored_at'),
-          })),
-        )
-        .execute();
+    // Rows the server did not hold are inserted; the others replace theirs. The tenant is locked (or the
+    // database has one writer) since they were read, so neither kind can have changed meanwhile, and a plain
+    // insert costs the database less than an insert that must look for a conflict first.
+    const records = rows.map((row, index) => ({ row, seq: firstSeq + index }));
+    const fresh = records.filter(({ row }) => row.previous === undefined);
+    const replacing = records.filter(({ row }) => row.previous !== undefined);
+    if (fresh.length > 0) {
+      await sql`
+        insert into sync_rows (tenant_id, tbl, id, data, updated_at, deleted, seq, device_id, stored_at)
+        ${this.#selectRows(fresh, storedAt)}`.execute(this.#trx);
+    }
+    if (replacing.length > 0) {
+      await sql`
+        insert into sync_rows (tenant_id, tbl, id, data, updated_at, deleted, seq, device_id, stored_at)
+        ${this.#selectRows(replacing, storedAt)}
+        on conflict (tenant_id, tbl, id) do update set data = excluded.data, updated_at = excluded.updated_at,
+          deleted = excluded.deleted, seq = excluded.seq, device_id = excluded.device_id,
+          stored_at = excluded.stored_at`.execute(this.#trx);
     }
     await this.#writeUniqueValues(rows);
     await this.#updateChecksums(rows);
+  }
+
+  /**
+   * The rows as a SELECT of `sync_rows`' columns, from one JSON array bound as one value, whatever their
+   * number. (`where true` keeps SQLite from reading a following ON CONFLICT as part of a join.)
+   */
+  #selectRows(records: ReadonlyArray<{ row: RowWrite; seq: number }>, storedAt: number): RawBuilder<unknown> {
+    const elements = JSON.stringify(
+      records.map(({ row, seq }) => [
+        row.table,
+        row.id,
+        row.values === null ? null : JSON.stringify(row.values),
+        row.updatedAt,
+        row.values === null ? 1 : 0,
+        row.deviceId,
+        seq,
+      ]),
+    );
+    return sql`
+      select ${this.#tenantId}, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3,
+        cast(e.value ->> 4 as integer), cast(e.value ->> 6 as bigint), e.value ->> 5, cast(${storedAt} as bigint)
+      from ${jsonElements(this.#trx, elements)}
+      where true`;
   }
 
   async #writeUniqueValues(rows: readonly RowWrite[]): Promise<void> {
@@ -333,19 +341,23 @@ export class SqlPushTransaction implements PushTransaction {
   }
 
   async #updateChecksums(rows: readonly RowWrite[]): Promise<void> {
+    // Terms are added up as plain big integers and brought into range once per table.
     const changes = new Map<string, { count: number; sum: bigint }>();
     for (const row of rows) {
-      const change = changes.get(row.table) ?? { count: 0, sum: 0n };
+      let change = changes.get(row.table);
+      if (!change) {
+        change = { count: 0, sum: 0n };
+        changes.set(row.table, change);
+      }
       const previous = row.previous;
       if (previous && previous.values !== null) {
         change.count -= 1;
-        change.sum = addToChecksum(change.sum, -checksumTerm(previous.id, previous.updatedAt));
+        change.sum -= checksumTerm(previous.id, previous.updatedAt);
       }
       if (row.values !== null) {
         change.count += 1;
-        change.sum = addToChecksum(change.sum, checksumTerm(row.id, row.updatedAt));
+        change.sum += checksumTerm(row.id, row.updatedAt);
       }
-      changes.set(row.table, change);
     }
     const current = await this.#trx
       .selectFrom('sync_checksums')
@@ -403,7 +415,13 @@ async function readChecksums(db: Kysely<Database>, tenantId: string): Promise<Re
   return Object.fromEntries(rows.map((row) => [row.tbl, { count: Number(row.row_count), sum: row.sum }]));
 }
 
-function toStoredRow(row: Selectable<Database['sync_rows']>): StoredRow {
+/** The columns of `sync_rows` a push reads. */
+type StoredRowRecord = Pick<
+  Selectable<Database['sync_rows']>,
+  'tbl' | 'id' | 'data' | 'updated_at' | 'seq' | 'device_id'
+>;
+
+function toStoredRow(row: StoredRowRecord): StoredRow {
   return {
     table: row.tbl,
     id: row.id,
