@@ -73,6 +73,7 @@ const FAULT_WEIGHTS: Readonly<Record<NetworkFault, number>> = {
   'crash-before-send': 1.5,
   'crash-before-answer': 2.5,
   'expire-token': 1,
+  'restart-server': 0.5,
   'write-meanwhile': 4,
 };
 

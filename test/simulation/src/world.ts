@@ -51,6 +51,7 @@ export type NetworkFault =
   | 'crash-before-send'
   | 'crash-before-answer'
   | 'expire-token'
+  | 'restart-server'
   | 'write-meanwhile';
 
 /** Decides the fate of each request; called in the order the devices send them. */
@@ -442,6 +443,10 @@ export class World {
           throw new DOMException('the simulated network held the request back', 'TimeoutError');
         case 'expire-token':
           this.time += ACCESS_TOKEN_TTL_SEC * 1000;
+          break;
+        case 'restart-server':
+          // The server goes down and comes back while a device is in the middle of its cycle.
+          await this.restartServer();
           break;
         case 'write-meanwhile':
           this.policy?.writeMeanwhile(deviceIndex);
