@@ -22,7 +22,12 @@ export async function postgresAnswers(): Promise<boolean> {
 }
 
 /** A new empty database; `drop()` removes it (closing whatever connections are left). */
-export async function freshPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+export async function freshPostgresDatabase(): Promise<{
+  url: string;
+  drop(): Promise<void>;
+  /** Ends every connection to the database from the server's side, as a restart or an administrator would. */
+  endConnections(): Promise<void>;
+}> {
   const name = `tillsync_test_${randomBytes(6).toString('hex')}`;
   await adminQuery(`create database ${name}`);
   const url = new URL(ADMIN_URL);
@@ -30,6 +35,8 @@ export async function freshPostgresDatabase(): Promise<{ url: string; drop(): Pr
   return {
     url: url.toString(),
     drop: () => adminQuery(`drop database if exists ${name} with (force)`),
+    endConnections: () =>
+      adminQuery(`select pg_terminate_backend(pid) from pg_stat_activity where datname = '${name}'`),
   };
 }
 

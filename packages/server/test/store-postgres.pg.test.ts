@@ -1,5 +1,5 @@
 import { openStorage } from '@tillsync/server';
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freshPostgresDatabase, postgresAnswers } from './postgres-fixture.js';
 import { describeSyncStoreConformance, withTwoTenants } from './store-conformance.js';
 
@@ -10,6 +10,24 @@ if (await postgresAnswers()) {
     return withTwoTenants(storage, async () => {
       await storage.close();
       await database.drop();
+    });
+  });
+
+  describe('PostgreSQL connections', () => {
+    it('outlives connections the database ends while they are idle', async () => {
+      const database = await freshPostgresDatabase();
+      const storage = await openStorage({ databaseUrl: database.url });
+      try {
+        await storage.ping();
+        await database.endConnections();
+        // The pool hears of the ended connection a moment later; the process must not end, and the next
+        // query gets a new connection.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await expect(storage.ping()).resolves.toBeUndefined();
+      } finally {
+        await storage.close();
+        await database.drop();
+      }
     });
   });
 } else {

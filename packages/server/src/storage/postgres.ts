@@ -18,6 +18,9 @@ export function openPostgresEngine(databaseUrl: string, options: { poolSize?: nu
     // Sequence numbers, counts and times in ms are int8; they stay far below 2^53, so numbers are exact.
     types: { getTypeParser: int8AsNumber },
   });
+  // A connection the database ends while it sits idle in the pool (a restart, an administrator) is dropped by
+  // the pool, and the next query opens a new one; without a listener, its 'error' event would end the process.
+  pool.on('error', () => undefined);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     kind: 'postgres',
