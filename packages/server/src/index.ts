@@ -3,7 +3,9 @@ export { resolveServerConfig, type ServerConfig, type ServerOptions } from './co
 export { Accounts, type DeviceCaller, type OwnerCaller } from './accounts.js';
 export { applyPush, MAX_CLOCK_SKEW_MS, type PushOptions } from './push.js';
 export { buildApp, type AppContext } from './http/app.js';
-export { openStorage, type Storage, type StorageLocation } from './storage/storage.js';
+export { openStorage, storageOn, type Storage, type StorageLocation } from './storage/storage.js';
+export type { SqlEngine } from './storage/sql-engine.js';
+export { openPgliteEngine, parsePgliteUrl, type PgliteLocation } from './storage/pglite.js';
 export type {
   SyncStore,
   TenantSyncStore,

@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql, type PostgresDialectConfig } from 'kysely';
 import pg from 'pg';
 import type { Database } from './database.js';
 import type { SqlEngine } from './sql-engine.js';
@@ -18,6 +18,11 @@ export function openPostgresEngine(databaseUrl: string, options: { poolSize?: nu
     // Sequence numbers, counts and times in ms are int8; they stay far below 2^53, so numbers are exact.
     types: { getTypeParser: int8AsNumber },
   });
+  return postgresEngineOn(pool);
+}
+
+/** The PostgreSQL engine on any pool Kysely's dialect takes: a `pg` pool, or PGlite's one connection. */
+export function postgresEngineOn(pool: PostgresDialectConfig['pool']): SqlEngine {
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     kind: 'postgres',
