@@ -1,5 +1,6 @@
 export { startServer, type RunningServer } from './server.js';
-export { resolveServerConfig, type ServerConfig, type ServerOptions } from './config.js';
+export { resolveServerConfig, type RateLimits, type ServerConfig, type ServerOptions } from './config.js';
+export type { RateLimit } from './storage/rate-limiter.js';
 export { Accounts, type DeviceCaller, type OwnerCaller } from './accounts.js';
 export { applyPush, MAX_CLOCK_SKEW_MS, type PushOptions } from './push.js';
 export { buildApp, type AppContext } from './http/app.js';
