@@ -4,6 +4,9 @@ import { parseArgs } from 'node:util';
 export interface LoadOptions {
   readonly devices: number;
   readonly seconds: number;
+  /** Seconds from the start of one cycle of a device to the start of its next; 0: back to back. */
+  readonly interval: number;
+  readonly timeoutSeconds: number;
   readonly devicesPerTenant: number;
   readonly rowsPerPush: number;
   readonly processes: number;
@@ -16,14 +19,17 @@ export interface LoadOptions {
 export const HELP = `Usage: npm run load -- [options]
 
 Starts tillsync serve on PostgreSQL, pairs simulated devices over HTTP, runs sync cycles (push a few new
-rows, then pull to the end) from all of them at once for a while, and prints throughput, latency
-percentiles and errors by code. At the end it checks that the server holds exactly the rows it
-acknowledged, and exits 1 if not. Devices run cycles back to back, so this measures the most the
-server (and this machine, which also runs the devices) can take, not a day in a shop.
+rows, then pull to the end) from all of them for a while, and prints throughput, latency percentiles
+and errors by code. At the end it checks that the server holds exactly the rows it acknowledged, and
+exits 1 if not. The devices run on this machine too, and take part of its CPU.
 
 Options:
   --devices <n>              simulated devices (default 2000)
   --seconds <n>              how long the devices run cycles (default 60)
+  --interval <n>             seconds from one cycle of a device to its next, as a till's sync interval; the
+                             first cycles are spread over the first interval; 0 runs cycles back to back,
+                             the most the server can take (default 30)
+  --timeout <n>              seconds a request may take before it counts as TIMEOUT (default 60)
   --devices-per-tenant <n>   devices per shop; a shop's pushes are serialised (default 10)
   --rows-per-push <n>        new rows each push carries (default 3)
   --processes <n>            tillsync serve processes on the database, devices spread over them (default 1)
@@ -42,6 +48,8 @@ export class LoadUsageError extends Error {
 const COUNTS = {
   devices: { fallback: 2000, min: 1, max: 100_000 },
   seconds: { fallback: 60, min: 1, max: 24 * 3600 },
+  interval: { fallback: 30, min: 0, max: 3600 },
+  timeout: { fallback: 60, min: 1, max: 3600 },
   'devices-per-tenant': { fallback: 10, min: 1, max: 100_000 },
   'rows-per-push': { fallback: 3, min: 1, max: 10_000 },
   processes: { fallback: 1, min: 1, max: 64 },
@@ -83,6 +91,8 @@ export function parseLoadOptions(args: readonly string[]): LoadOptions | null {
   return {
     devices: count('devices'),
     seconds: count('seconds'),
+    interval: count('interval'),
+    timeoutSeconds: count('timeout'),
     devicesPerTenant: count('devices-per-tenant'),
     rowsPerPush: count('rows-per-push'),
     processes: count('processes'),

@@ -44,7 +44,8 @@ async function main(): Promise<number> {
     const tenants = Math.ceil(options.devices / options.devicesPerTenant);
     print(
       `tillsync load: ${options.devices} devices in ${tenants} shops on ${options.processes} serve process(es), ` +
-        `PostgreSQL, ${options.seconds} s, ${options.rowsPerPush} new rows per push; ` +
+        `PostgreSQL, ${options.seconds} s, a cycle every ${options.interval} s per device, ` +
+        `${options.rowsPerPush} new rows per push; ` +
         `${os.cpus().length} cores, load average ${os.loadavg()[0]?.toFixed(1)} at the start`,
     );
 
@@ -54,14 +55,21 @@ async function main(): Promise<number> {
     const devices = await pairDevices(database.url, servers, options, stats, ledger);
     const pairSeconds = (performance.now() - pairStarted) / 1000;
     print(
-      `paired ${devices.length} devices in ${pairSeconds.toFixed(1)} s (${rate(devices.length, pairSeconds)} pairings/s)`,
+      `made the shops and paired ${devices.length} devices in ${pairSeconds.toFixed(1)} s (${rate(devices.length, pairSeconds)} pairings/s)`,
     );
 
     const started = performance.now();
-    const deadline = Date.now() + options.seconds * 1000;
+    const deadline = started + options.seconds * 1000;
+    const intervalMs = options.interval * 1000;
     await Promise.all(
-      devices.map(async (device) => {
-        while (Date.now() < deadline) await device.cycle();
+      devices.map(async (device, index) => {
+        // The first cycles are spread over the first interval, as tills that started at different times.
+        let next = started + (intervalMs * index) / devices.length;
+        while (next < deadline) {
+          await sleepUntil(next);
+          await device.cycle();
+          next = Math.max(next + intervalMs, performance.now());
+        }
       }),
     );
     const seconds = (performance.now() - started) / 1000;
@@ -84,52 +92,65 @@ async function pairDevices(
   ledger: RowLedger,
 ): Promise<SimulatedDevice[]> {
   const storage = await openStorage({ databaseUrl });
-  const codes: Array<{ tenantId: string; code: string }> = [];
+  const shops = Array.from({ length: Math.ceil(options.devices / options.devicesPerTenant) }, (_, shop) => ({
+    shop,
+    devices: Math.min(options.devicesPerTenant, options.devices - shop * options.devicesPerTenant),
+  }));
+  const codes: Array<{ code: string }> = [];
   try {
     const accounts = new Accounts(storage.accounts, resolveServerConfig({}));
     const run = Date.now().toString(36);
-    for (let first = 0; first < options.devices; first += options.devicesPerTenant) {
+    await inParallel(shops, options.pairConcurrency, async ({ shop, devices }) => {
       const { tenantId } = await accounts.createTenant({
-        name: `Load shop ${first / options.devicesPerTenant + 1}`,
-        email: `load-${run}-${first}@shop.test`,
+        name: `Load shop ${shop + 1}`,
+        email: `load-${run}-${shop}@shop.test`,
         password: 'load test password',
       });
-      const inShop = Math.min(options.devicesPerTenant, options.devices - first);
-      for (let index = 0; index < inShop; index++) {
-        codes.push({ tenantId, code: (await accounts.createPairingCode(tenantId)).code });
-      }
-    }
+      for (let index = 0; index < devices; index++) codes.push(await accounts.createPairingCode(tenantId));
+    });
   } finally {
     await storage.close();
   }
   const devices: SimulatedDevice[] = [];
+  await inParallel(codes, options.pairConcurrency, async ({ code }, index) => {
+    const serverUrl = servers[index % servers.length]!.url;
+    const started = performance.now();
+    const paired = await sendJson<PairResponse>(`${serverUrl}/api/devices/pair`, {
+      method: 'POST',
+      body: { code, name: `Load till ${index + 1}`, platform: 'load-test' },
+      timeoutMs: options.timeoutSeconds * 1000,
+    });
+    stats.record('pair', performance.now() - started);
+    devices.push(
+      new SimulatedDevice({
+        serverUrl,
+        tenantId: paired.tenantId,
+        accessToken: paired.accessToken,
+        rowsPerPush: options.rowsPerPush,
+        pullLimit: options.pullLimit,
+        timeoutMs: options.timeoutSeconds * 1000,
+        stats,
+        ledger,
+      }),
+    );
+  });
+  return devices;
+}
+
+/** Runs `work` on every item, at most `concurrency` at once. */
+async function inParallel<T>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T, index: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
-  const pairer = async (): Promise<void> => {
-    while (next < codes.length) {
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
       const index = next++;
-      const { code } = codes[index]!;
-      const serverUrl = servers[index % servers.length]!.url;
-      const started = performance.now();
-      const paired = await sendJson<PairResponse>(`${serverUrl}/api/devices/pair`, {
-        method: 'POST',
-        body: { code, name: `Load till ${index + 1}`, platform: 'load-test' },
-      });
-      stats.record('pair', performance.now() - started);
-      devices.push(
-        new SimulatedDevice({
-          serverUrl,
-          tenantId: paired.tenantId,
-          accessToken: paired.accessToken,
-          rowsPerPush: options.rowsPerPush,
-          pullLimit: options.pullLimit,
-          stats,
-          ledger,
-        }),
-      );
+      await work(items[index]!, index);
     }
   };
-  await Promise.all(Array.from({ length: options.pairConcurrency }, pairer));
-  return devices;
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }
 
 function report(stats: LoadStats, seconds: number): void {
@@ -200,6 +221,11 @@ async function checkStoredRows(databaseUrl: string, ledger: RowLedger): Promise<
           `(${acknowledgedCount} acknowledged, ${stored} stored)`,
   );
   return holds;
+}
+
+function sleepUntil(at: number): Promise<void> {
+  const ms = at - performance.now();
+  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
 }
 
 function rate(count: number, seconds: number): string {

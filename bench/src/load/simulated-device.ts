@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { formatStamp, type Change, type PullResponse, type PushResponse } from '@tillsync/protocol';
 import type { LoadStats, RowLedger } from './load-stats.js';
 
-const REQUEST_TIMEOUT_MS = 30_000;
 const PUSH_ATTEMPTS = 5;
 
 /** An answer that is not a 2xx, or no answer: its code for the error table. */
@@ -19,7 +18,7 @@ class RequestFailure extends Error {
 /** Sends one request and answers the JSON body; anything but 2xx throws a {@link RequestFailure}. */
 export async function sendJson<T>(
   url: string,
-  init: { method: 'GET' | 'POST'; body?: unknown; token?: string },
+  init: { method: 'GET' | 'POST'; body?: unknown; token?: string; timeoutMs: number },
 ): Promise<T> {
   let response: Response;
   try {
@@ -30,7 +29,7 @@ export async function sendJson<T>(
         ...(init.token === undefined ? {} : { authorization: `Bearer ${init.token}` }),
       },
       ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      signal: AbortSignal.timeout(init.timeoutMs),
     });
   } catch (error) {
     const cause = (error as { cause?: { code?: string } }).cause;
@@ -60,6 +59,7 @@ export interface SimulatedDeviceConfig {
   readonly accessToken: string;
   readonly rowsPerPush: number;
   readonly pullLimit: number;
+  readonly timeoutMs: number;
   readonly stats: LoadStats;
   readonly ledger: RowLedger;
 }
@@ -117,6 +117,7 @@ export class SimulatedDevice {
           method: 'POST',
           body,
           token: this.#config.accessToken,
+          timeoutMs: this.#config.timeoutMs,
         });
         stats.record('push', performance.now() - started);
         for (const result of answer.results) {
@@ -149,7 +150,7 @@ export class SimulatedDevice {
         stats.requests += 1;
         const page = await sendJson<PullResponse>(
           `${this.#config.serverUrl}/api/sync/pull?limit=${this.#config.pullLimit}&since=${encodeURIComponent(this.#cursor)}`,
-          { method: 'GET', token: this.#config.accessToken },
+          { method: 'GET', token: this.#config.accessToken, timeoutMs: this.#config.timeoutMs },
         );
         stats.record('pull', performance.now() - started);
         stats.pulledRows += page.changes.length;
