@@ -133,8 +133,8 @@ export class SimulatedDevice {
         return true;
       } catch (error) {
         stats.fail(error instanceof RequestFailure ? error.code : String(error));
-        // A refusal of the request itself (4xx) will not change on a retry.
-        if (error instanceof RequestFailure && /^4\d\d/.test(error.code)) return false;
+        // A refusal of the request itself will not change on a retry (a timeout or a busy server may).
+        if (error instanceof RequestFailure && /^4(?!08|29)\d\d/.test(error.code)) break;
         await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
       }
     }
