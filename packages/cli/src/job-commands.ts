@@ -24,7 +24,8 @@ export const JOB_SETTINGS = {
   redisUrl: {
     flag: '--redis-url <url>',
     env: 'TILLSYNC_REDIS_URL',
-    description: 'run jobs on BullMQ at this Redis (tillsync worker processes run them)',
+    description:
+      'run jobs on BullMQ at this Redis (tillsync worker processes run them); serve also sends live notices through it',
     parse: (value: string, name: string): string => {
       if (!/^rediss?:\/\//.test(value))
         throw new UsageError(`${name} must be a redis:// URL, not "${value}"`);

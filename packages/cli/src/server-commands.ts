@@ -3,6 +3,8 @@ import { parseSchema, SchemaError, type SyncSchema } from '@tillsync/protocol';
 import {
   Accounts,
   resolveServerConfig,
+  type RateLimit,
+  type RateLimits,
   startServer,
   type ServerOptions,
   type Storage,
@@ -69,8 +71,39 @@ const SERVE_SETTINGS = {
     description: 'the password of that owner',
     parse: text,
   },
+  loginRateLimit: {
+    flag: '--login-rate-limit <count/seconds>',
+    env: 'TILLSYNC_LOGIN_RATE_LIMIT',
+    description: 'owner logins allowed from one address per window, e.g. 30/60 (default 30/60)',
+    parse: rateLimit,
+  },
+  loginEmailRateLimit: {
+    flag: '--login-email-rate-limit <count/seconds>',
+    env: 'TILLSYNC_LOGIN_EMAIL_RATE_LIMIT',
+    description: 'failed logins allowed for one email per window (default 10/900)',
+    parse: rateLimit,
+  },
+  pairRateLimit: {
+    flag: '--pair-rate-limit <count/seconds>',
+    env: 'TILLSYNC_PAIR_RATE_LIMIT',
+    description: 'device pairings allowed from one address per window (default 20/60)',
+    parse: rateLimit,
+  },
   ...JOB_SETTINGS,
 } satisfies Record<string, Setting<unknown>>;
+
+/** Reads a limit written `COUNT/SECONDS`: at most COUNT hits in each window of SECONDS. */
+function rateLimit(value: string, name: string): RateLimit {
+  const match = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(value);
+  const max = Number(match?.[1]);
+  const seconds = Number(match?.[2]);
+  if (!match || max < 1 || max > 1_000_000_000 || seconds < 1 || seconds > 7 * 24 * 3600) {
+    throw new UsageError(
+      `${name} must be COUNT/SECONDS, e.g. 20/60 (count 1 to 1000000000, seconds 1 to 604800), not "${value}"`,
+    );
+  }
+  return { max, windowMs: seconds * 1000 };
+}
 
 /** `tillsync serve` and `tillsync admin`: the cloud side (PROTOCOL.md §4). */
 export function registerServerCommands(program: Command): void {
@@ -155,6 +188,11 @@ function serveOptions(flags: Record<string, unknown>): ServerOptions {
     options.tombstoneRetentionDays = settings.tombstoneRetentionDays;
   if (settings.adminEmail !== undefined) options.adminEmail = settings.adminEmail;
   if (settings.adminPassword !== undefined) options.adminPassword = settings.adminPassword;
+  const rateLimits: { -readonly [K in keyof RateLimits]?: RateLimit } = {};
+  if (settings.loginRateLimit !== undefined) rateLimits.loginPerAddress = settings.loginRateLimit;
+  if (settings.loginEmailRateLimit !== undefined) rateLimits.loginPerEmail = settings.loginEmailRateLimit;
+  if (settings.pairRateLimit !== undefined) rateLimits.pairPerAddress = settings.pairRateLimit;
+  if (Object.keys(rateLimits).length > 0) options.rateLimits = rateLimits;
   const dashboard = webAssetsDir('dashboard');
   if (dashboard !== null) options.webRoot = dashboard;
   return options;

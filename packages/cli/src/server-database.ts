@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { ProtocolError } from '@tillsync/protocol';
-import { openStorage, type Storage, type StorageLocation } from '@tillsync/server';
+import { openStorage, parsePgliteUrl, type Storage, type StorageLocation } from '@tillsync/server';
 import type { Command } from 'commander';
 import { optionFor, readSetting, text, type Setting } from './settings.js';
 import { UsageError } from './usage-error.js';
@@ -16,11 +16,16 @@ export const DATABASE_SETTINGS = {
   databaseUrl: {
     flag: '--database-url <url>',
     env: 'TILLSYNC_DATABASE_URL',
-    description: 'a postgres:// URL instead of the embedded database',
+    description:
+      'a postgres:// URL instead of the embedded database; or pglite:DIR (or pglite:memory) for PostgreSQL inside this one process',
     parse: (value: string, name: string): string => {
-      if (!/^postgres(ql)?:\/\//.test(value))
-        throw new UsageError(`${name} must be a postgres:// URL, not "${value}"`);
-      return value;
+      if (/^postgres(ql)?:\/\//.test(value)) return value;
+      try {
+        if (parsePgliteUrl(value) !== null) return value;
+      } catch (error) {
+        throw new UsageError(`${name}: ${(error as Error).message}`);
+      }
+      throw new UsageError(`${name} must be a postgres:// or pglite: URL, not "${value}"`);
     },
   },
 } satisfies Record<string, Setting<string>>;

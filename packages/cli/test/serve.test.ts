@@ -278,6 +278,63 @@ describe('tillsync serve and admin', () => {
     expect(await server.stop()).toBe(0);
   });
 
+  it('serves from a PGlite folder, one process at a time, keeping its data across restarts and its pairing limit', async () => {
+    const dir = tempDir();
+    const databaseUrl = `pglite:${path.join(dir, 'pg')}`;
+    const env = { TILLSYNC_ADMIN_EMAIL: 'me@shop.test', TILLSYNC_ADMIN_PASSWORD: 'a long password' };
+    const args = ['--database-url', databaseUrl, '--port', '0', '--pair-rate-limit', '2/3600'];
+    let server = await serve(args, { cwd: dir, env });
+    const owner = await call(`${server.url}/api/auth/login`, 'POST', {
+      email: 'me@shop.test',
+      password: 'a long password',
+    });
+    const ownerToken = String(owner.body.token);
+    const pairOne = async (): Promise<{ status: number; body: Record<string, unknown> }> => {
+      const { body } = await call(`${server.url}/api/pairing-codes`, 'POST', {}, ownerToken);
+      return call(`${server.url}/api/devices/pair`, 'POST', { code: body.code, name: 'Till' });
+    };
+    const first = await pairOne();
+    expect(first.status).toBe(201);
+    expect((await pairOne()).status).toBe(201);
+    expect(await pairOne()).toMatchObject({ status: 429, body: { error: { code: 'RATE_LIMITED' } } });
+    const deviceToken = String(first.body.accessToken);
+    const categoryId = randomUUID();
+    const pushed = await call(
+      `${server.url}/api/sync/push`,
+      'POST',
+      {
+        pushId: randomUUID(),
+        changes: [
+          {
+            table: 'categories',
+            id: categoryId,
+            op: 'upsert',
+            updatedAt: `${new Date().toISOString()}-0000-till1`,
+            values: { name: 'Fruit' },
+          },
+        ],
+      },
+      deviceToken,
+    );
+    expect(pushed).toMatchObject({ status: 200, body: { results: [{ status: 'applied' }] } });
+
+    // PGlite serves one process: a second one on the same folder is refused while the server runs.
+    const second = await tillsync(
+      ['admin', 'pairing-code', '--database-url', databaseUrl, '--tenant', String(owner.body.tenantId)],
+      { cwd: dir },
+    );
+    expect(second.code).toBe(2);
+    expect(expectOneLine(second)).toMatch(/is open in process \d+/);
+
+    expect(await server.stop()).toBe(0);
+    server = await serve(args, { cwd: dir, env });
+    const pulled = await call(`${server.url}/api/sync/pull`, 'GET', undefined, deviceToken);
+    expect(pulled.body.changes).toMatchObject([
+      { table: 'categories', id: categoryId, values: { name: 'Fruit' } },
+    ]);
+    expect(await server.stop()).toBe(0);
+  }, 240_000);
+
   it('answers --help on every command with exit 0', async () => {
     const top = await tillsync(['--help']);
     expect(top.code).toBe(0);

@@ -1,9 +1,12 @@
 export { startServer, type RunningServer } from './server.js';
-export { resolveServerConfig, type ServerConfig, type ServerOptions } from './config.js';
+export { resolveServerConfig, type RateLimits, type ServerConfig, type ServerOptions } from './config.js';
+export type { RateLimit } from './storage/rate-limiter.js';
 export { Accounts, type DeviceCaller, type OwnerCaller } from './accounts.js';
 export { applyPush, MAX_CLOCK_SKEW_MS, type PushOptions } from './push.js';
 export { buildApp, type AppContext } from './http/app.js';
-export { openStorage, type Storage, type StorageLocation } from './storage/storage.js';
+export { openStorage, storageOn, type Storage, type StorageLocation } from './storage/storage.js';
+export type { SqlEngine } from './storage/sql-engine.js';
+export { openPgliteEngine, parsePgliteUrl, type PgliteLocation } from './storage/pglite.js';
 export type {
   SyncStore,
   TenantSyncStore,

@@ -3,8 +3,8 @@ import { Accounts } from './accounts.js';
 import { resolveServerConfig, type ServerConfig, type ServerOptions } from './config.js';
 import { buildApp } from './http/app.js';
 import { ServerMetrics } from './metrics.js';
-import { LocalChangeNotices, type ChangeNotices } from './notices/change-notices.js';
-import { PostgresChangeNotices } from './notices/postgres-change-notices.js';
+import type { ChangeNotices } from './notices/change-notices.js';
+import { openChangeNotices } from './notices/open-change-notices.js';
 import { openStorage, type Storage } from './storage/storage.js';
 import { ServerJobs } from './jobs/server-jobs.js';
 
@@ -65,11 +65,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         error: (fields, message) => app.log.error({ component: 'jobs', ...fields }, message),
       },
     });
-    notices = config.databaseUrl
-      ? await PostgresChangeNotices.open(config.databaseUrl, (error) =>
-          app.log.warn({ err: error }, 'change notices'),
-        )
-      : new LocalChangeNotices();
+    notices = await openChangeNotices({
+      databaseUrl: config.databaseUrl,
+      redisUrl: config.jobs.redisUrl,
+      redisPrefix: config.jobs.bullmqPrefix,
+      onError: (error) => app.log.warn({ err: error }, 'change notices'),
+    });
   } catch (error) {
     await storage.close();
     throw error;

@@ -24,7 +24,8 @@ export interface ServerJobsOptions {
   readonly types?: readonly unknown[];
   /**
    * Run jobs on BullMQ at this Redis: the server hands ready jobs over and `tillsync worker --redis-url`
-   * processes run them. Without it, the server runs jobs itself (the embedded queue).
+   * processes run them. Without it, the server runs jobs itself (the embedded queue). The server's live
+   * change notices travel through the same Redis (pub/sub, channels under `bullmqPrefix`).
    */
   readonly redisUrl?: string | null;
   /** The prefix of BullMQ's Redis keys. @defaultValue `tillsync` */

@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql, type PostgresDialectConfig } from 'kysely';
 import pg from 'pg';
 import type { Database } from './database.js';
 import type { SqlEngine } from './sql-engine.js';
@@ -21,6 +21,11 @@ export function openPostgresEngine(databaseUrl: string, options: { poolSize?: nu
   // A connection the database ends while it sits idle in the pool (a restart, an administrator) is dropped by
   // the pool, and the next query opens a new one; without a listener, its 'error' event would end the process.
   pool.on('error', () => undefined);
+  return postgresEngineOn(pool);
+}
+
+/** The PostgreSQL engine on any pool Kysely's dialect takes: a `pg` pool, or PGlite's one connection. */
+export function postgresEngineOn(pool: PostgresDialectConfig['pool']): SqlEngine {
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     kind: 'postgres',

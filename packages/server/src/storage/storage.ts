@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { SqlAccountStore } from './sql-account-store.js';
 import { migrateToLatest, type SqlEngine } from './sql-engine.js';
 import { SqlSyncStore } from './sql-sync-store.js';
+import { openPgliteEngine, parsePgliteUrl } from './pglite.js';
 import { openPostgresEngine } from './postgres.js';
 import { RateLimiter } from './rate-limiter.js';
 import { openSqliteEngine } from './sqlite.js';
@@ -23,7 +24,10 @@ export interface Storage {
   close(): Promise<void>;
 }
 
-/** Where the server keeps its data: an embedded SQLite file, or a PostgreSQL database. */
+/**
+ * Where the server keeps its data: an embedded SQLite file, or a PostgreSQL database (`postgres://…`, or
+ * `pglite:DIR` / `pglite:memory` for PostgreSQL inside this process).
+ */
 export type StorageLocation = { readonly dbPath: string } | { readonly databaseUrl: string };
 
 /**
@@ -35,8 +39,14 @@ export async function openStorage(
   location: StorageLocation,
   options: { readonly now?: () => number } = {},
 ): Promise<Storage> {
-  const engine =
-    'databaseUrl' in location ? openPostgresEngine(location.databaseUrl) : openSqliteEngine(location.dbPath);
+  return storageOn(openEngine(location), options);
+}
+
+/** Migrates the database under `engine` and builds the storage on it; closing the storage closes the engine. */
+export async function storageOn(
+  engine: SqlEngine,
+  options: { readonly now?: () => number } = {},
+): Promise<Storage> {
   try {
     await migrateToLatest(engine);
   } catch (error) {
@@ -54,4 +64,10 @@ export async function openStorage(
     },
     close: () => engine.close(),
   };
+}
+
+function openEngine(location: StorageLocation): SqlEngine {
+  if (!('databaseUrl' in location)) return openSqliteEngine(location.dbPath);
+  const pglite = parsePgliteUrl(location.databaseUrl);
+  return pglite ? openPgliteEngine(pglite) : openPostgresEngine(location.databaseUrl);
 }

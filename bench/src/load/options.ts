@@ -1,0 +1,103 @@
+import { parseArgs } from 'node:util';
+
+/** What one load run does, from `npm run load -- FLAGS`. */
+export interface LoadOptions {
+  readonly devices: number;
+  readonly seconds: number;
+  /** Seconds from the start of one cycle of a device to the start of its next; 0: back to back. */
+  readonly interval: number;
+  readonly timeoutSeconds: number;
+  readonly devicesPerTenant: number;
+  readonly rowsPerPush: number;
+  readonly processes: number;
+  readonly pullLimit: number;
+  readonly pairConcurrency: number;
+  /** A PostgreSQL database to use (kept afterwards), or null for a fresh one dropped at the end. */
+  readonly databaseUrl: string | null;
+}
+
+export const HELP = `Usage: npm run load -- [options]
+
+Starts tillsync serve on PostgreSQL, pairs simulated devices over HTTP, runs sync cycles (push a few new
+rows, then pull to the end) from all of them for a while, and prints throughput, latency percentiles
+and errors by code. At the end it checks that the server holds exactly the rows it acknowledged, and
+exits 1 if not. The devices run on this machine too, and take part of its CPU.
+
+Options:
+  --devices <n>              simulated devices (default 2000)
+  --seconds <n>              how long the devices run cycles (default 60)
+  --interval <n>             seconds from one cycle of a device to its next, as a till's sync interval; the
+                             first cycles are spread over the first interval; 0 runs cycles back to back,
+                             the most the server can take (default 30)
+  --timeout <n>              seconds a request may take before it counts as TIMEOUT (default 60)
+  --devices-per-tenant <n>   devices per shop; a shop's pushes are serialised (default 10)
+  --rows-per-push <n>        new rows each push carries (default 3)
+  --processes <n>            tillsync serve processes on the database, devices spread over them (default 1)
+  --pull-limit <n>           rows per pull page (default 500)
+  --pair-concurrency <n>     pairings in flight at once while setting up (default 32)
+  --database-url <url>       a postgres:// database to use and keep (default: a fresh database on
+                             TILLSYNC_BENCH_PG_URL or postgres://postgres@127.0.0.1:5432/test, dropped at the end)
+  -h, --help                 show this help
+`;
+
+/** A flag the run cannot use: printed as one line, exit 2. */
+export class LoadUsageError extends Error {
+  override readonly name = 'LoadUsageError';
+}
+
+const COUNTS = {
+  devices: { fallback: 2000, min: 1, max: 100_000 },
+  seconds: { fallback: 60, min: 1, max: 24 * 3600 },
+  interval: { fallback: 30, min: 0, max: 3600 },
+  timeout: { fallback: 60, min: 1, max: 3600 },
+  'devices-per-tenant': { fallback: 10, min: 1, max: 100_000 },
+  'rows-per-push': { fallback: 3, min: 1, max: 10_000 },
+  processes: { fallback: 1, min: 1, max: 64 },
+  'pull-limit': { fallback: 500, min: 1, max: 5000 },
+  'pair-concurrency': { fallback: 32, min: 1, max: 10_000 },
+} as const;
+
+/** Reads the flags; null when `--help` was asked for. */
+export function parseLoadOptions(args: readonly string[]): LoadOptions | null {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        ...Object.fromEntries(Object.keys(COUNTS).map((name) => [name, { type: 'string' as const }])),
+        'database-url': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    throw new LoadUsageError((error as Error).message);
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  if (values.help === true) return null;
+  const count = (name: keyof typeof COUNTS): number => {
+    const { fallback, min, max } = COUNTS[name];
+    const text = values[name];
+    if (typeof text !== 'string') return fallback;
+    const value = Number(text);
+    if (!/^\d+$/.test(text) || value < min || value > max)
+      throw new LoadUsageError(`--${name} must be a whole number from ${min} to ${max}, not "${text}"`);
+    return value;
+  };
+  const databaseUrl = values['database-url'];
+  if (typeof databaseUrl === 'string' && !/^postgres(ql)?:\/\//.test(databaseUrl))
+    throw new LoadUsageError(`--database-url must be a postgres:// URL, not "${databaseUrl}"`);
+  return {
+    devices: count('devices'),
+    seconds: count('seconds'),
+    interval: count('interval'),
+    timeoutSeconds: count('timeout'),
+    devicesPerTenant: count('devices-per-tenant'),
+    rowsPerPush: count('rows-per-push'),
+    processes: count('processes'),
+    pullLimit: count('pull-limit'),
+    pairConcurrency: count('pair-concurrency'),
+    databaseUrl: typeof databaseUrl === 'string' ? databaseUrl : null,
+  };
+}

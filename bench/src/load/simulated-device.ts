@@ -1,0 +1,166 @@
+import { randomUUID } from 'node:crypto';
+import { formatStamp, type Change, type PullResponse, type PushResponse } from '@tillsync/protocol';
+import type { LoadStats, RowLedger } from './load-stats.js';
+
+const PUSH_ATTEMPTS = 5;
+
+/** An answer that is not a 2xx, or no answer: its code for the error table. */
+class RequestFailure extends Error {
+  override readonly name = 'RequestFailure';
+  readonly code: string;
+
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** Sends one request and answers the JSON body; anything but 2xx throws a {@link RequestFailure}. */
+export async function sendJson<T>(
+  url: string,
+  init: { method: 'GET' | 'POST'; body?: unknown; token?: string; timeoutMs: number },
+): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: init.method,
+      headers: {
+        ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(init.token === undefined ? {} : { authorization: `Bearer ${init.token}` }),
+      },
+      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+      signal: AbortSignal.timeout(init.timeoutMs),
+    });
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause;
+    const code = (error as Error).name === 'TimeoutError' ? 'TIMEOUT' : (cause?.code ?? 'NETWORK');
+    throw new RequestFailure(code, `${url}: ${(error as Error).message}`);
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    let code = '';
+    try {
+      code = (JSON.parse(text) as { error?: { code?: string } }).error?.code ?? '';
+    } catch {
+      // Not JSON: the status alone names it.
+    }
+    throw new RequestFailure(
+      `${response.status} ${code}`.trim(),
+      `${url} answered ${response.status}: ${text}`,
+    );
+  }
+  return JSON.parse(text) as T;
+}
+
+/** What a device needs to know of its server and of the run. */
+export interface SimulatedDeviceConfig {
+  readonly serverUrl: string;
+  readonly tenantId: string;
+  readonly accessToken: string;
+  readonly rowsPerPush: number;
+  readonly pullLimit: number;
+  readonly timeoutMs: number;
+  readonly stats: LoadStats;
+  readonly ledger: RowLedger;
+}
+
+/**
+ * A till as the server sees it: each cycle pushes a few new rows and pulls what changed to the end. A push
+ * that gets no answer is sent again with the same pushId (the server answers a retry from what it stored),
+ * so every row ends acknowledged, refused, or, after the last attempt, unresolved.
+ */
+export class SimulatedDevice {
+  readonly #config: SimulatedDeviceConfig;
+  readonly #nodeId = `load${randomUUID().slice(0, 8)}`;
+  #cursor = '';
+  #lastMs = 0;
+  #counter = 0;
+
+  constructor(config: SimulatedDeviceConfig) {
+    this.#config = config;
+  }
+
+  /** One sync cycle; failures are counted, never thrown. */
+  async cycle(): Promise<void> {
+    const { stats } = this.#config;
+    const started = performance.now();
+    const pushed = await this.#push();
+    const pulled = await this.#pullToEnd();
+    if (pushed && pulled) {
+      stats.cycles += 1;
+      stats.record('cycle', performance.now() - started);
+    }
+  }
+
+  #stamp(): string {
+    const now = Date.now();
+    if (now > this.#lastMs) [this.#lastMs, this.#counter] = [now, 0];
+    else this.#counter += 1;
+    return formatStamp({ ms: this.#lastMs, counter: this.#counter, nodeId: this.#nodeId });
+  }
+
+  async #push(): Promise<boolean> {
+    const { stats, ledger, tenantId } = this.#config;
+    const changes: Change[] = Array.from({ length: this.#config.rowsPerPush }, () => ({
+      table: 'customers',
+      id: randomUUID(),
+      op: 'upsert',
+      updatedAt: this.#stamp(),
+      values: { name: 'Load test customer', phone: null, email: null },
+    }));
+    const body = { pushId: randomUUID(), changes };
+    for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
+      const started = performance.now();
+      try {
+        stats.requests += 1;
+        const answer = await sendJson<PushResponse>(`${this.#config.serverUrl}/api/sync/push`, {
+          method: 'POST',
+          body,
+          token: this.#config.accessToken,
+          timeoutMs: this.#config.timeoutMs,
+        });
+        stats.record('push', performance.now() - started);
+        for (const result of answer.results) {
+          if (result.status === 'applied') {
+            ledger.add(ledger.acknowledged, tenantId, result.id);
+            stats.pushedRows += 1;
+          } else {
+            stats.fail(
+              `push result ${result.status}${result.status === 'rejected' ? ` ${result.error.code}` : ''}`,
+            );
+          }
+        }
+        return true;
+      } catch (error) {
+        stats.fail(error instanceof RequestFailure ? error.code : String(error));
+        // A refusal of the request itself will not change on a retry (a timeout or a busy server may).
+        if (error instanceof RequestFailure && /^4(?!08|29)\d\d/.test(error.code)) break;
+        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      }
+    }
+    for (const change of changes) ledger.add(ledger.unresolved, tenantId, change.id);
+    return false;
+  }
+
+  async #pullToEnd(): Promise<boolean> {
+    const { stats } = this.#config;
+    for (;;) {
+      const started = performance.now();
+      try {
+        stats.requests += 1;
+        const page = await sendJson<PullResponse>(
+          `${this.#config.serverUrl}/api/sync/pull?limit=${this.#config.pullLimit}&since=${encodeURIComponent(this.#cursor)}`,
+          { method: 'GET', token: this.#config.accessToken, timeoutMs: this.#config.timeoutMs },
+        );
+        stats.record('pull', performance.now() - started);
+        stats.pulledRows += page.changes.length;
+        this.#cursor = page.cursor;
+        if (!page.hasMore) return true;
+      } catch (error) {
+        stats.fail(error instanceof RequestFailure ? error.code : String(error));
+        if (error instanceof RequestFailure && error.code.startsWith('410')) this.#cursor = '';
+        return false;
+      }
+    }
+  }
+}

@@ -1,0 +1,11 @@
+import { afterAll } from 'vitest';
+import { SharedPgliteDatabase } from './pglite-fixture.js';
+import { describeSyncStoreConformance, withTwoTenants } from './store-conformance.js';
+
+// The PostgreSQL engine on PGlite: it runs wherever the tests run, with or without a PostgreSQL server.
+const database = new SharedPgliteDatabase();
+afterAll(() => database.close());
+
+describeSyncStoreConformance('PGlite', async () =>
+  withTwoTenants(await database.emptied(), () => Promise.resolve()),
+);
