@@ -43,12 +43,41 @@ export function applyPush(
   options: PushOptions,
 ): Promise<PushResponse> {
   return store.push(async (tx) => {
-    const earlier = await tx.findPushAnswer(options.deviceId, request.pushId);
-    if (earlier !== null) return JSON.parse(earlier) as PushResponse;
+    const earlier = earlierAnswer(
+      await tx.findPushAnswers(options.deviceId, request.pushId),
+      request,
+      options.deviceId,
+    );
+    if (earlier !== null) return earlier;
     const response = await judgeAndWrite(tx, request.changes, options);
     await tx.savePushAnswer(options.deviceId, request.pushId, JSON.stringify(response));
     return response;
   });
+}
+
+/**
+ * The answer this push got before: the device's own, or, for a till paired again (a new device id) that
+ * resends its unanswered push, the answer given to the same changes under its earlier id. A push from
+ * another device that merely shares the `pushId` but not the changes is judged as its own.
+ */
+function earlierAnswer(
+  answers: ReadonlyArray<{ readonly deviceId: string; readonly answer: string }>,
+  request: PushRequest,
+  deviceId: string,
+): PushResponse | null {
+  const own = answers.find((answer) => answer.deviceId === deviceId);
+  if (own) return JSON.parse(own.answer) as PushResponse;
+  for (const { answer } of answers) {
+    const response = JSON.parse(answer) as PushResponse;
+    const sameChanges =
+      response.results.length === request.changes.length &&
+      response.results.every(
+        (result, index) =>
+          result.table === request.changes[index]?.table && result.id === request.changes[index]?.id,
+      );
+    if (sameChanges) return response;
+  }
+  return null;
 }
 
 /** A change that passed the checks that need no stored row. */

@@ -155,6 +155,23 @@ describe('push', () => {
     expect((await storedRows(server)).get(`products/${product}`)?.values).toMatchObject({ stock: 8 });
   });
 
+  it('answers a till paired again, resending its unanswered push, with the first answer', async () => {
+    const { server, a, b } = await twoDevices();
+    const product = newId();
+    await a.push([a.upsert('products', product, productValues({ stock: 10, sku: 'REPAIR-1' }))]);
+    const pushId = randomUUID();
+    const sale = [a.upsert('products', product, productValues({ stock: { delta: -3 }, sku: 'REPAIR-1' }))];
+    const first = await a.push(sale, pushId);
+    // Another till sells one a second later, so the row's stamp moves on past the first till's sale.
+    server.clock.advance(1000);
+    await b.push([b.upsert('products', product, productValues({ stock: { delta: -1 }, sku: 'REPAIR-1' }))]);
+    // The answer was lost and the till's session ended: the owner pairs it again, under a new device id.
+    const again = await server.pair('tillA again');
+    expect(again.deviceId).not.toBe(a.deviceId);
+    expect(await again.push(sale, pushId)).toEqual(first);
+    expect((await storedRows(server)).get(`products/${product}`)?.values).toMatchObject({ stock: 6 });
+  });
+
   it("judges the same pushId from another device as that device's own push", async () => {
     const { a, b } = await twoDevices();
     const pushId = randomUUID();

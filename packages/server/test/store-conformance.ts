@@ -439,16 +439,21 @@ export function describeSyncStoreConformance(name: string, open: () => Promise<O
       it('saves push answers per device', async () => {
         await store.push((tx) => tx.savePushAnswer('device-a', 'push-1', '{"results":[1]}'));
         const found = await store.push(async (tx) => ({
-          same: await tx.findPushAnswer('device-a', 'push-1'),
-          otherDevice: await tx.findPushAnswer('device-b', 'push-1'),
-          otherPush: await tx.findPushAnswer('device-a', 'push-2'),
+          same: await tx.findPushAnswers('device-a', 'push-1'),
+          otherDevice: await tx.findPushAnswers('device-b', 'push-1'),
+          otherPush: await tx.findPushAnswers('device-a', 'push-2'),
         }));
-        expect(found).toEqual({ same: '{"results":[1]}', otherDevice: null, otherPush: null });
+        // 'device-a' is no device of the tenant's, so only it finds its answer.
+        expect(found).toEqual({
+          same: [{ deviceId: 'device-a', answer: '{"results":[1]}' }],
+          otherDevice: [],
+          otherPush: [],
+        });
 
         await sleep(2);
         expect(await opened.storage.sync.purgePushAnswers(Date.now() - 60_000)).toBe(0);
         expect(await opened.storage.sync.purgePushAnswers(Date.now() + 1)).toBe(1);
-        expect(await store.push((tx) => tx.findPushAnswer('device-a', 'push-1'))).toBeNull();
+        expect(await store.push((tx) => tx.findPushAnswers('device-a', 'push-1'))).toEqual([]);
       });
 
       it('writes nothing when the work throws: no rows, no sequence numbers, no unique values, no answer', async () => {
@@ -491,9 +496,9 @@ export function describeSyncStoreConformance(name: string, open: () => Promise<O
         const found = await store.push(async (tx) => ({
           rows: await tx.getRows([{ table: 'products', id: failed }]),
           holders: await tx.findUniqueHolders('products', 'sku', [JSON.stringify('LOST')]),
-          answer: await tx.findPushAnswer('device-1', 'failed-push'),
+          answers: await tx.findPushAnswers('device-1', 'failed-push'),
         }));
-        expect(found).toEqual({ rows: new Map(), holders: new Map(), answer: null });
+        expect(found).toEqual({ rows: new Map(), holders: new Map(), answers: [] });
         expect(await store.conflicts('products', failed)).toEqual([]);
 
         // The sequence did not move: the next write takes the number after the last stored one.

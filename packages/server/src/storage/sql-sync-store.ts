@@ -205,14 +205,26 @@ export class SqlPushTransaction implements PushTransaction {
     return this.#tenantId;
   }
 
-  async findPushAnswer(deviceId: string, pushId: string): Promise<string | null> {
-    const row = await this.#trx
+  async findPushAnswers(
+    deviceId: string,
+    pushId: string,
+  ): Promise<Array<{ deviceId: string; answer: string }>> {
+    const rows = await this.#trx
       .selectFrom('push_answers')
-      .select('answer')
-      .where('device_id', '=', deviceId)
+      .select(['device_id', 'answer'])
       .where('push_id', '=', pushId)
-      .executeTakeFirst();
-    return row?.answer ?? null;
+      .where((where) =>
+        where.or([
+          where('device_id', '=', deviceId),
+          where(
+            'device_id',
+            'in',
+            where.selectFrom('devices').select('id').where('tenant_id', '=', this.#tenantId),
+          ),
+        ]),
+      )
+      .execute();
+    return rows.map((row) => ({ deviceId: row.device_id, answer: row.answer }));
   }
 
   async getRows(keys: ReadonlyArray<{ table: string; id: string }>): Promise<Map<string, StoredRow>> {

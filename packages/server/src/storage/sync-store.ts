@@ -59,8 +59,14 @@ export function rowKey(table: string, id: string): string {
 
 /** What a push may do inside its transaction, scoped to one tenant. */
 export interface PushTransaction {
-  /** The answer given to this push before, if it was seen. */
-  findPushAnswer(deviceId: string, pushId: string): Promise<string | null>;
+  /**
+   * The answers given before to pushes with this `pushId` by this device or another of the tenant's devices
+   * (the same till under its earlier device id, if it was paired again while a push was unanswered).
+   */
+  findPushAnswers(
+    deviceId: string,
+    pushId: string,
+  ): Promise<Array<{ readonly deviceId: string; readonly answer: string }>>;
   /** The stored rows among these keys, by {@link rowKey}. */
   getRows(
     keys: ReadonlyArray<{ readonly table: string; readonly id: string }>,

@@ -2,6 +2,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import { migration0001 } from './0001-initial.js';
 import { migration0002 } from './0002-sync-jobs.js';
 import { migration0003 } from './0003-rate-limits.js';
+import { migration0004 } from './0004-push-answers-by-push-id.js';
 
 /**
  * The numbered migrations, run in order on start. A migration never changes once it has landed; a change
@@ -11,6 +12,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': migration0001,
   '0002-sync-jobs': migration0002,
   '0003-rate-limits': migration0003,
+  '0004-push-answers-by-push-id': migration0004,
 };
 
 export const migrationProvider: MigrationProvider = {
