@@ -251,8 +251,14 @@ export class SyncCycle {
     // one reported (the others fail with it when the server is down).
     const schema = run.fetchSchema();
     if (run.canPullFirst(request.pullOnly === true)) run.prefetchPull();
-    await this.#health(signal);
-    run.useSchema(await schema);
+    try {
+      await this.#health(signal);
+      run.useSchema(await schema);
+    } catch (error) {
+      // No request outlives its cycle: the schema and the first page settle (their outcome unused) first.
+      await Promise.allSettled([schema, run.dropPrefetchedPull()]);
+      throw error;
+    }
     // Even a force pull first settles a push left on the wire: its answer says which counter deltas the
     // server already has, which the pull's merge must know.
     await run.resendInFlightPushes();
@@ -408,6 +414,13 @@ class CycleRun {
     this.#prefetched = { since, page: this.#fetchPage(since, this.#pageSizeFrom(since)) };
   }
 
+  /** Lets go of the first page asked for early, once its request has settled, so the pull asks again. */
+  async dropPrefetchedPull(): Promise<void> {
+    const prefetched = this.#prefetched;
+    this.#prefetched = null;
+    await prefetched?.page.catch(() => undefined);
+  }
+
   /** Resends a push whose answer a crash or a lost connection kept from being applied, with the same pushId. */
   async resendInFlightPushes(): Promise<void> {
     const inFlight = this.#store
@@ -432,6 +445,9 @@ class CycleRun {
     const { outbox, schema } = this.#parts;
     // Nothing pending: no push, and no write transaction to find that out.
     if (!outbox.any()) return;
+    // A till wrote while the first page was asked for: that page, and its checksums, come from before this
+    // push, so the pull starts again after it (push before pull, always).
+    await this.dropPrefetchedPull();
     const sent = new Set<string>();
     const pendingAtStart = outbox.count();
     for (;;) {

@@ -350,6 +350,9 @@ export class World {
   readonly trace: string[] = [];
   policy: NetworkPolicy | null = null;
   #server: RunningServer;
+  /** Requests the server is handling now, and the restart under way, if any. */
+  readonly #inFlight = new Set<Promise<WireAnswer>>();
+  #restarting: Promise<void> | null = null;
   readonly #dbPath: string;
 
   private constructor(
@@ -393,8 +396,19 @@ export class World {
 
   /** Stops the server and starts a new one on the same database file. */
   async restartServer(): Promise<void> {
-    await this.#server.close();
-    this.#server = await startServer(serverOptions(this.#dbPath, () => this.time));
+    const restart = (async () => {
+      // As a real HTTP server drains on shutdown, the requests it already took finish first; requests that
+      // come while it restarts wait for the new one, as a device's connection attempt would.
+      await Promise.allSettled([...this.#inFlight]);
+      await this.#server.close();
+      this.#server = await startServer(serverOptions(this.#dbPath, () => this.time));
+    })();
+    this.#restarting = restart;
+    try {
+      await restart;
+    } finally {
+      if (this.#restarting === restart) this.#restarting = null;
+    }
   }
 
   /** A one-time pairing code from the owner, asked of the server without faults. */
@@ -469,7 +483,10 @@ export class World {
   }
 
   async #deliver(request: WireRequest): Promise<WireAnswer> {
-    const answer = await deliver(this.#server.app, request);
+    while (this.#restarting) await this.#restarting.catch(() => undefined);
+    const delivery = deliver(this.#server.app, request);
+    this.#inFlight.add(delivery);
+    const answer = await delivery.finally(() => this.#inFlight.delete(delivery));
     if (answer.status >= 500) {
       this.serverErrors.push(
         `${request.method} ${pathOnly(request)} from device ${request.deviceIndex} answered ${answer.status}: ${answer.body.slice(0, 300)}`,
