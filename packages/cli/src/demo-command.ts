@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, type RunningServer } from '@tillsync/server';
+import type { RunningServer } from '@tillsync/server';
 import type { Command } from 'commander';
 import { startDeviceAgent, type DeviceAgent } from './device-agent.js';
 import { DeviceRows } from './device-rows.js';
@@ -77,6 +77,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
     logger: false,
     ...(dashboardRoot ? { webRoot: dashboardRoot } : {}),
   };
+  const { startServer } = await import('@tillsync/server');
   let server = await startServer(serverOptions).catch((error: unknown) => {
     throw portError(error, basePort);
   });

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readStaticFile } from '@tillsync/server';
+import { readStaticFile } from '@tillsync/server/static-files';
 import { ApiError, readJson, send } from './device-api.js';
 import { DeviceRows, RowsError } from './device-rows.js';
 import type { SyncClient } from '@tillsync/client';

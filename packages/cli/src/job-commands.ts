@@ -6,8 +6,8 @@ import {
   type SyncJobQueue,
   type SyncJobStatus,
 } from '@tillsync/protocol';
-import { JobTypeError, SyncJobError, checkJobType, type SyncJobType } from '@tillsync/jobs';
-import { OfflineSyncJobs, startJobWorker, type ServerJobsOptions, type Storage } from '@tillsync/server';
+import type { SyncJobType } from '@tillsync/jobs';
+import type { OfflineSyncJobs, ServerJobsOptions, Storage } from '@tillsync/server';
 import { Option, type Command } from 'commander';
 import { addDatabaseOptions, databaseFrom, withServerDatabase } from './server-database.js';
 import { integer, optionFor, readSetting, text, type Setting } from './settings.js';
@@ -100,6 +100,7 @@ export async function loadJobTypes(file: string): Promise<SyncJobType[]> {
       `--jobs ${file}: its default export must be an array of job types made with defineSyncJobType`,
     );
   }
+  const { JobTypeError, checkJobType } = await import('@tillsync/jobs');
   return loaded.default.map((type: unknown) => {
     try {
       return checkJobType(type);
@@ -238,6 +239,8 @@ export function registerJobCommands(program: Command): void {
     const concurrency = readSetting(WORKER_SETTINGS.concurrency, flags);
     const leaseSeconds = readSetting(WORKER_SETTINGS.leaseSeconds, flags);
     const bullmqPrefix = readSetting(WORKER_SETTINGS.bullmqPrefix, flags);
+    const { startJobWorker } = await import('@tillsync/server');
+    const { JobTypeError } = await import('@tillsync/jobs');
     const running = await startJobWorker({
       location,
       types: file === undefined ? [] : await loadJobTypes(file),
@@ -276,6 +279,8 @@ async function withJobs(
 ): Promise<void> {
   const location = databaseFrom(flags, { mustExist: true, fallback: './data/cloud.db' });
   const types = typeof flags.jobs === 'string' ? await loadJobTypes(flags.jobs) : [];
+  const { OfflineSyncJobs } = await import('@tillsync/server');
+  const { SyncJobError } = await import('@tillsync/jobs');
   await withServerDatabase(location, async (storage: Storage) => {
     try {
       await work(new OfflineSyncJobs(storage, { types }));

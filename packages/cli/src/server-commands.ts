@@ -1,14 +1,6 @@
 import fs from 'node:fs';
 import { parseSchema, SchemaError, type SyncSchema } from '@tillsync/protocol';
-import {
-  Accounts,
-  resolveServerConfig,
-  type RateLimit,
-  type RateLimits,
-  startServer,
-  type ServerOptions,
-  type Storage,
-} from '@tillsync/server';
+import type { Accounts, RateLimit, RateLimits, ServerOptions, Storage } from '@tillsync/server';
 import type { Command } from 'commander';
 import {
   DATABASE_SETTINGS,
@@ -113,6 +105,7 @@ export function registerServerCommands(program: Command): void {
   for (const setting of Object.values(SERVE_SETTINGS)) serve.addOption(optionFor(setting));
   serve.action(async (flags: Record<string, unknown>) => {
     const options = serveOptions(flags);
+    const { startServer } = await import('@tillsync/server');
     const server = await startServer({ ...options, jobs: await serveJobOptions(flags) });
     process.stdout.write(`tillsync serve: listening on ${server.url}\n`);
     await new Promise<void>((resolve) => {
@@ -140,7 +133,8 @@ export function registerServerCommands(program: Command): void {
     .requiredOption('--password <password>', "the owner's password (at least 10 characters)")
     .action(async (flags: { name: string; email: string; password: string } & Record<string, unknown>) => {
       await withServerDatabase(databaseFrom(flags, { mustExist: false }), async (storage) => {
-        const created = await accountsOn(storage).createTenant({
+        const accounts = await accountsOn(storage);
+        const created = await accounts.createTenant({
           name: flags.name,
           email: flags.email,
           password: flags.password,
@@ -161,7 +155,8 @@ export function registerServerCommands(program: Command): void {
         if (!(await storage.accounts.tenantExists(flags.tenant))) {
           throw new UsageError(`there is no tenant ${flags.tenant} in this database`);
         }
-        printJson(await accountsOn(storage).createPairingCode(flags.tenant));
+        const accounts = await accountsOn(storage);
+        printJson(await accounts.createPairingCode(flags.tenant));
       });
     });
 }
@@ -215,7 +210,8 @@ function readSchemaFile(file: string): SyncSchema {
   }
 }
 
-function accountsOn(storage: Storage): Accounts {
+async function accountsOn(storage: Storage): Promise<Accounts> {
+  const { Accounts, resolveServerConfig } = await import('@tillsync/server');
   return new Accounts(storage.accounts, resolveServerConfig({}));
 }
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { ProtocolError } from '@tillsync/protocol';
-import { openStorage, parsePgliteUrl, type Storage, type StorageLocation } from '@tillsync/server';
+import type { Storage, StorageLocation } from '@tillsync/server';
+import { parsePgliteUrl } from '@tillsync/server/pglite-url';
 import type { Command } from 'commander';
 import { optionFor, readSetting, text, type Setting } from './settings.js';
 import { UsageError } from './usage-error.js';
@@ -62,6 +63,7 @@ export async function withServerDatabase(
   location: StorageLocation,
   work: (storage: Storage) => Promise<void>,
 ): Promise<void> {
+  const { openStorage } = await import('@tillsync/server');
   let storage: Storage;
   try {
     storage = await openStorage(location);

@@ -4,24 +4,9 @@ import { PGlite, types } from '@electric-sql/pglite';
 import { PglitePool } from './pglite-pool.js';
 import { postgresEngineOn } from './postgres.js';
 import type { SqlEngine } from './sql-engine.js';
-
-/** Where a PGlite database lives: a folder, or memory (gone when the process ends). */
-export type PgliteLocation = { readonly dataDir: string } | { readonly inMemory: true };
+import type { PgliteLocation } from './pglite-url.js';
 
 const LOCK_FILE = 'tillsync.pid';
-
-/**
- * Reads a `pglite:` URL: `pglite:memory`, or `pglite:` followed by a folder (`pglite:./data/pg`,
- * `pglite:///var/lib/tillsync`). Answers null for any other URL.
- */
-export function parsePgliteUrl(url: string): PgliteLocation | null {
-  if (!url.startsWith('pglite:')) return null;
-  const rest = url.slice('pglite:'.length);
-  if (rest === 'memory' || rest === '//memory') return { inMemory: true };
-  const dataDir = rest.startsWith('//') ? rest.slice(2) : rest;
-  if (dataDir === '') throw new Error(`${url} names no folder: write pglite:DIR or pglite:memory`);
-  return { dataDir: decodeURIComponent(dataDir) };
-}
 
 /**
  * PostgreSQL compiled to WebAssembly, inside this process: the PostgreSQL engine's SQL on a folder (or in
