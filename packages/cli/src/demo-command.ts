@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { startDeviceAgent, type DeviceAgent } from './device-agent.js';
 import { DeviceRows } from './device-rows.js';
 import { integer, optionFor, readSetting, text, type Setting } from './settings.js';
+import { untilStopSignal } from './stop-signal.js';
 import { UsageError } from './usage-error.js';
 import { PAGES_NOT_BUILT, webAssetsDir } from './web-assets.js';
 
@@ -279,15 +280,7 @@ export function registerDemoCommand(program: Command): void {
         '',
       ].join('\n'),
     );
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
-        resolve();
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-    });
+    await untilStopSignal();
     process.stdout.write('Stopping the demo...\n');
     await demo.close();
   });

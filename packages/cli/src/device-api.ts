@@ -10,6 +10,7 @@ import {
   type WorkerStatus,
 } from '@tillsync/client';
 import { ProtocolError } from '@tillsync/protocol';
+import { ApiError } from './api-error.js';
 
 /**
  * The device agent's local API (`tillsync device --port`), for the device's page: JSON on 127.0.0.1 only.
@@ -41,19 +42,6 @@ export interface DeviceApiTarget {
 
 /** The status as the API answers it: the worker's, and the text of the header pill at answer time. */
 export type ApiStatus = WorkerStatus & { readonly text: string };
-
-/** An error answer the API decides itself. */
-export class ApiError extends Error {
-  override readonly name = 'ApiError';
-  readonly status: number;
-  readonly code: string;
-
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
 
 interface ApiRequest {
   readonly url: URL;

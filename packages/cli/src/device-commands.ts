@@ -10,6 +10,7 @@ import {
 import type { Command } from 'commander';
 import { startDeviceAgent, type DeviceAgentOptions } from './device-agent.js';
 import { integer, optionFor, readSetting, text, type Setting } from './settings.js';
+import { untilStopSignal } from './stop-signal.js';
 import { UsageError } from './usage-error.js';
 import { webAssetsDir } from './web-assets.js';
 
@@ -135,15 +136,7 @@ export function registerDeviceCommands(program: Command): void {
       throw usageErrorOfFile(options.dbPath, error);
     });
     process.stdout.write(`tillsync device: listening on ${agent.url}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
-        resolve();
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-    });
+    await untilStopSignal();
     await agent.close();
   });
 

@@ -1,6 +1,7 @@
 import { CompiledSchema, type SchemaTable, type SyncSchema } from '@tillsync/protocol';
 import type { SyncClient } from '@tillsync/client';
 import { v7 as uuidv7 } from 'uuid';
+import { ApiError } from './api-error.js';
 
 /** A value of a synced column as the device's SQLite file holds it. */
 export type CellValue = string | number | null;
@@ -19,19 +20,6 @@ export interface DeviceRow {
 export interface SaleRequest {
   readonly customerId: string | null;
   readonly items: readonly { readonly productId: string; readonly quantity: number }[];
-}
-
-/** A request the rows refuse: its HTTP status, code and a sentence for the person. */
-export class RowsError extends Error {
-  override readonly name = 'RowsError';
-  readonly status: number;
-  readonly code: string;
-
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
 }
 
 /** The most rows one list answers: the page shows a shop's products and customers, not a warehouse. */
@@ -128,7 +116,7 @@ export class DeviceRows {
     ] as const) {
       const missing = columns.filter((name) => !table.columnsByName.has(name));
       if (missing.length > 0) {
-        throw new RowsError(
+        throw new ApiError(
           409,
           'SCHEMA_MISMATCH',
           `${table.name} has no ${missing.join(', ')}: this schema cannot record sales`,
@@ -142,12 +130,12 @@ export class DeviceRows {
         const product = database
           .prepare(`SELECT price_cents FROM ${quote(products.name)} WHERE id = ?`)
           .get(item.productId) as { price_cents: number } | undefined;
-        if (!product) throw new RowsError(404, 'NOT_FOUND', `there is no product ${item.productId}`);
+        if (!product) throw new ApiError(404, 'NOT_FOUND', `there is no product ${item.productId}`);
         return { ...item, priceCents: Number(product.price_cents) };
       });
       if (sale.customerId !== null) {
         const customer = database.prepare('SELECT 1 FROM customers WHERE id = ?').get(sale.customerId);
-        if (!customer) throw new RowsError(404, 'NOT_FOUND', `there is no customer ${sale.customerId}`);
+        if (!customer) throw new ApiError(404, 'NOT_FOUND', `there is no customer ${sale.customerId}`);
       }
       const total = lines.reduce((sum, line) => sum + line.priceCents * line.quantity, 0);
       database
@@ -171,7 +159,7 @@ export class DeviceRows {
     const row = this.#client.database
       .prepare(`SELECT ${selectList(table)} FROM ${quote(table.name)} WHERE id = ?`)
       .get(id) as Record<string, CellValue> | undefined;
-    if (!row) throw new RowsError(404, 'NOT_FOUND', `there is no ${table.name} row ${id}`);
+    if (!row) throw new ApiError(404, 'NOT_FOUND', `there is no ${table.name} row ${id}`);
     const pending = new Map(
       this.#client
         .pendingChanges(MAX_PENDING)
@@ -185,15 +173,15 @@ export class DeviceRows {
   #values(table: SchemaTable, body: unknown): Record<string, CellValue> {
     const values = (body as { values?: unknown } | null)?.values;
     if (typeof values !== 'object' || values === null || Array.isArray(values)) {
-      throw new RowsError(400, 'INVALID_REQUEST', 'the body must be {"values": {"<column>": <value>, …}}');
+      throw new ApiError(400, 'INVALID_REQUEST', 'the body must be {"values": {"<column>": <value>, …}}');
     }
     const checked: Record<string, CellValue> = {};
     for (const [name, value] of Object.entries(values as Record<string, unknown>)) {
       if (!table.columnsByName.has(name)) {
-        throw new RowsError(400, 'UNKNOWN_COLUMN', `${table.name} has no column "${name}"`);
+        throw new ApiError(400, 'UNKNOWN_COLUMN', `${table.name} has no column "${name}"`);
       }
       if (value !== null && typeof value !== 'string' && typeof value !== 'number') {
-        throw new RowsError(400, 'INVALID_VALUE', `${table.name}.${name} must be text, a number or null`);
+        throw new ApiError(400, 'INVALID_VALUE', `${table.name}.${name} must be text, a number or null`);
       }
       checked[name] = value;
     }
@@ -203,24 +191,20 @@ export class DeviceRows {
   /** Judges a whole row as the server would (types, required columns); answers it with defaults filled in. */
   #check(table: SchemaTable, row: Record<string, CellValue>): Record<string, CellValue> {
     const verdict = this.#compiled().checkValues(table, row, false);
-    if (!verdict.ok) throw new RowsError(400, verdict.code, verdict.message);
+    if (!verdict.ok) throw new ApiError(400, verdict.code, verdict.message);
     return verdict.values as Record<string, CellValue>;
   }
 
   #table(name: string): SchemaTable {
     const table = this.#compiled().table(name);
-    if (!table) throw new RowsError(404, 'UNKNOWN_TABLE', `this device syncs no table "${name}"`);
+    if (!table) throw new ApiError(404, 'UNKNOWN_TABLE', `this device syncs no table "${name}"`);
     return table;
   }
 
   #writable(name: string): SchemaTable {
     const table = this.#table(name);
     if (table.serverOnly) {
-      throw new RowsError(
-        409,
-        'READ_ONLY_TABLE',
-        `${name} is written on the server only; devices receive it`,
-      );
+      throw new ApiError(409, 'READ_ONLY_TABLE', `${name} is written on the server only; devices receive it`);
     }
     return table;
   }
@@ -234,7 +218,7 @@ export class DeviceRows {
       .prepare("SELECT value FROM _sync_state WHERE key = 'schema'")
       .get() as { value: string | null } | undefined;
     const json = found?.value ?? null;
-    if (json === null) throw new RowsError(409, 'NOT_PAIRED', 'this device is not paired yet: pair it first');
+    if (json === null) throw new ApiError(409, 'NOT_PAIRED', 'this device is not paired yet: pair it first');
     if (this.#schema?.json !== json) {
       this.#schema = { json, compiled: new CompiledSchema(JSON.parse(json) as SyncSchema) };
     }
@@ -248,15 +232,15 @@ function parseSale(body: unknown): {
 } {
   const { customerId = null, items } = (body ?? {}) as { customerId?: unknown; items?: unknown };
   if (customerId !== null && (typeof customerId !== 'string' || customerId === '')) {
-    throw new RowsError(400, 'INVALID_REQUEST', '"customerId" must be a customer id or null');
+    throw new ApiError(400, 'INVALID_REQUEST', '"customerId" must be a customer id or null');
   }
   if (!Array.isArray(items) || items.length === 0) {
-    throw new RowsError(400, 'INVALID_REQUEST', 'a sale needs "items": [{"productId", "quantity"}, …]');
+    throw new ApiError(400, 'INVALID_REQUEST', 'a sale needs "items": [{"productId", "quantity"}, …]');
   }
   const lines = items.map((item: unknown) => {
     const { productId, quantity } = (item ?? {}) as { productId?: unknown; quantity?: unknown };
     if (typeof productId !== 'string' || productId === '') {
-      throw new RowsError(400, 'INVALID_REQUEST', 'each item needs a "productId"');
+      throw new ApiError(400, 'INVALID_REQUEST', 'each item needs a "productId"');
     }
     if (
       typeof quantity !== 'number' ||
@@ -264,7 +248,7 @@ function parseSale(body: unknown): {
       quantity < 1 ||
       quantity > MAX_QUANTITY
     ) {
-      throw new RowsError(
+      throw new ApiError(
         400,
         'INVALID_VALUE',
         `the quantity of ${productId} must be a whole number from 1 to ${MAX_QUANTITY}`,

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readStaticFile } from '@tillsync/server/static-files';
-import { ApiError, readJson, send } from './device-api.js';
-import { DeviceRows, RowsError } from './device-rows.js';
+import { ApiError } from './api-error.js';
+import { readJson, send } from './device-api.js';
+import { DeviceRows } from './device-rows.js';
 import type { SyncClient } from '@tillsync/client';
 
 /**
@@ -25,36 +26,31 @@ export function tillRoutes(client: SyncClient, webRoot: string | null): ExtraRou
   return async (request, response, url) => {
     const method = request.method ?? 'GET';
     const path = url.pathname;
-    try {
-      if (path === '/api/sales') {
-        if (method !== 'POST') throw new ApiError(405, 'METHOD_NOT_ALLOWED', 'use POST here');
-        send(response, 201, rows.recordSale(await readJson(request)));
-        return true;
+    if (path === '/api/sales') {
+      if (method !== 'POST') throw new ApiError(405, 'METHOD_NOT_ALLOWED', 'use POST here');
+      send(response, 201, rows.recordSale(await readJson(request)));
+      return true;
+    }
+    const match = /^\/api\/rows\/([^/]+)(?:\/([^/]+))?$/.exec(path);
+    if (match) {
+      const table = decodeURIComponent(match[1] ?? '');
+      const id = match[2] === undefined ? null : decodeURIComponent(match[2]);
+      if (id === null && method === 'GET') send(response, 200, { rows: rows.list(table) });
+      else if (id === null && method === 'POST')
+        send(response, 201, rows.insert(table, await readJson(request)));
+      else if (id !== null && method === 'PATCH')
+        send(response, 200, rows.update(table, id, await readJson(request)));
+      else if (id !== null && method === 'DELETE') {
+        rows.remove(table, id);
+        response.writeHead(204).end();
+      } else {
+        throw new ApiError(
+          405,
+          'METHOD_NOT_ALLOWED',
+          id === null ? 'use GET or POST here' : 'use PATCH or DELETE here',
+        );
       }
-      const match = /^\/api\/rows\/([^/]+)(?:\/([^/]+))?$/.exec(path);
-      if (match) {
-        const table = decodeURIComponent(match[1] ?? '');
-        const id = match[2] === undefined ? null : decodeURIComponent(match[2]);
-        if (id === null && method === 'GET') send(response, 200, { rows: rows.list(table) });
-        else if (id === null && method === 'POST')
-          send(response, 201, rows.insert(table, await readJson(request)));
-        else if (id !== null && method === 'PATCH')
-          send(response, 200, rows.update(table, id, await readJson(request)));
-        else if (id !== null && method === 'DELETE') {
-          rows.remove(table, id);
-          response.writeHead(204).end();
-        } else {
-          throw new ApiError(
-            405,
-            'METHOD_NOT_ALLOWED',
-            id === null ? 'use GET or POST here' : 'use PATCH or DELETE here',
-          );
-        }
-        return true;
-      }
-    } catch (error) {
-      if (error instanceof RowsError) throw new ApiError(error.status, error.code, error.message);
-      throw error;
+      return true;
     }
     if (webRoot !== null && (method === 'GET' || method === 'HEAD') && !/^\/api(\/|$)/.test(path)) {
       const file = await readStaticFile(webRoot, path);

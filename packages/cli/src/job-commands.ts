@@ -11,6 +11,7 @@ import type { OfflineSyncJobs, ServerJobsOptions, Storage } from '@tillsync/serv
 import { Option, type Command } from 'commander';
 import { addDatabaseOptions, databaseFrom, withServerDatabase } from './server-database.js';
 import { integer, optionFor, readSetting, text, type Setting } from './settings.js';
+import { untilStopSignal } from './stop-signal.js';
 import { UsageError } from './usage-error.js';
 
 /** The sync-job settings of `serve` and `worker` (PROTOCOL.md §6). */
@@ -259,15 +260,7 @@ export function registerJobCommands(program: Command): void {
     );
     // The queues' timers do not hold the process open; this does, until a signal stops the worker.
     const keepAlive = setInterval(() => {}, 1 << 30);
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
-        resolve();
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-    });
+    await untilStopSignal();
     clearInterval(keepAlive);
     await running.stop();
   });

@@ -10,6 +10,7 @@ import {
 } from './server-database.js';
 import { JOB_SETTINGS, serveJobOptions } from './job-commands.js';
 import { integer, optionFor, readSetting, text, type Setting } from './settings.js';
+import { untilStopSignal } from './stop-signal.js';
 import { UsageError } from './usage-error.js';
 import { webAssetsDir } from './web-assets.js';
 
@@ -108,15 +109,7 @@ export function registerServerCommands(program: Command): void {
     const { startServer } = await import('@tillsync/server');
     const server = await startServer({ ...options, jobs: await serveJobOptions(flags) });
     process.stdout.write(`tillsync serve: listening on ${server.url}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
-        resolve();
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-    });
+    await untilStopSignal();
     await server.close();
   });
 
