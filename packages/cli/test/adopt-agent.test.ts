@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,30 +7,15 @@ import Database from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { startDeviceAgent } from '../src/device-agent.js';
+import { tillsync } from './cli-process.js';
 
 /**
  * `tillsync attach` and `detach` (the built command, run `npx tsc -b` first) on the file of a running device
  * agent, beside a shop program writing its own SQLite tables, with a second device on the same server.
  */
 
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const CLI = path.join(ROOT, 'packages/cli/bin/tillsync.js');
 const EMAIL = 'owner@shop.test';
 const PASSWORD = 'correct horse battery staple';
-
-function tillsync(
-  args: readonly string[],
-  cwd: string,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !name.startsWith('TILLSYNC_')),
-  );
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd, env, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
-    });
-  });
-}
 
 describe('a shop program’s database attached to a running device agent', () => {
   it('reaches the other device and receives its rows under the program’s own keys', async () => {
@@ -105,7 +89,7 @@ describe('a shop program’s database attached to a running device agent', () =>
     onTestFinished(() => other.close());
     await other.pair(await pairingCode());
 
-    const attached = await tillsync(['attach', '--db', 'till.db', '--map', 'map.json'], dir);
+    const attached = await tillsync(['attach', '--db', 'till.db', '--map', 'map.json'], { cwd: dir });
     expect(attached.stderr).toBe('');
     expect(attached.code).toBe(0);
     expect(JSON.parse(attached.stdout)).toMatchObject({
@@ -138,11 +122,11 @@ describe('a shop program’s database attached to a running device agent', () =>
 
     // `tillsync sync` brings the program's changes in around its cycle, as the agent does.
     shop.prepare('UPDATE Products SET SellPrice = 1.89 WHERE ProductID = 1').run();
-    const synced = await tillsync(['sync', '--db', 'till.db'], dir);
+    const synced = await tillsync(['sync', '--db', 'till.db'], { cwd: dir });
     expect(synced.code).toBe(0);
     expect(JSON.parse(synced.stdout)).toMatchObject({ ok: true, pushed: 1 });
 
-    const detached = await tillsync(['detach', '--db', 'till.db'], dir);
+    const detached = await tillsync(['detach', '--db', 'till.db'], { cwd: dir });
     expect(detached.code).toBe(0);
     expect(JSON.parse(detached.stdout)).toMatchObject({ detached: true });
     expect(shop.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all()).toEqual(objects);

@@ -1,50 +1,23 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { describe, expect, it, onTestFinished } from 'vitest';
-
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const CLI = path.join(ROOT, 'packages/cli/bin/tillsync.js');
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function tillsync(args: readonly string[], cwd: string): Promise<Run> {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !name.startsWith('TILLSYNC_')),
-  );
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd, env, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
-    });
-  });
-}
-
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillsync-adopt-'));
-  onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { describe, expect, it } from 'vitest';
+import { tempDir, tillsync } from './cli-process.js';
 
 describe('tillsync attach and detach', () => {
   it('answer --help with their flags', async () => {
-    const dir = tempDir();
-    const attach = await tillsync(['attach', '--help'], dir);
+    const dir = tempDir('tillsync-adopt-');
+    const attach = await tillsync(['attach', '--help'], { cwd: dir });
     expect(attach.code).toBe(0);
     expect(attach.stdout).toMatch(/--db <file>/);
     expect(attach.stdout).toMatch(/--map <file>/);
-    const detach = await tillsync(['detach', '--help'], dir);
+    const detach = await tillsync(['detach', '--help'], { cwd: dir });
     expect(detach.code).toBe(0);
     expect(detach.stdout).toMatch(/--db <file>/);
   }, 180_000);
 
   it('refuse a bad map, a missing file or an unpaired device file with one line and exit 2, changing nothing', async () => {
-    const dir = tempDir();
+    const dir = tempDir('tillsync-adopt-');
     const device = path.join(dir, 'till.db');
     new Database(device).close();
     const shop = path.join(dir, 'shop.db');
@@ -103,7 +76,7 @@ describe('tillsync attach and detach', () => {
       ],
     ];
     for (const [args, message] of cases) {
-      const run = await tillsync(args, dir);
+      const run = await tillsync(args, { cwd: dir });
       expect(run.code, args.join(' ')).toBe(2);
       expect(run.stderr.trimEnd().split('\n'), args.join(' ')).toHaveLength(1);
       expect(run.stderr.trimEnd(), args.join(' ')).toMatch(message);

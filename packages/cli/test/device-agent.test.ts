@@ -1,29 +1,20 @@
-import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { startServer, type RunningServer } from '@tillsync/server';
 import { v7 as uuidv7 } from 'uuid';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startDeviceAgent, type DeviceAgent, type DeviceAgentOptions } from '../src/device-agent.js';
+import { ROOT, startCli, tempDir, tillsync } from './cli-process.js';
 
 /**
  * `tillsync device`: the agent's local API over real HTTP, on a real server; and the built command in a
  * child process (run `npx tsc -b` first; `npm test` does).
  */
 
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const CLI = path.join(ROOT, 'packages/cli/bin/tillsync.js');
 const READY = /^tillsync device: listening on (http:\/\/127\.0\.0\.1:\d+)$/m;
 const EMAIL = 'owner@shop.test';
 const PASSWORD = 'correct horse battery staple';
-
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillsync-agent-'));
-  onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 interface Cloud {
   readonly url: string;
@@ -156,7 +147,7 @@ async function until(condition: () => boolean | Promise<boolean>): Promise<void>
 
 describe('the local API', () => {
   it('shows the status and the log, and starts, stops, forces a sync and a pull', async () => {
-    const dir = tempDir();
+    const dir = tempDir('tillsync-agent-');
     const cloud = await startCloud(dir);
     const agent = await agentOn(cloud, dir, { pairCode: await cloud.pairingCode(), name: 'Till 1' });
     await agent.worker.idle();
@@ -215,7 +206,7 @@ describe('the local API', () => {
   });
 
   it('streams the status and each cycle as server-sent events', async () => {
-    const dir = tempDir();
+    const dir = tempDir('tillsync-agent-');
     const cloud = await startCloud(dir);
     const agent = await agentOn(cloud, dir, { pairCode: await cloud.pairingCode() });
     await agent.worker.idle();
@@ -235,7 +226,7 @@ describe('the local API', () => {
   });
 
   it('pairs an unpaired device, which then syncs and shows edits from another device live', async () => {
-    const dir = tempDir();
+    const dir = tempDir('tillsync-agent-');
     const cloud = await startCloud(dir);
     const fresh = await agentOn(cloud, dir);
     expect((await api(fresh.url, 'GET', '/api/status')).body).toMatchObject({
@@ -281,7 +272,7 @@ describe('the local API', () => {
   });
 
   it('answers bad requests with a clear error, and only to its own host and origin', async () => {
-    const dir = tempDir();
+    const dir = tempDir('tillsync-agent-');
     const cloud = await startCloud(dir);
     const agent = await agentOn(cloud, dir, { pairCode: await cloud.pairingCode() });
     const bad = async (method: string, route: string, body?: string): Promise<[number, unknown]> => {
@@ -323,39 +314,8 @@ interface Child {
 
 /** `tillsync device ARGS` in a child process, once it printed its ready line. */
 async function device(args: readonly string[]): Promise<Child> {
-  const child = spawn(process.execPath, [CLI, 'device', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  onTestFinished(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const ready = READY.exec(stdout);
-      if (ready?.[1]) resolve(ready[1]);
-    });
-    void exited.then((code) =>
-      reject(new Error(`device exited ${code} before it was ready: ${stderr.slice(-800)}`)),
-    );
-  });
-  return {
-    url,
-    async stop(signal = 'SIGTERM') {
-      child.kill(signal);
-      return exited;
-    },
-  };
-}
-
-function run(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 20_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
-    });
-  });
+  const agent = await startCli(['device', ...args], READY);
+  return { url: agent.ready[1] ?? '', stop: (signal) => agent.stop(signal) };
 }
 
 describe('tillsync device', () => {
@@ -366,7 +326,7 @@ describe('tillsync device', () => {
   });
 
   it('pairs, prints its URL when ready, exits 0 on SIGTERM, and keeps its log across a restart', async () => {
-    const dir = tempDir();
+    const dir = tempDir('tillsync-agent-');
     const cloud = await startCloud(dir);
     const dbPath = path.join(dir, 'till.db');
     const first = await device([
@@ -398,7 +358,7 @@ describe('tillsync device', () => {
   });
 
   it('refuses wrong flags and bad values with one line and exit code 2, and answers --help', async () => {
-    const help = await run(['device', '--help']);
+    const help = await tillsync(['device', '--help']);
     expect(help.code).toBe(0);
     for (const flag of ['--server', '--db', '--pair', '--interval', '--port'])
       expect(help.stdout).toContain(flag);
@@ -411,7 +371,7 @@ describe('tillsync device', () => {
       ['device', '--server', 'http://127.0.0.1:1', '--db', '/no/such/folder/x.db'],
       ['device', '--server', 'http://127.0.0.1:1', '--db', 'x.db', '--colour'],
     ];
-    const results = await Promise.all(wrong.map((args) => run(args)));
+    const results = await Promise.all(wrong.map((args) => tillsync(args)));
     results.forEach((result, index) => {
       const args = wrong[index]?.join(' ');
       expect(result.code, args).toBe(2);

@@ -1,87 +1,23 @@
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, startCli, tempDir, tillsync, type CliRun } from './cli-process.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const CLI = path.join(ROOT, 'packages/cli/bin/tillsync.js');
 const READY = /^tillsync serve: listening on (http:\/\/127\.0\.0\.1:(\d+))$/m;
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillsync-'));
-  onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** Environment without any TILLSYNC_* setting of the machine running the tests. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !name.startsWith('TILLSYNC_')),
-  );
-  return { ...env, ...extra };
-}
-
-/** Runs `tillsync ARGS` to its end. */
-function tillsync(
-  args: readonly string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
-): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { cwd: options.cwd ?? os.tmpdir(), env: cleanEnv(options.env), timeout: 30_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
 
 /** `tillsync serve ARGS` running until the test ends: its URL once its ready line is printed. */
 async function serve(
   args: readonly string[],
   options: { cwd: string; env?: Record<string, string> },
 ): Promise<{ url: string; port: number; stdout: () => string; stop(): Promise<number | null> }> {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], {
-    cwd: options.cwd,
-    env: cleanEnv(options.env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  onTestFinished(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const ready = await new Promise<RegExpExecArray>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const match = READY.exec(stdout);
-      if (match) resolve(match);
-    });
-    void exited.then((code) =>
-      reject(new Error(`serve exited ${code} before it was ready: ${stderr.slice(-800)}`)),
-    );
-  });
+  const server = await startCli(['serve', ...args], READY, options);
   return {
-    url: ready[1] ?? '',
-    port: Number(ready[2]),
-    stdout: () => stdout,
-    async stop() {
-      child.kill('SIGTERM');
-      return exited;
-    },
+    url: server.ready[1] ?? '',
+    port: Number(server.ready[2]),
+    stdout: server.stdout,
+    stop: () => server.stop(),
   };
 }
 
@@ -104,7 +40,7 @@ async function call(
 }
 
 /** One line on stderr: what a user reads when a command was called wrongly. */
-function expectOneLine(run: Run): string {
+function expectOneLine(run: CliRun): string {
   const lines = run.stderr.split('\n').filter((line) => line.trim() !== '');
   expect(lines, run.stderr).toHaveLength(1);
   return lines[0] ?? '';
