@@ -80,11 +80,11 @@ export default tseslint.config(
         {
           patterns: [
             {
-              // …and the status pill's words, a pure module of its own.
-              regex: '^@tillsync/protocol(?!/pill-text$)',
+              // …and the plain modules of its own: the status pill's words and the sync jobs' names.
+              regex: '^@tillsync/protocol(?!/(pill-text|sync-job-names)$)',
               allowTypeImports: true,
               message:
-                'apps/web imports only the wire types of @tillsync/protocol (import type) and its pill-text module: it talks HTTP only',
+                'apps/web imports only the wire types of @tillsync/protocol (import type) and its plain pill-text and sync-job-names modules: it talks HTTP only',
             },
             {
               group: allPackages.filter((name) => name !== 'protocol').map((name) => `@tillsync/${name}`),

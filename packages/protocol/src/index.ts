@@ -11,5 +11,6 @@ export * from './accounts.js';
 export * from './schema-model.js';
 export * from './shop-schema.js';
 export * from './sync-jobs.js';
+export * from './sync-job-names.js';
 export * from './conflicts.js';
 export * from './pill-text.js';

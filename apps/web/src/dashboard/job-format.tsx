@@ -1,19 +1,6 @@
 import type { SyncJobRef, SyncJobStatus } from '@tillsync/protocol';
 import type { ReactNode } from 'react';
 
-/** Every job status, in the order of the flow (PROTOCOL.md §6); the page cannot import the protocol's list. */
-export const JOB_STATUSES: readonly SyncJobStatus[] = [
-  'Pending',
-  'Queued',
-  'Started',
-  'Finished',
-  'Failed',
-  'Skipped',
-  'Relayed',
-  'No Target',
-  'Canceled',
-];
-
 const STATUS_TONES: Readonly<Record<SyncJobStatus, string>> = {
   Pending: 'grey',
   Queued: 'blue',

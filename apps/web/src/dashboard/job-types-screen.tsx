@@ -1,4 +1,5 @@
 import type { SyncJobQueue, SyncJobTypeInfo } from '@tillsync/protocol';
+import { SYNC_JOB_QUEUES } from '@tillsync/protocol/sync-job-names';
 import { useState, type FormEvent, type ReactNode } from 'react';
 import { Notice } from '../shared/notice.js';
 import { Link } from '../shared/router.js';
@@ -69,9 +70,11 @@ function JobTypeForm(props: { readonly jobType: SyncJobTypeInfo; readonly onSave
         <label>
           <span>Queue</span>
           <select value={queue} onChange={(event) => setQueue(event.target.value as SyncJobQueue)}>
-            <option value="default">default</option>
-            <option value="short">short</option>
-            <option value="long">long</option>
+            {SYNC_JOB_QUEUES.map((name) => (
+              <option key={name} value={name}>
+                {name}
+              </option>
+            ))}
           </select>
         </label>
         <label>

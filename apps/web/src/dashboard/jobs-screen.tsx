@@ -1,10 +1,11 @@
 import type { SyncJobOperation, SyncJobStatus, SyncJobTypeInfo } from '@tillsync/protocol';
+import { SYNC_JOB_OPERATIONS, SYNC_JOB_STATUSES } from '@tillsync/protocol/sync-job-names';
 import { useState, type FormEvent, type ReactNode } from 'react';
 import { Dialog } from '../shared/dialog.js';
 import { Notice } from '../shared/notice.js';
 import { Link, navigate } from '../shared/router.js';
 import { dateTime, duration } from '../shared/time.js';
-import { JOB_STATUSES, JobStatusBadge, refText } from './job-format.js';
+import { JobStatusBadge, refText } from './job-format.js';
 import { useAction, useLoad, useOwner } from './owner-session.js';
 import { TableHead } from '../shared/table.js';
 
@@ -37,7 +38,7 @@ export function JobsScreen(props: { readonly query: URLSearchParams }): ReactNod
           <span>Status</span>
           <select value={status} onChange={(event) => setFilter('status', event.target.value)}>
             <option value="">Any status</option>
-            {JOB_STATUSES.map((value) => (
+            {SYNC_JOB_STATUSES.map((value) => (
               <option key={value} value={value}>
                 {value}
               </option>
@@ -156,9 +157,11 @@ function NewJobDialog(props: {
             onChange={(event) => setOperation(event.target.value as SyncJobOperation | '')}
           >
             <option value="">Decided by the job type</option>
-            <option value="insert">insert</option>
-            <option value="update">update</option>
-            <option value="delete">delete</option>
+            {SYNC_JOB_OPERATIONS.map((name) => (
+              <option key={name} value={name}>
+                {name}
+              </option>
+            ))}
           </select>
         </label>
         <label>
