@@ -1,5 +1,6 @@
 import { useMemo, useState, type FormEvent, type ReactNode } from 'react';
 import { messageOf } from '../shared/http.js';
+import { productsFound } from './product-search.js';
 import { formatCents, parseCents } from '../shared/money.js';
 import { Notice } from '../shared/notice.js';
 import { deviceApi } from './device-api.js';
@@ -20,17 +21,7 @@ export function ProductsScreen(): ReactNode {
     () => new Map((categories.rows ?? []).map((category) => [category.id, category.values.name])),
     [categories.rows],
   );
-  const shown = useMemo(() => {
-    const needle = filter.trim().toLowerCase();
-    return [...(products.rows ?? [])]
-      .filter(
-        (product) =>
-          needle === '' ||
-          product.values.name.toLowerCase().includes(needle) ||
-          product.values.sku.toLowerCase().includes(needle),
-      )
-      .sort((a, b) => a.values.name.localeCompare(b.values.name));
-  }, [products.rows, filter]);
+  const shown = useMemo(() => productsFound(products.rows ?? [], filter), [products.rows, filter]);
   const refused = products.rows ? rejectedSummary(products.rows, 'product') : null;
 
   return (

@@ -1,5 +1,6 @@
 import { useMemo, useState, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
 import { messageOf } from '../shared/http.js';
+import { productsFound } from './product-search.js';
 import { formatCents } from '../shared/money.js';
 import { Notice } from '../shared/notice.js';
 import { clockTime } from '../shared/time.js';
@@ -33,18 +34,10 @@ export function SaleScreen(): ReactNode {
     () => new Map((products.rows ?? []).map((product) => [product.id, product])),
     [products.rows],
   );
-  const choices = useMemo(() => {
-    const needle = search.trim().toLowerCase();
-    return (products.rows ?? [])
-      .filter((product) => product.values.active !== 0)
-      .filter(
-        (product) =>
-          needle === '' ||
-          product.values.name.toLowerCase().includes(needle) ||
-          product.values.sku.toLowerCase().includes(needle),
-      )
-      .sort((a, b) => a.values.name.localeCompare(b.values.name));
-  }, [products.rows, search]);
+  const choices = useMemo(
+    () => productsFound(products.rows ?? [], search).filter((product) => product.values.active !== 0),
+    [products.rows, search],
+  );
   const total = cart.reduce(
     (sum, line) => sum + (byId.get(line.productId)?.values.price_cents ?? 0) * line.quantity,
     0,
