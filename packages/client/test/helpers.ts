@@ -40,3 +40,15 @@ export function openDeviceStore(
   applyLocalSchema(store, schema);
   return { store, clock, dbPath };
 }
+
+/** mulberry32: a small seeded generator of numbers in [0, 1), so a seed replays the same run. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createSyncClient, type SyncClient } from '../src/index.js';
-import { onCleanup, tempFolder } from './helpers.js';
+import { onCleanup, seededRandom, tempFolder } from './helpers.js';
 import { startTestServer, type TestServer } from './server-fixture.js';
 
 /**
@@ -18,17 +18,6 @@ import { startTestServer, type TestServer } from './server-fixture.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const BIN = path.join(ROOT, 'packages/cli/bin/tillsync.js');
 const SEED = Number(process.env.TILLSYNC_SEED ?? Date.now() % 100_000);
-
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** When to kill the child: once `started()` is true (polled every 5 ms), after `delayMs` more. */
 interface KillPlan {
@@ -105,7 +94,7 @@ beforeAll(() => {
 
 describe(`a device killed mid-sync (seed ${SEED}; replay with TILLSYNC_SEED=${SEED})`, () => {
   it('loses nothing of a push killed at random points, and counts every sale once', async () => {
-    const next = random(SEED);
+    const next = seededRandom(SEED);
     const server = await startTestServer();
     const dbPath = await pairedFile(server, 'till');
     const db = new Database(dbPath);
@@ -176,7 +165,7 @@ describe(`a device killed mid-sync (seed ${SEED}; replay with TILLSYNC_SEED=${SE
   });
 
   it('loses nothing of a large first pull killed at random points', async () => {
-    const next = random(SEED + 1);
+    const next = seededRandom(SEED + 1);
     const server = await startTestServer();
     const source = await server.pairedClient('source', { pushBatchSize: 5000 });
     const total = 30_000;

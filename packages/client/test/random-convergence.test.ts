@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FetchFunction, SyncClient } from '../src/index.js';
 import { startTestServer } from './server-fixture.js';
+import { seededRandom } from './helpers.js';
 
 /**
  * Three devices, a few hundred random writes, deletes and stock sales each, synced in random order while a
@@ -19,18 +20,6 @@ const SEEDS = process.env.TILLSYNC_SEED
       (_, index) => Number(process.env.TILLSYNC_SEED_START ?? 1000) + index,
     );
 const WRITES_PER_DEVICE = Number(process.env.TILLSYNC_WRITES ?? 200);
-
-/** mulberry32: a small seeded generator, so a seed replays the same run. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A network that loses requests (before the server sees them) and answers (after it acted on them). */
 class FlakyNetwork {
@@ -76,12 +65,12 @@ function dump(client: SyncClient): Record<string, unknown[]> {
 }
 
 async function runSeed(seed: number): Promise<void> {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
   const newId = idMaker(next);
   const server = await startTestServer();
   // Each network draws from its own generator, so the writes replay the same whatever the timing.
-  const networks = [1, 2, 3].map((index) => new FlakyNetwork(random(seed * 7919 + index)));
+  const networks = [1, 2, 3].map((index) => new FlakyNetwork(seededRandom(seed * 7919 + index)));
   const devices: SyncClient[] = [];
   for (const [index, network] of networks.entries()) {
     // Pairing goes through a clean network; the flaky one is for the syncs. Small pages and batches, drawn
