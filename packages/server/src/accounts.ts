@@ -37,6 +37,20 @@ export interface OwnerCaller {
   readonly tokenHash: string;
 }
 
+/**
+ * A device's "last seen" is written at most this often while what it reports (app version, pending count)
+ * stays the same: every sync call would otherwise be a durable write of its own, for a panel that shows
+ * minutes.
+ */
+export const LAST_SEEN_WRITE_INTERVAL_MS = 60_000;
+
+/** What a device call reported, as last written for it by this process. */
+interface WrittenSighting {
+  readonly at: number;
+  readonly appVersion: string | null;
+  readonly pendingChanges: number | null;
+}
+
 /** How long after a refresh the same refresh token may be sent again, when its answer was lost. */
 const REFRESH_RETRY_GRACE_MS = 5 * 60 * 1000;
 
@@ -47,6 +61,8 @@ export class Accounts {
   readonly #store: AccountStore;
   readonly #config: ServerConfig;
   readonly #limiter: RateLimiter | null;
+  readonly #sightings = new Map<string, WrittenSighting>();
+  #sightingsSweptAt = 0;
 
   /** Without a `limiter` (the admin commands, run by the operator) nothing is rate-limited. */
   constructor(store: AccountStore, config: ServerConfig, limiter: RateLimiter | null = null) {
@@ -219,6 +235,36 @@ export class Accounts {
       throw unauthorized('TOKEN_EXPIRED', 'the access token expired: refresh it');
     if (found.usedAt === null) await this.#store.markAccessTokenUsed(hashToken(token), this.#config.now());
     return { kind: 'device', tenantId: found.tenantId, deviceId: found.deviceId };
+  }
+
+  /**
+   * Notes a device's call for the devices panel: its time, and the app version and pending count it sent
+   * (null: not sent, the stored one stays). Written when either changed, else at most once per
+   * {@link LAST_SEEN_WRITE_INTERVAL_MS}, so "last seen" lags by at most that.
+   */
+  async recordDeviceCall(
+    deviceId: string,
+    reported: { appVersion: string | null; pendingChanges: number | null },
+  ): Promise<void> {
+    const now = this.#config.now();
+    const written = this.#sightings.get(deviceId);
+    const unchanged =
+      written !== undefined &&
+      now - written.at < LAST_SEEN_WRITE_INTERVAL_MS &&
+      (reported.appVersion === null || reported.appVersion === written.appVersion) &&
+      (reported.pendingChanges === null || reported.pendingChanges === written.pendingChanges);
+    if (unchanged) return;
+    await this.#store.touchDevice(deviceId, { at: new Date(now).toISOString(), ...reported });
+    this.#sightings.set(deviceId, {
+      at: now,
+      appVersion: reported.appVersion ?? written?.appVersion ?? null,
+      pendingChanges: reported.pendingChanges ?? written?.pendingChanges ?? null,
+    });
+    if (now - this.#sightingsSweptAt >= LAST_SEEN_WRITE_INTERVAL_MS) {
+      this.#sightingsSweptAt = now;
+      for (const [id, sighting] of this.#sightings)
+        if (now - sighting.at >= LAST_SEEN_WRITE_INTERVAL_MS) this.#sightings.delete(id);
+    }
   }
 
   /** The owner behind a bearer token, or the 401/403 that says why not. */

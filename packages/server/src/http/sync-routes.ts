@@ -27,8 +27,7 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     const caller = await accounts.authenticateDevice(request.headers.authorization);
     const appVersion = headerText(request, DEVICE_APP_VERSION_HEADER);
     const pending = Number.parseInt(headerText(request, DEVICE_PENDING_HEADER) ?? '', 10);
-    await storage.accounts.touchDevice(caller.deviceId, {
-      at: new Date(config.now()).toISOString(),
+    await accounts.recordDeviceCall(caller.deviceId, {
       appVersion: appVersion?.slice(0, 100) ?? null,
       pendingChanges: Number.isSafeInteger(pending) && pending >= 0 ? pending : null,
     });
@@ -53,7 +52,8 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
       ...(context.jobs ? { afterWrite: context.jobs.triggersFor(enqueuedJobs) } : {}),
     });
     await context.jobs?.settle(enqueuedJobs, caller.tenantId);
-    request.log.info({ pushId: body.pushId, changes: body.changes.length }, 'push');
+    // On the request's one log line (written when it is answered).
+    request.log = request.log.child({ pushId: body.pushId, changes: body.changes.length });
     metrics.pushes.inc();
     // Counted per label, not per change: a push carries up to thousands of changes.
     const byStatus = new Map<string, number>();
@@ -66,11 +66,10 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     for (const [status, count] of byStatus) metrics.pushedChanges.inc({ status }, count);
     for (const [code, count] of byCode) metrics.rejections.inc({ code }, count);
     if (response.results.some((result) => result.status !== 'rejected')) {
-      await notices
-        .publish({ tenantId: caller.tenantId, deviceId: caller.deviceId })
-        .catch((error: unknown) => {
-          request.log.warn({ err: error }, 'could not publish a change notice');
-        });
+      // The push committed: the answer need not wait for the notice to be on its way.
+      notices.publish({ tenantId: caller.tenantId, deviceId: caller.deviceId }).catch((error: unknown) => {
+        request.log.warn({ err: error }, 'could not publish a change notice');
+      });
     }
     return response;
   });
