@@ -1,4 +1,9 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import { ProtocolError } from '@tillsync/protocol';
 import type { Accounts } from '../accounts.js';
 import type { ServerConfig } from '../config.js';
@@ -29,8 +34,7 @@ export interface AppContext {
 export function buildApp(context: AppContext): FastifyInstance {
   const app = Fastify({
     logger: context.config.logger ? { level: 'info', stream: process.stderr } : false,
-    // One line per request, written when it is answered (see the onResponse hook), instead of two.
-    disableRequestLogging: true,
+    logController: new OneLinePerRequest(),
     bodyLimit: context.config.bodyLimitBytes,
     // Event streams never go idle: close them with the server instead of waiting for the devices.
     forceCloseConnections: true,
@@ -78,19 +82,13 @@ export function buildApp(context: AppContext): FastifyInstance {
   });
 
   app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unknown';
     context.metrics.requestSeconds.observe(
-      { method: request.method, route, status: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
-    request.log.info(
       {
         method: request.method,
-        url: request.url,
-        statusCode: reply.statusCode,
-        responseTime: Math.round(reply.elapsedTime * 10) / 10,
+        route: request.routeOptions.url ?? 'unknown',
+        status: String(reply.statusCode),
       },
-      'request completed',
+      reply.elapsedTime / 1000,
     );
     done();
   });
@@ -101,4 +99,29 @@ export function buildApp(context: AppContext): FastifyInstance {
   registerConflictRoutes(app, context);
   registerOpsRoutes(app, context);
   return app;
+}
+
+/**
+ * One log line per request, when it is answered, instead of Fastify's two (incoming, completed): with the
+ * method and URL of the first, and the fields the routes added to the request's logger (tenant, device, push).
+ */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {
+    // Said by the line written when the request is answered.
+  }
+
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
+    const fields = {
+      method: request.method,
+      url: request.url,
+      statusCode: reply.statusCode,
+      responseTime: reply.elapsedTime,
+    };
+    if (error) request.log.error({ ...fields, err: error }, 'request errored');
+    else request.log.info(fields, 'request completed');
+  }
 }
