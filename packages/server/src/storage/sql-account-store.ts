@@ -221,12 +221,10 @@ export class SqlAccountStore implements AccountStore {
   }
 
   async markAccessTokenUsed(tokenHash: string, now: number): Promise<void> {
-    await this.#db
-      .updateTable('device_tokens')
-      .set({ used_at: now })
-      .where('token_hash', '=', tokenHash)
-      .where('used_at', 'is', null)
-      .execute();
+    // The first call of every device with a new access token makes it: SQL text, as findDeviceToken.
+    await sql`update device_tokens set used_at = ${now} where token_hash = ${tokenHash} and used_at is null`.execute(
+      this.#db,
+    );
   }
 
   reissueUnusedPair(input: {
