@@ -11,12 +11,13 @@ export interface ServeProcess {
   stop(): Promise<void>;
 }
 
-/** `tillsync serve` in a process of its own. */
+/** `tillsync serve` in a process of its own; `nodeArgs` go to node itself (e.g. `--cpu-prof`). */
 export function startServeProcess(
   dbArgs: readonly string[],
   env: Readonly<Record<string, string>>,
+  nodeArgs: readonly string[] = [],
 ): Promise<ServeProcess> {
-  return startListeningProcess([CLI, 'serve', ...dbArgs, '--port', '0'], env);
+  return startListeningProcess([...nodeArgs, CLI, 'serve', ...dbArgs, '--port', '0'], env);
 }
 
 /** Runs `node <args>` and waits for the line `listening on <url>` it prints once it listens. */
@@ -35,7 +36,9 @@ export async function startListeningProcess(
       const match = /listening on (http:\/\/\S+)/.exec(stdout);
       if (match?.[1]) resolve(match[1]);
     });
-    child.once('exit', (code) => reject(new Error(`${path.basename(args[0] ?? 'node')} exited ${code}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`${args.find((arg) => !arg.startsWith('-')) ?? 'node'} exited ${code}`)),
+    );
   });
   return {
     url,

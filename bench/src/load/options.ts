@@ -14,6 +14,8 @@ export interface LoadOptions {
   readonly pairConcurrency: number;
   /** A PostgreSQL database to use (kept afterwards), or null for a fresh one dropped at the end. */
   readonly databaseUrl: string | null;
+  /** A folder for a CPU profile of each serve process (node --cpu-prof), or null for none. */
+  readonly profileDir: string | null;
 }
 
 export const HELP = `Usage: npm run load -- [options]
@@ -37,6 +39,8 @@ Options:
   --pair-concurrency <n>     pairings in flight at once while setting up (default 32)
   --database-url <url>       a postgres:// database to use and keep (default: a fresh database on
                              TILLSYNC_BENCH_PG_URL or postgres://postgres@127.0.0.1:5432/test, dropped at the end)
+  --profile-dir <dir>        write a CPU profile of each serve process there (node --cpu-prof), to open in
+                             Chrome DevTools or speedscope
   -h, --help                 show this help
 `;
 
@@ -68,6 +72,7 @@ export function parseLoadOptions(args: readonly string[]): LoadOptions | null {
       options: {
         ...Object.fromEntries(Object.keys(COUNTS).map((name) => [name, { type: 'string' as const }])),
         'database-url': { type: 'string' },
+        'profile-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -99,5 +104,6 @@ export function parseLoadOptions(args: readonly string[]): LoadOptions | null {
     pullLimit: count('pull-limit'),
     pairConcurrency: count('pair-concurrency'),
     databaseUrl: typeof databaseUrl === 'string' ? databaseUrl : null,
+    profileDir: typeof values['profile-dir'] === 'string' ? values['profile-dir'] : null,
   };
 }

@@ -38,8 +38,11 @@ async function main(): Promise<number> {
       '--access-token-ttl',
       String(Math.max(3600, options.seconds * 2 + 600)),
     ];
+    const nodeArgs = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
     servers.push(
-      ...(await Promise.all(Array.from({ length: options.processes }, () => startServeProcess(args, {})))),
+      ...(await Promise.all(
+        Array.from({ length: options.processes }, () => startServeProcess(args, {}, nodeArgs)),
+      )),
     );
     const tenants = Math.ceil(options.devices / options.devicesPerTenant);
     print(

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { formatStamp, type Change, type PullResponse, type PushResponse } from '@tillsync/protocol';
 import type { LoadStats, RowLedger } from './load-stats.js';
@@ -15,41 +16,60 @@ class RequestFailure extends Error {
   }
 }
 
+/**
+ * Keeps each device's connection open between its calls, as a till's HTTP client does; node:http rather than
+ * fetch, because the devices share the server's cores and fetch costs several times the CPU per call.
+ */
+const agent = new http.Agent({ keepAlive: true, maxFreeSockets: Number.MAX_SAFE_INTEGER });
+
 /** Sends one request and answers the JSON body; anything but 2xx throws a {@link RequestFailure}. */
-export async function sendJson<T>(
+export function sendJson<T>(
   url: string,
   init: { method: 'GET' | 'POST'; body?: unknown; token?: string; timeoutMs: number },
 ): Promise<T> {
-  let response: Response;
-  try {
-    response = await fetch(url, {
-      method: init.method,
-      headers: {
-        ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...(init.token === undefined ? {} : { authorization: `Bearer ${init.token}` }),
-      },
-      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-      signal: AbortSignal.timeout(init.timeoutMs),
+  const body = init.body === undefined ? undefined : JSON.stringify(init.body);
+  const headers: http.OutgoingHttpHeaders = {};
+  if (body !== undefined) {
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = Buffer.byteLength(body);
+  }
+  if (init.token !== undefined) headers.authorization = `Bearer ${init.token}`;
+  return new Promise<T>((resolve, reject) => {
+    const request = http.request(url, { method: init.method, headers, agent }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('error', (error: NodeJS.ErrnoException) => reject(networkFailure(url, error)));
+      response.on('end', () => {
+        clearTimeout(timer);
+        const status = response.statusCode ?? 0;
+        if (status >= 200 && status < 300) {
+          resolve(JSON.parse(text) as T);
+          return;
+        }
+        let code = '';
+        try {
+          code = (JSON.parse(text) as { error?: { code?: string } }).error?.code ?? '';
+        } catch {
+          // Not JSON: the status alone names it.
+        }
+        reject(new RequestFailure(`${status} ${code}`.trim(), `${url} answered ${status}: ${text}`));
+      });
     });
-  } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause;
-    const code = (error as Error).name === 'TimeoutError' ? 'TIMEOUT' : (cause?.code ?? 'NETWORK');
-    throw new RequestFailure(code, `${url}: ${(error as Error).message}`);
-  }
-  const text = await response.text();
-  if (!response.ok) {
-    let code = '';
-    try {
-      code = (JSON.parse(text) as { error?: { code?: string } }).error?.code ?? '';
-    } catch {
-      // Not JSON: the status alone names it.
-    }
-    throw new RequestFailure(
-      `${response.status} ${code}`.trim(),
-      `${url} answered ${response.status}: ${text}`,
-    );
-  }
-  return JSON.parse(text) as T;
+    const timer = setTimeout(() => {
+      request.destroy();
+      reject(new RequestFailure('TIMEOUT', `${url}: no answer in ${init.timeoutMs} ms`));
+    }, init.timeoutMs);
+    request.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(networkFailure(url, error));
+    });
+    request.end(body);
+  });
+}
+
+function networkFailure(url: string, error: NodeJS.ErrnoException): RequestFailure {
+  return new RequestFailure(error.code ?? 'NETWORK', `${url}: ${error.message}`);
 }
 
 /** What a device needs to know of its server and of the run. */

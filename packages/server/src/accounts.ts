@@ -19,7 +19,7 @@ import {
   tokenKind,
   verifyPassword,
 } from './credentials.js';
-import type { AccountStore, TokenPairHashes } from './storage/account-store.js';
+import type { AccountStore, DeviceRecord, DeviceSeen, TokenPairHashes } from './storage/account-store.js';
 import type { RateLimit, RateLimiter } from './storage/rate-limiter.js';
 
 /** Who called: a device of a tenant. */
@@ -37,6 +37,12 @@ export interface OwnerCaller {
   readonly tokenHash: string;
 }
 
+/**
+ * How long a device's call may wait in memory before it is written for the devices panel: the calls of all
+ * devices in that time are written in one statement, instead of a durable write per sync call.
+ */
+export const DEVICE_CALLS_WRITE_DELAY_MS = 5_000;
+
 /** How long after a refresh the same refresh token may be sent again, when its answer was lost. */
 const REFRESH_RETRY_GRACE_MS = 5 * 60 * 1000;
 
@@ -47,6 +53,10 @@ export class Accounts {
   readonly #store: AccountStore;
   readonly #config: ServerConfig;
   readonly #limiter: RateLimiter | null;
+  /** Device calls not written yet, by device. */
+  #unwrittenCalls = new Map<string, DeviceSeen>();
+  #writeTimer: NodeJS.Timeout | null = null;
+  #writingCalls: Promise<void> = Promise.resolve();
 
   /** Without a `limiter` (the admin commands, run by the operator) nothing is rate-limited. */
   constructor(store: AccountStore, config: ServerConfig, limiter: RateLimiter | null = null) {
@@ -219,6 +229,55 @@ export class Accounts {
       throw unauthorized('TOKEN_EXPIRED', 'the access token expired: refresh it');
     if (found.usedAt === null) await this.#store.markAccessTokenUsed(hashToken(token), this.#config.now());
     return { kind: 'device', tenantId: found.tenantId, deviceId: found.deviceId };
+  }
+
+  /**
+   * Notes a device's call for the devices panel: its time, and the app version and pending count it sent
+   * (null: not sent, the one known stays). Written within {@link DEVICE_CALLS_WRITE_DELAY_MS}, or when the
+   * panel is read here ({@link listDevices}).
+   */
+  recordDeviceCall(
+    deviceId: string,
+    reported: { appVersion: string | null; pendingChanges: number | null },
+  ): void {
+    const earlier = this.#unwrittenCalls.get(deviceId);
+    this.#unwrittenCalls.set(deviceId, {
+      at: new Date(this.#config.now()).toISOString(),
+      appVersion: reported.appVersion ?? earlier?.appVersion ?? null,
+      pendingChanges: reported.pendingChanges ?? earlier?.pendingChanges ?? null,
+    });
+    this.#writeTimer ??= setTimeout(() => {
+      // A failed write keeps its calls for the next one (the error shows on the requests that fail too).
+      this.writeDeviceCalls().catch(() => undefined);
+    }, DEVICE_CALLS_WRITE_DELAY_MS).unref();
+  }
+
+  /** Writes the device calls noted so far; settles once they (and any write before) are stored. */
+  writeDeviceCalls(): Promise<void> {
+    if (this.#writeTimer) clearTimeout(this.#writeTimer);
+    this.#writeTimer = null;
+    const calls = this.#unwrittenCalls;
+    this.#unwrittenCalls = new Map();
+    // One write at a time, so a device's later call is never overwritten by its earlier one.
+    this.#writingCalls = this.#writingCalls
+      .catch(() => undefined)
+      .then(async () => {
+        if (calls.size === 0) return;
+        try {
+          await this.#store.touchDevices([...calls].map(([deviceId, seen]) => ({ deviceId, ...seen })));
+        } catch (error) {
+          for (const [deviceId, seen] of calls)
+            if (!this.#unwrittenCalls.has(deviceId)) this.#unwrittenCalls.set(deviceId, seen);
+          throw error;
+        }
+      });
+    return this.#writingCalls;
+  }
+
+  /** The devices panel of a tenant, with the calls noted here written first. */
+  async listDevices(tenantId: string): Promise<DeviceRecord[]> {
+    await this.writeDeviceCalls();
+    return this.#store.listDevices(tenantId);
   }
 
   /** The owner behind a bearer token, or the 401/403 that says why not. */

@@ -121,6 +121,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       // Running jobs end (or reach their timeout) before the database they write to closes.
       await jobs.stop();
       await app.close();
+      await accounts.writeDeviceCalls().catch((error: unknown) => {
+        app.log.warn({ err: error }, 'could not write the last device calls');
+      });
       await notices.close();
       await storage.close();
     },

@@ -1,5 +1,7 @@
 import { DeviceList, PairResponse, PairingCodeResponse, SHOP_SCHEMA } from '@tillsync/protocol';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { DEVICE_CALLS_WRITE_DELAY_MS } from '../src/accounts.js';
+import type { DeviceRecord } from '../src/storage/account-store.js';
 import {
   ADMIN_EMAIL,
   ADMIN_PASSWORD,
@@ -301,6 +303,37 @@ describe('devices panel', () => {
     expect((await devices(server.url, server.ownerToken))[0]).toMatchObject({
       pendingChanges: 0,
       lastSeenAt: new Date(clock.now()).toISOString(),
+    });
+  });
+
+  it('writes device calls together a few seconds later, the latest report of each device', async () => {
+    const clock = new TestClock();
+    const server = await startTestServer({ clock });
+    const device = await server.pair('tillA');
+    const stored = async (): Promise<DeviceRecord | undefined> =>
+      (await server.server.storage.accounts.listDevices(server.tenantId))[0];
+    const pairedAt = (await stored())?.lastSeenAt;
+
+    clock.advance(1_000);
+    await device.request('GET', '/api/sync/pull', { headers: { 'X-Device-Pending': '3' } });
+    clock.advance(1_000);
+    await device.request('GET', '/api/sync/pull', { headers: { 'X-Device-App-Version': '2.0.0' } });
+    // Noted, not written yet: a sync call does not wait for a write of its own.
+    expect((await stored())?.lastSeenAt).toBe(pairedAt);
+
+    await server.server.accounts.writeDeviceCalls();
+    expect(await stored()).toMatchObject({
+      lastSeenAt: new Date(clock.now()).toISOString(),
+      appVersion: '2.0.0',
+      pendingChanges: 3,
+    });
+
+    // Without a reader, within the write delay.
+    clock.advance(1_000);
+    await device.request('GET', '/api/sync/pull', { headers: { 'X-Device-Pending': '0' } });
+    await vi.waitFor(async () => expect((await stored())?.pendingChanges).toBe(0), {
+      timeout: DEVICE_CALLS_WRITE_DELAY_MS + 5_000,
+      interval: 200,
     });
   });
 

@@ -915,6 +915,37 @@ export function describeSyncStoreConformance(name: string, open: () => Promise<O
         });
         expect((await accounts.findDeviceToken(fakeHash('other-access')))?.deviceRevokedAt).toBeNull();
       });
+
+      it('touches many devices in one call, keeping what a device did not report', async () => {
+        const accounts = opened.storage.accounts;
+        const front = await pairedDevice(opened.tenantId, 'front');
+        const back = await pairedDevice(opened.tenantId, 'back');
+        await accounts.touchDevice(back, {
+          at: '2026-11-22T09:00:00.000Z',
+          appVersion: '1.0.0',
+          pendingChanges: 2,
+        });
+        await accounts.touchDevices([
+          { deviceId: front, at: '2026-11-22T10:00:00.000Z', appVersion: '2.0.0', pendingChanges: 0 },
+          { deviceId: back, at: '2026-11-22T10:00:01.000Z', appVersion: null, pendingChanges: null },
+          // A device removed meanwhile, or never there, is skipped.
+          { deviceId: randomUUID(), at: '2026-11-22T10:00:02.000Z', appVersion: '9.9.9', pendingChanges: 1 },
+        ]);
+        await accounts.touchDevices([]);
+        const devices = new Map(
+          (await accounts.listDevices(opened.tenantId)).map((device) => [device.id, device]),
+        );
+        expect(devices.get(front)).toMatchObject({
+          lastSeenAt: '2026-11-22T10:00:00.000Z',
+          appVersion: '2.0.0',
+          pendingChanges: 0,
+        });
+        expect(devices.get(back)).toMatchObject({
+          lastSeenAt: '2026-11-22T10:00:01.000Z',
+          appVersion: '1.0.0',
+          pendingChanges: 2,
+        });
+      });
     });
   });
 }

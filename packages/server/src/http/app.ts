@@ -1,4 +1,9 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import { ProtocolError } from '@tillsync/protocol';
 import type { Accounts } from '../accounts.js';
 import type { ServerConfig } from '../config.js';
@@ -29,6 +34,7 @@ export interface AppContext {
 export function buildApp(context: AppContext): FastifyInstance {
   const app = Fastify({
     logger: context.config.logger ? { level: 'info', stream: process.stderr } : false,
+    logController: new OneLinePerRequest(),
     bodyLimit: context.config.bodyLimitBytes,
     // Event streams never go idle: close them with the server instead of waiting for the devices.
     forceCloseConnections: true,
@@ -93,4 +99,29 @@ export function buildApp(context: AppContext): FastifyInstance {
   registerConflictRoutes(app, context);
   registerOpsRoutes(app, context);
   return app;
+}
+
+/**
+ * One log line per request, when it is answered, instead of Fastify's two (incoming, completed): with the
+ * method and URL of the first, and the fields the routes added to the request's logger (tenant, device, push).
+ */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {
+    // Said by the line written when the request is answered.
+  }
+
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
+    const fields = {
+      method: request.method,
+      url: request.url,
+      statusCode: reply.statusCode,
+      responseTime: reply.elapsedTime,
+    };
+    if (error) request.log.error({ ...fields, err: error }, 'request errored');
+    else request.log.info(fields, 'request completed');
+  }
 }

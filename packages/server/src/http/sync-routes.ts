@@ -17,18 +17,20 @@ import type { PulledRow } from '../storage/sync-store.js';
 import { decodePullCursor, encodePullCursor } from '../pull-cursor.js';
 import { applyPush } from '../push.js';
 import type { AppContext } from './app.js';
+import { OneAtATime } from './one-at-a-time.js';
 
 /** Health, push, pull and schema (PROTOCOL.md §2). */
 export function registerSyncRoutes(app: FastifyInstance, context: AppContext): void {
   const { config, storage, accounts, notices, metrics } = context;
+  // A tenant's pushes are serialised by its row lock anyway (in every process): in this one they queue here.
+  const tenantPushes = new OneAtATime();
 
   /** Authenticates a device and records the call for the devices panel's "last seen". */
   const device = async (request: FastifyRequest): Promise<DeviceCaller> => {
     const caller = await accounts.authenticateDevice(request.headers.authorization);
     const appVersion = headerText(request, DEVICE_APP_VERSION_HEADER);
     const pending = Number.parseInt(headerText(request, DEVICE_PENDING_HEADER) ?? '', 10);
-    await storage.accounts.touchDevice(caller.deviceId, {
-      at: new Date(config.now()).toISOString(),
+    accounts.recordDeviceCall(caller.deviceId, {
       appVersion: appVersion?.slice(0, 100) ?? null,
       pendingChanges: Number.isSafeInteger(pending) && pending >= 0 ? pending : null,
     });
@@ -46,14 +48,17 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     const caller = await device(request);
     const body = request.body as PushRequest;
     const enqueuedJobs: string[] = [];
-    const response = await applyPush(storage.sync.forTenant(caller.tenantId), body, {
-      schema: config.schema,
-      deviceId: caller.deviceId,
-      now: config.now,
-      ...(context.jobs ? { afterWrite: context.jobs.triggersFor(enqueuedJobs) } : {}),
-    });
+    const response = await tenantPushes.run(caller.tenantId, () =>
+      applyPush(storage.sync.forTenant(caller.tenantId), body, {
+        schema: config.schema,
+        deviceId: caller.deviceId,
+        now: config.now,
+        ...(context.jobs ? { afterWrite: context.jobs.triggersFor(enqueuedJobs) } : {}),
+      }),
+    );
     await context.jobs?.settle(enqueuedJobs, caller.tenantId);
-    request.log.info({ pushId: body.pushId, changes: body.changes.length }, 'push');
+    // On the request's one log line (written when it is answered).
+    request.log = request.log.child({ pushId: body.pushId, changes: body.changes.length });
     metrics.pushes.inc();
     // Counted per label, not per change: a push carries up to thousands of changes.
     const byStatus = new Map<string, number>();
@@ -66,11 +71,10 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     for (const [status, count] of byStatus) metrics.pushedChanges.inc({ status }, count);
     for (const [code, count] of byCode) metrics.rejections.inc({ code }, count);
     if (response.results.some((result) => result.status !== 'rejected')) {
-      await notices
-        .publish({ tenantId: caller.tenantId, deviceId: caller.deviceId })
-        .catch((error: unknown) => {
-          request.log.warn({ err: error }, 'could not publish a change notice');
-        });
+      // The push committed: the answer need not wait for the notice to be on its way.
+      notices.publish({ tenantId: caller.tenantId, deviceId: caller.deviceId }).catch((error: unknown) => {
+        request.log.warn({ err: error }, 'could not publish a change notice');
+      });
     }
     return response;
   });

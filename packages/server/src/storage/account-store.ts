@@ -6,6 +6,13 @@ export interface OwnerRecord {
   readonly passwordHash: string;
 }
 
+/** What a device's call tells the devices panel. */
+export interface DeviceSeen {
+  readonly at: string;
+  readonly appVersion: string | null;
+  readonly pendingChanges: number | null;
+}
+
 export interface DeviceRecord {
   readonly id: string;
   readonly tenantId: string;
@@ -103,9 +110,11 @@ export interface AccountStore {
    */
   revokeDevice(tenantId: string, deviceId: string, at: string): Promise<boolean>;
   renameDevice(tenantId: string, deviceId: string, name: string): Promise<boolean>;
-  /** Records a device's call: the devices panel's "last seen", its app version and pending count. */
-  touchDevice(
-    deviceId: string,
-    seen: { at: string; appVersion: string | null; pendingChanges: number | null },
-  ): Promise<void>;
+  /**
+   * Records a device's call: the devices panel's "last seen", its app version and pending count (null: not
+   * reported, the stored one stays).
+   */
+  touchDevice(deviceId: string, seen: DeviceSeen): Promise<void>;
+  /** {@link touchDevice} for many devices in one statement; a device that does not exist is skipped. */
+  touchDevices(sightings: ReadonlyArray<DeviceSeen & { readonly deviceId: string }>): Promise<void>;
 }
