@@ -866,47 +866,48 @@ export function describeSyncStoreConformance(name: string, open: () => Promise<O
           expect.objectContaining({ id: otherDevice, tenantId: opened.otherTenantId }),
         ]);
         expect(await accounts.renameDevice(opened.otherTenantId, deviceId, 'Stolen')).toBe(false);
-        expect(await accounts.revokeDevice(opened.otherTenantId, deviceId, '2026-11-22T10:00:00.000Z')).toBe(
+        expect(await accounts.revokeDevice(opened.otherTenantId, deviceId, '2100-11-22T10:00:00.000Z')).toBe(
           false,
         );
-        expect(await accounts.revokeDevice(opened.tenantId, randomUUID(), '2026-11-22T10:00:00.000Z')).toBe(
+        expect(await accounts.revokeDevice(opened.tenantId, randomUUID(), '2100-11-22T10:00:00.000Z')).toBe(
           false,
         );
 
         expect(await accounts.renameDevice(opened.tenantId, deviceId, 'Front till')).toBe(true);
+        // Calls dated after the pairing (now): "last seen" only moves forward.
         await accounts.touchDevice(deviceId, {
-          at: '2026-11-22T11:00:00.000Z',
+          at: '2100-11-22T11:00:00.000Z',
           appVersion: '2.0.0',
           pendingChanges: 4,
         });
         expect((await accounts.listDevices(opened.tenantId))[0]).toMatchObject({
           name: 'Front till',
-          lastSeenAt: '2026-11-22T11:00:00.000Z',
+          lastSeenAt: '2100-11-22T11:00:00.000Z',
           appVersion: '2.0.0',
           pendingChanges: 4,
         });
         // A call without the headers keeps what the device reported last.
         await accounts.touchDevice(deviceId, {
-          at: '2026-11-22T12:00:00.000Z',
+          at: '2100-11-22T12:00:00.000Z',
           appVersion: null,
           pendingChanges: null,
         });
         expect((await accounts.listDevices(opened.tenantId))[0]).toMatchObject({
-          lastSeenAt: '2026-11-22T12:00:00.000Z',
+          lastSeenAt: '2100-11-22T12:00:00.000Z',
           appVersion: '2.0.0',
           pendingChanges: 4,
         });
 
-        expect(await accounts.revokeDevice(opened.tenantId, deviceId, '2026-11-22T13:00:00.000Z')).toBe(true);
-        expect(await accounts.revokeDevice(opened.tenantId, deviceId, '2026-11-22T14:00:00.000Z')).toBe(true);
-        expect((await accounts.listDevices(opened.tenantId))[0]?.revokedAt).toBe('2026-11-22T13:00:00.000Z');
+        expect(await accounts.revokeDevice(opened.tenantId, deviceId, '2100-11-22T13:00:00.000Z')).toBe(true);
+        expect(await accounts.revokeDevice(opened.tenantId, deviceId, '2100-11-22T14:00:00.000Z')).toBe(true);
+        expect((await accounts.listDevices(opened.tenantId))[0]?.revokedAt).toBe('2100-11-22T13:00:00.000Z');
         // Its tokens are still found, and say the device was revoked, so their next use can say so.
         expect(await accounts.findDeviceToken(fakeHash('dev-access'))).toMatchObject({
-          deviceRevokedAt: '2026-11-22T13:00:00.000Z',
+          deviceRevokedAt: '2100-11-22T13:00:00.000Z',
         });
         expect(await accounts.findDeviceToken(fakeHash('dev-refresh'))).toMatchObject({
           kind: 'refresh',
-          deviceRevokedAt: '2026-11-22T13:00:00.000Z',
+          deviceRevokedAt: '2100-11-22T13:00:00.000Z',
         });
 
         expect((await accounts.listDevices(opened.otherTenantId))[0]).toMatchObject({
@@ -921,27 +922,31 @@ export function describeSyncStoreConformance(name: string, open: () => Promise<O
         const front = await pairedDevice(opened.tenantId, 'front');
         const back = await pairedDevice(opened.tenantId, 'back');
         await accounts.touchDevice(back, {
-          at: '2026-11-22T09:00:00.000Z',
+          at: '2100-11-22T09:00:00.000Z',
           appVersion: '1.0.0',
           pendingChanges: 2,
         });
         await accounts.touchDevices([
-          { deviceId: front, at: '2026-11-22T10:00:00.000Z', appVersion: '2.0.0', pendingChanges: 0 },
-          { deviceId: back, at: '2026-11-22T10:00:01.000Z', appVersion: null, pendingChanges: null },
+          { deviceId: front, at: '2100-11-22T10:00:00.000Z', appVersion: '2.0.0', pendingChanges: 0 },
+          { deviceId: back, at: '2100-11-22T10:00:01.000Z', appVersion: null, pendingChanges: null },
           // A device removed meanwhile, or never there, is skipped.
-          { deviceId: randomUUID(), at: '2026-11-22T10:00:02.000Z', appVersion: '9.9.9', pendingChanges: 1 },
+          { deviceId: randomUUID(), at: '2100-11-22T10:00:02.000Z', appVersion: '9.9.9', pendingChanges: 1 },
         ]);
         await accounts.touchDevices([]);
+        // An older call written late (noted by another process) does not move "last seen" back.
+        await accounts.touchDevices([
+          { deviceId: front, at: '2100-11-22T09:59:55.000Z', appVersion: '1.9.0', pendingChanges: 7 },
+        ]);
         const devices = new Map(
           (await accounts.listDevices(opened.tenantId)).map((device) => [device.id, device]),
         );
         expect(devices.get(front)).toMatchObject({
-          lastSeenAt: '2026-11-22T10:00:00.000Z',
+          lastSeenAt: '2100-11-22T10:00:00.000Z',
           appVersion: '2.0.0',
           pendingChanges: 0,
         });
         expect(devices.get(back)).toMatchObject({
-          lastSeenAt: '2026-11-22T10:00:01.000Z',
+          lastSeenAt: '2100-11-22T10:00:01.000Z',
           appVersion: '1.0.0',
           pendingChanges: 2,
         });

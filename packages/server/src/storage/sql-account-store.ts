@@ -300,13 +300,15 @@ export class SqlAccountStore implements AccountStore {
     const elements = JSON.stringify(
       sightings.map((seen) => [seen.deviceId, seen.at, seen.appVersion, seen.pendingChanges]),
     );
-    // One statement for them all, from one bound JSON array (see jsonElements).
+    // One statement for them all, from one bound JSON array (see jsonElements). A call older than the one
+    // stored (noted by another process that wrote first) changes nothing: "last seen" never moves back.
     await sql`
       update devices set last_seen_at = e.value ->> 1,
         app_version = coalesce(e.value ->> 2, devices.app_version),
         pending_changes = coalesce(cast(e.value ->> 3 as integer), devices.pending_changes)
       from ${jsonElements(this.#db, elements)}
-      where devices.id = e.value ->> 0`.execute(this.#db);
+      where devices.id = e.value ->> 0
+        and (devices.last_seen_at is null or devices.last_seen_at < e.value ->> 1)`.execute(this.#db);
   }
 }
 
