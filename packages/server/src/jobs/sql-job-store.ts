@@ -1,4 +1,4 @@
-import { sql, type Expression, type Kysely, type SqlBool } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool } from 'kysely';
 import {
   HybridClock,
   type CompiledSchema,
@@ -74,6 +74,7 @@ export class SqlJobStore implements JobStore {
   readonly #clock: HybridClock;
   readonly #groupCommit: GroupCommit;
   readonly #settingsReads = new Map<string, Promise<Map<string, SettingsOverrides>>>();
+  readonly #claimsById: ClaimByIdAsked[] = [];
 
   constructor(engine: SqlEngine, options: SqlJobStoreOptions) {
     this.#engine = engine;
@@ -161,10 +162,8 @@ export class SqlJobStore implements JobStore {
           : await trx
               .selectFrom('sync_jobs')
               .selectAll()
-              .where('status', '=', 'Queued')
-              .where('ready_at', '<=', now)
+              .where((eb) => queuedAndReady(eb, now))
               .where('queue', 'in', [...queues])
-              .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]))
               .orderBy('ready_at')
               .orderBy('id')
               // Some may have busy locks: look a little further than asked.
@@ -172,28 +171,30 @@ export class SqlJobStore implements JobStore {
               // PostgreSQL: rows another claimer holds are skipped, not waited for.
               .$call((query) => (this.#engine.kind === 'postgres' ? query.forUpdate().skipLocked() : query))
               .execute();
-      // Locks are taken in one order by every claimer, so two of them never wait on each other in a cycle.
-      const candidates = [...recovered, ...ready].sort((a, b) =>
-        (a.lock_key ?? '\uffff').localeCompare(b.lock_key ?? '\uffff'),
-      );
+      const candidates = [...recovered, ...ready].sort(byLockKey);
       return leaseJobs(trx, candidates, request, limit);
     });
   }
 
+  /**
+   * Claims of single jobs asked for at the same moment (BullMQ deliveries) share one transaction and a few
+   * statements: the claims wait here until the write they are part of begins.
+   */
   claimById(jobId: string, request: Omit<ClaimRequest, 'limit' | 'queues'>): Promise<ClaimByIdResult> {
-    return this.#write(async (trx): Promise<ClaimByIdResult> => {
-      const { now } = request;
-      const row = await trx.selectFrom('sync_jobs').selectAll().where('id', '=', jobId).executeTakeFirst();
-      if (!row || (row.status !== 'Queued' && row.status !== 'Started')) return { kind: 'none' };
-      const leaseEnds = row.lease_expires_at === null ? null : Number(row.lease_expires_at);
-      if (leaseEnds !== null && leaseEnds >= now) return { kind: 'later', at: leaseEnds + 1 };
-      if (row.status === 'Queued' && row.ready_at !== null && Number(row.ready_at) > now) {
-        return { kind: 'later', at: Number(row.ready_at) };
-      }
-      const [job] = await leaseJobs(trx, [row], { ...request, queues: [row.queue] }, 1);
-      return job
-        ? { kind: 'claimed', job }
-        : { kind: 'later', at: now + LOCK_RETRY_MS * (1 + Math.random()) };
+    return new Promise<ClaimByIdResult>((resolve, reject) => {
+      this.#claimsById.push({ jobId, request, resolve, reject });
+      if (this.#claimsById.length > 1) return;
+      let asked: ClaimByIdAsked[] | null = null;
+      this.#write((trx) => {
+        asked = this.#claimsById.splice(0);
+        return claimByIds(trx, asked);
+      }).then(
+        (results) => asked?.forEach((claim, index) => claim.resolve(results[index] ?? { kind: 'none' })),
+        (error: unknown) => {
+          // Claims asked for after the write began wait for a write of their own.
+          for (const claim of asked ?? this.#claimsById.splice(0)) claim.reject(error);
+        },
+      );
     });
   }
 
@@ -289,9 +290,7 @@ export class SqlJobStore implements JobStore {
         .where((eb) =>
           eb.or([
             eb.and([
-              eb('status', '=', 'Queued'),
-              eb('ready_at', '<=', now),
-              eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]),
+              queuedAndReady(eb, now),
               eb.or([eb('dispatched_at', 'is', null), eb('dispatched_at', '<', stale)]),
             ]),
             // A running job whose worker died and whose delivery BullMQ may have lost: hand it over again.
@@ -657,6 +656,15 @@ export async function insertJobs(
   }
 }
 
+/** A `Queued` job whose time has come and that no live lease holds (a deferred job's lease is its wait). */
+function queuedAndReady(eb: ExpressionBuilder<JobsDatabase, 'sync_jobs'>, now: number): Expression<SqlBool> {
+  return eb.and([
+    eb('status', '=', 'Queued'),
+    eb('ready_at', '<=', now),
+    eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]),
+  ]);
+}
+
 /** Failed jobs whose `retryAfter` has come are queued again, as a new run. */
 async function promoteRetries(trx: Kysely<JobsDatabase>, now: number): Promise<number> {
   const result = await trx
@@ -680,6 +688,80 @@ async function promoteRetries(trx: Kysely<JobsDatabase>, now: number): Promise<n
   return Number(result.numUpdatedRows);
 }
 
+/** A claim of one job by id, waiting for the write it is part of. */
+interface ClaimByIdAsked {
+  readonly jobId: string;
+  readonly request: Omit<ClaimRequest, 'limit' | 'queues'>;
+  readonly resolve: (result: ClaimByIdResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Claims jobs by id, an answer per claim asked for, in a few statements for all of them: one read of the
+ * jobs, then {@link leaseJobs} per worker. A job asked for twice is claimed once; the other claim hears
+ * `later`, like any claim of a job whose lease is live.
+ */
+async function claimByIds(
+  trx: Kysely<JobsDatabase>,
+  asked: readonly ClaimByIdAsked[],
+): Promise<ClaimByIdResult[]> {
+  const rows = new Map<string, JobRow>();
+  for (const chunk of chunks([...new Set(asked.map((claim) => claim.jobId))])) {
+    const found = await trx.selectFrom('sync_jobs').selectAll().where('id', 'in', chunk).execute();
+    for (const row of found) rows.set(row.id, row);
+  }
+  const results: Array<ClaimByIdResult | undefined> = asked.map(() => undefined);
+  // Candidates per worker and lease length (one process has one of each, so this is one group in practice).
+  const groups = new Map<string, { request: ClaimByIdAsked['request']; indexes: Map<string, number> }>();
+  asked.forEach((claim, index) => {
+    const { now } = claim.request;
+    const row = rows.get(claim.jobId);
+    if (!row || (row.status !== 'Queued' && row.status !== 'Started')) {
+      results[index] = { kind: 'none' };
+      return;
+    }
+    const leaseEnds = row.lease_expires_at === null ? null : Number(row.lease_expires_at);
+    if (leaseEnds !== null && leaseEnds >= now) {
+      results[index] = { kind: 'later', at: leaseEnds + 1 };
+      return;
+    }
+    if (row.status === 'Queued' && row.ready_at !== null && Number(row.ready_at) > now) {
+      results[index] = { kind: 'later', at: Number(row.ready_at) };
+      return;
+    }
+    const key = `${claim.request.workerId}\n${claim.request.leaseMs}`;
+    const group = groups.get(key) ?? { request: claim.request, indexes: new Map<string, number>() };
+    groups.set(key, group);
+    if (claim.request.now > group.request.now) group.request = claim.request;
+    if (group.indexes.has(claim.jobId)) {
+      results[index] = { kind: 'later', at: now + LOCK_RETRY_MS * (1 + Math.random()) };
+      return;
+    }
+    group.indexes.set(claim.jobId, index);
+  });
+  for (const { request, indexes } of groups.values()) {
+    const candidates = [...indexes.keys()]
+      .map((id) => rows.get(id))
+      .filter((row): row is JobRow => row !== undefined)
+      .sort(byLockKey);
+    const claimed = await leaseJobs(trx, candidates, request, candidates.length);
+    for (const job of claimed) {
+      const index = indexes.get(job.record.id);
+      if (index !== undefined) results[index] = { kind: 'claimed', job };
+    }
+    // Not leased (another worker was first) or its lock busy: asked again in a moment.
+    for (const index of indexes.values()) {
+      results[index] ??= { kind: 'later', at: request.now + LOCK_RETRY_MS * (1 + Math.random()) };
+    }
+  }
+  return results.map((result) => result ?? { kind: 'none' });
+}
+
+/** Locks are taken in one order by every claimer, so two of them never wait on each other in a cycle. */
+function byLockKey(a: JobRow, b: JobRow): number {
+  return (a.lock_key ?? '\uffff').localeCompare(b.lock_key ?? '\uffff');
+}
+
 /**
  * Leases candidate jobs to a worker, at most `limit`, in a few statements for the whole batch: one lease
  * update that re-checks each candidate is still ready (so two workers that picked the same job never both
@@ -691,7 +773,7 @@ async function promoteRetries(trx: Kysely<JobsDatabase>, now: number): Promise<n
 async function leaseJobs(
   trx: Kysely<JobsDatabase>,
   candidates: readonly JobRow[],
-  request: Omit<ClaimRequest, 'limit'>,
+  request: Omit<ClaimRequest, 'limit' | 'queues'>,
   limit: number,
 ): Promise<ClaimedJob[]> {
   const { now, workerId, leaseMs } = request;
@@ -778,11 +860,7 @@ async function leaseReady(
       .where('id', 'in', chunk)
       .where((eb) =>
         eb.or([
-          eb.and([
-            eb('status', '=', 'Queued'),
-            eb('ready_at', '<=', now),
-            eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]),
-          ]),
+          queuedAndReady(eb, now),
           eb.and([eb('status', '=', 'Started'), eb('lease_expires_at', '<', now)]),
         ]),
       )
