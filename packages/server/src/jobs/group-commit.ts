@@ -8,7 +8,8 @@ interface Pending {
   readonly reject: (error: unknown) => void;
 }
 
-type Outcome =
+/** How one piece of work went. */
+export type Outcome =
   { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
 
 /** At most this many pieces of work share one transaction. */
@@ -161,4 +162,59 @@ function isBusy(error: unknown): boolean {
     typeof error.code === 'string' &&
     error.code.startsWith('SQLITE_BUSY')
   );
+}
+
+interface Asked<Ask, Answer> {
+  readonly ask: Ask;
+  readonly resolve: (answer: Answer) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Asks of the same moment (claims of BullMQ deliveries, ends of jobs that write nothing) answered together
+ * by one piece of work in one write: the asks wait until that write begins, so those made while the last
+ * one ran, or while another process held the lock, are answered by a few statements for all of them. The
+ * answers are given once it has committed; if it fails, every ask it took fails with it.
+ */
+export class SharedWrite<Ask, Answer> {
+  readonly #write: <T>(work: (trx: Kysely<Database>) => Promise<T>) => Promise<T>;
+  readonly #answer: (trx: Kysely<Database>, asks: readonly Ask[]) => Promise<Answer[]>;
+  readonly #waiting: Array<Asked<Ask, Answer>> = [];
+
+  constructor(
+    write: <T>(work: (trx: Kysely<Database>) => Promise<T>) => Promise<T>,
+    answer: (trx: Kysely<Database>, asks: readonly Ask[]) => Promise<Answer[]>,
+  ) {
+    this.#write = write;
+    this.#answer = answer;
+  }
+
+  ask(ask: Ask): Promise<Answer> {
+    return new Promise<Answer>((resolve, reject) => {
+      this.#waiting.push({ ask, resolve, reject });
+      if (this.#waiting.length > 1) return;
+      let taken: Array<Asked<Ask, Answer>> | null = null;
+      this.#write((trx) => {
+        const asked = this.#waiting.splice(0);
+        taken = asked;
+        return this.#answer(
+          trx,
+          asked.map((waiting) => waiting.ask),
+        );
+      }).then(
+        (answers) => {
+          for (const [index, waiting] of (taken ?? []).entries()) {
+            const answer = answers[index];
+            if (answer === undefined)
+              waiting.reject(new Error('the shared write gave no answer to this ask'));
+            else waiting.resolve(answer);
+          }
+        },
+        (error: unknown) => {
+          // Asks made after the write began wait for a write of their own.
+          for (const waiting of taken ?? this.#waiting.splice(0)) waiting.reject(error);
+        },
+      );
+    });
+  }
 }

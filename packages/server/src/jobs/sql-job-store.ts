@@ -1,4 +1,11 @@
-import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool } from 'kysely';
+import {
+  sql,
+  type Expression,
+  type ExpressionBuilder,
+  type Kysely,
+  type RawBuilder,
+  type SqlBool,
+} from 'kysely';
 import {
   HybridClock,
   type CompiledSchema,
@@ -30,8 +37,9 @@ import type {
   TenantJobStore,
 } from '@tillsync/jobs';
 import type { Database } from '../storage/database.js';
-import type { SqlEngine } from '../storage/sql-engine.js';
+import { jsonElements, type SqlEngine } from '../storage/sql-engine.js';
 import {
+  JOB_COLUMN_TYPES,
   toJobRecord,
   toJobRow,
   toJobUpdate,
@@ -40,7 +48,7 @@ import {
   type JobTables,
   type JobsDatabase,
 } from './job-tables.js';
-import { GroupCommit } from './group-commit.js';
+import { GroupCommit, SharedWrite, type Outcome } from './group-commit.js';
 import { writeTarget } from './target-writer.js';
 
 /** Statements stay well under the engines' limits on bound values. */
@@ -74,11 +82,27 @@ export class SqlJobStore implements JobStore {
   readonly #clock: HybridClock;
   readonly #groupCommit: GroupCommit;
   readonly #settingsReads = new Map<string, Promise<Map<string, SettingsOverrides>>>();
-  readonly #claimsById: ClaimByIdAsked[] = [];
+  /** Claims of single jobs asked for at the same moment (BullMQ deliveries) share one write. */
+  readonly #claimsById: SharedWrite<ClaimByIdAsked, ClaimByIdResult>;
+  /** Ends of jobs that write nothing else, asked for at the same moment, share one write. */
+  readonly #endsClaimed: SharedWrite<EndAsked, boolean | 'aborted'>;
+  readonly #jobInserts: SharedWrite<JobsToInsert, Outcome>;
 
   constructor(engine: SqlEngine, options: SqlJobStoreOptions) {
     this.#engine = engine;
     this.#groupCommit = new GroupCommit(engine);
+    this.#claimsById = new SharedWrite(
+      (work) => this.#groupCommit.run(work),
+      (trx, asked) => claimByIds(trx.withTables<JobTables>(), asked),
+    );
+    this.#endsClaimed = new SharedWrite(
+      (work) => this.#groupCommit.run(work),
+      (trx, asked) => endClaimedJobs(trx.withTables<JobTables>(), asked),
+    );
+    this.#jobInserts = new SharedWrite(
+      (work) => this.#groupCommit.run(work),
+      (trx, asked) => insertJobsAsked(trx.withTables<JobTables>(), asked),
+    );
     const now = options.now ?? Date.now;
     this.#options = Object.freeze({
       schema: options.schema,
@@ -138,6 +162,7 @@ export class SqlJobStore implements JobStore {
       now: this.#options.now,
       clock: this.#clock,
       groupCommit: this.#groupCommit,
+      jobInserts: this.#jobInserts,
       settingsReads: this.#settingsReads,
     });
   }
@@ -181,21 +206,7 @@ export class SqlJobStore implements JobStore {
    * statements: the claims wait here until the write they are part of begins.
    */
   claimById(jobId: string, request: Omit<ClaimRequest, 'limit' | 'queues'>): Promise<ClaimByIdResult> {
-    return new Promise<ClaimByIdResult>((resolve, reject) => {
-      this.#claimsById.push({ jobId, request, resolve, reject });
-      if (this.#claimsById.length > 1) return;
-      let asked: ClaimByIdAsked[] | null = null;
-      this.#write((trx) => {
-        asked = this.#claimsById.splice(0);
-        return claimByIds(trx, asked);
-      }).then(
-        (results) => asked?.forEach((claim, index) => claim.resolve(results[index] ?? { kind: 'none' })),
-        (error: unknown) => {
-          // Claims asked for after the write began wait for a write of their own.
-          for (const claim of asked ?? this.#claimsById.splice(0)) claim.reject(error);
-        },
-      );
-    });
+    return this.#claimsById.ask({ jobId, request });
   }
 
   start(claim: JobClaim, lockKeys: readonly string[], now: number, retryAt: number): Promise<StartResult> {
@@ -243,6 +254,18 @@ export class SqlJobStore implements JobStore {
         return 'lost';
       }
       return 'started';
+    });
+  }
+
+  endClaimed(
+    claim: JobClaim,
+    from: readonly SyncJobStatus[],
+    patch: JobPatch,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    return this.#endsClaimed.ask({ claim, from, patch, signal: signal ?? null }).then((ended) => {
+      if (ended === 'aborted') throw signal?.reason;
+      return ended;
     });
   }
 
@@ -362,6 +385,8 @@ interface TenantContext {
   readonly now: () => number;
   readonly clock: HybridClock;
   readonly groupCommit: GroupCommit;
+  /** Enqueues of the same moment (a burst of API calls) share one write and one insert. */
+  readonly jobInserts: SharedWrite<JobsToInsert, Outcome>;
   /** Type settings reads in flight, by tenant: reads asked for meanwhile share them. */
   readonly settingsReads: Map<string, Promise<Map<string, SettingsOverrides>>>;
 }
@@ -474,9 +499,8 @@ class SqlTenantJobStore implements TenantJobStore {
   }
 
   async insertJobs(records: readonly NewJobRecord[]): Promise<void> {
-    await this.#context.groupCommit.run((trx) =>
-      insertJobs(trx.withTables<JobTables>(), this.tenantId, records),
-    );
+    const inserted = await this.#context.jobInserts.ask({ tenantId: this.tenantId, records });
+    if (!inserted.ok) throw inserted.error;
   }
 
   async transition(id: string, from: readonly SyncJobStatus[], patch: JobPatch): Promise<boolean> {
@@ -645,15 +669,72 @@ export async function readTypeSettings(
   return new Map(rows.map((row) => [row.name, JSON.parse(row.settings) as SettingsOverrides]));
 }
 
+/**
+ * Inserts jobs in one statement, whatever their number: the rows travel as one bound JSON array, so the
+ * statement's text stays the same (SQLite prepares it once) and a failure leaves none of them inserted.
+ */
 export async function insertJobs(
   db: Kysely<JobsDatabase>,
   tenantId: string,
   records: readonly NewJobRecord[],
 ): Promise<void> {
-  for (const chunk of chunks([...records], 50)) {
-    if (chunk.some((record) => record.tenantId !== tenantId)) throw new Error('a job of another tenant');
-    await db.insertInto('sync_jobs').values(chunk.map(toJobRow)).execute();
+  if (records.length === 0) return;
+  if (records.some((record) => record.tenantId !== tenantId)) throw new Error('a job of another tenant');
+  const rows: Array<Record<string, unknown>> = records.map(toJobRow);
+  const columns = Object.keys(rows[0] ?? {});
+  const elements = JSON.stringify(rows.map((row) => columns.map((column) => row[column] ?? null)));
+  await sql`
+    insert into sync_jobs (${sql.join(columns.map((column) => sql.ref(column)))})
+    select ${sql.join(columns.map((column, position) => jsonElement(column, position)))}
+    from ${jsonElements(db, elements)}
+    where true`.execute(db);
+}
+
+/** Item `position` of a row sent as a JSON array, for column `column` (PostgreSQL needs numbers cast). */
+function jsonElement(column: string, position: number): RawBuilder<unknown> {
+  const value = sql`e.value ->> ${sql.lit(position)}`;
+  const type = isJobColumn(column) ? JOB_COLUMN_TYPES[column] : 'text';
+  return type === 'text' ? value : sql`cast(${value} as ${sql.raw(type)})`;
+}
+
+function isJobColumn(column: string): column is keyof typeof JOB_COLUMN_TYPES {
+  return Object.hasOwn(JOB_COLUMN_TYPES, column);
+}
+
+/** Jobs one caller enqueues. */
+interface JobsToInsert {
+  readonly tenantId: string;
+  readonly records: readonly NewJobRecord[];
+}
+
+/**
+ * Inserts what several callers enqueue, an outcome each: all in one statement, or, should that fail, each
+ * caller's in a statement of its own, so one caller's bad job fails only its own enqueue.
+ */
+async function insertJobsAsked(db: Kysely<JobsDatabase>, asked: readonly JobsToInsert[]): Promise<Outcome[]> {
+  const together = asked.length > 1 && new Set(asked.map((insert) => insert.tenantId)).size === 1;
+  if (together) {
+    try {
+      await insertJobs(
+        db,
+        asked[0]?.tenantId ?? '',
+        asked.flatMap((insert) => insert.records),
+      );
+      return asked.map(() => ({ ok: true, value: undefined }));
+    } catch {
+      // A statement that fails changes nothing: each caller's jobs are tried on their own below.
+    }
   }
+  const outcomes: Outcome[] = [];
+  for (const { tenantId, records } of asked) {
+    try {
+      await insertJobs(db, tenantId, records);
+      outcomes.push({ ok: true, value: undefined });
+    } catch (error) {
+      outcomes.push({ ok: false, error });
+    }
+  }
+  return outcomes;
 }
 
 /** A `Queued` job whose time has come and that no live lease holds (a deferred job's lease is its wait). */
@@ -688,12 +769,10 @@ async function promoteRetries(trx: Kysely<JobsDatabase>, now: number): Promise<n
   return Number(result.numUpdatedRows);
 }
 
-/** A claim of one job by id, waiting for the write it is part of. */
+/** A claim of one job by id. */
 interface ClaimByIdAsked {
   readonly jobId: string;
   readonly request: Omit<ClaimRequest, 'limit' | 'queues'>;
-  readonly resolve: (result: ClaimByIdResult) => void;
-  readonly reject: (error: unknown) => void;
 }
 
 /**
@@ -757,6 +836,75 @@ async function claimByIds(
   return results.map((result) => result ?? { kind: 'none' });
 }
 
+/** An end of a claimed job that writes nothing else. */
+interface EndAsked {
+  readonly claim: JobClaim;
+  readonly from: readonly SyncJobStatus[];
+  readonly patch: JobPatch;
+  readonly signal: AbortSignal | null;
+}
+
+/**
+ * Ends claimed jobs, an answer per end: false for a claim that is no longer current, `aborted` for one whose
+ * signal was aborted before its write. Ends that set the same columns (every end a worker writes does)
+ * take one update for all of them, each row's values from one bound JSON array and each row's claim checked
+ * in the same statement, then one delete of their locks.
+ */
+async function endClaimedJobs(
+  trx: Kysely<JobsDatabase>,
+  asked: readonly EndAsked[],
+): Promise<Array<boolean | 'aborted'>> {
+  const answers: Array<boolean | 'aborted'> = asked.map((end) => (end.signal?.aborted ? 'aborted' : false));
+  const alike = new Map<string, Array<{ end: EndAsked; index: number; update: Record<string, unknown> }>>();
+  asked.forEach((end, index) => {
+    if (answers[index] === 'aborted') return;
+    const update: Record<string, unknown> = toJobUpdate(end.patch);
+    const key = `${end.from.join(',')}|${Object.keys(update).join(',')}`;
+    alike.set(key, [...(alike.get(key) ?? []), { end, index, update }]);
+  });
+  for (const ends of alike.values()) {
+    const first = ends[0];
+    if (!first) continue;
+    const columns = Object.keys(first.update);
+    // Rows in the order of their ids: two writers that lock rows of one table lock them in one order.
+    ends.sort((a, b) => a.end.claim.jobId.localeCompare(b.end.claim.jobId));
+    for (const chunk of chunks(ends)) {
+      const { from } = first.end;
+      const elements = chunk.map(({ end: { claim }, update }) => [
+        claim.jobId,
+        claim.tenantId,
+        claim.attempt,
+        claim.workerId,
+        ...from,
+        ...columns.map((column) => update[column] ?? null),
+      ]);
+      // The statuses come from the array too: bound as plain values, SQLite would read the jobs by status
+      // (thousands queued) rather than each by its id.
+      const statuses = sql.join(from.map((_, position) => sql`e.value ->> ${sql.lit(position + 4)}`));
+      const assignments = sql.join(
+        columns.map(
+          (column, position) => sql`${sql.ref(column)} = ${jsonElement(column, position + 4 + from.length)}`,
+        ),
+      );
+      const { rows } = await sql<{ id: string }>`
+        update sync_jobs set ${assignments}
+        from ${jsonElements(trx, JSON.stringify(elements))}
+        where sync_jobs.id = e.value ->> 0 and sync_jobs.tenant_id = e.value ->> 1
+          and sync_jobs.attempt = cast(e.value ->> 2 as bigint) and sync_jobs.lease_owner = e.value ->> 3
+          and sync_jobs.status in (${statuses})
+        returning sync_jobs.id`.execute(trx);
+      const ended = new Set(rows.map((row) => row.id));
+      for (const { end, index } of chunk) answers[index] = ended.has(end.claim.jobId);
+      if (ended.size > 0)
+        await trx
+          .deleteFrom('sync_job_locks')
+          .where('job_id', 'in', [...ended])
+          .execute();
+    }
+  }
+  return answers;
+}
+
 /** Locks are taken in one order by every claimer, so two of them never wait on each other in a cycle. */
 function byLockKey(a: JobRow, b: JobRow): number {
   return (a.lock_key ?? '\uffff').localeCompare(b.lock_key ?? '\uffff');
@@ -812,23 +960,41 @@ async function leaseJobs(
       .where('lease_owner', '=', workerId)
       .execute();
   }
-  const started = new Map<string, JobRow>();
+  const started = new Map<string, Pick<JobRow, 'status' | 'started_at'>>();
   for (const chunk of chunks(locking.filter(holds).map((row) => row.id))) {
     const rows = await trx
       .updateTable('sync_jobs')
       .set((eb) => ({ status: 'Started', started_at: eb.fn.coalesce('started_at', eb.val(now)) }))
       .where('id', 'in', chunk)
       .where('lease_owner', '=', workerId)
-      .returningAll()
+      .returning(['id', 'status', 'started_at'])
       .execute();
     for (const row of rows) started.set(row.id, row);
   }
   return leased.flatMap((row) => {
     if (row.lock_key === null) return [claimedJob(row, workerId, false)];
     const startedRow = started.get(row.id);
-    return startedRow ? [claimedJob(startedRow, workerId, true)] : [];
+    return startedRow ? [claimedJob({ ...row, ...startedRow }, workerId, true)] : [];
   });
 }
+
+/**
+ * What a lease returns of each job: the columns a claim changes, and those that may have changed since the
+ * candidate was read (its other columns stay as they were while the job waits to run).
+ */
+const LEASE_COLUMNS = [
+  'id',
+  'status',
+  'attempt',
+  'recoveries',
+  'lease_owner',
+  'lease_expires_at',
+  'ready_at',
+  'started_at',
+  'retry_count',
+  'lock_key',
+  'dispatched_at',
+] as const;
 
 /**
  * Leases jobs in one update per chunk. Its condition is the one that made them candidates (queued and
@@ -842,7 +1008,7 @@ async function leaseReady(
   now: number,
   until: number,
 ): Promise<JobRow[]> {
-  const leased = new Map<string, JobRow>();
+  const leased = new Map<string, Pick<JobRow, (typeof LEASE_COLUMNS)[number]>>();
   for (const chunk of chunks(rows.map((row) => row.id))) {
     const updated = await trx
       .updateTable('sync_jobs')
@@ -864,13 +1030,13 @@ async function leaseReady(
           eb.and([eb('status', '=', 'Started'), eb('lease_expires_at', '<', now)]),
         ]),
       )
-      .returningAll()
+      .returning(LEASE_COLUMNS)
       .execute();
     for (const row of updated) leased.set(row.id, row);
   }
   return rows.flatMap((row) => {
     const done = leased.get(row.id);
-    return done ? [done] : [];
+    return done ? [{ ...row, ...done }] : [];
   });
 }
 
