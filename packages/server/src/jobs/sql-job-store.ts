@@ -93,7 +93,7 @@ export class SqlJobStore implements JobStore {
     this.#groupCommit = new GroupCommit(engine);
     this.#claimsById = new SharedWrite(
       (work) => this.#groupCommit.run(work),
-      (trx, asked) => claimByIds(trx.withTables<JobTables>(), asked),
+      (trx, asked) => claimByIds(trx.withTables<JobTables>(), asked, engine.kind),
     );
     this.#endsClaimed = new SharedWrite(
       (work) => this.#groupCommit.run(work),
@@ -783,16 +783,38 @@ interface ClaimByIdAsked {
 async function claimByIds(
   trx: Kysely<JobsDatabase>,
   asked: readonly ClaimByIdAsked[],
+  engine: SqlEngine['kind'],
 ): Promise<ClaimByIdResult[]> {
+  const ids = [...new Set(asked.map((claim) => claim.jobId))];
   const rows = new Map<string, JobRow>();
-  for (const chunk of chunks([...new Set(asked.map((claim) => claim.jobId))])) {
-    const found = await trx.selectFrom('sync_jobs').selectAll().where('id', 'in', chunk).execute();
+  for (const chunk of chunks(ids)) {
+    const found = await trx
+      .selectFrom('sync_jobs')
+      .selectAll()
+      .where('id', 'in', chunk)
+      // PostgreSQL: the rows stay as read until the claim commits; one another transaction holds is skipped.
+      .$call((query) => (engine === 'postgres' ? query.forUpdate().skipLocked() : query))
+      .execute();
     for (const row of found) rows.set(row.id, row);
   }
   const results: Array<ClaimByIdResult | undefined> = asked.map(() => undefined);
+  const skipped = ids.filter((id) => !rows.has(id));
+  if (engine === 'postgres' && skipped.length > 0) {
+    // Held by another transaction (its claim or its end) rather than missing: asked again in a moment.
+    const held = new Set<string>();
+    for (const chunk of chunks(skipped)) {
+      const found = await trx.selectFrom('sync_jobs').select('id').where('id', 'in', chunk).execute();
+      for (const row of found) held.add(row.id);
+    }
+    asked.forEach((claim, index) => {
+      if (held.has(claim.jobId))
+        results[index] = { kind: 'later', at: claim.request.now + LOCK_RETRY_MS * (1 + Math.random()) };
+    });
+  }
   // Candidates per worker and lease length (one process has one of each, so this is one group in practice).
   const groups = new Map<string, { request: ClaimByIdAsked['request']; indexes: Map<string, number> }>();
   asked.forEach((claim, index) => {
+    if (results[index]) return;
     const { now } = claim.request;
     const row = rows.get(claim.jobId);
     if (!row || (row.status !== 'Queued' && row.status !== 'Started')) {
@@ -911,12 +933,12 @@ function byLockKey(a: JobRow, b: JobRow): number {
 }
 
 /**
- * Leases candidate jobs to a worker, at most `limit`, in a few statements for the whole batch: one lease
- * update that re-checks each candidate is still ready (so two workers that picked the same job never both
- * get it), one insert of the locks of the jobs whose lock is known (the job is ours, so taking over a lock
- * its dead worker held is safe), one update that starts those that got their lock, and one that lets go
- * of those whose lock is busy, to wait a moment. A job whose lock is not known is leased only: it starts
- * once its controller has found its target.
+ * Leases candidate jobs to a worker, at most `limit`, in a few statements for the whole batch: one insert
+ * of the locks of the jobs whose lock is known (the job is ours, so taking over a lock its dead worker held
+ * is safe), one that lets go of those whose lock is busy, to wait a moment, and one update that leases the
+ * others and starts those holding their lock. That update re-checks each job is still ready, so two workers
+ * that picked the same job never both get it. A job whose lock is not known is leased only: it starts once
+ * its controller has found its target.
  */
 async function leaseJobs(
   trx: Kysely<JobsDatabase>,
@@ -938,8 +960,10 @@ async function leaseJobs(
     }
     picked.push(row);
   }
-  const leased = await leaseReady(trx, picked, workerId, now, until);
-  const locking = leased.filter((row) => row.lock_key !== null);
+  // The candidates stay as read until this transaction ends (SQLite: it is the one writer; PostgreSQL: their
+  // rows were selected for update), so their locks are taken first, and each job is leased and, holding
+  // its lock, started, in one update.
+  const locking = picked.filter((row) => row.lock_key !== null);
   const taken = await takeLocks(
     trx,
     null,
@@ -957,25 +981,19 @@ async function leaseJobs(
       // over from a dead worker) is claimable again then.
       .set({ lease_owner: null, lease_expires_at: retryAt, ready_at: retryAt })
       .where('id', 'in', chunk)
-      .where('lease_owner', '=', workerId)
       .execute();
   }
-  const started = new Map<string, Pick<JobRow, 'status' | 'started_at'>>();
-  for (const chunk of chunks(locking.filter(holds).map((row) => row.id))) {
-    const rows = await trx
-      .updateTable('sync_jobs')
-      .set((eb) => ({ status: 'Started', started_at: eb.fn.coalesce('started_at', eb.val(now)) }))
-      .where('id', 'in', chunk)
-      .where('lease_owner', '=', workerId)
-      .returning(['id', 'status', 'started_at'])
-      .execute();
-    for (const row of rows) started.set(row.id, row);
-  }
-  return leased.flatMap((row) => {
-    if (row.lock_key === null) return [claimedJob(row, workerId, false)];
-    const startedRow = started.get(row.id);
-    return startedRow ? [claimedJob({ ...row, ...startedRow }, workerId, true)] : [];
-  });
+  const leased = await leaseReady(
+    trx,
+    picked.filter((row) => row.lock_key === null || holds(row)),
+    workerId,
+    now,
+    until,
+  );
+  const leasedIds = new Set(leased.map((row) => row.id));
+  for (const row of locking.filter((row) => holds(row) && !leasedIds.has(row.id)))
+    await releaseLocks(trx, row.id, [row.lock_key ?? '']);
+  return leased.map((row) => claimedJob(row, workerId, row.lock_key !== null));
 }
 
 /**
@@ -1021,6 +1039,19 @@ async function leaseReady(
           .when('status', '=', 'Started')
           .then(eb('recoveries', '+', 1))
           .else(eb.ref('recoveries'))
+          .end(),
+        // A job whose lock is known holds it by now: it starts with its lease.
+        status: eb
+          .case()
+          .when('lock_key', 'is', null)
+          .then(eb.ref('status'))
+          .else(eb.val<SyncJobStatus>('Started'))
+          .end(),
+        started_at: eb
+          .case()
+          .when('lock_key', 'is', null)
+          .then(eb.ref('started_at'))
+          .else(eb.fn.coalesce('started_at', eb.val(now)))
           .end(),
       }))
       .where('id', 'in', chunk)
