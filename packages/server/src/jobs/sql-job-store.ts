@@ -1,5 +1,6 @@
 import {
   sql,
+  SqliteAdapter,
   type Expression,
   type ExpressionBuilder,
   type Kysely,
@@ -189,8 +190,8 @@ export class SqlJobStore implements JobStore {
               .selectAll()
               .where((eb) => queuedAndReady(eb, now))
               .where('queue', 'in', [...queues])
+              // By the index alone (no sort of every waiting job), so the read stops at the limit however many wait.
               .orderBy('ready_at')
-              .orderBy('id')
               // Some may have busy locks: look a little further than asked.
               .limit((limit - recovered.length) * 2)
               // PostgreSQL: rows another claimer holds are skipped, not waited for.
@@ -686,8 +687,18 @@ export async function insertJobs(
   await sql`
     insert into sync_jobs (${sql.join(columns.map((column) => sql.ref(column)))})
     select ${sql.join(columns.map((column, position) => jsonElement(column, position)))}
-    from ${jsonElements(db, elements)}
+    from ${jsonRows(db, elements)}
     where true`.execute(db);
+}
+
+/**
+ * Rows sent as one JSON array of arrays, as a table (see {@link jsonElements}). On SQLite each row is read
+ * as JSONB, its binary form: a row's columns are picked out of it without parsing its text once per column.
+ */
+function jsonRows(db: Kysely<JobsDatabase>, json: string): RawBuilder<unknown> {
+  return db.getExecutor().adapter instanceof SqliteAdapter
+    ? sql`jsonb_each(${json}) as e`
+    : jsonElements(db, json);
 }
 
 /** Item `position` of a row sent as a JSON array, for column `column` (PostgreSQL needs numbers cast). */
@@ -910,7 +921,7 @@ async function endClaimedJobs(
       );
       const { rows } = await sql<{ id: string }>`
         update sync_jobs set ${assignments}
-        from ${jsonElements(trx, JSON.stringify(elements))}
+        from ${jsonRows(trx, JSON.stringify(elements))}
         where sync_jobs.id = e.value ->> 0 and sync_jobs.tenant_id = e.value ->> 1
           and sync_jobs.attempt = cast(e.value ->> 2 as bigint) and sync_jobs.lease_owner = e.value ->> 3
           and sync_jobs.status in (${statuses})
