@@ -190,7 +190,7 @@ export class SqlJobStore implements JobStore {
               .selectAll()
               .where((eb) => queuedAndReady(eb, now))
               .where('queue', 'in', [...queues])
-              // By the index alone (no sort of every waiting job), so the read stops at the limit however many wait.
+              // In the index's order (no sort of every waiting job): the read stops at its limit.
               .orderBy('ready_at')
               // Some may have busy locks: look a little further than asked.
               .limit((limit - recovered.length) * 2)
