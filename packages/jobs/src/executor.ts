@@ -190,9 +190,7 @@ export class JobExecutor {
       result = await Promise.race([this.#execute(claimed, tenant, state, abort.signal), timedOut]);
     } catch (error) {
       result =
-        error instanceof LostClaimError
-          ? { kind: 'lost' }
-          : await this.#fail(claim, record, tenant, state, error);
+        error instanceof LostClaimError ? { kind: 'lost' } : await this.#fail(claim, record, state, error);
     } finally {
       clearTimeout(timer);
       this.#leases.delete(record.id);
@@ -511,6 +509,39 @@ export class JobExecutor {
     if (signal.aborted) throw signal.reason;
     const now = this.config.now();
     const startedAt = state.startedAt ?? now;
+    const keepData = job.settings.verboseLogging;
+    const endPatch = (
+      diffSummary: DiffSummary | null,
+      currentData: RowValues | null,
+      updatedData: RowValues | null,
+    ): JobPatch => ({
+      status: ending.status,
+      operation: ending.operation ?? null,
+      target: ending.target ?? null,
+      diffSummary,
+      currentData: keepData ? currentData : null,
+      updatedData: keepData ? updatedData : null,
+      errorMessage: null,
+      errorStack: null,
+      retryAfter: null,
+      startedAt,
+      endedAt: now,
+      durationMs: Math.max(0, Math.round(now - startedAt)),
+      readyAt: null,
+      releaseLease: true,
+    });
+    // A job that found its target never shows `Started` when it ends without a write: it moves from
+    // `Queued` to its end in one step.
+    const from: readonly SyncJobStatus[] = ['Queued', 'Started'];
+    if ((ending.writes ?? []).length === 0 && (ending.children ?? []).length === 0) {
+      const patch = endPatch(
+        ending.diffSummary ?? null,
+        ending.currentData ?? null,
+        ending.updatedData ?? null,
+      );
+      if (!(await this.#store.endClaimed(claim, from, patch, signal))) throw new LostClaimError();
+      return [];
+    }
     return tenant.transaction(async (tx) => {
       const written: Array<{ before: RowValues | null; after: RowValues | null }> = [];
       for (const write of ending.writes ?? []) {
@@ -528,27 +559,10 @@ export class JobExecutor {
       if (ending.children && ending.children.length > 0) await tx.insertJobs(ending.children);
       // What was really replaced and left, read inside the transaction, is what the record keeps.
       const only = written.length === 1 ? written[0] : undefined;
-      const diffSummary = only ? diffValues(only.before, only.after) : (ending.diffSummary ?? null);
-      const keepData = job.settings.verboseLogging;
-      const patch: JobPatch = {
-        status: ending.status,
-        operation: ending.operation ?? null,
-        target: ending.target ?? null,
-        diffSummary,
-        currentData: keepData ? (only ? only.before : (ending.currentData ?? null)) : null,
-        updatedData: keepData ? (only ? only.after : (ending.updatedData ?? null)) : null,
-        errorMessage: null,
-        errorStack: null,
-        retryAfter: null,
-        startedAt,
-        endedAt: now,
-        durationMs: Math.max(0, Math.round(now - startedAt)),
-        readyAt: null,
-        releaseLease: true,
-      };
-      // A job that found its target never shows `Started` when it ends without a write: it moves from
-      // `Queued` to its end in this one transaction.
-      if (!(await tx.updateClaimed(claim, ['Queued', 'Started'], patch))) throw new LostClaimError();
+      const patch = only
+        ? endPatch(diffValues(only.before, only.after), only.before, only.after)
+        : endPatch(ending.diffSummary ?? null, ending.currentData ?? null, ending.updatedData ?? null);
+      if (!(await tx.updateClaimed(claim, from, patch))) throw new LostClaimError();
       // Checked again inside the transaction: a job that timed out while it waited here must not commit.
       if (signal.aborted) throw signal.reason;
       await tx.releaseLocks(claim.jobId);
@@ -557,13 +571,7 @@ export class JobExecutor {
   }
 
   /** Records a failure; with retries left (and an error worth retrying), the job runs again after its delay. */
-  async #fail(
-    claim: JobClaim,
-    record: JobRecord,
-    tenant: TenantJobStore,
-    state: RunState,
-    error: unknown,
-  ): Promise<RunResult> {
+  async #fail(claim: JobClaim, record: JobRecord, state: RunState, error: unknown): Promise<RunResult> {
     const now = this.config.now();
     const retry = !(error instanceof UnrecoverableJobError) && record.retryCount < record.settings.maxRetries;
     const startedAt = state.startedAt ?? now;
@@ -585,12 +593,7 @@ export class JobExecutor {
       releaseLease: true,
     };
     try {
-      const failed = await tenant.transaction(async (tx) => {
-        if (!(await tx.updateClaimed(claim, ['Queued', 'Started'], patch))) return false;
-        await tx.releaseLocks(claim.jobId);
-        return true;
-      });
-      if (!failed) return { kind: 'lost' };
+      if (!(await this.#store.endClaimed(claim, ['Queued', 'Started'], patch))) return { kind: 'lost' };
       this.#logger.warn(
         { jobId: record.id, tenantId: record.tenantId, type: record.type, err: error, retry },
         `sync job failed: ${message}`,

@@ -126,6 +126,19 @@ export interface JobStore {
    * canceled or taken over meanwhile, so it must not run.
    */
   start(claim: JobClaim, lockKeys: readonly string[], now: number, retryAt: number): Promise<StartResult>;
+  /**
+   * Ends a claimed job whose end writes nothing else (no target rows, no children): `patch` (its final
+   * status) while `claim` is current and its status is one of `from`, and its locks let go, together. False
+   * when the claim is no longer current (another worker took the job over, or it was canceled). Ends of the
+   * same moment may share one transaction. An end whose `signal` is aborted by the time it would be written
+   * is not written, and throws the signal's reason.
+   */
+  endClaimed(
+    claim: JobClaim,
+    from: readonly SyncJobStatus[],
+    patch: JobPatch,
+    signal?: AbortSignal,
+  ): Promise<boolean>;
   /** Extends the leases (and locks) of jobs a worker runs. */
   renewLeases(claims: readonly JobClaim[], until: number): Promise<void>;
   /** Queues failed jobs whose `retryAfter` has come; returns how many. */

@@ -8,15 +8,26 @@ interface Pending {
   readonly reject: (error: unknown) => void;
 }
 
+/** How one piece of work went. */
+export type Outcome =
+  { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
+
 /** At most this many pieces of work share one transaction. */
-const MAX_BATCH = 64;
+const MAX_BATCH = 256;
+/** How long it keeps asking for a write lock another process holds before it waits for it the blocking way. */
+const LOCK_PATIENCE_MS = 10_000;
+/** The longest pause between two asks for the write lock. */
+const MAX_LOCK_PAUSE_MS = 4;
 
 /**
- * Group commit: write transactions asked for in the same turn of the event loop run in ONE database
- * transaction, each inside a savepoint of its own. A piece of work that throws is rolled back to its
- * savepoint alone (its writes vanish, the others' stay), so each keeps the all-or-nothing of its own
- * transaction, while many workers finishing jobs at once pay for one commit, and on SQLite one round of
- * the file lock that other processes wait on, instead of one each.
+ * Group commit: write transactions asked for while the last one ran, or while another process held the
+ * file's write lock, run in ONE database transaction, each inside a savepoint of its own. A piece of work
+ * that throws is rolled back to its savepoint alone (its writes vanish, the others' stay), so each keeps
+ * the all-or-nothing of its own transaction, while many workers finishing jobs at once pay for one commit,
+ * and on SQLite one round of the file lock that other processes wait on, instead of one each.
+ *
+ * The write lock is asked for without SQLite's busy handler, which sleeps with the event loop stopped: while
+ * another process writes, this one goes on running jobs, and what they ask for meanwhile joins the batch.
  *
  * Work must only use the database: it runs one after another on the shared connection. SQLite only (one
  * writer at a time anyway); on PostgreSQL each piece has its own transaction.
@@ -24,7 +35,9 @@ const MAX_BATCH = 64;
 export class GroupCommit {
   readonly #engine: SqlEngine;
   #queue: Pending[] = [];
-  #scheduled = false;
+  #draining = false;
+  /** The connection's own busy timeout, put back after each ask for the lock. */
+  #busyTimeoutMs: number | null = null;
 
   constructor(engine: SqlEngine) {
     this.#engine = engine;
@@ -36,48 +49,172 @@ export class GroupCommit {
     if (this.#engine.kind === 'postgres') return this.#engine.write(work);
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => void this.#flush());
+      if (!this.#draining) {
+        this.#draining = true;
+        setImmediate(() => void this.#drain());
       }
     });
   }
 
-  async #flush(): Promise<void> {
-    const batch = this.#queue.splice(0, MAX_BATCH);
-    if (this.#queue.length > 0) setImmediate(() => void this.#flush());
-    else this.#scheduled = false;
-    if (batch.length === 1) {
-      const only = batch[0] as Pending;
-      await this.#engine.write(only.work).then(only.resolve, only.reject);
-      return;
-    }
-    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+  async #drain(): Promise<void> {
     try {
-      await this.#engine.write(async (trx) => {
-        for (const [index, pending] of batch.entries()) {
-          const name = sql.raw(`job_work_${index}`);
-          await sql`savepoint ${name}`.execute(trx);
-          try {
-            const value = await pending.work(trx);
-            await sql`release savepoint ${name}`.execute(trx);
-            outcomes.push({ ok: true, value });
-          } catch (error) {
-            await sql`rollback to savepoint ${name}`.execute(trx);
-            await sql`release savepoint ${name}`.execute(trx);
-            outcomes.push({ ok: false, error });
-          }
-        }
-      });
-    } catch (error) {
-      // The shared commit failed: nothing of any piece was stored.
-      for (const pending of batch) pending.reject(error);
-      return;
+      while (this.#queue.length > 0) await this.#commitNext();
+    } finally {
+      this.#draining = false;
+      if (this.#queue.length > 0) {
+        this.#draining = true;
+        setImmediate(() => void this.#drain());
+      }
     }
-    batch.forEach((pending, index) => {
-      const outcome = outcomes[index];
-      if (outcome?.ok) pending.resolve(outcome.value);
-      else pending.reject(outcome ? outcome.error : new Error('the work did not run'));
+  }
+
+  /** Takes the write lock, then the work queued by then, and commits it as one transaction. */
+  async #commitNext(): Promise<void> {
+    const deadline = Date.now() + LOCK_PATIENCE_MS;
+    for (let asks = 0; ; asks++) {
+      let batch: Pending[] = [];
+      let outcomes: Outcome[] | null = null;
+      try {
+        outcomes = await this.#engine.db.connection().execute(async (connection) => {
+          if (!(await this.#begin(connection, Date.now() > deadline))) return null;
+          batch = this.#queue.splice(0, MAX_BATCH);
+          try {
+            const done = await runPieces(connection, batch);
+            await sql`commit`.execute(connection);
+            return done;
+          } catch (error) {
+            await sql`rollback`.execute(connection);
+            throw error;
+          }
+        });
+      } catch (error) {
+        // The shared commit failed: nothing of any piece was stored.
+        for (const pending of batch.length > 0 ? batch : this.#queue.splice(0, MAX_BATCH))
+          pending.reject(error);
+        return;
+      }
+      if (outcomes) {
+        batch.forEach((pending, index) => {
+          const outcome = outcomes?.[index];
+          if (outcome?.ok) pending.resolve(outcome.value);
+          else pending.reject(outcome ? outcome.error : new Error('the work did not run'));
+        });
+        return;
+      }
+      // Another process writes: ask again soon, a little later each time, and run other work meanwhile.
+      const pause = Math.min(MAX_LOCK_PAUSE_MS, 1 + asks / 4) * (0.5 + Math.random());
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+
+  /**
+   * Begins a write transaction if the lock is free now (false if another process holds it). `wait`: the
+   * blocking way, with the connection's busy timeout, for when asking has gone on too long.
+   */
+  async #begin(connection: Kysely<Database>, wait: boolean): Promise<boolean> {
+    if (wait) {
+      await sql`begin immediate`.execute(connection);
+      return true;
+    }
+    if (this.#busyTimeoutMs === null) {
+      const { rows } = await sql<{ timeout: number }>`pragma busy_timeout`.execute(connection);
+      this.#busyTimeoutMs = Number(rows[0]?.timeout ?? 0);
+    }
+    await sql`pragma busy_timeout = 0`.execute(connection);
+    try {
+      await sql`begin immediate`.execute(connection);
+      return true;
+    } catch (error) {
+      if (isBusy(error)) return false;
+      throw error;
+    } finally {
+      await sql.raw(`pragma busy_timeout = ${this.#busyTimeoutMs}`).execute(connection);
+    }
+  }
+}
+
+/** Runs each piece in a savepoint of its own (a lone piece needs none: its error rolls the whole back). */
+async function runPieces(connection: Kysely<Database>, batch: readonly Pending[]): Promise<Outcome[]> {
+  const only = batch.length === 1 ? batch[0] : undefined;
+  if (only) return [{ ok: true, value: await only.work(connection) }];
+  const outcomes: Outcome[] = [];
+  for (const [index, pending] of batch.entries()) {
+    const name = sql.raw(`job_work_${index}`);
+    await sql`savepoint ${name}`.execute(connection);
+    try {
+      const value = await pending.work(connection);
+      await sql`release savepoint ${name}`.execute(connection);
+      outcomes.push({ ok: true, value });
+    } catch (error) {
+      await sql`rollback to savepoint ${name}`.execute(connection);
+      await sql`release savepoint ${name}`.execute(connection);
+      outcomes.push({ ok: false, error });
+    }
+  }
+  return outcomes;
+}
+
+function isBusy(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    'code' in error &&
+    typeof error.code === 'string' &&
+    error.code.startsWith('SQLITE_BUSY')
+  );
+}
+
+interface Asked<Ask, Answer> {
+  readonly ask: Ask;
+  readonly resolve: (answer: Answer) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Asks of the same moment (claims of BullMQ deliveries, ends of jobs that write nothing) answered together
+ * by one piece of work in one write: the asks wait until that write begins, so those made while the last
+ * one ran, or while another process held the lock, are answered by a few statements for all of them. The
+ * answers are given once it has committed; if it fails, every ask it took fails with it.
+ */
+export class SharedWrite<Ask, Answer> {
+  readonly #write: <T>(work: (trx: Kysely<Database>) => Promise<T>) => Promise<T>;
+  readonly #answer: (trx: Kysely<Database>, asks: readonly Ask[]) => Promise<Answer[]>;
+  readonly #waiting: Array<Asked<Ask, Answer>> = [];
+
+  constructor(
+    write: <T>(work: (trx: Kysely<Database>) => Promise<T>) => Promise<T>,
+    answer: (trx: Kysely<Database>, asks: readonly Ask[]) => Promise<Answer[]>,
+  ) {
+    this.#write = write;
+    this.#answer = answer;
+  }
+
+  ask(ask: Ask): Promise<Answer> {
+    return new Promise<Answer>((resolve, reject) => {
+      this.#waiting.push({ ask, resolve, reject });
+      if (this.#waiting.length > 1) return;
+      let taken: Array<Asked<Ask, Answer>> | null = null;
+      this.#write((trx) => {
+        const asked = this.#waiting.splice(0);
+        taken = asked;
+        return this.#answer(
+          trx,
+          asked.map((waiting) => waiting.ask),
+        );
+      }).then(
+        (answers) => {
+          for (const [index, waiting] of (taken ?? []).entries()) {
+            const answer = answers[index];
+            if (answer === undefined)
+              waiting.reject(new Error('the shared write gave no answer to this ask'));
+            else waiting.resolve(answer);
+          }
+        },
+        (error: unknown) => {
+          // Asks made after the write began wait for a write of their own.
+          for (const waiting of taken ?? this.#waiting.splice(0)) waiting.reject(error);
+        },
+      );
     });
   }
 }

@@ -88,6 +88,59 @@ export type JobTables = {
   };
 };
 
+/** The SQL type of each column of `sync_jobs` (migration 0002), for values PostgreSQL must be told the type of. */
+export const JOB_COLUMN_TYPES: Readonly<
+  Record<keyof JobTables['sync_jobs'], 'text' | 'integer' | 'bigint' | 'double precision'>
+> = {
+  id: 'text',
+  tenant_id: 'text',
+  type: 'text',
+  parent_job_id: 'text',
+  title: 'text',
+  status: 'text',
+  source_table: 'text',
+  source_id: 'text',
+  operation: 'text',
+  target_table: 'text',
+  target_id: 'text',
+  context: 'text',
+  diff_summary: 'text',
+  current_data: 'text',
+  updated_data: 'text',
+  error_message: 'text',
+  error_stack: 'text',
+  cancel_reason: 'text',
+  queue: 'text',
+  timeout_sec: 'double precision',
+  retry_delay_sec: 'double precision',
+  max_retries: 'integer',
+  verbose_logging: 'integer',
+  retry_count: 'integer',
+  retry_after: 'bigint',
+  insert_enabled: 'integer',
+  update_enabled: 'integer',
+  delete_enabled: 'integer',
+  update_without_changes_enabled: 'integer',
+  dry_run: 'integer',
+  trigger_type: 'text',
+  trigger_table: 'text',
+  trigger_id: 'text',
+  trigger_event: 'text',
+  trigger_device_id: 'text',
+  trigger_at: 'bigint',
+  created_at: 'bigint',
+  started_at: 'bigint',
+  ended_at: 'bigint',
+  duration_ms: 'bigint',
+  ready_at: 'bigint',
+  lock_key: 'text',
+  lease_owner: 'text',
+  lease_expires_at: 'bigint',
+  attempt: 'integer',
+  recoveries: 'integer',
+  dispatched_at: 'bigint',
+};
+
 /** The server's tables with the jobs' ones. */
 export type JobsDatabase = Database & JobTables;
 

@@ -1,4 +1,12 @@
-import { sql, type Expression, type Kysely, type SqlBool } from 'kysely';
+import {
+  sql,
+  SqliteAdapter,
+  type Expression,
+  type ExpressionBuilder,
+  type Kysely,
+  type RawBuilder,
+  type SqlBool,
+} from 'kysely';
 import {
   HybridClock,
   type CompiledSchema,
@@ -30,8 +38,9 @@ import type {
   TenantJobStore,
 } from '@tillsync/jobs';
 import type { Database } from '../storage/database.js';
-import type { SqlEngine } from '../storage/sql-engine.js';
+import { jsonElements, type SqlEngine } from '../storage/sql-engine.js';
 import {
+  JOB_COLUMN_TYPES,
   toJobRecord,
   toJobRow,
   toJobUpdate,
@@ -40,7 +49,7 @@ import {
   type JobTables,
   type JobsDatabase,
 } from './job-tables.js';
-import { GroupCommit } from './group-commit.js';
+import { GroupCommit, SharedWrite, type Outcome } from './group-commit.js';
 import { writeTarget } from './target-writer.js';
 
 /** Statements stay well under the engines' limits on bound values. */
@@ -74,10 +83,27 @@ export class SqlJobStore implements JobStore {
   readonly #clock: HybridClock;
   readonly #groupCommit: GroupCommit;
   readonly #settingsReads = new Map<string, Promise<Map<string, SettingsOverrides>>>();
+  /** Claims of single jobs asked for at the same moment (BullMQ deliveries) share one write. */
+  readonly #claimsById: SharedWrite<ClaimByIdAsked, ClaimByIdResult>;
+  /** Ends of jobs that write nothing else, asked for at the same moment, share one write. */
+  readonly #endsClaimed: SharedWrite<EndAsked, boolean | 'aborted'>;
+  readonly #jobInserts: SharedWrite<JobsToInsert, Outcome>;
 
   constructor(engine: SqlEngine, options: SqlJobStoreOptions) {
     this.#engine = engine;
     this.#groupCommit = new GroupCommit(engine);
+    this.#claimsById = new SharedWrite(
+      (work) => this.#groupCommit.run(work),
+      (trx, asked) => claimByIds(trx.withTables<JobTables>(), asked, engine.kind),
+    );
+    this.#endsClaimed = new SharedWrite(
+      (work) => this.#groupCommit.run(work),
+      (trx, asked) => endClaimedJobs(trx.withTables<JobTables>(), asked),
+    );
+    this.#jobInserts = new SharedWrite(
+      (work) => this.#groupCommit.run(work),
+      (trx, asked) => insertJobsAsked(trx.withTables<JobTables>(), asked),
+    );
     const now = options.now ?? Date.now;
     this.#options = Object.freeze({
       schema: options.schema,
@@ -137,6 +163,7 @@ export class SqlJobStore implements JobStore {
       now: this.#options.now,
       clock: this.#clock,
       groupCommit: this.#groupCommit,
+      jobInserts: this.#jobInserts,
       settingsReads: this.#settingsReads,
     });
   }
@@ -161,40 +188,26 @@ export class SqlJobStore implements JobStore {
           : await trx
               .selectFrom('sync_jobs')
               .selectAll()
-              .where('status', '=', 'Queued')
-              .where('ready_at', '<=', now)
+              .where((eb) => queuedAndReady(eb, now))
               .where('queue', 'in', [...queues])
-              .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]))
+              // In the index's order (no sort of every waiting job): the read stops at its limit.
               .orderBy('ready_at')
-              .orderBy('id')
               // Some may have busy locks: look a little further than asked.
               .limit((limit - recovered.length) * 2)
               // PostgreSQL: rows another claimer holds are skipped, not waited for.
               .$call((query) => (this.#engine.kind === 'postgres' ? query.forUpdate().skipLocked() : query))
               .execute();
-      // Locks are taken in one order by every claimer, so two of them never wait on each other in a cycle.
-      const candidates = [...recovered, ...ready].sort((a, b) =>
-        (a.lock_key ?? '\uffff').localeCompare(b.lock_key ?? '\uffff'),
-      );
+      const candidates = [...recovered, ...ready].sort(byLockKey);
       return leaseJobs(trx, candidates, request, limit);
     });
   }
 
+  /**
+   * Claims of single jobs asked for at the same moment (BullMQ deliveries) share one transaction and a few
+   * statements: the claims wait here until the write they are part of begins.
+   */
   claimById(jobId: string, request: Omit<ClaimRequest, 'limit' | 'queues'>): Promise<ClaimByIdResult> {
-    return this.#write(async (trx): Promise<ClaimByIdResult> => {
-      const { now } = request;
-      const row = await trx.selectFrom('sync_jobs').selectAll().where('id', '=', jobId).executeTakeFirst();
-      if (!row || (row.status !== 'Queued' && row.status !== 'Started')) return { kind: 'none' };
-      const leaseEnds = row.lease_expires_at === null ? null : Number(row.lease_expires_at);
-      if (leaseEnds !== null && leaseEnds >= now) return { kind: 'later', at: leaseEnds + 1 };
-      if (row.status === 'Queued' && row.ready_at !== null && Number(row.ready_at) > now) {
-        return { kind: 'later', at: Number(row.ready_at) };
-      }
-      const [job] = await leaseJobs(trx, [row], { ...request, queues: [row.queue] }, 1);
-      return job
-        ? { kind: 'claimed', job }
-        : { kind: 'later', at: now + LOCK_RETRY_MS * (1 + Math.random()) };
-    });
+    return this.#claimsById.ask({ jobId, request });
   }
 
   start(claim: JobClaim, lockKeys: readonly string[], now: number, retryAt: number): Promise<StartResult> {
@@ -245,6 +258,18 @@ export class SqlJobStore implements JobStore {
     });
   }
 
+  endClaimed(
+    claim: JobClaim,
+    from: readonly SyncJobStatus[],
+    patch: JobPatch,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    return this.#endsClaimed.ask({ claim, from, patch, signal: signal ?? null }).then((ended) => {
+      if (ended === 'aborted') throw signal?.reason;
+      return ended;
+    });
+  }
+
   async renewLeases(claims: readonly JobClaim[], until: number): Promise<void> {
     if (claims.length === 0) return;
     const byWorker = new Map<string, string[]>();
@@ -289,9 +314,7 @@ export class SqlJobStore implements JobStore {
         .where((eb) =>
           eb.or([
             eb.and([
-              eb('status', '=', 'Queued'),
-              eb('ready_at', '<=', now),
-              eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]),
+              queuedAndReady(eb, now),
               eb.or([eb('dispatched_at', 'is', null), eb('dispatched_at', '<', stale)]),
             ]),
             // A running job whose worker died and whose delivery BullMQ may have lost: hand it over again.
@@ -363,6 +386,8 @@ interface TenantContext {
   readonly now: () => number;
   readonly clock: HybridClock;
   readonly groupCommit: GroupCommit;
+  /** Enqueues of the same moment (a burst of API calls) share one write and one insert. */
+  readonly jobInserts: SharedWrite<JobsToInsert, Outcome>;
   /** Type settings reads in flight, by tenant: reads asked for meanwhile share them. */
   readonly settingsReads: Map<string, Promise<Map<string, SettingsOverrides>>>;
 }
@@ -475,9 +500,8 @@ class SqlTenantJobStore implements TenantJobStore {
   }
 
   async insertJobs(records: readonly NewJobRecord[]): Promise<void> {
-    await this.#context.groupCommit.run((trx) =>
-      insertJobs(trx.withTables<JobTables>(), this.tenantId, records),
-    );
+    const inserted = await this.#context.jobInserts.ask({ tenantId: this.tenantId, records });
+    if (!inserted.ok) throw inserted.error;
   }
 
   async transition(id: string, from: readonly SyncJobStatus[], patch: JobPatch): Promise<boolean> {
@@ -646,15 +670,91 @@ export async function readTypeSettings(
   return new Map(rows.map((row) => [row.name, JSON.parse(row.settings) as SettingsOverrides]));
 }
 
+/**
+ * Inserts jobs in one statement, whatever their number: the rows travel as one bound JSON array, so the
+ * statement's text stays the same (SQLite prepares it once) and a failure leaves none of them inserted.
+ */
 export async function insertJobs(
   db: Kysely<JobsDatabase>,
   tenantId: string,
   records: readonly NewJobRecord[],
 ): Promise<void> {
-  for (const chunk of chunks([...records], 50)) {
-    if (chunk.some((record) => record.tenantId !== tenantId)) throw new Error('a job of another tenant');
-    await db.insertInto('sync_jobs').values(chunk.map(toJobRow)).execute();
+  if (records.length === 0) return;
+  if (records.some((record) => record.tenantId !== tenantId)) throw new Error('a job of another tenant');
+  const rows: Array<Record<string, unknown>> = records.map(toJobRow);
+  const columns = Object.keys(rows[0] ?? {});
+  const elements = JSON.stringify(rows.map((row) => columns.map((column) => row[column] ?? null)));
+  await sql`
+    insert into sync_jobs (${sql.join(columns.map((column) => sql.ref(column)))})
+    select ${sql.join(columns.map((column, position) => jsonElement(column, position)))}
+    from ${jsonRows(db, elements)}
+    where true`.execute(db);
+}
+
+/**
+ * Rows sent as one JSON array of arrays, as a table (see {@link jsonElements}). On SQLite each row is read
+ * as JSONB, its binary form: a row's columns are picked out of it without parsing its text once per column.
+ */
+function jsonRows(db: Kysely<JobsDatabase>, json: string): RawBuilder<unknown> {
+  return db.getExecutor().adapter instanceof SqliteAdapter
+    ? sql`jsonb_each(${json}) as e`
+    : jsonElements(db, json);
+}
+
+/** Item `position` of a row sent as a JSON array, for column `column` (PostgreSQL needs numbers cast). */
+function jsonElement(column: string, position: number): RawBuilder<unknown> {
+  const value = sql`e.value ->> ${sql.lit(position)}`;
+  const type = isJobColumn(column) ? JOB_COLUMN_TYPES[column] : 'text';
+  return type === 'text' ? value : sql`cast(${value} as ${sql.raw(type)})`;
+}
+
+function isJobColumn(column: string): column is keyof typeof JOB_COLUMN_TYPES {
+  return Object.hasOwn(JOB_COLUMN_TYPES, column);
+}
+
+/** Jobs one caller enqueues. */
+interface JobsToInsert {
+  readonly tenantId: string;
+  readonly records: readonly NewJobRecord[];
+}
+
+/**
+ * Inserts what several callers enqueue, an outcome each: all in one statement, or, should that fail, each
+ * caller's in a statement of its own, so one caller's bad job fails only its own enqueue.
+ */
+async function insertJobsAsked(db: Kysely<JobsDatabase>, asked: readonly JobsToInsert[]): Promise<Outcome[]> {
+  const together = asked.length > 1 && new Set(asked.map((insert) => insert.tenantId)).size === 1;
+  if (together) {
+    try {
+      await insertJobs(
+        db,
+        asked[0]?.tenantId ?? '',
+        asked.flatMap((insert) => insert.records),
+      );
+      return asked.map(() => ({ ok: true, value: undefined }));
+    } catch {
+      // A statement that fails changes nothing: each caller's jobs are tried on their own below.
+    }
   }
+  const outcomes: Outcome[] = [];
+  for (const { tenantId, records } of asked) {
+    try {
+      await insertJobs(db, tenantId, records);
+      outcomes.push({ ok: true, value: undefined });
+    } catch (error) {
+      outcomes.push({ ok: false, error });
+    }
+  }
+  return outcomes;
+}
+
+/** A `Queued` job whose time has come and that no live lease holds (a deferred job's lease is its wait). */
+function queuedAndReady(eb: ExpressionBuilder<JobsDatabase, 'sync_jobs'>, now: number): Expression<SqlBool> {
+  return eb.and([
+    eb('status', '=', 'Queued'),
+    eb('ready_at', '<=', now),
+    eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]),
+  ]);
 }
 
 /** Failed jobs whose `retryAfter` has come are queued again, as a new run. */
@@ -680,18 +780,181 @@ async function promoteRetries(trx: Kysely<JobsDatabase>, now: number): Promise<n
   return Number(result.numUpdatedRows);
 }
 
+/** A claim of one job by id. */
+interface ClaimByIdAsked {
+  readonly jobId: string;
+  readonly request: Omit<ClaimRequest, 'limit' | 'queues'>;
+}
+
 /**
- * Leases candidate jobs to a worker, at most `limit`, in a few statements for the whole batch: one lease
- * update that re-checks each candidate is still ready (so two workers that picked the same job never both
- * get it), one insert of the locks of the jobs whose lock is known (the job is ours, so taking over a lock
- * its dead worker held is safe), one update that starts those that got their lock, and one that lets go
- * of those whose lock is busy, to wait a moment. A job whose lock is not known is leased only: it starts
- * once its controller has found its target.
+ * Claims jobs by id, an answer per claim asked for, in a few statements for all of them: one read of the
+ * jobs, then {@link leaseJobs} per worker. A job asked for twice is claimed once; the other claim hears
+ * `later`, like any claim of a job whose lease is live.
+ */
+async function claimByIds(
+  trx: Kysely<JobsDatabase>,
+  asked: readonly ClaimByIdAsked[],
+  engine: SqlEngine['kind'],
+): Promise<ClaimByIdResult[]> {
+  const ids = [...new Set(asked.map((claim) => claim.jobId))];
+  const rows = new Map<string, JobRow>();
+  for (const chunk of chunks(ids)) {
+    const found = await trx
+      .selectFrom('sync_jobs')
+      .selectAll()
+      .where('id', 'in', chunk)
+      // PostgreSQL: the rows stay as read until the claim commits; one another transaction holds is skipped.
+      .$call((query) => (engine === 'postgres' ? query.forUpdate().skipLocked() : query))
+      .execute();
+    for (const row of found) rows.set(row.id, row);
+  }
+  const results: Array<ClaimByIdResult | undefined> = asked.map(() => undefined);
+  const skipped = ids.filter((id) => !rows.has(id));
+  if (engine === 'postgres' && skipped.length > 0) {
+    // Held by another transaction (its claim or its end) rather than missing: asked again in a moment.
+    const held = new Set<string>();
+    for (const chunk of chunks(skipped)) {
+      const found = await trx.selectFrom('sync_jobs').select('id').where('id', 'in', chunk).execute();
+      for (const row of found) held.add(row.id);
+    }
+    asked.forEach((claim, index) => {
+      if (held.has(claim.jobId))
+        results[index] = { kind: 'later', at: claim.request.now + LOCK_RETRY_MS * (1 + Math.random()) };
+    });
+  }
+  // Candidates per worker and lease length (one process has one of each, so this is one group in practice).
+  const groups = new Map<string, { request: ClaimByIdAsked['request']; indexes: Map<string, number> }>();
+  asked.forEach((claim, index) => {
+    if (results[index]) return;
+    const { now } = claim.request;
+    const row = rows.get(claim.jobId);
+    if (!row || (row.status !== 'Queued' && row.status !== 'Started')) {
+      results[index] = { kind: 'none' };
+      return;
+    }
+    const leaseEnds = row.lease_expires_at === null ? null : Number(row.lease_expires_at);
+    if (leaseEnds !== null && leaseEnds >= now) {
+      results[index] = { kind: 'later', at: leaseEnds + 1 };
+      return;
+    }
+    if (row.status === 'Queued' && row.ready_at !== null && Number(row.ready_at) > now) {
+      results[index] = { kind: 'later', at: Number(row.ready_at) };
+      return;
+    }
+    const key = `${claim.request.workerId}\n${claim.request.leaseMs}`;
+    const group = groups.get(key) ?? { request: claim.request, indexes: new Map<string, number>() };
+    groups.set(key, group);
+    if (claim.request.now > group.request.now) group.request = claim.request;
+    if (group.indexes.has(claim.jobId)) {
+      results[index] = { kind: 'later', at: now + LOCK_RETRY_MS * (1 + Math.random()) };
+      return;
+    }
+    group.indexes.set(claim.jobId, index);
+  });
+  for (const { request, indexes } of groups.values()) {
+    const candidates = [...indexes.keys()]
+      .map((id) => rows.get(id))
+      .filter((row): row is JobRow => row !== undefined)
+      .sort(byLockKey);
+    const claimed = await leaseJobs(trx, candidates, request, candidates.length);
+    for (const job of claimed) {
+      const index = indexes.get(job.record.id);
+      if (index !== undefined) results[index] = { kind: 'claimed', job };
+    }
+    // Not leased (another worker was first) or its lock busy: asked again in a moment.
+    for (const index of indexes.values()) {
+      results[index] ??= { kind: 'later', at: request.now + LOCK_RETRY_MS * (1 + Math.random()) };
+    }
+  }
+  return results.map((result) => result ?? { kind: 'none' });
+}
+
+/** An end of a claimed job that writes nothing else. */
+interface EndAsked {
+  readonly claim: JobClaim;
+  readonly from: readonly SyncJobStatus[];
+  readonly patch: JobPatch;
+  readonly signal: AbortSignal | null;
+}
+
+/**
+ * Ends claimed jobs, an answer per end: false for a claim that is no longer current, `aborted` for one whose
+ * signal was aborted before its write. Ends that set the same columns (every end a worker writes does)
+ * take one update for all of them, each row's values from one bound JSON array and each row's claim checked
+ * in the same statement, then one delete of their locks.
+ */
+async function endClaimedJobs(
+  trx: Kysely<JobsDatabase>,
+  asked: readonly EndAsked[],
+): Promise<Array<boolean | 'aborted'>> {
+  const answers: Array<boolean | 'aborted'> = asked.map((end) => (end.signal?.aborted ? 'aborted' : false));
+  const alike = new Map<string, Array<{ end: EndAsked; index: number; update: Record<string, unknown> }>>();
+  asked.forEach((end, index) => {
+    if (answers[index] === 'aborted') return;
+    const update: Record<string, unknown> = toJobUpdate(end.patch);
+    const key = `${end.from.join(',')}|${Object.keys(update).join(',')}`;
+    alike.set(key, [...(alike.get(key) ?? []), { end, index, update }]);
+  });
+  for (const ends of alike.values()) {
+    const first = ends[0];
+    if (!first) continue;
+    const columns = Object.keys(first.update);
+    // Rows in the order of their ids: two writers that lock rows of one table lock them in one order.
+    ends.sort((a, b) => a.end.claim.jobId.localeCompare(b.end.claim.jobId));
+    for (const chunk of chunks(ends)) {
+      const { from } = first.end;
+      const elements = chunk.map(({ end: { claim }, update }) => [
+        claim.jobId,
+        claim.tenantId,
+        claim.attempt,
+        claim.workerId,
+        ...from,
+        ...columns.map((column) => update[column] ?? null),
+      ]);
+      // The statuses come from the array too: bound as plain values, SQLite would read the jobs by status
+      // (thousands queued) rather than each by its id.
+      const statuses = sql.join(from.map((_, position) => sql`e.value ->> ${sql.lit(position + 4)}`));
+      const assignments = sql.join(
+        columns.map(
+          (column, position) => sql`${sql.ref(column)} = ${jsonElement(column, position + 4 + from.length)}`,
+        ),
+      );
+      const { rows } = await sql<{ id: string }>`
+        update sync_jobs set ${assignments}
+        from ${jsonRows(trx, JSON.stringify(elements))}
+        where sync_jobs.id = e.value ->> 0 and sync_jobs.tenant_id = e.value ->> 1
+          and sync_jobs.attempt = cast(e.value ->> 2 as bigint) and sync_jobs.lease_owner = e.value ->> 3
+          and sync_jobs.status in (${statuses})
+        returning sync_jobs.id`.execute(trx);
+      const ended = new Set(rows.map((row) => row.id));
+      for (const { end, index } of chunk) answers[index] = ended.has(end.claim.jobId);
+      if (ended.size > 0)
+        await trx
+          .deleteFrom('sync_job_locks')
+          .where('job_id', 'in', [...ended])
+          .execute();
+    }
+  }
+  return answers;
+}
+
+/** Locks are taken in one order by every claimer, so two of them never wait on each other in a cycle. */
+function byLockKey(a: JobRow, b: JobRow): number {
+  return (a.lock_key ?? '\uffff').localeCompare(b.lock_key ?? '\uffff');
+}
+
+/**
+ * Leases candidate jobs to a worker, at most `limit`, in a few statements for the whole batch: one insert
+ * of the locks of the jobs whose lock is known (the job is ours, so taking over a lock its dead worker held
+ * is safe), one that lets go of those whose lock is busy, to wait a moment, and one update that leases the
+ * others and starts those holding their lock. That update re-checks each job is still ready, so two workers
+ * that picked the same job never both get it. A job whose lock is not known is leased only: it starts once
+ * its controller has found its target.
  */
 async function leaseJobs(
   trx: Kysely<JobsDatabase>,
   candidates: readonly JobRow[],
-  request: Omit<ClaimRequest, 'limit'>,
+  request: Omit<ClaimRequest, 'limit' | 'queues'>,
   limit: number,
 ): Promise<ClaimedJob[]> {
   const { now, workerId, leaseMs } = request;
@@ -708,8 +971,10 @@ async function leaseJobs(
     }
     picked.push(row);
   }
-  const leased = await leaseReady(trx, picked, workerId, now, until);
-  const locking = leased.filter((row) => row.lock_key !== null);
+  // The candidates stay as read until this transaction ends (SQLite: it is the one writer; PostgreSQL: their
+  // rows were selected for update), so their locks are taken first, and each job is leased and, holding
+  // its lock, started, in one update.
+  const locking = picked.filter((row) => row.lock_key !== null);
   const taken = await takeLocks(
     trx,
     null,
@@ -727,26 +992,38 @@ async function leaseJobs(
       // over from a dead worker) is claimable again then.
       .set({ lease_owner: null, lease_expires_at: retryAt, ready_at: retryAt })
       .where('id', 'in', chunk)
-      .where('lease_owner', '=', workerId)
       .execute();
   }
-  const started = new Map<string, JobRow>();
-  for (const chunk of chunks(locking.filter(holds).map((row) => row.id))) {
-    const rows = await trx
-      .updateTable('sync_jobs')
-      .set((eb) => ({ status: 'Started', started_at: eb.fn.coalesce('started_at', eb.val(now)) }))
-      .where('id', 'in', chunk)
-      .where('lease_owner', '=', workerId)
-      .returningAll()
-      .execute();
-    for (const row of rows) started.set(row.id, row);
-  }
-  return leased.flatMap((row) => {
-    if (row.lock_key === null) return [claimedJob(row, workerId, false)];
-    const startedRow = started.get(row.id);
-    return startedRow ? [claimedJob(startedRow, workerId, true)] : [];
-  });
+  const leased = await leaseReady(
+    trx,
+    picked.filter((row) => row.lock_key === null || holds(row)),
+    workerId,
+    now,
+    until,
+  );
+  const leasedIds = new Set(leased.map((row) => row.id));
+  for (const row of locking.filter((row) => holds(row) && !leasedIds.has(row.id)))
+    await releaseLocks(trx, row.id, [row.lock_key ?? '']);
+  return leased.map((row) => claimedJob(row, workerId, row.lock_key !== null));
 }
+
+/**
+ * What a lease returns of each job: the columns a claim changes, and those that may have changed since the
+ * candidate was read (its other columns stay as they were while the job waits to run).
+ */
+const LEASE_COLUMNS = [
+  'id',
+  'status',
+  'attempt',
+  'recoveries',
+  'lease_owner',
+  'lease_expires_at',
+  'ready_at',
+  'started_at',
+  'retry_count',
+  'lock_key',
+  'dispatched_at',
+] as const;
 
 /**
  * Leases jobs in one update per chunk. Its condition is the one that made them candidates (queued and
@@ -760,7 +1037,7 @@ async function leaseReady(
   now: number,
   until: number,
 ): Promise<JobRow[]> {
-  const leased = new Map<string, JobRow>();
+  const leased = new Map<string, Pick<JobRow, (typeof LEASE_COLUMNS)[number]>>();
   for (const chunk of chunks(rows.map((row) => row.id))) {
     const updated = await trx
       .updateTable('sync_jobs')
@@ -774,25 +1051,34 @@ async function leaseReady(
           .then(eb('recoveries', '+', 1))
           .else(eb.ref('recoveries'))
           .end(),
+        // A job whose lock is known holds it by now: it starts with its lease.
+        status: eb
+          .case()
+          .when('lock_key', 'is', null)
+          .then(eb.ref('status'))
+          .else(eb.val<SyncJobStatus>('Started'))
+          .end(),
+        started_at: eb
+          .case()
+          .when('lock_key', 'is', null)
+          .then(eb.ref('started_at'))
+          .else(eb.fn.coalesce('started_at', eb.val(now)))
+          .end(),
       }))
       .where('id', 'in', chunk)
       .where((eb) =>
         eb.or([
-          eb.and([
-            eb('status', '=', 'Queued'),
-            eb('ready_at', '<=', now),
-            eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]),
-          ]),
+          queuedAndReady(eb, now),
           eb.and([eb('status', '=', 'Started'), eb('lease_expires_at', '<', now)]),
         ]),
       )
-      .returningAll()
+      .returning(LEASE_COLUMNS)
       .execute();
     for (const row of updated) leased.set(row.id, row);
   }
   return rows.flatMap((row) => {
     const done = leased.get(row.id);
-    return done ? [done] : [];
+    return done ? [{ ...row, ...done }] : [];
   });
 }
 
