@@ -3,6 +3,7 @@ import { migration0001 } from './0001-initial.js';
 import { migration0002 } from './0002-sync-jobs.js';
 import { migration0003 } from './0003-rate-limits.js';
 import { migration0004 } from './0004-push-answers-by-push-id.js';
+import { migration0005 } from './0005-conflicts-by-time.js';
 
 /**
  * The numbered migrations, run in order on start. A migration never changes once it has landed; a change
@@ -13,6 +14,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0002-sync-jobs': migration0002,
   '0003-rate-limits': migration0003,
   '0004-push-answers-by-push-id': migration0004,
+  '0005-conflicts-by-time': migration0005,
 };
 
 export const migrationProvider: MigrationProvider = {
