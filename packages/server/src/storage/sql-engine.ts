@@ -39,7 +39,45 @@ export async function migrateToLatest(engine: SqlEngine): Promise<void> {
  * text or number (cast it where PostgreSQL needs another type).
  */
 export function jsonElements<DB>(db: Kysely<DB>, json: string): RawBuilder<unknown> {
-  return db.getExecutor().adapter instanceof SqliteAdapter
-    ? sql`json_each(${json}) as e`
-    : sql`jsonb_array_elements(${json}::jsonb) as e(value)`;
+  return isSqlite(db) ? sql`json_each(${json}) as e` : sql`jsonb_array_elements(${json}::jsonb) as e(value)`;
+}
+
+/** Whether `db` runs on SQLite, where a statement's text differs from PostgreSQL's. */
+export function isSqlite<DB>(db: Kysely<DB>): boolean {
+  return db.getExecutor().adapter instanceof SqliteAdapter;
+}
+
+/** The most rows of one multi-row VALUES statement on SQLite: 256 rows of 9 values stay far below its 32,766. */
+const MAX_VALUES_ROWS = 256;
+
+/**
+ * Rows in groups for multi-row `VALUES` statements on SQLite, each a power of two of at most
+ * {@link MAX_VALUES_ROWS} rows: a push of any size then runs a handful of statement texts, which stay prepared,
+ * where a text per row count would crowd the statement cache. On SQLite a statement of many rows costs far less
+ * than a JSON array taken apart by `json_each` (every value parsed out of its text) or than a statement per row
+ * through Kysely.
+ */
+export function valuesGroups<T>(rows: readonly T[]): T[][] {
+  const groups: T[][] = [];
+  for (let start = 0; start < rows.length;) {
+    let size = MAX_VALUES_ROWS;
+    while (size > rows.length - start) size /= 2;
+    groups.push(rows.slice(start, start + size));
+    start += size;
+  }
+  return groups;
+}
+
+const placeholderTexts = new Map<string, string>();
+
+/** `(?, ?), (?, ?)`: the placeholders of `rowCount` rows of `columnCount` values, for a SQLite `VALUES`. */
+export function valuesPlaceholders(rowCount: number, columnCount: number): string {
+  const key = `${rowCount}x${columnCount}`;
+  let text = placeholderTexts.get(key);
+  if (text === undefined) {
+    const row = `(${new Array<string>(columnCount).fill('?').join(', ')})`;
+    text = new Array<string>(rowCount).fill(row).join(', ');
+    placeholderTexts.set(key, text);
+  }
+  return text;
 }
