@@ -232,8 +232,9 @@ export class SqlPushTransaction implements PushTransaction {
     for (const key of keys) wanted.set(rowKey(key.table, key.id), [key.table, key.id]);
     const found = new Map<string, StoredRow>();
     if (wanted.size === 0) return found;
-    // One statement for the whole push: each wanted key is looked up by the primary key. PostgreSQL takes the
-    // keys as two arrays, which it reads much faster than a JSON array.
+    // One statement for the whole push: each wanted key is looked up by the primary key. On PostgreSQL the
+    // lookup is a lateral subquery with a limit, which keeps it a lookup: a join would be planned as a scan of
+    // all the tenant's rows whenever the table's statistics are older than its rows (a fresh table that grows).
     const wantedKeys = [...wanted.values()];
     const { rows } = isSqlite(this.#trx)
       ? await sql<StoredRowRecord>`
@@ -245,10 +246,12 @@ export class SqlPushTransaction implements PushTransaction {
         )
       : await sql<StoredRowRecord>`
           select r.tbl, r.id, r.data, r.updated_at, r.seq, r.device_id
-          from unnest(${wantedKeys.map(([table]) => table)}::text[], ${wantedKeys.map(([, id]) => id)}::text[]) as k(tbl, id)
-          join sync_rows r on r.tenant_id = ${this.#tenantId} and r.tbl = k.tbl and r.id = k.id`.execute(
-          this.#trx,
-        );
+          from ${jsonElements(this.#trx, JSON.stringify(wantedKeys))}
+          cross join lateral (
+            select * from sync_rows r
+            where r.tenant_id = ${this.#tenantId} and r.tbl = e.value ->> 0 and r.id = e.value ->> 1
+            limit 1
+          ) r`.execute(this.#trx);
     for (const row of rows) found.set(rowKey(row.tbl, row.id), toStoredRow(row));
     return found;
   }
@@ -315,7 +318,8 @@ export class SqlPushTransaction implements PushTransaction {
 
   /**
    * Inserts rows into `sync_rows`, followed by `onConflict`. SQLite takes them as multi-row VALUES statements;
-   * PostgreSQL as one array per column, unnested: one round trip and a statement text that never changes.
+   * PostgreSQL as one JSON array taken apart in the statement: one round trip, and a text that never changes
+   * (it parses the JSON faster than it parses one array of text per column).
    */
   async #insertRows(rows: readonly SyncRowValues[], storedAt: number, onConflict: string): Promise<void> {
     if (rows.length === 0) return;
@@ -334,13 +338,10 @@ export class SqlPushTransaction implements PushTransaction {
       }
       return;
     }
-    const columns: unknown[][] = [[], [], [], [], [], [], []];
-    for (const row of rows) row.forEach((value, column) => columns[column]?.push(value));
-    const [tables, ids, data, updatedAts, deleted, seqs, deviceIds] = columns;
     await sql`${sql.raw(insert)}
-      select u.*, ${this.#tenantId}, cast(${storedAt} as bigint)
-      from unnest(${tables}::text[], ${ids}::text[], ${data}::text[], ${updatedAts}::text[], ${deleted}::integer[],
-        ${seqs}::bigint[], ${deviceIds}::text[]) as u
+      select e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, cast(e.value ->> 4 as integer),
+        cast(e.value ->> 5 as bigint), e.value ->> 6, ${this.#tenantId}, cast(${storedAt} as bigint)
+      from ${jsonElements(this.#trx, JSON.stringify(rows))}
       ${sql.raw(onConflict)}`.execute(this.#trx);
   }
 
