@@ -1,4 +1,4 @@
-import { Migrator, SqliteAdapter, sql, type Kysely, type RawBuilder } from 'kysely';
+import { Migrator, SqliteAdapter, sql, type CompiledQuery, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from './database.js';
 import { migrationProvider } from './migrations/index.js';
 
@@ -15,6 +15,13 @@ export interface SqlEngine {
   read<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
   /** Locks a tenant's row until the transaction ends, so its writes are serialised (a no-op on SQLite). */
   lockTenant(trx: Kysely<Database>, tenantId: string): Promise<void>;
+  /**
+   * Runs a query inside the transaction in progress and answers its rows as arrays of values in the order of
+   * its columns, which cost much less to make than an object per row. SQLite only: there the transaction's
+   * connection is this process's one, and the call is synchronous, so nothing runs between it and the
+   * transaction's other statements. PostgreSQL has no such mode through Kysely.
+   */
+  readonly queryRowArrays?: (query: CompiledQuery) => unknown[][];
   close(): Promise<void>;
 }
 

@@ -15,6 +15,7 @@ import {
   rowKey,
   type ConflictFilter,
   type ConflictRecord,
+  type PulledRow,
   type PullPage,
   type PushTransaction,
   type RowWrite,
@@ -114,14 +115,18 @@ class SqlTenantSyncStore implements TenantSyncStore {
       // A fresh snapshot (since 0) needs no tombstones purged before it began, on any of its pages.
       const floor = sinceSeq === 0 ? purgedSeq : snapshotFloor;
       if (sinceSeq > 0 && Math.max(sinceSeq, floor) < purgedSeq) return { resyncRequired: true };
-      const found = await trx
+      const query = trx
         .selectFrom('sync_rows')
         .select(['tbl as table', 'id', 'data as valuesJson', 'updated_at as updatedAt', 'seq'])
         .where('tenant_id', '=', this.#tenantId)
         .where('seq', '>', sinceSeq)
         .orderBy('seq')
         .limit(limit + 1)
-        .execute();
+        .compile();
+      // A page is thousands of rows: where the engine can answer them as arrays, they cost much less to read.
+      const found: PulledRow[] = this.#engine.queryRowArrays
+        ? this.#engine.queryRowArrays(query).map(toPulledRow)
+        : (await trx.executeQuery(query)).rows;
       const hasMore = found.length > limit;
       const rows = hasMore ? found.slice(0, limit) : found;
       if (hasMore)
@@ -521,6 +526,17 @@ function checksumChanges(rows: readonly RowWrite[]): Map<string, ChecksumChange>
     }
   }
   return changes;
+}
+
+/** A row of a pull page as the engine answers it in an array, in the order the pull selects its columns. */
+function toPulledRow(values: unknown[]): PulledRow {
+  return {
+    table: values[0] as string,
+    id: values[1] as string,
+    valuesJson: values[2] as string | null,
+    updatedAt: values[3] as string,
+    seq: values[4] as number,
+  };
 }
 
 /** The columns of `sync_rows` a push reads. */
