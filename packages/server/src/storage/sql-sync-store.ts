@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import {
   addToChecksum,
   checksumTerm,
@@ -10,11 +10,12 @@ import {
   type TableChecksum,
 } from '@tillsync/protocol';
 import type { Database } from './database.js';
-import { jsonElements, type SqlEngine } from './sql-engine.js';
+import { isSqlite, jsonElements, valuesGroups, valuesPlaceholders, type SqlEngine } from './sql-engine.js';
 import {
   rowKey,
   type ConflictFilter,
   type ConflictRecord,
+  type PulledRow,
   type PullPage,
   type PushTransaction,
   type RowWrite,
@@ -114,14 +115,18 @@ class SqlTenantSyncStore implements TenantSyncStore {
       // A fresh snapshot (since 0) needs no tombstones purged before it began, on any of its pages.
       const floor = sinceSeq === 0 ? purgedSeq : snapshotFloor;
       if (sinceSeq > 0 && Math.max(sinceSeq, floor) < purgedSeq) return { resyncRequired: true };
-      const found = await trx
+      const query = trx
         .selectFrom('sync_rows')
         .select(['tbl as table', 'id', 'data as valuesJson', 'updated_at as updatedAt', 'seq'])
         .where('tenant_id', '=', this.#tenantId)
         .where('seq', '>', sinceSeq)
         .orderBy('seq')
         .limit(limit + 1)
-        .execute();
+        .compile();
+      // A page is thousands of rows: where the engine can answer them as arrays, they cost much less to read.
+      const found: PulledRow[] = this.#engine.queryRowArrays
+        ? toPulledRows(this.#engine.queryRowArrays(query))
+        : (await trx.executeQuery(query)).rows;
       const hasMore = found.length > limit;
       const rows = hasMore ? found.slice(0, limit) : found;
       if (hasMore)
@@ -232,14 +237,26 @@ export class SqlPushTransaction implements PushTransaction {
     for (const key of keys) wanted.set(rowKey(key.table, key.id), [key.table, key.id]);
     const found = new Map<string, StoredRow>();
     if (wanted.size === 0) return found;
-    // One statement for the whole push: each wanted key is looked up by the primary key.
-    const { rows } = await sql<StoredRowRecord>`
-      select r.tbl, r.id, r.data, r.updated_at, r.seq, r.device_id
-      from ${jsonElements(this.#trx, JSON.stringify([...wanted.values()]))}
-      cross join sync_rows r
-      where r.tenant_id = ${this.#tenantId} and r.tbl = e.value ->> 0 and r.id = e.value ->> 1`.execute(
-      this.#trx,
-    );
+    // One statement for the whole push: each wanted key is looked up by the primary key. On PostgreSQL the
+    // lookup is a lateral subquery with a limit, which keeps it a lookup: a join would be planned as a scan of
+    // all the tenant's rows whenever the table's statistics are older than its rows (a fresh table that grows).
+    const wantedKeys = [...wanted.values()];
+    const { rows } = isSqlite(this.#trx)
+      ? await sql<StoredRowRecord>`
+          select r.tbl, r.id, r.data, r.updated_at, r.seq, r.device_id
+          from ${jsonElements(this.#trx, JSON.stringify(wantedKeys))}
+          cross join sync_rows r
+          where r.tenant_id = ${this.#tenantId} and r.tbl = e.value ->> 0 and r.id = e.value ->> 1`.execute(
+          this.#trx,
+        )
+      : await sql<StoredRowRecord>`
+          select r.tbl, r.id, r.data, r.updated_at, r.seq, r.device_id
+          from ${jsonElements(this.#trx, JSON.stringify(wantedKeys))}
+          cross join lateral (
+            select * from sync_rows r
+            where r.tenant_id = ${this.#tenantId} and r.tbl = e.value ->> 0 and r.id = e.value ->> 1
+            limit 1
+          ) r`.execute(this.#trx);
     for (const row of rows) found.set(rowKey(row.tbl, row.id), toStoredRow(row));
     return found;
   }
@@ -266,59 +283,132 @@ export class SqlPushTransaction implements PushTransaction {
 
   async writeRows(rows: readonly RowWrite[]): Promise<void> {
     if (rows.length === 0) return;
-    const tenant = await this.#trx
-      .updateTable('tenants')
-      .set((eb) => ({ last_seq: eb('last_seq', '+', rows.length) }))
-      .where('id', '=', this.#tenantId)
-      .returning('last_seq')
-      .executeTakeFirstOrThrow();
-    const firstSeq = Number(tenant.last_seq) - rows.length + 1;
     const storedAt = this.#now();
-
     // Rows the server did not hold are inserted; the others replace theirs. The tenant is locked (or the
     // database has one writer) since they were read, so neither kind can have changed meanwhile, and a plain
     // insert costs the database less than an insert that must look for a conflict first.
-    const records = rows.map((row, index) => ({ row, seq: firstSeq + index }));
-    const fresh = records.filter(({ row }) => row.previous === undefined);
-    const replacing = records.filter(({ row }) => row.previous !== undefined);
-    if (fresh.length > 0) {
-      await sql`
-        insert into sync_rows (tenant_id, tbl, id, data, updated_at, deleted, seq, device_id, stored_at)
-        ${this.#selectRows(fresh, storedAt)}`.execute(this.#trx);
-    }
-    if (replacing.length > 0) {
-      await sql`
-        insert into sync_rows (tenant_id, tbl, id, data, updated_at, deleted, seq, device_id, stored_at)
-        ${this.#selectRows(replacing, storedAt)}
-        on conflict (tenant_id, tbl, id) do update set data = excluded.data, updated_at = excluded.updated_at,
-          deleted = excluded.deleted, seq = excluded.seq, device_id = excluded.device_id,
-          stored_at = excluded.stored_at`.execute(this.#trx);
-    }
-    await this.#writeUniqueValues(rows);
-    await this.#updateChecksums(rows);
-  }
-
-  /**
-   * The rows as a SELECT of `sync_rows`' columns, from one JSON array bound as one value, whatever their
-   * number. (`where true` keeps SQLite from reading a following ON CONFLICT as part of a join.)
-   */
-  #selectRows(records: ReadonlyArray<{ row: RowWrite; seq: number }>, storedAt: number): RawBuilder<unknown> {
-    const elements = JSON.stringify(
-      records.map(({ row, seq }) => [
+    const fresh: SyncRowValues[] = [];
+    const replacing: SyncRowValues[] = [];
+    rows.forEach((row, index) => {
+      const values: SyncRowValues = [
         row.table,
         row.id,
         row.values === null ? null : JSON.stringify(row.values),
         row.updatedAt,
         row.values === null ? 1 : 0,
+        index + 1,
         row.deviceId,
-        seq,
-      ]),
-    );
-    return sql`
-      select ${this.#tenantId}, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3,
-        cast(e.value ->> 4 as integer), cast(e.value ->> 6 as bigint), e.value ->> 5, cast(${storedAt} as bigint)
-      from ${jsonElements(this.#trx, elements)}
-      where true`;
+      ];
+      (row.previous === undefined ? fresh : replacing).push(values);
+    });
+    const checksums = checksumChanges(rows);
+    if (isSqlite(this.#trx)) {
+      const tenant = await this.#trx
+        .updateTable('tenants')
+        .set((eb) => ({ last_seq: eb('last_seq', '+', rows.length) }))
+        .where('id', '=', this.#tenantId)
+        .returning('last_seq')
+        .executeTakeFirstOrThrow();
+      const seqBase = Number(tenant.last_seq) - rows.length;
+      await this.#insertSqliteRows(fresh, seqBase, storedAt, '');
+      await this.#insertSqliteRows(replacing, seqBase, storedAt, REPLACE_ROW);
+      await this.#updateSqliteChecksums(checksums);
+    } else {
+      await this.#writePostgresRows(rows.length, fresh, replacing, storedAt, checksums);
+    }
+    await this.#writeUniqueValues(rows);
+  }
+
+  /** Inserts rows as multi-row VALUES statements, followed by `onConflict`. */
+  async #insertSqliteRows(
+    rows: readonly SyncRowValues[],
+    seqBase: number,
+    storedAt: number,
+    onConflict: string,
+  ): Promise<void> {
+    for (const group of valuesGroups(rows)) {
+      const parameters: unknown[] = [];
+      for (const [table, id, data, updatedAt, deleted, position, deviceId] of group)
+        parameters.push(
+          table,
+          id,
+          data,
+          updatedAt,
+          deleted,
+          seqBase + position,
+          deviceId,
+          this.#tenantId,
+          storedAt,
+        );
+      await this.#trx.executeQuery(
+        CompiledQuery.raw(
+          `${INSERT_ROW} values ${valuesPlaceholders(group.length, 9)} ${onConflict}`,
+          parameters,
+        ),
+      );
+    }
+  }
+
+  async #updateSqliteChecksums(changes: ReadonlyMap<string, ChecksumChange>): Promise<void> {
+    const current = await this.#trx
+      .selectFrom('sync_checksums')
+      .selectAll()
+      .where('tenant_id', '=', this.#tenantId)
+      .where('tbl', 'in', [...changes.keys()])
+      .execute();
+    const currentByTable = new Map(current.map((row) => [row.tbl, row]));
+    for (const [table, change] of changes) {
+      const before = currentByTable.get(table);
+      const count = Number(before?.row_count ?? 0) + change.count;
+      const sum = formatChecksum(addToChecksum(before ? parseChecksum(before.sum) : 0n, change.sum));
+      await this.#trx
+        .insertInto('sync_checksums')
+        .values({ tenant_id: this.#tenantId, tbl: table, row_count: count, sum })
+        .onConflict((conflict) =>
+          conflict.columns(['tenant_id', 'tbl']).doUpdateSet({ row_count: count, sum }),
+        )
+        .execute();
+    }
+  }
+
+  /**
+   * The sequence numbers, the rows and the checksums in one statement, one round trip: the rows come as JSON
+   * arrays (PostgreSQL parses them faster than one text array per column), each with its position in the
+   * push, added to the tenant's sequence as it stood; each table's checksum gets its change added in SQL.
+   */
+  async #writePostgresRows(
+    count: number,
+    fresh: readonly SyncRowValues[],
+    replacing: readonly SyncRowValues[],
+    storedAt: number,
+    checksums: ReadonlyMap<string, ChecksumChange>,
+  ): Promise<void> {
+    const selectRows = (rows: readonly SyncRowValues[]): RawBuilder<unknown> => sql`
+      select e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, cast(e.value ->> 4 as integer),
+        seq.base + cast(e.value ->> 5 as bigint), e.value ->> 6, ${this.#tenantId}, cast(${storedAt} as bigint)
+      from seq, ${jsonElements(this.#trx, JSON.stringify(rows))}`;
+    const checksumRows = [...checksums].map(([table, change]) => [
+      table,
+      change.count,
+      formatChecksum(addToChecksum(0n, change.sum)),
+    ]);
+    const { rows } = await sql<{ base: number }>`
+      with seq as (
+        update tenants set last_seq = last_seq + ${count} where id = ${this.#tenantId}
+        returning last_seq - ${count} as base
+      ), fresh as (
+        ${sql.raw(INSERT_ROW)} ${selectRows(fresh)}
+      ), replaced as (
+        ${sql.raw(INSERT_ROW)} ${selectRows(replacing)} ${sql.raw(REPLACE_ROW)}
+      ), checksums as (
+        insert into sync_checksums (tenant_id, tbl, row_count, sum)
+        select ${this.#tenantId}, e.value ->> 0, cast(e.value ->> 1 as bigint), e.value ->> 2
+        from ${jsonElements(this.#trx, JSON.stringify(checksumRows))}
+        on conflict (tenant_id, tbl) do update set row_count = sync_checksums.row_count + excluded.row_count,
+          sum = ${sql.raw(POSTGRES_CHECKSUM_SUM)}
+      )
+      select base from seq`.execute(this.#trx);
+    if (rows.length === 0) throw new Error(`there is no tenant ${this.#tenantId} to write rows for`);
   }
 
   async #writeUniqueValues(rows: readonly RowWrite[]): Promise<void> {
@@ -349,46 +439,6 @@ export class SqlPushTransaction implements PushTransaction {
     );
     for (const chunk of chunks(entries)) {
       await this.#trx.insertInto('sync_unique_values').values(chunk).execute();
-    }
-  }
-
-  async #updateChecksums(rows: readonly RowWrite[]): Promise<void> {
-    // Terms are added up as plain big integers and brought into range once per table.
-    const changes = new Map<string, { count: number; sum: bigint }>();
-    for (const row of rows) {
-      let change = changes.get(row.table);
-      if (!change) {
-        change = { count: 0, sum: 0n };
-        changes.set(row.table, change);
-      }
-      const previous = row.previous;
-      if (previous && previous.values !== null) {
-        change.count -= 1;
-        change.sum -= checksumTerm(previous.id, previous.updatedAt);
-      }
-      if (row.values !== null) {
-        change.count += 1;
-        change.sum += checksumTerm(row.id, row.updatedAt);
-      }
-    }
-    const current = await this.#trx
-      .selectFrom('sync_checksums')
-      .selectAll()
-      .where('tenant_id', '=', this.#tenantId)
-      .where('tbl', 'in', [...changes.keys()])
-      .execute();
-    const currentByTable = new Map(current.map((row) => [row.tbl, row]));
-    for (const [table, change] of changes) {
-      const before = currentByTable.get(table);
-      const count = Number(before?.row_count ?? 0) + change.count;
-      const sum = formatChecksum(addToChecksum(before ? parseChecksum(before.sum) : 0n, change.sum));
-      await this.#trx
-        .insertInto('sync_checksums')
-        .values({ tenant_id: this.#tenantId, tbl: table, row_count: count, sum })
-        .onConflict((conflict) =>
-          conflict.columns(['tenant_id', 'tbl']).doUpdateSet({ row_count: count, sum }),
-        )
-        .execute();
     }
   }
 
@@ -426,6 +476,80 @@ async function readChecksums(db: Kysely<Database>, tenantId: string): Promise<Re
   const rows = await db.selectFrom('sync_checksums').selectAll().where('tenant_id', '=', tenantId).execute();
   return Object.fromEntries(rows.map((row) => [row.tbl, { count: Number(row.row_count), sum: row.sum }]));
 }
+
+/**
+ * A row of `sync_rows` as a push writes it: table, id, data, updated_at, deleted, its position in the push
+ * (from 1; its sequence number is the tenant's last one before the push plus this), device_id.
+ */
+type SyncRowValues = [string, string, string | null, string, number, number, string | null];
+
+const INSERT_ROW =
+  'insert into sync_rows (tbl, id, data, updated_at, deleted, seq, device_id, tenant_id, stored_at)';
+
+const REPLACE_ROW = `on conflict (tenant_id, tbl, id) do update set data = excluded.data,
+  updated_at = excluded.updated_at, deleted = excluded.deleted, seq = excluded.seq, device_id = excluded.device_id,
+  stored_at = excluded.stored_at`;
+
+/**
+ * On PostgreSQL, a stored checksum plus the change in `excluded.sum` (both 16 hex digits), modulo 2^64, as 16
+ * hex digits: each is read as a signed 64-bit integer, added as numeric, brought back into the signed range,
+ * and written out by `to_hex`, which shows a negative bigint as its two's complement.
+ */
+const POSTGRES_CHECKSUM_SUM = `lpad(to_hex((((
+  ('x' || sync_checksums.sum)::bit(64)::bigint::numeric + ('x' || excluded.sum)::bit(64)::bigint::numeric
+  + 9223372036854775808) % 18446744073709551616 + 18446744073709551616) % 18446744073709551616
+  - 9223372036854775808)::bigint), 16, '0')`;
+
+/** How a push changes a table's checksum: its live rows counted and its sum of terms, not yet brought into range. */
+interface ChecksumChange {
+  count: number;
+  sum: bigint;
+}
+
+/** Each table's checksum change from these writes: a replaced state's term out, the new one in. */
+function checksumChanges(rows: readonly RowWrite[]): Map<string, ChecksumChange> {
+  const changes = new Map<string, ChecksumChange>();
+  for (const row of rows) {
+    let change = changes.get(row.table);
+    if (!change) {
+      change = { count: 0, sum: 0n };
+      changes.set(row.table, change);
+    }
+    const previous = row.previous;
+    if (previous && previous.values !== null) {
+      change.count -= 1;
+      change.sum -= checksumTerm(previous.id, previous.updatedAt);
+    }
+    if (row.values !== null) {
+      change.count += 1;
+      change.sum += checksumTerm(row.id, row.updatedAt);
+    }
+  }
+  return changes;
+}
+
+/**
+ * A pull page's rows as the engine answers them in arrays, in the order the pull selects its columns. Each
+ * array is let go as soon as its row is made, so a collection in the middle of a page of thousands copies
+ * no more than when the engine made the objects itself.
+ */
+function toPulledRows(arrays: unknown[][]): PulledRow[] {
+  const rows: PulledRow[] = [];
+  for (let index = 0; index < arrays.length; index++) {
+    const values = arrays[index] ?? [];
+    arrays[index] = NO_VALUES;
+    rows.push({
+      table: values[0] as string,
+      id: values[1] as string,
+      valuesJson: values[2] as string | null,
+      updatedAt: values[3] as string,
+      seq: values[4] as number,
+    });
+  }
+  return rows;
+}
+
+const NO_VALUES: unknown[] = [];
 
 /** The columns of `sync_rows` a push reads. */
 type StoredRowRecord = Pick<

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import { Kysely, SqliteDialect, sql } from 'kysely';
 import type { Database } from './database.js';
 import type { SqlEngine } from './sql-engine.js';
 
@@ -20,7 +20,13 @@ export function openSqliteEngine(filePath: string): SqlEngine {
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 10000');
   database.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+  const statements = new StatementCache(database);
+  const arrayStatements = new StatementCache(database, (statement) => statement.raw(true));
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({
+      database: { prepare: (text) => statements.prepare(text), close: () => database.close() },
+    }),
+  });
 
   const inTransaction = <T>(begin: string, work: (trx: Kysely<Database>) => Promise<T>): Promise<T> =>
     db.connection().execute(async (connection) => {
@@ -41,6 +47,7 @@ export function openSqliteEngine(filePath: string): SqlEngine {
     write: (work) => inTransaction('begin immediate', work),
     read: (work) => inTransaction('begin', work),
     lockTenant: () => Promise.resolve(),
+    queryRowArrays: (query) => arrayStatements.prepare(query.sql).all(query.parameters) as unknown[][],
     close: () => db.destroy(),
   };
 }
@@ -49,28 +56,38 @@ export function openSqliteEngine(filePath: string): SqlEngine {
 const STATEMENT_CACHE_SIZE = 256;
 
 /**
- * The database as Kysely's driver sees it, but a statement is prepared once per text and reused: Kysely
- * prepares every query it runs, and for the statements a push runs each time, preparing cost as much as
- * running. The least recently used statement is dropped when the cache is full. Kysely runs one statement at
- * a time on the connection, so a cached one is never in use twice.
+ * Statements prepared once per text and reused: Kysely prepares every query it runs, and for the statements a
+ * push runs each time, preparing cost as much as running. The least recently used statement is dropped when
+ * the cache is full. Kysely runs one statement at a time on the connection, so a cached one is never in use
+ * twice.
  */
-function withStatementCache(database: BetterSqlite3.Database): SqliteDatabase {
-  const statements = new Map<string, SqliteStatement>();
-  return {
-    prepare(text: string): SqliteStatement {
-      let statement = statements.get(text);
-      if (statement) {
-        statements.delete(text);
-      } else {
-        statement = database.prepare(text);
-        if (statements.size >= STATEMENT_CACHE_SIZE) {
-          const oldest = statements.keys().next();
-          if (!oldest.done) statements.delete(oldest.value);
-        }
+class StatementCache {
+  readonly #database: BetterSqlite3.Database;
+  /** Sets up a statement once when it is prepared (such as its mode of answering rows). */
+  readonly #setUp: (statement: BetterSqlite3.Statement) => void;
+  readonly #statements = new Map<string, BetterSqlite3.Statement>();
+
+  constructor(
+    database: BetterSqlite3.Database,
+    setUp: (statement: BetterSqlite3.Statement) => void = () => {},
+  ) {
+    this.#database = database;
+    this.#setUp = setUp;
+  }
+
+  prepare(text: string): BetterSqlite3.Statement {
+    let statement = this.#statements.get(text);
+    if (statement) {
+      this.#statements.delete(text);
+    } else {
+      statement = this.#database.prepare(text);
+      this.#setUp(statement);
+      if (this.#statements.size >= STATEMENT_CACHE_SIZE) {
+        const oldest = this.#statements.keys().next();
+        if (!oldest.done) this.#statements.delete(oldest.value);
       }
-      statements.set(text, statement);
-      return statement;
-    },
-    close: () => database.close(),
-  };
+    }
+    this.#statements.set(text, statement);
+    return statement;
+  }
 }
