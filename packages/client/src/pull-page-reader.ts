@@ -11,14 +11,6 @@ const CHANGE_SEPARATOR = ',\n';
 /** About how much text is parsed in one turn of the event loop: well under a millisecond. */
 const PART_CHARS = 100_000;
 
-/** A pull answer that is not what the protocol says; `detail` names the first fault found. */
-export class InvalidPullPageError extends Error {
-  constructor(readonly detail: string) {
-    super(`invalid pull page (${detail})`);
-    this.name = 'InvalidPullPageError';
-  }
-}
-
 /**
  * Parses and checks a pull answer. A page of 5,000 changes takes several milliseconds to parse and check in
  * one go, which a till's write would wait for; laid out one change per line as the server sends it, it is
@@ -26,10 +18,10 @@ export class InvalidPullPageError extends Error {
  *
  * The parts give what one `JSON.parse` of the whole text gives, or fail: a part cut inside a change leaves a
  * bracket or a string open. Any other layout, or a part that fails, is parsed and checked whole, so a page
- * is refused only when it is not valid.
+ * is refused only when it is not valid: with the error `refuse` makes of its first fault.
  */
-export async function readPullPage(text: string): Promise<PullResponse> {
-  return (await readInParts(text)) ?? readWhole(text);
+export async function readPullPage(text: string, refuse: (detail: string) => Error): Promise<PullResponse> {
+  return (await readInParts(text)) ?? readWhole(text, refuse);
 }
 
 async function readInParts(text: string): Promise<PullResponse | null> {
@@ -53,11 +45,11 @@ async function readInParts(text: string): Promise<PullResponse | null> {
   return { ...rest, changes };
 }
 
-function readWhole(text: string): PullResponse {
+function readWhole(text: string, refuse: (detail: string) => Error): PullResponse {
   const page = parseJson(text);
   if (checkPage.Check(page)) return page;
   const first = checkPage.Errors(page).First();
-  throw new InvalidPullPageError(first ? `${first.path || '/'}: ${first.message}` : 'not JSON');
+  throw refuse(first ? `${first.path || '/'}: ${first.message}` : 'not JSON');
 }
 
 function parseJson(text: string): unknown {

@@ -14,7 +14,7 @@ import {
 import type { TSchema, Static } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { OfflineError } from './errors.js';
-import { InvalidPullPageError, readPullPage } from './pull-page-reader.js';
+import { readPullPage } from './pull-page-reader.js';
 import { readServerEvents, type ServerEvent } from './server-events.js';
 
 /** What a device sends with each sync call besides the body: its token and its report for the devices panel. */
@@ -123,12 +123,7 @@ export class FetchTransport implements Transport {
     const query = new URLSearchParams({ since, limit: String(limit) });
     const path = `/api/sync/pull?${query.toString()}`;
     const text = await this.#answerText('GET', path, { context });
-    try {
-      return await readPullPage(text);
-    } catch (error) {
-      if (error instanceof InvalidPullPageError) throw invalidAnswer('GET', path, error.detail);
-      throw error;
-    }
+    return readPullPage(text, (detail) => invalidAnswer('GET', path, detail));
   }
 
   pair(request: PairRequest): Promise<PairResponse> {

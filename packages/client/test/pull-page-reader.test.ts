@@ -1,6 +1,10 @@
 import type { PullResponse } from '@tillsync/protocol';
 import { describe, expect, it } from 'vitest';
-import { InvalidPullPageError, readPullPage } from '../src/pull-page-reader.js';
+import { readPullPage as readPage } from '../src/pull-page-reader.js';
+
+class RefusedPage extends Error {}
+const readPullPage = (text: string): Promise<PullResponse> =>
+  readPage(text, (detail) => new RefusedPage(detail));
 
 /** A page as the server lays it out: one change per line. */
 function serverText(page: PullResponse): string {
@@ -56,6 +60,6 @@ describe('reading a pull page', () => {
       good.replace(',\n', '\n'),
       '',
     ];
-    for (const text of bad) await expect(readPullPage(text)).rejects.toBeInstanceOf(InvalidPullPageError);
+    for (const text of bad) await expect(readPullPage(text)).rejects.toBeInstanceOf(RefusedPage);
   });
 });
