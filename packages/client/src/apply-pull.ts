@@ -3,8 +3,8 @@ import type { ConflictLog } from './conflicts.js';
 import type { LocalClock } from './local-clock.js';
 import { StateKey, type LocalStore } from './local-store.js';
 import type { CounterBase, Outbox, PendingRow } from './outbox.js';
-import type { ServerRows } from './server-rows.js';
-import type { SyncedTables } from './synced-tables.js';
+import type { ServerRowStamp, ServerRows } from './server-rows.js';
+import type { RowToWrite, SyncedTables } from './synced-tables.js';
 
 /** What the applier needs: the device file and its parts. */
 export interface ApplierParts {
@@ -79,19 +79,27 @@ export class PullApplier {
         let applied = 0;
         let conflicts = 0;
         let latest = '';
+        const cleanRows = new CleanRows(this.#parts);
         for (const change of changes) {
           const stamps = stampsByTable.get(change.table);
           const table = schema.table(change.table);
           if (!stamps || !table) continue;
           const previous = stamps.get(change.id) ?? null;
           const pending = hasPending ? outbox.get(change.table, change.id) : null;
-          if (this.merge(table, change, previous, pending, 'pull')) conflicts += 1;
+          // A row with no local change takes the server's state (see merge); most of a pull is such rows,
+          // written together. Anything else is merged alone, after the rows before it.
+          if (pending === null && change.op === 'upsert') cleanRows.add(table, change, previous);
+          else {
+            cleanRows.write();
+            if (this.merge(table, change, previous, pending, 'pull')) conflicts += 1;
+          }
           if (change.op === 'upsert') stamps.set(change.id, change.updatedAt);
           else stamps.delete(change.id);
           if (seen && change.op === 'upsert') seen.run(change.table, change.id);
           if (change.updatedAt > latest) latest = change.updatedAt;
           applied += 1;
         }
+        cleanRows.write();
         if (latest !== '') clock.receive(latest);
         if (options.cursor !== undefined) store.setState(StateKey.cursor, options.cursor);
         return { applied, conflicts };
@@ -193,6 +201,37 @@ export class PullApplier {
       outbox.setBase(table.name, change.id, null);
     }
     return false;
+  }
+}
+
+/** A clean row of a pull: what its table and its `_sync_rows` entry are written with. */
+interface CleanRow extends RowToWrite, ServerRowStamp {}
+
+/**
+ * The upserts of rows with no local change, held until {@link write} and then written table by table with
+ * multi-row statements: as {@link PullApplier.merge} writes them, in their order, with fewer statements.
+ */
+class CleanRows {
+  readonly #parts: ApplierParts;
+  readonly #byTable = new Map<string, { table: SchemaTable; rows: CleanRow[] }>();
+
+  constructor(parts: ApplierParts) {
+    this.#parts = parts;
+  }
+
+  add(table: SchemaTable, change: StoredChange, previous: string | null): void {
+    let held = this.#byTable.get(table.name);
+    if (!held) this.#byTable.set(table.name, (held = { table, rows: [] }));
+    held.rows.push({ id: change.id, values: change.values ?? {}, stamp: change.updatedAt, previous });
+  }
+
+  /** Writes the rows held. Call it before any other write of the page, and at its end. */
+  write(): void {
+    for (const { table, rows } of this.#byTable.values()) {
+      this.#parts.serverRows.setMany(table.name, rows);
+      this.#parts.tables.upsertMany(table, rows);
+    }
+    this.#byTable.clear();
   }
 }
 

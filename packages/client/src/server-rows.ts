@@ -7,6 +7,15 @@ import {
   type TableChecksum,
 } from '@tillsync/protocol';
 import type { LocalStore } from './local-store.js';
+import { MultiRowStatement } from './multi-row-statement.js';
+
+/** A row the server holds, as {@link ServerRows.setMany} records it. */
+export interface ServerRowStamp {
+  readonly id: string;
+  readonly stamp: string;
+  /** Its stamp as the device knew it so far (from `stampsOf`), or `null`. */
+  readonly previous: string | null;
+}
 
 /**
  * `checksumTerm` of the protocol, with Node's one-shot `crypto.hash` where it exists (Node 20.12+): about
@@ -30,9 +39,16 @@ export const rowChecksumTerm: (id: string, updatedAt: string) => bigint =
 export class ServerRows {
   readonly #store: LocalStore;
   readonly #pending = new Map<string, { count: number; sum: bigint }>();
+  readonly #setMany: MultiRowStatement;
 
   constructor(store: LocalStore) {
     this.#store = store;
+    this.#setMany = new MultiRowStatement(
+      store.db,
+      3,
+      (rows) =>
+        `INSERT INTO _sync_rows (tbl, id, stamp) VALUES ${MultiRowStatement.placeholders(rows, 3)} ON CONFLICT (tbl, id) DO UPDATE SET stamp = excluded.stamp`,
+    );
   }
 
   /** The server's `updatedAt` of a row as last learnt, or `null` when the row is not on the server. */
@@ -70,6 +86,26 @@ export class ServerRows {
       delta.sum -= rowChecksumTerm(id, previous);
     }
     delta.sum += rowChecksumTerm(id, stamp);
+  }
+
+  /**
+   * {@link set} for many rows of one table, in their order, with few statements: a first sync records
+   * every row it pulls, and one statement per row would cost as much as writing the rows themselves.
+   */
+  setMany(table: string, rows: readonly ServerRowStamp[]): void {
+    const changed = rows.filter((row) => row.previous !== row.stamp);
+    const delta = this.#delta(table);
+    for (const row of changed) {
+      if (row.previous === null) delta.count += 1;
+      else delta.sum -= rowChecksumTerm(row.id, row.previous);
+      delta.sum += rowChecksumTerm(row.id, row.stamp);
+    }
+    this.#setMany.run(changed.length, (index, params, offset) => {
+      const row = changed[index]!;
+      params[offset] = table;
+      params[offset + 1] = row.id;
+      params[offset + 2] = row.stamp;
+    });
   }
 
   /** Records that the row is not (or no longer) on the server; `previous` as for {@link set}. */

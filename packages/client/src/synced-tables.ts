@@ -2,6 +2,7 @@ import type { CompiledSchema, RowValues, SchemaTable } from '@tillsync/protocol'
 import type Database from 'better-sqlite3';
 import { quoteIdentifier } from './capture/triggers.js';
 import type { LocalStore } from './local-store.js';
+import { MultiRowStatement } from './multi-row-statement.js';
 
 /** The prepared statements of one synced table. */
 interface TableStatements {
@@ -9,8 +10,16 @@ interface TableStatements {
   readonly select: Database.Statement;
   readonly upsert: Database.Statement;
   readonly remove: Database.Statement;
+  /** The upsert of many rows in one statement, for the clean rows of a pull. */
+  readonly upsertMany: MultiRowStatement;
   /** Reused for every upsert of the table: a first sync writes a million rows. */
   readonly params: unknown[];
+}
+
+/** A whole row to write: its id and values, as {@link SyncedTables.upsert} takes them. */
+export interface RowToWrite {
+  readonly id: string;
+  readonly values: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -44,16 +53,16 @@ export class SyncedTables {
    */
   upsert(table: SchemaTable, id: string, values: Readonly<Record<string, unknown>>): void {
     const statements = this.#statements(table);
-    const params = statements.params;
-    params[0] = id;
-    const columns = table.columns;
-    for (let index = 0; index < columns.length; index++) {
-      const column = columns[index]!;
-      const value = values[column.name];
-      params[index + 1] =
-        value !== undefined ? value : column.name in values ? null : (column.default ?? null);
-    }
-    statements.upsert.run(params);
+    fillRow(table, id, values, statements.params, 0);
+    statements.upsert.run(statements.params);
+  }
+
+  /** {@link upsert} of many rows, in their order (a later row of the same id wins), with few statements. */
+  upsertMany(table: SchemaTable, rows: readonly RowToWrite[]): void {
+    this.#statements(table).upsertMany.run(rows.length, (index, params, offset) => {
+      const row = rows[index]!;
+      fillRow(table, row.id, row.values, params, offset);
+    });
   }
 
   remove(table: SchemaTable, id: string): void {
@@ -80,13 +89,39 @@ export class SyncedTables {
         columns.length > 0
           ? `DO UPDATE SET ${columns.map((column) => `${column} = excluded.${column}`).join(', ')}`
           : 'DO NOTHING';
-      const upsert = this.#store.db.prepare(
-        `INSERT INTO ${t} (id${columns.map((column) => `, ${column}`).join('')}) VALUES (?${', ?'.repeat(columns.length)}) ON CONFLICT (id) ${conflict}`,
-      );
+      const upsertSql = (rows: number): string =>
+        `INSERT INTO ${t} (id${columns.map((column) => `, ${column}`).join('')}) VALUES ${MultiRowStatement.placeholders(rows, columns.length + 1)} ON CONFLICT (id) ${conflict}`;
+      const upsert = this.#store.db.prepare(upsertSql(1));
+      const upsertMany = new MultiRowStatement(this.#store.db, columns.length + 1, upsertSql);
       const remove = this.#store.db.prepare(`DELETE FROM ${t} WHERE id = ?`);
-      statements = { table, select, upsert, remove, params: new Array<unknown>(columns.length + 1) };
+      statements = {
+        table,
+        select,
+        upsert,
+        remove,
+        upsertMany,
+        params: new Array<unknown>(columns.length + 1),
+      };
       this.#tables.set(table.name, statements);
     }
     return statements;
+  }
+}
+
+/** Puts a row's id and declared columns into `params` from `offset`, as {@link SyncedTables.upsert} writes them. */
+function fillRow(
+  table: SchemaTable,
+  id: string,
+  values: Readonly<Record<string, unknown>>,
+  params: unknown[],
+  offset: number,
+): void {
+  params[offset] = id;
+  const columns = table.columns;
+  for (let index = 0; index < columns.length; index++) {
+    const column = columns[index]!;
+    const value = values[column.name];
+    params[offset + index + 1] =
+      value !== undefined ? value : column.name in values ? null : (column.default ?? null);
   }
 }

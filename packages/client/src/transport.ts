@@ -5,7 +5,7 @@ import {
   HealthResponse,
   PairResponse,
   ProtocolError,
-  PullResponse,
+  type PullResponse,
   PushResponse,
   RefreshResponse,
   SyncSchema,
@@ -14,6 +14,7 @@ import {
 import type { TSchema, Static } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { OfflineError } from './errors.js';
+import { readPullPage } from './pull-page-reader.js';
 import { readServerEvents, type ServerEvent } from './server-events.js';
 
 /** What a device sends with each sync call besides the body: its token and its report for the devices panel. */
@@ -70,11 +71,18 @@ export interface FetchTransportOptions {
   readonly requestTimeoutMs?: number;
 }
 
+/** What a call sends besides its method and path. */
+interface CallOptions {
+  readonly context?: DeviceCallContext;
+  readonly body?: string;
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
 const checks = {
   health: TypeCompiler.Compile(HealthResponse),
   schema: TypeCompiler.Compile(SyncSchema),
   push: TypeCompiler.Compile(PushResponse),
-  pull: TypeCompiler.Compile(PullResponse),
   pair: TypeCompiler.Compile(PairResponse),
   refresh: TypeCompiler.Compile(RefreshResponse),
   error: TypeCompiler.Compile(ErrorBody),
@@ -111,9 +119,11 @@ export class FetchTransport implements Transport {
     return this.#call('POST', '/api/sync/push', checks.push, { context, body });
   }
 
-  pull(since: string, limit: number, context: DeviceCallContext): Promise<PullResponse> {
+  async pull(since: string, limit: number, context: DeviceCallContext): Promise<PullResponse> {
     const query = new URLSearchParams({ since, limit: String(limit) });
-    return this.#call('GET', `/api/sync/pull?${query.toString()}`, checks.pull, { context });
+    const path = `/api/sync/pull?${query.toString()}`;
+    const text = await this.#answerText('GET', path, { context });
+    return readPullPage(text, (detail) => invalidAnswer('GET', path, detail));
   }
 
   pair(request: PairRequest): Promise<PairResponse> {
@@ -173,8 +183,18 @@ export class FetchTransport implements Transport {
     method: 'GET' | 'POST',
     path: string,
     check: TypeCheck<T>,
-    options: { context?: DeviceCallContext; body?: string; timeoutMs?: number; signal?: AbortSignal },
+    options: CallOptions,
   ): Promise<Static<T>> {
+    const json = parseJson(await this.#answerText(method, path, options));
+    if (!check.Check(json)) {
+      const first = check.Errors(json).First();
+      throw invalidAnswer(method, path, first ? `${first.path || '/'}: ${first.message}` : undefined);
+    }
+    return json;
+  }
+
+  /** Makes a call and returns the text of its answer; an answer that is not 2xx is thrown as its error. */
+  async #answerText(method: 'GET' | 'POST', path: string, options: CallOptions): Promise<string> {
     const url = this.serverUrl + path;
     const headers: Record<string, string> = {
       accept: 'application/json',
@@ -197,16 +217,7 @@ export class FetchTransport implements Transport {
     }
 
     if (!response.ok) throw answerError(method, path, response, text);
-    const json = parseJson(text);
-    if (!check.Check(json)) {
-      const first = check.Errors(json).First();
-      throw new ProtocolError(
-        502,
-        'INVALID_RESPONSE',
-        `The server's answer to ${method} ${path} is not what the protocol says${first ? ` (${first.path || '/'}: ${first.message})` : ''}`,
-      );
-    }
-    return json;
+    return text;
   }
 
   /** The headers by which a device reports itself on every call, for the owner's devices panel. */
@@ -230,6 +241,15 @@ export class FetchTransport implements Transport {
       { cause: error },
     );
   }
+}
+
+/** The error of a 2xx answer that is not what the protocol says; `detail` names its first fault. */
+function invalidAnswer(method: string, path: string, detail: string | undefined): ProtocolError {
+  return new ProtocolError(
+    502,
+    'INVALID_RESPONSE',
+    `The server's answer to ${method} ${path} is not what the protocol says${detail ? ` (${detail})` : ''}`,
+  );
 }
 
 function parseJson(text: string): unknown {

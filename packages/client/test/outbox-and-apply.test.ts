@@ -189,6 +189,48 @@ describe('applying server changes', () => {
   });
 });
 
+describe('applying a page in one go', () => {
+  it('leaves the rows, their stamps and the checksums as applying its changes one at a time', () => {
+    const ids = Array.from({ length: 90 }, () => uuidv7());
+    const change = fc.record({
+      id: fc.constantFrom(...ids),
+      op: fc.constantFrom<'upsert' | 'delete'>('upsert', 'upsert', 'upsert', 'delete'),
+      ms: fc.integer({ min: FAR_PAST, max: FAR_FUTURE }),
+      name: fc.constantFrom('Apple', 'Pear', 'Plum'),
+    });
+    const state = (parts: ReturnType<typeof deviceParts>): unknown => ({
+      products: parts.store.db.prepare('SELECT * FROM products ORDER BY id').all(),
+      rows: parts.store.db.prepare('SELECT * FROM _sync_rows ORDER BY tbl, id').all(),
+      pending: parts.store.db.prepare('SELECT tbl, id, op, base FROM _sync_pending ORDER BY tbl, id').all(),
+      checksum: parts.serverRows.checksum('products'),
+    });
+    fc.assert(
+      fc.property(fc.array(change, { minLength: 1, maxLength: 300 }), fc.nat(89), (items, localIndex) => {
+        const changes = items.map((item): StoredChange =>
+          item.op === 'upsert'
+            ? product(item.id, stampAt(item.ms), { name: item.name })
+            : { table: 'products', id: item.id, op: 'delete', updatedAt: stampAt(item.ms) },
+        );
+        const [together, oneByOne] = [deviceParts(), deviceParts()];
+        for (const parts of [together, oneByOne]) {
+          // A row written on the device itself and not yet pushed: merged, not overwritten.
+          parts.store.db
+            .prepare(
+              "INSERT INTO products (id, sku, name, price_cents, stock, active) VALUES (?, 'L', 'Local', 1, 1, 1)",
+            )
+            .run(ids[localIndex]);
+        }
+        together.applier.applyPage(changes);
+        for (const item of changes) oneByOne.applier.applyPage([item]);
+        expect(state(together)).toEqual(state(oneByOne));
+        together.store.close();
+        oneByOne.store.close();
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
+
 describe('checksums', () => {
   it("compute the protocol's term", () => {
     fc.assert(

@@ -134,7 +134,7 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     if (page.checksums) rest.checksums = withEveryTable(page.checksums, config.schema.source);
     metrics.pulls.inc();
     metrics.pulledRows.inc(page.rows.length);
-    return reply.type('application/json; charset=utf-8').send(pullResponseText(page.rows, rest));
+    return reply.type('application/json; charset=utf-8').send(pullResponseBytes(page.rows, rest));
   });
 
   app.get('/api/sync/schema', async (request): Promise<SyncSchema> => {
@@ -160,15 +160,29 @@ function headerText(request: FastifyRequest, name: string): string | undefined {
 }
 
 /**
- * The pull answer as JSON text. Values are stored as JSON and go out as they are, without a parse and a
- * stringify per row: on a first sync of many rows that is most of the server's work.
+ * The pull answer as JSON, in UTF-8. Values are stored as JSON and go out as they are, without a parse and a
+ * stringify per row: on a first sync of many rows that is most of the server's work. The text is built in
+ * one string and sent as bytes, so it is not measured and encoded again on its way out.
+ *
+ * Each change stands on a line of its own (JSON allows the whitespace, and a JSON text of ours has no other
+ * line break): a device can then parse a page of 5,000 changes in parts, with its event loop free between
+ * them, instead of in one turn that would hold up its till (`client/src/pull-page-reader.ts`).
  */
-function pullResponseText(rows: readonly PulledRow[], rest: Omit<PullResponse, 'changes'>): string {
-  const changes = rows.map((row) => {
-    const head = `{"table":${JSON.stringify(row.table)},"id":${JSON.stringify(row.id)},"updatedAt":${JSON.stringify(row.updatedAt)}`;
-    return row.valuesJson === null
-      ? `${head},"op":"delete"}`
-      : `${head},"op":"upsert","values":${row.valuesJson}}`;
-  });
-  return `{"changes":[${changes.join(',')}],${JSON.stringify(rest).slice(1)}`;
+function pullResponseBytes(rows: readonly PulledRow[], rest: Omit<PullResponse, 'changes'>): Buffer {
+  let text = '{"changes":[';
+  for (let index = 0; index < rows.length; index++) {
+    const row = rows[index]!;
+    text += `${index === 0 ? '\n' : ',\n'}{"table":${jsonString(row.table)},"id":${jsonString(row.id)},"updatedAt":${jsonString(row.updatedAt)}`;
+    text += row.valuesJson === null ? ',"op":"delete"}' : `,"op":"upsert","values":${row.valuesJson}}`;
+  }
+  text += `${rows.length === 0 ? '' : '\n'}],${JSON.stringify(rest).slice(1)}`;
+  return Buffer.from(text, 'utf8');
+}
+
+/** Characters a JSON string holds as they are: table names, ids and stamps are made of these. */
+const PLAIN_TEXT = /^[\w.:+-]*$/;
+
+/** `JSON.stringify` of a string, without its cost for the plain strings nearly every row is made of. */
+function jsonString(text: string): string {
+  return PLAIN_TEXT.test(text) ? `"${text}"` : JSON.stringify(text);
 }
