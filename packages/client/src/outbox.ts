@@ -97,6 +97,19 @@ export class Outbox {
     return record ? toPendingRow(record) : null;
   }
 
+  /**
+   * The pending rows of `ids` in `table`, by id, in one query (a push's answer reads its whole batch).
+   * Rows not pending are absent.
+   */
+  getMany(table: string, ids: readonly string[]): Map<string, PendingRow> {
+    const records = this.#store
+      .statement(
+        `SELECT ${PENDING_COLUMNS} FROM _sync_pending AS p WHERE p.tbl = ? AND p.id IN (SELECT value FROM json_each(?))`,
+      )
+      .all(table, JSON.stringify(ids)) as PendingRecord[];
+    return new Map(records.map((record) => [record.id, toPendingRow(record)]));
+  }
+
   /** Pending rows, oldest write first (for listing; the push reads them in batches). */
   list(limit = 1000): PendingRow[] {
     const records = this.#store
@@ -107,6 +120,14 @@ export class Outbox {
 
   remove(table: string, id: string): void {
     this.#store.statement('DELETE FROM _sync_pending WHERE tbl = ? AND id = ?').run(table, id);
+  }
+
+  /** {@link remove} for many rows of one table, in one statement. */
+  removeMany(table: string, ids: readonly string[]): void {
+    if (ids.length === 0) return;
+    this.#store
+      .statement('DELETE FROM _sync_pending WHERE tbl = ? AND id IN (SELECT value FROM json_each(?))')
+      .run(table, JSON.stringify(ids));
   }
 
   setBase(table: string, id: string, base: CounterBase | null): void {
@@ -192,8 +213,10 @@ export class Outbox {
       }
       if (changes.length >= max) break;
     }
-    const mark = this.#store.statement('UPDATE _sync_pending SET in_push = 1 WHERE tbl = ? AND id = ?');
-    for (const cover of covers) mark.run(cover.table, cover.id);
+    const mark = this.#store.statement(
+      'UPDATE _sync_pending SET in_push = 1 WHERE tbl = ? AND id IN (SELECT value FROM json_each(?))',
+    );
+    for (const [table, ids] of idsByTable(covers)) mark.run(table, JSON.stringify(ids));
     return { changes, covers };
   }
 
@@ -219,6 +242,17 @@ export class Outbox {
       WHERE p.tbl = ? AND p.op = 'delete' AND p.id > ? ORDER BY p.id LIMIT ?`;
     return this.#store.statement(sql).all(table.name, afterId, limit) as OutboxRead[];
   }
+}
+
+/** The ids of `rows` grouped by table, for statements that take one table's ids at once. */
+export function idsByTable(rows: Iterable<{ readonly table: string; readonly id: string }>): Map<string, string[]> {
+  const grouped = new Map<string, string[]>();
+  for (const row of rows) {
+    let ids = grouped.get(row.table);
+    if (!ids) grouped.set(row.table, (ids = []));
+    ids.push(row.id);
+  }
+  return grouped;
 }
 
 /** The key of a row in the set of rows a cycle has sent. */
