@@ -128,12 +128,13 @@ export function applyPushAnswer(
         }
       });
       for (const [table, ids] of idsByTable(settled)) outbox.removeMany(table, ids);
+      const settledKeys = new Set(settled);
       // The pushed stamps are now the server's, and their pending rows may be gone: the clock's floor must
       // hold them, so later writes to those rows are stamped after them.
       let latest = '';
       for (const cover of covers) if (cover.stamp > latest) latest = cover.stamp;
       clock.receive(latest);
-      outbox.endPush();
+      outbox.endPush(covers.filter((cover) => !settledKeys.has(cover)));
       store.statement('DELETE FROM _sync_push WHERE push_id = ?').run(pushId);
       return { pushed, conflicts, rejected };
     }),

@@ -160,14 +160,18 @@ export class Outbox {
       .run(table, id);
   }
 
-  /** Marks the end of a push: no row is on the wire any more. */
-  endPush(): void {
-    this.#store.statement('UPDATE _sync_pending SET in_push = 0 WHERE in_push = 1').run();
+  /** Marks the end of a push: its rows are not on the wire any more (another push's may be). */
+  endPush(covers: Iterable<{ readonly table: string; readonly id: string }>): void {
+    const unmark = this.#store.statement(
+      'UPDATE _sync_pending SET in_push = 0 WHERE tbl = ? AND id IN (SELECT value FROM json_each(?)) AND in_push = 1',
+    );
+    for (const [table, ids] of idsByTable(covers)) unmark.run(table, JSON.stringify(ids));
   }
 
   /**
-   * Reads the next pending rows into changes, at most `max`, skipping the rows in `sent` (this cycle's
-   * earlier batches): upserts of parents before children, then deletes of children before parents. Each
+   * Reads the next pending rows into changes, at most `max`, skipping the rows on the wire (in a stored push
+   * not yet answered; not even read, so a push built while the previous one is on the wire costs no more)
+   * and the rows in `sent` (this cycle's earlier batches): upserts of parents before children, then deletes of children before parents. Each
    * batch starts again from the first table, so a parent written while the push runs still goes before
    * its children. Marks the rows as on the wire and adds them to `sent`. Call it inside the write
    * transaction that also stores the push.
@@ -230,7 +234,7 @@ export class Outbox {
       FROM _sync_pending AS p
       LEFT JOIN _sync_rows AS r ON r.tbl = p.tbl AND r.id = p.id
       LEFT JOIN ${t} AS t ON t.id = p.id
-      WHERE p.tbl = ? AND p.op = 'upsert' AND p.id > ? ORDER BY p.id LIMIT ?`;
+      WHERE p.tbl = ? AND p.op = 'upsert' AND p.in_push = 0 AND p.id > ? ORDER BY p.id LIMIT ?`;
     return this.#store.statement(sql).all(table.name, afterId, limit) as OutboxRead[];
   }
 
@@ -239,7 +243,7 @@ export class Outbox {
         p.base AS base, r.stamp AS server_stamp, NULL AS present
       FROM _sync_pending AS p
       LEFT JOIN _sync_rows AS r ON r.tbl = p.tbl AND r.id = p.id
-      WHERE p.tbl = ? AND p.op = 'delete' AND p.id > ? ORDER BY p.id LIMIT ?`;
+      WHERE p.tbl = ? AND p.op = 'delete' AND p.in_push = 0 AND p.id > ? ORDER BY p.id LIMIT ?`;
     return this.#store.statement(sql).all(table.name, afterId, limit) as OutboxRead[];
   }
 }
