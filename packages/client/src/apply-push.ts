@@ -1,6 +1,6 @@
 import { ProtocolError, type PushResponse } from '@tillsync/protocol';
 import type { ApplierParts, PullApplier } from './apply-pull.js';
-import { idsByTable, type PendingRow, type PushCover } from './outbox.js';
+import { idsByTable, type PushCover } from './outbox.js';
 
 /** A change the server refused, with its reason: it stays pending and shows in the status and the log. */
 export interface RejectedRow {
@@ -50,10 +50,10 @@ export function applyPushAnswer(
       const rejected: RejectedRow[] = [];
       // The batch's pending entries and server stamps, read set-wise: most answers are `applied` to rows
       // nobody wrote meanwhile, and those need nothing more than their entry deleted, also set-wise below.
-      const pendingByTable = new Map<string, Map<string, PendingRow>>();
+      const revisionsByTable = new Map<string, Map<string, number>>();
       const stampsByTable = new Map<string, Map<string, string>>();
       for (const [table, ids] of idsByTable(covers)) {
-        pendingByTable.set(table, outbox.getMany(table, ids));
+        revisionsByTable.set(table, outbox.revisionsOf(table, ids));
         stampsByTable.set(table, serverRows.stampsOf(table, ids));
       }
       const settled: PushCover[] = [];
@@ -68,7 +68,8 @@ export function applyPushAnswer(
           );
         }
         if (!table) return;
-        const pending = pendingByTable.get(cover.table)?.get(cover.id) ?? null;
+        // The revision of the row's pending entry; undefined when it has none.
+        const pendingRevision = revisionsByTable.get(cover.table)?.get(cover.id);
         const counters = table.counterColumns.length > 0 ? (cover.counters ?? null) : null;
         switch (result.status) {
           case 'applied': {
@@ -76,12 +77,12 @@ export function applyPushAnswer(
             const previous = stampsByTable.get(cover.table)?.get(cover.id) ?? null;
             if (cover.op === 'upsert') serverRows.set(cover.table, cover.id, cover.stamp, previous);
             else serverRows.remove(cover.table, cover.id, previous);
-            if (pending?.revision === cover.revision) {
+            if (pendingRevision === cover.revision) {
               // Not written again while on the wire: its entry goes (with the others, after the loop).
               settled.push(cover);
               return;
             }
-            if (!pending) {
+            if (pendingRevision === undefined) {
               // The triggers keep a row that is on the wire pending; if that entry is gone anyway (removed by
               // hand), a row deleted meanwhile must still be deleted on the server.
               if (cover.op === 'upsert' && tables.read(table, cover.id) === null) {
@@ -96,7 +97,7 @@ export function applyPushAnswer(
           }
           case 'stale': {
             pushed += 1;
-            if (pending && counters) outbox.setBase(cover.table, cover.id, counters);
+            if (pendingRevision !== undefined && counters) outbox.setBase(cover.table, cover.id, counters);
             const current = result.current;
             clock.receive(current.updatedAt);
             const merged = applier.merge(
@@ -116,7 +117,8 @@ export function applyPushAnswer(
               code: result.error.code,
               message: result.error.message,
             });
-            if (pending) outbox.setError(cover.table, cover.id, result.error.code, result.error.message);
+            if (pendingRevision !== undefined)
+              outbox.setError(cover.table, cover.id, result.error.code, result.error.message);
             break;
           }
         }

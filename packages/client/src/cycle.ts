@@ -439,7 +439,11 @@ class CycleRun {
       covers: string;
     }[];
     for (const stored of inFlight) {
-      const push = { pushId: stored.push_id, body: stored.body, covers: JSON.parse(stored.covers) as PushCover[] };
+      const push = {
+        pushId: stored.push_id,
+        body: stored.body,
+        covers: JSON.parse(stored.covers) as PushCover[],
+      };
       const answer = await this.#post(push);
       if (answer === 'too-large') this.#pushBatchSize = Math.max(1, Math.floor(this.#pushBatchSize / 2));
       else this.#applyAnswer(push, answer);

@@ -98,16 +98,16 @@ export class Outbox {
   }
 
   /**
-   * The pending rows of `ids` in `table`, by id, in one query (a push's answer reads its whole batch).
-   * Rows not pending are absent.
+   * The revisions of the pending rows among `ids` in `table`, by id, in one query: what a push's answer
+   * compares to tell a row written again while on the wire. Rows not pending are absent.
    */
-  getMany(table: string, ids: readonly string[]): Map<string, PendingRow> {
+  revisionsOf(table: string, ids: readonly string[]): Map<string, number> {
     const records = this.#store
       .statement(
-        `SELECT ${PENDING_COLUMNS} FROM _sync_pending AS p WHERE p.tbl = ? AND p.id IN (SELECT value FROM json_each(?))`,
+        'SELECT id, revision FROM _sync_pending WHERE tbl = ? AND id IN (SELECT value FROM json_each(?))',
       )
-      .all(table, JSON.stringify(ids)) as PendingRecord[];
-    return new Map(records.map((record) => [record.id, toPendingRow(record)]));
+      .all(table, JSON.stringify(ids)) as { id: string; revision: number }[];
+    return new Map(records.map((record) => [record.id, record.revision]));
   }
 
   /** Pending rows, oldest write first (for listing; the push reads them in batches). */
@@ -249,7 +249,9 @@ export class Outbox {
 }
 
 /** The ids of `rows` grouped by table, for statements that take one table's ids at once. */
-export function idsByTable(rows: Iterable<{ readonly table: string; readonly id: string }>): Map<string, string[]> {
+export function idsByTable(
+  rows: Iterable<{ readonly table: string; readonly id: string }>,
+): Map<string, string[]> {
   const grouped = new Map<string, string[]>();
   for (const row of rows) {
     let ids = grouped.get(row.table);
