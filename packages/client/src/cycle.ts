@@ -469,6 +469,7 @@ class CycleRun {
     await this.dropPrefetchedPull();
     const sent = new Set<string>();
     const pendingAtStart = outbox.count();
+    this.#signal?.throwIfAborted();
     let push = this.#storePush(sent, pendingAtStart);
     let answer = push && this.#post(push);
     while (push && answer) {
