@@ -1,6 +1,6 @@
 import { ProtocolError, type PushResponse } from '@tillsync/protocol';
 import type { ApplierParts, PullApplier } from './apply-pull.js';
-import type { PushCover } from './outbox.js';
+import { idsByTable, type PushCover } from './outbox.js';
 
 /** A change the server refused, with its reason: it stays pending and shows in the status and the log. */
 export interface RejectedRow {
@@ -48,6 +48,15 @@ export function applyPushAnswer(
       let pushed = 0;
       let conflicts = 0;
       const rejected: RejectedRow[] = [];
+      // The batch's pending entries and server stamps, read set-wise: most answers are `applied` to rows
+      // nobody wrote meanwhile, and those need nothing more than their entry deleted, also set-wise below.
+      const revisionsByTable = new Map<string, Map<string, number>>();
+      const stampsByTable = new Map<string, Map<string, string>>();
+      for (const [table, ids] of idsByTable(covers)) {
+        revisionsByTable.set(table, outbox.revisionsOf(table, ids));
+        stampsByTable.set(table, serverRows.stampsOf(table, ids));
+      }
+      const settled: PushCover[] = [];
       covers.forEach((cover, index) => {
         const result = response.results[index];
         const table = schema.table(cover.table);
@@ -59,22 +68,26 @@ export function applyPushAnswer(
           );
         }
         if (!table) return;
-        const pending = outbox.get(cover.table, cover.id);
+        // The revision of the row's pending entry; undefined when it has none.
+        const pendingRevision = revisionsByTable.get(cover.table)?.get(cover.id);
         const counters = table.counterColumns.length > 0 ? (cover.counters ?? null) : null;
         switch (result.status) {
           case 'applied': {
             pushed += 1;
-            const previous = serverRows.stampOf(cover.table, cover.id);
+            const previous = stampsByTable.get(cover.table)?.get(cover.id) ?? null;
             if (cover.op === 'upsert') serverRows.set(cover.table, cover.id, cover.stamp, previous);
             else serverRows.remove(cover.table, cover.id, previous);
-            if (!pending) {
+            if (pendingRevision === cover.revision) {
+              // Not written again while on the wire: its entry goes (with the others, after the loop).
+              settled.push(cover);
+              return;
+            }
+            if (pendingRevision === undefined) {
               // The triggers keep a row that is on the wire pending; if that entry is gone anyway (removed by
               // hand), a row deleted meanwhile must still be deleted on the server.
               if (cover.op === 'upsert' && tables.read(table, cover.id) === null) {
                 outbox.addDelete(cover.table, cover.id);
               }
-            } else if (pending.revision === cover.revision) {
-              outbox.remove(cover.table, cover.id);
             } else {
               if (cover.op === 'delete') outbox.setBase(cover.table, cover.id, null);
               else if (counters) outbox.setBase(cover.table, cover.id, counters);
@@ -84,7 +97,7 @@ export function applyPushAnswer(
           }
           case 'stale': {
             pushed += 1;
-            if (pending && counters) outbox.setBase(cover.table, cover.id, counters);
+            if (pendingRevision !== undefined && counters) outbox.setBase(cover.table, cover.id, counters);
             const current = result.current;
             clock.receive(current.updatedAt);
             const merged = applier.merge(
@@ -104,7 +117,8 @@ export function applyPushAnswer(
               code: result.error.code,
               message: result.error.message,
             });
-            if (pending) outbox.setError(cover.table, cover.id, result.error.code, result.error.message);
+            if (pendingRevision !== undefined)
+              outbox.setError(cover.table, cover.id, result.error.code, result.error.message);
             break;
           }
         }
@@ -115,12 +129,14 @@ export function applyPushAnswer(
           outbox.remove(cover.table, cover.id);
         }
       });
+      for (const [table, ids] of idsByTable(settled)) outbox.removeMany(table, ids);
+      const settledKeys = new Set(settled);
       // The pushed stamps are now the server's, and their pending rows may be gone: the clock's floor must
       // hold them, so later writes to those rows are stamped after them.
       let latest = '';
       for (const cover of covers) if (cover.stamp > latest) latest = cover.stamp;
       clock.receive(latest);
-      outbox.endPush();
+      outbox.endPush(covers.filter((cover) => !settledKeys.has(cover)));
       store.statement('DELETE FROM _sync_push WHERE push_id = ?').run(pushId);
       return { pushed, conflicts, rejected };
     }),

@@ -4,6 +4,7 @@ import {
   ProtocolError,
   formatChecksum,
   type PullResponse,
+  type PushResponse,
   type SyncSchema,
   type TableChecksum,
 } from '@tillsync/protocol';
@@ -118,6 +119,13 @@ interface CycleCounts {
 interface PageSizes {
   readonly regular: number;
   readonly snapshot: number;
+}
+
+/** A push stored in `_sync_push`: what is sent, and what its answer is applied to. */
+interface StoredPush {
+  readonly pushId: string;
+  readonly body: string;
+  readonly covers: readonly PushCover[];
 }
 
 /** The last page of a pull, or of a snapshot. */
@@ -424,15 +432,21 @@ class CycleRun {
   /** Resends a push whose answer a crash or a lost connection kept from being applied, with the same pushId. */
   async resendInFlightPushes(): Promise<void> {
     const inFlight = this.#store
-      .statement('SELECT push_id, body, covers FROM _sync_push ORDER BY created_at')
+      .statement('SELECT push_id, body, covers FROM _sync_push ORDER BY created_at, push_id')
       .all() as {
       push_id: string;
       body: string;
       covers: string;
     }[];
-    for (const push of inFlight) {
-      const sent = await this.#send(push.push_id, push.body, JSON.parse(push.covers) as PushCover[]);
-      if (sent === 'too-large') this.#pushBatchSize = Math.max(1, Math.floor(this.#pushBatchSize / 2));
+    for (const stored of inFlight) {
+      const push = {
+        pushId: stored.push_id,
+        body: stored.body,
+        covers: JSON.parse(stored.covers) as PushCover[],
+      };
+      const answer = await this.#post(push);
+      if (answer === 'too-large') this.#pushBatchSize = Math.max(1, Math.floor(this.#pushBatchSize / 2));
+      else this.#applyAnswer(push, answer);
     }
   }
 
@@ -440,9 +454,14 @@ class CycleRun {
    * Pushes the pending rows in bounded batches, parents before children; each row once per cycle, and no
    * more rows than were pending when the push began: a till writing faster than a push round trip would
    * otherwise keep the cycle pushing its new rows and never let it pull. Later rows go in the next cycle.
+   *
+   * One push is on the wire at a time, and the next is sent only once the server has answered this one, so
+   * the server commits them in order. The device's work overlaps the server's: the next push is built and
+   * stored while this one is on the wire, and this one's answer is applied while the next one (or, after
+   * the last push, the first pull page) is on the wire.
    */
   async push(): Promise<void> {
-    const { outbox, schema } = this.#parts;
+    const { outbox } = this.#parts;
     // Nothing pending: no push, and no write transaction to find that out.
     if (!outbox.any()) return;
     // A till wrote while the first page was asked for: that page, and its checksums, come from before this
@@ -450,66 +469,125 @@ class CycleRun {
     await this.dropPrefetchedPull();
     const sent = new Set<string>();
     const pendingAtStart = outbox.count();
-    for (;;) {
-      this.#signal?.throwIfAborted();
-      if (sent.size >= pendingAtStart) break;
-      this.#lease.heartbeat();
-      const size = this.#pushBatchSize;
-      // Stored before it is sent (and synced to disk: a push the server applied but this device forgot would
-      // be rebuilt with a new pushId and its counter deltas added twice).
-      const push = this.#store.durableWrite(() => {
-        const batch = outbox.nextBatch(schema, sent, size);
-        if (batch.changes.length === 0) return null;
-        const pushId = uuidv7();
-        const body = JSON.stringify({ pushId, changes: batch.changes });
-        this.#store
-          .statement('INSERT INTO _sync_push (push_id, body, covers, created_at) VALUES (?, ?, ?, ?)')
-          .run(pushId, body, JSON.stringify(batch.covers), new Date(this.#now()).toISOString());
-        return { pushId, body, covers: batch.covers };
-      });
-      if (!push) break;
-      const outcome = await this.#send(push.pushId, push.body, push.covers);
-      if (outcome === 'too-large') {
-        const [only] = push.covers;
-        if (push.covers.length === 1 && only) {
-          const message = 'This row is larger than the server accepts in one push; make it smaller';
-          this.#store.write(() =>
-            this.#parts.outbox.setError(only.table, only.id, 'PAYLOAD_TOO_LARGE', message),
-          );
-          this.#counts.rejected.push({ table: only.table, id: only.id, code: 'PAYLOAD_TOO_LARGE', message });
-        } else {
-          // Nothing of it was stored: send its rows again, in smaller pushes.
-          this.#pushBatchSize = Math.max(1, Math.floor(push.covers.length / 2));
-          for (const cover of push.covers) sent.delete(sentKey(cover.table, cover.id));
-        }
+    this.#signal?.throwIfAborted();
+    let push = this.#storePush(sent, pendingAtStart);
+    let answer = push && this.#post(push);
+    while (push && answer) {
+      let next: StoredPush | null = null;
+      let response: PushResponse | 'too-large';
+      try {
+        // A turn first, so the request is written before the next push is built.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        this.#signal?.throwIfAborted();
+        this.#lease.heartbeat();
+        next = this.#storePush(sent, pendingAtStart);
+        response = await answer;
+      } catch (error) {
+        await answer.catch(() => undefined);
+        // Never sent: its rows go out again in a later push, after this one's.
+        if (next) this.#unstorePush(next, sent);
+        throw error;
       }
+      if (response === 'too-large') {
+        if (next) this.#unstorePush(next, sent);
+        this.#tooLarge(push, sent);
+        push = this.#storePush(sent, pendingAtStart);
+        answer = push && this.#post(push);
+        continue;
+      }
+      // The server has committed this push: the next one may go, or else the pull may start.
+      const following = next && this.#post(next);
+      if (!following && this.dueRepairs() !== ALL_TABLES) this.prefetchPull();
+      try {
+        this.#applyAnswer(push, response);
+      } catch (error) {
+        await Promise.allSettled([following, this.dropPrefetchedPull()]);
+        throw error;
+      }
+      push = next;
+      answer = following;
     }
   }
 
   /**
-   * Sends one stored push and applies its answer. An answer that says nothing was stored (400, 413, or
-   * another refusal of the request as a whole) drops the stored push: its rows are still pending and go
-   * out in a later push. A lost answer, a 5xx or an auth failure keeps it, to be resent as it is.
+   * Reads the next batch of pending rows and stores it as a push in `_sync_push`, before it is sent (and
+   * synced to disk: a push the server applied but this device forgot would be rebuilt with a new pushId and
+   * its counter deltas added twice). `null` when nothing is left to push in this cycle.
    */
-  async #send(pushId: string, body: string, covers: readonly PushCover[]): Promise<'sent' | 'too-large'> {
-    let response;
+  #storePush(sent: Set<string>, pendingAtStart: number): StoredPush | null {
+    if (sent.size >= pendingAtStart) return null;
+    const { outbox, schema } = this.#parts;
+    const size = this.#pushBatchSize;
+    return this.#store.durableWrite(() => {
+      const batch = outbox.nextBatch(schema, sent, size);
+      if (batch.changes.length === 0) return null;
+      const pushId = uuidv7();
+      const body = JSON.stringify({ pushId, changes: batch.changes });
+      this.#store
+        .statement('INSERT INTO _sync_push (push_id, body, covers, created_at) VALUES (?, ?, ?, ?)')
+        .run(pushId, body, JSON.stringify(batch.covers), new Date(this.#now()).toISOString());
+      return { pushId, body, covers: batch.covers };
+    });
+  }
+
+  /** Drops a stored push that was never sent; its rows are pending as before, to go in a later push. */
+  #unstorePush(push: StoredPush, sent: Set<string>): void {
+    this.#dropStoredPush(push);
+    for (const cover of push.covers) sent.delete(sentKey(cover.table, cover.id));
+  }
+
+  #dropStoredPush(push: StoredPush): void {
+    this.#store.write(() => {
+      this.#store.statement('DELETE FROM _sync_push WHERE push_id = ?').run(push.pushId);
+      this.#parts.outbox.endPush(push.covers);
+    });
+  }
+
+  /** The server refused a push as too large: a single row is marked with the error, else smaller pushes. */
+  #tooLarge(push: StoredPush, sent: Set<string>): void {
+    const [only] = push.covers;
+    if (push.covers.length === 1 && only) {
+      const message = 'This row is larger than the server accepts in one push; make it smaller';
+      this.#store.write(() => this.#parts.outbox.setError(only.table, only.id, 'PAYLOAD_TOO_LARGE', message));
+      this.#counts.rejected.push({ table: only.table, id: only.id, code: 'PAYLOAD_TOO_LARGE', message });
+    } else {
+      // Nothing of it was stored: send its rows again, in smaller pushes.
+      this.#pushBatchSize = Math.max(1, Math.floor(push.covers.length / 2));
+      for (const cover of push.covers) sent.delete(sentKey(cover.table, cover.id));
+    }
+  }
+
+  /**
+   * Sends one stored push. An answer that says nothing was stored (400, 413, or another refusal of the
+   * request as a whole) drops the stored push: its rows are still pending and go out in a later push. A
+   * lost answer, a 5xx or an auth failure keeps it, to be resent as it is.
+   */
+  #post(push: StoredPush): Promise<PushResponse | 'too-large'> {
+    const answer = this.#postOnce(push);
+    // Handled where it is awaited; this keeps a failure while the device works meanwhile from counting as
+    // unhandled.
+    answer.catch(() => {});
+    return answer;
+  }
+
+  async #postOnce(push: StoredPush): Promise<PushResponse | 'too-large'> {
     try {
-      response = await this.#call((context) => this.#transport.push(body, context));
+      return await this.#call((context) => this.#transport.push(push.body, context));
     } catch (error) {
       if (error instanceof ProtocolError && refusedWhole(error.status)) {
-        this.#store.write(() => {
-          this.#store.statement('DELETE FROM _sync_push WHERE push_id = ?').run(pushId);
-          this.#parts.outbox.endPush();
-        });
+        this.#dropStoredPush(push);
         if (error.status === 413) return 'too-large';
       }
       throw error;
     }
-    const outcome = applyPushAnswer(this.#parts, this.#applier, pushId, covers, response);
+  }
+
+  /** Applies a push's answer (and deletes the stored push, in the same transaction). */
+  #applyAnswer(push: StoredPush, response: PushResponse): void {
+    const outcome = applyPushAnswer(this.#parts, this.#applier, push.pushId, push.covers, response);
     this.#counts.pushed += outcome.pushed;
     this.#counts.conflicts += outcome.conflicts;
     this.#counts.rejected.push(...outcome.rejected);
-    return 'sent';
   }
 
   /** The repairs a crash left unfinished: every table (a resync), some tables, or none. */

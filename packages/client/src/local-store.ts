@@ -253,6 +253,16 @@ export class LocalStore {
     return row?.value ?? null;
   }
 
+  /** Several state values in one query (absent keys map to `null`). */
+  getStates<K extends StateKey>(keys: readonly K[]): Record<K, string | null> {
+    const rows = this.statement(
+      `SELECT key, value FROM _sync_state WHERE key IN (${keys.map(() => '?').join(', ')})`,
+    ).all(...keys) as { key: K; value: string | null }[];
+    const values = Object.fromEntries(keys.map((key) => [key, null])) as Record<K, string | null>;
+    for (const row of rows) values[row.key] = row.value;
+    return values;
+  }
+
   /** Sets (or with `null`, removes) one state value. */
   setState(key: StateKey, value: string | null): void {
     if (value === null) this.statement('DELETE FROM _sync_state WHERE key = ?').run(key);

@@ -97,6 +97,19 @@ export class Outbox {
     return record ? toPendingRow(record) : null;
   }
 
+  /**
+   * The revisions of the pending rows among `ids` in `table`, by id, in one query: what a push's answer
+   * compares to tell a row written again while on the wire. Rows not pending are absent.
+   */
+  revisionsOf(table: string, ids: readonly string[]): Map<string, number> {
+    const records = this.#store
+      .statement(
+        'SELECT id, revision FROM _sync_pending WHERE tbl = ? AND id IN (SELECT value FROM json_each(?))',
+      )
+      .all(table, JSON.stringify(ids)) as { id: string; revision: number }[];
+    return new Map(records.map((record) => [record.id, record.revision]));
+  }
+
   /** Pending rows, oldest write first (for listing; the push reads them in batches). */
   list(limit = 1000): PendingRow[] {
     const records = this.#store
@@ -107,6 +120,14 @@ export class Outbox {
 
   remove(table: string, id: string): void {
     this.#store.statement('DELETE FROM _sync_pending WHERE tbl = ? AND id = ?').run(table, id);
+  }
+
+  /** {@link remove} for many rows of one table, in one statement. */
+  removeMany(table: string, ids: readonly string[]): void {
+    if (ids.length === 0) return;
+    this.#store
+      .statement('DELETE FROM _sync_pending WHERE tbl = ? AND id IN (SELECT value FROM json_each(?))')
+      .run(table, JSON.stringify(ids));
   }
 
   setBase(table: string, id: string, base: CounterBase | null): void {
@@ -139,14 +160,18 @@ export class Outbox {
       .run(table, id);
   }
 
-  /** Marks the end of a push: no row is on the wire any more. */
-  endPush(): void {
-    this.#store.statement('UPDATE _sync_pending SET in_push = 0 WHERE in_push = 1').run();
+  /** Marks the end of a push: its rows are not on the wire any more (another push's may be). */
+  endPush(covers: Iterable<{ readonly table: string; readonly id: string }>): void {
+    const unmark = this.#store.statement(
+      'UPDATE _sync_pending SET in_push = 0 WHERE tbl = ? AND id IN (SELECT value FROM json_each(?)) AND in_push = 1',
+    );
+    for (const [table, ids] of idsByTable(covers)) unmark.run(table, JSON.stringify(ids));
   }
 
   /**
-   * Reads the next pending rows into changes, at most `max`, skipping the rows in `sent` (this cycle's
-   * earlier batches): upserts of parents before children, then deletes of children before parents. Each
+   * Reads the next pending rows into changes, at most `max`, skipping the rows on the wire (in a stored push
+   * not yet answered; not even read, so a push built while the previous one is on the wire costs no more)
+   * and the rows in `sent` (this cycle's earlier batches): upserts of parents before children, then deletes of children before parents. Each
    * batch starts again from the first table, so a parent written while the push runs still goes before
    * its children. Marks the rows as on the wire and adds them to `sent`. Call it inside the write
    * transaction that also stores the push.
@@ -192,8 +217,10 @@ export class Outbox {
       }
       if (changes.length >= max) break;
     }
-    const mark = this.#store.statement('UPDATE _sync_pending SET in_push = 1 WHERE tbl = ? AND id = ?');
-    for (const cover of covers) mark.run(cover.table, cover.id);
+    const mark = this.#store.statement(
+      'UPDATE _sync_pending SET in_push = 1 WHERE tbl = ? AND id IN (SELECT value FROM json_each(?))',
+    );
+    for (const [table, ids] of idsByTable(covers)) mark.run(table, JSON.stringify(ids));
     return { changes, covers };
   }
 
@@ -207,7 +234,7 @@ export class Outbox {
       FROM _sync_pending AS p
       LEFT JOIN _sync_rows AS r ON r.tbl = p.tbl AND r.id = p.id
       LEFT JOIN ${t} AS t ON t.id = p.id
-      WHERE p.tbl = ? AND p.op = 'upsert' AND p.id > ? ORDER BY p.id LIMIT ?`;
+      WHERE p.tbl = ? AND p.op = 'upsert' AND p.in_push = 0 AND p.id > ? ORDER BY p.id LIMIT ?`;
     return this.#store.statement(sql).all(table.name, afterId, limit) as OutboxRead[];
   }
 
@@ -216,9 +243,22 @@ export class Outbox {
         p.base AS base, r.stamp AS server_stamp, NULL AS present
       FROM _sync_pending AS p
       LEFT JOIN _sync_rows AS r ON r.tbl = p.tbl AND r.id = p.id
-      WHERE p.tbl = ? AND p.op = 'delete' AND p.id > ? ORDER BY p.id LIMIT ?`;
+      WHERE p.tbl = ? AND p.op = 'delete' AND p.in_push = 0 AND p.id > ? ORDER BY p.id LIMIT ?`;
     return this.#store.statement(sql).all(table.name, afterId, limit) as OutboxRead[];
   }
+}
+
+/** The ids of `rows` grouped by table, for statements that take one table's ids at once. */
+export function idsByTable(
+  rows: Iterable<{ readonly table: string; readonly id: string }>,
+): Map<string, string[]> {
+  const grouped = new Map<string, string[]>();
+  for (const row of rows) {
+    let ids = grouped.get(row.table);
+    if (!ids) grouped.set(row.table, (ids = []));
+    ids.push(row.id);
+  }
+  return grouped;
 }
 
 /** The key of a row in the set of rows a cycle has sent. */

@@ -13,14 +13,25 @@ export interface Credentials {
   readonly refreshToken: string;
 }
 
+const CREDENTIAL_KEYS = [
+  StateKey.deviceId,
+  StateKey.tenantId,
+  StateKey.serverUrl,
+  StateKey.accessToken,
+  StateKey.accessTokenExpiresAt,
+  StateKey.refreshToken,
+] as const;
+
 /** The device's credentials, or `null` before it is paired. */
 export function readCredentials(store: LocalStore): Credentials | null {
-  const deviceId = store.getState(StateKey.deviceId);
-  const tenantId = store.getState(StateKey.tenantId);
-  const serverUrl = store.getState(StateKey.serverUrl);
-  const accessToken = store.getState(StateKey.accessToken);
-  const accessTokenExpiresAt = store.getState(StateKey.accessTokenExpiresAt);
-  const refreshToken = store.getState(StateKey.refreshToken);
+  // One query: every authenticated call reads them.
+  const state = store.getStates(CREDENTIAL_KEYS);
+  const deviceId = state[StateKey.deviceId];
+  const tenantId = state[StateKey.tenantId];
+  const serverUrl = state[StateKey.serverUrl];
+  const accessToken = state[StateKey.accessToken];
+  const accessTokenExpiresAt = state[StateKey.accessTokenExpiresAt];
+  const refreshToken = state[StateKey.refreshToken];
   if (!deviceId || !tenantId || !serverUrl || !accessToken || !accessTokenExpiresAt || !refreshToken)
     return null;
   return { deviceId, tenantId, serverUrl, accessToken, accessTokenExpiresAt, refreshToken };

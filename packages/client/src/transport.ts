@@ -14,6 +14,7 @@ import {
 import type { TSchema, Static } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { OfflineError } from './errors.js';
+import { nodeHttpRequest, type HttpAnswer, type HttpRequest } from './node-http-request.js';
 import { readPullPage } from './pull-page-reader.js';
 import { readServerEvents, type ServerEvent } from './server-events.js';
 
@@ -57,7 +58,10 @@ export interface FetchTransportOptions {
   readonly serverUrl: string;
   /** The version of the app, sent as `X-Device-App-Version`. */
   readonly appVersion: string;
-  /** @defaultValue `globalThis.fetch` */
+  /**
+   * Makes every call with this `fetch` instead.
+   * @defaultValue `node:http` with a keep-alive agent for the sync calls, `globalThis.fetch` for the event stream
+   */
   readonly fetch?: FetchFunction;
   /**
    * How long health may take before the server counts as unreachable.
@@ -88,18 +92,26 @@ const checks = {
   error: TypeCompiler.Compile(ErrorBody),
 };
 
-/** The {@link Transport} over HTTP with `fetch`. */
+/** The {@link Transport} over HTTP: `node:http` (or the given `fetch`). */
 export class FetchTransport implements Transport {
   readonly serverUrl: string;
   readonly #appVersion: string;
   readonly #fetch: FetchFunction;
+  readonly #request: (url: string, request: HttpRequest) => Promise<HttpAnswer>;
   readonly #healthTimeoutMs: number;
   readonly #requestTimeoutMs: number;
 
   constructor(options: FetchTransportOptions) {
     this.serverUrl = normalizeServerUrl(options.serverUrl);
     this.#appVersion = options.appVersion;
-    this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    const { fetch } = options;
+    this.#fetch = fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#request = fetch
+      ? async (url, request) => {
+          const response = await fetch(url, { ...request, headers: { ...request.headers } });
+          return { status: response.status, text: await response.text() };
+        }
+      : nodeHttpRequest;
     this.#healthTimeoutMs = options.healthTimeoutMs ?? 5000;
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
   }
@@ -157,7 +169,7 @@ export class FetchTransport implements Transport {
     }
     if (!response.ok || !response.body) {
       const text = await response.text().catch(() => '');
-      throw answerError('GET', path, response, text);
+      throw answerError('GET', path, response.status, text);
     }
     return this.#eventsOf(url, response.body, context.signal);
   }
@@ -204,19 +216,22 @@ export class FetchTransport implements Transport {
     const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
     const stop = options.signal ?? options.context?.signal;
     const timeout = AbortSignal.timeout(timeoutMs);
-    const init: RequestInit = { method, headers, signal: stop ? AbortSignal.any([stop, timeout]) : timeout };
-    if (options.body !== undefined) init.body = options.body;
+    const request: HttpRequest = {
+      method,
+      headers,
+      signal: stop ? AbortSignal.any([stop, timeout]) : timeout,
+      ...(options.body !== undefined ? { body: options.body } : {}),
+    };
 
-    let response: Response;
+    let status: number;
     let text: string;
     try {
-      response = await this.#fetch(url, init);
-      text = await response.text();
+      ({ status, text } = await this.#request(url, request));
     } catch (error) {
       throw this.#networkError(url, error, timeoutMs, stop);
     }
 
-    if (!response.ok) throw answerError(method, path, response, text);
+    if (status < 200 || status > 299) throw answerError(method, path, status, text);
     return text;
   }
 
@@ -261,14 +276,13 @@ function parseJson(text: string): unknown {
 }
 
 /** The error of an answer that is not 2xx: the server's own `{error}` when it sent one. */
-function answerError(method: string, path: string, response: Response, text: string): ProtocolError {
+function answerError(method: string, path: string, status: number, text: string): ProtocolError {
   const json = parseJson(text);
-  if (checks.error.Check(json))
-    return new ProtocolError(response.status, json.error.code, json.error.message);
+  if (checks.error.Check(json)) return new ProtocolError(status, json.error.code, json.error.message);
   return new ProtocolError(
-    response.status,
-    response.status >= 500 ? 'INTERNAL' : 'INVALID_RESPONSE',
-    `The server answered ${method} ${path} with HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`,
+    status,
+    status >= 500 ? 'INTERNAL' : 'INVALID_RESPONSE',
+    `The server answered ${method} ${path} with HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}`,
   );
 }
 
@@ -291,5 +305,8 @@ export function normalizeServerUrl(serverUrl: string): string {
 function describeNetworkError(error: unknown): string {
   const cause = error instanceof Error ? (error.cause as { code?: unknown } | undefined) : undefined;
   if (cause && typeof cause.code === 'string') return cause.code;
+  // node:http's own errors carry their code themselves.
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code !== 'ABORT_ERR') return code;
   return error instanceof Error ? error.message : String(error);
 }
