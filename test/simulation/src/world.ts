@@ -396,6 +396,9 @@ export class World {
 
   /** Stops the server and starts a new one on the same database file. */
   async restartServer(): Promise<void> {
+    // One restart at a time: a restart asked for while another is under way (a device's request met a
+    // restart fault, then the schedule restarts the server) follows it, so two servers never open the file.
+    while (this.#restarting) await this.#restarting.catch(() => undefined);
     const restart = (async () => {
       // As a real HTTP server drains on shutdown, the requests it already took finish first; requests that
       // come while it restarts wait for the new one, as a device's connection attempt would.
