@@ -37,11 +37,29 @@ export interface PushOptions {
  * Applies a push (PROTOCOL.md §2, §5) in one transaction: one result per change in request order. A retried
  * `pushId` gets the answer it got the first time and changes nothing.
  */
-export function applyPush(
+export async function applyPush(
   store: TenantSyncStore,
   request: PushRequest,
   options: PushOptions,
 ): Promise<PushResponse> {
+  return (await applyPushWithText(store, request, options)).response;
+}
+
+/** A push's answer, with its JSON text: the very text stored for a retry of its `pushId`. */
+export interface PushAnswer {
+  readonly response: PushResponse;
+  readonly json: string;
+}
+
+/**
+ * {@link applyPush}, answering the JSON text too, so the HTTP reply sends the text that was stored instead of
+ * serialising its thousands of results a second time.
+ */
+export function applyPushWithText(
+  store: TenantSyncStore,
+  request: PushRequest,
+  options: PushOptions,
+): Promise<PushAnswer> {
   return store.push(async (tx) => {
     const earlier = earlierAnswer(
       await tx.findPushAnswers(options.deviceId, request.pushId),
@@ -50,8 +68,9 @@ export function applyPush(
     );
     if (earlier !== null) return earlier;
     const response = await judgeAndWrite(tx, request.changes, options);
-    await tx.savePushAnswer(options.deviceId, request.pushId, JSON.stringify(response));
-    return response;
+    const json = JSON.stringify(response);
+    await tx.savePushAnswer(options.deviceId, request.pushId, json);
+    return { response, json };
   });
 }
 
@@ -64,9 +83,9 @@ function earlierAnswer(
   answers: ReadonlyArray<{ readonly deviceId: string; readonly answer: string }>,
   request: PushRequest,
   deviceId: string,
-): PushResponse | null {
+): PushAnswer | null {
   const own = answers.find((answer) => answer.deviceId === deviceId);
-  if (own) return JSON.parse(own.answer) as PushResponse;
+  if (own) return { response: JSON.parse(own.answer) as PushResponse, json: own.answer };
   for (const { answer } of answers) {
     const response = JSON.parse(answer) as PushResponse;
     const sameChanges =
@@ -75,7 +94,7 @@ function earlierAnswer(
         (result, index) =>
           result.table === request.changes[index]?.table && result.id === request.changes[index]?.id,
       );
-    if (sameChanges) return response;
+    if (sameChanges) return { response, json: answer };
   }
   return null;
 }
