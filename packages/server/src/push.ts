@@ -224,12 +224,8 @@ function judge(
   rejected: ReadonlyMap<number, ErrorDetail>,
   options: PushOptions,
 ): Judgement {
-  const results: PushResult[] = changes.map((change, index) => ({
-    table: change.table,
-    id: change.id,
-    status: 'rejected',
-    error: rejected.get(index) ?? { code: 'INVALID_VALUE', message: 'the change could not be judged' },
-  }));
+  // Filled in as the changes are judged; the ones left are the rejected ones (see the end).
+  const judged = new Array<PushResult | undefined>(changes.length);
   const states = new Map<string, WorkingState>();
   const conflicts: ConflictRecord[] = [];
   const applied: Candidate[] = [];
@@ -251,7 +247,7 @@ function judge(
     if (change.op === 'upsert') {
       const check = options.schema.checkValues(table, change.values ?? {}, live);
       if (!check.ok) {
-        results[index] = {
+        judged[index] = {
           table: change.table,
           id: change.id,
           status: 'rejected',
@@ -265,7 +261,7 @@ function judge(
     if (state && change.updatedAt <= state.updatedAt) {
       if (change.updatedAt === state.updatedAt) {
         // The very write the server holds, sent again: nothing to do, and its deltas were counted.
-        results[index] = { table: change.table, id: change.id, status: 'applied' };
+        judged[index] = { table: change.table, id: change.id, status: 'applied' };
         continue;
       }
       // Older than the server's row: the row stays, but counter deltas are added all the same.
@@ -279,7 +275,7 @@ function judge(
         current = { ...state, values, lastIndex: state.lastIndex ?? index };
         states.set(key, current);
       }
-      results[index] = {
+      judged[index] = {
         table: change.table,
         id: change.id,
         status: 'stale',
@@ -320,9 +316,18 @@ function judge(
       });
     }
     states.set(key, next);
-    results[index] = { table: change.table, id: change.id, status: 'applied' };
+    judged[index] = { table: change.table, id: change.id, status: 'applied' };
     if (change.op === 'upsert') applied.push(candidate);
   }
+  const results = changes.map(
+    (change, index): PushResult =>
+      judged[index] ?? {
+        table: change.table,
+        id: change.id,
+        status: 'rejected',
+        error: rejected.get(index) ?? { code: 'INVALID_VALUE', message: 'the change could not be judged' },
+      },
+  );
   return { results, states, conflicts, applied };
 }
 
@@ -333,7 +338,9 @@ function resolveCounters(
 ): { values: RowValues; deltas: Record<string, number> } {
   const values: RowValues = {};
   const deltas: Record<string, number> = {};
-  for (const [column, value] of Object.entries(checked)) {
+  for (const column in checked) {
+    const value = checked[column];
+    if (value === undefined) continue;
     if (value !== null && typeof value === 'object') {
       deltas[column] = value.delta;
       values[column] = Number(current?.[column] ?? 0) + value.delta;
