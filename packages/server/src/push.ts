@@ -37,11 +37,29 @@ export interface PushOptions {
  * Applies a push (PROTOCOL.md §2, §5) in one transaction: one result per change in request order. A retried
  * `pushId` gets the answer it got the first time and changes nothing.
  */
-export function applyPush(
+export async function applyPush(
   store: TenantSyncStore,
   request: PushRequest,
   options: PushOptions,
 ): Promise<PushResponse> {
+  return (await applyPushWithText(store, request, options)).response;
+}
+
+/** A push's answer, with its JSON text: the very text stored for a retry of its `pushId`. */
+export interface PushAnswer {
+  readonly response: PushResponse;
+  readonly json: string;
+}
+
+/**
+ * {@link applyPush}, answering the JSON text too, so the HTTP reply sends the text that was stored instead of
+ * serialising its thousands of results a second time.
+ */
+export function applyPushWithText(
+  store: TenantSyncStore,
+  request: PushRequest,
+  options: PushOptions,
+): Promise<PushAnswer> {
   return store.push(async (tx) => {
     const earlier = earlierAnswer(
       await tx.findPushAnswers(options.deviceId, request.pushId),
@@ -50,8 +68,9 @@ export function applyPush(
     );
     if (earlier !== null) return earlier;
     const response = await judgeAndWrite(tx, request.changes, options);
-    await tx.savePushAnswer(options.deviceId, request.pushId, JSON.stringify(response));
-    return response;
+    const json = JSON.stringify(response);
+    await tx.savePushAnswer(options.deviceId, request.pushId, json);
+    return { response, json };
   });
 }
 
@@ -64,9 +83,9 @@ function earlierAnswer(
   answers: ReadonlyArray<{ readonly deviceId: string; readonly answer: string }>,
   request: PushRequest,
   deviceId: string,
-): PushResponse | null {
+): PushAnswer | null {
   const own = answers.find((answer) => answer.deviceId === deviceId);
-  if (own) return JSON.parse(own.answer) as PushResponse;
+  if (own) return { response: JSON.parse(own.answer) as PushResponse, json: own.answer };
   for (const { answer } of answers) {
     const response = JSON.parse(answer) as PushResponse;
     const sameChanges =
@@ -75,7 +94,7 @@ function earlierAnswer(
         (result, index) =>
           result.table === request.changes[index]?.table && result.id === request.changes[index]?.id,
       );
-    if (sameChanges) return response;
+    if (sameChanges) return { response, json: answer };
   }
   return null;
 }
@@ -205,12 +224,8 @@ function judge(
   rejected: ReadonlyMap<number, ErrorDetail>,
   options: PushOptions,
 ): Judgement {
-  const results: PushResult[] = changes.map((change, index) => ({
-    table: change.table,
-    id: change.id,
-    status: 'rejected',
-    error: rejected.get(index) ?? { code: 'INVALID_VALUE', message: 'the change could not be judged' },
-  }));
+  // Filled in as the changes are judged; the ones left are the rejected ones (see the end).
+  const judged = new Array<PushResult | undefined>(changes.length);
   const states = new Map<string, WorkingState>();
   const conflicts: ConflictRecord[] = [];
   const applied: Candidate[] = [];
@@ -232,7 +247,7 @@ function judge(
     if (change.op === 'upsert') {
       const check = options.schema.checkValues(table, change.values ?? {}, live);
       if (!check.ok) {
-        results[index] = {
+        judged[index] = {
           table: change.table,
           id: change.id,
           status: 'rejected',
@@ -246,7 +261,7 @@ function judge(
     if (state && change.updatedAt <= state.updatedAt) {
       if (change.updatedAt === state.updatedAt) {
         // The very write the server holds, sent again: nothing to do, and its deltas were counted.
-        results[index] = { table: change.table, id: change.id, status: 'applied' };
+        judged[index] = { table: change.table, id: change.id, status: 'applied' };
         continue;
       }
       // Older than the server's row: the row stays, but counter deltas are added all the same.
@@ -260,7 +275,7 @@ function judge(
         current = { ...state, values, lastIndex: state.lastIndex ?? index };
         states.set(key, current);
       }
-      results[index] = {
+      judged[index] = {
         table: change.table,
         id: change.id,
         status: 'stale',
@@ -301,9 +316,18 @@ function judge(
       });
     }
     states.set(key, next);
-    results[index] = { table: change.table, id: change.id, status: 'applied' };
+    judged[index] = { table: change.table, id: change.id, status: 'applied' };
     if (change.op === 'upsert') applied.push(candidate);
   }
+  const results = changes.map(
+    (change, index): PushResult =>
+      judged[index] ?? {
+        table: change.table,
+        id: change.id,
+        status: 'rejected',
+        error: rejected.get(index) ?? { code: 'INVALID_VALUE', message: 'the change could not be judged' },
+      },
+  );
   return { results, states, conflicts, applied };
 }
 
@@ -314,7 +338,9 @@ function resolveCounters(
 ): { values: RowValues; deltas: Record<string, number> } {
   const values: RowValues = {};
   const deltas: Record<string, number> = {};
-  for (const [column, value] of Object.entries(checked)) {
+  for (const column in checked) {
+    const value = checked[column];
+    if (value === undefined) continue;
     if (value !== null && typeof value === 'object') {
       deltas[column] = value.delta;
       values[column] = Number(current?.[column] ?? 0) + value.delta;

@@ -15,7 +15,7 @@ import {
 import type { DeviceCaller } from '../accounts.js';
 import type { PulledRow } from '../storage/sync-store.js';
 import { decodePullCursor, encodePullCursor } from '../pull-cursor.js';
-import { applyPush } from '../push.js';
+import { applyPushWithText } from '../push.js';
 import type { AppContext } from './app.js';
 import { OneAtATime } from './one-at-a-time.js';
 
@@ -44,12 +44,12 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     protocol: PROTOCOL_VERSION,
   }));
 
-  app.post('/api/sync/push', { schema: { body: PushRequest } }, async (request) => {
+  app.post('/api/sync/push', { schema: { body: PushRequest } }, async (request, reply) => {
     const caller = await device(request);
     const body = request.body as PushRequest;
     const enqueuedJobs: string[] = [];
-    const response = await tenantPushes.run(caller.tenantId, () =>
-      applyPush(storage.sync.forTenant(caller.tenantId), body, {
+    const { response, json } = await tenantPushes.run(caller.tenantId, () =>
+      applyPushWithText(storage.sync.forTenant(caller.tenantId), body, {
         schema: config.schema,
         deviceId: caller.deviceId,
         now: config.now,
@@ -76,7 +76,8 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
         request.log.warn({ err: error }, 'could not publish a change notice');
       });
     }
-    return response;
+    // The text stored for a retry of this pushId, sent as it is: a push's answer is serialised once.
+    return reply.type('application/json; charset=utf-8').send(json);
   });
 
   // Server-sent events: "changes" whenever another device's push committed, so a device pulls in about a
