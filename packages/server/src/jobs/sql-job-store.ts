@@ -305,29 +305,43 @@ export class SqlJobStore implements JobStore {
     readonly redispatchAfterMs: number;
   }): Promise<DispatchItem[]> {
     const { now, queues, limit } = request;
-    const stale = now - request.redispatchAfterMs;
+    const staleBefore = now - request.redispatchAfterMs;
     return this.#write(async (trx) => {
-      const rows = await trx
+      // Three reads, each a range of an index, rather than one that goes through every Queued job (those
+      // handed over stay Queued until claimed): first what BullMQ may have lost, then what it never had.
+      const waiting = trx
         .selectFrom('sync_jobs')
         .select(['id'])
         .where('queue', 'in', [...queues])
-        .where((eb) =>
-          eb.or([
-            eb.and([
-              queuedAndReady(eb, now),
-              eb.or([eb('dispatched_at', 'is', null), eb('dispatched_at', '<', stale)]),
-            ]),
-            // A running job whose worker died and whose delivery BullMQ may have lost: hand it over again.
-            eb.and([
-              eb('status', '=', 'Started'),
-              eb('lease_expires_at', '<', now),
-              eb.or([eb('dispatched_at', 'is', null), eb('dispatched_at', '<', eb.ref('lease_expires_at'))]),
-            ]),
-          ]),
-        )
-        .orderBy('ready_at')
+        .where((eb) => queuedAndReady(eb, now));
+      // In the order of the index that holds them (by ready time, SQLite would read every Queued job).
+      const stale = await waiting
+        .where('dispatched_at', '<', staleBefore)
+        .orderBy('dispatched_at')
         .limit(limit)
         .execute();
+      const dead = await trx
+        .selectFrom('sync_jobs')
+        .select(['id'])
+        .where('queue', 'in', [...queues])
+        // A running job whose worker died and whose delivery BullMQ may have lost: hand it over again.
+        .where('status', '=', 'Started')
+        .where('lease_expires_at', '<', now)
+        .where((eb) =>
+          eb.or([eb('dispatched_at', 'is', null), eb('dispatched_at', '<', eb.ref('lease_expires_at'))]),
+        )
+        .orderBy('ready_at')
+        .limit(limit - stale.length)
+        .execute();
+      const fresh =
+        stale.length + dead.length >= limit
+          ? []
+          : await waiting
+              .where('dispatched_at', 'is', null)
+              .orderBy('ready_at')
+              .limit(limit - stale.length - dead.length)
+              .execute();
+      const rows = [...stale, ...dead, ...fresh];
       if (rows.length === 0) return [];
       const items: DispatchItem[] = [];
       for (const chunk of chunks(rows.map((row) => row.id))) {
