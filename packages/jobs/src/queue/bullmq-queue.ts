@@ -179,7 +179,11 @@ export class BullMqJobQueue implements JobQueue {
 
   async #handOver(items: readonly DispatchItem[]): Promise<void> {
     const byQueue = new Map<SyncJobQueue, DispatchItem[]>();
-    for (const item of items) byQueue.set(item.queue, [...(byQueue.get(item.queue) ?? []), item]);
+    for (const item of items) {
+      const queued = byQueue.get(item.queue);
+      if (queued) queued.push(item);
+      else byQueue.set(item.queue, [item]);
+    }
     await Promise.all(
       [...byQueue].map(async ([name, queued]) =>
         this.#queues.get(name)?.addBulk(

@@ -273,8 +273,11 @@ export class SqlJobStore implements JobStore {
   async renewLeases(claims: readonly JobClaim[], until: number): Promise<void> {
     if (claims.length === 0) return;
     const byWorker = new Map<string, string[]>();
-    for (const claim of claims)
-      byWorker.set(claim.workerId, [...(byWorker.get(claim.workerId) ?? []), claim.jobId]);
+    for (const claim of claims) {
+      const ids = byWorker.get(claim.workerId);
+      if (ids) ids.push(claim.jobId);
+      else byWorker.set(claim.workerId, [claim.jobId]);
+    }
     await this.#write(async (trx) => {
       for (const [workerId, ids] of byWorker) {
         for (const chunk of chunks(ids)) {
@@ -907,7 +910,9 @@ async function endClaimedJobs(
     if (answers[index] === 'aborted') return;
     const update: Record<string, unknown> = toJobUpdate(end.patch);
     const key = `${end.from.join(',')}|${Object.keys(update).join(',')}`;
-    alike.set(key, [...(alike.get(key) ?? []), { end, index, update }]);
+    const sameColumns = alike.get(key);
+    if (sameColumns) sameColumns.push({ end, index, update });
+    else alike.set(key, [{ end, index, update }]);
   });
   for (const ends of alike.values()) {
     const first = ends[0];
