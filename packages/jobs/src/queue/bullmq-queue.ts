@@ -153,27 +153,37 @@ export class BullMqJobQueue implements JobQueue {
     const now = this.#executor?.config.now ?? Date.now;
     const limit = 1000;
     while (!this.#stopping) {
+      // Taken before the round: a wake while it runs (jobs enqueued meanwhile) starts the next one at once.
+      const woken = this.#nudge.promise;
       let handed = 0;
       try {
-        await this.#store.promoteDueRetries(now());
-        const items = await this.#store.takeForDispatch({
-          queues: this.config.queues,
-          now: now(),
-          limit,
-          redispatchAfterMs: this.config.redispatchAfterMs,
-        });
+        // Asked for together, so a store that shares commits (SQLite) takes the write lock once for both,
+        // the promotion first: a retry that is due is handed over in the same round.
+        const [, items] = await Promise.all([
+          this.#store.promoteDueRetries(now()),
+          this.#store.takeForDispatch({
+            queues: this.config.queues,
+            now: now(),
+            limit,
+            redispatchAfterMs: this.config.redispatchAfterMs,
+          }),
+        ]);
         handed = items.length;
         await this.#handOver(items);
       } catch (error) {
         this.#logger.error({ err: error }, 'could not hand sync jobs to BullMQ');
       }
-      if (handed < limit) await sleep(this.config.pollIntervalMs, this.#nudge.promise);
+      if (handed < limit) await sleep(this.config.pollIntervalMs, woken);
     }
   }
 
   async #handOver(items: readonly DispatchItem[]): Promise<void> {
     const byQueue = new Map<SyncJobQueue, DispatchItem[]>();
-    for (const item of items) byQueue.set(item.queue, [...(byQueue.get(item.queue) ?? []), item]);
+    for (const item of items) {
+      const queued = byQueue.get(item.queue);
+      if (queued) queued.push(item);
+      else byQueue.set(item.queue, [item]);
+    }
     await Promise.all(
       [...byQueue].map(async ([name, queued]) =>
         this.#queues.get(name)?.addBulk(

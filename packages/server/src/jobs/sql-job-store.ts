@@ -273,8 +273,11 @@ export class SqlJobStore implements JobStore {
   async renewLeases(claims: readonly JobClaim[], until: number): Promise<void> {
     if (claims.length === 0) return;
     const byWorker = new Map<string, string[]>();
-    for (const claim of claims)
-      byWorker.set(claim.workerId, [...(byWorker.get(claim.workerId) ?? []), claim.jobId]);
+    for (const claim of claims) {
+      const ids = byWorker.get(claim.workerId);
+      if (ids) ids.push(claim.jobId);
+      else byWorker.set(claim.workerId, [claim.jobId]);
+    }
     await this.#write(async (trx) => {
       for (const [workerId, ids] of byWorker) {
         for (const chunk of chunks(ids)) {
@@ -305,29 +308,43 @@ export class SqlJobStore implements JobStore {
     readonly redispatchAfterMs: number;
   }): Promise<DispatchItem[]> {
     const { now, queues, limit } = request;
-    const stale = now - request.redispatchAfterMs;
+    const staleBefore = now - request.redispatchAfterMs;
     return this.#write(async (trx) => {
-      const rows = await trx
+      // Three reads, each a range of an index, rather than one that goes through every Queued job (those
+      // handed over stay Queued until claimed): first what BullMQ may have lost, then what it never had.
+      const waiting = trx
         .selectFrom('sync_jobs')
         .select(['id'])
         .where('queue', 'in', [...queues])
-        .where((eb) =>
-          eb.or([
-            eb.and([
-              queuedAndReady(eb, now),
-              eb.or([eb('dispatched_at', 'is', null), eb('dispatched_at', '<', stale)]),
-            ]),
-            // A running job whose worker died and whose delivery BullMQ may have lost: hand it over again.
-            eb.and([
-              eb('status', '=', 'Started'),
-              eb('lease_expires_at', '<', now),
-              eb.or([eb('dispatched_at', 'is', null), eb('dispatched_at', '<', eb.ref('lease_expires_at'))]),
-            ]),
-          ]),
-        )
-        .orderBy('ready_at')
+        .where((eb) => queuedAndReady(eb, now));
+      // In the order of the index that holds them (by ready time, SQLite would read every Queued job).
+      const stale = await waiting
+        .where('dispatched_at', '<', staleBefore)
+        .orderBy('dispatched_at')
         .limit(limit)
         .execute();
+      const dead = await trx
+        .selectFrom('sync_jobs')
+        .select(['id'])
+        .where('queue', 'in', [...queues])
+        // A running job whose worker died and whose delivery BullMQ may have lost: hand it over again.
+        .where('status', '=', 'Started')
+        .where('lease_expires_at', '<', now)
+        .where((eb) =>
+          eb.or([eb('dispatched_at', 'is', null), eb('dispatched_at', '<', eb.ref('lease_expires_at'))]),
+        )
+        .orderBy('ready_at')
+        .limit(limit - stale.length)
+        .execute();
+      const fresh =
+        stale.length + dead.length >= limit
+          ? []
+          : await waiting
+              .where('dispatched_at', 'is', null)
+              .orderBy('ready_at')
+              .limit(limit - stale.length - dead.length)
+              .execute();
+      const rows = [...stale, ...dead, ...fresh];
       if (rows.length === 0) return [];
       const items: DispatchItem[] = [];
       for (const chunk of chunks(rows.map((row) => row.id))) {
@@ -893,7 +910,9 @@ async function endClaimedJobs(
     if (answers[index] === 'aborted') return;
     const update: Record<string, unknown> = toJobUpdate(end.patch);
     const key = `${end.from.join(',')}|${Object.keys(update).join(',')}`;
-    alike.set(key, [...(alike.get(key) ?? []), { end, index, update }]);
+    const sameColumns = alike.get(key);
+    if (sameColumns) sameColumns.push({ end, index, update });
+    else alike.set(key, [{ end, index, update }]);
   });
   for (const ends of alike.values()) {
     const first = ends[0];

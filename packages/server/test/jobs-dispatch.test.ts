@@ -1,0 +1,56 @@
+import path from 'node:path';
+import { CompiledSchema, SHOP_SCHEMA } from '@tillsync/protocol';
+import { JobTypeRegistry, SyncJobs, defineSyncJobType } from '@tillsync/jobs';
+import { openStorage } from '@tillsync/server';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { tempDir } from './helpers.js';
+
+const NOOP = { name: 'noop', sourceTable: 'customers', mode: 'bypass' as const, execute: () => null };
+const QUEUES = ['default', 'short', 'long'] as const;
+const REDISPATCH_AFTER_MS = 60_000;
+
+async function setup() {
+  const storage = await openStorage({ dbPath: path.join(tempDir(), 'cloud.db') });
+  onTestFinished(() => storage.close());
+  const { tenantId } = await storage.accounts.createTenant({
+    name: 'Shop',
+    email: 'o@shop.test',
+    passwordHash: 'x',
+  });
+  const schema = new CompiledSchema(SHOP_SCHEMA);
+  const types = new JobTypeRegistry([defineSyncJobType(NOOP)]);
+  const store = storage.createJobStore({ schema, types });
+  const jobs = new SyncJobs({ store, types }).forTenant(tenantId);
+  const take = (now: number) =>
+    store
+      .takeForDispatch({ queues: QUEUES, now, limit: 100, redispatchAfterMs: REDISPATCH_AFTER_MS })
+      .then((items) => items.map((item) => item.jobId).sort());
+  return { store, jobs, take };
+}
+
+describe('handing jobs over to BullMQ (SQL store)', () => {
+  it('hands a ready job over once, and again only once its handover is stale', async () => {
+    const { jobs, take } = await setup();
+    const ids = (await Promise.all([1, 2, 3].map((n) => jobs.enqueue({ type: 'noop', context: { n } }))))
+      .map((job) => job.id)
+      .sort();
+    const now = Date.now() + 1_000;
+    expect(await take(now)).toEqual(ids);
+    expect(await take(now + 1)).toEqual([]);
+    expect(await take(now + REDISPATCH_AFTER_MS + 1)).toEqual(ids);
+    expect(await take(now + REDISPATCH_AFTER_MS + 2)).toEqual([]);
+  });
+
+  it('hands a started job over again once the lease of its dead worker has run out', async () => {
+    const { store, jobs, take } = await setup();
+    const job = await jobs.enqueue({ type: 'noop', context: {} });
+    const now = Date.now() + 1_000;
+    expect(await take(now)).toEqual([job.id]);
+    const claimed = await store.claimById(job.id, { workerId: 'w1', now, leaseMs: 1_000 });
+    if (claimed.kind !== 'claimed') throw new Error(`not claimed: ${claimed.kind}`);
+    expect(await store.start(claimed.job.claim, ['customers:x'], now, now + 50)).toBe('started');
+    expect(await take(now + 500)).toEqual([]);
+    expect(await take(now + 1_001)).toEqual([job.id]);
+    expect(await take(now + 1_002)).toEqual([]);
+  });
+});
