@@ -46,11 +46,11 @@ export {
 export type { RejectedRow } from './apply-push.js';
 export type { ConflictRecord, RowVersion, SetAsideRow } from './conflicts.js';
 export {
-  FetchTransport,
+  HttpTransport,
   normalizeServerUrl,
   type DeviceCallContext,
   type FetchFunction,
-  type FetchTransportOptions,
+  type HttpTransportOptions,
   type Transport,
 } from './transport.js';
 export { LocalStore, type LocalStoreOptions } from './local-store.js';

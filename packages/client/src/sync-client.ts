@@ -12,7 +12,7 @@ import type { ServerEvent } from './server-events.js';
 import { DeviceSession, readCredentials, writeCredentials } from './session.js';
 import { readStatus, sameStatus, type SyncStatus } from './status.js';
 import { SyncLog, type SyncLogEntry, type SyncTrigger } from './sync-log.js';
-import { FetchTransport, normalizeServerUrl, type FetchFunction, type Transport } from './transport.js';
+import { HttpTransport, normalizeServerUrl, type FetchFunction, type Transport } from './transport.js';
 
 /** The version of this package, sent to the server as `X-Device-App-Version`. */
 export const CLIENT_VERSION: string = (
@@ -30,10 +30,13 @@ export interface SyncClientOptions {
   readonly serverUrl?: string;
   /**
    * How the client reaches the server, for a server URL (a test wraps `fetch` to drop requests).
-   * @defaultValue a {@link FetchTransport} over `globalThis.fetch`
+   * @defaultValue an {@link HttpTransport} over `node:http` (or over `fetch` when one is given)
    */
   readonly createTransport?: (serverUrl: string) => Transport;
-  /** The `fetch` of the default transport. @defaultValue `globalThis.fetch` */
+  /**
+   * A `fetch` for the default transport to make every call with.
+   * @defaultValue none: the sync calls go through `node:http`, the live event stream through `globalThis.fetch`
+   */
   readonly fetch?: FetchFunction;
   /** The wall clock. @defaultValue `Date.now` */
   readonly now?: () => number;
@@ -337,7 +340,7 @@ export class SyncClient {
 
   #transport(serverUrl: string): Transport {
     if (this.#options.createTransport) return this.#options.createTransport(serverUrl);
-    return new FetchTransport({
+    return new HttpTransport({
       serverUrl,
       appVersion: CLIENT_VERSION,
       ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),

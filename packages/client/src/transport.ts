@@ -49,11 +49,11 @@ export interface Transport {
   events(context: DeviceCallContext): Promise<AsyncIterable<ServerEvent>>;
 }
 
-/** The `fetch` function a {@link FetchTransport} calls; tests wrap it to drop requests and answers. */
+/** A `fetch` an {@link HttpTransport} can be given to make its calls with; tests wrap one to drop requests and answers. */
 export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>;
 
-/** Options for {@link FetchTransport}. */
-export interface FetchTransportOptions {
+/** Options for {@link HttpTransport}. */
+export interface HttpTransportOptions {
   /** The server's base URL, such as `http://127.0.0.1:8787`. */
   readonly serverUrl: string;
   /** The version of the app, sent as `X-Device-App-Version`. */
@@ -93,7 +93,7 @@ const checks = {
 };
 
 /** The {@link Transport} over HTTP: `node:http` (or the given `fetch`). */
-export class FetchTransport implements Transport {
+export class HttpTransport implements Transport {
   readonly serverUrl: string;
   readonly #appVersion: string;
   readonly #fetch: FetchFunction;
@@ -101,7 +101,7 @@ export class FetchTransport implements Transport {
   readonly #healthTimeoutMs: number;
   readonly #requestTimeoutMs: number;
 
-  constructor(options: FetchTransportOptions) {
+  constructor(options: HttpTransportOptions) {
     this.serverUrl = normalizeServerUrl(options.serverUrl);
     this.#appVersion = options.appVersion;
     const { fetch } = options;
