@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { BullMqJobQueue } from '@tillsync/jobs';
+import { BullMqJobQueue, intoGroups } from '@tillsync/jobs';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { eventually, openJobsTestEnv } from './helpers.js';
 import { describeJobQueueConformance } from './job-queue-conformance.js';
+import { RunLog, testJobTypes } from './test-job-types.js';
 
 /** The machine's Redis; every test gets its own key prefix, and the keys are removed at the end. */
 const REDIS_URL = process.env.TILLSYNC_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -39,5 +42,92 @@ describeJobQueueConformance('BullMQ', (env, executor) => {
     concurrency: 8,
     lockDurationMs: 2_000,
     stalledIntervalMs: 1_000,
+  });
+});
+
+describe('BullMQ deliveries of many jobs', () => {
+  it('groups a round only when it is large, in about even groups, keeping the order', () => {
+    const ids = (count: number) => Array.from({ length: count }, (_, index) => index);
+    expect(intoGroups(ids(5), 16)).toEqual([[0], [1], [2], [3], [4]]);
+    expect(intoGroups(ids(8), 16).every((group) => group.length === 1)).toBe(true);
+    const twenty = intoGroups(ids(20), 16);
+    expect(twenty).toHaveLength(8);
+    expect(twenty.map((group) => group.length).sort()).toEqual([2, 2, 2, 2, 3, 3, 3, 3]);
+    const many = intoGroups(ids(1000), 16);
+    expect(many).toHaveLength(63);
+    expect(Math.max(...many.map((group) => group.length))).toBeLessThanOrEqual(16);
+    expect(many.flat()).toEqual(ids(1000));
+  });
+
+  it('hands a burst over in groups, and runs each job once: a held target waits, a canceled job never runs', async () => {
+    const log = new RunLog();
+    const env = await openJobsTestEnv(testJobTypes(log));
+    const prefix = `tillsync-test-${randomUUID().slice(0, 8)}`;
+    prefixes.add(prefix);
+    const counter = new Queue('default', { connection: { url: REDIS_URL }, prefix });
+    try {
+      const sources: string[] = [];
+      for (let index = 0; index < 5; index++) {
+        const id = randomUUID();
+        await env.push([
+          { table: 'customers', id, op: 'upsert', updatedAt: env.stamp(), values: { name: `c${index}` } },
+        ]);
+        sources.push(id);
+      }
+      const target = randomUUID();
+      const ids: string[] = [];
+      for (let index = 0; index < 150; index++)
+        ids.push((await env.jobs.enqueue({ type: 'test-noop', source: sources[index % 5] ?? '' })).id);
+      const sameTarget: string[] = [];
+      for (let index = 0; index < 6; index++) {
+        const context = { op: 'insert' as const, targetId: target, sleepMs: 30, suffix: `-${index}` };
+        sameTarget.push(
+          (await env.jobs.enqueue({ type: 'test-single', source: sources[0] ?? '', context })).id,
+        );
+      }
+      const canceled = await env.jobs.enqueue({ type: 'test-noop', source: sources[0] ?? '' });
+      await env.jobs.cancel(canceled.id);
+
+      // The dispatcher alone: its first round takes all 156 ready jobs, in ceil(156 / 16) = 10 deliveries.
+      const dispatcher = new BullMqJobQueue({
+        store: env.store,
+        redisUrl: REDIS_URL,
+        prefix,
+        pollIntervalMs: 20,
+      });
+      env.queues.push(dispatcher);
+      await dispatcher.start();
+      await eventually(
+        async () => (await counter.getWaitingCount()) > 0,
+        10_000,
+        'the burst to be handed over',
+      );
+      expect(await counter.getWaitingCount()).toBe(10);
+
+      const worker = new BullMqJobQueue({
+        store: env.store,
+        executor: env.executor(),
+        redisUrl: REDIS_URL,
+        prefix,
+        dispatch: false,
+        concurrency: 8,
+      });
+      env.queues.push(worker);
+      await worker.start();
+      for (const id of sameTarget)
+        expect((await env.waitFor(id, ['Finished', 'Failed'], 20_000)).status).toBe('Finished');
+      await eventually(
+        async () => (await env.jobs.list({ status: 'No Target', limit: 1000 })).length === ids.length,
+        20_000,
+        'every no-op job to end',
+      );
+      for (const id of [...ids, ...sameTarget]) expect(log.runs.get(id)).toBe(1);
+      expect(log.maxTogether).toBe(1);
+      expect(log.runs.has(canceled.id)).toBe(false);
+      expect((await env.jobs.get(canceled.id)).status).toBe('Canceled');
+    } finally {
+      await counter.close();
+      await env.close();
+    }
   });
 });

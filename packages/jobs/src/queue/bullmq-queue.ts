@@ -4,12 +4,21 @@ import { Redis } from 'ioredis';
 import type { JobExecutor } from '../executor.js';
 import type { DispatchItem, JobStore } from '../job-store.js';
 import { silentLogger, type JobLogger } from '../logger.js';
-import { ALL_QUEUES, Nudge, sleep, type JobQueue } from './job-queue.js';
+import { ALL_QUEUES, Nudge, Slots, sleep, type JobQueue } from './job-queue.js';
 
-/** What travels in a BullMQ job: only the id; the job itself is in the database. */
+/**
+ * What travels in a BullMQ job: only ids; the jobs themselves are in the database. A delivery carries one
+ * job, or a group of jobs of one queue when many are ready at once (BullMQ's own work per delivery is
+ * then paid once for the group).
+ */
 interface Delivery {
-  readonly jobId: string;
+  readonly jobIds: readonly string[];
 }
+
+/** A round hands its jobs over in at least this many deliveries, so that they spread over the workers. */
+const MIN_DELIVERIES_PER_ROUND = 8;
+/** A job whose claim failed (the database was unreachable, say) is delivered again after this. */
+const CLAIM_ERROR_RETRY_MS = 1_000;
 
 /** What a caller passes to {@link BullMqJobQueue}. */
 export interface BullMqJobQueueOptions {
@@ -24,6 +33,11 @@ export interface BullMqJobQueueOptions {
   readonly queues?: readonly SyncJobQueue[];
   /** Jobs run at once per queue, in this process. @defaultValue 8 */
   readonly concurrency?: number;
+  /**
+   * The most jobs one delivery carries when many are ready at once (jobs of the `long` queue always go one
+   * by one, so that they spread over the workers). @defaultValue 16
+   */
+  readonly jobsPerDelivery?: number;
   /** Move ready jobs from the database into BullMQ. @defaultValue true */
   readonly dispatch?: boolean;
   /** How often the dispatcher looks for ready jobs when nothing woke it. @defaultValue 250 */
@@ -43,6 +57,7 @@ export interface BullMqJobQueueConfig {
   readonly prefix: string;
   readonly queues: readonly SyncJobQueue[];
   readonly concurrency: number;
+  readonly jobsPerDelivery: number;
   readonly dispatch: boolean;
   readonly pollIntervalMs: number;
   readonly redispatchAfterMs: number;
@@ -54,11 +69,12 @@ export interface BullMqJobQueueConfig {
  * The transport for many workers on many machines: BullMQ queues `default`, `short` and `long` on Redis.
  *
  * Two roles, either or both in a process. The dispatcher moves ready job ids from the database into the
- * BullMQ queue of their `queue` setting, under the BullMQ job id `<job id>_<retry count>`, so one run of a
- * job is never in BullMQ twice. Workers run what they are handed with the same {@link JobExecutor} as the
- * embedded queue: the claim in the database makes a job run once even if it is delivered twice, BullMQ's
- * stalled-job check hands a dead worker's delivery to another, and the database lease lets that one take
- * the job over.
+ * BullMQ queue of their `queue` setting: one job per delivery, under the BullMQ job id `<job id>_<retry
+ * count>` (so one run of a job is never in BullMQ twice), or, when many are ready at once, groups of up to
+ * `jobsPerDelivery`. Workers run what they are handed with the same {@link JobExecutor} as the embedded
+ * queue, at most `concurrency` jobs of a queue at once: the claim in the database makes a job run once even
+ * if it is delivered twice, BullMQ's stalled-job check hands a dead worker's delivery to another, and the
+ * database lease lets that one take the job over.
  */
 export class BullMqJobQueue implements JobQueue {
   readonly kind = 'bullmq';
@@ -79,6 +95,7 @@ export class BullMqJobQueue implements JobQueue {
       prefix: options.prefix ?? 'tillsync',
       queues: Object.freeze([...(options.queues ?? ALL_QUEUES)]),
       concurrency: options.concurrency ?? 8,
+      jobsPerDelivery: options.jobsPerDelivery ?? 16,
       dispatch: options.dispatch ?? true,
       pollIntervalMs: options.pollIntervalMs ?? 250,
       redispatchAfterMs: options.redispatchAfterMs ?? 300_000,
@@ -103,7 +120,8 @@ export class BullMqJobQueue implements JobQueue {
     }
     if (this.#executor) {
       for (const name of this.config.queues) {
-        const worker = new Worker<Delivery>(name, (job, token) => this.#deliver(job, token), {
+        const slots = new Slots(concurrency);
+        const worker = new Worker<Delivery>(name, (job, token) => this.#deliver(job, token, slots), {
           connection: this.#client(),
           prefix,
           concurrency,
@@ -187,27 +205,61 @@ export class BullMqJobQueue implements JobQueue {
     await Promise.all(
       [...byQueue].map(async ([name, queued]) =>
         this.#queues.get(name)?.addBulk(
-          queued.map((item) => ({
+          intoGroups(queued, name === 'long' ? 1 : this.config.jobsPerDelivery).map((group) => ({
             name: 'sync-job',
-            data: { jobId: item.jobId },
-            // One run of a job is one BullMQ job: adding it again while it waits or runs changes nothing.
-            opts: { jobId: `${item.jobId}_${item.retryCount}`, removeOnComplete: true, removeOnFail: true },
+            data: { jobIds: group.map((item) => item.jobId) },
+            opts: {
+              // One run of a job alone is one BullMQ job: adding it again while it waits or runs changes
+              // nothing. A group gets an id from BullMQ; were it handed over twice, the claims sort it out.
+              ...(group.length === 1 && group[0]
+                ? { jobId: `${group[0].jobId}_${group[0].retryCount}` }
+                : {}),
+              removeOnComplete: true,
+              removeOnFail: true,
+            },
           })),
         ),
       ),
     );
   }
 
-  /** One delivery: claim the job in the database, run it, or put the delivery off until it can run. */
-  async #deliver(delivery: Job<Delivery>, token: string | undefined): Promise<void> {
+  /**
+   * One delivery: each of its jobs, as a slot of the queue is free, claimed in the database and run. Jobs
+   * that cannot run yet (their target is held, another worker runs them) stay in the delivery, which is put
+   * off until the first of them may run.
+   */
+  async #deliver(delivery: Job<Delivery>, token: string | undefined, slots: Slots): Promise<void> {
     const executor = this.#executor;
     if (!executor) return;
+    const jobIds = deliveredJobIds(delivery.data);
+    const later = new Map<string, number>();
+    await Promise.all(
+      jobIds.map(async (jobId) => {
+        await slots.take();
+        try {
+          const at = await this.#runOne(executor, jobId);
+          if (at !== null) later.set(jobId, at);
+        } catch (error) {
+          this.#logger.error({ err: error, jobId }, 'a delivered sync job could not be run');
+          later.set(jobId, executor.config.now() + CLAIM_ERROR_RETRY_MS);
+        } finally {
+          slots.give();
+        }
+      }),
+    );
+    if (later.size === 0) return;
+    if (later.size < jobIds.length) await delivery.updateData({ jobIds: [...later.keys()] });
+    return this.#delay(delivery, token, Math.min(...later.values()) - executor.config.now());
+  }
+
+  /** Claims and runs one job; returns when it may be tried again if it could not run now, else null. */
+  async #runOne(executor: JobExecutor, jobId: string): Promise<number | null> {
     const { workerId, leaseMs, now } = executor.config;
-    const claimed = await this.#store.claimById(delivery.data.jobId, { workerId, now: now(), leaseMs });
-    if (claimed.kind === 'none') return;
-    if (claimed.kind === 'later') return this.#delay(delivery, token, claimed.at - now());
+    const claimed = await this.#store.claimById(jobId, { workerId, now: now(), leaseMs });
+    if (claimed.kind === 'none') return null;
+    if (claimed.kind === 'later') return claimed.at;
     const result = await executor.run(claimed.job);
-    if (result.kind === 'deferred') return this.#delay(delivery, token, result.at - now());
+    return result.kind === 'deferred' ? result.at : null;
   }
 
   /** Puts a delivery back for `waitMs` (BullMQ's own way to postpone a job from inside its processor). */
@@ -215,4 +267,24 @@ export class BullMqJobQueue implements JobQueue {
     await delivery.moveToDelayed(Date.now() + Math.max(1, Math.ceil(waitMs)), token);
     throw new DelayedError();
   }
+}
+
+/** The job ids of a delivery (one handed over before groups existed carries `jobId` alone). */
+function deliveredJobIds(data: Delivery | { readonly jobId: string }): readonly string[] {
+  return 'jobIds' in data ? data.jobIds : [data.jobId];
+}
+
+/**
+ * A round's jobs of one queue as deliveries: one job each while they are few, else groups of at most
+ * `most`, in at least {@link MIN_DELIVERIES_PER_ROUND} deliveries of about the same size.
+ */
+export function intoGroups<T>(items: readonly T[], most: number): T[][] {
+  const count = Math.min(items.length, Math.max(MIN_DELIVERIES_PER_ROUND, Math.ceil(items.length / most)));
+  const groups: T[][] = [];
+  for (let index = 0; index < count; index++) {
+    const from = Math.round((index * items.length) / count);
+    const to = Math.round(((index + 1) * items.length) / count);
+    groups.push(items.slice(from, to));
+  }
+  return groups;
 }

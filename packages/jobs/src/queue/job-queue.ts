@@ -67,3 +67,29 @@ export class Nudge {
     });
   }
 }
+
+/** How many jobs may run at once, and a wait for a free place when none is. */
+export class Slots {
+  #free: number;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(count: number) {
+    this.#free = count;
+  }
+
+  /** Resolves once a place is free, and holds it until {@link give}. */
+  take(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free -= 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Frees a place taken, handing it to the first one waiting. */
+  give(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free += 1;
+  }
+}

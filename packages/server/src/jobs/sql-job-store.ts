@@ -175,7 +175,7 @@ export class SqlJobStore implements JobStore {
       const recovered = await trx
         .selectFrom('sync_jobs')
         .selectAll()
-        .where('status', '=', 'Started')
+        .where((eb) => hasStatus(eb, 'Started'))
         .where('lease_expires_at', '<', now)
         .where('queue', 'in', [...queues])
         .orderBy('lease_expires_at')
@@ -328,12 +328,12 @@ export class SqlJobStore implements JobStore {
         .select(['id'])
         .where('queue', 'in', [...queues])
         // A running job whose worker died and whose delivery BullMQ may have lost: hand it over again.
-        .where('status', '=', 'Started')
+        .where((eb) => hasStatus(eb, 'Started'))
         .where('lease_expires_at', '<', now)
         .where((eb) =>
           eb.or([eb('dispatched_at', 'is', null), eb('dispatched_at', '<', eb.ref('lease_expires_at'))]),
         )
-        .orderBy('ready_at')
+        .orderBy('lease_expires_at')
         .limit(limit - stale.length)
         .execute();
       const fresh =
@@ -373,20 +373,20 @@ export class SqlJobStore implements JobStore {
             'at',
           ),
         )
-        .where('status', '=', 'Queued')
+        .where((eb) => hasStatus(eb, 'Queued'))
         .where('queue', 'in', [...queues])
         .executeTakeFirst(),
       db
         .selectFrom('sync_jobs')
         .select((eb) => eb.fn.min('retry_after').as('at'))
-        .where('status', '=', 'Failed')
+        .where((eb) => hasStatus(eb, 'Failed'))
         .where('retry_after', 'is not', null)
         .where('queue', 'in', [...queues])
         .executeTakeFirst(),
       db
         .selectFrom('sync_jobs')
         .select((eb) => eb.fn.min('lease_expires_at').as('at'))
-        .where('status', '=', 'Started')
+        .where((eb) => hasStatus(eb, 'Started'))
         .where('queue', 'in', [...queues])
         .executeTakeFirst(),
     ]);
@@ -765,10 +765,22 @@ async function insertJobsAsked(db: Kysely<JobsDatabase>, asked: readonly JobsToI
   return outcomes;
 }
 
+/**
+ * `status = <status>`, the status written into the SQL: the indexes that find the jobs to run each hold the
+ * jobs of one status (migration 0007), and a planner only reads such an index for a condition it can see
+ * is the index's own.
+ */
+function hasStatus(
+  eb: ExpressionBuilder<JobsDatabase, 'sync_jobs'>,
+  status: 'Queued' | 'Started' | 'Failed',
+): Expression<SqlBool> {
+  return eb('status', '=', sql.lit(status));
+}
+
 /** A `Queued` job whose time has come and that no live lease holds (a deferred job's lease is its wait). */
 function queuedAndReady(eb: ExpressionBuilder<JobsDatabase, 'sync_jobs'>, now: number): Expression<SqlBool> {
   return eb.and([
-    eb('status', '=', 'Queued'),
+    hasStatus(eb, 'Queued'),
     eb('ready_at', '<=', now),
     eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]),
   ]);
@@ -790,7 +802,7 @@ async function promoteRetries(trx: Kysely<JobsDatabase>, now: number): Promise<n
       ready_at: now,
       dispatched_at: null,
     }))
-    .where('status', '=', 'Failed')
+    .where((eb) => hasStatus(eb, 'Failed'))
     .where('retry_after', 'is not', null)
     .where('retry_after', '<=', now)
     .executeTakeFirst();
@@ -966,9 +978,9 @@ function byLockKey(a: JobRow, b: JobRow): number {
  * Leases candidate jobs to a worker, at most `limit`, in a few statements for the whole batch: one insert
  * of the locks of the jobs whose lock is known (the job is ours, so taking over a lock its dead worker held
  * is safe), one that lets go of those whose lock is busy, to wait a moment, and one update that leases the
- * others and starts those holding their lock. That update re-checks each job is still ready, so two workers
- * that picked the same job never both get it. A job whose lock is not known is leased only: it starts once
- * its controller has found its target.
+ * others and starts those holding their lock. The candidates must have been read in this transaction, which
+ * holds them (see {@link leaseReady}), so two workers that picked the same job never both get it. A job whose
+ * lock is not known is leased only: it starts once its controller has found its target.
  */
 async function leaseJobs(
   trx: Kysely<JobsDatabase>,
@@ -1045,9 +1057,11 @@ const LEASE_COLUMNS = [
 ] as const;
 
 /**
- * Leases jobs in one update per chunk. Its condition is the one that made them candidates (queued and
- * ready, or started with a lease run out), checked again on each row, so a job another worker leased
- * meanwhile is left out. Returns the leased rows in the order given.
+ * Leases jobs in one update per chunk, by id alone. The rows must be held by this transaction since they
+ * were read and found claimable (SQLite: it is the one writer; PostgreSQL: they were selected for update),
+ * so no other worker can have leased them meanwhile. Checking their state again in the update would let
+ * SQLite read them through a status index, every waiting job, instead of each by its id. Returns the
+ * leased rows in the order given.
  */
 async function leaseReady(
   trx: Kysely<JobsDatabase>,
@@ -1085,12 +1099,6 @@ async function leaseReady(
           .end(),
       }))
       .where('id', 'in', chunk)
-      .where((eb) =>
-        eb.or([
-          queuedAndReady(eb, now),
-          eb.and([eb('status', '=', 'Started'), eb('lease_expires_at', '<', now)]),
-        ]),
-      )
       .returning(LEASE_COLUMNS)
       .execute();
     for (const row of updated) leased.set(row.id, row);
