@@ -27,7 +27,9 @@ const MAX_LOCK_PAUSE_MS = 4;
  * and on SQLite one round of the file lock that other processes wait on, instead of one each.
  *
  * The write lock is asked for without SQLite's busy handler, which sleeps with the event loop stopped: while
- * another process writes, this one goes on running jobs, and what they ask for meanwhile joins the batch.
+ * another process writes, this one goes on running jobs, and what they ask for meanwhile joins the batch. It
+ * asks again as soon as the other's commit reaches the write-ahead log, rather than after a guessed pause, so
+ * the lock is not left idle and a process that writes less often (the server, between workers) gets its turn.
  *
  * Work must only use the database: it runs one after another on the shared connection. SQLite only (one
  * writer at a time anyway); on PostgreSQL each piece has its own transaction.
@@ -101,9 +103,10 @@ export class GroupCommit {
         });
         return;
       }
-      // Another process writes: ask again soon, a little later each time, and run other work meanwhile.
+      // Another process writes: ask again when its commit is written, or soon, and run other work meanwhile.
       const pause = Math.min(MAX_LOCK_PAUSE_MS, 1 + asks / 4) * (0.5 + Math.random());
-      await new Promise((resolve) => setTimeout(resolve, pause));
+      await (this.#engine.writeLockMayBeFree?.(pause) ??
+        new Promise((resolve) => setTimeout(resolve, pause)));
     }
   }
 

@@ -22,6 +22,12 @@ export interface SqlEngine {
    * transaction's other statements. PostgreSQL has no such mode through Kysely.
    */
   readonly queryRowArrays?: (query: CompiledQuery) => unknown[][];
+  /**
+   * SQLite on a file: resolves when another process may have let go of the file's write lock (its commit
+   * changed the write-ahead log), or after `ms` at the latest. How a writer refused the lock waits for it
+   * without sleeping past the moment it is free.
+   */
+  readonly writeLockMayBeFree?: (ms: number) => Promise<void>;
   close(): Promise<void>;
 }
 

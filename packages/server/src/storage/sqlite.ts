@@ -20,6 +20,7 @@ export function openSqliteEngine(filePath: string): SqlEngine {
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 10000');
   database.pragma('foreign_keys = ON');
+  const logWatch = new LogWatch(`${filePath}-wal`);
   const statements = new StatementCache(database);
   const arrayStatements = new StatementCache(database, (statement) => statement.raw(true));
   const db = new Kysely<Database>({
@@ -48,8 +49,63 @@ export function openSqliteEngine(filePath: string): SqlEngine {
     read: (work) => inTransaction('begin', work),
     lockTenant: () => Promise.resolve(),
     queryRowArrays: (query) => arrayStatements.prepare(query.sql).all(query.parameters) as unknown[][],
-    close: () => db.destroy(),
+    ...(filePath === ':memory:' ? {} : { writeLockMayBeFree: (ms: number) => logWatch.change(ms) }),
+    close: async () => {
+      logWatch.close();
+      await db.destroy();
+    },
   };
+}
+
+/**
+ * Watches a database's write-ahead log: every commit, of any process, writes to it before it lets go of
+ * the write lock, so a change of the file is the moment to ask for the lock again. The watch starts when
+ * first waited on; where the file cannot be watched, a wait is its timeout alone.
+ */
+class LogWatch {
+  readonly #path: string;
+  #watcher: fs.FSWatcher | null = null;
+  #failed = false;
+  readonly #waiting = new Set<() => void>();
+
+  constructor(path: string) {
+    this.#path = path;
+  }
+
+  /** Resolves at the log's next change, or after `ms`. */
+  change(ms: number): Promise<void> {
+    this.#watch();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#waiting.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#waiting.add(done);
+    });
+  }
+
+  close(): void {
+    this.#watcher?.close();
+    this.#watcher = null;
+    for (const done of [...this.#waiting]) done();
+  }
+
+  #watch(): void {
+    if (this.#watcher || this.#failed) return;
+    try {
+      this.#watcher = fs.watch(this.#path, { persistent: false }, () => {
+        for (const done of [...this.#waiting]) done();
+      });
+      this.#watcher.on('error', () => {
+        this.#watcher?.close();
+        this.#watcher = null;
+      });
+    } catch {
+      this.#failed = true;
+    }
+  }
 }
 
 /** How many prepared statements a connection keeps for reuse. */
