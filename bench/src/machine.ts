@@ -38,14 +38,19 @@ async function redisVersion(): Promise<string> {
   }
 }
 
+/** The processor the benchmarks run on, as each section of BENCHMARKS.md names it. */
+export function processorLine(): string {
+  const cpus = os.cpus();
+  return `${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} cores`;
+}
+
 /** The machine and the versions of what the benchmarks ran on, as lines of BENCHMARKS.md. */
 export async function machineLines(): Promise<string[]> {
   const memory = new BetterSqlite3(':memory:');
   const sqlite = (memory.prepare('select sqlite_version() as version').get() as { version: string }).version;
   memory.close();
-  const cpus = os.cpus();
   return [
-    `Machine: ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB of memory, ${os.type()} ${os.release()}.`,
+    `Machine of the latest run (each section names the processor it was measured on): ${processorLine()}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB of memory, ${os.type()} ${os.release()}.`,
     `Versions: Node ${process.version}, better-sqlite3 ${packageVersion('better-sqlite3')} (SQLite ${sqlite}), PostgreSQL ${await postgresVersion()}, Redis ${await redisVersion()}, PouchDB ${packageVersion('pouchdb')} with express-pouchdb ${packageVersion('express-pouchdb')}.`,
   ];
 }

@@ -4,7 +4,7 @@ import { benchDeviceAgent } from './device-bench.js';
 import { benchServerPostgres, benchServerSqlite } from './server-bench.js';
 import { benchJobs } from './jobs-bench.js';
 import { benchPeer } from './peer-bench.js';
-import { machineLines } from './machine.js';
+import { machineLines, processorLine } from './machine.js';
 import { median, shareOfLimit, speedUp, type BenchResult } from './measure.js';
 
 /**
@@ -139,7 +139,7 @@ function renderSection(title: string, runs: readonly BenchResult[][]): string {
   const out = [
     `## ${title}`,
     '',
-    `Measured ${new Date().toISOString().slice(0, 10)}: the median of ${runs.length} run${runs.length === 1 ? '' : 's'}, the lowest and highest in brackets. A ratio is taken within each run, then its median.`,
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${processorLine()}: the median of ${runs.length} run${runs.length === 1 ? '' : 's'}, the lowest and highest in brackets. A ratio is taken within each run, then its median.`,
     '',
   ];
   if (compared.length > 0) {
