@@ -7,6 +7,7 @@ import { effectiveSettings, type JobTypeRegistry } from './job-type-registry.js'
 import {
   DEFAULT_FLAGS,
   lockKeyOf,
+  ownLockKey,
   newRecord,
   toSyncJob,
   type JobFlags,
@@ -166,7 +167,7 @@ function lockKeyFor(
   target: JobRef | null,
 ): string | null {
   if (target) return lockKeyOf(target);
-  if (type.mode === 'bypass') return source ? `@${type.name}:${source.id}` : `@${type.name}#${id}`;
+  if (type.mode === 'bypass') return source ? `@${type.name}:${source.id}` : ownLockKey(type.name, id);
   return null;
 }
 

@@ -133,6 +133,14 @@ export interface JobPatch {
   readonly releaseLease?: boolean;
 }
 
+/**
+ * The lock key of a bypass job without a source row: a key of its own, which no other job can hold, so it
+ * says only that the job starts as soon as it is claimed. No lock is taken for it.
+ */
+export function ownLockKey(typeName: string, jobId: string): string {
+  return `@${typeName}#${jobId}`;
+}
+
 /** The key of the lock on a row, shared by every job that writes it. */
 export function lockKeyOf(ref: JobRef): string {
   // A table name has no ":", so the key is unambiguous whatever the id holds.

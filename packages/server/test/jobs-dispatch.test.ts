@@ -1,4 +1,5 @@
 import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import { CompiledSchema, SHOP_SCHEMA } from '@tillsync/protocol';
 import { JobTypeRegistry, SyncJobs, defineSyncJobType } from '@tillsync/jobs';
 import { openStorage } from '@tillsync/server';
@@ -10,7 +11,8 @@ const QUEUES = ['default', 'short', 'long'] as const;
 const REDISPATCH_AFTER_MS = 60_000;
 
 async function setup() {
-  const storage = await openStorage({ dbPath: path.join(tempDir(), 'cloud.db') });
+  const dbPath = path.join(tempDir(), 'cloud.db');
+  const storage = await openStorage({ dbPath });
   onTestFinished(() => storage.close());
   const { tenantId } = await storage.accounts.createTenant({
     name: 'Shop',
@@ -25,7 +27,7 @@ async function setup() {
     store
       .takeForDispatch({ queues: QUEUES, now, limit: 100, redispatchAfterMs: REDISPATCH_AFTER_MS })
       .then((items) => items.map((item) => item.jobId).sort());
-  return { store, jobs, take };
+  return { dbPath, store, jobs, take };
 }
 
 describe('handing jobs over to BullMQ (SQL store)', () => {
@@ -52,5 +54,27 @@ describe('handing jobs over to BullMQ (SQL store)', () => {
     expect(await take(now + 500)).toEqual([]);
     expect(await take(now + 1_001)).toEqual([job.id]);
     expect(await take(now + 1_002)).toEqual([]);
+  });
+});
+
+describe('claiming jobs (SQL store)', () => {
+  it('starts a bypass job without a source at its claim, writing no lock that no other job could ask for', async () => {
+    const { dbPath, store, jobs } = await setup();
+    const [first, second] = await Promise.all(
+      [1, 2].map((n) => jobs.enqueue({ type: 'noop', context: { n } })),
+    );
+    const now = Date.now() + 1_000;
+    const claims = await Promise.all(
+      [first, second].map((job) => store.claimById(job?.id ?? '', { workerId: 'w1', now, leaseMs: 30_000 })),
+    );
+    for (const claimed of claims) {
+      if (claimed.kind !== 'claimed') throw new Error(`not claimed: ${claimed.kind}`);
+      expect(claimed.job.started).toBe(true);
+      expect(claimed.job.record.status).toBe('Started');
+    }
+    const file = new BetterSqlite3(dbPath, { readonly: true });
+    onTestFinished(() => void file.close());
+    expect(file.prepare('select count(*) from sync_job_locks').pluck().get()).toBe(0);
+    expect((await jobs.get(first?.id ?? '')).status).toBe('Started');
   });
 });

@@ -1,6 +1,5 @@
 import {
   sql,
-  SqliteAdapter,
   type Expression,
   type ExpressionBuilder,
   type Kysely,
@@ -37,8 +36,9 @@ import type {
   TargetWriteResult,
   TenantJobStore,
 } from '@tillsync/jobs';
+import { ownLockKey } from '@tillsync/jobs';
 import type { Database } from '../storage/database.js';
-import { jsonElements, type SqlEngine } from '../storage/sql-engine.js';
+import { isSqlite, jsonElements, valuesGroups, type SqlEngine } from '../storage/sql-engine.js';
 import {
   JOB_COLUMN_TYPES,
   toJobRecord,
@@ -688,8 +688,8 @@ export async function readTypeSettings(
 }
 
 /**
- * Inserts jobs in one statement, whatever their number: the rows travel as one bound JSON array, so the
- * statement's text stays the same (SQLite prepares it once) and a failure leaves none of them inserted.
+ * Inserts jobs, all or none: on PostgreSQL in one statement whatever their number, on SQLite in a few of
+ * fixed sizes (see {@link valuesGroups}) inside a savepoint.
  */
 export async function insertJobs(
   db: Kysely<JobsDatabase>,
@@ -700,22 +700,52 @@ export async function insertJobs(
   if (records.some((record) => record.tenantId !== tenantId)) throw new Error('a job of another tenant');
   const rows: Array<Record<string, unknown>> = records.map(toJobRow);
   const columns = Object.keys(rows[0] ?? {});
-  const elements = JSON.stringify(rows.map((row) => columns.map((column) => row[column] ?? null)));
-  await sql`
-    insert into sync_jobs (${sql.join(columns.map((column) => sql.ref(column)))})
-    select ${sql.join(columns.map((column, position) => jsonElement(column, position)))}
-    from ${jsonRows(db, elements)}
-    where true`.execute(db);
+  const groups = isSqlite(db) ? valuesGroups(rows) : [rows];
+  const insert = async (): Promise<void> => {
+    for (const group of groups) {
+      const table = valuesTable(
+        db,
+        group.map((row) => columns.map((column) => row[column] ?? null)),
+      );
+      await sql`
+        insert into sync_jobs (${sql.join(columns.map((column) => sql.ref(column)))})
+        select ${sql.join(columns.map((column, position) => table.item(column, position)))}
+        from ${table.from}
+        where true`.execute(db);
+    }
+  };
+  if (groups.length === 1) return insert();
+  await sql`savepoint insert_jobs`.execute(db);
+  try {
+    await insert();
+  } catch (error) {
+    await sql`rollback to insert_jobs`.execute(db);
+    throw error;
+  } finally {
+    await sql`release insert_jobs`.execute(db);
+  }
+}
+
+/** Rows of values as table `e` of one statement, and how to read a row's value at a position. */
+interface ValuesTable {
+  readonly from: RawBuilder<unknown>;
+  /** The value at `position`, for `column` (cast as PostgreSQL needs). */
+  item(column: string, position: number): RawBuilder<unknown>;
 }
 
 /**
- * Rows sent as one JSON array of arrays, as a table (see {@link jsonElements}). On SQLite each row is read
- * as JSONB, its binary form: a row's columns are picked out of it without parsing its text once per column.
+ * Rows of values as a table. SQLite: a multi-row VALUES, each value bound as it is (its columns are named
+ * `column1`, `column2`, …), read much faster than values picked one by one out of a JSON array; keep its
+ * row counts to a few sizes (see {@link valuesGroups}) so its texts stay prepared. PostgreSQL: one bound
+ * JSON array (see {@link jsonElements}), the same text for any number of rows.
  */
-function jsonRows(db: Kysely<JobsDatabase>, json: string): RawBuilder<unknown> {
-  return db.getExecutor().adapter instanceof SqliteAdapter
-    ? sql`jsonb_each(${json}) as e`
-    : jsonElements(db, json);
+function valuesTable(db: Kysely<JobsDatabase>, rows: ReadonlyArray<readonly unknown[]>): ValuesTable {
+  if (isSqlite(db))
+    return {
+      from: sql`(values ${sql.join(rows.map((row) => sql`(${sql.join(row)})`))}) as e`,
+      item: (_column, position) => sql.raw(`e.column${position + 1}`),
+    };
+  return { from: jsonElements(db, JSON.stringify(rows)), item: jsonElement };
 }
 
 /** Item `position` of a row sent as a JSON array, for column `column` (PostgreSQL needs numbers cast). */
@@ -932,29 +962,33 @@ async function endClaimedJobs(
     const columns = Object.keys(first.update);
     // Rows in the order of their ids: two writers that lock rows of one table lock them in one order.
     ends.sort((a, b) => a.end.claim.jobId.localeCompare(b.end.claim.jobId));
-    for (const chunk of chunks(ends)) {
+    for (const chunk of isSqlite(trx) ? valuesGroups(ends) : chunks(ends)) {
       const { from } = first.end;
-      const elements = chunk.map(({ end: { claim }, update }) => [
-        claim.jobId,
-        claim.tenantId,
-        claim.attempt,
-        claim.workerId,
-        ...from,
-        ...columns.map((column) => update[column] ?? null),
-      ]);
-      // The statuses come from the array too: bound as plain values, SQLite would read the jobs by status
+      const table = valuesTable(
+        trx,
+        chunk.map(({ end: { claim }, update }) => [
+          claim.jobId,
+          claim.tenantId,
+          claim.attempt,
+          claim.workerId,
+          ...from,
+          ...columns.map((column) => update[column] ?? null),
+        ]),
+      );
+      // The statuses come from the rows too: bound as plain values, SQLite would read the jobs by status
       // (thousands queued) rather than each by its id.
-      const statuses = sql.join(from.map((_, position) => sql`e.value ->> ${sql.lit(position + 4)}`));
+      const statuses = sql.join(from.map((_, position) => table.item('status', position + 4)));
       const assignments = sql.join(
         columns.map(
-          (column, position) => sql`${sql.ref(column)} = ${jsonElement(column, position + 4 + from.length)}`,
+          (column, position) => sql`${sql.ref(column)} = ${table.item(column, position + 4 + from.length)}`,
         ),
       );
       const { rows } = await sql<{ id: string }>`
         update sync_jobs set ${assignments}
-        from ${jsonRows(trx, JSON.stringify(elements))}
-        where sync_jobs.id = e.value ->> 0 and sync_jobs.tenant_id = e.value ->> 1
-          and sync_jobs.attempt = cast(e.value ->> 2 as bigint) and sync_jobs.lease_owner = e.value ->> 3
+        from ${table.from}
+        where sync_jobs.id = ${table.item('id', 0)} and sync_jobs.tenant_id = ${table.item('tenant_id', 1)}
+          and sync_jobs.attempt = ${table.item('attempt', 2)}
+          and sync_jobs.lease_owner = ${table.item('lease_owner', 3)}
           and sync_jobs.status in (${statuses})
         returning sync_jobs.id`.execute(trx);
       const ended = new Set(rows.map((row) => row.id));
@@ -1004,8 +1038,10 @@ async function leaseJobs(
   }
   // The candidates stay as read until this transaction ends (SQLite: it is the one writer; PostgreSQL: their
   // rows were selected for update), so their locks are taken first, and each job is leased and, holding
-  // its lock, started, in one update.
-  const locking = picked.filter((row) => row.lock_key !== null);
+  // its lock, started, in one update. A lock key of the job's own is nobody else's: no lock to take.
+  const locking = picked.filter(
+    (row) => row.lock_key !== null && row.lock_key !== ownLockKey(row.type, row.id),
+  );
   const taken = await takeLocks(
     trx,
     null,
@@ -1013,9 +1049,10 @@ async function leaseJobs(
     now,
     until,
   );
-  const holds = (row: JobRow): boolean => taken.has(`${row.tenant_id}\n${row.lock_key ?? ''}`);
-  const busy = locking.filter((row) => !holds(row)).map((row) => row.id);
-  for (const chunk of chunks(busy)) {
+  const busy = new Set(
+    locking.filter((row) => !taken.has(`${row.tenant_id}\n${row.lock_key ?? ''}`)).map((row) => row.id),
+  );
+  for (const chunk of chunks([...busy])) {
     const retryAt = Math.round(now + LOCK_RETRY_MS * (1 + Math.random()));
     await trx
       .updateTable('sync_jobs')
@@ -1027,14 +1064,11 @@ async function leaseJobs(
   }
   const leased = await leaseReady(
     trx,
-    picked.filter((row) => row.lock_key === null || holds(row)),
+    picked.filter((row) => !busy.has(row.id)),
     workerId,
     now,
     until,
   );
-  const leasedIds = new Set(leased.map((row) => row.id));
-  for (const row of locking.filter((row) => holds(row) && !leasedIds.has(row.id)))
-    await releaseLocks(trx, row.id, [row.lock_key ?? '']);
   return leased.map((row) => claimedJob(row, workerId, row.lock_key !== null));
 }
 
