@@ -12,12 +12,12 @@ import crypto from 'node:crypto';
 const MOD = 1n << 64n;
 
 /**
- * One row's term of its table's sum. Node's one-shot `crypto.hash` (Node 20.12+) is several times faster than
- * a `createHash` object per row, and the first 16 hex digits are the first 8 bytes, big-endian.
+ * One row's term of its table's sum. Node's one-shot `crypto.hash` (Node 20.12+) is about twice as fast as a
+ * `createHash` object per row, which a first sync of a million rows feels; both hash the same bytes.
  */
 export const checksumTerm: (id: string, updatedAt: string) => bigint =
   typeof crypto.hash === 'function'
-    ? (id, updatedAt) => BigInt(`0x${crypto.hash('sha256', `${id}|${updatedAt}`, 'hex').slice(0, 16)}`)
+    ? (id, updatedAt) => crypto.hash('sha256', `${id}|${updatedAt}`, 'buffer').readBigUInt64BE(0)
     : (id, updatedAt) => crypto.createHash('sha256').update(`${id}|${updatedAt}`).digest().readBigUInt64BE(0);
 
 /** Adds (or with a negative term, subtracts) a term to a sum, modulo 2^64. */
