@@ -130,4 +130,41 @@ describe('BullMQ deliveries of many jobs', () => {
       await env.close();
     }
   });
+
+  it('hands back the jobs of a delivery it has not begun when it stops, and another worker runs them', async () => {
+    const log = new RunLog();
+    const env = await openJobsTestEnv(testJobTypes(log));
+    const prefix = `tillsync-test-${randomUUID().slice(0, 8)}`;
+    prefixes.add(prefix);
+    try {
+      const ids: string[] = [];
+      for (let index = 0; index < 32; index++)
+        ids.push((await env.jobs.enqueue({ type: 'test-bypass', context: { sleepMs: 100 } })).id);
+      // 32 ready jobs make 8 deliveries of 4.
+      const dispatcher = new BullMqJobQueue({
+        store: env.store,
+        redisUrl: REDIS_URL,
+        prefix,
+        pollIntervalMs: 20,
+      });
+      env.queues.push(dispatcher);
+      await dispatcher.start();
+      const options = { store: env.store, redisUrl: REDIS_URL, prefix, dispatch: false } as const;
+      const first = new BullMqJobQueue({ ...options, executor: env.executor(), concurrency: 1 });
+      await first.start();
+      await eventually(() => Promise.resolve(log.runs.size > 0), 10_000, 'a job to begin');
+      await first.stop();
+      const ranBeforeStop = log.runs.size;
+      // The job running when it was asked to stop ends; the rest of its delivery is not begun.
+      expect(ranBeforeStop).toBeLessThan(4);
+      const second = new BullMqJobQueue({ ...options, executor: env.executor(), concurrency: 8 });
+      env.queues.push(second);
+      await second.start();
+      for (const id of ids)
+        expect((await env.waitFor(id, ['Finished', 'Failed'], 20_000)).status).toBe('Finished');
+      for (const id of ids) expect(log.runs.get(id)).toBe(1);
+    } finally {
+      await env.close();
+    }
+  });
 });

@@ -226,7 +226,8 @@ export class BullMqJobQueue implements JobQueue {
   /**
    * One delivery: each of its jobs, as a slot of the queue is free, claimed in the database and run. Jobs
    * that cannot run yet (their target is held, another worker runs them) stay in the delivery, which is put
-   * off until the first of them may run.
+   * off until the first of them may run; so do those not begun when this process stops, for another worker
+   * to run at once.
    */
   async #deliver(delivery: Job<Delivery>, token: string | undefined, slots: Slots): Promise<void> {
     const executor = this.#executor;
@@ -237,6 +238,10 @@ export class BullMqJobQueue implements JobQueue {
       jobIds.map(async (jobId) => {
         await slots.take();
         try {
+          if (this.#stopping) {
+            later.set(jobId, executor.config.now());
+            return;
+          }
           const at = await this.#runOne(executor, jobId);
           if (at !== null) later.set(jobId, at);
         } catch (error) {
