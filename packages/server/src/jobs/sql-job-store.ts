@@ -1,9 +1,9 @@
 import {
+  CompiledQuery,
   sql,
   type Expression,
   type ExpressionBuilder,
   type Kysely,
-  type RawBuilder,
   type SqlBool,
 } from 'kysely';
 import {
@@ -38,7 +38,7 @@ import type {
 } from '@tillsync/jobs';
 import { ownLockKey } from '@tillsync/jobs';
 import type { Database } from '../storage/database.js';
-import { isSqlite, jsonElements, valuesGroups, type SqlEngine } from '../storage/sql-engine.js';
+import { isSqlite, valuesGroups, valuesPlaceholders, type SqlEngine } from '../storage/sql-engine.js';
 import {
   JOB_COLUMN_TYPES,
   toJobRecord,
@@ -703,15 +703,18 @@ export async function insertJobs(
   const groups = isSqlite(db) ? valuesGroups(rows) : [rows];
   const insert = async (): Promise<void> => {
     for (const group of groups) {
-      const table = valuesTable(
+      const table = rowsTable(
         db,
         group.map((row) => columns.map((column) => row[column] ?? null)),
       );
-      await sql`
-        insert into sync_jobs (${sql.join(columns.map((column) => sql.ref(column)))})
-        select ${sql.join(columns.map((column, position) => table.item(column, position)))}
-        from ${table.from}
-        where true`.execute(db);
+      const names = columns.map((column) => `"${column}"`).join(', ');
+      const items = columns.map((column, position) => table.item(column, position)).join(', ');
+      await db.executeQuery(
+        CompiledQuery.raw(
+          `insert into sync_jobs (${names}) select ${items} from ${table.from} where true`,
+          table.parameters,
+        ),
+      );
     }
   };
   if (groups.length === 1) return insert();
@@ -726,33 +729,38 @@ export async function insertJobs(
   }
 }
 
-/** Rows of values as table `e` of one statement, and how to read a row's value at a position. */
-interface ValuesTable {
-  readonly from: RawBuilder<unknown>;
-  /** The value at `position`, for `column` (cast as PostgreSQL needs). */
-  item(column: string, position: number): RawBuilder<unknown>;
+/** Rows of values as table `e` of a statement written as text, with the statement's parameters. */
+interface RowsTable {
+  /** What follows `from`. */
+  readonly from: string;
+  /** The value at `position` of a row, for `column` (cast as PostgreSQL needs). */
+  item(column: string, position: number): string;
+  readonly parameters: unknown[];
 }
 
 /**
- * Rows of values as a table. SQLite: a multi-row VALUES, each value bound as it is (its columns are named
- * `column1`, `column2`, …), read much faster than values picked one by one out of a JSON array; keep its
- * row counts to a few sizes (see {@link valuesGroups}) so its texts stay prepared. PostgreSQL: one bound
- * JSON array (see {@link jsonElements}), the same text for any number of rows.
+ * Rows of values as a table, for the statements that take many jobs at once; a statement built on it is
+ * text, so Kysely does not compile thousands of values each time. SQLite: a multi-row VALUES, each value
+ * bound as it is (its columns are named `column1`, `column2`, …), read much faster than values picked out
+ * of a JSON array; keep its row counts to a few sizes (see {@link valuesGroups}) so its texts stay prepared.
+ * PostgreSQL: one bound JSON array taken apart by `jsonb_array_elements`, the same text for any number of
+ * rows.
  */
-function valuesTable(db: Kysely<JobsDatabase>, rows: ReadonlyArray<readonly unknown[]>): ValuesTable {
+function rowsTable(db: Kysely<JobsDatabase>, rows: ReadonlyArray<readonly unknown[]>): RowsTable {
   if (isSqlite(db))
     return {
-      from: sql`(values ${sql.join(rows.map((row) => sql`(${sql.join(row)})`))}) as e`,
-      item: (_column, position) => sql.raw(`e.column${position + 1}`),
+      from: `(values ${valuesPlaceholders(rows.length, rows[0]?.length ?? 0)}) as e`,
+      item: (_column, position) => `e.column${position + 1}`,
+      parameters: rows.flat(),
     };
-  return { from: jsonElements(db, JSON.stringify(rows)), item: jsonElement };
-}
-
-/** Item `position` of a row sent as a JSON array, for column `column` (PostgreSQL needs numbers cast). */
-function jsonElement(column: string, position: number): RawBuilder<unknown> {
-  const value = sql`e.value ->> ${sql.lit(position)}`;
-  const type = isJobColumn(column) ? JOB_COLUMN_TYPES[column] : 'text';
-  return type === 'text' ? value : sql`cast(${value} as ${sql.raw(type)})`;
+  return {
+    from: 'jsonb_array_elements($1::jsonb) as e(value)',
+    item: (column, position) => {
+      const type = isJobColumn(column) ? JOB_COLUMN_TYPES[column] : 'text';
+      return type === 'text' ? `(e.value ->> ${position})` : `cast(e.value ->> ${position} as ${type})`;
+    },
+    parameters: [JSON.stringify(rows)],
+  };
 }
 
 function isJobColumn(column: string): column is keyof typeof JOB_COLUMN_TYPES {
@@ -964,7 +972,7 @@ async function endClaimedJobs(
     ends.sort((a, b) => a.end.claim.jobId.localeCompare(b.end.claim.jobId));
     for (const chunk of isSqlite(trx) ? valuesGroups(ends) : chunks(ends)) {
       const { from } = first.end;
-      const table = valuesTable(
+      const table = rowsTable(
         trx,
         chunk.map(({ end: { claim }, update }) => [
           claim.jobId,
@@ -977,20 +985,20 @@ async function endClaimedJobs(
       );
       // The statuses come from the rows too: bound as plain values, SQLite would read the jobs by status
       // (thousands queued) rather than each by its id.
-      const statuses = sql.join(from.map((_, position) => table.item('status', position + 4)));
-      const assignments = sql.join(
-        columns.map(
-          (column, position) => sql`${sql.ref(column)} = ${table.item(column, position + 4 + from.length)}`,
+      const statuses = from.map((_, position) => table.item('status', position + 4)).join(', ');
+      const assignments = columns
+        .map((column, position) => `"${column}" = ${table.item(column, position + 4 + from.length)}`)
+        .join(', ');
+      const { rows } = await trx.executeQuery<{ id: string }>(
+        CompiledQuery.raw(
+          `update sync_jobs set ${assignments} from ${table.from}
+          where sync_jobs.id = ${table.item('id', 0)} and sync_jobs.tenant_id = ${table.item('tenant_id', 1)}
+            and sync_jobs.attempt = ${table.item('attempt', 2)}
+            and sync_jobs.lease_owner = ${table.item('lease_owner', 3)} and sync_jobs.status in (${statuses})
+          returning sync_jobs.id`,
+          table.parameters,
         ),
       );
-      const { rows } = await sql<{ id: string }>`
-        update sync_jobs set ${assignments}
-        from ${table.from}
-        where sync_jobs.id = ${table.item('id', 0)} and sync_jobs.tenant_id = ${table.item('tenant_id', 1)}
-          and sync_jobs.attempt = ${table.item('attempt', 2)}
-          and sync_jobs.lease_owner = ${table.item('lease_owner', 3)}
-          and sync_jobs.status in (${statuses})
-        returning sync_jobs.id`.execute(trx);
       const ended = new Set(rows.map((row) => row.id));
       for (const { end, index } of chunk) answers[index] = ended.has(end.claim.jobId);
       if (ended.size > 0)
