@@ -989,23 +989,24 @@ async function endClaimedJobs(
       const assignments = columns
         .map((column, position) => `"${column}" = ${table.item(column, position + 4 + from.length)}`)
         .join(', ');
-      const { rows } = await trx.executeQuery<{ id: string }>(
+      const { rows } = await trx.executeQuery<{ id: string; type: string; lock_key: string | null }>(
         CompiledQuery.raw(
           `update sync_jobs set ${assignments} from ${table.from}
           where sync_jobs.id = ${table.item('id', 0)} and sync_jobs.tenant_id = ${table.item('tenant_id', 1)}
             and sync_jobs.attempt = ${table.item('attempt', 2)}
             and sync_jobs.lease_owner = ${table.item('lease_owner', 3)} and sync_jobs.status in (${statuses})
-          returning sync_jobs.id`,
+          returning sync_jobs.id, sync_jobs.type, sync_jobs.lock_key`,
           table.parameters,
         ),
       );
       const ended = new Set(rows.map((row) => row.id));
       for (const { end, index } of chunk) answers[index] = ended.has(end.claim.jobId);
-      if (ended.size > 0)
-        await trx
-          .deleteFrom('sync_job_locks')
-          .where('job_id', 'in', [...ended])
-          .execute();
+      // A job with a lock key of its own took no lock; any other may hold some (one without a known key
+      // takes its target's when it starts).
+      const locking = rows
+        .filter((row) => row.lock_key !== ownLockKey(row.type, row.id))
+        .map((row) => row.id);
+      if (locking.length > 0) await trx.deleteFrom('sync_job_locks').where('job_id', 'in', locking).execute();
     }
   }
   return answers;
