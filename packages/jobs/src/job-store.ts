@@ -145,13 +145,15 @@ export interface JobStore {
   promoteDueRetries(now: number): Promise<number>;
   /**
    * Marks up to `limit` ready jobs of these queues as handed to BullMQ and returns them: ready jobs never
-   * handed over, and (after `redispatchAfterMs`) ones whose delivery seems lost.
+   * handed over, and, with `recover` (the default), those whose delivery seems lost: handed over more than
+   * `redispatchAfterMs` ago, or started by a worker whose lease ran out.
    */
   takeForDispatch(request: {
     readonly queues: readonly SyncJobQueue[];
     readonly now: number;
     readonly limit: number;
     readonly redispatchAfterMs: number;
+    readonly recover?: boolean;
   }): Promise<DispatchItem[]>;
   /** When the next of these queues' jobs becomes ready (a retry, a deferred job), or null if none waits. */
   nextReadyAt(queues: readonly SyncJobQueue[]): Promise<number | null>;

@@ -23,9 +23,9 @@ async function setup() {
   const types = new JobTypeRegistry([defineSyncJobType(NOOP)]);
   const store = storage.createJobStore({ schema, types });
   const jobs = new SyncJobs({ store, types }).forTenant(tenantId);
-  const take = (now: number) =>
+  const take = (now: number, recover = true) =>
     store
-      .takeForDispatch({ queues: QUEUES, now, limit: 100, redispatchAfterMs: REDISPATCH_AFTER_MS })
+      .takeForDispatch({ queues: QUEUES, now, limit: 100, redispatchAfterMs: REDISPATCH_AFTER_MS, recover })
       .then((items) => items.map((item) => item.jobId).sort());
   return { dbPath, store, jobs, take };
 }
@@ -39,6 +39,8 @@ describe('handing jobs over to BullMQ (SQL store)', () => {
     const now = Date.now() + 1_000;
     expect(await take(now)).toEqual(ids);
     expect(await take(now + 1)).toEqual([]);
+    // A round that does not look for lost deliveries (one a wake starts) leaves the stale ones.
+    expect(await take(now + REDISPATCH_AFTER_MS + 1, false)).toEqual([]);
     expect(await take(now + REDISPATCH_AFTER_MS + 1)).toEqual(ids);
     expect(await take(now + REDISPATCH_AFTER_MS + 2)).toEqual([]);
   });

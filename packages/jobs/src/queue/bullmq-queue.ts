@@ -170,20 +170,27 @@ export class BullMqJobQueue implements JobQueue {
   async #dispatchLoop(): Promise<void> {
     const now = this.#executor?.config.now ?? Date.now;
     const limit = 1000;
+    let recoveredAt = -Infinity;
     while (!this.#stopping) {
       // Taken before the round: a wake while it runs (jobs enqueued meanwhile) starts the next one at once.
       const woken = this.#nudge.promise;
       let handed = 0;
       try {
+        // Retries that came due and deliveries that seem lost are looked for once a poll interval; a round
+        // a wake starts (jobs were just enqueued) looks for jobs never handed over alone.
+        const at = now();
+        const recover = at - recoveredAt >= this.config.pollIntervalMs;
+        if (recover) recoveredAt = at;
         // Asked for together, so a store that shares commits (SQLite) takes the write lock once for both,
         // the promotion first: a retry that is due is handed over in the same round.
         const [, items] = await Promise.all([
-          this.#store.promoteDueRetries(now()),
+          recover ? this.#store.promoteDueRetries(at) : 0,
           this.#store.takeForDispatch({
             queues: this.config.queues,
-            now: now(),
+            now: at,
             limit,
             redispatchAfterMs: this.config.redispatchAfterMs,
+            recover,
           }),
         ]);
         handed = items.length;

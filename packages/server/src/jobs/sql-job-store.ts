@@ -306,8 +306,9 @@ export class SqlJobStore implements JobStore {
     readonly now: number;
     readonly limit: number;
     readonly redispatchAfterMs: number;
+    readonly recover?: boolean;
   }): Promise<DispatchItem[]> {
-    const { now, queues, limit } = request;
+    const { now, queues, limit, recover = true } = request;
     const staleBefore = now - request.redispatchAfterMs;
     return this.#write(async (trx) => {
       // Three reads, each a range of an index, rather than one that goes through every Queued job (those
@@ -318,24 +319,28 @@ export class SqlJobStore implements JobStore {
         .where('queue', 'in', [...queues])
         .where((eb) => queuedAndReady(eb, now));
       // In the order of the index that holds them (by ready time, SQLite would read every Queued job).
-      const stale = await waiting
-        .where('dispatched_at', '<', staleBefore)
-        .orderBy('dispatched_at')
-        .limit(limit)
-        .execute();
-      const dead = await trx
-        .selectFrom('sync_jobs')
-        .select(['id'])
-        .where('queue', 'in', [...queues])
-        // A running job whose worker died and whose delivery BullMQ may have lost: hand it over again.
-        .where((eb) => hasStatus(eb, 'Started'))
-        .where('lease_expires_at', '<', now)
-        .where((eb) =>
-          eb.or([eb('dispatched_at', 'is', null), eb('dispatched_at', '<', eb.ref('lease_expires_at'))]),
-        )
-        .orderBy('lease_expires_at')
-        .limit(limit - stale.length)
-        .execute();
+      const stale = recover
+        ? await waiting
+            .where('dispatched_at', '<', staleBefore)
+            .orderBy('dispatched_at')
+            .limit(limit)
+            .execute()
+        : [];
+      const dead = recover
+        ? await trx
+            .selectFrom('sync_jobs')
+            .select(['id'])
+            .where('queue', 'in', [...queues])
+            // A running job whose worker died and whose delivery BullMQ may have lost: hand it over again.
+            .where((eb) => hasStatus(eb, 'Started'))
+            .where('lease_expires_at', '<', now)
+            .where((eb) =>
+              eb.or([eb('dispatched_at', 'is', null), eb('dispatched_at', '<', eb.ref('lease_expires_at'))]),
+            )
+            .orderBy('lease_expires_at')
+            .limit(limit - stale.length)
+            .execute()
+        : [];
       const fresh =
         stale.length + dead.length >= limit
           ? []
