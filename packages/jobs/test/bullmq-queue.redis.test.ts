@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { BullMqJobQueue, intoGroups } from '@tillsync/jobs';
+import { BullMqJobQueue, intoGroups, type JobExecutor } from '@tillsync/jobs';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -46,6 +46,29 @@ describeJobQueueConformance('BullMQ', (env, executor) => {
 });
 
 describe('BullMQ deliveries of many jobs', () => {
+  /** A test env with its own key prefix, and how to start BullMQ roles on it, each stopped at its end. */
+  const openBullMqEnv = async () => {
+    const log = new RunLog();
+    const env = await openJobsTestEnv(testJobTypes(log));
+    const prefix = `tillsync-test-${randomUUID().slice(0, 8)}`;
+    prefixes.add(prefix);
+    const start = async (role: { executor?: JobExecutor; concurrency?: number }): Promise<BullMqJobQueue> => {
+      const queue = new BullMqJobQueue({
+        store: env.store,
+        redisUrl: REDIS_URL,
+        prefix,
+        pollIntervalMs: 20,
+        // A queue given an executor only runs jobs; the one without only hands them over.
+        dispatch: role.executor === undefined,
+        ...role,
+      });
+      env.queues.push(queue);
+      await queue.start();
+      return queue;
+    };
+    return { log, env, prefix, start };
+  };
+
   it('groups a round only when it is large, in about even groups, keeping the order', () => {
     const ids = (count: number) => Array.from({ length: count }, (_, index) => index);
     expect(intoGroups(ids(5), 16)).toEqual([[0], [1], [2], [3], [4]]);
@@ -60,10 +83,7 @@ describe('BullMQ deliveries of many jobs', () => {
   });
 
   it('hands a burst over in groups, and runs each job once: a held target waits, a canceled job never runs', async () => {
-    const log = new RunLog();
-    const env = await openJobsTestEnv(testJobTypes(log));
-    const prefix = `tillsync-test-${randomUUID().slice(0, 8)}`;
-    prefixes.add(prefix);
+    const { log, env, prefix, start } = await openBullMqEnv();
     const counter = new Queue('default', { connection: { url: REDIS_URL }, prefix });
     try {
       const sources: string[] = [];
@@ -89,14 +109,7 @@ describe('BullMQ deliveries of many jobs', () => {
       await env.jobs.cancel(canceled.id);
 
       // The dispatcher alone: its first round takes all 156 ready jobs, in ceil(156 / 16) = 10 deliveries.
-      const dispatcher = new BullMqJobQueue({
-        store: env.store,
-        redisUrl: REDIS_URL,
-        prefix,
-        pollIntervalMs: 20,
-      });
-      env.queues.push(dispatcher);
-      await dispatcher.start();
+      await start({});
       await eventually(
         async () => (await counter.getWaitingCount()) > 0,
         10_000,
@@ -104,16 +117,7 @@ describe('BullMQ deliveries of many jobs', () => {
       );
       expect(await counter.getWaitingCount()).toBe(10);
 
-      const worker = new BullMqJobQueue({
-        store: env.store,
-        executor: env.executor(),
-        redisUrl: REDIS_URL,
-        prefix,
-        dispatch: false,
-        concurrency: 8,
-      });
-      env.queues.push(worker);
-      await worker.start();
+      await start({ executor: env.executor(), concurrency: 8 });
       for (const id of sameTarget)
         expect((await env.waitFor(id, ['Finished', 'Failed'], 20_000)).status).toBe('Finished');
       await eventually(
@@ -132,34 +136,20 @@ describe('BullMQ deliveries of many jobs', () => {
   });
 
   it('hands back the jobs of a delivery it has not begun when it stops, and another worker runs them', async () => {
-    const log = new RunLog();
-    const env = await openJobsTestEnv(testJobTypes(log));
-    const prefix = `tillsync-test-${randomUUID().slice(0, 8)}`;
-    prefixes.add(prefix);
+    const { log, env, start } = await openBullMqEnv();
     try {
       const ids: string[] = [];
       for (let index = 0; index < 32; index++)
         ids.push((await env.jobs.enqueue({ type: 'test-bypass', context: { sleepMs: 100 } })).id);
       // 32 ready jobs make 8 deliveries of 4.
-      const dispatcher = new BullMqJobQueue({
-        store: env.store,
-        redisUrl: REDIS_URL,
-        prefix,
-        pollIntervalMs: 20,
-      });
-      env.queues.push(dispatcher);
-      await dispatcher.start();
-      const options = { store: env.store, redisUrl: REDIS_URL, prefix, dispatch: false } as const;
-      const first = new BullMqJobQueue({ ...options, executor: env.executor(), concurrency: 1 });
-      await first.start();
+      await start({});
+      const first = await start({ executor: env.executor(), concurrency: 1 });
       await eventually(() => Promise.resolve(log.runs.size > 0), 10_000, 'a job to begin');
       await first.stop();
       const ranBeforeStop = log.runs.size;
       // The job running when it was asked to stop ends; the rest of its delivery is not begun.
       expect(ranBeforeStop).toBeLessThan(4);
-      const second = new BullMqJobQueue({ ...options, executor: env.executor(), concurrency: 8 });
-      env.queues.push(second);
-      await second.start();
+      await start({ executor: env.executor(), concurrency: 8 });
       for (const id of ids)
         expect((await env.waitFor(id, ['Finished', 'Failed'], 20_000)).status).toBe('Finished');
       for (const id of ids) expect(log.runs.get(id)).toBe(1);
