@@ -20,7 +20,7 @@ export function openSqliteEngine(filePath: string): SqlEngine {
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 10000');
   database.pragma('foreign_keys = ON');
-  const logWatch = new LogWatch(`${filePath}-wal`);
+  const logWatch = filePath === ':memory:' ? null : new LogWatch(`${filePath}-wal`);
   const statements = new StatementCache(database);
   const arrayStatements = new StatementCache(database, (statement) => statement.raw(true));
   const db = new Kysely<Database>({
@@ -49,9 +49,9 @@ export function openSqliteEngine(filePath: string): SqlEngine {
     read: (work) => inTransaction('begin', work),
     lockTenant: () => Promise.resolve(),
     queryRowArrays: (query) => arrayStatements.prepare(query.sql).all(query.parameters) as unknown[][],
-    ...(filePath === ':memory:' ? {} : { writeLockMayBeFree: (ms: number) => logWatch.change(ms) }),
+    ...(logWatch ? { writeLockMayBeFree: (ms: number) => logWatch.change(ms) } : {}),
     close: async () => {
-      logWatch.close();
+      logWatch?.close();
       await db.destroy();
     },
   };
@@ -89,15 +89,17 @@ class LogWatch {
   close(): void {
     this.#watcher?.close();
     this.#watcher = null;
+    this.#endWaits();
+  }
+
+  #endWaits(): void {
     for (const done of [...this.#waiting]) done();
   }
 
   #watch(): void {
     if (this.#watcher || this.#failed) return;
     try {
-      this.#watcher = fs.watch(this.#path, { persistent: false }, () => {
-        for (const done of [...this.#waiting]) done();
-      });
+      this.#watcher = fs.watch(this.#path, { persistent: false }, () => this.#endWaits());
       this.#watcher.on('error', () => {
         this.#watcher?.close();
         this.#watcher = null;
