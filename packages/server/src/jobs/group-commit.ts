@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import type { Database } from '../storage/database.js';
 import type { SqlEngine } from '../storage/sql-engine.js';
 
@@ -41,8 +41,12 @@ export class GroupCommit {
   /** The connection's own busy timeout, put back after each ask for the lock. */
   #busyTimeoutMs: number | null = null;
 
+  /** Runs the statements that mark out a transaction at once, without Kysely: the lock is held for the work alone. */
+  readonly #run: (text: string) => void;
+
   constructor(engine: SqlEngine) {
     this.#engine = engine;
+    this.#run = engine.runStatement ?? notSqlite;
   }
 
   run<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
@@ -72,20 +76,21 @@ export class GroupCommit {
 
   /** Takes the write lock, then the work queued by then, and commits it as one transaction. */
   async #commitNext(): Promise<void> {
+    const run = this.#run;
     const deadline = Date.now() + LOCK_PATIENCE_MS;
     for (let asks = 0; ; asks++) {
       let batch: Pending[] = [];
       let outcomes: Outcome[] | null = null;
       try {
         outcomes = await this.#engine.db.connection().execute(async (connection) => {
-          if (!(await this.#begin(connection, Date.now() > deadline))) return null;
+          if (!this.#begin(run, Date.now() > deadline)) return null;
           batch = this.#queue.splice(0, MAX_BATCH);
           try {
-            const done = await runPieces(connection, batch);
-            await sql`commit`.execute(connection);
+            const done = await runPieces(run, connection, batch);
+            run('commit');
             return done;
           } catch (error) {
-            await sql`rollback`.execute(connection);
+            run('rollback');
             throw error;
           }
         });
@@ -114,47 +119,57 @@ export class GroupCommit {
    * Begins a write transaction if the lock is free now (false if another process holds it). `wait`: the
    * blocking way, with the connection's busy timeout, for when asking has gone on too long.
    */
-  async #begin(connection: Kysely<Database>, wait: boolean): Promise<boolean> {
+  #begin(run: (text: string) => void, wait: boolean): boolean {
     if (wait) {
-      await sql`begin immediate`.execute(connection);
+      run('begin immediate');
       return true;
     }
-    if (this.#busyTimeoutMs === null) {
-      const { rows } = await sql<{ timeout: number }>`pragma busy_timeout`.execute(connection);
-      this.#busyTimeoutMs = Number(rows[0]?.timeout ?? 0);
-    }
-    await sql`pragma busy_timeout = 0`.execute(connection);
+    this.#busyTimeoutMs ??= this.#readBusyTimeout();
+    run('pragma busy_timeout = 0');
     try {
-      await sql`begin immediate`.execute(connection);
+      run('begin immediate');
       return true;
     } catch (error) {
       if (isBusy(error)) return false;
       throw error;
     } finally {
-      await sql.raw(`pragma busy_timeout = ${this.#busyTimeoutMs}`).execute(connection);
+      run(`pragma busy_timeout = ${this.#busyTimeoutMs}`);
     }
+  }
+
+  #readBusyTimeout(): number {
+    const read = this.#engine.queryRowArrays ?? notSqlite;
+    return Number(read(CompiledQuery.raw('pragma busy_timeout'))[0]?.[0] ?? 0);
   }
 }
 
 /** Runs each piece in a savepoint of its own (a lone piece needs none: its error rolls the whole back). */
-async function runPieces(connection: Kysely<Database>, batch: readonly Pending[]): Promise<Outcome[]> {
+async function runPieces(
+  run: (text: string) => void,
+  connection: Kysely<Database>,
+  batch: readonly Pending[],
+): Promise<Outcome[]> {
   const only = batch.length === 1 ? batch[0] : undefined;
   if (only) return [{ ok: true, value: await only.work(connection) }];
   const outcomes: Outcome[] = [];
   for (const [index, pending] of batch.entries()) {
-    const name = sql.raw(`job_work_${index}`);
-    await sql`savepoint ${name}`.execute(connection);
+    const name = `job_work_${index}`;
+    run(`savepoint ${name}`);
     try {
       const value = await pending.work(connection);
-      await sql`release savepoint ${name}`.execute(connection);
+      run(`release savepoint ${name}`);
       outcomes.push({ ok: true, value });
     } catch (error) {
-      await sql`rollback to savepoint ${name}`.execute(connection);
-      await sql`release savepoint ${name}`.execute(connection);
+      run(`rollback to savepoint ${name}`);
+      run(`release savepoint ${name}`);
       outcomes.push({ ok: false, error });
     }
   }
   return outcomes;
+}
+
+function notSqlite(): never {
+  throw new Error('a group commit runs on SQLite, whose engine runs statements at once');
 }
 
 function isBusy(error: unknown): boolean {

@@ -1,6 +1,7 @@
 import {
   CompiledQuery,
   sql,
+  type Compilable,
   type Expression,
   type ExpressionBuilder,
   type Kysely,
@@ -38,7 +39,13 @@ import type {
 } from '@tillsync/jobs';
 import { ownLockKey } from '@tillsync/jobs';
 import type { Database } from '../storage/database.js';
-import { isSqlite, valuesGroups, valuesPlaceholders, type SqlEngine } from '../storage/sql-engine.js';
+import {
+  isSqlite,
+  paddedToPowerOfTwo,
+  valuesGroups,
+  valuesPlaceholders,
+  type SqlEngine,
+} from '../storage/sql-engine.js';
 import {
   JOB_COLUMN_TYPES,
   toJobRecord,
@@ -94,7 +101,7 @@ export class SqlJobStore implements JobStore {
     this.#groupCommit = new GroupCommit(engine);
     this.#claimsById = new SharedWrite(
       (work) => this.#groupCommit.run(work),
-      (trx, asked) => claimByIds(trx.withTables<JobTables>(), asked, engine.kind),
+      (trx, asked) => claimByIds(trx.withTables<JobTables>(), asked, engine),
     );
     this.#endsClaimed = new SharedWrite(
       (work) => this.#groupCommit.run(work),
@@ -172,31 +179,39 @@ export class SqlJobStore implements JobStore {
     return this.#write(async (trx) => {
       const { now, queues, limit } = request;
       await promoteRetries(trx, now);
-      const recovered = await trx
-        .selectFrom('sync_jobs')
-        .selectAll()
-        .where((eb) => hasStatus(eb, 'Started'))
-        .where('lease_expires_at', '<', now)
-        .where('queue', 'in', [...queues])
-        .orderBy('lease_expires_at')
-        .limit(limit)
-        .$call((query) => (this.#engine.kind === 'postgres' ? query.forUpdate().skipLocked() : query))
-        .execute();
+      const recovered = await readJobRows(
+        trx,
+        this.#engine,
+        trx
+          .selectFrom('sync_jobs')
+          .select(JOB_COLUMNS)
+          .where((eb) => hasStatus(eb, 'Started'))
+          .where('lease_expires_at', '<', now)
+          .where('queue', 'in', [...queues])
+          .orderBy('lease_expires_at')
+          .limit(limit)
+          .$call((query) => (this.#engine.kind === 'postgres' ? query.forUpdate().skipLocked() : query)),
+      );
       const ready =
         recovered.length >= limit
           ? []
-          : await trx
-              .selectFrom('sync_jobs')
-              .selectAll()
-              .where((eb) => queuedAndReady(eb, now))
-              .where('queue', 'in', [...queues])
-              // In the index's order (no sort of every waiting job): the read stops at its limit.
-              .orderBy('ready_at')
-              // Some may have busy locks: look a little further than asked.
-              .limit((limit - recovered.length) * 2)
-              // PostgreSQL: rows another claimer holds are skipped, not waited for.
-              .$call((query) => (this.#engine.kind === 'postgres' ? query.forUpdate().skipLocked() : query))
-              .execute();
+          : await readJobRows(
+              trx,
+              this.#engine,
+              trx
+                .selectFrom('sync_jobs')
+                .select(JOB_COLUMNS)
+                .where((eb) => queuedAndReady(eb, now))
+                .where('queue', 'in', [...queues])
+                // In the index's order (no sort of every waiting job): the read stops at its limit.
+                .orderBy('ready_at')
+                // Some may have busy locks: look a little further than asked.
+                .limit((limit - recovered.length) * 2)
+                // PostgreSQL: rows another claimer holds are skipped, not waited for.
+                .$call((query) =>
+                  this.#engine.kind === 'postgres' ? query.forUpdate().skipLocked() : query,
+                ),
+            );
       const candidates = [...recovered, ...ready].sort(byLockKey);
       return leaseJobs(trx, candidates, request, limit);
     });
@@ -747,17 +762,24 @@ interface RowsTable {
  * Rows of values as a table, for the statements that take many jobs at once; a statement built on it is
  * text, so Kysely does not compile thousands of values each time. SQLite: a multi-row VALUES, each value
  * bound as it is (its columns are named `column1`, `column2`, …), read much faster than values picked out
- * of a JSON array; keep its row counts to a few sizes (see {@link valuesGroups}) so its texts stay prepared.
- * PostgreSQL: one bound JSON array taken apart by `jsonb_array_elements`, the same text for any number of
- * rows.
+ * of a JSON array; keep its row counts to a few sizes so its texts stay prepared: give it rows in groups
+ * (see {@link valuesGroups}), or, for a statement that may see a row twice (an update joined to the table),
+ * `padded` (see {@link paddedToPowerOfTwo}). PostgreSQL: one bound JSON array taken apart by
+ * `jsonb_array_elements`, the same text for any number of rows.
  */
-function rowsTable(db: Kysely<JobsDatabase>, rows: ReadonlyArray<readonly unknown[]>): RowsTable {
-  if (isSqlite(db))
+function rowsTable(
+  db: Kysely<JobsDatabase>,
+  rows: ReadonlyArray<readonly unknown[]>,
+  { padded = false } = {},
+): RowsTable {
+  if (isSqlite(db)) {
+    const values = padded ? paddedToPowerOfTwo(rows) : rows;
     return {
-      from: `(values ${valuesPlaceholders(rows.length, rows[0]?.length ?? 0)}) as e`,
+      from: `(values ${valuesPlaceholders(values.length, values[0]?.length ?? 0)}) as e`,
       item: (_column, position) => `e.column${position + 1}`,
-      parameters: rows.flat(),
+      parameters: values.flat(),
     };
+  }
   return {
     from: 'jsonb_array_elements($1::jsonb) as e(value)',
     item: (column, position) => {
@@ -866,23 +888,26 @@ interface ClaimByIdAsked {
 async function claimByIds(
   trx: Kysely<JobsDatabase>,
   asked: readonly ClaimByIdAsked[],
-  engine: SqlEngine['kind'],
+  engine: SqlEngine,
 ): Promise<ClaimByIdResult[]> {
   const ids = [...new Set(asked.map((claim) => claim.jobId))];
   const rows = new Map<string, JobRow>();
   for (const chunk of chunks(ids)) {
-    const found = await trx
-      .selectFrom('sync_jobs')
-      .selectAll()
-      .where('id', 'in', chunk)
-      // PostgreSQL: the rows stay as read until the claim commits; one another transaction holds is skipped.
-      .$call((query) => (engine === 'postgres' ? query.forUpdate().skipLocked() : query))
-      .execute();
+    const found = await readJobRows(
+      trx,
+      engine,
+      trx
+        .selectFrom('sync_jobs')
+        .select(JOB_COLUMNS)
+        .where('id', 'in', chunk)
+        // PostgreSQL: the rows stay as read until the claim commits; one another transaction holds is skipped.
+        .$call((query) => (engine.kind === 'postgres' ? query.forUpdate().skipLocked() : query)),
+    );
     for (const row of found) rows.set(row.id, row);
   }
   const results: Array<ClaimByIdResult | undefined> = asked.map(() => undefined);
   const skipped = ids.filter((id) => !rows.has(id));
-  if (engine === 'postgres' && skipped.length > 0) {
+  if (engine.kind === 'postgres' && skipped.length > 0) {
     // Held by another transaction (its claim or its end) rather than missing: asked again in a moment.
     const held = new Set<string>();
     for (const chunk of chunks(skipped)) {
@@ -974,8 +999,8 @@ async function endClaimedJobs(
     if (!first) continue;
     const columns = Object.keys(first.update);
     // Rows in the order of their ids: two writers that lock rows of one table lock them in one order.
-    ends.sort((a, b) => a.end.claim.jobId.localeCompare(b.end.claim.jobId));
-    for (const chunk of isSqlite(trx) ? valuesGroups(ends) : chunks(ends)) {
+    ends.sort((a, b) => byCodeUnits(a.end.claim.jobId, b.end.claim.jobId));
+    for (const chunk of chunks(ends)) {
       const { from } = first.end;
       const table = rowsTable(
         trx,
@@ -987,6 +1012,7 @@ async function endClaimedJobs(
           ...from,
           ...columns.map((column) => update[column] ?? null),
         ]),
+        { padded: true },
       );
       // The statuses come from the rows too: bound as plain values, SQLite would read the jobs by status
       // (thousands queued) rather than each by its id.
@@ -1019,7 +1045,12 @@ async function endClaimedJobs(
 
 /** Locks are taken in one order by every claimer, so two of them never wait on each other in a cycle. */
 function byLockKey(a: JobRow, b: JobRow): number {
-  return (a.lock_key ?? '\uffff').localeCompare(b.lock_key ?? '\uffff');
+  return byCodeUnits(a.lock_key ?? '\uffff', b.lock_key ?? '\uffff');
+}
+
+/** Strings in the order of their UTF-16 code units: one order for every writer, without the cost of a locale. */
+function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
@@ -1120,41 +1151,50 @@ async function leaseReady(
 ): Promise<JobRow[]> {
   const leased = new Map<string, Pick<JobRow, (typeof LEASE_COLUMNS)[number]>>();
   for (const chunk of chunks(rows.map((row) => row.id))) {
-    const updated = await trx
-      .updateTable('sync_jobs')
-      .set((eb) => ({
-        lease_owner: workerId,
-        lease_expires_at: until,
-        attempt: eb('attempt', '+', 1),
-        recoveries: eb
-          .case()
-          .when('status', '=', 'Started')
-          .then(eb('recoveries', '+', 1))
-          .else(eb.ref('recoveries'))
-          .end(),
-        // A job whose lock is known holds it by now: it starts with its lease.
-        status: eb
-          .case()
-          .when('lock_key', 'is', null)
-          .then(eb.ref('status'))
-          .else(eb.val<SyncJobStatus>('Started'))
-          .end(),
-        started_at: eb
-          .case()
-          .when('lock_key', 'is', null)
-          .then(eb.ref('started_at'))
-          .else(eb.fn.coalesce('started_at', eb.val(now)))
-          .end(),
-      }))
-      .where('id', 'in', chunk)
-      .returning(LEASE_COLUMNS)
-      .execute();
+    // A raw statement rather than Kysely's builder, which would build and compile it inside the write lock
+    // each time; its list of ids padded, so that SQLite keeps the statement prepared. A job whose lock is
+    // known holds it by now: it starts with its lease.
+    const { rows: updated } = await sql<Pick<JobRow, (typeof LEASE_COLUMNS)[number]>>`update sync_jobs
+      set lease_owner = ${workerId}, lease_expires_at = ${until}, attempt = attempt + 1,
+        recoveries = case when status = 'Started' then recoveries + 1 else recoveries end,
+        status = case when lock_key is null then status else 'Started' end,
+        started_at = case when lock_key is null then started_at else coalesce(started_at, ${now}) end
+      where id in (${sql.join(paddedToPowerOfTwo(chunk))})
+      returning ${sql.join(LEASE_COLUMNS.map((column) => sql.ref(column)))}`.execute(trx);
     for (const row of updated) leased.set(row.id, row);
   }
   return rows.flatMap((row) => {
     const done = leased.get(row.id);
     return done ? [{ ...row, ...done }] : [];
   });
+}
+
+/** Every column of sync_jobs, in the order {@link JOB_COLUMN_TYPES} names them. */
+const JOB_COLUMNS = Object.keys(JOB_COLUMN_TYPES) as ReadonlyArray<keyof JobRow>;
+
+/**
+ * Runs a select of {@link JOB_COLUMNS} inside a transaction. SQLite answers its rows as arrays, which cost
+ * far less to make than objects of 47 values: a claim reads its candidates while it holds the write lock.
+ */
+async function readJobRows(
+  trx: Kysely<JobsDatabase>,
+  engine: SqlEngine,
+  query: Compilable<JobRow>,
+): Promise<JobRow[]> {
+  const compiled = query.compile();
+  return engine.queryRowArrays
+    ? engine.queryRowArrays(compiled).map(toJobRowFromValues)
+    : (await trx.executeQuery(compiled)).rows;
+}
+
+/** A row of sync_jobs read as an array of values in the order of {@link JOB_COLUMNS}. */
+function toJobRowFromValues(values: unknown[]): JobRow {
+  const row: Record<string, unknown> = {};
+  JOB_COLUMNS.forEach((column, index) => {
+    row[column] = values[index];
+  });
+  // The values are those of the columns named, as the database keeps them.
+  return row as JobRow;
 }
 
 function claimedJob(row: JobRow, workerId: string, started: boolean): ClaimedJob {

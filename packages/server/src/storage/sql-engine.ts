@@ -23,6 +23,12 @@ export interface SqlEngine {
    */
   readonly queryRowArrays?: (query: CompiledQuery) => unknown[][];
   /**
+   * Runs a statement that answers no rows (`begin immediate`, `savepoint a`, a pragma that sets) at once, on
+   * the connection, without Kysely: how the group commit marks out its transactions, so that the write lock
+   * is held for the work alone. SQLite only, synchronous like {@link queryRowArrays}.
+   */
+  readonly runStatement?: (text: string) => void;
+  /**
    * SQLite on a file: resolves when another process may have let go of the file's write lock (its commit
    * changed the write-ahead log), or after `ms` at the latest. How a writer refused the lock waits for it
    * without sleeping past the moment it is free.
@@ -80,6 +86,17 @@ export function valuesGroups<T>(rows: readonly T[]): T[][] {
     start += size;
   }
   return groups;
+}
+
+/**
+ * Items padded to a power of two with copies of the last: for a statement that may see an item twice (an IN
+ * list, the rows an update is joined to), whose text then has one of a few sizes and stays prepared.
+ */
+export function paddedToPowerOfTwo<T>(items: readonly T[]): T[] {
+  const last = items[items.length - 1];
+  if (last === undefined) return [];
+  const size = 2 ** Math.ceil(Math.log2(items.length));
+  return [...items, ...new Array<T>(size - items.length).fill(last)];
 }
 
 const placeholderTexts = new Map<string, string>();

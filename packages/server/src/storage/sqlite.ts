@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql } from 'kysely';
+import { Kysely, SqliteDialect } from 'kysely';
 import type { Database } from './database.js';
 import type { SqlEngine } from './sql-engine.js';
 
@@ -29,15 +29,16 @@ export function openSqliteEngine(filePath: string): SqlEngine {
     }),
   });
 
+  const runStatement = (text: string): void => void statements.prepare(text).run();
   const inTransaction = <T>(begin: string, work: (trx: Kysely<Database>) => Promise<T>): Promise<T> =>
     db.connection().execute(async (connection) => {
-      await sql.raw(begin).execute(connection);
+      runStatement(begin);
       try {
         const result = await work(connection);
-        await sql.raw('commit').execute(connection);
+        runStatement('commit');
         return result;
       } catch (error) {
-        await sql.raw('rollback').execute(connection);
+        runStatement('rollback');
         throw error;
       }
     });
@@ -49,6 +50,7 @@ export function openSqliteEngine(filePath: string): SqlEngine {
     read: (work) => inTransaction('begin', work),
     lockTenant: () => Promise.resolve(),
     queryRowArrays: (query) => arrayStatements.prepare(query.sql).all(query.parameters) as unknown[][],
+    runStatement,
     ...(logWatch ? { writeLockMayBeFree: (ms: number) => logWatch.change(ms) } : {}),
     close: async () => {
       logWatch?.close();
