@@ -765,7 +765,7 @@ interface RowsTable {
  * of a JSON array; keep its row counts to a few sizes so its texts stay prepared: give it rows in groups
  * (see {@link valuesGroups}), or, for a statement that may see a row twice (an update joined to the table),
  * `padded` (see {@link paddedToPowerOfTwo}). PostgreSQL: one bound JSON array taken apart by
- * `jsonb_array_elements`, the same text for any number of rows.
+ * `jsonb_array_elements`.
  */
 function rowsTable(
   db: Kysely<JobsDatabase>,
@@ -784,7 +784,9 @@ function rowsTable(
     };
   }
   return {
-    from: 'jsonb_array_elements($1::jsonb) as e(value)',
+    // The limit tells the planner how many rows there are (of a function it assumes 100), so an update joined
+    // to them reads each job by its key, where it would scan every job of a table of a few thousand.
+    from: `(select value from jsonb_array_elements($1::jsonb) limit ${rows.length}) as e(value)`,
     item: (column, position) => {
       const type = isJobColumn(column) ? JOB_COLUMN_TYPES[column] : 'text';
       return type === 'text' ? `(e.value ->> ${position})` : `cast(e.value ->> ${position} as ${type})`;
