@@ -42,6 +42,7 @@ import type { Database } from '../storage/database.js';
 import {
   isSqlite,
   paddedToPowerOfTwo,
+  queryRows,
   valuesGroups,
   valuesPlaceholders,
   type SqlEngine,
@@ -1139,6 +1140,7 @@ const LEASE_COLUMNS = [
   'lock_key',
   'dispatched_at',
 ] as const;
+const LEASE_RETURNING = sql.join(LEASE_COLUMNS.map((column) => sql.ref(column)));
 
 /**
  * Leases jobs in one update per chunk, by id alone. The rows must be held by this transaction since they
@@ -1165,7 +1167,7 @@ async function leaseReady(
         status = case when lock_key is null then status else 'Started' end,
         started_at = case when lock_key is null then started_at else coalesce(started_at, ${now}) end
       where id in (${sql.join(paddedToPowerOfTwo(chunk))})
-      returning ${sql.join(LEASE_COLUMNS.map((column) => sql.ref(column)))}`.execute(trx);
+      returning ${LEASE_RETURNING}`.execute(trx);
     for (const row of updated) leased.set(row.id, row);
   }
   return rows.flatMap((row) => {
@@ -1181,15 +1183,12 @@ const JOB_COLUMNS = Object.keys(JOB_COLUMN_TYPES) as ReadonlyArray<keyof JobRow>
  * Runs a select of {@link JOB_COLUMNS} inside a transaction. SQLite answers its rows as arrays, which cost
  * far less to make than objects of 47 values: a claim reads its candidates while it holds the write lock.
  */
-async function readJobRows(
+function readJobRows(
   trx: Kysely<JobsDatabase>,
   engine: SqlEngine,
   query: Compilable<JobRow>,
 ): Promise<JobRow[]> {
-  const compiled = query.compile();
-  return engine.queryRowArrays
-    ? engine.queryRowArrays(compiled).map(toJobRowFromValues)
-    : (await trx.executeQuery(compiled)).rows;
+  return queryRows(engine, trx, query.compile(), (arrays) => arrays.map(toJobRowFromValues));
 }
 
 /** A row of sync_jobs read as an array of values in the order of {@link JOB_COLUMNS}. */

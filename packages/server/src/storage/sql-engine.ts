@@ -51,6 +51,21 @@ export async function migrateToLatest(engine: SqlEngine): Promise<void> {
 }
 
 /**
+ * Runs a query inside the transaction `trx` and answers its rows: on SQLite read as arrays (see
+ * {@link SqlEngine.queryRowArrays}) and made into rows by `fromArrays`, elsewhere as the driver's objects.
+ */
+export async function queryRows<DB, R>(
+  engine: SqlEngine,
+  trx: Kysely<DB>,
+  query: CompiledQuery<R>,
+  fromArrays: (arrays: unknown[][]) => R[],
+): Promise<R[]> {
+  return engine.queryRowArrays
+    ? fromArrays(engine.queryRowArrays(query))
+    : (await trx.executeQuery(query)).rows;
+}
+
+/**
  * A JSON array as a table, one row per element, the element in column `e.value`: how a statement takes a
  * whole push's keys (and, on PostgreSQL, its rows) in one bound value, whatever their number. With it the
  * statement's text stays the same from push to push (SQLite reuses its prepared statement) and PostgreSQL gets

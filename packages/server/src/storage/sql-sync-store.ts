@@ -10,7 +10,14 @@ import {
   type TableChecksum,
 } from '@tillsync/protocol';
 import type { Database } from './database.js';
-import { isSqlite, jsonElements, valuesGroups, valuesPlaceholders, type SqlEngine } from './sql-engine.js';
+import {
+  isSqlite,
+  jsonElements,
+  queryRows,
+  valuesGroups,
+  valuesPlaceholders,
+  type SqlEngine,
+} from './sql-engine.js';
 import {
   rowKey,
   type ConflictFilter,
@@ -124,9 +131,7 @@ class SqlTenantSyncStore implements TenantSyncStore {
         .limit(limit + 1)
         .compile();
       // A page is thousands of rows: where the engine can answer them as arrays, they cost much less to read.
-      const found: PulledRow[] = this.#engine.queryRowArrays
-        ? toPulledRows(this.#engine.queryRowArrays(query))
-        : (await trx.executeQuery(query)).rows;
+      const found = await queryRows(this.#engine, trx, query, toPulledRows);
       const hasMore = found.length > limit;
       const rows = hasMore ? found.slice(0, limit) : found;
       if (hasMore)
