@@ -3,7 +3,7 @@ import { BullMqJobQueue, intoGroups, type JobExecutor } from '@tillsync/jobs';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { eventually, openJobsTestEnv } from './helpers.js';
+import { eventually, openJobsTestEnv, type JobsTestEnv } from './helpers.js';
 import { describeJobQueueConformance } from './job-queue-conformance.js';
 import { RunLog, testJobTypes } from './test-job-types.js';
 
@@ -26,7 +26,8 @@ afterAll(async () => {
 
 const prefixByEnv = new WeakMap<object, string>();
 
-describeJobQueueConformance('BullMQ', (env, executor) => {
+/** A BullMQ queue of a test env: every env gets a key prefix of its own. */
+const makeBullMqQueue = (env: JobsTestEnv, executor: JobExecutor): BullMqJobQueue => {
   let prefix = prefixByEnv.get(env);
   if (!prefix) {
     prefix = `tillsync-test-${randomUUID().slice(0, 8)}`;
@@ -43,7 +44,11 @@ describeJobQueueConformance('BullMQ', (env, executor) => {
     lockDurationMs: 2_000,
     stalledIntervalMs: 1_000,
   });
-});
+};
+
+describeJobQueueConformance('BullMQ', makeBullMqQueue);
+// Workers claim delivered jobs by id, in statements of their own: the same suite on PostgreSQL.
+describeJobQueueConformance('BullMQ on PostgreSQL', makeBullMqQueue, { postgres: true });
 
 describe('BullMQ deliveries of many jobs', () => {
   /** A test env with its own key prefix, and how to start BullMQ roles on it, each stopped at its end. */

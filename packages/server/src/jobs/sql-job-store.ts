@@ -887,11 +887,99 @@ interface ClaimByIdAsked {
 }
 
 /**
- * Claims jobs by id, an answer per claim asked for, in a few statements for all of them: one read of the
- * jobs, then {@link leaseJobs} per worker. A job asked for twice is claimed once; the other claim hears
- * `later`, like any claim of a job whose lease is live.
+ * Claims jobs by id, an answer per claim asked for, in a few statements for all of them. Most jobs take no
+ * lock of a shared target, and are free to run: those are leased by one update that checks they may be
+ * (see {@link leaseFreeJobs}). The others are read, judged one by one and leased with {@link leaseJobs}. A job
+ * asked for twice is claimed once; the other claim hears `later`, like any claim of a job whose lease is live.
  */
 async function claimByIds(
+  trx: Kysely<JobsDatabase>,
+  asked: readonly ClaimByIdAsked[],
+  engine: SqlEngine,
+): Promise<ClaimByIdResult[]> {
+  // Per worker and lease length: one process has one of each, so this is one group in practice.
+  const groups = new Map<string, { request: ClaimByIdAsked['request']; ids: Set<string> }>();
+  for (const claim of asked) {
+    const key = `${claim.request.workerId}\n${claim.request.leaseMs}`;
+    const group = groups.get(key) ?? { request: claim.request, ids: new Set<string>() };
+    groups.set(key, group);
+    if (claim.request.now > group.request.now) group.request = claim.request;
+    group.ids.add(claim.jobId);
+  }
+  const leased = new Map<string, ClaimedJob>();
+  for (const { request, ids } of groups.values()) {
+    for (const row of await leaseFreeJobs(trx, engine, [...ids], request))
+      leased.set(row.id, claimedJob(row, request.workerId, row.lock_key !== null));
+  }
+  const results: Array<ClaimByIdResult | undefined> = [];
+  const rest: Array<{ readonly claim: ClaimByIdAsked; readonly index: number }> = [];
+  const answered = new Set<string>();
+  asked.forEach((claim, index) => {
+    const job = leased.get(claim.jobId);
+    if (job && !answered.has(claim.jobId) && job.claim.workerId === claim.request.workerId) {
+      answered.add(claim.jobId);
+      results[index] = { kind: 'claimed', job };
+    } else if (job) {
+      results[index] = { kind: 'later', at: claim.request.now + LOCK_RETRY_MS * (1 + Math.random()) };
+    } else {
+      rest.push({ claim, index });
+    }
+  });
+  if (rest.length > 0) {
+    const judged = await claimJudgedByIds(
+      trx,
+      rest.map(({ claim }) => claim),
+      engine,
+    );
+    rest.forEach(({ index }, position) => {
+      results[index] = judged[position];
+    });
+  }
+  return asked.map((_, index) => results[index] ?? { kind: 'none' });
+}
+
+/**
+ * Leases, in one update per chunk, those of the jobs that are free to run now, and starts those whose lock
+ * is their own; returns them whole. Free to run: queued and ready, or started under a lease that ran out
+ * (its worker died), and taking no lock of a shared target (its lock key is unknown yet, or its own:
+ * {@link ownLockKey}, `@type#id`). The ids are listed in the statement, so that each job is read by its key.
+ * PostgreSQL skips rows another transaction holds (their claim or their end): the read that follows judges
+ * them.
+ */
+async function leaseFreeJobs(
+  trx: Kysely<JobsDatabase>,
+  engine: SqlEngine,
+  ids: readonly string[],
+  request: ClaimByIdAsked['request'],
+): Promise<JobRow[]> {
+  const { now, workerId, leaseMs } = request;
+  const rows: JobRow[] = [];
+  for (const chunk of chunks(ids)) {
+    const listed = sql.join(paddedToPowerOfTwo(chunk));
+    const chosen =
+      engine.kind === 'postgres'
+        ? sql`select id from sync_jobs where id in (${listed}) for update skip locked`
+        : listed;
+    const query = sql<JobRow>`update sync_jobs
+      set lease_owner = ${workerId}, lease_expires_at = ${now + leaseMs}, attempt = attempt + 1,
+        recoveries = case when status = 'Started' then recoveries + 1 else recoveries end,
+        status = case when lock_key is null then status else 'Started' end,
+        started_at = case when lock_key is null then started_at else coalesce(started_at, ${now}) end
+      where id in (${chosen}) and status in ('Queued', 'Started')
+        and (lease_expires_at is null or lease_expires_at < ${now})
+        and (status = 'Started' or ready_at is null or ready_at <= ${now})
+        and (lock_key is null or lock_key = '@' || type || '#' || id)
+      returning ${JOB_RETURNING}`.compile(trx);
+    rows.push(...(await queryRows(engine, trx, query, (arrays) => arrays.map(toJobRowFromValues))));
+  }
+  return rows;
+}
+
+/**
+ * Claims jobs by id that were not free to run (see {@link leaseFreeJobs}): one read of the jobs, an answer
+ * for each, then {@link leaseJobs} per worker, which takes their locks.
+ */
+async function claimJudgedByIds(
   trx: Kysely<JobsDatabase>,
   asked: readonly ClaimByIdAsked[],
   engine: SqlEngine,
@@ -1178,6 +1266,7 @@ async function leaseReady(
 
 /** Every column of sync_jobs, in the order {@link JOB_COLUMN_TYPES} names them. */
 const JOB_COLUMNS = Object.keys(JOB_COLUMN_TYPES) as ReadonlyArray<keyof JobRow>;
+const JOB_RETURNING = sql.join(JOB_COLUMNS.map((column) => sql.ref(column)));
 
 /**
  * Runs a select of {@link JOB_COLUMNS} inside a transaction. SQLite answers its rows as arrays, which cost
