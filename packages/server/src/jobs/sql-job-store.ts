@@ -942,9 +942,9 @@ async function claimByIds(
  * Leases, in one update per chunk, those of the jobs that are free to run now, and starts those whose lock
  * is their own; returns them whole. Free to run: queued and ready, or started under a lease that ran out
  * (its worker died), and taking no lock of a shared target (its lock key is unknown yet, or its own:
- * {@link ownLockKey}, `@type#id`). The ids are listed in the statement, so that each job is read by its key.
- * PostgreSQL skips rows another transaction holds (their claim or their end): the read that follows judges
- * them.
+ * {@link ownLockKey}, `@type#id`). The ids are listed in the statement, so that each job is read by its key
+ * (a join to a locking subquery let PostgreSQL scan every job of a young table, its statistics not yet
+ * gathered). On PostgreSQL a row another transaction holds (a cancel, say) is waited for, then checked again.
  */
 async function leaseFreeJobs(
   trx: Kysely<JobsDatabase>,
@@ -955,17 +955,12 @@ async function leaseFreeJobs(
   const { now, workerId, leaseMs } = request;
   const rows: JobRow[] = [];
   for (const chunk of chunks(ids)) {
-    const listed = sql.join(paddedToPowerOfTwo(chunk));
-    const chosen =
-      engine.kind === 'postgres'
-        ? sql`select id from sync_jobs where id in (${listed}) for update skip locked`
-        : listed;
     const query = sql<JobRow>`update sync_jobs
       set lease_owner = ${workerId}, lease_expires_at = ${now + leaseMs}, attempt = attempt + 1,
         recoveries = case when status = 'Started' then recoveries + 1 else recoveries end,
         status = case when lock_key is null then status else 'Started' end,
         started_at = case when lock_key is null then started_at else coalesce(started_at, ${now}) end
-      where id in (${chosen}) and status in ('Queued', 'Started')
+      where id in (${sql.join(paddedToPowerOfTwo(chunk))}) and status in ('Queued', 'Started')
         and (lease_expires_at is null or lease_expires_at < ${now})
         and (status = 'Started' or ready_at is null or ready_at <= ${now})
         and (lock_key is null or lock_key = '@' || type || '#' || id)
