@@ -27,10 +27,15 @@ import {
   type BenchResult,
 } from './measure.js';
 
-const JOBS = countFromEnv('TILLSYNC_BENCH_JOBS', 5_000);
+/** Enough jobs that a run lasts seconds: at 5,000 a run was over in under a second, mostly its start. */
+const JOBS = countFromEnv('TILLSYNC_BENCH_JOBS', 20_000);
 /** Raw BullMQ runs more jobs than ours: it is quick, and a short run would measure its start. */
 const RAW_JOBS = 4 * JOBS;
-const CONCURRENCY = 32;
+/**
+ * Jobs run at once by each worker, ours and raw BullMQ's alike: the concurrency at which the aim's reference
+ * rate (about 7,000 raw BullMQ jobs/s for one worker) was given.
+ */
+const CONCURRENCY = 50;
 const CLI = fileURLToPath(new URL('../../packages/cli/bin/tillsync.js', import.meta.url));
 
 /** A job that does nothing and ends `No Target`: what is measured is the framework, not the work. */
