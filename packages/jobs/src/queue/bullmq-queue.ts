@@ -17,7 +17,10 @@ interface Delivery {
 
 /** A round hands its jobs over in at least this many deliveries, so that they spread over the workers. */
 const MIN_DELIVERIES_PER_ROUND = 8;
-/** A job whose claim failed (the database was unreachable, say) is delivered again after this. */
+/**
+ * A job whose claim failed (the database was unreachable, or chose it to break a deadlock) is delivered
+ * again after this, plus up to as much again: deliveries that failed together are not tried together again.
+ */
 const CLAIM_ERROR_RETRY_MS = 1_000;
 
 /** What a caller passes to {@link BullMqJobQueue}. */
@@ -253,7 +256,7 @@ export class BullMqJobQueue implements JobQueue {
           if (at !== null) later.set(jobId, at);
         } catch (error) {
           this.#logger.error({ err: error, jobId }, 'a delivered sync job could not be run');
-          later.set(jobId, executor.config.now() + CLAIM_ERROR_RETRY_MS);
+          later.set(jobId, executor.config.now() + CLAIM_ERROR_RETRY_MS * (1 + Math.random()));
         } finally {
           slots.give();
         }

@@ -5,6 +5,7 @@ import {
   type Expression,
   type ExpressionBuilder,
   type Kysely,
+  type RawBuilder,
   type SqlBool,
 } from 'kysely';
 import {
@@ -91,8 +92,12 @@ export class SqlJobStore implements JobStore {
   readonly #clock: HybridClock;
   readonly #groupCommit: GroupCommit;
   readonly #settingsReads = new Map<string, Promise<Map<string, SettingsOverrides>>>();
-  /** Claims of single jobs asked for at the same moment (BullMQ deliveries) share one write. */
-  readonly #claimsById: SharedWrite<ClaimByIdAsked, ClaimByIdResult>;
+  /**
+   * Claims of single jobs asked for at the same moment (BullMQ deliveries) by one worker share one write, by
+   * worker and lease length: a write takes the locks of one worker's jobs, in one order, so that on
+   * PostgreSQL two writes of workers sharing this store (as in tests) never wait on each other in a cycle.
+   */
+  readonly #claimsById = new Map<string, SharedWrite<ClaimByIdAsked, ClaimByIdResult>>();
   /** Ends of jobs that write nothing else, asked for at the same moment, share one write. */
   readonly #endsClaimed: SharedWrite<EndAsked, boolean | 'aborted'>;
   readonly #jobInserts: SharedWrite<JobsToInsert, Outcome>;
@@ -100,10 +105,6 @@ export class SqlJobStore implements JobStore {
   constructor(engine: SqlEngine, options: SqlJobStoreOptions) {
     this.#engine = engine;
     this.#groupCommit = new GroupCommit(engine);
-    this.#claimsById = new SharedWrite(
-      (work) => this.#groupCommit.run(work),
-      (trx, asked) => claimByIds(trx.withTables<JobTables>(), asked, engine),
-    );
     this.#endsClaimed = new SharedWrite(
       (work) => this.#groupCommit.run(work),
       (trx, asked) => endClaimedJobs(trx.withTables<JobTables>(), asked),
@@ -223,7 +224,17 @@ export class SqlJobStore implements JobStore {
    * statements: the claims wait here until the write they are part of begins.
    */
   claimById(jobId: string, request: Omit<ClaimRequest, 'limit' | 'queues'>): Promise<ClaimByIdResult> {
-    return this.#claimsById.ask({ jobId, request });
+    const key = `${request.workerId}\n${request.leaseMs}`;
+    let claims = this.#claimsById.get(key);
+    if (!claims) {
+      const engine = this.#engine;
+      claims = new SharedWrite(
+        (work) => this.#groupCommit.run(work),
+        (trx, asked) => claimByIds(trx.withTables<JobTables>(), asked, engine),
+      );
+      this.#claimsById.set(key, claims);
+    }
+    return claims.ask({ jobId, request });
   }
 
   start(claim: JobClaim, lockKeys: readonly string[], now: number, retryAt: number): Promise<StartResult> {
@@ -897,7 +908,7 @@ async function claimByIds(
   asked: readonly ClaimByIdAsked[],
   engine: SqlEngine,
 ): Promise<ClaimByIdResult[]> {
-  // Per worker and lease length: one process has one of each, so this is one group in practice.
+  // Per worker and lease length: the store shares a write among one worker's claims, so one group.
   const groups = new Map<string, { request: ClaimByIdAsked['request']; ids: Set<string> }>();
   for (const claim of asked) {
     const key = `${claim.request.workerId}\n${claim.request.leaseMs}`;
@@ -942,9 +953,12 @@ async function claimByIds(
  * Leases, in one update per chunk, those of the jobs that are free to run now, and starts those whose lock
  * is their own; returns them whole. Free to run: queued and ready, or started under a lease that ran out
  * (its worker died), and taking no lock of a shared target (its lock key is unknown yet, or its own:
- * {@link ownLockKey}, `@type#id`). The ids are listed in the statement, so that each job is read by its key
- * (a join to a locking subquery let PostgreSQL scan every job of a young table, its statistics not yet
- * gathered). On PostgreSQL a row another transaction holds (a cancel, say) is waited for, then checked again.
+ * {@link ownLockKey}, `@type#id`, written out here: were the two to differ, such jobs would only take the
+ * slower way of the others). PostgreSQL first locks the rows, skipping those another transaction holds (its
+ * claim, its end, a cancel: the read that follows judges them), so a claim never waits on another and two
+ * claims never wait on each other in a cycle. The ids are listed in the update itself, so that each job is
+ * read by its key: joined to a locking subquery instead, PostgreSQL scanned every job of a young table, whose
+ * statistics were not gathered yet.
  */
 async function leaseFreeJobs(
   trx: Kysely<JobsDatabase>,
@@ -954,12 +968,16 @@ async function leaseFreeJobs(
 ): Promise<JobRow[]> {
   const { now, workerId, leaseMs } = request;
   const rows: JobRow[] = [];
-  for (const chunk of chunks(ids)) {
-    const query = sql<JobRow>`update sync_jobs
-      set lease_owner = ${workerId}, lease_expires_at = ${now + leaseMs}, attempt = attempt + 1,
-        recoveries = case when status = 'Started' then recoveries + 1 else recoveries end,
-        status = case when lock_key is null then status else 'Started' end,
-        started_at = case when lock_key is null then started_at else coalesce(started_at, ${now}) end
+  for (const listed of chunks(ids)) {
+    const chunk =
+      engine.kind === 'postgres'
+        ? (
+            await sql<Pick<JobRow, 'id'>>`select id from sync_jobs where id in (${sql.join(listed)})
+              for update skip locked`.execute(trx)
+          ).rows.map((row) => row.id)
+        : listed;
+    if (chunk.length === 0) continue;
+    const query = sql<JobRow>`update sync_jobs set ${leaseAssignments(workerId, now, now + leaseMs)}
       where id in (${sql.join(paddedToPowerOfTwo(chunk))}) and status in ('Queued', 'Started')
         and (lease_expires_at is null or lease_expires_at < ${now})
         and (status = 'Started' or ready_at is null or ready_at <= ${now})
@@ -1224,6 +1242,19 @@ const LEASE_COLUMNS = [
   'dispatched_at',
 ] as const;
 const LEASE_RETURNING = sql.join(LEASE_COLUMNS.map((column) => sql.ref(column)));
+type LeasedColumns = Pick<JobRow, (typeof LEASE_COLUMNS)[number]>;
+
+/**
+ * What a lease sets: the worker and the end of its lease, one more attempt (and one more recovery for a job
+ * taken over from a dead worker). A job whose lock is known starts with its lease: the lock is its own, or
+ * was taken before.
+ */
+function leaseAssignments(workerId: string, now: number, until: number): RawBuilder<unknown> {
+  return sql`lease_owner = ${workerId}, lease_expires_at = ${until}, attempt = attempt + 1,
+    recoveries = case when status = 'Started' then recoveries + 1 else recoveries end,
+    status = case when lock_key is null then status else 'Started' end,
+    started_at = case when lock_key is null then started_at else coalesce(started_at, ${now}) end`;
+}
 
 /**
  * Leases jobs in one update per chunk, by id alone. The rows must be held by this transaction since they
@@ -1239,16 +1270,12 @@ async function leaseReady(
   now: number,
   until: number,
 ): Promise<JobRow[]> {
-  const leased = new Map<string, Pick<JobRow, (typeof LEASE_COLUMNS)[number]>>();
+  const leased = new Map<string, LeasedColumns>();
   for (const chunk of chunks(rows.map((row) => row.id))) {
     // A raw statement rather than Kysely's builder, which would build and compile it inside the write lock
-    // each time; its list of ids padded, so that SQLite keeps the statement prepared. A job whose lock is
-    // known holds it by now: it starts with its lease.
-    const { rows: updated } = await sql<Pick<JobRow, (typeof LEASE_COLUMNS)[number]>>`update sync_jobs
-      set lease_owner = ${workerId}, lease_expires_at = ${until}, attempt = attempt + 1,
-        recoveries = case when status = 'Started' then recoveries + 1 else recoveries end,
-        status = case when lock_key is null then status else 'Started' end,
-        started_at = case when lock_key is null then started_at else coalesce(started_at, ${now}) end
+    // each time; its list of ids padded, so that SQLite keeps the statement prepared.
+    const { rows: updated } =
+      await sql<LeasedColumns>`update sync_jobs set ${leaseAssignments(workerId, now, until)}
       where id in (${sql.join(paddedToPowerOfTwo(chunk))})
       returning ${LEASE_RETURNING}`.execute(trx);
     for (const row of updated) leased.set(row.id, row);
