@@ -908,32 +908,30 @@ async function claimByIds(
   asked: readonly ClaimByIdAsked[],
   engine: SqlEngine,
 ): Promise<ClaimByIdResult[]> {
-  // Per worker and lease length: the store shares a write among one worker's claims, so one group.
-  const groups = new Map<string, { request: ClaimByIdAsked['request']; ids: Set<string> }>();
-  for (const claim of asked) {
-    const key = `${claim.request.workerId}\n${claim.request.leaseMs}`;
-    const group = groups.get(key) ?? { request: claim.request, ids: new Set<string>() };
-    groups.set(key, group);
-    if (claim.request.now > group.request.now) group.request = claim.request;
-    group.ids.add(claim.jobId);
-  }
-  const leased = new Map<string, ClaimedJob>();
-  for (const { request, ids } of groups.values()) {
-    for (const row of await leaseFreeJobs(trx, engine, [...ids], request))
-      leased.set(row.id, claimedJob(row, request.workerId, row.lock_key !== null));
-  }
+  const first = asked[0];
+  if (!first) return [];
+  // The asks of one write are one worker's, with one lease length (see SqlJobStore.claimById); the lease
+  // counts from the latest of their moments.
+  const request = asked.reduce(
+    (latest, claim) => (claim.request.now > latest.now ? claim.request : latest),
+    first.request,
+  );
+  const free = await leaseFreeJobs(trx, engine, [...new Set(asked.map((claim) => claim.jobId))], request);
+  const leased = new Map(
+    free.map((row) => [row.id, claimedJob(row, request.workerId, row.lock_key !== null)]),
+  );
   const results: Array<ClaimByIdResult | undefined> = [];
   const rest: Array<{ readonly claim: ClaimByIdAsked; readonly index: number }> = [];
   const answered = new Set<string>();
   asked.forEach((claim, index) => {
     const job = leased.get(claim.jobId);
-    if (job && !answered.has(claim.jobId) && job.claim.workerId === claim.request.workerId) {
-      answered.add(claim.jobId);
-      results[index] = { kind: 'claimed', job };
-    } else if (job) {
+    if (!job) {
+      rest.push({ claim, index });
+    } else if (answered.has(claim.jobId)) {
       results[index] = { kind: 'later', at: claim.request.now + LOCK_RETRY_MS * (1 + Math.random()) };
     } else {
-      rest.push({ claim, index });
+      answered.add(claim.jobId);
+      results[index] = { kind: 'claimed', job };
     }
   });
   if (rest.length > 0) {
