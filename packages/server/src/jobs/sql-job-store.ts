@@ -938,6 +938,7 @@ async function claimByIds(
     const judged = await claimJudgedByIds(
       trx,
       rest.map(({ claim }) => claim),
+      request,
       engine,
     );
     rest.forEach(({ index }, position) => {
@@ -988,11 +989,12 @@ async function leaseFreeJobs(
 
 /**
  * Claims jobs by id that were not free to run (see {@link leaseFreeJobs}): one read of the jobs, an answer
- * for each, then {@link leaseJobs} per worker, which takes their locks.
+ * for each, then {@link leaseJobs}, which takes their locks. `request`: the worker's, as in {@link claimByIds}.
  */
 async function claimJudgedByIds(
   trx: Kysely<JobsDatabase>,
   asked: readonly ClaimByIdAsked[],
+  request: ClaimByIdAsked['request'],
   engine: SqlEngine,
 ): Promise<ClaimByIdResult[]> {
   const ids = [...new Set(asked.map((claim) => claim.jobId))];
@@ -1024,8 +1026,7 @@ async function claimJudgedByIds(
         results[index] = { kind: 'later', at: claim.request.now + LOCK_RETRY_MS * (1 + Math.random()) };
     });
   }
-  // Candidates per worker and lease length (one process has one of each, so this is one group in practice).
-  const groups = new Map<string, { request: ClaimByIdAsked['request']; indexes: Map<string, number> }>();
+  const indexes = new Map<string, number>();
   asked.forEach((claim, index) => {
     if (results[index]) return;
     const { now } = claim.request;
@@ -1043,30 +1044,23 @@ async function claimJudgedByIds(
       results[index] = { kind: 'later', at: Number(row.ready_at) };
       return;
     }
-    const key = `${claim.request.workerId}\n${claim.request.leaseMs}`;
-    const group = groups.get(key) ?? { request: claim.request, indexes: new Map<string, number>() };
-    groups.set(key, group);
-    if (claim.request.now > group.request.now) group.request = claim.request;
-    if (group.indexes.has(claim.jobId)) {
+    if (indexes.has(claim.jobId)) {
       results[index] = { kind: 'later', at: now + LOCK_RETRY_MS * (1 + Math.random()) };
       return;
     }
-    group.indexes.set(claim.jobId, index);
+    indexes.set(claim.jobId, index);
   });
-  for (const { request, indexes } of groups.values()) {
-    const candidates = [...indexes.keys()]
-      .map((id) => rows.get(id))
-      .filter((row): row is JobRow => row !== undefined)
-      .sort(byLockKey);
-    const claimed = await leaseJobs(trx, candidates, request, candidates.length);
-    for (const job of claimed) {
-      const index = indexes.get(job.record.id);
-      if (index !== undefined) results[index] = { kind: 'claimed', job };
-    }
-    // Not leased (another worker was first) or its lock busy: asked again in a moment.
-    for (const index of indexes.values()) {
-      results[index] ??= { kind: 'later', at: request.now + LOCK_RETRY_MS * (1 + Math.random()) };
-    }
+  const candidates = [...indexes.keys()]
+    .map((id) => rows.get(id))
+    .filter((row): row is JobRow => row !== undefined)
+    .sort(byLockKey);
+  for (const job of await leaseJobs(trx, candidates, request, candidates.length)) {
+    const index = indexes.get(job.record.id);
+    if (index !== undefined) results[index] = { kind: 'claimed', job };
+  }
+  // Not leased (another worker was first) or its lock busy: asked again in a moment.
+  for (const index of indexes.values()) {
+    results[index] ??= { kind: 'later', at: request.now + LOCK_RETRY_MS * (1 + Math.random()) };
   }
   return results.map((result) => result ?? { kind: 'none' });
 }
