@@ -66,6 +66,11 @@ const CHUNK = 500;
 /** How long a job whose lock was busy at its claim waits before it is tried again (plus up to as much again). */
 const LOCK_RETRY_MS = 50;
 
+/** When a job that could not be claimed at `now` (its lock busy, claimed twice at once) is tried again. */
+function soonAfter(now: number): number {
+  return now + LOCK_RETRY_MS * (1 + Math.random());
+}
+
 /** What a caller passes to {@link SqlJobStore}. */
 export interface SqlJobStoreOptions {
   /** Target writes are checked against it. */
@@ -916,7 +921,7 @@ async function claimByIds(
     (latest, claim) => (claim.request.now > latest.now ? claim.request : latest),
     first.request,
   );
-  const free = await leaseFreeJobs(trx, engine, [...new Set(asked.map((claim) => claim.jobId))], request);
+  const free = await leaseFreeJobs(trx, [...new Set(asked.map((claim) => claim.jobId))], request, engine);
   const leased = new Map(
     free.map((row) => [row.id, claimedJob(row, request.workerId, row.lock_key !== null)]),
   );
@@ -928,7 +933,7 @@ async function claimByIds(
     if (!job) {
       rest.push({ claim, index });
     } else if (answered.has(claim.jobId)) {
-      results[index] = { kind: 'later', at: claim.request.now + LOCK_RETRY_MS * (1 + Math.random()) };
+      results[index] = { kind: 'later', at: soonAfter(claim.request.now) };
     } else {
       answered.add(claim.jobId);
       results[index] = { kind: 'claimed', job };
@@ -961,9 +966,9 @@ async function claimByIds(
  */
 async function leaseFreeJobs(
   trx: Kysely<JobsDatabase>,
-  engine: SqlEngine,
   ids: readonly string[],
   request: ClaimByIdAsked['request'],
+  engine: SqlEngine,
 ): Promise<JobRow[]> {
   const { now, workerId, leaseMs } = request;
   const rows: JobRow[] = [];
@@ -1022,8 +1027,7 @@ async function claimJudgedByIds(
       for (const row of found) held.add(row.id);
     }
     asked.forEach((claim, index) => {
-      if (held.has(claim.jobId))
-        results[index] = { kind: 'later', at: claim.request.now + LOCK_RETRY_MS * (1 + Math.random()) };
+      if (held.has(claim.jobId)) results[index] = { kind: 'later', at: soonAfter(claim.request.now) };
     });
   }
   const indexes = new Map<string, number>();
@@ -1045,7 +1049,7 @@ async function claimJudgedByIds(
       return;
     }
     if (indexes.has(claim.jobId)) {
-      results[index] = { kind: 'later', at: now + LOCK_RETRY_MS * (1 + Math.random()) };
+      results[index] = { kind: 'later', at: soonAfter(now) };
       return;
     }
     indexes.set(claim.jobId, index);
@@ -1060,7 +1064,7 @@ async function claimJudgedByIds(
   }
   // Not leased (another worker was first) or its lock busy: asked again in a moment.
   for (const index of indexes.values()) {
-    results[index] ??= { kind: 'later', at: request.now + LOCK_RETRY_MS * (1 + Math.random()) };
+    results[index] ??= { kind: 'later', at: soonAfter(request.now) };
   }
   return results.map((result) => result ?? { kind: 'none' });
 }
@@ -1197,7 +1201,7 @@ async function leaseJobs(
     locking.filter((row) => !taken.has(`${row.tenant_id}\n${row.lock_key ?? ''}`)).map((row) => row.id),
   );
   for (const chunk of chunks([...busy])) {
-    const retryAt = Math.round(now + LOCK_RETRY_MS * (1 + Math.random()));
+    const retryAt = Math.round(soonAfter(now));
     await trx
       .updateTable('sync_jobs')
       // A lease that ends soon, owned by nobody: a Queued job waits until then, and a Started one (taken
