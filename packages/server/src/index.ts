@@ -6,8 +6,8 @@ export { applyPush, MAX_CLOCK_SKEW_MS, type PushOptions } from './push.js';
 export { buildApp, type AppContext } from './http/app.js';
 export { openStorage, storageOn, type Storage, type StorageLocation } from './storage/storage.js';
 export type { SqlEngine } from './storage/sql-engine.js';
-export { openPgliteEngine } from './storage/pglite.js';
-export { parsePgliteUrl, type PgliteLocation } from './storage/pglite-url.js';
+export { openPgliteEngine } from './storage/postgres/pglite-engine.js';
+export { parsePgliteUrl, type PgliteLocation } from './storage/postgres/pglite-url.js';
 export type {
   SyncStore,
   TenantSyncStore,

@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GroupCommit } from '../src/jobs/group-commit.js';
 import type { SqlEngine } from '../src/storage/sql-engine.js';
-import { openSqliteEngine } from '../src/storage/sqlite.js';
+import { openSqliteEngine } from '../src/storage/sqlite/sqlite-engine.js';
 import { tempDir } from './helpers.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -52,7 +52,7 @@ export class GroupCommit {
   run<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
     // PostgreSQL runs transactions side by side: sharing one would only make them wait on each other's row
     // locks (and deadlock when two batches lock rows in different orders).
-    if (this.#engine.kind === 'postgres') return this.#engine.write(work);
+    if (!this.#engine.dialect.writeIsSerialised) return this.#engine.write(work);
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
       if (!this.#draining) {

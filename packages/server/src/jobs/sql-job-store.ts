@@ -40,14 +40,8 @@ import type {
 } from '@tillsync/jobs';
 import { ownLockKey } from '@tillsync/jobs';
 import type { Database } from '../storage/database.js';
-import {
-  isSqlite,
-  paddedToPowerOfTwo,
-  queryRows,
-  valuesGroups,
-  valuesPlaceholders,
-  type SqlEngine,
-} from '../storage/sql-engine.js';
+import { dialectOf, type RowsTable, type SqlDialect } from '../storage/sql-dialect.js';
+import { paddedToPowerOfTwo, queryRows, type SqlEngine } from '../storage/sql-engine.js';
 import {
   JOB_COLUMN_TYPES,
   toJobRecord,
@@ -197,7 +191,7 @@ export class SqlJobStore implements JobStore {
           .where('queue', 'in', [...queues])
           .orderBy('lease_expires_at')
           .limit(limit)
-          .$call((query) => (this.#engine.kind === 'postgres' ? query.forUpdate().skipLocked() : query)),
+          .$call((query) => this.#engine.dialect.lockForUpdateSkipLocked(query)),
       );
       const ready =
         recovered.length >= limit
@@ -215,9 +209,7 @@ export class SqlJobStore implements JobStore {
                 // Some may have busy locks: look a little further than asked.
                 .limit((limit - recovered.length) * 2)
                 // PostgreSQL: rows another claimer holds are skipped, not waited for.
-                .$call((query) =>
-                  this.#engine.kind === 'postgres' ? query.forUpdate().skipLocked() : query,
-                ),
+                .$call((query) => this.#engine.dialect.lockForUpdateSkipLocked(query)),
             );
       const candidates = [...recovered, ...ready].sort(byLockKey);
       return leaseJobs(trx, candidates, request, limit);
@@ -456,7 +448,7 @@ class SqlTenantJobStore implements TenantJobStore {
     this.#engine = engine;
     this.tenantId = tenantId;
     this.#context = context;
-    this.rows = new SqlRowReader(() => engine.db, engine.kind, tenantId);
+    this.rows = new SqlRowReader(() => engine.db, engine.dialect, tenantId);
   }
 
   get #db(): Kysely<JobsDatabase> {
@@ -589,7 +581,7 @@ class SqlJobTransaction implements JobTransaction {
     this.#engine = engine;
     this.#tenantId = tenantId;
     this.#context = context;
-    this.rows = new SqlRowReader(() => withServerTables(trx), engine.kind, tenantId);
+    this.rows = new SqlRowReader(() => withServerTables(trx), engine.dialect, tenantId);
   }
 
   async insertJobs(records: readonly NewJobRecord[]): Promise<void> {
@@ -636,12 +628,12 @@ class SqlJobTransaction implements JobTransaction {
 /** The tenant's live rows, read from the stored JSON. */
 class SqlRowReader implements RowReader {
   readonly #db: () => Kysely<Database>;
-  readonly #kind: SqlEngine['kind'];
+  readonly #dialect: SqlDialect;
   readonly #tenantId: string;
 
-  constructor(db: () => Kysely<Database>, kind: SqlEngine['kind'], tenantId: string) {
+  constructor(db: () => Kysely<Database>, dialect: SqlDialect, tenantId: string) {
     this.#db = db;
-    this.#kind = kind;
+    this.#dialect = dialect;
     this.#tenantId = tenantId;
   }
 
@@ -700,15 +692,11 @@ class SqlRowReader implements RowReader {
 
   /** A column of the stored JSON: SQLite's json_extract gives SQL values; PostgreSQL compares jsonb with jsonb. */
   #field(column: string, asText = false) {
-    if (column === 'id') return sql<unknown>`id`;
-    if (this.#kind === 'postgres') {
-      return asText ? sql<unknown>`(data::jsonb ->> ${column})` : sql<unknown>`(data::jsonb -> ${column})`;
-    }
-    return sql<unknown>`json_extract(data, ${`$.${column}`})`;
+    return column === 'id' ? sql<unknown>`id` : this.#dialect.jsonField(column, asText);
   }
 
   #value(value: string | number) {
-    return this.#kind === 'postgres' ? sql<unknown>`${JSON.stringify(value)}::jsonb` : sql<unknown>`${value}`;
+    return this.#dialect.jsonValue(value);
   }
 }
 
@@ -737,7 +725,7 @@ export async function insertJobs(
   if (records.some((record) => record.tenantId !== tenantId)) throw new Error('a job of another tenant');
   const rows: Array<Record<string, unknown>> = records.map(toJobRow);
   const columns = Object.keys(rows[0] ?? {});
-  const groups = isSqlite(db) ? valuesGroups(rows) : [rows];
+  const groups = dialectOf(db).valuesGroups(rows);
   const insert = async (): Promise<void> => {
     for (const group of groups) {
       const table = rowsTable(
@@ -766,50 +754,22 @@ export async function insertJobs(
   }
 }
 
-/** Rows of values as table `e` of a statement written as text, with the statement's parameters. */
-interface RowsTable {
-  /** What follows `from`. */
-  readonly from: string;
-  /** The value at `position` of a row, for `column` (cast as PostgreSQL needs). */
-  item(column: string, position: number): string;
-  readonly parameters: unknown[];
-}
-
 /**
- * Rows of values as a table, for the statements that take many jobs at once; a statement built on it is
- * text, so Kysely does not compile thousands of values each time. SQLite: a multi-row VALUES, each value
- * bound as it is (its columns are named `column1`, `column2`, …), read much faster than values picked out
- * of a JSON array; keep its row counts to a few sizes so its texts stay prepared: give it rows in groups
- * (see {@link valuesGroups}), or, for a statement that may see a row twice (an update joined to the table),
- * `padded` (see {@link paddedToPowerOfTwo}). PostgreSQL: one bound JSON array taken apart by
- * `jsonb_array_elements`.
+ * Rows of values as a table, for the statements that take many jobs at once (see {@link SqlDialect.rowsTable});
+ * on SQLite give it rows in groups (see {@link SqlDialect.valuesGroups}), or, for a statement that may see a
+ * row twice (an update joined to the table), `padded`.
  */
 function rowsTable(
   db: Kysely<JobsDatabase>,
   rows: ReadonlyArray<readonly unknown[]>,
   { padded = false } = {},
 ): RowsTable {
-  if (isSqlite(db)) {
-    const values = padded ? paddedToPowerOfTwo(rows) : rows;
-    // A loop rather than values.flat(), which takes over ten times as long on rows of many values.
-    const parameters: unknown[] = [];
-    for (const row of values) for (const value of row) parameters.push(value);
-    return {
-      from: `(values ${valuesPlaceholders(values.length, values[0]?.length ?? 0)}) as e`,
-      item: (_column, position) => `e.column${position + 1}`,
-      parameters,
-    };
-  }
-  return {
-    // The limit tells the planner how many rows there are (of a function it assumes 100), so an update joined
-    // to them reads each job by its key, where it would scan every job of a table of a few thousand.
-    from: `(select value from jsonb_array_elements($1::jsonb) limit ${rows.length}) as e(value)`,
-    item: (column, position) => {
-      const type = isJobColumn(column) ? JOB_COLUMN_TYPES[column] : 'text';
-      return type === 'text' ? `(e.value ->> ${position})` : `cast(e.value ->> ${position} as ${type})`;
-    },
-    parameters: [JSON.stringify(rows)],
-  };
+  return dialectOf(db).rowsTable(rows, { padded, columnType: jobColumnType });
+}
+
+/** The SQL type of a column of sync_jobs, or of any other value a statement takes (text). */
+function jobColumnType(column: string): string {
+  return isJobColumn(column) ? JOB_COLUMN_TYPES[column] : 'text';
 }
 
 function isJobColumn(column: string): column is keyof typeof JOB_COLUMN_TYPES {
@@ -973,13 +933,7 @@ async function leaseFreeJobs(
   const { now, workerId, leaseMs } = request;
   const rows: JobRow[] = [];
   for (const listed of chunks(ids)) {
-    const chunk =
-      engine.kind === 'postgres'
-        ? (
-            await sql<Pick<JobRow, 'id'>>`select id from sync_jobs where id in (${sql.join(listed)})
-              for update skip locked`.execute(trx)
-          ).rows.map((row) => row.id)
-        : listed;
+    const chunk = await engine.dialect.lockIdsSkipLocked(trx, 'sync_jobs', listed);
     if (chunk.length === 0) continue;
     const query = sql<JobRow>`update sync_jobs set ${leaseAssignments(workerId, now, now + leaseMs)}
       where id in (${sql.join(paddedToPowerOfTwo(chunk))}) and status in ('Queued', 'Started')
@@ -1013,13 +967,13 @@ async function claimJudgedByIds(
         .select(JOB_COLUMNS)
         .where('id', 'in', chunk)
         // PostgreSQL: the rows stay as read until the claim commits; one another transaction holds is skipped.
-        .$call((query) => (engine.kind === 'postgres' ? query.forUpdate().skipLocked() : query)),
+        .$call((query) => engine.dialect.lockForUpdateSkipLocked(query)),
     );
     for (const row of found) rows.set(row.id, row);
   }
   const results: Array<ClaimByIdResult | undefined> = asked.map(() => undefined);
   const skipped = ids.filter((id) => !rows.has(id));
-  if (engine.kind === 'postgres' && skipped.length > 0) {
+  if (engine.dialect.skipsLockedRows && skipped.length > 0) {
     // Held by another transaction (its claim or its end) rather than missing: asked again in a moment.
     const held = new Set<string>();
     for (const chunk of chunks(skipped)) {

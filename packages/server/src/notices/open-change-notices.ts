@@ -1,4 +1,4 @@
-import { parsePgliteUrl } from '../storage/pglite-url.js';
+import { parsePgliteUrl } from '../storage/postgres/pglite-url.js';
 import { LocalChangeNotices, type ChangeNotices } from './change-notices.js';
 import { PostgresChangeNotices } from './postgres-change-notices.js';
 import { RedisChangeNotices } from './redis-change-notices.js';

@@ -1,14 +1,19 @@
-import { Migrator, SqliteAdapter, sql, type CompiledQuery, type Kysely, type RawBuilder } from 'kysely';
+import { Migrator, type CompiledQuery, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from './database.js';
 import { migrationProvider } from './migrations/index.js';
+import { dialectOf, type SqlDialect } from './sql-dialect.js';
 
 /**
  * One database engine under the stores: the Kysely instance and how to run transactions on it. The stores
- * are written once against this; each engine (SQLite, PostgreSQL) has its own file.
+ * are written once against this; each engine (SQLite, PostgreSQL) has its own folder, and what its SQL
+ * does differently is its {@link SqlDialect}.
  */
 export interface SqlEngine {
+  /** Which engine this is, for what is shown to people; code asks {@link dialect} instead. */
   readonly kind: 'sqlite' | 'postgres';
   readonly db: Kysely<Database>;
+  /** What the engine's SQL does differently (also at hand from any transaction: `dialectOf(trx)`). */
+  readonly dialect: SqlDialect;
   /** Runs `work` in a transaction that will write. On SQLite it takes the write lock at once. */
   write<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
   /** Runs `work` in a transaction that only reads, on one consistent snapshot. */
@@ -65,65 +70,9 @@ export async function queryRows<DB, R>(
     : (await trx.executeQuery(query)).rows;
 }
 
-/**
- * A JSON array as a table, one row per element, the element in column `e.value`: how a statement takes a
- * whole push's keys (and, on PostgreSQL, its rows) in one bound value, whatever their number. With it the
- * statement's text stays the same from push to push (SQLite reuses its prepared statement) and PostgreSQL gets
- * one round trip instead of a statement with thousands of values to parse. Elements are arrays; `e.value ->> N`
- * reads their Nth item as text or number (cast it where PostgreSQL needs another type). SQLite takes a push's
- * rows faster as VALUES (see {@link valuesGroups}).
- */
+/** A JSON array as a table, one row per element (see {@link SqlDialect.jsonElements}). */
 export function jsonElements<DB>(db: Kysely<DB>, json: string): RawBuilder<unknown> {
-  return isSqlite(db) ? sql`json_each(${json}) as e` : sql`jsonb_array_elements(${json}::jsonb) as e(value)`;
+  return dialectOf(db).jsonElements(json);
 }
 
-/** Whether `db` runs on SQLite, where a statement's text differs from PostgreSQL's. */
-export function isSqlite<DB>(db: Kysely<DB>): boolean {
-  return db.getExecutor().adapter instanceof SqliteAdapter;
-}
-
-/** The most rows of one multi-row VALUES statement on SQLite: 256 rows of 9 values stay far below its 32,766. */
-const MAX_VALUES_ROWS = 256;
-
-/**
- * Rows in groups for multi-row `VALUES` statements on SQLite, each a power of two of at most
- * {@link MAX_VALUES_ROWS} rows: a push of any size then runs a handful of statement texts, which stay prepared,
- * where a text per row count would crowd the statement cache. On SQLite a statement of many rows costs far less
- * than a JSON array taken apart by `json_each` (every value parsed out of its text) or than a statement per row
- * through Kysely.
- */
-export function valuesGroups<T>(rows: readonly T[]): T[][] {
-  const groups: T[][] = [];
-  for (let start = 0; start < rows.length;) {
-    let size = MAX_VALUES_ROWS;
-    while (size > rows.length - start) size /= 2;
-    groups.push(rows.slice(start, start + size));
-    start += size;
-  }
-  return groups;
-}
-
-/**
- * Items padded to a power of two with copies of the last: for a statement that may see an item twice (an IN
- * list, the rows an update is joined to), whose text then has one of a few sizes and stays prepared.
- */
-export function paddedToPowerOfTwo<T>(items: readonly T[]): T[] {
-  const last = items[items.length - 1];
-  if (last === undefined) return [];
-  const size = 2 ** Math.ceil(Math.log2(items.length));
-  return [...items, ...new Array<T>(size - items.length).fill(last)];
-}
-
-const placeholderTexts = new Map<string, string>();
-
-/** `(?, ?), (?, ?)`: the placeholders of `rowCount` rows of `columnCount` values, for a SQLite `VALUES`. */
-export function valuesPlaceholders(rowCount: number, columnCount: number): string {
-  const key = `${rowCount}x${columnCount}`;
-  let text = placeholderTexts.get(key);
-  if (text === undefined) {
-    const row = `(${new Array<string>(columnCount).fill('?').join(', ')})`;
-    text = new Array<string>(rowCount).fill(row).join(', ');
-    placeholderTexts.set(key, text);
-  }
-  return text;
-}
+export { paddedToPowerOfTwo, valuesGroups, valuesPlaceholders } from './sql-values.js';

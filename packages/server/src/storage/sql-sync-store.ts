@@ -10,14 +10,8 @@ import {
   type TableChecksum,
 } from '@tillsync/protocol';
 import type { Database } from './database.js';
-import {
-  isSqlite,
-  jsonElements,
-  queryRows,
-  valuesGroups,
-  valuesPlaceholders,
-  type SqlEngine,
-} from './sql-engine.js';
+import { dialectOf } from './sql-dialect.js';
+import { jsonElements, queryRows, valuesGroups, valuesPlaceholders, type SqlEngine } from './sql-engine.js';
 import {
   rowKey,
   type ConflictFilter,
@@ -242,26 +236,16 @@ export class SqlPushTransaction implements PushTransaction {
     for (const key of keys) wanted.set(rowKey(key.table, key.id), [key.table, key.id]);
     const found = new Map<string, StoredRow>();
     if (wanted.size === 0) return found;
-    // One statement for the whole push: each wanted key is looked up by the primary key. On PostgreSQL the
-    // lookup is a lateral subquery with a limit, which keeps it a lookup: a join would be planned as a scan of
-    // all the tenant's rows whenever the table's statistics are older than its rows (a fresh table that grows).
+    // One statement for the whole push: each wanted key is looked up by the primary key.
     const wantedKeys = [...wanted.values()];
-    const { rows } = isSqlite(this.#trx)
-      ? await sql<StoredRowRecord>`
-          select r.tbl, r.id, r.data, r.updated_at, r.seq, r.device_id
-          from ${jsonElements(this.#trx, JSON.stringify(wantedKeys))}
-          cross join sync_rows r
-          where r.tenant_id = ${this.#tenantId} and r.tbl = e.value ->> 0 and r.id = e.value ->> 1`.execute(
-          this.#trx,
-        )
-      : await sql<StoredRowRecord>`
-          select r.tbl, r.id, r.data, r.updated_at, r.seq, r.device_id
-          from ${jsonElements(this.#trx, JSON.stringify(wantedKeys))}
-          cross join lateral (
-            select * from sync_rows r
-            where r.tenant_id = ${this.#tenantId} and r.tbl = e.value ->> 0 and r.id = e.value ->> 1
-            limit 1
-          ) r`.execute(this.#trx);
+    const { rows } = await sql<StoredRowRecord>`
+      select r.tbl, r.id, r.data, r.updated_at, r.seq, r.device_id
+      from ${jsonElements(this.#trx, JSON.stringify(wantedKeys))}
+      ${dialectOf(this.#trx).crossJoinLookup({
+        table: 'sync_rows',
+        alias: 'r',
+        where: sql`r.tenant_id = ${this.#tenantId} and r.tbl = e.value ->> 0 and r.id = e.value ->> 1`,
+      })}`.execute(this.#trx);
     for (const row of rows) found.set(rowKey(row.tbl, row.id), toStoredRow(row));
     return found;
   }
@@ -307,7 +291,7 @@ export class SqlPushTransaction implements PushTransaction {
       (row.previous === undefined ? fresh : replacing).push(values);
     });
     const checksums = checksumChanges(rows);
-    if (isSqlite(this.#trx)) {
+    if (dialectOf(this.#trx).writesRowsAsValues) {
       const tenant = await this.#trx
         .updateTable('tenants')
         .set((eb) => ({ last_seq: eb('last_seq', '+', rows.length) }))

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PGlite, types } from '@electric-sql/pglite';
 import { PglitePool } from './pglite-pool.js';
-import { postgresEngineOn } from './postgres.js';
-import type { SqlEngine } from './sql-engine.js';
+import { postgresEngineOn } from './postgres-engine.js';
+import type { SqlEngine } from '../sql-engine.js';
 import type { PgliteLocation } from './pglite-url.js';
 
 const LOCK_FILE = 'tillsync.pid';

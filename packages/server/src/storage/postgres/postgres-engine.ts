@@ -1,7 +1,8 @@
-import { Kysely, PostgresDialect, sql, type PostgresDialectConfig } from 'kysely';
+import { Kysely, sql, type PostgresDialectConfig } from 'kysely';
 import pg from 'pg';
-import type { Database } from './database.js';
-import type { SqlEngine } from './sql-engine.js';
+import type { Database } from '../database.js';
+import type { SqlEngine } from '../sql-engine.js';
+import { PostgresKyselyDialect, postgresDialect } from './postgres-dialect.js';
 
 const INT8_OID = 20;
 
@@ -26,10 +27,11 @@ export function openPostgresEngine(databaseUrl: string, options: { poolSize?: nu
 
 /** The PostgreSQL engine on any pool Kysely's dialect takes: a `pg` pool, or PGlite's one connection. */
 export function postgresEngineOn(pool: PostgresDialectConfig['pool']): SqlEngine {
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresKyselyDialect({ pool }) });
   return {
     kind: 'postgres',
     db,
+    dialect: postgresDialect,
     write: (work) => db.transaction().execute(work),
     read: (work) => db.transaction().setIsolationLevel('repeatable read').execute(work),
     async lockTenant(trx, tenantId) {

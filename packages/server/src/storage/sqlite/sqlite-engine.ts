@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
-import type { Database } from './database.js';
-import type { SqlEngine } from './sql-engine.js';
+import { Kysely } from 'kysely';
+import type { Database } from '../database.js';
+import type { SqlEngine } from '../sql-engine.js';
+import { SqliteKyselyDialect, sqliteDialect } from './sqlite-dialect.js';
 
 /**
  * The embedded engine: one SQLite file in WAL mode. Kysely's SQLite driver keeps a single connection, so
@@ -24,7 +25,7 @@ export function openSqliteEngine(filePath: string): SqlEngine {
   const statements = new StatementCache(database);
   const arrayStatements = new StatementCache(database, (statement) => statement.raw(true));
   const db = new Kysely<Database>({
-    dialect: new SqliteDialect({
+    dialect: new SqliteKyselyDialect({
       database: { prepare: (text) => statements.prepare(text), close: () => database.close() },
     }),
   });
@@ -46,6 +47,7 @@ export function openSqliteEngine(filePath: string): SqlEngine {
   return {
     kind: 'sqlite',
     db,
+    dialect: sqliteDialect,
     write: (work) => inTransaction('begin immediate', work),
     read: (work) => inTransaction('begin', work),
     lockTenant: () => Promise.resolve(),
