@@ -3,7 +3,8 @@ import type { SyncJobOperation } from '@tillsync/protocol';
 import { planTriggeredJobs, type JobTypeRegistry, type TriggeringChange } from '@tillsync/jobs';
 import type { RowWrite } from '../storage/sync-store.js';
 import type { JobsDatabase } from './job-tables.js';
-import { insertJobs, readTypeSettings } from './sql-job-store.js';
+import { insertJobs } from './store/insert-jobs.js';
+import { readTypeSettings } from './store/type-settings.js';
 
 /** Where rows were written, and by which job if one did. */
 export interface RowChangeContext {

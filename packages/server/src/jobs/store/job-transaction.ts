@@ -1,0 +1,78 @@
+// A job's own transaction: the end of a job that writes rows (its target written, the jobs that triggers
+// enqueued, its status set if its claim is current, its locks released), all or nothing.
+import type { Kysely } from 'kysely';
+import type { CompiledSchema, HybridClock, SyncJobStatus } from '@tillsync/protocol';
+import type {
+  JobClaim,
+  JobPatch,
+  JobTransaction,
+  JobTypeRegistry,
+  NewJobRecord,
+  RowReader,
+  TargetWrite,
+  TargetWriteResult,
+} from '@tillsync/jobs';
+import type { SqlEngine } from '../../storage/sql-engine.js';
+import { withServerTables, type JobsDatabase } from '../job-tables.js';
+import { writeTarget } from '../target-writer.js';
+import { updateClaimed } from './end.js';
+import { insertJobs } from './insert-jobs.js';
+import { releaseLocks } from './locks.js';
+import { SqlRowReader } from './row-reader.js';
+
+/** What a job's writes of rows are checked against and stamped with. */
+export interface JobWriteContext {
+  readonly schema: CompiledSchema;
+  readonly types: JobTypeRegistry | null;
+  readonly now: () => number;
+  readonly clock: HybridClock;
+}
+
+/** A {@link JobTransaction} inside one write transaction of the engine. */
+export class SqlJobTransaction implements JobTransaction {
+  readonly rows: RowReader;
+  readonly #trx: Kysely<JobsDatabase>;
+  readonly #engine: SqlEngine;
+  readonly #tenantId: string;
+  readonly #context: JobWriteContext;
+  #tenantLocked = false;
+
+  constructor(trx: Kysely<JobsDatabase>, engine: SqlEngine, tenantId: string, context: JobWriteContext) {
+    this.#trx = trx;
+    this.#engine = engine;
+    this.#tenantId = tenantId;
+    this.#context = context;
+    this.rows = new SqlRowReader(() => withServerTables(trx), engine.dialect, tenantId);
+  }
+
+  async insertJobs(records: readonly NewJobRecord[]): Promise<void> {
+    await insertJobs(this.#trx, this.#tenantId, records);
+  }
+
+  updateClaimed(claim: JobClaim, from: readonly SyncJobStatus[], patch: JobPatch): Promise<boolean> {
+    return updateClaimed(this.#trx, this.#tenantId, claim, from, patch);
+  }
+
+  async writeTarget(write: TargetWrite): Promise<TargetWriteResult> {
+    // A tenant's rows take sequence numbers in commit order (PostgreSQL locks the tenant; SQLite has one writer).
+    if (!this.#tenantLocked) {
+      await this.#engine.lockTenant(withServerTables(this.#trx), this.#tenantId);
+      this.#tenantLocked = true;
+    }
+    return writeTarget(
+      {
+        trx: this.#trx,
+        tenantId: this.#tenantId,
+        schema: this.#context.schema,
+        clock: this.#context.clock,
+        now: this.#context.now,
+        types: this.#context.types,
+      },
+      write,
+    );
+  }
+
+  releaseLocks(jobId: string): Promise<void> {
+    return releaseLocks(this.#trx, jobId);
+  }
+}
