@@ -4,7 +4,13 @@ export type { RateLimit } from './storage/rate-limiter.js';
 export { Accounts, type DeviceCaller, type OwnerCaller } from './accounts.js';
 export { applyPush, MAX_CLOCK_SKEW_MS, type PushOptions } from './push.js';
 export { buildApp, type AppContext } from './http/app.js';
-export { openStorage, storageOn, type Storage, type StorageLocation } from './storage/storage.js';
+// The public storage is the server's: the stores and the job store on one engine.
+export {
+  openServerStorage as openStorage,
+  serverStorageOn as storageOn,
+  type ServerStorage as Storage,
+} from './server-storage.js';
+export type { StorageLocation, StorageOptions } from './storage/storage.js';
 export type { SqlEngine } from './storage/sql-engine.js';
 export { openPgliteEngine } from './storage/postgres/pglite-engine.js';
 export { parsePgliteUrl, type PgliteLocation } from './storage/postgres/pglite-url.js';

@@ -5,7 +5,7 @@ import { buildApp } from './http/app.js';
 import { ServerMetrics } from './metrics.js';
 import type { ChangeNotices } from './notices/change-notices.js';
 import { openChangeNotices } from './notices/open-change-notices.js';
-import { openStorage, type Storage } from './storage/storage.js';
+import { openServerStorage, type ServerStorage } from './server-storage.js';
 import { ServerJobs } from './jobs/server-jobs.js';
 
 /** How often tombstones past their retention and old push answers are dropped. */
@@ -20,7 +20,7 @@ export interface RunningServer {
   readonly url: string;
   readonly port: number;
   readonly config: ServerConfig;
-  readonly storage: Storage;
+  readonly storage: ServerStorage;
   readonly accounts: Accounts;
   readonly app: FastifyInstance;
   readonly notices: ChangeNotices;
@@ -43,7 +43,7 @@ export interface RunningServer {
  */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const config = resolveServerConfig(options);
-  const storage = await openStorage(
+  const storage = await openServerStorage(
     config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dbPath: config.dbPath },
     { now: config.now },
   );

@@ -1,6 +1,7 @@
 import { CompiledSchema, SHOP_SCHEMA, type SyncSchema } from '@tillsync/protocol';
 import type { JobLogger } from '@tillsync/jobs';
-import { openStorage, type Storage, type StorageLocation } from '../storage/storage.js';
+import { openServerStorage, type ServerStorage } from '../server-storage.js';
+import type { StorageLocation } from '../storage/storage.js';
 import { resolveJobsConfig, ServerJobs, type ServerJobsOptions } from './server-jobs.js';
 
 /** What a caller passes to {@link startJobWorker} (`tillsync worker`). */
@@ -17,7 +18,7 @@ export interface JobWorkerOptions extends Omit<ServerJobsOptions, 'run'> {
 /** A running worker process's jobs, and how to stop it. */
 export interface RunningJobWorker {
   readonly jobs: ServerJobs;
-  readonly storage: Storage;
+  readonly storage: ServerStorage;
   /** Stops taking jobs, lets the running ones end, and closes the database. */
   stop(): Promise<void>;
 }
@@ -32,7 +33,7 @@ export interface RunningJobWorker {
  */
 export async function startJobWorker(options: JobWorkerOptions): Promise<RunningJobWorker> {
   const now = options.now ?? Date.now;
-  const storage = await openStorage(options.location, { now });
+  const storage = await openServerStorage(options.location, { now });
   let jobs: ServerJobs;
   try {
     jobs = new ServerJobs({

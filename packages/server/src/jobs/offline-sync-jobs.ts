@@ -1,6 +1,6 @@
 import { CompiledSchema, SHOP_SCHEMA, type SyncSchema } from '@tillsync/protocol';
 import { SyncJobError, SyncJobs, type TenantSyncJobs } from '@tillsync/jobs';
-import type { Storage } from '../storage/storage.js';
+import type { ServerStorage } from '../server-storage.js';
 import { jobTypesFor, resolveJobsConfig } from './server-jobs.js';
 import type { SqlJobStore } from './sql-job-store.js';
 
@@ -13,7 +13,7 @@ export class OfflineSyncJobs {
   readonly #jobs: SyncJobs;
 
   constructor(
-    storage: Storage,
+    storage: ServerStorage,
     options: { readonly types?: readonly unknown[]; readonly schema?: SyncSchema } = {},
   ) {
     const schema = new CompiledSchema(options.schema ?? SHOP_SCHEMA);

@@ -9,17 +9,19 @@ import { RateLimiter } from './rate-limiter.js';
 import { openSqliteEngine } from './sqlite/sqlite-engine.js';
 import type { AccountStore } from './account-store.js';
 import type { SyncStore } from './sync-store.js';
-import { SqlJobStore, type SqlJobStoreOptions } from '../jobs/sql-job-store.js';
 
-/** The server's storage: synced rows and accounts, on one engine. */
+/**
+ * The server's storage: synced rows and accounts, on one engine. The sync jobs build their store on the same
+ * engine (`server-storage.ts`): storage knows nothing of jobs.
+ */
 export interface Storage {
   readonly kind: SqlEngine['kind'];
+  /** The engine under the stores, for other stores on the same database (the sync jobs'). */
+  readonly engine: SqlEngine;
   readonly sync: SyncStore;
   readonly accounts: AccountStore;
   /** Rate-limit counters shared by every process on this database. */
   readonly rateLimiter: RateLimiter;
-  /** Sync jobs on the same engine (their target writes are checked against `options.schema`). */
-  createJobStore(options: SqlJobStoreOptions): SqlJobStore;
   /** Fails when the database does not answer (the readiness check). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -31,23 +33,23 @@ export interface Storage {
  */
 export type StorageLocation = { readonly dbPath: string } | { readonly databaseUrl: string };
 
+/** What a caller passes to {@link openStorage} and {@link storageOn}. */
+export interface StorageOptions {
+  /** Times tombstones and push answers for their retention. @defaultValue `Date.now` */
+  readonly now?: () => number;
+}
+
 /**
  * Opens and migrates the database: the SQLite file at `dbPath` (created if need be), or the PostgreSQL
  * database at `databaseUrl`. Several processes may start on one PostgreSQL at once: the migrator takes a lock.
  * `now` is the clock that times tombstones and push answers for their retention (the server passes its own).
  */
-export async function openStorage(
-  location: StorageLocation,
-  options: { readonly now?: () => number } = {},
-): Promise<Storage> {
+export async function openStorage(location: StorageLocation, options: StorageOptions = {}): Promise<Storage> {
   return storageOn(openEngine(location), options);
 }
 
 /** Migrates the database under `engine` and builds the storage on it; closing the storage closes the engine. */
-export async function storageOn(
-  engine: SqlEngine,
-  options: { readonly now?: () => number } = {},
-): Promise<Storage> {
+export async function storageOn(engine: SqlEngine, options: StorageOptions = {}): Promise<Storage> {
   try {
     await migrateToLatest(engine);
   } catch (error) {
@@ -56,10 +58,10 @@ export async function storageOn(
   }
   return {
     kind: engine.kind,
+    engine,
     sync: new SqlSyncStore(engine, options.now),
     accounts: new SqlAccountStore(engine),
     rateLimiter: new RateLimiter(engine),
-    createJobStore: (jobOptions) => new SqlJobStore(engine, jobOptions),
     ping: async () => {
       await sql`select 1`.execute(engine.db);
     },
