@@ -1,4 +1,8 @@
 // Lint: typescript-eslint with type-aware rules, and the import-direction rule of ARCHITECTURE.md.
+// Also: no import circles (import-x/no-cycle, resolving the TypeScript sources behind `.js` specifiers), and no
+// code outside the engine folders that asks which engine it runs on.
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+import { importX } from 'eslint-plugin-import-x';
 import reactHooks from 'eslint-plugin-react-hooks';
 import tseslint from 'typescript-eslint';
 
@@ -11,6 +15,29 @@ const allowedImports = {
   cli: ['protocol', 'jobs', 'server', 'client'],
 };
 const allPackages = ['protocol', 'client', 'jobs', 'server', 'cli', 'web'];
+
+/** The TypeScript projects of the repository, for the type-aware rules and for resolving imports. */
+const projects = [
+  './packages/*/tsconfig.json',
+  './apps/web/tsconfig.json',
+  './bench/tsconfig.json',
+  './test/simulation/tsconfig.json',
+  './tsconfig.check.json',
+];
+
+/**
+ * An engine check: `x.kind === 'sqlite' | 'postgres'` (either way round), `isSqlite(…)`, `instanceof
+ * SqliteAdapter | PostgresAdapter`. What differs between engines is asked of the engine's dialect instead
+ * (ARCHITECTURE.md, "Engines behind one seam").
+ */
+const engineMessage =
+  'ask the engine dialect (storage/sql-dialect.ts) instead of checking which engine runs: engine checks live in storage/sqlite/ and storage/postgres/ only';
+const engineChecks = [
+  "BinaryExpression[operator=/^[!=]==?$/][left.property.name='kind'][right.value=/^(sqlite|postgres)$/]",
+  "BinaryExpression[operator=/^[!=]==?$/][right.property.name='kind'][left.value=/^(sqlite|postgres)$/]",
+  "CallExpression[callee.name='isSqlite']",
+  "BinaryExpression[operator='instanceof'][right.name=/^(Sqlite|Postgres|Mysql)Adapter$/]",
+].map((selector) => ({ selector, message: engineMessage }));
 
 const importDirection = Object.entries(allowedImports).map(([name, allowed]) => ({
   files: [`packages/${name}/src/**/*.ts`],
@@ -38,13 +65,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        project: [
-          './packages/*/tsconfig.json',
-          './apps/web/tsconfig.json',
-          './bench/tsconfig.json',
-          './test/simulation/tsconfig.json',
-          './tsconfig.check.json',
-        ],
+        project: projects,
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -67,6 +88,36 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',
     },
+  },
+  // An import circle fails: modules that import each other cannot be read, or changed, one at a time. This rule
+  // sees circles of value imports as one edits; scripts/check-import-cycles.js (npm run lint) also those that
+  // only type imports close.
+  {
+    files: ['**/*.{ts,tsx}'],
+    plugins: { 'import-x': importX },
+    settings: {
+      // Modules are parsed as TypeScript; the resolver below replaces the preset's legacy one.
+      'import-x/extensions': importX.flatConfigs.typescript.settings['import-x/extensions'],
+      'import-x/parsers': importX.flatConfigs.typescript.settings['import-x/parsers'],
+      'import-x/resolver-next': [
+        createTypeScriptImportResolver({
+          project: projects,
+          conditionNames: ['source', 'types', 'import', 'default'],
+          noWarnOnMultipleProjects: true,
+        }),
+      ],
+    },
+    rules: { 'import-x/no-cycle': 'error' },
+  },
+  {
+    files: ['packages/*/src/**/*.ts'],
+    ignores: [
+      'packages/server/src/storage/sqlite/**',
+      'packages/server/src/storage/postgres/**',
+      // Landed migrations never change (ARCHITECTURE.md): the first one asks for SQLite's `without rowid`.
+      'packages/server/src/storage/migrations/**',
+    ],
+    rules: { 'no-restricted-syntax': ['error', ...engineChecks] },
   },
   ...importDirection,
   // The pages talk HTTP only: of the workspace they may import the protocol's wire types, as types…
