@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from './app.js';
+import type { AppContext } from './app-context.js';
 import { openApiDocument } from './openapi.js';
 
 /** Operations: readiness, Prometheus metrics, the OpenAPI description. */
