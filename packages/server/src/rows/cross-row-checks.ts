@@ -43,34 +43,19 @@ export async function checkAcrossRows(
 
   // References to rows the write does not touch are looked up once, together.
   const missing = new Map<string, { table: string; id: string }>();
-  for (const upsert of outcome.applied) {
-    const values = finalValues(upsert);
-    if (!values) continue;
-    for (const column of upsert.table.references) {
-      const target = values[column.name];
-      if (typeof target !== 'string') continue;
-      const key = rowKey(column.references ?? '', target);
-      if (!outcome.states.has(key) && !stored.has(key))
-        missing.set(key, { table: column.references ?? '', id: target });
-    }
+  for (const { table, target, key } of references(outcome.applied, finalValues)) {
+    if (!outcome.states.has(key) && !stored.has(key)) missing.set(key, { table, id: target });
   }
   if (missing.size > 0)
     for (const [key, row] of await tx.getRows([...missing.values()])) stored.set(key, row);
 
-  for (const upsert of outcome.applied) {
-    const values = finalValues(upsert);
-    if (!values) continue;
-    for (const column of upsert.table.references) {
-      const target = values[column.name];
-      if (typeof target !== 'string') continue;
-      const key = rowKey(column.references ?? '', target);
-      const targetState = outcome.states.get(key) ?? stored.get(key);
-      if (!targetState || targetState.values === null) {
-        problems.set(upsert.index, {
-          code: 'FK_VIOLATION',
-          message: `${upsert.table.name}.${column.name} points at ${column.references ?? ''} ${target} which does not exist`,
-        });
-      }
+  for (const { upsert, column, table, target, key } of references(outcome.applied, finalValues)) {
+    const targetState = outcome.states.get(key) ?? stored.get(key);
+    if (!targetState || targetState.values === null) {
+      problems.set(upsert.index, {
+        code: 'FK_VIOLATION',
+        message: `${upsert.table.name}.${column} points at ${table} ${target} which does not exist`,
+      });
     }
   }
 
@@ -106,6 +91,23 @@ export async function checkAcrossRows(
     }
   }
   return problems;
+}
+
+/** Each reference the upserts' final values make: the row (table, id and key) it points at. */
+function* references(
+  applied: readonly AppliedUpsert[],
+  finalValues: (upsert: AppliedUpsert) => RowValues | null,
+): Generator<{ upsert: AppliedUpsert; column: string; table: string; target: string; key: string }> {
+  for (const upsert of applied) {
+    const values = finalValues(upsert);
+    if (!values) continue;
+    for (const column of upsert.table.references) {
+      const target = values[column.name];
+      if (typeof target !== 'string') continue;
+      const table = column.references ?? '';
+      yield { upsert, column: column.name, table, target, key: rowKey(table, target) };
+    }
+  }
 }
 
 function uniqueProblem(table: SchemaTable, column: string, value: unknown, holderId: string): ErrorDetail {
