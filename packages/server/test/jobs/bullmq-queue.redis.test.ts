@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { BullMqJobQueue, intoGroups, type JobExecutor } from '@tillsync/jobs';
+import { BullMqJobQueue, type JobExecutor } from '@tillsync/jobs';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -73,19 +73,6 @@ describe('BullMQ deliveries of many jobs', () => {
     };
     return { log, env, prefix, start };
   };
-
-  it('groups a round only when it is large, in about even groups, keeping the order', () => {
-    const ids = (count: number) => Array.from({ length: count }, (_, index) => index);
-    expect(intoGroups(ids(5), 16)).toEqual([[0], [1], [2], [3], [4]]);
-    expect(intoGroups(ids(8), 16).every((group) => group.length === 1)).toBe(true);
-    const twenty = intoGroups(ids(20), 16);
-    expect(twenty).toHaveLength(8);
-    expect(twenty.map((group) => group.length).sort()).toEqual([2, 2, 2, 2, 3, 3, 3, 3]);
-    const many = intoGroups(ids(1000), 16);
-    expect(many).toHaveLength(63);
-    expect(Math.max(...many.map((group) => group.length))).toBeLessThanOrEqual(16);
-    expect(many.flat()).toEqual(ids(1000));
-  });
 
   it('hands a burst over in groups, and runs each job once: a held target waits, a canceled job never runs', async () => {
     const { log, env, prefix, start } = await openBullMqEnv();
