@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import type { RowValues, SyncJob, SyncJobOperation, SyncJobStatus } from '@tillsync/protocol';
-import { v7 as uuidv7 } from 'uuid';
+import type { RowValues, SyncJob, SyncJobStatus } from '@tillsync/protocol';
 import type {
   BypassResult,
   RunningSyncJob,
@@ -12,24 +11,22 @@ import type {
 import { diffValues, isEmptyDiff } from './diff.js';
 import { buildJobRecord } from './enqueue.js';
 import { JobTimeoutError, UnrecoverableJobError } from './errors.js';
-import {
-  lockKeyOf,
-  newRecord,
-  toSyncJob,
-  type DiffSummary,
-  type JobPatch,
-  type JobRecord,
-  type JobRef,
-  type JsonObject,
-  type NewJobRecord,
-} from './job.js';
-import type { ClaimedJob, JobClaim, JobStore, SourceRow, TableRow, TenantJobStore } from './job-store.js';
+import { lockKeyOf, newRecord, toSyncJob, type DiffSummary, type JobPatch } from './job.js';
+import type { ClaimedJob, JobStore } from './job-store.js';
 import type { JobTypeRegistry } from './job-type-registry.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { silentLogger, type JobLogger } from './logger.js';
 import { jitteredRetryAt, systemJobScheduler, withClock, type JobScheduler } from './scheduler.js';
 import { DEFAULT_TYPE_SETTINGS } from './settings.js';
 import { RUNNABLE_STATUSES } from './status.js';
+import {
+  resolveTarget,
+  runningJob,
+  type ControlledRun,
+  type Ending,
+  type JobRun,
+  type ResolvedTarget,
+} from './job-run.js';
 
 /** What a caller passes to {@link JobExecutor}. */
 export interface JobExecutorOptions {
@@ -84,57 +81,6 @@ export type RunResult =
 /** A worker's claim was no longer current when it came to commit: its transaction is rolled back. */
 class LostClaimError extends Error {
   override readonly name = 'LostClaimError';
-}
-
-/** A target after its table and id are settled. */
-interface ResolvedTarget {
-  readonly table: string;
-  readonly id: string;
-  readonly operation: SyncJobOperation;
-  readonly context: JsonObject | null;
-}
-
-/**
- * One run of a claimed job, carried through the executor from its claim to its end: the claim, the
- * tenant's store and the run's abort signal, and what the run learned so far (kept for the failure record
- * if it fails later).
- */
-interface JobRun {
-  readonly claim: JobClaim;
-  readonly record: JobRecord;
-  readonly tenant: TenantJobStore;
-  /** Aborted when the job times out: nothing is committed after. */
-  readonly signal: AbortSignal;
-  startedAt: number | null;
-  currentData: RowValues | null;
-  updatedData: RowValues | null;
-  operation: SyncJobOperation | null;
-  target: JobRef | null;
-}
-
-/** A run once its type's controller is known: the type, the job as the controller sees it, its source. */
-interface ControlledRun<T extends SyncJobType = SyncJobType> extends JobRun {
-  readonly type: T;
-  /** Made again with a target's own context when the controller gave one. */
-  job: RunningSyncJob;
-  readonly source: SourceRow | null;
-}
-
-/** The end of a run, written in one transaction with whatever the job writes. */
-interface Ending {
-  readonly status: SyncJobStatus;
-  readonly operation?: SyncJobOperation | null;
-  readonly target?: JobRef | null;
-  readonly diffSummary?: DiffSummary | null;
-  readonly currentData?: RowValues | null;
-  readonly updatedData?: RowValues | null;
-  readonly children?: readonly NewJobRecord[];
-  readonly writes?: ReadonlyArray<{
-    readonly seen: TableRow | null;
-    readonly table: string;
-    readonly id: string;
-    readonly values: RowValues | null;
-  }>;
 }
 
 /**
@@ -559,57 +505,4 @@ export class JobExecutor {
       );
     }
   }
-}
-
-function resolveTarget(type: SyncJobType, info: TargetInfo): ResolvedTarget {
-  if (typeof info !== 'object' || info === null || !['insert', 'update', 'delete'].includes(info.operation)) {
-    throw new UnrecoverableJobError(
-      `job type "${type.name}" gave a target without a valid operation (insert, update or delete): ${JSON.stringify(info)}`,
-    );
-  }
-  const table = info.table ?? type.targetTable;
-  if (!table) {
-    throw new UnrecoverableJobError(
-      `job type "${type.name}" gave a target without a table, and the type names no targetTable`,
-    );
-  }
-  if (info.operation !== 'insert' && !info.id) {
-    throw new UnrecoverableJobError(
-      `job type "${type.name}" gave a target to ${info.operation} without its id`,
-    );
-  }
-  return { table, id: info.id ?? uuidv7(), operation: info.operation, context: info.context ?? null };
-}
-
-function runningJob(
-  record: JobRecord,
-  tenant: TenantJobStore,
-  signal: AbortSignal,
-  context: JsonObject,
-): RunningSyncJob {
-  const flags = record.flags;
-  return Object.freeze({
-    id: record.id,
-    tenantId: record.tenantId,
-    type: record.type,
-    title: record.title,
-    parentJobId: record.parentJobId,
-    context,
-    trigger: record.trigger,
-    flags,
-    dryRun: record.dryRun,
-    operation: record.operation,
-    target: record.target,
-    settings: record.settings,
-    retryCount: record.retryCount,
-    rows: tenant.rows,
-    signal,
-    isEnabled(operation: SyncJobOperation): boolean {
-      return operation === 'insert'
-        ? flags.insertEnabled
-        : operation === 'update'
-          ? flags.updateEnabled
-          : flags.deleteEnabled;
-    },
-  });
 }
