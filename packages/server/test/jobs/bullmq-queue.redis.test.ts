@@ -1,28 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { BullMqJobQueue, type JobExecutor } from '@tillsync/jobs';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { REDIS_URL, deleteRedisKeys } from '../redis-fixture.js';
 import { eventually, openJobsTestEnv, type JobsTestEnv } from './helpers.js';
 import { describeJobQueueConformance } from './job-queue-conformance.js';
 import { RunLog, testJobTypes } from './test-job-types.js';
 
-/** The machine's Redis; every test gets its own key prefix, and the keys are removed at the end. */
-const REDIS_URL = process.env.TILLSYNC_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** Every test gets its own key prefix, and the keys are removed at the end. */
 const prefixes = new Set<string>();
 
-afterAll(async () => {
-  const redis = new Redis(REDIS_URL);
-  for (const prefix of prefixes) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  }
-  await redis.quit();
-});
+afterAll(() => deleteRedisKeys([...prefixes]));
 
 const prefixByEnv = new WeakMap<object, string>();
 
