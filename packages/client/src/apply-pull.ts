@@ -73,9 +73,7 @@ export class PullApplier {
         }
         const stampsByTable = new Map<string, Map<string, string>>();
         for (const [table, ids] of idsByTable) stampsByTable.set(table, serverRows.stampsOf(table, ids));
-        const seen = options.noteSeen
-          ? noteSeenStatement(store)
-          : null;
+        const seen = options.noteSeen ? noteSeenStatement(store) : null;
 
         let applied = 0;
         let conflicts = 0;

@@ -117,7 +117,7 @@ export class PullPager {
       // for a whole page. The cursor moves with the last slice: a crash in between pulls the page again, and
       // a change applied twice leaves the row, its stamp and the checksums as once.
       // The first slice waits a turn too: the page was parsed and checked in the turn that brought it.
-      for (let start = 0; start < page.changes.length || start === 0; ) {
+      for (let start = 0; start < page.changes.length || start === 0;) {
         await nextTurn();
         this.#signal?.throwIfAborted();
         const end = Math.min(page.changes.length, start + slicer.size);

@@ -5,7 +5,12 @@ import {
   type SyncSchema,
   type TableChecksum,
 } from '@tillsync/protocol';
-import { PullApplier, type ApplierParts, type ApplyPageOptions, type ApplyPageOutcome } from '../apply-pull.js';
+import {
+  PullApplier,
+  type ApplierParts,
+  type ApplyPageOptions,
+  type ApplyPageOutcome,
+} from '../apply-pull.js';
 import { applyPushAnswer, type PushAnswerOutcome } from '../apply-push.js';
 import { ConflictLog } from '../conflicts.js';
 import type { LocalClock } from '../local-clock.js';
