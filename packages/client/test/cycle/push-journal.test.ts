@@ -3,18 +3,26 @@ import { describe, expect, it } from 'vitest';
 import { PushJournal, type PullAhead } from '../../src/cycle/push-journal.js';
 import type { FetchFunction } from '../../src/index.js';
 import { startTestServer } from '../server-fixture.js';
-import { countRows, endpointOf, insertCustomers, pairedStepDevice } from './cycle-fixture.js';
+import {
+  countRows,
+  endpointOf,
+  insertCustomers,
+  pairedStepDevice,
+  type StepDevice,
+} from './cycle-fixture.js';
 
 describe('PushJournal', () => {
   it('stores each push before it is sent, one on the wire at a time, and deletes it with its answer', async () => {
     const server = await startTestServer();
     const storedWhenSent: number[] = [];
-    let device!: Awaited<ReturnType<typeof pairedStepDevice>>;
+    const opened: { device?: StepDevice } = {};
     const watching: FetchFunction = async (input, init) => {
-      if (endpointOf(input) === 'push') storedWhenSent.push(countRows(device.store, '_sync_push'));
+      if (endpointOf(input) === 'push' && opened.device) {
+        storedWhenSent.push(countRows(opened.device.store, '_sync_push'));
+      }
       return fetch(input, init);
     };
-    device = await pairedStepDevice(server, 'd1', watching);
+    const device = (opened.device = await pairedStepDevice(server, 'd1', watching));
     insertCustomers(device.client, 5);
     let pullsStarted = 0;
     const pullAhead: PullAhead = { start: () => (pullsStarted += 1), drop: () => Promise.resolve() };
@@ -112,16 +120,16 @@ describe('PushJournal', () => {
 
   it('pushes no more rows than were pending when it began', async () => {
     const server = await startTestServer();
-    let device!: Awaited<ReturnType<typeof pairedStepDevice>>;
+    const opened: { device?: StepDevice } = {};
     let writeWhilePushing = true;
     const writing: FetchFunction = async (input, init) => {
-      if (endpointOf(input) === 'push' && writeWhilePushing) {
+      if (endpointOf(input) === 'push' && writeWhilePushing && opened.device) {
         writeWhilePushing = false;
-        insertCustomers(device.client, 3);
+        insertCustomers(opened.device.client, 3);
       }
       return fetch(input, init);
     };
-    device = await pairedStepDevice(server, 'd1', writing);
+    const device = (opened.device = await pairedStepDevice(server, 'd1', writing));
     insertCustomers(device.client, 2);
     const journal = new PushJournal({
       store: device.cycleStore,
