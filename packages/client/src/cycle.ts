@@ -25,6 +25,11 @@ import type { Transport } from './transport.js';
  *   deletes it; one left behind is resent first, with the same `pushId` and bytes;
  * - a pull page and its cursor commit together;
  * - a repair is noted as due before it starts, and done again until it ends.
+ *
+ * This file holds the lease and the outcome; the steps live in `cycle/`, one file each, over the store port
+ * in `cycle/cycle-store.ts` (implemented on the device file by `cycle/sqlite-cycle-store.ts`):
+ * `cycle-run.ts` (their order), `push-journal.ts`, `pull-pager.ts` (with `slice-sizer.ts`) and
+ * `table-repairs.ts`; a pulled page is applied by `apply-pull.ts`, a push's answer by `apply-push.ts`.
  */
 
 /** The answer of `tillsync sync` (PROTOCOL.md §4). */

@@ -1,6 +1,6 @@
 import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
-import { PushJournal, type PullAhead } from '../../src/cycle/push-journal.js';
+import { PushJournal, type PullAhead, type PushJournalOptions } from '../../src/cycle/push-journal.js';
 import type { FetchFunction } from '../../src/index.js';
 import { startTestServer } from '../server-fixture.js';
 import {
@@ -10,6 +10,16 @@ import {
   pairedStepDevice,
   type StepDevice,
 } from './cycle-fixture.js';
+
+/** The push step of `device`. */
+function journalOf(device: StepDevice, options: Partial<PushJournalOptions> = {}): PushJournal {
+  return new PushJournal({
+    store: device.cycleStore,
+    remote: device.remote,
+    counts: device.counts,
+    ...options,
+  });
+}
 
 describe('PushJournal', () => {
   it('stores each push before it is sent, one on the wire at a time, and deletes it with its answer', async () => {
@@ -26,13 +36,7 @@ describe('PushJournal', () => {
     insertCustomers(device.client, 5);
     let pullsStarted = 0;
     const pullAhead: PullAhead = { start: () => (pullsStarted += 1), drop: () => Promise.resolve() };
-    const journal = new PushJournal({
-      store: device.cycleStore,
-      remote: device.remote,
-      counts: device.counts,
-      batchSize: 2,
-      pullAhead,
-    });
+    const journal = journalOf(device, { batchSize: 2, pullAhead });
 
     await journal.pushPending();
 
@@ -65,15 +69,14 @@ describe('PushJournal', () => {
     device.client.database
       .prepare("INSERT INTO products (id, sku, name, price_cents, stock) VALUES (?, 'A-1', 'Apple', 100, 7)")
       .run(productId);
-    const options = { store: device.cycleStore, remote: device.remote, counts: device.counts };
 
     // The server took the push, but its answer was lost: the push stays stored, its row on the wire.
-    await expect(new PushJournal(options).pushPending()).rejects.toThrow();
+    await expect(journalOf(device).pushPending()).rejects.toThrow();
     expect(device.cycleStore.storedPushes()).toHaveLength(1);
 
     // A later cycle (as after a restart) resends it first, byte for byte; the server answers it from its
     // record of the push, so the counter is not added twice.
-    await new PushJournal(options).resendInFlight();
+    await journalOf(device).resendInFlight();
     expect(bodies).toHaveLength(2);
     expect(bodies[1]).toBe(bodies[0]);
     expect(device.counts.pushed).toBe(1);
@@ -96,12 +99,7 @@ describe('PushJournal', () => {
     };
     const device = await pairedStepDevice(server, 'd1', tooLarge);
     const [id] = insertCustomers(device.client, 2);
-    const journal = new PushJournal({
-      store: device.cycleStore,
-      remote: device.remote,
-      counts: device.counts,
-      batchSize: 2,
-    });
+    const journal = journalOf(device, { batchSize: 2 });
 
     await journal.pushPending();
 
@@ -131,12 +129,7 @@ describe('PushJournal', () => {
     };
     const device = (opened.device = await pairedStepDevice(server, 'd1', writing));
     insertCustomers(device.client, 2);
-    const journal = new PushJournal({
-      store: device.cycleStore,
-      remote: device.remote,
-      counts: device.counts,
-      batchSize: 1,
-    });
+    const journal = journalOf(device, { batchSize: 1 });
 
     await journal.pushPending();
 
