@@ -2,7 +2,7 @@ import { ProtocolError } from '@tillsync/protocol';
 import type { RejectedRow } from './apply-push.js';
 import { CycleLease } from './cycle-lease.js';
 import { emptyCycleCounts, type CycleCounts } from './cycle/cycle-counts.js';
-import { CycleRun } from './cycle/cycle-run.js';
+import { CycleRun, type CycleRunRequest } from './cycle/cycle-run.js';
 import { pageSizesFor, type PageSizes } from './cycle/pull-pager.js';
 import { SessionRemote } from './cycle/session-remote.js';
 import { SqliteCycleStore } from './cycle/sqlite-cycle-store.js';
@@ -49,18 +49,9 @@ export interface SyncSummary {
   readonly error: string | null;
 }
 
-/** What a cycle is asked to do. */
-export interface SyncCycleRequest {
+/** What a cycle is asked to do: what its steps are asked (see {@link CycleRunRequest}), and why it runs. */
+export interface SyncCycleRequest extends CycleRunRequest {
   readonly trigger: SyncTrigger;
-  /** Skip the push ("Force pull"): pending rows stay pending. */
-  readonly pullOnly?: boolean;
-  /** With `pullOnly`: replace the pending rows by the server's, setting the local versions aside. */
-  readonly discardLocal?: boolean;
-  /**
-   * Stops the cycle at its next step or request (a worker being stopped). What it committed stays; it ends
-   * with the outcome `stopped`. A token refresh on the wire is let finish, or the session would be lost.
-   */
-  readonly signal?: AbortSignal;
 }
 
 /** The error of a cycle stopped by its signal. */

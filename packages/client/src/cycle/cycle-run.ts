@@ -6,13 +6,16 @@ import { PullPager, type PageSizes, type PullEnd } from './pull-pager.js';
 import { PushJournal } from './push-journal.js';
 import { TableRepairs } from './table-repairs.js';
 
-/** What one run is asked to do (the part of a `SyncCycleRequest` the steps read). */
+/** What the steps of one cycle are asked to do (`SyncCycleRequest` adds why the cycle runs). */
 export interface CycleRunRequest {
-  /** Skip the push: pending rows stay pending. */
+  /** Skip the push ("Force pull"): pending rows stay pending. */
   readonly pullOnly?: boolean;
   /** With `pullOnly`: replace the pending rows by the server's, setting the local versions aside. */
   readonly discardLocal?: boolean;
-  /** Stops the run at its next step or request. */
+  /**
+   * Stops the cycle at its next step or request (a worker being stopped). What it committed stays; it ends
+   * with the outcome `stopped`. A token refresh on the wire is let finish, or the session would be lost.
+   */
   readonly signal?: AbortSignal;
 }
 
