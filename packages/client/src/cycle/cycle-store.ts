@@ -8,7 +8,9 @@ import {
 } from '@tillsync/protocol';
 import type { ApplyPageOptions, ApplyPageOutcome } from '../apply-pull.js';
 import type { PushAnswerOutcome } from '../apply-push.js';
-import type { PushCover } from '../outbox.js';
+import type { StoredPush } from './stored-push.js';
+
+export type { StoredPush } from './stored-push.js';
 
 /**
  * What the steps of a cycle need of the device file, as role interfaces: the steps call these and their
@@ -24,14 +26,6 @@ export const EMPTY_CHECKSUM: TableChecksum = { count: 0, sum: formatChecksum(0n)
 
 /** The repairs a crash left unfinished: every table (a resync), or some tables (maybe none). */
 export type DueRepairs = Set<string> | typeof ALL_TABLES;
-
-/** A push kept in the journal (`_sync_push`): what is sent, and what its answer is applied to. */
-export interface StoredPush {
-  readonly pushId: string;
-  /** The exact request body, so a resend after a crash sends the same bytes. */
-  readonly body: string;
-  readonly covers: readonly PushCover[];
-}
 
 /** What {@link PushJournalStore.storeNextPush} reads and stores. */
 export interface NextPushRequest {

@@ -1,6 +1,6 @@
 import type { LocalStore } from '../local-store.js';
 import type { PushCover } from '../outbox.js';
-import type { StoredPush } from './cycle-store.js';
+import type { StoredPush } from './stored-push.js';
 
 /**
  * The SQL of the push journal, `_sync_push`: a push is written before it is sent and deleted in the
