@@ -10,7 +10,7 @@ import {
   type SyncClient,
 } from '@tillsync/client';
 import { DeviceApi } from './device-api.js';
-import { tillRoutes } from './device-till-routes.js';
+import { TILL_OPERATIONS, tillRoutes } from './device-till-routes.js';
 
 /** Options for {@link startDeviceAgent}. */
 export interface DeviceAgentOptions {
@@ -99,7 +99,12 @@ export class DeviceAgent {
         logger,
         ...(options.intervalMs !== undefined ? { intervalMs: options.intervalMs } : {}),
       });
-      const api = new DeviceApi({ client, worker, extraRoutes: tillRoutes(client, options.webRoot ?? null) });
+      const api = new DeviceApi({
+        client,
+        worker,
+        extraRoutes: tillRoutes(client, options.webRoot ?? null),
+        extraOperations: TILL_OPERATIONS,
+      });
       const server = http.createServer(api.listener);
       await listen(server, options.port ?? 8788);
       const agent = new DeviceAgent(client, worker, bridge, server, api);

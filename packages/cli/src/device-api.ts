@@ -5,12 +5,26 @@ import {
   pillText,
   toSummary,
   type SyncClient,
-  type SyncLogEntry,
   type SyncWorker,
   type WorkerStatus,
 } from '@tillsync/client';
-import { ProtocolError } from '@tillsync/protocol';
+import {
+  DeviceIdentityResponse,
+  DevicePairRequest,
+  DevicePairResponse,
+  DeviceStatus,
+  ForcePullRequest,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  SyncLogQuery,
+  SyncLogResponse,
+  SyncSummary,
+  openApiDocument,
+  type ApiOperation,
+  type SyncLogEntry,
+} from '@tillsync/protocol';
 import { ApiError } from './api-error.js';
+import { route, type Route } from './device-api-route.js';
 
 /**
  * The device agent's local API (`tillsync device --port`), for the device's page: JSON on 127.0.0.1 only.
@@ -25,8 +39,11 @@ import { ApiError } from './api-error.js';
  *   POST /api/sync             "Force sync now"                        → the cycle's summary
  *   POST /api/pull             "Force pull", body {"discardLocal"}     → the cycle's summary
  *   POST /api/pair             body {"code", "serverUrl"?, "name"?}    → {"deviceId", "tenantId"}
+ *   GET  /api/openapi.json     this API as OpenAPI, made from the schemas it validates with
  *
- * Errors are `{"error": {"code", "message"}}`, mapped from errors in one place ({@link errorAnswer}).
+ * Requests and answers are the schemas of `@tillsync/protocol` (device-agent-api.ts); a body or query they
+ * refuse is a 400 before any handler runs. Each handler answers its schema's type, so the client's own
+ * status, log entry and summary types are checked against the wire's by the compiler. Errors are `{"error": {"code", "message"}}`, mapped from errors in one place ({@link errorAnswer}).
  */
 
 /** What the API serves: the device and its worker. */
@@ -38,17 +55,17 @@ export interface DeviceApiTarget {
    * resolves `true` when it answered. Its errors are answered like the API's own.
    */
   readonly extraRoutes?: (request: IncomingMessage, response: ServerResponse, url: URL) => Promise<boolean>;
+  /** The routes `extraRoutes` answers, for the OpenAPI document. */
+  readonly extraOperations?: readonly ApiOperation[];
 }
 
 /** The status as the API answers it: the worker's, and the text of the header pill at answer time. */
-export type ApiStatus = WorkerStatus & { readonly text: string };
+export type ApiStatus = DeviceStatus;
 
-interface ApiRequest {
-  readonly url: URL;
-  readonly body: unknown;
+interface StatusStreamEvents {
+  readonly status: DeviceStatus;
+  readonly cycle: SyncLogEntry;
 }
-
-type Handler = (request: ApiRequest) => Promise<unknown>;
 
 /** Bodies larger than this are refused: the API's bodies are a few short fields. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -57,6 +74,18 @@ const KEEP_ALIVE_MS = 25_000;
 /** How often the status is read again while a page listens, to show writes by the till's program. */
 const STATUS_CHECK_MS = 1000;
 
+/** The status stream, answered outside the route table, as the OpenAPI document lists it. */
+const STATUS_EVENTS_OPERATION: ApiOperation = {
+  method: 'get',
+  path: '/api/status/events',
+  summary: 'Server-sent events: "status" on every change (the first at once), "cycle" with each log entry',
+};
+const OPENAPI_OPERATION: ApiOperation = {
+  method: 'get',
+  path: '/api/openapi.json',
+  summary: 'This document',
+};
+
 /**
  * The request listener of the local API. Answers only requests addressed to the loopback host by name or
  * address, and refuses a browser request from another origin, so neither a web page elsewhere (cross-site
@@ -64,7 +93,7 @@ const STATUS_CHECK_MS = 1000;
  */
 export class DeviceApi {
   readonly #target: DeviceApiTarget;
-  readonly #routes: Record<string, Partial<Record<'GET' | 'POST', Handler>>>;
+  readonly #routes: Record<string, Partial<Record<'GET' | 'POST', Route>>> = {};
   /** The open status streams, each with the function that ends it. */
   readonly #streams = new Map<ServerResponse, () => void>();
   #statusCheck: ReturnType<typeof setInterval> | null = null;
@@ -72,62 +101,111 @@ export class DeviceApi {
   constructor(target: DeviceApiTarget) {
     this.#target = target;
     const { client, worker } = target;
-    this.#routes = {
-      '/api/status': { GET: () => Promise.resolve(this.#status()) },
-      '/api/device': {
-        GET: () =>
+    const routes: Route[] = [
+      route({
+        method: 'GET',
+        path: '/api/status',
+        summary: "The worker's status, with the pill's text",
+        response: DeviceStatus,
+        handle: () => Promise.resolve(this.#status()),
+      }),
+      route({
+        method: 'GET',
+        path: '/api/device',
+        summary: 'Who the device is and which server it syncs with',
+        response: DeviceIdentityResponse,
+        handle: () =>
           Promise.resolve({
             paired: client.paired,
             ...client.identity,
             intervalMs: worker.config.intervalMs,
           }),
-      },
-      '/api/log': {
-        GET: ({ url }) =>
-          Promise.resolve({ entries: client.syncLog(limitOf(url.searchParams.get('limit'))) }),
-      },
-      '/api/worker/start': {
-        POST: () => {
+      }),
+      route({
+        method: 'GET',
+        path: '/api/log',
+        summary: 'The last cycles, newest first',
+        query: SyncLogQuery,
+        response: SyncLogResponse,
+        handle: ({ query }) => Promise.resolve({ entries: client.syncLog(limitOf(query.limit)) }),
+      }),
+      route({
+        method: 'POST',
+        path: '/api/worker/start',
+        summary: '"Start sync task"',
+        response: DeviceStatus,
+        handle: () => {
           worker.start();
           return Promise.resolve(this.#status());
         },
-      },
-      '/api/worker/stop': {
-        POST: async () => {
+      }),
+      route({
+        method: 'POST',
+        path: '/api/worker/stop',
+        summary: '"Stop sync task", once nothing runs',
+        response: DeviceStatus,
+        handle: async () => {
           await worker.stop();
           return this.#status();
         },
-      },
-      '/api/sync': { POST: async () => summaryOf(await this.#paired(() => worker.syncNow())) },
-      '/api/pull': {
-        POST: async ({ body }) => {
-          const { discardLocal } = fieldsOf(body, { discardLocal: 'boolean' });
-          return summaryOf(await this.#paired(() => worker.pullNow({ discardLocal: discardLocal === true })));
+      }),
+      route({
+        method: 'POST',
+        path: '/api/sync',
+        summary: '"Force sync now": the cycle\'s summary (a 200 also when it failed: `ok` says so)',
+        response: SyncSummary,
+        handle: async () => toSummary(await this.#paired(() => worker.syncNow())),
+      }),
+      route({
+        method: 'POST',
+        path: '/api/pull',
+        summary: '"Force pull": the cycle\'s summary',
+        body: ForcePullRequest,
+        response: SyncSummary,
+        handle: async ({ body }) =>
+          toSummary(await this.#paired(() => worker.pullNow({ discardLocal: body.discardLocal === true }))),
+      }),
+      route({
+        method: 'POST',
+        path: '/api/pair',
+        summary: 'Pairs the device with a code from the owner; the worker starts',
+        body: DevicePairRequest,
+        response: DevicePairResponse,
+        messages: {
+          code: 'give the pairing code from the owner\'s dashboard as "code"',
+          name: '"name" must be 1 to 100 characters',
         },
-      },
-      '/api/pair': {
-        POST: async ({ body }) => {
-          const fields = fieldsOf(body, { code: 'string', serverUrl: 'string', name: 'string' });
-          if (typeof fields.code !== 'string' || fields.code.trim() === '') {
-            throw new ApiError(
-              400,
-              'INVALID_REQUEST',
-              'give the pairing code from the owner\'s dashboard as "code"',
-            );
-          }
-          if (typeof fields.name === 'string' && (fields.name.trim() === '' || fields.name.length > 100)) {
-            throw new ApiError(400, 'INVALID_REQUEST', '"name" must be 1 to 100 characters');
-          }
-          const paired = await client.pair(fields.code.trim(), {
-            ...(typeof fields.serverUrl === 'string' ? { serverUrl: fields.serverUrl } : {}),
-            ...(typeof fields.name === 'string' ? { name: fields.name.trim() } : {}),
+        handle: async ({ body: { code, serverUrl, name } }) => {
+          const paired = await client.pair(code.trim(), {
+            ...(typeof serverUrl === 'string' ? { serverUrl } : {}),
+            ...(typeof name === 'string' ? { name: name.trim() } : {}),
           });
           // Pairing is how a person asks this device to sync (again, after an ended session).
           if (!worker.running) worker.start();
           return paired;
         },
-      },
-    };
+      }),
+    ];
+    const document = openApiDocument({
+      title: 'Tillsync device agent',
+      version: String(PROTOCOL_VERSION),
+      description: "The device agent's local API on 127.0.0.1 (docs/device-agent.md)",
+      bearer: false,
+      operations: [
+        ...routes.map((each) => each.operation),
+        STATUS_EVENTS_OPERATION,
+        ...(target.extraOperations ?? []),
+        OPENAPI_OPERATION,
+      ],
+    });
+    routes.push({
+      operation: OPENAPI_OPERATION,
+      handle: () => Promise.resolve(document),
+    });
+    for (const each of routes) {
+      const method = each.operation.method === 'get' ? 'GET' : 'POST';
+      (this.#routes[each.operation.path] ??= {})[method] = each;
+    }
   }
 
   /** The listener for `http.createServer`. */
@@ -158,12 +236,11 @@ export class DeviceApi {
     const handler = method === 'GET' || method === 'POST' ? route[method] : undefined;
     if (!handler) throw methodNotAllowed(Object.keys(route));
     const body = method === 'POST' ? await readJson(request) : undefined;
-    send(response, 200, await handler({ url, body }));
+    send(response, 200, await handler.handle({ url, body }));
   }
 
-  #status(): ApiStatus {
-    const status = this.#target.worker.status;
-    return { ...status, text: pillText(status, Date.now()) };
+  #status(): DeviceStatus {
+    return withPillText(this.#target.worker.status);
   }
 
   /** Runs a cycle the person asked for, once the device is paired. */
@@ -190,13 +267,11 @@ export class DeviceApi {
       if (!response.writableEnded && !response.destroyed) response.write(text);
     };
     write('retry: 2000\n\n');
-    const event = (name: string, data: unknown): void =>
+    const event = <E extends keyof StatusStreamEvents>(name: E, data: StatusStreamEvents[E]): void =>
       write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
     event('status', this.#status());
     const { worker } = this.#target;
-    const offStatus = worker.on('status', (status) =>
-      event('status', { ...status, text: pillText(status, Date.now()) }),
-    );
+    const offStatus = worker.on('status', (status) => event('status', withPillText(status)));
     const offCycle = worker.on('cycle', (entry) => event('cycle', entry));
     const keepAlive = setInterval(() => write(': keep-alive\n\n'), KEEP_ALIVE_MS);
     const end = (): void => {
@@ -306,33 +381,9 @@ export async function readJson(request: IncomingMessage): Promise<unknown> {
   }
 }
 
-/** Reads the named fields of a JSON object body, each of its type or absent; anything else is a 400. */
-function fieldsOf<F extends Record<string, 'string' | 'boolean'>>(
-  body: unknown,
-  fields: F,
-): { [K in keyof F]?: F[K] extends 'string' ? string : boolean } {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new ApiError(400, 'INVALID_REQUEST', 'the body must be a JSON object');
-  }
-  const values: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
-    const type = fields[name];
-    if (type === undefined) {
-      throw new ApiError(
-        400,
-        'INVALID_REQUEST',
-        `unknown field "${name}"; expected ${Object.keys(fields).join(', ')}`,
-      );
-    }
-    if (value === null || value === undefined) continue;
-    if (typeof value !== type) throw new ApiError(400, 'INVALID_REQUEST', `"${name}" must be a ${type}`);
-    values[name] = value;
-  }
-  return values as { [K in keyof F]?: F[K] extends 'string' ? string : boolean };
-}
-
-function limitOf(text: string | null): number {
-  if (text === null) return 20;
+/** `limit` of `GET /api/log`: read as a number, as `Number` reads text (" 5", "5.0"). */
+function limitOf(text: string | undefined): number {
+  if (text === undefined) return 20;
   const limit = Number(text);
   if (!Number.isInteger(limit) || limit < 1 || limit > 20) {
     throw new ApiError(400, 'INVALID_REQUEST', 'limit must be a whole number from 1 to 20');
@@ -340,8 +391,9 @@ function limitOf(text: string | null): number {
   return limit;
 }
 
-function summaryOf(entry: SyncLogEntry): ReturnType<typeof toSummary> {
-  return toSummary(entry);
+/** A worker's status as the API answers it: with the text of the header pill at answer time. */
+function withPillText(status: WorkerStatus): DeviceStatus {
+  return { ...status, text: pillText(status, Date.now()) };
 }
 
 function methodNotAllowed(allowed: readonly string[]): ApiError {

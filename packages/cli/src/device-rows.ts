@@ -1,26 +1,16 @@
-import { CompiledSchema, type SchemaTable, type SyncSchema } from '@tillsync/protocol';
+import {
+  CompiledSchema,
+  type CellValue,
+  type DeviceRow,
+  type SchemaTable,
+  type SyncSchema,
+} from '@tillsync/protocol';
 import type { SyncClient } from '@tillsync/client';
 import { v7 as uuidv7 } from 'uuid';
 import { ApiError } from './api-error.js';
 
-/** A value of a synced column as the device's SQLite file holds it. */
-export type CellValue = string | number | null;
-
-/** A row as the device's page reads it: its values and whether (and why not) it reached the server. */
-export interface DeviceRow {
-  readonly id: string;
-  readonly values: Readonly<Record<string, CellValue>>;
-  /** Changed on this device and not yet confirmed by the server. */
-  readonly pending: boolean;
-  /** Why the server refused the row's last push, or null. */
-  readonly error: { readonly code: string; readonly message: string } | null;
-}
-
-/** A sale as the till records it: the agent prices the lines from the products and takes the stock. */
-export interface SaleRequest {
-  readonly customerId: string | null;
-  readonly items: readonly { readonly productId: string; readonly quantity: number }[];
-}
+/** A value of a synced column and a row as the page reads it: the agent API's types (device-agent-api.ts). */
+export type { CellValue, DeviceRow };
 
 /** The most rows one list answers: the page shows a shop's products and customers, not a warehouse. */
 const MAX_LIST_ROWS = 5000;

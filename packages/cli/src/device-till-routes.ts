@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { DeviceRow, DeviceRowList, DeviceRowWrite, SaleRequest, type ApiOperation } from '@tillsync/protocol';
 import { readStaticFile } from '@tillsync/server/static-files';
 import { ApiError } from './api-error.js';
 import { readJson, send } from './device-api.js';
@@ -19,6 +20,38 @@ import type { SyncClient } from '@tillsync/client';
  * Answers `true` when it handled the request, `false` to let the API answer 404.
  */
 export type ExtraRoutes = (request: IncomingMessage, response: ServerResponse, url: URL) => Promise<boolean>;
+
+/**
+ * The till's routes as the agent's OpenAPI document lists them. Their bodies are judged by `DeviceRows`
+ * against the device's own schema (unknown columns, value types), which answers its own codes.
+ */
+export const TILL_OPERATIONS: readonly ApiOperation[] = [
+  { method: 'get', path: '/api/rows/{table}', summary: "A synced table's rows", response: DeviceRowList },
+  {
+    method: 'post',
+    path: '/api/rows/{table}',
+    summary: 'Adds a row (its id a new UUIDv7)',
+    body: DeviceRowWrite,
+    response: DeviceRow,
+    status: 201,
+  },
+  {
+    method: 'patch',
+    path: '/api/rows/{table}/{id}',
+    summary: 'Changes a row; a counter set here is sent as the difference',
+    body: DeviceRowWrite,
+    response: DeviceRow,
+  },
+  { method: 'delete', path: '/api/rows/{table}/{id}', summary: 'Deletes a row', status: 204 },
+  {
+    method: 'post',
+    path: '/api/sales',
+    summary: "Records a sale: its items at today's prices and the stock taken, in one transaction",
+    body: SaleRequest,
+    response: DeviceRow,
+    status: 201,
+  },
+];
 
 /** The till's routes over a device's client, and the page's files from `webRoot` when given. */
 export function tillRoutes(client: SyncClient, webRoot: string | null): ExtraRoutes {

@@ -305,6 +305,43 @@ describe('the local API', () => {
     const ownPage = await rawRequest(`${agent.url}/api/status`, 'GET', { origin: agent.url });
     expect(ownPage.status).toBe(200);
   });
+
+  it('refuses bodies its schemas refuse with the field at fault, and serves itself as OpenAPI', async () => {
+    const dir = tempDir('tillsync-agent-');
+    const cloud = await startCloud(dir);
+    const agent = await agentOn(cloud, dir);
+    const message = async (route: string, body: string): Promise<string> => {
+      const response = await fetch(agent.url + route, { method: 'POST', body });
+      expect(response.status).toBe(400);
+      return ((await response.json()) as { error: { message: string } }).error.message;
+    };
+    expect(await message('/api/pull', '[1]')).toBe('the body must be a JSON object');
+    expect(await message('/api/pull', '{"everything":true}')).toBe(
+      'unknown field "everything"; expected discardLocal',
+    );
+    expect(await message('/api/pull', '{"discardLocal":"yes"}')).toBe('"discardLocal" must be a boolean');
+    const noCode = 'give the pairing code from the owner\'s dashboard as "code"';
+    expect(await message('/api/pair', '{}')).toBe(noCode);
+    expect(await message('/api/pair', '{"code":null}')).toBe(noCode);
+    expect(await message('/api/pair', '{"code":"  "}')).toBe(noCode);
+    expect(await message('/api/pair', '{"code":7}')).toBe('"code" must be a string');
+    expect(await message('/api/pair', '{"code":"A","name":" "}')).toBe('"name" must be 1 to 100 characters');
+    expect(await message('/api/pair', `{"code":"A","name":"${'n'.repeat(101)}"}`)).toBe(
+      '"name" must be 1 to 100 characters',
+    );
+
+    const document = (await api(agent.url, 'GET', '/api/openapi.json')).body as {
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+    };
+    expect(document.openapi).toBe('3.1.0');
+    expect(Object.keys(document.paths)).toEqual(
+      expect.arrayContaining(['/api/status', '/api/log', '/api/pair', '/api/pull', '/api/rows/{table}/{id}']),
+    );
+    expect(document.paths['/api/pair']?.post).toMatchObject({
+      requestBody: { content: { 'application/json': { schema: { required: ['code'] } } } },
+    });
+  });
 });
 
 interface Child {

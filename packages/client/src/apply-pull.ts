@@ -1,5 +1,6 @@
 import type { CompiledSchema, RowValues, SchemaTable, StoredChange } from '@tillsync/protocol';
 import type { ConflictLog } from './conflicts.js';
+import { noteSeenStatement } from './cycle/seen-rows.js';
 import type { LocalClock } from './local-clock.js';
 import { StateKey, type LocalStore } from './local-store.js';
 import type { CounterBase, Outbox, PendingRow } from './outbox.js';
@@ -72,9 +73,7 @@ export class PullApplier {
         }
         const stampsByTable = new Map<string, Map<string, string>>();
         for (const [table, ids] of idsByTable) stampsByTable.set(table, serverRows.stampsOf(table, ids));
-        const seen = options.noteSeen
-          ? store.statement('INSERT OR IGNORE INTO temp._sync_seen (tbl, id) VALUES (?, ?)')
-          : null;
+        const seen = options.noteSeen ? noteSeenStatement(store) : null;
 
         let applied = 0;
         let conflicts = 0;

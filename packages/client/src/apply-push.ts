@@ -1,5 +1,6 @@
 import { ProtocolError, type PushResponse } from '@tillsync/protocol';
 import type { ApplierParts, PullApplier } from './apply-pull.js';
+import { deleteStoredPush } from './cycle/push-journal-table.js';
 import { idsByTable, type PushCover } from './outbox.js';
 
 /** A change the server refused, with its reason: it stays pending and shows in the status and the log. */
@@ -137,7 +138,7 @@ export function applyPushAnswer(
       for (const cover of covers) if (cover.stamp > latest) latest = cover.stamp;
       clock.receive(latest);
       outbox.endPush(covers.filter((cover) => !settledKeys.has(cover)));
-      store.statement('DELETE FROM _sync_push WHERE push_id = ?').run(pushId);
+      deleteStoredPush(store, pushId);
       return { pushed, conflicts, rejected };
     }),
   );

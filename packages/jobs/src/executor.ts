@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import type { RowValues, SyncJob, SyncJobOperation, SyncJobStatus } from '@tillsync/protocol';
-import { v7 as uuidv7 } from 'uuid';
+import type { RowValues, SyncJob, SyncJobStatus } from '@tillsync/protocol';
 import type {
   BypassResult,
   RunningSyncJob,
@@ -12,22 +11,22 @@ import type {
 import { diffValues, isEmptyDiff } from './diff.js';
 import { buildJobRecord } from './enqueue.js';
 import { JobTimeoutError, UnrecoverableJobError } from './errors.js';
-import {
-  lockKeyOf,
-  newRecord,
-  toSyncJob,
-  type DiffSummary,
-  type JobPatch,
-  type JobRecord,
-  type JobRef,
-  type JsonObject,
-  type NewJobRecord,
-} from './job.js';
-import type { ClaimedJob, JobClaim, JobStore, SourceRow, TableRow, TenantJobStore } from './job-store.js';
+import { lockKeyOf, newRecord, toSyncJob, type DiffSummary, type JobPatch } from './job.js';
+import type { ClaimedJob, JobStore } from './job-store.js';
 import type { JobTypeRegistry } from './job-type-registry.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { silentLogger, type JobLogger } from './logger.js';
+import { jitteredRetryAt, systemJobScheduler, withClock, type JobScheduler } from './scheduler.js';
 import { DEFAULT_TYPE_SETTINGS } from './settings.js';
+import { RUNNABLE_STATUSES } from './status.js';
+import {
+  resolveTarget,
+  runningJob,
+  type ControlledRun,
+  type Ending,
+  type JobRun,
+  type ResolvedTarget,
+} from './job-run.js';
 
 /** What a caller passes to {@link JobExecutor}. */
 export interface JobExecutorOptions {
@@ -35,8 +34,10 @@ export interface JobExecutorOptions {
   readonly types: JobTypeRegistry;
   /** Names this worker in leases. @defaultValue host, process id and a random part */
   readonly workerId?: string;
-  /** @defaultValue `Date.now` */
+  /** The clock; it overrides the scheduler's. @defaultValue the scheduler's clock */
   readonly now?: () => number;
+  /** The clock and timers (timeouts, lease renewals, the queues' waits). @defaultValue the real ones */
+  readonly scheduler?: JobScheduler;
   /** How long a claim lasts without renewal; a dead worker's jobs are taken over after it. @defaultValue 30,000 */
   readonly leaseMs?: number;
   /** How long a job whose target another job holds waits before it is tried again. @defaultValue 50 (plus up to as much again) */
@@ -61,6 +62,8 @@ export interface EndedJob {
 export interface JobExecutorConfig {
   readonly workerId: string;
   readonly now: () => number;
+  /** The clock and timers, `now` included; the queues that run this executor's jobs wait on them too. */
+  readonly scheduler: JobScheduler;
   readonly leaseMs: number;
   readonly lockRetryMs: number;
   readonly maxRecoveries: number;
@@ -78,40 +81,6 @@ export type RunResult =
 /** A worker's claim was no longer current when it came to commit: its transaction is rolled back. */
 class LostClaimError extends Error {
   override readonly name = 'LostClaimError';
-}
-
-/** A target after its table and id are settled. */
-interface ResolvedTarget {
-  readonly table: string;
-  readonly id: string;
-  readonly operation: SyncJobOperation;
-  readonly context: JsonObject | null;
-}
-
-/** What a run learned, kept for the failure record if it fails later. */
-interface RunState {
-  startedAt: number | null;
-  currentData: RowValues | null;
-  updatedData: RowValues | null;
-  operation: SyncJobOperation | null;
-  target: JobRef | null;
-}
-
-/** The end of a run, written in one transaction with whatever the job writes. */
-interface Ending {
-  readonly status: SyncJobStatus;
-  readonly operation?: SyncJobOperation | null;
-  readonly target?: JobRef | null;
-  readonly diffSummary?: DiffSummary | null;
-  readonly currentData?: RowValues | null;
-  readonly updatedData?: RowValues | null;
-  readonly children?: readonly NewJobRecord[];
-  readonly writes?: ReadonlyArray<{
-    readonly seen: TableRow | null;
-    readonly table: string;
-    readonly id: string;
-    readonly values: RowValues | null;
-  }>;
 }
 
 /**
@@ -133,9 +102,13 @@ export class JobExecutor {
   readonly #onJobEnded: ((ended: EndedJob) => void) | null;
 
   constructor(options: JobExecutorOptions) {
+    const scheduler = options.now
+      ? withClock(options.scheduler ?? systemJobScheduler, options.now)
+      : (options.scheduler ?? systemJobScheduler);
     this.config = Object.freeze({
       workerId: options.workerId ?? `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
-      now: options.now ?? Date.now,
+      now: () => scheduler.now(),
+      scheduler,
       leaseMs: options.leaseMs ?? 30_000,
       lockRetryMs: options.lockRetryMs ?? 50,
       maxRecoveries: options.maxRecoveries ?? 3,
@@ -147,7 +120,7 @@ export class JobExecutor {
     this.#leases = new LeaseKeeper({
       store: this.#store,
       leaseMs: this.config.leaseMs,
-      now: this.config.now,
+      scheduler,
       logger: this.#logger,
     });
   }
@@ -159,25 +132,30 @@ export class JobExecutor {
 
   /** When a job whose target was busy may be tried again: soon, spread so waiting jobs do not collide. */
   retryAt(): number {
-    return this.config.now() + this.config.lockRetryMs * (1 + Math.random());
+    const { scheduler, lockRetryMs } = this.config;
+    return jitteredRetryAt(scheduler.now(), lockRetryMs, () => scheduler.random());
   }
 
   /** Runs one claimed job to its end (or to a deferral, when its target is busy). Never throws. */
   async run(claimed: ClaimedJob): Promise<RunResult> {
     const { record, claim } = claimed;
-    const tenant = this.#store.forTenant(record.tenantId);
-    const state: RunState = {
+    const { scheduler } = this.config;
+    const abort = new AbortController();
+    const run: JobRun = {
+      claim,
+      record,
+      tenant: this.#store.forTenant(record.tenantId),
+      signal: abort.signal,
       startedAt: claimed.started ? (record.startedAt ?? this.config.now()) : null,
       currentData: null,
       updatedData: null,
       operation: record.operation,
       target: record.target,
     };
-    const abort = new AbortController();
     const timeoutSec = record.settings.timeoutSec;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: unknown = null;
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
+      timer = scheduler.setTimeout(() => {
         const error = new JobTimeoutError(timeoutSec);
         abort.abort(error);
         reject(error);
@@ -187,15 +165,14 @@ export class JobExecutor {
     const began = this.config.now();
     let result: RunResult;
     try {
-      result = await Promise.race([this.#execute(claimed, tenant, state, abort.signal), timedOut]);
+      result = await Promise.race([this.#execute(run, claimed.started), timedOut]);
     } catch (error) {
-      result =
-        error instanceof LostClaimError ? { kind: 'lost' } : await this.#fail(claim, record, state, error);
+      result = error instanceof LostClaimError ? { kind: 'lost' } : await this.#fail(run, error);
     } finally {
-      clearTimeout(timer);
+      scheduler.clearTimeout(timer);
       this.#leases.delete(record.id);
     }
-    if (result.kind === 'ended') this.#ended(record.type, result.status, state.startedAt ?? began);
+    if (result.kind === 'ended') this.#ended(record.type, result.status, run.startedAt ?? began);
     return result;
   }
 
@@ -208,13 +185,9 @@ export class JobExecutor {
     }
   }
 
-  async #execute(
-    claimed: ClaimedJob,
-    tenant: TenantJobStore,
-    state: RunState,
-    signal: AbortSignal,
-  ): Promise<RunResult> {
-    const { record, claim } = claimed;
+  /** From the claim to the controller's mode; `started`: the claim took over a job already `Started`. */
+  async #execute(claimedRun: JobRun, started: boolean): Promise<RunResult> {
+    const { record, tenant, signal, claim } = claimedRun;
     const type = this.#types.get(record.type);
     if (!type) {
       throw new Error(
@@ -230,14 +203,16 @@ export class JobExecutor {
     if (record.source && !source) {
       throw new Error(`its source ${record.source.table} ${record.source.id} does not exist on the server`);
     }
-    let job = runningJob(record, tenant, signal, record.context);
+    const job = runningJob(record, tenant, signal, record.context);
 
     if (type.mode === 'bypass') {
+      const run = Object.assign(claimedRun, { type, job, source });
       await type.afterStart?.(job, source);
       const result = (await type.execute(job, source)) ?? null;
-      return this.#endBypass(claimed, tenant, state, type, job, source, result || null, signal);
+      return this.#endBypass(run, result || null);
     }
 
+    const run = Object.assign(claimedRun, { type, job, source });
     let target: ResolvedTarget;
     if (record.target) {
       target = { ...record.target, operation: record.operation ?? 'update', context: null };
@@ -247,70 +222,41 @@ export class JobExecutor {
           ? [await type.getTargetDocument(job, source)].filter((info): info is TargetInfo => !!info)
           : [...(await type.getMultipleTargetDocuments(job, source))];
       const targets = found.map((info) => resolveTarget(type, info));
-      if (targets.length === 0)
-        return this.#end(claim, tenant, state, type, job, source, { status: 'No Target' }, signal);
-      if (targets.length > 1)
-        return this.#relay(claimed, tenant, state, type, job, source, found, targets, signal);
+      if (targets.length === 0) return this.#end(run, { status: 'No Target' });
+      if (targets.length > 1) return this.#relay(run, { found, targets });
       target = targets[0] as ResolvedTarget;
-      if (target.context) job = runningJob(record, tenant, signal, target.context);
+      if (target.context) run.job = runningJob(record, tenant, signal, target.context);
     }
-    state.target = { table: target.table, id: target.id };
-    state.operation = target.operation;
-    if (!claimed.started) {
-      const started = await this.#store.start(claim, [lockKeyOf(target)], this.config.now(), this.retryAt());
-      if (started === 'lost') return { kind: 'lost' };
-      if (started === 'busy') return { kind: 'deferred', at: this.config.now() + this.config.lockRetryMs };
-      state.startedAt = this.config.now();
+    run.target = { table: target.table, id: target.id };
+    run.operation = target.operation;
+    if (!started) {
+      const result = await this.#store.start(claim, [lockKeyOf(target)], this.config.now(), this.retryAt());
+      if (result === 'lost') return { kind: 'lost' };
+      if (result === 'busy') return { kind: 'deferred', at: this.config.now() + this.config.lockRetryMs };
+      run.startedAt = this.config.now();
     }
-    await type.afterStart?.(job, source);
-    return this.#sync(claim, tenant, state, type, job, source, target, signal);
+    await type.afterStart?.(run.job, source);
+    return this.#sync(run, target);
   }
 
   /** Single and multiple targets: read the target under its lock, shape it, and commit it with the status. */
   async #sync(
-    claim: JobClaim,
-    tenant: TenantJobStore,
-    state: RunState,
-    type: Extract<SyncJobType, { mode: 'single' | 'multiple' }>,
-    job: RunningSyncJob,
-    source: SourceRow | null,
+    run: ControlledRun<Extract<SyncJobType, { mode: 'single' | 'multiple' }>>,
     resolved: ResolvedTarget,
-    signal: AbortSignal,
   ): Promise<RunResult> {
+    const { tenant, type, job, source } = run;
     const target = { table: resolved.table, id: resolved.id };
     // Read after the lock was taken, so no other job changes it before this one commits.
     const current = await tenant.rows.get(target.table, target.id);
     let operation = resolved.operation;
     // Ids of derived rows are often deterministic (one row per day): an insert that finds its row updates it.
     if (operation === 'insert' && current) operation = 'update';
-    state.operation = operation;
+    run.operation = operation;
     if (operation === 'update' && !current) {
       throw new Error(`its target ${target.table} ${target.id} does not exist, so it cannot be updated`);
     }
-    if (operation === 'delete' && !current) {
-      return this.#end(
-        claim,
-        tenant,
-        state,
-        type,
-        job,
-        source,
-        { status: 'No Target', operation, target },
-        signal,
-      );
-    }
-    if (!job.isEnabled(operation)) {
-      return this.#end(
-        claim,
-        tenant,
-        state,
-        type,
-        job,
-        source,
-        { status: 'Skipped', operation, target },
-        signal,
-      );
-    }
+    if (operation === 'delete' && !current) return this.#end(run, { status: 'No Target', operation, target });
+    if (!job.isEnabled(operation)) return this.#end(run, { status: 'Skipped', operation, target });
     const document: TargetDocument = {
       ...target,
       operation,
@@ -324,48 +270,28 @@ export class JobExecutor {
       const { id: _id, ...values } = document.values;
       updated = values;
     }
-    state.currentData = current?.values ?? null;
-    state.updatedData = updated;
+    run.currentData = current?.values ?? null;
+    run.updatedData = updated;
     const diffSummary = diffValues(current?.values ?? null, updated);
-    const snapshot = { currentData: state.currentData, updatedData: updated };
-    if (job.dryRun) {
-      return this.#end(
-        claim,
-        tenant,
-        state,
-        type,
-        job,
-        source,
-        { status: 'Skipped', operation, target, diffSummary, ...snapshot },
-        signal,
-      );
-    }
+    const skipped: Ending = {
+      status: 'Skipped',
+      operation,
+      target,
+      diffSummary,
+      currentData: run.currentData,
+      updatedData: updated,
+    };
+    if (job.dryRun) return this.#end(run, skipped);
     if (operation === 'update' && isEmptyDiff(diffSummary) && !job.flags.updateWithoutChangesEnabled) {
-      return this.#end(
-        claim,
-        tenant,
-        state,
-        type,
-        job,
-        source,
-        { status: 'Skipped', operation, target, diffSummary, ...snapshot },
-        signal,
-      );
+      return this.#end(run, skipped);
     }
     await type.beforeSync?.(job, source, document);
-    const written = await this.#commit(
-      claim,
-      tenant,
-      state,
-      job,
-      {
-        status: 'Finished',
-        operation,
-        target,
-        writes: [{ ...target, seen: current, values: updated }],
-      },
-      signal,
-    );
+    const written = await this.#commit(run, {
+      status: 'Finished',
+      operation,
+      target,
+      writes: [{ ...target, seen: current, values: updated }],
+    });
     const result = written[0] ?? { before: null, after: null };
     await this.#hook(job, 'afterSync', () => type.afterSync?.(job, source, document, result));
     await this.#hook(job, 'finished', () =>
@@ -381,22 +307,15 @@ export class JobExecutor {
 
   /** Several targets: one child job per target, committed with the parent's `Relayed`. */
   async #relay(
-    claimed: ClaimedJob,
-    tenant: TenantJobStore,
-    state: RunState,
-    type: SyncJobType,
-    job: RunningSyncJob,
-    source: SourceRow | null,
-    found: readonly TargetInfo[],
-    targets: readonly ResolvedTarget[],
-    signal: AbortSignal,
+    run: ControlledRun,
+    relay: { readonly found: readonly TargetInfo[]; readonly targets: readonly ResolvedTarget[] },
   ): Promise<RunResult> {
-    const { record } = claimed;
-    await type.beforeRelay?.(job, source, found);
+    const { record, type, job, source } = run;
+    await type.beforeRelay?.(job, source, relay.found);
     const now = this.config.now();
     // Children inherit the parent's settings, flags, trigger and dry run; a type disabled since does not stop them.
     const typeSettings = { ...DEFAULT_TYPE_SETTINGS, ...record.settings, disabled: false };
-    const children = targets.map((target) =>
+    const children = relay.targets.map((target) =>
       buildJobRecord(
         { tenantId: record.tenantId, type, typeSettings, now },
         {
@@ -412,36 +331,17 @@ export class JobExecutor {
         },
       ),
     );
-    return this.#end(
-      claimed.claim,
-      tenant,
-      state,
-      type,
-      job,
-      source,
-      { status: 'Relayed', children },
-      signal,
-      async () => {
-        const relayed: SyncJob[] = children.map((child) => toSyncJob(newRecord(child)));
-        await this.#hook(job, 'afterRelay', () => type.afterRelay?.(job, source, relayed));
-      },
-    );
+    return this.#end(run, { status: 'Relayed', children }, async () => {
+      const relayed: SyncJob[] = children.map((child) => toSyncJob(newRecord(child)));
+      await this.#hook(job, 'afterRelay', () => type.afterRelay?.(job, source, relayed));
+    });
   }
 
   /** Bypass: the controller did its work; record what it says, and commit the rows it returned. */
-  async #endBypass(
-    claimed: ClaimedJob,
-    tenant: TenantJobStore,
-    state: RunState,
-    type: Extract<SyncJobType, { mode: 'bypass' }>,
-    job: RunningSyncJob,
-    source: SourceRow | null,
-    result: BypassResult | null,
-    signal: AbortSignal,
-  ): Promise<RunResult> {
+  async #endBypass(run: ControlledRun, result: BypassResult | null): Promise<RunResult> {
     const requested = result?.writes ?? [];
     const writes = await Promise.all(
-      requested.map(async (write) => ({ ...write, seen: await tenant.rows.get(write.table, write.id) })),
+      requested.map(async (write) => ({ ...write, seen: await run.tenant.rows.get(write.table, write.id) })),
     );
     const first = writes[0];
     const target = result?.target ?? (first ? { table: first.table, id: first.id } : null);
@@ -449,39 +349,29 @@ export class JobExecutor {
       result?.diff ??
       (writes.length === 1 && first ? diffValues(first.seen?.values ?? null, first.values) : null);
     if (first) {
-      state.currentData = first.seen?.values ?? null;
-      state.updatedData = first.values;
+      run.currentData = first.seen?.values ?? null;
+      run.updatedData = first.values;
     }
     const status: SyncJobStatus = !target
       ? 'No Target'
-      : job.dryRun || result?.status === 'Skipped'
+      : run.job.dryRun || result?.status === 'Skipped'
         ? 'Skipped'
         : 'Finished';
-    const ending: Ending = {
+    return this.#end(run, {
       status,
       operation: result?.operation ?? null,
       target,
       diffSummary,
-      currentData: state.currentData,
-      updatedData: state.updatedData,
+      currentData: run.currentData,
+      updatedData: run.updatedData,
       ...(status === 'Finished' ? { writes } : {}),
-    };
-    return this.#end(claimed.claim, tenant, state, type, job, source, ending, signal);
+    });
   }
 
-  /** Commits an ending, then runs the `finished` hook. */
-  async #end(
-    claim: JobClaim,
-    tenant: TenantJobStore,
-    state: RunState,
-    type: SyncJobType,
-    job: RunningSyncJob,
-    source: SourceRow | null,
-    ending: Ending,
-    signal: AbortSignal,
-    afterCommit?: () => Promise<void>,
-  ): Promise<RunResult> {
-    await this.#commit(claim, tenant, state, job, ending, signal);
+  /** Commits an ending, then runs `afterCommit` and the `finished` hook. */
+  async #end(run: ControlledRun, ending: Ending, afterCommit?: () => Promise<void>): Promise<RunResult> {
+    const { type, job, source } = run;
+    await this.#commit(run, ending);
     await afterCommit?.();
     await this.#hook(job, 'finished', () =>
       type.finished?.(job, source, {
@@ -499,16 +389,13 @@ export class JobExecutor {
    * It counts only while this worker's claim is current and the job has not timed out.
    */
   async #commit(
-    claim: JobClaim,
-    tenant: TenantJobStore,
-    state: RunState,
-    job: RunningSyncJob,
+    run: ControlledRun,
     ending: Ending,
-    signal: AbortSignal,
   ): Promise<Array<{ before: RowValues | null; after: RowValues | null }>> {
+    const { claim, signal, job } = run;
     if (signal.aborted) throw signal.reason;
     const now = this.config.now();
-    const startedAt = state.startedAt ?? now;
+    const startedAt = run.startedAt ?? now;
     const keepData = job.settings.verboseLogging;
     const endPatch = (
       diffSummary: DiffSummary | null,
@@ -532,17 +419,17 @@ export class JobExecutor {
     });
     // A job that found its target never shows `Started` when it ends without a write: it moves from
     // `Queued` to its end in one step.
-    const from: readonly SyncJobStatus[] = ['Queued', 'Started'];
     if ((ending.writes ?? []).length === 0 && (ending.children ?? []).length === 0) {
       const patch = endPatch(
         ending.diffSummary ?? null,
         ending.currentData ?? null,
         ending.updatedData ?? null,
       );
-      if (!(await this.#store.endClaimed(claim, from, patch, signal))) throw new LostClaimError();
+      if (!(await this.#store.endClaimed(claim, RUNNABLE_STATUSES, patch, signal)))
+        throw new LostClaimError();
       return [];
     }
-    return tenant.transaction(async (tx) => {
+    return run.tenant.transaction(async (tx) => {
       const written: Array<{ before: RowValues | null; after: RowValues | null }> = [];
       for (const write of ending.writes ?? []) {
         written.push(
@@ -562,7 +449,7 @@ export class JobExecutor {
       const patch = only
         ? endPatch(diffValues(only.before, only.after), only.before, only.after)
         : endPatch(ending.diffSummary ?? null, ending.currentData ?? null, ending.updatedData ?? null);
-      if (!(await tx.updateClaimed(claim, from, patch))) throw new LostClaimError();
+      if (!(await tx.updateClaimed(claim, RUNNABLE_STATUSES, patch))) throw new LostClaimError();
       // Checked again inside the transaction: a job that timed out while it waited here must not commit.
       if (signal.aborted) throw signal.reason;
       await tx.releaseLocks(claim.jobId);
@@ -571,20 +458,21 @@ export class JobExecutor {
   }
 
   /** Records a failure; with retries left (and an error worth retrying), the job runs again after its delay. */
-  async #fail(claim: JobClaim, record: JobRecord, state: RunState, error: unknown): Promise<RunResult> {
+  async #fail(run: JobRun, error: unknown): Promise<RunResult> {
+    const { claim, record } = run;
     const now = this.config.now();
     const retry = !(error instanceof UnrecoverableJobError) && record.retryCount < record.settings.maxRetries;
-    const startedAt = state.startedAt ?? now;
+    const startedAt = run.startedAt ?? now;
     const message = error instanceof Error ? error.message : String(error);
     const patch: JobPatch = {
       status: 'Failed',
-      operation: state.operation,
-      target: state.target,
+      operation: run.operation,
+      target: run.target,
       errorMessage: message.slice(0, 10_000) || 'the job failed without a message',
       errorStack: error instanceof Error && error.stack ? error.stack.slice(0, 20_000) : null,
       // Kept on failure whatever the verbose setting: it is what the owner needs to see why.
-      currentData: state.currentData,
-      updatedData: state.updatedData,
+      currentData: run.currentData,
+      updatedData: run.updatedData,
       retryAfter: retry ? now + record.settings.retryDelaySec * 1000 : null,
       startedAt,
       endedAt: now,
@@ -593,7 +481,7 @@ export class JobExecutor {
       releaseLease: true,
     };
     try {
-      if (!(await this.#store.endClaimed(claim, ['Queued', 'Started'], patch))) return { kind: 'lost' };
+      if (!(await this.#store.endClaimed(claim, RUNNABLE_STATUSES, patch))) return { kind: 'lost' };
       this.#logger.warn(
         { jobId: record.id, tenantId: record.tenantId, type: record.type, err: error, retry },
         `sync job failed: ${message}`,
@@ -617,57 +505,4 @@ export class JobExecutor {
       );
     }
   }
-}
-
-function resolveTarget(type: SyncJobType, info: TargetInfo): ResolvedTarget {
-  if (typeof info !== 'object' || info === null || !['insert', 'update', 'delete'].includes(info.operation)) {
-    throw new UnrecoverableJobError(
-      `job type "${type.name}" gave a target without a valid operation (insert, update or delete): ${JSON.stringify(info)}`,
-    );
-  }
-  const table = info.table ?? type.targetTable;
-  if (!table) {
-    throw new UnrecoverableJobError(
-      `job type "${type.name}" gave a target without a table, and the type names no targetTable`,
-    );
-  }
-  if (info.operation !== 'insert' && !info.id) {
-    throw new UnrecoverableJobError(
-      `job type "${type.name}" gave a target to ${info.operation} without its id`,
-    );
-  }
-  return { table, id: info.id ?? uuidv7(), operation: info.operation, context: info.context ?? null };
-}
-
-function runningJob(
-  record: JobRecord,
-  tenant: TenantJobStore,
-  signal: AbortSignal,
-  context: JsonObject,
-): RunningSyncJob {
-  const flags = record.flags;
-  return Object.freeze({
-    id: record.id,
-    tenantId: record.tenantId,
-    type: record.type,
-    title: record.title,
-    parentJobId: record.parentJobId,
-    context,
-    trigger: record.trigger,
-    flags,
-    dryRun: record.dryRun,
-    operation: record.operation,
-    target: record.target,
-    settings: record.settings,
-    retryCount: record.retryCount,
-    rows: tenant.rows,
-    signal,
-    isEnabled(operation: SyncJobOperation): boolean {
-      return operation === 'insert'
-        ? flags.insertEnabled
-        : operation === 'update'
-          ? flags.updateEnabled
-          : flags.deleteEnabled;
-    },
-  });
 }

@@ -14,3 +14,4 @@ export * from './sync-jobs.js';
 export * from './queue/job-queue.js';
 export * from './queue/embedded-queue.js';
 export * from './queue/bullmq-queue.js';
+export * from './scheduler.js';

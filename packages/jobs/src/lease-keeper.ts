@@ -1,5 +1,15 @@
 import type { JobClaim, JobStore } from './job-store.js';
 import type { JobLogger } from './logger.js';
+import type { JobScheduler } from './scheduler.js';
+
+/** What {@link LeaseKeeper} needs. */
+export interface LeaseKeeperOptions {
+  readonly store: JobStore;
+  readonly leaseMs: number;
+  /** The clock the leases are counted on, and the timer that renews them. */
+  readonly scheduler: JobScheduler;
+  readonly logger: JobLogger;
+}
 
 /**
  * Renews the leases of the jobs a worker runs, all in one call, every third of the lease. A worker that
@@ -8,24 +18,25 @@ import type { JobLogger } from './logger.js';
 export class LeaseKeeper {
   readonly #store: JobStore;
   readonly #leaseMs: number;
-  readonly #now: () => number;
+  readonly #scheduler: JobScheduler;
   readonly #logger: JobLogger;
   readonly #claims = new Map<string, JobClaim>();
-  #timer: NodeJS.Timeout | undefined;
+  #timer: unknown = null;
 
-  constructor(options: { store: JobStore; leaseMs: number; now: () => number; logger: JobLogger }) {
+  constructor(options: LeaseKeeperOptions) {
     this.#store = options.store;
     this.#leaseMs = options.leaseMs;
-    this.#now = options.now;
+    this.#scheduler = options.scheduler;
     this.#logger = options.logger;
   }
 
   add(claim: JobClaim): void {
     this.#claims.set(claim.jobId, claim);
-    if (!this.#timer) {
-      this.#timer = setInterval(() => void this.#renew(), Math.max(10, Math.floor(this.#leaseMs / 3)));
-      this.#timer.unref();
-    }
+    this.#timer ??= this.#scheduler.setInterval(
+      () => void this.#renew(),
+      Math.max(10, Math.floor(this.#leaseMs / 3)),
+      { background: true },
+    );
   }
 
   delete(jobId: string): void {
@@ -34,14 +45,14 @@ export class LeaseKeeper {
   }
 
   stop(): void {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    if (this.#timer !== null) this.#scheduler.clearInterval(this.#timer);
+    this.#timer = null;
   }
 
   async #renew(): Promise<void> {
     if (this.#claims.size === 0) return;
     try {
-      await this.#store.renewLeases([...this.#claims.values()], this.#now() + this.#leaseMs);
+      await this.#store.renewLeases([...this.#claims.values()], this.#scheduler.now() + this.#leaseMs);
     } catch (error) {
       // A missed renewal is survivable: the lease is three renewals long.
       this.#logger.warn({ err: error }, 'could not renew the leases of running sync jobs');

@@ -14,3 +14,5 @@ export * from './sync-jobs.js';
 export * from './sync-job-names.js';
 export * from './conflicts.js';
 export * from './pill-text.js';
+export * from './device-agent-api.js';
+export * from './openapi.js';

@@ -1,11 +1,10 @@
+import type { SyncState } from './device-agent-api.js';
+
 /**
  * The words of a device's status pill, shared by the device agent and its page (which imports this module
  * alone, as `@tillsync/protocol/pill-text`, so the page stays free of the rest of the package). Pure: no
- * imports, no clock of its own.
+ * runtime imports (the state's type is erased), no clock of its own.
  */
-
-/** A device's sync state, as its status and the pill show it. */
-export type SyncState = 'synced' | 'syncing' | 'offline' | 'error' | 'stopped' | 'unpaired';
 
 /** What {@link pillText} reads of a status: a device's status, or a worker's richer one. */
 export interface PillStatus {

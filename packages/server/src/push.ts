@@ -10,6 +10,7 @@ import {
   type SchemaTable,
   type StoredChange,
 } from '@tillsync/protocol';
+import { checkAcrossRows, toRowWrite, type AppliedUpsert } from './rows/row-writer.js';
 import {
   rowKey,
   type ConflictRecord,
@@ -100,11 +101,8 @@ function earlierAnswer(
 }
 
 /** A change that passed the checks that need no stored row. */
-interface Candidate {
-  readonly index: number;
+interface Candidate extends AppliedUpsert {
   readonly change: Change;
-  readonly table: SchemaTable;
-  readonly key: string;
 }
 
 /** A row's state while the push is judged; `lastIndex` is the change that made it, if any did. */
@@ -133,7 +131,14 @@ async function judgeAndWrite(
   changes.forEach((change, index) => {
     const problem = checkWithoutRows(change, options);
     if ('code' in problem) rejected.set(index, problem);
-    else candidates.push({ index, change, table: problem.table, key: rowKey(change.table, change.id) });
+    else
+      candidates.push({
+        index,
+        change,
+        table: problem.table,
+        id: change.id,
+        key: rowKey(change.table, change.id),
+      });
   });
   const stored = await tx.getRows(candidates.map(({ change }) => change));
 
@@ -151,23 +156,15 @@ async function judgeAndWrite(
   for (const [key, state] of judgement.states) {
     if (state.lastIndex === null) continue;
     const [table, id] = splitKey(key);
-    const schemaTable = options.schema.table(table);
     writes.push({
-      table,
-      id,
-      values: state.values,
-      updatedAt: state.updatedAt,
-      deviceId: state.deviceId,
-      previous: stored.get(key),
-      uniqueValues:
-        state.values === null || !schemaTable
-          ? []
-          : schemaTable.uniqueColumns.flatMap((column) => {
-              const value = state.values?.[column.name];
-              return value === null || value === undefined
-                ? []
-                : [{ column: column.name, value: JSON.stringify(value) }];
-            }),
+      ...toRowWrite(options.schema.table(table), {
+        table,
+        id,
+        values: state.values,
+        updatedAt: state.updatedAt,
+        deviceId: state.deviceId,
+        previous: stored.get(key),
+      }),
       order: state.lastIndex,
     });
   }
@@ -349,99 +346,6 @@ function resolveCounters(
     }
   }
   return { values, deltas };
-}
-
-/**
- * Foreign keys and unique values, judged on the push's outcome: a reference may point at a row the same push
- * creates, in any order; a unique value may move from one row to another within the push.
- */
-async function checkAcrossRows(
-  tx: PushTransaction,
-  judgement: Judgement,
-  stored: Map<string, StoredRow>,
-  schema: CompiledSchema,
-): Promise<Map<number, ErrorDetail>> {
-  const problems = new Map<number, ErrorDetail>();
-  const finalValues = (candidate: Candidate): RowValues | null => {
-    const state = judgement.states.get(candidate.key);
-    return state?.lastIndex === candidate.index ? state.values : null;
-  };
-
-  // References to rows the push does not touch are looked up once, together.
-  const missing = new Map<string, { table: string; id: string }>();
-  for (const candidate of judgement.applied) {
-    const values = finalValues(candidate);
-    if (!values) continue;
-    for (const column of candidate.table.references) {
-      const target = values[column.name];
-      if (typeof target !== 'string') continue;
-      const key = rowKey(column.references ?? '', target);
-      if (!judgement.states.has(key) && !stored.has(key))
-        missing.set(key, { table: column.references ?? '', id: target });
-    }
-  }
-  if (missing.size > 0)
-    for (const [key, row] of await tx.getRows([...missing.values()])) stored.set(key, row);
-
-  for (const candidate of judgement.applied) {
-    const values = finalValues(candidate);
-    if (!values) continue;
-    for (const column of candidate.table.references) {
-      const target = values[column.name];
-      if (typeof target !== 'string') continue;
-      const key = rowKey(column.references ?? '', target);
-      const targetState = judgement.states.get(key) ?? stored.get(key);
-      if (!targetState || targetState.values === null) {
-        problems.set(candidate.index, {
-          code: 'FK_VIOLATION',
-          message: `${candidate.table.name}.${column.name} points at ${column.references ?? ''} ${target} which does not exist`,
-        });
-      }
-    }
-  }
-
-  for (const table of schema.tables) {
-    for (const column of table.uniqueColumns) {
-      const claims = new Map<string, Candidate>();
-      for (const candidate of judgement.applied) {
-        if (candidate.table !== table || problems.has(candidate.index)) continue;
-        const value = finalValues(candidate)?.[column.name];
-        if (value === null || value === undefined) continue;
-        const json = JSON.stringify(value);
-        const earlier = claims.get(json);
-        if (earlier && earlier.change.id !== candidate.change.id) {
-          problems.set(candidate.index, uniqueProblem(table, column.name, value, earlier.change.id));
-        } else {
-          claims.set(json, candidate);
-        }
-      }
-      if (claims.size === 0) continue;
-      const holders = await tx.findUniqueHolders(table.name, column.name, [...claims.keys()]);
-      for (const [json, candidate] of claims) {
-        const holderId = holders.get(json);
-        if (holderId === undefined || holderId === candidate.change.id) continue;
-        // The holder may give the value up in this same push.
-        const holderState = judgement.states.get(rowKey(table.name, holderId));
-        if (
-          holderState &&
-          (holderState.values === null || JSON.stringify(holderState.values[column.name]) !== json)
-        )
-          continue;
-        problems.set(
-          candidate.index,
-          uniqueProblem(table, column.name, JSON.parse(json) as unknown, holderId),
-        );
-      }
-    }
-  }
-  return problems;
-}
-
-function uniqueProblem(table: SchemaTable, column: string, value: unknown, holderId: string): ErrorDetail {
-  return {
-    code: 'UNIQUE_VIOLATION',
-    message: `${table.name}.${column} ${JSON.stringify(value)} is already used by ${table.name} ${holderId}`,
-  };
 }
 
 function toStoredChange(key: string, state: WorkingState): StoredChange {

@@ -2,6 +2,8 @@ import { requestJson } from '../shared/http.js';
 import type {
   CellValue,
   DeviceIdentity,
+  DevicePairRequest,
+  DevicePairResponse,
   DeviceRow,
   DeviceStatus,
   Sale,
@@ -21,7 +23,7 @@ export const deviceApi = {
   syncNow: (): Promise<SyncSummary> => requestJson('/api/sync', { method: 'POST' }),
   pull: (discardLocal: boolean): Promise<SyncSummary> =>
     requestJson('/api/pull', { method: 'POST', body: { discardLocal } }),
-  pair: (fields: { serverUrl: string; code: string; name: string }): Promise<{ deviceId: string }> =>
+  pair: (fields: DevicePairRequest & { serverUrl: string; name: string }): Promise<DevicePairResponse> =>
     requestJson('/api/pair', { method: 'POST', body: fields }),
 
   rows: async <V extends Record<string, CellValue>>(table: string): Promise<DeviceRow<V>[]> =>

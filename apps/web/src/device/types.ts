@@ -1,86 +1,40 @@
+import type {
+  CellValue,
+  DeviceRow as WireDeviceRow,
+  DeviceStatus,
+  RejectedRow,
+  SaleRequest as WireSaleRequest,
+  SyncLogEntry,
+  SyncState,
+  SyncSummary,
+  DeviceIdentityResponse,
+  DevicePairRequest,
+  DevicePairResponse,
+} from '@tillsync/protocol';
+
 /**
  * The answers of the device agent's local API (`tillsync device`, packages/cli/src/device-api.ts) as this
- * page reads them. The page talks HTTP only, so it states the shapes it relies on here.
+ * page reads them: the schemas of `@tillsync/protocol` (device-agent-api.ts), imported as types only, since
+ * the page talks HTTP only.
  */
-
-export type SyncState = 'synced' | 'syncing' | 'offline' | 'error' | 'stopped' | 'unpaired';
-
-/** `GET /api/status` and the `status` events: the worker's status and the pill's text at answer time. */
-export interface DeviceStatus {
-  readonly state: SyncState;
-  readonly lastSyncedAt: string | null;
-  readonly pendingChanges: number;
-  readonly lastError: string | null;
-  /** `SESSION_EXPIRED`, `DEVICE_REVOKED`, `OFFLINE`, … or null. */
-  readonly lastErrorCode: string | null;
-  readonly nextSyncAt: string | null;
-  /** Whether the sync task runs on its schedule. */
-  readonly running: boolean;
-  /** Whether the server's live stream is open. */
-  readonly live: boolean;
-  readonly text: string;
-}
-
-/** A change the server refused. */
-export interface RejectedRow {
-  readonly table: string;
-  readonly id: string;
-  readonly code: string;
-  readonly message: string;
-}
-
-/** One cycle of the sync log (`GET /api/log`, the `cycle` events). */
-export interface SyncLogEntry {
-  /** `auto`, `force`, `force-pull`, `startup`, `live`, `manual`. */
-  readonly trigger: string;
-  readonly mode: 'sync' | 'pull-only' | 'discard-local';
-  readonly startedAt: string;
-  readonly durationMs: number;
-  readonly ok: boolean;
-  readonly outcome: 'synced' | 'offline' | 'error' | 'stopped';
-  readonly pushed: number;
-  readonly pulled: number;
-  readonly conflicts: number;
-  readonly rejected: readonly RejectedRow[];
-  readonly repairs: readonly { readonly table: string; readonly reason: string; readonly matched: boolean }[];
-  readonly error: string | null;
-  readonly errorCode: string | null;
-}
+export type {
+  CellValue,
+  DevicePairRequest,
+  DevicePairResponse,
+  DeviceStatus,
+  RejectedRow,
+  SyncLogEntry,
+  SyncState,
+  SyncSummary,
+};
 
 /** `GET /api/device`. */
-export interface DeviceIdentity {
-  readonly paired: boolean;
-  readonly deviceId?: string;
-  readonly tenantId?: string;
-  readonly serverUrl?: string;
-  readonly name?: string | null;
-  /** The sync task's schedule. */
-  readonly intervalMs: number;
-}
+export type DeviceIdentity = DeviceIdentityResponse;
 
-/** What `POST /api/sync` and `POST /api/pull` answer: the cycle's summary. */
-export interface SyncSummary {
-  readonly ok: boolean;
-  readonly trigger: string;
-  readonly pushed: number;
-  readonly pulled: number;
-  readonly conflicts: number;
-  readonly rejected: number;
-  readonly durationMs: number;
-  readonly error: string | null;
-}
-
-export type CellValue = string | number | null;
-
-/** A row of a synced table as `GET /api/rows/:table` answers it: its values and its sync state. */
-export interface DeviceRow<V extends Record<string, CellValue>> {
-  readonly id: string;
+/** A row of a synced table as `GET /api/rows/:table` answers it, with the columns of its table. */
+export type DeviceRow<V extends Record<string, CellValue>> = Omit<WireDeviceRow, 'values'> & {
   readonly values: V;
-  /** Changed here and not yet confirmed by the server. */
-  readonly pending: boolean;
-  /** Why the server refused this row's last push, or null. */
-  readonly error: { readonly code: string; readonly message: string } | null;
-}
+};
 
 export interface ProductValues extends Record<string, CellValue> {
   readonly sku: string;
@@ -113,7 +67,4 @@ export type Customer = DeviceRow<CustomerValues>;
 export type Sale = DeviceRow<SaleValues>;
 
 /** `POST /api/sales`: the lines of a sale; the agent prices them and takes the stock. */
-export interface SaleRequest {
-  readonly customerId: string | null;
-  readonly items: readonly { readonly productId: string; readonly quantity: number }[];
-}
+export type SaleRequest = WireSaleRequest & { readonly customerId: string | null };

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import type { JobExecutor } from '../executor.js';
 import type { DispatchItem, JobStore } from '../job-store.js';
 import { silentLogger, type JobLogger } from '../logger.js';
+import { jitteredRetryAt, systemJobScheduler } from '../scheduler.js';
 import { ALL_QUEUES, Nudge, Slots, sleep, type JobQueue } from './job-queue.js';
 
 /**
@@ -171,7 +172,8 @@ export class BullMqJobQueue implements JobQueue {
   }
 
   async #dispatchLoop(): Promise<void> {
-    const now = this.#executor?.config.now ?? Date.now;
+    const scheduler = this.#executor?.config.scheduler ?? systemJobScheduler;
+    const now = (): number => scheduler.now();
     const limit = 1000;
     let recoveredAt = -Infinity;
     while (!this.#stopping) {
@@ -201,7 +203,7 @@ export class BullMqJobQueue implements JobQueue {
       } catch (error) {
         this.#logger.error({ err: error }, 'could not hand sync jobs to BullMQ');
       }
-      if (handed < limit) await sleep(this.config.pollIntervalMs, woken);
+      if (handed < limit) await sleep(this.config.pollIntervalMs, woken, scheduler);
     }
   }
 
@@ -256,7 +258,11 @@ export class BullMqJobQueue implements JobQueue {
           if (at !== null) later.set(jobId, at);
         } catch (error) {
           this.#logger.error({ err: error, jobId }, 'a delivered sync job could not be run');
-          later.set(jobId, executor.config.now() + CLAIM_ERROR_RETRY_MS * (1 + Math.random()));
+          const { now, scheduler } = executor.config;
+          later.set(
+            jobId,
+            jitteredRetryAt(now(), CLAIM_ERROR_RETRY_MS, () => scheduler.random()),
+          );
         } finally {
           slots.give();
         }
@@ -279,6 +285,7 @@ export class BullMqJobQueue implements JobQueue {
 
   /** Puts a delivery back for `waitMs` (BullMQ's own way to postpone a job from inside its processor). */
   async #delay(delivery: Job<Delivery>, token: string | undefined, waitMs: number): Promise<void> {
+    // BullMQ compares this moment with the real clocks of its workers, not with the executor's.
     await delivery.moveToDelayed(Date.now() + Math.max(1, Math.ceil(waitMs)), token);
     throw new DelayedError();
   }

@@ -46,7 +46,7 @@ export class EmbeddedJobQueue implements JobQueue {
   readonly #running = new Set<Promise<void>>();
   #loop: Promise<void> | null = null;
   #stopping = false;
-  #deferTimer: NodeJS.Timeout | undefined;
+  #deferTimer: unknown = null;
 
   constructor(options: EmbeddedJobQueueOptions) {
     this.config = Object.freeze({
@@ -70,7 +70,7 @@ export class EmbeddedJobQueue implements JobQueue {
 
   async stop(): Promise<void> {
     this.#stopping = true;
-    clearTimeout(this.#deferTimer);
+    this.#clearDeferTimer();
     this.#nudge.close();
     await this.#loop;
     this.#loop = null;
@@ -84,11 +84,11 @@ export class EmbeddedJobQueue implements JobQueue {
 
   async #run(): Promise<void> {
     const { concurrency, queues, pollIntervalMs } = this.config;
-    const { workerId, leaseMs, now } = this.#executor.config;
+    const { workerId, leaseMs, now, scheduler } = this.#executor.config;
     while (!this.#stopping) {
       const free = concurrency - this.#running.size;
       if (free <= 0) {
-        await sleep(pollIntervalMs, this.#nudge.promise);
+        await sleep(pollIntervalMs, this.#nudge.promise, scheduler);
         continue;
       }
       let claimed: ClaimedJob[] = [];
@@ -99,7 +99,7 @@ export class EmbeddedJobQueue implements JobQueue {
       }
       for (const job of claimed) this.#launch(job);
       if (claimed.length === free) continue;
-      await sleep(await this.#idleMs(), this.#nudge.promise);
+      await sleep(await this.#idleMs(), this.#nudge.promise, scheduler);
     }
   }
 
@@ -132,8 +132,15 @@ export class EmbeddedJobQueue implements JobQueue {
   }
 
   #wakeAt(at: number): void {
-    clearTimeout(this.#deferTimer);
-    this.#deferTimer = setTimeout(() => this.#nudge.fire(), Math.max(1, at - this.#executor.config.now()));
-    this.#deferTimer.unref();
+    const { scheduler } = this.#executor.config;
+    this.#clearDeferTimer();
+    this.#deferTimer = scheduler.setTimeout(() => this.#nudge.fire(), Math.max(1, at - scheduler.now()), {
+      background: true,
+    });
+  }
+
+  #clearDeferTimer(): void {
+    if (this.#deferTimer !== null) this.#executor.config.scheduler.clearTimeout(this.#deferTimer);
+    this.#deferTimer = null;
   }
 }

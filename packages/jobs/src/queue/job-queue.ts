@@ -1,4 +1,5 @@
 import type { SyncJobQueue } from '@tillsync/protocol';
+import { systemJobScheduler, type JobScheduler } from '../scheduler.js';
 
 /**
  * A queue transport: how "job X is ready" reaches a worker. The database stays the source of truth (the
@@ -19,13 +20,16 @@ export interface JobQueue {
 /** Every queue, for workers that serve them all. */
 export const ALL_QUEUES: readonly SyncJobQueue[] = ['default', 'short', 'long'];
 
-/** Waits `ms`, or less when `nudged` is resolved first. */
-export function sleep(ms: number, nudged?: Promise<void>): Promise<void> {
+/** Waits `ms` on the scheduler's timers, or less when `nudged` is resolved first. */
+export function sleep(
+  ms: number,
+  nudged?: Promise<void>,
+  scheduler: JobScheduler = systemJobScheduler,
+): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, Math.max(0, ms));
-    timer.unref();
+    const timer = scheduler.setTimeout(resolve, Math.max(0, ms), { background: true });
     void nudged?.then(() => {
-      clearTimeout(timer);
+      scheduler.clearTimeout(timer);
       resolve();
     });
   });

@@ -13,7 +13,7 @@ import {
   type RefreshResponse,
 } from '@tillsync/protocol';
 import type { DeviceRecord } from '../storage/account-store.js';
-import type { AppContext } from './app.js';
+import type { AppContext } from './app-context.js';
 
 const DeviceParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 const RenameRequest = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) });

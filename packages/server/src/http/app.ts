@@ -5,12 +5,7 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import { ProtocolError } from '@tillsync/protocol';
-import type { Accounts } from '../accounts.js';
-import type { ServerConfig } from '../config.js';
-import type { ServerMetrics } from '../metrics.js';
-import type { ChangeNotices } from '../notices/change-notices.js';
-import type { Storage } from '../storage/storage.js';
-import type { ServerJobs } from '../jobs/server-jobs.js';
+import type { AppContext } from './app-context.js';
 import { registerAccountRoutes } from './account-routes.js';
 import { toErrorAnswer } from './errors.js';
 import { registerOpsRoutes } from './ops-routes.js';
@@ -18,17 +13,6 @@ import { registerSyncRoutes } from './sync-routes.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerConflictRoutes } from './conflict-routes.js';
 import { readStaticFile } from './static-files.js';
-
-/** What the routes need. */
-export interface AppContext {
-  readonly config: ServerConfig;
-  readonly storage: Storage;
-  readonly accounts: Accounts;
-  readonly notices: ChangeNotices;
-  readonly metrics: ServerMetrics;
-  /** Sync jobs; without them the job routes answer nothing and pushes trigger no jobs. */
-  readonly jobs?: ServerJobs;
-}
 
 /** The HTTP API of PROTOCOL.md §2 as a Fastify app (not listening yet). */
 export function buildApp(context: AppContext): FastifyInstance {

@@ -6,7 +6,7 @@ import {
   type StoredChange,
 } from '@tillsync/protocol';
 import type { StoredConflict } from '../storage/sync-store.js';
-import type { AppContext } from './app.js';
+import type { AppContext } from './app-context.js';
 
 /** The most conflicts one call answers, and how many when the caller does not say. */
 const MAX_CONFLICTS = 500;

@@ -1,8 +1,6 @@
-import type { TSchema } from '@sinclair/typebox';
 import {
   DeviceInfo,
   DeviceList,
-  ErrorBody,
   HealthResponse,
   LoginRequest,
   LoginResponse,
@@ -17,33 +15,23 @@ import {
   RefreshRequest,
   RefreshResponse,
   SyncSchema,
+  openApiDocument,
+  type ApiOperation,
 } from '@tillsync/protocol';
 
-interface Operation {
-  readonly method: 'get' | 'post' | 'patch';
-  readonly path: string;
-  readonly summary: string;
-  readonly auth: 'none' | 'device' | 'owner' | 'any';
-  readonly body?: TSchema;
-  readonly query?: TSchema;
-  readonly response?: TSchema;
-  readonly status?: number;
-}
-
 /** Every route, with the schemas the server validates with and answers in (PROTOCOL.md §2). */
-const OPERATIONS: readonly Operation[] = [
+const OPERATIONS: readonly ApiOperation[] = [
   {
     method: 'get',
     path: '/api/sync/health',
     summary: 'Health, server time and protocol version',
-    auth: 'none',
+    public: true,
     response: HealthResponse,
   },
   {
     method: 'post',
     path: '/api/sync/push',
     summary: 'Push changes; one result per change',
-    auth: 'device',
     body: PushRequest,
     response: PushResponse,
   },
@@ -51,7 +39,6 @@ const OPERATIONS: readonly Operation[] = [
     method: 'get',
     path: '/api/sync/pull',
     summary: 'Pull the changes after a cursor, a page at a time',
-    auth: 'device',
     query: PullQuery,
     response: PullResponse,
   },
@@ -59,20 +46,18 @@ const OPERATIONS: readonly Operation[] = [
     method: 'get',
     path: '/api/sync/schema',
     summary: 'The schema the server enforces',
-    auth: 'any',
     response: SyncSchema,
   },
   {
     method: 'get',
     path: '/api/sync/events',
     summary: 'Server-sent events: "changes" when another device pushed',
-    auth: 'device',
   },
   {
     method: 'post',
     path: '/api/auth/login',
     summary: "An owner's login",
-    auth: 'none',
+    public: true,
     body: LoginRequest,
     response: LoginResponse,
   },
@@ -80,14 +65,13 @@ const OPERATIONS: readonly Operation[] = [
     method: 'post',
     path: '/api/auth/logout',
     summary: "Ends the owner's session",
-    auth: 'owner',
     status: 204,
   },
   {
     method: 'post',
     path: '/api/auth/refresh',
     summary: "Rotates a device's tokens",
-    auth: 'none',
+    public: true,
     body: RefreshRequest,
     response: RefreshResponse,
   },
@@ -95,7 +79,6 @@ const OPERATIONS: readonly Operation[] = [
     method: 'post',
     path: '/api/pairing-codes',
     summary: 'A one-time pairing code, valid 15 minutes',
-    auth: 'owner',
     response: PairingCodeResponse,
     status: 201,
   },
@@ -103,7 +86,7 @@ const OPERATIONS: readonly Operation[] = [
     method: 'post',
     path: '/api/devices/pair',
     summary: 'Pairs a device with a code',
-    auth: 'none',
+    public: true,
     body: PairRequest,
     response: PairResponse,
     status: 201,
@@ -112,82 +95,31 @@ const OPERATIONS: readonly Operation[] = [
     method: 'get',
     path: '/api/devices',
     summary: "The tenant's devices",
-    auth: 'owner',
     response: DeviceList,
   },
   {
     method: 'post',
     path: '/api/devices/{id}/revoke',
     summary: 'Cuts a device off',
-    auth: 'owner',
     status: 204,
   },
   {
     method: 'patch',
     path: '/api/devices/{id}',
     summary: 'Renames a device',
-    auth: 'owner',
     response: DeviceInfo,
   },
-  { method: 'get', path: '/api/ready', summary: 'Readiness: the database answers', auth: 'none' },
-  { method: 'get', path: '/metrics', summary: 'Prometheus metrics', auth: 'none' },
+  { method: 'get', path: '/api/ready', summary: 'Readiness: the database answers', public: true },
+  { method: 'get', path: '/metrics', summary: 'Prometheus metrics', public: true },
 ];
 
 /** The HTTP API as an OpenAPI 3.1 document, made from the same schemas the server validates with. */
-export function openApiDocument(): Record<string, unknown> {
-  const paths: Record<string, Record<string, unknown>> = {};
-  for (const operation of OPERATIONS) {
-    const responses: Record<string, unknown> = {
-      [String(operation.status ?? 200)]: operation.response
-        ? { description: 'success', content: { 'application/json': { schema: plain(operation.response) } } }
-        : { description: 'success' },
-      '4XX': {
-        description: 'the request was refused',
-        content: { 'application/json': { schema: plain(ErrorBody) } },
-      },
-    };
-    const parameters = [
-      ...(operation.path.includes('{id}')
-        ? [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }]
-        : []),
-      ...Object.entries((operation.query?.properties ?? {}) as Record<string, TSchema>).map(
-        ([name, schema]) => ({
-          name,
-          in: 'query',
-          required: false,
-          schema: plain(schema),
-        }),
-      ),
-    ];
-    (paths[operation.path] ??= {})[operation.method] = {
-      summary: operation.summary,
-      ...(operation.auth === 'none' ? { security: [] } : {}),
-      ...(parameters.length > 0 ? { parameters } : {}),
-      ...(operation.body
-        ? {
-            requestBody: {
-              required: true,
-              content: { 'application/json': { schema: plain(operation.body) } },
-            },
-          }
-        : {}),
-      responses,
-    };
-  }
-  return {
-    openapi: '3.1.0',
-    info: {
-      title: 'Tillsync',
-      version: String(PROTOCOL_VERSION),
-      description: 'The Tillsync sync protocol (PROTOCOL.md)',
-    },
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-    security: [{ bearer: [] }],
-    paths,
-  };
-}
-
-/** A TypeBox schema as plain JSON Schema (without TypeBox's symbol keys). */
-function plain(schema: TSchema): unknown {
-  return JSON.parse(JSON.stringify(schema)) as unknown;
+export function serverApiDocument(): Record<string, unknown> {
+  return openApiDocument({
+    title: 'Tillsync',
+    version: String(PROTOCOL_VERSION),
+    description: 'The Tillsync sync protocol (PROTOCOL.md)',
+    bearer: true,
+    operations: OPERATIONS,
+  });
 }

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from './app.js';
-import { openApiDocument } from './openapi.js';
+import type { AppContext } from './app-context.js';
+import { serverApiDocument } from './openapi.js';
 
 /** Operations: readiness, Prometheus metrics, the OpenAPI description. */
 export function registerOpsRoutes(app: FastifyInstance, context: AppContext): void {
-  const document = openApiDocument();
+  const document = serverApiDocument();
 
   app.get('/api/ready', async (request, reply) => {
     try {

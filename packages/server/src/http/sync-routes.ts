@@ -16,7 +16,7 @@ import type { DeviceCaller } from '../accounts.js';
 import type { PulledRow } from '../storage/sync-store.js';
 import { decodePullCursor, encodePullCursor } from '../pull-cursor.js';
 import { applyPushWithText } from '../push.js';
-import type { AppContext } from './app.js';
+import type { AppContext } from './app-context.js';
 import { OneAtATime } from './one-at-a-time.js';
 
 /** Health, push, pull and schema (PROTOCOL.md §2). */

@@ -1,83 +1,51 @@
 import type { Kysely } from 'kysely';
-import type { SyncJobOperation } from '@tillsync/protocol';
-import { planTriggeredJobs, type JobTypeRegistry, type TriggeringChange } from '@tillsync/jobs';
-import type { RowWrite } from '../storage/sync-store.js';
+import type { NewJobRecord, SettingsOverrides } from '@tillsync/jobs';
+import type { DeletedRowState } from '../storage/sync-store.js';
 import type { JobsDatabase } from './job-tables.js';
 import { insertJobs } from './store/insert-jobs.js';
 import { readTypeSettings } from './store/type-settings.js';
 
-/** Where rows were written, and by which job if one did. */
-export interface RowChangeContext {
-  readonly tenantId: string;
-  readonly types: JobTypeRegistry | null;
-  readonly now: number;
-  readonly writtenBy?: { readonly jobId: string; readonly jobType: string } | null;
-}
-
 /**
- * What follows a write of synced rows, in the same transaction: a row that is deleted keeps its last state
- * (a job whose source was deleted can still read it), and the job types that name the table and the event
- * are enqueued. Insert: the row was not live before; update: it was; delete: a tombstone replaced a live
- * row. Returns the ids of the jobs enqueued.
+ * The jobs' tables that a write of synced rows changes, in the write's own transaction: the kept last states
+ * of deleted rows and the jobs the write triggers. The push transaction (`storage/sql-sync-store.ts`) answers
+ * the row writer's port with it; which rows and which jobs is decided by the row writer (`rows/`).
  */
-export async function afterRowsWritten(
-  trx: Kysely<JobsDatabase>,
-  context: RowChangeContext,
-  writes: readonly RowWrite[],
-): Promise<string[]> {
-  const changes: TriggeringChange[] = [];
-  for (const write of writes) {
-    const before = write.previous?.values ?? null;
-    const event: SyncJobOperation | null =
-      before === null
-        ? write.values === null
-          ? null
-          : 'insert'
-        : write.values === null
-          ? 'delete'
-          : 'update';
-    if (event === null) continue;
-    changes.push({
-      table: write.table,
-      id: write.id,
-      event,
-      before,
-      after: write.values,
-      deviceId: write.deviceId,
-      writtenBy: context.writtenBy ?? null,
-    });
+export class SqlRowChanges {
+  readonly #db: Kysely<JobsDatabase>;
+  readonly #tenantId: string;
+
+  constructor(db: Kysely<JobsDatabase>, tenantId: string) {
+    this.#db = db;
+    this.#tenantId = tenantId;
   }
-  const deleted = changes.filter((change) => change.event === 'delete');
-  for (const change of deleted) {
-    const row = {
-      tenant_id: context.tenantId,
-      tbl: change.table,
-      id: change.id,
-      data: JSON.stringify(change.before),
-      updated_at:
-        writes.find((write) => write.table === change.table && write.id === change.id)?.previous?.updatedAt ??
-        '',
-      deleted_at: context.now,
-    };
-    await trx
-      .insertInto('sync_deleted_rows')
-      .values(row)
-      .onConflict((conflict) =>
-        conflict
-          .columns(['tenant_id', 'tbl', 'id'])
-          .doUpdateSet({ data: row.data, updated_at: row.updated_at, deleted_at: row.deleted_at }),
-      )
-      .execute();
+
+  async keepDeletedRows(rows: readonly DeletedRowState[]): Promise<void> {
+    for (const deleted of rows) {
+      const row = {
+        tenant_id: this.#tenantId,
+        tbl: deleted.table,
+        id: deleted.id,
+        data: JSON.stringify(deleted.values),
+        updated_at: deleted.updatedAt,
+        deleted_at: deleted.deletedAt,
+      };
+      await this.#db
+        .insertInto('sync_deleted_rows')
+        .values(row)
+        .onConflict((conflict) =>
+          conflict
+            .columns(['tenant_id', 'tbl', 'id'])
+            .doUpdateSet({ data: row.data, updated_at: row.updated_at, deleted_at: row.deleted_at }),
+        )
+        .execute();
+    }
   }
-  const types = context.types;
-  if (!types || !changes.some((change) => types.triggeredBy(change.table).length > 0)) return [];
-  const jobs = planTriggeredJobs({
-    tenantId: context.tenantId,
-    types,
-    settings: await readTypeSettings(trx, context.tenantId),
-    changes,
-    now: context.now,
-  });
-  await insertJobs(trx, context.tenantId, jobs);
-  return jobs.map((job) => job.id);
+
+  readJobTypeSettings(): Promise<Map<string, SettingsOverrides>> {
+    return readTypeSettings(this.#db, this.#tenantId);
+  }
+
+  insertJobs(jobs: readonly NewJobRecord[]): Promise<void> {
+    return insertJobs(this.#db, this.#tenantId, jobs);
+  }
 }

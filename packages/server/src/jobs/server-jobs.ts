@@ -11,11 +11,9 @@ import {
   type JobQueue,
   type SyncJobType,
 } from '@tillsync/jobs';
-import { SqlPushTransaction } from '../storage/sql-sync-store.js';
-import type { PushTransaction, RowWrite } from '../storage/sync-store.js';
+import { afterRowsWritten } from '../rows/row-writer.js';
+import type { RowWrite, RowWriteTransaction } from '../storage/sync-store.js';
 import { builtinJobTypes } from './builtin-job-types.js';
-import type { JobTables } from './job-tables.js';
-import { afterRowsWritten } from './row-changes.js';
 import type { SqlJobStore, SqlJobStoreOptions } from './sql-job-store.js';
 
 /** What a caller passes to the server (and to `tillsync worker`) about sync jobs. */
@@ -158,7 +156,7 @@ export class ServerJobs {
    * and a retried push (which writes nothing) enqueues nothing twice. It collects the ids of the jobs it
    * enqueued, so the push can wait for them ({@link settle}) before it answers.
    */
-  triggersFor(enqueued: string[]): (tx: PushTransaction, writes: readonly RowWrite[]) => Promise<void> {
+  triggersFor(enqueued: string[]): (tx: RowWriteTransaction, writes: readonly RowWrite[]) => Promise<void> {
     return syncJobTriggers(
       () => this.types,
       () => this.#now(),
@@ -174,7 +172,7 @@ export class ServerJobs {
    * answer by the bound, never fails it.
    */
   async settle(jobIds: readonly string[], tenantId: string, timeoutMs = 2_000): Promise<void> {
-    if (jobIds.length === 0 || !(this.queue instanceof EmbeddedJobQueue)) return;
+    if (jobIds.length === 0 || this.queue?.kind !== 'embedded') return;
     const store = this.store.forTenant(tenantId);
     const deadline = Date.now() + timeoutMs;
     let waiting = [...jobIds];
@@ -206,15 +204,9 @@ export function syncJobTriggers(
   now: () => number,
   onEnqueued?: () => void,
   collect?: (jobIds: readonly string[]) => void,
-): (tx: PushTransaction, writes: readonly RowWrite[]) => Promise<void> {
+): (tx: RowWriteTransaction, writes: readonly RowWrite[]) => Promise<void> {
   return async (tx, writes) => {
-    if (!(tx instanceof SqlPushTransaction))
-      throw new Error('sync-job triggers need the SQL push transaction');
-    const enqueued = await afterRowsWritten(
-      tx.connection.withTables<JobTables>(),
-      { tenantId: tx.tenantId, types: types(), now: now() },
-      writes,
-    );
+    const enqueued = await afterRowsWritten(tx, { types: types(), now: now() }, writes);
     collect?.(enqueued);
     // The wake runs after this turn; the queue's claim waits for the push's transaction to commit.
     if (enqueued.length > 0 && onEnqueued) setImmediate(onEnqueued);

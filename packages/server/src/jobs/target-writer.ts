@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { CompiledSchema, HybridClock, RowValues } from '@tillsync/protocol';
 import type { JobTypeRegistry, TargetWrite, TargetWriteResult } from '@tillsync/jobs';
+import { afterRowsWritten, checkOneRow, toRowWrite } from '../rows/row-writer.js';
 import { SqlPushTransaction } from '../storage/sql-sync-store.js';
 import { rowKey } from '../storage/sync-store.js';
-import { afterRowsWritten } from './row-changes.js';
 import { withServerTables, type JobsDatabase } from './job-tables.js';
 
 /** What a target write needs: the job's transaction and the rules of the synced tables. */
@@ -62,56 +62,24 @@ export async function writeTarget(
   }
 
   if (values !== null) {
-    for (const column of table.references) {
-      const target = values[column.name];
-      if (typeof target !== 'string') continue;
-      const parent = (await rows.getRows([{ table: column.references ?? '', id: target }])).get(
-        rowKey(column.references ?? '', target),
-      );
-      if (!parent || parent.values === null) {
-        throw new Error(
-          `${write.table}.${column.name} points at ${column.references ?? ''} ${target} which does not exist`,
-        );
-      }
-    }
-    for (const column of table.uniqueColumns) {
-      const value = values[column.name];
-      if (value === null || value === undefined) continue;
-      const holder = (await rows.findUniqueHolders(write.table, column.name, [JSON.stringify(value)])).get(
-        JSON.stringify(value),
-      );
-      if (holder !== undefined && holder !== write.id) {
-        throw new Error(
-          `${write.table}.${column.name} ${JSON.stringify(value)} is already used by ${write.table} ${holder}`,
-        );
-      }
-    }
+    const problem = await checkOneRow(rows, schema, { table, id: write.id, values }, stored);
+    if (problem) throw new Error(problem.message);
   }
 
   // Past the stamp it replaces, even one from a device whose clock runs ahead, so the job's write wins.
   if (stored) context.clock.receive(stored.updatedAt);
-  const rowWrite = {
+  const rowWrite = toRowWrite(table, {
     table: write.table,
     id: write.id,
     values,
     updatedAt: context.clock.issue(),
     deviceId: null,
     previous: stored,
-    uniqueValues:
-      values === null
-        ? []
-        : table.uniqueColumns.flatMap((column) => {
-            const value = values[column.name];
-            return value === null || value === undefined
-              ? []
-              : [{ column: column.name, value: JSON.stringify(value) }];
-          }),
-  };
+  });
   await rows.writeRows([rowWrite]);
   await afterRowsWritten(
-    trx,
+    rows,
     {
-      tenantId,
       types: context.types,
       now: context.now(),
       writtenBy: { jobId: write.jobId, jobType: write.jobType },

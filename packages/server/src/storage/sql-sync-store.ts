@@ -9,6 +9,9 @@ import {
   type StoredChange,
   type TableChecksum,
 } from '@tillsync/protocol';
+import type { NewJobRecord, SettingsOverrides } from '@tillsync/jobs';
+import type { JobTables } from '../jobs/job-tables.js';
+import { SqlRowChanges } from '../jobs/row-changes.js';
 import type { Database } from './database.js';
 import { dialectOf } from './sql-dialect.js';
 import { jsonElements, queryRows, valuesGroups, valuesPlaceholders, type SqlEngine } from './sql-engine.js';
@@ -16,6 +19,7 @@ import {
   rowKey,
   type ConflictFilter,
   type ConflictRecord,
+  type DeletedRowState,
   type PulledRow,
   type PullPage,
   type PushTransaction,
@@ -193,6 +197,8 @@ export class SqlPushTransaction implements PushTransaction {
   readonly #trx: Kysely<Database>;
   readonly #tenantId: string;
   readonly #now: () => number;
+  /** Made on first use: most pushes delete no row and trigger no job. */
+  #rowChanges: SqlRowChanges | null = null;
 
   constructor(trx: Kysely<Database>, tenantId: string, now: () => number) {
     this.#trx = trx;
@@ -200,13 +206,25 @@ export class SqlPushTransaction implements PushTransaction {
     this.#now = now;
   }
 
-  /** The transaction's connection, for work that must commit with the push (sync-job triggers). */
-  get connection(): Kysely<Database> {
-    return this.#trx;
-  }
-
   get tenantId(): string {
     return this.#tenantId;
+  }
+
+  get #jobTables(): SqlRowChanges {
+    this.#rowChanges ??= new SqlRowChanges(this.#trx.withTables<JobTables>(), this.#tenantId);
+    return this.#rowChanges;
+  }
+
+  keepDeletedRows(rows: readonly DeletedRowState[]): Promise<void> {
+    return this.#jobTables.keepDeletedRows(rows);
+  }
+
+  readJobTypeSettings(): Promise<Map<string, SettingsOverrides>> {
+    return this.#jobTables.readJobTypeSettings();
+  }
+
+  insertJobs(jobs: readonly NewJobRecord[]): Promise<void> {
+    return this.#jobTables.insertJobs(jobs);
   }
 
   async findPushAnswers(

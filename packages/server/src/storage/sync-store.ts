@@ -1,4 +1,5 @@
 import type { RowValues, StoredChange, TableChecksum } from '@tillsync/protocol';
+import type { NewJobRecord, SettingsOverrides } from '@tillsync/jobs';
 
 /** A row as the server holds it: its latest state, or a tombstone. */
 export interface StoredRow {
@@ -12,7 +13,7 @@ export interface StoredRow {
   readonly deviceId: string | null;
 }
 
-/** A row's new state, written by a push. */
+/** A row's new state, written by a push or a sync job. */
 export interface RowWrite {
   readonly table: string;
   readonly id: string;
@@ -57,16 +58,24 @@ export function rowKey(table: string, id: string): string {
   return `${table}\u0000${id}`;
 }
 
-/** What a push may do inside its transaction, scoped to one tenant. */
-export interface PushTransaction {
-  /**
-   * The answers given before to pushes with this `pushId` by this device or another of the tenant's devices
-   * (the same till under its earlier device id, if it was paired again while a push was unanswered).
-   */
-  findPushAnswers(
-    deviceId: string,
-    pushId: string,
-  ): Promise<Array<{ readonly deviceId: string; readonly answer: string }>>;
+/** The last state of a row a write deleted, kept so a job whose source was deleted can still read it. */
+export interface DeletedRowState {
+  readonly table: string;
+  readonly id: string;
+  readonly values: RowValues;
+  /** The stamp of that last state. */
+  readonly updatedAt: string;
+  /** When it was deleted (ms): the kept states are purged by it. */
+  readonly deletedAt: number;
+}
+
+/**
+ * What a write of synced rows may do inside its transaction, scoped to one tenant: the port the row writer
+ * (`rows/`) works through, whether a push or a sync job writes.
+ */
+export interface RowWriteTransaction {
+  /** The tenant every call is scoped to. */
+  readonly tenantId: string;
   /** The stored rows among these keys, by {@link rowKey}. */
   getRows(
     keys: ReadonlyArray<{ readonly table: string; readonly id: string }>,
@@ -75,6 +84,24 @@ export interface PushTransaction {
   findUniqueHolders(table: string, column: string, values: readonly string[]): Promise<Map<string, string>>;
   /** Stores new states, in order: each gets the tenant's next sequence number. */
   writeRows(rows: readonly RowWrite[]): Promise<void>;
+  /** Keeps (or replaces) the last states of deleted rows. */
+  keepDeletedRows(rows: readonly DeletedRowState[]): Promise<void>;
+  /** The owner's overrides of job type settings, by type name. */
+  readJobTypeSettings(): Promise<Map<string, SettingsOverrides>>;
+  /** Enqueues jobs, all or none, to commit with the rows that triggered them. */
+  insertJobs(jobs: readonly NewJobRecord[]): Promise<void>;
+}
+
+/** What a push may do inside its transaction, scoped to one tenant: a row write, and the push's own records. */
+export interface PushTransaction extends RowWriteTransaction {
+  /**
+   * The answers given before to pushes with this `pushId` by this device or another of the tenant's devices
+   * (the same till under its earlier device id, if it was paired again while a push was unanswered).
+   */
+  findPushAnswers(
+    deviceId: string,
+    pushId: string,
+  ): Promise<Array<{ readonly deviceId: string; readonly answer: string }>>;
   addConflicts(conflicts: readonly ConflictRecord[]): Promise<void>;
   savePushAnswer(deviceId: string, pushId: string, answer: string): Promise<void>;
 }

@@ -1,28 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { BullMqJobQueue, intoGroups, type JobExecutor } from '@tillsync/jobs';
+import { BullMqJobQueue, type JobExecutor } from '@tillsync/jobs';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { REDIS_URL, deleteRedisKeys } from '../redis-fixture.js';
 import { eventually, openJobsTestEnv, type JobsTestEnv } from './helpers.js';
 import { describeJobQueueConformance } from './job-queue-conformance.js';
 import { RunLog, testJobTypes } from './test-job-types.js';
 
-/** The machine's Redis; every test gets its own key prefix, and the keys are removed at the end. */
-const REDIS_URL = process.env.TILLSYNC_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** Every test gets its own key prefix, and the keys are removed at the end. */
 const prefixes = new Set<string>();
 
-afterAll(async () => {
-  const redis = new Redis(REDIS_URL);
-  for (const prefix of prefixes) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  }
-  await redis.quit();
-});
+afterAll(() => deleteRedisKeys([...prefixes]));
 
 const prefixByEnv = new WeakMap<object, string>();
 
@@ -73,19 +61,6 @@ describe('BullMQ deliveries of many jobs', () => {
     };
     return { log, env, prefix, start };
   };
-
-  it('groups a round only when it is large, in about even groups, keeping the order', () => {
-    const ids = (count: number) => Array.from({ length: count }, (_, index) => index);
-    expect(intoGroups(ids(5), 16)).toEqual([[0], [1], [2], [3], [4]]);
-    expect(intoGroups(ids(8), 16).every((group) => group.length === 1)).toBe(true);
-    const twenty = intoGroups(ids(20), 16);
-    expect(twenty).toHaveLength(8);
-    expect(twenty.map((group) => group.length).sort()).toEqual([2, 2, 2, 2, 3, 3, 3, 3]);
-    const many = intoGroups(ids(1000), 16);
-    expect(many).toHaveLength(63);
-    expect(Math.max(...many.map((group) => group.length))).toBeLessThanOrEqual(16);
-    expect(many.flat()).toEqual(ids(1000));
-  });
 
   it('hands a burst over in groups, and runs each job once: a held target waits, a canceled job never runs', async () => {
     const { log, env, prefix, start } = await openBullMqEnv();

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import {
   CompiledSchema,
   SHOP_SCHEMA,
@@ -21,6 +20,7 @@ import {
   type SyncJobType,
   type TenantSyncJobs,
 } from '@tillsync/jobs';
+import { freshPostgresDatabase } from '../postgres-fixture.js';
 
 /** A real store on a fresh SQLite file in a temp folder, with one tenant, for one test. */
 export interface JobsTestEnv {
@@ -43,25 +43,6 @@ export interface JobsTestEnv {
   wakeAll(): void;
   queues: JobQueue[];
   close(): Promise<void>;
-}
-
-/** A fresh database on the machine's PostgreSQL (`TILLSYNC_TEST_PG_URL` names its admin database). */
-export async function freshPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const admin = process.env.TILLSYNC_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-  const name = `tillsync_jobs_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-  const run = async (text: string): Promise<void> => {
-    const client = new pg.Client({ connectionString: admin });
-    await client.connect();
-    try {
-      await client.query(text);
-    } finally {
-      await client.end();
-    }
-  };
-  await run(`create database ${name}`);
-  const url = new URL(admin);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => run(`drop database if exists ${name} with (force)`) };
 }
 
 /** Opens the env on a fresh SQLite file, or with `postgres: true` on a fresh PostgreSQL database. */

@@ -1,0 +1,117 @@
+import {
+  formatChecksum,
+  type Change,
+  type PullResponse,
+  type PushResponse,
+  type SyncSchema,
+  type TableChecksum,
+} from '@tillsync/protocol';
+import type { ApplyPageOptions, ApplyPageOutcome } from '../apply-pull.js';
+import type { PushAnswerOutcome } from '../apply-push.js';
+import type { StoredPush } from './stored-push.js';
+
+export type { StoredPush } from './stored-push.js';
+
+/**
+ * What the steps of a cycle need of the device file, as role interfaces: the steps call these and their
+ * remote, never SQL, so each step reads as the protocol it follows and can be tested on its own.
+ * `SqliteCycleStore` implements all of them over the device's SQLite file.
+ */
+
+/** The repair list's entry that stands for every table (a resync). */
+export const ALL_TABLES = '*';
+
+/** A table's checksum with no rows: what the server's checksums leave out. */
+export const EMPTY_CHECKSUM: TableChecksum = { count: 0, sum: formatChecksum(0n) };
+
+/** The repairs a crash left unfinished: every table (a resync), or some tables (maybe none). */
+export type DueRepairs = Set<string> | typeof ALL_TABLES;
+
+/** What {@link PushJournalStore.storeNextPush} reads and stores. */
+export interface NextPushRequest {
+  /** The rows this cycle has sent already (skipped, and added to); see `Outbox.nextBatch`. */
+  readonly sent: Set<string>;
+  /** The most changes in the push. */
+  readonly maxChanges: number;
+  /** When the push was built (ISO), kept to resend left-over pushes in order. */
+  readonly createdAt: string;
+  /** Makes the push's id and request body from its changes. */
+  readonly encode: (changes: readonly Change[]) => { readonly pushId: string; readonly body: string };
+}
+
+/** The push journal and the outbox, as the push step sees them. */
+export interface PushJournalStore {
+  /** Pushes stored and not yet answered, oldest first: what a crash or a lost answer left. */
+  storedPushes(): StoredPush[];
+  /** Whether a stored push waits for its answer. */
+  hasStoredPush(): boolean;
+  /** Whether any local change waits to be pushed. */
+  hasPending(): boolean;
+  /** How many local changes wait to be pushed. */
+  pendingCount(): number;
+  /**
+   * Reads the next batch of pending rows and stores it as a push, synced to disk, before it is sent; `null`
+   * when nothing is left to push.
+   */
+  storeNextPush(request: NextPushRequest): StoredPush | null;
+  /** Drops a stored push that the server did not take; its rows are pending as before. */
+  dropPush(push: StoredPush): void;
+  /** Applies a push's answer and deletes the push from the journal, in one transaction. */
+  confirmPush(push: StoredPush, response: PushResponse): PushAnswerOutcome;
+  /** Marks one pending row with an error it keeps until it is pushed again. */
+  markRejected(table: string, id: string, code: string, message: string): void;
+}
+
+/** The cursor and the apply of pull pages. */
+export interface PullStore {
+  /** The cursor of the last page applied; `''` before the first (a snapshot). */
+  cursor(): string;
+  /** Whether the device's schema has the table (a page naming another means the server's schema changed). */
+  knowsTable(table: string): boolean;
+  /** Applies some changes of a pull page in one transaction, with the page's cursor when given. */
+  applyPage(changes: PullResponse['changes'], options: ApplyPageOptions): ApplyPageOutcome;
+}
+
+/** What the repair step reads and writes: the due list, the checksums, and a snapshot's sweep. */
+export interface RepairStore {
+  dueRepairs(): DueRepairs;
+  /** Adds tables to the due list, so a crash before their repair ends has it done again. */
+  markDue(tables: readonly string[]): void;
+  /** The names of the synced tables, parents first. */
+  tableNames(): string[];
+  tablesWithPending(): Set<string>;
+  /** The device's checksum of what it knows of the server's rows in `table`. */
+  localChecksum(table: string): TableChecksum;
+  /**
+   * Sets every pending row aside (discard-local) and drops it from the outbox; the tables they were in are
+   * marked due in the same transaction. Returns those tables.
+   */
+  setAsidePending(): Set<string>;
+  /** Starts noting the rows a snapshot holds. */
+  beginSnapshot(): void;
+  /** Applies a snapshot page's changes of `tables` only, noting the rows it holds. */
+  applySnapshotPage(changes: PullResponse['changes'], tables: ReadonlySet<string>): ApplyPageOutcome;
+  /**
+   * Ends a snapshot in one transaction: removes the rows of `tables` the snapshot did not hold (unless they
+   * are pending), recomputes their checksums and takes them off the due list; with `cursor` (every table
+   * was taken), moves the regular cursor there and clears the list. Returns the recomputed checksums of
+   * the tables the schema has, in the order of `tables`.
+   */
+  endSnapshot(tables: ReadonlySet<string>, cursor: string | undefined): Map<string, TableChecksum>;
+}
+
+/** Everything a cycle needs of the device file. */
+export interface CycleStore extends PushJournalStore, PullStore, RepairStore {
+  /** Migrates the device file to the server's schema when its version differs, and takes its parts. */
+  useSchema(remote: SyncSchema): void;
+}
+
+/** The server, as the steps of a cycle call it: authenticated, and cut short when the cycle is stopped. */
+export interface CycleRemote {
+  /** Asks whether the server is up (unauthenticated, so a device with an ended session still learns it). */
+  health(): Promise<void>;
+  schema(): Promise<SyncSchema>;
+  /** Sends a push's exact body. */
+  push(body: string): Promise<PushResponse>;
+  pull(since: string, limit: number): Promise<PullResponse>;
+}

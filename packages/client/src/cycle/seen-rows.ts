@@ -1,0 +1,51 @@
+import type Database from 'better-sqlite3';
+import type { LocalStore } from '../local-store.js';
+
+/**
+ * The rows a snapshot holds, noted in a temporary table (`temp._sync_seen`, this connection's only) while
+ * its pages are applied; at its end, the rows of the repaired tables that it did not hold are not on the
+ * server, and are swept.
+ */
+
+/** Creates the table when missing and empties it: a snapshot starts with nothing seen. */
+export function resetSeenRows(store: LocalStore): void {
+  store.db.exec(
+    'CREATE TEMP TABLE IF NOT EXISTS _sync_seen (tbl TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (tbl, id)) WITHOUT ROWID',
+  );
+  clearSeenRows(store);
+}
+
+/** Empties the table once the snapshot has been swept. */
+export function clearSeenRows(store: LocalStore): void {
+  store.db.exec('DELETE FROM temp._sync_seen');
+}
+
+/** The statement that notes one row as seen: `run(table, id)`. */
+export function noteSeenStatement(store: LocalStore): Database.Statement {
+  return store.statement('INSERT OR IGNORE INTO temp._sync_seen (tbl, id) VALUES (?, ?)');
+}
+
+/**
+ * After a snapshot: the rows of `table` it did not hold are not on the server. Local rows go unless they
+ * are pending; a pending upsert recreates its row, counters as starting values; a pending delete has nothing
+ * left to delete; the server's row list forgets them. Call it inside an applying transaction.
+ */
+export function sweepUnseen(store: LocalStore, table: string): void {
+  const t = `"${table}"`;
+  const notSeen = (alias: string): string =>
+    `NOT EXISTS (SELECT 1 FROM temp._sync_seen AS s WHERE s.tbl = @table AND s.id = ${alias}.id)`;
+  store.db
+    .prepare(
+      `DELETE FROM ${t} WHERE ${notSeen(t)} AND NOT EXISTS (SELECT 1 FROM _sync_pending AS p WHERE p.tbl = @table AND p.id = ${t}.id)`,
+    )
+    .run({ table });
+  store.db
+    .prepare(
+      `UPDATE _sync_pending SET base = NULL WHERE tbl = @table AND op = 'upsert' AND ${notSeen('_sync_pending')}`,
+    )
+    .run({ table });
+  store.db
+    .prepare(`DELETE FROM _sync_pending WHERE tbl = @table AND op = 'delete' AND ${notSeen('_sync_pending')}`)
+    .run({ table });
+  store.db.prepare(`DELETE FROM _sync_rows WHERE tbl = @table AND ${notSeen('_sync_rows')}`).run({ table });
+}

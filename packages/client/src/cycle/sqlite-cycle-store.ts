@@ -1,0 +1,240 @@
+import {
+  type CompiledSchema,
+  type PullResponse,
+  type PushResponse,
+  type SyncSchema,
+  type TableChecksum,
+} from '@tillsync/protocol';
+import {
+  PullApplier,
+  type ApplierParts,
+  type ApplyPageOptions,
+  type ApplyPageOutcome,
+} from '../apply-pull.js';
+import { applyPushAnswer, type PushAnswerOutcome } from '../apply-push.js';
+import { ConflictLog } from '../conflicts.js';
+import type { LocalClock } from '../local-clock.js';
+import { applyLocalSchema, readLocalSchema } from '../local-schema.js';
+import { StateKey, type LocalStore } from '../local-store.js';
+import { Outbox } from '../outbox.js';
+import { ServerRows } from '../server-rows.js';
+import { SyncedTables } from '../synced-tables.js';
+import {
+  ALL_TABLES,
+  type CycleStore,
+  type DueRepairs,
+  type NextPushRequest,
+  type StoredPush,
+} from './cycle-store.js';
+import { anyStoredPush, deleteStoredPush, insertStoredPush, readStoredPushes } from './push-journal-table.js';
+import { clearSeenRows, resetSeenRows, sweepUnseen } from './seen-rows.js';
+
+/** Options for {@link SqliteCycleStore}. */
+export interface SqliteCycleStoreOptions {
+  readonly store: LocalStore;
+  readonly clock: LocalClock;
+  /** @defaultValue `Date.now` */
+  readonly now?: () => number;
+}
+
+/**
+ * The cycle's store port over the device's SQLite file. Kept across cycles: the parts for the device's
+ * schema (and their prepared statements) are made again only when the schema changes.
+ */
+export class SqliteCycleStore implements CycleStore {
+  readonly #store: LocalStore;
+  readonly #clock: LocalClock;
+  readonly #now: () => number;
+  /** The outbox without a schema: what is read before the cycle has the server's schema. */
+  readonly #outbox: Outbox;
+  #schemaJson: string | null = null;
+  #parts: ApplierParts | null = null;
+  #applier: PullApplier | null = null;
+
+  constructor(options: SqliteCycleStoreOptions) {
+    this.#store = options.store;
+    this.#clock = options.clock;
+    this.#now = options.now ?? Date.now;
+    this.#outbox = new Outbox(this.#store);
+  }
+
+  useSchema(remote: SyncSchema): void {
+    const local = this.#store.getState(StateKey.schema);
+    const localVersion = local === null ? null : (JSON.parse(local) as { version?: unknown }).version;
+    if (localVersion !== remote.version) applyLocalSchema(this.#store, remote);
+    const json = this.#store.getState(StateKey.schema);
+    if (this.#parts && this.#applier && json === this.#schemaJson) return;
+    const schema = readLocalSchema(this.#store);
+    if (!schema) throw new Error(`${this.#store.dbPath} has no schema yet: pair it first`);
+    this.#parts = {
+      store: this.#store,
+      schema,
+      tables: new SyncedTables(this.#store, schema),
+      outbox: new Outbox(this.#store),
+      serverRows: new ServerRows(this.#store),
+      conflicts: new ConflictLog(this.#store, this.#now),
+      clock: this.#clock,
+    };
+    this.#applier = new PullApplier(this.#parts);
+    this.#schemaJson = json;
+  }
+
+  // The push journal.
+
+  storedPushes(): StoredPush[] {
+    return readStoredPushes(this.#store);
+  }
+
+  hasStoredPush(): boolean {
+    return anyStoredPush(this.#store);
+  }
+
+  hasPending(): boolean {
+    return this.#outbox.any();
+  }
+
+  pendingCount(): number {
+    return this.#outbox.count();
+  }
+
+  storeNextPush(request: NextPushRequest): StoredPush | null {
+    const { outbox, schema } = this.#schemaParts();
+    // Synced to disk: a push the server applied but this device forgot would be rebuilt with a new pushId
+    // and its counter deltas added twice.
+    return this.#store.durableWrite(() => {
+      const batch = outbox.nextBatch(schema, request.sent, request.maxChanges);
+      if (batch.changes.length === 0) return null;
+      const push: StoredPush = { ...request.encode(batch.changes), covers: batch.covers };
+      insertStoredPush(this.#store, push, request.createdAt);
+      return push;
+    });
+  }
+
+  dropPush(push: StoredPush): void {
+    this.#store.write(() => {
+      deleteStoredPush(this.#store, push.pushId);
+      this.#outbox.endPush(push.covers);
+    });
+  }
+
+  confirmPush(push: StoredPush, response: PushResponse): PushAnswerOutcome {
+    return applyPushAnswer(this.#schemaParts(), this.#pullApplier(), push.pushId, push.covers, response);
+  }
+
+  markRejected(table: string, id: string, code: string, message: string): void {
+    this.#store.write(() => this.#outbox.setError(table, id, code, message));
+  }
+
+  // The pull.
+
+  cursor(): string {
+    return this.#store.getState(StateKey.cursor) ?? '';
+  }
+
+  knowsTable(table: string): boolean {
+    return this.#schema().table(table) !== undefined;
+  }
+
+  applyPage(changes: PullResponse['changes'], options: ApplyPageOptions): ApplyPageOutcome {
+    return this.#pullApplier().applyPage(changes, options);
+  }
+
+  // Repairs.
+
+  dueRepairs(): DueRepairs {
+    const due = this.#dueList();
+    return due.includes(ALL_TABLES) ? ALL_TABLES : new Set(due);
+  }
+
+  markDue(tables: readonly string[]): void {
+    const due = new Set(this.#dueList());
+    for (const table of tables) due.add(table);
+    this.#store.setState(StateKey.repairsDue, JSON.stringify([...due]));
+  }
+
+  tableNames(): string[] {
+    return this.#schema().tables.map((table) => table.name);
+  }
+
+  tablesWithPending(): Set<string> {
+    return this.#outbox.tablesWithPending();
+  }
+
+  localChecksum(table: string): TableChecksum {
+    return this.#schemaParts().serverRows.checksum(table);
+  }
+
+  setAsidePending(): Set<string> {
+    const { outbox, tables, schema, conflicts } = this.#schemaParts();
+    return this.#store.write(() => {
+      const names = new Set<string>();
+      for (const pending of outbox.list(Number.MAX_SAFE_INTEGER)) {
+        const table = schema.table(pending.table);
+        conflicts.setAside({
+          table: pending.table,
+          rowId: pending.id,
+          op: pending.op,
+          values: table && pending.op === 'upsert' ? tables.read(table, pending.id) : null,
+          stamp: pending.stamp,
+          errorCode: pending.errorCode,
+          errorMessage: pending.errorMessage,
+        });
+        outbox.remove(pending.table, pending.id);
+        names.add(pending.table);
+      }
+      // Noted in the same transaction: until the snapshot has restored them, these rows hold discarded values.
+      this.markDue([...names]);
+      return names;
+    });
+  }
+
+  beginSnapshot(): void {
+    resetSeenRows(this.#store);
+  }
+
+  applySnapshotPage(changes: PullResponse['changes'], tables: ReadonlySet<string>): ApplyPageOutcome {
+    return this.#pullApplier().applyPage(changes, { only: tables, noteSeen: true });
+  }
+
+  endSnapshot(tables: ReadonlySet<string>, cursor: string | undefined): Map<string, TableChecksum> {
+    const store = this.#store;
+    const { schema, serverRows } = this.#schemaParts();
+    const checksums = store.applying(() => {
+      const recomputed = new Map<string, TableChecksum>();
+      for (const table of tables) {
+        if (!schema.table(table)) continue;
+        sweepUnseen(store, table);
+        recomputed.set(table, serverRows.recompute(table));
+      }
+      if (cursor !== undefined) {
+        store.setState(StateKey.cursor, cursor);
+        store.setState(StateKey.repairsDue, null);
+      } else {
+        const due = this.#dueList().filter((table) => !tables.has(table));
+        store.setState(StateKey.repairsDue, due.length > 0 ? JSON.stringify(due) : null);
+      }
+      return recomputed;
+    });
+    clearSeenRows(store);
+    return checksums;
+  }
+
+  #dueList(): string[] {
+    const json = this.#store.getState(StateKey.repairsDue);
+    return json === null ? [] : (JSON.parse(json) as string[]);
+  }
+
+  #schema(): CompiledSchema {
+    return this.#schemaParts().schema;
+  }
+
+  #schemaParts(): ApplierParts {
+    if (!this.#parts) throw new Error('the cycle store has no schema yet: call useSchema first');
+    return this.#parts;
+  }
+
+  #pullApplier(): PullApplier {
+    if (!this.#applier) throw new Error('the cycle store has no schema yet: call useSchema first');
+    return this.#applier;
+  }
+}

@@ -1,0 +1,140 @@
+import { SHOP_SCHEMA, type StoredChange } from '@tillsync/protocol';
+import { v7 as uuidv7 } from 'uuid';
+import { describe, expect, it } from 'vitest';
+import { ALL_TABLES, type NextPushRequest } from '../../src/cycle/cycle-store.js';
+import { SqliteCycleStore } from '../../src/cycle/sqlite-cycle-store.js';
+import { openDeviceStore } from '../helpers.js';
+
+/** A device file with the shop schema under the store port (no server: these calls never leave the file). */
+function deviceFile() {
+  const { store, clock } = openDeviceStore();
+  const cycleStore = new SqliteCycleStore({ store, clock, now: () => Date.parse('2026-03-01T10:00:00Z') });
+  cycleStore.useSchema(SHOP_SCHEMA);
+  return { store, cycleStore };
+}
+
+function insertCustomer(store: ReturnType<typeof deviceFile>['store'], name: string): string {
+  const id = uuidv7();
+  store.db.prepare('INSERT INTO customers (id, name) VALUES (?, ?)').run(id, name);
+  return id;
+}
+
+function nextPush(sent: Set<string>, maxChanges: number, pushId = uuidv7()): NextPushRequest {
+  return {
+    sent,
+    maxChanges,
+    createdAt: new Date().toISOString(),
+    encode: (changes) => ({ pushId, body: JSON.stringify({ pushId, changes }) }),
+  };
+}
+
+function serverCustomer(id: string, name: string): StoredChange {
+  return {
+    table: 'customers',
+    id,
+    op: 'upsert',
+    updatedAt: '2026-01-01T00:00:00.000Z-0000-server',
+    values: { name, phone: null, email: null },
+  };
+}
+
+describe('SqliteCycleStore', () => {
+  it('stores a push with its rows marked on the wire, lists it, and drops it leaving the rows pending', () => {
+    const { store, cycleStore } = deviceFile();
+    insertCustomer(store, 'Ada');
+    insertCustomer(store, 'Bo');
+    expect(cycleStore.hasPending()).toBe(true);
+    expect(cycleStore.hasStoredPush()).toBe(false);
+
+    const sent = new Set<string>();
+    const push = cycleStore.storeNextPush(nextPush(sent, 1));
+    expect(push?.covers).toHaveLength(1);
+    expect(cycleStore.storedPushes()).toEqual([push]);
+    expect(JSON.parse(push?.body ?? '{}')).toMatchObject({ pushId: push?.pushId });
+    expect(store.db.prepare('SELECT count(*) AS n FROM _sync_pending WHERE in_push = 1').get()).toEqual({
+      n: 1,
+    });
+    // The next push skips the row on the wire.
+    const second = cycleStore.storeNextPush(nextPush(sent, 5));
+    expect(second?.covers).toHaveLength(1);
+    expect(second?.covers[0]?.id).not.toBe(push?.covers[0]?.id);
+    expect(cycleStore.storeNextPush(nextPush(sent, 5))).toBeNull();
+
+    if (push) cycleStore.dropPush(push);
+    expect(cycleStore.storedPushes()).toEqual([second]);
+    expect(cycleStore.pendingCount()).toBe(2);
+    expect(store.db.prepare('SELECT count(*) AS n FROM _sync_pending WHERE in_push = 1').get()).toEqual({
+      n: 1,
+    });
+  });
+
+  it('confirms a push: applies its answer and deletes it from the journal in one go', () => {
+    const { store, cycleStore } = deviceFile();
+    insertCustomer(store, 'Ada');
+    const push = cycleStore.storeNextPush(nextPush(new Set(), 10));
+    if (!push) throw new Error('expected a push');
+    const outcome = cycleStore.confirmPush(push, {
+      results: push.covers.map((cover) => ({ table: cover.table, id: cover.id, status: 'applied' as const })),
+      serverTime: new Date().toISOString(),
+    });
+    expect(outcome).toEqual({ pushed: 1, conflicts: 0, rejected: [] });
+    expect(cycleStore.hasStoredPush()).toBe(false);
+    expect(cycleStore.hasPending()).toBe(false);
+    expect(cycleStore.localChecksum('customers').count).toBe(1);
+  });
+
+  it('keeps the due list: marked, every table, and cleared by the snapshot that ends it', () => {
+    const { cycleStore } = deviceFile();
+    expect(cycleStore.dueRepairs()).toEqual(new Set());
+    cycleStore.markDue(['customers', 'products']);
+    expect(cycleStore.dueRepairs()).toEqual(new Set(['customers', 'products']));
+
+    cycleStore.beginSnapshot();
+    cycleStore.endSnapshot(new Set(['customers']), undefined);
+    expect(cycleStore.dueRepairs()).toEqual(new Set(['products']));
+
+    cycleStore.markDue([ALL_TABLES]);
+    expect(cycleStore.dueRepairs()).toBe(ALL_TABLES);
+    cycleStore.beginSnapshot();
+    cycleStore.endSnapshot(new Set(cycleStore.tableNames()), 'cursor-at-end');
+    expect(cycleStore.dueRepairs()).toEqual(new Set());
+    expect(cycleStore.cursor()).toBe('cursor-at-end');
+  });
+
+  it('ends a snapshot by sweeping the rows it did not hold, except pending ones, with their checksums', () => {
+    const { store, cycleStore } = deviceFile();
+    const [kept, gone] = [uuidv7(), uuidv7()];
+    cycleStore.applyPage([serverCustomer(kept, 'Kept'), serverCustomer(gone, 'Gone')], { cursor: 'c1' });
+    const pending = insertCustomer(store, 'Mine');
+    expect(cycleStore.tablesWithPending()).toEqual(new Set(['customers']));
+
+    cycleStore.beginSnapshot();
+    cycleStore.applySnapshotPage([serverCustomer(kept, 'Kept')], new Set(['customers']));
+    const checksums = cycleStore.endSnapshot(new Set(['customers', 'no_such_table']), undefined);
+
+    const ids = (store.db.prepare('SELECT id FROM customers ORDER BY id').all() as { id: string }[]).map(
+      (row) => row.id,
+    );
+    expect(ids).toEqual([kept, pending].sort());
+    expect([...checksums.keys()]).toEqual(['customers']);
+    expect(checksums.get('customers')?.count).toBe(1);
+    expect(cycleStore.localChecksum('customers')).toEqual(checksums.get('customers'));
+    expect(cycleStore.cursor()).toBe('c1');
+  });
+
+  it('sets every pending row aside and marks its tables due in one transaction', () => {
+    const { store, cycleStore } = deviceFile();
+    insertCustomer(store, 'Ada');
+    expect(cycleStore.setAsidePending()).toEqual(new Set(['customers']));
+    expect(cycleStore.hasPending()).toBe(false);
+    expect(cycleStore.dueRepairs()).toEqual(new Set(['customers']));
+    expect(store.db.prepare('SELECT count(*) AS n FROM _sync_set_aside').get()).toEqual({ n: 1 });
+  });
+
+  it('knows the tables of the schema it was given', () => {
+    const { cycleStore } = deviceFile();
+    expect(cycleStore.knowsTable('customers')).toBe(true);
+    expect(cycleStore.knowsTable('invoices')).toBe(false);
+    expect(cycleStore.tableNames()).toContain('sale_items');
+  });
+});

@@ -1,0 +1,141 @@
+import type { CompiledSchema, ErrorDetail, RowValues, SchemaTable } from '@tillsync/protocol';
+import { rowKey, type RowWriteTransaction, type StoredRow } from '../storage/sync-store.js';
+
+/** An upsert a write applied, numbered by the write (a push numbers its changes by their index). */
+export interface AppliedUpsert {
+  readonly index: number;
+  readonly table: SchemaTable;
+  readonly id: string;
+  /** {@link rowKey} of the row. */
+  readonly key: string;
+}
+
+/** A row's state after the write; `lastIndex` is the upsert or delete that made it, if the write made it. */
+export interface OutcomeState {
+  readonly values: RowValues | null;
+  readonly lastIndex: number | null;
+}
+
+/** What a write leaves, judged before it is stored. */
+export interface WriteOutcome {
+  readonly applied: readonly AppliedUpsert[];
+  /** Every row the write changes, by {@link rowKey}. */
+  readonly states: ReadonlyMap<string, OutcomeState>;
+}
+
+/**
+ * Foreign keys and unique values, judged on a write's outcome: a reference may point at a row the same write
+ * creates, in any order; a unique value may move from one row to another within the write. Answers a problem
+ * per upsert that breaks a rule, by its index. `stored` holds the rows read before the write; the rows that
+ * references point at are added to it as they are read.
+ */
+export async function checkAcrossRows(
+  tx: Pick<RowWriteTransaction, 'getRows' | 'findUniqueHolders'>,
+  outcome: WriteOutcome,
+  stored: Map<string, StoredRow>,
+  schema: CompiledSchema,
+): Promise<Map<number, ErrorDetail>> {
+  const problems = new Map<number, ErrorDetail>();
+  const finalValues = (upsert: AppliedUpsert): RowValues | null => {
+    const state = outcome.states.get(upsert.key);
+    return state?.lastIndex === upsert.index ? state.values : null;
+  };
+
+  // References to rows the write does not touch are looked up once, together.
+  const missing = new Map<string, { table: string; id: string }>();
+  for (const { table, target, key } of references(outcome.applied, finalValues)) {
+    if (!outcome.states.has(key) && !stored.has(key)) missing.set(key, { table, id: target });
+  }
+  if (missing.size > 0)
+    for (const [key, row] of await tx.getRows([...missing.values()])) stored.set(key, row);
+
+  for (const { upsert, column, table, target, key } of references(outcome.applied, finalValues)) {
+    const targetState = outcome.states.get(key) ?? stored.get(key);
+    if (!targetState || targetState.values === null) {
+      problems.set(upsert.index, {
+        code: 'FK_VIOLATION',
+        message: `${upsert.table.name}.${column} points at ${table} ${target} which does not exist`,
+      });
+    }
+  }
+
+  for (const table of schema.tables) {
+    for (const column of table.uniqueColumns) {
+      const claims = new Map<string, AppliedUpsert>();
+      for (const upsert of outcome.applied) {
+        if (upsert.table !== table || problems.has(upsert.index)) continue;
+        const value = finalValues(upsert)?.[column.name];
+        if (value === null || value === undefined) continue;
+        const json = JSON.stringify(value);
+        const earlier = claims.get(json);
+        if (earlier && earlier.id !== upsert.id) {
+          problems.set(upsert.index, uniqueProblem(table, column.name, value, earlier.id));
+        } else {
+          claims.set(json, upsert);
+        }
+      }
+      if (claims.size === 0) continue;
+      const holders = await tx.findUniqueHolders(table.name, column.name, [...claims.keys()]);
+      for (const [json, upsert] of claims) {
+        const holderId = holders.get(json);
+        if (holderId === undefined || holderId === upsert.id) continue;
+        // The holder may give the value up in this same write.
+        const holderState = outcome.states.get(rowKey(table.name, holderId));
+        if (
+          holderState &&
+          (holderState.values === null || JSON.stringify(holderState.values[column.name]) !== json)
+        )
+          continue;
+        problems.set(upsert.index, uniqueProblem(table, column.name, JSON.parse(json) as unknown, holderId));
+      }
+    }
+  }
+  return problems;
+}
+
+/** Each reference the upserts' final values make: the row (table, id and key) it points at. */
+function* references(
+  applied: readonly AppliedUpsert[],
+  finalValues: (upsert: AppliedUpsert) => RowValues | null,
+): Generator<{ upsert: AppliedUpsert; column: string; table: string; target: string; key: string }> {
+  for (const upsert of applied) {
+    const values = finalValues(upsert);
+    if (!values) continue;
+    for (const column of upsert.table.references) {
+      const target = values[column.name];
+      if (typeof target !== 'string') continue;
+      const table = column.references ?? '';
+      yield { upsert, column: column.name, table, target, key: rowKey(table, target) };
+    }
+  }
+}
+
+function uniqueProblem(table: SchemaTable, column: string, value: unknown, holderId: string): ErrorDetail {
+  return {
+    code: 'UNIQUE_VIOLATION',
+    message: `${table.name}.${column} ${JSON.stringify(value)} is already used by ${table.name} ${holderId}`,
+  };
+}
+
+/**
+ * {@link checkAcrossRows} for a write of one live row (a sync job's target write): its problem, if it has one.
+ * `stored` is the row's state before the write.
+ */
+export async function checkOneRow(
+  tx: Pick<RowWriteTransaction, 'getRows' | 'findUniqueHolders'>,
+  schema: CompiledSchema,
+  row: { readonly table: SchemaTable; readonly id: string; readonly values: RowValues },
+  stored: StoredRow | undefined,
+): Promise<ErrorDetail | undefined> {
+  const key = rowKey(row.table.name, row.id);
+  const problems = await checkAcrossRows(
+    tx,
+    {
+      applied: [{ index: 0, table: row.table, id: row.id, key }],
+      states: new Map([[key, { values: row.values, lastIndex: 0 }]]),
+    },
+    new Map(stored ? [[key, stored]] : []),
+    schema,
+  );
+  return problems.get(0);
+}

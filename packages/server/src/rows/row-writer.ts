@@ -1,0 +1,101 @@
+/**
+ * The one row writer: every path that writes synced rows (a device's push, a sync job's target write) builds
+ * its rows here and does what follows a write here, through the write transaction's port
+ * ({@link RowWriteTransaction}). The rules across rows (foreign keys, unique values) are in
+ * `cross-row-checks.ts`; sequence numbers and checksums are kept by the port's `writeRows`.
+ */
+import type { SyncJobOperation, RowValues, SchemaTable } from '@tillsync/protocol';
+import { planTriggeredJobs, type JobTypeRegistry, type TriggeringChange } from '@tillsync/jobs';
+import type { DeletedRowState, RowWrite, RowWriteTransaction } from '../storage/sync-store.js';
+
+export {
+  checkAcrossRows,
+  checkOneRow,
+  type AppliedUpsert,
+  type OutcomeState,
+  type WriteOutcome,
+} from './cross-row-checks.js';
+
+/** A row's new state, before the values of its unique columns are noted. */
+export type RowState = Omit<RowWrite, 'uniqueValues'>;
+
+/** A row's new state as it is written: with the values (as JSON) of its unique columns while it is live. */
+export function toRowWrite(table: SchemaTable | undefined, state: RowState): RowWrite {
+  const values: RowValues | null = state.values;
+  return {
+    ...state,
+    uniqueValues:
+      values === null || !table
+        ? []
+        : table.uniqueColumns.flatMap((column) => {
+            const value = values[column.name];
+            return value === null || value === undefined
+              ? []
+              : [{ column: column.name, value: JSON.stringify(value) }];
+          }),
+  };
+}
+
+/** When rows were written, and by which job if one did. */
+export interface RowChangeContext {
+  /** The job types that may be triggered; null: none are. */
+  readonly types: JobTypeRegistry | null;
+  readonly now: number;
+  readonly writtenBy?: { readonly jobId: string; readonly jobType: string } | null;
+}
+
+/**
+ * What follows a write of synced rows, in the same transaction: a row that is deleted keeps its last state
+ * (a job whose source was deleted can still read it), and the job types that name the table and the event
+ * are enqueued. Insert: the row was not live before; update: it was; delete: a tombstone replaced a live
+ * row. Returns the ids of the jobs enqueued.
+ */
+export async function afterRowsWritten(
+  tx: RowWriteTransaction,
+  context: RowChangeContext,
+  writes: readonly RowWrite[],
+): Promise<string[]> {
+  const changes: TriggeringChange[] = [];
+  const deleted: DeletedRowState[] = [];
+  for (const write of writes) {
+    const before = write.previous?.values ?? null;
+    const event: SyncJobOperation | null =
+      before === null
+        ? write.values === null
+          ? null
+          : 'insert'
+        : write.values === null
+          ? 'delete'
+          : 'update';
+    if (event === null) continue;
+    changes.push({
+      table: write.table,
+      id: write.id,
+      event,
+      before,
+      after: write.values,
+      deviceId: write.deviceId,
+      writtenBy: context.writtenBy ?? null,
+    });
+    if (event === 'delete' && before !== null)
+      deleted.push({
+        table: write.table,
+        id: write.id,
+        values: before,
+        updatedAt: write.previous?.updatedAt ?? '',
+        deletedAt: context.now,
+      });
+  }
+  if (deleted.length > 0) await tx.keepDeletedRows(deleted);
+  const types = context.types;
+  if (!types || !changes.some((change) => types.triggeredBy(change.table).length > 0)) return [];
+  const jobs = planTriggeredJobs({
+    tenantId: tx.tenantId,
+    types,
+    settings: await tx.readJobTypeSettings(),
+    changes,
+    now: context.now,
+  });
+  await tx.insertJobs(jobs);
+  return jobs.map((job) => job.id);
+}
