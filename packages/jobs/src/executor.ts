@@ -16,7 +16,13 @@ import type { ClaimedJob, JobStore } from './job-store.js';
 import type { JobTypeRegistry } from './job-type-registry.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { silentLogger, type JobLogger } from './logger.js';
-import { jitteredRetryAt, systemJobScheduler, withClock, type JobScheduler } from './scheduler.js';
+import {
+  DEFAULT_LOCK_RETRY_MS,
+  jitteredRetryAt,
+  systemJobScheduler,
+  withClock,
+  type JobScheduler,
+} from './scheduler.js';
 import { DEFAULT_TYPE_SETTINGS } from './settings.js';
 import { RUNNABLE_STATUSES } from './status.js';
 import {
@@ -110,7 +116,7 @@ export class JobExecutor {
       now: () => scheduler.now(),
       scheduler,
       leaseMs: options.leaseMs ?? 30_000,
-      lockRetryMs: options.lockRetryMs ?? 50,
+      lockRetryMs: options.lockRetryMs ?? DEFAULT_LOCK_RETRY_MS,
       maxRecoveries: options.maxRecoveries ?? 3,
     });
     this.#store = options.store;
@@ -232,7 +238,7 @@ export class JobExecutor {
     if (!started) {
       const result = await this.#store.start(claim, [lockKeyOf(target)], this.config.now(), this.retryAt());
       if (result === 'lost') return { kind: 'lost' };
-      if (result === 'busy') return { kind: 'deferred', at: this.config.now() + this.config.lockRetryMs };
+      if (result === 'busy') return { kind: 'deferred', at: this.retryAt() };
       run.startedAt = this.config.now();
     }
     await type.afterStart?.(run.job, source);

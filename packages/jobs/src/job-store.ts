@@ -89,6 +89,11 @@ export interface ClaimRequest {
   /** How long the claim lasts unless renewed. */
   readonly leaseMs: number;
   readonly limit: number;
+  /**
+   * How long a job whose lock is busy at its claim waits before it is tried again (jittered by
+   * `jitteredRetryAt`): the executor's `lockRetryMs`. @defaultValue `DEFAULT_LOCK_RETRY_MS` (50)
+   */
+  readonly lockRetryMs?: number;
 }
 
 /** The answer to a claim of one job by id (a BullMQ delivery). */

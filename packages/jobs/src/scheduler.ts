@@ -57,6 +57,9 @@ export function withClock(scheduler: JobScheduler, now: () => number): JobSchedu
   });
 }
 
+/** How long a job whose target lock was busy waits before it is tried again, before the jitter. */
+export const DEFAULT_LOCK_RETRY_MS = 50;
+
 /**
  * When a job that could not go on now is tried again: after `retryMs` plus up to as much again, so jobs
  * that waited on the same thing (a busy target lock, a claim that failed) do not all come back at once.

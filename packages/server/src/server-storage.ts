@@ -1,3 +1,4 @@
+import { jobTablesOn } from './jobs/row-changes.js';
 import { SqlJobStore, type SqlJobStoreOptions } from './jobs/sql-job-store.js';
 import type { SqlEngine } from './storage/sql-engine.js';
 import {
@@ -28,7 +29,7 @@ export async function openServerStorage(
   location: StorageLocation,
   options: StorageOptions = {},
 ): Promise<ServerStorage> {
-  return withJobStore(await openStorage(location, options));
+  return withJobStore(await openStorage(location, { ...options, jobTables: jobTablesOn }));
 }
 
 /** Migrates the database under `engine` (see `storageOn`) and adds the job store on it. */
@@ -36,7 +37,7 @@ export async function serverStorageOn(
   engine: SqlEngine,
   options: StorageOptions = {},
 ): Promise<ServerStorage> {
-  return withJobStore(await storageOn(engine, options));
+  return withJobStore(await storageOn(engine, { ...options, jobTables: jobTablesOn }));
 }
 
 /** `storage`, and job stores built on its engine. */

@@ -275,8 +275,8 @@ export class BullMqJobQueue implements JobQueue {
 
   /** Claims and runs one job; returns when it may be tried again if it could not run now, else null. */
   async #runOne(executor: JobExecutor, jobId: string): Promise<number | null> {
-    const { workerId, leaseMs, now } = executor.config;
-    const claimed = await this.#store.claimById(jobId, { workerId, now: now(), leaseMs });
+    const { workerId, leaseMs, lockRetryMs, now } = executor.config;
+    const claimed = await this.#store.claimById(jobId, { workerId, now: now(), leaseMs, lockRetryMs });
     if (claimed.kind === 'none') return null;
     if (claimed.kind === 'later') return claimed.at;
     const result = await executor.run(claimed.job);

@@ -84,7 +84,7 @@ export class EmbeddedJobQueue implements JobQueue {
 
   async #run(): Promise<void> {
     const { concurrency, queues, pollIntervalMs } = this.config;
-    const { workerId, leaseMs, now, scheduler } = this.#executor.config;
+    const { workerId, leaseMs, lockRetryMs, now, scheduler } = this.#executor.config;
     while (!this.#stopping) {
       const free = concurrency - this.#running.size;
       if (free <= 0) {
@@ -93,7 +93,14 @@ export class EmbeddedJobQueue implements JobQueue {
       }
       let claimed: ClaimedJob[] = [];
       try {
-        claimed = await this.#store.claim({ workerId, queues, now: now(), leaseMs, limit: free });
+        claimed = await this.#store.claim({
+          workerId,
+          queues,
+          now: now(),
+          leaseMs,
+          lockRetryMs,
+          limit: free,
+        });
       } catch (error) {
         this.#logger.error({ err: error }, 'could not claim sync jobs');
       }

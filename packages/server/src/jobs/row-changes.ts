@@ -1,7 +1,9 @@
 import type { Kysely } from 'kysely';
+import type { Database } from '../storage/database.js';
+import type { JobTablesOn } from '../storage/sql-sync-store.js';
 import type { NewJobRecord, SettingsOverrides } from '@tillsync/jobs';
 import type { DeletedRowState } from '../storage/sync-store.js';
-import type { JobsDatabase } from './job-tables.js';
+import type { JobTables, JobsDatabase } from './job-tables.js';
 import { insertJobs } from './store/insert-jobs.js';
 import { readTypeSettings } from './store/type-settings.js';
 
@@ -49,3 +51,7 @@ export class SqlRowChanges {
     return insertJobs(this.#db, this.#tenantId, jobs);
   }
 }
+
+/** The jobs' tables a write of synced rows changes, on that write's transaction (see `SqlSyncStore`). */
+export const jobTablesOn: JobTablesOn = (trx: Kysely<Database>, tenantId: string) =>
+  new SqlRowChanges(trx.withTables<JobTables>(), tenantId);

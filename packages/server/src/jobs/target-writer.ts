@@ -5,6 +5,7 @@ import { afterRowsWritten, checkOneRow, toRowWrite } from '../rows/row-writer.js
 import { SqlPushTransaction } from '../storage/sql-sync-store.js';
 import { rowKey } from '../storage/sync-store.js';
 import { withServerTables, type JobsDatabase } from './job-tables.js';
+import { jobTablesOn } from './row-changes.js';
 
 /** What a target write needs: the job's transaction and the rules of the synced tables. */
 export interface TargetWriterContext {
@@ -32,7 +33,10 @@ export async function writeTarget(
   const table = schema.table(write.table);
   if (!table)
     throw new Error(`there is no table "${write.table}" in the schema, so the job cannot write to it`);
-  const rows = new SqlPushTransaction(withServerTables(trx), tenantId, context.now);
+  const rows = new SqlPushTransaction(withServerTables(trx), tenantId, {
+    now: context.now,
+    jobTables: jobTablesOn,
+  });
   const stored = (await rows.getRows([{ table: write.table, id: write.id }])).get(
     rowKey(write.table, write.id),
   );

@@ -1,4 +1,6 @@
 import type { Kysely, RawBuilder, SelectQueryBuilder } from 'kysely';
+import type { Database } from './database.js';
+import type { SyncRowsWrite } from './sync-rows-sql.js';
 
 /**
  * Everything in which SQLite and PostgreSQL differ, as the stores write their SQL: one object per engine,
@@ -15,11 +17,6 @@ export interface SqlDialect {
    * wait on each other's row locks.
    */
   readonly writeIsSerialised: boolean;
-  /**
-   * Whether a push's rows are written fastest as multi-row `VALUES` statements of a few fixed sizes
-   * (SQLite), rather than as one statement that takes them all from one bound JSON array (PostgreSQL).
-   */
-  readonly writesRowsAsValues: boolean;
   /**
    * Whether {@link lockForUpdateSkipLocked} leaves out rows another transaction holds: a row such a read
    * did not answer may exist and be held, rather than missing.
@@ -67,6 +64,12 @@ export interface SqlDialect {
   valuesGroups<T>(rows: readonly T[]): T[][];
   /** Rows of values as table `e` of a statement written as text (see {@link RowsTable}). */
   rowsTable(rows: ReadonlyArray<readonly unknown[]>, options: RowsTableOptions): RowsTable;
+  /**
+   * Writes a push's rows, takes their sequence numbers and adds their checksum changes, as fast as the
+   * engine allows: on SQLite multi-row `VALUES` statements of a few fixed sizes; on PostgreSQL one statement
+   * that takes them all from one bound JSON array.
+   */
+  writeSyncRows(trx: Kysely<Database>, write: SyncRowsWrite): Promise<void>;
 }
 
 /** How {@link SqlDialect.rowsTable} lays out its rows. */

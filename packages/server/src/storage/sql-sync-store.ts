@@ -1,20 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { CompiledQuery, sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
-import {
-  addToChecksum,
-  checksumTerm,
-  formatChecksum,
-  parseChecksum,
-  type RowValues,
-  type StoredChange,
-  type TableChecksum,
-} from '@tillsync/protocol';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import { type RowValues, type StoredChange, type TableChecksum } from '@tillsync/protocol';
 import type { NewJobRecord, SettingsOverrides } from '@tillsync/jobs';
-import type { JobTables } from '../jobs/job-tables.js';
-import { SqlRowChanges } from '../jobs/row-changes.js';
 import type { Database } from './database.js';
 import { dialectOf } from './sql-dialect.js';
-import { jsonElements, queryRows, valuesGroups, valuesPlaceholders, type SqlEngine } from './sql-engine.js';
+import { jsonElements, queryRows, type SqlEngine } from './sql-engine.js';
+import { checksumChanges, type SyncRowValues } from './sync-rows-sql.js';
 import {
   rowKey,
   type ConflictFilter,
@@ -24,6 +15,7 @@ import {
   type PullPage,
   type PushTransaction,
   type RowWrite,
+  type RowWriteTransaction,
   type StoredConflict,
   type StoredRow,
   type SyncStore,
@@ -33,22 +25,47 @@ import {
 /** Statements stay well under SQLite's and PostgreSQL's limits on bound values. */
 const CHUNK = 1000;
 
+/** What a write of synced rows changes in the sync jobs' tables, in the write's own transaction. */
+export type JobTableWrites = Pick<
+  RowWriteTransaction,
+  'keepDeletedRows' | 'readJobTypeSettings' | 'insertJobs'
+>;
+
+/** Builds the {@link JobTableWrites} of one tenant on a write transaction. */
+export type JobTablesOn = (trx: Kysely<Database>, tenantId: string) => JobTableWrites;
+
+/** What a caller passes to {@link SqlSyncStore}. */
+export interface SqlSyncStoreOptions {
+  /** Times what is kept for a while (tombstones, push answers). @defaultValue `Date.now` */
+  readonly now?: () => number;
+  readonly jobTables: JobTablesOn;
+}
+
+/** What a {@link SqlPushTransaction} needs besides its transaction and tenant. */
+export interface PushTransactionContext {
+  readonly now: () => number;
+  readonly jobTables: JobTablesOn;
+}
+
 /** The synced rows on any {@link SqlEngine}. */
 export class SqlSyncStore implements SyncStore {
   readonly #engine: SqlEngine;
   readonly #now: () => number;
+  readonly #jobTables: JobTablesOn;
 
   /**
    * `now` times what is kept for a while (tombstones, push answers), so their retention is measured on the
-   * same clock as the purge that ends it.
+   * same clock as the purge that ends it. `jobTables` is what a write changes in the sync jobs' tables (the
+   * jobs side supplies it: storage knows nothing of jobs).
    */
-  constructor(engine: SqlEngine, now: () => number = Date.now) {
+  constructor(engine: SqlEngine, options: SqlSyncStoreOptions) {
     this.#engine = engine;
-    this.#now = now;
+    this.#now = options.now ?? Date.now;
+    this.#jobTables = options.jobTables;
   }
 
   forTenant(tenantId: string): TenantSyncStore {
-    return new SqlTenantSyncStore(this.#engine, tenantId, this.#now);
+    return new SqlTenantSyncStore(this.#engine, tenantId, { now: this.#now, jobTables: this.#jobTables });
   }
 
   async purgeTombstones(storedBefore: number): Promise<number> {
@@ -94,18 +111,18 @@ export class SqlSyncStore implements SyncStore {
 class SqlTenantSyncStore implements TenantSyncStore {
   readonly #engine: SqlEngine;
   readonly #tenantId: string;
-  readonly #now: () => number;
+  readonly #context: PushTransactionContext;
 
-  constructor(engine: SqlEngine, tenantId: string, now: () => number) {
+  constructor(engine: SqlEngine, tenantId: string, context: PushTransactionContext) {
     this.#engine = engine;
     this.#tenantId = tenantId;
-    this.#now = now;
+    this.#context = context;
   }
 
   push<T>(work: (tx: PushTransaction) => Promise<T>): Promise<T> {
     return this.#engine.write(async (trx) => {
       await this.#engine.lockTenant(trx, this.#tenantId);
-      return work(new SqlPushTransaction(trx, this.#tenantId, this.#now));
+      return work(new SqlPushTransaction(trx, this.#tenantId, this.#context));
     });
   }
 
@@ -197,22 +214,24 @@ export class SqlPushTransaction implements PushTransaction {
   readonly #trx: Kysely<Database>;
   readonly #tenantId: string;
   readonly #now: () => number;
+  readonly #jobTablesOn: JobTablesOn;
   /** Made on first use: most pushes delete no row and trigger no job. */
-  #rowChanges: SqlRowChanges | null = null;
+  #jobTableWrites: JobTableWrites | null = null;
 
-  constructor(trx: Kysely<Database>, tenantId: string, now: () => number) {
+  constructor(trx: Kysely<Database>, tenantId: string, context: PushTransactionContext) {
     this.#trx = trx;
     this.#tenantId = tenantId;
-    this.#now = now;
+    this.#now = context.now;
+    this.#jobTablesOn = context.jobTables;
   }
 
   get tenantId(): string {
     return this.#tenantId;
   }
 
-  get #jobTables(): SqlRowChanges {
-    this.#rowChanges ??= new SqlRowChanges(this.#trx.withTables<JobTables>(), this.#tenantId);
-    return this.#rowChanges;
+  get #jobTables(): JobTableWrites {
+    this.#jobTableWrites ??= this.#jobTablesOn(this.#trx, this.#tenantId);
+    return this.#jobTableWrites;
   }
 
   keepDeletedRows(rows: readonly DeletedRowState[]): Promise<void> {
@@ -308,114 +327,14 @@ export class SqlPushTransaction implements PushTransaction {
       ];
       (row.previous === undefined ? fresh : replacing).push(values);
     });
-    const checksums = checksumChanges(rows);
-    if (dialectOf(this.#trx).writesRowsAsValues) {
-      const tenant = await this.#trx
-        .updateTable('tenants')
-        .set((eb) => ({ last_seq: eb('last_seq', '+', rows.length) }))
-        .where('id', '=', this.#tenantId)
-        .returning('last_seq')
-        .executeTakeFirstOrThrow();
-      const seqBase = Number(tenant.last_seq) - rows.length;
-      await this.#insertSqliteRows(fresh, seqBase, storedAt, '');
-      await this.#insertSqliteRows(replacing, seqBase, storedAt, REPLACE_ROW);
-      await this.#updateSqliteChecksums(checksums);
-    } else {
-      await this.#writePostgresRows(rows.length, fresh, replacing, storedAt, checksums);
-    }
+    await dialectOf(this.#trx).writeSyncRows(this.#trx, {
+      tenantId: this.#tenantId,
+      fresh,
+      replacing,
+      storedAt,
+      checksums: checksumChanges(rows),
+    });
     await this.#writeUniqueValues(rows);
-  }
-
-  /** Inserts rows as multi-row VALUES statements, followed by `onConflict`. */
-  async #insertSqliteRows(
-    rows: readonly SyncRowValues[],
-    seqBase: number,
-    storedAt: number,
-    onConflict: string,
-  ): Promise<void> {
-    for (const group of valuesGroups(rows)) {
-      const parameters: unknown[] = [];
-      for (const [table, id, data, updatedAt, deleted, position, deviceId] of group)
-        parameters.push(
-          table,
-          id,
-          data,
-          updatedAt,
-          deleted,
-          seqBase + position,
-          deviceId,
-          this.#tenantId,
-          storedAt,
-        );
-      await this.#trx.executeQuery(
-        CompiledQuery.raw(
-          `${INSERT_ROW} values ${valuesPlaceholders(group.length, 9)} ${onConflict}`,
-          parameters,
-        ),
-      );
-    }
-  }
-
-  async #updateSqliteChecksums(changes: ReadonlyMap<string, ChecksumChange>): Promise<void> {
-    const current = await this.#trx
-      .selectFrom('sync_checksums')
-      .selectAll()
-      .where('tenant_id', '=', this.#tenantId)
-      .where('tbl', 'in', [...changes.keys()])
-      .execute();
-    const currentByTable = new Map(current.map((row) => [row.tbl, row]));
-    for (const [table, change] of changes) {
-      const before = currentByTable.get(table);
-      const count = Number(before?.row_count ?? 0) + change.count;
-      const sum = formatChecksum(addToChecksum(before ? parseChecksum(before.sum) : 0n, change.sum));
-      await this.#trx
-        .insertInto('sync_checksums')
-        .values({ tenant_id: this.#tenantId, tbl: table, row_count: count, sum })
-        .onConflict((conflict) =>
-          conflict.columns(['tenant_id', 'tbl']).doUpdateSet({ row_count: count, sum }),
-        )
-        .execute();
-    }
-  }
-
-  /**
-   * The sequence numbers, the rows and the checksums in one statement, one round trip: the rows come as JSON
-   * arrays (PostgreSQL parses them faster than one text array per column), each with its position in the
-   * push, added to the tenant's sequence as it stood; each table's checksum gets its change added in SQL.
-   */
-  async #writePostgresRows(
-    count: number,
-    fresh: readonly SyncRowValues[],
-    replacing: readonly SyncRowValues[],
-    storedAt: number,
-    checksums: ReadonlyMap<string, ChecksumChange>,
-  ): Promise<void> {
-    const selectRows = (rows: readonly SyncRowValues[]): RawBuilder<unknown> => sql`
-      select e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, cast(e.value ->> 4 as integer),
-        seq.base + cast(e.value ->> 5 as bigint), e.value ->> 6, ${this.#tenantId}, cast(${storedAt} as bigint)
-      from seq, ${jsonElements(this.#trx, JSON.stringify(rows))}`;
-    const checksumRows = [...checksums].map(([table, change]) => [
-      table,
-      change.count,
-      formatChecksum(addToChecksum(0n, change.sum)),
-    ]);
-    const { rows } = await sql<{ base: number }>`
-      with seq as (
-        update tenants set last_seq = last_seq + ${count} where id = ${this.#tenantId}
-        returning last_seq - ${count} as base
-      ), fresh as (
-        ${sql.raw(INSERT_ROW)} ${selectRows(fresh)}
-      ), replaced as (
-        ${sql.raw(INSERT_ROW)} ${selectRows(replacing)} ${sql.raw(REPLACE_ROW)}
-      ), checksums as (
-        insert into sync_checksums (tenant_id, tbl, row_count, sum)
-        select ${this.#tenantId}, e.value ->> 0, cast(e.value ->> 1 as bigint), e.value ->> 2
-        from ${jsonElements(this.#trx, JSON.stringify(checksumRows))}
-        on conflict (tenant_id, tbl) do update set row_count = sync_checksums.row_count + excluded.row_count,
-          sum = ${sql.raw(POSTGRES_CHECKSUM_SUM)}
-      )
-      select base from seq`.execute(this.#trx);
-    if (rows.length === 0) throw new Error(`there is no tenant ${this.#tenantId} to write rows for`);
   }
 
   async #writeUniqueValues(rows: readonly RowWrite[]): Promise<void> {
@@ -482,57 +401,6 @@ export class SqlPushTransaction implements PushTransaction {
 async function readChecksums(db: Kysely<Database>, tenantId: string): Promise<Record<string, TableChecksum>> {
   const rows = await db.selectFrom('sync_checksums').selectAll().where('tenant_id', '=', tenantId).execute();
   return Object.fromEntries(rows.map((row) => [row.tbl, { count: Number(row.row_count), sum: row.sum }]));
-}
-
-/**
- * A row of `sync_rows` as a push writes it: table, id, data, updated_at, deleted, its position in the push
- * (from 1; its sequence number is the tenant's last one before the push plus this), device_id.
- */
-type SyncRowValues = [string, string, string | null, string, number, number, string | null];
-
-const INSERT_ROW =
-  'insert into sync_rows (tbl, id, data, updated_at, deleted, seq, device_id, tenant_id, stored_at)';
-
-const REPLACE_ROW = `on conflict (tenant_id, tbl, id) do update set data = excluded.data,
-  updated_at = excluded.updated_at, deleted = excluded.deleted, seq = excluded.seq, device_id = excluded.device_id,
-  stored_at = excluded.stored_at`;
-
-/**
- * On PostgreSQL, a stored checksum plus the change in `excluded.sum` (both 16 hex digits), modulo 2^64, as 16
- * hex digits: each is read as a signed 64-bit integer, added as numeric, brought back into the signed range,
- * and written out by `to_hex`, which shows a negative bigint as its two's complement.
- */
-const POSTGRES_CHECKSUM_SUM = `lpad(to_hex((((
-  ('x' || sync_checksums.sum)::bit(64)::bigint::numeric + ('x' || excluded.sum)::bit(64)::bigint::numeric
-  + 9223372036854775808) % 18446744073709551616 + 18446744073709551616) % 18446744073709551616
-  - 9223372036854775808)::bigint), 16, '0')`;
-
-/** How a push changes a table's checksum: its live rows counted and its sum of terms, not yet brought into range. */
-interface ChecksumChange {
-  count: number;
-  sum: bigint;
-}
-
-/** Each table's checksum change from these writes: a replaced state's term out, the new one in. */
-function checksumChanges(rows: readonly RowWrite[]): Map<string, ChecksumChange> {
-  const changes = new Map<string, ChecksumChange>();
-  for (const row of rows) {
-    let change = changes.get(row.table);
-    if (!change) {
-      change = { count: 0, sum: 0n };
-      changes.set(row.table, change);
-    }
-    const previous = row.previous;
-    if (previous && previous.values !== null) {
-      change.count -= 1;
-      change.sum -= checksumTerm(previous.id, previous.updatedAt);
-    }
-    if (row.values !== null) {
-      change.count += 1;
-      change.sum += checksumTerm(row.id, row.updatedAt);
-    }
-  }
-  return changes;
 }
 
 /**

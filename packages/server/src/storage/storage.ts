@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { SqlAccountStore } from './sql-account-store.js';
 import { migrateToLatest, type SqlEngine } from './sql-engine.js';
-import { SqlSyncStore } from './sql-sync-store.js';
+import { SqlSyncStore, type JobTablesOn } from './sql-sync-store.js';
 import { openPgliteEngine } from './postgres/pglite-engine.js';
 import { parsePgliteUrl } from './postgres/pglite-url.js';
 import { openPostgresEngine } from './postgres/postgres-engine.js';
@@ -39,17 +39,22 @@ export interface StorageOptions {
   readonly now?: () => number;
 }
 
+/** {@link StorageOptions}, and what a write of synced rows changes in the sync jobs' tables. */
+export interface StorageWiring extends StorageOptions {
+  readonly jobTables: JobTablesOn;
+}
+
 /**
  * Opens and migrates the database: the SQLite file at `dbPath` (created if need be), or the PostgreSQL
  * database at `databaseUrl`. Several processes may start on one PostgreSQL at once: the migrator takes a lock.
  * `now` is the clock that times tombstones and push answers for their retention (the server passes its own).
  */
-export async function openStorage(location: StorageLocation, options: StorageOptions = {}): Promise<Storage> {
-  return storageOn(openEngine(location), options);
+export async function openStorage(location: StorageLocation, wiring: StorageWiring): Promise<Storage> {
+  return storageOn(openEngine(location), wiring);
 }
 
 /** Migrates the database under `engine` and builds the storage on it; closing the storage closes the engine. */
-export async function storageOn(engine: SqlEngine, options: StorageOptions = {}): Promise<Storage> {
+export async function storageOn(engine: SqlEngine, wiring: StorageWiring): Promise<Storage> {
   try {
     await migrateToLatest(engine);
   } catch (error) {
@@ -59,7 +64,7 @@ export async function storageOn(engine: SqlEngine, options: StorageOptions = {})
   return {
     kind: engine.kind,
     engine,
-    sync: new SqlSyncStore(engine, options.now),
+    sync: new SqlSyncStore(engine, wiring),
     accounts: new SqlAccountStore(engine),
     rateLimiter: new RateLimiter(engine),
     ping: async () => {

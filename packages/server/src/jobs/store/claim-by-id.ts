@@ -53,7 +53,7 @@ export async function claimByIds(
       claiming.add(claim.jobId);
       return true;
     }
-    results[index] = { kind: 'later', at: lockRetryAt(claim.request.now) };
+    results[index] = { kind: 'later', at: lockRetryAt(claim.request) };
     return false;
   };
 
@@ -83,7 +83,7 @@ export async function claimByIds(
       const claim = asked[index];
       if (!claim) continue;
       const row = rows.get(claim.jobId);
-      const verdict = judgeClaim(row, heldElsewhere.has(claim.jobId), claim.request.now);
+      const verdict = judgeClaim(row, heldElsewhere.has(claim.jobId), claim.request);
       if (verdict) results[index] = verdict;
       else if (row && claimsFirst(claim, index)) candidates.set(claim.jobId, index);
     }
@@ -97,8 +97,7 @@ export async function claimByIds(
       if (index !== undefined) results[index] = { kind: 'claimed', job };
     }
     // Not leased (another worker was first) or its lock busy: asked again in a moment.
-    for (const index of candidates.values())
-      results[index] ??= { kind: 'later', at: lockRetryAt(request.now) };
+    for (const index of candidates.values()) results[index] ??= { kind: 'later', at: lockRetryAt(request) };
   }
   return results.map((result) => result ?? { kind: 'none' });
 }
@@ -182,8 +181,13 @@ async function jobsHeldElsewhere(
  * one another transaction holds (asked again in a moment), whose lease is live or whose time has not come;
  * `none` for one that is missing or not runnable.
  */
-function judgeClaim(row: JobRow | undefined, heldElsewhere: boolean, now: number): ClaimByIdResult | null {
-  if (heldElsewhere) return { kind: 'later', at: lockRetryAt(now) };
+function judgeClaim(
+  row: JobRow | undefined,
+  heldElsewhere: boolean,
+  request: LeaseRequest,
+): ClaimByIdResult | null {
+  const { now } = request;
+  if (heldElsewhere) return { kind: 'later', at: lockRetryAt(request) };
   if (!row || !RUNNABLE_STATUSES.includes(row.status)) return { kind: 'none' };
   const leaseEnds = row.lease_expires_at === null ? null : Number(row.lease_expires_at);
   if (leaseEnds !== null && leaseEnds >= now) return { kind: 'later', at: leaseEnds + 1 };

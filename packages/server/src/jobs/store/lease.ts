@@ -55,7 +55,7 @@ export async function leaseJobs(
     locking.filter((row) => !taken.has(lockId(row.tenant_id, row.lock_key ?? ''))).map((row) => row.id),
   );
   for (const chunk of chunks([...busy])) {
-    const retryAt = Math.round(lockRetryAt(now));
+    const retryAt = Math.round(lockRetryAt(request));
     await trx
       .updateTable('sync_jobs')
       // A lease that ends soon, owned by nobody: a Queued job waits until then, and a Started one (taken

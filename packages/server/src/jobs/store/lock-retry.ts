@@ -1,10 +1,9 @@
-/** How long a job whose lock was busy at its claim waits before it is tried again (plus up to as much again). */
-const LOCK_RETRY_MS = 50;
+import { DEFAULT_LOCK_RETRY_MS, jitteredRetryAt, type ClaimRequest } from '@tillsync/jobs';
 
 /**
- * When a job that could not be claimed at `now` (its lock busy, claimed twice at once) is tried again: a
- * moment later, jittered, so that claimers that met on one lock do not meet again on the next try.
+ * When a job that could not be claimed (its lock busy, claimed twice at once) is tried again: the one
+ * jittered retry rule of the jobs (`jitteredRetryAt`), after the claimer's `lockRetryMs`.
  */
-export function lockRetryAt(now: number): number {
-  return now + LOCK_RETRY_MS * (1 + Math.random());
+export function lockRetryAt(request: Pick<ClaimRequest, 'now' | 'lockRetryMs'>): number {
+  return jitteredRetryAt(request.now, request.lockRetryMs ?? DEFAULT_LOCK_RETRY_MS);
 }

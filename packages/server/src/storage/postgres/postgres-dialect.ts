@@ -1,5 +1,6 @@
 import { PostgresAdapter, PostgresDialect, sql } from 'kysely';
 import type { SqlDialect } from '../sql-dialect.js';
+import { writePostgresSyncRows } from './postgres-sync-rows.js';
 
 /**
  * PostgreSQL's SQL (a server, or PGlite in the process): transactions run side by side, so claims lock the
@@ -7,8 +8,8 @@ import type { SqlDialect } from '../sql-dialect.js';
  */
 export const postgresDialect = Object.freeze<SqlDialect>({
   writeIsSerialised: false,
-  writesRowsAsValues: false,
   skipsLockedRows: true,
+  writeSyncRows: writePostgresSyncRows,
   jsonElements: (json) => sql`jsonb_array_elements(${json}::jsonb) as e(value)`,
   crossJoinLookup: ({ table, alias, where }) =>
     sql`cross join lateral (select * from ${sql.table(table)} ${sql.raw(alias)} where ${where} limit 1) ${sql.raw(alias)}`,

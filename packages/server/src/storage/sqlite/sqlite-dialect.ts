@@ -1,12 +1,13 @@
 import { SqliteAdapter, SqliteDialect, sql } from 'kysely';
 import type { SqlDialect } from '../sql-dialect.js';
+import { writeSqliteSyncRows } from './sqlite-sync-rows.js';
 import { paddedToPowerOfTwo, valuesGroups, valuesPlaceholders } from '../sql-values.js';
 
 /** SQLite's SQL: one writer per file, so nothing is locked row by row, and JSON read with `json_each`. */
 export const sqliteDialect = Object.freeze<SqlDialect>({
   writeIsSerialised: true,
-  writesRowsAsValues: true,
   skipsLockedRows: false,
+  writeSyncRows: writeSqliteSyncRows,
   jsonElements: (json) => sql`json_each(${json}) as e`,
   crossJoinLookup: ({ table, alias, where }) =>
     sql`cross join ${sql.table(table)} ${sql.raw(alias)} where ${where}`,

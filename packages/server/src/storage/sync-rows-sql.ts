@@ -1,0 +1,59 @@
+import { checksumTerm } from '@tillsync/protocol';
+import type { RowWrite } from './sync-store.js';
+
+/**
+ * A row of `sync_rows` as a push writes it: table, id, data, updated_at, deleted, its position in the push
+ * (from 1; its sequence number is the tenant's last one before the push plus this), device_id.
+ */
+export type SyncRowValues = [string, string, string | null, string, number, number, string | null];
+
+/** The columns of `sync_rows` in the order a push writes them: a {@link SyncRowValues}, then the tenant and when. */
+export const INSERT_ROW =
+  'insert into sync_rows (tbl, id, data, updated_at, deleted, seq, device_id, tenant_id, stored_at)';
+
+/** What follows {@link INSERT_ROW} for rows that replace the ones stored under their keys. */
+export const REPLACE_ROW = `on conflict (tenant_id, tbl, id) do update set data = excluded.data,
+  updated_at = excluded.updated_at, deleted = excluded.deleted, seq = excluded.seq, device_id = excluded.device_id,
+  stored_at = excluded.stored_at`;
+
+/** How a push changes a table's checksum: its live rows counted and its sum of terms, not yet brought into range. */
+export interface ChecksumChange {
+  count: number;
+  sum: bigint;
+}
+
+/**
+ * A push's rows as each engine writes them in one go: the tenant's sequence moved on by their number, the
+ * rows, and each table's checksum change (see `SqlDialect.writeSyncRows`).
+ */
+export interface SyncRowsWrite {
+  readonly tenantId: string;
+  /** Rows the server did not hold: inserted. */
+  readonly fresh: readonly SyncRowValues[];
+  /** Rows that replace the stored ones under their keys. */
+  readonly replacing: readonly SyncRowValues[];
+  readonly storedAt: number;
+  readonly checksums: ReadonlyMap<string, ChecksumChange>;
+}
+
+/** Each table's checksum change from these writes: a replaced state's term out, the new one in. */
+export function checksumChanges(rows: readonly RowWrite[]): Map<string, ChecksumChange> {
+  const changes = new Map<string, ChecksumChange>();
+  for (const row of rows) {
+    let change = changes.get(row.table);
+    if (!change) {
+      change = { count: 0, sum: 0n };
+      changes.set(row.table, change);
+    }
+    const previous = row.previous;
+    if (previous && previous.values !== null) {
+      change.count -= 1;
+      change.sum -= checksumTerm(previous.id, previous.updatedAt);
+    }
+    if (row.values !== null) {
+      change.count += 1;
+      change.sum += checksumTerm(row.id, row.updatedAt);
+    }
+  }
+  return changes;
+}
