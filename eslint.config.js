@@ -107,7 +107,23 @@ export default tseslint.config(
         }),
       ],
     },
-    rules: { 'import-x/no-cycle': 'error' },
+    rules: {
+      'import-x/no-cycle': 'error',
+      // Storage knows nothing of jobs: the jobs side builds its store on the storage's engine and hands the
+      // push transaction what a write changes in its tables (server/src/server-storage.ts).
+      'import-x/no-restricted-paths': [
+        'error',
+        {
+          zones: [
+            {
+              target: './packages/server/src/storage',
+              from: './packages/server/src/jobs',
+              message: 'storage may not import the jobs code (see server/src/server-storage.ts)',
+            },
+          ],
+        },
+      ],
+    },
   },
   {
     files: ['packages/*/src/**/*.ts'],
