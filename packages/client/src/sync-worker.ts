@@ -1,3 +1,5 @@
+// Over 500 lines on purpose: the worker's state machine (drawn below) and every way into it (start, stop,
+// interval, Force sync, Force pull, live notices, backoff) must be read together to see that no two cycles overlap.
 import type { SyncCycleRequest } from './cycle.js';
 import { LiveUpdates } from './live-updates.js';
 import { silentLogger, type DeviceLogger } from './logger.js';

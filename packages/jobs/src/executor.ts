@@ -1,3 +1,5 @@
+// Over 500 lines on purpose: one job's run from claim to end (find the target, start, sync, relay, bypass,
+// commit, fail) reads top to bottom here, and its parts share the run object (job-run.ts) and the store.
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { RowValues, SyncJob, SyncJobStatus } from '@tillsync/protocol';

@@ -1,3 +1,5 @@
+// Over 500 lines on purpose: the bring-in and the bring-out are one bridge (drawn below); they share the key
+// map, the conversions and the order of tables, and each engine's adapter is in its own file.
 import type { RowValues } from '@tillsync/protocol';
 import { v7 as uuidv7 } from 'uuid';
 import type { LocalStore } from '../local-store.js';
