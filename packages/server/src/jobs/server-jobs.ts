@@ -4,6 +4,7 @@ import {
   EmbeddedJobQueue,
   JobExecutor,
   JobTypeRegistry,
+  RUNNABLE_STATUSES,
   SyncJobs,
   silentLogger,
   type EndedJob,
@@ -174,13 +175,15 @@ export class ServerJobs {
   async settle(jobIds: readonly string[], tenantId: string, timeoutMs = 2_000): Promise<void> {
     if (jobIds.length === 0 || this.queue?.kind !== 'embedded') return;
     const store = this.store.forTenant(tenantId);
+    // Wall time, not the injected clock: this bounds how long a device waits for its answer, and a test's
+    // clock that stands still must not hold a push forever.
     const deadline = Date.now() + timeoutMs;
     let waiting = [...jobIds];
     while (waiting.length > 0 && Date.now() < deadline) {
       const records = await Promise.all(waiting.map((id) => store.getJob(id)));
       waiting = waiting.filter((_, index) => {
         const status = records[index]?.status;
-        return status === 'Queued' || status === 'Started';
+        return status !== undefined && RUNNABLE_STATUSES.includes(status);
       });
       if (waiting.length > 0) await new Promise((resolve) => setTimeout(resolve, 5));
     }
