@@ -346,6 +346,8 @@ export interface TestServer {
   readonly ownerToken: string;
   /** Pairs a new device of the first tenant; `nodeId` names its stamps. */
   pair(nodeId: string, ownerToken?: string): Promise<TestDevice>;
+  /** Creates a second tenant and logs its owner in: the one whose data the first tenant must never see. */
+  otherTenantOwner(): Promise<LoginResponse>;
   close(): Promise<void>;
 }
 
@@ -381,6 +383,12 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       ownerToken: owner.token,
       async pair(nodeId, ownerToken = owner.token) {
         return new TestDevice(server.url, await pair(server.url, ownerToken, nodeId), nodeId, clock.now);
+      },
+      async otherTenantOwner() {
+        const email = 'other@shop.test';
+        const password = 'another long password';
+        await server.accounts.createTenant({ name: 'Other shop', email, password });
+        return login(server.url, email, password);
       },
       close,
     };

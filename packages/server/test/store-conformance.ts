@@ -754,43 +754,27 @@ export function describeSyncStoreConformance(name: string, open: () => Promise<O
         const accounts = opened.storage.accounts;
         const now = Date.now();
         const deviceId = await pairedDevice(opened.tenantId, 'once', now);
+        // A new device named `name`, with tokens labelled `label`, from the code labelled `code`.
+        const pairWith = (code: string, at: number, name: string, label: string): Promise<unknown> =>
+          accounts.pairDevice({
+            codeHash: fakeHash(`code-${code}`),
+            now: at,
+            deviceId: randomUUID(),
+            name,
+            platform: 'linux',
+            appVersion: null,
+            tokens: tokens(label, now + 3_600_000),
+          });
 
-        const again = await accounts.pairDevice({
-          codeHash: fakeHash('code-once'),
-          now: now + 1,
-          deviceId: randomUUID(),
-          name: 'Second',
-          platform: 'linux',
-          appVersion: null,
-          tokens: tokens('second', now + 3_600_000),
-        });
-        expect(again).toBeNull();
+        expect(await pairWith('once', now + 1, 'Second', 'second')).toBeNull();
 
         await accounts.createPairingCode({
           codeHash: fakeHash('code-old'),
           tenantId: opened.tenantId,
           expiresAt: now,
         });
-        const expired = await accounts.pairDevice({
-          codeHash: fakeHash('code-old'),
-          now,
-          deviceId: randomUUID(),
-          name: 'Late',
-          platform: 'linux',
-          appVersion: null,
-          tokens: tokens('late', now + 3_600_000),
-        });
-        expect(expired).toBeNull();
-        const unknown = await accounts.pairDevice({
-          codeHash: fakeHash('code-never-made'),
-          now,
-          deviceId: randomUUID(),
-          name: 'Nobody',
-          platform: 'linux',
-          appVersion: null,
-          tokens: tokens('nobody', now + 3_600_000),
-        });
-        expect(unknown).toBeNull();
+        expect(await pairWith('old', now, 'Late', 'late')).toBeNull();
+        expect(await pairWith('never-made', now, 'Nobody', 'nobody')).toBeNull();
 
         const devices = await accounts.listDevices(opened.tenantId);
         expect(devices).toHaveLength(1);
