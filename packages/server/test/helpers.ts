@@ -20,7 +20,13 @@ import {
   type ErrorDetail,
   type TableChecksum,
 } from '@tillsync/protocol';
-import { startServer, type RunningServer, type ServerOptions } from '@tillsync/server';
+import {
+  openStorage,
+  startServer,
+  type RunningServer,
+  type ServerOptions,
+  type Storage,
+} from '@tillsync/server';
 import { expect, onTestFinished } from 'vitest';
 
 /** The owner every test server creates on its empty database. */
@@ -396,6 +402,18 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     await close();
     throw error;
   }
+}
+
+/** Storage on a SQLite file at `dbPath` holding one tenant, "Shop", closed when the test ends. */
+export async function storageWithShop(dbPath: string): Promise<{ storage: Storage; tenantId: string }> {
+  const storage = await openStorage({ dbPath });
+  onTestFinished(() => storage.close());
+  const { tenantId } = await storage.accounts.createTenant({
+    name: 'Shop',
+    email: 'o@shop.test',
+    passwordHash: 'x',
+  });
+  return { storage, tenantId };
 }
 
 /** A new row id. */

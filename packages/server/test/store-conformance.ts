@@ -519,50 +519,27 @@ export function describeSyncStoreConformance(name: string, open: () => Promise<O
           values: { name },
         });
         const [s1, s2, s3] = [nextStamp(), nextStamp(), nextStamp()];
-        await store.push((tx) =>
-          tx.addConflicts([
-            {
-              table: 'categories',
-              id,
-              winner: change(s2, 'two'),
-              loser: change(s1, 'one'),
-              winnerDeviceId: 'b',
-              loserDeviceId: 'a',
-            },
-          ]),
-        );
+        const first = {
+          table: 'categories',
+          id,
+          winner: change(s2, 'two'),
+          loser: change(s1, 'one'),
+          winnerDeviceId: 'b',
+          loserDeviceId: 'a',
+        };
+        const second = {
+          table: 'categories',
+          id,
+          winner: change(s3, 'three'),
+          loser: change(s2, 'two'),
+          winnerDeviceId: 'a',
+          loserDeviceId: null,
+        };
+        await store.push((tx) => tx.addConflicts([first]));
         await sleep(2);
-        await store.push((tx) =>
-          tx.addConflicts([
-            {
-              table: 'categories',
-              id,
-              winner: change(s3, 'three'),
-              loser: change(s2, 'two'),
-              winnerDeviceId: 'a',
-              loserDeviceId: null,
-            },
-          ]),
-        );
+        await store.push((tx) => tx.addConflicts([second]));
         const conflicts = await store.conflicts('categories', id);
-        expect(conflicts).toEqual([
-          {
-            table: 'categories',
-            id,
-            winner: change(s2, 'two'),
-            loser: change(s1, 'one'),
-            winnerDeviceId: 'b',
-            loserDeviceId: 'a',
-          },
-          {
-            table: 'categories',
-            id,
-            winner: change(s3, 'three'),
-            loser: change(s2, 'two'),
-            winnerDeviceId: 'a',
-            loserDeviceId: null,
-          },
-        ]);
+        expect(conflicts).toEqual([first, second]);
         expect(await store.conflicts('customers', id)).toEqual([]);
         expect(await otherStore.conflicts('categories', id)).toEqual([]);
       });
