@@ -2,48 +2,23 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createSyncClient } from '@tillsync/client';
-import { startServer } from '@tillsync/server';
 import Database from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { startDeviceAgent } from '../src/device-agent.js';
 import { tillsync } from './cli-process.js';
+import { startCloud } from './cloud-fixture.js';
 
 /**
  * `tillsync attach` and `detach` (the built command, run `npx tsc -b` first) on the file of a running device
  * agent, beside a shop program writing its own SQLite tables, with a second device on the same server.
  */
 
-const EMAIL = 'owner@shop.test';
-const PASSWORD = 'correct horse battery staple';
-
 describe('a shop program’s database attached to a running device agent', () => {
   it('reaches the other device and receives its rows under the program’s own keys', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillsync-adopt-agent-'));
     onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const server = await startServer({
-      dbPath: path.join(dir, 'cloud.db'),
-      port: 0,
-      host: '127.0.0.1',
-      adminEmail: EMAIL,
-      adminPassword: PASSWORD,
-      logger: false,
-    });
-    onTestFinished(() => server.close());
-    const pairingCode = async (): Promise<string> => {
-      const login = await fetch(`${server.url}/api/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ email: EMAIL, password: PASSWORD }),
-      });
-      const { token } = (await login.json()) as { token: string };
-      const answer = await fetch(`${server.url}/api/pairing-codes`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: '{}',
-      });
-      return ((await answer.json()) as { code: string }).code;
-    };
+    const cloud = await startCloud(dir);
 
     // The shop program and its own file.
     const shop = new Database(path.join(dir, 'shop.db'));
@@ -78,16 +53,16 @@ describe('a shop program’s database attached to a running device agent', () =>
 
     const agent = await startDeviceAgent({
       dbPath: path.join(dir, 'till.db'),
-      serverUrl: server.url,
-      pairCode: await pairingCode(),
+      serverUrl: cloud.url,
+      pairCode: await cloud.pairingCode(),
       port: 0,
       intervalMs: 3600_000,
     });
     onTestFinished(() => agent.close());
     await agent.worker.idle();
-    const other = createSyncClient({ dbPath: path.join(dir, 'other.db'), serverUrl: server.url });
+    const other = createSyncClient({ dbPath: path.join(dir, 'other.db'), serverUrl: cloud.url });
     onTestFinished(() => other.close());
-    await other.pair(await pairingCode());
+    await other.pair(await cloud.pairingCode());
 
     const attached = await tillsync(['attach', '--db', 'till.db', '--map', 'map.json'], { cwd: dir });
     expect(attached.stderr).toBe('');

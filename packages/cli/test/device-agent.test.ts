@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { startServer, type RunningServer } from '@tillsync/server';
 import { v7 as uuidv7 } from 'uuid';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startDeviceAgent, type DeviceAgent, type DeviceAgentOptions } from '../src/device-agent.js';
 import { ROOT, startCli, tempDir, tillsync } from './cli-process.js';
+import { startCloud, type Cloud } from './cloud-fixture.js';
 
 /**
  * `tillsync device`: the agent's local API over real HTTP, on a real server; and the built command in a
@@ -13,44 +13,6 @@ import { ROOT, startCli, tempDir, tillsync } from './cli-process.js';
  */
 
 const READY = /^tillsync device: listening on (http:\/\/127\.0\.0\.1:\d+)$/m;
-const EMAIL = 'owner@shop.test';
-const PASSWORD = 'correct horse battery staple';
-
-interface Cloud {
-  readonly url: string;
-  pairingCode(): Promise<string>;
-  stop(): Promise<void>;
-}
-
-async function startCloud(dir: string): Promise<Cloud> {
-  let server: RunningServer | null = await startServer({
-    dbPath: path.join(dir, 'cloud.db'),
-    port: 0,
-    host: '127.0.0.1',
-    adminEmail: EMAIL,
-    adminPassword: PASSWORD,
-    logger: false,
-  });
-  onTestFinished(() => server?.close());
-  const url = server.url;
-  return {
-    url,
-    async pairingCode() {
-      const login = await api(url, 'POST', '/api/auth/login', { email: EMAIL, password: PASSWORD });
-      const { token } = login.body as { token: string };
-      const answer = await fetch(`${url}/api/pairing-codes`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: '{}',
-      });
-      return ((await answer.json()) as { code: string }).code;
-    },
-    async stop() {
-      await server?.close();
-      server = null;
-    },
-  };
-}
 
 async function agentOn(
   cloud: Cloud,

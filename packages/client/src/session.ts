@@ -76,28 +76,27 @@ export class DeviceSession {
    * `signal`: the server rotates the tokens when it answers, and an answer thrown away would end the session.
    */
   async call<T>(fn: (context: DeviceCallContext) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const context = (accessToken: string): DeviceCallContext => ({
-      accessToken,
-      pendingChanges: this.#store.pendingCount(),
-      ...(signal ? { signal } : {}),
-    });
+    const attempt = (credentials: Credentials): Promise<T> => {
+      signal?.throwIfAborted();
+      return fn({
+        accessToken: credentials.accessToken,
+        pendingChanges: this.#store.pendingCount(),
+        ...(signal ? { signal } : {}),
+      });
+    };
     let credentials = this.#credentials();
     if (Date.parse(credentials.accessTokenExpiresAt) - EXPIRY_MARGIN_MS <= this.#now()) {
-      await this.#refresh(credentials.refreshToken);
-      credentials = this.#credentials();
+      credentials = await this.#refreshed(credentials.refreshToken);
     }
-    signal?.throwIfAborted();
     try {
-      return await fn(context(credentials.accessToken));
+      return await attempt(credentials);
     } catch (error) {
       if (!(error instanceof ProtocolError) || error.status !== 401) throw error;
       if (error.code !== 'TOKEN_EXPIRED') throw authError(error);
     }
-    await this.#refresh(credentials.refreshToken);
-    credentials = this.#credentials();
-    signal?.throwIfAborted();
+    credentials = await this.#refreshed(credentials.refreshToken);
     try {
-      return await fn(context(credentials.accessToken));
+      return await attempt(credentials);
     } catch (error) {
       if (error instanceof ProtocolError && error.status === 401) throw authError(error);
       throw error;
@@ -108,6 +107,12 @@ export class DeviceSession {
     const credentials = readCredentials(this.#store);
     if (!credentials) throw new NotPairedError(this.#store.dbPath);
     return credentials;
+  }
+
+  /** The stored tokens after a {@link #refresh} from `usedRefreshToken`. */
+  async #refreshed(usedRefreshToken: string): Promise<Credentials> {
+    await this.#refresh(usedRefreshToken);
+    return this.#credentials();
   }
 
   /** Rotates the tokens once, even when several calls find the token expired together. */

@@ -91,6 +91,17 @@ function addProduct(
   return id;
 }
 
+/** Two devices of one shop, both synced with the same product: an Apple, 10 in stock. */
+async function twoDevicesWithAnApple(): Promise<{ d1: SyncClient; d2: SyncClient; product: string }> {
+  const server = await startTestServer();
+  const d1 = await server.pairedClient('d1');
+  const d2 = await server.pairedClient('d2');
+  const product = addProduct(d1, { name: 'Apple', stock: 10 });
+  await d1.sync();
+  await d2.sync();
+  return { d1, d2, product };
+}
+
 describe('adopting an existing shop database', () => {
   it('syncs the rows a shop program wrote before the file was paired, and adds missing columns', async () => {
     const server = await startTestServer();
@@ -183,12 +194,7 @@ describe('force pull', () => {
   });
 
   it("does not let an older server write overwrite a pending row, and keeps the counter's sales on top", async () => {
-    const server = await startTestServer();
-    const d1 = await server.pairedClient('d1');
-    const d2 = await server.pairedClient('d2');
-    const product = addProduct(d1, { name: 'Apple', stock: 10 });
-    await d1.sync();
-    await d2.sync();
+    const { d1, d2, product } = await twoDevicesWithAnApple();
     d2.database.prepare("UPDATE products SET name = 'Older', stock = stock - 1 WHERE id = ?").run(product);
     await later();
     d1.database.prepare("UPDATE products SET name = 'Newer', stock = stock - 3 WHERE id = ?").run(product);
@@ -205,12 +211,7 @@ describe('force pull', () => {
 
 describe('push results', () => {
   it('stale: the later write wins, the local version is kept as a conflict, and the deltas still add up', async () => {
-    const server = await startTestServer();
-    const d1 = await server.pairedClient('d1');
-    const d2 = await server.pairedClient('d2');
-    const product = addProduct(d1, { name: 'Apple', stock: 10 });
-    await d1.sync();
-    await d2.sync();
+    const { d1, d2, product } = await twoDevicesWithAnApple();
     d1.database
       .prepare("UPDATE products SET name = 'Earlier edit', stock = stock - 1 WHERE id = ?")
       .run(product);

@@ -1,4 +1,4 @@
-import type { SyncJobStatus } from '@tillsync/protocol';
+import { SYNC_JOB_STATUSES, type SyncJobStatus } from '@tillsync/protocol';
 
 /**
  * The status flow of a sync job (PROTOCOL.md §6):
@@ -20,16 +20,6 @@ import type { SyncJobStatus } from '@tillsync/protocol';
  * started job cannot be canceled.
  */
 
-/** The statuses a job ends in; it changes no more unless the owner retries a `Failed` one. */
-export const END_STATUSES: ReadonlySet<SyncJobStatus> = new Set<SyncJobStatus>([
-  'Finished',
-  'Failed',
-  'Skipped',
-  'Relayed',
-  'No Target',
-  'Canceled',
-]);
-
 /** The statuses a job may be canceled from. */
 export const CANCELABLE_STATUSES: readonly SyncJobStatus[] = ['Pending', 'Queued', 'Failed'];
 /** The statuses an owner's `start` queues a job from. */
@@ -41,6 +31,14 @@ export const RETRYABLE_STATUSES: readonly SyncJobStatus[] = ['Failed'];
  * renewing its lease (it died) and another takes the job over.
  */
 export const RUNNABLE_STATUSES: readonly SyncJobStatus[] = ['Queued', 'Started'];
+
+/**
+ * The statuses a job ends in: every status but `Pending` and the runnable ones. It changes no more unless the
+ * owner retries a `Failed` one.
+ */
+export const END_STATUSES: ReadonlySet<SyncJobStatus> = new Set<SyncJobStatus>(
+  SYNC_JOB_STATUSES.filter((status) => status !== 'Pending' && !RUNNABLE_STATUSES.includes(status)),
+);
 
 /** The owner's calls on a job, and the statuses each is allowed from. */
 export const OWNER_ACTIONS = {

@@ -21,16 +21,18 @@ export const Change = Type.Object({
 export type Change = Static<typeof Change>;
 
 /** The values of a row as stored and pulled: plain JSON scalars, counters summed. */
-export type RowValues = Record<string, string | number | null>;
+export const RowValues = Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()]));
+export type RowValues = Static<typeof RowValues>;
 
 /** A change as the server hands it out on pull and in `current`: counters are plain integers. */
-export interface StoredChange {
-  readonly table: string;
-  readonly id: string;
-  readonly op: 'upsert' | 'delete';
-  readonly updatedAt: string;
-  readonly values?: RowValues;
-}
+export const StoredChange = Type.Object({
+  table: Type.String(),
+  id: Type.String(),
+  op: Type.Union([Type.Literal('upsert'), Type.Literal('delete')]),
+  updatedAt: Type.String(),
+  values: Type.Optional(RowValues),
+});
+export type StoredChange = Readonly<Static<typeof StoredChange>>;
 
 export function isCounterDelta(value: unknown): value is CounterDelta {
   return (

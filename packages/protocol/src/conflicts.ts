@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { RowValues } from './change.js';
 
 /**
  * `GET /api/conflicts` (owner): "where did my edit go?" Every write that last-write-wins overrode is kept
@@ -10,7 +11,7 @@ export const ConflictVersion = Type.Object({
   op: Type.Union([Type.Literal('upsert'), Type.Literal('delete')]),
   updatedAt: Type.String(),
   /** The row's values as written; absent for a delete. */
-  values: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()]))),
+  values: Type.Optional(RowValues),
   /** The device that wrote it; null when the server (a sync job) did. */
   deviceId: Type.Union([Type.String(), Type.Null()]),
 });

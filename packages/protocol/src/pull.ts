@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { StoredChange } from './change.js';
 
 /** The page size when a pull names none, and the largest the server hands out. */
 export const DEFAULT_PULL_LIMIT = 1000;
@@ -11,16 +12,8 @@ export const PullQuery = Type.Object({
 });
 export type PullQuery = Static<typeof PullQuery>;
 
-const PulledChange = Type.Object({
-  table: Type.String(),
-  id: Type.String(),
-  op: Type.Union([Type.Literal('upsert'), Type.Literal('delete')]),
-  updatedAt: Type.String(),
-  values: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()]))),
-});
-
 export const PullResponse = Type.Object({
-  changes: Type.Array(PulledChange),
+  changes: Type.Array(StoredChange),
   cursor: Type.String(),
   hasMore: Type.Boolean(),
   serverTime: Type.String(),

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Change } from './change.js';
+import { Change, StoredChange } from './change.js';
 import { ErrorDetail } from './error.js';
 
 /** The most changes one push may carry; a device sends larger backlogs in several pushes. */
@@ -11,21 +11,13 @@ export const PushRequest = Type.Object({
 });
 export type PushRequest = Static<typeof PushRequest>;
 
-const StoredChangeSchema = Type.Object({
-  table: Type.String(),
-  id: Type.String(),
-  op: Type.Union([Type.Literal('upsert'), Type.Literal('delete')]),
-  updatedAt: Type.String(),
-  values: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()]))),
-});
-
 export const PushResult = Type.Union([
   Type.Object({ table: Type.String(), id: Type.String(), status: Type.Literal('applied') }),
   Type.Object({
     table: Type.String(),
     id: Type.String(),
     status: Type.Literal('stale'),
-    current: StoredChangeSchema,
+    current: StoredChange,
   }),
   Type.Object({
     table: Type.String(),

@@ -1,65 +1,80 @@
 import type { EndedJob } from '@tillsync/jobs';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  collectDefaultMetrics,
+  type CounterConfiguration,
+  type GaugeConfiguration,
+  type HistogramConfiguration,
+} from 'prom-client';
 
 /** The server's Prometheus metrics, on a registry of its own (several servers may share a process in tests). */
 export class ServerMetrics {
   readonly registry = new Registry();
-  readonly pushes = new Counter({
+  readonly pushes = this.#counter({
     name: 'tillsync_pushes_total',
     help: 'Pushes answered',
-    registers: [this.registry],
   });
-  readonly pushedChanges = new Counter({
+  readonly pushedChanges = this.#counter({
     name: 'tillsync_pushed_changes_total',
     help: 'Changes received in pushes, by result',
     labelNames: ['status'] as const,
-    registers: [this.registry],
   });
-  readonly rejections = new Counter({
+  readonly rejections = this.#counter({
     name: 'tillsync_rejected_changes_total',
     help: 'Changes rejected, by code',
     labelNames: ['code'] as const,
-    registers: [this.registry],
   });
-  readonly pulls = new Counter({
+  readonly pulls = this.#counter({
     name: 'tillsync_pulls_total',
     help: 'Pull pages answered',
-    registers: [this.registry],
   });
-  readonly pulledRows = new Counter({
+  readonly pulledRows = this.#counter({
     name: 'tillsync_pulled_rows_total',
     help: 'Rows handed out by pulls',
-    registers: [this.registry],
   });
-  readonly requestSeconds = new Histogram({
+  readonly requestSeconds = this.#histogram({
     name: 'tillsync_http_request_duration_seconds',
     help: 'HTTP request latency by route',
     labelNames: ['method', 'route', 'status'] as const,
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [this.registry],
   });
-  readonly connectedDevices = new Gauge({
+  readonly connectedDevices = this.#gauge({
     name: 'tillsync_connected_devices',
     help: 'Devices holding an event stream to this process',
-    registers: [this.registry],
   });
 
-  readonly jobsEnded = new Counter({
+  readonly jobsEnded = this.#counter({
     name: 'tillsync_sync_jobs_ended_total',
     help: 'Sync jobs this process ran to an end, by type and final status (a Failed job may be retried)',
     labelNames: ['type', 'status'] as const,
-    registers: [this.registry],
   });
-  readonly jobSeconds = new Histogram({
+  readonly jobSeconds = this.#histogram({
     name: 'tillsync_sync_job_duration_seconds',
     help: 'How long sync jobs this process ran took, from their start to their end, by type',
     labelNames: ['type'] as const,
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
-    registers: [this.registry],
   });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'tillsync_' });
+  }
+
+  // Every metric goes on this server's own registry, never the global one.
+  #counter<Label extends string>(definition: Omit<CounterConfiguration<Label>, 'registers'>): Counter<Label> {
+    return new Counter({ ...definition, registers: [this.registry] });
+  }
+
+  #gauge<Label extends string>(definition: Omit<GaugeConfiguration<Label>, 'registers'>): Gauge<Label> {
+    return new Gauge({ ...definition, registers: [this.registry] });
+  }
+
+  #histogram<Label extends string>(
+    definition: Omit<HistogramConfiguration<Label>, 'registers'>,
+  ): Histogram<Label> {
+    return new Histogram({ ...definition, registers: [this.registry] });
   }
 
   /** Counts a sync job that ended here, and notes how long it took. */

@@ -3,7 +3,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { ConflictList } from '@tillsync/protocol';
 import { describe, expect, it } from 'vitest';
-import { expectError, expectOk, login, newId, request, startTestServer, tempDir } from './helpers.js';
+import { expectError, expectOk, newId, request, startTestServer, tempDir } from './helpers.js';
 
 describe('GET /api/conflicts', () => {
   it("answers the owner's overridden writes newest first, with both versions and the devices", async () => {
@@ -61,12 +61,7 @@ describe('GET /api/conflicts', () => {
       400,
       'INVALID_REQUEST',
     );
-    await server.server.accounts.createTenant({
-      name: 'Other shop',
-      email: 'other@shop.test',
-      password: 'another long password',
-    });
-    const other = await login(server.url, 'other@shop.test', 'another long password');
+    const other = await server.otherTenantOwner();
     expect(await request(server.url, 'GET', '/api/conflicts', { token: other.token })).toMatchObject({
       status: 200,
       body: [],

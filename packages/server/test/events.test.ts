@@ -1,24 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { EventStream } from './event-stream.js';
-import { expectError, login, newId, pair, request, startTestServer, TestDevice } from './helpers.js';
+import { expectError, newId, request, startTestServer } from './helpers.js';
 
 describe('live change notices', () => {
   it("tells a tenant's other devices when a push commits, and no one else", async () => {
     const server = await startTestServer();
     const a = await server.pair('tillA');
     const b = await server.pair('tillB');
-    await server.server.accounts.createTenant({
-      name: 'Other',
-      email: 'o@shop.test',
-      password: 'other password!',
-    });
-    const otherOwner = await login(server.url, 'o@shop.test', 'other password!');
-    const stranger = new TestDevice(
-      server.url,
-      await pair(server.url, otherOwner.token, 'x'),
-      'x',
-      server.clock.now,
-    );
+    const otherOwner = await server.otherTenantOwner();
+    const stranger = await server.pair('x', otherOwner.token);
 
     const [streamA, streamB, streamStranger] = await Promise.all([
       EventStream.open(a),

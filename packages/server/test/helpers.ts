@@ -20,7 +20,13 @@ import {
   type ErrorDetail,
   type TableChecksum,
 } from '@tillsync/protocol';
-import { startServer, type RunningServer, type ServerOptions } from '@tillsync/server';
+import {
+  openStorage,
+  startServer,
+  type RunningServer,
+  type ServerOptions,
+  type Storage,
+} from '@tillsync/server';
 import { expect, onTestFinished } from 'vitest';
 
 /** The owner every test server creates on its empty database. */
@@ -346,6 +352,8 @@ export interface TestServer {
   readonly ownerToken: string;
   /** Pairs a new device of the first tenant; `nodeId` names its stamps. */
   pair(nodeId: string, ownerToken?: string): Promise<TestDevice>;
+  /** Creates a second tenant and logs its owner in: the one whose data the first tenant must never see. */
+  otherTenantOwner(): Promise<LoginResponse>;
   close(): Promise<void>;
 }
 
@@ -382,12 +390,30 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       async pair(nodeId, ownerToken = owner.token) {
         return new TestDevice(server.url, await pair(server.url, ownerToken, nodeId), nodeId, clock.now);
       },
+      async otherTenantOwner() {
+        const email = 'other@shop.test';
+        const password = 'another long password';
+        await server.accounts.createTenant({ name: 'Other shop', email, password });
+        return login(server.url, email, password);
+      },
       close,
     };
   } catch (error) {
     await close();
     throw error;
   }
+}
+
+/** Storage on a SQLite file at `dbPath` holding one tenant, "Shop", closed when the test ends. */
+export async function storageWithShop(dbPath: string): Promise<{ storage: Storage; tenantId: string }> {
+  const storage = await openStorage({ dbPath });
+  onTestFinished(() => storage.close());
+  const { tenantId } = await storage.accounts.createTenant({
+    name: 'Shop',
+    email: 'o@shop.test',
+    passwordHash: 'x',
+  });
+  return { storage, tenantId };
 }
 
 /** A new row id. */

@@ -2,9 +2,8 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { CompiledSchema, SHOP_SCHEMA } from '@tillsync/protocol';
 import { JobTypeRegistry, SyncJobs, defineSyncJobType } from '@tillsync/jobs';
-import { openStorage } from '@tillsync/server';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { tempDir } from './helpers.js';
+import { storageWithShop, tempDir } from './helpers.js';
 
 const NOOP = { name: 'noop', sourceTable: 'customers', mode: 'bypass' as const, execute: () => null };
 const QUEUES = ['default', 'short', 'long'] as const;
@@ -12,13 +11,7 @@ const REDISPATCH_AFTER_MS = 60_000;
 
 async function setup() {
   const dbPath = path.join(tempDir(), 'cloud.db');
-  const storage = await openStorage({ dbPath });
-  onTestFinished(() => storage.close());
-  const { tenantId } = await storage.accounts.createTenant({
-    name: 'Shop',
-    email: 'o@shop.test',
-    passwordHash: 'x',
-  });
+  const { storage, tenantId } = await storageWithShop(dbPath);
   const schema = new CompiledSchema(SHOP_SCHEMA);
   const types = new JobTypeRegistry([defineSyncJobType(NOOP)]);
   const store = storage.createJobStore({ schema, types });

@@ -6,7 +6,6 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   expectError,
   expectOk,
-  login,
   newId,
   productValues,
   request,
@@ -108,12 +107,7 @@ describe('sync jobs over HTTP', () => {
     expectError(await request(server.url, 'GET', '/api/sync-job-types'), 401, 'UNAUTHORIZED');
 
     // Another tenant's settings are its own.
-    await server.server.accounts.createTenant({
-      name: 'Other',
-      email: 'other@shop.test',
-      password: 'another long password',
-    });
-    const other = await login(server.url, 'other@shop.test', 'another long password');
+    const other = await server.otherTenantOwner();
     const theirs = expectOk(
       await request(server.url, 'GET', '/api/sync-job-types', { token: other.token }),
       SyncJobTypeList,
@@ -233,12 +227,7 @@ describe('sync jobs over HTTP', () => {
       'JOB_TYPE_DISABLED',
     );
 
-    await server.server.accounts.createTenant({
-      name: 'Other',
-      email: 'other@shop.test',
-      password: 'another long password',
-    });
-    const other = await login(server.url, 'other@shop.test', 'another long password');
+    const other = await server.otherTenantOwner();
     expect(await jobsOf(server, '', other.token)).toEqual([]);
     expectError(
       await request(server.url, 'GET', `/api/sync-jobs/${dry.id}`, { token: other.token }),

@@ -5,9 +5,9 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CompiledSchema, SHOP_SCHEMA, formatStamp } from '@tillsync/protocol';
 import { JobTypeRegistry, SyncJobs, checkJobType } from '@tillsync/jobs';
-import { applyPush, openStorage, type Storage } from '@tillsync/server';
+import { applyPush, type Storage } from '@tillsync/server';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { tempDir } from './helpers.js';
+import { storageWithShop, tempDir } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../../cli/bin/tillsync.js', import.meta.url));
 
@@ -55,13 +55,7 @@ interface Setup {
 async function setup(): Promise<Setup> {
   const dir = tempDir();
   const dbPath = path.join(dir, 'cloud.db');
-  const storage = await openStorage({ dbPath });
-  onTestFinished(() => storage.close());
-  const { tenantId } = await storage.accounts.createTenant({
-    name: 'Shop',
-    email: 'o@shop.test',
-    passwordHash: 'x',
-  });
+  const { storage, tenantId } = await storageWithShop(dbPath);
   const { file, runLog } = writeJobModule(dir);
   const module = (await import(pathToFileURL(file).href)) as { default: unknown[] };
   const schema = new CompiledSchema(SHOP_SCHEMA);

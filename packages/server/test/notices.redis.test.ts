@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EventStream } from './event-stream.js';
-import { login, newId, pair, startTestServer, tempDir, TestDevice, type TestServer } from './helpers.js';
+import { newId, startTestServer, tempDir, type TestServer } from './helpers.js';
 import { deleteRedisKeys, REDIS_URL } from './redis-fixture.js';
 
 const admin = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -53,24 +53,9 @@ describe.skipIf(!available)('live change notices through Redis', () => {
     const { first, second, prefix } = await twoServers();
     const pusher = await first.pair('till-first');
     const listener = await second.pair('till-second');
-    await first.server.accounts.createTenant({
-      name: 'Other',
-      email: 'o@shop.test',
-      password: 'other password!',
-    });
-    const otherOwner = await login(first.url, 'o@shop.test', 'other password!');
-    const stranger = new TestDevice(
-      first.url,
-      await pair(first.url, otherOwner.token, 'x'),
-      'x',
-      first.clock.now,
-    );
-    const strangerOnSecond = new TestDevice(
-      second.url,
-      await pair(second.url, otherOwner.token, 'y'),
-      'y',
-      first.clock.now,
-    );
+    const otherOwner = await first.otherTenantOwner();
+    const stranger = await first.pair('x', otherOwner.token);
+    const strangerOnSecond = await second.pair('y', otherOwner.token);
 
     const [heard, strangerHeard] = await Promise.all([
       EventStream.open(listener),

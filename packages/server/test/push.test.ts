@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { MAX_CLOCK_SKEW_MS } from '@tillsync/server';
-import type { PushResponse, PushResult } from '@tillsync/protocol';
+import type { Change, PushResponse, PushResult } from '@tillsync/protocol';
 import { describe, expect, it } from 'vitest';
 import {
   checksumsOf,
@@ -266,48 +266,28 @@ describe('push', () => {
       .conflicts('categories', category);
     // Both were recorded within one millisecond, so their order is not asserted.
     conflicts.sort((x, y) => x.loser.updatedAt.localeCompare(y.loser.updatedAt));
-    expect(conflicts).toEqual([
-      {
+    // B's write overrode each of A's two, and each is recorded with both versions as written.
+    const overriddenByB = (loser: Change): unknown => ({
+      table: 'categories',
+      id: category,
+      winner: {
         table: 'categories',
         id: category,
-        winner: {
-          table: 'categories',
-          id: category,
-          op: 'upsert',
-          updatedAt: fromB.updatedAt,
-          values: { name: 'B' },
-        },
-        loser: {
-          table: 'categories',
-          id: category,
-          op: 'upsert',
-          updatedAt: fromA.updatedAt,
-          values: { name: 'A' },
-        },
-        winnerDeviceId: b.deviceId,
-        loserDeviceId: a.deviceId,
+        op: 'upsert',
+        updatedAt: fromB.updatedAt,
+        values: { name: 'B' },
       },
-      {
+      loser: {
         table: 'categories',
         id: category,
-        winner: {
-          table: 'categories',
-          id: category,
-          op: 'upsert',
-          updatedAt: fromB.updatedAt,
-          values: { name: 'B' },
-        },
-        loser: {
-          table: 'categories',
-          id: category,
-          op: 'upsert',
-          updatedAt: lateA.updatedAt,
-          values: { name: 'A late' },
-        },
-        winnerDeviceId: b.deviceId,
-        loserDeviceId: a.deviceId,
+        op: 'upsert',
+        updatedAt: loser.updatedAt,
+        values: loser.values,
       },
-    ]);
+      winnerDeviceId: b.deviceId,
+      loserDeviceId: a.deviceId,
+    });
+    expect(conflicts).toEqual([overriddenByB(fromA), overriddenByB(lateA)]);
   });
 
   it('sends deletes as tombstones; an older upsert stays deleted, a newer one brings the row back', async () => {

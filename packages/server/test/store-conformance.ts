@@ -519,50 +519,27 @@ export function describeSyncStoreConformance(name: string, open: () => Promise<O
           values: { name },
         });
         const [s1, s2, s3] = [nextStamp(), nextStamp(), nextStamp()];
-        await store.push((tx) =>
-          tx.addConflicts([
-            {
-              table: 'categories',
-              id,
-              winner: change(s2, 'two'),
-              loser: change(s1, 'one'),
-              winnerDeviceId: 'b',
-              loserDeviceId: 'a',
-            },
-          ]),
-        );
+        const first = {
+          table: 'categories',
+          id,
+          winner: change(s2, 'two'),
+          loser: change(s1, 'one'),
+          winnerDeviceId: 'b',
+          loserDeviceId: 'a',
+        };
+        const second = {
+          table: 'categories',
+          id,
+          winner: change(s3, 'three'),
+          loser: change(s2, 'two'),
+          winnerDeviceId: 'a',
+          loserDeviceId: null,
+        };
+        await store.push((tx) => tx.addConflicts([first]));
         await sleep(2);
-        await store.push((tx) =>
-          tx.addConflicts([
-            {
-              table: 'categories',
-              id,
-              winner: change(s3, 'three'),
-              loser: change(s2, 'two'),
-              winnerDeviceId: 'a',
-              loserDeviceId: null,
-            },
-          ]),
-        );
+        await store.push((tx) => tx.addConflicts([second]));
         const conflicts = await store.conflicts('categories', id);
-        expect(conflicts).toEqual([
-          {
-            table: 'categories',
-            id,
-            winner: change(s2, 'two'),
-            loser: change(s1, 'one'),
-            winnerDeviceId: 'b',
-            loserDeviceId: 'a',
-          },
-          {
-            table: 'categories',
-            id,
-            winner: change(s3, 'three'),
-            loser: change(s2, 'two'),
-            winnerDeviceId: 'a',
-            loserDeviceId: null,
-          },
-        ]);
+        expect(conflicts).toEqual([first, second]);
         expect(await store.conflicts('customers', id)).toEqual([]);
         expect(await otherStore.conflicts('categories', id)).toEqual([]);
       });
@@ -754,43 +731,27 @@ export function describeSyncStoreConformance(name: string, open: () => Promise<O
         const accounts = opened.storage.accounts;
         const now = Date.now();
         const deviceId = await pairedDevice(opened.tenantId, 'once', now);
+        // A new device named `name`, with tokens labelled `label`, from the code labelled `code`.
+        const pairWith = (code: string, at: number, name: string, label: string): Promise<unknown> =>
+          accounts.pairDevice({
+            codeHash: fakeHash(`code-${code}`),
+            now: at,
+            deviceId: randomUUID(),
+            name,
+            platform: 'linux',
+            appVersion: null,
+            tokens: tokens(label, now + 3_600_000),
+          });
 
-        const again = await accounts.pairDevice({
-          codeHash: fakeHash('code-once'),
-          now: now + 1,
-          deviceId: randomUUID(),
-          name: 'Second',
-          platform: 'linux',
-          appVersion: null,
-          tokens: tokens('second', now + 3_600_000),
-        });
-        expect(again).toBeNull();
+        expect(await pairWith('once', now + 1, 'Second', 'second')).toBeNull();
 
         await accounts.createPairingCode({
           codeHash: fakeHash('code-old'),
           tenantId: opened.tenantId,
           expiresAt: now,
         });
-        const expired = await accounts.pairDevice({
-          codeHash: fakeHash('code-old'),
-          now,
-          deviceId: randomUUID(),
-          name: 'Late',
-          platform: 'linux',
-          appVersion: null,
-          tokens: tokens('late', now + 3_600_000),
-        });
-        expect(expired).toBeNull();
-        const unknown = await accounts.pairDevice({
-          codeHash: fakeHash('code-never-made'),
-          now,
-          deviceId: randomUUID(),
-          name: 'Nobody',
-          platform: 'linux',
-          appVersion: null,
-          tokens: tokens('nobody', now + 3_600_000),
-        });
-        expect(unknown).toBeNull();
+        expect(await pairWith('old', now, 'Late', 'late')).toBeNull();
+        expect(await pairWith('never-made', now, 'Nobody', 'nobody')).toBeNull();
 
         const devices = await accounts.listDevices(opened.tenantId);
         expect(devices).toHaveLength(1);

@@ -43,6 +43,31 @@ export interface TokenPairHashes {
   readonly refreshExpiresAt: number;
 }
 
+/** A new pair of tokens for a device, in its token family. */
+export interface TokenPairInput {
+  deviceId: string;
+  tenantId: string;
+  familyId: string;
+  tokens: TokenPairHashes;
+}
+
+/** A pairing code to spend and the device it creates. */
+export interface PairDeviceInput {
+  codeHash: string;
+  now: number;
+  deviceId: string;
+  name: string;
+  platform: string;
+  appVersion: string | null;
+  tokens: TokenPairHashes;
+}
+
+/** A refresh token to spend (by its hash) and the pair that replaces it. */
+export interface RotateRefreshTokenInput extends TokenPairInput {
+  oldHash: string;
+  now: number;
+}
+
 /** Tenants, owners, sessions, pairing codes, devices and their tokens. Only hashes of secrets are stored. */
 export interface AccountStore {
   createTenant(input: {
@@ -68,28 +93,13 @@ export interface AccountStore {
    * Spends a pairing code and creates the device with its first tokens, in one transaction; null when the
    * code is unknown, spent or expired.
    */
-  pairDevice(input: {
-    codeHash: string;
-    now: number;
-    deviceId: string;
-    name: string;
-    platform: string;
-    appVersion: string | null;
-    tokens: TokenPairHashes;
-  }): Promise<{ tenantId: string } | null>;
+  pairDevice(input: PairDeviceInput): Promise<{ tenantId: string } | null>;
   findDeviceToken(tokenHash: string): Promise<DeviceTokenRecord | null>;
   /**
    * Spends a refresh token and stores the next pair in the same family; false when it was spent already
    * (then the caller revokes the family).
    */
-  rotateRefreshToken(input: {
-    oldHash: string;
-    now: number;
-    deviceId: string;
-    tenantId: string;
-    familyId: string;
-    tokens: TokenPairHashes;
-  }): Promise<boolean>;
+  rotateRefreshToken(input: RotateRefreshTokenInput): Promise<boolean>;
   revokeTokenFamily(familyId: string): Promise<void>;
   /** Notes the first use of an access token: proof that the device received the pair it belongs to. */
   markAccessTokenUsed(tokenHash: string, now: number): Promise<void>;
@@ -97,12 +107,7 @@ export interface AccountStore {
    * Replaces the unspent tokens of a family with a new pair, unless one of its access tokens was used (then
    * the device did receive them, and false says so).
    */
-  reissueUnusedPair(input: {
-    deviceId: string;
-    tenantId: string;
-    familyId: string;
-    tokens: TokenPairHashes;
-  }): Promise<boolean>;
+  reissueUnusedPair(input: TokenPairInput): Promise<boolean>;
   listDevices(tenantId: string): Promise<DeviceRecord[]>;
   /**
    * Marks a device revoked (the first time only). Its tokens stay: every use of one checks the device, so

@@ -6,7 +6,9 @@ import type {
   DeviceSeen,
   DeviceTokenRecord,
   OwnerRecord,
-  TokenPairHashes,
+  PairDeviceInput,
+  RotateRefreshTokenInput,
+  TokenPairInput,
 } from './account-store.js';
 import type { Database } from './database.js';
 import { jsonElements, type SqlEngine } from './sql-engine.js';
@@ -124,15 +126,7 @@ export class SqlAccountStore implements AccountStore {
       .execute();
   }
 
-  pairDevice(input: {
-    codeHash: string;
-    now: number;
-    deviceId: string;
-    name: string;
-    platform: string;
-    appVersion: string | null;
-    tokens: TokenPairHashes;
-  }): Promise<{ tenantId: string } | null> {
+  pairDevice(input: PairDeviceInput): Promise<{ tenantId: string } | null> {
     return this.#engine.write(async (trx) => {
       const code = await trx
         .updateTable('pairing_codes')
@@ -189,14 +183,7 @@ export class SqlAccountStore implements AccountStore {
       : null;
   }
 
-  rotateRefreshToken(input: {
-    oldHash: string;
-    now: number;
-    deviceId: string;
-    tenantId: string;
-    familyId: string;
-    tokens: TokenPairHashes;
-  }): Promise<boolean> {
+  rotateRefreshToken(input: RotateRefreshTokenInput): Promise<boolean> {
     return this.#engine.write(async (trx) => {
       const spent = await trx
         .updateTable('device_tokens')
@@ -227,12 +214,7 @@ export class SqlAccountStore implements AccountStore {
     );
   }
 
-  reissueUnusedPair(input: {
-    deviceId: string;
-    tenantId: string;
-    familyId: string;
-    tokens: TokenPairHashes;
-  }): Promise<boolean> {
+  reissueUnusedPair(input: TokenPairInput): Promise<boolean> {
     return this.#engine.write(async (trx) => {
       const used = await trx
         .selectFrom('device_tokens')
@@ -319,10 +301,7 @@ type DeviceTokenRow = Pick<
 > &
   Pick<Database['devices'], 'revoked_at'>;
 
-async function insertTokenPair(
-  trx: Kysely<Database>,
-  input: { deviceId: string; tenantId: string; familyId: string; tokens: TokenPairHashes },
-): Promise<void> {
+async function insertTokenPair(trx: Kysely<Database>, input: TokenPairInput): Promise<void> {
   const createdAt = new Date().toISOString();
   const common = {
     device_id: input.deviceId,
