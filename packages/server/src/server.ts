@@ -10,9 +10,9 @@ import { ServerJobs } from './jobs/server-jobs.js';
 
 /** How often tombstones past their retention and old push answers are dropped. */
 const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
-/** A push answer is kept this long for a retry with the same pushId. */
 /** Rate-limit windows last minutes; a day later they are only clutter. */
 const DAY_MS_FOR_RATE_LIMITS = 24 * 60 * 60 * 1000;
+/** A push answer is kept this long for a retry with the same pushId. */
 const PUSH_ANSWER_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 
 /** A running server: its URL, and `close()` to stop it. */
