@@ -1,15 +1,10 @@
-import { ProtocolError, type PushResponse } from '@tillsync/protocol';
+import { ProtocolError, type PushResponse, type RejectedRow } from '@tillsync/protocol';
 import type { ApplierParts, PullApplier } from './apply-pull.js';
 import { deleteStoredPush } from './cycle/push-journal-table.js';
 import { idsByTable, type PushCover } from './outbox.js';
 
 /** A change the server refused, with its reason: it stays pending and shows in the status and the log. */
-export interface RejectedRow {
-  readonly table: string;
-  readonly id: string;
-  readonly code: string;
-  readonly message: string;
-}
+export type { RejectedRow };
 
 /** What applying a push's answer did. */
 export interface PushAnswerOutcome {

@@ -1,4 +1,4 @@
-import { ProtocolError } from '@tillsync/protocol';
+import { ProtocolError, type SyncSummary } from '@tillsync/protocol';
 import type { RejectedRow } from './apply-push.js';
 import { CycleLease } from './cycle-lease.js';
 import { emptyCycleCounts, type CycleCounts } from './cycle/cycle-counts.js';
@@ -32,22 +32,8 @@ import type { Transport } from './transport.js';
  * `table-repairs.ts`; a pulled page is applied by `apply-pull.ts`, a push's answer by `apply-push.ts`.
  */
 
-/** The answer of `tillsync sync` (PROTOCOL.md §4). */
-export interface SyncSummary {
-  readonly ok: boolean;
-  readonly trigger: SyncTrigger;
-  /** Changes the server took (applied, or answered with its own newer version). */
-  readonly pushed: number;
-  /** Server changes applied to the device. */
-  readonly pulled: number;
-  /** Local versions that lost to a later write (kept in the conflict log). */
-  readonly conflicts: number;
-  /** Changes the server refused; they stay pending with their error. */
-  readonly rejected: number;
-  readonly durationMs: number;
-  /** Why the cycle failed, or `null`. */
-  readonly error: string | null;
-}
+/** The answer of `tillsync sync` (PROTOCOL.md §4): the device agent API's own type. */
+export type { SyncSummary };
 
 /** What a cycle is asked to do: what its steps are asked (see {@link CycleRunRequest}), and why it runs. */
 export interface SyncCycleRequest extends CycleRunRequest {

@@ -1,4 +1,4 @@
-import type { RejectedRow } from './apply-push.js';
+import type { RejectedRow, SyncLogEntry, TableRepair } from '@tillsync/protocol';
 import type { LocalStore } from './local-store.js';
 
 /**
@@ -9,43 +9,16 @@ import type { LocalStore } from './local-store.js';
 export type SyncTrigger = 'manual' | 'auto' | 'force' | 'force-pull' | 'startup' | 'live' | (string & {});
 
 /** What a cycle did: push and pull, pull only ("Force pull"), or pull only with the unsent rows discarded. */
-export type SyncMode = 'sync' | 'pull-only' | 'discard-local';
+export type SyncMode = SyncLogEntry['mode'];
 
 /** How a cycle ended, as the status shows it; `stopped`: the worker was stopped while it ran. */
-export type SyncOutcome = 'synced' | 'offline' | 'error' | 'stopped';
+export type SyncOutcome = SyncLogEntry['outcome'];
 
-/** A table the device took again from a fresh snapshot, and why. */
-export interface TableRepair {
-  readonly table: string;
-  /** `checksum`: its checksum differed from the server's; `resync`: the server asked for a fresh snapshot
-   * (`RESYNC_REQUIRED`); `discard-local`: its unsent rows were discarded; `resumed`: one left unfinished. */
-  readonly reason: 'checksum' | 'resync' | 'discard-local' | 'resumed';
-  /** Whether the table's checksum equals the server's after the repair. */
-  readonly matched: boolean;
-}
-
-/** One cycle as the sync log keeps it (the last 20 are kept in the device file). */
-export interface SyncLogEntry {
-  readonly trigger: SyncTrigger;
-  readonly mode: SyncMode;
-  readonly startedAt: string;
-  readonly durationMs: number;
-  readonly ok: boolean;
-  readonly outcome: SyncOutcome;
-  readonly pushed: number;
-  readonly pulled: number;
-  readonly conflicts: number;
-  readonly rejected: readonly RejectedRow[];
-  readonly repairs: readonly TableRepair[];
-  /** Why the cycle failed, in words a person can act on, or `null`. */
-  readonly error: string | null;
-  /**
-   * The failure as a code, or `null`: `OFFLINE`, `SESSION_EXPIRED`, `DEVICE_REVOKED`, `NOT_PAIRED`,
-   * `SYNC_BUSY` (another process's cycle), `STOPPED`, the code of a server's error answer, or another
-   * error's own code (`SQLITE_BUSY`).
-   */
-  readonly errorCode: string | null;
-}
+/**
+ * One cycle as the sync log keeps it (the last 20 are kept in the device file), and a table it took again
+ * from a fresh snapshot: the device agent API's own types (`protocol/src/device-agent-api.ts`).
+ */
+export type { SyncLogEntry, TableRepair };
 
 /** How many cycles the log keeps. */
 export const SYNC_LOG_SIZE = 20;

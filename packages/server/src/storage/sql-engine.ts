@@ -74,5 +74,3 @@ export async function queryRows<DB, R>(
 export function jsonElements<DB>(db: Kysely<DB>, json: string): RawBuilder<unknown> {
   return dialectOf(db).jsonElements(json);
 }
-
-export { paddedToPowerOfTwo, valuesGroups, valuesPlaceholders } from './sql-values.js';

@@ -2,7 +2,8 @@
 // answered together in one write.
 import { sql, type Kysely } from 'kysely';
 import { RUNNABLE_STATUSES, type ClaimByIdResult, type ClaimedJob } from '@tillsync/jobs';
-import { paddedToPowerOfTwo, queryRows, type SqlEngine } from '../../storage/sql-engine.js';
+import { queryRows, type SqlEngine } from '../../storage/sql-engine.js';
+import { paddedToPowerOfTwo } from '../../storage/sql-values.js';
 import type { JobRow, JobsDatabase } from '../job-tables.js';
 import {
   JOB_COLUMNS,

@@ -2,7 +2,7 @@
 // ./claim-by-id.ts): their locks taken, then one update that leases them and starts those holding their lock.
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { ownLockKey, type ClaimedJob, type ClaimRequest } from '@tillsync/jobs';
-import { paddedToPowerOfTwo } from '../../storage/sql-engine.js';
+import { paddedToPowerOfTwo } from '../../storage/sql-values.js';
 import type { JobRow, JobsDatabase } from '../job-tables.js';
 import { chunks, claimedJob } from './job-rows.js';
 import { lockRetryAt } from './lock-retry.js';
