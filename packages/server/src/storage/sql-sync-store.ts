@@ -5,6 +5,7 @@ import type { NewJobRecord, SettingsOverrides } from '@tillsync/jobs';
 import type { Database } from './database.js';
 import { dialectOf } from './sql-dialect.js';
 import { jsonElements, queryRows, type SqlEngine } from './sql-engine.js';
+import { chunks as inChunks } from './sql-values.js';
 import { checksumChanges, type SyncRowValues } from './sync-rows-sql.js';
 import {
   rowKey,
@@ -443,8 +444,6 @@ function toStoredRow(row: StoredRowRecord): StoredRow {
   };
 }
 
-function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
-  const result: T[][] = [];
-  for (let start = 0; start < items.length; start += size) result.push(items.slice(start, start + size));
-  return result;
+function chunks<T>(items: readonly T[]): T[][] {
+  return inChunks(items, CHUNK);
 }

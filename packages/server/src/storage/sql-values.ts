@@ -45,3 +45,10 @@ export function valuesPlaceholders(rowCount: number, columnCount: number): strin
   }
   return text;
 }
+
+/** Items in chunks of at most `size`, one statement each: statements stay under the engines' bound-value limits. */
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  const result: T[][] = [];
+  for (let start = 0; start < items.length; start += size) result.push(items.slice(start, start + size));
+  return result;
+}

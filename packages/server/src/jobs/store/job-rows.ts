@@ -10,6 +10,7 @@ import {
 import type { ClaimedJob } from '@tillsync/jobs';
 import { dialectOf, type RowsTable } from '../../storage/sql-dialect.js';
 import { queryRows, type SqlEngine } from '../../storage/sql-engine.js';
+import { chunks as inChunks } from '../../storage/sql-values.js';
 import { JOB_COLUMN_TYPES, toJobRecord, type JobRow, type JobsDatabase } from '../job-tables.js';
 
 /** Statements stay well under the engines' limits on bound values. */
@@ -108,9 +109,7 @@ function isJobColumn(column: string): column is keyof typeof JOB_COLUMN_TYPES {
   return Object.hasOwn(JOB_COLUMN_TYPES, column);
 }
 
-/** Items in chunks of `size`, one statement each. */
+/** Items in chunks of {@link CHUNK}, or of `size`, one statement each. */
 export function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
-  const result: T[][] = [];
-  for (let start = 0; start < items.length; start += size) result.push(items.slice(start, start + size));
-  return result;
+  return inChunks(items, size);
 }
