@@ -17,6 +17,12 @@ export const Change = Type.Object({
   op: Type.Union([Type.Literal('upsert'), Type.Literal('delete')]),
   updatedAt: Type.String({ minLength: 1, maxLength: 128 }),
   values: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  /**
+   * The row's `updatedAt` as the sender last received it before this write (protocol 2): a value this write
+   * overrides that is not later than `base` was known to the writer, so overriding it is an edit, not a
+   * conflict (PROTOCOL.md §5).
+   */
+  base: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
 });
 export type Change = Static<typeof Change>;
 
