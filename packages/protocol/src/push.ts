@@ -12,7 +12,13 @@ export const PushRequest = Type.Object({
 export type PushRequest = Static<typeof PushRequest>;
 
 export const PushResult = Type.Union([
-  Type.Object({ table: Type.String(), id: Type.String(), status: Type.Literal('applied') }),
+  Type.Object({
+    table: Type.String(),
+    id: Type.String(),
+    status: Type.Literal('applied'),
+    /** Present when some of the columns the change carried lost to later writes: the row as stored. */
+    current: Type.Optional(StoredChange),
+  }),
   Type.Object({
     table: Type.String(),
     id: Type.String(),

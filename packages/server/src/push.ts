@@ -1,4 +1,5 @@
 import {
+  HybridClock,
   parseStamp,
   type Change,
   type CompiledSchema,
@@ -6,11 +7,19 @@ import {
   type PushRequest,
   type PushResponse,
   type PushResult,
-  type RowValues,
   type SchemaTable,
   type StoredChange,
 } from '@tillsync/protocol';
-import { checkAcrossRows, toRowWrite, type AppliedUpsert } from './rows/row-writer.js';
+import {
+  checkAcrossRows,
+  DeletedRowReferences,
+  mergeChange,
+  restamp,
+  toRowWrite,
+  type AppliedUpsert,
+  type MergeState,
+  type ReferenceToClear,
+} from './rows/row-writer.js';
 import {
   rowKey,
   type ConflictRecord,
@@ -106,10 +115,7 @@ interface Candidate extends AppliedUpsert {
 }
 
 /** A row's state while the push is judged; `lastIndex` is the change that made it, if any did. */
-interface WorkingState {
-  readonly values: RowValues | null;
-  readonly updatedAt: string;
-  readonly deviceId: string | null;
+interface WorkingState extends MergeState {
   readonly lastIndex: number | null;
 }
 
@@ -117,9 +123,14 @@ interface Judgement {
   readonly results: PushResult[];
   readonly states: Map<string, WorkingState>;
   readonly conflicts: ConflictRecord[];
-  /** The upserts that were applied, with the table they belong to. */
-  readonly applied: Candidate[];
+  /** The upserts that were applied, each with the columns it wrote. */
+  readonly applied: AppliedUpsert[];
+  /** The deletes that were applied to live rows. */
+  readonly deletes: Candidate[];
 }
+
+/** The node id of the stamps the server issues for its own writes in a push (references it clears). */
+const SERVER_NODE = 'server';
 
 async function judgeAndWrite(
   tx: PushTransaction,
@@ -142,15 +153,24 @@ async function judgeAndWrite(
   });
   const stored = await tx.getRows(candidates.map(({ change }) => change));
 
-  // Judge the push, then the rules that look across rows (foreign keys, unique values) on its outcome;
-  // a change those rules reject may change what others see, so judge again until nothing new is rejected.
+  // Judge the push, then the rules that look across rows (foreign keys, unique values, what a delete leaves
+  // to the rows that reference it) on its outcome; a change those rules reject may change what others see,
+  // so judge again until nothing new is rejected.
+  const references = new DeletedRowReferences(tx, options.schema);
   let judgement = judge(changes, candidates, stored, rejected, options);
+  let toClear: readonly ReferenceToClear[];
   for (;;) {
     const problems = await checkAcrossRows(tx, judgement, stored, options.schema);
-    if (problems.size === 0) break;
+    const deletes = await references.judge(judgement.deletes, judgement.states);
+    for (const [index, problem] of deletes.problems) if (!problems.has(index)) problems.set(index, problem);
+    if (problems.size === 0) {
+      toClear = deletes.toClear;
+      break;
+    }
     for (const [index, problem] of problems) rejected.set(index, problem);
     judgement = judge(changes, candidates, stored, rejected, options);
   }
+  await clearReferences(tx, judgement, stored, toClear, options);
 
   const writes: Array<RowWrite & { readonly order: number }> = [];
   for (const [key, state] of judgement.states) {
@@ -163,6 +183,7 @@ async function judgeAndWrite(
         values: state.values,
         updatedAt: state.updatedAt,
         deviceId: state.deviceId,
+        stamps: state.values === null ? null : state.stamps,
         previous: stored.get(key),
       }),
       order: state.lastIndex,
@@ -173,6 +194,41 @@ async function judgeAndWrite(
   await options.afterWrite?.(tx, writes);
   await tx.addConflicts(judgement.conflicts);
   return { results: judgement.results, serverTime: new Date(options.now()).toISOString() };
+}
+
+/**
+ * Clears the optional references to the rows the push deleted, as the server's own write: one stamp from
+ * the server's clock, past every stamp of the rows it clears and of the deletes, so that it wins and every
+ * device pulls it. The cleared rows are written after the push's own changes.
+ */
+async function clearReferences(
+  tx: PushTransaction,
+  judgement: Judgement,
+  stored: Map<string, StoredRow>,
+  toClear: readonly ReferenceToClear[],
+  options: PushOptions,
+): Promise<void> {
+  if (toClear.length === 0) return;
+  const unread = toClear.filter(({ key }) => !judgement.states.has(key) && !stored.has(key));
+  if (unread.length > 0) {
+    const rows = await tx.getRows(unread.map(({ table, id }) => ({ table: table.name, id })));
+    for (const [key, row] of rows) stored.set(key, row);
+  }
+  const clock = new HybridClock({ nodeId: SERVER_NODE, now: options.now });
+  const stateOf = (key: string): MergeState | undefined => judgement.states.get(key) ?? stored.get(key);
+  for (const { key } of toClear) {
+    const state = stateOf(key);
+    if (state) clock.receive(state.updatedAt);
+  }
+  for (const deleted of judgement.deletes) clock.receive(deleted.change.updatedAt);
+  const stamp = clock.issue();
+  let order = judgement.results.length;
+  for (const { key, column, target } of toClear) {
+    const state = stateOf(key);
+    if (!state?.values || state.values[column] !== target) continue;
+    const next = restamp(state, { ...state.values, [column]: null }, [column], stamp, null);
+    judgement.states.set(key, { ...next, lastIndex: order++ });
+  }
 }
 
 /** A UTF-16 surrogate without its pair: text no database column can hold as it was sent. */
@@ -213,7 +269,7 @@ function checkWithoutRows(change: Change, options: PushOptions): ErrorDetail | {
   return { table };
 }
 
-/** Runs the push in order over the stored rows, in memory: last write wins, counters add. */
+/** Runs the push in order over the stored rows, in memory: last write wins per column, counters add. */
 function judge(
   changes: readonly Change[],
   candidates: readonly Candidate[],
@@ -225,96 +281,42 @@ function judge(
   const judged = new Array<PushResult | undefined>(changes.length);
   const states = new Map<string, WorkingState>();
   const conflicts: ConflictRecord[] = [];
-  const applied: Candidate[] = [];
+  const applied: AppliedUpsert[] = [];
+  const deletes: Candidate[] = [];
   const stateOf = (key: string): WorkingState | undefined => {
     const working = states.get(key);
     if (working) return working;
     const row = stored.get(key);
-    return row && { values: row.values, updatedAt: row.updatedAt, deviceId: row.deviceId, lastIndex: null };
+    return row && { ...row, lastIndex: null };
   };
 
   for (const candidate of candidates) {
     const { index, change, table, key } = candidate;
-    const rejection = rejected.get(index);
-    if (rejection) continue;
+    if (rejected.has(index)) continue;
     const state = stateOf(key);
-    const live = state !== undefined && state.values !== null;
-    let incoming: RowValues | null = null;
-    let deltas: Record<string, number> = {};
-    if (change.op === 'upsert') {
-      const check = options.schema.checkValues(table, change.values ?? {}, live);
-      if (!check.ok) {
-        judged[index] = {
-          table: change.table,
-          id: change.id,
-          status: 'rejected',
-          error: { code: check.code, message: check.message },
-        };
-        continue;
-      }
-      ({ values: incoming, deltas } = resolveCounters(check.values, live ? state.values : null));
-    }
-
-    if (state && change.updatedAt <= state.updatedAt) {
-      if (change.updatedAt === state.updatedAt) {
-        // The very write the server holds, sent again: nothing to do, and its deltas were counted.
-        judged[index] = { table: change.table, id: change.id, status: 'applied' };
-        continue;
-      }
-      // Older than the server's row: the row stays, but counter deltas are added all the same.
-      let current = state;
-      if (live && Object.keys(deltas).length > 0 && Object.values(deltas).some((delta) => delta !== 0)) {
-        const values = { ...state.values };
-        for (const [column, delta] of Object.entries(deltas))
-          values[column] = Number(values[column] ?? 0) + delta;
-        // An applied change earlier in this push still owns the row's state, so the foreign keys and
-        // unique values of that state are judged against it.
-        current = { ...state, values, lastIndex: state.lastIndex ?? index };
-        states.set(key, current);
-      }
-      judged[index] = {
-        table: change.table,
-        id: change.id,
-        status: 'stale',
-        current: toStoredChange(key, current),
-      };
-      conflicts.push({
-        table: change.table,
-        id: change.id,
-        winner: toStoredChange(key, current),
-        loser: toStoredChange(key, {
-          values: incoming,
-          updatedAt: change.updatedAt,
-          deviceId: options.deviceId,
-          lastIndex: index,
-        }),
-        winnerDeviceId: state.deviceId,
-        loserDeviceId: options.deviceId,
-      });
+    const merge = mergeChange({ schema: options.schema, table, deviceId: options.deviceId }, state, change);
+    if (merge.status === 'rejected') {
+      judged[index] = { table: change.table, id: change.id, status: 'rejected', error: merge.error };
       continue;
     }
-
-    const next: WorkingState = {
-      values: incoming,
-      updatedAt: change.updatedAt,
-      deviceId: options.deviceId,
-      lastIndex: index,
-    };
-    // Another device's write is overridden: its live row, or its delete when this upsert brings the row
-    // back. Either way the owner can see where it went.
-    if (state && state.deviceId !== options.deviceId && (live || change.op === 'upsert')) {
-      conflicts.push({
-        table: change.table,
-        id: change.id,
-        winner: toStoredChange(key, next),
-        loser: toStoredChange(key, state),
-        winnerDeviceId: options.deviceId,
-        loserDeviceId: state.deviceId,
-      });
+    let current = state;
+    if (merge.next) {
+      // A stale change that only added counter deltas leaves the row to the change that made it, if one in
+      // this push did, so the foreign keys and unique values of that state are judged against it.
+      const lastIndex = merge.status === 'stale' ? (state?.lastIndex ?? index) : index;
+      current = { ...merge.next, lastIndex };
+      states.set(key, current);
     }
-    states.set(key, next);
-    judged[index] = { table: change.table, id: change.id, status: 'applied' };
-    if (change.op === 'upsert') applied.push(candidate);
+    conflicts.push(...merge.conflicts);
+    // A stale change always met a row (it lost to one), so it always answers `current`.
+    judged[index] =
+      merge.withCurrent && current
+        ? { table: change.table, id: change.id, status: merge.status, current: toStoredChange(key, current) }
+        : { table: change.table, id: change.id, status: 'applied' };
+    if (merge.status !== 'applied' || !merge.next) continue;
+    if (change.op === 'upsert')
+      applied.push(merge.written ? { ...candidate, columns: merge.written } : candidate);
+    else if (state?.values) deletes.push(candidate);
   }
   const results = changes.map(
     (change, index): PushResult =>
@@ -325,30 +327,10 @@ function judge(
         error: rejected.get(index) ?? { code: 'INVALID_VALUE', message: 'the change could not be judged' },
       },
   );
-  return { results, states, conflicts, applied };
+  return { results, states, conflicts, applied, deletes };
 }
 
-/** Turns counter deltas into values on top of the row's current ones; a new row's counters start at 0. */
-function resolveCounters(
-  checked: Record<string, string | number | null | { delta: number }>,
-  current: RowValues | null,
-): { values: RowValues; deltas: Record<string, number> } {
-  const values: RowValues = {};
-  const deltas: Record<string, number> = {};
-  for (const column in checked) {
-    const value = checked[column];
-    if (value === undefined) continue;
-    if (value !== null && typeof value === 'object') {
-      deltas[column] = value.delta;
-      values[column] = Number(current?.[column] ?? 0) + value.delta;
-    } else {
-      values[column] = value;
-    }
-  }
-  return { values, deltas };
-}
-
-function toStoredChange(key: string, state: WorkingState): StoredChange {
+function toStoredChange(key: string, state: MergeState): StoredChange {
   const [table, id] = splitKey(key);
   return state.values === null
     ? { table, id, op: 'delete', updatedAt: state.updatedAt }

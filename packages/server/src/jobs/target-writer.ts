@@ -78,6 +78,8 @@ export async function writeTarget(
     values,
     updatedAt: context.clock.issue(),
     deviceId: null,
+    // A job writes the whole row with one stamp: every column carries it, so none is listed apart.
+    stamps: null,
     previous: stored,
   });
   await rows.writeRows([rowWrite]);

@@ -8,6 +8,11 @@ export interface AppliedUpsert {
   readonly id: string;
   /** {@link rowKey} of the row. */
   readonly key: string;
+  /**
+   * The columns it wrote, when it wrote only some of a row that exists; absent: the whole row. Only the
+   * rules of the columns it wrote are judged: the others were judged when they were written.
+   */
+  readonly columns?: ReadonlySet<string>;
 }
 
 /** A row's state after the write; `lastIndex` is the upsert or delete that made it, if the write made it. */
@@ -64,6 +69,7 @@ export async function checkAcrossRows(
       const claims = new Map<string, AppliedUpsert>();
       for (const upsert of outcome.applied) {
         if (upsert.table !== table || problems.has(upsert.index)) continue;
+        if (upsert.columns && !upsert.columns.has(column.name)) continue;
         const value = finalValues(upsert)?.[column.name];
         if (value === null || value === undefined) continue;
         const json = JSON.stringify(value);
@@ -102,6 +108,7 @@ function* references(
     const values = finalValues(upsert);
     if (!values) continue;
     for (const column of upsert.table.references) {
+      if (upsert.columns && !upsert.columns.has(column.name)) continue;
       const target = values[column.name];
       if (typeof target !== 'string') continue;
       const table = column.references ?? '';

@@ -1,8 +1,9 @@
 /**
  * The one row writer: every path that writes synced rows (a device's push, a sync job's target write) builds
  * its rows here and does what follows a write here, through the write transaction's port
- * ({@link RowWriteTransaction}). The rules across rows (foreign keys, unique values) are in
- * `cross-row-checks.ts`; sequence numbers and checksums are kept by the port's `writeRows`.
+ * ({@link RowWriteTransaction}). The merge rules per column are in `column-merge.ts`; the rules across rows
+ * are in `cross-row-checks.ts` (foreign keys, unique values) and `delete-references.ts` (what a delete leaves
+ * to the rows that reference it); sequence numbers and checksums are kept by the port's `writeRows`.
  */
 import type { SyncJobOperation, RowValues, SchemaTable } from '@tillsync/protocol';
 import { planTriggeredJobs, type JobTypeRegistry, type TriggeringChange } from '@tillsync/jobs';
@@ -15,6 +16,16 @@ export {
   type OutcomeState,
   type WriteOutcome,
 } from './cross-row-checks.js';
+export {
+  mergeChange,
+  restamp,
+  stampOf,
+  withCounters,
+  type Merge,
+  type MergeContext,
+  type MergeState,
+} from './column-merge.js';
+export { DeletedRowReferences, type DeleteJudgement, type ReferenceToClear } from './delete-references.js';
 
 /** A row's new state, before the values of its unique columns are noted. */
 export type RowState = Omit<RowWrite, 'uniqueValues'>;

@@ -64,8 +64,14 @@ export interface Database {
     updated_at: string;
     deleted: number;
     seq: number;
-    /** The device whose write is the row's current state. */
+    /** The device whose write is the row's current state (its latest column write). */
     device_id: string | null;
+    /**
+     * The stamps of the columns whose last write is older than `updated_at`, as JSON: column → [stamp,
+     * device id or null]. Null when every column was last written with `updated_at` by `device_id` (rows
+     * written whole, tombstones, and every row stored before per-column merges).
+     */
+    stamps: string | null;
     /** When the server stored the current state (ms), for tombstone retention. */
     stored_at: number;
   };
@@ -102,6 +108,8 @@ export interface Database {
     row_id: string;
     winner: string;
     loser: string;
+    /** The column whose value was overridden; null for the row as a whole (a delete met writes). */
+    col: string | null;
     winner_device_id: string | null;
     loser_device_id: string | null;
     at: string;

@@ -10,6 +10,7 @@ import { checksumChanges, type SyncRowValues } from './sync-rows-sql.js';
 import {
   rowKey,
   type ConflictFilter,
+  type ColumnStamps,
   type ConflictRecord,
   type DeletedRowState,
   type PulledRow,
@@ -175,6 +176,10 @@ class SqlTenantSyncStore implements TenantSyncStore {
     return readChecksums(this.#engine.db, this.#tenantId);
   }
 
+  readRows(keys: ReadonlyArray<{ table: string; id: string }>): Promise<Map<string, StoredRow>> {
+    return this.#engine.read((trx) => new SqlPushTransaction(trx, this.#tenantId, this.#context).getRows(keys));
+  }
+
   async conflicts(table: string, id: string): Promise<ConflictRecord[]> {
     const rows = await this.#engine.db
       .selectFrom('sync_conflicts')
@@ -203,6 +208,7 @@ function toConflict(row: Selectable<Database['sync_conflicts']>): ConflictRecord
   return {
     table: row.tbl,
     id: row.row_id,
+    column: row.col,
     winner: JSON.parse(row.winner) as StoredChange,
     loser: JSON.parse(row.loser) as StoredChange,
     winnerDeviceId: row.winner_device_id,
@@ -277,7 +283,7 @@ export class SqlPushTransaction implements PushTransaction {
     // One statement for the whole push: each wanted key is looked up by the primary key.
     const wantedKeys = [...wanted.values()];
     const { rows } = await sql<StoredRowRecord>`
-      select r.tbl, r.id, r.data, r.updated_at, r.seq, r.device_id
+      select r.tbl, r.id, r.data, r.updated_at, r.seq, r.device_id, r.stamps
       from ${jsonElements(this.#trx, JSON.stringify(wantedKeys))}
       ${dialectOf(this.#trx).crossJoinLookup({
         table: 'sync_rows',
@@ -285,6 +291,25 @@ export class SqlPushTransaction implements PushTransaction {
         where: sql`r.tenant_id = ${this.#tenantId} and r.tbl = e.value ->> 0 and r.id = e.value ->> 1`,
       })}`.execute(this.#trx);
     for (const row of rows) found.set(rowKey(row.tbl, row.id), toStoredRow(row));
+    return found;
+  }
+
+  async findReferencingRows(
+    table: string,
+    column: string,
+    targets: readonly string[],
+  ): Promise<Array<{ id: string; target: string }>> {
+    const found: Array<{ id: string; target: string }> = [];
+    const field = dialectOf(this.#trx).jsonField(column, true);
+    for (const chunk of chunks([...new Set(targets)])) {
+      // No index holds references: the tenant's rows of the one table are read by the key's prefix and their
+      // JSON looked at. Only a push that deletes a referenced table's rows pays for it, once per table.
+      const { rows } = await sql<{ id: string; target: string }>`
+        select id, ${field} as target from sync_rows
+        where tenant_id = ${this.#tenantId} and tbl = ${table} and deleted = 0
+          and ${field} in (${sql.join(chunk)})`.execute(this.#trx);
+      found.push(...rows);
+    }
     return found;
   }
 
@@ -325,6 +350,7 @@ export class SqlPushTransaction implements PushTransaction {
         row.values === null ? 1 : 0,
         index + 1,
         row.deviceId,
+        row.values === null || row.stamps === null ? null : JSON.stringify(row.stamps),
       ];
       (row.previous === undefined ? fresh : replacing).push(values);
     });
@@ -380,6 +406,7 @@ export class SqlPushTransaction implements PushTransaction {
             tenant_id: this.#tenantId,
             tbl: conflict.table,
             row_id: conflict.id,
+            col: conflict.column,
             winner: JSON.stringify(conflict.winner),
             loser: JSON.stringify(conflict.loser),
             winner_device_id: conflict.winnerDeviceId,
@@ -430,7 +457,7 @@ const NO_VALUES: unknown[] = [];
 /** The columns of `sync_rows` a push reads. */
 type StoredRowRecord = Pick<
   Selectable<Database['sync_rows']>,
-  'tbl' | 'id' | 'data' | 'updated_at' | 'seq' | 'device_id'
+  'tbl' | 'id' | 'data' | 'updated_at' | 'seq' | 'device_id' | 'stamps'
 >;
 
 function toStoredRow(row: StoredRowRecord): StoredRow {
@@ -441,6 +468,7 @@ function toStoredRow(row: StoredRowRecord): StoredRow {
     updatedAt: row.updated_at,
     seq: Number(row.seq),
     deviceId: row.device_id,
+    stamps: row.data === null || row.stamps === null ? null : (JSON.parse(row.stamps) as ColumnStamps),
   };
 }
 

@@ -1,6 +1,6 @@
 // Multi-row VALUES statements of a few fixed texts, which SQLite keeps prepared.
 
-/** The most rows of one multi-row VALUES statement on SQLite: 256 rows of 9 values stay far below its 32,766. */
+/** The most rows of one multi-row VALUES statement on SQLite: 256 rows of 10 values stay far below its 32,766. */
 const MAX_VALUES_ROWS = 256;
 
 /**

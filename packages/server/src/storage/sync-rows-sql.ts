@@ -3,18 +3,27 @@ import type { RowWrite } from './sync-store.js';
 
 /**
  * A row of `sync_rows` as a push writes it: table, id, data, updated_at, deleted, its position in the push
- * (from 1; its sequence number is the tenant's last one before the push plus this), device_id.
+ * (from 1; its sequence number is the tenant's last one before the push plus this), device_id, stamps.
  */
-export type SyncRowValues = [string, string, string | null, string, number, number, string | null];
+export type SyncRowValues = [
+  string,
+  string,
+  string | null,
+  string,
+  number,
+  number,
+  string | null,
+  string | null,
+];
 
 /** The columns of `sync_rows` in the order a push writes them: a {@link SyncRowValues}, then the tenant and when. */
 export const INSERT_ROW =
-  'insert into sync_rows (tbl, id, data, updated_at, deleted, seq, device_id, tenant_id, stored_at)';
+  'insert into sync_rows (tbl, id, data, updated_at, deleted, seq, device_id, stamps, tenant_id, stored_at)';
 
 /** What follows {@link INSERT_ROW} for rows that replace the ones stored under their keys. */
 export const REPLACE_ROW = `on conflict (tenant_id, tbl, id) do update set data = excluded.data,
   updated_at = excluded.updated_at, deleted = excluded.deleted, seq = excluded.seq, device_id = excluded.device_id,
-  stored_at = excluded.stored_at`;
+  stamps = excluded.stamps, stored_at = excluded.stored_at`;
 
 /** How a push changes a table's checksum: its live rows counted and its sum of terms, not yet brought into range. */
 export interface ChecksumChange {

@@ -1,16 +1,29 @@
 import type { RowValues, StoredChange, TableChecksum } from '@tillsync/protocol';
 import type { NewJobRecord, SettingsOverrides } from '@tillsync/jobs';
 
+/** A column's last write: its stamp, and the device that made it (null: the server). */
+export type ColumnStamp = readonly [stamp: string, deviceId: string | null];
+
+/**
+ * The stamps of a row's columns last written before the row's `updatedAt` (PROTOCOL.md §5: the row's
+ * `updatedAt` is the largest stamp of its columns). A column not listed was last written with `updatedAt` by
+ * the row's `deviceId`; null lists none, as for a row written whole.
+ */
+export type ColumnStamps = Readonly<Record<string, ColumnStamp>>;
+
 /** A row as the server holds it: its latest state, or a tombstone. */
 export interface StoredRow {
   readonly table: string;
   readonly id: string;
   /** Null for a tombstone. */
   readonly values: RowValues | null;
+  /** The largest stamp of its columns (a tombstone: the delete's). */
   readonly updatedAt: string;
   readonly seq: number;
-  /** The device whose write this state is; null when the server wrote it. */
+  /** The device whose write made `updatedAt`; null when the server wrote it. */
   readonly deviceId: string | null;
+  /** The columns last written before `updatedAt`; null for a tombstone. */
+  readonly stamps: ColumnStamps | null;
 }
 
 /** A row's new state, written by a push or a sync job. */
@@ -21,16 +34,24 @@ export interface RowWrite {
   readonly values: RowValues | null;
   readonly updatedAt: string;
   readonly deviceId: string | null;
+  /** The columns last written before `updatedAt` (see {@link ColumnStamps}); null: none. */
+  readonly stamps: ColumnStamps | null;
   /** The state it replaces, if the server held one: its checksum term and unique values are taken out. */
   readonly previous: StoredRow | undefined;
   /** The row's values of unique columns (as JSON), while it is live. */
   readonly uniqueValues: ReadonlyArray<{ readonly column: string; readonly value: string }>;
 }
 
-/** A write that last-write-wins overrode, kept so that "where did my edit go?" has an answer. */
+/**
+ * A value that last-write-wins overrode without the winner having known it, kept so that "where did my edit
+ * go?" has an answer (PROTOCOL.md §5). A column conflict's versions carry that column alone; a conflict of
+ * the row as a whole (a delete met writes: `column` null) carries the write's values.
+ */
 export interface ConflictRecord {
   readonly table: string;
   readonly id: string;
+  /** The overridden column; null for the row as a whole. */
+  readonly column: string | null;
   readonly winner: StoredChange;
   readonly loser: StoredChange;
   readonly winnerDeviceId: string | null;
@@ -80,6 +101,15 @@ export interface RowWriteTransaction {
   getRows(
     keys: ReadonlyArray<{ readonly table: string; readonly id: string }>,
   ): Promise<Map<string, StoredRow>>;
+  /**
+   * The live rows of `table` whose `column` holds one of `targets` (ids of rows it references): each row's id
+   * and the target it holds.
+   */
+  findReferencingRows(
+    table: string,
+    column: string,
+    targets: readonly string[],
+  ): Promise<Array<{ readonly id: string; readonly target: string }>>;
   /** Which live rows hold these values (JSON) of a unique column: value → row id. */
   findUniqueHolders(table: string, column: string, values: readonly string[]): Promise<Map<string, string>>;
   /** Stores new states, in order: each gets the tenant's next sequence number. */
@@ -143,6 +173,10 @@ export interface TenantSyncStore {
    * that starts below the purge point could never be finished.
    */
   pull(sinceSeq: number, limit: number, snapshotFloor?: number): Promise<PullPage>;
+  /** The stored rows (tombstones too) among these keys, by {@link rowKey}. */
+  readRows(
+    keys: ReadonlyArray<{ readonly table: string; readonly id: string }>,
+  ): Promise<Map<string, StoredRow>>;
   /** The table checksums as kept incrementally. */
   checksums(): Promise<Record<string, TableChecksum>>;
   /** The conflicts recorded for a row, oldest first. */

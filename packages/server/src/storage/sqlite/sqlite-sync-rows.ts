@@ -39,7 +39,7 @@ async function insertRows(
 ): Promise<void> {
   for (const group of valuesGroups(rows)) {
     const parameters: unknown[] = [];
-    for (const [table, id, data, updatedAt, deleted, position, deviceId] of group)
+    for (const [table, id, data, updatedAt, deleted, position, deviceId, stamps] of group)
       parameters.push(
         table,
         id,
@@ -48,12 +48,13 @@ async function insertRows(
         deleted,
         seqBase + position,
         deviceId,
+        stamps,
         write.tenantId,
         write.storedAt,
       );
     await trx.executeQuery(
       CompiledQuery.raw(
-        `${INSERT_ROW} values ${valuesPlaceholders(group.length, 9)} ${onConflict}`,
+        `${INSERT_ROW} values ${valuesPlaceholders(group.length, 10)} ${onConflict}`,
         parameters,
       ),
     );
