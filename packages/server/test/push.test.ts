@@ -248,7 +248,7 @@ describe('push', () => {
     expect((await storedRows(server)).get(`products/${product}`)?.values).toMatchObject({ stock: 9 });
   });
 
-  it('records a conflict for every write that last-write-wins overrides', async () => {
+  it('records a conflict for each value last-write-wins overrides without its winner having seen it', async () => {
     const { server, a, b } = await twoDevices();
     const category = newId();
     const t0 = server.clock.now();
@@ -270,6 +270,7 @@ describe('push', () => {
     const overriddenByB = (loser: Change): unknown => ({
       table: 'categories',
       id: category,
+      column: 'name',
       winner: {
         table: 'categories',
         id: category,

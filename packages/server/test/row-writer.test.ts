@@ -37,7 +37,15 @@ class MemoryRows implements RowWriteTransaction {
   readonly jobs: NewJobRecord[] = [];
 
   add(table: string, id: string, values: RowValues | null): StoredRow {
-    const row = { table, id, values, updatedAt: '2024-01-01T00:00:00.000Z-0000-a', seq: 1, deviceId: 'a' };
+    const row = {
+      table,
+      id,
+      values,
+      updatedAt: '2024-01-01T00:00:00.000Z-0000-a',
+      seq: 1,
+      deviceId: 'a',
+      stamps: null,
+    };
     this.rows.set(rowKey(table, id), row);
     return row;
   }
@@ -47,6 +55,20 @@ class MemoryRows implements RowWriteTransaction {
     for (const { table, id } of keys) {
       const row = this.rows.get(rowKey(table, id));
       if (row) found.set(rowKey(table, id), row);
+    }
+    return Promise.resolve(found);
+  }
+
+  findReferencingRows(
+    table: string,
+    column: string,
+    targets: readonly string[],
+  ): Promise<Array<{ id: string; target: string }>> {
+    const found: Array<{ id: string; target: string }> = [];
+    for (const row of this.rows.values()) {
+      const target = row.values?.[column];
+      if (row.table === table && typeof target === 'string' && targets.includes(target))
+        found.push({ id: row.id, target });
     }
     return Promise.resolve(found);
   }
@@ -118,6 +140,7 @@ describe('what follows a write', () => {
       table: 'products',
       id: 'p1',
       values: null,
+      stamps: null,
       updatedAt: '2024-01-02T00:00:00.000Z-0000-a',
       deviceId: 'a',
       previous,

@@ -10,7 +10,7 @@ import {
 } from '@tillsync/protocol';
 import type { Storage, TenantSyncStore } from '@tillsync/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { rowKey, type PulledRow } from '../src/storage/sync-store.js';
+import { rowKey, type ColumnStamps, type PulledRow } from '../src/storage/sync-store.js';
 
 /** What a store under test gives the suite: fresh storage with two tenants made through its account store. */
 export interface OpenedStore {
@@ -30,6 +30,8 @@ interface RowState {
   /** Unique columns: the values the row holds while it is live. */
   readonly unique?: Readonly<Record<string, string | number>>;
   readonly deviceId?: string | null;
+  /** The columns last written before `updatedAt`. */
+  readonly stamps?: ColumnStamps | null;
 }
 
 const BASE_MS = Date.parse('2026-11-22T10:00:00.000Z');
@@ -52,6 +54,7 @@ async function write(store: TenantSyncStore, states: readonly RowState[]): Promi
         values: state.values,
         updatedAt: state.updatedAt,
         deviceId: state.deviceId === undefined ? 'device-1' : state.deviceId,
+        stamps: state.stamps ?? null,
         previous: previous.get(rowKey(state.table, state.id)),
         uniqueValues:
           state.values === null
@@ -471,6 +474,7 @@ export function describeSyncStoreConformance(name: string, open: () => Promise<O
                 values: { sku: 'LOST' },
                 updatedAt: nextStamp(),
                 deviceId: 'device-1',
+                stamps: null,
                 previous: undefined,
                 uniqueValues: [{ column: 'sku', value: JSON.stringify('LOST') }],
               },
@@ -479,6 +483,7 @@ export function describeSyncStoreConformance(name: string, open: () => Promise<O
               {
                 table: 'products',
                 id: failed,
+                column: null,
                 winner: { table: 'products', id: failed, op: 'delete', updatedAt: nextStamp() },
                 loser: { table: 'products', id: failed, op: 'delete', updatedAt: nextStamp() },
                 winnerDeviceId: null,
@@ -522,6 +527,7 @@ export function describeSyncStoreConformance(name: string, open: () => Promise<O
         const first = {
           table: 'categories',
           id,
+          column: 'name',
           winner: change(s2, 'two'),
           loser: change(s1, 'one'),
           winnerDeviceId: 'b',
@@ -530,6 +536,7 @@ export function describeSyncStoreConformance(name: string, open: () => Promise<O
         const second = {
           table: 'categories',
           id,
+          column: null,
           winner: change(s3, 'three'),
           loser: change(s2, 'two'),
           winnerDeviceId: 'a',
@@ -542,6 +549,59 @@ export function describeSyncStoreConformance(name: string, open: () => Promise<O
         expect(conflicts).toEqual([first, second]);
         expect(await store.conflicts('customers', id)).toEqual([]);
         expect(await otherStore.conflicts('categories', id)).toEqual([]);
+      });
+    });
+
+    describe('column stamps and references', () => {
+      it('keeps the stamps of the columns written before the row, and none for a tombstone', async () => {
+        const id = randomUUID();
+        const [older, newer] = [nextStamp('nodeA'), nextStamp('nodeB')];
+        await write(store, [
+          {
+            ...row('categories', id, { name: 'Fruit' }),
+            updatedAt: newer,
+            stamps: { name: [older, null] },
+          },
+        ]);
+        const read = await store.readRows([{ table: 'categories', id }]);
+        expect(read.get(rowKey('categories', id))).toMatchObject({
+          updatedAt: newer,
+          stamps: { name: [older, null] },
+        });
+        // A row written whole lists none; so does a tombstone, whatever it was given.
+        await write(store, [{ ...row('categories', id, null), stamps: { name: [older, 'a'] } }]);
+        await store.push(async (tx) => {
+          expect((await tx.getRows([{ table: 'categories', id }])).get(rowKey('categories', id))?.stamps).toBeNull();
+        });
+      });
+
+      it('finds the live rows of a table that hold given ids in a column, in its own tenant only', async () => {
+        const [fruit, veg, apple, pear, carrot, gone] = Array.from({ length: 6 }, (): string => randomUUID()) as [
+          string,
+          string,
+          string,
+          string,
+          string,
+          string,
+        ];
+        await write(store, [
+          product(apple, 'REF-1', { category_id: fruit }),
+          product(pear, 'REF-2', { category_id: fruit }),
+          product(carrot, 'REF-3', { category_id: veg }),
+          product(gone, 'REF-4', { category_id: fruit }),
+        ]);
+        await write(store, [row('products', gone, null)]);
+        await write(otherStore, [product(randomUUID(), 'REF-5', { category_id: fruit })]);
+        await store.push(async (tx) => {
+          const found = await tx.findReferencingRows('products', 'category_id', [fruit, randomUUID()]);
+          expect(found.sort((a, b) => a.id.localeCompare(b.id))).toEqual(
+            [
+              { id: apple, target: fruit },
+              { id: pear, target: fruit },
+            ].sort((a, b) => a.id.localeCompare(b.id)),
+          );
+          expect(await tx.findReferencingRows('categories', 'name', [])).toEqual([]);
+        });
       });
     });
 

@@ -1,17 +1,20 @@
 import { openStorage } from '@tillsync/server';
 import { describe, expect, it } from 'vitest';
 import { freshPostgresDatabase, postgresAnswers } from './postgres-fixture.js';
+import { describeMergeConformance } from './merge-conformance.js';
 import { describeSyncStoreConformance, withTwoTenants } from './store-conformance.js';
 
 if (await postgresAnswers()) {
-  describeSyncStoreConformance('PostgreSQL', async () => {
+  const openPostgres = async (): ReturnType<typeof withTwoTenants> => {
     const database = await freshPostgresDatabase();
     const storage = await openStorage({ databaseUrl: database.url });
     return withTwoTenants(storage, async () => {
       await storage.close();
       await database.drop();
     });
-  });
+  };
+  describeSyncStoreConformance('PostgreSQL', openPostgres);
+  describeMergeConformance('PostgreSQL', openPostgres);
 
   describe('PostgreSQL connections', () => {
     it('outlives connections the database ends while they are idle', async () => {
