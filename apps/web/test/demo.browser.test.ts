@@ -265,9 +265,9 @@ describe.skipIf(!hasChromium)('the demo in a browser', () => {
     // The demo changed the croissant's price on both devices: Till 1's later 1.95 won over Tablet 2's 1.90.
     const conflict = dashboard
       .getByRole('article', { name: /Conflict on products Croissant/ })
-      .filter({ has: dashboard.getByRole('row', { name: 'price_cents 195 190' }) });
+      .filter({ has: dashboard.getByRole('row', { name: 'price_cents €1.95 €1.90' }) });
     await conflict.waitFor();
-    await conflict.getByText(/Till 1.*write was kept; .*Tablet 2.*write was overridden/).waitFor();
+    await conflict.getByText(/Till 1.*value was kept; .*Tablet 2.*write lost/).waitFor();
     await screenshot(dashboard, 'dashboard-conflicts');
   });
 

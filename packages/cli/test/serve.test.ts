@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { PROTOCOL_VERSION } from '@tillsync/protocol';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, startCli, tempDir, tillsync, type CliRun } from './cli-process.js';
 
@@ -88,7 +89,7 @@ describe('tillsync serve and admin', () => {
     expect(server.port).toBeGreaterThan(0);
     expect(server.stdout().trim().split('\n')).toHaveLength(1);
     const health = await call(`${server.url}/api/sync/health`, 'GET');
-    expect(health).toMatchObject({ status: 200, body: { ok: true, protocol: 1 } });
+    expect(health).toMatchObject({ status: 200, body: { ok: true, protocol: PROTOCOL_VERSION } });
 
     // The owner from the environment, a device with a token living TILLSYNC_ACCESS_TOKEN_TTL seconds.
     const owner = await call(`${server.url}/api/auth/login`, 'POST', {

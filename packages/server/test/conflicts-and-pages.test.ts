@@ -3,7 +3,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { ConflictList } from '@tillsync/protocol';
 import { describe, expect, it } from 'vitest';
-import { expectError, expectOk, newId, request, startTestServer, tempDir } from './helpers.js';
+import { expectError, expectOk, newId, productValues, request, startTestServer, tempDir } from './helpers.js';
 
 describe('GET /api/conflicts', () => {
   it("answers the owner's overridden writes newest first, with both versions and the devices", async () => {
@@ -43,6 +43,64 @@ describe('GET /api/conflicts', () => {
       ConflictList,
     );
     expect(limited).toHaveLength(1);
+  });
+
+  it('answers one conflict per column, with the row named and each column read as the shop reads it', async () => {
+    const server = await startTestServer();
+    const till = await server.pair('till');
+    const tablet = await server.pair('tablet');
+    const [fruit, veg, apple] = [newId(), newId(), newId()];
+    const t0 = server.clock.now();
+    await till.push([
+      till.upsert('categories', fruit, { name: 'Fruit' }, till.stamps.at(t0 - 5000)),
+      till.upsert('categories', veg, { name: 'Vegetables' }, till.stamps.at(t0 - 5000)),
+      till.upsert(
+        'products',
+        apple,
+        productValues({ name: 'Apple', category_id: fruit }),
+        till.stamps.at(t0 - 5000),
+      ),
+    ]);
+    const created = till.stamps.at(t0 - 5000);
+    // Both edit the product without having seen the other's edit: the tablet's later write wins each column.
+    await till.push([
+      till.upsert(
+        'products',
+        apple,
+        { price_cents: 150, active: 0, category_id: veg },
+        till.stamps.at(t0 - 3000),
+      ),
+    ]);
+    await tablet.push([
+      {
+        ...tablet.upsert('products', apple, { price_cents: 199, active: 1, category_id: fruit }),
+        base: created,
+      },
+    ]);
+
+    const conflicts = expectOk(
+      await request(server.url, 'GET', `/api/conflicts?table=products&id=${apple}`, {
+        token: server.ownerToken,
+      }),
+      ConflictList,
+    );
+    expect(conflicts.map((conflict) => conflict.column).sort()).toEqual([
+      'active',
+      'category_id',
+      'price_cents',
+    ]);
+    const byColumn = new Map(conflicts.map((conflict) => [conflict.column, conflict]));
+    expect(byColumn.get('price_cents')).toMatchObject({
+      rowName: 'Apple',
+      display: { price_cents: 'money' },
+      winner: { values: { price_cents: 199 }, deviceId: tablet.deviceId },
+      loser: { values: { price_cents: 150 }, deviceId: till.deviceId },
+    });
+    expect(byColumn.get('active')).toMatchObject({ display: { active: 'flag' } });
+    expect(byColumn.get('category_id')).toMatchObject({
+      display: { category_id: 'reference' },
+      names: { [fruit]: 'Fruit', [veg]: 'Vegetables' },
+    });
   });
 
   it("is for owners only, and never shows another tenant's conflicts", async () => {

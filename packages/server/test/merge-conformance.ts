@@ -90,7 +90,9 @@ export function describeMergeConformance(name: string, open: () => Promise<Opene
       const { id, created } = await createdProduct();
       // A renames the product offline; B, later, raises its price and syncs first.
       const [renamed, repriced] = [stamp('nodeA'), stamp('nodeB')];
-      expect(await push('b', [upsert('products', id, { price_cents: 150 }, repriced, created)])).toMatchObject({
+      expect(
+        await push('b', [upsert('products', id, { price_cents: 150 }, repriced, created)]),
+      ).toMatchObject({
         results: [{ status: 'applied' }],
       });
       const answer = await push('a', [upsert('products', id, { name: 'Red apple' }, renamed, created)]);
@@ -216,8 +218,18 @@ export function describeMergeConformance(name: string, open: () => Promise<Opene
       const [productId, sale, item] = [randomUUID(), randomUUID(), randomUUID()];
       await push('a', [
         upsert('products', productId, product(), stamp('nodeA')),
-        upsert('sales', sale, { customer_id: null, total_cents: 120, created_at: '2026-11-22T12:00:00.000Z' }, stamp('nodeA')),
-        upsert('sale_items', item, { sale_id: sale, product_id: productId, quantity: 1, price_cents: 120 }, stamp('nodeA')),
+        upsert(
+          'sales',
+          sale,
+          { customer_id: null, total_cents: 120, created_at: '2026-11-22T12:00:00.000Z' },
+          stamp('nodeA'),
+        ),
+        upsert(
+          'sale_items',
+          item,
+          { sale_id: sale, product_id: productId, quantity: 1, price_cents: 120 },
+          stamp('nodeA'),
+        ),
       ]);
       const answer = await push('b', [remove('products', productId, stamp('nodeB'))]);
       expect(answer.results[0]).toMatchObject({ status: 'rejected', error: { code: 'FK_VIOLATION' } });
@@ -304,7 +316,14 @@ export function describeMergeConformance(name: string, open: () => Promise<Opene
             now,
             types: null,
           },
-          { table: 'products', id, seen: null, values: product({ name: 'From job' }), jobId: randomUUID(), jobType: 'test' },
+          {
+            table: 'products',
+            id,
+            seen: null,
+            values: product({ name: 'From job' }),
+            jobId: randomUUID(),
+            jobType: 'test',
+          },
         ),
       );
       const written = await rowOf('products', id);
@@ -312,7 +331,9 @@ export function describeMergeConformance(name: string, open: () => Promise<Opene
       expect(written?.stamps).toBeNull();
       stampCounter += 10;
 
-      const edit = await push('a', [upsert('products', id, { price_cents: 99 }, stamp('nodeA'), written?.updatedAt)]);
+      const edit = await push('a', [
+        upsert('products', id, { price_cents: 99 }, stamp('nodeA'), written?.updatedAt),
+      ]);
       expect(edit.results).toEqual([{ table: 'products', id, status: 'applied' }]);
       expect((await rowOf('products', id))?.values).toMatchObject({ name: 'From job', price_cents: 99 });
       expect((await rowOf('products', id))?.stamps?.name).toEqual([written?.updatedAt, null]);

@@ -330,6 +330,35 @@ describe('push', () => {
     });
   });
 
+  it("clears a reference to a deleted row as the server's own write, which another device pulls", async () => {
+    const { a, b } = await twoDevices();
+    const [category, product, sale, item] = [newId(), newId(), newId(), newId()];
+    await a.push([
+      a.upsert('categories', category, { name: 'Fruit' }),
+      a.upsert('products', product, productValues({ category_id: category })),
+      a.upsert('sales', sale, {
+        customer_id: null,
+        total_cents: 120,
+        created_at: '2026-11-22T10:00:00.000Z',
+      }),
+      a.upsert('sale_items', item, { sale_id: sale, product_id: product, quantity: 1, price_cents: 120 }),
+    ]);
+    await b.pullAll();
+
+    // The product is still sold on a sale item: its delete is refused, naming the item.
+    const refused = await a.push([a.delete('products', product)]);
+    expect(rejection(refused.results[0])).toMatchObject({ code: 'FK_VIOLATION' });
+    expect(rejection(refused.results[0]).message).toContain(`sale_items ${item}`);
+
+    const deletion = a.delete('categories', category);
+    expect(statuses(await a.push([deletion]))).toEqual(['applied']);
+    const pulled = await b.pullAll();
+    const cleared = pulled.changes.find((change) => change.id === product);
+    expect(cleared?.values).toMatchObject({ category_id: null });
+    expect((cleared?.updatedAt ?? '') > deletion.updatedAt).toBe(true);
+    expect(pulled.changes.find((change) => change.id === category)?.op).toBe('delete');
+  });
+
   describe('rejections', () => {
     it('rejects each bad change with its code and a message, and applies the good ones beside them', async () => {
       const { server, a, b } = await twoDevices();

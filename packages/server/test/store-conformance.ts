@@ -571,19 +571,16 @@ export function describeSyncStoreConformance(name: string, open: () => Promise<O
         // A row written whole lists none; so does a tombstone, whatever it was given.
         await write(store, [{ ...row('categories', id, null), stamps: { name: [older, 'a'] } }]);
         await store.push(async (tx) => {
-          expect((await tx.getRows([{ table: 'categories', id }])).get(rowKey('categories', id))?.stamps).toBeNull();
+          expect(
+            (await tx.getRows([{ table: 'categories', id }])).get(rowKey('categories', id))?.stamps,
+          ).toBeNull();
         });
       });
 
       it('finds the live rows of a table that hold given ids in a column, in its own tenant only', async () => {
-        const [fruit, veg, apple, pear, carrot, gone] = Array.from({ length: 6 }, (): string => randomUUID()) as [
-          string,
-          string,
-          string,
-          string,
-          string,
-          string,
-        ];
+        const [fruit, veg, apple, pear, carrot, gone] = Array.from({ length: 6 }, (): string =>
+          randomUUID(),
+        ) as [string, string, string, string, string, string];
         await write(store, [
           product(apple, 'REF-1', { category_id: fruit }),
           product(pear, 'REF-2', { category_id: fruit }),

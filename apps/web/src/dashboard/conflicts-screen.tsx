@@ -1,5 +1,6 @@
 import type { ConflictInfo, ConflictVersion } from '@tillsync/protocol';
 import { useMemo, useState, type FormEvent, type ReactNode } from 'react';
+import { formatCents } from '../shared/money.js';
 import { Notice } from '../shared/notice.js';
 import { dateTime } from '../shared/time.js';
 import { valueText } from './job-format.js';
@@ -7,8 +8,9 @@ import { useLoad } from './owner-session.js';
 import { TableHead } from '../shared/table.js';
 
 /**
- * "Where did my edit go?": every write that a later write overrode (last write wins), with both versions,
- * which one was kept, and the devices that wrote them.
+ * "Where did my edit go?": every value a later write overrode without having seen it (last write wins, per
+ * column), one card per column, with both values as the shop reads them, which one was kept, and the
+ * devices that wrote them.
  */
 export function ConflictsScreen(): ReactNode {
   const [table, setTable] = useState('');
@@ -33,8 +35,9 @@ export function ConflictsScreen(): ReactNode {
     <section aria-labelledby="conflicts-title" className="screen">
       <h1 id="conflicts-title">Conflicts</h1>
       <p className="muted">
-        When two devices change the same row, the later write wins. The overridden version is kept here, so an
-        edit that seems lost can be found.
+        When two devices change the same field of a row without seeing each other&apos;s change, the later
+        write wins. The value that lost is kept here, so an edit that seems lost can be found. Edits to
+        different fields are both kept, and are not listed.
       </p>
       <form className="filters" onSubmit={apply} aria-label="Find conflicts">
         <label>
@@ -74,20 +77,25 @@ function ConflictCard(props: {
   const fields = [
     ...new Set([...Object.keys(conflict.winner.values ?? {}), ...Object.keys(conflict.loser.values ?? {})]),
   ];
-  const title = `${conflict.table} ${conflict.winner.values?.name ?? conflict.loser.values?.name ?? conflict.id.slice(0, 13)}`;
+  const rowName = conflict.rowName ?? conflict.id.slice(0, 13);
+  const title =
+    conflict.column === null
+      ? `${conflict.table} ${rowName}`
+      : `${conflict.table} ${rowName} · ${conflict.column}`;
+  const read = (version: ConflictVersion, field: string): string =>
+    version.op === 'delete' ? '(deleted)' : shopValue(conflict, field, version.values?.[field]);
   return (
     <article className="card" aria-label={`Conflict on ${title}`}>
       <h2>
         {title} <span className="muted">· decided {dateTime(conflict.at)}</span>
       </h2>
       <p>
-        <strong>{who(conflict.winner)}</strong>&apos;s write was kept; <strong>{who(conflict.loser)}</strong>
-        &apos;s write was overridden.
+        <strong>{who(conflict.winner)}</strong>&apos;s {conflict.column === null ? 'write' : 'value'} was
+        kept; <strong>{who(conflict.loser)}</strong>&apos;s{' '}
+        {conflict.loser.op === 'delete' ? 'delete' : 'write'} lost.
       </p>
       <table className="table">
-        <TableHead
-          columns={['Field', `Kept (${who(conflict.winner)})`, `Overridden (${who(conflict.loser)})`]}
-        />
+        <TableHead columns={['Field', `Kept (${who(conflict.winner)})`, `Lost (${who(conflict.loser)})`]} />
         <tbody>
           <tr>
             <th scope="row">written at</th>
@@ -102,14 +110,13 @@ function ConflictCard(props: {
             </tr>
           ) : null}
           {fields.map((field) => {
-            const kept = conflict.winner.values?.[field];
-            const lost = conflict.loser.values?.[field];
-            const differs = valueText(kept) !== valueText(lost);
+            const kept = read(conflict.winner, field);
+            const lost = read(conflict.loser, field);
             return (
-              <tr key={field} className={differs ? 'row-differs' : undefined}>
+              <tr key={field} className={kept !== lost ? 'row-differs' : undefined}>
                 <th scope="row">{field}</th>
-                <td>{valueText(kept)}</td>
-                <td>{valueText(lost)}</td>
+                <td>{kept}</td>
+                <td>{lost}</td>
               </tr>
             );
           })}
@@ -117,6 +124,21 @@ function ConflictCard(props: {
       </table>
     </article>
   );
+}
+
+/** A value as the shop reads it: cents as money, a 0/1 flag as yes/no, a referenced row by its name. */
+function shopValue(conflict: ConflictInfo, field: string, value: unknown): string {
+  if (value === null || value === undefined) return valueText(value);
+  switch (conflict.display[field]) {
+    case 'money':
+      return typeof value === 'number' ? formatCents(value) : valueText(value);
+    case 'flag':
+      return value === 1 ? 'yes' : value === 0 ? 'no' : valueText(value);
+    case 'reference':
+      return typeof value === 'string' ? (conflict.names[value] ?? value) : valueText(value);
+    default:
+      return valueText(value);
+  }
 }
 
 /** The wall-clock part of a hybrid-clock stamp (`<ISO time>-<counter>-<node>`), in the reader's time. */

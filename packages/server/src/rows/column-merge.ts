@@ -119,8 +119,7 @@ function mergeIntoRow(context: MergeContext, state: MergeState, stored: RowValue
         );
     }
   }
-  const next =
-    written.length > 0 || added ? restamp(state, values, written, stamp, context.deviceId) : null;
+  const next = written.length > 0 || added ? restamp(state, values, written, stamp, context.deviceId) : null;
   const status = written.length > 0 ? 'applied' : 'stale';
   return { status, next, withCurrent: lost || status === 'stale', written: new Set(written), conflicts };
 }
@@ -139,7 +138,12 @@ function createRow(context: MergeContext, tombstone: MergeState | undefined, cha
         ? []
         : [
             rowConflict(change, {
-              winner: { op: 'delete', updatedAt: tombstone.updatedAt, values: null, deviceId: tombstone.deviceId },
+              winner: {
+                op: 'delete',
+                updatedAt: tombstone.updatedAt,
+                values: null,
+                deviceId: tombstone.deviceId,
+              },
               loser: {
                 op: 'upsert',
                 updatedAt: stamp,
@@ -153,13 +157,16 @@ function createRow(context: MergeContext, tombstone: MergeState | undefined, cha
   if (!check.ok) return { status: 'rejected', error: { code: check.code, message: check.message } };
   const values = withCounters(check.values, null);
   const conflicts =
-    tombstone &&
-    tombstone.deviceId !== context.deviceId &&
-    !knew(change.base, tombstone.updatedAt)
+    tombstone && tombstone.deviceId !== context.deviceId && !knew(change.base, tombstone.updatedAt)
       ? [
           rowConflict(change, {
             winner: { op: 'upsert', updatedAt: stamp, values, deviceId: context.deviceId },
-            loser: { op: 'delete', updatedAt: tombstone.updatedAt, values: null, deviceId: tombstone.deviceId },
+            loser: {
+              op: 'delete',
+              updatedAt: tombstone.updatedAt,
+              values: null,
+              deviceId: tombstone.deviceId,
+            },
           }),
         ]
       : [];
@@ -179,7 +186,13 @@ function createRow(context: MergeContext, tombstone: MergeState | undefined, cha
 function mergeDelete(context: MergeContext, state: MergeState | undefined, change: Change): Merge {
   const stamp = change.updatedAt;
   const tombstone: MergeState = { values: null, updatedAt: stamp, deviceId: context.deviceId, stamps: null };
-  const deleted: Merge = { status: 'applied', next: tombstone, withCurrent: false, written: null, conflicts: [] };
+  const deleted: Merge = {
+    status: 'applied',
+    next: tombstone,
+    withCurrent: false,
+    written: null,
+    conflicts: [],
+  };
   if (!state) return deleted;
   const stored = state.values;
   if (stored === null) return stamp > state.updatedAt ? deleted : unchanged('stale');
@@ -239,7 +252,8 @@ function sameValue(a: string | number | null, b: string | number | null): boolea
 /** Whether an upsert leaves out a required column that has no default: it cannot be the whole row. */
 function lacksRequired(table: SchemaTable, given: Record<string, unknown>): boolean {
   return table.columns.some(
-    (column) => column.required === true && (column.default ?? null) === null && given[column.name] === undefined,
+    (column) =>
+      column.required === true && (column.default ?? null) === null && given[column.name] === undefined,
   );
 }
 
@@ -352,7 +366,10 @@ interface RowSide {
   readonly deviceId: string | null;
 }
 
-function rowConflict(change: Change, sides: { readonly winner: RowSide; readonly loser: RowSide }): ConflictRecord {
+function rowConflict(
+  change: Change,
+  sides: { readonly winner: RowSide; readonly loser: RowSide },
+): ConflictRecord {
   const version = (side: RowSide): StoredChange =>
     side.op === 'delete' || side.values === null
       ? { table: change.table, id: change.id, op: 'delete', updatedAt: side.updatedAt }

@@ -177,7 +177,9 @@ class SqlTenantSyncStore implements TenantSyncStore {
   }
 
   readRows(keys: ReadonlyArray<{ table: string; id: string }>): Promise<Map<string, StoredRow>> {
-    return this.#engine.read((trx) => new SqlPushTransaction(trx, this.#tenantId, this.#context).getRows(keys));
+    return this.#engine.read((trx) =>
+      new SqlPushTransaction(trx, this.#tenantId, this.#context).getRows(keys),
+    );
   }
 
   async conflicts(table: string, id: string): Promise<ConflictRecord[]> {
