@@ -14,6 +14,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { JobsDatabase } from '../src/jobs/job-tables.js';
 import { writeTarget } from '../src/jobs/target-writer.js';
 import { rowKey, type StoredRow } from '../src/storage/sync-store.js';
+import { productValues } from './helpers.js';
 import type { OpenedStore } from './store-conformance.js';
 
 const schema = new CompiledSchema(SHOP_SCHEMA);
@@ -28,15 +29,8 @@ function stamp(nodeId: string): string {
   return formatStamp({ ms: BASE_MS + stampCounter, counter: 0, nodeId });
 }
 
-const product = (overrides: RowValues = {}): RowValues => ({
-  sku: `SKU-${randomUUID().slice(0, 8)}`,
-  name: 'Apple',
-  price_cents: 120,
-  stock: 10,
-  category_id: null,
-  active: 1,
-  ...overrides,
-});
+/** A product of the built-in schema, with a unique sku. */
+const product = (overrides: RowValues = {}): RowValues => productValues(overrides) as RowValues;
 
 function upsert(
   table: string,
