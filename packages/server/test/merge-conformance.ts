@@ -285,6 +285,57 @@ export function describeMergeConformance(name: string, open: () => Promise<Opene
       });
     });
 
+    it('lets a delete win over later writes that did not set every required column, and records what it took', async () => {
+      const { id, created } = await createdProduct();
+      const [deletion, rename] = [stamp('nodeA'), stamp('nodeB')];
+      await push('b', [upsert('products', id, { name: 'Renamed' }, rename, created)]);
+      // A's delete was made before B's rename, but B's rename alone cannot keep the row: the delete wins.
+      expect(statuses(await push('a', [remove('products', id, deletion, created)]))).toEqual(['applied']);
+      expect((await rowOf('products', id))?.values).toBeNull();
+      expect(await store.conflicts('products', id)).toMatchObject([
+        {
+          column: 'name',
+          winner: { op: 'delete', updatedAt: deletion },
+          loser: { op: 'upsert', updatedAt: rename, values: { name: 'Renamed' } },
+          winnerDeviceId: 'a',
+          loserDeviceId: 'b',
+        },
+      ]);
+      // A later edit of a few columns does not bring the row back; a later whole row does.
+      const partial = await push('b', [upsert('products', id, { price_cents: 1 }, stamp('nodeB'), deletion)]);
+      expect(partial.results[0]).toMatchObject({
+        status: 'stale',
+        current: { op: 'delete', updatedAt: deletion },
+      });
+      const whole = await push('b', [
+        upsert('products', id, product({ name: 'Back' }), stamp('nodeB'), deletion),
+      ]);
+      expect(statuses(whole)).toEqual(['applied']);
+      expect((await rowOf('products', id))?.values?.name).toBe('Back');
+    });
+
+    it('answers stale a delete older than a later whole-row write, and records it for the row', async () => {
+      const { id, created } = await createdProduct();
+      const [deletion, rewrite] = [stamp('nodeA'), stamp('nodeB')];
+      const whole = { ...product({ name: 'Rewritten' }), stock: { delta: 0 } };
+      expect(statuses(await push('b', [upsert('products', id, whole, rewrite, created)]))).toEqual([
+        'applied',
+      ]);
+      const answer = await push('a', [remove('products', id, deletion, created)]);
+      expect(answer.results[0]).toMatchObject({
+        status: 'stale',
+        current: { op: 'upsert', updatedAt: rewrite },
+      });
+      expect(await store.conflicts('products', id)).toMatchObject([
+        {
+          column: null,
+          winner: { op: 'upsert' },
+          loser: { op: 'delete', updatedAt: deletion },
+          loserDeviceId: 'a',
+        },
+      ]);
+    });
+
     it('accepts a protocol-1 push: a whole row without base sets every column it carries', async () => {
       const { id } = await createdProduct({ name: 'Apple', stock: 10 });
       const whole = { ...(await rowOf('products', id))?.values, name: 'Pear', stock: { delta: -2 } };
