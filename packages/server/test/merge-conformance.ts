@@ -336,6 +336,31 @@ export function describeMergeConformance(name: string, open: () => Promise<Opene
       ]);
     });
 
+    it('lets any write set a column the stored row lacks (a column added to the schema later)', async () => {
+      const id = randomUUID();
+      const [olderWrite, rowStamp] = [stamp('nodeA'), stamp('nodeB')];
+      // A row stored before its table had `active`, written last by B.
+      const { active: _active, ...withoutActive } = product();
+      await store.push(async (tx) => {
+        await tx.writeRows([
+          {
+            table: 'products',
+            id,
+            values: withoutActive,
+            updatedAt: rowStamp,
+            deviceId: 'b',
+            stamps: null,
+            previous: undefined,
+            uniqueValues: [],
+          },
+        ]);
+      });
+      const answer = await push('a', [upsert('products', id, { active: 0 }, olderWrite)]);
+      expect(answer.results).toEqual([{ table: 'products', id, status: 'applied' }]);
+      expect((await rowOf('products', id))?.values?.active).toBe(0);
+      expect(await store.conflicts('products', id)).toEqual([]);
+    });
+
     it('accepts a protocol-1 push: a whole row without base sets every column it carries', async () => {
       const { id } = await createdProduct({ name: 'Apple', stock: 10 });
       const whole = { ...(await rowOf('products', id))?.values, name: 'Pear', stock: { delta: -2 } };

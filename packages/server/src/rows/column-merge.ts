@@ -47,6 +47,9 @@ export interface MergeContext {
   readonly deviceId: string;
 }
 
+/** The stamp of a column no write has set: lower than every stamp. */
+const NEVER_SET: ColumnStamp = ['', null];
+
 /** The stamp and writer of a row's column. */
 export function stampOf(state: MergeState, column: string): ColumnStamp {
   return state.stamps?.[column] ?? [state.updatedAt, state.deviceId];
@@ -86,7 +89,10 @@ function mergeIntoRow(context: MergeContext, state: MergeState, stored: RowValue
   let added = false;
   for (const column in check.values) {
     const value = check.values[column] ?? null;
-    const [columnStamp, writer] = stampOf(state, column);
+    // A column the stored row lacks (added to the schema after the row was written) was never set: any
+    // write of it wins, and overrides nothing.
+    const neverSet = !(column in stored);
+    const [columnStamp, writer] = neverSet ? NEVER_SET : stampOf(state, column);
     const later = stamp > columnStamp;
     if (value !== null && typeof value === 'object') {
       // A counter adds its delta whatever the stamps say; its stamp moves only forward.
@@ -99,7 +105,7 @@ function mergeIntoRow(context: MergeContext, state: MergeState, stored: RowValue
     if (later) {
       written.push(column);
       values[column] = value;
-      if (isConflict(writer, before, value, context.deviceId, change.base, columnStamp))
+      if (!neverSet && isConflict(writer, before, value, context.deviceId, change.base, columnStamp))
         conflicts.push(
           columnConflict(change, column, {
             winner: { updatedAt: stamp, value, deviceId: context.deviceId },
