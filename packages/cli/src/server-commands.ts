@@ -186,7 +186,8 @@ function serveOptions(flags: Record<string, unknown>): ServerOptions {
   if (settings.port !== undefined) options.port = settings.port;
   if (settings.host !== undefined) options.host = settings.host;
   if (settings.schema !== undefined) options.schema = readSchemaFile(settings.schema);
-  if (settings.acceptBreakingSchema !== undefined) options.acceptBreakingSchema = settings.acceptBreakingSchema;
+  if (settings.acceptBreakingSchema !== undefined)
+    options.acceptBreakingSchema = settings.acceptBreakingSchema;
   if (settings.accessTokenTtl !== undefined) options.accessTokenTtlSec = settings.accessTokenTtl;
   if (settings.bodyLimit !== undefined) options.bodyLimitBytes = settings.bodyLimit;
   if (settings.tombstoneRetentionDays !== undefined)

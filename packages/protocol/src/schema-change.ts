@@ -90,7 +90,8 @@ function compareTables(
     changes.push(additive(tableName, null, 'devices may now write the table'));
   for (const [columnName, was] of Object.entries(before.columns)) {
     const now = after.columns[columnName];
-    if (now === undefined) changes.push(breaking(tableName, columnName, 'the column was removed (or renamed)'));
+    if (now === undefined)
+      changes.push(breaking(tableName, columnName, 'the column was removed (or renamed)'));
     else compareColumns(tableName, columnName, was, now, changes, rules);
   }
   for (const [columnName, column] of Object.entries(after.columns)) {

@@ -133,7 +133,9 @@ async function fitRowsToBreakingChanges(
     if (before === undefined) continue;
     const changedType = table.columns.filter((column) => {
       const was = before.columns[column.name];
-      return was !== undefined && (was.type !== column.type || (was.merge ?? 'lww') !== (column.merge ?? 'lww'));
+      return (
+        was !== undefined && (was.type !== column.type || (was.merge ?? 'lww') !== (column.merge ?? 'lww'))
+      );
     });
     const removed = Object.keys(before.columns).filter((name) => !table.columnsByName.has(name));
     if (changedType.length === 0 && removed.length === 0) continue;
