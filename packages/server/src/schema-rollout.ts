@@ -41,7 +41,8 @@ export interface SchemaRolloutOptions {
  *   (a removed column dropped, a value converted to a changed type where it has such a form) and every
  *   tenant's purged point moves past every cursor, so each device takes a fresh snapshot, keeping its
  *   unsent changes.
- * It all happens in one write transaction: a refusal, or a crash, leaves the database as it was.
+ * It all happens in one write transaction: a refusal, or a crash, leaves the database as it was; of several
+ * processes starting at once, one moves the database and the others find the schema served already.
  *
  * @example
  * const rollout = await serveSchema(storage.servedSchema, config.schema, { acceptBreaking: false, now: Date.now });
@@ -53,46 +54,46 @@ export async function serveSchema(
 ): Promise<SchemaRollout> {
   const next = schema.source;
   const servedAt = new Date(options.now()).toISOString();
-  const stored = await store.read();
-  if (stored === null) {
-    await store.rollout((tx) => tx.save(next.version, JSON.stringify(next), servedAt));
-    return { outcome: 'first', version: next.version };
-  }
-  const previous = parseSchema(JSON.parse(stored.schemaJson));
-  if (next.version < previous.version) {
-    throw new SchemaChangeError(
-      `the schema's version ${next.version} is lower than version ${previous.version}, which this database served last (${stored.servedAt}): a version never goes back; serve version ${previous.version} again, or a higher one`,
-    );
-  }
-  if (next.version === previous.version) {
-    if (sameSchemaContent(previous, next)) return { outcome: 'same', version: next.version };
-    throw new SchemaChangeError(
-      `the schema's tables differ from those of version ${previous.version}, which this database served last: raise the version (to ${previous.version + 1}) for a changed schema, so devices know to take it`,
-    );
-  }
-  const comparison = compareSchemas(previous, next);
-  const breaking = comparison.breaking.length > 0;
-  if (breaking && !options.acceptBreaking) {
-    const problems = comparison.breaking.map((change) => change.message);
-    throw new SchemaChangeError(
-      `version ${next.version} is not additive to version ${previous.version}, which this database served last: ${problems.join('; ')}. Make the change additive, or start with --accept-breaking-schema: every device then takes a fresh snapshot, keeping its unsent changes where they still fit`,
-      problems,
-    );
-  }
-  await store.rollout(async (tx) => {
+  return store.rollout(async (tx): Promise<SchemaRollout> => {
+    const stored = await tx.readServed();
+    if (stored === null) {
+      await tx.save(next.version, JSON.stringify(next), servedAt);
+      return { outcome: 'first', version: next.version };
+    }
+    const previous = parseSchema(JSON.parse(stored.schemaJson));
+    if (next.version < previous.version) {
+      throw new SchemaChangeError(
+        `the schema's version ${next.version} is lower than version ${previous.version}, which this database served last (${stored.servedAt}): a version never goes back; serve version ${previous.version} again, or a higher one`,
+      );
+    }
+    if (next.version === previous.version) {
+      if (sameSchemaContent(previous, next)) return { outcome: 'same', version: next.version };
+      throw new SchemaChangeError(
+        `the schema's tables differ from those of version ${previous.version}, which this database served last: raise the version (to ${previous.version + 1}) for a changed schema, so devices know to take it`,
+      );
+    }
+    const comparison = compareSchemas(previous, next);
+    const breaking = comparison.breaking.length > 0;
+    if (breaking && !options.acceptBreaking) {
+      const problems = comparison.breaking.map((change) => change.message);
+      throw new SchemaChangeError(
+        `version ${next.version} is not additive to version ${previous.version}, which this database served last: ${problems.join('; ')}. Make the change additive, or start with --accept-breaking-schema: every device then takes a fresh snapshot, keeping its unsent changes where they still fit`,
+        problems,
+      );
+    }
     if (breaking) await fitRowsToBreakingChanges(tx, previous, schema);
     await fillNewDefaults(tx, previous, schema);
     await dropUniqueValues(tx, previous, next);
     for (const rule of comparison.storedRowRules) await checkStoredRows(tx, schema, rule);
     if (breaking) await tx.resyncEveryDevice();
     await tx.save(next.version, JSON.stringify(next), servedAt);
+    return {
+      outcome: breaking ? 'breaking' : 'additive',
+      version: next.version,
+      previousVersion: previous.version,
+      changes: comparison.changes,
+    };
   });
-  return {
-    outcome: breaking ? 'breaking' : 'additive',
-    version: next.version,
-    previousVersion: previous.version,
-    changes: comparison.changes,
-  };
 }
 
 /**

@@ -86,9 +86,13 @@ const onVersion = (version: number): Record<string, string> => ({
 
 /**
  * Schema changes at the start of a server on a database it served before (PROTOCOL.md §2 schema), on any
- * store: `database` names a fresh one for each test.
+ * store: `database` names a fresh one for each test; `severalProcesses` where several servers share it.
  */
-export function schemaRolloutSuite(label: string, database: () => Promise<RolloutDatabase>): void {
+export function schemaRolloutSuite(
+  label: string,
+  database: () => Promise<RolloutDatabase>,
+  options: { readonly severalProcesses: boolean },
+): void {
   describe(`a server started with another schema (${label})`, () => {
     let where: RolloutDatabase;
     beforeEach(async () => {
@@ -141,6 +145,21 @@ export function schemaRolloutSuite(label: string, database: () => Promise<Rollou
         expect((await device.request('GET', '/api/sync/schema')).body).toEqual(ADDITIVE);
       });
     });
+
+    // Several server processes share a PostgreSQL database; a SQLite file has one (in one process, a second
+    // writer would wait on the thread that must finish the first).
+    it.runIf(options.severalProcesses)(
+      'moves the database once when two processes start with a new version at the same time',
+      async () => {
+        await run(V1, () => Promise.resolve());
+        const both = await Promise.all([start(ADDITIVE), start(ADDITIVE)]);
+        expect(both.map((server) => server.server.schemaRollout.outcome).sort()).toEqual([
+          'additive',
+          'same',
+        ]);
+        await Promise.all(both.map((server) => server.close()));
+      },
+    );
 
     it('serves an additive version while a device on the older one goes on pushing and pulling', async () => {
       const [category, apple] = [newId(), newId()];

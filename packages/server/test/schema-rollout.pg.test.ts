@@ -9,11 +9,15 @@ afterAll(async () => {
 });
 
 if (answers) {
-  schemaRolloutSuite('PostgreSQL', async () => {
-    const database = await freshPostgresDatabase();
-    databases.push(database);
-    return { databaseUrl: database.url };
-  });
+  schemaRolloutSuite(
+    'PostgreSQL',
+    async () => {
+      const database = await freshPostgresDatabase();
+      databases.push(database);
+      return { databaseUrl: database.url };
+    },
+    { severalProcesses: true },
+  );
 } else {
   describe('a server started with another schema (PostgreSQL)', () => {
     it.skip('needs PostgreSQL on 127.0.0.1:5432', () => undefined);

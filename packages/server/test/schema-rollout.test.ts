@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { expectOk, request, startTestServer, tempDir } from './helpers.js';
 import { schemaRolloutSuite } from './schema-rollout-suite.js';
 
-schemaRolloutSuite('SQLite', () => Promise.resolve({ dbPath: path.join(tempDir(), 'cloud.db') }));
+schemaRolloutSuite('SQLite', () => Promise.resolve({ dbPath: path.join(tempDir(), 'cloud.db') }), {
+  severalProcesses: false,
+});
 
 describe("a device's schema version", () => {
   it('is read from X-Device-Schema-Version on every sync call and answered in GET /api/devices; missing or malformed is unknown', async () => {

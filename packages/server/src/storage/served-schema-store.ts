@@ -19,6 +19,11 @@ export interface LiveRow {
 
 /** What a start with a new schema may do, in one write transaction over every tenant. */
 export interface SchemaRolloutTransaction {
+  /**
+   * The schema served last, read under a lock: of several processes starting at once on one database, one
+   * moves it to the new schema and the others find it moved.
+   */
+  readServed(): Promise<ServedSchemaRecord | null>;
   /** Every tenant's live rows of `table`. */
   liveRows(table: string): Promise<LiveRow[]>;
   /**
@@ -40,6 +45,6 @@ export interface SchemaRolloutTransaction {
 
 /** The schema the server serves, remembered across starts (migration 0009). */
 export interface ServedSchemaStore {
-  read(): Promise<ServedSchemaRecord | null>;
+  /** Runs `work` in one write transaction: all of it is stored, or (when it throws) nothing. */
   rollout<T>(work: (tx: SchemaRolloutTransaction) => Promise<T>): Promise<T>;
 }

@@ -21,15 +21,6 @@ export class SqlServedSchemaStore implements ServedSchemaStore {
     this.#engine = engine;
   }
 
-  async read(): Promise<ServedSchemaRecord | null> {
-    const row = await this.#engine.db
-      .selectFrom('served_schema')
-      .select(['version', 'schema', 'served_at'])
-      .where('id', '=', 1)
-      .executeTakeFirst();
-    return row ? { version: Number(row.version), schemaJson: row.schema, servedAt: row.served_at } : null;
-  }
-
   rollout<T>(work: (tx: SchemaRolloutTransaction) => Promise<T>): Promise<T> {
     return this.#engine.write((trx) => work(new SqlSchemaRollout(trx)));
   }
@@ -40,6 +31,17 @@ class SqlSchemaRollout implements SchemaRolloutTransaction {
 
   constructor(trx: Kysely<Database>) {
     this.#trx = trx;
+  }
+
+  async readServed(): Promise<ServedSchemaRecord | null> {
+    // An update that changes nothing takes the row's lock on PostgreSQL (SQLite has one writer anyway).
+    await this.#trx.updateTable('served_schema').set({ id: 1 }).where('id', '=', 1).execute();
+    const row = await this.#trx
+      .selectFrom('served_schema')
+      .select(['version', 'schema', 'served_at'])
+      .where('id', '=', 1)
+      .executeTakeFirst();
+    return row ? { version: Number(row.version), schemaJson: row.schema, servedAt: row.served_at } : null;
   }
 
   async liveRows(table: string): Promise<LiveRow[]> {
@@ -114,10 +116,12 @@ class SqlSchemaRollout implements SchemaRolloutTransaction {
   }
 
   async save(version: number, schemaJson: string, servedAt: string): Promise<void> {
-    await this.#trx.deleteFrom('served_schema').where('id', '=', 1).execute();
+    const served = { version, schema: schemaJson, served_at: servedAt };
     await this.#trx
       .insertInto('served_schema')
-      .values({ id: 1, version, schema: schemaJson, served_at: servedAt })
+      .values({ id: 1, ...served })
+      // Two first starts at once: the later one's schema is the one kept.
+      .onConflict((conflict) => conflict.column('id').doUpdateSet(served))
       .execute();
   }
 }
