@@ -39,7 +39,12 @@ describe('comparing two schemas', () => {
     });
     expect(sameSchemaContent(V1, reordered)).toBe(true);
     expect(compareSchemas(V1, reordered).changes).toEqual([]);
-    expect(sameSchemaContent(V1, v2((tables) => (products(tables).note = { type: 'integer' })))).toBe(false);
+    expect(
+      sameSchemaContent(
+        V1,
+        v2((tables) => (products(tables).note = { type: 'integer' })),
+      ),
+    ).toBe(false);
   });
 
   it('calls additive: a new table, a new optional, default or counter column, required made optional, relaxed rules', () => {
@@ -95,7 +100,9 @@ describe('comparing two schemas', () => {
       columns.supplier = { type: 'text', required: true };
       tables.categories!.serverOnly = true;
     });
-    expect(compareSchemas(V1, next).breaking.map((change) => [change.table, change.column, change.message])).toEqual([
+    expect(
+      compareSchemas(V1, next).breaking.map((change) => [change.table, change.column, change.message]),
+    ).toEqual([
       ['categories', null, 'categories: devices may no longer write the table (it became serverOnly)'],
       ['products', 'name', 'products.name: the column was removed (or renamed)'],
       ['products', 'price_cents', 'products.price_cents: its type changed from integer to real'],
