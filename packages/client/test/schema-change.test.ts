@@ -95,6 +95,23 @@ class RestartableServer {
   }
 }
 
+/** A server on V1 and two devices, A and B, that both have one item. */
+async function twoDevicesWithAnItem(): Promise<{
+  server: RestartableServer;
+  a: SyncClient;
+  b: SyncClient;
+  item: string;
+}> {
+  const server = new RestartableServer(await startTestServer({ schema: V1 }));
+  const a = await server.fixture.pairedClient('a');
+  const b = await server.fixture.pairedClient('b');
+  const item = uuidv7();
+  a.database.prepare("INSERT INTO items (id, name, note, qty) VALUES (?, 'Apple', 'fresh', 1)").run(item);
+  await syncOk(a);
+  await syncOk(b);
+  return { server, a, b, item };
+}
+
 /**
  * Two devices on V1 with one item; B goes offline, renames the item and adds one; the server restarts with
  * `next`; A syncs, makes a write only `next` allows, and syncs; then B comes back.
@@ -103,13 +120,7 @@ async function offlineAcross(
   next: SyncSchema,
   writeOnNewSchema: (a: SyncClient, item: string) => void,
 ): Promise<{ a: SyncClient; b: SyncClient; item: string; added: string; server: RestartableServer }> {
-  const server = new RestartableServer(await startTestServer({ schema: V1 }));
-  const a = await server.fixture.pairedClient('a');
-  const b = await server.fixture.pairedClient('b');
-  const item = uuidv7();
-  a.database.prepare("INSERT INTO items (id, name, note, qty) VALUES (?, 'Apple', 'fresh', 1)").run(item);
-  await syncOk(a);
-  await syncOk(b);
+  const { server, a, b, item } = await twoDevicesWithAnItem();
 
   // B is offline from here on, and its cashier goes on working.
   const added = uuidv7();
@@ -244,13 +255,7 @@ describe('a breaking schema change', () => {
       columns.qty = { type: 'text' };
       delete columns.note;
     });
-    const server = new RestartableServer(await startTestServer({ schema: V1 }));
-    const a = await server.fixture.pairedClient('a');
-    const b = await server.fixture.pairedClient('b');
-    const item = uuidv7();
-    a.database.prepare("INSERT INTO items (id, name, note, qty) VALUES (?, 'Apple', 'fresh', 1)").run(item);
-    await syncOk(a);
-    await syncOk(b);
+    const { server, a, b, item } = await twoDevicesWithAnItem();
     const added = uuidv7();
     b.database.prepare("UPDATE items SET name = 'Apple (B)', qty = 7 WHERE id = ?").run(item);
     b.database.prepare("INSERT INTO items (id, name, note, qty) VALUES (?, 'Pear', 'from B', 2)").run(added);

@@ -8,10 +8,12 @@ import {
   type CompiledSchema,
   type RowValues,
   type SchemaChange,
+  type SchemaTable,
   type StoredRowRule,
   type SyncSchema,
+  type TableSpec,
 } from '@tillsync/protocol';
-import type { LiveRow, SchemaRolloutTransaction, ServedSchemaStore } from './storage/served-schema-store.js';
+import type { SchemaRolloutTransaction, ServedSchemaStore } from './storage/served-schema-store.js';
 
 /** What a start did with its schema, for its log line. */
 export type SchemaRollout =
@@ -100,38 +102,33 @@ export async function serveSchema(
  * A column added with a default holds it in the rows stored before, as it does in a device's table (which
  * adds the column with that default): a snapshot and an older device's copy then agree.
  */
-async function fillNewDefaults(
+function fillNewDefaults(
   tx: SchemaRolloutTransaction,
   previous: SyncSchema,
   schema: CompiledSchema,
 ): Promise<void> {
-  for (const table of schema.tables) {
-    const before = previous.tables[table.name];
-    if (before === undefined) continue;
+  return rewriteStoredRows(tx, previous, schema, (table, before) => {
     const added = table.columns.filter(
       (column) => !(column.name in before.columns) && column.default !== undefined && column.default !== null,
     );
-    if (added.length === 0) continue;
-    const rewritten = (await tx.liveRows(table.name)).flatMap((row) => {
-      const missing = added.filter((column) => row.values[column.name] === undefined);
-      if (missing.length === 0) return [];
-      const values: RowValues = { ...row.values };
-      for (const column of missing) values[column.name] = column.default ?? null;
-      return [{ ...row, values }];
-    });
-    await tx.rewriteRows(table.name, rewritten);
-  }
+    if (added.length === 0) return null;
+    return (values) => {
+      const missing = added.filter((column) => values[column.name] === undefined);
+      if (missing.length === 0) return null;
+      const filled: RowValues = { ...values };
+      for (const column of missing) filled[column.name] = column.default ?? null;
+      return filled;
+    };
+  });
 }
 
 /** Brings every stored row of a table a breaking change touched to the new columns. */
-async function fitRowsToBreakingChanges(
+function fitRowsToBreakingChanges(
   tx: SchemaRolloutTransaction,
   previous: SyncSchema,
   schema: CompiledSchema,
 ): Promise<void> {
-  for (const table of schema.tables) {
-    const before = previous.tables[table.name];
-    if (before === undefined) continue;
+  return rewriteStoredRows(tx, previous, schema, (table, before) => {
     const changedType = table.columns.filter((column) => {
       const was = before.columns[column.name];
       return (
@@ -139,15 +136,36 @@ async function fitRowsToBreakingChanges(
       );
     });
     const removed = Object.keys(before.columns).filter((name) => !table.columnsByName.has(name));
-    if (changedType.length === 0 && removed.length === 0) continue;
-    const rewritten: LiveRow[] = (await tx.liveRows(table.name)).map((row) => {
-      const values: RowValues = { ...row.values };
-      for (const name of removed) delete values[name];
+    if (changedType.length === 0 && removed.length === 0) return null;
+    return (values) => {
+      const fitted: RowValues = { ...values };
+      for (const name of removed) delete fitted[name];
       for (const column of changedType) {
-        const fitted = fitValue(column, values[column.name]);
-        values[column.name] = fitted.fits ? fitted.value : (column.default ?? null);
+        const fit = fitValue(column, fitted[column.name]);
+        fitted[column.name] = fit.fits ? fit.value : (column.default ?? null);
       }
-      return { ...row, values };
+      return fitted;
+    };
+  });
+}
+
+/**
+ * Rewrites the stored rows of each table the previous schema had too: `rewriteOf` gives a table its rewrite
+ * of one row's values (null: the row stays as it is), or null when the table's rows all stay.
+ */
+async function rewriteStoredRows(
+  tx: SchemaRolloutTransaction,
+  previous: SyncSchema,
+  schema: CompiledSchema,
+  rewriteOf: (table: SchemaTable, before: TableSpec) => ((values: RowValues) => RowValues | null) | null,
+): Promise<void> {
+  for (const table of schema.tables) {
+    const before = previous.tables[table.name];
+    const rewrite = before === undefined ? null : rewriteOf(table, before);
+    if (rewrite === null) continue;
+    const rewritten = (await tx.liveRows(table.name)).flatMap((row) => {
+      const values = rewrite(row.values);
+      return values === null ? [] : [{ ...row, values }];
     });
     await tx.rewriteRows(table.name, rewritten);
   }
