@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { parseSchema, SchemaError, type SyncSchema } from '@tillsync/protocol';
+import { parseSchema, SchemaChangeError, SchemaError, type SyncSchema } from '@tillsync/protocol';
 import type { Accounts, RateLimit, RateLimits, ServerOptions, Storage } from '@tillsync/server';
 import type { Command } from 'commander';
 import {
@@ -9,7 +9,7 @@ import {
   withServerDatabase,
 } from './server-database.js';
 import { JOB_SETTINGS, serveJobOptions } from './job-commands.js';
-import { integer, optionFor, readSetting, text, type Setting } from './settings.js';
+import { integer, onOff, optionFor, readSetting, text, type Setting } from './settings.js';
 import { untilStopSignal } from './stop-signal.js';
 import { UsageError } from './usage-error.js';
 import { webAssetsDir } from './web-assets.js';
@@ -31,8 +31,16 @@ const SERVE_SETTINGS = {
   schema: {
     flag: '--schema <file>',
     env: 'TILLSYNC_SCHEMA',
-    description: "a JSON file with the shop's own schema (default: the built-in shop schema)",
+    description:
+      "a JSON file with the shop's own schema (default: the built-in shop schema); to change it, raise its version: additive changes reach devices at their next cycle, others are refused (docs/changing-the-schema.md)",
     parse: text,
+  },
+  acceptBreakingSchema: {
+    flag: '--accept-breaking-schema',
+    env: 'TILLSYNC_ACCEPT_BREAKING_SCHEMA',
+    description:
+      'serve a --schema that is not additive to the one served last (a column or table removed or renamed, a type changed, a new required column without a default): every device then takes a fresh snapshot, keeping its unsent changes where they still fit',
+    parse: onOff,
   },
   accessTokenTtl: {
     flag: '--access-token-ttl <seconds>',
@@ -107,7 +115,15 @@ export function registerServerCommands(program: Command): void {
   serve.action(async (flags: Record<string, unknown>) => {
     const options = serveOptions(flags);
     const { startServer } = await import('@tillsync/server');
-    const server = await startServer({ ...options, jobs: await serveJobOptions(flags) });
+    let server: Awaited<ReturnType<typeof startServer>>;
+    try {
+      server = await startServer({ ...options, jobs: await serveJobOptions(flags) });
+    } catch (error) {
+      // The schema given cannot be served on this database: the command was called wrongly, nothing changed.
+      if (error instanceof SchemaChangeError)
+        throw new UsageError(`--schema ${settingsSchemaName(flags)}: ${error.message}`);
+      throw error;
+    }
     process.stdout.write(`tillsync serve: listening on ${server.url}\n`);
     await untilStopSignal();
     await server.close();
@@ -170,6 +186,8 @@ function serveOptions(flags: Record<string, unknown>): ServerOptions {
   if (settings.port !== undefined) options.port = settings.port;
   if (settings.host !== undefined) options.host = settings.host;
   if (settings.schema !== undefined) options.schema = readSchemaFile(settings.schema);
+  if (settings.acceptBreakingSchema !== undefined)
+    options.acceptBreakingSchema = settings.acceptBreakingSchema;
   if (settings.accessTokenTtl !== undefined) options.accessTokenTtlSec = settings.accessTokenTtl;
   if (settings.bodyLimit !== undefined) options.bodyLimitBytes = settings.bodyLimit;
   if (settings.tombstoneRetentionDays !== undefined)
@@ -184,6 +202,11 @@ function serveOptions(flags: Record<string, unknown>): ServerOptions {
   const dashboard = webAssetsDir('dashboard');
   if (dashboard !== null) options.webRoot = dashboard;
   return options;
+}
+
+/** The schema file as named by the flag or its variable; the built-in schema when none is. */
+function settingsSchemaName(flags: Record<string, unknown>): string {
+  return readSetting(SERVE_SETTINGS.schema, flags) ?? '(the built-in shop schema)';
 }
 
 function readSchemaFile(file: string): SyncSchema {

@@ -24,6 +24,14 @@ export const integer =
 
 export const text = (value: string): string => value;
 
+/** A switch: its flag alone turns it on; its variable is `true`/`false` (or `1`/`0`, `yes`/`no`). */
+export const onOff = (value: string, name: string): boolean => {
+  const normal = value.trim().toLowerCase();
+  if (['true', '1', 'yes'].includes(normal)) return true;
+  if (['false', '0', 'no'].includes(normal)) return false;
+  throw new UsageError(`${name} must be true or false, not "${value}"`);
+};
+
 /** A commander option for a setting; the variable is named in the help. */
 export function optionFor(setting: Setting<unknown>): Option {
   return new Option(setting.flag, `${setting.description} (env ${setting.env})`);
@@ -34,6 +42,8 @@ export function readSetting<T>(setting: Setting<T>, flags: Record<string, unknow
   const key = camelKey(setting.flag);
   const fromFlag = flags[key];
   if (typeof fromFlag === 'string') return setting.parse(fromFlag, `--${flagName(setting.flag)}`);
+  // A switch's flag (no value) is given as true.
+  if (fromFlag === true) return setting.parse('true', `--${flagName(setting.flag)}`);
   const fromEnv = process.env[setting.env];
   if (fromEnv !== undefined && fromEnv !== '') return setting.parse(fromEnv, setting.env);
   return undefined;

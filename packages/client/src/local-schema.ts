@@ -1,6 +1,8 @@
 import {
   CompiledSchema,
+  fitValue,
   parseSchema,
+  type ColumnSpec,
   type SchemaColumn,
   type SchemaTable,
   type SyncSchema,
@@ -50,8 +52,23 @@ function columnSql(column: SchemaColumn, create: boolean): string {
 }
 
 /**
- * Brings the device file to `schema`: creates missing tables, adds missing columns, and (re)creates the
- * capture triggers, all in one transaction with the schema stored beside them. Rows already in a table
+ * Whether a column's table must be made again for the new schema: SQLite changes neither a column's type
+ * nor its NOT NULL or DEFAULT in place. A type changed (a breaking change the server accepted), a required
+ * column made optional (its NOT NULL would refuse the NULL the schema now allows), a default changed.
+ */
+function needsRebuild(was: ColumnSpec | undefined, now: ColumnSpec): boolean {
+  if (was === undefined) return false;
+  return (
+    was.type !== now.type ||
+    (was.required === true && now.required !== true) ||
+    JSON.stringify(was.default ?? null) !== JSON.stringify(now.default ?? null)
+  );
+}
+
+/**
+ * Brings the device file to `schema`: creates missing tables, adds missing columns, makes a table again
+ * where a column's type, NOT NULL or default changed (keeping every row, see `rebuildTable`), and (re)creates
+ * the capture triggers, all in one transaction with the schema stored beside them. Rows already in a table
  * that the sync did not know before (a shop program's existing data) become pending inserts: that is how an
  * existing database is adopted. Columns and tables the new schema drops stay in the file, no longer synced.
  */
@@ -83,6 +100,17 @@ export function applyLocalSchema(store: LocalStore, schema: SyncSchema): Compile
             );
           }
         }
+        const before = previous?.table(table.name);
+        if (
+          before &&
+          table.columns.some((column) => needsRebuild(before.columnsByName.get(column.name), column))
+        ) {
+          const retyped = table.columns.filter((column) => {
+            const was = before.columnsByName.get(column.name);
+            return was !== undefined && was.type !== column.type;
+          });
+          rebuildTable(store, table, new Set(retyped.map((column) => column.name)));
+        }
       }
       for (const trigger of captureTriggerNames(table.name))
         store.db.exec(`DROP TRIGGER IF EXISTS ${quoteIdentifier(trigger)}`);
@@ -97,6 +125,74 @@ export function applyLocalSchema(store: LocalStore, schema: SyncSchema): Compile
     store.setState(StateKey.schema, JSON.stringify(compiled.source));
   });
   return compiled;
+}
+
+/**
+ * Makes a table again with the new schema's columns, in the transaction that migrates the file (its
+ * capture triggers are off, so nothing here is captured as a local change). Every row stays, with each
+ * value brought to its column's type where it has such a form (`fitValue`, as the server does with its
+ * rows): a pending row keeps its unsent values where they still fit. A value that does not fit becomes
+ * NULL where the column allows it, else its default, else it stays as it was, so that the server refuses
+ * it with its reason on the till rather than the row losing it unseen. Columns the schema no longer has stay,
+ * as the file had them.
+ */
+function rebuildTable(store: LocalStore, table: SchemaTable, retyped: ReadonlySet<string>): void {
+  const t = quoteIdentifier(table.name);
+  const scratch = quoteIdentifier(`_sync_rebuild_${table.name}`);
+  const local = store.db
+    .prepare(`SELECT name, type, dflt_value FROM pragma_table_info(?)`)
+    .all(table.name) as {
+    name: string;
+    type: string;
+    dflt_value: string | null;
+  }[];
+  const kept = local.filter((column) => column.name !== 'id' && !table.columnsByName.has(column.name));
+  const names = ['id', ...table.columns.map((column) => column.name), ...kept.map((column) => column.name)];
+  // Only a changed type needs each value looked at; a NOT NULL or a default dropped is a copy in SQL, which a
+  // table of a million rows takes in seconds rather than through JavaScript.
+  const rows =
+    retyped.size === 0 ? null : (store.db.prepare(`SELECT * FROM ${t}`).all() as Record<string, unknown>[]);
+  const fitted = rows?.map((row) => {
+    const values: Record<string, unknown> = { ...row };
+    for (const column of table.columns) {
+      if (!retyped.has(column.name)) continue;
+      const fit = fitValue(column, row[column.name]);
+      if (fit.fits && (fit.value !== null || column.required !== true)) values[column.name] = fit.value;
+      else if (!fit.fits && column.required !== true) values[column.name] = null;
+      else values[column.name] = column.default ?? row[column.name] ?? null;
+    }
+    return values;
+  });
+  // NOT NULL only where every row has a value: an optional column made required keeps its old rows.
+  const holdsNull = (column: SchemaColumn): boolean =>
+    fitted
+      ? fitted.some((row) => row[column.name] === null)
+      : store.db.prepare(`SELECT 1 FROM ${t} WHERE ${quoteIdentifier(column.name)} IS NULL LIMIT 1`).get() !==
+        undefined;
+  const columns = table.columns.map((column) =>
+    column.required === true && holdsNull(column)
+      ? columnSql({ ...column, required: false }, true)
+      : columnSql(column, true),
+  );
+  const keptSql = kept.map(
+    (column) =>
+      `${quoteIdentifier(column.name)} ${column.type}${column.dflt_value === null ? '' : ` DEFAULT ${column.dflt_value}`}`,
+  );
+  store.db.exec(`DROP TABLE IF EXISTS ${scratch}`);
+  store.db.exec(
+    `CREATE TABLE ${scratch} ("id" TEXT PRIMARY KEY NOT NULL, ${[...columns, ...keptSql].join(', ')})`,
+  );
+  const list = names.map(quoteIdentifier).join(', ');
+  if (fitted) {
+    const insert = store.db.prepare(
+      `INSERT INTO ${scratch} (${list}) VALUES (${names.map(() => '?').join(', ')})`,
+    );
+    for (const row of fitted) insert.run(...names.map((name) => row[name] ?? null));
+  } else {
+    store.db.exec(`INSERT INTO ${scratch} (${list}) SELECT ${list} FROM ${t}`);
+  }
+  store.db.exec(`DROP TABLE ${t}`);
+  store.db.exec(`ALTER TABLE ${scratch} RENAME TO ${t}`);
 }
 
 function adoptExistingRows(store: LocalStore, table: SchemaTable): void {

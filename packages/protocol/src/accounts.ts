@@ -47,6 +47,8 @@ export const DeviceInfo = Type.Object({
   lastSeenAt: Type.Union([Type.String(), Type.Null()]),
   pendingChanges: Type.Union([Type.Integer(), Type.Null()]),
   revokedAt: Type.Union([Type.String(), Type.Null()]),
+  /** The schema version the device's tables are at, as it last said (`X-Device-Schema-Version`); null: unknown. */
+  schemaVersion: Type.Union([Type.Integer(), Type.Null()]),
 });
 export type DeviceInfo = Static<typeof DeviceInfo>;
 
@@ -56,3 +58,5 @@ export type DeviceList = Static<typeof DeviceList>;
 /** Headers a device sends on every sync call, read by the devices panel. */
 export const DEVICE_APP_VERSION_HEADER = 'x-device-app-version';
 export const DEVICE_PENDING_HEADER = 'x-device-pending';
+/** The schema version the device's tables are at (PROTOCOL.md §2 schema); protocol-1 devices send none. */
+export const DEVICE_SCHEMA_VERSION_HEADER = 'x-device-schema-version';

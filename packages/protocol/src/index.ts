@@ -9,6 +9,7 @@ export * from './push.js';
 export * from './pull.js';
 export * from './accounts.js';
 export * from './schema-model.js';
+export * from './schema-change.js';
 export * from './shop-schema.js';
 export * from './sync-jobs.js';
 export * from './sync-job-names.js';

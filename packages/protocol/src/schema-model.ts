@@ -203,7 +203,7 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$/;
 
 /** Why a non-null value does not fit a column, or null when it does. */
-function checkValue(column: ColumnSpec, value: unknown): string | null {
+export function checkValue(column: ColumnSpec, value: unknown): string | null {
   switch (column.type) {
     case 'text':
       if (typeof value !== 'string') return 'is not text';

@@ -232,19 +232,20 @@ export class Accounts {
   }
 
   /**
-   * Notes a device's call for the devices panel: its time, and the app version and pending count it sent
-   * (null: not sent, the one known stays). Written within {@link DEVICE_CALLS_WRITE_DELAY_MS}, or when the
+   * Notes a device's call for the devices panel: its time, and the app version, pending count and schema
+   * version it sent (null: not sent, the one known stays). Written within {@link DEVICE_CALLS_WRITE_DELAY_MS}, or when the
    * panel is read here ({@link listDevices}).
    */
   recordDeviceCall(
     deviceId: string,
-    reported: { appVersion: string | null; pendingChanges: number | null },
+    reported: { appVersion: string | null; pendingChanges: number | null; schemaVersion?: number | null },
   ): void {
     const earlier = this.#unwrittenCalls.get(deviceId);
     this.#unwrittenCalls.set(deviceId, {
       at: new Date(this.#config.now()).toISOString(),
       appVersion: reported.appVersion ?? earlier?.appVersion ?? null,
       pendingChanges: reported.pendingChanges ?? earlier?.pendingChanges ?? null,
+      schemaVersion: reported.schemaVersion ?? earlier?.schemaVersion ?? null,
     });
     this.#writeTimer ??= setTimeout(() => {
       // A failed write keeps its calls for the next one (the error shows on the requests that fail too).

@@ -20,6 +20,14 @@ export interface ServerOptions {
    * @defaultValue the built-in shop schema (PROTOCOL.md §3)
    */
   readonly schema?: SyncSchema;
+  /**
+   * Serve `schema` even when it is not additive to the one this database served last (a column or table
+   * removed or renamed, a type changed, a new required column without a default...): the stored rows are
+   * brought to it and every device takes a fresh snapshot, keeping its unsent changes where they still fit.
+   * Without it such a schema is refused at start (`docs/changing-the-schema.md`).
+   * @defaultValue false
+   */
+  readonly acceptBreakingSchema?: boolean;
   /** With `adminPassword`, creates a tenant with this owner when the database has none. */
   readonly adminEmail?: string;
   readonly adminPassword?: string;
@@ -60,6 +68,7 @@ export interface ServerConfig {
   readonly port: number;
   readonly host: string;
   readonly schema: CompiledSchema;
+  readonly acceptBreakingSchema: boolean;
   readonly adminEmail: string | null;
   readonly adminPassword: string | null;
   readonly accessTokenTtlMs: number;
@@ -97,6 +106,7 @@ export function resolveServerConfig(options: ServerOptions): ServerConfig {
     port: options.port ?? 8787,
     host: options.host ?? '127.0.0.1',
     schema: new CompiledSchema(options.schema ?? SHOP_SCHEMA),
+    acceptBreakingSchema: options.acceptBreakingSchema ?? false,
     adminEmail: options.adminEmail ?? null,
     adminPassword: options.adminPassword ?? null,
     accessTokenTtlMs: (options.accessTokenTtlSec ?? 3600) * 1000,

@@ -7,6 +7,7 @@ import type { ChangeNotices } from './notices/change-notices.js';
 import { openChangeNotices } from './notices/open-change-notices.js';
 import { openServerStorage, type ServerStorage } from './server-storage.js';
 import { ServerJobs } from './jobs/server-jobs.js';
+import { serveSchema, type SchemaRollout } from './schema-rollout.js';
 
 /** How often tombstones past their retention and old push answers are dropped. */
 const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
@@ -27,13 +28,16 @@ export interface RunningServer {
   readonly metrics: ServerMetrics;
   /** Sync jobs: their types, store, owner's API and queue (PROTOCOL.md §6). */
   readonly jobs: ServerJobs;
+  /** What this start did with its schema: the first served, the same again, or a change (and which). */
+  readonly schemaRollout: SchemaRollout;
   /** Drops tombstones (and the deleted rows' last states) past retention now (it also runs hourly). */
   runMaintenance(): Promise<void>;
   close(): Promise<void>;
 }
 
 /**
- * Opens the database (migrating it), creates the first owner from the admin settings if the database has
+ * Opens the database (migrating it), moves it to the schema given (or refuses a schema that cannot be served
+ * on it, with a `SchemaChangeError` naming the table and column), creates the first owner from the admin settings if the database has
  * none, and listens.
  *
  * @example
@@ -51,7 +55,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const metrics = new ServerMetrics();
   let notices: ChangeNotices;
   let jobs: ServerJobs;
+  let schemaRollout: SchemaRollout;
   try {
+    schemaRollout = await serveSchema(storage.servedSchema, config.schema, {
+      acceptBreaking: config.acceptBreakingSchema,
+      now: config.now,
+    });
     // A shop's job type that cannot be used stops the server here, with its name in the message.
     jobs = new ServerJobs({
       config: config.jobs,
@@ -88,6 +97,18 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   try {
     const admin = await accounts.bootstrapAdmin();
     if (admin) app.log.info({ tenantId: admin.tenantId }, 'created the first tenant and its owner');
+    if (schemaRollout.outcome === 'additive' || schemaRollout.outcome === 'breaking') {
+      app.log.info(
+        {
+          version: schemaRollout.version,
+          previousVersion: schemaRollout.previousVersion,
+          changes: schemaRollout.changes.map((change) => change.message),
+        },
+        schemaRollout.outcome === 'breaking'
+          ? 'serving a schema with breaking changes: every device takes a fresh snapshot'
+          : 'serving a schema with additive changes',
+      );
+    }
     await runMaintenance();
     await app.listen({ port: config.port, host: config.host });
     await jobs.start();
@@ -115,6 +136,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     notices,
     metrics,
     jobs,
+    schemaRollout,
     runMaintenance,
     async close() {
       clearInterval(timer);

@@ -7,9 +7,14 @@ import { useNow } from '../shared/use-now.js';
 import { useAction, useLoad, useOwner } from './owner-session.js';
 import { TableHead } from '../shared/table.js';
 
-/** The devices panel: every paired device, when it last synced, what it still has to send. */
+/**
+ * The devices panel: every paired device, when it last synced, what it still has to send, and the schema
+ * version its tables are at (marked when it is behind the server's).
+ */
 export function DevicesScreen(): ReactNode {
   const devices = useLoad((api) => api.devices(), 'devices', 5000);
+  const schema = useLoad((api) => api.schema(), 'schema', 30_000);
+  const serverVersion = schema.data?.version ?? null;
   const now = useNow(5000);
   const [adding, setAdding] = useState(false);
   const [revoking, setRevoking] = useState<DeviceInfo | null>(null);
@@ -32,6 +37,7 @@ export function DevicesScreen(): ReactNode {
               'Name',
               'Platform',
               'App version',
+              'Schema',
               'Last seen',
               { label: 'Pending changes', numeric: true },
               { label: 'Actions', hidden: true },
@@ -46,6 +52,9 @@ export function DevicesScreen(): ReactNode {
                 </td>
                 <td>{device.platform}</td>
                 <td>{device.appVersion ?? '—'}</td>
+                <td>
+                  <SchemaVersion device={device} serverVersion={serverVersion} />
+                </td>
                 <td title={device.lastSeenAt ? dateTime(device.lastSeenAt) : undefined}>
                   {device.lastSeenAt
                     ? `Last seen ${longAge(now - Date.parse(device.lastSeenAt))}`
@@ -86,6 +95,37 @@ export function DevicesScreen(): ReactNode {
         />
       )}
     </section>
+  );
+}
+
+/**
+ * A device's schema version: as it said on its last call, with a mark when it is behind the server's (it
+ * takes the new tables and columns at its next sync). Unknown for a device whose app does not say it.
+ */
+function SchemaVersion(props: {
+  readonly device: DeviceInfo;
+  readonly serverVersion: number | null;
+}): ReactNode {
+  const { schemaVersion } = props.device;
+  if (schemaVersion === null)
+    return (
+      <span className="muted" title="This device's app does not report its schema version">
+        Unknown
+      </span>
+    );
+  const behind = props.serverVersion !== null && schemaVersion < props.serverVersion;
+  return (
+    <>
+      <span className="cell-main">v{schemaVersion}</span>
+      {behind && (
+        <span
+          className="badge badge-yellow"
+          title={`The server serves version ${props.serverVersion}: this device takes it at its next sync`}
+        >
+          Behind v{props.serverVersion}
+        </span>
+      )}
+    </>
   );
 }
 

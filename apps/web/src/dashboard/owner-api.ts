@@ -10,6 +10,7 @@ import type {
   SyncJobTypeInfo,
   SyncJobTypeList,
   SyncJobTypePatch,
+  SyncSchema,
 } from '@tillsync/protocol';
 import { requestJson } from '../shared/http.js';
 
@@ -34,6 +35,11 @@ export class OwnerApi {
 
   devices(): Promise<DeviceList> {
     return this.#call('/api/devices');
+  }
+
+  /** The schema the server serves: the devices panel compares each device's version with its `version`. */
+  schema(): Promise<SyncSchema> {
+    return this.#call('/api/sync/schema');
   }
 
   revokeDevice(id: string): Promise<void> {

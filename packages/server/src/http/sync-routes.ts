@@ -3,6 +3,7 @@ import {
   DEFAULT_PULL_LIMIT,
   DEVICE_APP_VERSION_HEADER,
   DEVICE_PENDING_HEADER,
+  DEVICE_SCHEMA_VERSION_HEADER,
   MAX_PULL_LIMIT,
   PROTOCOL_VERSION,
   ProtocolError,
@@ -29,10 +30,11 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
   const device = async (request: FastifyRequest): Promise<DeviceCaller> => {
     const caller = await accounts.authenticateDevice(request.headers.authorization);
     const appVersion = headerText(request, DEVICE_APP_VERSION_HEADER);
-    const pending = Number.parseInt(headerText(request, DEVICE_PENDING_HEADER) ?? '', 10);
     accounts.recordDeviceCall(caller.deviceId, {
       appVersion: appVersion?.slice(0, 100) ?? null,
-      pendingChanges: Number.isSafeInteger(pending) && pending >= 0 ? pending : null,
+      pendingChanges: headerCount(request, DEVICE_PENDING_HEADER, 0),
+      // A protocol-1 device sends none, and a malformed one says nothing: the version stays unknown.
+      schemaVersion: headerCount(request, DEVICE_SCHEMA_VERSION_HEADER, 1),
     });
     request.log = request.log.child({ tenantId: caller.tenantId, deviceId: caller.deviceId });
     return caller;
@@ -158,6 +160,16 @@ function withEveryTable(
 function headerText(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * A header holding a whole number of at least `min`, or null when it is absent or anything else. At most 9
+ * digits: the devices table keeps it in a 32-bit integer column.
+ */
+function headerCount(request: FastifyRequest, name: string, min: number): number | null {
+  const text = headerText(request, name)?.trim() ?? '';
+  const value = /^\d{1,9}$/.test(text) ? Number(text) : Number.NaN;
+  return value >= min ? value : null;
 }
 
 /**

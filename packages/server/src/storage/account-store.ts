@@ -11,6 +11,8 @@ export interface DeviceSeen {
   readonly at: string;
   readonly appVersion: string | null;
   readonly pendingChanges: number | null;
+  /** The schema version its tables are at (`X-Device-Schema-Version`); null or absent: not reported. */
+  readonly schemaVersion?: number | null;
 }
 
 export interface DeviceRecord {
@@ -22,6 +24,8 @@ export interface DeviceRecord {
   readonly lastSeenAt: string | null;
   readonly pendingChanges: number | null;
   readonly revokedAt: string | null;
+  /** The schema version its tables are at, as it last said; null: unknown (it never said). */
+  readonly schemaVersion: number | null;
 }
 
 /** A device token found by its hash, with the state of its device. */
@@ -116,8 +120,8 @@ export interface AccountStore {
   revokeDevice(tenantId: string, deviceId: string, at: string): Promise<boolean>;
   renameDevice(tenantId: string, deviceId: string, name: string): Promise<boolean>;
   /**
-   * Records a device's call: the devices panel's "last seen", its app version and pending count (null: not
-   * reported, the stored one stays).
+   * Records a device's call: the devices panel's "last seen", its app version, pending count and schema
+   * version (null: not reported, the stored one stays).
    */
   touchDevice(deviceId: string, seen: DeviceSeen): Promise<void>;
   /** {@link touchDevice} for many devices in one statement; a device that does not exist is skipped. */

@@ -42,6 +42,8 @@ export interface Database {
     last_seen_at: string | null;
     pending_changes: number | null;
     revoked_at: string | null;
+    /** The schema version the device's tables are at, as it last said; null: unknown. */
+    schema_version: number | null;
     created_at: string;
   };
   device_tokens: {
@@ -95,6 +97,14 @@ export interface Database {
     push_id: string;
     answer: string;
     created_at: number;
+  };
+  /** The schema the server last served (one row, id 1). */
+  served_schema: {
+    id: number;
+    version: number;
+    /** The schema as JSON, as given to `serve --schema`. */
+    schema: string;
+    served_at: string;
   };
   rate_limits: {
     key: string;

@@ -149,6 +149,7 @@ export class SqlAccountStore implements AccountStore {
           last_seen_at: createdAt,
           pending_changes: null,
           revoked_at: null,
+          schema_version: null,
           created_at: createdAt,
         })
         .execute();
@@ -250,6 +251,7 @@ export class SqlAccountStore implements AccountStore {
       lastSeenAt: row.last_seen_at,
       pendingChanges: row.pending_changes === null ? null : Number(row.pending_changes),
       revokedAt: row.revoked_at,
+      schemaVersion: row.schema_version === null ? null : Number(row.schema_version),
     }));
   }
 
@@ -280,14 +282,21 @@ export class SqlAccountStore implements AccountStore {
   async touchDevices(sightings: ReadonlyArray<DeviceSeen & { readonly deviceId: string }>): Promise<void> {
     if (sightings.length === 0) return;
     const elements = JSON.stringify(
-      sightings.map((seen) => [seen.deviceId, seen.at, seen.appVersion, seen.pendingChanges]),
+      sightings.map((seen) => [
+        seen.deviceId,
+        seen.at,
+        seen.appVersion,
+        seen.pendingChanges,
+        seen.schemaVersion ?? null,
+      ]),
     );
     // One statement for them all, from one bound JSON array (see jsonElements). A call older than the one
     // stored (noted by another process that wrote first) changes nothing: "last seen" never moves back.
     await sql`
       update devices set last_seen_at = e.value ->> 1,
         app_version = coalesce(e.value ->> 2, devices.app_version),
-        pending_changes = coalesce(cast(e.value ->> 3 as integer), devices.pending_changes)
+        pending_changes = coalesce(cast(e.value ->> 3 as integer), devices.pending_changes),
+        schema_version = coalesce(cast(e.value ->> 4 as integer), devices.schema_version)
       from ${jsonElements(this.#db, elements)}
       where devices.id = e.value ->> 0
         and (devices.last_seen_at is null or devices.last_seen_at < e.value ->> 1)`.execute(this.#db);

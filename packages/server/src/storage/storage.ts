@@ -8,6 +8,8 @@ import { openPostgresEngine } from './postgres/postgres-engine.js';
 import { RateLimiter } from './rate-limiter.js';
 import { openSqliteEngine } from './sqlite/sqlite-engine.js';
 import type { AccountStore } from './account-store.js';
+import type { ServedSchemaStore } from './served-schema-store.js';
+import { SqlServedSchemaStore } from './sql-served-schema-store.js';
 import type { SyncStore } from './sync-store.js';
 
 /**
@@ -20,6 +22,8 @@ export interface Storage {
   readonly engine: SqlEngine;
   readonly sync: SyncStore;
   readonly accounts: AccountStore;
+  /** The schema last served, and a start's move to another one (`serve --schema`). */
+  readonly servedSchema: ServedSchemaStore;
   /** Rate-limit counters shared by every process on this database. */
   readonly rateLimiter: RateLimiter;
   /** Fails when the database does not answer (the readiness check). */
@@ -66,6 +70,7 @@ export async function storageOn(engine: SqlEngine, wiring: StorageWiring): Promi
     engine,
     sync: new SqlSyncStore(engine, wiring),
     accounts: new SqlAccountStore(engine),
+    servedSchema: new SqlServedSchemaStore(engine),
     rateLimiter: new RateLimiter(engine),
     ping: async () => {
       await sql`select 1`.execute(engine.db);

@@ -7,6 +7,7 @@ import { migration0005 } from './0005-conflicts-by-time.js';
 import { migration0006 } from './0006-sync-jobs-to-dispatch.js';
 import { migration0007 } from './0007-live-job-indexes.js';
 import { migration0008 } from './0008-column-stamps.js';
+import { migration0009 } from './0009-served-schema.js';
 
 /**
  * The numbered migrations, run in order on start. A migration never changes once it has landed; a change
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0006-sync-jobs-to-dispatch': migration0006,
   '0007-live-job-indexes': migration0007,
   '0008-column-stamps': migration0008,
+  '0009-served-schema': migration0009,
 };
 
 export const migrationProvider: MigrationProvider = {
