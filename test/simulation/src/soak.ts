@@ -19,6 +19,8 @@ Options:
   --steps <n>     steps per seed (default 60)
   --seed <n>      replay this one seed and print what happened
   --devices <n>   with --seed: this many devices instead of the seed's own (2 to 4)
+  --no-power-cuts crashes lose nothing committed (by default a crash may also be a power cut, which loses
+                  what SQLite had not synced to disk); the schedule stays the same
   --no-shrink     report failing seeds as they are, without looking for a smaller schedule
   -h, --help      show this help
 `;
@@ -47,6 +49,7 @@ async function main(): Promise<number> {
         seed: { type: 'string' },
         devices: { type: 'string' },
         'no-shrink': { type: 'boolean' },
+        'no-power-cuts': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -65,11 +68,17 @@ async function main(): Promise<number> {
   if (devices !== undefined && (devices < 1 || devices > 4)) fail('--devices takes 1 to 4');
   if (devices !== undefined && values.seed === undefined) fail('--devices goes with --seed');
 
+  const powerCuts = values['no-power-cuts'] !== true;
   const template = await makeTemplate();
   try {
     if (values.seed !== undefined) {
       const seed = positiveInteger('seed', values.seed, 0);
-      const result = await runSeed(template, { seed, steps, ...(devices !== undefined ? { devices } : {}) });
+      const result = await runSeed(template, {
+        seed,
+        steps,
+        powerCuts,
+        ...(devices !== undefined ? { devices } : {}),
+      });
       process.stdout.write(`${result.trace.join('\n')}\n`);
       if (result.problems.length === 0) {
         process.stdout.write(`seed ${seed} passed: ${steps} steps, ${result.devices} devices\n`);
@@ -93,7 +102,7 @@ async function main(): Promise<number> {
       );
     };
     for (let index = 0; index < count; index++) {
-      const result = await runSeed(template, { seed: start + index, steps });
+      const result = await runSeed(template, { seed: start + index, steps, powerCuts });
       if (result.problems.length === 0) passed += 1;
       else {
         failures.push(result);
