@@ -66,7 +66,9 @@ const SHM_READ_BYTES = 100;
 
 const watched = new Map<string, WatchedFile>();
 const syncLevelStatements = new WeakMap<Database.Database, Database.Statement>();
-let originals: { run: Function; get: Function; all: Function; exec: Function } | null = null;
+/** A better-sqlite3 method, called with its object as `this`. */
+type Method = (this: unknown, ...args: unknown[]) => unknown;
+let originals: { run: Method; get: Method; all: Method; exec: Method } | null = null;
 
 /** The disk of this process: one, since it wraps the one better-sqlite3 that every part here loads. */
 export class Disk {
@@ -103,7 +105,10 @@ export class Disk {
       // The log on disk is of the generation the index names (a log that started over keeps its header).
       const sameLog = wal.length >= WAL_HEADER_BYTES && wal.subarray(16, 24).toString('hex') === log.salt;
       const frames = sameLog && file.synced?.salt === log.salt ? file.synced.frames : 0;
-      keptBytes = wal.subarray(0, Math.min(wal.length, WAL_HEADER_BYTES + frames * (FRAME_HEADER_BYTES + pageSize)));
+      keptBytes = wal.subarray(
+        0,
+        Math.min(wal.length, WAL_HEADER_BYTES + frames * (FRAME_HEADER_BYTES + pageSize)),
+      );
     }
     const database = fs.readFileSync(path);
     // Closing the last connection would checkpoint the whole log into the database file (and remove the
@@ -198,7 +203,8 @@ function observe(file: WatchedFile, connection: Database.Database | null): void 
   if (committed) {
     file.commits += 1;
     file.unsynced.push({ mark: file.commits, salt: log.salt, frames: log.frames });
-    if (connection && syncLevel(connection) >= SYNC_FULL) file.synced = { salt: log.salt, frames: log.frames };
+    if (connection && syncLevel(connection) >= SYNC_FULL)
+      file.synced = { salt: log.salt, frames: log.frames };
   }
   if (log.backfilled > (file.synced?.salt === log.salt ? file.synced.frames : 0))
     file.synced = { salt: log.salt, frames: log.backfilled };
@@ -209,14 +215,14 @@ function observe(file: WatchedFile, connection: Database.Database | null): void 
 function install(): void {
   if (originals) return;
   const probe = new Database(':memory:');
-  const statementPrototype = Object.getPrototypeOf(probe.prepare('SELECT 1')) as Record<string, Function>;
-  const databasePrototype = Database.prototype as unknown as Record<string, Function>;
+  const statementPrototype = Object.getPrototypeOf(probe.prepare('SELECT 1')) as Record<string, Method>;
+  const databasePrototype = Database.prototype as unknown as Record<string, Method>;
   probe.close();
   originals = {
-    run: statementPrototype.run as Function,
-    get: statementPrototype.get as Function,
-    all: statementPrototype.all as Function,
-    exec: databasePrototype.exec as Function,
+    run: statementPrototype.run as Method,
+    get: statementPrototype.get as Method,
+    all: statementPrototype.all as Method,
+    exec: databasePrototype.exec as Method,
   };
   const after = (connection: Database.Database, mayHaveWritten: boolean): void => {
     const file = watched.get(connection.name);

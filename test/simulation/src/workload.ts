@@ -39,7 +39,9 @@ export class StockLedger {
 
   /** A power cut took the device's writes after mark `survived`. */
   forget(deviceIndex: number, survived: number): void {
-    this.#entries = this.#entries.filter((entry) => entry.deviceIndex !== deviceIndex || entry.mark <= survived);
+    this.#entries = this.#entries.filter(
+      (entry) => entry.deviceIndex !== deviceIndex || entry.mark <= survived,
+    );
   }
 
   /** Per product, the stock it must end with. */

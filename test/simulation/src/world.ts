@@ -451,7 +451,9 @@ export class World {
   cutDevicePower(device: SimDevice): void {
     const before = this.disk.mark(device.dbPath);
     const survived = this.disk.powerCut(device.dbPath);
-    this.note(`device ${device.index} loses power: ${before - survived} of its ${before} commits were not on disk`);
+    this.note(
+      `device ${device.index} loses power: ${before - survived} of its ${before} commits were not on disk`,
+    );
     this.onDeviceCommitsLost?.(device.index, survived);
   }
 
