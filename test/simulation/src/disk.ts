@@ -67,7 +67,7 @@ const SHM_READ_BYTES = 100;
 const watched = new Map<string, WatchedFile>();
 const syncLevelStatements = new WeakMap<Database.Database, Database.Statement>();
 /** A better-sqlite3 method, called with its object as `this`. */
-type Method = (this: unknown, ...args: unknown[]) => unknown;
+type Method = (...args: unknown[]) => unknown;
 let originals: { run: Method; get: Method; all: Method; exec: Method } | null = null;
 
 /** The disk of this process: one, since it wraps the one better-sqlite3 that every part here loads. */
