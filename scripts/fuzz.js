@@ -2,6 +2,7 @@
 // `npm run fuzz -- --runs 100000`: the generated bad requests of the server's tests (bad-input-fuzz.ts), as
 // many per property as asked, on SQLite and on PostgreSQL. The count bounds the run, not a fixed timeout.
 import { spawnSync } from 'node:child_process';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 
 const HELP = `Usage: npm run fuzz -- [--runs <n>]
@@ -44,6 +45,8 @@ const vitest = spawnSync(
     'packages/server/test/bad-input.pg.test.ts',
     '-t',
     'generated requests',
+    // One store per core: vitest would otherwise keep a core free and run the two files one after the other.
+    `--maxWorkers=${Math.min(2, os.availableParallelism())}`,
   ],
   { stdio: 'inherit', env: { ...process.env, TILLSYNC_FUZZ_RUNS: runs } },
 );
