@@ -202,6 +202,9 @@ function writeBenchmarks(machine: readonly string[], found: ReadonlyMap<string, 
     const section = found.get(suite.title);
     return section === undefined ? [] : [section];
   });
+  // Sections written by hand (a measurement no suite makes) stay, after the suites'.
+  const titles = new Set(suites.map((suite) => suite.title));
+  for (const [title, section] of found) if (!titles.has(title)) ordered.push(section);
   fs.writeFileSync('BENCHMARKS.md', `${header}\n${ordered.join('\n\n')}\n`);
 }
 

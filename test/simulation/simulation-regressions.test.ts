@@ -14,6 +14,13 @@ const ONCE_FAILED: readonly (SeedOptions & { readonly found: string })[] = [
     found:
       'a restart asked for during another restart opened a second server on the file: "database is locked"',
   },
+  {
+    seed: 2,
+    steps: 17,
+    devices: 4,
+    found:
+      'with the embedded server at synchronous = NORMAL, a power cut dropped pushes it had already acknowledged',
+  },
 ];
 
 let template: Template;

@@ -20,7 +20,7 @@ export function simulationSuite(first: number, count: number): void {
   });
 
   describe(`seeds ${first} to ${first + seeds - 1} of the simulation (${steps} steps each)`, () => {
-    it('keep every invariant under dropped, duplicated and late requests, crashes, restarts and skewed clocks', async () => {
+    it('keep every invariant under dropped, duplicated and late requests, crashes, power cuts, restarts and skewed clocks', async () => {
       const failures: SeedResult[] = [];
       let faults = 0;
       for (let seed = first; seed < first + seeds; seed++) {

@@ -28,6 +28,12 @@ export interface SeedOptions {
   readonly steps: number;
   /** How many devices; by default drawn from the seed (2 to {@link MAX_DEVICES}). */
   readonly devices?: number;
+  /**
+   * Whether a crash may also be a power cut (the files lose what SQLite had not synced). Drawn from a
+   * generator of their own, so a seed's schedule is the same with power cuts on or off.
+   * @defaultValue true
+   */
+  readonly powerCuts?: boolean;
 }
 
 /** What a seed did and found. */
@@ -35,6 +41,7 @@ export interface SeedResult {
   readonly seed: number;
   readonly steps: number;
   readonly devices: number;
+  readonly powerCuts: boolean;
   /** The invariants it broke; empty when it passed. */
   readonly problems: readonly string[];
   /** What happened, step by step. */
@@ -77,6 +84,11 @@ const FAULT_WEIGHTS: Readonly<Record<NetworkFault, number>> = {
   'write-meanwhile': 4,
 };
 
+/** How often a crash (of a device or the server) is a power cut too, when power cuts are on. */
+const POWER_CUT_CHANCE = 0.5;
+/** Mixed into the seed for the power cuts' own generator. */
+const POWER_SEED_SALT = 0x5bd1e995;
+
 /** How many rounds of every device syncing quiescence may take before it counts as stuck. */
 const QUIESCE_ROUNDS = 8;
 
@@ -87,11 +99,20 @@ class FaultyNetwork implements NetworkPolicy {
   readonly #random: SeededRandom;
   readonly #world: World;
   readonly #workload: Workload;
+  /** Null when power cuts are off. */
+  readonly #power: SeededRandom | null;
 
-  constructor(random: SeededRandom, world: World, workload: Workload) {
+  constructor(random: SeededRandom, world: World, workload: Workload, power: SeededRandom | null) {
     this.#random = random;
     this.#world = world;
     this.#workload = workload;
+    this.#power = power;
+  }
+
+  powerCut(): boolean {
+    if (!this.faultsOn || !this.#power?.chance(POWER_CUT_CHANCE)) return false;
+    this.counts['power-cut'] = (this.counts['power-cut'] ?? 0) + 1;
+    return true;
   }
 
   decide(_request: WireRequest): NetworkFault {
@@ -124,8 +145,11 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
     applyBatchSize: random.between(1, 6),
   });
   const workload = new Workload(random);
-  const network = new FaultyNetwork(random, world, workload);
+  const power = options.powerCuts === false ? null : new SeededRandom(options.seed ^ POWER_SEED_SALT);
+  const network = new FaultyNetwork(random, world, workload, power);
   world.policy = network;
+  // What a power cut took from a device never happened, as far as the counters' oracle knows.
+  world.onDeviceCommitsLost = (deviceIndex, survived) => workload.stock.forget(deviceIndex, survived);
   const counts = network.counts;
   const count = (name: string): void => {
     counts[name] = (counts[name] ?? 0) + 1;
@@ -180,7 +204,7 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
           break;
         case 'restart-server':
           world.note('the server restarts');
-          await world.restartServer();
+          await world.restartServer(network.powerCut());
           break;
         case 'deliver-late':
           await world.deliverDelayed();
@@ -242,6 +266,7 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
     seed: options.seed,
     steps: options.steps,
     devices: deviceCount,
+    powerCuts: options.powerCuts !== false,
     problems,
     trace: world.trace,
     counts,
@@ -259,7 +284,12 @@ export async function shrink(
 ): Promise<SeedResult> {
   let smallest = failing;
   const attempt = async (steps: number, devices: number): Promise<boolean> => {
-    const result = await runSeed(template, { seed: failing.seed, steps, devices });
+    const result = await runSeed(template, {
+      seed: failing.seed,
+      steps,
+      devices,
+      powerCuts: failing.powerCuts,
+    });
     onTry(result);
     if (result.problems.length === 0) return false;
     smallest = result;
@@ -285,8 +315,8 @@ export async function shrink(
 }
 
 /** The command that replays a seed exactly. */
-export function replayCommand(result: Pick<SeedResult, 'seed' | 'steps' | 'devices'>): string {
-  return `npm run soak -- --seed ${result.seed} --steps ${result.steps} --devices ${result.devices}`;
+export function replayCommand(result: Pick<SeedResult, 'seed' | 'steps' | 'devices' | 'powerCuts'>): string {
+  return `npm run soak -- --seed ${result.seed} --steps ${result.steps} --devices ${result.devices}${result.powerCuts ? '' : ' --no-power-cuts'}`;
 }
 
 /** A failing seed as it is reported: itself, its schedule's length, the command to replay it, what broke. */

@@ -12,16 +12,50 @@ import type { SimDevice } from './world.js';
  * pointing at nothing, which the server rightly refuses for good).
  */
 
-/** The counters' oracle: per product, its starting stock plus every delta any device made. */
-export class StockLedger {
-  readonly expected = new Map<string, number>();
+/** One entry of the ledger: a product made with its stock, or a delta, by a device's write with this mark. */
+interface StockEntry {
+  readonly productId: string;
+  readonly kind: 'created' | 'moved';
+  readonly amount: number;
+  readonly deviceIndex: number;
+  /** The device file's commit mark after the write (`SimDevice.commitMark`). */
+  readonly mark: number;
+}
 
-  created(productId: string, stock: number): void {
-    this.expected.set(productId, stock);
+/**
+ * The counters' oracle: per product, its starting stock plus every delta any device made, less the writes a
+ * power cut took from a device before they were on its disk (those never happened).
+ */
+export class StockLedger {
+  #entries: StockEntry[] = [];
+
+  created(productId: string, stock: number, device: SimDevice): void {
+    this.#record(productId, 'created', stock, device);
   }
 
-  moved(productId: string, delta: number): void {
-    this.expected.set(productId, (this.expected.get(productId) ?? 0) + delta);
+  moved(productId: string, delta: number, device: SimDevice): void {
+    this.#record(productId, 'moved', delta, device);
+  }
+
+  /** A power cut took the device's writes after mark `survived`. */
+  forget(deviceIndex: number, survived: number): void {
+    this.#entries = this.#entries.filter(
+      (entry) => entry.deviceIndex !== deviceIndex || entry.mark <= survived,
+    );
+  }
+
+  /** Per product, the stock it must end with. */
+  get expected(): Map<string, number> {
+    const expected = new Map<string, number>();
+    for (const entry of this.#entries) {
+      const before = entry.kind === 'created' ? 0 : (expected.get(entry.productId) ?? 0);
+      expected.set(entry.productId, before + entry.amount);
+    }
+    return expected;
+  }
+
+  #record(productId: string, kind: StockEntry['kind'], amount: number, device: SimDevice): void {
+    this.#entries.push({ productId, kind, amount, deviceIndex: device.index, mark: device.commitMark() });
   }
 }
 
@@ -86,7 +120,7 @@ export class Workload {
         db.prepare(
           'INSERT INTO products (id, sku, name, price_cents, stock, category_id) VALUES (?, ?, ?, ?, ?, ?)',
         ).run(id, `SKU-${id}`, `product ${random.below(1000)}`, random.below(1000), stock, category ?? null);
-        this.stock.created(id, stock);
+        this.stock.created(id, stock, device);
         return `product ${id} stock ${stock}`;
       }
       case 'sale': {
@@ -106,7 +140,7 @@ export class Workload {
           ).run(item, sale, product, quantity);
           db.prepare('UPDATE products SET stock = stock - ? WHERE id = ?').run(quantity, product);
         })();
-        this.stock.moved(product, -quantity);
+        this.stock.moved(product, -quantity, device);
         this.#salesBy.set(device.index, [...(this.#salesBy.get(device.index) ?? []), sale]);
         return `sale ${sale} of ${quantity} × ${product}`;
       }
@@ -120,7 +154,7 @@ export class Workload {
         // A stock-take sets the count it saw; on the wire that is a delta from what this till knew.
         const after = kind === 'stock-take' ? random.below(100) : before + random.between(1, 20);
         db.prepare('UPDATE products SET stock = ? WHERE id = ?').run(after, product);
-        this.stock.moved(product, after - before);
+        this.stock.moved(product, after - before, device);
         return `${kind} ${product}: ${before} → ${after}`;
       }
       case 'rename-product': {

@@ -4,13 +4,15 @@ import path from 'node:path';
 import { SHOP_SCHEMA } from '@tillsync/protocol';
 import { startServer, type RunningServer, type ServerOptions } from '@tillsync/server';
 import { createSyncClient, type FetchFunction, type SyncClient, type SyncLogEntry } from '@tillsync/client';
+import { Disk } from './disk.js';
 
 /**
  * The simulated world: one real server (the real Fastify app on a real SQLite file) and N devices (real
  * `SyncClient`s on real SQLite files), on a network that the simulation controls. Every request a device
  * makes goes through {@link World.fetchFor}, which hands it to the server's app in process (`inject`) or
  * does something worse to it. Time is virtual: the server's clock, every device's clock (plus its skew) and
- * the capture triggers' `julianday('now')` all read {@link World.time}.
+ * the capture triggers' `julianday('now')` all read {@link World.time}. The files lie on a simulated disk
+ * (`disk.ts`), so that a crash may also be a power cut, which loses what SQLite had not synced.
  */
 
 /** Where every simulated day starts: a fixed instant, so stamps and token expiries replay. */
@@ -59,6 +61,8 @@ export interface NetworkPolicy {
   decide(request: WireRequest): NetworkFault;
   /** A write on the device while its request is on the wire (a till selling during a sync). */
   writeMeanwhile(deviceIndex: number): void;
+  /** Whether the crash about to happen (of a device or the server) is a power cut that also loses what was not synced. */
+  powerCut(): boolean;
 }
 
 /** A push the device heard the answer to: the writes the server acknowledged. */
@@ -248,14 +252,21 @@ export class SimDevice {
     return end;
   }
 
+  /** How many commits the device's file has seen: the mark of a write made just now. */
+  commitMark(): number {
+    return this.#world.disk.mark(this.dbPath);
+  }
+
   /**
    * The process dies here: its connection closes at once, so nothing it would do next reaches the file;
-   * what it committed stays. The next use opens the file again, as a restarted process would.
+   * what it committed stays, unless the power went too (`powerCut`): then the commits SQLite had not synced
+   * are gone as well. The next use opens the file again, as a restarted process would.
    */
-  crashNow(): void {
+  crashNow(powerCut = false): void {
     const client = this.#client;
     if (!client) return;
     this.#client = null;
+    if (powerCut) this.#world.cutDevicePower(this);
     // Closed before the abandoned cycle gets another turn of the event loop.
     client.database.close();
     const crash = this.#crash;
@@ -308,7 +319,8 @@ export class SimDevice {
       this.#world.note(`device ${this.index} crashes inside an apply transaction`);
       // Thrown inside the transaction, so SQLite rolls it back as it would for a killed process; the
       // connection closes as soon as the stack unwinds.
-      queueMicrotask(() => this.crashNow());
+      const powerCut = this.#world.policy?.powerCut() ?? false;
+      queueMicrotask(() => this.crashNow(powerCut));
       throw new Error('simulated crash inside an apply transaction');
     });
     for (const table of Object.keys(SHOP_SCHEMA.tables)) {
@@ -349,6 +361,9 @@ export class World {
   /** What happened, for a failing seed's report. */
   readonly trace: string[] = [];
   policy: NetworkPolicy | null = null;
+  /** Told when a power cut takes a device's last commits: the writes with a mark above `survived` are gone. */
+  onDeviceCommitsLost: ((deviceIndex: number, survived: number) => void) | null = null;
+  readonly disk: Disk;
   #server: RunningServer;
   /** Requests the server is handling now, and the restart under way, if any. */
   readonly #inFlight = new Set<Promise<WireAnswer>>();
@@ -361,7 +376,9 @@ export class World {
     server: RunningServer,
     settings: WorldSettings,
     deviceCount: number,
+    disk: Disk,
   ) {
+    this.disk = disk;
     this.folder = folder;
     this.tenantId = tenantId;
     this.#server = server;
@@ -374,14 +391,19 @@ export class World {
   /** Copies the template's files into a fresh folder and starts the server on them. */
   static async open(template: Template, deviceCount: number, settings: WorldSettings): Promise<World> {
     const folder = fs.mkdtempSync(path.join(tempRoot(), 'tillsync-simulation-'));
+    const files = [path.join(folder, 'cloud.db')];
     fs.copyFileSync(path.join(template.folder, 'cloud.db'), path.join(folder, 'cloud.db'));
-    for (let index = 0; index < deviceCount; index++)
+    for (let index = 0; index < deviceCount; index++) {
       fs.copyFileSync(deviceFile(template.folder, index), deviceFile(folder, index));
+      files.push(deviceFile(folder, index));
+    }
     let world: World | null = null;
+    const disk = new Disk();
+    for (const file of files) disk.watch(file);
     const server = await startServer(
       serverOptions(path.join(folder, 'cloud.db'), () => world?.time ?? START_MS),
     );
-    world = new World(folder, template.tenantId, server, settings, deviceCount);
+    world = new World(folder, template.tenantId, server, settings, deviceCount, disk);
     world.time = START_MS + 60_000;
     return world;
   }
@@ -394,16 +416,27 @@ export class World {
     this.trace.push(`[${this.time - START_MS} ms] ${line}`);
   }
 
-  /** Stops the server and starts a new one on the same database file. */
-  async restartServer(): Promise<void> {
+  /**
+   * Stops the server and starts a new one on the same database file. With `powerCut` the server does not
+   * stop: the power goes, its file keeps what SQLite had synced, and a new server starts on what is left.
+   */
+  async restartServer(powerCut = false): Promise<void> {
     // One restart at a time: a restart asked for while another is under way (a device's request met a
     // restart fault, then the schedule restarts the server) follows it, so two servers never open the file.
     while (this.#restarting) await this.#restarting.catch(() => undefined);
     const restart = (async () => {
       // As a real HTTP server drains on shutdown, the requests it already took finish first; requests that
       // come while it restarts wait for the new one, as a device's connection attempt would.
+      // A cut while a request is being handled is the same as one just before it (its transaction never
+      // committed) or just after it (`drop-answer` with a cut), which the policy also draws.
       await Promise.allSettled([...this.#inFlight]);
-      await this.#server.close();
+      if (powerCut) {
+        const before = this.disk.mark(this.#dbPath);
+        const lost = before - this.disk.powerCut(this.#dbPath);
+        this.note(`the server loses power: ${lost} of its ${before} commits were not on disk`);
+        // Its connection is closed already; what is left of the process stops writing nothing more.
+        await this.#server.close().catch(() => undefined);
+      } else await this.#server.close();
       this.#server = await startServer(serverOptions(this.#dbPath, () => this.time));
     })();
     this.#restarting = restart;
@@ -412,6 +445,16 @@ export class World {
     } finally {
       if (this.#restarting === restart) this.#restarting = null;
     }
+  }
+
+  /** The device's power goes: its file loses the commits SQLite had not synced. */
+  cutDevicePower(device: SimDevice): void {
+    const before = this.disk.mark(device.dbPath);
+    const survived = this.disk.powerCut(device.dbPath);
+    this.note(
+      `device ${device.index} loses power: ${before - survived} of its ${before} commits were not on disk`,
+    );
+    this.onDeviceCommitsLost?.(device.index, survived);
   }
 
   /** A one-time pairing code from the owner, asked of the server without faults. */
@@ -451,7 +494,7 @@ export class World {
         this.note(`${fault}: device ${deviceIndex}'s ${request.method} ${pathOnly(request)}`);
       switch (fault) {
         case 'crash-before-send':
-          device.crashNow();
+          device.crashNow(this.policy?.powerCut() ?? false);
           return never();
         case 'drop-request':
           throw new TypeError('fetch failed (the simulated network lost the request)');
@@ -463,7 +506,7 @@ export class World {
           break;
         case 'restart-server':
           // The server goes down and comes back while a device is in the middle of its cycle.
-          await this.restartServer();
+          await this.restartServer(this.policy?.powerCut() ?? false);
           break;
         case 'write-meanwhile':
           this.policy?.writeMeanwhile(deviceIndex);
@@ -473,10 +516,13 @@ export class World {
       }
       const answer = await this.#deliver(request);
       if (fault === 'duplicate') await this.#deliver(request);
-      if (fault === 'drop-answer')
+      if (fault === 'drop-answer') {
+        // The answer may be lost because the server lost power right after it acted.
+        if (this.policy?.powerCut()) await this.restartServer(true);
         throw new TypeError('fetch failed (the simulated network lost the answer)');
+      }
       if (fault === 'crash-before-answer') {
-        device.crashNow();
+        device.crashNow(this.policy?.powerCut() ?? false);
         return never();
       }
       if (request.path === '/api/sync/push' && answer.status === 200 && request.body !== undefined)
@@ -508,6 +554,8 @@ export class World {
       }
     }
     await this.#server.close();
+    this.disk.unwatch(this.#dbPath);
+    for (const device of this.devices) this.disk.unwatch(device.dbPath);
     fs.rmSync(this.folder, { recursive: true, force: true });
   }
 }

@@ -18,7 +18,11 @@ export function openSqliteEngine(filePath: string): SqlEngine {
   // sequence index and finds each row in a shallower tree, and a push's rows fill fewer pages.
   database.pragma('page_size = 16384');
   database.pragma('journal_mode = WAL');
-  database.pragma('synchronous = NORMAL');
+  // FULL: every commit is synced to disk before it returns, so a push is on disk before its answer goes out.
+  // With NORMAL a power cut may drop the commits since the last checkpoint, pushes the server has already
+  // acknowledged among them: the device, having marked those rows clean, would never send them again
+  // (BENCHMARKS.md, "Durability", gives the cost; the simulation's power cuts are the test).
+  database.pragma('synchronous = FULL');
   database.pragma('busy_timeout = 10000');
   database.pragma('foreign_keys = ON');
   const logWatch = filePath === ':memory:' ? null : new LogWatch(`${filePath}-wal`);
