@@ -1,0 +1,321 @@
+import { CompiledSchema, SHOP_SCHEMA, type SyncSchema } from '@tillsync/protocol';
+import { v7 as uuidv7 } from 'uuid';
+import { describe, expect, it } from 'vitest';
+import { fullMask, maskOf } from '../src/capture/column-mask.js';
+import { applyLocalSchema } from '../src/local-schema.js';
+import { Outbox } from '../src/outbox.js';
+import { ServerRows } from '../src/server-rows.js';
+import type { SyncClient } from '../src/index.js';
+import { openDeviceStore } from './helpers.js';
+import { startRecordingProxy } from './recording-proxy.js';
+import { startTestServer, type TestServer } from './server-fixture.js';
+
+/**
+ * Column-level last write wins on the device (PROTOCOL.md §1, §2, §5; issue 19): the capture triggers note
+ * which columns each write set, the push sends only those (with `base`) for a row the server has, a pull
+ * keeps the pending columns, and the device keeps a list of its own edits that lost.
+ *
+ * The first describe blocks need the device alone (any server). The last one needs the server's half of
+ * column-level merging (protocol 2: partial `values`, per-column stamps) and fails against a server that
+ * still judges whole rows.
+ */
+
+const SCHEMA_WITH_BARCODE: SyncSchema = {
+  ...SHOP_SCHEMA,
+  version: 2,
+  tables: {
+    ...SHOP_SCHEMA.tables,
+    products: {
+      columns: {
+        // In the middle of the columns, not at the end: the masks of pending rows must follow by name.
+        sku: { type: 'text', required: true, unique: true },
+        barcode: { type: 'text' },
+        name: { type: 'text', required: true },
+        price_cents: { type: 'integer', required: true },
+        stock: { type: 'integer', required: true, merge: 'counter' },
+        category_id: { type: 'text', references: 'categories' },
+        active: { type: 'integer', default: 1, allowed: [0, 1] },
+      },
+    },
+  },
+};
+
+const SERVER_STAMP = '2026-01-01T00:00:00.000Z-0000-server';
+
+function product(client: SyncClient, id: string): Record<string, unknown> {
+  return client.database.prepare('SELECT * FROM products WHERE id = ?').get(id) as Record<string, unknown>;
+}
+
+function insertApple(client: SyncClient): string {
+  const id = uuidv7();
+  client.database
+    .prepare("INSERT INTO products (id, sku, name, price_cents, stock) VALUES (?, 'A-1', 'Apple', 100, 10)")
+    .run(id);
+  return id;
+}
+
+/** Lets the wall clock move on, so the next write is stamped in a later millisecond than the last. */
+function later(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 3));
+}
+
+async function syncAll(...devices: SyncClient[]): Promise<void> {
+  for (const device of devices) {
+    const summary = await device.sync();
+    expect(summary, JSON.stringify(device.syncLog(1)[0])).toMatchObject({ ok: true, rejected: 0 });
+  }
+}
+
+/** A device file with one product as the server has it (written by the sync, known in `_sync_rows`). */
+function deviceWithSyncedProduct(schema: SyncSchema = SHOP_SCHEMA): {
+  device: ReturnType<typeof openDeviceStore>;
+  id: string;
+} {
+  const device = openDeviceStore(schema);
+  const id = uuidv7();
+  const serverRows = new ServerRows(device.store);
+  device.store.applying(() =>
+    serverRows.batch(() => {
+      device.store.db
+        .prepare("INSERT INTO products (id, sku, name, price_cents, stock) VALUES (?, 'A-1', 'Apple', 100, 10)")
+        .run(id);
+      serverRows.set('products', id, SERVER_STAMP, null);
+    }),
+  );
+  return { device, id };
+}
+
+function pendingCols(device: ReturnType<typeof openDeviceStore>, id: string): number | null {
+  return (
+    device.store.db.prepare('SELECT cols FROM _sync_pending WHERE id = ?').get(id) as { cols: number | null }
+  ).cols;
+}
+
+describe('column-level capture (the device alone)', () => {
+  it('notes the columns each update set, accumulated over the writes of a pending row; an insert sets them all', () => {
+    const { device, id } = deviceWithSyncedProduct();
+    const table = new CompiledSchema(SHOP_SCHEMA).table('products')!;
+    device.store.db.prepare("UPDATE products SET name = 'Green apple' WHERE id = ?").run(id);
+    expect(pendingCols(device, id)).toBe(maskOf(table, ['name']));
+    device.store.db.prepare('UPDATE products SET price_cents = 90, name = name WHERE id = ?').run(id);
+    device.store.db.prepare('UPDATE products SET stock = stock - 2 WHERE id = ?').run(id);
+    expect(pendingCols(device, id)).toBe(maskOf(table, ['name', 'price_cents', 'stock']));
+
+    const fresh = uuidv7();
+    device.store.db
+      .prepare("INSERT INTO products (id, sku, name, price_cents, stock) VALUES (?, 'B-1', 'Pear', 80, 3)")
+      .run(fresh);
+    expect(pendingCols(device, fresh)).toBe(fullMask(table.columns.length));
+  });
+
+  it('builds a push of the columns set with the base for a row the server has, and a new row whole without one', () => {
+    const { device, id } = deviceWithSyncedProduct();
+    const schema = new CompiledSchema(SHOP_SCHEMA);
+    device.store.db.prepare("UPDATE products SET name = 'Green apple', stock = stock - 2 WHERE id = ?").run(id);
+    const fresh = uuidv7();
+    device.store.db
+      .prepare("INSERT INTO products (id, sku, name, price_cents, stock) VALUES (?, 'B-1', 'Pear', 80, 3)")
+      .run(fresh);
+    const outbox = new Outbox(device.store);
+    const { changes, covers } = device.store.write(() => outbox.nextBatch(schema, new Set(), 10));
+    const byId = new Map(changes.map((change) => [change.id, change]));
+    expect(byId.get(id)).toMatchObject({
+      op: 'upsert',
+      base: SERVER_STAMP,
+      values: { name: 'Green apple', stock: { delta: -2 } },
+    });
+    expect(Object.keys(byId.get(id)?.values ?? {}).sort()).toEqual(['name', 'stock']);
+    expect(byId.get(fresh)).not.toHaveProperty('base');
+    expect(byId.get(fresh)?.values).toEqual({
+      sku: 'B-1',
+      name: 'Pear',
+      price_cents: 80,
+      stock: 3,
+      category_id: null,
+      active: 1,
+    });
+    expect(covers.find((cover) => cover.id === id)?.columns).toEqual(['name', 'stock']);
+
+    // The push is on the wire; a write meanwhile is pending on its own, and a push not taken puts the
+    // columns it carried back.
+    expect(pendingCols(device, id)).toBe(0);
+    device.store.db.prepare('UPDATE products SET price_cents = 70 WHERE id = ?').run(id);
+    device.store.write(() => outbox.endPush(covers));
+    expect(pendingCols(device, id)).toBe(maskOf(schema.table('products')!, ['name', 'stock', 'price_cents']));
+  });
+
+  it('sends every column to a server of protocol 1, which takes an upsert as the whole row', () => {
+    const { device, id } = deviceWithSyncedProduct();
+    device.store.db.prepare("UPDATE products SET name = 'Green apple' WHERE id = ?").run(id);
+    const { changes } = device.store.write(() =>
+      new Outbox(device.store).nextBatch(new CompiledSchema(SHOP_SCHEMA), new Set(), 10, {
+        columnLevel: false,
+      }),
+    );
+    expect(Object.keys(changes[0]?.values ?? {}).sort()).toEqual(
+      ['active', 'category_id', 'name', 'price_cents', 'sku', 'stock'].sort(),
+    );
+  });
+
+  it('never sends a column the schema added after the write was captured', () => {
+    const { device, id } = deviceWithSyncedProduct();
+    device.store.db.prepare("UPDATE products SET name = 'Green apple', price_cents = 90 WHERE id = ?").run(id);
+    const schema = applyLocalSchema(device.store, SCHEMA_WITH_BARCODE);
+    const outbox = new Outbox(device.store);
+    expect(pendingCols(device, id)).toBe(maskOf(schema.table('products')!, ['name', 'price_cents']));
+    const { changes } = device.store.write(() => outbox.nextBatch(schema, new Set(), 10));
+    expect(changes[0]?.values).toEqual({ name: 'Green apple', price_cents: 90 });
+    device.store.write(() => outbox.endPush([{ table: 'products', id }]));
+
+    // A write after the change knows the column.
+    device.store.db.prepare("UPDATE products SET barcode = '4006381333931' WHERE id = ?").run(id);
+    expect(pendingCols(device, id)).toBe(maskOf(schema.table('products')!, ['name', 'price_cents', 'barcode']));
+  });
+});
+
+describe('column-level push and merge with a real server (the device alone)', () => {
+  it('sends only the columns set, with base, and the schema version on every sync call', async () => {
+    const server = await startTestServer();
+    // The proxy says protocol 2, so the device sends what it sends to a column-level server.
+    const proxy = await startRecordingProxy(server.url, { protocol: 2 });
+    const device = await server.pairedClient('till', { serverUrl: proxy.url });
+    const id = insertApple(device);
+    await syncAll(device);
+    const [created] = proxy.pushedChanges();
+    expect(created).toMatchObject({ id, op: 'upsert', values: { sku: 'A-1', name: 'Apple', stock: 10 } });
+    expect(created).not.toHaveProperty('base');
+
+    proxy.clear();
+    device.database.prepare("UPDATE products SET name = 'Green apple', stock = stock - 2 WHERE id = ?").run(id);
+    await device.sync();
+    const [edit] = proxy.pushedChanges();
+    expect(edit).toEqual({
+      table: 'products',
+      id,
+      op: 'upsert',
+      updatedAt: expect.any(String) as unknown,
+      base: created?.updatedAt,
+      values: { name: 'Green apple', stock: { delta: -2 } },
+    });
+    const syncCalls = proxy.requests.filter((request) => !request.path.startsWith('/api/sync/health'));
+    expect(syncCalls.length).toBeGreaterThan(0);
+    for (const call of syncCalls) expect(call.headers['x-device-schema-version'], call.path).toBe('1');
+  });
+
+  it('keeps the pending columns through a pull and takes the server values of the others', async () => {
+    const server = await startTestServer();
+    const a = await server.pairedClient('a');
+    const b = await server.pairedClient('b');
+    const id = insertApple(a);
+    await syncAll(a, b);
+    a.database.prepare("UPDATE products SET name = 'Green apple', stock = stock - 1 WHERE id = ?").run(id);
+    await later();
+    b.database.prepare('UPDATE products SET price_cents = 150, stock = stock - 3 WHERE id = ?').run(id);
+    await syncAll(b);
+    expect((await a.pull()).ok).toBe(true);
+    expect(product(a, id)).toMatchObject({ name: 'Green apple', price_cents: 150, stock: 6 });
+    expect(a.status.pendingChanges).toBe(1);
+  });
+
+  it('tells the cashier of an edit that lost to a later write made without knowing it, and not of a plain later edit', async () => {
+    const server = await startTestServer();
+    const a = await server.pairedClient('a');
+    const b = await server.pairedClient('b');
+    const id = insertApple(a);
+    await syncAll(a, b);
+
+    // Both change the price offline; A's is the later write.
+    b.database.prepare('UPDATE products SET price_cents = 150 WHERE id = ?').run(id);
+    await later();
+    a.database.prepare('UPDATE products SET price_cents = 140 WHERE id = ?').run(id);
+    await syncAll(a, b);
+    expect(product(b, id)).toMatchObject({ price_cents: 140 });
+    expect(b.lostEdits()).toMatchObject([
+      {
+        table: 'products',
+        rowId: id,
+        rowName: 'Apple',
+        kind: 'value',
+        column: 'price_cents',
+        mine: 150,
+        winning: 140,
+      },
+    ]);
+    expect(b.syncLog(1)[0]).toMatchObject({
+      conflicts: 1,
+      conflictRows: [{ table: 'products', id, name: 'Apple' }],
+    });
+    expect(a.lostEdits()).toEqual([]);
+
+    // A plain later edit: B changes the price after it received A's. Nobody lost anything.
+    await syncAll(a);
+    b.database.prepare('UPDATE products SET price_cents = 170 WHERE id = ?').run(id);
+    await syncAll(b, a);
+    expect(product(a, id)).toMatchObject({ price_cents: 170 });
+    expect(a.lostEdits()).toEqual([]);
+    expect(b.lostEdits()).toHaveLength(1);
+    expect(a.syncLog(1)[0]).toMatchObject({ conflicts: 0, conflictRows: [] });
+  });
+});
+
+/** A server that is restarted with the schema that adds `products.barcode`. */
+async function changeSchema(server: TestServer): Promise<void> {
+  await server.stop();
+  await server.restart({ schema: SCHEMA_WITH_BARCODE });
+}
+
+describe("with the server's column-level half (protocol 2; fails against a whole-row server)", () => {
+  it('keeps edits of different columns of one row made on two devices, on every device', async () => {
+    const server = await startTestServer();
+    const a = await server.pairedClient('a');
+    const b = await server.pairedClient('b');
+    const id = insertApple(a);
+    await syncAll(a, b);
+    a.database.prepare("UPDATE products SET name = 'Green apple' WHERE id = ?").run(id);
+    await later();
+    b.database.prepare('UPDATE products SET price_cents = 150 WHERE id = ?').run(id);
+    await syncAll(b, a, b);
+    for (const device of [a, b]) {
+      expect(product(device, id)).toMatchObject({ name: 'Green apple', price_cents: 150 });
+      expect(device.lostEdits()).toEqual([]);
+    }
+  });
+
+  it('adds a counter delta and keeps a column edit of the same row from another device', async () => {
+    const server = await startTestServer();
+    const a = await server.pairedClient('a');
+    const b = await server.pairedClient('b');
+    const id = insertApple(a);
+    await syncAll(a, b);
+    a.database.prepare("UPDATE products SET name = 'Green apple', stock = stock - 2 WHERE id = ?").run(id);
+    await later();
+    b.database.prepare('UPDATE products SET price_cents = 150, stock = stock - 3 WHERE id = ?').run(id);
+    await syncAll(a, b, a);
+    for (const device of [a, b])
+      expect(product(device, id)).toMatchObject({ name: 'Green apple', price_cents: 150, stock: 5 });
+  });
+
+  it('keeps a barcode set after a schema change when a device offline across it renames the product', async () => {
+    const server = await startTestServer();
+    const a = await server.pairedClient('a');
+    const b = await server.pairedClient('b');
+    const id = insertApple(a);
+    await syncAll(a, b);
+
+    // B is offline from here: it renames the product under schema version 1.
+    b.database.prepare("UPDATE products SET name = 'Green apple' WHERE id = ?").run(id);
+    await changeSchema(server);
+    await syncAll(a);
+    expect(product(a, id)).toHaveProperty('barcode', null);
+    a.database.prepare("UPDATE products SET barcode = '4006381333931' WHERE id = ?").run(id);
+    await syncAll(a);
+
+    // B comes back: it takes version 2 and pushes its rename, which must not touch the barcode.
+    await later();
+    await syncAll(b, a);
+    for (const device of [a, b]) {
+      expect(product(device, id)).toMatchObject({ name: 'Green apple', barcode: '4006381333931' });
+    }
+    expect(b.lostEdits()).toEqual([]);
+  });
+});
