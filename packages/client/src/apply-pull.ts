@@ -4,7 +4,13 @@ import type { ConflictLog } from './conflicts.js';
 import { noteSeenStatement } from './cycle/seen-rows.js';
 import type { LocalClock } from './local-clock.js';
 import { StateKey, type LocalStore } from './local-store.js';
-import { conflictRowsOf, rowNameOf, type ConflictRow, type LostEdits, type NewLostEdit } from './lost-edits.js';
+import {
+  conflictRowsOf,
+  rowNameOf,
+  type ConflictRow,
+  type LostEdits,
+  type NewLostEdit,
+} from './lost-edits.js';
 import type { CounterBase, Outbox, PendingRow } from './outbox.js';
 import type { ServerRowStamp, ServerRows } from './server-rows.js';
 import type { RowToWrite, SyncedTables } from './synced-tables.js';

@@ -40,7 +40,11 @@ function currentOf(result: PushResult): StoredChange | null {
   const current = (result as { current?: unknown }).current;
   if (current === undefined) return null;
   if (!storedChange.Check(current)) {
-    throw new ProtocolError(502, 'INVALID_RESPONSE', `the server's "current" of ${result.table}/${result.id} is not a row`);
+    throw new ProtocolError(
+      502,
+      'INVALID_RESPONSE',
+      `the server's "current" of ${result.table}/${result.id} is not a row`,
+    );
   }
   return current;
 }

@@ -110,7 +110,9 @@ function remapPendingColumns(store: LocalStore, before: SchemaTable, after: Sche
   const rows = store.db
     .prepare('SELECT id, cols, wire_cols FROM _sync_pending WHERE tbl = ?')
     .all(after.name) as { id: string; cols: number | null; wire_cols: number | null }[];
-  const update = store.db.prepare('UPDATE _sync_pending SET cols = ?, wire_cols = ? WHERE tbl = ? AND id = ?');
+  const update = store.db.prepare(
+    'UPDATE _sync_pending SET cols = ?, wire_cols = ? WHERE tbl = ? AND id = ?',
+  );
   // A whole-row mask (NULL) meant the columns there were when it was captured: those, and no new one.
   const whole = fullMask(from.length);
   for (const row of rows) {

@@ -166,9 +166,7 @@ export class Outbox {
   keepBaseStamp(table: string, id: string, stamp: string | null): void {
     if (stamp === null) return;
     this.#store
-      .statement(
-        'UPDATE _sync_pending SET base_stamp = coalesce(base_stamp, ?) WHERE tbl = ? AND id = ?',
-      )
+      .statement('UPDATE _sync_pending SET base_stamp = coalesce(base_stamp, ?) WHERE tbl = ? AND id = ?')
       .run(stamp, table, id);
   }
 

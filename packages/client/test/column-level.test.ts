@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { CompiledSchema, SHOP_SCHEMA, type SyncSchema } from '@tillsync/protocol';
 import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
@@ -5,8 +6,8 @@ import { fullMask, maskOf } from '../src/capture/column-mask.js';
 import { applyLocalSchema } from '../src/local-schema.js';
 import { Outbox } from '../src/outbox.js';
 import { ServerRows } from '../src/server-rows.js';
-import type { SyncClient } from '../src/index.js';
-import { openDeviceStore } from './helpers.js';
+import { createSyncClient, type SyncClient } from '../src/index.js';
+import { onCleanup, openDeviceStore } from './helpers.js';
 import { startRecordingProxy } from './recording-proxy.js';
 import { startTestServer, type TestServer } from './server-fixture.js';
 
@@ -77,7 +78,9 @@ function deviceWithSyncedProduct(schema: SyncSchema = SHOP_SCHEMA): {
   device.store.applying(() =>
     serverRows.batch(() => {
       device.store.db
-        .prepare("INSERT INTO products (id, sku, name, price_cents, stock) VALUES (?, 'A-1', 'Apple', 100, 10)")
+        .prepare(
+          "INSERT INTO products (id, sku, name, price_cents, stock) VALUES (?, 'A-1', 'Apple', 100, 10)",
+        )
         .run(id);
       serverRows.set('products', id, SERVER_STAMP, null);
     }),
@@ -111,7 +114,9 @@ describe('column-level capture (the device alone)', () => {
   it('builds a push of the columns set with the base for a row the server has, and a new row whole without one', () => {
     const { device, id } = deviceWithSyncedProduct();
     const schema = new CompiledSchema(SHOP_SCHEMA);
-    device.store.db.prepare("UPDATE products SET name = 'Green apple', stock = stock - 2 WHERE id = ?").run(id);
+    device.store.db
+      .prepare("UPDATE products SET name = 'Green apple', stock = stock - 2 WHERE id = ?")
+      .run(id);
     const fresh = uuidv7();
     device.store.db
       .prepare("INSERT INTO products (id, sku, name, price_cents, stock) VALUES (?, 'B-1', 'Pear', 80, 3)")
@@ -159,7 +164,9 @@ describe('column-level capture (the device alone)', () => {
 
   it('never sends a column the schema added after the write was captured', () => {
     const { device, id } = deviceWithSyncedProduct();
-    device.store.db.prepare("UPDATE products SET name = 'Green apple', price_cents = 90 WHERE id = ?").run(id);
+    device.store.db
+      .prepare("UPDATE products SET name = 'Green apple', price_cents = 90 WHERE id = ?")
+      .run(id);
     const schema = applyLocalSchema(device.store, SCHEMA_WITH_BARCODE);
     const outbox = new Outbox(device.store);
     expect(pendingCols(device, id)).toBe(maskOf(schema.table('products')!, ['name', 'price_cents']));
@@ -169,7 +176,9 @@ describe('column-level capture (the device alone)', () => {
 
     // A write after the change knows the column.
     device.store.db.prepare("UPDATE products SET barcode = '4006381333931' WHERE id = ?").run(id);
-    expect(pendingCols(device, id)).toBe(maskOf(schema.table('products')!, ['name', 'price_cents', 'barcode']));
+    expect(pendingCols(device, id)).toBe(
+      maskOf(schema.table('products')!, ['name', 'price_cents', 'barcode']),
+    );
   });
 });
 
@@ -186,7 +195,9 @@ describe('column-level push and merge with a real server (the device alone)', ()
     expect(created).not.toHaveProperty('base');
 
     proxy.clear();
-    device.database.prepare("UPDATE products SET name = 'Green apple', stock = stock - 2 WHERE id = ?").run(id);
+    device.database
+      .prepare("UPDATE products SET name = 'Green apple', stock = stock - 2 WHERE id = ?")
+      .run(id);
     await device.sync();
     const [edit] = proxy.pushedChanges();
     expect(edit).toEqual({
@@ -255,6 +266,86 @@ describe('column-level push and merge with a real server (the device alone)', ()
     expect(a.lostEdits()).toEqual([]);
     expect(b.lostEdits()).toHaveLength(1);
     expect(a.syncLog(1)[0]).toMatchObject({ conflicts: 0, conflictRows: [] });
+  });
+});
+
+/**
+ * Takes a device file back to the bookkeeping layout of the previous release (version 2: no column masks,
+ * no lost edits), with the capture triggers that layout had: the same statements without the mask.
+ */
+function toPreviousLayout(dbPath: string): void {
+  const db = new Database(dbPath);
+  const triggers = db
+    .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE '_sync_capture_%'")
+    .all() as { name: string; sql: string }[];
+  db.transaction(() => {
+    for (const trigger of triggers) {
+      const previous = trigger.sql
+        .replace('(tbl, id, op, hlc, revision, base, cols)', '(tbl, id, op, hlc, revision, base)')
+        .replace(', cols = cols | excluded.cols', '')
+        .replace(
+          /, (?:\d+|(?:\(CASE WHEN [^()]*? THEN \d+ ELSE 0 END\)(?: \| )?)+) FROM _sync_clock/g,
+          ' FROM _sync_clock',
+        );
+      expect(previous).not.toMatch(/cols/);
+      db.exec(`DROP TRIGGER "${trigger.name}"`);
+      db.exec(previous);
+    }
+    db.exec(`
+      ALTER TABLE _sync_pending DROP COLUMN cols;
+      ALTER TABLE _sync_pending DROP COLUMN wire_cols;
+      ALTER TABLE _sync_pending DROP COLUMN base_stamp;
+      ALTER TABLE _sync_log DROP COLUMN conflict_rows;
+      DROP TABLE _sync_lost_edits;
+      UPDATE _sync_state SET value = '2' WHERE key = 'store_version';
+    `);
+  })();
+  db.close();
+}
+
+describe('a device file of the previous release', () => {
+  it('is upgraded in place, and its pending rows are pushed as whole-row writes', async () => {
+    const server = await startTestServer();
+    const old = await server.pairedClient('old');
+    const dbPath = old.database.name;
+    const id = insertApple(old);
+    await syncAll(old);
+    old.database.prepare("UPDATE products SET name = 'Green apple', stock = stock - 2 WHERE id = ?").run(id);
+    const customer = uuidv7();
+    old.database.prepare("INSERT INTO customers (id, name) VALUES (?, 'Ada')").run(customer);
+    await old.close();
+
+    toPreviousLayout(dbPath);
+    // The previous release's triggers at work: a write with no mask.
+    const program = new Database(dbPath);
+    program.prepare('UPDATE products SET price_cents = 90 WHERE id = ?').run(id);
+    program.close();
+
+    const upgraded = createSyncClient({ dbPath, serverUrl: server.url });
+    onCleanup(() => upgraded.close());
+    const products = new CompiledSchema(SHOP_SCHEMA).table('products')!;
+    const pending = upgraded.database
+      .prepare('SELECT tbl, id, cols FROM _sync_pending ORDER BY tbl')
+      .all() as { tbl: string; id: string; cols: number }[];
+    expect(pending).toEqual([
+      { tbl: 'customers', id: customer, cols: fullMask(3) },
+      { tbl: 'products', id, cols: fullMask(products.columns.length) },
+    ]);
+    await syncAll(upgraded);
+    expect(upgraded.status.pendingChanges).toBe(0);
+    const other = await server.pairedClient('other');
+    await syncAll(other);
+    expect(product(other, id)).toMatchObject({ name: 'Green apple', price_cents: 90, stock: 8 });
+    expect(other.database.prepare('SELECT name FROM customers WHERE id = ?').get(customer)).toEqual({
+      name: 'Ada',
+    });
+
+    // From now on the triggers note the columns a write set.
+    upgraded.database.prepare("UPDATE products SET name = 'Apple' WHERE id = ?").run(id);
+    expect(
+      upgraded.database.prepare('SELECT cols FROM _sync_pending WHERE id = ?').get(id) as { cols: number },
+    ).toEqual({ cols: maskOf(products, ['name']) });
+    expect(upgraded.lostEdits()).toEqual([]);
   });
 });
 

@@ -165,7 +165,7 @@ describe('applying server changes', () => {
     const { store, outbox, applier, lostEdits } = deviceParts();
     const id = uuidv7();
     applier.applyPage([product(id, stampAt(FAR_PAST), { name: 'Plum' })]);
-    store.db.prepare("UPDATE products SET price_cents = 5 WHERE id = ?").run(id);
+    store.db.prepare('UPDATE products SET price_cents = 5 WHERE id = ?').run(id);
     applier.applyPage([{ table: 'products', id, op: 'delete', updatedAt: stampAt(FAR_FUTURE) }]);
     expect(store.db.prepare('SELECT count(*) AS n FROM products').get()).toEqual({ n: 0 });
     expect(outbox.get('products', id)).toBeNull();

@@ -30,8 +30,8 @@ export function LostEditsList(): ReactNode {
   return (
     <section aria-label="Edits that lost">
       <p className="muted">
-        Edits made on this device that another device overrode with a later change made without seeing
-        them, newest first. The row now holds the winning value everywhere.
+        Edits made on this device that another device overrode with a later change made without seeing them,
+        newest first. The row now holds the winning value everywhere.
       </p>
       {error && <Notice kind="error">{error}</Notice>}
       {edits?.length === 0 && <p>No edit of this device has lost.</p>}

@@ -54,7 +54,8 @@ export function captureTriggerNames(tableName: string): string[] {
 
 /** (Re)creates a table's capture triggers; call it inside the write transaction that changes the schema. */
 export function installCaptureTriggers(db: Database.Database, table: SchemaTable): void {
-  for (const trigger of captureTriggerNames(table.name)) db.exec(`DROP TRIGGER IF EXISTS ${quoteIdentifier(trigger)}`);
+  for (const trigger of captureTriggerNames(table.name))
+    db.exec(`DROP TRIGGER IF EXISTS ${quoteIdentifier(trigger)}`);
   for (const statement of captureTriggerStatements(table)) db.exec(statement);
 }
 

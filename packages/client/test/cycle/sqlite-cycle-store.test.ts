@@ -24,6 +24,7 @@ function nextPush(sent: Set<string>, maxChanges: number, pushId = uuidv7()): Nex
     sent,
     maxChanges,
     createdAt: new Date().toISOString(),
+    columnLevel: true,
     encode: (changes) => ({ pushId, body: JSON.stringify({ pushId, changes }) }),
   };
 }
