@@ -3,6 +3,8 @@ import { CompiledSchema, SHOP_SCHEMA, type SyncSchema } from '@tillsync/protocol
 import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
 import { fullMask, maskOf } from '../src/capture/column-mask.js';
+import { SqliteCycleStore } from '../src/cycle/sqlite-cycle-store.js';
+import { LostEdits } from '../src/lost-edits.js';
 import { applyLocalSchema } from '../src/local-schema.js';
 import { Outbox } from '../src/outbox.js';
 import { ServerRows } from '../src/server-rows.js';
@@ -179,6 +181,117 @@ describe('column-level capture (the device alone)', () => {
     expect(pendingCols(device, id)).toBe(
       maskOf(schema.table('products')!, ['name', 'price_cents', 'barcode']),
     );
+  });
+});
+
+describe("a push's answer with the row as stored (the device alone)", () => {
+  /** A synced product edited here, its push stored: the answer to it is what each test gives. */
+  function pushedEdit(): {
+    device: ReturnType<typeof openDeviceStore>;
+    cycleStore: SqliteCycleStore;
+    id: string;
+    push: NonNullable<ReturnType<SqliteCycleStore['storeNextPush']>>;
+  } {
+    const { device, id } = deviceWithSyncedProduct();
+    const cycleStore = new SqliteCycleStore({ store: device.store, clock: device.clock });
+    cycleStore.useSchema(SHOP_SCHEMA);
+    device.store.db
+      .prepare("UPDATE products SET name = 'Green apple', price_cents = 90 WHERE id = ?")
+      .run(id);
+    const push = cycleStore.storeNextPush({
+      sent: new Set(),
+      maxChanges: 10,
+      createdAt: new Date().toISOString(),
+      columnLevel: true,
+      encode: (changes) => ({ pushId: uuidv7(), body: JSON.stringify({ changes }) }),
+    });
+    if (!push) throw new Error('expected a push');
+    return { device, cycleStore, id, push };
+  }
+
+  const stored = (id: string, values: Record<string, string | number | null>) => ({
+    table: 'products',
+    id,
+    op: 'upsert' as const,
+    updatedAt: '2099-01-01T00:00:00.000Z-0000-other',
+    values: {
+      sku: 'A-1',
+      name: 'Apple',
+      price_cents: 100,
+      stock: 10,
+      category_id: null,
+      active: 1,
+      ...values,
+    },
+  });
+
+  it('applied with current: the columns that lost take the server values and are told, the others stay', () => {
+    const { device, cycleStore, id, push } = pushedEdit();
+    const outcome = cycleStore.confirmPush(push, {
+      results: [
+        {
+          table: 'products',
+          id,
+          status: 'applied',
+          current: stored(id, { name: 'Red apple', price_cents: 90 }),
+        },
+      ] as never,
+      serverTime: new Date().toISOString(),
+    });
+    expect(outcome).toMatchObject({ pushed: 1, conflicts: 1, conflictRows: [{ id, name: 'Red apple' }] });
+    expect(device.store.db.prepare('SELECT name, price_cents FROM products WHERE id = ?').get(id)).toEqual({
+      name: 'Red apple',
+      price_cents: 90,
+    });
+    expect(cycleStore.hasPending()).toBe(false);
+    expect(new LostEdits(device.store).list()).toMatchObject([
+      { kind: 'value', column: 'name', mine: 'Green apple', winning: 'Red apple', rowName: 'Red apple' },
+    ]);
+  });
+
+  it('stale, with the row written again while the push was on the wire: the new write stays pending', () => {
+    const { device, cycleStore, id, push } = pushedEdit();
+    device.store.db.prepare('UPDATE products SET active = 0, stock = stock - 1 WHERE id = ?').run(id);
+    cycleStore.confirmPush(push, {
+      results: [
+        {
+          table: 'products',
+          id,
+          status: 'stale',
+          current: stored(id, { name: 'Red apple', price_cents: 80 }),
+        },
+      ],
+      serverTime: new Date().toISOString(),
+    });
+    expect(
+      device.store.db.prepare('SELECT name, price_cents, active, stock FROM products WHERE id = ?').get(id),
+    ).toEqual({
+      name: 'Red apple',
+      price_cents: 80,
+      active: 0,
+      stock: 9,
+    });
+    const products = new CompiledSchema(SHOP_SCHEMA).table('products')!;
+    expect(pendingCols(device, id)).toBe(maskOf(products, ['active', 'stock']));
+    expect(
+      new LostEdits(device.store)
+        .list()
+        .map((edit) => edit.column)
+        .sort(),
+    ).toEqual(['name', 'price_cents']);
+  });
+
+  it('rejected: the columns it carried are pending again', () => {
+    const { device, cycleStore, id, push } = pushedEdit();
+    cycleStore.confirmPush(push, {
+      results: [
+        { table: 'products', id, status: 'rejected', error: { code: 'INVALID_VALUE', message: 'no' } },
+      ],
+      serverTime: new Date().toISOString(),
+    });
+    const products = new CompiledSchema(SHOP_SCHEMA).table('products')!;
+    expect(pendingCols(device, id)).toBe(maskOf(products, ['name', 'price_cents']));
+    expect(new LostEdits(device.store).list()).toEqual([]);
   });
 });
 
