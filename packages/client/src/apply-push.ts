@@ -96,6 +96,23 @@ export function applyPushAnswer(
         stampsByTable.set(table, serverRows.stampsOf(table, ids));
       }
       const settled: PushCover[] = [];
+      /**
+       * Takes the row as the server stored it: the pushed values it overrode are lost edits, then it is merged
+       * as a pulled row over what is still pending (`pending`: the row was written again while on the wire).
+       */
+      const takeCurrent = (
+        index: number,
+        cover: PushCover,
+        current: StoredChange,
+        pending: boolean,
+      ): void => {
+        const table = schema.table(cover.table);
+        if (!table) return;
+        lost.push(...noteLostValues(parts, table, cover, sentChange(index), current));
+        clock.receive(current.updatedAt);
+        const still = pending ? outbox.get(cover.table, cover.id) : null;
+        lost.push(...applier.merge(table, current, serverRows.stampOf(cover.table, cover.id), still, 'push'));
+      };
       covers.forEach((cover, index) => {
         const result = response.results[index];
         const table = schema.table(cover.table);
@@ -132,18 +149,7 @@ export function applyPushAnswer(
               outbox.clearError(cover.table, cover.id);
               outbox.settlePushed(cover.table, cover.id);
             }
-            if (current === null) return;
-            lost.push(...noteLostValues(parts, table, cover, sentChange(index), current));
-            clock.receive(current.updatedAt);
-            lost.push(
-              ...applier.merge(
-                table,
-                current,
-                serverRows.stampOf(cover.table, cover.id),
-                pendingRevision === cover.revision ? null : outbox.get(cover.table, cover.id),
-                'push',
-              ),
-            );
+            if (current !== null) takeCurrent(index, cover, current, pendingRevision !== cover.revision);
             break;
           }
           case 'stale': {
@@ -152,18 +158,7 @@ export function applyPushAnswer(
               if (counters) outbox.setBase(cover.table, cover.id, counters);
               outbox.settlePushed(cover.table, cover.id);
             }
-            const current = result.current;
-            lost.push(...noteLostValues(parts, table, cover, sentChange(index), current));
-            clock.receive(current.updatedAt);
-            lost.push(
-              ...applier.merge(
-                table,
-                current,
-                serverRows.stampOf(cover.table, cover.id),
-                outbox.get(cover.table, cover.id),
-                'push',
-              ),
-            );
+            takeCurrent(index, cover, result.current, true);
             break;
           }
           case 'rejected': {

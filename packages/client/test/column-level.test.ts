@@ -69,6 +69,21 @@ async function syncAll(...devices: SyncClient[]): Promise<void> {
   }
 }
 
+/** Two devices paired with a fresh server, both holding a product A made. */
+async function twoDevicesWithApple(): Promise<{
+  server: TestServer;
+  a: SyncClient;
+  b: SyncClient;
+  id: string;
+}> {
+  const server = await startTestServer();
+  const a = await server.pairedClient('a');
+  const b = await server.pairedClient('b');
+  const id = insertApple(a);
+  await syncAll(a, b);
+  return { server, a, b, id };
+}
+
 /** A device file with one product as the server has it (written by the sync, known in `_sync_rows`). */
 function deviceWithSyncedProduct(schema: SyncSchema = SHOP_SCHEMA): {
   device: ReturnType<typeof openDeviceStore>;
@@ -327,11 +342,7 @@ describe('column-level push and merge with a real server (the device alone)', ()
   });
 
   it('keeps the pending columns through a pull and takes the server values of the others', async () => {
-    const server = await startTestServer();
-    const a = await server.pairedClient('a');
-    const b = await server.pairedClient('b');
-    const id = insertApple(a);
-    await syncAll(a, b);
+    const { a, b, id } = await twoDevicesWithApple();
     a.database.prepare("UPDATE products SET name = 'Green apple', stock = stock - 1 WHERE id = ?").run(id);
     await later();
     b.database.prepare('UPDATE products SET price_cents = 150, stock = stock - 3 WHERE id = ?').run(id);
@@ -342,11 +353,7 @@ describe('column-level push and merge with a real server (the device alone)', ()
   });
 
   it('tells the cashier of an edit that lost to a later write made without knowing it, and not of a plain later edit', async () => {
-    const server = await startTestServer();
-    const a = await server.pairedClient('a');
-    const b = await server.pairedClient('b');
-    const id = insertApple(a);
-    await syncAll(a, b);
+    const { a, b, id } = await twoDevicesWithApple();
 
     // Both change the price offline; A's is the later write.
     b.database.prepare('UPDATE products SET price_cents = 150 WHERE id = ?').run(id);
@@ -470,11 +477,7 @@ async function changeSchema(server: TestServer): Promise<void> {
 
 describe("with the server's column-level half (protocol 2; fails against a whole-row server)", () => {
   it('keeps edits of different columns of one row made on two devices, on every device', async () => {
-    const server = await startTestServer();
-    const a = await server.pairedClient('a');
-    const b = await server.pairedClient('b');
-    const id = insertApple(a);
-    await syncAll(a, b);
+    const { a, b, id } = await twoDevicesWithApple();
     a.database.prepare("UPDATE products SET name = 'Green apple' WHERE id = ?").run(id);
     await later();
     b.database.prepare('UPDATE products SET price_cents = 150 WHERE id = ?').run(id);
@@ -486,11 +489,7 @@ describe("with the server's column-level half (protocol 2; fails against a whole
   });
 
   it('adds a counter delta and keeps a column edit of the same row from another device', async () => {
-    const server = await startTestServer();
-    const a = await server.pairedClient('a');
-    const b = await server.pairedClient('b');
-    const id = insertApple(a);
-    await syncAll(a, b);
+    const { a, b, id } = await twoDevicesWithApple();
     a.database.prepare("UPDATE products SET name = 'Green apple', stock = stock - 2 WHERE id = ?").run(id);
     await later();
     b.database.prepare('UPDATE products SET price_cents = 150, stock = stock - 3 WHERE id = ?').run(id);
@@ -500,11 +499,7 @@ describe("with the server's column-level half (protocol 2; fails against a whole
   });
 
   it('keeps a barcode set after a schema change when a device offline across it renames the product', async () => {
-    const server = await startTestServer();
-    const a = await server.pairedClient('a');
-    const b = await server.pairedClient('b');
-    const id = insertApple(a);
-    await syncAll(a, b);
+    const { server, a, b, id } = await twoDevicesWithApple();
 
     // B is offline from here: it renames the product under schema version 1.
     b.database.prepare("UPDATE products SET name = 'Green apple' WHERE id = ?").run(id);
