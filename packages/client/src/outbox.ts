@@ -281,7 +281,7 @@ export class Outbox {
       .map((column, index) => `, t.${quoteIdentifier(column.name)} AS c${index}`)
       .join('');
     const sql = `SELECT p.id AS id, p.op AS op, p.hlc >> 16 AS ms, p.hlc & 65535 AS counter, p.revision AS revision,
-        p.base AS base, p.cols AS cols, coalesce(p.base_stamp, r.stamp) AS server_stamp, t.id AS present${columns}
+        p.base AS base, p.cols AS cols, r.stamp AS server_stamp, coalesce(p.base_stamp, r.stamp) AS base_stamp, t.id AS present${columns}
       FROM _sync_pending AS p
       LEFT JOIN _sync_rows AS r ON r.tbl = p.tbl AND r.id = p.id
       LEFT JOIN ${t} AS t ON t.id = p.id
@@ -291,7 +291,7 @@ export class Outbox {
 
   #deletes(table: SchemaTable, afterId: string, limit: number): OutboxRead[] {
     const sql = `SELECT p.id AS id, p.op AS op, p.hlc >> 16 AS ms, p.hlc & 65535 AS counter, p.revision AS revision,
-        p.base AS base, p.cols AS cols, coalesce(p.base_stamp, r.stamp) AS server_stamp, NULL AS present
+        p.base AS base, p.cols AS cols, r.stamp AS server_stamp, coalesce(p.base_stamp, r.stamp) AS base_stamp, NULL AS present
       FROM _sync_pending AS p
       LEFT JOIN _sync_rows AS r ON r.tbl = p.tbl AND r.id = p.id
       WHERE p.tbl = ? AND p.op = 'delete' AND p.in_push = 0 AND p.id > ? ORDER BY p.id LIMIT ?`;
@@ -326,8 +326,10 @@ interface OutboxRead {
   readonly revision: number;
   readonly base: string | null;
   readonly cols: number | null;
-  /** The push's base: the server's stamp of the row as the device had it (`null`: not on the server). */
+  /** The row's stamp on the server as last learnt; `null`: not on the server. */
   readonly server_stamp: string | null;
+  /** The push's base: the server's stamp of the row as the device had it when its pending writes began. */
+  readonly base_stamp: string | null;
   readonly present: string | null;
   readonly [column: `c${number}`]: string | number | null;
 }
@@ -340,7 +342,7 @@ function buildChange(
 ): { change: Change; cover: PushCover } | null {
   const onServer = row.server_stamp !== null;
   const stamp = formatStamp({ ms: row.ms, counter: row.counter, nodeId });
-  const base = row.server_stamp !== null ? { base: row.server_stamp } : {};
+  const base = onServer && row.base_stamp !== null ? { base: row.base_stamp } : {};
   if (row.op === 'delete' || row.present === null) {
     if (!onServer) return null;
     return {

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { CompiledSchema, SHOP_SCHEMA, type SyncSchema } from '@tillsync/protocol';
+import { CompiledSchema, SHOP_SCHEMA, type Change, type SyncSchema } from '@tillsync/protocol';
 import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
 import { fullMask, maskOf } from '../src/capture/column-mask.js';
@@ -294,6 +294,27 @@ describe("a push's answer with the row as stored (the device alone)", () => {
         .map((edit) => edit.column)
         .sort(),
     ).toEqual(['name', 'price_cents']);
+  });
+
+  it('recreates a row the server deleted before this device wrote it: the whole row, without a base', () => {
+    const { device, id } = deviceWithSyncedProduct();
+    const cycleStore = new SqliteCycleStore({ store: device.store, clock: device.clock });
+    cycleStore.useSchema(SHOP_SCHEMA);
+    device.store.db.prepare("UPDATE products SET name = 'Green apple' WHERE id = ?").run(id);
+    cycleStore.applyPage(
+      [{ table: 'products', id, op: 'delete', updatedAt: '2026-06-01T00:00:00.000Z-0000-other' }],
+      {},
+    );
+    const push = cycleStore.storeNextPush({
+      sent: new Set(),
+      maxChanges: 10,
+      createdAt: new Date().toISOString(),
+      columnLevel: true,
+      encode: (changes) => ({ pushId: uuidv7(), body: JSON.stringify({ changes }) }),
+    });
+    const [change] = (JSON.parse(push?.body ?? '{}') as { changes: Change[] }).changes;
+    expect(change).not.toHaveProperty('base');
+    expect(change?.values).toMatchObject({ sku: 'A-1', name: 'Green apple', price_cents: 100, stock: 10 });
   });
 
   it('rejected: the columns it carried are pending again', () => {

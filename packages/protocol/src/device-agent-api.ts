@@ -135,7 +135,7 @@ export const SyncSummary = Type.Object({
   pushed: Count,
   /** Server changes applied to the device. */
   pulled: Count,
-  /** Local versions that lost to a later write (kept in the conflict log). */
+  /** Rows with an edit of this device that lost to a later write made without knowing it (see `LostEdit`). */
   conflicts: Count,
   /** Changes the server refused; they stay pending with their error. */
   rejected: Count,
