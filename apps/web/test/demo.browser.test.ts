@@ -130,6 +130,12 @@ describe.skipIf(!hasChromium)('the demo in a browser', () => {
       .first()
       .waitFor();
     await screenshot(till, 'sync-log');
+    // One button away: this device's own edits that lost (none in the demo so far).
+    await log.getByRole('button', { name: 'Edits that lost' }).click();
+    const lost = till.getByRole('dialog', { name: 'Edits that lost' });
+    await lost.getByText('No edit of this device has lost.').waitFor();
+    await lost.getByRole('button', { name: 'Back to the sync log' }).click();
+    await log.getByRole('cell', { name: 'Force sync' }).first().waitFor();
     await log.getByRole('button', { name: 'Close' }).click();
     await log.waitFor({ state: 'detached' });
   });

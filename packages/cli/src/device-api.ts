@@ -14,6 +14,8 @@ import {
   DevicePairResponse,
   DeviceStatus,
   ForcePullRequest,
+  LostEditsQuery,
+  LostEditsResponse,
   PROTOCOL_VERSION,
   ProtocolError,
   SyncLogQuery,
@@ -34,6 +36,7 @@ import { route, type Route } from './device-api-route.js';
  *                              with each sync log entry
  *   GET  /api/device           who the device is and which server it syncs with
  *   GET  /api/log?limit=20     the last cycles, newest first
+ *   GET  /api/lost-edits?limit=100  this device's own edits that lost to a later write, newest first
  *   POST /api/worker/start     "Start sync task"                       → the status
  *   POST /api/worker/stop      "Stop sync task"                        → the status
  *   POST /api/sync             "Force sync now"                        → the cycle's summary
@@ -128,6 +131,15 @@ export class DeviceApi {
         query: SyncLogQuery,
         response: SyncLogResponse,
         handle: ({ query }) => Promise.resolve({ entries: client.syncLog(limitOf(query.limit)) }),
+      }),
+      route({
+        method: 'GET',
+        path: '/api/lost-edits',
+        summary: "This device's own edits that lost to a later write made without knowing them, newest first",
+        query: LostEditsQuery,
+        response: LostEditsResponse,
+        handle: ({ query }) =>
+          Promise.resolve({ edits: client.lostEdits(limitOf(query.limit, LOST_EDITS_LIMITS)) }),
       }),
       route({
         method: 'POST',
@@ -381,12 +393,20 @@ export async function readJson(request: IncomingMessage): Promise<unknown> {
   }
 }
 
-/** `limit` of `GET /api/log`: read as a number, as `Number` reads text (" 5", "5.0"). */
-function limitOf(text: string | undefined): number {
-  if (text === undefined) return 20;
+/** The `limit` of a list: its default and its largest value. */
+interface ListLimits {
+  readonly fallback: number;
+  readonly max: number;
+}
+const LOG_LIMITS: ListLimits = { fallback: 20, max: 20 };
+const LOST_EDITS_LIMITS: ListLimits = { fallback: 100, max: 500 };
+
+/** `limit` of `GET /api/log` and the like: read as a number, as `Number` reads text (" 5", "5.0"). */
+function limitOf(text: string | undefined, limits: ListLimits = LOG_LIMITS): number {
+  if (text === undefined) return limits.fallback;
   const limit = Number(text);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 20) {
-    throw new ApiError(400, 'INVALID_REQUEST', 'limit must be a whole number from 1 to 20');
+  if (!Number.isInteger(limit) || limit < 1 || limit > limits.max) {
+    throw new ApiError(400, 'INVALID_REQUEST', `limit must be a whole number from 1 to ${limits.max}`);
   }
   return limit;
 }

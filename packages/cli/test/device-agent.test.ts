@@ -146,6 +146,8 @@ describe('the local API', () => {
       ['startup', 'sync', true],
     ]);
     expect((await api(agent.url, 'GET', '/api/log?limit=1')).body.entries).toHaveLength(1);
+    expect(log[0]).toMatchObject({ conflicts: 0, conflictRows: [] });
+    expect((await api(agent.url, 'GET', '/api/lost-edits')).body).toEqual({ edits: [] });
 
     expect((await api(agent.url, 'POST', '/api/worker/stop')).body).toMatchObject({
       state: 'stopped',
@@ -256,6 +258,8 @@ describe('the local API', () => {
       'INVALID_REQUEST',
     ]);
     expect(await bad('GET', '/api/log?limit=500')).toEqual([400, 'INVALID_REQUEST']);
+    expect(await bad('GET', '/api/lost-edits?limit=501')).toEqual([400, 'INVALID_REQUEST']);
+    expect(await bad('GET', '/api/lost-edits?limit=many')).toEqual([400, 'INVALID_REQUEST']);
 
     const rebound = await rawRequest(`${agent.url}/api/status`, 'GET', { host: 'till.attacker.test' });
     expect(rebound.status).toBe(403);

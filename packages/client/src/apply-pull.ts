@@ -1,8 +1,16 @@
 import type { CompiledSchema, RowValues, SchemaTable, StoredChange } from '@tillsync/protocol';
+import { hasColumn } from './capture/column-mask.js';
 import type { ConflictLog } from './conflicts.js';
 import { noteSeenStatement } from './cycle/seen-rows.js';
 import type { LocalClock } from './local-clock.js';
 import { StateKey, type LocalStore } from './local-store.js';
+import {
+  conflictRowsOf,
+  rowNameOf,
+  type ConflictRow,
+  type LostEdits,
+  type NewLostEdit,
+} from './lost-edits.js';
 import type { CounterBase, Outbox, PendingRow } from './outbox.js';
 import type { ServerRowStamp, ServerRows } from './server-rows.js';
 import type { RowToWrite, SyncedTables } from './synced-tables.js';
@@ -15,6 +23,7 @@ export interface ApplierParts {
   readonly outbox: Outbox;
   readonly serverRows: ServerRows;
   readonly conflicts: ConflictLog;
+  readonly lostEdits: LostEdits;
   readonly clock: LocalClock;
 }
 
@@ -32,15 +41,19 @@ export interface ApplyPageOptions {
 export interface ApplyPageOutcome {
   readonly applied: number;
   readonly conflicts: number;
+  /** The rows whose pending edits lost (to a later delete made elsewhere, or a delete of theirs to a later write). */
+  readonly conflictRows: readonly ConflictRow[];
 }
 
 /**
- * Applies the server's changes to the device: pull pages, and the `current` of a push's `stale` answers.
+ * Applies the server's changes to the device: pull pages, and the `current` of a push's answers.
  *
  * A row with no local change takes the server's state, whatever its stamp (the server's copy is the latest;
  * a counter's summed value may change under an unchanged stamp). A row with a local change not yet
- * confirmed is merged by stamp: a later server write replaces it (the local version goes to the conflict
- * log, and an unsent counter delta is kept on top), an earlier one only moves its counters' bases.
+ * confirmed is merged per column (PROTOCOL.md §5): the columns its pending writes set keep the device's
+ * values (the device pushes them next, and the server's answer says if one lost), the others take the
+ * server's, and a counter is the server's value plus the delta not yet sent. A delete meets a write by
+ * stamp: the later one wins, and a pending write or delete of this device that loses is a lost edit.
  *
  * Writes happen with capture off, and foreign keys are never checked: a child may come before its parent.
  */
@@ -59,7 +72,7 @@ export class PullApplier {
       changes.length === 0 &&
       (options.cursor === undefined || store.getState(StateKey.cursor) === options.cursor)
     ) {
-      return { applied: 0, conflicts: 0 };
+      return { applied: 0, conflicts: 0, conflictRows: [] };
     }
     return store.applying(() =>
       serverRows.batch(() => {
@@ -76,7 +89,7 @@ export class PullApplier {
         const seen = options.noteSeen ? noteSeenStatement(store) : null;
 
         let applied = 0;
-        let conflicts = 0;
+        const lost: NewLostEdit[] = [];
         let latest = '';
         const cleanRows = new CleanRows(this.#parts);
         for (const change of changes) {
@@ -90,7 +103,7 @@ export class PullApplier {
           if (pending === null && change.op === 'upsert') cleanRows.add(table, change, previous);
           else {
             cleanRows.write();
-            if (this.merge(table, change, previous, pending, 'pull')) conflicts += 1;
+            lost.push(...this.merge(table, change, previous, pending, 'pull'));
           }
           if (change.op === 'upsert') stamps.set(change.id, change.updatedAt);
           else stamps.delete(change.id);
@@ -101,15 +114,17 @@ export class PullApplier {
         cleanRows.write();
         if (latest !== '') clock.receive(latest);
         if (options.cursor !== undefined) store.setState(StateKey.cursor, options.cursor);
-        return { applied, conflicts };
+        const conflictRows = conflictRowsOf(lost);
+        return { applied, conflicts: conflictRows.length, conflictRows };
       }),
     );
   }
 
   /**
    * Merges one server change into the device. `previous` is the server stamp the device knew for the row,
-   * `pending` its local change if any. Returns whether a conflict was recorded. Call it inside an applying
-   * transaction, within `serverRows.batch`.
+   * `pending` its local change if any. Returns the lost edits it recorded (a pending write or delete of
+   * this device that a later delete or write overrides). Call it inside an applying transaction, within
+   * `serverRows.batch`.
    */
   merge(
     table: SchemaTable,
@@ -117,9 +132,9 @@ export class PullApplier {
     previous: string | null,
     pendingRow: PendingRow | null,
     source: 'pull' | 'push',
-  ): boolean {
+  ): NewLostEdit[] {
     let pending = pendingRow;
-    const { tables, outbox, serverRows, conflicts } = this.#parts;
+    const { tables, outbox, serverRows } = this.#parts;
     const serverValues = change.op === 'upsert' ? (change.values ?? {}) : null;
     if (serverValues) serverRows.set(table.name, change.id, change.updatedAt, previous);
     else serverRows.remove(table.name, change.id, previous);
@@ -132,74 +147,91 @@ export class PullApplier {
     if (pending === null) {
       if (serverValues) tables.upsert(table, change.id, serverValues);
       else tables.remove(table, change.id);
-      return false;
+      return [];
     }
+    // The pending writes were made knowing the row as it was at `previous`, not as it is now.
+    if (previous !== change.updatedAt) outbox.keepBaseStamp(table.name, change.id, previous);
 
     const local = pending.op === 'upsert' ? tables.read(table, change.id) : null;
-    const counters = table.counterColumns;
+    const later = change.updatedAt > pending.stamp;
+    if (!serverValues) {
+      if (pending.op === 'upsert' && !later) {
+        // Deleted on the server before this device's later write: the push recreates the row, with its
+        // counters as starting values.
+        if (table.counterColumns.length > 0) outbox.setBase(table.name, change.id, null);
+        return [];
+      }
+      // Deleted on both sides, or deleted after this device's write: the delete wins.
+      tables.remove(table, change.id);
+      outbox.remove(table.name, change.id);
+      if (pending.op === 'delete') return [];
+      return this.#lost(table, change, pending, local, source, 'their-delete');
+    }
+    if (pending.op === 'delete') {
+      // This device's delete is the later: it stays pending. Otherwise a later write keeps the row.
+      if (!later) return [];
+      tables.upsert(table, change.id, serverValues);
+      outbox.remove(table.name, change.id);
+      return this.#lost(table, change, pending, null, source, 'my-delete');
+    }
 
-    if (change.updatedAt > pending.stamp) {
-      let conflict = false;
-      if (overrides(table, pending.op, local, change.op, serverValues)) {
-        conflicts.record({
-          table: table.name,
-          rowId: change.id,
-          winner: 'server',
-          source,
-          local: { op: pending.op, values: local, stamp: pending.stamp },
-          server: { op: change.op, values: serverValues, stamp: change.updatedAt },
-        });
-        conflict = true;
-      }
-      if (!serverValues) {
-        tables.remove(table, change.id);
-        outbox.remove(table.name, change.id);
-        return conflict;
-      }
-      // Sales made here and not yet pushed still count: they go on top of the server's value and stay
-      // pending, to be pushed as a delta (the server adds it even though the row's other columns lost).
-      const row: Record<string, unknown> = { ...serverValues };
-      const base: CounterBase = {};
-      let unsent = false;
-      for (const column of counters) {
+    // Both write the row: the pending columns keep this device's values, the others take the server's.
+    const row: Record<string, unknown> = { ...serverValues };
+    let pendingColumns = false;
+    const base: CounterBase = {};
+    let unsent = false;
+    table.columns.forEach((column, index) => {
+      if (column.merge === 'counter') {
+        // Sales made here and not yet pushed still count: they go on top of the server's value and stay
+        // pending, to be pushed as a delta (the server adds it even where the row's other columns lose).
         const server = toNumber(serverValues[column.name]);
         const from = pending.base?.[column.name];
         const delta = local && from !== undefined && from !== null ? toNumber(local[column.name]) - from : 0;
         row[column.name] = server + delta;
         base[column.name] = server;
         if (delta !== 0) unsent = true;
+      } else if (local && (pending.columns === null || hasColumn(pending.columns, index))) {
+        row[column.name] = local[column.name] ?? null;
+        pendingColumns = true;
       }
-      tables.upsert(table, change.id, row);
-      if (unsent) outbox.setBase(table.name, change.id, base);
-      else outbox.remove(table.name, change.id);
-      return conflict;
-    }
+    });
+    tables.upsert(table, change.id, row);
+    if (!pendingColumns && !unsent) outbox.remove(table.name, change.id);
+    else if (table.counterColumns.length > 0) outbox.setBase(table.name, change.id, base);
+    return [];
+  }
 
-    // The local change is the later one: it stays pending; only the counters follow the server.
-    if (serverValues) {
-      if (counters.length > 0) {
-        const base: CounterBase = {};
-        const update: Record<string, number> = {};
-        for (const column of counters) {
-          const server = toNumber(serverValues[column.name]);
-          const from = pending.base?.[column.name];
-          if (local && from !== undefined && from !== null) {
-            update[column.name] = server + (toNumber(local[column.name]) - from);
-          }
-          base[column.name] = server;
-        }
-        if (local) tables.update(table, change.id, update);
-        outbox.setBase(table.name, change.id, base);
-      }
-    } else if (pending.op === 'delete') {
-      // Deleted on both sides: nothing left to tell the server.
-      outbox.remove(table.name, change.id);
-    } else if (counters.length > 0) {
-      // The server deleted the row before this device's later write: the push recreates it, with its
-      // counters as starting values.
-      outbox.setBase(table.name, change.id, null);
-    }
-    return false;
+  /** Records that a pending write or delete of this device lost to `change` (a delete, or a write). */
+  #lost(
+    table: SchemaTable,
+    change: StoredChange,
+    pending: PendingRow,
+    local: Readonly<Record<string, unknown>> | null,
+    source: 'pull' | 'push',
+    kind: 'my-delete' | 'their-delete',
+  ): NewLostEdit[] {
+    const { conflicts, lostEdits } = this.#parts;
+    conflicts.record({
+      table: table.name,
+      rowId: change.id,
+      winner: 'server',
+      source,
+      local: { op: pending.op, values: local as RowValues | null, stamp: pending.stamp },
+      server: { op: change.op, values: change.values ?? null, stamp: change.updatedAt },
+    });
+    const edit: NewLostEdit = {
+      table: table.name,
+      rowId: change.id,
+      rowName: rowNameOf(table, change.values, local),
+      kind,
+      column: null,
+      mine: null,
+      winning: null,
+      myStamp: pending.stamp,
+      winningStamp: change.updatedAt,
+    };
+    lostEdits.record([edit]);
+    return [edit];
   }
 }
 
@@ -232,22 +264,6 @@ class CleanRows {
     }
     this.#byTable.clear();
   }
-}
-
-/** Whether the server's version overrides something of the local one (counters merge, so they never do). */
-function overrides(
-  table: SchemaTable,
-  localOp: 'upsert' | 'delete',
-  local: RowValues | null,
-  serverOp: 'upsert' | 'delete',
-  server: Readonly<Record<string, unknown>> | null,
-): boolean {
-  if (localOp !== serverOp) return true;
-  if (localOp === 'delete') return false;
-  if (!local || !server) return true;
-  return table.columns.some(
-    (column) => column.merge !== 'counter' && (local[column.name] ?? null) !== (server[column.name] ?? null),
-  );
 }
 
 function toNumber(value: unknown): number {

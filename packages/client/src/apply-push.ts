@@ -1,6 +1,16 @@
-import { ProtocolError, type PushResponse, type RejectedRow } from '@tillsync/protocol';
+import {
+  ProtocolError,
+  StoredChange,
+  type Change,
+  type PushResponse,
+  type RejectedRow,
+  type SchemaTable,
+} from '@tillsync/protocol';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { ApplierParts, PullApplier } from './apply-pull.js';
 import { deleteStoredPush } from './cycle/push-journal-table.js';
+import type { StoredPush } from './cycle/stored-push.js';
+import { conflictRowsOf, rowNameOf, type ConflictRow, type NewLostEdit } from './lost-edits.js';
 import { idsByTable, type PushCover } from './outbox.js';
 
 /** A change the server refused, with its reason: it stays pending and shows in the status and the log. */
@@ -11,27 +21,60 @@ export interface PushAnswerOutcome {
   /** Changes the server took (applied, or answered with its newer version). */
   readonly pushed: number;
   readonly conflicts: number;
+  /** The rows with an edit of this device that lost (see `lost-edits.ts`). */
+  readonly conflictRows: readonly ConflictRow[];
   readonly rejected: readonly RejectedRow[];
+}
+
+type PushResult = PushResponse['results'][number];
+
+const storedChange = TypeCompiler.Compile(StoredChange);
+
+/**
+ * The row as the server stored it, in an answer that carries it: always with `stale`, and with `applied`
+ * where some columns of the change lost to later writes (protocol 2).
+ */
+function currentOf(result: PushResult): StoredChange | null {
+  if (result.status === 'stale') return result.current;
+  if (result.status !== 'applied') return null;
+  const current = (result as { current?: unknown }).current;
+  if (current === undefined) return null;
+  if (!storedChange.Check(current)) {
+    throw new ProtocolError(
+      502,
+      'INVALID_RESPONSE',
+      `the server's "current" of ${result.table}/${result.id} is not a row`,
+    );
+  }
+  return current;
 }
 
 /**
  * Applies the answer to a push, in the transaction that also deletes the push from `_sync_push`, so an
  * answer is applied exactly once.
  *
- * - `applied`: the server has the row as pushed. Its pending entry goes, unless the row was written again
- *   while the push was on the wire; then it stays, its counter bases moved to the values pushed.
- * - `stale`: the server's `current` is merged as a pulled change would be (after the same move of the
- *   bases, since the server adds a stale row's deltas too); the local version goes to the conflict log.
- * - `rejected`: the row stays pending with the error; the other rows are not held up by it.
+ * - `applied`: the server has the row's columns as pushed. Its pending entry goes, unless the row was
+ *   written again while the push was on the wire; then it stays, its counter bases moved to the values
+ *   pushed, with the columns written since.
+ * - `stale`, or `applied` with `current` (some columns lost to later writes): each column value pushed
+ *   that `current` shows overridden is a lost edit of this device's; then `current` is merged as a pulled
+ *   change would be (after the same move of the bases, since the server adds a stale row's deltas too), so
+ *   the columns that lost take the server's values and those written since the push stay pending.
+ * - `rejected`: the row stays pending with the error, its columns pending again; the other rows are not
+ *   held up by it.
  */
 export function applyPushAnswer(
   parts: ApplierParts,
   applier: PullApplier,
-  pushId: string,
-  covers: readonly PushCover[],
+  push: StoredPush,
   response: PushResponse,
 ): PushAnswerOutcome {
   const { store, schema, tables, outbox, serverRows, clock } = parts;
+  const { pushId, covers } = push;
+  let sent: readonly Change[] | null = null;
+  /** The change as pushed, read from the stored body only for the few answers that need it. */
+  const sentChange = (index: number): Change | undefined =>
+    (sent ??= (JSON.parse(push.body) as { changes: Change[] }).changes)[index];
   if (response.results.length !== covers.length) {
     throw new ProtocolError(
       502,
@@ -42,7 +85,7 @@ export function applyPushAnswer(
   return store.applying(() =>
     serverRows.batch(() => {
       let pushed = 0;
-      let conflicts = 0;
+      const lost: NewLostEdit[] = [];
       const rejected: RejectedRow[] = [];
       // The batch's pending entries and server stamps, read set-wise: most answers are `applied` to rows
       // nobody wrote meanwhile, and those need nothing more than their entry deleted, also set-wise below.
@@ -53,6 +96,23 @@ export function applyPushAnswer(
         stampsByTable.set(table, serverRows.stampsOf(table, ids));
       }
       const settled: PushCover[] = [];
+      /**
+       * Takes the row as the server stored it: the pushed values it overrode are lost edits, then it is merged
+       * as a pulled row over what is still pending (`pending`: the row was written again while on the wire).
+       */
+      const takeCurrent = (
+        index: number,
+        cover: PushCover,
+        current: StoredChange,
+        pending: boolean,
+      ): void => {
+        const table = schema.table(cover.table);
+        if (!table) return;
+        lost.push(...noteLostValues(parts, table, cover, sentChange(index), current));
+        clock.receive(current.updatedAt);
+        const still = pending ? outbox.get(cover.table, cover.id) : null;
+        lost.push(...applier.merge(table, current, serverRows.stampOf(cover.table, cover.id), still, 'push'));
+      };
       covers.forEach((cover, index) => {
         const result = response.results[index];
         const table = schema.table(cover.table);
@@ -73,12 +133,11 @@ export function applyPushAnswer(
             const previous = stampsByTable.get(cover.table)?.get(cover.id) ?? null;
             if (cover.op === 'upsert') serverRows.set(cover.table, cover.id, cover.stamp, previous);
             else serverRows.remove(cover.table, cover.id, previous);
+            const current = currentOf(result);
             if (pendingRevision === cover.revision) {
               // Not written again while on the wire: its entry goes (with the others, after the loop).
               settled.push(cover);
-              return;
-            }
-            if (pendingRevision === undefined) {
+            } else if (pendingRevision === undefined) {
               // The triggers keep a row that is on the wire pending; if that entry is gone anyway (removed by
               // hand), a row deleted meanwhile must still be deleted on the server.
               if (cover.op === 'upsert' && tables.read(table, cover.id) === null) {
@@ -88,22 +147,18 @@ export function applyPushAnswer(
               if (cover.op === 'delete') outbox.setBase(cover.table, cover.id, null);
               else if (counters) outbox.setBase(cover.table, cover.id, counters);
               outbox.clearError(cover.table, cover.id);
+              outbox.settlePushed(cover.table, cover.id);
             }
+            if (current !== null) takeCurrent(index, cover, current, pendingRevision !== cover.revision);
             break;
           }
           case 'stale': {
             pushed += 1;
-            if (pendingRevision !== undefined && counters) outbox.setBase(cover.table, cover.id, counters);
-            const current = result.current;
-            clock.receive(current.updatedAt);
-            const merged = applier.merge(
-              table,
-              current,
-              serverRows.stampOf(cover.table, cover.id),
-              outbox.get(cover.table, cover.id),
-              'push',
-            );
-            if (merged) conflicts += 1;
+            if (pendingRevision !== undefined) {
+              if (counters) outbox.setBase(cover.table, cover.id, counters);
+              outbox.settlePushed(cover.table, cover.id);
+            }
+            takeCurrent(index, cover, result.current, true);
             break;
           }
           case 'rejected': {
@@ -134,7 +189,59 @@ export function applyPushAnswer(
       clock.receive(latest);
       outbox.endPush(covers.filter((cover) => !settledKeys.has(cover)));
       deleteStoredPush(store, pushId);
-      return { pushed, conflicts, rejected };
+      const conflictRows = conflictRowsOf(lost);
+      return { pushed, conflicts: conflictRows.length, conflictRows, rejected };
     }),
   );
+}
+
+/**
+ * The column values a change set that `current` shows overridden: lost edits (see `lost-edits.ts` for why
+ * each is a conflict), recorded in the list and, with both versions of the row, in the conflict log.
+ * Counters merge by adding, so they never lose; a delete on either side is judged by the merge.
+ */
+function noteLostValues(
+  parts: ApplierParts,
+  table: SchemaTable,
+  cover: PushCover,
+  change: Change | undefined,
+  current: StoredChange,
+): NewLostEdit[] {
+  if (cover.op !== 'upsert' || current.op !== 'upsert' || !change?.values) return [];
+  const sentValues = change.values;
+  const currentValues = current.values ?? {};
+  const edits: NewLostEdit[] = [];
+  for (const name of cover.columns ?? Object.keys(sentValues)) {
+    const column = table.columnsByName.get(name);
+    if (!column || column.merge === 'counter' || !(name in sentValues)) continue;
+    const mine = (sentValues[name] ?? null) as string | number | null;
+    const winning = currentValues[name] ?? null;
+    if (mine === winning) continue;
+    edits.push({
+      table: table.name,
+      rowId: cover.id,
+      rowName: rowNameOf(table, currentValues, sentValues),
+      kind: 'value',
+      column: name,
+      mine,
+      winning,
+      myStamp: cover.stamp,
+      winningStamp: current.updatedAt,
+    });
+  }
+  if (edits.length === 0) return edits;
+  parts.lostEdits.record(edits);
+  parts.conflicts.record({
+    table: table.name,
+    rowId: cover.id,
+    winner: 'server',
+    source: 'push',
+    local: {
+      op: 'upsert',
+      values: Object.fromEntries(edits.map((edit) => [edit.column ?? '', edit.mine])),
+      stamp: cover.stamp,
+    },
+    server: { op: 'upsert', values: currentValues, stamp: current.updatedAt },
+  });
+  return edits;
 }

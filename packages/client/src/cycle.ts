@@ -114,6 +114,7 @@ export class SyncCycle {
       pushed: counts.pushed,
       pulled: counts.pulled,
       conflicts: counts.conflicts,
+      conflictRows: counts.conflictRows,
       rejected: counts.rejected,
       repairs: counts.repairs,
       error,

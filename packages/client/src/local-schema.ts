@@ -7,10 +7,11 @@ import {
   type SchemaTable,
   type SyncSchema,
 } from '@tillsync/protocol';
+import { fullMask, remapMask } from './capture/column-mask.js';
 import {
   NEXT_HLC_SQL,
   captureTriggerNames,
-  captureTriggerStatements,
+  installCaptureTriggers,
   quoteIdentifier,
   quoteLiteral,
 } from './capture/triggers.js';
@@ -71,6 +72,8 @@ function needsRebuild(was: ColumnSpec | undefined, now: ColumnSpec): boolean {
  * the capture triggers, all in one transaction with the schema stored beside them. Rows already in a table
  * that the sync did not know before (a shop program's existing data) become pending inserts: that is how an
  * existing database is adopted. Columns and tables the new schema drops stay in the file, no longer synced.
+ * The column masks of pending rows move to the new column order: a column the schema adds is in none of
+ * them, so a write captured before it existed never sends it (PROTOCOL.md §2, schema).
  */
 export function applyLocalSchema(store: LocalStore, schema: SyncSchema): CompiledSchema {
   const compiled = new CompiledSchema(parseSchema(schema));
@@ -112,10 +115,10 @@ export function applyLocalSchema(store: LocalStore, schema: SyncSchema): Compile
           rebuildTable(store, table, new Set(retyped.map((column) => column.name)));
         }
       }
-      for (const trigger of captureTriggerNames(table.name))
-        store.db.exec(`DROP TRIGGER IF EXISTS ${quoteIdentifier(trigger)}`);
-      for (const statement of captureTriggerStatements(table)) store.db.exec(statement);
-      if (!previous?.table(table.name)) adoptExistingRows(store, table);
+      installCaptureTriggers(store.db, table);
+      const before = previous?.table(table.name);
+      if (before) remapPendingColumns(store, before, table);
+      else adoptExistingRows(store, table);
       store
         .statement(
           `INSERT INTO _sync_checksums (tbl, count, sum) VALUES (?, 0, '0000000000000000') ON CONFLICT DO NOTHING`,
@@ -195,16 +198,39 @@ function rebuildTable(store: LocalStore, table: SchemaTable, retyped: ReadonlySe
   store.db.exec(`ALTER TABLE ${scratch} RENAME TO ${t}`);
 }
 
+/** Moves the column masks of a table's pending rows from its old column order to the new one. */
+function remapPendingColumns(store: LocalStore, before: SchemaTable, after: SchemaTable): void {
+  const from = before.columns.map((column) => column.name);
+  const to = after.columns.map((column) => column.name);
+  if (from.length === to.length && from.every((name, index) => name === to[index])) return;
+  const rows = store.db
+    .prepare('SELECT id, cols, wire_cols FROM _sync_pending WHERE tbl = ?')
+    .all(after.name) as { id: string; cols: number | null; wire_cols: number | null }[];
+  const update = store.db.prepare(
+    'UPDATE _sync_pending SET cols = ?, wire_cols = ? WHERE tbl = ? AND id = ?',
+  );
+  // A whole-row mask (NULL) meant the columns there were when it was captured: those, and no new one.
+  const whole = fullMask(from.length);
+  for (const row of rows) {
+    update.run(
+      remapMask(row.cols ?? whole, from, to),
+      remapMask(row.wire_cols ?? whole, from, to),
+      after.name,
+      row.id,
+    );
+  }
+}
+
 function adoptExistingRows(store: LocalStore, table: SchemaTable): void {
   const t = quoteIdentifier(table.name);
   const any = store.db.prepare(`SELECT 1 FROM ${t} LIMIT 1`).get();
   if (any === undefined) return;
   store.db
     .prepare(
-      `INSERT INTO _sync_pending (tbl, id, op, hlc, revision, base)
-       SELECT @table, id, 'upsert', (SELECT ${NEXT_HLC_SQL} FROM _sync_clock), 1, NULL FROM ${t}
+      `INSERT INTO _sync_pending (tbl, id, op, hlc, revision, base, cols)
+       SELECT @table, id, 'upsert', (SELECT ${NEXT_HLC_SQL} FROM _sync_clock), 1, NULL, @cols FROM ${t}
        WHERE id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM _sync_rows r WHERE r.tbl = @table AND r.id = ${t}.id)
        ON CONFLICT (tbl, id) DO NOTHING`,
     )
-    .run({ table: table.name });
+    .run({ table: table.name, cols: fullMask(table.columns.length) });
 }

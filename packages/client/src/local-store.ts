@@ -1,4 +1,7 @@
+import { CompiledSchema, parseSchema } from '@tillsync/protocol';
 import Database from 'better-sqlite3';
+import { fullMask } from './capture/column-mask.js';
+import { installCaptureTriggers } from './capture/triggers.js';
 
 /**
  * The device's SQLite file: the synced tables under their own names (created by `local-schema.ts`) and the
@@ -44,8 +47,9 @@ export type StateKey = (typeof StateKey)[keyof typeof StateKey];
 
 /**
  * Numbered migrations of the bookkeeping. A landed migration never changes; a change of layout is a new one.
+ * Each is SQL, or a function for one that needs the file's schema.
  */
-const MIGRATIONS: readonly string[] = [
+const MIGRATIONS: readonly (string | ((store: LocalStore) => void))[] = [
   // 1: the first layout.
   `
   -- The hybrid logical clock as one integer, ms * 65536 + counter: advancing it is max(hlc + 1, now * 65536)
@@ -167,6 +171,53 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE _sync_log ADD COLUMN error_code TEXT;
   `,
+  // 3: column-level writes (protocol 2). The outbox notes which columns each pending row set, the log
+  // names the rows whose edits lost, and the device keeps the list of its edits that lost.
+  (store) => {
+    store.db.exec(`
+    -- cols: the synced columns the row's pending writes set, a mask (capture/column-mask.ts); NULL is every
+    -- column. wire_cols: the columns of the push on the wire (in_push = 1), put back into cols when that
+    -- push is not taken. base_stamp: the server's stamp of the row as the device had it when its pending
+    -- writes began, kept only once a pull has moved _sync_rows past it (the push's base, PROTOCOL.md §1).
+    ALTER TABLE _sync_pending ADD COLUMN cols INTEGER;
+    ALTER TABLE _sync_pending ADD COLUMN wire_cols INTEGER DEFAULT 0;
+    ALTER TABLE _sync_pending ADD COLUMN base_stamp TEXT;
+
+    -- The rows whose edits lost in a cycle, named, for its log line.
+    ALTER TABLE _sync_log ADD COLUMN conflict_rows TEXT NOT NULL DEFAULT '[]';
+
+    -- This device's own edits that lost to a later write made without knowing them (PROTOCOL.md §5):
+    -- per column (col), or for the whole row (col NULL: a delete of mine lost to a later write, or a write of
+    -- mine lost to a later delete: kind). Values as JSON. The newest 500 are kept.
+    CREATE TABLE _sync_lost_edits (
+      id INTEGER PRIMARY KEY,
+      tbl TEXT NOT NULL,
+      row_id TEXT NOT NULL,
+      row_name TEXT,
+      kind TEXT NOT NULL,
+      col TEXT,
+      mine TEXT,
+      winning TEXT,
+      my_stamp TEXT NOT NULL,
+      winning_stamp TEXT NOT NULL,
+      at TEXT NOT NULL
+    );
+    `);
+    // A file paired before: its triggers note columns from now on, and what is pending already counts as
+    // whole-row writes, as it was captured (those on the wire, too).
+    const json = store.getState(StateKey.schema);
+    if (json === null) return;
+    const schema = new CompiledSchema(parseSchema(JSON.parse(json)));
+    for (const table of schema.tables) {
+      installCaptureTriggers(store.db, table);
+      const whole = fullMask(table.columns.length);
+      store.db
+        .prepare(
+          'UPDATE _sync_pending SET cols = ?, wire_cols = CASE WHEN in_push = 1 THEN ? ELSE 0 END WHERE tbl = ?',
+        )
+        .run(whole, whole, table.name);
+    }
+  },
 ];
 
 /**
@@ -273,6 +324,14 @@ export class LocalStore {
     }
   }
 
+  /** The version of the schema the synced tables are at, or `null` before pairing. */
+  schemaVersion(): number | null {
+    const row = this.statement(
+      "SELECT json_extract(value, '$.version') AS version FROM _sync_state WHERE key = ?",
+    ).get(StateKey.schema) as { version: unknown } | undefined;
+    return typeof row?.version === 'number' ? row.version : null;
+  }
+
   /** The number of rows waiting to be pushed. */
   pendingCount(): number {
     return (this.statement('SELECT count(*) AS n FROM _sync_pending').get() as { n: number }).n;
@@ -297,7 +356,9 @@ export class LocalStore {
       this.write(() => {
         // Another process may have migrated between our read and our write lock.
         if (Number(this.getState(StateKey.storeVersion) ?? '0') >= version) return;
-        this.db.exec(MIGRATIONS[version - 1] ?? '');
+        const migration = MIGRATIONS[version - 1] ?? '';
+        if (typeof migration === 'string') this.db.exec(migration);
+        else migration(this);
         this.setState(StateKey.storeVersion, String(version));
       });
     }

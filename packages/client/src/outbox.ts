@@ -1,4 +1,5 @@
 import { formatStamp, type Change, type CompiledSchema, type SchemaTable } from '@tillsync/protocol';
+import { columnsOfMask, hasColumn } from './capture/column-mask.js';
 import { NEXT_HLC_SQL, quoteIdentifier } from './capture/triggers.js';
 import type { LocalStore } from './local-store.js';
 
@@ -15,6 +16,11 @@ export interface PendingRow {
   /** Grows with every captured write; tells a push's answer whether the row changed while on the wire. */
   readonly revision: number;
   readonly base: CounterBase | null;
+  /**
+   * The synced columns its pending writes set and the server has not taken yet: those not yet pushed and
+   * those on the wire, as a mask (`capture/column-mask.ts`); `null`: every column.
+   */
+  readonly columns: number | null;
   readonly errorCode: string | null;
   readonly errorMessage: string | null;
 }
@@ -31,12 +37,26 @@ export interface PushCover {
    * value the server's copy of the row includes, and so the base of the next delta. Absent for deletes.
    */
   readonly counters?: Record<string, number>;
+  /**
+   * The columns this write set, for an upsert of a row the server had: what the answer's `current` is
+   * compared with to tell which of them lost. Absent: every column it carries (a new row, or a delete).
+   */
+  readonly columns?: readonly string[];
+}
+
+/** Options for {@link Outbox.nextBatch}. */
+export interface NextBatchOptions {
+  /**
+   * Send only the columns a write set, for a row the server has (protocol 2). Off for a server of
+   * protocol 1, which takes every upsert as the whole row.
+   */
+  readonly columnLevel: boolean;
 }
 
 /** The columns of a pending row as read, its stamp in parts (see `LocalClock`). */
 const PENDING_COLUMNS = `p.tbl AS tbl, p.id AS id, p.op AS op, p.hlc >> 16 AS ms, p.hlc & 65535 AS counter,
   (SELECT node FROM _sync_clock) AS node, p.revision AS revision, p.base AS base,
-  p.error_code AS error_code, p.error_message AS error_message`;
+  p.cols | p.wire_cols AS columns, p.error_code AS error_code, p.error_message AS error_message`;
 
 interface PendingRecord {
   tbl: string;
@@ -47,6 +67,7 @@ interface PendingRecord {
   node: string;
   revision: number;
   base: string | null;
+  columns: number | null;
   error_code: string | null;
   error_message: string | null;
 }
@@ -59,6 +80,7 @@ function toPendingRow(record: PendingRecord): PendingRow {
     stamp: formatStamp({ ms: record.ms, counter: record.counter, nodeId: record.node }),
     revision: record.revision,
     base: record.base === null ? null : (JSON.parse(record.base) as CounterBase),
+    columns: record.columns,
     errorCode: record.error_code,
     errorMessage: record.error_message,
   };
@@ -136,6 +158,28 @@ export class Outbox {
       .run(base === null ? null : JSON.stringify(base), table, id);
   }
 
+  /**
+   * Keeps, as the base of the row's next push, the server stamp the device had before a pull moved it:
+   * the row's pending writes were made knowing that one, not the newer (PROTOCOL.md §1, `base`). Only the
+   * first move counts.
+   */
+  keepBaseStamp(table: string, id: string, stamp: string | null): void {
+    if (stamp === null) return;
+    this.#store
+      .statement('UPDATE _sync_pending SET base_stamp = coalesce(base_stamp, ?) WHERE tbl = ? AND id = ?')
+      .run(stamp, table, id);
+  }
+
+  /**
+   * The server took a push of the row (applied, or answered with its newer version): the columns it
+   * carried are settled, and the row's next push is based on what the device now knows of the server.
+   */
+  settlePushed(table: string, id: string): void {
+    this.#store
+      .statement('UPDATE _sync_pending SET wire_cols = 0, base_stamp = NULL WHERE tbl = ? AND id = ?')
+      .run(table, id);
+  }
+
   setError(table: string, id: string, code: string, message: string): void {
     this.#store
       .statement('UPDATE _sync_pending SET error_code = ?, error_message = ? WHERE tbl = ? AND id = ?')
@@ -154,16 +198,19 @@ export class Outbox {
   addDelete(table: string, id: string): void {
     this.#store
       .statement(
-        `INSERT INTO _sync_pending (tbl, id, op, hlc, revision, base) SELECT ?, ?, 'delete', ${NEXT_HLC_SQL}, 1, NULL FROM _sync_clock WHERE true
+        `INSERT INTO _sync_pending (tbl, id, op, hlc, revision, base, cols) SELECT ?, ?, 'delete', ${NEXT_HLC_SQL}, 1, NULL, 0 FROM _sync_clock WHERE true
          ON CONFLICT (tbl, id) DO UPDATE SET op = 'delete', hlc = max(excluded.hlc, hlc + 1), revision = revision + 1`,
       )
       .run(table, id);
   }
 
-  /** Marks the end of a push: its rows are not on the wire any more (another push's may be). */
+  /**
+   * Marks the end of a push: its rows are not on the wire any more (another push's may be). The columns
+   * it carried that the server did not take (see {@link settlePushed}) are pending again.
+   */
   endPush(covers: Iterable<{ readonly table: string; readonly id: string }>): void {
     const unmark = this.#store.statement(
-      'UPDATE _sync_pending SET in_push = 0 WHERE tbl = ? AND id IN (SELECT value FROM json_each(?)) AND in_push = 1',
+      'UPDATE _sync_pending SET in_push = 0, cols = cols | wire_cols, wire_cols = 0 WHERE tbl = ? AND id IN (SELECT value FROM json_each(?)) AND in_push = 1',
     );
     for (const [table, ids] of idsByTable(covers)) unmark.run(table, JSON.stringify(ids));
   }
@@ -176,13 +223,17 @@ export class Outbox {
    * its children. Marks the rows as on the wire and adds them to `sent`. Call it inside the write
    * transaction that also stores the push.
    *
-   * An upsert's values are the row as it is now, with each counter as its starting value when the row is not
-   * on the server yet, else as `{"delta": current - base}`.
+   * An upsert of a row not on the server yet carries the whole row as it is now, each counter as its
+   * starting value. For a row the server has it carries the columns its pending writes set (with
+   * `columnLevel`; else the whole row), each counter as `{"delta": current - base}`, and `base`: the
+   * server's stamp of the row as the device had it when those writes began. The columns pushed move from
+   * the row's `cols` to `wire_cols` until the answer.
    */
   nextBatch(
     schema: CompiledSchema,
     sent: Set<string>,
     max: number,
+    options: NextBatchOptions = { columnLevel: true },
   ): { changes: Change[]; covers: PushCover[] } {
     const changes: Change[] = [];
     const covers: PushCover[] = [];
@@ -203,7 +254,7 @@ export class Outbox {
           afterId = row.id;
           const key = sentKey(table.name, row.id);
           if (sent.has(key) || changes.length >= max) continue;
-          const built = buildChange(table, row, nodeId);
+          const built = buildChange(table, row, nodeId, options.columnLevel);
           if (built === null) {
             // Deleted locally and never on the server: there is nothing to tell it.
             this.remove(table.name, row.id);
@@ -218,7 +269,7 @@ export class Outbox {
       if (changes.length >= max) break;
     }
     const mark = this.#store.statement(
-      'UPDATE _sync_pending SET in_push = 1 WHERE tbl = ? AND id IN (SELECT value FROM json_each(?))',
+      'UPDATE _sync_pending SET in_push = 1, wire_cols = cols, cols = 0 WHERE tbl = ? AND id IN (SELECT value FROM json_each(?))',
     );
     for (const [table, ids] of idsByTable(covers)) mark.run(table, JSON.stringify(ids));
     return { changes, covers };
@@ -230,7 +281,7 @@ export class Outbox {
       .map((column, index) => `, t.${quoteIdentifier(column.name)} AS c${index}`)
       .join('');
     const sql = `SELECT p.id AS id, p.op AS op, p.hlc >> 16 AS ms, p.hlc & 65535 AS counter, p.revision AS revision,
-        p.base AS base, r.stamp AS server_stamp, t.id AS present${columns}
+        p.base AS base, p.cols AS cols, r.stamp AS server_stamp, coalesce(p.base_stamp, r.stamp) AS base_stamp, t.id AS present${columns}
       FROM _sync_pending AS p
       LEFT JOIN _sync_rows AS r ON r.tbl = p.tbl AND r.id = p.id
       LEFT JOIN ${t} AS t ON t.id = p.id
@@ -240,7 +291,7 @@ export class Outbox {
 
   #deletes(table: SchemaTable, afterId: string, limit: number): OutboxRead[] {
     const sql = `SELECT p.id AS id, p.op AS op, p.hlc >> 16 AS ms, p.hlc & 65535 AS counter, p.revision AS revision,
-        p.base AS base, r.stamp AS server_stamp, NULL AS present
+        p.base AS base, p.cols AS cols, r.stamp AS server_stamp, coalesce(p.base_stamp, r.stamp) AS base_stamp, NULL AS present
       FROM _sync_pending AS p
       LEFT JOIN _sync_rows AS r ON r.tbl = p.tbl AND r.id = p.id
       WHERE p.tbl = ? AND p.op = 'delete' AND p.in_push = 0 AND p.id > ? ORDER BY p.id LIMIT ?`;
@@ -274,7 +325,11 @@ interface OutboxRead {
   readonly counter: number;
   readonly revision: number;
   readonly base: string | null;
+  readonly cols: number | null;
+  /** The row's stamp on the server as last learnt; `null`: not on the server. */
   readonly server_stamp: string | null;
+  /** The push's base: the server's stamp of the row as the device had it when its pending writes began. */
+  readonly base_stamp: string | null;
   readonly present: string | null;
   readonly [column: `c${number}`]: string | number | null;
 }
@@ -283,23 +338,28 @@ function buildChange(
   table: SchemaTable,
   row: OutboxRead,
   nodeId: string,
+  columnLevel: boolean,
 ): { change: Change; cover: PushCover } | null {
   const onServer = row.server_stamp !== null;
   const stamp = formatStamp({ ms: row.ms, counter: row.counter, nodeId });
+  const base = onServer && row.base_stamp !== null ? { base: row.base_stamp } : {};
   if (row.op === 'delete' || row.present === null) {
     if (!onServer) return null;
     return {
-      change: { table: table.name, id: row.id, op: 'delete', updatedAt: stamp },
+      change: { table: table.name, id: row.id, op: 'delete', updatedAt: stamp, ...base },
       cover: { table: table.name, id: row.id, op: 'delete', stamp, revision: row.revision },
     };
   }
-  const base = row.base === null ? null : (JSON.parse(row.base) as CounterBase);
+  const counterBase = row.base === null ? null : (JSON.parse(row.base) as CounterBase);
+  const setColumns = onServer ? columnsOfMask(table, row.cols).map((column) => column.name) : null;
   const values: Record<string, unknown> = {};
   const counters: Record<string, number> = {};
   table.columns.forEach((column, index) => {
     const value = row[`c${index}`] ?? null;
+    // A column this write did not set stays out, for a row the server has: its value there may be newer.
+    const wasSet = row.cols === null || hasColumn(row.cols, index);
     if (column.merge !== 'counter') {
-      values[column.name] = value;
+      if (!onServer || !columnLevel || wasSet) values[column.name] = value;
       return;
     }
     const current = typeof value === 'number' ? value : Number(value ?? 0);
@@ -309,12 +369,20 @@ function buildChange(
     } else {
       // No base while on the server can only come from a write the triggers could not see the old value
       // of; sending no change to the counter is the one choice that cannot double count.
-      const from = base?.[column.name] ?? current;
-      values[column.name] = { delta: current - from };
+      const delta = current - (counterBase?.[column.name] ?? current);
+      if (!columnLevel || wasSet || delta !== 0) values[column.name] = { delta };
     }
   });
   return {
-    change: { table: table.name, id: row.id, op: 'upsert', updatedAt: stamp, values },
-    cover: { table: table.name, id: row.id, op: 'upsert', stamp, revision: row.revision, counters },
+    change: { table: table.name, id: row.id, op: 'upsert', updatedAt: stamp, values, ...base },
+    cover: {
+      table: table.name,
+      id: row.id,
+      op: 'upsert',
+      stamp,
+      revision: row.revision,
+      counters,
+      ...(setColumns ? { columns: setColumns } : {}),
+    },
   };
 }

@@ -81,6 +81,7 @@ export class DeviceSession {
       return fn({
         accessToken: credentials.accessToken,
         pendingChanges: this.#store.pendingCount(),
+        schemaVersion: this.#store.schemaVersion(),
         ...(signal ? { signal } : {}),
       });
     };

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import type Database from 'better-sqlite3';
 import { ConflictLog, type ConflictRecord, type SetAsideRow } from './conflicts.js';
+import { LostEdits, type LostEdit } from './lost-edits.js';
 import { PairingConflictError } from './errors.js';
 import { SyncCycle, toSummary, type SyncCycleRequest, type SyncSummary } from './cycle.js';
 import { LocalClock, nodeIdForDevice } from './local-clock.js';
@@ -291,6 +292,14 @@ export class SyncClient {
   /** Local versions that lost to a later write, newest first. */
   conflicts(limit?: number): ConflictRecord[] {
     return new ConflictLog(this.#store).conflicts(limit);
+  }
+
+  /**
+   * This device's own edits that lost to a later write made without knowing them, newest first: what the
+   * device tells the person who works on it (PROTOCOL.md §5).
+   */
+  lostEdits(limit?: number): LostEdit[] {
+    return new LostEdits(this.#store).list(limit);
   }
 
   /** Unsent rows replaced by a force pull with discard-local, newest first. */

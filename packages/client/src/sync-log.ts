@@ -1,4 +1,4 @@
-import type { RejectedRow, SyncLogEntry, TableRepair } from '@tillsync/protocol';
+import type { ConflictRow, RejectedRow, SyncLogEntry, TableRepair } from '@tillsync/protocol';
 import type { LocalStore } from './local-store.js';
 
 /**
@@ -35,8 +35,8 @@ export class SyncLog {
   append(entry: SyncLogEntry): void {
     this.#store
       .statement(
-        `INSERT INTO _sync_log (cycle_trigger, mode, started_at, duration_ms, ok, outcome, pushed, pulled, conflicts, rejected, rejected_rows, repairs, error, error_code)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO _sync_log (cycle_trigger, mode, started_at, duration_ms, ok, outcome, pushed, pulled, conflicts, conflict_rows, rejected, rejected_rows, repairs, error, error_code)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         entry.trigger,
@@ -48,6 +48,7 @@ export class SyncLog {
         entry.pushed,
         entry.pulled,
         entry.conflicts,
+        JSON.stringify(entry.conflictRows),
         entry.rejected.length,
         JSON.stringify(entry.rejected),
         JSON.stringify(entry.repairs),
@@ -71,6 +72,7 @@ export class SyncLog {
       pushed: number;
       pulled: number;
       conflicts: number;
+      conflict_rows: string;
       rejected_rows: string;
       repairs: string;
       error: string | null;
@@ -86,6 +88,7 @@ export class SyncLog {
       pushed: row.pushed,
       pulled: row.pulled,
       conflicts: row.conflicts,
+      conflictRows: JSON.parse(row.conflict_rows) as ConflictRow[],
       rejected: JSON.parse(row.rejected_rows) as RejectedRow[],
       repairs: JSON.parse(row.repairs) as TableRepair[],
       error: row.error,

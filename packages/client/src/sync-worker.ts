@@ -509,6 +509,7 @@ function emptyEntry(ask: CycleAsk, startedAt: number): SyncLogEntry {
     pushed: 0,
     pulled: 0,
     conflicts: 0,
+    conflictRows: [],
     rejected: [],
     repairs: [],
     error: null,

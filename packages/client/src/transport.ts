@@ -23,6 +23,8 @@ export interface DeviceCallContext {
   readonly accessToken: string;
   /** The device's count of unsent changes (`X-Device-Pending`). */
   readonly pendingChanges: number;
+  /** The schema version the device's tables are at (`X-Device-Schema-Version`); absent before it has one. */
+  readonly schemaVersion?: number | null;
   /**
    * Ends the call early (a worker being stopped); the call then throws the signal's reason, not an
    * {@link OfflineError}.
@@ -48,6 +50,12 @@ export interface Transport {
    */
   events(context: DeviceCallContext): Promise<AsyncIterable<ServerEvent>>;
 }
+
+/**
+ * The header by which a device tells the server the schema version its tables are at (PROTOCOL.md §2,
+ * schema), on every sync call.
+ */
+export const DEVICE_SCHEMA_VERSION_HEADER = 'x-device-schema-version';
 
 /** A `fetch` an {@link HttpTransport} can be given to make its calls with; tests wrap one to drop requests and answers. */
 export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>;
@@ -241,6 +249,9 @@ export class HttpTransport implements Transport {
       authorization: `Bearer ${context.accessToken}`,
       [DEVICE_APP_VERSION_HEADER]: this.#appVersion,
       [DEVICE_PENDING_HEADER]: String(context.pendingChanges),
+      ...(typeof context.schemaVersion === 'number'
+        ? { [DEVICE_SCHEMA_VERSION_HEADER]: String(context.schemaVersion) }
+        : {}),
     };
   }
 

@@ -138,6 +138,7 @@ export class FakeDevice implements SyncWorkerClient {
           pushed: 0,
           pulled: 0,
           conflicts: 0,
+          conflictRows: [],
           rejected: [],
           repairs: [],
           error: ok ? null : (result.error ?? `failed: ${result.errorCode ?? result.outcome}`),

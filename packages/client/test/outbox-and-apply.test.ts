@@ -12,6 +12,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
 import { PullApplier, type ApplierParts } from '../src/apply-pull.js';
 import { ConflictLog } from '../src/conflicts.js';
+import { LostEdits } from '../src/lost-edits.js';
 import { Outbox } from '../src/outbox.js';
 import { ServerRows } from '../src/server-rows.js';
 import { SyncedTables } from '../src/synced-tables.js';
@@ -27,6 +28,7 @@ function deviceParts(): ApplierParts & { applier: PullApplier } {
     outbox: new Outbox(store),
     serverRows: new ServerRows(store),
     conflicts: new ConflictLog(store),
+    lostEdits: new LostEdits(store),
     clock,
   };
   return { ...parts, applier: new PullApplier(parts) };
@@ -142,26 +144,33 @@ describe('applying server changes', () => {
     expect(conflicts.conflicts()).toEqual([]);
   });
 
-  it('lets a later server write replace a pending row, keeps the local version as a conflict and its unsent sales', () => {
-    const { store, outbox, applier, conflicts } = deviceParts();
+  it('merges a later server write per column: the pending columns stay, the others and the counter follow the server', () => {
+    const { store, outbox, applier, conflicts, lostEdits } = deviceParts();
     const id = uuidv7();
     applier.applyPage([product(id, stampAt(FAR_PAST), { stock: 10 })]);
     store.db.prepare("UPDATE products SET name = 'Local', stock = stock - 3 WHERE id = ?").run(id);
-    applier.applyPage([product(id, stampAt(FAR_FUTURE), { name: 'Server', stock: 9 })]);
-    expect(store.db.prepare('SELECT name, stock FROM products WHERE id = ?').get(id)).toEqual({
-      name: 'Server',
+    applier.applyPage([product(id, stampAt(FAR_FUTURE), { name: 'Server', price_cents: 99, stock: 9 })]);
+    expect(store.db.prepare('SELECT name, price_cents, stock FROM products WHERE id = ?').get(id)).toEqual({
+      name: 'Local',
+      price_cents: 99,
       stock: 6,
     });
-    // Still pending, for the delta; its stamp is older, so the push will be stale but add the delta.
+    // Still pending: the name and the delta go in the next push, whose answer says whether the name lost.
     expect(outbox.get('products', id)?.base).toEqual({ stock: 9 });
-    expect(conflicts.conflicts()).toMatchObject([
-      {
-        rowId: id,
-        winner: 'server',
-        source: 'pull',
-        local: { values: { name: 'Local' } },
-        server: { values: { name: 'Server' } },
-      },
+    expect(conflicts.conflicts()).toEqual([]);
+    expect(lostEdits.list()).toEqual([]);
+  });
+
+  it('records a pending write that a later delete overrides as a lost edit', () => {
+    const { store, outbox, applier, lostEdits } = deviceParts();
+    const id = uuidv7();
+    applier.applyPage([product(id, stampAt(FAR_PAST), { name: 'Plum' })]);
+    store.db.prepare('UPDATE products SET price_cents = 5 WHERE id = ?').run(id);
+    applier.applyPage([{ table: 'products', id, op: 'delete', updatedAt: stampAt(FAR_FUTURE) }]);
+    expect(store.db.prepare('SELECT count(*) AS n FROM products').get()).toEqual({ n: 0 });
+    expect(outbox.get('products', id)).toBeNull();
+    expect(lostEdits.list()).toMatchObject([
+      { table: 'products', rowId: id, rowName: 'Plum', kind: 'their-delete', column: null },
     ]);
   });
 

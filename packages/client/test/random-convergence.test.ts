@@ -1,3 +1,4 @@
+import type { Change, PushResponse } from '@tillsync/protocol';
 import { describe, expect, it } from 'vitest';
 import type { FetchFunction, SyncClient } from '../src/index.js';
 import { startTestServer } from './server-fixture.js';
@@ -6,8 +7,11 @@ import { seededRandom } from './helpers.js';
 /**
  * Three devices, a few hundred random writes, deletes and stock sales each, synced in random order while a
  * flaky network drops requests before they reach the server and answers after the server acted on them.
- * After quiescence every device and the server hold the same rows, nothing is pending, and each counter is
- * its starting value plus every delta made on any device, each counted once.
+ * Devices edit single columns of the same products (a rename here, a price there), so one row gets
+ * concurrent edits of different columns. After quiescence every device and the server hold the same rows,
+ * nothing is pending, each counter is its starting value plus every delta made on any device, each counted
+ * once, and every other column of a product holds the value of the write with the largest stamp that set
+ * it (PROTOCOL.md §5), among the writes the server took (read from the pushes and their answers).
  *
  * A failing seed is named in the error; replay it with `TILLSYNC_SEED=<seed> npx vitest run random`. The
  * writes and the network's drops replay exactly; how cycles interleave with writes depends on timing.
@@ -21,14 +25,47 @@ const SEEDS = process.env.TILLSYNC_SEED
     );
 const WRITES_PER_DEVICE = Number(process.env.TILLSYNC_WRITES ?? 200);
 
+/** The pushes the devices sent, by pushId, and the answers they got (a retried pushId gets the same one). */
+class PushRecord {
+  readonly #changes = new Map<string, Change[]>();
+  readonly #answers = new Map<string, PushResponse>();
+
+  noteRequest(input: string, init: RequestInit): void {
+    if (!input.endsWith('/api/sync/push') || typeof init.body !== 'string') return;
+    const body = JSON.parse(init.body) as { pushId: string; changes: Change[] };
+    this.#changes.set(body.pushId, body.changes);
+  }
+
+  async noteAnswer(input: string, init: RequestInit, response: Response): Promise<void> {
+    if (!input.endsWith('/api/sync/push') || typeof init.body !== 'string' || !response.ok) return;
+    const { pushId } = JSON.parse(init.body) as { pushId: string };
+    this.#answers.set(pushId, (await response.clone().json()) as PushResponse);
+  }
+
+  /** The upserts the server took (applied, or judged column by column and answered stale). */
+  taken(): Change[] {
+    const taken: Change[] = [];
+    for (const [pushId, changes] of this.#changes) {
+      const answer = this.#answers.get(pushId);
+      if (!answer) continue;
+      changes.forEach((change, index) => {
+        if (change.op === 'upsert' && answer.results[index]?.status !== 'rejected') taken.push(change);
+      });
+    }
+    return taken;
+  }
+}
+
 /** A network that loses requests (before the server sees them) and answers (after it acted on them). */
 class FlakyNetwork {
   enabled = true;
   dropped = { requests: 0, answers: 0 };
   readonly #next: () => number;
+  readonly #record: PushRecord;
 
-  constructor(next: () => number) {
+  constructor(next: () => number, record: PushRecord) {
     this.#next = next;
+    this.#record = record;
   }
 
   readonly fetch: FetchFunction = async (input, init) => {
@@ -37,7 +74,9 @@ class FlakyNetwork {
       this.dropped.requests += 1;
       throw new TypeError('fetch failed (the test dropped the request)');
     }
+    this.#record.noteRequest(input, init);
     const response = await fetch(input, init);
+    await this.#record.noteAnswer(input, init, response);
     if (this.enabled && roll < 0.16) {
       await response.arrayBuffer();
       this.dropped.answers += 1;
@@ -70,7 +109,8 @@ async function runSeed(seed: number): Promise<void> {
   const newId = idMaker(next);
   const server = await startTestServer();
   // Each network draws from its own generator, so the writes replay the same whatever the timing.
-  const networks = [1, 2, 3].map((index) => new FlakyNetwork(seededRandom(seed * 7919 + index)));
+  const record = new PushRecord();
+  const networks = [1, 2, 3].map((index) => new FlakyNetwork(seededRandom(seed * 7919 + index), record));
   const devices: SyncClient[] = [];
   for (const [index, network] of networks.entries()) {
     // Pairing goes through a clean network; the flaky one is for the syncs. Small pages and batches, drawn
@@ -146,7 +186,7 @@ async function runSeed(seed: number): Promise<void> {
       const counted = Math.floor(next() * 100);
       db.prepare('UPDATE products SET stock = ? WHERE id = ?').run(counted, product);
       expectedStock.set(product, (expectedStock.get(product) ?? 0) + counted - before);
-    } else if (roll < 0.6) {
+    } else if (roll < 0.52) {
       const products = local('products');
       if (products.length === 0) return;
       db.prepare('UPDATE products SET name = ?, price_cents = ? WHERE id = ?').run(
@@ -154,6 +194,24 @@ async function runSeed(seed: number): Promise<void> {
         Math.floor(next() * 1000),
         pick(products),
       );
+    } else if (roll < 0.6) {
+      // One column of a product, chosen at random: devices edit different columns of the same rows.
+      const products = local('products');
+      if (products.length === 0) return;
+      const product = pick(products);
+      const column = pick(['name', 'price_cents', 'active', 'category_id'] as const);
+      const categories = local('categories');
+      const value =
+        column === 'name'
+          ? `named ${Math.floor(next() * 1000)}`
+          : column === 'price_cents'
+            ? Math.floor(next() * 1000)
+            : column === 'active'
+              ? Math.floor(next() * 2)
+              : categories.length > 0
+                ? pick(categories)
+                : null;
+      db.prepare(`UPDATE products SET ${column} = ? WHERE id = ?`).run(value, product);
     } else if (roll < 0.75) {
       db.prepare('INSERT INTO customers (id, name, phone) VALUES (?, ?, ?)').run(
         newId(),
@@ -230,11 +288,42 @@ async function runSeed(seed: number): Promise<void> {
   expect(stock, `seed ${seed}: counters`).toEqual(
     Object.fromEntries(created.products.map((id) => [id, expectedStock.get(id)])),
   );
+  expect(truth.products, `seed ${seed}: columns`).toEqual(
+    latestColumnWrites(truth.products as Record<string, unknown>[], record.taken(), ['stock']),
+  );
   const dropped = networks.reduce(
     (sum, network) => sum + network.dropped.requests + network.dropped.answers,
     0,
   );
   expect(dropped, `seed ${seed}: the network dropped nothing`).toBeGreaterThan(0);
+}
+
+/**
+ * The rows as column-level last write wins makes them: each column (but `skip`, the counters) holds the
+ * value of the write with the largest stamp among `writes` that set it.
+ */
+function latestColumnWrites(
+  rows: readonly Record<string, unknown>[],
+  writes: readonly Change[],
+  skip: readonly string[],
+): Record<string, unknown>[] {
+  const latest = new Map<string, { stamp: string; value: unknown }>();
+  for (const write of writes) {
+    for (const [column, value] of Object.entries(write.values ?? {})) {
+      if (skip.includes(column)) continue;
+      const key = `${write.id}\u0000${column}`;
+      const seen = latest.get(key);
+      if (!seen || write.updatedAt > seen.stamp) latest.set(key, { stamp: write.updatedAt, value });
+    }
+  }
+  return rows.map((row) =>
+    Object.fromEntries(
+      Object.entries(row).map(([column, value]) => {
+        const write = latest.get(`${String(row.id)}\u0000${column}`);
+        return [column, write && !skip.includes(column) ? write.value : value];
+      }),
+    ),
+  );
 }
 
 describe('three devices on a flaky network', () => {

@@ -16,9 +16,12 @@ export interface TestServer {
   ownerToken(): Promise<string>;
   /** Opens a device file and pairs it; the client is closed after the test. */
   pairedClient(name: string, options?: Partial<SyncClientOptions>): Promise<SyncClient>;
-  /** Stops the server (a test of a server that is down); `restart` brings it back on the same port and file. */
+  /**
+   * Stops the server (a test of a server that is down); `restart` brings it back on the same port and file,
+   * with `options` changed (another schema, say).
+   */
   stop(): Promise<void>;
-  restart(): Promise<void>;
+  restart(options?: Partial<ServerOptions>): Promise<void>;
 }
 
 export async function startTestServer(options: Partial<ServerOptions> = {}): Promise<TestServer> {
@@ -81,9 +84,9 @@ export async function startTestServer(options: Partial<ServerOptions> = {}): Pro
       stopped = true;
       await running.close();
     },
-    async restart() {
+    async restart(changed = {}) {
       if (!stopped) return;
-      running = await startServer({ ...base, port });
+      running = await startServer({ ...base, ...changed, port });
       stopped = false;
     },
   };

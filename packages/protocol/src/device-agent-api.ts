@@ -81,6 +81,15 @@ export const TableRepair = Type.Object({
 });
 export type TableRepair = Immutable<Static<typeof TableRepair>>;
 
+/** A row one of whose edits made on this device lost in a cycle, named for the log line. */
+export const ConflictRow = Type.Object({
+  table: Type.String(),
+  id: Type.String(),
+  /** The row's name where its table has a `name` column. */
+  name: Nullable(Type.String()),
+});
+export type ConflictRow = Immutable<Static<typeof ConflictRow>>;
+
 /** One cycle of the sync log (`GET /api/log`, the `cycle` events). */
 export const SyncLogEntry = Type.Object({
   /** `startup`, `auto`, `force`, `force-pull`, `live`, `manual`, or an app's own name. */
@@ -98,6 +107,8 @@ export const SyncLogEntry = Type.Object({
   pushed: Count,
   pulled: Count,
   conflicts: Count,
+  /** The rows whose edits lost in this cycle (see `LostEdit`), each once. */
+  conflictRows: Type.Array(ConflictRow),
   rejected: Type.Array(RejectedRow),
   repairs: Type.Array(TableRepair),
   /** Why the cycle failed, in words a person can act on. */
@@ -124,7 +135,7 @@ export const SyncSummary = Type.Object({
   pushed: Count,
   /** Server changes applied to the device. */
   pulled: Count,
-  /** Local versions that lost to a later write (kept in the conflict log). */
+  /** Rows with an edit of this device that lost to a later write made without knowing it (see `LostEdit`). */
   conflicts: Count,
   /** Changes the server refused; they stay pending with their error. */
   rejected: Count,
@@ -206,3 +217,37 @@ export const SaleRequest = Type.Object({
   ),
 });
 export type SaleRequest = Immutable<Static<typeof SaleRequest>>;
+
+/**
+ * One of this device's own edits that lost to a later write made without knowing it (PROTOCOL.md §5): a
+ * column value (`value`), a delete of a row written later elsewhere (`my-delete`), or a write to a row
+ * deleted later elsewhere (`their-delete`; `column` is null for both of these).
+ */
+export const LostEdit = Type.Object({
+  id: Type.Integer(),
+  table: Type.String(),
+  rowId: Type.String(),
+  /** The row's name where its table has a `name` column. */
+  rowName: Nullable(Type.String()),
+  kind: Type.Union([Type.Literal('value'), Type.Literal('my-delete'), Type.Literal('their-delete')]),
+  column: Nullable(Type.String()),
+  /** The value this device wrote (null for a delete). */
+  mine: CellValue,
+  /** The value that won (null for a delete). */
+  winning: CellValue,
+  /** The stamp of this device's write. */
+  myStamp: Type.String(),
+  /** The `updatedAt` of the row as the server answered it, with the winning write. */
+  winningStamp: Type.String(),
+  /** When the device learnt it (ISO time). */
+  at: Type.String(),
+});
+export type LostEdit = Immutable<Static<typeof LostEdit>>;
+
+/** `GET /api/lost-edits?limit=`: the limit travels as text, a whole number from 1 to 500 (default 100). */
+export const LostEditsQuery = Type.Object({ limit: Type.Optional(Type.String()) });
+export type LostEditsQuery = Immutable<Static<typeof LostEditsQuery>>;
+
+/** `GET /api/lost-edits`: this device's edits that lost, newest first. */
+export const LostEditsResponse = Type.Object({ edits: Type.Array(LostEdit) });
+export type LostEditsResponse = Immutable<Static<typeof LostEditsResponse>>;

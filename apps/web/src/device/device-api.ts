@@ -6,6 +6,7 @@ import type {
   DevicePairResponse,
   DeviceRow,
   DeviceStatus,
+  LostEdit,
   Sale,
   SaleRequest,
   SyncLogEntry,
@@ -18,6 +19,8 @@ export const deviceApi = {
   identity: (): Promise<DeviceIdentity> => requestJson('/api/device'),
   log: async (limit = 20): Promise<SyncLogEntry[]> =>
     (await requestJson<{ entries: SyncLogEntry[] }>(`/api/log?limit=${limit}`)).entries,
+  lostEdits: async (limit = 100): Promise<LostEdit[]> =>
+    (await requestJson<{ edits: LostEdit[] }>(`/api/lost-edits?limit=${limit}`)).edits,
   startWorker: (): Promise<DeviceStatus> => requestJson('/api/worker/start', { method: 'POST' }),
   stopWorker: (): Promise<DeviceStatus> => requestJson('/api/worker/stop', { method: 'POST' }),
   syncNow: (): Promise<SyncSummary> => requestJson('/api/sync', { method: 'POST' }),

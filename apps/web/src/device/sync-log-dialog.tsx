@@ -5,6 +5,7 @@ import { Notice } from '../shared/notice.js';
 import { clockTime, duration } from '../shared/time.js';
 import { deviceApi } from './device-api.js';
 import { useDevice } from './device-context.js';
+import { LostEditsList, rowLabel } from './lost-edits-list.js';
 import type { SyncLogEntry } from './types.js';
 import { TableHead } from '../shared/table.js';
 
@@ -17,8 +18,26 @@ const TRIGGER_NAMES: Readonly<Record<string, string>> = {
   manual: 'Manual',
 };
 
-/** The sync log overlay: the last 20 cycles, newest first, with what each moved and what went wrong. */
+/**
+ * The sync log overlay: the last 20 cycles, newest first, with what each moved and what went wrong; and,
+ * one button away, the list of this device's edits that lost.
+ */
 export function SyncLogDialog(props: { readonly onClose: () => void }): ReactNode {
+  const [showLost, setShowLost] = useState(false);
+  if (showLost) {
+    return (
+      <Dialog title="Edits that lost" onClose={props.onClose} wide>
+        <button type="button" className="link-button" onClick={() => setShowLost(false)}>
+          Back to the sync log
+        </button>
+        <LostEditsList />
+      </Dialog>
+    );
+  }
+  return <SyncLogList onClose={props.onClose} onShowLost={() => setShowLost(true)} />;
+}
+
+function SyncLogList(props: { readonly onClose: () => void; readonly onShowLost: () => void }): ReactNode {
   const { lastCycle } = useDevice();
   const [entries, setEntries] = useState<readonly SyncLogEntry[] | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -35,7 +54,12 @@ export function SyncLogDialog(props: { readonly onClose: () => void }): ReactNod
 
   return (
     <Dialog title="Sync log" onClose={props.onClose} wide>
-      <p className="muted">The last 20 sync cycles of this device, newest first.</p>
+      <p className="muted">
+        The last 20 sync cycles of this device, newest first.{' '}
+        <button type="button" className="link-button" onClick={props.onShowLost}>
+          Edits that lost
+        </button>
+      </p>
       {error && <Notice kind="error">{error}</Notice>}
       {entries?.length === 0 && <p>No sync cycle has run yet.</p>}
       {entries && entries.length > 0 && (
@@ -87,6 +111,13 @@ function SyncLogRow(props: { readonly entry: SyncLogEntry }): ReactNode {
           <span className="text-good">OK</span>
         ) : (
           <span className="text-bad">{entry.error ?? entry.outcome}</span>
+        )}
+        {entry.conflictRows.length > 0 && (
+          <ul className="compact-list">
+            {entry.conflictRows.map((row) => (
+              <li key={`${row.table}/${row.id}`}>Your edit lost: {rowLabel(row)}</li>
+            ))}
+          </ul>
         )}
         {entry.rejected.length > 0 && (
           <ul className="compact-list">

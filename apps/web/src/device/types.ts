@@ -1,5 +1,7 @@
 import type {
   CellValue,
+  ConflictRow,
+  LostEdit,
   DeviceRow as WireDeviceRow,
   DeviceStatus,
   RejectedRow,
@@ -19,6 +21,8 @@ import type {
  */
 export type {
   CellValue,
+  ConflictRow,
+  LostEdit,
   DevicePairRequest,
   DevicePairResponse,
   DeviceStatus,

@@ -1,10 +1,15 @@
 import type { SchemaTable } from '@tillsync/protocol';
+import type Database from 'better-sqlite3';
+import { columnBit, fullMask } from './column-mask.js';
 
 /**
  * Change capture: SQLite triggers on each synced table record every insert, update and delete into the
  * outbox (`_sync_pending`), whoever makes them (this library, another program, the `sqlite3` shell). They
  * skip the sync's own writes (`_sync_apply_flag`), stamp each write with the hybrid logical clock kept in
- * `_sync_clock`, and keep per counter column the base value the next push computes its delta from.
+ * `_sync_clock`, and keep per counter column the base value the next push computes its delta from. Each
+ * notes which synced columns it set (`cols`, a mask: see `column-mask.ts`), OR-ed over the writes of a
+ * pending row: an INSERT sets every column, an UPDATE the columns whose value changed, so the push sends
+ * only those for a row the server has, and never a column the schema added after the write.
  *
  * They are the hot path of every sale, so each does the least it can: one outbox upsert, its stamp an
  * integer computed in place; no stamp is formatted here.
@@ -47,6 +52,13 @@ export function captureTriggerNames(tableName: string): string[] {
   );
 }
 
+/** (Re)creates a table's capture triggers; call it inside the write transaction that changes the schema. */
+export function installCaptureTriggers(db: Database.Database, table: SchemaTable): void {
+  for (const trigger of captureTriggerNames(table.name))
+    db.exec(`DROP TRIGGER IF EXISTS ${quoteIdentifier(trigger)}`);
+  for (const statement of captureTriggerStatements(table)) db.exec(statement);
+}
+
 /** The `CREATE TRIGGER` statements that capture a table's writes. */
 export function captureTriggerStatements(table: SchemaTable): string[] {
   const t = quoteIdentifier(table.name);
@@ -59,10 +71,16 @@ export function captureTriggerStatements(table: SchemaTable): string[] {
     hasCounters
       ? `json_object(${table.counterColumns.map((c) => `${quoteLiteral(c.name)}, ${prefix}${quoteIdentifier(c.name)}`).join(', ')})`
       : 'NULL';
-  const upsertPending = (row: 'OLD' | 'NEW', op: 'upsert' | 'delete', base: string, where: string): string =>
-    `INSERT INTO _sync_pending (tbl, id, op, hlc, revision, base)
-    SELECT ${name}, ${row}.id, '${op}', ${NEXT_HLC_SQL}, 1, ${base} FROM _sync_clock WHERE ${where}
-    ON CONFLICT (tbl, id) DO UPDATE SET op = excluded.op, hlc = max(excluded.hlc, hlc + 1), revision = revision + 1`;
+  const upsertPending = (
+    row: 'OLD' | 'NEW',
+    op: 'upsert' | 'delete',
+    base: string,
+    cols: string,
+    where: string,
+  ): string =>
+    `INSERT INTO _sync_pending (tbl, id, op, hlc, revision, base, cols)
+    SELECT ${name}, ${row}.id, '${op}', ${NEXT_HLC_SQL}, 1, ${base}, ${cols} FROM _sync_clock WHERE ${where}
+    ON CONFLICT (tbl, id) DO UPDATE SET op = excluded.op, hlc = max(excluded.hlc, hlc + 1), revision = revision + 1, cols = cols | excluded.cols`;
   const onServer = (row: 'OLD' | 'NEW'): string =>
     `EXISTS (SELECT 1 FROM _sync_rows WHERE tbl = ${name} AND id = ${row}.id)`;
 
@@ -86,6 +104,7 @@ export function captureTriggerStatements(table: SchemaTable): string[] {
       'NEW',
       'upsert',
       hasCounters ? `(SELECT base FROM _sync_replaced WHERE tbl = ${name} AND id = NEW.id)` : 'NULL',
+      String(fullMask(table.columns.length)),
       'true',
     )};
     ${hasCounters ? `DELETE FROM _sync_replaced WHERE tbl = ${name} AND id = NEW.id;` : ''}
@@ -97,10 +116,20 @@ export function captureTriggerStatements(table: SchemaTable): string[] {
     'OLD.id IS NOT NEW.id',
     ...table.columns.map((c) => `OLD.${quoteIdentifier(c.name)} IS NOT NEW.${quoteIdentifier(c.name)}`),
   ].join(' OR ');
+  // The columns this update set, one CASE per column: a few comparisons of values already in hand.
+  const setColumns =
+    table.columns.length === 0
+      ? '0'
+      : table.columns
+          .map((c, index) => {
+            const q = quoteIdentifier(c.name);
+            return `(CASE WHEN OLD.${q} IS NOT NEW.${q} THEN ${columnBit(index)} ELSE 0 END)`;
+          })
+          .join(' | ');
   statements.push(`CREATE TRIGGER ${trigger('update')} AFTER UPDATE ON ${t}
   WHEN ${APPLYING} AND (${changed})
   BEGIN
-    ${upsertPending('NEW', 'upsert', baseOf('OLD.'), 'true')};
+    ${upsertPending('NEW', 'upsert', baseOf('OLD.'), setColumns, 'true')};
   END`);
 
   // Ids never change (PROTOCOL.md §1); if a program changes one anyway, the old id is deleted.
@@ -111,6 +140,7 @@ export function captureTriggerStatements(table: SchemaTable): string[] {
       'OLD',
       'delete',
       baseOf('OLD.'),
+      '0',
       `${onServer('OLD')} OR EXISTS (SELECT 1 FROM _sync_pending WHERE tbl = ${name} AND id = OLD.id)`,
     )};`;
   statements.push(`CREATE TRIGGER ${trigger('rekey')} AFTER UPDATE OF id ON ${t}

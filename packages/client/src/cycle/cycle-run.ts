@@ -48,6 +48,8 @@ export class CycleRun {
   readonly #journal: PushJournal;
   readonly #pager: PullPager;
   readonly #repairs: TableRepairs;
+  /** The protocol the server speaks, from its health answer. */
+  #serverProtocol = 1;
 
   constructor(options: CycleRunOptions) {
     const { store, remote, counts, heartbeat } = options;
@@ -75,6 +77,7 @@ export class CycleRun {
       now: options.now,
       heartbeat,
       signal,
+      columnLevel: () => this.#serverProtocol >= 2,
       pullAhead: {
         start: () => {
           if (this.#repairs.due() !== ALL_TABLES) this.#pager.prefetch(store.cursor());
@@ -120,7 +123,7 @@ export class CycleRun {
 
   async #health(): Promise<void> {
     try {
-      await this.#remote.health();
+      this.#serverProtocol = await this.#remote.health();
     } catch (error) {
       // A server that answers its health check with an error is as unusable as one that does not answer.
       if (error instanceof ProtocolError && error.status >= 500) {

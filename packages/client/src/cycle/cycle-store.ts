@@ -35,6 +35,11 @@ export interface NextPushRequest {
   readonly maxChanges: number;
   /** When the push was built (ISO), kept to resend left-over pushes in order. */
   readonly createdAt: string;
+  /**
+   * Send only the columns each write set, for rows the server has: the server speaks protocol 2 or later.
+   * A server of protocol 1 takes every upsert as the whole row, so it is sent whole.
+   */
+  readonly columnLevel: boolean;
   /** Makes the push's id and request body from its changes. */
   readonly encode: (changes: readonly Change[]) => { readonly pushId: string; readonly body: string };
 }
@@ -108,8 +113,11 @@ export interface CycleStore extends PushJournalStore, PullStore, RepairStore {
 
 /** The server, as the steps of a cycle call it: authenticated, and cut short when the cycle is stopped. */
 export interface CycleRemote {
-  /** Asks whether the server is up (unauthenticated, so a device with an ended session still learns it). */
-  health(): Promise<void>;
+  /**
+   * Asks whether the server is up (unauthenticated, so a device with an ended session still learns it);
+   * answers the protocol version the server speaks.
+   */
+  health(): Promise<number>;
   schema(): Promise<SyncSchema>;
   /** Sends a push's exact body. */
   push(body: string): Promise<PushResponse>;

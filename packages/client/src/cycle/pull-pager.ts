@@ -5,7 +5,7 @@ import {
   type TableChecksum,
 } from '@tillsync/protocol';
 import type { ApplyPageOutcome } from '../apply-pull.js';
-import { nextTurn, type CycleCounts } from './cycle-counts.js';
+import { nextTurn, noteConflicts, type CycleCounts } from './cycle-counts.js';
 import type { CycleRemote } from './cycle-store.js';
 import { SliceSizer } from './slice-sizer.js';
 
@@ -126,7 +126,7 @@ export class PullPager {
         const outcome = apply(page.changes.slice(start, end), last ? page.cursor : undefined);
         slicer.took(end - start, performance.now() - began);
         this.#counts.pulled += outcome.applied;
-        this.#counts.conflicts += outcome.conflicts;
+        noteConflicts(this.#counts, outcome.conflictRows);
         if (last) break;
         start = end;
       }

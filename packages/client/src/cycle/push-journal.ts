@@ -1,7 +1,7 @@
 import { ProtocolError, type PushResponse } from '@tillsync/protocol';
 import { v7 as uuidv7 } from 'uuid';
 import { sentKey } from '../outbox.js';
-import { nextTurn, type CycleCounts } from './cycle-counts.js';
+import { nextTurn, noteConflicts, type CycleCounts } from './cycle-counts.js';
 import type { CycleRemote, PushJournalStore, StoredPush } from './cycle-store.js';
 
 /** The first pull page, asked for as soon as the last push is answered (see {@link PushJournal.pushPending}). */
@@ -31,6 +31,12 @@ export interface PushJournalOptions {
   readonly signal?: AbortSignal | undefined;
   /** The pull that may be asked for while the last push's answer is applied. */
   readonly pullAhead?: PullAhead;
+  /**
+   * Whether the server takes column-level writes (protocol 2; see `NextPushRequest.columnLevel`), asked as
+   * each push is built.
+   * @defaultValue always
+   */
+  readonly columnLevel?: () => boolean;
 }
 
 const NO_PULL_AHEAD: PullAhead = { start: () => {}, drop: () => Promise.resolve() };
@@ -48,6 +54,7 @@ export class PushJournal {
   readonly #heartbeat: () => void;
   readonly #signal: AbortSignal | undefined;
   readonly #pullAhead: PullAhead;
+  readonly #columnLevel: () => boolean;
   #batchSize: number;
 
   constructor(options: PushJournalOptions) {
@@ -59,6 +66,7 @@ export class PushJournal {
     this.#heartbeat = options.heartbeat ?? (() => {});
     this.#signal = options.signal;
     this.#pullAhead = options.pullAhead ?? NO_PULL_AHEAD;
+    this.#columnLevel = options.columnLevel ?? (() => true);
   }
 
   /** Resends a push whose answer a crash or a lost connection kept from being applied, with the same pushId. */
@@ -138,6 +146,7 @@ export class PushJournal {
       sent,
       maxChanges: this.#batchSize,
       createdAt: new Date(this.#now()).toISOString(),
+      columnLevel: this.#columnLevel(),
       encode: (changes) => {
         const pushId = uuidv7();
         return { pushId, body: JSON.stringify({ pushId, changes }) };
@@ -194,7 +203,7 @@ export class PushJournal {
   #confirm(push: StoredPush, response: PushResponse): void {
     const outcome = this.#store.confirmPush(push, response);
     this.#counts.pushed += outcome.pushed;
-    this.#counts.conflicts += outcome.conflicts;
+    noteConflicts(this.#counts, outcome.conflictRows);
     this.#counts.rejected.push(...outcome.rejected);
   }
 }

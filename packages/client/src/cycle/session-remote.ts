@@ -23,8 +23,8 @@ export class SessionRemote implements CycleRemote {
     this.#signal = options.signal;
   }
 
-  async health(): Promise<void> {
-    await this.#transport.health(this.#signal);
+  async health(): Promise<number> {
+    return (await this.#transport.health(this.#signal)).protocol;
   }
 
   schema(): Promise<SyncSchema> {

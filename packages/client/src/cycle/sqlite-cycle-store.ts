@@ -14,6 +14,7 @@ import {
 import { applyPushAnswer, type PushAnswerOutcome } from '../apply-push.js';
 import { ConflictLog } from '../conflicts.js';
 import type { LocalClock } from '../local-clock.js';
+import { LostEdits } from '../lost-edits.js';
 import { applyLocalSchema, readLocalSchema } from '../local-schema.js';
 import { StateKey, type LocalStore } from '../local-store.js';
 import { Outbox } from '../outbox.js';
@@ -73,6 +74,7 @@ export class SqliteCycleStore implements CycleStore {
       outbox: new Outbox(this.#store),
       serverRows: new ServerRows(this.#store),
       conflicts: new ConflictLog(this.#store, this.#now),
+      lostEdits: new LostEdits(this.#store, this.#now),
       clock: this.#clock,
     };
     this.#applier = new PullApplier(this.#parts);
@@ -102,7 +104,9 @@ export class SqliteCycleStore implements CycleStore {
     // Synced to disk: a push the server applied but this device forgot would be rebuilt with a new pushId
     // and its counter deltas added twice.
     return this.#store.durableWrite(() => {
-      const batch = outbox.nextBatch(schema, request.sent, request.maxChanges);
+      const batch = outbox.nextBatch(schema, request.sent, request.maxChanges, {
+        columnLevel: request.columnLevel,
+      });
       if (batch.changes.length === 0) return null;
       const push: StoredPush = { ...request.encode(batch.changes), covers: batch.covers };
       insertStoredPush(this.#store, push, request.createdAt);
@@ -118,7 +122,7 @@ export class SqliteCycleStore implements CycleStore {
   }
 
   confirmPush(push: StoredPush, response: PushResponse): PushAnswerOutcome {
-    return applyPushAnswer(this.#schemaParts(), this.#pullApplier(), push.pushId, push.covers, response);
+    return applyPushAnswer(this.#schemaParts(), this.#pullApplier(), push, response);
   }
 
   markRejected(table: string, id: string, code: string, message: string): void {

@@ -118,6 +118,13 @@ describe('PullPager', () => {
     await expect(pulling).rejects.toThrow('stopped');
     expect(applied).toBe(1);
     expect(device.cycleStore.cursor()).toBe('');
-    expect(emptyCycleCounts()).toEqual({ pushed: 0, pulled: 0, conflicts: 0, rejected: [], repairs: [] });
+    expect(emptyCycleCounts()).toEqual({
+      pushed: 0,
+      pulled: 0,
+      conflicts: 0,
+      conflictRows: [],
+      rejected: [],
+      repairs: [],
+    });
   });
 });

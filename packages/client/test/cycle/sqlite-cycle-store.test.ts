@@ -24,6 +24,7 @@ function nextPush(sent: Set<string>, maxChanges: number, pushId = uuidv7()): Nex
     sent,
     maxChanges,
     createdAt: new Date().toISOString(),
+    columnLevel: true,
     encode: (changes) => ({ pushId, body: JSON.stringify({ pushId, changes }) }),
   };
 }
@@ -77,7 +78,7 @@ describe('SqliteCycleStore', () => {
       results: push.covers.map((cover) => ({ table: cover.table, id: cover.id, status: 'applied' as const })),
       serverTime: new Date().toISOString(),
     });
-    expect(outcome).toEqual({ pushed: 1, conflicts: 0, rejected: [] });
+    expect(outcome).toEqual({ pushed: 1, conflicts: 0, conflictRows: [], rejected: [] });
     expect(cycleStore.hasStoredPush()).toBe(false);
     expect(cycleStore.hasPending()).toBe(false);
     expect(cycleStore.localChecksum('customers').count).toBe(1);

@@ -1,0 +1,541 @@
+import Database from 'better-sqlite3';
+import { CompiledSchema, SHOP_SCHEMA, type Change, type SyncSchema } from '@tillsync/protocol';
+import { v7 as uuidv7 } from 'uuid';
+import { describe, expect, it } from 'vitest';
+import { fullMask, maskOf } from '../src/capture/column-mask.js';
+import { SqliteCycleStore } from '../src/cycle/sqlite-cycle-store.js';
+import { LostEdits } from '../src/lost-edits.js';
+import { applyLocalSchema } from '../src/local-schema.js';
+import { Outbox } from '../src/outbox.js';
+import { ServerRows } from '../src/server-rows.js';
+import { createSyncClient, type SyncClient } from '../src/index.js';
+import { onCleanup, openDeviceStore } from './helpers.js';
+import { startRecordingProxy } from './recording-proxy.js';
+import { startTestServer, type TestServer } from './server-fixture.js';
+
+/**
+ * Column-level last write wins on the device (PROTOCOL.md §1, §2, §5; issue 19): the capture triggers note
+ * which columns each write set, the push sends only those (with `base`) for a row the server has, a pull
+ * keeps the pending columns, and the device keeps a list of its own edits that lost.
+ *
+ * The first describe blocks need the device alone (any server). The last one needs the server's half of
+ * column-level merging (protocol 2: partial `values`, per-column stamps) and fails against a server that
+ * still judges whole rows.
+ */
+
+const SCHEMA_WITH_BARCODE: SyncSchema = {
+  ...SHOP_SCHEMA,
+  version: 2,
+  tables: {
+    ...SHOP_SCHEMA.tables,
+    products: {
+      columns: {
+        // In the middle of the columns, not at the end: the masks of pending rows must follow by name.
+        sku: { type: 'text', required: true, unique: true },
+        barcode: { type: 'text' },
+        name: { type: 'text', required: true },
+        price_cents: { type: 'integer', required: true },
+        stock: { type: 'integer', required: true, merge: 'counter' },
+        category_id: { type: 'text', references: 'categories' },
+        active: { type: 'integer', default: 1, allowed: [0, 1] },
+      },
+    },
+  },
+};
+
+const SERVER_STAMP = '2026-01-01T00:00:00.000Z-0000-server';
+
+function product(client: SyncClient, id: string): Record<string, unknown> {
+  return client.database.prepare('SELECT * FROM products WHERE id = ?').get(id) as Record<string, unknown>;
+}
+
+function insertApple(client: SyncClient): string {
+  const id = uuidv7();
+  client.database
+    .prepare("INSERT INTO products (id, sku, name, price_cents, stock) VALUES (?, 'A-1', 'Apple', 100, 10)")
+    .run(id);
+  return id;
+}
+
+/** Lets the wall clock move on, so the next write is stamped in a later millisecond than the last. */
+function later(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 3));
+}
+
+async function syncAll(...devices: SyncClient[]): Promise<void> {
+  for (const device of devices) {
+    const summary = await device.sync();
+    expect(summary, JSON.stringify(device.syncLog(1)[0])).toMatchObject({ ok: true, rejected: 0 });
+  }
+}
+
+/** Two devices paired with a fresh server, both holding a product A made. */
+async function twoDevicesWithApple(): Promise<{
+  server: TestServer;
+  a: SyncClient;
+  b: SyncClient;
+  id: string;
+}> {
+  const server = await startTestServer();
+  const a = await server.pairedClient('a');
+  const b = await server.pairedClient('b');
+  const id = insertApple(a);
+  await syncAll(a, b);
+  return { server, a, b, id };
+}
+
+/** A device file with one product as the server has it (written by the sync, known in `_sync_rows`). */
+function deviceWithSyncedProduct(schema: SyncSchema = SHOP_SCHEMA): {
+  device: ReturnType<typeof openDeviceStore>;
+  id: string;
+} {
+  const device = openDeviceStore(schema);
+  const id = uuidv7();
+  const serverRows = new ServerRows(device.store);
+  device.store.applying(() =>
+    serverRows.batch(() => {
+      device.store.db
+        .prepare(
+          "INSERT INTO products (id, sku, name, price_cents, stock) VALUES (?, 'A-1', 'Apple', 100, 10)",
+        )
+        .run(id);
+      serverRows.set('products', id, SERVER_STAMP, null);
+    }),
+  );
+  return { device, id };
+}
+
+function pendingCols(device: ReturnType<typeof openDeviceStore>, id: string): number | null {
+  return (
+    device.store.db.prepare('SELECT cols FROM _sync_pending WHERE id = ?').get(id) as { cols: number | null }
+  ).cols;
+}
+
+describe('column-level capture (the device alone)', () => {
+  it('notes the columns each update set, accumulated over the writes of a pending row; an insert sets them all', () => {
+    const { device, id } = deviceWithSyncedProduct();
+    const table = new CompiledSchema(SHOP_SCHEMA).table('products')!;
+    device.store.db.prepare("UPDATE products SET name = 'Green apple' WHERE id = ?").run(id);
+    expect(pendingCols(device, id)).toBe(maskOf(table, ['name']));
+    device.store.db.prepare('UPDATE products SET price_cents = 90, name = name WHERE id = ?').run(id);
+    device.store.db.prepare('UPDATE products SET stock = stock - 2 WHERE id = ?').run(id);
+    expect(pendingCols(device, id)).toBe(maskOf(table, ['name', 'price_cents', 'stock']));
+
+    const fresh = uuidv7();
+    device.store.db
+      .prepare("INSERT INTO products (id, sku, name, price_cents, stock) VALUES (?, 'B-1', 'Pear', 80, 3)")
+      .run(fresh);
+    expect(pendingCols(device, fresh)).toBe(fullMask(table.columns.length));
+  });
+
+  it('builds a push of the columns set with the base for a row the server has, and a new row whole without one', () => {
+    const { device, id } = deviceWithSyncedProduct();
+    const schema = new CompiledSchema(SHOP_SCHEMA);
+    device.store.db
+      .prepare("UPDATE products SET name = 'Green apple', stock = stock - 2 WHERE id = ?")
+      .run(id);
+    const fresh = uuidv7();
+    device.store.db
+      .prepare("INSERT INTO products (id, sku, name, price_cents, stock) VALUES (?, 'B-1', 'Pear', 80, 3)")
+      .run(fresh);
+    const outbox = new Outbox(device.store);
+    const { changes, covers } = device.store.write(() => outbox.nextBatch(schema, new Set(), 10));
+    const byId = new Map(changes.map((change) => [change.id, change]));
+    expect(byId.get(id)).toMatchObject({
+      op: 'upsert',
+      base: SERVER_STAMP,
+      values: { name: 'Green apple', stock: { delta: -2 } },
+    });
+    expect(Object.keys(byId.get(id)?.values ?? {}).sort()).toEqual(['name', 'stock']);
+    expect(byId.get(fresh)).not.toHaveProperty('base');
+    expect(byId.get(fresh)?.values).toEqual({
+      sku: 'B-1',
+      name: 'Pear',
+      price_cents: 80,
+      stock: 3,
+      category_id: null,
+      active: 1,
+    });
+    expect(covers.find((cover) => cover.id === id)?.columns).toEqual(['name', 'stock']);
+
+    // The push is on the wire; a write meanwhile is pending on its own, and a push not taken puts the
+    // columns it carried back.
+    expect(pendingCols(device, id)).toBe(0);
+    device.store.db.prepare('UPDATE products SET price_cents = 70 WHERE id = ?').run(id);
+    device.store.write(() => outbox.endPush(covers));
+    expect(pendingCols(device, id)).toBe(maskOf(schema.table('products')!, ['name', 'stock', 'price_cents']));
+  });
+
+  it('sends every column to a server of protocol 1, which takes an upsert as the whole row', () => {
+    const { device, id } = deviceWithSyncedProduct();
+    device.store.db.prepare("UPDATE products SET name = 'Green apple' WHERE id = ?").run(id);
+    const { changes } = device.store.write(() =>
+      new Outbox(device.store).nextBatch(new CompiledSchema(SHOP_SCHEMA), new Set(), 10, {
+        columnLevel: false,
+      }),
+    );
+    expect(Object.keys(changes[0]?.values ?? {}).sort()).toEqual(
+      ['active', 'category_id', 'name', 'price_cents', 'sku', 'stock'].sort(),
+    );
+  });
+
+  it('never sends a column the schema added after the write was captured', () => {
+    const { device, id } = deviceWithSyncedProduct();
+    device.store.db
+      .prepare("UPDATE products SET name = 'Green apple', price_cents = 90 WHERE id = ?")
+      .run(id);
+    const schema = applyLocalSchema(device.store, SCHEMA_WITH_BARCODE);
+    const outbox = new Outbox(device.store);
+    expect(pendingCols(device, id)).toBe(maskOf(schema.table('products')!, ['name', 'price_cents']));
+    const { changes } = device.store.write(() => outbox.nextBatch(schema, new Set(), 10));
+    expect(changes[0]?.values).toEqual({ name: 'Green apple', price_cents: 90 });
+    device.store.write(() => outbox.endPush([{ table: 'products', id }]));
+
+    // A write after the change knows the column.
+    device.store.db.prepare("UPDATE products SET barcode = '4006381333931' WHERE id = ?").run(id);
+    expect(pendingCols(device, id)).toBe(
+      maskOf(schema.table('products')!, ['name', 'price_cents', 'barcode']),
+    );
+  });
+});
+
+describe("a push's answer with the row as stored (the device alone)", () => {
+  /** A synced product edited here, its push stored: the answer to it is what each test gives. */
+  function pushedEdit(): {
+    device: ReturnType<typeof openDeviceStore>;
+    cycleStore: SqliteCycleStore;
+    id: string;
+    push: NonNullable<ReturnType<SqliteCycleStore['storeNextPush']>>;
+  } {
+    const { device, id } = deviceWithSyncedProduct();
+    const cycleStore = new SqliteCycleStore({ store: device.store, clock: device.clock });
+    cycleStore.useSchema(SHOP_SCHEMA);
+    device.store.db
+      .prepare("UPDATE products SET name = 'Green apple', price_cents = 90 WHERE id = ?")
+      .run(id);
+    const push = cycleStore.storeNextPush({
+      sent: new Set(),
+      maxChanges: 10,
+      createdAt: new Date().toISOString(),
+      columnLevel: true,
+      encode: (changes) => ({ pushId: uuidv7(), body: JSON.stringify({ changes }) }),
+    });
+    if (!push) throw new Error('expected a push');
+    return { device, cycleStore, id, push };
+  }
+
+  const stored = (id: string, values: Record<string, string | number | null>) => ({
+    table: 'products',
+    id,
+    op: 'upsert' as const,
+    updatedAt: '2099-01-01T00:00:00.000Z-0000-other',
+    values: {
+      sku: 'A-1',
+      name: 'Apple',
+      price_cents: 100,
+      stock: 10,
+      category_id: null,
+      active: 1,
+      ...values,
+    },
+  });
+
+  it('applied with current: the columns that lost take the server values and are told, the others stay', () => {
+    const { device, cycleStore, id, push } = pushedEdit();
+    const outcome = cycleStore.confirmPush(push, {
+      results: [
+        {
+          table: 'products',
+          id,
+          status: 'applied',
+          current: stored(id, { name: 'Red apple', price_cents: 90 }),
+        },
+      ] as never,
+      serverTime: new Date().toISOString(),
+    });
+    expect(outcome).toMatchObject({ pushed: 1, conflicts: 1, conflictRows: [{ id, name: 'Red apple' }] });
+    expect(device.store.db.prepare('SELECT name, price_cents FROM products WHERE id = ?').get(id)).toEqual({
+      name: 'Red apple',
+      price_cents: 90,
+    });
+    expect(cycleStore.hasPending()).toBe(false);
+    expect(new LostEdits(device.store).list()).toMatchObject([
+      { kind: 'value', column: 'name', mine: 'Green apple', winning: 'Red apple', rowName: 'Red apple' },
+    ]);
+  });
+
+  it('stale, with the row written again while the push was on the wire: the new write stays pending', () => {
+    const { device, cycleStore, id, push } = pushedEdit();
+    device.store.db.prepare('UPDATE products SET active = 0, stock = stock - 1 WHERE id = ?').run(id);
+    cycleStore.confirmPush(push, {
+      results: [
+        {
+          table: 'products',
+          id,
+          status: 'stale',
+          current: stored(id, { name: 'Red apple', price_cents: 80 }),
+        },
+      ],
+      serverTime: new Date().toISOString(),
+    });
+    expect(
+      device.store.db.prepare('SELECT name, price_cents, active, stock FROM products WHERE id = ?').get(id),
+    ).toEqual({
+      name: 'Red apple',
+      price_cents: 80,
+      active: 0,
+      stock: 9,
+    });
+    const products = new CompiledSchema(SHOP_SCHEMA).table('products')!;
+    expect(pendingCols(device, id)).toBe(maskOf(products, ['active', 'stock']));
+    expect(
+      new LostEdits(device.store)
+        .list()
+        .map((edit) => edit.column)
+        .sort(),
+    ).toEqual(['name', 'price_cents']);
+  });
+
+  it('recreates a row the server deleted before this device wrote it: the whole row, without a base', () => {
+    const { device, id } = deviceWithSyncedProduct();
+    const cycleStore = new SqliteCycleStore({ store: device.store, clock: device.clock });
+    cycleStore.useSchema(SHOP_SCHEMA);
+    device.store.db.prepare("UPDATE products SET name = 'Green apple' WHERE id = ?").run(id);
+    cycleStore.applyPage(
+      [{ table: 'products', id, op: 'delete', updatedAt: '2026-06-01T00:00:00.000Z-0000-other' }],
+      {},
+    );
+    const push = cycleStore.storeNextPush({
+      sent: new Set(),
+      maxChanges: 10,
+      createdAt: new Date().toISOString(),
+      columnLevel: true,
+      encode: (changes) => ({ pushId: uuidv7(), body: JSON.stringify({ changes }) }),
+    });
+    const [change] = (JSON.parse(push?.body ?? '{}') as { changes: Change[] }).changes;
+    expect(change).not.toHaveProperty('base');
+    expect(change?.values).toMatchObject({ sku: 'A-1', name: 'Green apple', price_cents: 100, stock: 10 });
+  });
+
+  it('rejected: the columns it carried are pending again', () => {
+    const { device, cycleStore, id, push } = pushedEdit();
+    cycleStore.confirmPush(push, {
+      results: [
+        { table: 'products', id, status: 'rejected', error: { code: 'INVALID_VALUE', message: 'no' } },
+      ],
+      serverTime: new Date().toISOString(),
+    });
+    const products = new CompiledSchema(SHOP_SCHEMA).table('products')!;
+    expect(pendingCols(device, id)).toBe(maskOf(products, ['name', 'price_cents']));
+    expect(new LostEdits(device.store).list()).toEqual([]);
+  });
+});
+
+describe('column-level push and merge with a real server (the device alone)', () => {
+  it('sends only the columns set, with base, and the schema version on every sync call', async () => {
+    const server = await startTestServer();
+    // The proxy says protocol 2, so the device sends what it sends to a column-level server.
+    const proxy = await startRecordingProxy(server.url, { protocol: 2 });
+    const device = await server.pairedClient('till', { serverUrl: proxy.url });
+    const id = insertApple(device);
+    await syncAll(device);
+    const [created] = proxy.pushedChanges();
+    expect(created).toMatchObject({ id, op: 'upsert', values: { sku: 'A-1', name: 'Apple', stock: 10 } });
+    expect(created).not.toHaveProperty('base');
+
+    proxy.clear();
+    device.database
+      .prepare("UPDATE products SET name = 'Green apple', stock = stock - 2 WHERE id = ?")
+      .run(id);
+    await device.sync();
+    const [edit] = proxy.pushedChanges();
+    expect(edit).toEqual({
+      table: 'products',
+      id,
+      op: 'upsert',
+      updatedAt: expect.any(String) as unknown,
+      base: created?.updatedAt,
+      values: { name: 'Green apple', stock: { delta: -2 } },
+    });
+    const syncCalls = proxy.requests.filter((request) => !request.path.startsWith('/api/sync/health'));
+    expect(syncCalls.length).toBeGreaterThan(0);
+    for (const call of syncCalls) expect(call.headers['x-device-schema-version'], call.path).toBe('1');
+  });
+
+  it('keeps the pending columns through a pull and takes the server values of the others', async () => {
+    const { a, b, id } = await twoDevicesWithApple();
+    a.database.prepare("UPDATE products SET name = 'Green apple', stock = stock - 1 WHERE id = ?").run(id);
+    await later();
+    b.database.prepare('UPDATE products SET price_cents = 150, stock = stock - 3 WHERE id = ?').run(id);
+    await syncAll(b);
+    expect((await a.pull()).ok).toBe(true);
+    expect(product(a, id)).toMatchObject({ name: 'Green apple', price_cents: 150, stock: 6 });
+    expect(a.status.pendingChanges).toBe(1);
+  });
+
+  it('tells the cashier of an edit that lost to a later write made without knowing it, and not of a plain later edit', async () => {
+    const { a, b, id } = await twoDevicesWithApple();
+
+    // Both change the price offline; A's is the later write.
+    b.database.prepare('UPDATE products SET price_cents = 150 WHERE id = ?').run(id);
+    await later();
+    a.database.prepare('UPDATE products SET price_cents = 140 WHERE id = ?').run(id);
+    await syncAll(a, b);
+    expect(product(b, id)).toMatchObject({ price_cents: 140 });
+    expect(b.lostEdits()).toMatchObject([
+      {
+        table: 'products',
+        rowId: id,
+        rowName: 'Apple',
+        kind: 'value',
+        column: 'price_cents',
+        mine: 150,
+        winning: 140,
+      },
+    ]);
+    expect(b.syncLog(1)[0]).toMatchObject({
+      conflicts: 1,
+      conflictRows: [{ table: 'products', id, name: 'Apple' }],
+    });
+    expect(a.lostEdits()).toEqual([]);
+
+    // A plain later edit: B changes the price after it received A's. Nobody lost anything.
+    await syncAll(a);
+    b.database.prepare('UPDATE products SET price_cents = 170 WHERE id = ?').run(id);
+    await syncAll(b, a);
+    expect(product(a, id)).toMatchObject({ price_cents: 170 });
+    expect(a.lostEdits()).toEqual([]);
+    expect(b.lostEdits()).toHaveLength(1);
+    expect(a.syncLog(1)[0]).toMatchObject({ conflicts: 0, conflictRows: [] });
+  });
+});
+
+/**
+ * Takes a device file back to the bookkeeping layout of the previous release (version 2: no column masks,
+ * no lost edits), with the capture triggers that layout had: the same statements without the mask.
+ */
+function toPreviousLayout(dbPath: string): void {
+  const db = new Database(dbPath);
+  const triggers = db
+    .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE '_sync_capture_%'")
+    .all() as { name: string; sql: string }[];
+  db.transaction(() => {
+    for (const trigger of triggers) {
+      const previous = trigger.sql
+        .replace('(tbl, id, op, hlc, revision, base, cols)', '(tbl, id, op, hlc, revision, base)')
+        .replace(', cols = cols | excluded.cols', '')
+        .replace(
+          /, (?:\d+|(?:\(CASE WHEN [^()]*? THEN \d+ ELSE 0 END\)(?: \| )?)+) FROM _sync_clock/g,
+          ' FROM _sync_clock',
+        );
+      expect(previous).not.toMatch(/cols/);
+      db.exec(`DROP TRIGGER "${trigger.name}"`);
+      db.exec(previous);
+    }
+    db.exec(`
+      ALTER TABLE _sync_pending DROP COLUMN cols;
+      ALTER TABLE _sync_pending DROP COLUMN wire_cols;
+      ALTER TABLE _sync_pending DROP COLUMN base_stamp;
+      ALTER TABLE _sync_log DROP COLUMN conflict_rows;
+      DROP TABLE _sync_lost_edits;
+      UPDATE _sync_state SET value = '2' WHERE key = 'store_version';
+    `);
+  })();
+  db.close();
+}
+
+describe('a device file of the previous release', () => {
+  it('is upgraded in place, and its pending rows are pushed as whole-row writes', async () => {
+    const server = await startTestServer();
+    const old = await server.pairedClient('old');
+    const dbPath = old.database.name;
+    const id = insertApple(old);
+    await syncAll(old);
+    old.database.prepare("UPDATE products SET name = 'Green apple', stock = stock - 2 WHERE id = ?").run(id);
+    const customer = uuidv7();
+    old.database.prepare("INSERT INTO customers (id, name) VALUES (?, 'Ada')").run(customer);
+    await old.close();
+
+    toPreviousLayout(dbPath);
+    // The previous release's triggers at work: a write with no mask.
+    const program = new Database(dbPath);
+    program.prepare('UPDATE products SET price_cents = 90 WHERE id = ?').run(id);
+    program.close();
+
+    const upgraded = createSyncClient({ dbPath, serverUrl: server.url });
+    onCleanup(() => upgraded.close());
+    const products = new CompiledSchema(SHOP_SCHEMA).table('products')!;
+    const pending = upgraded.database
+      .prepare('SELECT tbl, id, cols FROM _sync_pending ORDER BY tbl')
+      .all() as { tbl: string; id: string; cols: number }[];
+    expect(pending).toEqual([
+      { tbl: 'customers', id: customer, cols: fullMask(3) },
+      { tbl: 'products', id, cols: fullMask(products.columns.length) },
+    ]);
+    await syncAll(upgraded);
+    expect(upgraded.status.pendingChanges).toBe(0);
+    const other = await server.pairedClient('other');
+    await syncAll(other);
+    expect(product(other, id)).toMatchObject({ name: 'Green apple', price_cents: 90, stock: 8 });
+    expect(other.database.prepare('SELECT name FROM customers WHERE id = ?').get(customer)).toEqual({
+      name: 'Ada',
+    });
+
+    // From now on the triggers note the columns a write set.
+    upgraded.database.prepare("UPDATE products SET name = 'Apple' WHERE id = ?").run(id);
+    expect(
+      upgraded.database.prepare('SELECT cols FROM _sync_pending WHERE id = ?').get(id) as { cols: number },
+    ).toEqual({ cols: maskOf(products, ['name']) });
+    expect(upgraded.lostEdits()).toEqual([]);
+  });
+});
+
+/** A server that is restarted with the schema that adds `products.barcode`. */
+async function changeSchema(server: TestServer): Promise<void> {
+  await server.stop();
+  await server.restart({ schema: SCHEMA_WITH_BARCODE });
+}
+
+describe("with the server's column-level half (protocol 2; fails against a whole-row server)", () => {
+  it('keeps edits of different columns of one row made on two devices, on every device', async () => {
+    const { a, b, id } = await twoDevicesWithApple();
+    a.database.prepare("UPDATE products SET name = 'Green apple' WHERE id = ?").run(id);
+    await later();
+    b.database.prepare('UPDATE products SET price_cents = 150 WHERE id = ?').run(id);
+    await syncAll(b, a, b);
+    for (const device of [a, b]) {
+      expect(product(device, id)).toMatchObject({ name: 'Green apple', price_cents: 150 });
+      expect(device.lostEdits()).toEqual([]);
+    }
+  });
+
+  it('adds a counter delta and keeps a column edit of the same row from another device', async () => {
+    const { a, b, id } = await twoDevicesWithApple();
+    a.database.prepare("UPDATE products SET name = 'Green apple', stock = stock - 2 WHERE id = ?").run(id);
+    await later();
+    b.database.prepare('UPDATE products SET price_cents = 150, stock = stock - 3 WHERE id = ?').run(id);
+    await syncAll(a, b, a);
+    for (const device of [a, b])
+      expect(product(device, id)).toMatchObject({ name: 'Green apple', price_cents: 150, stock: 5 });
+  });
+
+  it('keeps a barcode set after a schema change when a device offline across it renames the product', async () => {
+    const { server, a, b, id } = await twoDevicesWithApple();
+
+    // B is offline from here: it renames the product under schema version 1.
+    b.database.prepare("UPDATE products SET name = 'Green apple' WHERE id = ?").run(id);
+    await changeSchema(server);
+    await syncAll(a);
+    expect(product(a, id)).toHaveProperty('barcode', null);
+    a.database.prepare("UPDATE products SET barcode = '4006381333931' WHERE id = ?").run(id);
+    await syncAll(a);
+
+    // B comes back: it takes version 2 and pushes its rename, which must not touch the barcode.
+    await later();
+    await syncAll(b, a);
+    for (const device of [a, b]) {
+      expect(product(device, id)).toMatchObject({ name: 'Green apple', barcode: '4006381333931' });
+    }
+    expect(b.lostEdits()).toEqual([]);
+  });
+});
