@@ -47,7 +47,6 @@ export type { RejectedRow } from './apply-push.js';
 export type { ConflictRecord, RowVersion, SetAsideRow } from './conflicts.js';
 export type { ConflictRow, LostEdit } from './lost-edits.js';
 export {
-  DEVICE_SCHEMA_VERSION_HEADER,
   HttpTransport,
   normalizeServerUrl,
   type DeviceCallContext,

@@ -1,4 +1,5 @@
 import {
+  DEVICE_SCHEMA_VERSION_HEADER,
   DEVICE_APP_VERSION_HEADER,
   DEVICE_PENDING_HEADER,
   ErrorBody,
@@ -50,12 +51,6 @@ export interface Transport {
    */
   events(context: DeviceCallContext): Promise<AsyncIterable<ServerEvent>>;
 }
-
-/**
- * The header by which a device tells the server the schema version its tables are at (PROTOCOL.md §2,
- * schema), on every sync call.
- */
-export const DEVICE_SCHEMA_VERSION_HEADER = 'x-device-schema-version';
 
 /** A `fetch` an {@link HttpTransport} can be given to make its calls with; tests wrap one to drop requests and answers. */
 export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>;
