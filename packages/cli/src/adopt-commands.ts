@@ -26,8 +26,9 @@ export function registerAdoptCommands(program: Command): void {
       requireFile(flags.db, '--db');
       requireFile(flags.map, '--map');
       let map: unknown;
+      const text = fs.readFileSync(flags.map, 'utf8');
       try {
-        map = JSON.parse(fs.readFileSync(flags.map, 'utf8'));
+        map = JSON.parse(text);
       } catch (error) {
         throw new UsageError(`--map ${flags.map}: not valid JSON (${(error as Error).message})`);
       }
@@ -36,7 +37,7 @@ export function registerAdoptCommands(program: Command): void {
         map,
         mapFolder: path.dirname(path.resolve(flags.map)),
       }).catch((error: unknown) => {
-        throw usageError(flags.db, flags.map, error);
+        throw usageError(flags.db, { path: flags.map, text }, error);
       });
       process.stdout.write(`${JSON.stringify(result)}\n`);
     });
@@ -58,14 +59,41 @@ export function registerAdoptCommands(program: Command): void {
     });
 }
 
+/**
+ * The line of a map file's field (`tables.products.columns.name`): each name of the path looked for as a
+ * JSON key after the previous one; the deepest found. `null` when not even the first is there.
+ */
+function lineOfField(text: string, field: string): number | null {
+  let at = 0;
+  let found: number | null = null;
+  for (const name of field.split('.')) {
+    const next = text.indexOf(JSON.stringify(name), at);
+    if (next < 0) break;
+    at = next;
+    found = next;
+  }
+  return found === null ? null : text.slice(0, found).split('\n').length;
+}
+
 function requireFile(file: string, flag: string): void {
   if (!fs.existsSync(file)) throw new UsageError(`${flag} ${file}: there is no such file`);
 }
 
-/** A map that does not fit or a device file that is not paired as a usage error; any other error as it is. */
-function usageError(dbPath: string, mapPath: string | null, error: unknown): unknown {
-  if (error instanceof AdoptMapError)
-    return new UsageError(`--map ${mapPath ?? ''}: ${error.problems.join('; ')}`.replace('--map : ', ''));
+/**
+ * A map that does not fit or a device file that is not paired as a usage error; any other error as it is.
+ * Each problem of a map file names the line of the field it is about.
+ */
+function usageError(dbPath: string, map: { path: string; text: string } | null, error: unknown): unknown {
+  if (error instanceof AdoptMapError) {
+    if (map === null) return new UsageError(error.problems.join('; '));
+    const problems = error.problems.map((problem) => {
+      const split = problem.indexOf(': ');
+      const field = split < 0 ? '' : problem.slice(0, split);
+      const line = field === '' ? null : lineOfField(map.text, field);
+      return line === null ? problem : `${field} (line ${line})${problem.slice(split)}`;
+    });
+    return new UsageError(`--map ${map.path}: ${problems.join('; ')}`);
+  }
   if (error instanceof NotPairedError) {
     return new UsageError(`--db ${dbPath} is not a paired device file; run "tillsync pair" first`);
   }

@@ -3,12 +3,15 @@ export {
   attachLegacyDatabase,
   detachLegacyDatabase,
   LegacyBridgeRunner,
+  readLegacyStatus,
   type AttachOptions,
   type AttachResult,
   type DetachOptions,
   type DetachResult,
   type LegacyBridgeRunnerOptions,
+  type LegacyStatus,
 } from './legacy-attachment.js';
+export type { LegacyRefusal } from './device-bookkeeping.js';
 export { withLegacyBridge } from './bridged-client.js';
 export {
   AdoptMapError,

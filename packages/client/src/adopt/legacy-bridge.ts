@@ -7,6 +7,7 @@ import { silentLogger, type DeviceLogger } from '../logger.js';
 import type { SyncedTables } from '../synced-tables.js';
 import type { AdoptPlan, BoundColumn, BoundTable, SyncedValue } from './adopt-plan.js';
 import { ConversionError, shownValue, toLegacyValue, toSyncedValue } from './conversions.js';
+import { describeRefusal, noteRefusals, type LegacyRefusal } from './device-bookkeeping.js';
 import type { LegacyDatabase, LegacyRow } from './legacy-database.js';
 
 /**
@@ -191,13 +192,15 @@ export class LegacyBridge {
               changed += 1;
             } else {
               if (this.#writeChanges(table, mapping, values)) changed += 1;
-              journal.push({
-                action: 'shadow',
-                tbl: name,
-                globalId: mapping.globalId,
-                localKey: key,
-                shadow: JSON.stringify(values),
-              });
+              // Nothing new since both sides last agreed (an attach run again): no write to the legacy database.
+              if (!sameValues(values, mapping.shadow))
+                journal.push({
+                  action: 'shadow',
+                  tbl: name,
+                  globalId: mapping.globalId,
+                  localKey: key,
+                  shadow: JSON.stringify(values),
+                });
             }
             done.push(...seqs);
           }
@@ -228,94 +231,153 @@ export class LegacyBridge {
     return changed;
   }
 
-  /** The sync's writes (the inbox) into the legacy tables; returns how many legacy rows changed. */
+  /**
+   * The sync's writes (the inbox) into the legacy tables; returns how many legacy rows changed. Within a
+   * batch, inserts and updates go parents first and deletes children first, so the program's own foreign
+   * keys accept them. A row the legacy database refuses stays in the inbox with its reason
+   * (`_sync_adopt_refused`) and is tried again: once more in this run when other rows went in meanwhile (a
+   * self-reference, a batch boundary), and at every cycle after.
+   */
   async bringOut(): Promise<number> {
     await this.#finishJournal([]);
-    let after = 0;
     let changed = 0;
-    for (;;) {
-      const entries = this.#store
-        .statement('SELECT seq, tbl, id FROM _sync_adopt_inbox WHERE seq > ? ORDER BY seq LIMIT ?')
-        .all(after, this.#batchSize) as { seq: number; tbl: string; id: string }[];
-      if (entries.length === 0) break;
-      const seqsByRow = new Map<string, number[]>();
-      const idsByTable = new Map<string, Set<string>>();
-      const done: number[] = [];
-      for (const entry of entries) {
-        after = Math.max(after, entry.seq);
-        if (!this.#plan.tables.some((table) => table.synced.name === entry.tbl)) {
-          done.push(entry.seq);
-          continue;
-        }
-        let ids = idsByTable.get(entry.tbl);
-        if (!ids) idsByTable.set(entry.tbl, (ids = new Set()));
-        ids.add(entry.id);
-        const rowKey = `${entry.tbl}\u0000${entry.id}`;
-        seqsByRow.set(rowKey, [...(seqsByRow.get(rowKey) ?? []), entry.seq]);
+    for (let pass = 0; pass < 3; pass += 1) {
+      const before = changed;
+      let refused = 0;
+      let after = 0;
+      for (;;) {
+        const entries = this.#store
+          .statement('SELECT seq, tbl, id FROM _sync_adopt_inbox WHERE seq > ? ORDER BY seq LIMIT ?')
+          .all(after, this.#batchSize) as { seq: number; tbl: string; id: string }[];
+        if (entries.length === 0) break;
+        after = entries.at(-1)?.seq ?? after;
+        const batch = await this.#bringOutBatch(entries);
+        changed += batch.changed;
+        refused += batch.refused;
+        if (entries.length < this.#batchSize) break;
       }
-
-      const keysOfIds: KeyLookup = new Map();
-      await this.#legacy.transaction(
-        async () => {
-          for (const table of this.#plan.tables) {
-            const name = table.synced.name;
-            const ids = [...(idsByTable.get(name) ?? [])];
-            if (ids.length === 0) continue;
-            const deviceRows = new Map(ids.map((id) => [id, this.#tables.read(table.synced, id)]));
-            const mappings = await this.#mappingsById(name, ids);
-            for (const column of table.columns) {
-              if (column.references === null) continue;
-              const referenced = [...deviceRows.values()]
-                .map((row) => row?.[column.synced.name])
-                .filter((value): value is string => typeof value === 'string');
-              const found = await this.#mappingsById(column.references, referenced);
-              let lookup = keysOfIds.get(column.references);
-              if (!lookup)
-                keysOfIds.set(column.references, (lookup = new Map<string | number, string | number>()));
-              for (const [id, mapping] of found)
-                if (mapping.localKey !== null) lookup.set(id, mapping.localKey);
-            }
-            for (const id of ids) {
-              const seqs = seqsByRow.get(`${name}\u0000${id}`) ?? [];
-              try {
-                const wrote = await this.#legacy.savepoint(() =>
-                  this.#writeLegacyRow(
-                    table,
-                    id,
-                    deviceRows.get(id) ?? null,
-                    mappings.get(id) ?? null,
-                    keysOfIds,
-                  ),
-                );
-                if (wrote) changed += 1;
-                done.push(...seqs);
-              } catch (error) {
-                if (error instanceof WaitForParent) {
-                  this.#logger.warn(
-                    { component: 'legacy-bridge', table: name, rowId: id },
-                    `${name} ${id} waits: ${error.message}`,
-                  );
-                  continue;
-                }
-                // The program's own rules refused the row (a constraint): it is left as the program has it.
-                this.#logger.warn(
-                  { component: 'legacy-bridge', table: name, rowId: id },
-                  `${name} ${id} could not be written to ${table.legacy}: ${error instanceof Error ? error.message : String(error)}`,
-                );
-                done.push(...seqs);
-              }
-            }
-          }
-        },
-        { applying: true },
-      );
-      this.#store.write(() => {
-        const remove = this.#store.statement('DELETE FROM _sync_adopt_inbox WHERE seq = ?');
-        for (const seq of done) remove.run(seq);
-      });
-      if (entries.length < this.#batchSize) break;
+      if (refused === 0 || changed === before) break;
     }
     return changed;
+  }
+
+  async #bringOutBatch(
+    entries: readonly { seq: number; tbl: string; id: string }[],
+  ): Promise<{ changed: number; refused: number }> {
+    const seqsByRow = new Map<string, number[]>();
+    const idsByTable = new Map<string, Set<string>>();
+    const done: number[] = [];
+    for (const entry of entries) {
+      if (!this.#plan.tables.some((table) => table.synced.name === entry.tbl)) {
+        done.push(entry.seq);
+        continue;
+      }
+      let ids = idsByTable.get(entry.tbl);
+      if (!ids) idsByTable.set(entry.tbl, (ids = new Set()));
+      ids.add(entry.id);
+      const rowKey = `${entry.tbl}\u0000${entry.id}`;
+      seqsByRow.set(rowKey, [...(seqsByRow.get(rowKey) ?? []), entry.seq]);
+    }
+
+    let changed = 0;
+    const refusals: Omit<LegacyRefusal, 'attempts' | 'firstAt' | 'lastAt'>[] = [];
+    const accepted: { table: string; id: string }[] = [];
+    const keysOfIds: KeyLookup = new Map();
+    const rowsOf = new Map<string, Map<string, RowValues | null>>();
+    const mappingsOf = new Map<string, Map<string, MappingRow>>();
+    await this.#legacy.transaction(
+      async () => {
+        for (const table of this.#plan.tables) {
+          const name = table.synced.name;
+          const ids = [...(idsByTable.get(name) ?? [])];
+          if (ids.length === 0) continue;
+          const deviceRows = new Map(ids.map((id) => [id, this.#tables.read(table.synced, id)]));
+          rowsOf.set(name, deviceRows);
+          mappingsOf.set(name, await this.#mappingsById(name, ids));
+          for (const column of table.columns) {
+            if (column.references === null) continue;
+            const referenced = [...deviceRows.values()]
+              .map((row) => row?.[column.synced.name])
+              .filter((value): value is string => typeof value === 'string');
+            const found = await this.#mappingsById(column.references, referenced);
+            let lookup = keysOfIds.get(column.references);
+            if (!lookup)
+              keysOfIds.set(column.references, (lookup = new Map<string | number, string | number>()));
+            for (const [id, mapping] of found)
+              if (mapping.localKey !== null) lookup.set(id, mapping.localKey);
+          }
+        }
+        // Inserts and updates parents first, then deletes children first.
+        const steps = [
+          ...this.#plan.tables.map((table) => ({ table, deletes: false })),
+          ...[...this.#plan.tables].reverse().map((table) => ({ table, deletes: true })),
+        ];
+        for (const { table, deletes } of steps) {
+          const name = table.synced.name;
+          const deviceRows = rowsOf.get(name);
+          const mappings = mappingsOf.get(name);
+          if (!deviceRows || !mappings) continue;
+          const ids = [...deviceRows.keys()].filter((id) => (deviceRows.get(id) === null) === deletes);
+          // Within a table that references itself, a child's delete before its parent's.
+          if (deletes) ids.reverse();
+          for (const id of ids) {
+            const seqs = seqsByRow.get(`${name}\u0000${id}`) ?? [];
+            const device = deviceRows.get(id) ?? null;
+            const mapping = mappings.get(id) ?? null;
+            // The echo of what both sides agree on already (the device's own push, pulled back): no statement.
+            if (device && mapping?.shadow && sameValues(this.#shadowOf(table, device), mapping.shadow)) {
+              done.push(...seqs);
+              accepted.push({ table: name, id });
+              continue;
+            }
+            try {
+              const wrote = await this.#legacy.savepoint(() =>
+                this.#writeLegacyRow(table, id, device, mapping, keysOfIds),
+              );
+              if (wrote) changed += 1;
+              done.push(...seqs);
+              accepted.push({ table: name, id });
+            } catch (error) {
+              if (error instanceof WaitForParent) {
+                this.#logger.warn(
+                  { component: 'legacy-bridge', table: name, rowId: id },
+                  `${name} ${id} waits: ${error.message}`,
+                );
+                continue;
+              }
+              // The program's own rules refused the row (a constraint): it stays in the inbox, to be tried again.
+              const refusal = {
+                table: name,
+                id,
+                legacyTable: table.legacy,
+                localKey: mapping?.localKey === null || !mapping ? null : String(mapping.localKey),
+                op: device ? ('write' as const) : ('delete' as const),
+                message: error instanceof Error ? error.message : String(error),
+              };
+              refusals.push(refusal);
+              this.#logger.warn(
+                { component: 'legacy-bridge', table: name, rowId: id },
+                describeRefusal({ ...refusal, attempts: 1, firstAt: '', lastAt: '' }),
+              );
+            }
+          }
+        }
+      },
+      { applying: true },
+    );
+    noteRefusals(this.#store, refusals, accepted, new Date().toISOString());
+    this.#store.write(() => {
+      const remove = this.#store.statement('DELETE FROM _sync_adopt_inbox WHERE seq = ?');
+      for (const seq of done) remove.run(seq);
+    });
+    return { changed, refused: refusals.length };
+  }
+
+  /** The bound columns of a device row, as the shadow holds them. */
+  #shadowOf(table: BoundTable, device: RowValues): Record<string, SyncedValue> {
+    const shadow: Record<string, SyncedValue> = {};
+    for (const column of table.columns) shadow[column.synced.name] = device[column.synced.name] ?? null;
+    return shadow;
   }
 
   /** Writes one synced row to its legacy table; returns whether the legacy table changed. */
@@ -341,8 +403,7 @@ export class LegacyBridge {
     }
     // Deleted by the program and not yet brought in: that delete is the later write; it goes out next.
     if (mapping && mapping.localKey === null) return false;
-    const shadow: Record<string, SyncedValue> = {};
-    for (const column of table.columns) shadow[column.synced.name] = device[column.synced.name] ?? null;
+    const shadow = this.#shadowOf(table, device);
     const legacyValue = (column: BoundColumn, value: SyncedValue): string | number | null => {
       if (column.references === null) return toLegacyValue(column, value);
       if (value === null) return null;
