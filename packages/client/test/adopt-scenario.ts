@@ -53,9 +53,9 @@ export async function adoptionStory(shop: LegacyShop): Promise<void> {
 
   const attached = await attachLegacyDatabase({ dbPath: tillPath, map: shopMap(shop.location) });
   expect(attached.tables).toEqual([
-    { table: 'products', legacyTable: 'Products', rows: 3 },
-    { table: 'sales', legacyTable: 'Sales', rows: 1 },
-    { table: 'sale_items', legacyTable: 'SaleItems', rows: 2 },
+    { table: 'products', legacyTable: 'Products', rows: 3, keys: 'database' },
+    { table: 'sales', legacyTable: 'Sales', rows: 1, keys: 'database' },
+    { table: 'sale_items', legacyTable: 'SaleItems', rows: 2, keys: 'database' },
   ]);
   expect(attached.broughtIn).toBe(6);
   expect(await shop.tableDefinitions()).toBe(definitions);

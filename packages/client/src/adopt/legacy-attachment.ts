@@ -10,7 +10,7 @@ import { silentLogger, type DeviceLogger } from '../logger.js';
 import { readCredentials } from '../session.js';
 import { SyncedTables } from '../synced-tables.js';
 import { AdoptMapError, parseAdoptMap, type AdoptMap, type LegacyLocation } from './adopt-map.js';
-import { buildAdoptPlan, type AdoptPlan } from './adopt-plan.js';
+import { buildAdoptPlan, type AdoptPlan, type BoundTable, type KeyStrategy } from './adopt-plan.js';
 import {
   describeRefusal,
   dropSavedIdMappings,
@@ -26,6 +26,7 @@ import {
 } from './device-bookkeeping.js';
 import { LegacyBridge } from './legacy-bridge.js';
 import type { LegacyDatabase } from './legacy-database.js';
+import { LegacyKeys } from './legacy-keys.js';
 import { MysqlLegacyDatabase } from './mysql-legacy-database.js';
 import { SqliteLegacyDatabase } from './sqlite-legacy-database.js';
 
@@ -46,12 +47,29 @@ export interface AttachOptions {
   readonly logger?: DeviceLogger;
 }
 
+/** A bound table as an attach reports it. */
+export interface AttachedTable {
+  readonly table: string;
+  readonly legacyTable: string;
+  /** How many rows it holds. */
+  readonly rows: number;
+  /**
+   * Its key, and how a row from another device gets one: `database` (the database assigns it), `max+1`
+   * (the highest + 1, in the bridge's transaction), `composite` (the row's own key columns).
+   */
+  readonly keys: KeyStrategy;
+}
+
+function attachedTable(table: BoundTable, rows: number): AttachedTable {
+  return { table: table.synced.name, legacyTable: table.legacy, rows, keys: table.newKeys };
+}
+
 /** What an attach did. */
 export interface AttachResult {
   /** The legacy database. */
   readonly legacy: string;
-  /** Per bound table: its legacy table and how many rows it holds. */
-  readonly tables: readonly { readonly table: string; readonly legacyTable: string; readonly rows: number }[];
+  /** Per bound table: its legacy table, how many rows it holds and how its keys are made. */
+  readonly tables: readonly AttachedTable[];
   /** Synced rows created or changed from the legacy rows, now waiting to be pushed. */
   readonly broughtIn: number;
   /** Legacy rows written from what the device file already held. */
@@ -83,35 +101,39 @@ export async function attachLegacyDatabase(options: AttachOptions): Promise<Atta
       const plan = await buildAdoptPlan(resolved, schema, legacy);
       return await withLease(store, async () => {
         const synced = plan.tables.map((table) => table.synced.name);
-        await legacy.install(
-          plan.tables.map((table) => ({
-            syncedTable: table.synced.name,
-            legacyTable: table.legacy,
-            key: table.key,
-            watchedColumns: table.columns.map((column) => column.legacy),
-          })),
-        );
-        await restoreIdMappings(legacy, plan, savedIdMappings(store, synced));
-        dropSavedIdMappings(store, synced);
-        // Every row once: new ones get an id, the others are told against their shadow (changed while detached?).
-        const counts: { table: string; legacyTable: string; rows: number }[] = [];
-        for (const table of plan.tables) {
-          const t = legacy.quote(table.legacy);
-          const imported = await legacy.run(
-            `INSERT INTO _sync_changelog (tbl, local_key, op) SELECT ?, ${legacy.quote(table.key)}, 'I' FROM ${t}`,
-            [table.synced.name],
+        const keys = new LegacyKeys(legacy);
+        // Attached already with this very map: the triggers and ids are in place, and nothing is rewritten.
+        const again = JSON.stringify(readBinding(store)?.map ?? null) === JSON.stringify(resolved);
+        const counts: AttachedTable[] = [];
+        if (again) {
+          for (const table of plan.tables) {
+            const [row] = await legacy.select(`SELECT count(*) AS n FROM ${legacy.quote(table.legacy)}`);
+            counts.push(attachedTable(table, Number(row?.['n'] ?? 0)));
+          }
+        } else {
+          await legacy.install(
+            plan.tables.map((table) => ({
+              syncedTable: table.synced.name,
+              legacyTable: table.legacy,
+              key: table.key,
+              compositeKey: table.newKeys === 'composite' ? table.keyColumns : null,
+              watchedColumns: table.columns.map((column) => column.legacy),
+            })),
           );
-          counts.push({ table: table.synced.name, legacyTable: table.legacy, rows: imported.changes });
+          await restoreIdMappings(legacy, plan, savedIdMappings(store, synced));
+          dropSavedIdMappings(store, synced);
+          // Every row once: new ones get an id, the others are told against their shadow (changed while detached?).
+          for (const table of plan.tables) counts.push(attachedTable(table, await keys.noteEveryRow(table)));
+          installDeviceBookkeeping(
+            store,
+            resolved,
+            plan.tables.map((table) => ({
+              name: table.synced.name,
+              columns: table.columns.map((column) => column.synced.name),
+            })),
+            new Date().toISOString(),
+          );
         }
-        installDeviceBookkeeping(
-          store,
-          resolved,
-          plan.tables.map((table) => ({
-            name: table.synced.name,
-            columns: table.columns.map((column) => column.synced.name),
-          })),
-          new Date().toISOString(),
-        );
         const bridge = bridgeFor(store, schema, legacy, plan, options.logger ?? silentLogger);
         const broughtOut = await bridge.bringOut();
         const broughtIn = await bridge.bringIn();
@@ -469,11 +491,10 @@ async function restoreIdMappings(
         [mapping.tbl, mapping.globalId, mapping.localKey, mapping.shadow],
       );
     }
+    const keys = new LegacyKeys(legacy);
     for (const table of plan.tables) {
-      const key = legacy.quote(table.key);
       await legacy.run(
-        `UPDATE _sync_ids SET local_key = NULL WHERE tbl = ? AND local_key IS NOT NULL
-         AND NOT EXISTS (SELECT 1 FROM ${legacy.quote(table.legacy)} l WHERE l.${key} = _sync_ids.local_key)`,
+        `UPDATE _sync_ids SET local_key = NULL WHERE tbl = ? AND local_key IS NOT NULL AND ${keys.missing(table)}`,
         [table.synced.name],
       );
     }

@@ -1,7 +1,7 @@
 // Over 500 lines on purpose: the bring-in and the bring-out are one bridge (drawn below); they share the key
 // map, the conversions and the order of tables, and each engine's adapter is in its own file.
 import type { RowValues } from '@tillsync/protocol';
-import { v7 as uuidv7 } from 'uuid';
+import { v5 as uuidv5, v7 as uuidv7 } from 'uuid';
 import type { LocalStore } from '../local-store.js';
 import { silentLogger, type DeviceLogger } from '../logger.js';
 import type { SyncedTables } from '../synced-tables.js';
@@ -9,6 +9,7 @@ import type { AdoptPlan, BoundColumn, BoundTable, SyncedValue } from './adopt-pl
 import { ConversionError, shownValue, toLegacyValue, toSyncedValue } from './conversions.js';
 import { describeRefusal, noteRefusals, type LegacyRefusal } from './device-bookkeeping.js';
 import type { LegacyDatabase, LegacyRow } from './legacy-database.js';
+import { LegacyKeys } from './legacy-keys.js';
 
 /**
  * Keeps a shop program's own database and the device file in step (docs/adopt.md):
@@ -45,6 +46,9 @@ export interface LegacyBridgeOptions {
   readonly batchSize?: number;
 }
 
+/** The namespace of the UUIDv5 ids of composite-key rows (a fixed value: every till makes the same id). */
+const COMPOSITE_KEY_NAMESPACE = '8f6d1c7e-2b4a-4f0e-9a53-0c7d2e1b6a94';
+
 /** A row that waits: the row it references is not there yet. */
 class WaitForParent extends Error {
   override readonly name = 'WaitForParent';
@@ -75,6 +79,7 @@ export class LegacyBridge {
   readonly #plan: AdoptPlan;
   readonly #logger: DeviceLogger;
   readonly #batchSize: number;
+  readonly #keys: LegacyKeys;
 
   constructor(options: LegacyBridgeOptions) {
     this.#store = options.store;
@@ -83,6 +88,7 @@ export class LegacyBridge {
     this.#plan = options.plan;
     this.#logger = options.logger ?? silentLogger;
     this.#batchSize = Math.max(1, options.batchSize ?? 500);
+    this.#keys = new LegacyKeys(options.legacy);
   }
 
   /** The program's changes (the changelog) into the synced tables; returns how many rows changed. */
@@ -91,6 +97,7 @@ export class LegacyBridge {
     const legacy = this.#legacy;
     let after = 0;
     let changed = 0;
+    await this.#forgetCascadedRows();
     for (;;) {
       const entries = (await legacy.select(
         'SELECT seq, tbl, local_key FROM _sync_changelog WHERE seq > ? ORDER BY seq LIMIT ?',
@@ -125,7 +132,11 @@ export class LegacyBridge {
       for (const table of this.#plan.tables) {
         const keys = [...(keysByTable.get(table.synced.name) ?? [])];
         if (keys.length === 0) continue;
-        const rows = await this.#legacyRows(table, keys);
+        const rows = await this.#keys.rows(
+          table,
+          keys,
+          table.columns.map((column) => column.legacy),
+        );
         rowsByTable.set(table.synced.name, rows);
         mappingsByTable.set(table.synced.name, await this.#mappingsByKey(table.synced.name, keys));
         for (const column of table.columns) {
@@ -143,6 +154,7 @@ export class LegacyBridge {
       }
 
       const journal: JournalEntry[] = [];
+      const created = new Set<string>();
       this.#store.write(() => {
         for (const table of this.#plan.tables) {
           const name = table.synced.name;
@@ -177,7 +189,8 @@ export class LegacyBridge {
             }
             const mapping = mappings.get(key);
             if (!mapping) {
-              const globalId = uuidv7();
+              const globalId = this.#newGlobalId(table, values);
+              created.add(`${name}\u0000${globalId}`);
               this.#tables.upsert(table.synced, globalId, { ...table.defaults, ...values });
               let lookup = idsOfKeys.get(name);
               if (!lookup) idsOfKeys.set(name, (lookup = new Map<string | number, string | number>()));
@@ -206,6 +219,8 @@ export class LegacyBridge {
           }
         }
         for (const orphan of orphans) {
+          // A composite key deleted and added again: the same id, which the new entry takes over.
+          if (created.has(`${orphan.tbl}\u0000${orphan.global_id}`)) continue;
           const table = this.#plan.tables.find((candidate) => candidate.synced.name === orphan.tbl);
           if (table && this.#tables.read(table.synced, orphan.global_id)) {
             this.#tables.remove(table.synced, orphan.global_id);
@@ -229,6 +244,44 @@ export class LegacyBridge {
       if (entries.length < this.#batchSize) break;
     }
     return changed;
+  }
+
+  /**
+   * A new row's global id: a fresh UUIDv7, or for a composite key one made from the key's synced values
+   * (UUIDv5), so the same pair added on two tills (a track put in a playlist) is one row, not two.
+   */
+  #newGlobalId(table: BoundTable, values: Readonly<Record<string, SyncedValue>>): string {
+    if (table.newKeys !== 'composite') return uuidv7();
+    const parts = table.keyColumns.map((legacyName) => {
+      const column = table.columns.find((candidate) => candidate.legacy === legacyName);
+      return column ? (values[column.synced.name] ?? null) : null;
+    });
+    return uuidv5(JSON.stringify([table.synced.name, ...parts]), COMPOSITE_KEY_NAMESPACE);
+  }
+
+  /**
+   * Rows a cascade deleted without firing the triggers (MariaDB runs no trigger for a foreign key's
+   * `ON DELETE CASCADE`): when a parent's delete waits to be brought in, its child tables' keys without a
+   * row are let go of, so those rows are deleted with it.
+   */
+  async #forgetCascadedRows(): Promise<void> {
+    const parents = (await this.#legacy.select(
+      'SELECT DISTINCT tbl FROM _sync_ids WHERE local_key IS NULL',
+    )) as { tbl: string }[];
+    if (parents.length === 0) return;
+    const deleted = new Set(parents.map((row) => row.tbl));
+    const children = this.#plan.tables.filter((table) =>
+      table.columns.some((column) => column.references !== null && deleted.has(column.references)),
+    );
+    if (children.length === 0) return;
+    await this.#legacy.transaction(async () => {
+      for (const child of children) {
+        await this.#legacy.run(
+          `UPDATE _sync_ids SET local_key = NULL WHERE tbl = ? AND local_key IS NOT NULL AND ${this.#keys.missing(child)}`,
+          [child.synced.name],
+        );
+      }
+    });
   }
 
   /**
@@ -391,12 +444,12 @@ export class LegacyBridge {
     const legacy = this.#legacy;
     const name = table.synced.name;
     const t = legacy.quote(table.legacy);
-    const key = legacy.quote(table.key);
     if (!device) {
       if (!mapping) return false;
       let deleted = 0;
-      if (mapping.localKey !== null) {
-        deleted = (await legacy.run(`DELETE FROM ${t} WHERE ${key} = ?`, [mapping.localKey])).changes;
+      const location = mapping.localKey === null ? null : await this.#keys.locate(table, mapping.localKey);
+      if (location !== null) {
+        deleted = (await legacy.run(`DELETE FROM ${t} WHERE ${location.where}`, location.params)).changes;
       }
       await legacy.run('DELETE FROM _sync_ids WHERE tbl = ? AND global_id = ?', [name, id]);
       return deleted > 0;
@@ -422,27 +475,24 @@ export class LegacyBridge {
         columns.push(column);
         values.push(value);
       }
-      const inserted = await legacy.run(
-        columns.length === 0
-          ? `INSERT INTO ${t} DEFAULT VALUES`
-          : `INSERT INTO ${t} (${columns.map((column) => legacy.quote(column)).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
-        values,
-      );
+      const localKey = await this.#keys.insert(table, columns, values);
       await legacy.run('INSERT INTO _sync_ids (tbl, global_id, local_key, shadow) VALUES (?, ?, ?, ?)', [
         name,
         id,
-        inserted.insertId,
+        localKey,
         JSON.stringify(shadow),
       ]);
       let lookup = keysOfIds.get(name);
       if (!lookup) keysOfIds.set(name, (lookup = new Map<string | number, string | number>()));
-      lookup.set(id, inserted.insertId);
+      lookup.set(id, localKey);
       return true;
     }
 
+    const location = mapping.localKey === null ? null : await this.#keys.locate(table, mapping.localKey);
+    if (location === null || mapping.localKey === null) return false;
     const rows = await legacy.select(
-      `SELECT ${table.columns.map((column) => legacy.quote(column.legacy)).join(', ') || key} FROM ${t} WHERE ${key} = ?${legacy.lockRows}`,
-      [mapping.localKey],
+      `SELECT ${table.columns.map((column) => legacy.quote(column.legacy)).join(', ') || legacy.quote(table.key)} FROM ${t} WHERE ${location.where}${legacy.lockRows}`,
+      location.params,
     );
     const current = rows[0];
     if (!current) return false;
@@ -473,9 +523,10 @@ export class LegacyBridge {
     }
     if (set.length > 0) {
       await legacy.run(
-        `UPDATE ${t} SET ${set.map(([column]) => `${legacy.quote(column)} = ?`).join(', ')} WHERE ${key} = ?`,
-        [...set.map(([, value]) => value), mapping.localKey],
+        `UPDATE ${t} SET ${set.map(([column]) => `${legacy.quote(column)} = ?`).join(', ')} WHERE ${location.where}`,
+        [...set.map(([, value]) => value), ...location.params],
       );
+      await this.#keys.moved(table, mapping.localKey, Object.fromEntries(set));
     }
     // The echo of a row the device pushed itself changes nothing: no write at all then.
     if (set.length > 0 || !sameValues(shadow, mapping.shadow)) {
@@ -581,6 +632,19 @@ export class LegacyBridge {
         const table = this.#plan.tables.find((candidate) => candidate.synced.name === entry.tbl);
         if (entry.action === 'new' && table) {
           // The key only if the row is still there: a row deleted meanwhile leaves an orphan, deleted next.
+          if (table.newKeys === 'composite') {
+            // Its id may be that of a row with the same key deleted before (see #newGlobalId).
+            await legacy.run('DELETE FROM _sync_ids WHERE tbl = ? AND global_id = ? AND local_key IS NULL', [
+              entry.tbl,
+              entry.global_id,
+            ]);
+            const there = entry.local_key !== null && (await this.#keys.exists(table, entry.local_key));
+            await legacy.run(
+              `${legacy.insertIgnore} INTO _sync_ids (tbl, global_id, local_key, shadow) VALUES (?, ?, ?, ?)`,
+              [entry.tbl, entry.global_id, there ? entry.local_key : null, entry.shadow],
+            );
+            continue;
+          }
           await legacy.run(
             `${legacy.insertIgnore} INTO _sync_ids (tbl, global_id, local_key, shadow) VALUES (?, ?, (SELECT ${legacy.quote(table.key)} FROM ${legacy.quote(table.legacy)} WHERE ${legacy.quote(table.key)} = ?), ?)`,
             [entry.tbl, entry.global_id, entry.local_key, entry.shadow],
@@ -608,23 +672,6 @@ export class LegacyBridge {
     });
     const last = journal.at(-1)?.seq;
     if (last !== undefined) this.#store.statement('DELETE FROM _sync_adopt_journal WHERE seq <= ?').run(last);
-  }
-
-  async #legacyRows(table: BoundTable, keys: readonly number[]): Promise<Map<number, LegacyRow>> {
-    const legacy = this.#legacy;
-    const columns = [table.key, ...table.columns.map((column) => column.legacy)].map((column) =>
-      legacy.quote(column),
-    );
-    const rows = new Map<number, LegacyRow>();
-    for (let start = 0; start < keys.length; start += 500) {
-      const chunk = keys.slice(start, start + 500);
-      const found = await legacy.select(
-        `SELECT ${columns.join(', ')} FROM ${legacy.quote(table.legacy)} WHERE ${legacy.quote(table.key)} IN (${chunk.map(() => '?').join(', ')})`,
-        chunk,
-      );
-      for (const row of found) rows.set(Number(row[table.key]), row);
-    }
-    return rows;
   }
 
   async #mappingsByKey(tbl: string, keys: readonly number[]): Promise<Map<number, MappingRow>> {

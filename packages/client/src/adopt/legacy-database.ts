@@ -9,6 +9,9 @@
  * - `_sync_ids`: local integer key ↔ global id, per synced table, with the row's values as both sides last
  *   agreed (`shadow`, JSON), from which the next change of either side is told; a row the program deleted
  *   keeps its entry with `local_key` NULL until the delete has reached the device file;
+ * - `_sync_keys`: a number per composite key (tbl, local_key, parts), so a join table's rows have an integer
+ *   key in `_sync_changelog` and `_sync_ids` like the others; `parts` is the key's values as text, joined by
+ *   the unit separator (U+001F), see {@link keyText};
  * - the triggers `_sync_adopt_<table>_<insert|update|delete>`, which skip the bridge's own writes.
  */
 
@@ -28,13 +31,28 @@ export interface LegacyColumnInfo {
   readonly hasDefault: boolean;
 }
 
+/** A declared foreign key of a legacy table. */
+export interface LegacyForeignKey {
+  readonly columns: readonly string[];
+  readonly table: string;
+  readonly referencedColumns: readonly string[];
+}
+
 /** A legacy table as the database describes it. */
 export interface LegacyTableInfo {
   /** As the database spells it. */
   readonly name: string;
   readonly columns: readonly LegacyColumnInfo[];
+  /** The primary key's columns, in key order (none when it has no primary key). */
+  readonly primaryKey: readonly string[];
+  /** The single-column integer primary key, or `null` (none, a composite key, or not an integer). */
+  readonly integerKey: string | null;
   /** The integer primary key the database assigns itself on insert, or `null` when there is none. */
   readonly assignedKey: string | null;
+  /** Its declared foreign keys. */
+  readonly foreignKeys: readonly LegacyForeignKey[];
+  /** The columns that are unique on their own (a one-column unique index), the key aside. */
+  readonly uniqueColumns: readonly string[];
   /** Why the bridge cannot keep this table (no transactions), or `null`. */
   readonly problem: string | null;
 }
@@ -44,7 +62,10 @@ export interface CaptureTarget {
   /** The synced table it stands for: the changelog's `tbl`. */
   readonly syncedTable: string;
   readonly legacyTable: string;
+  /** The integer key; for a composite key, its first column. */
   readonly key: string;
+  /** A composite key's columns (the changelog then holds the row's `_sync_keys` number), or `null`. */
+  readonly compositeKey: readonly string[] | null;
   /** The columns whose change is a change (the bound ones). */
   readonly watchedColumns: readonly string[];
 }
@@ -67,7 +88,11 @@ export interface LegacyDatabase {
   readonly lockRows: string;
   /** An identifier in the engine's quotes. */
   quote(identifier: string): string;
+  /** The SQL expression of a composite key's text (`_sync_keys.parts`) for a row (`NEW`, `OLD`, an alias). */
+  keyTextOf(row: string, columns: readonly string[]): string;
   describeTable(name: string): Promise<LegacyTableInfo | null>;
+  /** The program's tables (not the bookkeeping), by name. */
+  listTables(): Promise<string[]>;
   select(sql: string, params?: readonly unknown[]): Promise<LegacyRow[]>;
   run(sql: string, params?: readonly unknown[]): Promise<RunResult>;
   /**
@@ -84,4 +109,19 @@ export interface LegacyDatabase {
   /** Drops the bookkeeping tables. */
   dropBookkeeping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The separator of a composite key's parts in `_sync_keys.parts`. */
+export const KEY_SEPARATOR = '\u001f';
+
+/** A composite key's text, as the triggers' {@link LegacyDatabase.keyTextOf} makes it, from its values. */
+export function keyText(values: readonly unknown[]): string {
+  return values
+    .map((value) => {
+      if (value === null || value === undefined) return '';
+      if (typeof value === 'string') return value;
+      if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+      return JSON.stringify(value);
+    })
+    .join(KEY_SEPARATOR);
 }
