@@ -1,14 +1,71 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { AdoptMapError, NotPairedError, attachLegacyDatabase, detachLegacyDatabase } from '@tillsync/client';
+import {
+  AdoptMapError,
+  NotPairedError,
+  attachLegacyDatabase,
+  detachLegacyDatabase,
+  generateAdoptMap,
+} from '@tillsync/client';
 import type { Command } from 'commander';
 import { UsageError } from './usage-error.js';
 
 /**
- * `tillsync attach` and `detach`: bind a shop program's existing database (SQLite or MariaDB) to a paired
- * device file, and undo it (docs/adopt.md). Each prints one JSON line.
+ * `tillsync adopt init`, `attach` and `detach`: write a schema and a map from a shop program's existing
+ * database (SQLite or MariaDB), bind it to a paired device file, and undo it (docs/adopt.md). Each prints
+ * one JSON line.
  */
 export function registerAdoptCommands(program: Command): void {
+  const adopt = program
+    .command('adopt')
+    .description("prepare the adoption of a shop program's own database (see `attach`)");
+  adopt
+    .command('init')
+    .description(
+      "read a shop program's database and write the synced schema (for `tillsync serve --schema`) and the " +
+        'map (for `tillsync attach --map`) that bind every table it can: names in snake case, types, ' +
+        'references from its foreign keys, keys from its primary keys. Review and edit both before use; ' +
+        'what could not be bound is in the map\'s "notes". Prints {"schema", "map", "tables", "skipped"}',
+    )
+    .requiredOption('--legacy <file or url>', 'the SQLite file, or mysql://user:password@host:3306/database')
+    .requiredOption('--out <dir>', 'the folder to write schema.json and map.json to (made if missing)')
+    .option('--force', 'replace schema.json and map.json if they are there')
+    .action(async (flags: { legacy: string; out: string; force?: boolean }) => {
+      const schemaFile = path.join(flags.out, 'schema.json');
+      const mapFile = path.join(flags.out, 'map.json');
+      if (!flags.force) {
+        for (const file of [schemaFile, mapFile]) {
+          if (fs.existsSync(file))
+            throw new UsageError(`--out ${flags.out}: ${file} is there already; give --force to replace it`);
+        }
+      }
+      fs.mkdirSync(flags.out, { recursive: true });
+      const generated = await generateAdoptMap({ legacy: flags.legacy, mapFolder: flags.out }).catch(
+        (error: unknown) => {
+          if (error instanceof AdoptMapError)
+            throw new UsageError(
+              `--legacy ${flags.legacy}: ${error.problems.join('; ').replace(/^legacy\.\w+: /, '')}`,
+            );
+          throw error;
+        },
+      );
+      fs.writeFileSync(schemaFile, `${JSON.stringify(generated.schema, null, 2)}\n`);
+      fs.writeFileSync(mapFile, `${JSON.stringify(generated.map, null, 2)}\n`);
+      process.stdout.write(
+        `${JSON.stringify({
+          schema: schemaFile,
+          map: mapFile,
+          tables: Object.entries(generated.map.tables).map(([table, binding]) => ({
+            table,
+            legacyTable: binding.table,
+            key: binding.key,
+            keys: Array.isArray(binding.key) ? 'composite' : (binding.newKeys ?? 'database'),
+          })),
+          skipped: generated.skipped,
+        })}\n`,
+      );
+    });
+
   program
     .command('attach')
     .description(

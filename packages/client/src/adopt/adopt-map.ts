@@ -75,6 +75,8 @@ export const AdoptMap = Type.Object(
     legacy: LegacyLocation,
     /** Synced table → its legacy table. */
     tables: Type.Record(Type.String(), TableBinding),
+    /** Remarks for the person who reviews the map (what `adopt init` could not bind, and why); not read. */
+    notes: Type.Optional(Type.Array(Type.String())),
   },
   { additionalProperties: false },
 );

@@ -101,10 +101,10 @@ export async function buildAdoptPlan(
     const shownKey = info.primaryKey.join(', ');
     let key: string | null = keyColumns.every((name) => name !== null) ? (keyColumns[0] ?? null) : null;
     let newKeys: KeyStrategy = 'database';
-    if (key !== null && keyColumns.length > 1) {
+    if (key !== null && Array.isArray(binding.key)) {
       newKeys = 'composite';
       if (
-        !composite ||
+        info.primaryKey.length === 0 ||
         keyColumns.length !== info.primaryKey.length ||
         !info.primaryKey.every((k) => keyColumns.includes(k))
       ) {
@@ -126,7 +126,11 @@ export async function buildAdoptPlan(
       } else if (info.integerKey !== key) {
         problems.push(
           `${where}.key: ${legacyTable}.${key} is not an integer primary key` +
-            (info.primaryKey.length > 0 ? ` (the primary key is ${shownKey})` : ` (${legacyTable} has none)`),
+            (info.primaryKey.length === 0
+              ? ` (${legacyTable} has none; the bridge needs one to find a row)`
+              : info.primaryKey.length === 1 && info.primaryKey[0] === key
+                ? `; to key rows by its value, write "key": ["${key}"] and bind it in "columns"`
+                : ` (the primary key is ${shownKey})`),
         );
         key = null;
       } else if (binding.newKeys === 'max+1') newKeys = 'max+1';

@@ -24,6 +24,7 @@ import {
   type IdMapping,
   type LegacyRefusal,
 } from './device-bookkeeping.js';
+import { generateAdoptFiles, type GeneratedAdoptFiles } from './generate-map.js';
 import { LegacyBridge } from './legacy-bridge.js';
 import type { LegacyDatabase } from './legacy-database.js';
 import { LegacyKeys } from './legacy-keys.js';
@@ -143,6 +144,36 @@ export async function attachLegacyDatabase(options: AttachOptions): Promise<Atta
       await legacy.close();
     }
   });
+}
+
+/** Options for {@link generateAdoptMap}. */
+export interface GenerateMapOptions {
+  /** The program's database: a SQLite file, or a `mysql://user:password@host:port/database` URL. */
+  readonly legacy: string;
+  /** The folder the map file goes to: a SQLite path in it is written from there. @defaultValue the working folder */
+  readonly mapFolder?: string;
+}
+
+/**
+ * Reads a shop program's database and makes a synced schema and a map that bind every table it can
+ * (`tillsync adopt init`); what it cannot bind is in the map's `notes`. Throws an {@link AdoptMapError}
+ * when the database cannot be opened.
+ *
+ * @example
+ * const { schema, map } = await generateAdoptMap({ legacy: 'shop.db' });
+ */
+export async function generateAdoptMap(options: GenerateMapOptions): Promise<GeneratedAdoptFiles> {
+  const mapFolder = path.resolve(options.mapFolder ?? process.cwd());
+  const mysql = /^(mysql|mariadb):\/\//i.test(options.legacy);
+  const opened: LegacyLocation = mysql ? { mysql: options.legacy } : { sqlite: path.resolve(options.legacy) };
+  const written: LegacyLocation =
+    'sqlite' in opened ? { sqlite: path.relative(mapFolder, opened.sqlite) || '.' } : opened;
+  const legacy = await openLegacyDatabase(opened);
+  try {
+    return await generateAdoptFiles(legacy, written);
+  } finally {
+    await legacy.close();
+  }
 }
 
 /** Options for {@link detachLegacyDatabase}. */

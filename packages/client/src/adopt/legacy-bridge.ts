@@ -335,89 +335,101 @@ export class LegacyBridge {
     let changed = 0;
     const refusals: Omit<LegacyRefusal, 'attempts' | 'firstAt' | 'lastAt'>[] = [];
     const accepted: { table: string; id: string }[] = [];
+    // The echo of what both sides agree on already (the device's own push, pulled back; an attach run
+    // again) is told by reads alone, and a batch of nothing else opens no transaction in the legacy database.
+    for (const table of this.#plan.tables) {
+      const name = table.synced.name;
+      const ids = idsByTable.get(name);
+      if (!ids) continue;
+      const mappings = await this.#mappingsById(name, [...ids]);
+      for (const id of ids) {
+        const device = this.#tables.read(table.synced, id);
+        const shadow = mappings.get(id)?.shadow;
+        if (!device || !shadow || !sameValues(this.#shadowOf(table, device), shadow)) continue;
+        ids.delete(id);
+        done.push(...(seqsByRow.get(`${name}\u0000${id}`) ?? []));
+        accepted.push({ table: name, id });
+      }
+      if (ids.size === 0) idsByTable.delete(name);
+    }
     const keysOfIds: KeyLookup = new Map();
     const rowsOf = new Map<string, Map<string, RowValues | null>>();
     const mappingsOf = new Map<string, Map<string, MappingRow>>();
-    await this.#legacy.transaction(
-      async () => {
-        for (const table of this.#plan.tables) {
-          const name = table.synced.name;
-          const ids = [...(idsByTable.get(name) ?? [])];
-          if (ids.length === 0) continue;
-          const deviceRows = new Map(ids.map((id) => [id, this.#tables.read(table.synced, id)]));
-          rowsOf.set(name, deviceRows);
-          mappingsOf.set(name, await this.#mappingsById(name, ids));
-          for (const column of table.columns) {
-            if (column.references === null) continue;
-            const referenced = [...deviceRows.values()]
-              .map((row) => row?.[column.synced.name])
-              .filter((value): value is string => typeof value === 'string');
-            const found = await this.#mappingsById(column.references, referenced);
-            let lookup = keysOfIds.get(column.references);
-            if (!lookup)
-              keysOfIds.set(column.references, (lookup = new Map<string | number, string | number>()));
-            for (const [id, mapping] of found)
-              if (mapping.localKey !== null) lookup.set(id, mapping.localKey);
-          }
-        }
-        // Inserts and updates parents first, then deletes children first.
-        const steps = [
-          ...this.#plan.tables.map((table) => ({ table, deletes: false })),
-          ...[...this.#plan.tables].reverse().map((table) => ({ table, deletes: true })),
-        ];
-        for (const { table, deletes } of steps) {
-          const name = table.synced.name;
-          const deviceRows = rowsOf.get(name);
-          const mappings = mappingsOf.get(name);
-          if (!deviceRows || !mappings) continue;
-          const ids = [...deviceRows.keys()].filter((id) => (deviceRows.get(id) === null) === deletes);
-          // Within a table that references itself, a child's delete before its parent's.
-          if (deletes) ids.reverse();
-          for (const id of ids) {
-            const seqs = seqsByRow.get(`${name}\u0000${id}`) ?? [];
-            const device = deviceRows.get(id) ?? null;
-            const mapping = mappings.get(id) ?? null;
-            // The echo of what both sides agree on already (the device's own push, pulled back): no statement.
-            if (device && mapping?.shadow && sameValues(this.#shadowOf(table, device), mapping.shadow)) {
-              done.push(...seqs);
-              accepted.push({ table: name, id });
-              continue;
+    if (idsByTable.size > 0)
+      await this.#legacy.transaction(
+        async () => {
+          for (const table of this.#plan.tables) {
+            const name = table.synced.name;
+            const ids = [...(idsByTable.get(name) ?? [])];
+            if (ids.length === 0) continue;
+            const deviceRows = new Map(ids.map((id) => [id, this.#tables.read(table.synced, id)]));
+            rowsOf.set(name, deviceRows);
+            mappingsOf.set(name, await this.#mappingsById(name, ids));
+            for (const column of table.columns) {
+              if (column.references === null) continue;
+              const referenced = [...deviceRows.values()]
+                .map((row) => row?.[column.synced.name])
+                .filter((value): value is string => typeof value === 'string');
+              const found = await this.#mappingsById(column.references, referenced);
+              let lookup = keysOfIds.get(column.references);
+              if (!lookup)
+                keysOfIds.set(column.references, (lookup = new Map<string | number, string | number>()));
+              for (const [id, mapping] of found)
+                if (mapping.localKey !== null) lookup.set(id, mapping.localKey);
             }
-            try {
-              const wrote = await this.#legacy.savepoint(() =>
-                this.#writeLegacyRow(table, id, device, mapping, keysOfIds),
-              );
-              if (wrote) changed += 1;
-              done.push(...seqs);
-              accepted.push({ table: name, id });
-            } catch (error) {
-              if (error instanceof WaitForParent) {
+          }
+          // Inserts and updates parents first, then deletes children first.
+          const steps = [
+            ...this.#plan.tables.map((table) => ({ table, deletes: false })),
+            ...[...this.#plan.tables].reverse().map((table) => ({ table, deletes: true })),
+          ];
+          for (const { table, deletes } of steps) {
+            const name = table.synced.name;
+            const deviceRows = rowsOf.get(name);
+            const mappings = mappingsOf.get(name);
+            if (!deviceRows || !mappings) continue;
+            const ids = [...deviceRows.keys()].filter((id) => (deviceRows.get(id) === null) === deletes);
+            // Within a table that references itself, a child's delete before its parent's.
+            if (deletes) ids.reverse();
+            for (const id of ids) {
+              const seqs = seqsByRow.get(`${name}\u0000${id}`) ?? [];
+              const device = deviceRows.get(id) ?? null;
+              const mapping = mappings.get(id) ?? null;
+              try {
+                const wrote = await this.#legacy.savepoint(() =>
+                  this.#writeLegacyRow(table, id, device, mapping, keysOfIds),
+                );
+                if (wrote) changed += 1;
+                done.push(...seqs);
+                accepted.push({ table: name, id });
+              } catch (error) {
+                if (error instanceof WaitForParent) {
+                  this.#logger.warn(
+                    { component: 'legacy-bridge', table: name, rowId: id },
+                    `${name} ${id} waits: ${error.message}`,
+                  );
+                  continue;
+                }
+                // The program's own rules refused the row (a constraint): it stays in the inbox, to be tried again.
+                const refusal = {
+                  table: name,
+                  id,
+                  legacyTable: table.legacy,
+                  localKey: mapping?.localKey === null || !mapping ? null : String(mapping.localKey),
+                  op: device ? ('write' as const) : ('delete' as const),
+                  message: error instanceof Error ? error.message : String(error),
+                };
+                refusals.push(refusal);
                 this.#logger.warn(
                   { component: 'legacy-bridge', table: name, rowId: id },
-                  `${name} ${id} waits: ${error.message}`,
+                  describeRefusal({ ...refusal, attempts: 1, firstAt: '', lastAt: '' }),
                 );
-                continue;
               }
-              // The program's own rules refused the row (a constraint): it stays in the inbox, to be tried again.
-              const refusal = {
-                table: name,
-                id,
-                legacyTable: table.legacy,
-                localKey: mapping?.localKey === null || !mapping ? null : String(mapping.localKey),
-                op: device ? ('write' as const) : ('delete' as const),
-                message: error instanceof Error ? error.message : String(error),
-              };
-              refusals.push(refusal);
-              this.#logger.warn(
-                { component: 'legacy-bridge', table: name, rowId: id },
-                describeRefusal({ ...refusal, attempts: 1, firstAt: '', lastAt: '' }),
-              );
             }
           }
-        }
-      },
-      { applying: true },
-    );
+        },
+        { applying: true },
+      );
     noteRefusals(this.#store, refusals, accepted, new Date().toISOString());
     this.#store.write(() => {
       const remove = this.#store.statement('DELETE FROM _sync_adopt_inbox WHERE seq = ?');

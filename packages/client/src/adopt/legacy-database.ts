@@ -29,6 +29,8 @@ export interface LegacyColumnInfo {
   readonly type: string;
   readonly notNull: boolean;
   readonly hasDefault: boolean;
+  /** The digits after the point of a `decimal`/`numeric` column (`numeric(10,2)`: 2), or `null`. */
+  readonly scale: number | null;
 }
 
 /** A declared foreign key of a legacy table. */

@@ -72,10 +72,18 @@ export class MysqlLegacyDatabase implements LegacyDatabase {
     if (!table) return null;
     const columns = (await this.select(
       `SELECT COLUMN_NAME AS name, DATA_TYPE AS type, IS_NULLABLE AS nullable, COLUMN_DEFAULT AS dflt,
-              COLUMN_KEY AS columnKey, EXTRA AS extra
+              COLUMN_KEY AS columnKey, EXTRA AS extra, NUMERIC_SCALE AS scale
        FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
       [table.name],
-    )) as { name: string; type: string; nullable: string; dflt: unknown; columnKey: string; extra: string }[];
+    )) as {
+      name: string;
+      type: string;
+      nullable: string;
+      dflt: unknown;
+      columnKey: string;
+      extra: string;
+      scale: number | string | null;
+    }[];
     const keys = (await this.select(
       `SELECT COLUMN_NAME AS name FROM information_schema.KEY_COLUMN_USAGE
        WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION`,
@@ -114,6 +122,8 @@ export class MysqlLegacyDatabase implements LegacyDatabase {
         notNull: column.nullable === 'NO' && !/auto_increment/i.test(column.extra),
         // MariaDB reports a column without a default as NULL and a NULL default as the text 'NULL'.
         hasDefault: column.dflt !== null,
+        scale:
+          /^(decimal|numeric)$/i.test(column.type) && column.scale !== null ? Number(column.scale) : null,
       })),
       primaryKey: keys.map((key) => key.name),
       integerKey,

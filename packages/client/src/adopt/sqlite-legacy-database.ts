@@ -86,6 +86,10 @@ export class SqliteLegacyDatabase implements LegacyDatabase {
         type: column.type.toLowerCase(),
         notNull: column.notnull === 1 && column.name !== rowidKey,
         hasDefault: column.dflt_value !== null,
+        scale:
+          /^(decimal|numeric)\s*\(\s*\d+\s*,\s*(\d+)\s*\)/i.exec(column.type)?.[2] === undefined
+            ? null
+            : Number(/,\s*(\d+)/.exec(column.type)?.[1]),
       })),
       primaryKey: keys.map((key) => key.name),
       integerKey,
@@ -105,7 +109,7 @@ export class SqliteLegacyDatabase implements LegacyDatabase {
   listTables(): Promise<string[]> {
     const rows = this.#db
       .prepare(
-        `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name NOT LIKE '\_sync\_%' ESCAPE '\' ORDER BY name`,
+        `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_sync\\_%' ESCAPE '\\' ORDER BY name`,
       )
       .all() as { name: string }[];
     return Promise.resolve(rows.map((row) => row.name));
