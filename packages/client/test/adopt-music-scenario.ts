@@ -235,6 +235,21 @@ export async function musicShopStory(shop: MusicShop): Promise<void> {
     { playlist: 'Music', track: 'Restless and Wild' },
   ]);
 
+  // The program adds an employee, then the manager she reports to: the self-reference in the later row.
+  await shop.run("INSERT INTO Employee (EmployeeId, LastName, FirstName) VALUES (7, 'Mitchell', 'Michelle')");
+  await shop.run("INSERT INTO Employee (EmployeeId, LastName, FirstName) VALUES (8, 'King', 'Robert')");
+  await shop.run('UPDATE Employee SET ReportsTo = 8 WHERE EmployeeId = 7');
+  expect((await syncTill()).ok).toBe(true);
+  expect((await other.sync()).ok).toBe(true);
+  expect(
+    other.database
+      .prepare(
+        `SELECT boss.first_name AS boss FROM employee e JOIN employee boss ON boss.id = e.reports_to
+         WHERE e.first_name = 'Michelle'`,
+      )
+      .get(),
+  ).toEqual({ boss: 'Robert' });
+
   // In the end the program's database and the fleet hold the same rows.
   const legacyCounts: number[] = [];
   for (const table of MUSIC_TABLES) {

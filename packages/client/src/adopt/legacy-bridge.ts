@@ -94,10 +94,24 @@ export class LegacyBridge {
   /** The program's changes (the changelog) into the synced tables; returns how many rows changed. */
   async bringIn(): Promise<number> {
     await this.#finishJournal([]);
+    await this.#forgetCascadedRows();
+    let changed = 0;
+    // A row that waits for a parent brought in later in the same run (a self-reference, a batch boundary)
+    // goes in with one more pass.
+    for (let pass = 0; pass < 3; pass += 1) {
+      const before = changed;
+      const run = await this.#bringInPass();
+      changed += run.changed;
+      if (run.waiting === 0 || changed === before) break;
+    }
+    return changed;
+  }
+
+  async #bringInPass(): Promise<{ changed: number; waiting: number }> {
     const legacy = this.#legacy;
     let after = 0;
     let changed = 0;
-    await this.#forgetCascadedRows();
+    let waiting = 0;
     for (;;) {
       const entries = (await legacy.select(
         'SELECT seq, tbl, local_key FROM _sync_changelog WHERE seq > ? ORDER BY seq LIMIT ?',
@@ -129,6 +143,7 @@ export class LegacyBridge {
       const rowsByTable = new Map<string, Map<number, LegacyRow>>();
       const mappingsByTable = new Map<string, Map<number, MappingRow>>();
       const idsOfKeys: KeyLookup = new Map();
+      const parentsToCome = new Map<string, Set<number>>();
       for (const table of this.#plan.tables) {
         const keys = [...(keysByTable.get(table.synced.name) ?? [])];
         if (keys.length === 0) continue;
@@ -150,6 +165,14 @@ export class LegacyBridge {
           if (!lookup)
             idsOfKeys.set(column.references, (lookup = new Map<string | number, string | number>()));
           for (const [key, mapping] of found) lookup.set(key, mapping.globalId);
+          // A parent row that is there but has no id yet: the child waits for it (a dangling key does not).
+          const parent = this.#plan.tables.find((candidate) => candidate.synced.name === column.references);
+          const unknown = referenced.filter((key) => !found.has(key));
+          if (parent && unknown.length > 0) {
+            let pending = parentsToCome.get(column.references);
+            if (!pending) parentsToCome.set(column.references, (pending = new Set()));
+            for (const key of (await this.#keys.rows(parent, unknown, [])).keys()) pending.add(key);
+          }
         }
       }
 
@@ -170,13 +193,14 @@ export class LegacyBridge {
             }
             let values: Record<string, SyncedValue>;
             try {
-              values = this.#syncedValues(table, row, idsOfKeys);
+              values = this.#syncedValues(table, row, idsOfKeys, parentsToCome);
             } catch (error) {
               if (error instanceof WaitForParent) {
-                this.#logger.warn(
+                this.#logger.info(
                   { component: 'legacy-bridge', table: table.legacy, key },
                   `${table.legacy} ${key} waits: ${error.message}`,
                 );
+                waiting += 1;
                 continue;
               }
               if (!(error instanceof ConversionError)) throw error;
@@ -243,7 +267,7 @@ export class LegacyBridge {
       await this.#finishJournal(done);
       if (entries.length < this.#batchSize) break;
     }
-    return changed;
+    return { changed, waiting };
   }
 
   /**
@@ -566,7 +590,12 @@ export class LegacyBridge {
   }
 
   /** A legacy row's bound columns as synced values; references through `idsOfKeys`. */
-  #syncedValues(table: BoundTable, row: LegacyRow, idsOfKeys: KeyLookup): Record<string, SyncedValue> {
+  #syncedValues(
+    table: BoundTable,
+    row: LegacyRow,
+    idsOfKeys: KeyLookup,
+    parentsToCome: ReadonlyMap<string, ReadonlySet<number>>,
+  ): Record<string, SyncedValue> {
     const values: Record<string, SyncedValue> = {};
     for (const column of table.columns) {
       const raw = row[column.legacy];
@@ -587,7 +616,7 @@ export class LegacyBridge {
       }
       const globalId = idsOfKeys.get(column.references)?.get(Number(raw));
       if (typeof globalId === 'string') values[column.synced.name] = globalId;
-      else if (column.synced.required) {
+      else if (column.synced.required || parentsToCome.get(column.references)?.has(Number(raw))) {
         throw new WaitForParent(
           `${table.legacy}.${column.legacy} ${shownValue(raw)} is not a known ${column.references} row`,
         );
