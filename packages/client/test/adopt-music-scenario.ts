@@ -205,6 +205,13 @@ export async function musicShopStory(shop: MusicShop): Promise<void> {
   });
   expect((await syncTill()).ok).toBe(false);
   expect(readLegacyStatus(tillPath)?.lastRefusal?.attempts).toBeGreaterThan(1);
+  // The owner's devices panel counts the waiting row with the till's pending changes.
+  const devices = (await (
+    await fetch(`${server.url}/api/devices`, {
+      headers: { authorization: `Bearer ${await server.ownerToken()}` },
+    })
+  ).json()) as { name: string; pendingChanges: number | null }[];
+  expect(devices.find((device) => device.name === 'till')?.pendingChanges).toBe(1);
   expect(await shop.query('SELECT TrackId FROM Track WHERE TrackId = 5')).toEqual([{ TrackId: 5 }]);
   await shop.run('DELETE FROM TrackReview WHERE ReviewId = 1');
   expect((await syncTill()).ok).toBe(true);
