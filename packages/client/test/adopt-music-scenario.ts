@@ -1,17 +1,10 @@
 import { parseSchema } from '@tillsync/protocol';
 import { v7 as uuidv7 } from 'uuid';
 import { expect } from 'vitest';
-import {
-  LegacyBridgeRunner,
-  SyncWorker,
-  attachLegacyDatabase,
-  generateAdoptMap,
-  readLegacyStatus,
-  withLegacyBridge,
-  type SyncClient,
-} from '../src/index.js';
+import { attachLegacyDatabase, generateAdoptMap, readLegacyStatus, type SyncClient } from '../src/index.js';
 import { MUSIC_ROWS, MUSIC_TABLES, type MusicShop } from './adopt-music-shop.js';
-import { onCleanup, tempFolder } from './helpers.js';
+import { bridgedWorker } from './adopt-scenario.js';
+import { tempFolder } from './helpers.js';
 import { startTestServer } from './server-fixture.js';
 
 const SYNCED = [
@@ -93,16 +86,7 @@ export async function musicShopStory(shop: MusicShop): Promise<void> {
     artist: shop.engine === 'mysql' ? 'max+1' : 'database',
   });
 
-  const bridge = new LegacyBridgeRunner({ dbPath: tillPath });
-  const worker = new SyncWorker({
-    client: withLegacyBridge(till, bridge),
-    live: false,
-    statusPollMs: 3600_000,
-  });
-  onCleanup(async () => {
-    await worker.stop();
-    await bridge.close();
-  });
+  const worker = bridgedWorker(till);
   const syncTill = async () => {
     const entry = await worker.syncNow();
     // The log keeps the entry as the worker saw it: the bridge's part (time, refusals) included.

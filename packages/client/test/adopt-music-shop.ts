@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import mysql from 'mysql2/promise';
+import { scratchMariadb } from './adopt-legacy-shop.js';
 import { onCleanup, tempFolder } from './helpers.js';
 
 /**
@@ -134,19 +133,9 @@ export function sqliteMusicShop(): MusicShop {
   };
 }
 
-const MARIADB = { host: '127.0.0.1', port: 3306, user: 'root', password: '' };
-
 /** The music shop on a scratch MariaDB database of its own. */
 export async function mariadbMusicShop(): Promise<MusicShop> {
-  const database = `tillsync_music_${randomBytes(4).toString('hex')}`;
-  const admin = await mysql.createConnection(MARIADB);
-  await admin.query(`CREATE DATABASE \`${database}\``);
-  await admin.end();
-  const db = await mysql.createConnection({ ...MARIADB, database, dateStrings: true, decimalNumbers: true });
-  onCleanup(async () => {
-    await db.query(`DROP DATABASE IF EXISTS \`${database}\``);
-    await db.end();
-  });
+  const { database, db } = await scratchMariadb('tillsync_music');
   for (const statement of [...schemaSql('mysql'), ...ROWS]) await db.query(statement);
   const query = async <T>(sql: string, params: readonly unknown[] = []): Promise<T[]> => {
     const [rows] = await db.query(sql, [...params]);

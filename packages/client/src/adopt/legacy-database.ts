@@ -127,3 +127,25 @@ export function keyText(values: readonly unknown[]): string {
     })
     .join(KEY_SEPARATOR);
 }
+
+/**
+ * The SQL both engines' triggers use for a composite key (the synced table's name `tbl` as a literal): the
+ * row's number in `_sync_keys`, a changelog entry under it, and a number for a new key.
+ */
+export function compositeKeySql(
+  legacy: Pick<LegacyDatabase, 'keyTextOf' | 'insertIgnore'>,
+  tbl: string,
+  keyColumns: readonly string[],
+): {
+  readonly number: (row: 'NEW' | 'OLD') => string;
+  readonly log: (row: 'NEW' | 'OLD', op: string) => string;
+  readonly keep: string;
+} {
+  const parts = (row: 'NEW' | 'OLD'): string => legacy.keyTextOf(row, keyColumns);
+  return {
+    number: (row) => `(SELECT local_key FROM _sync_keys WHERE tbl = ${tbl} AND parts = ${parts(row)})`,
+    log: (row, op) =>
+      `INSERT INTO _sync_changelog (tbl, local_key, op) SELECT ${tbl}, local_key, '${op}' FROM _sync_keys WHERE tbl = ${tbl} AND parts = ${parts(row)};`,
+    keep: `${legacy.insertIgnore} INTO _sync_keys (tbl, parts) VALUES (${tbl}, ${parts('NEW')});`,
+  };
+}

@@ -1,5 +1,6 @@
 import {
   KEY_SEPARATOR,
+  compositeKeySql,
   type CaptureTarget,
   type LegacyDatabase,
   type LegacyRow,
@@ -249,11 +250,7 @@ export class MysqlLegacyDatabase implements LegacyDatabase {
     if (target.compositeKey !== null) {
       // The row's number in `_sync_keys` stands for its key; a changed key is a delete and an insert.
       const parts = (row: 'NEW' | 'OLD'): string => this.keyTextOf(row, keyColumns);
-      const number = (row: 'NEW' | 'OLD'): string =>
-        `(SELECT local_key FROM _sync_keys WHERE tbl = ${tbl} AND parts = ${parts(row)})`;
-      const logKey = (row: 'NEW' | 'OLD', op: string): string =>
-        `INSERT INTO _sync_changelog (tbl, local_key, op) SELECT ${tbl}, local_key, '${op}' FROM _sync_keys WHERE tbl = ${tbl} AND parts = ${parts(row)};`;
-      const keep = `INSERT IGNORE INTO _sync_keys (tbl, parts) VALUES (${tbl}, ${parts('NEW')});`;
+      const { number, log: logKey, keep } = compositeKeySql(this, tbl, keyColumns);
       return [
         `CREATE TRIGGER ${name('insert')} AFTER INSERT ON ${t} FOR EACH ROW
          BEGIN IF @tillsync_applying IS NULL THEN ${keep} ${logKey('NEW', 'I')} END IF; END`,

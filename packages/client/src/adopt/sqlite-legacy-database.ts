@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { quoteIdentifier, quoteLiteral } from '../capture/triggers.js';
 import {
   KEY_SEPARATOR,
+  compositeKeySql,
   type CaptureTarget,
   type LegacyDatabase,
   type LegacyRow,
@@ -249,11 +250,7 @@ function triggerStatements(target: CaptureTarget, legacy: SqliteLegacyDatabase):
   if (target.compositeKey !== null) {
     // The row's number in `_sync_keys` stands for its key; a changed key is a delete and an insert.
     const parts = (row: 'NEW' | 'OLD'): string => legacy.keyTextOf(row, keyColumns);
-    const number = (row: 'NEW' | 'OLD'): string =>
-      `(SELECT local_key FROM _sync_keys WHERE tbl = ${tbl} AND parts = ${parts(row)})`;
-    const log = (row: 'NEW' | 'OLD', op: string): string =>
-      `INSERT INTO _sync_changelog (tbl, local_key, op) SELECT ${tbl}, local_key, '${op}' FROM _sync_keys WHERE tbl = ${tbl} AND parts = ${parts(row)};`;
-    const keep = `INSERT OR IGNORE INTO _sync_keys (tbl, parts) VALUES (${tbl}, ${parts('NEW')});`;
+    const { number, log, keep } = compositeKeySql(legacy, tbl, keyColumns);
     return [
       `CREATE TRIGGER ${name('insert')} AFTER INSERT ON ${t} ${when} BEGIN ${keep} ${log('NEW', 'I')} END`,
       `CREATE TRIGGER ${name('update')} AFTER UPDATE OF ${watched} ON ${t} ${when}
