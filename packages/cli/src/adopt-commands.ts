@@ -1,14 +1,71 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { AdoptMapError, NotPairedError, attachLegacyDatabase, detachLegacyDatabase } from '@tillsync/client';
+import {
+  AdoptMapError,
+  NotPairedError,
+  attachLegacyDatabase,
+  detachLegacyDatabase,
+  generateAdoptMap,
+} from '@tillsync/client';
 import type { Command } from 'commander';
 import { UsageError } from './usage-error.js';
 
 /**
- * `tillsync attach` and `detach`: bind a shop program's existing database (SQLite or MariaDB) to a paired
- * device file, and undo it (docs/adopt.md). Each prints one JSON line.
+ * `tillsync adopt init`, `attach` and `detach`: write a schema and a map from a shop program's existing
+ * database (SQLite or MariaDB), bind it to a paired device file, and undo it (docs/adopt.md). Each prints
+ * one JSON line.
  */
 export function registerAdoptCommands(program: Command): void {
+  const adopt = program
+    .command('adopt')
+    .description("prepare the adoption of a shop program's own database (see `attach`)");
+  adopt
+    .command('init')
+    .description(
+      "read a shop program's database and write the synced schema (for `tillsync serve --schema`) and the " +
+        'map (for `tillsync attach --map`) that bind every table it can: names in snake case, types, ' +
+        'references from its foreign keys, keys from its primary keys. Review and edit both before use; ' +
+        'what could not be bound is in the map\'s "notes". Prints {"schema", "map", "tables", "skipped"}',
+    )
+    .requiredOption('--legacy <file or url>', 'the SQLite file, or mysql://user:password@host:3306/database')
+    .requiredOption('--out <dir>', 'the folder to write schema.json and map.json to (made if missing)')
+    .option('--force', 'replace schema.json and map.json if they are there')
+    .action(async (flags: { legacy: string; out: string; force?: boolean }) => {
+      const schemaFile = path.join(flags.out, 'schema.json');
+      const mapFile = path.join(flags.out, 'map.json');
+      if (!flags.force) {
+        for (const file of [schemaFile, mapFile]) {
+          if (fs.existsSync(file))
+            throw new UsageError(`--out ${flags.out}: ${file} is there already; give --force to replace it`);
+        }
+      }
+      fs.mkdirSync(flags.out, { recursive: true });
+      const generated = await generateAdoptMap({ legacy: flags.legacy, mapFolder: flags.out }).catch(
+        (error: unknown) => {
+          if (error instanceof AdoptMapError)
+            throw new UsageError(
+              `--legacy ${flags.legacy}: ${error.problems.join('; ').replace(/^legacy\.\w+: /, '')}`,
+            );
+          throw error;
+        },
+      );
+      fs.writeFileSync(schemaFile, `${JSON.stringify(generated.schema, null, 2)}\n`);
+      fs.writeFileSync(mapFile, `${JSON.stringify(generated.map, null, 2)}\n`);
+      process.stdout.write(
+        `${JSON.stringify({
+          schema: schemaFile,
+          map: mapFile,
+          tables: Object.entries(generated.map.tables).map(([table, binding]) => ({
+            table,
+            legacyTable: binding.table,
+            key: binding.key,
+            keys: Array.isArray(binding.key) ? 'composite' : (binding.newKeys ?? 'database'),
+          })),
+          skipped: generated.skipped,
+        })}\n`,
+      );
+    });
+
   program
     .command('attach')
     .description(
@@ -26,8 +83,9 @@ export function registerAdoptCommands(program: Command): void {
       requireFile(flags.db, '--db');
       requireFile(flags.map, '--map');
       let map: unknown;
+      const text = fs.readFileSync(flags.map, 'utf8');
       try {
-        map = JSON.parse(fs.readFileSync(flags.map, 'utf8'));
+        map = JSON.parse(text);
       } catch (error) {
         throw new UsageError(`--map ${flags.map}: not valid JSON (${(error as Error).message})`);
       }
@@ -36,7 +94,7 @@ export function registerAdoptCommands(program: Command): void {
         map,
         mapFolder: path.dirname(path.resolve(flags.map)),
       }).catch((error: unknown) => {
-        throw usageError(flags.db, flags.map, error);
+        throw usageError(flags.db, { path: flags.map, text }, error);
       });
       process.stdout.write(`${JSON.stringify(result)}\n`);
     });
@@ -58,14 +116,41 @@ export function registerAdoptCommands(program: Command): void {
     });
 }
 
+/**
+ * The line of a map file's field (`tables.products.columns.name`): each name of the path looked for as a
+ * JSON key after the previous one; the deepest found. `null` when not even the first is there.
+ */
+function lineOfField(text: string, field: string): number | null {
+  let at = 0;
+  let found: number | null = null;
+  for (const name of field.split('.')) {
+    const next = text.indexOf(JSON.stringify(name), at);
+    if (next < 0) break;
+    at = next;
+    found = next;
+  }
+  return found === null ? null : text.slice(0, found).split('\n').length;
+}
+
 function requireFile(file: string, flag: string): void {
   if (!fs.existsSync(file)) throw new UsageError(`${flag} ${file}: there is no such file`);
 }
 
-/** A map that does not fit or a device file that is not paired as a usage error; any other error as it is. */
-function usageError(dbPath: string, mapPath: string | null, error: unknown): unknown {
-  if (error instanceof AdoptMapError)
-    return new UsageError(`--map ${mapPath ?? ''}: ${error.problems.join('; ')}`.replace('--map : ', ''));
+/**
+ * A map that does not fit or a device file that is not paired as a usage error; any other error as it is.
+ * Each problem of a map file names the line of the field it is about.
+ */
+function usageError(dbPath: string, map: { path: string; text: string } | null, error: unknown): unknown {
+  if (error instanceof AdoptMapError) {
+    if (map === null) return new UsageError(error.problems.join('; '));
+    const problems = error.problems.map((problem) => {
+      const split = problem.indexOf(': ');
+      const field = split < 0 ? '' : problem.slice(0, split);
+      const line = field === '' ? null : lineOfField(map.text, field);
+      return line === null ? problem : `${field} (line ${line})${problem.slice(split)}`;
+    });
+    return new UsageError(`--map ${map.path}: ${problems.join('; ')}`);
+  }
   if (error instanceof NotPairedError) {
     return new UsageError(`--db ${dbPath} is not a paired device file; run "tillsync pair" first`);
   }

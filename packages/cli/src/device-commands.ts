@@ -4,6 +4,9 @@ import {
   LegacyBridgeRunner,
   createSyncClient,
   normalizeServerUrl,
+  readLegacyStatus,
+  toSummary,
+  withLegacyBridge,
   type DeviceLogger,
   type SyncClient,
 } from '@tillsync/client';
@@ -111,13 +114,16 @@ export function registerDeviceCommands(program: Command): void {
           throw new UsageError(`--db ${flags.db} is not paired with a server; run "tillsync pair" first`);
         }
         // An attached legacy database (`tillsync attach`) is brought in step around the cycle, as the agent does.
+        // Its time counts in `durationMs`, and a row its database refuses makes the cycle fail (`rejected`).
         const bridge = new LegacyBridgeRunner({ dbPath: flags.db, logger: stderrLogger() });
-        await bridge.beforeCycle();
-        const summary = flags.pullOnly
-          ? await client.pull({ discardLocal: flags.discardLocal === true, trigger: 'manual' })
-          : await client.sync({ trigger: 'manual' });
-        await bridge.afterCycle();
-        await bridge.close();
+        const entry = await withLegacyBridge(client, bridge)
+          .runCycle(
+            flags.pullOnly
+              ? { trigger: 'manual', pullOnly: true, discardLocal: flags.discardLocal === true }
+              : { trigger: 'manual' },
+          )
+          .finally(() => bridge.close());
+        const summary = toSummary(entry);
         printJson(summary);
         if (!summary.ok) process.exitCode = 1;
       });
@@ -143,13 +149,16 @@ export function registerDeviceCommands(program: Command): void {
   program
     .command('status')
     .description(
-      'print the sync status of a device file as JSON: {"state", "lastSyncedAt", "pendingChanges", "lastError"}',
+      'print the sync status of a device file as JSON: {"state", "lastSyncedAt", "pendingChanges", "lastError"}, ' +
+        'and with a shop program\'s database attached, "legacy": {"legacy", "refused", "lastRefusal"} (the rows ' +
+        'its database refuses, tried again every cycle)',
     )
     .requiredOption('--db <file>', "the device's SQLite file")
     .action(async (flags: { db: string }) => {
       requireFile(flags.db);
       await withClient(flags.db, undefined, (client) => {
-        printJson(client.status);
+        const legacy = readLegacyStatus(flags.db);
+        printJson(legacy === null ? client.status : { ...client.status, legacy });
         return Promise.resolve();
       });
     });

@@ -153,16 +153,30 @@ export function registerServerCommands(program: Command): void {
     });
   addDatabaseOptions(
     admin
+      .command('tenants')
+      .description(
+        'list the tenants (shops), oldest first, to find the id that `admin pairing-code --tenant` takes; ' +
+          'prints {"tenants": [{"tenantId", "name", "createdAt", "owners", "devices"}]}',
+      ),
+  ).action(async (flags: Record<string, unknown>) => {
+    await withServerDatabase(databaseFrom(flags, { mustExist: true }), async (storage) => {
+      printJson({ tenants: await storage.accounts.listTenants() });
+    });
+  });
+  addDatabaseOptions(
+    admin
       .command('pairing-code')
       .description(
         'make a one-time pairing code for a tenant (valid 15 minutes); prints {"code", "expiresAt"}',
       ),
   )
-    .requiredOption('--tenant <id>', 'the tenant id')
+    .requiredOption('--tenant <id>', 'the tenant id (`tillsync admin tenants` lists them)')
     .action(async (flags: { tenant: string } & Record<string, unknown>) => {
       await withServerDatabase(databaseFrom(flags, { mustExist: true }), async (storage) => {
         if (!(await storage.accounts.tenantExists(flags.tenant))) {
-          throw new UsageError(`there is no tenant ${flags.tenant} in this database`);
+          throw new UsageError(
+            `there is no tenant ${flags.tenant} in this database; \`tillsync admin tenants\` lists them`,
+          );
         }
         const accounts = await accountsOn(storage);
         printJson(await accounts.createPairingCode(flags.tenant));

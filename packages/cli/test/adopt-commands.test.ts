@@ -14,6 +14,13 @@ describe('tillsync attach and detach', () => {
     const detach = await tillsync(['detach', '--help'], { cwd: dir });
     expect(detach.code).toBe(0);
     expect(detach.stdout).toMatch(/--db <file>/);
+    const init = await tillsync(['adopt', 'init', '--help'], { cwd: dir });
+    expect(init.code).toBe(0);
+    expect(init.stdout).toMatch(/--legacy <file or url>/);
+    expect(init.stdout).toMatch(/--out <dir>/);
+    const tenants = await tillsync(['admin', 'tenants', '--help'], { cwd: dir });
+    expect(tenants.code).toBe(0);
+    expect(tenants.stdout).toMatch(/pairing-code/);
   }, 180_000);
 
   it('refuse a bad map, a missing file or an unpaired device file with one line and exit 2, changing nothing', async () => {
@@ -48,7 +55,7 @@ describe('tillsync attach and detach', () => {
             JSON.stringify({ legacy: { sqlite: 'shop.db' }, tables: { products: { table: 'Products' } } }),
           ),
         ],
-        /^tillsync: --map form\.json: tables\.products\.key: /,
+        /^tillsync: --map form\.json: tables\.products\.key \(line 1\): /,
       ],
       [
         [

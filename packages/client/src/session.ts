@@ -1,4 +1,5 @@
 import { ProtocolError } from '@tillsync/protocol';
+import { legacyRefusedCount } from './adopt/device-bookkeeping.js';
 import { AuthError, NotPairedError } from './errors.js';
 import { StateKey, type LocalStore } from './local-store.js';
 import type { DeviceCallContext, Transport } from './transport.js';
@@ -80,7 +81,8 @@ export class DeviceSession {
       signal?.throwIfAborted();
       return fn({
         accessToken: credentials.accessToken,
-        pendingChanges: this.#store.pendingCount(),
+        // Rows an attached shop program's database refuses are changes not yet where they belong, too.
+        pendingChanges: this.#store.pendingCount() + legacyRefusedCount(this.#store),
         schemaVersion: this.#store.schemaVersion(),
         ...(signal ? { signal } : {}),
       });

@@ -60,6 +60,30 @@ export class SyncLog {
       .run(SYNC_LOG_SIZE);
   }
 
+  /**
+   * Rewrites the newest cycle with what was learnt after it ended (the adopt bridge's time and refusals),
+   * if it is the cycle `entry` stands for (the same start and trigger); returns whether it did.
+   */
+  amendNewest(entry: SyncLogEntry): boolean {
+    const result = this.#store
+      .statement(
+        `UPDATE _sync_log SET duration_ms = ?, ok = ?, outcome = ?, rejected = ?, rejected_rows = ?, error = ?, error_code = ?
+         WHERE id = (SELECT max(id) FROM _sync_log) AND started_at = ? AND cycle_trigger = ?`,
+      )
+      .run(
+        entry.durationMs,
+        entry.ok ? 1 : 0,
+        entry.outcome,
+        entry.rejected.length,
+        JSON.stringify(entry.rejected),
+        entry.error,
+        entry.errorCode,
+        entry.startedAt,
+        entry.trigger,
+      );
+    return result.changes > 0;
+  }
+
   /** The logged cycles, newest first. */
   entries(limit = SYNC_LOG_SIZE): SyncLogEntry[] {
     const rows = this.#store.statement('SELECT * FROM _sync_log ORDER BY id DESC LIMIT ?').all(limit) as {

@@ -183,9 +183,9 @@ export function sqliteShop(): LegacyShop {
 
 const MARIADB = { host: '127.0.0.1', port: 3306, user: 'root', password: '' };
 
-/** The shop program on a scratch MariaDB database of its own, dropped after the test. */
-export async function mariadbShop(): Promise<LegacyShop> {
-  const database = `tillsync_adopt_${randomBytes(4).toString('hex')}`;
+/** A scratch MariaDB database named `<prefix>_<random>`, and a connection to it; dropped after the test. */
+export async function scratchMariadb(prefix: string): Promise<{ database: string; db: mysql.Connection }> {
+  const database = `${prefix}_${randomBytes(4).toString('hex')}`;
   const admin = await mysql.createConnection(MARIADB);
   await admin.query(`CREATE DATABASE \`${database}\``);
   await admin.end();
@@ -194,6 +194,12 @@ export async function mariadbShop(): Promise<LegacyShop> {
     await db.query(`DROP DATABASE IF EXISTS \`${database}\``);
     await db.end();
   });
+  return { database, db };
+}
+
+/** The shop program on a scratch MariaDB database of its own, dropped after the test. */
+export async function mariadbShop(): Promise<LegacyShop> {
+  const { database, db } = await scratchMariadb('tillsync_adopt');
   await db.query(`CREATE TABLE Products (
       ProductID INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
       ProductName VARCHAR(100) NOT NULL,

@@ -29,6 +29,21 @@ function productBySku(client: SyncClient, sku: string): SyncedProduct | undefine
   return productsOf(client).find((product) => product.sku === sku);
 }
 
+/** A worker whose cycles the bridge frames, as the device agent runs it; stopped after the test. */
+export function bridgedWorker(client: SyncClient): SyncWorker {
+  const bridge = new LegacyBridgeRunner({ dbPath: client.database.name });
+  const worker = new SyncWorker({
+    client: withLegacyBridge(client, bridge),
+    live: false,
+    statusPollMs: 3600_000,
+  });
+  onCleanup(async () => {
+    await worker.stop();
+    await bridge.close();
+  });
+  return worker;
+}
+
 /**
  * The whole story of adopting a shop program's database, the same on every engine: a real server on
  * loopback, the till's device file with the bridge run around its worker's cycles (as the device agent
@@ -53,23 +68,14 @@ export async function adoptionStory(shop: LegacyShop): Promise<void> {
 
   const attached = await attachLegacyDatabase({ dbPath: tillPath, map: shopMap(shop.location) });
   expect(attached.tables).toEqual([
-    { table: 'products', legacyTable: 'Products', rows: 3 },
-    { table: 'sales', legacyTable: 'Sales', rows: 1 },
-    { table: 'sale_items', legacyTable: 'SaleItems', rows: 2 },
+    { table: 'products', legacyTable: 'Products', rows: 3, keys: 'database' },
+    { table: 'sales', legacyTable: 'Sales', rows: 1, keys: 'database' },
+    { table: 'sale_items', legacyTable: 'SaleItems', rows: 2, keys: 'database' },
   ]);
   expect(attached.broughtIn).toBe(6);
   expect(await shop.tableDefinitions()).toBe(definitions);
 
-  const bridge = new LegacyBridgeRunner({ dbPath: tillPath });
-  const worker = new SyncWorker({
-    client: withLegacyBridge(till, bridge),
-    live: false,
-    statusPollMs: 3600_000,
-  });
-  onCleanup(async () => {
-    await worker.stop();
-    await bridge.close();
-  });
+  const worker = bridgedWorker(till);
 
   // The existing rows are the device's first push.
   const first = await worker.syncNow();

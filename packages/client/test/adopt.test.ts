@@ -8,6 +8,8 @@ import { readLocalSchema } from '../src/local-schema.js';
 import { LocalStore } from '../src/local-store.js';
 import { SyncedTables } from '../src/synced-tables.js';
 import { shopMap, sqliteShop } from './adopt-legacy-shop.js';
+import { musicShopStory } from './adopt-music-scenario.js';
+import { sqliteMusicShop } from './adopt-music-shop.js';
 import { adoptionStory } from './adopt-scenario.js';
 import { onCleanup } from './helpers.js';
 import { startTestServer } from './server-fixture.js';
@@ -135,3 +137,9 @@ interface MapShape {
     products: { table: string; key: string; columns: Record<string, unknown> };
   };
 }
+
+describe('adopting a music shop’s SQLite database nobody here wrote', () => {
+  it('goes from adopt init to two synced devices: keys of every kind, deletes in order, refusals shown and retried, no echo', async () => {
+    await musicShopStory(sqliteMusicShop());
+  }, 180_000);
+});

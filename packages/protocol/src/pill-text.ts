@@ -43,6 +43,8 @@ export function pillText(status: PillStatus, now: number): string {
       // An ended session needs the person to act, and says how; other errors are in the sync log.
       if (status.lastErrorCode === 'SESSION_EXPIRED') return 'Session expired: pair this device again';
       if (status.lastErrorCode === 'DEVICE_REVOKED') return 'This device was removed by the owner';
+      // An attached shop program's database refuses a row (docs/adopt.md): the fleet and it differ.
+      if (status.lastErrorCode === 'LEGACY_REFUSED') return since('Shop database refused a row');
       return since('Sync error');
   }
 }

@@ -37,8 +37,20 @@ export const TableBinding = Type.Object(
   {
     /** The legacy table. */
     table: Type.String({ minLength: 1 }),
-    /** Its integer primary key, which the database assigns itself (SQLite INTEGER PRIMARY KEY, AUTO_INCREMENT). */
-    key: Type.String({ minLength: 1 }),
+    /**
+     * Its primary key: one integer column, or all the columns of a composite key (a join table's), each of
+     * them bound in `columns` too.
+     */
+    key: Type.Union([
+      Type.String({ minLength: 1 }),
+      Type.Array(Type.String({ minLength: 1 }), { minItems: 2 }),
+    ]),
+    /**
+     * How a row from another device gets its integer key: `database` (SQLite INTEGER PRIMARY KEY,
+     * AUTO_INCREMENT; the default when the database assigns keys), or `max+1` (the highest key + 1, taken in
+     * the bridge's transaction; for a program that assigns keys itself).
+     */
+    newKeys: Type.Optional(Type.Union([Type.Literal('database'), Type.Literal('max+1')])),
     /** Synced column → legacy column. */
     columns: Type.Record(Type.String(), ColumnBinding),
     /** Values of synced columns the legacy table does not have, for the rows it creates. */
@@ -63,6 +75,8 @@ export const AdoptMap = Type.Object(
     legacy: LegacyLocation,
     /** Synced table → its legacy table. */
     tables: Type.Record(Type.String(), TableBinding),
+    /** Remarks for the person who reviews the map (what `adopt init` could not bind, and why); not read. */
+    notes: Type.Optional(Type.Array(Type.String())),
   },
   { additionalProperties: false },
 );

@@ -26,11 +26,22 @@ export interface BoundColumn {
   readonly references: string | null;
 }
 
+/**
+ * How a bound table's rows are keyed, and how a row from another device gets its key: `database` (the
+ * database assigns it), `max+1` (the bridge takes the highest key + 1 in its transaction), `composite` (the
+ * key is the row's own bound columns; its `_sync_ids` key is a number of `_sync_keys`).
+ */
+export type KeyStrategy = 'database' | 'max+1' | 'composite';
+
 /** A synced table and the legacy table it stands for. */
 export interface BoundTable {
   readonly synced: SchemaTable;
   readonly legacy: string;
+  /** The integer key; for a composite key, its first column. */
   readonly key: string;
+  /** Every column of the key, in the key's order (one for an integer key). */
+  readonly keyColumns: readonly string[];
+  readonly newKeys: KeyStrategy;
   readonly columns: readonly BoundColumn[];
   /** Values of the synced columns the legacy table lacks, for the rows it creates. */
   readonly defaults: Readonly<Record<string, SyncedValue>>;
@@ -80,13 +91,57 @@ export async function buildAdoptPlan(
     const column = (name: string): string | null =>
       info.columns.find((candidate) => candidate.name.toLowerCase() === name.toLowerCase())?.name ?? null;
 
-    const key = column(binding.key);
-    if (key === null) problems.push(`${where}.key: ${legacyTable} has no column "${binding.key}"`);
-    else if (info.assignedKey === null || info.assignedKey !== key) {
-      problems.push(
-        `${where}.key: ${legacyTable}.${key} is not an integer primary key the database assigns itself ` +
-          `(${legacy.engine === 'sqlite' ? 'INTEGER PRIMARY KEY' : 'AUTO_INCREMENT'})`,
-      );
+    const keyNames = typeof binding.key === 'string' ? [binding.key] : binding.key;
+    const keyColumns = keyNames.map((name) => {
+      const found = column(name);
+      if (found === null) problems.push(`${where}.key: ${legacyTable} has no column "${name}"`);
+      return found;
+    });
+    const composite = info.primaryKey.length > 1;
+    const shownKey = info.primaryKey.join(', ');
+    let key: string | null = keyColumns.every((name) => name !== null) ? (keyColumns[0] ?? null) : null;
+    let newKeys: KeyStrategy = 'database';
+    if (key !== null && Array.isArray(binding.key)) {
+      newKeys = 'composite';
+      if (
+        info.primaryKey.length === 0 ||
+        keyColumns.length !== info.primaryKey.length ||
+        !info.primaryKey.every((k) => keyColumns.includes(k))
+      ) {
+        problems.push(
+          `${where}.key: ${keyColumns.join(', ')} is not the primary key of ${legacyTable}` +
+            (info.primaryKey.length > 0 ? ` (${shownKey})` : ' (it has none)'),
+        );
+        key = null;
+      } else if (binding.newKeys !== undefined) {
+        problems.push(`${where}.newKeys: a composite key is the row's own columns; remove "newKeys"`);
+      }
+    } else if (key !== null) {
+      if (composite && info.primaryKey.includes(key)) {
+        problems.push(
+          `${where}.key: ${legacyTable} has a composite key (${shownKey}): give all of it, ` +
+            `"key": ${JSON.stringify(info.primaryKey)}, and bind each of its columns in "columns"`,
+        );
+        key = null;
+      } else if (info.integerKey !== key) {
+        problems.push(
+          `${where}.key: ${legacyTable}.${key} is not an integer primary key` +
+            (info.primaryKey.length === 0
+              ? ` (${legacyTable} has none; the bridge needs one to find a row)`
+              : info.primaryKey.length === 1 && info.primaryKey[0] === key
+                ? `; to key rows by its value, write "key": ["${key}"] and bind it in "columns"`
+                : ` (the primary key is ${shownKey})`),
+        );
+        key = null;
+      } else if (binding.newKeys === 'max+1') newKeys = 'max+1';
+      else if (info.assignedKey !== key) {
+        problems.push(
+          `${where}.key: ${legacyTable}.${key} is an integer key the database does not assign itself ` +
+            `(${legacy.engine === 'sqlite' ? 'not INTEGER PRIMARY KEY' : 'no AUTO_INCREMENT'}): add "newKeys": "max+1", ` +
+            `and rows from other devices get the highest key + 1, taken in the bridge's transaction`,
+        );
+        key = null;
+      }
     }
 
     const columns: BoundColumn[] = [];
@@ -103,7 +158,7 @@ export async function buildAdoptPlan(
         problems.push(`${at}: ${legacyTable} has no column "${legacyColumnOf(columnBinding)}"`);
         continue;
       }
-      if (legacyName === key) {
+      if (legacyName === key && newKeys !== 'composite') {
         problems.push(`${at}: ${legacyTable}.${legacyName} is the key; it cannot be bound to a column`);
         continue;
       }
@@ -148,9 +203,15 @@ export async function buildAdoptPlan(
         problems.push(`${where}.legacyDefaults.${name}: ${legacyTable} has no column "${name}"`);
       else legacyDefaults[legacyName] = value;
     }
+    if (newKeys === 'composite') {
+      for (const part of keyColumns) {
+        if (part !== null && !usedLegacy.has(part))
+          problems.push(`${where}.columns: ${legacyTable}.${part} is part of the key: bind it to a column`);
+      }
+    }
     for (const legacyColumn of info.columns) {
       if (
-        legacyColumn.name === key ||
+        (legacyColumn.name === key && newKeys !== 'composite') ||
         usedLegacy.has(legacyColumn.name) ||
         legacyColumn.name in legacyDefaults
       )
@@ -163,7 +224,16 @@ export async function buildAdoptPlan(
       }
     }
     if (key !== null) {
-      bound.set(syncedName, { synced, legacy: legacyTable, key, columns, defaults, legacyDefaults });
+      bound.set(syncedName, {
+        synced,
+        legacy: legacyTable,
+        key,
+        keyColumns: keyColumns.filter((name): name is string => name !== null),
+        newKeys,
+        columns,
+        defaults,
+        legacyDefaults,
+      });
     }
   }
   if (problems.length > 0) throw new AdoptMapError(problems);

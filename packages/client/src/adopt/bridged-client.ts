@@ -3,8 +3,8 @@ import type { LegacyBridgeRunner } from './legacy-attachment.js';
 
 /**
  * The device as a {@link SyncWorkerClient} whose every cycle is framed by the bridge to an attached legacy
- * database: its changes go in before the push, the pull's changes go out after it. The worker itself knows
- * nothing of it.
+ * database: its changes go in before the push, the pull's changes go out after it, and the cycle's entry
+ * tells the bridge's time and the rows the program's database refuses. The worker itself knows nothing of it.
  *
  * @example
  * const bridge = new LegacyBridgeRunner({ dbPath: 'till.db', logger });
@@ -22,7 +22,7 @@ export function withLegacyBridge(client: SyncWorkerClient, bridge: LegacyBridgeR
       await bridge.beforeCycle();
       const entry = await client.runCycle(request);
       await bridge.afterCycle();
-      return entry;
+      return bridge.finishCycle(entry);
     },
     openChangeStream: (signal) => client.openChangeStream(signal),
   };

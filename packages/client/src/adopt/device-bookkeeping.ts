@@ -9,7 +9,9 @@ import { parseAdoptMap, type AdoptMap } from './adopt-map.js';
  *   in the same transaction, until the bridge has written them to the legacy database;
  * - `_sync_adopt_journal`: what a bring-in wrote to the device file and still has to note in the legacy
  *   database's `_sync_ids`, so a crash between the two commits is finished, not done twice;
- * - `_sync_adopt_saved_ids`: the id map kept by a detach, so a later attach gives the same rows the same ids.
+ * - `_sync_adopt_saved_ids`: the id map kept by a detach, so a later attach gives the same rows the same ids;
+ * - `_sync_adopt_refused`: the inbox's rows the legacy database refused (a `FOREIGN KEY`, a `CHECK`), with its
+ *   message; they stay in the inbox and are tried again every cycle, and the status shows them meanwhile.
  */
 
 /** An attached database as the device file records it. */
@@ -49,7 +51,37 @@ const TABLES_SQL = `
     shadow TEXT,
     PRIMARY KEY (tbl, global_id)
   ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS _sync_adopt_refused (
+    tbl TEXT NOT NULL,
+    id TEXT NOT NULL,
+    legacy_table TEXT NOT NULL,
+    local_key TEXT,
+    op TEXT NOT NULL,
+    message TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    first_at TEXT NOT NULL,
+    last_at TEXT NOT NULL,
+    PRIMARY KEY (tbl, id)
+  ) WITHOUT ROWID;
 `;
+
+/** A synced row the legacy database refused to take: it stays in the inbox and is tried again every cycle. */
+export interface LegacyRefusal {
+  /** The synced table and the row's id. */
+  readonly table: string;
+  readonly id: string;
+  /** The legacy table, and the row's key there (`null` for a row it does not hold yet). */
+  readonly legacyTable: string;
+  readonly localKey: string | null;
+  /** What the bridge tried: `write` (insert or update) or `delete`. */
+  readonly op: 'write' | 'delete';
+  /** The legacy database's own message. */
+  readonly message: string;
+  /** How many times it was tried. */
+  readonly attempts: number;
+  readonly firstAt: string;
+  readonly lastAt: string;
+}
 
 function hasTable(store: LocalStore, name: string): boolean {
   return (
@@ -84,7 +116,7 @@ function inboxTriggerNames(store: LocalStore): string[] {
 export function installDeviceBookkeeping(
   store: LocalStore,
   map: AdoptMap,
-  syncedTables: readonly string[],
+  syncedTables: readonly { readonly name: string; readonly columns: readonly string[] }[],
   attachedAt: string,
 ): void {
   store.write(() => {
@@ -98,17 +130,92 @@ export function installDeviceBookkeeping(
       store.db.exec(`DROP TRIGGER IF EXISTS ${quoteIdentifier(name)}`);
     // Only the sync's own writes (applying = 1): the bridge's and any program's are captured and pushed.
     const when = 'WHEN (SELECT applying FROM _sync_apply_flag) = 1';
-    for (const table of syncedTables) {
+    for (const { name: table, columns } of syncedTables) {
       const t = quoteIdentifier(table);
       const tbl = quoteLiteral(table);
       const name = (kind: string): string => quoteIdentifier(`_sync_adopt_inbox_${table}_${kind}`);
+      // A pulled row that changes none of the bound columns (the echo of the device's own push) is no news.
+      const changed = columns
+        .map((column) => `NEW.${quoteIdentifier(column)} IS NOT OLD.${quoteIdentifier(column)}`)
+        .join(' OR ');
       const note = (row: 'NEW' | 'OLD'): string =>
         `INSERT INTO _sync_adopt_inbox (tbl, id) VALUES (${tbl}, ${row}.id);`;
       store.db.exec(`CREATE TRIGGER ${name('insert')} AFTER INSERT ON ${t} ${when} BEGIN ${note('NEW')} END`);
-      store.db.exec(`CREATE TRIGGER ${name('update')} AFTER UPDATE ON ${t} ${when} BEGIN ${note('NEW')} END`);
+      store.db.exec(
+        `CREATE TRIGGER ${name('update')} AFTER UPDATE ON ${t} ${when}${changed === '' ? '' : ` AND (${changed})`} BEGIN ${note('NEW')} END`,
+      );
       store.db.exec(`CREATE TRIGGER ${name('delete')} AFTER DELETE ON ${t} ${when} BEGIN ${note('OLD')} END`);
       store.db.exec(`INSERT INTO _sync_adopt_inbox (tbl, id) SELECT ${tbl}, id FROM ${t}`);
     }
+  });
+}
+
+/** The refusals now waiting, newest first (none when nothing is attached). */
+export function legacyRefusals(store: LocalStore, limit = 100): LegacyRefusal[] {
+  if (!hasTable(store, '_sync_adopt_refused')) return [];
+  const rows = store.db
+    .prepare(
+      'SELECT tbl, id, legacy_table, local_key, op, message, attempts, first_at, last_at FROM _sync_adopt_refused ORDER BY last_at DESC, tbl, id LIMIT ?',
+    )
+    .all(limit) as {
+    tbl: string;
+    id: string;
+    legacy_table: string;
+    local_key: string | null;
+    op: 'write' | 'delete';
+    message: string;
+    attempts: number;
+    first_at: string;
+    last_at: string;
+  }[];
+  return rows.map((row) => ({
+    table: row.tbl,
+    id: row.id,
+    legacyTable: row.legacy_table,
+    localKey: row.local_key,
+    op: row.op,
+    message: row.message,
+    attempts: row.attempts,
+    firstAt: row.first_at,
+    lastAt: row.last_at,
+  }));
+}
+
+/** How many synced rows the legacy database refuses now (0 when nothing is attached). */
+export function legacyRefusedCount(store: LocalStore): number {
+  if (!hasTable(store, '_sync_adopt_refused')) return 0;
+  return (store.statement('SELECT count(*) AS n FROM _sync_adopt_refused').get() as { n: number }).n;
+}
+
+/** A refusal in words a person can act on: which row of which table, and the database's message. */
+export function describeRefusal(refusal: LegacyRefusal): string {
+  const row =
+    refusal.localKey === null
+      ? `a new ${refusal.legacyTable} row (${refusal.table} ${refusal.id})`
+      : `${refusal.legacyTable} ${refusal.localKey} (${refusal.table} ${refusal.id})`;
+  return `the shop program's database refused to ${refusal.op === 'delete' ? 'delete' : 'write'} ${row}: ${refusal.message}`;
+}
+
+/** Notes the rows the legacy database refused in this run, and forgets those it took. */
+export function noteRefusals(
+  store: LocalStore,
+  refused: readonly Omit<LegacyRefusal, 'attempts' | 'firstAt' | 'lastAt'>[],
+  accepted: readonly { readonly table: string; readonly id: string }[],
+  now: string,
+): void {
+  if (refused.length === 0 && (accepted.length === 0 || !hasTable(store, '_sync_adopt_refused'))) return;
+  store.write(() => {
+    store.db.exec(TABLES_SQL);
+    const note = store.statement(
+      `INSERT INTO _sync_adopt_refused (tbl, id, legacy_table, local_key, op, message, attempts, first_at, last_at)
+       VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)
+       ON CONFLICT (tbl, id) DO UPDATE SET local_key = excluded.local_key, op = excluded.op,
+         message = excluded.message, attempts = attempts + 1, last_at = excluded.last_at`,
+    );
+    for (const row of refused)
+      note.run(row.table, row.id, row.legacyTable, row.localKey, row.op, row.message, now, now);
+    const forget = store.statement('DELETE FROM _sync_adopt_refused WHERE tbl = ? AND id = ?');
+    for (const row of accepted) forget.run(row.table, row.id);
   });
 }
 
@@ -118,7 +225,7 @@ export function removeDeviceBookkeeping(store: LocalStore): void {
     for (const name of inboxTriggerNames(store))
       store.db.exec(`DROP TRIGGER IF EXISTS ${quoteIdentifier(name)}`);
     store.db.exec(
-      'DROP TABLE IF EXISTS _sync_adopt; DROP TABLE IF EXISTS _sync_adopt_inbox; DROP TABLE IF EXISTS _sync_adopt_journal;',
+      'DROP TABLE IF EXISTS _sync_adopt; DROP TABLE IF EXISTS _sync_adopt_inbox; DROP TABLE IF EXISTS _sync_adopt_journal; DROP TABLE IF EXISTS _sync_adopt_refused;',
     );
   });
 }

@@ -5,22 +5,29 @@ import { CycleLease } from '../cycle-lease.js';
 import { NotPairedError } from '../errors.js';
 import { readLocalSchema } from '../local-schema.js';
 import { LocalStore, StateKey } from '../local-store.js';
+import { SyncLog, type SyncLogEntry } from '../sync-log.js';
 import { silentLogger, type DeviceLogger } from '../logger.js';
 import { readCredentials } from '../session.js';
 import { SyncedTables } from '../synced-tables.js';
 import { AdoptMapError, parseAdoptMap, type AdoptMap, type LegacyLocation } from './adopt-map.js';
-import { buildAdoptPlan, type AdoptPlan } from './adopt-plan.js';
+import { buildAdoptPlan, type AdoptPlan, type BoundTable, type KeyStrategy } from './adopt-plan.js';
 import {
+  describeRefusal,
   dropSavedIdMappings,
+  legacyRefusals,
+  legacyRefusedCount,
   installDeviceBookkeeping,
   readBinding,
   removeDeviceBookkeeping,
   saveIdMappings,
   savedIdMappings,
   type IdMapping,
+  type LegacyRefusal,
 } from './device-bookkeeping.js';
+import { generateAdoptFiles, type GeneratedAdoptFiles } from './generate-map.js';
 import { LegacyBridge } from './legacy-bridge.js';
 import type { LegacyDatabase } from './legacy-database.js';
+import { LegacyKeys } from './legacy-keys.js';
 import { MysqlLegacyDatabase } from './mysql-legacy-database.js';
 import { SqliteLegacyDatabase } from './sqlite-legacy-database.js';
 
@@ -41,12 +48,29 @@ export interface AttachOptions {
   readonly logger?: DeviceLogger;
 }
 
+/** A bound table as an attach reports it. */
+export interface AttachedTable {
+  readonly table: string;
+  readonly legacyTable: string;
+  /** How many rows it holds. */
+  readonly rows: number;
+  /**
+   * Its key, and how a row from another device gets one: `database` (the database assigns it), `max+1`
+   * (the highest + 1, in the bridge's transaction), `composite` (the row's own key columns).
+   */
+  readonly keys: KeyStrategy;
+}
+
+function attachedTable(table: BoundTable, rows: number): AttachedTable {
+  return { table: table.synced.name, legacyTable: table.legacy, rows, keys: table.newKeys };
+}
+
 /** What an attach did. */
 export interface AttachResult {
   /** The legacy database. */
   readonly legacy: string;
-  /** Per bound table: its legacy table and how many rows it holds. */
-  readonly tables: readonly { readonly table: string; readonly legacyTable: string; readonly rows: number }[];
+  /** Per bound table: its legacy table, how many rows it holds and how its keys are made. */
+  readonly tables: readonly AttachedTable[];
   /** Synced rows created or changed from the legacy rows, now waiting to be pushed. */
   readonly broughtIn: number;
   /** Legacy rows written from what the device file already held. */
@@ -78,27 +102,39 @@ export async function attachLegacyDatabase(options: AttachOptions): Promise<Atta
       const plan = await buildAdoptPlan(resolved, schema, legacy);
       return await withLease(store, async () => {
         const synced = plan.tables.map((table) => table.synced.name);
-        await legacy.install(
-          plan.tables.map((table) => ({
-            syncedTable: table.synced.name,
-            legacyTable: table.legacy,
-            key: table.key,
-            watchedColumns: table.columns.map((column) => column.legacy),
-          })),
-        );
-        await restoreIdMappings(legacy, plan, savedIdMappings(store, synced));
-        dropSavedIdMappings(store, synced);
-        // Every row once: new ones get an id, the others are told against their shadow (changed while detached?).
-        const counts: { table: string; legacyTable: string; rows: number }[] = [];
-        for (const table of plan.tables) {
-          const t = legacy.quote(table.legacy);
-          const imported = await legacy.run(
-            `INSERT INTO _sync_changelog (tbl, local_key, op) SELECT ?, ${legacy.quote(table.key)}, 'I' FROM ${t}`,
-            [table.synced.name],
+        const keys = new LegacyKeys(legacy);
+        // Attached already with this very map: the triggers and ids are in place, and nothing is rewritten.
+        const again = JSON.stringify(readBinding(store)?.map ?? null) === JSON.stringify(resolved);
+        const counts: AttachedTable[] = [];
+        if (again) {
+          for (const table of plan.tables) {
+            const [row] = await legacy.select(`SELECT count(*) AS n FROM ${legacy.quote(table.legacy)}`);
+            counts.push(attachedTable(table, Number(row?.['n'] ?? 0)));
+          }
+        } else {
+          await legacy.install(
+            plan.tables.map((table) => ({
+              syncedTable: table.synced.name,
+              legacyTable: table.legacy,
+              key: table.key,
+              compositeKey: table.newKeys === 'composite' ? table.keyColumns : null,
+              watchedColumns: table.columns.map((column) => column.legacy),
+            })),
           );
-          counts.push({ table: table.synced.name, legacyTable: table.legacy, rows: imported.changes });
+          await restoreIdMappings(legacy, plan, savedIdMappings(store, synced));
+          dropSavedIdMappings(store, synced);
+          // Every row once: new ones get an id, the others are told against their shadow (changed while detached?).
+          for (const table of plan.tables) counts.push(attachedTable(table, await keys.noteEveryRow(table)));
+          installDeviceBookkeeping(
+            store,
+            resolved,
+            plan.tables.map((table) => ({
+              name: table.synced.name,
+              columns: table.columns.map((column) => column.synced.name),
+            })),
+            new Date().toISOString(),
+          );
         }
-        installDeviceBookkeeping(store, resolved, synced, new Date().toISOString());
         const bridge = bridgeFor(store, schema, legacy, plan, options.logger ?? silentLogger);
         const broughtOut = await bridge.bringOut();
         const broughtIn = await bridge.bringIn();
@@ -108,6 +144,36 @@ export async function attachLegacyDatabase(options: AttachOptions): Promise<Atta
       await legacy.close();
     }
   });
+}
+
+/** Options for {@link generateAdoptMap}. */
+export interface GenerateMapOptions {
+  /** The program's database: a SQLite file, or a `mysql://user:password@host:port/database` URL. */
+  readonly legacy: string;
+  /** The folder the map file goes to: a SQLite path in it is written from there. @defaultValue the working folder */
+  readonly mapFolder?: string;
+}
+
+/**
+ * Reads a shop program's database and makes a synced schema and a map that bind every table it can
+ * (`tillsync adopt init`); what it cannot bind is in the map's `notes`. Throws an {@link AdoptMapError}
+ * when the database cannot be opened.
+ *
+ * @example
+ * const { schema, map } = await generateAdoptMap({ legacy: 'shop.db' });
+ */
+export async function generateAdoptMap(options: GenerateMapOptions): Promise<GeneratedAdoptFiles> {
+  const mapFolder = path.resolve(options.mapFolder ?? process.cwd());
+  const mysql = /^(mysql|mariadb):\/\//i.test(options.legacy);
+  const opened: LegacyLocation = mysql ? { mysql: options.legacy } : { sqlite: path.resolve(options.legacy) };
+  const written: LegacyLocation =
+    'sqlite' in opened ? { sqlite: path.relative(mapFolder, opened.sqlite) || '.' } : opened;
+  const legacy = await openLegacyDatabase(opened);
+  try {
+    return await generateAdoptFiles(legacy, written);
+  } finally {
+    await legacy.close();
+  }
 }
 
 /** Options for {@link detachLegacyDatabase}. */
@@ -160,6 +226,44 @@ export async function detachLegacyDatabase(options: DetachOptions): Promise<Deta
   });
 }
 
+/** How an attached database stands, as `tillsync status` shows it. */
+export interface LegacyStatus {
+  /** The attached database (a file, or `mysql://host:port/db`). */
+  readonly legacy: string;
+  /** Rows the program's database refuses now; they are tried again every cycle. */
+  readonly refused: number;
+  /** The newest of them, or `null`. */
+  readonly lastRefusal: (LegacyRefusal & { readonly text: string }) | null;
+}
+
+/** The attached database's standing, or `null` when the device file has none attached. */
+export function readLegacyStatus(dbPath: string): LegacyStatus | null {
+  if (!fs.existsSync(dbPath)) return null;
+  const store = LocalStore.open({ dbPath });
+  try {
+    const binding = readBinding(store);
+    if (!binding) return null;
+    const last = legacyRefusals(store, 1)[0];
+    const legacy = binding.map.legacy;
+    return {
+      legacy: 'sqlite' in legacy ? legacy.sqlite : withoutPassword(legacy.mysql),
+      refused: legacyRefusedCount(store),
+      lastRefusal: last ? { ...last, text: describeRefusal(last) } : null,
+    };
+  } finally {
+    store.close();
+  }
+}
+
+function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+  } catch {
+    return url;
+  }
+}
+
 /** Options for {@link LegacyBridgeRunner}. */
 export interface LegacyBridgeRunnerOptions {
   /** The device file whose attached database to keep in step. */
@@ -173,12 +277,15 @@ export interface LegacyBridgeRunnerOptions {
  * synced tables (to be pushed); after it, what the pull changed into the program's tables. It reads the
  * binding each time (an attach or detach by another process takes effect at the next cycle), keeps its
  * connections while the binding stays, and never throws: a failure is logged and the cycle runs anyway.
+ * {@link finishCycle} adds what it did to the cycle's log entry: its time, and the rows the program's
+ * database refuses (the cycle is then an error: the two sides differ until they go in).
  */
 export class LegacyBridgeRunner {
   readonly #dbPath: string;
   readonly #logger: DeviceLogger;
   #open: { key: string; store: LocalStore; legacy: LegacyDatabase; bridge: LegacyBridge } | null = null;
   #store: LocalStore | null = null;
+  #busyMs = 0;
   /** The last failure, or `null` after a run that went through. */
   lastError: string | null = null;
 
@@ -189,6 +296,7 @@ export class LegacyBridgeRunner {
 
   /** Before a cycle: the inbox left by an interrupted run, then the program's changes. */
   beforeCycle(): Promise<void> {
+    this.#busyMs = 0;
     return this.#run(async (bridge) => {
       await bridge.bringOut();
       await bridge.bringIn();
@@ -202,6 +310,55 @@ export class LegacyBridgeRunner {
     });
   }
 
+  /**
+   * The cycle's entry with the bridge's part in it (call after {@link afterCycle}): `durationMs` includes
+   * the bridge's time; each row the program's database refuses is a rejected row (code `LEGACY_REFUSED`,
+   * naming its table, key and the database's message) and makes the cycle an error, as does a bridge that
+   * could not run (`LEGACY_BRIDGE`). The device file's sync log and status are amended the same way.
+   */
+  finishCycle(entry: SyncLogEntry): SyncLogEntry {
+    const store = this.#store;
+    if (!store || (this.#open === null && this.lastError === null)) return entry;
+    const refusals = legacyRefusals(store);
+    let amended: SyncLogEntry = { ...entry, durationMs: entry.durationMs + Math.round(this.#busyMs) };
+    let error: { code: string; message: string } | null = null;
+    if (this.lastError !== null) {
+      error = {
+        code: 'LEGACY_BRIDGE',
+        message: `the shop program's database was not brought in step: ${this.lastError}`,
+      };
+    } else if (refusals[0]) {
+      const count = legacyRefusedCount(store);
+      error = {
+        code: 'LEGACY_REFUSED',
+        message: `${count} ${count === 1 ? 'row does' : 'rows do'} not go into the shop program's database; newest: ${describeRefusal(refusals[0])}`,
+      };
+    }
+    if (error !== null) {
+      amended = {
+        ...amended,
+        rejected: [
+          ...entry.rejected,
+          ...refusals.map((refusal) => ({
+            table: refusal.table,
+            id: refusal.id,
+            code: 'LEGACY_REFUSED',
+            message: describeRefusal(refusal),
+          })),
+        ],
+        ...(entry.ok
+          ? { ok: false, outcome: 'error' as const, error: error.message, errorCode: error.code }
+          : {}),
+      };
+    }
+    store.write(() => {
+      if (!new SyncLog(store).amendNewest(amended) || !entry.ok || error === null) return;
+      store.setState(StateKey.lastOutcome, 'error');
+      store.setState(StateKey.lastError, error.message);
+    });
+    return amended;
+  }
+
   async close(): Promise<void> {
     await this.#closeBridge();
     this.#store?.close();
@@ -209,6 +366,7 @@ export class LegacyBridgeRunner {
   }
 
   async #run(step: (bridge: LegacyBridge) => Promise<void>): Promise<void> {
+    const started = performance.now();
     try {
       const open = await this.#bridge();
       if (!open) return;
@@ -222,6 +380,8 @@ export class LegacyBridgeRunner {
       );
       // A lost connection is opened again next time.
       await this.#closeBridge();
+    } finally {
+      this.#busyMs += performance.now() - started;
     }
   }
 
@@ -325,7 +485,28 @@ async function openLegacyDatabase(location: LegacyLocation): Promise<LegacyDatab
   if (url.pathname.replace(/^\//, '') === '') {
     throw new AdoptMapError([`legacy.mysql: the URL names no database (mysql://user@host:3306/DATABASE)`]);
   }
-  return MysqlLegacyDatabase.connect(location.mysql);
+  try {
+    return await MysqlLegacyDatabase.connect(location.mysql);
+  } catch (error) {
+    throw new AdoptMapError([`legacy.mysql: ${connectProblem(url, error)}`]);
+  }
+}
+
+/** Why the map's MariaDB database cannot be reached, and which part of the URL to look at. */
+function connectProblem(url: URL, error: unknown): string {
+  const where = `mysql://${url.host}${url.pathname}`;
+  const message = error instanceof Error ? error.message : String(error);
+  const hint: Record<string, string> = {
+    ER_BAD_DB_ERROR: `check the database name after the last "/" of the URL`,
+    ER_ACCESS_DENIED_ERROR: 'check the user and password in the URL',
+    ER_DBACCESS_DENIED_ERROR: 'the user may not use this database; check the user in the URL',
+    ECONNREFUSED: 'nothing answers there; check the host and port in the URL, and that MariaDB runs',
+    ENOTFOUND: 'there is no such host; check the host in the URL',
+    ETIMEDOUT: 'the host does not answer; check the host and port in the URL',
+  };
+  const code = (error as { code?: unknown } | null)?.code;
+  const advice = typeof code === 'string' ? hint[code] : undefined;
+  return `${where}: ${message}${advice === undefined ? '' : ` (${advice})`}`;
 }
 
 /** Puts a detached database's id map back, and lets go of the keys of rows deleted meanwhile. */
@@ -341,11 +522,10 @@ async function restoreIdMappings(
         [mapping.tbl, mapping.globalId, mapping.localKey, mapping.shadow],
       );
     }
+    const keys = new LegacyKeys(legacy);
     for (const table of plan.tables) {
-      const key = legacy.quote(table.key);
       await legacy.run(
-        `UPDATE _sync_ids SET local_key = NULL WHERE tbl = ? AND local_key IS NOT NULL
-         AND NOT EXISTS (SELECT 1 FROM ${legacy.quote(table.legacy)} l WHERE l.${key} = _sync_ids.local_key)`,
+        `UPDATE _sync_ids SET local_key = NULL WHERE tbl = ? AND local_key IS NOT NULL AND ${keys.missing(table)}`,
         [table.synced.name],
       );
     }

@@ -1,13 +1,15 @@
 // Over 500 lines on purpose: the bring-in and the bring-out are one bridge (drawn below); they share the key
 // map, the conversions and the order of tables, and each engine's adapter is in its own file.
 import type { RowValues } from '@tillsync/protocol';
-import { v7 as uuidv7 } from 'uuid';
+import { v5 as uuidv5, v7 as uuidv7 } from 'uuid';
 import type { LocalStore } from '../local-store.js';
 import { silentLogger, type DeviceLogger } from '../logger.js';
 import type { SyncedTables } from '../synced-tables.js';
 import type { AdoptPlan, BoundColumn, BoundTable, SyncedValue } from './adopt-plan.js';
 import { ConversionError, shownValue, toLegacyValue, toSyncedValue } from './conversions.js';
+import { describeRefusal, noteRefusals, type LegacyRefusal } from './device-bookkeeping.js';
 import type { LegacyDatabase, LegacyRow } from './legacy-database.js';
+import { LegacyKeys } from './legacy-keys.js';
 
 /**
  * Keeps a shop program's own database and the device file in step (docs/adopt.md):
@@ -44,6 +46,9 @@ export interface LegacyBridgeOptions {
   readonly batchSize?: number;
 }
 
+/** The namespace of the UUIDv5 ids of composite-key rows (a fixed value: every till makes the same id). */
+const COMPOSITE_KEY_NAMESPACE = '8f6d1c7e-2b4a-4f0e-9a53-0c7d2e1b6a94';
+
 /** A row that waits: the row it references is not there yet. */
 class WaitForParent extends Error {
   override readonly name = 'WaitForParent';
@@ -74,6 +79,7 @@ export class LegacyBridge {
   readonly #plan: AdoptPlan;
   readonly #logger: DeviceLogger;
   readonly #batchSize: number;
+  readonly #keys: LegacyKeys;
 
   constructor(options: LegacyBridgeOptions) {
     this.#store = options.store;
@@ -82,14 +88,30 @@ export class LegacyBridge {
     this.#plan = options.plan;
     this.#logger = options.logger ?? silentLogger;
     this.#batchSize = Math.max(1, options.batchSize ?? 500);
+    this.#keys = new LegacyKeys(options.legacy);
   }
 
   /** The program's changes (the changelog) into the synced tables; returns how many rows changed. */
   async bringIn(): Promise<number> {
     await this.#finishJournal([]);
+    await this.#forgetCascadedRows();
+    let changed = 0;
+    // A row that waits for a parent brought in later in the same run (a self-reference, a batch boundary)
+    // goes in with one more pass.
+    for (let pass = 0; pass < 3; pass += 1) {
+      const before = changed;
+      const run = await this.#bringInPass();
+      changed += run.changed;
+      if (run.waiting === 0 || changed === before) break;
+    }
+    return changed;
+  }
+
+  async #bringInPass(): Promise<{ changed: number; waiting: number }> {
     const legacy = this.#legacy;
     let after = 0;
     let changed = 0;
+    let waiting = 0;
     for (;;) {
       const entries = (await legacy.select(
         'SELECT seq, tbl, local_key FROM _sync_changelog WHERE seq > ? ORDER BY seq LIMIT ?',
@@ -121,10 +143,15 @@ export class LegacyBridge {
       const rowsByTable = new Map<string, Map<number, LegacyRow>>();
       const mappingsByTable = new Map<string, Map<number, MappingRow>>();
       const idsOfKeys: KeyLookup = new Map();
+      const parentsToCome = new Map<string, Set<number>>();
       for (const table of this.#plan.tables) {
         const keys = [...(keysByTable.get(table.synced.name) ?? [])];
         if (keys.length === 0) continue;
-        const rows = await this.#legacyRows(table, keys);
+        const rows = await this.#keys.rows(
+          table,
+          keys,
+          table.columns.map((column) => column.legacy),
+        );
         rowsByTable.set(table.synced.name, rows);
         mappingsByTable.set(table.synced.name, await this.#mappingsByKey(table.synced.name, keys));
         for (const column of table.columns) {
@@ -138,10 +165,19 @@ export class LegacyBridge {
           if (!lookup)
             idsOfKeys.set(column.references, (lookup = new Map<string | number, string | number>()));
           for (const [key, mapping] of found) lookup.set(key, mapping.globalId);
+          // A parent row that is there but has no id yet: the child waits for it (a dangling key does not).
+          const parent = this.#plan.tables.find((candidate) => candidate.synced.name === column.references);
+          const unknown = referenced.filter((key) => !found.has(key));
+          if (parent && unknown.length > 0) {
+            let pending = parentsToCome.get(column.references);
+            if (!pending) parentsToCome.set(column.references, (pending = new Set()));
+            for (const key of (await this.#keys.rows(parent, unknown, [])).keys()) pending.add(key);
+          }
         }
       }
 
       const journal: JournalEntry[] = [];
+      const created = new Set<string>();
       this.#store.write(() => {
         for (const table of this.#plan.tables) {
           const name = table.synced.name;
@@ -157,13 +193,14 @@ export class LegacyBridge {
             }
             let values: Record<string, SyncedValue>;
             try {
-              values = this.#syncedValues(table, row, idsOfKeys);
+              values = this.#syncedValues(table, row, idsOfKeys, parentsToCome);
             } catch (error) {
               if (error instanceof WaitForParent) {
-                this.#logger.warn(
+                this.#logger.info(
                   { component: 'legacy-bridge', table: table.legacy, key },
                   `${table.legacy} ${key} waits: ${error.message}`,
                 );
+                waiting += 1;
                 continue;
               }
               if (!(error instanceof ConversionError)) throw error;
@@ -176,7 +213,8 @@ export class LegacyBridge {
             }
             const mapping = mappings.get(key);
             if (!mapping) {
-              const globalId = uuidv7();
+              const globalId = this.#newGlobalId(table, values);
+              created.add(`${name}\u0000${globalId}`);
               this.#tables.upsert(table.synced, globalId, { ...table.defaults, ...values });
               let lookup = idsOfKeys.get(name);
               if (!lookup) idsOfKeys.set(name, (lookup = new Map<string | number, string | number>()));
@@ -191,18 +229,22 @@ export class LegacyBridge {
               changed += 1;
             } else {
               if (this.#writeChanges(table, mapping, values)) changed += 1;
-              journal.push({
-                action: 'shadow',
-                tbl: name,
-                globalId: mapping.globalId,
-                localKey: key,
-                shadow: JSON.stringify(values),
-              });
+              // Nothing new since both sides last agreed (an attach run again): no write to the legacy database.
+              if (!sameValues(values, mapping.shadow))
+                journal.push({
+                  action: 'shadow',
+                  tbl: name,
+                  globalId: mapping.globalId,
+                  localKey: key,
+                  shadow: JSON.stringify(values),
+                });
             }
             done.push(...seqs);
           }
         }
         for (const orphan of orphans) {
+          // A composite key deleted and added again: the same id, which the new entry takes over.
+          if (created.has(`${orphan.tbl}\u0000${orphan.global_id}`)) continue;
           const table = this.#plan.tables.find((candidate) => candidate.synced.name === orphan.tbl);
           if (table && this.#tables.read(table.synced, orphan.global_id)) {
             this.#tables.remove(table.synced, orphan.global_id);
@@ -225,36 +267,119 @@ export class LegacyBridge {
       await this.#finishJournal(done);
       if (entries.length < this.#batchSize) break;
     }
+    return { changed, waiting };
+  }
+
+  /**
+   * A new row's global id: a fresh UUIDv7, or for a composite key one made from the key's synced values
+   * (UUIDv5), so the same pair added on two tills (a track put in a playlist) is one row, not two.
+   */
+  #newGlobalId(table: BoundTable, values: Readonly<Record<string, SyncedValue>>): string {
+    if (table.newKeys !== 'composite') return uuidv7();
+    const parts = table.keyColumns.map((legacyName) => {
+      const column = table.columns.find((candidate) => candidate.legacy === legacyName);
+      return column ? (values[column.synced.name] ?? null) : null;
+    });
+    return uuidv5(JSON.stringify([table.synced.name, ...parts]), COMPOSITE_KEY_NAMESPACE);
+  }
+
+  /**
+   * Rows a cascade deleted without firing the triggers (MariaDB runs no trigger for a foreign key's
+   * `ON DELETE CASCADE`): when a parent's delete waits to be brought in, its child tables' keys without a
+   * row are let go of, so those rows are deleted with it.
+   */
+  async #forgetCascadedRows(): Promise<void> {
+    const parents = (await this.#legacy.select(
+      'SELECT DISTINCT tbl FROM _sync_ids WHERE local_key IS NULL',
+    )) as { tbl: string }[];
+    if (parents.length === 0) return;
+    const deleted = new Set(parents.map((row) => row.tbl));
+    const children = this.#plan.tables.filter((table) =>
+      table.columns.some((column) => column.references !== null && deleted.has(column.references)),
+    );
+    if (children.length === 0) return;
+    await this.#legacy.transaction(async () => {
+      for (const child of children) {
+        await this.#legacy.run(
+          `UPDATE _sync_ids SET local_key = NULL WHERE tbl = ? AND local_key IS NOT NULL AND ${this.#keys.missing(child)}`,
+          [child.synced.name],
+        );
+      }
+    });
+  }
+
+  /**
+   * The sync's writes (the inbox) into the legacy tables; returns how many legacy rows changed. Within a
+   * batch, inserts and updates go parents first and deletes children first, so the program's own foreign
+   * keys accept them. A row the legacy database refuses stays in the inbox with its reason
+   * (`_sync_adopt_refused`) and is tried again: once more in this run when other rows went in meanwhile (a
+   * self-reference, a batch boundary), and at every cycle after.
+   */
+  async bringOut(): Promise<number> {
+    await this.#finishJournal([]);
+    let changed = 0;
+    for (let pass = 0; pass < 3; pass += 1) {
+      const before = changed;
+      let refused = 0;
+      let after = 0;
+      for (;;) {
+        const entries = this.#store
+          .statement('SELECT seq, tbl, id FROM _sync_adopt_inbox WHERE seq > ? ORDER BY seq LIMIT ?')
+          .all(after, this.#batchSize) as { seq: number; tbl: string; id: string }[];
+        if (entries.length === 0) break;
+        after = entries.at(-1)?.seq ?? after;
+        const batch = await this.#bringOutBatch(entries);
+        changed += batch.changed;
+        refused += batch.refused;
+        if (entries.length < this.#batchSize) break;
+      }
+      if (refused === 0 || changed === before) break;
+    }
     return changed;
   }
 
-  /** The sync's writes (the inbox) into the legacy tables; returns how many legacy rows changed. */
-  async bringOut(): Promise<number> {
-    await this.#finishJournal([]);
-    let after = 0;
-    let changed = 0;
-    for (;;) {
-      const entries = this.#store
-        .statement('SELECT seq, tbl, id FROM _sync_adopt_inbox WHERE seq > ? ORDER BY seq LIMIT ?')
-        .all(after, this.#batchSize) as { seq: number; tbl: string; id: string }[];
-      if (entries.length === 0) break;
-      const seqsByRow = new Map<string, number[]>();
-      const idsByTable = new Map<string, Set<string>>();
-      const done: number[] = [];
-      for (const entry of entries) {
-        after = Math.max(after, entry.seq);
-        if (!this.#plan.tables.some((table) => table.synced.name === entry.tbl)) {
-          done.push(entry.seq);
-          continue;
-        }
-        let ids = idsByTable.get(entry.tbl);
-        if (!ids) idsByTable.set(entry.tbl, (ids = new Set()));
-        ids.add(entry.id);
-        const rowKey = `${entry.tbl}\u0000${entry.id}`;
-        seqsByRow.set(rowKey, [...(seqsByRow.get(rowKey) ?? []), entry.seq]);
+  async #bringOutBatch(
+    entries: readonly { seq: number; tbl: string; id: string }[],
+  ): Promise<{ changed: number; refused: number }> {
+    const seqsByRow = new Map<string, number[]>();
+    const idsByTable = new Map<string, Set<string>>();
+    const done: number[] = [];
+    for (const entry of entries) {
+      if (!this.#plan.tables.some((table) => table.synced.name === entry.tbl)) {
+        done.push(entry.seq);
+        continue;
       }
+      let ids = idsByTable.get(entry.tbl);
+      if (!ids) idsByTable.set(entry.tbl, (ids = new Set()));
+      ids.add(entry.id);
+      const rowKey = `${entry.tbl}\u0000${entry.id}`;
+      seqsByRow.set(rowKey, [...(seqsByRow.get(rowKey) ?? []), entry.seq]);
+    }
 
-      const keysOfIds: KeyLookup = new Map();
+    let changed = 0;
+    const refusals: Omit<LegacyRefusal, 'attempts' | 'firstAt' | 'lastAt'>[] = [];
+    const accepted: { table: string; id: string }[] = [];
+    // The echo of what both sides agree on already (the device's own push, pulled back; an attach run
+    // again) is told by reads alone, and a batch of nothing else opens no transaction in the legacy database.
+    for (const table of this.#plan.tables) {
+      const name = table.synced.name;
+      const ids = idsByTable.get(name);
+      if (!ids) continue;
+      const mappings = await this.#mappingsById(name, [...ids]);
+      for (const id of ids) {
+        const device = this.#tables.read(table.synced, id);
+        const shadow = mappings.get(id)?.shadow;
+        if (!device || !shadow || !sameValues(this.#shadowOf(table, device), shadow)) continue;
+        ids.delete(id);
+        done.push(...(seqsByRow.get(`${name}\u0000${id}`) ?? []));
+        accepted.push({ table: name, id });
+      }
+      if (ids.size === 0) idsByTable.delete(name);
+    }
+    const keysOfIds: KeyLookup = new Map();
+    const rowsOf = new Map<string, Map<string, RowValues | null>>();
+    const mappingsOf = new Map<string, Map<string, MappingRow>>();
+    if (idsByTable.size > 0)
       await this.#legacy.transaction(
         async () => {
           for (const table of this.#plan.tables) {
@@ -262,7 +387,8 @@ export class LegacyBridge {
             const ids = [...(idsByTable.get(name) ?? [])];
             if (ids.length === 0) continue;
             const deviceRows = new Map(ids.map((id) => [id, this.#tables.read(table.synced, id)]));
-            const mappings = await this.#mappingsById(name, ids);
+            rowsOf.set(name, deviceRows);
+            mappingsOf.set(name, await this.#mappingsById(name, ids));
             for (const column of table.columns) {
               if (column.references === null) continue;
               const referenced = [...deviceRows.values()]
@@ -275,20 +401,31 @@ export class LegacyBridge {
               for (const [id, mapping] of found)
                 if (mapping.localKey !== null) lookup.set(id, mapping.localKey);
             }
+          }
+          // Inserts and updates parents first, then deletes children first.
+          const steps = [
+            ...this.#plan.tables.map((table) => ({ table, deletes: false })),
+            ...[...this.#plan.tables].reverse().map((table) => ({ table, deletes: true })),
+          ];
+          for (const { table, deletes } of steps) {
+            const name = table.synced.name;
+            const deviceRows = rowsOf.get(name);
+            const mappings = mappingsOf.get(name);
+            if (!deviceRows || !mappings) continue;
+            const ids = [...deviceRows.keys()].filter((id) => (deviceRows.get(id) === null) === deletes);
+            // Within a table that references itself, a child's delete before its parent's.
+            if (deletes) ids.reverse();
             for (const id of ids) {
               const seqs = seqsByRow.get(`${name}\u0000${id}`) ?? [];
+              const device = deviceRows.get(id) ?? null;
+              const mapping = mappings.get(id) ?? null;
               try {
                 const wrote = await this.#legacy.savepoint(() =>
-                  this.#writeLegacyRow(
-                    table,
-                    id,
-                    deviceRows.get(id) ?? null,
-                    mappings.get(id) ?? null,
-                    keysOfIds,
-                  ),
+                  this.#writeLegacyRow(table, id, device, mapping, keysOfIds),
                 );
                 if (wrote) changed += 1;
                 done.push(...seqs);
+                accepted.push({ table: name, id });
               } catch (error) {
                 if (error instanceof WaitForParent) {
                   this.#logger.warn(
@@ -297,25 +434,39 @@ export class LegacyBridge {
                   );
                   continue;
                 }
-                // The program's own rules refused the row (a constraint): it is left as the program has it.
+                // The program's own rules refused the row (a constraint): it stays in the inbox, to be tried again.
+                const refusal = {
+                  table: name,
+                  id,
+                  legacyTable: table.legacy,
+                  localKey: mapping?.localKey === null || !mapping ? null : String(mapping.localKey),
+                  op: device ? ('write' as const) : ('delete' as const),
+                  message: error instanceof Error ? error.message : String(error),
+                };
+                refusals.push(refusal);
                 this.#logger.warn(
                   { component: 'legacy-bridge', table: name, rowId: id },
-                  `${name} ${id} could not be written to ${table.legacy}: ${error instanceof Error ? error.message : String(error)}`,
+                  describeRefusal({ ...refusal, attempts: 1, firstAt: '', lastAt: '' }),
                 );
-                done.push(...seqs);
               }
             }
           }
         },
         { applying: true },
       );
-      this.#store.write(() => {
-        const remove = this.#store.statement('DELETE FROM _sync_adopt_inbox WHERE seq = ?');
-        for (const seq of done) remove.run(seq);
-      });
-      if (entries.length < this.#batchSize) break;
-    }
-    return changed;
+    noteRefusals(this.#store, refusals, accepted, new Date().toISOString());
+    this.#store.write(() => {
+      const remove = this.#store.statement('DELETE FROM _sync_adopt_inbox WHERE seq = ?');
+      for (const seq of done) remove.run(seq);
+    });
+    return { changed, refused: refusals.length };
+  }
+
+  /** The bound columns of a device row, as the shadow holds them. */
+  #shadowOf(table: BoundTable, device: RowValues): Record<string, SyncedValue> {
+    const shadow: Record<string, SyncedValue> = {};
+    for (const column of table.columns) shadow[column.synced.name] = device[column.synced.name] ?? null;
+    return shadow;
   }
 
   /** Writes one synced row to its legacy table; returns whether the legacy table changed. */
@@ -329,20 +480,19 @@ export class LegacyBridge {
     const legacy = this.#legacy;
     const name = table.synced.name;
     const t = legacy.quote(table.legacy);
-    const key = legacy.quote(table.key);
     if (!device) {
       if (!mapping) return false;
       let deleted = 0;
-      if (mapping.localKey !== null) {
-        deleted = (await legacy.run(`DELETE FROM ${t} WHERE ${key} = ?`, [mapping.localKey])).changes;
+      const location = mapping.localKey === null ? null : await this.#keys.locate(table, mapping.localKey);
+      if (location !== null) {
+        deleted = (await legacy.run(`DELETE FROM ${t} WHERE ${location.where}`, location.params)).changes;
       }
       await legacy.run('DELETE FROM _sync_ids WHERE tbl = ? AND global_id = ?', [name, id]);
       return deleted > 0;
     }
     // Deleted by the program and not yet brought in: that delete is the later write; it goes out next.
     if (mapping && mapping.localKey === null) return false;
-    const shadow: Record<string, SyncedValue> = {};
-    for (const column of table.columns) shadow[column.synced.name] = device[column.synced.name] ?? null;
+    const shadow = this.#shadowOf(table, device);
     const legacyValue = (column: BoundColumn, value: SyncedValue): string | number | null => {
       if (column.references === null) return toLegacyValue(column, value);
       if (value === null) return null;
@@ -361,27 +511,24 @@ export class LegacyBridge {
         columns.push(column);
         values.push(value);
       }
-      const inserted = await legacy.run(
-        columns.length === 0
-          ? `INSERT INTO ${t} DEFAULT VALUES`
-          : `INSERT INTO ${t} (${columns.map((column) => legacy.quote(column)).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
-        values,
-      );
+      const localKey = await this.#keys.insert(table, columns, values);
       await legacy.run('INSERT INTO _sync_ids (tbl, global_id, local_key, shadow) VALUES (?, ?, ?, ?)', [
         name,
         id,
-        inserted.insertId,
+        localKey,
         JSON.stringify(shadow),
       ]);
       let lookup = keysOfIds.get(name);
       if (!lookup) keysOfIds.set(name, (lookup = new Map<string | number, string | number>()));
-      lookup.set(id, inserted.insertId);
+      lookup.set(id, localKey);
       return true;
     }
 
+    const location = mapping.localKey === null ? null : await this.#keys.locate(table, mapping.localKey);
+    if (location === null || mapping.localKey === null) return false;
     const rows = await legacy.select(
-      `SELECT ${table.columns.map((column) => legacy.quote(column.legacy)).join(', ') || key} FROM ${t} WHERE ${key} = ?${legacy.lockRows}`,
-      [mapping.localKey],
+      `SELECT ${table.columns.map((column) => legacy.quote(column.legacy)).join(', ') || legacy.quote(table.key)} FROM ${t} WHERE ${location.where}${legacy.lockRows}`,
+      location.params,
     );
     const current = rows[0];
     if (!current) return false;
@@ -412,9 +559,10 @@ export class LegacyBridge {
     }
     if (set.length > 0) {
       await legacy.run(
-        `UPDATE ${t} SET ${set.map(([column]) => `${legacy.quote(column)} = ?`).join(', ')} WHERE ${key} = ?`,
-        [...set.map(([, value]) => value), mapping.localKey],
+        `UPDATE ${t} SET ${set.map(([column]) => `${legacy.quote(column)} = ?`).join(', ')} WHERE ${location.where}`,
+        [...set.map(([, value]) => value), ...location.params],
       );
+      await this.#keys.moved(table, mapping.localKey, Object.fromEntries(set));
     }
     // The echo of a row the device pushed itself changes nothing: no write at all then.
     if (set.length > 0 || !sameValues(shadow, mapping.shadow)) {
@@ -442,7 +590,12 @@ export class LegacyBridge {
   }
 
   /** A legacy row's bound columns as synced values; references through `idsOfKeys`. */
-  #syncedValues(table: BoundTable, row: LegacyRow, idsOfKeys: KeyLookup): Record<string, SyncedValue> {
+  #syncedValues(
+    table: BoundTable,
+    row: LegacyRow,
+    idsOfKeys: KeyLookup,
+    parentsToCome: ReadonlyMap<string, ReadonlySet<number>>,
+  ): Record<string, SyncedValue> {
     const values: Record<string, SyncedValue> = {};
     for (const column of table.columns) {
       const raw = row[column.legacy];
@@ -463,7 +616,7 @@ export class LegacyBridge {
       }
       const globalId = idsOfKeys.get(column.references)?.get(Number(raw));
       if (typeof globalId === 'string') values[column.synced.name] = globalId;
-      else if (column.synced.required) {
+      else if (column.synced.required || parentsToCome.get(column.references)?.has(Number(raw))) {
         throw new WaitForParent(
           `${table.legacy}.${column.legacy} ${shownValue(raw)} is not a known ${column.references} row`,
         );
@@ -520,6 +673,19 @@ export class LegacyBridge {
         const table = this.#plan.tables.find((candidate) => candidate.synced.name === entry.tbl);
         if (entry.action === 'new' && table) {
           // The key only if the row is still there: a row deleted meanwhile leaves an orphan, deleted next.
+          if (table.newKeys === 'composite') {
+            // Its id may be that of a row with the same key deleted before (see #newGlobalId).
+            await legacy.run('DELETE FROM _sync_ids WHERE tbl = ? AND global_id = ? AND local_key IS NULL', [
+              entry.tbl,
+              entry.global_id,
+            ]);
+            const there = entry.local_key !== null && (await this.#keys.exists(table, entry.local_key));
+            await legacy.run(
+              `${legacy.insertIgnore} INTO _sync_ids (tbl, global_id, local_key, shadow) VALUES (?, ?, ?, ?)`,
+              [entry.tbl, entry.global_id, there ? entry.local_key : null, entry.shadow],
+            );
+            continue;
+          }
           await legacy.run(
             `${legacy.insertIgnore} INTO _sync_ids (tbl, global_id, local_key, shadow) VALUES (?, ?, (SELECT ${legacy.quote(table.key)} FROM ${legacy.quote(table.legacy)} WHERE ${legacy.quote(table.key)} = ?), ?)`,
             [entry.tbl, entry.global_id, entry.local_key, entry.shadow],
@@ -547,23 +713,6 @@ export class LegacyBridge {
     });
     const last = journal.at(-1)?.seq;
     if (last !== undefined) this.#store.statement('DELETE FROM _sync_adopt_journal WHERE seq <= ?').run(last);
-  }
-
-  async #legacyRows(table: BoundTable, keys: readonly number[]): Promise<Map<number, LegacyRow>> {
-    const legacy = this.#legacy;
-    const columns = [table.key, ...table.columns.map((column) => column.legacy)].map((column) =>
-      legacy.quote(column),
-    );
-    const rows = new Map<number, LegacyRow>();
-    for (let start = 0; start < keys.length; start += 500) {
-      const chunk = keys.slice(start, start + 500);
-      const found = await legacy.select(
-        `SELECT ${columns.join(', ')} FROM ${legacy.quote(table.legacy)} WHERE ${legacy.quote(table.key)} IN (${chunk.map(() => '?').join(', ')})`,
-        chunk,
-      );
-      for (const row of found) rows.set(Number(row[table.key]), row);
-    }
-    return rows;
   }
 
   async #mappingsByKey(tbl: string, keys: readonly number[]): Promise<Map<number, MappingRow>> {

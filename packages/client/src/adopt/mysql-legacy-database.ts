@@ -1,9 +1,11 @@
-import type {
-  CaptureTarget,
-  LegacyDatabase,
-  LegacyRow,
-  LegacyTableInfo,
-  RunResult,
+import {
+  KEY_SEPARATOR,
+  compositeKeySql,
+  type CaptureTarget,
+  type LegacyDatabase,
+  type LegacyRow,
+  type LegacyTableInfo,
+  type RunResult,
 } from './legacy-database.js';
 
 /** The part of a mysql2 connection the bridge calls. */
@@ -58,6 +60,10 @@ export class MysqlLegacyDatabase implements LegacyDatabase {
     return `\`${identifier.replaceAll('`', '``')}\``;
   }
 
+  keyTextOf(row: string, columns: readonly string[]): string {
+    return `CONCAT_WS('${KEY_SEPARATOR}', ${columns.map((column) => `${row}.${this.quote(column)}`).join(', ')})`;
+  }
+
   async describeTable(name: string): Promise<LegacyTableInfo | null> {
     const tables = await this.select(
       'SELECT TABLE_NAME AS name, ENGINE AS engine FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
@@ -67,13 +73,47 @@ export class MysqlLegacyDatabase implements LegacyDatabase {
     if (!table) return null;
     const columns = (await this.select(
       `SELECT COLUMN_NAME AS name, DATA_TYPE AS type, IS_NULLABLE AS nullable, COLUMN_DEFAULT AS dflt,
-              COLUMN_KEY AS columnKey, EXTRA AS extra
+              COLUMN_KEY AS columnKey, EXTRA AS extra, NUMERIC_SCALE AS scale
        FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
       [table.name],
-    )) as { name: string; type: string; nullable: string; dflt: unknown; columnKey: string; extra: string }[];
-    const keys = columns.filter((column) => column.columnKey === 'PRI');
-    const key = keys.length === 1 ? keys[0] : undefined;
-    const assigned = key && /auto_increment/i.test(key.extra) ? key.name : null;
+    )) as {
+      name: string;
+      type: string;
+      nullable: string;
+      dflt: unknown;
+      columnKey: string;
+      extra: string;
+      scale: number | string | null;
+    }[];
+    const keys = (await this.select(
+      `SELECT COLUMN_NAME AS name FROM information_schema.KEY_COLUMN_USAGE
+       WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION`,
+      [table.name],
+    )) as { name: string }[];
+    const only = keys.length === 1 ? columns.find((column) => column.name === keys[0]?.name) : undefined;
+    const integerKey = only && /^(tiny|small|medium|big)?int$/i.test(only.type) ? only.name : null;
+    const assigned = only && integerKey !== null && /auto_increment/i.test(only.extra) ? only.name : null;
+    const references = (await this.select(
+      `SELECT CONSTRAINT_NAME AS name, COLUMN_NAME AS col, REFERENCED_TABLE_NAME AS parent,
+              REFERENCED_COLUMN_NAME AS parentCol
+       FROM information_schema.KEY_COLUMN_USAGE
+       WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND REFERENCED_TABLE_NAME IS NOT NULL
+       ORDER BY CONSTRAINT_NAME, ORDINAL_POSITION`,
+      [table.name],
+    )) as { name: string; col: string; parent: string; parentCol: string }[];
+    const foreignKeys = new Map<string, { table: string; columns: string[]; referencedColumns: string[] }>();
+    for (const row of references) {
+      let key = foreignKeys.get(row.name);
+      if (!key) foreignKeys.set(row.name, (key = { table: row.parent, columns: [], referencedColumns: [] }));
+      key.columns.push(row.col);
+      key.referencedColumns.push(row.parentCol);
+    }
+    const indexes = (await this.select(
+      `SELECT INDEX_NAME AS name, max(COLUMN_NAME) AS col, count(*) AS n FROM information_schema.STATISTICS
+       WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY'
+       GROUP BY INDEX_NAME`,
+      [table.name],
+    )) as { name: string; col: string; n: number | string }[];
     const engine = (table.engine ?? '').toLowerCase();
     return {
       name: table.name,
@@ -83,13 +123,28 @@ export class MysqlLegacyDatabase implements LegacyDatabase {
         notNull: column.nullable === 'NO' && !/auto_increment/i.test(column.extra),
         // MariaDB reports a column without a default as NULL and a NULL default as the text 'NULL'.
         hasDefault: column.dflt !== null,
+        scale:
+          /^(decimal|numeric)$/i.test(column.type) && column.scale !== null ? Number(column.scale) : null,
       })),
+      primaryKey: keys.map((key) => key.name),
+      integerKey,
       assignedKey: assigned,
+      foreignKeys: [...foreignKeys.values()],
+      uniqueColumns: indexes.filter((index) => Number(index.n) === 1).map((index) => index.col),
       problem:
         engine === 'innodb'
           ? null
           : `${table.name} uses the ${table.engine ?? 'unknown'} engine, which has no transactions; the bridge needs InnoDB`,
     };
+  }
+
+  async listTables(): Promise<string[]> {
+    const rows = (await this.select(
+      `SELECT TABLE_NAME AS name FROM information_schema.TABLES
+       WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME NOT LIKE '\\_sync\\_%'
+       ORDER BY TABLE_NAME`,
+    )) as { name: string }[];
+    return rows.map((row) => row.name);
   }
 
   async select(sql: string, params: readonly unknown[] = []): Promise<LegacyRow[]> {
@@ -150,6 +205,12 @@ export class MysqlLegacyDatabase implements LegacyDatabase {
         PRIMARY KEY (tbl, global_id),
         UNIQUE KEY _sync_ids_local_key (tbl, local_key)
       ) ENGINE=InnoDB`);
+    await this.#connection.query(`CREATE TABLE IF NOT EXISTS _sync_keys (
+        local_key BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        tbl VARCHAR(64) NOT NULL,
+        parts VARCHAR(700) NOT NULL,
+        UNIQUE KEY _sync_keys_parts (tbl, parts)
+      ) ENGINE=InnoDB`);
     await this.dropTriggers();
     for (const target of targets) {
       for (const statement of this.#triggerStatements(target)) await this.#connection.query(statement);
@@ -166,7 +227,7 @@ export class MysqlLegacyDatabase implements LegacyDatabase {
   }
 
   async dropBookkeeping(): Promise<void> {
-    await this.#connection.query('DROP TABLE IF EXISTS _sync_changelog, _sync_ids');
+    await this.#connection.query('DROP TABLE IF EXISTS _sync_changelog, _sync_ids, _sync_keys');
   }
 
   async close(): Promise<void> {
@@ -181,8 +242,32 @@ export class MysqlLegacyDatabase implements LegacyDatabase {
     const name = (kind: string): string => this.quote(`_sync_adopt_${target.legacyTable}_${kind}`);
     const log = (row: 'NEW' | 'OLD', op: string): string =>
       `INSERT INTO _sync_changelog (tbl, local_key, op) VALUES (${tbl}, ${row}.${key}, '${op}');`;
-    const watched = [...new Set([target.key, ...target.watchedColumns])].map((column) => this.quote(column));
+    const keyColumns = target.compositeKey ?? [target.key];
+    const watched = [...new Set([...keyColumns, ...target.watchedColumns])].map((column) =>
+      this.quote(column),
+    );
     const changed = watched.map((column) => `NOT (OLD.${column} <=> NEW.${column})`).join(' OR ');
+    if (target.compositeKey !== null) {
+      // The row's number in `_sync_keys` stands for its key; a changed key is a delete and an insert.
+      const parts = (row: 'NEW' | 'OLD'): string => this.keyTextOf(row, keyColumns);
+      const { number, log: logKey, keep } = compositeKeySql(this, tbl, keyColumns);
+      return [
+        `CREATE TRIGGER ${name('insert')} AFTER INSERT ON ${t} FOR EACH ROW
+         BEGIN IF @tillsync_applying IS NULL THEN ${keep} ${logKey('NEW', 'I')} END IF; END`,
+        `CREATE TRIGGER ${name('update')} AFTER UPDATE ON ${t} FOR EACH ROW
+         BEGIN IF @tillsync_applying IS NULL AND (${changed}) THEN
+           IF NOT (${parts('NEW')} <=> ${parts('OLD')}) THEN
+             UPDATE _sync_ids SET local_key = NULL WHERE tbl = ${tbl} AND local_key = ${number('OLD')};
+           END IF;
+           ${keep} ${logKey('NEW', 'U')}
+         END IF; END`,
+        `CREATE TRIGGER ${name('delete')} AFTER DELETE ON ${t} FOR EACH ROW
+         BEGIN IF @tillsync_applying IS NULL THEN
+           UPDATE _sync_ids SET local_key = NULL WHERE tbl = ${tbl} AND local_key = ${number('OLD')};
+           ${logKey('OLD', 'D')}
+         END IF; END`,
+      ];
+    }
     return [
       `CREATE TRIGGER ${name('insert')} AFTER INSERT ON ${t} FOR EACH ROW
        BEGIN IF @tillsync_applying IS NULL THEN ${log('NEW', 'I')} END IF; END`,

@@ -1,11 +1,13 @@
 import Database from 'better-sqlite3';
 import { quoteIdentifier, quoteLiteral } from '../capture/triggers.js';
-import type {
-  CaptureTarget,
-  LegacyDatabase,
-  LegacyRow,
-  LegacyTableInfo,
-  RunResult,
+import {
+  KEY_SEPARATOR,
+  compositeKeySql,
+  type CaptureTarget,
+  type LegacyDatabase,
+  type LegacyRow,
+  type LegacyTableInfo,
+  type RunResult,
 } from './legacy-database.js';
 
 /**
@@ -33,6 +35,12 @@ export class SqliteLegacyDatabase implements LegacyDatabase {
     return quoteIdentifier(identifier);
   }
 
+  keyTextOf(row: string, columns: readonly string[]): string {
+    return columns
+      .map((column) => `IFNULL(CAST(${row}.${quoteIdentifier(column)} AS TEXT), '')`)
+      .join(` || ${quoteLiteral(KEY_SEPARATOR)} || `);
+  }
+
   describeTable(name: string): Promise<LegacyTableInfo | null> {
     const table = this.#db
       .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE`)
@@ -45,21 +53,75 @@ export class SqliteLegacyDatabase implements LegacyDatabase {
       dflt_value: unknown;
       pk: number;
     }[];
-    const keys = columns.filter((column) => column.pk > 0);
+    const keys = columns.filter((column) => column.pk > 0).sort((a, b) => a.pk - b.pk);
+    const onlyKey = keys.length === 1 ? keys[0] : undefined;
+    const integerKey = onlyKey && /int/i.test(onlyKey.type) ? onlyKey.name : null;
     // Only an INTEGER PRIMARY KEY is the rowid, which SQLite assigns on an insert without it.
-    const rowidKey =
-      keys.length === 1 && keys[0]?.type.toUpperCase() === 'INTEGER' ? (keys[0]?.name ?? null) : null;
+    const rowidKey = onlyKey?.type.toUpperCase() === 'INTEGER' ? onlyKey.name : null;
+    const foreignKeys = new Map<number, { table: string; columns: string[]; referencedColumns: string[] }>();
+    for (const row of this.#db
+      .prepare('SELECT * FROM pragma_foreign_key_list(?) ORDER BY id, seq')
+      .all(table.name) as { id: number; table: string; from: string; to: string | null }[]) {
+      let key = foreignKeys.get(row.id);
+      if (!key) foreignKeys.set(row.id, (key = { table: row.table, columns: [], referencedColumns: [] }));
+      key.columns.push(row.from);
+      key.referencedColumns.push(row.to ?? '');
+    }
+    const uniqueColumns: string[] = [];
+    for (const index of this.#db.prepare('SELECT * FROM pragma_index_list(?)').all(table.name) as {
+      name: string;
+      unique: number;
+      origin: string;
+    }[]) {
+      if (index.unique !== 1 || index.origin === 'pk') continue;
+      const indexed = this.#db.prepare('SELECT name FROM pragma_index_info(?)').all(index.name) as {
+        name: string | null;
+      }[];
+      const only = indexed.length === 1 ? indexed[0]?.name : null;
+      if (typeof only === 'string' && !uniqueColumns.includes(only)) uniqueColumns.push(only);
+    }
     return Promise.resolve({
       name: table.name,
       columns: columns.map((column) => ({
         name: column.name,
         type: column.type.toLowerCase(),
-        notNull: column.notnull === 1 && column.pk === 0,
+        notNull: column.notnull === 1 && column.name !== rowidKey,
         hasDefault: column.dflt_value !== null,
+        scale:
+          /^(decimal|numeric)\s*\(\s*\d+\s*,\s*(\d+)\s*\)/i.exec(column.type)?.[2] === undefined
+            ? null
+            : Number(/,\s*(\d+)/.exec(column.type)?.[1]),
       })),
+      primaryKey: keys.map((key) => key.name),
+      integerKey,
       assignedKey: rowidKey,
+      foreignKeys: [...foreignKeys.values()].map((key) => ({
+        ...key,
+        // A reference without columns names the parent's primary key.
+        referencedColumns: key.referencedColumns.every((column) => column === '')
+          ? this.#primaryKeyOf(key.table)
+          : key.referencedColumns,
+      })),
+      uniqueColumns,
       problem: null,
     });
+  }
+
+  listTables(): Promise<string[]> {
+    const rows = this.#db
+      .prepare(
+        `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_sync\\_%' ESCAPE '\\' ORDER BY name`,
+      )
+      .all() as { name: string }[];
+    return Promise.resolve(rows.map((row) => row.name));
+  }
+
+  #primaryKeyOf(table: string): string[] {
+    return (
+      this.#db.prepare('SELECT name, pk FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk').all(table) as {
+        name: string;
+      }[]
+    ).map((row) => row.name);
   }
 
   select(sql: string, params: readonly unknown[] = []): Promise<LegacyRow[]> {
@@ -123,12 +185,18 @@ export class SqliteLegacyDatabase implements LegacyDatabase {
           PRIMARY KEY (tbl, global_id)
         );
         CREATE UNIQUE INDEX IF NOT EXISTS _sync_ids_local_key ON _sync_ids (tbl, local_key);
+        CREATE TABLE IF NOT EXISTS _sync_keys (
+          local_key INTEGER PRIMARY KEY,
+          tbl TEXT NOT NULL,
+          parts TEXT NOT NULL,
+          UNIQUE (tbl, parts)
+        );
         CREATE TABLE IF NOT EXISTS _sync_applying (applying INTEGER NOT NULL);
         INSERT INTO _sync_applying (applying) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM _sync_applying);
       `);
       this.#dropTriggers();
       for (const target of targets)
-        for (const statement of triggerStatements(target)) this.#db.exec(statement);
+        for (const statement of triggerStatements(target, this)) this.#db.exec(statement);
       return Promise.resolve();
     });
   }
@@ -140,7 +208,7 @@ export class SqliteLegacyDatabase implements LegacyDatabase {
 
   dropBookkeeping(): Promise<void> {
     this.#db.exec(
-      'DROP TABLE IF EXISTS _sync_changelog; DROP TABLE IF EXISTS _sync_ids; DROP TABLE IF EXISTS _sync_applying;',
+      'DROP TABLE IF EXISTS _sync_changelog; DROP TABLE IF EXISTS _sync_ids; DROP TABLE IF EXISTS _sync_keys; DROP TABLE IF EXISTS _sync_applying;',
     );
     return Promise.resolve();
   }
@@ -171,15 +239,35 @@ export class SqliteLegacyDatabase implements LegacyDatabase {
 }
 
 /** The triggers that note a bound table's writes in `_sync_changelog`, skipping the bridge's own. */
-function triggerStatements(target: CaptureTarget): string[] {
+function triggerStatements(target: CaptureTarget, legacy: SqliteLegacyDatabase): string[] {
   const t = quoteIdentifier(target.legacyTable);
   const key = quoteIdentifier(target.key);
   const tbl = quoteLiteral(target.syncedTable);
   const name = (kind: string): string => quoteIdentifier(`_sync_adopt_${target.legacyTable}_${kind}`);
   const when = 'WHEN (SELECT applying FROM _sync_applying) = 0';
+  const keyColumns = target.compositeKey ?? [target.key];
+  const watched = [...new Set([...keyColumns, ...target.watchedColumns])].map(quoteIdentifier).join(', ');
+  if (target.compositeKey !== null) {
+    // The row's number in `_sync_keys` stands for its key; a changed key is a delete and an insert.
+    const parts = (row: 'NEW' | 'OLD'): string => legacy.keyTextOf(row, keyColumns);
+    const { number, log, keep } = compositeKeySql(legacy, tbl, keyColumns);
+    return [
+      `CREATE TRIGGER ${name('insert')} AFTER INSERT ON ${t} ${when} BEGIN ${keep} ${log('NEW', 'I')} END`,
+      `CREATE TRIGGER ${name('update')} AFTER UPDATE OF ${watched} ON ${t} ${when}
+       BEGIN
+         UPDATE _sync_ids SET local_key = NULL
+           WHERE tbl = ${tbl} AND local_key = ${number('OLD')} AND ${parts('NEW')} IS NOT ${parts('OLD')};
+         ${keep} ${log('NEW', 'U')}
+       END`,
+      `CREATE TRIGGER ${name('delete')} AFTER DELETE ON ${t} ${when}
+       BEGIN
+         UPDATE _sync_ids SET local_key = NULL WHERE tbl = ${tbl} AND local_key = ${number('OLD')};
+         ${log('OLD', 'D')}
+       END`,
+    ];
+  }
   const log = (row: 'NEW' | 'OLD', op: string): string =>
     `INSERT INTO _sync_changelog (tbl, local_key, op) VALUES (${tbl}, ${row}.${key}, '${op}');`;
-  const watched = [...new Set([target.key, ...target.watchedColumns])].map(quoteIdentifier).join(', ');
   return [
     `CREATE TRIGGER ${name('insert')} AFTER INSERT ON ${t} ${when}
      BEGIN ${log('NEW', 'I')} END`,

@@ -72,6 +72,15 @@ export interface RotateRefreshTokenInput extends TokenPairInput {
   now: number;
 }
 
+/** A tenant as `tillsync admin tenants` lists it. */
+export interface TenantRecord {
+  readonly tenantId: string;
+  readonly name: string;
+  readonly createdAt: string;
+  readonly owners: readonly string[];
+  readonly devices: number;
+}
+
 /** Tenants, owners, sessions, pairing codes, devices and their tokens. Only hashes of secrets are stored. */
 export interface AccountStore {
   createTenant(input: {
@@ -80,6 +89,8 @@ export interface AccountStore {
     passwordHash: string;
   }): Promise<{ tenantId: string; ownerId: string }>;
   countTenants(): Promise<number>;
+  /** Every tenant with its owners' emails, oldest first (for `tillsync admin tenants`). */
+  listTenants(): Promise<TenantRecord[]>;
   tenantExists(tenantId: string): Promise<boolean>;
   findOwnerByEmail(email: string): Promise<OwnerRecord | null>;
   createOwnerSession(input: {

@@ -8,6 +8,7 @@ import type {
   OwnerRecord,
   PairDeviceInput,
   RotateRefreshTokenInput,
+  TenantRecord,
   TokenPairInput,
 } from './account-store.js';
 import type { Database } from './database.js';
@@ -58,6 +59,33 @@ export class SqlAccountStore implements AccountStore {
       .select((eb) => eb.fn.countAll().as('count'))
       .executeTakeFirstOrThrow();
     return Number(row.count);
+  }
+
+  async listTenants(): Promise<TenantRecord[]> {
+    const tenants = await this.#db
+      .selectFrom('tenants')
+      .select(['id', 'name', 'created_at'])
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    const owners = await this.#db
+      .selectFrom('owners')
+      .select(['tenant_id', 'email'])
+      .orderBy('email')
+      .execute();
+    const devices = await this.#db
+      .selectFrom('devices')
+      .select((eb) => ['tenant_id', eb.fn.countAll().as('count')])
+      .where('revoked_at', 'is', null)
+      .groupBy('tenant_id')
+      .execute();
+    return tenants.map((tenant) => ({
+      tenantId: tenant.id,
+      name: tenant.name,
+      createdAt: tenant.created_at,
+      owners: owners.filter((owner) => owner.tenant_id === tenant.id).map((owner) => owner.email),
+      devices: Number(devices.find((row) => row.tenant_id === tenant.id)?.count ?? 0),
+    }));
   }
 
   async tenantExists(tenantId: string): Promise<boolean> {
