@@ -26,6 +26,7 @@ export type {
   StoredConflict,
   PullPage,
 } from './storage/sync-store.js';
+export { rowKey } from './storage/sync-store.js';
 export { readStaticFile, type StaticFile } from './http/static-files.js';
 export type { AccountStore, DeviceRecord } from './storage/account-store.js';
 export { MIN_PASSWORD_LENGTH } from './credentials.js';

@@ -4,8 +4,10 @@ import {
   type PushRequest,
   type PushResponse,
   type RowValues,
+  type SyncSchema,
   type TableChecksum,
 } from '@tillsync/protocol';
+import { rowKey } from '@tillsync/server';
 import type { StockLedger } from './workload.js';
 import type { World } from './world.js';
 
@@ -15,6 +17,7 @@ import type { World } from './world.js';
  */
 
 const TABLES = Object.keys(SHOP_SCHEMA.tables);
+
 const COUNTER_COLUMNS = new Set(['stock']);
 const EMPTY_CHECKSUM: TableChecksum = { count: 0, sum: formatChecksum(0n) };
 
@@ -43,8 +46,8 @@ async function serverRows(world: World): Promise<Map<string, Map<string, ServerR
 }
 
 /** A row's values in the schema's column order, as comparable text. */
-function rowText(table: string, values: Readonly<Record<string, unknown>>): string {
-  const columns = Object.keys(SHOP_SCHEMA.tables[table]?.columns ?? {});
+function rowText(schema: SyncSchema, table: string, values: Readonly<Record<string, unknown>>): string {
+  const columns = Object.keys(schema.tables[table]?.columns ?? {});
   return JSON.stringify(columns.map((column) => values[column] ?? null));
 }
 
@@ -72,7 +75,7 @@ async function sameEverywhere(world: World, server: Map<string, Map<string, Serv
       const local = new Map(
         (db.prepare(`SELECT * FROM "${table}"`).all() as { id: string }[]).map((row) => [
           row.id,
-          rowText(table, row),
+          rowText(world.schema, table, row),
         ]),
       );
       for (const [id, row] of serverTable) {
@@ -83,9 +86,9 @@ async function sameEverywhere(world: World, server: Map<string, Map<string, Serv
         }
         const text = local.get(id);
         if (text === undefined) problems.push(`device ${device.index} lacks ${table} ${id}`);
-        else if (text !== rowText(table, row.values))
+        else if (text !== rowText(world.schema, table, row.values))
           problems.push(
-            `device ${device.index} has ${table} ${id} as ${text}, the server as ${rowText(table, row.values)}`,
+            `device ${device.index} has ${table} ${id} as ${text}, the server as ${rowText(world.schema, table, row.values)}`,
           );
       }
       for (const id of local.keys()) {
@@ -105,80 +108,111 @@ async function sameEverywhere(world: World, server: Map<string, Map<string, Serv
   return problems;
 }
 
+/** A change the server acknowledged to a device (an answer the device heard, `applied` or `stale`). */
+interface AcknowledgedWrite {
+  readonly deviceIndex: number;
+  readonly updatedAt: string;
+  readonly op: string;
+  readonly values: Readonly<Record<string, unknown>>;
+  readonly base: string | undefined;
+}
+
 /**
- * 2: every write the server acknowledged to a device (an answer the device heard, `applied` or `stale`) is
- * the row's final state, or was overridden by a later write that is either the same device's own later
- * write or recorded as a conflict whose loser is this write or later.
+ * 2: no acknowledged column write vanishes unexplained (PROTOCOL.md §5, column by column). For every column an
+ * acknowledged upsert set (counters aside, invariant 3 counts them), the server's column holds that write's
+ * value, or a write with a larger stamp replaced it that was either the same device's own later write, a
+ * write that knew it (its `base` is at least the overridden stamp), the server's own write (a cleared
+ * reference), or is recorded as a conflict whose loser is this write or later. A column never holds a write
+ * older than one acknowledged for it. A deleted row is explained the same way, as a whole.
  */
-async function noAcknowledgedWriteLost(
-  world: World,
-  server: Map<string, Map<string, ServerRow>>,
-): Promise<string[]> {
+async function noAcknowledgedWriteLost(world: World): Promise<string[]> {
   const problems: string[] = [];
   const store = world.server.storage.sync.forTenant(world.tenantId);
-  /** Per row: the acknowledged stamps of each device. */
-  const acknowledged = new Map<
-    string,
-    { deviceIndex: number; updatedAt: string; op: string; values: RowValues | undefined }[]
-  >();
+  const acknowledged = new Map<string, { table: string; id: string; writes: AcknowledgedWrite[] }>();
   for (const push of world.heardPushes) {
     const request = JSON.parse(push.requestBody) as PushRequest;
     const answer = JSON.parse(push.answerBody) as PushResponse;
     answer.results.forEach((result, index) => {
       const change = request.changes[index];
       if (!change || result.status === 'rejected') return;
-      const key = `${change.table} ${change.id}`;
-      const list = acknowledged.get(key) ?? [];
-      list.push({
+      const key = rowKey(change.table, change.id);
+      const row = acknowledged.get(key) ?? { table: change.table, id: change.id, writes: [] };
+      row.writes.push({
         deviceIndex: push.deviceIndex,
         updatedAt: change.updatedAt,
         op: change.op,
-        values: change.values as RowValues | undefined,
+        values: change.values ?? {},
+        base: change.base,
       });
-      acknowledged.set(key, list);
+      acknowledged.set(key, row);
     });
   }
-  for (const [key, writes] of acknowledged) {
-    const [table = '', id = ''] = key.split(' ');
-    const final = server.get(table)?.get(id);
+  const stored = await store.readRows([...acknowledged.values()]);
+  for (const [key, { table, id, writes }] of acknowledged) {
+    const final = stored.get(key);
     let conflicts: Awaited<ReturnType<typeof store.conflicts>> | null = null;
+    const recorded = async (column: string | null, stamp: string): Promise<boolean> => {
+      conflicts ??= await store.conflicts(table, id);
+      return conflicts.some(
+        (conflict) =>
+          // A delete records each overridden column, or the row as a whole: either explains the row.
+          (column === null || conflict.column === column || conflict.column === null) &&
+          conflict.loser.updatedAt >= stamp,
+      );
+    };
+    /** Whether an acknowledged write made at `stamp` that set `column` (null: the row) explains overriding `by`. */
+    const explained = async (
+      write: AcknowledgedWrite,
+      column: string | null,
+      by: string,
+    ): Promise<boolean> => {
+      const winner = writes.find((other) => other.updatedAt === by);
+      if (
+        writes.some((other) => other.deviceIndex === write.deviceIndex && other.updatedAt > write.updatedAt)
+      )
+        return true;
+      if (winner?.base !== undefined && winner.base >= write.updatedAt) return true;
+      return recorded(column, write.updatedAt);
+    };
     for (const write of writes) {
-      const what = `device ${write.deviceIndex}'s acknowledged ${write.op} of ${key} at ${write.updatedAt}`;
+      const what = `device ${write.deviceIndex}'s acknowledged ${write.op} of ${table} ${id} at ${write.updatedAt}`;
       if (!final) {
         problems.push(`${what} is not on the server at all`);
         continue;
       }
-      if (final.updatedAt < write.updatedAt) {
-        problems.push(`${what} was replaced by an older state (${final.updatedAt})`);
+      if (final.values === null) {
+        if (write.op === 'delete' || final.updatedAt === write.updatedAt) continue;
+        if (!(await explained(write, null, final.updatedAt)))
+          problems.push(`${what} was deleted (at ${final.updatedAt}) with no conflict recorded`);
         continue;
       }
-      if (final.updatedAt === write.updatedAt) {
-        const same =
-          write.op === 'delete'
-            ? final.values === null
-            : final.values !== null && sameExceptCounters(table, write.values ?? {}, final.values);
-        if (!same) problems.push(`${what} is stored with other values: ${JSON.stringify(final.values)}`);
+      if (write.op === 'delete') {
+        // A delete that later writes undid: they set every required column after it, or it is recorded.
+        if (final.updatedAt < write.updatedAt) problems.push(`${what} is undone by an older state`);
+        else if (!(await explained(write, null, final.updatedAt)))
+          problems.push(`${what} was undone (now ${final.updatedAt}) with no conflict recorded`);
         continue;
       }
-      // A delete that a later delete replaced still holds: the row is gone.
-      if (write.op === 'delete' && final.values === null) continue;
-      const ownLater = writes.some(
-        (other) => other.deviceIndex === write.deviceIndex && other.updatedAt > write.updatedAt,
-      );
-      if (ownLater) continue;
-      conflicts ??= await store.conflicts(table, id);
-      if (conflicts.some((conflict) => conflict.loser.updatedAt >= write.updatedAt)) continue;
-      problems.push(`${what} was overridden (now ${final.updatedAt}) with no conflict recorded`);
+      for (const [column, value] of Object.entries(write.values)) {
+        if (COUNTER_COLUMNS.has(column)) continue;
+        const stamp = final.stamps?.[column]?.[0] ?? final.updatedAt;
+        const now = final.values[column] ?? null;
+        if (stamp < write.updatedAt) {
+          problems.push(`${what}: ${column} holds an older write (${stamp})`);
+        } else if (stamp === write.updatedAt) {
+          if (now !== (value ?? null))
+            problems.push(
+              `${what}: ${column} is stored as ${JSON.stringify(now)}, not ${JSON.stringify(value)}`,
+            );
+        } else if (now !== (value ?? null)) {
+          const serverWrote = (final.stamps?.[column]?.[1] ?? final.deviceId) === null;
+          if (!serverWrote && !(await explained(write, column, stamp)))
+            problems.push(`${what}: ${column} was overridden (at ${stamp}) with no conflict recorded`);
+        }
+      }
     }
   }
   return problems;
-}
-
-function sameExceptCounters(table: string, sent: RowValues, stored: RowValues): boolean {
-  const columns = Object.keys(SHOP_SCHEMA.tables[table]?.columns ?? {});
-  return columns.every(
-    (column) => COUNTER_COLUMNS.has(column) || (sent[column] ?? null) === (stored[column] ?? null),
-  );
 }
 
 /** 3: every counter is its start plus every delta, each counted once. */
@@ -205,7 +239,7 @@ export async function checkInvariants(
     // 4: a pull that skipped a change leaves a checksum that differs; the cycle repairs it, and says so.
     ...checksumRepairs.map((repair) => `a pull skipped a change: ${repair}`),
     ...(await sameEverywhere(world, server)),
-    ...(await noAcknowledgedWriteLost(world, server)),
+    ...(await noAcknowledgedWriteLost(world)),
     ...countersAdd(server, stock),
   ];
 }

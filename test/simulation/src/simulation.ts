@@ -88,6 +88,11 @@ const FAULT_WEIGHTS: Readonly<Record<NetworkFault, number>> = {
 const POWER_CUT_CHANCE = 0.5;
 /** Mixed into the seed for the power cuts' own generator. */
 const POWER_SEED_SALT = 0x5bd1e995;
+/**
+ * Whether and when the owner rolls out the schema's second version (an added column) is drawn from its own
+ * generator too, so the schedules of seeds from before it replay as they did.
+ */
+const ROLLOUT_SEED_SALT = 0x27d4eb2f;
 
 /** How many rounds of every device syncing quiescence may take before it counts as stuck. */
 const QUIESCE_ROUNDS = 8;
@@ -146,6 +151,10 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
   });
   const workload = new Workload(random);
   const power = options.powerCuts === false ? null : new SeededRandom(options.seed ^ POWER_SEED_SALT);
+  const rollout = new SeededRandom(options.seed ^ ROLLOUT_SEED_SALT);
+  const upgradeAtStep = rollout.chance(0.5)
+    ? rollout.between(Math.floor(options.steps / 4), Math.floor((3 * options.steps) / 4))
+    : -1;
   const network = new FaultyNetwork(random, world, workload, power);
   world.policy = network;
   // What a power cut took from a device never happened, as far as the counters' oracle knows.
@@ -190,6 +199,12 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
       `${deviceCount} devices, clocks ${world.devices.map((device) => `${device.skewMs / 1000} s`).join(', ')}`,
     );
     for (let step = 0; step < options.steps; step++) {
+      if (step === upgradeAtStep) {
+        // Tills that have not synced since keep writing on version 1 until their next cycle.
+        count('schema-upgrade');
+        world.note('the owner rolls out schema version 2: products.barcode');
+        await world.upgradeSchema();
+      }
       world.time += random.between(1, 3000);
       const kind = random.weighted(STEP_WEIGHTS);
       const device = world.devices[random.below(deviceCount)] as SimDevice;

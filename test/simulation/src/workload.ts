@@ -66,8 +66,11 @@ export type WriteKind =
   | 'stock-take'
   | 'delivery'
   | 'rename-product'
+  | 'reprice-product'
+  | 'set-barcode'
   | 'customer'
   | 'edit-customer'
+  | 'email-customer'
   | 'delete-customer'
   | 'void-sale';
 
@@ -77,9 +80,12 @@ const WRITE_WEIGHTS: Readonly<Record<WriteKind, number>> = {
   sale: 22,
   'stock-take': 5,
   delivery: 5,
-  'rename-product': 12,
+  'rename-product': 8,
+  'reprice-product': 8,
+  'set-barcode': 6,
   customer: 10,
-  'edit-customer': 14,
+  'edit-customer': 8,
+  'email-customer': 8,
   'delete-customer': 8,
   'void-sale': 5,
 };
@@ -160,12 +166,27 @@ export class Workload {
       case 'rename-product': {
         const product = hot('products');
         if (!product) return 'no product to rename';
-        db.prepare('UPDATE products SET name = ?, price_cents = ? WHERE id = ?').run(
-          `renamed ${random.below(1000)}`,
-          random.below(1000),
-          product,
-        );
+        // One column: another till may be repricing the same product meanwhile, and both edits stay.
+        db.prepare('UPDATE products SET name = ? WHERE id = ?').run(`renamed ${random.below(1000)}`, product);
         return `rename ${product}`;
+      }
+      case 'reprice-product': {
+        const product = hot('products');
+        if (!product) return 'no product to reprice';
+        db.prepare('UPDATE products SET price_cents = ? WHERE id = ?').run(random.below(1000), product);
+        return `reprice ${product}`;
+      }
+      case 'set-barcode': {
+        // The column comes with the schema's second version; a till that has not synced since does not have it.
+        const product = hot('products');
+        const hasBarcode = (
+          db.prepare('SELECT name FROM pragma_table_info(?)').all('products') as {
+            name: string;
+          }[]
+        ).some((column) => column.name === 'barcode');
+        if (!product || !hasBarcode) return 'no barcode column or product yet';
+        db.prepare('UPDATE products SET barcode = ? WHERE id = ?').run(String(random.below(1e8)), product);
+        return `barcode for ${product}`;
       }
       case 'customer': {
         const id = random.id();
@@ -181,6 +202,15 @@ export class Workload {
         if (!customer) return 'no customer to edit';
         db.prepare('UPDATE customers SET phone = ? WHERE id = ?').run(String(random.below(1e6)), customer);
         return `edit customer ${customer}`;
+      }
+      case 'email-customer': {
+        const customer = hot('customers');
+        if (!customer) return 'no customer to email';
+        db.prepare('UPDATE customers SET email = ? WHERE id = ?').run(
+          `c${random.below(1e6)}@shop.test`,
+          customer,
+        );
+        return `email of customer ${customer}`;
       }
       case 'delete-customer': {
         const customer = hot('customers');

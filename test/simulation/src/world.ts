@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SHOP_SCHEMA } from '@tillsync/protocol';
+import { SHOP_SCHEMA, type SyncSchema } from '@tillsync/protocol';
 import { startServer, type RunningServer, type ServerOptions } from '@tillsync/server';
 import { createSyncClient, type FetchFunction, type SyncClient, type SyncLogEntry } from '@tillsync/client';
 import { Disk } from './disk.js';
@@ -146,9 +146,25 @@ function deviceFile(folder: string, index: number): string {
   return path.join(folder, `device-${index}.db`);
 }
 
-function serverOptions(dbPath: string, now: () => number): ServerOptions {
+/**
+ * The shop's schema at its second version: an additive change (PROTOCOL.md §2, schema), a new optional
+ * column, that the simulation rolls out in the middle of a schedule while some tills are offline.
+ */
+export const SHOP_SCHEMA_V2: SyncSchema = {
+  version: SHOP_SCHEMA.version + 1,
+  tables: {
+    ...SHOP_SCHEMA.tables,
+    products: {
+      ...SHOP_SCHEMA.tables.products,
+      columns: { ...SHOP_SCHEMA.tables.products?.columns, barcode: { type: 'text' } },
+    },
+  },
+};
+
+function serverOptions(dbPath: string, now: () => number, schema: SyncSchema = SHOP_SCHEMA): ServerOptions {
   return {
     dbPath,
+    schema,
     port: 0,
     host: '127.0.0.1',
     adminEmail: OWNER_EMAIL,
@@ -420,6 +436,15 @@ export class World {
    * Stops the server and starts a new one on the same database file. With `powerCut` the server does not
    * stop: the power goes, its file keeps what SQLite had synced, and a new server starts on what is left.
    */
+  /** The schema the server enforces; {@link upgradeSchema} moves it to its second version. */
+  schema: SyncSchema = SHOP_SCHEMA;
+
+  /** Restarts the server with the schema's second version, as an owner rolling out an additive change. */
+  async upgradeSchema(): Promise<void> {
+    this.schema = SHOP_SCHEMA_V2;
+    await this.restartServer(false);
+  }
+
   async restartServer(powerCut = false): Promise<void> {
     // One restart at a time: a restart asked for while another is under way (a device's request met a
     // restart fault, then the schedule restarts the server) follows it, so two servers never open the file.
@@ -437,7 +462,7 @@ export class World {
         // Its connection is closed already; what is left of the process stops writing nothing more.
         await this.#server.close().catch(() => undefined);
       } else await this.#server.close();
-      this.#server = await startServer(serverOptions(this.#dbPath, () => this.time));
+      this.#server = await startServer(serverOptions(this.#dbPath, () => this.time, this.schema));
     })();
     this.#restarting = restart;
     try {
