@@ -6,6 +6,7 @@ import { migration0004 } from './0004-push-answers-by-push-id.js';
 import { migration0005 } from './0005-conflicts-by-time.js';
 import { migration0006 } from './0006-sync-jobs-to-dispatch.js';
 import { migration0007 } from './0007-live-job-indexes.js';
+import { migration0010 } from './0010-job-retention-schedules-webhooks.js';
 
 /**
  * The numbered migrations, run in order on start. A migration never changes once it has landed; a change
@@ -19,6 +20,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005-conflicts-by-time': migration0005,
   '0006-sync-jobs-to-dispatch': migration0006,
   '0007-live-job-indexes': migration0007,
+  '0010-job-retention-schedules-webhooks': migration0010,
 };
 
 export const migrationProvider: MigrationProvider = {
