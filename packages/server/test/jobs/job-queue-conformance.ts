@@ -495,8 +495,10 @@ export function describeJobQueueConformance(
         const bypass = [];
         for (let index = 0; index < 6; index++)
           bypass.push((await env.jobs.enqueue({ type: 'test-bypass', source, context: { sleepMs: 20 } })).id);
-        for (const id of [...ids, ...bypass])
-          expect((await env.waitFor(id, END, 20_000)).status).toBe('Finished');
+        for (const id of [...ids, ...bypass]) {
+          const ended = await env.waitFor(id, END, 20_000);
+          expect(ended.status, ended.errorMessage ?? '').toBe('Finished');
+        }
         expect(log.maxTogether).toBe(1);
       });
 
