@@ -20,7 +20,10 @@ const tree = defineSyncJobType({
   updateTargetDoc: () => {},
 });
 
-const change = (id: string, writtenBy: TriggeringChange['writtenBy']): TriggeringChange => ({
+const change = (
+  id: string,
+  writtenBy: NonNullable<TriggeringChange['writtenBy']> | null,
+): TriggeringChange => ({
   table: 'categories',
   id,
   event: 'update',

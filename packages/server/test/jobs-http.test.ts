@@ -499,22 +499,13 @@ describe('sync jobs over HTTP', () => {
     expect(off.status).toBe(204);
     expectError(await call(again.secret), 401, 'UNAUTHORIZED');
 
-    const scheduled = expectOk(
-      await request(server.url, 'PATCH', '/api/sync-job-types/sale-daily-sales', {
+    const schedule = (json: unknown) =>
+      request(server.url, 'PATCH', '/api/sync-job-types/sale-daily-sales', {
         token: server.ownerToken,
-        json: { schedule: '0 3 * * *' },
-      }),
-      SyncJobTypeInfo,
-    );
-    expect(scheduled.schedule).toBe('0 3 * * *');
-    expectError(
-      await request(server.url, 'PATCH', '/api/sync-job-types/sale-daily-sales', {
-        token: server.ownerToken,
-        json: { schedule: 'at three' },
-      }),
-      400,
-      'INVALID_REQUEST',
-    );
+        json,
+      });
+    expect(expectOk(await schedule({ schedule: '0 3 * * *' }), SyncJobTypeInfo).schedule).toBe('0 3 * * *');
+    expectError(await schedule({ schedule: 'at three' }), 400, 'INVALID_REQUEST');
   });
 
   it("forgets a deleted row's last state with the tombstones, once the retention has passed", async () => {
