@@ -51,11 +51,12 @@ export class EmbeddedJobQueue implements JobQueue {
   readonly #store: JobStore;
   readonly #executor: JobExecutor;
   readonly #logger: JobLogger;
-  readonly #nudge = new Nudge();
+  /** One per queue: a job of a queue that ends wakes that queue's loop alone; new jobs wake them all. */
+  readonly #nudges = new Map<SyncJobQueue, Nudge>();
   readonly #running = new Set<Promise<void>>();
   #loops: Promise<void> | null = null;
   #stopping = false;
-  #deferTimer: unknown = null;
+  readonly #deferTimers = new Map<SyncJobQueue, unknown>();
 
   constructor(options: EmbeddedJobQueueOptions) {
     this.config = Object.freeze({
@@ -71,7 +72,7 @@ export class EmbeddedJobQueue implements JobQueue {
   start(): Promise<void> {
     if (!this.#loops) {
       this.#stopping = false;
-      this.#nudge.reopen();
+      for (const queue of this.config.queues) this.#nudgeOf(queue).reopen();
       this.#loops = Promise.all(this.config.queues.map((queue) => this.#run(queue))).then(() => undefined);
     }
     return Promise.resolve();
@@ -79,8 +80,10 @@ export class EmbeddedJobQueue implements JobQueue {
 
   async stop(): Promise<void> {
     this.#stopping = true;
-    this.#clearDeferTimer();
-    this.#nudge.close();
+    for (const queue of this.config.queues) {
+      this.#clearDeferTimer(queue);
+      this.#nudgeOf(queue).close();
+    }
     await this.#loops;
     this.#loops = null;
     await Promise.all([...this.#running]);
@@ -88,7 +91,16 @@ export class EmbeddedJobQueue implements JobQueue {
   }
 
   wake(): void {
-    this.#nudge.fire();
+    for (const queue of this.config.queues) this.#nudgeOf(queue).fire();
+  }
+
+  #nudgeOf(queue: SyncJobQueue): Nudge {
+    let nudge = this.#nudges.get(queue);
+    if (!nudge) {
+      nudge = new Nudge();
+      this.#nudges.set(queue, nudge);
+    }
+    return nudge;
   }
 
   /** One queue's loop: claims its jobs while its share of the slots has room. */
@@ -97,11 +109,12 @@ export class EmbeddedJobQueue implements JobQueue {
     const concurrency = this.config.concurrency[queue];
     const queues = [queue];
     const running = new Set<Promise<void>>();
+    const nudge = this.#nudgeOf(queue);
     const { workerId, leaseMs, lockRetryMs, now, scheduler } = this.#executor.config;
     while (!this.#stopping) {
       const free = concurrency - running.size;
       if (free <= 0) {
-        await sleep(pollIntervalMs, this.#nudge.promise, scheduler);
+        await sleep(pollIntervalMs, nudge.promise, scheduler);
         continue;
       }
       let claimed: ClaimedJob[] = [];
@@ -117,9 +130,9 @@ export class EmbeddedJobQueue implements JobQueue {
       } catch (error) {
         this.#logger.error({ err: error }, 'could not claim sync jobs');
       }
-      for (const job of claimed) this.#launch(job, running);
+      for (const job of claimed) this.#launch(queue, job, running);
       if (claimed.length === free) continue;
-      await sleep(await this.#idleMs(queues), this.#nudge.promise, scheduler);
+      await sleep(await this.#idleMs(queues), nudge.promise, scheduler);
     }
   }
 
@@ -134,11 +147,13 @@ export class EmbeddedJobQueue implements JobQueue {
     }
   }
 
-  #launch(job: ClaimedJob, running: Set<Promise<void>>): void {
+  #launch(queue: SyncJobQueue, job: ClaimedJob, running: Set<Promise<void>>): void {
     const run = this.#executor
       .run(job)
       .then((result) => {
-        if (result.kind === 'deferred') this.#wakeAt(result.at);
+        if (result.kind === 'deferred') this.#wakeAt(queue, result.at);
+        // Rows it wrote may have enqueued jobs of any queue (another type's trigger): all look now.
+        if (result.kind === 'ended' && result.status === 'Finished') this.wake();
       })
       .catch((error: unknown) =>
         this.#logger.error({ err: error, jobId: job.record.id }, 'a sync job run failed'),
@@ -146,23 +161,27 @@ export class EmbeddedJobQueue implements JobQueue {
       .finally(() => {
         this.#running.delete(run);
         running.delete(run);
-        // A slot is free: look for more work now rather than at the next poll.
-        this.#nudge.fire();
+        // A slot of its queue is free: look for more work now rather than at the next poll.
+        this.#nudgeOf(queue).fire();
       });
     this.#running.add(run);
     running.add(run);
   }
 
-  #wakeAt(at: number): void {
+  #wakeAt(queue: SyncJobQueue, at: number): void {
     const { scheduler } = this.#executor.config;
-    this.#clearDeferTimer();
-    this.#deferTimer = scheduler.setTimeout(() => this.#nudge.fire(), Math.max(1, at - scheduler.now()), {
-      background: true,
-    });
+    this.#clearDeferTimer(queue);
+    this.#deferTimers.set(
+      queue,
+      scheduler.setTimeout(() => this.#nudgeOf(queue).fire(), Math.max(1, at - scheduler.now()), {
+        background: true,
+      }),
+    );
   }
 
-  #clearDeferTimer(): void {
-    if (this.#deferTimer !== null) this.#executor.config.scheduler.clearTimeout(this.#deferTimer);
-    this.#deferTimer = null;
+  #clearDeferTimer(queue: SyncJobQueue): void {
+    const timer = this.#deferTimers.get(queue);
+    if (timer !== undefined) this.#executor.config.scheduler.clearTimeout(timer);
+    this.#deferTimers.delete(queue);
   }
 }
