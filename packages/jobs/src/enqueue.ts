@@ -1,4 +1,10 @@
-import { SYNC_JOB_OPERATIONS, parseStamp, type SyncJob, type SyncJobOperation } from '@tillsync/protocol';
+import {
+  SYNC_JOB_OPERATIONS,
+  parseStamp,
+  type SyncJob,
+  type SyncJobOperation,
+  type SyncJobQueue,
+} from '@tillsync/protocol';
 import { v7 as uuidv7 } from 'uuid';
 import type { SyncJobType } from './define-sync-job-type.js';
 import { SyncJobError } from './errors.js';
@@ -205,7 +211,7 @@ export interface EnqueueScope {
   readonly types: JobTypeRegistry;
   readonly now: () => number;
   /** Told when a job was queued, so a queue can run it at once instead of at its next poll. */
-  readonly onQueued?: () => void;
+  readonly onQueued?: (queue: SyncJobQueue) => void;
 }
 
 /**
@@ -229,7 +235,7 @@ export async function enqueueSyncJob(scope: EnqueueScope, options: EnqueueSyncJo
     trigger ? { ...options, trigger } : options,
   );
   await scope.store.insertJobs([record]);
-  if (record.status === 'Queued') scope.onQueued?.();
+  if (record.status === 'Queued') scope.onQueued?.(record.settings.queue);
   return toSyncJob(newRecord(record));
 }
 

@@ -90,8 +90,9 @@ export class EmbeddedJobQueue implements JobQueue {
     this.#executor.stop();
   }
 
-  wake(): void {
-    for (const queue of this.config.queues) this.#nudgeOf(queue).fire();
+  wake(queue?: SyncJobQueue): void {
+    if (queue !== undefined) this.#nudges.get(queue)?.fire();
+    else for (const each of this.config.queues) this.#nudgeOf(each).fire();
   }
 
   #nudgeOf(queue: SyncJobQueue): Nudge {

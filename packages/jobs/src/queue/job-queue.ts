@@ -13,8 +13,11 @@ export interface JobQueue {
   start(): Promise<void>;
   /** Stops taking jobs and waits for the running ones to end. */
   stop(): Promise<void>;
-  /** Jobs were made ready (enqueued, started, retried): look now instead of at the next poll. */
-  wake(): void;
+  /**
+   * Jobs were made ready (enqueued, started, retried): look now instead of at the next poll; only in `queue`
+   * when it is given, else in every queue.
+   */
+  wake(queue?: SyncJobQueue): void;
 }
 
 /** Every queue, for workers that serve them all. */

@@ -174,7 +174,7 @@ export class ServerJobs {
       store: this.store,
       types: this.types,
       now: input.now,
-      onQueued: () => this.queue?.wake(),
+      onQueued: (queue) => this.queue?.wake(queue),
     });
   }
 
