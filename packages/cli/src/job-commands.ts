@@ -1,12 +1,14 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
+  SYNC_JOB_OPERATIONS,
   SYNC_JOB_QUEUES,
   SYNC_JOB_STATUSES,
+  type SyncJobOperation,
   type SyncJobQueue,
   type SyncJobStatus,
 } from '@tillsync/protocol';
-import type { SyncJobType } from '@tillsync/jobs';
+import type { EnqueueSyncJobOptions, QueueConcurrency, SyncJobType } from '@tillsync/jobs';
 import type { OfflineSyncJobs, ServerJobsOptions, Storage } from '@tillsync/server';
 import { Option, type Command } from 'commander';
 import { addDatabaseOptions, databaseFrom, withServerDatabase } from './server-database.js';
@@ -49,7 +51,38 @@ export const JOB_SETTINGS = {
       return value;
     },
   },
-} satisfies Record<string, Setting<string>>;
+  concurrency: {
+    flag: '--concurrency <n | queue=n,…>',
+    env: 'TILLSYNC_JOB_CONCURRENCY',
+    description:
+      'jobs run at once per queue: one number for each queue, or per queue as short=4,default=2,long=2 (default 8 each)',
+    parse: parseConcurrency,
+  },
+  jobRetentionDays: {
+    flag: '--job-retention-days <days>',
+    env: 'TILLSYNC_JOB_RETENTION_DAYS',
+    description: 'delete jobs that ended for good this many days after their end; 0 keeps them (default 30)',
+    parse: integer(0, 36_500),
+  },
+} satisfies Record<string, Setting<unknown>>;
+
+/** `--concurrency`: `8` (each queue), or `short=4,default=2,long=2` (a queue left out gets 8). */
+export function parseConcurrency(value: string, name: string): QueueConcurrency {
+  if (/^\s*\d+\s*$/.test(value)) return integer(1, 1000)(value.trim(), name);
+  const perQueue: Partial<Record<SyncJobQueue, number>> = {};
+  for (const part of value.split(',')) {
+    const match = /^\s*([a-z]+)\s*=\s*(\d+)\s*$/.exec(part);
+    const queue = match?.[1] as SyncJobQueue | undefined;
+    const count = Number(match?.[2]);
+    if (!queue || !(SYNC_JOB_QUEUES as readonly string[]).includes(queue) || count < 1 || count > 1000) {
+      throw new UsageError(
+        `${name} must be a number from 1 to 1000, or QUEUE=N pairs such as short=4,default=2,long=2 (queues ${SYNC_JOB_QUEUES.join(', ')}), not "${value}"`,
+      );
+    }
+    perQueue[queue] = count;
+  }
+  return perQueue;
+}
 
 const WORKER_SETTINGS = {
   ...JOB_SETTINGS,
@@ -68,12 +101,6 @@ const WORKER_SETTINGS = {
       }
       return queues as SyncJobQueue[];
     },
-  },
-  concurrency: {
-    flag: '--concurrency <n>',
-    env: 'TILLSYNC_JOB_CONCURRENCY',
-    description: 'jobs run at once (per queue on BullMQ) (default 8)',
-    parse: integer(1, 1000),
   },
   leaseSeconds: {
     flag: '--lease-seconds <n>',
@@ -117,7 +144,11 @@ export async function serveJobOptions(flags: Record<string, unknown>): Promise<S
   const file = readSetting(JOB_SETTINGS.jobs, flags);
   const redisUrl = readSetting(JOB_SETTINGS.redisUrl, flags);
   const bullmqPrefix = readSetting(JOB_SETTINGS.bullmqPrefix, flags);
+  const concurrency = readSetting(JOB_SETTINGS.concurrency, flags);
+  const retentionDays = readSetting(JOB_SETTINGS.jobRetentionDays, flags);
   return {
+    ...(concurrency !== undefined ? { concurrency } : {}),
+    ...(retentionDays !== undefined ? { retentionDays } : {}),
     types: file === undefined ? [] : await loadJobTypes(file),
     redisUrl: redisUrl ?? null,
     ...(bullmqPrefix !== undefined ? { bullmqPrefix } : {}),
@@ -167,36 +198,39 @@ export function registerJobCommands(program: Command): void {
       .requiredOption('--source <table:id>', 'the source row')
       .option('--dry-run', 'compute the diff and write nothing')
       .option('--context <json>', 'a JSON object the controller reads')
+      .addOption(
+        new Option('--operation <op>', 'what to do to the target (needed with --target)').choices([
+          ...SYNC_JOB_OPERATIONS,
+        ]),
+      )
+      .option('--target <table:id>', "the target row, when it is known (skips the controller's lookup)")
+      .option('--trigger <table:id>', 'the row that caused the job; recorded with its updatedAt')
+      .option('--pending', 'leave the job Pending until `tillsync jobs start ID`')
+      .addOption(new Option('--queue <queue>', "this job's queue").choices([...SYNC_JOB_QUEUES]))
+      .option('--timeout <seconds>', "this job's timeout in seconds")
+      .option('--retry-delay <seconds>', 'seconds a failed run waits before its retry')
+      .option('--max-retries <n>', 'how often a failed run is retried by itself')
+      .option('--no-insert', 'never insert a target (the job ends Skipped instead)')
+      .option('--no-update', 'never update a target')
+      .option('--no-delete', 'never delete a target')
+      .option('--update-without-changes', 'write an update even when it changes nothing')
       .option('--jobs <file>', "the module of the shop's own job types, when TYPE is one of them")
       .option('--tenant <id>', 'the tenant (needed when the database has several)'),
   ).action(async (type: string, flags: Record<string, unknown>) => {
-    const source = String(flags.source);
-    const at = source.indexOf(':');
-    if (at <= 0 || at === source.length - 1)
-      throw new UsageError(`--source must be TABLE:ID, not "${source}"`);
-    let context: Record<string, unknown> | undefined;
-    if (typeof flags.context === 'string') {
-      try {
-        context = JSON.parse(flags.context) as Record<string, unknown>;
-      } catch (error) {
-        throw new UsageError(`--context is not JSON: ${(error as Error).message}`);
-      }
-      if (typeof context !== 'object' || context === null || Array.isArray(context)) {
-        throw new UsageError('--context must be a JSON object');
-      }
-    }
+    const options = enqueueOptions(type, flags);
     await withJobs(flags, async (cli) => {
       const tenant = await cli.tenant(flags.tenant as string | undefined);
-      printJson(
-        await tenant.enqueue({
-          type,
-          source: { table: source.slice(0, at), id: source.slice(at + 1) },
-          ...(context ? { context } : {}),
-          dryRun: flags.dryRun === true,
-          trigger: { type: 'manual' },
-        }),
-      );
+      printJson(await tenant.enqueue(options));
     });
+  });
+
+  addDatabaseOptions(
+    jobs
+      .command('start')
+      .description('queue a Pending job; prints it as JSON')
+      .argument('<id>', 'the job id'),
+  ).action(async (id: string, flags: Record<string, unknown>) => {
+    await withJobs(flags, async (cli) => printJson(await (await cli.tenantOfJob(id)).start(id)));
   });
 
   addDatabaseOptions(
@@ -239,6 +273,7 @@ export function registerJobCommands(program: Command): void {
     const queues = readSetting(WORKER_SETTINGS.queues, flags) ?? [...SYNC_JOB_QUEUES];
     const concurrency = readSetting(WORKER_SETTINGS.concurrency, flags);
     const leaseSeconds = readSetting(WORKER_SETTINGS.leaseSeconds, flags);
+    const retentionDays = readSetting(WORKER_SETTINGS.jobRetentionDays, flags);
     const bullmqPrefix = readSetting(WORKER_SETTINGS.bullmqPrefix, flags);
     const { startJobWorker } = await import('@tillsync/server');
     const { JobTypeError } = await import('@tillsync/jobs');
@@ -250,6 +285,7 @@ export function registerJobCommands(program: Command): void {
       queues,
       ...(concurrency !== undefined ? { concurrency } : {}),
       ...(leaseSeconds !== undefined ? { leaseMs: leaseSeconds * 1000 } : {}),
+      ...(retentionDays !== undefined ? { retentionDays } : {}),
       ...(bullmqPrefix !== undefined ? { bullmqPrefix } : {}),
     }).catch((error: unknown) => {
       if (error instanceof JobTypeError) throw new UsageError(error.message);
@@ -286,4 +322,71 @@ async function withJobs(
 
 function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+/** `TABLE:ID` of a flag as a row. */
+function rowFlag(value: unknown, name: string): { table: string; id: string } {
+  const text = String(value);
+  const at = text.indexOf(':');
+  if (at <= 0 || at === text.length - 1) throw new UsageError(`${name} must be TABLE:ID, not "${text}"`);
+  return { table: text.slice(0, at), id: text.slice(at + 1) };
+}
+
+/** A number of seconds of a flag: more than 0 for a timeout, 0 or more otherwise. */
+function secondsFlag(value: string, name: string, positive: boolean): number {
+  const seconds = Number(value);
+  if (value.trim() === '' || !Number.isFinite(seconds) || seconds < 0 || (positive && seconds === 0)) {
+    throw new UsageError(
+      `${name} must be a number of seconds${positive ? ' above 0' : ', 0 or more'}, not "${value}"`,
+    );
+  }
+  return seconds;
+}
+
+/** The options of `jobs enqueue` from its flags (PROTOCOL.md §6); a wrong one is a usage error. */
+function enqueueOptions(type: string, flags: Record<string, unknown>): EnqueueSyncJobOptions {
+  let context: Record<string, unknown> | undefined;
+  if (typeof flags.context === 'string') {
+    try {
+      context = JSON.parse(flags.context) as Record<string, unknown>;
+    } catch (error) {
+      throw new UsageError(`--context is not JSON: ${(error as Error).message}`);
+    }
+    if (typeof context !== 'object' || context === null || Array.isArray(context)) {
+      throw new UsageError('--context must be a JSON object');
+    }
+  }
+  const target = flags.target === undefined ? undefined : rowFlag(flags.target, '--target');
+  const operation = flags.operation as SyncJobOperation | undefined;
+  if (target && !operation) throw new UsageError('--target needs --operation insert, update or delete');
+  const settings: EnqueueSyncJobOptions['settings'] = {
+    ...(typeof flags.queue === 'string' ? { queue: flags.queue as SyncJobQueue } : {}),
+    ...(typeof flags.timeout === 'string'
+      ? { timeoutSec: secondsFlag(flags.timeout, '--timeout', true) }
+      : {}),
+    ...(typeof flags.retryDelay === 'string'
+      ? { retryDelaySec: secondsFlag(flags.retryDelay, '--retry-delay', false) }
+      : {}),
+    ...(typeof flags.maxRetries === 'string'
+      ? { maxRetries: integer(0, 1000)(flags.maxRetries, '--max-retries') }
+      : {}),
+  };
+  const trigger = flags.trigger === undefined ? undefined : rowFlag(flags.trigger, '--trigger');
+  return {
+    type,
+    source: rowFlag(flags.source, '--source'),
+    ...(context ? { context } : {}),
+    ...(operation ? { operation } : {}),
+    ...(target ? { target } : {}),
+    dryRun: flags.dryRun === true,
+    queueOnInsert: flags.pending !== true,
+    settings,
+    flags: {
+      insertEnabled: flags.insert !== false,
+      updateEnabled: flags.update !== false,
+      deleteEnabled: flags.delete !== false,
+      updateWithoutChangesEnabled: flags.updateWithoutChanges === true,
+    },
+    trigger: { type: 'manual', ...(trigger ?? {}) },
+  };
 }

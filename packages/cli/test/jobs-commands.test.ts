@@ -40,7 +40,16 @@ interface JobLine {
   readonly cancelReason: string | null;
   readonly source: { table: string; id: string };
   readonly target: { table: string; id: string } | null;
-  readonly trigger: { type: string };
+  readonly trigger: { type: string; table: string | null; id: string | null; at: string };
+  readonly operation: string | null;
+  readonly queue: string;
+  readonly timeoutSec: number;
+  readonly retryDelaySec: number;
+  readonly maxRetries: number;
+  readonly insertEnabled: boolean;
+  readonly updateEnabled: boolean;
+  readonly deleteEnabled: boolean;
+  readonly updateWithoutChangesEnabled: boolean;
 }
 
 /** A shop database with two customers, and the module of its own job types. */
@@ -183,6 +192,140 @@ describe('tillsync jobs and tillsync worker', () => {
       await jobs('retry', finished?.id ?? ''),
       /is Finished: only a job that is Failed can be retried/,
     );
+  });
+
+  it('enqueues with every option of PROTOCOL §6, and starts a Pending job', async () => {
+    const { customers, jobs } = await shop();
+    const source = `customers:${customers[0]}`;
+    const job = jobOf(
+      await jobs(
+        'enqueue',
+        'names-category',
+        '--source',
+        source,
+        '--operation',
+        'update',
+        '--target',
+        `categories:${customers[1]}`,
+        '--trigger',
+        `customers:${customers[1]}`,
+        '--pending',
+        '--queue',
+        'long',
+        '--timeout',
+        '12.5',
+        '--retry-delay',
+        '0',
+        '--max-retries',
+        '0',
+        '--no-insert',
+        '--no-delete',
+        '--update-without-changes',
+      ),
+    );
+    expect(job).toMatchObject({
+      status: 'Pending',
+      operation: 'update',
+      target: { table: 'categories', id: customers[1] },
+      trigger: { type: 'manual', table: 'customers', id: customers[1] },
+      queue: 'long',
+      timeoutSec: 12.5,
+      retryDelaySec: 0,
+      maxRetries: 0,
+      insertEnabled: false,
+      updateEnabled: true,
+      deleteEnabled: false,
+      updateWithoutChangesEnabled: true,
+    });
+    expect(jobOf(await jobs('start', job.id)).status).toBe('Queued');
+    expectUsageError(await jobs('start', job.id), /is Queued: only a job that is Pending can be started/);
+    // The defaults when no option is given.
+    expect(jobOf(await jobs('enqueue', 'names-category', '--source', source))).toMatchObject({
+      status: 'Queued',
+      operation: null,
+      trigger: { type: 'manual', table: null, id: null },
+      insertEnabled: true,
+      updateEnabled: true,
+      deleteEnabled: true,
+      updateWithoutChangesEnabled: false,
+    });
+  });
+
+  it('every command answers --help; wrong options are one line and exit code 2', async () => {
+    const { dir, db, customers, jobs } = await shop();
+    for (const command of [
+      ['jobs'],
+      ['jobs', 'list'],
+      ['jobs', 'show'],
+      ['jobs', 'enqueue'],
+      ['jobs', 'start'],
+      ['jobs', 'cancel'],
+      ['jobs', 'retry'],
+      ['worker'],
+    ]) {
+      const help = await tillsync([...command, '--help'], { cwd: dir });
+      expect(help.code, help.stderr).toBe(0);
+      expect(help.stdout).toMatch(/^Usage: tillsync /m);
+    }
+    const enqueueHelp = (await tillsync(['jobs', 'enqueue', '--help'], { cwd: dir })).stdout;
+    for (const flag of ['--operation', '--target', '--trigger', '--pending', '--queue', '--timeout'])
+      expect(enqueueHelp).toContain(flag);
+    expect((await tillsync(['worker', '--help'], { cwd: dir })).stdout).toContain('--job-retention-days');
+    const source = `customers:${customers[0]}`;
+    expectUsageError(
+      await jobs('enqueue', 'names-category', '--source', source, '--wrong'),
+      /unknown option '--wrong'/,
+    );
+    expectUsageError(
+      await jobs('enqueue', 'names-category', '--source', source, '--target', `categories:${customers[1]}`),
+      /--target needs --operation/,
+    );
+    expectUsageError(
+      await jobs('enqueue', 'names-category', '--source', source, '--operation', 'upsert'),
+      /Allowed choices are insert, update, delete/,
+    );
+    expectUsageError(
+      await jobs('enqueue', 'names-category', '--source', source, '--trigger', 'customers:nobody'),
+      /trigger row customers nobody does not exist/,
+    );
+    expectUsageError(
+      await jobs('enqueue', 'names-category', '--source', source, '--timeout', '0'),
+      /--timeout must be/,
+    );
+    expectUsageError(
+      await jobs('enqueue', 'names-category', '--source', source, '--max-retries', '-1'),
+      /--max-retries must be/,
+    );
+    expectUsageError(await jobs('start', randomUUID()), /there is no sync job/);
+    expectUsageError(
+      await tillsync(['worker', '--db', db, '--concurrency', 'long=0'], { cwd: dir }),
+      /--concurrency must be a number from 1 to 1000, or QUEUE=N pairs/,
+    );
+    expectUsageError(
+      await tillsync(['worker', '--db', db, '--job-retention-days', '-3'], { cwd: dir }),
+      /--job-retention-days must be a whole number from 0/,
+    );
+    expect(jobsOf(await jobs('list'))).toEqual([]);
+  });
+
+  it('a worker takes per-queue concurrency and a retention', async () => {
+    const { dir, db, jobsFile } = await shop();
+    const worker = await startCli(
+      [
+        'worker',
+        '--db',
+        db,
+        '--jobs',
+        jobsFile,
+        '--concurrency',
+        'short=4,default=2,long=2',
+        '--job-retention-days',
+        '0',
+      ],
+      /^tillsync worker: running default, short, long jobs from the database$/m,
+      { cwd: dir },
+    );
+    expect(await worker.stop()).toBe(0);
   });
 
   it('refuses wrong calls with one line and exit code 2, changing nothing', async () => {

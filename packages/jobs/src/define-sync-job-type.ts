@@ -35,6 +35,13 @@ export interface RunningSyncJob {
   readonly signal: AbortSignal;
   /** Whether the flags allow this operation (`insertEnabled`, …). */
   isEnabled(operation: SyncJobOperation): boolean;
+  /** The source row: live, or its last state if it was deleted; null for a job without a source. */
+  sourceRow(): Promise<SourceRow | null>;
+  /**
+   * The row that caused the job (`trigger.table`, `trigger.id`): live, or its last state if it was deleted
+   * since; null when no row caused it (a schedule, a webhook without one) or the server no longer holds it.
+   */
+  triggerRow(): Promise<SourceRow | null>;
 }
 
 /** Where a single- or multiple-target controller wants to write. */

@@ -1,4 +1,10 @@
-import { SYNC_JOB_OPERATIONS, type SyncJob, type SyncJobOperation } from '@tillsync/protocol';
+import {
+  SYNC_JOB_OPERATIONS,
+  parseStamp,
+  type SyncJob,
+  type SyncJobOperation,
+  type SyncJobQueue,
+} from '@tillsync/protocol';
 import { v7 as uuidv7 } from 'uuid';
 import type { SyncJobType } from './define-sync-job-type.js';
 import { SyncJobError } from './errors.js';
@@ -99,10 +105,16 @@ export function buildJobRecord(input: BuildJobInput, options: EnqueueSyncJobOpti
   }
   const id = uuidv7();
   const source = refOf(options.source, type.sourceTable, `${where}: source`);
-  let operation = options.operation ?? null;
+  const operation = options.operation ?? null;
   let target = refOf(options.target, type.targetTable ?? null, `${where}: target`);
+  // Never guessed: a target without its operation was once taken for an update (PROTOCOL.md §6).
+  if (target && operation === null) {
+    throw new SyncJobError(
+      'INVALID_OPTIONS',
+      `${where}: a job that names its target must say its operation (insert, update or delete)`,
+    );
+  }
   if (type.mode !== 'bypass') {
-    if (target && operation === null) operation = 'update';
     // An insert needs no lookup: its new row's id is made now, so its lock is known before it runs.
     if (!target && operation === 'insert') {
       if (!type.targetTable) {
@@ -199,7 +211,7 @@ export interface EnqueueScope {
   readonly types: JobTypeRegistry;
   readonly now: () => number;
   /** Told when a job was queued, so a queue can run it at once instead of at its next poll. */
-  readonly onQueued?: () => void;
+  readonly onQueued?: (queue: SyncJobQueue) => void;
 }
 
 /**
@@ -217,11 +229,40 @@ export async function enqueueSyncJob(scope: EnqueueScope, options: EnqueueSyncJo
     });
   }
   const stored = (await scope.store.getTypeSettings()).get(type.name);
+  const trigger = await triggerWithRow(scope, type, options.trigger);
   const record = buildJobRecord(
     { tenantId: scope.store.tenantId, type, typeSettings: effectiveSettings(type, stored), now: scope.now() },
-    options,
+    trigger ? { ...options, trigger } : options,
   );
   await scope.store.insertJobs([record]);
-  if (record.status === 'Queued') scope.onQueued?.();
+  if (record.status === 'Queued') scope.onQueued?.(record.settings.queue);
   return toSyncJob(newRecord(record));
+}
+
+/**
+ * A trigger that names a row (`{table, id}`) without its time: the row is read, and its `updatedAt` is
+ * recorded as `at`, so the job says which state of the row caused it. A row the server does not hold (live,
+ * or the last state of a deleted one) is refused, naming it. The table defaults to the type's source table.
+ */
+async function triggerWithRow(
+  scope: EnqueueScope,
+  type: SyncJobType,
+  trigger: EnqueueSyncJobOptions['trigger'],
+): Promise<EnqueueSyncJobOptions['trigger'] | null> {
+  if (!trigger || trigger.id === undefined || trigger.id === null || trigger.at !== undefined) return null;
+  const ref = refOf(
+    { ...(trigger.table ? { table: trigger.table } : {}), id: trigger.id },
+    type.sourceTable,
+    `job of type "${type.name}": trigger`,
+  );
+  if (!ref) return null;
+  const row = await scope.store.readSource(ref.table, ref.id);
+  if (!row) {
+    throw new SyncJobError(
+      'INVALID_OPTIONS',
+      `job of type "${type.name}": its trigger row ${ref.table} ${ref.id} does not exist on the server`,
+      { typeName: type.name },
+    );
+  }
+  return { ...trigger, table: ref.table, id: ref.id, at: parseStamp(row.updatedAt)?.ms ?? scope.now() };
 }

@@ -86,6 +86,8 @@ export type RunResult =
   /** It was canceled or taken over by another worker meanwhile: this run changed nothing. */
   | { readonly kind: 'lost' };
 
+const noop = (): void => {};
+
 /** A worker's claim was no longer current when it came to commit: its transaction is rolled back. */
 class LostClaimError extends Error {
   override readonly name = 'LostClaimError';
@@ -172,9 +174,14 @@ export class JobExecutor {
     this.#leases.add(claim);
     const began = this.config.now();
     let result: RunResult;
+    const execution = this.#execute(run, claimed.started);
     try {
-      result = await Promise.race([this.#execute(run, claimed.started), timedOut]);
+      result = await Promise.race([execution, timedOut]);
     } catch (error) {
+      // A controller that timed out was told through its signal; its retry must never run beside it, so
+      // the failure (and with it the retry) is recorded once it has stopped, or once its lease would have
+      // lapsed had it died, still holding the lease and the target's lock meanwhile.
+      if (error instanceof JobTimeoutError) await this.#stopped(execution);
       result = error instanceof LostClaimError ? { kind: 'lost' } : await this.#fail(run, error);
     } finally {
       scheduler.clearTimeout(timer);
@@ -182,6 +189,16 @@ export class JobExecutor {
     }
     if (result.kind === 'ended') this.#ended(record.type, result.status, run.startedAt ?? began);
     return result;
+  }
+
+  /** Resolves when the run has ended, at most a lease's length from now. */
+  #stopped(execution: Promise<unknown>): Promise<void> {
+    const { scheduler, leaseMs } = this.config;
+    let timer: unknown = null;
+    const lapsed = new Promise<void>((resolve) => {
+      timer = scheduler.setTimeout(resolve, leaseMs, { background: true });
+    });
+    return Promise.race([execution.then(noop, noop), lapsed]).finally(() => scheduler.clearTimeout(timer));
   }
 
   #ended(type: string, status: SyncJobStatus, startedAt: number): void {
@@ -222,6 +239,7 @@ export class JobExecutor {
 
     const run = Object.assign(claimedRun, { type, job, source });
     let target: ResolvedTarget;
+    const given = record.target !== null;
     if (record.target) {
       target = { ...record.target, operation: record.operation ?? 'update', context: null };
     } else {
@@ -244,21 +262,32 @@ export class JobExecutor {
       run.startedAt = this.config.now();
     }
     await type.afterStart?.(run.job, source);
-    return this.#sync(run, target);
+    return this.#sync(run, target, !given);
   }
 
   /** Single and multiple targets: read the target under its lock, shape it, and commit it with the status. */
   async #sync(
     run: ControlledRun<Extract<SyncJobType, { mode: 'single' | 'multiple' }>>,
     resolved: ResolvedTarget,
+    foundByController: boolean,
   ): Promise<RunResult> {
     const { tenant, type, job, source } = run;
     const target = { table: resolved.table, id: resolved.id };
     // Read after the lock was taken, so no other job changes it before this one commits.
     const current = await tenant.rows.get(target.table, target.id);
     let operation = resolved.operation;
-    // Ids of derived rows are often deterministic (one row per day): an insert that finds its row updates it.
-    if (operation === 'insert' && current) operation = 'update';
+    if (operation === 'insert' && current) {
+      // Ids of derived rows are often deterministic (one row per day): another job may have inserted the
+      // row after this one's controller looked. Asked again now that the lock is held, the controller sees
+      // it; an insert never overwrites a row (PROTOCOL.md §6).
+      const again = foundByController ? await this.#askAgain(run, target) : null;
+      if (!again || again === 'insert') {
+        throw new UnrecoverableJobError(
+          `TARGET_EXISTS: its target ${target.table} ${target.id} exists already, and an insert never overwrites a row`,
+        );
+      }
+      operation = again;
+    }
     run.operation = operation;
     if (operation === 'update' && !current) {
       throw new Error(`its target ${target.table} ${target.id} does not exist, so it cannot be updated`);
@@ -311,6 +340,24 @@ export class JobExecutor {
       }),
     );
     return { kind: 'ended', status: 'Finished' };
+  }
+
+  /** The operation the controller now gives for this target (it holds the lock), or null if it gives another. */
+  async #askAgain(
+    run: ControlledRun<Extract<SyncJobType, { mode: 'single' | 'multiple' }>>,
+    target: { readonly table: string; readonly id: string },
+  ): Promise<ResolvedTarget['operation'] | null> {
+    const { type, job, source } = run;
+    const found =
+      type.mode === 'single'
+        ? [await type.getTargetDocument(job, source)]
+        : [...(await type.getMultipleTargetDocuments(job, source))];
+    for (const info of found) {
+      if (!info) continue;
+      const again = resolveTarget(type, info);
+      if (again.table === target.table && again.id === target.id) return again.operation;
+    }
+    return null;
   }
 
   /** Several targets: one child job per target, committed with the parent's `Relayed`. */
@@ -448,6 +495,7 @@ export class JobExecutor {
             values: write.values,
             jobId: claim.jobId,
             jobType: job.type,
+            jobSource: run.record.source,
           }),
         );
       }

@@ -89,7 +89,16 @@ export function runningJob(
   context: JsonObject,
 ): RunningSyncJob {
   const flags = record.flags;
+  const read = (
+    ref: { table: string | null; id: string | null } | null,
+  ): (() => Promise<SourceRow | null>) => {
+    let row: Promise<SourceRow | null> | null = null;
+    return () =>
+      (row ??= ref?.table && ref.id ? tenant.readSource(ref.table, ref.id) : Promise.resolve(null));
+  };
   return Object.freeze({
+    sourceRow: read(record.source),
+    triggerRow: read(record.trigger),
     id: record.id,
     tenantId: record.tenantId,
     type: record.type,

@@ -1,5 +1,5 @@
 import type { RowValues, SyncJobQueue, SyncJobStatus } from '@tillsync/protocol';
-import type { JobPatch, JobRecord, NewJobRecord } from './job.js';
+import type { JobPatch, JobRecord, JobRef, NewJobRecord } from './job.js';
 import type { SettingsOverrides } from './settings.js';
 
 /**
@@ -54,9 +54,10 @@ export interface TargetWrite {
   readonly id: string;
   readonly seen: TableRow | null;
   readonly values: RowValues | null;
-  /** The job that writes it: its writes do not enqueue its own type again for the same row. */
+  /** The job that writes it: a write of its own source row does not enqueue its own type again. */
   readonly jobId: string;
   readonly jobType: string;
+  readonly jobSource: JobRef | null;
 }
 
 /** What a target write replaced and left. */

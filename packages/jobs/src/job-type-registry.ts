@@ -4,6 +4,7 @@ import { JobTypeError } from './errors.js';
 import {
   DEFAULT_TYPE_SETTINGS,
   layerSettings,
+  settingsInfo,
   type SettingsOverrides,
   type TypeSettings,
 } from './settings.js';
@@ -69,6 +70,6 @@ export function typeInfo(type: SyncJobType, settings: TypeSettings): SyncJobType
     targetTable: type.targetTable ?? null,
     mode: type.mode,
     triggers: [...type.triggers],
-    ...settings,
+    ...settingsInfo(settings),
   };
 }

@@ -4,6 +4,7 @@ import {
   type SyncJobTypePatch,
   type SyncJobTypeSettings,
 } from '@tillsync/protocol';
+import { CronExpressionParser, type CronExpression } from 'cron-parser';
 import { SyncJobError } from './errors.js';
 
 /** The settings a job runs with: its type's, with the job's own overrides on top. */
@@ -20,10 +21,15 @@ export interface JobSettings {
   readonly verboseLogging: boolean;
 }
 
-/** A type's settings: a job's, plus `disabled` (a disabled type enqueues nothing). */
+/** A type's settings: a job's, plus `disabled` (a disabled type enqueues nothing) and its schedule. */
 export interface TypeSettings extends JobSettings {
   /** @defaultValue false */
   readonly disabled: boolean;
+  /**
+   * A cron expression (UTC; 5 fields, or 6 with seconds first) at whose ticks the type is enqueued with
+   * trigger `scheduler`; null or `""`: never. @defaultValue null
+   */
+  readonly schedule: string | null;
 }
 
 /** Settings given in part: by a type's code, by the owner in the database, or by one job. */
@@ -37,6 +43,7 @@ export const DEFAULT_TYPE_SETTINGS: TypeSettings = Object.freeze({
   maxRetries: 3,
   verboseLogging: false,
   disabled: false,
+  schedule: null,
 });
 
 const SETTING_NAMES = Object.keys(DEFAULT_TYPE_SETTINGS) as Array<keyof TypeSettings>;
@@ -71,9 +78,31 @@ export function jobSettingsOf(settings: TypeSettings): JobSettings {
   });
 }
 
-/** The settings as the API lists them. */
+/** The settings as the API lists them (a schedule turned off with `""` is none). */
 export function settingsInfo(settings: TypeSettings): SyncJobTypeSettings {
-  return { ...settings };
+  return { ...settings, schedule: scheduleOf(settings) };
+}
+
+/** The type's schedule, or null when it has none. */
+export function scheduleOf(settings: TypeSettings): string | null {
+  return settings.schedule === null || settings.schedule.trim() === '' ? null : settings.schedule;
+}
+
+/** A cron expression read in UTC; throws the parser's message when it is not one. */
+export function parseSchedule(expression: string, from: Date = new Date()): CronExpression {
+  return CronExpressionParser.parse(expression, { currentDate: from, tz: 'UTC' });
+}
+
+/** The last tick of a schedule at or before `now` (milliseconds), or null when it has none. */
+export function lastTick(expression: string, now: number): number | null {
+  try {
+    // Asked from just past now, so that a tick exactly at `now` counts.
+    return parseSchedule(expression, new Date(now + 1))
+      .prev()
+      .getTime();
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -84,7 +113,20 @@ export function checkSettings(overrides: SettingsOverrides | SyncJobTypePatch, w
   const problem = (message: string): never => {
     throw new SyncJobError('INVALID_OPTIONS', `${where}: ${message}`);
   };
-  const { queue, timeoutSec, retryDelaySec, maxRetries, verboseLogging, disabled } = overrides;
+  const { queue, timeoutSec, retryDelaySec, maxRetries, verboseLogging, disabled, schedule } = overrides;
+  if (schedule !== undefined && schedule !== null) {
+    if (typeof schedule !== 'string')
+      problem(`schedule must be a cron expression, not ${JSON.stringify(schedule)}`);
+    else if (schedule.trim() !== '') {
+      try {
+        parseSchedule(schedule);
+      } catch (error) {
+        problem(
+          `schedule ${JSON.stringify(schedule)} is not a cron expression (minute hour day month weekday, UTC): ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+    }
+  }
   if (queue !== undefined && queue !== null && !(SYNC_JOB_QUEUES as readonly string[]).includes(queue))
     problem(`queue must be one of ${SYNC_JOB_QUEUES.join(', ')}, not ${JSON.stringify(queue)}`);
   if (timeoutSec !== undefined && timeoutSec !== null && !(Number.isFinite(timeoutSec) && timeoutSec > 0))

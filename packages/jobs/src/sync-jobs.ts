@@ -1,4 +1,10 @@
-import type { SyncJob, SyncJobStatus, SyncJobTypeInfo, SyncJobTypePatch } from '@tillsync/protocol';
+import type {
+  SyncJob,
+  SyncJobQueue,
+  SyncJobStatus,
+  SyncJobTypeInfo,
+  SyncJobTypePatch,
+} from '@tillsync/protocol';
 import { enqueueSyncJob, type EnqueueSyncJobOptions } from './enqueue.js';
 import { SyncJobError } from './errors.js';
 import { toSyncJob, type JobPatch, type JobRecord } from './job.js';
@@ -14,7 +20,7 @@ export interface SyncJobsOptions {
   /** @defaultValue `Date.now` */
   readonly now?: () => number;
   /** Told when a job became ready to run, so the queue runs it now rather than at its next poll. */
-  readonly onQueued?: () => void;
+  readonly onQueued?: (queue: SyncJobQueue) => void;
 }
 
 /**
@@ -29,7 +35,7 @@ export class SyncJobs {
   readonly types: JobTypeRegistry;
   readonly #store: JobStore;
   readonly #now: () => number;
-  readonly #onQueued: (() => void) | undefined;
+  readonly #onQueued: ((queue: SyncJobQueue) => void) | undefined;
 
   constructor(options: SyncJobsOptions) {
     this.types = options.types;
@@ -48,9 +54,14 @@ export class TenantSyncJobs {
   readonly #store: TenantJobStore;
   readonly #types: JobTypeRegistry;
   readonly #now: () => number;
-  readonly #onQueued: (() => void) | undefined;
+  readonly #onQueued: ((queue: SyncJobQueue) => void) | undefined;
 
-  constructor(store: TenantJobStore, types: JobTypeRegistry, now: () => number, onQueued?: () => void) {
+  constructor(
+    store: TenantJobStore,
+    types: JobTypeRegistry,
+    now: () => number,
+    onQueued?: (queue: SyncJobQueue) => void,
+  ) {
     this.#store = store;
     this.#types = types;
     this.#now = now;
@@ -145,7 +156,7 @@ export class TenantSyncJobs {
         { jobId: id },
       );
     }
-    if (action !== 'cancel') this.#onQueued?.();
+    if (action !== 'cancel') this.#onQueued?.(record.settings.queue);
     return this.get(id);
   }
 

@@ -1,12 +1,17 @@
 import type { SourceChange } from './define-sync-job-type.js';
 import { buildJobRecord } from './enqueue.js';
-import type { NewJobRecord } from './job.js';
+import type { JobRef, NewJobRecord } from './job.js';
 import { effectiveSettings, type JobTypeRegistry } from './job-type-registry.js';
 import type { SettingsOverrides } from './settings.js';
 
 /** A change to a row, and who wrote it when a job did (its own type is not enqueued again for that row). */
 export interface TriggeringChange extends SourceChange {
-  readonly writtenBy?: { readonly jobId: string; readonly jobType: string } | null;
+  readonly writtenBy?: {
+    readonly jobId: string;
+    readonly jobType: string;
+    /** The writing job's source row: its type is not enqueued again for that row. */
+    readonly source?: JobRef | null;
+  } | null;
 }
 
 /** Everything {@link planTriggeredJobs} needs. */
@@ -30,8 +35,9 @@ export function planTriggeredJobs(input: PlanTriggersInput): NewJobRecord[] {
   for (const change of input.changes) {
     for (const type of input.types.triggeredBy(change.table)) {
       if (!type.triggers.includes(change.event)) continue;
-      // A job's own write must not enqueue its type again for the same row: that loop never ends.
-      if (change.writtenBy?.jobType === type.name) continue;
+      // A job that writes its own source row must not enqueue its type again for that row: that loop never
+      // ends. Other rows it writes enqueue its type like any change (a chain along a tree ends by itself).
+      if (isOwnLoop(change, type.name)) continue;
       const typeSettings = effectiveSettings(type, input.settings.get(type.name));
       if (typeSettings.disabled) continue;
       const plans = type.planTrigger ? type.planTrigger(change) : true;
@@ -60,4 +66,10 @@ export function planTriggeredJobs(input: PlanTriggersInput): NewJobRecord[] {
     }
   }
   return jobs;
+}
+
+/** Whether a change is a job's write of its own source row, which must not enqueue its type again. */
+function isOwnLoop(change: TriggeringChange, typeName: string): boolean {
+  const by = change.writtenBy;
+  return !!by && by.jobType === typeName && by.source?.table === change.table && by.source.id === change.id;
 }

@@ -47,6 +47,8 @@ export const SyncJobTypeSettings = Type.Object({
   maxRetries: MaxRetries,
   verboseLogging: Type.Boolean(),
   disabled: Type.Boolean(),
+  /** A cron expression (5 fields, or 6 with seconds, UTC) that enqueues the type with trigger `scheduler`; null: none. */
+  schedule: nullable(Type.String({ maxLength: 200 })),
 });
 export type SyncJobTypeSettings = Static<typeof SyncJobTypeSettings>;
 
@@ -76,6 +78,8 @@ export const SyncJobTypePatch = Type.Object(
     maxRetries: Type.Optional(nullable(MaxRetries)),
     verboseLogging: Type.Optional(nullable(Type.Boolean())),
     disabled: Type.Optional(nullable(Type.Boolean())),
+    /** `""` turns off a schedule the type's code sets. */
+    schedule: Type.Optional(nullable(Type.String({ maxLength: 200 }))),
   },
   { additionalProperties: false },
 );
@@ -98,6 +102,8 @@ export const EnqueueSyncJobRequest = Type.Object(
     context: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     operation: Type.Optional(OperationSchema),
     target: Type.Optional(RefRequest),
+    /** The row that caused it (default table: the type's source table); recorded with its `updatedAt`. */
+    trigger: Type.Optional(RefRequest),
     title: Type.Optional(Type.String({ maxLength: 200 })),
     dryRun: Type.Optional(Type.Boolean()),
     /** `false` keeps the job `Pending` until `POST /api/sync-jobs/:id/start`. */

@@ -58,6 +58,20 @@ export class ServerMetrics {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
   });
 
+  /** Reads the jobs' counts from the database when /metrics is scraped (set by the server). */
+  #jobCounts: (() => Promise<ReadonlyArray<{ status: string; queue: string; count: number }>>) | null = null;
+  readonly jobs = this.#gauge({
+    name: 'tillsync_sync_jobs',
+    help: 'Sync jobs in the database, by status and queue (every tenant), read when scraped',
+    labelNames: ['status', 'queue'] as const,
+    collect: async () => {
+      if (!this.#jobCounts) return;
+      const counts = await this.#jobCounts();
+      this.jobs.reset();
+      for (const { status, queue, count } of counts) this.jobs.set({ status, queue }, count);
+    },
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'tillsync_' });
   }
@@ -75,6 +89,11 @@ export class ServerMetrics {
     definition: Omit<HistogramConfiguration<Label>, 'registers'>,
   ): Histogram<Label> {
     return new Histogram({ ...definition, registers: [this.registry] });
+  }
+
+  /** Where the jobs' counts by status and queue are read from. */
+  countJobsWith(read: () => Promise<ReadonlyArray<{ status: string; queue: string; count: number }>>): void {
+    this.#jobCounts = read;
   }
 
   /** Counts a sync job that ended here, and notes how long it took. */

@@ -84,6 +84,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     await storage.close();
     throw error;
   }
+  metrics.countJobsWith(() => jobs.store.countJobs());
   const app = buildApp({ config, storage, accounts, notices, metrics, jobs });
   const runMaintenance = async (): Promise<void> => {
     const now = config.now();

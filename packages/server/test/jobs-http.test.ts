@@ -32,7 +32,7 @@ async function waitForJobs(
     if (done(jobs)) return jobs;
     if (Date.now() > deadline)
       throw new Error(
-        `jobs never got there: ${JSON.stringify(jobs.map((job) => [job.type, job.status, job.errorMessage]))}`,
+        `jobs never got there: ${JSON.stringify(jobs.map((job) => [job.type, job.status, job.errorMessage, job.trigger.type, job.retryCount, job.startedAt]))}`,
       );
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -413,6 +413,93 @@ describe('sync jobs over HTTP', () => {
     const text = String(metrics.body);
     expect(text).toMatch(/^tillsync_sync_jobs_ended_total\{type="sale-daily-sales",status="Finished"\} 2$/m);
     expect(text).toMatch(/^tillsync_sync_job_duration_seconds_count\{type="sale-daily-sales"\} 2$/m);
+  });
+
+  it('names the trigger row, refuses a target without an operation, and counts jobs by status and queue', async () => {
+    const server = await jobServer();
+    const device = await server.pair('till1');
+    const sale = newId();
+    const other = newId();
+    await device.push([
+      device.upsert('sales', sale, { total_cents: 250, created_at: '2026-11-20T09:00:00.000Z' }),
+      device.upsert('sales', other, { total_cents: 100, created_at: '2026-11-21T10:00:00.000Z' }),
+    ]);
+    await waitForJobs(server, allEnded);
+    const enqueue = (json: unknown) =>
+      request(server.url, 'POST', '/api/sync-jobs', { token: server.ownerToken, json });
+    const job = expectOk(
+      await enqueue({
+        type: 'sale-daily-sales',
+        source: { id: sale },
+        trigger: { table: 'sales', id: other },
+      }),
+      SyncJob,
+      201,
+    );
+    expect(job.trigger).toMatchObject({ type: 'api', table: 'sales', id: other, event: null });
+    expect(Date.parse(job.trigger.at)).toBeLessThanOrEqual(Date.parse(job.createdAt));
+    const unknown = expectError(
+      await enqueue({ type: 'sale-daily-sales', source: { id: sale }, trigger: { id: 'no-such-sale' } }),
+      400,
+      'INVALID_REQUEST',
+    );
+    expect(unknown.message).toContain('sales no-such-sale');
+    const noOperation = expectError(
+      await enqueue({ type: 'sale-daily-sales', source: { id: sale }, target: { id: newId() } }),
+      400,
+      'INVALID_REQUEST',
+    );
+    expect(noOperation.message).toContain('operation');
+    await waitForJobs(server, allEnded);
+    const metrics = String((await request(server.url, 'GET', '/metrics')).body);
+    // The two days the push recomputed, and the owner's job that found its day unchanged.
+    expect(metrics.split('\n').filter((line) => line.startsWith('tillsync_sync_jobs{'))).toEqual([
+      'tillsync_sync_jobs{status="Finished",queue="short"} 2',
+      'tillsync_sync_jobs{status="Skipped",queue="short"} 1',
+    ]);
+  });
+
+  it('a webhook enqueues its type with trigger webhook; a wrong secret is refused; schedules are settings', async () => {
+    const server = await jobServer();
+    const device = await server.pair('till1');
+    const sale = newId();
+    await device.push([
+      device.upsert('sales', sale, { total_cents: 250, created_at: '2026-11-20T09:00:00.000Z' }),
+    ]);
+    const made = await request(server.url, 'POST', '/api/sync-job-types/sale-daily-sales/webhook', {
+      token: server.ownerToken,
+    });
+    expect(made.status).toBe(201);
+    const { url, secret } = made.body as { url: string; secret: string };
+    expect(url).toBe('/api/sync-jobs/webhook/sale-daily-sales');
+    const call = (key: string, json: unknown = { source: { id: sale }, trigger: { id: sale } }) =>
+      request(server.url, 'POST', url, { json, headers: { 'x-tillsync-webhook-secret': key } });
+    expectError(await call('whsec_wrong'), 401, 'UNAUTHORIZED');
+    expectError(await call(secret, { nope: 1 }), 400, 'INVALID_REQUEST');
+    const job = expectOk(await call(secret), SyncJob, 201);
+    expect(job.trigger).toMatchObject({ type: 'webhook', table: 'sales', id: sale });
+    expect((await waitForJobs(server, allEnded, `?type=sale-daily-sales&limit=10`)).length).toBe(2);
+    // A new secret replaces the old one; deleting turns the webhook off.
+    const again = (
+      await request(server.url, 'POST', '/api/sync-job-types/sale-daily-sales/webhook', {
+        token: server.ownerToken,
+      })
+    ).body as { secret: string };
+    expectError(await call(secret), 401, 'UNAUTHORIZED');
+    expectOk(await call(again.secret), SyncJob, 201);
+    const off = await request(server.url, 'DELETE', '/api/sync-job-types/sale-daily-sales/webhook', {
+      token: server.ownerToken,
+    });
+    expect(off.status).toBe(204);
+    expectError(await call(again.secret), 401, 'UNAUTHORIZED');
+
+    const schedule = (json: unknown) =>
+      request(server.url, 'PATCH', '/api/sync-job-types/sale-daily-sales', {
+        token: server.ownerToken,
+        json,
+      });
+    expect(expectOk(await schedule({ schedule: '0 3 * * *' }), SyncJobTypeInfo).schedule).toBe('0 3 * * *');
+    expectError(await schedule({ schedule: 'at three' }), 400, 'INVALID_REQUEST');
   });
 
   it("forgets a deleted row's last state with the tombstones, once the retention has passed", async () => {

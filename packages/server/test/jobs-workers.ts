@@ -35,6 +35,15 @@ export default [
       target.values.name = 'made by ' + source.values.name;
     },
   },
+  {
+    name: 'ticker',
+    sourceTable: 'customers',
+    mode: 'bypass',
+    execute(job) {
+      log(job);
+      return { target: { table: 'ticks', id: job.trigger.at ? String(job.trigger.at) : job.id } };
+    },
+  },
 ];
 `,
   );
@@ -175,6 +184,25 @@ export function describeWorkerProcesses(name: string, extraArgs: () => readonly 
       expect(!page.resyncRequired && page.rows.filter((row) => row.table === 'categories')).toHaveLength(1);
       second.kill('SIGTERM');
       expect(await new Promise((resolve) => second.once('exit', resolve))).toBe(0);
+    });
+
+    it("a schedule's tick enqueues one job across two worker processes", async () => {
+      const args = extraArgs();
+      const shop = await setup();
+      await shop.jobs.updateType('ticker', { schedule: '* * * * * *' });
+      await Promise.all([shop.worker(args), shop.worker(args)]);
+      await until(
+        async () => (await shop.jobs.list({ type: 'ticker', status: 'Finished' })).length >= 3,
+        20_000,
+        'three ticks to run',
+      );
+      await shop.jobs.updateType('ticker', { schedule: null });
+      const ticks = await shop.jobs.list({ type: 'ticker', limit: 1000 });
+      expect(ticks.every((job) => job.trigger.type === 'scheduler')).toBe(true);
+      const at = ticks.map((job) => job.trigger.at);
+      expect(new Set(at).size).toBe(at.length);
+      // Each on a whole second, as the schedule says.
+      expect(at.every((iso) => iso.endsWith('.000Z'))).toBe(true);
     });
 
     it('many jobs on two workers: each runs once, none is lost', async () => {

@@ -35,6 +35,7 @@ function JobTypeForm(props: { readonly jobType: SyncJobTypeInfo; readonly onSave
   const [maxRetries, setMaxRetries] = useState(String(jobType.maxRetries));
   const [verboseLogging, setVerboseLogging] = useState(jobType.verboseLogging);
   const [disabled, setDisabled] = useState(jobType.disabled);
+  const [schedule, setSchedule] = useState(jobType.schedule ?? '');
   const [saved, setSaved] = useState(false);
   const titleId = `type-${jobType.name}`;
 
@@ -49,6 +50,8 @@ function JobTypeForm(props: { readonly jobType: SyncJobTypeInfo; readonly onSave
         maxRetries: Number(maxRetries),
         verboseLogging,
         disabled,
+        // Empty: no schedule ("" turns off one the type's code sets; null leaves a type without one as it is).
+        schedule: schedule.trim() !== '' ? schedule.trim() : jobType.schedule === null ? null : '',
       });
       setSaved(true);
       props.onSaved();
@@ -108,6 +111,15 @@ function JobTypeForm(props: { readonly jobType: SyncJobTypeInfo; readonly onSave
             value={maxRetries}
             onChange={(event) => setMaxRetries(event.target.value)}
             required
+          />
+        </label>
+        <label>
+          <span>Schedule (cron, UTC)</span>
+          <input
+            type="text"
+            placeholder="e.g. 0 3 * * *"
+            value={schedule}
+            onChange={(event) => setSchedule(event.target.value)}
           />
         </label>
         <label className="checkbox">

@@ -5,7 +5,15 @@ import type { JobExecutor } from '../executor.js';
 import type { DispatchItem, JobStore } from '../job-store.js';
 import { silentLogger, type JobLogger } from '../logger.js';
 import { jitteredRetryAt, systemJobScheduler } from '../scheduler.js';
-import { ALL_QUEUES, Nudge, Slots, sleep, type JobQueue } from './job-queue.js';
+import {
+  ALL_QUEUES,
+  Nudge,
+  Slots,
+  concurrencyPerQueue,
+  sleep,
+  type JobQueue,
+  type QueueConcurrency,
+} from './job-queue.js';
 
 /**
  * What travels in a BullMQ job: only ids; the jobs themselves are in the database. A delivery carries one
@@ -35,8 +43,8 @@ export interface BullMqJobQueueOptions {
   readonly prefix?: string;
   /** The queues this process serves. @defaultValue all three */
   readonly queues?: readonly SyncJobQueue[];
-  /** Jobs run at once per queue, in this process. @defaultValue 8 */
-  readonly concurrency?: number;
+  /** Jobs run at once per queue, in this process: one number for each, or one per queue. @defaultValue 8 each */
+  readonly concurrency?: QueueConcurrency;
   /**
    * The most jobs one delivery carries when many are ready at once (jobs of the `long` queue always go one
    * by one, so that they spread over the workers). @defaultValue 16
@@ -60,7 +68,7 @@ export interface BullMqJobQueueOptions {
 export interface BullMqJobQueueConfig {
   readonly prefix: string;
   readonly queues: readonly SyncJobQueue[];
-  readonly concurrency: number;
+  readonly concurrency: Readonly<Record<SyncJobQueue, number>>;
   readonly jobsPerDelivery: number;
   readonly dispatch: boolean;
   readonly pollIntervalMs: number;
@@ -98,7 +106,7 @@ export class BullMqJobQueue implements JobQueue {
     this.config = Object.freeze({
       prefix: options.prefix ?? 'tillsync',
       queues: Object.freeze([...(options.queues ?? ALL_QUEUES)]),
-      concurrency: options.concurrency ?? 8,
+      concurrency: concurrencyPerQueue(options.concurrency),
       jobsPerDelivery: options.jobsPerDelivery ?? 16,
       dispatch: options.dispatch ?? true,
       pollIntervalMs: options.pollIntervalMs ?? 250,
@@ -124,11 +132,11 @@ export class BullMqJobQueue implements JobQueue {
     }
     if (this.#executor) {
       for (const name of this.config.queues) {
-        const slots = new Slots(concurrency);
+        const slots = new Slots(concurrency[name]);
         const worker = new Worker<Delivery>(name, (job, token) => this.#deliver(job, token, slots), {
           connection: this.#client(),
           prefix,
-          concurrency,
+          concurrency: concurrency[name],
           lockDuration: this.config.lockDurationMs,
           stalledInterval: this.config.stalledIntervalMs,
           // A delivery whose worker died goes back to the queue however often that happens; the database

@@ -2,7 +2,14 @@ import type { SyncJobQueue } from '@tillsync/protocol';
 import type { JobExecutor } from '../executor.js';
 import type { ClaimedJob, JobStore } from '../job-store.js';
 import { silentLogger, type JobLogger } from '../logger.js';
-import { ALL_QUEUES, Nudge, sleep, type JobQueue } from './job-queue.js';
+import {
+  ALL_QUEUES,
+  Nudge,
+  concurrencyPerQueue,
+  sleep,
+  type JobQueue,
+  type QueueConcurrency,
+} from './job-queue.js';
 
 /** What a caller passes to {@link EmbeddedJobQueue}. */
 export interface EmbeddedJobQueueOptions {
@@ -10,8 +17,8 @@ export interface EmbeddedJobQueueOptions {
   readonly executor: JobExecutor;
   /** @defaultValue all three */
   readonly queues?: readonly SyncJobQueue[];
-  /** How many jobs run at once. @defaultValue 8 */
-  readonly concurrency?: number;
+  /** How many jobs run at once, per queue (each queue has its own share). @defaultValue 8 each */
+  readonly concurrency?: QueueConcurrency;
   /** How often it looks for ready jobs when nothing woke it (jobs enqueued by another process, retries). @defaultValue 250 */
   readonly pollIntervalMs?: number;
   /** @defaultValue silent */
@@ -21,12 +28,14 @@ export interface EmbeddedJobQueueOptions {
 /** The resolved, frozen form of {@link EmbeddedJobQueueOptions}. */
 export interface EmbeddedJobQueueConfig {
   readonly queues: readonly SyncJobQueue[];
-  readonly concurrency: number;
+  readonly concurrency: Readonly<Record<SyncJobQueue, number>>;
   readonly pollIntervalMs: number;
 }
 
 /**
  * The default transport: jobs are claimed straight from the database, in this process, many at a time.
+ * Each queue has its own loop and its own share of the slots (`concurrency`), so eight slow `long` jobs
+ * never keep a `short` one waiting.
  * Several processes may run one on the same database (`tillsync worker` without `--redis-url`): the claim
  * is an atomic update, so each job runs once, and a dead process's jobs are taken over when its leases end.
  *
@@ -42,16 +51,17 @@ export class EmbeddedJobQueue implements JobQueue {
   readonly #store: JobStore;
   readonly #executor: JobExecutor;
   readonly #logger: JobLogger;
-  readonly #nudge = new Nudge();
+  /** One per queue: a job of a queue that ends wakes that queue's loop alone; new jobs wake them all. */
+  readonly #nudges = new Map<SyncJobQueue, Nudge>();
   readonly #running = new Set<Promise<void>>();
-  #loop: Promise<void> | null = null;
+  #loops: Promise<void> | null = null;
   #stopping = false;
-  #deferTimer: unknown = null;
+  readonly #deferTimers = new Map<SyncJobQueue, unknown>();
 
   constructor(options: EmbeddedJobQueueOptions) {
     this.config = Object.freeze({
       queues: Object.freeze([...(options.queues ?? ALL_QUEUES)]),
-      concurrency: options.concurrency ?? 8,
+      concurrency: concurrencyPerQueue(options.concurrency),
       pollIntervalMs: options.pollIntervalMs ?? 250,
     });
     this.#store = options.store;
@@ -60,35 +70,52 @@ export class EmbeddedJobQueue implements JobQueue {
   }
 
   start(): Promise<void> {
-    if (!this.#loop) {
+    if (!this.#loops) {
       this.#stopping = false;
-      this.#nudge.reopen();
-      this.#loop = this.#run();
+      for (const queue of this.config.queues) this.#nudgeOf(queue).reopen();
+      this.#loops = Promise.all(this.config.queues.map((queue) => this.#run(queue))).then(() => undefined);
     }
     return Promise.resolve();
   }
 
   async stop(): Promise<void> {
     this.#stopping = true;
-    this.#clearDeferTimer();
-    this.#nudge.close();
-    await this.#loop;
-    this.#loop = null;
+    for (const queue of this.config.queues) {
+      this.#clearDeferTimer(queue);
+      this.#nudgeOf(queue).close();
+    }
+    await this.#loops;
+    this.#loops = null;
     await Promise.all([...this.#running]);
     this.#executor.stop();
   }
 
-  wake(): void {
-    this.#nudge.fire();
+  wake(queue?: SyncJobQueue): void {
+    if (queue !== undefined) this.#nudges.get(queue)?.fire();
+    else for (const each of this.config.queues) this.#nudgeOf(each).fire();
   }
 
-  async #run(): Promise<void> {
-    const { concurrency, queues, pollIntervalMs } = this.config;
+  #nudgeOf(queue: SyncJobQueue): Nudge {
+    let nudge = this.#nudges.get(queue);
+    if (!nudge) {
+      nudge = new Nudge();
+      this.#nudges.set(queue, nudge);
+    }
+    return nudge;
+  }
+
+  /** One queue's loop: claims its jobs while its share of the slots has room. */
+  async #run(queue: SyncJobQueue): Promise<void> {
+    const { pollIntervalMs } = this.config;
+    const concurrency = this.config.concurrency[queue];
+    const queues = [queue];
+    const running = new Set<Promise<void>>();
+    const nudge = this.#nudgeOf(queue);
     const { workerId, leaseMs, lockRetryMs, now, scheduler } = this.#executor.config;
     while (!this.#stopping) {
-      const free = concurrency - this.#running.size;
+      const free = concurrency - running.size;
       if (free <= 0) {
-        await sleep(pollIntervalMs, this.#nudge.promise, scheduler);
+        await sleep(pollIntervalMs, nudge.promise, scheduler);
         continue;
       }
       let claimed: ClaimedJob[] = [];
@@ -104,16 +131,16 @@ export class EmbeddedJobQueue implements JobQueue {
       } catch (error) {
         this.#logger.error({ err: error }, 'could not claim sync jobs');
       }
-      for (const job of claimed) this.#launch(job);
+      for (const job of claimed) this.#launch(queue, job, running);
       if (claimed.length === free) continue;
-      await sleep(await this.#idleMs(), this.#nudge.promise, scheduler);
+      await sleep(await this.#idleMs(queues), nudge.promise, scheduler);
     }
   }
 
   /** How long to sleep when nothing is ready: until the next retry or deferred job, at most one poll. */
-  async #idleMs(): Promise<number> {
+  async #idleMs(queues: readonly SyncJobQueue[]): Promise<number> {
     try {
-      const next = await this.#store.nextReadyAt(this.config.queues);
+      const next = await this.#store.nextReadyAt(queues);
       const wait = next === null ? this.config.pollIntervalMs : next - this.#executor.config.now();
       return Math.min(this.config.pollIntervalMs, Math.max(1, wait));
     } catch {
@@ -121,33 +148,41 @@ export class EmbeddedJobQueue implements JobQueue {
     }
   }
 
-  #launch(job: ClaimedJob): void {
+  #launch(queue: SyncJobQueue, job: ClaimedJob, running: Set<Promise<void>>): void {
     const run = this.#executor
       .run(job)
       .then((result) => {
-        if (result.kind === 'deferred') this.#wakeAt(result.at);
+        if (result.kind === 'deferred') this.#wakeAt(queue, result.at);
+        // Rows it wrote may have enqueued jobs of any queue (another type's trigger): all look now.
+        if (result.kind === 'ended' && result.status === 'Finished') this.wake();
       })
       .catch((error: unknown) =>
         this.#logger.error({ err: error, jobId: job.record.id }, 'a sync job run failed'),
       )
       .finally(() => {
         this.#running.delete(run);
-        // A slot is free: look for more work now rather than at the next poll.
-        this.#nudge.fire();
+        running.delete(run);
+        // A slot of its queue is free: look for more work now rather than at the next poll.
+        this.#nudgeOf(queue).fire();
       });
     this.#running.add(run);
+    running.add(run);
   }
 
-  #wakeAt(at: number): void {
+  #wakeAt(queue: SyncJobQueue, at: number): void {
     const { scheduler } = this.#executor.config;
-    this.#clearDeferTimer();
-    this.#deferTimer = scheduler.setTimeout(() => this.#nudge.fire(), Math.max(1, at - scheduler.now()), {
-      background: true,
-    });
+    this.#clearDeferTimer(queue);
+    this.#deferTimers.set(
+      queue,
+      scheduler.setTimeout(() => this.#nudgeOf(queue).fire(), Math.max(1, at - scheduler.now()), {
+        background: true,
+      }),
+    );
   }
 
-  #clearDeferTimer(): void {
-    if (this.#deferTimer !== null) this.#executor.config.scheduler.clearTimeout(this.#deferTimer);
-    this.#deferTimer = null;
+  #clearDeferTimer(queue: SyncJobQueue): void {
+    const timer = this.#deferTimers.get(queue);
+    if (timer !== undefined) this.#executor.config.scheduler.clearTimeout(timer);
+    this.#deferTimers.delete(queue);
   }
 }

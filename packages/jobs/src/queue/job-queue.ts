@@ -13,12 +13,41 @@ export interface JobQueue {
   start(): Promise<void>;
   /** Stops taking jobs and waits for the running ones to end. */
   stop(): Promise<void>;
-  /** Jobs were made ready (enqueued, started, retried): look now instead of at the next poll. */
-  wake(): void;
+  /**
+   * Jobs were made ready (enqueued, started, retried): look now instead of at the next poll; only in `queue`
+   * when it is given, else in every queue.
+   */
+  wake(queue?: SyncJobQueue): void;
 }
 
 /** Every queue, for workers that serve them all. */
 export const ALL_QUEUES: readonly SyncJobQueue[] = ['default', 'short', 'long'];
+
+/**
+ * How many jobs a process runs at once, per queue: one number for each queue alike, or a number per queue
+ * (`{short: 4, default: 2, long: 2}`; a queue left out gets {@link DEFAULT_CONCURRENCY}). Each queue has its
+ * own share, so long jobs never hold back short ones.
+ */
+export type QueueConcurrency = number | Readonly<Partial<Record<SyncJobQueue, number>>>;
+
+/** Jobs of one queue run at once in one process, unless told otherwise. */
+export const DEFAULT_CONCURRENCY = 8;
+
+/** Each queue's share of the workers, from a {@link QueueConcurrency}. */
+export function concurrencyPerQueue(
+  concurrency: QueueConcurrency | undefined,
+): Readonly<Record<SyncJobQueue, number>> {
+  const per = (queue: SyncJobQueue): number => {
+    const value =
+      typeof concurrency === 'number' ? concurrency : (concurrency?.[queue] ?? DEFAULT_CONCURRENCY);
+    if (!Number.isSafeInteger(value) || value < 1)
+      throw new Error(
+        `the concurrency of the ${queue} queue must be a whole number, 1 or more, not ${value}`,
+      );
+    return value;
+  };
+  return Object.freeze({ default: per('default'), short: per('short'), long: per('long') });
+}
 
 /** Waits `ms` on the scheduler's timers, or less when `nudged` is resolved first. */
 export function sleep(

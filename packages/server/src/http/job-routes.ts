@@ -18,6 +18,22 @@ import type { ServerJobs } from '../jobs/server-jobs.js';
 
 const JobParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 const TypeParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }) });
+const WebhookRow = Type.Object(
+  {
+    table: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    id: Type.String({ minLength: 1, maxLength: 128 }),
+  },
+  { additionalProperties: false },
+);
+/** `POST /api/sync-jobs/webhook/:name`: all optional. */
+const WebhookRequest = Type.Object(
+  {
+    source: Type.Optional(WebhookRow),
+    trigger: Type.Optional(WebhookRow),
+    context: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+);
 
 /**
  * The sync jobs API of PROTOCOL.md §6, for owners. Every call is scoped to the owner's tenant: another
@@ -57,13 +73,69 @@ export function registerJobRoutes(app: FastifyInstance, serverJobs: ServerJobs, 
         ...(body.operation ? { operation: body.operation } : {}),
         ...(body.target ? { target: body.target } : {}),
         ...(body.title !== undefined ? { title: body.title } : {}),
+        ...(body.trigger ? { trigger: { type: 'api' as const, ...body.trigger } } : {}),
         ...(body.dryRun !== undefined ? { dryRun: body.dryRun } : {}),
         ...(body.queueOnInsert !== undefined ? { queueOnInsert: body.queueOnInsert } : {}),
         settings: pick(body, ['queue', 'timeoutSec', 'retryDelaySec', 'maxRetries', 'verboseLogging']),
         flags: pick(body, ['insertEnabled', 'updateEnabled', 'deleteEnabled', 'updateWithoutChangesEnabled']),
-        trigger: { type: 'api' },
+        ...(body.trigger ? {} : { trigger: { type: 'api' as const } }),
       });
       request.log.info({ jobId: job.id, type: job.type }, 'sync job enqueued');
+      void reply.code(201);
+      return job;
+    },
+  );
+
+  // A job type's webhook: the owner makes (or replaces) its secret, shown once, or turns it off.
+  app.post(
+    '/api/sync-job-types/:name/webhook',
+    { schema: { params: TypeParams } },
+    async (request, reply): Promise<{ url: string; secret: string }> => {
+      const owner = await accounts.authenticateOwner(request.headers.authorization);
+      const { name } = request.params as { name: string };
+      const secret = await serverJobs.newWebhookSecret(owner.tenantId, name);
+      void reply.code(201);
+      return { url: `/api/sync-jobs/webhook/${encodeURIComponent(name)}`, secret };
+    },
+  );
+
+  app.delete(
+    '/api/sync-job-types/:name/webhook',
+    { schema: { params: TypeParams } },
+    async (request, reply): Promise<void> => {
+      const owner = await accounts.authenticateOwner(request.headers.authorization);
+      await serverJobs.deleteWebhook(owner.tenantId, (request.params as { name: string }).name);
+      void reply.code(204);
+    },
+  );
+
+  // Called by another system: its secret (header X-Tillsync-Webhook-Secret) names the tenant.
+  app.post(
+    '/api/sync-jobs/webhook/:name',
+    { schema: { params: TypeParams } },
+    async (request, reply): Promise<SyncJob> => {
+      const { name } = request.params as { name: string };
+      const secret = request.headers['x-tillsync-webhook-secret'];
+      const body = request.body ?? {};
+      if (!Value.Check(WebhookRequest, body)) {
+        throw new ProtocolError(
+          400,
+          'INVALID_REQUEST',
+          'the body of a webhook call is {"source"?: {"table"?, "id"}, "trigger"?: {"table"?, "id"}, "context"?: {…}} or nothing',
+        );
+      }
+      const job =
+        typeof secret === 'string' && secret.length > 0
+          ? await serverJobs.enqueueFromWebhook(name, secret, body)
+          : null;
+      if (!job) {
+        throw new ProtocolError(
+          401,
+          'UNAUTHORIZED',
+          `no webhook of job type "${name}" has this secret (header X-Tillsync-Webhook-Secret)`,
+        );
+      }
+      request.log.info({ jobId: job.id, type: job.type }, 'sync job enqueued by a webhook');
       void reply.code(201);
       return job;
     },

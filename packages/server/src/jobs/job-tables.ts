@@ -77,6 +77,20 @@ export type JobTables = {
     job_id: string;
     expires_at: number;
   };
+  /** Migration 0010: the schedule ticks that have enqueued their job. */
+  sync_job_schedule_ticks: {
+    tenant_id: string;
+    name: string;
+    tick_at: number;
+    job_id: string;
+  };
+  /** Migration 0010: each job type's webhook secret, as its SHA-256 in hex. */
+  sync_job_webhooks: {
+    tenant_id: string;
+    name: string;
+    secret_hash: string;
+    created_at: number;
+  };
   sync_deleted_rows: {
     tenant_id: string;
     tbl: string;

@@ -1,20 +1,25 @@
-import type { CompiledSchema, SyncJobQueue } from '@tillsync/protocol';
+import type { CompiledSchema, SyncJob, SyncJobQueue } from '@tillsync/protocol';
 import {
   BullMqJobQueue,
+  DEFAULT_CONCURRENCY,
   EmbeddedJobQueue,
   JobExecutor,
   JobTypeRegistry,
   RUNNABLE_STATUSES,
+  SyncJobError,
   SyncJobs,
   silentLogger,
   type EndedJob,
   type JobLogger,
   type JobQueue,
+  type QueueConcurrency,
   type SyncJobType,
 } from '@tillsync/jobs';
+import { createHash, randomBytes } from 'node:crypto';
 import { afterRowsWritten } from '../rows/row-writer.js';
 import type { RowWrite, RowWriteTransaction } from '../storage/sync-store.js';
 import { builtinJobTypes } from './builtin-job-types.js';
+import { fireDueSchedules } from './job-schedules.js';
 import type { SqlJobStore, SqlJobStoreOptions } from './sql-job-store.js';
 
 /** What a caller passes to the server (and to `tillsync worker`) about sync jobs. */
@@ -33,8 +38,17 @@ export interface ServerJobsOptions {
   readonly catalogWebhookUrl?: string | null;
   /** The queues this process serves. @defaultValue all three */
   readonly queues?: readonly SyncJobQueue[];
-  /** Jobs run at once (per queue on BullMQ). @defaultValue 8 */
-  readonly concurrency?: number;
+  /** Jobs run at once, per queue: one number for each queue, or one per queue. @defaultValue 8 each */
+  readonly concurrency?: QueueConcurrency;
+  /**
+   * Jobs that ended for good (`Finished`, `Skipped`, `Relayed`, `No Target`, `Canceled`, `Failed` with no
+   * retry left) are deleted this many days after their end; 0 keeps them. @defaultValue 30
+   */
+  readonly retentionDays?: number;
+  /** How often the retention sweep runs. @defaultValue 600,000 (10 minutes) */
+  readonly sweepIntervalMs?: number;
+  /** How often job schedules are looked at. @defaultValue 1,000 */
+  readonly scheduleIntervalMs?: number;
   /** How long a worker's claim on a job lasts without renewal. @defaultValue 30,000 */
   readonly leaseMs?: number;
   /** How often idle queues look for ready jobs. @defaultValue 250 */
@@ -50,7 +64,10 @@ export interface ServerJobsConfig {
   readonly bullmqPrefix: string;
   readonly catalogWebhookUrl: string | null;
   readonly queues: readonly SyncJobQueue[];
-  readonly concurrency: number;
+  readonly concurrency: QueueConcurrency;
+  readonly retentionDays: number;
+  readonly sweepIntervalMs: number;
+  readonly scheduleIntervalMs: number;
   readonly leaseMs: number;
   readonly pollIntervalMs: number;
   readonly run: boolean;
@@ -63,7 +80,10 @@ export function resolveJobsConfig(options: ServerJobsOptions = {}): ServerJobsCo
     bullmqPrefix: options.bullmqPrefix ?? 'tillsync',
     catalogWebhookUrl: options.catalogWebhookUrl ?? null,
     queues: Object.freeze([...(options.queues ?? ['default', 'short', 'long'])]),
-    concurrency: options.concurrency ?? 8,
+    concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+    retentionDays: options.retentionDays ?? 30,
+    sweepIntervalMs: options.sweepIntervalMs ?? 600_000,
+    scheduleIntervalMs: options.scheduleIntervalMs ?? 1_000,
     leaseMs: options.leaseMs ?? 30_000,
     pollIntervalMs: options.pollIntervalMs ?? 250,
     run: options.run ?? true,
@@ -105,11 +125,18 @@ export class ServerJobs {
   readonly store: SqlJobStore;
   readonly jobs: SyncJobs;
   readonly queue: JobQueue | null;
+  readonly config: ServerJobsConfig;
   readonly #now: () => number;
+  readonly #logger: JobLogger;
+  readonly #timers: Array<ReturnType<typeof setInterval>> = [];
+  /** The upkeep (a sweep, a look at the schedules) under way, so that a stop waits for it. */
+  readonly #upkeep = new Set<Promise<unknown>>();
 
   constructor(input: ServerJobsInput) {
     const { config } = input;
     const logger = input.logger ?? silentLogger;
+    this.config = config;
+    this.#logger = logger;
     this.#now = input.now;
     this.types = jobTypesFor(input.schema, config);
     this.store = input.openStore({ schema: input.schema, types: this.types, now: input.now });
@@ -147,7 +174,7 @@ export class ServerJobs {
       store: this.store,
       types: this.types,
       now: input.now,
-      onQueued: () => this.queue?.wake(),
+      onQueued: (queue) => this.queue?.wake(queue),
     });
   }
 
@@ -189,13 +216,121 @@ export class ServerJobs {
     }
   }
 
+  /**
+   * Deletes the jobs that ended for good more than `retentionDays` ago (none with 0), in small batches.
+   * Returns how many.
+   */
+  async sweep(): Promise<number> {
+    const days = this.config.retentionDays;
+    if (days <= 0) return 0;
+    const deleted = await this.store.deleteEndedJobs(this.#now() - days * 86_400_000);
+    if (deleted > 0) this.#logger.info({ deleted }, 'deleted sync jobs past their retention');
+    return deleted;
+  }
+
+  /** Enqueues the jobs of schedules whose tick has come (once per tick across every process). */
+  async fireSchedules(): Promise<number> {
+    const fired = await fireDueSchedules({
+      store: this.store,
+      types: this.types,
+      now: this.#now(),
+      logger: this.#logger,
+    });
+    if (fired > 0) this.queue?.wake();
+    return fired;
+  }
+
+  /**
+   * Gives a job type a new webhook secret for a tenant (the one before stops working) and returns it: it is
+   * shown once, only its SHA-256 is kept. `POST /api/sync-jobs/webhook/:type` with it enqueues the type.
+   */
+  async newWebhookSecret(tenantId: string, typeName: string): Promise<string> {
+    this.#typeOrThrow(typeName);
+    const secret = `whsec_${randomBytes(24).toString('base64url')}`;
+    await this.store.saveWebhook({
+      tenantId,
+      name: typeName,
+      secretHash: hashSecret(secret),
+      now: this.#now(),
+    });
+    return secret;
+  }
+
+  /** Turns a job type's webhook off for a tenant. */
+  async deleteWebhook(tenantId: string, typeName: string): Promise<void> {
+    this.#typeOrThrow(typeName);
+    await this.store.deleteWebhook(tenantId, typeName);
+  }
+
+  /**
+   * A webhook call: the secret names the tenant; the job is enqueued with trigger `webhook` (naming the row
+   * the call gives as `trigger`, if any). Null when no tenant's webhook of that type has this secret.
+   */
+  async enqueueFromWebhook(
+    typeName: string,
+    secret: string,
+    body: {
+      readonly source?: { readonly table?: string; readonly id: string };
+      readonly context?: Record<string, unknown>;
+      readonly trigger?: { readonly table?: string; readonly id: string };
+    },
+  ): Promise<SyncJob | null> {
+    const tenantId = await this.store.webhookTenant(typeName, hashSecret(secret));
+    if (tenantId === null) return null;
+    return this.jobs.forTenant(tenantId).enqueue({
+      type: typeName,
+      ...(body.source ? { source: body.source } : {}),
+      ...(body.context ? { context: body.context } : {}),
+      trigger: {
+        type: 'webhook',
+        ...(body.trigger
+          ? { id: body.trigger.id, ...(body.trigger.table ? { table: body.trigger.table } : {}) }
+          : {}),
+      },
+    });
+  }
+
+  #typeOrThrow(name: string): void {
+    if (!this.types.get(name))
+      throw new SyncJobError('NOT_FOUND', `there is no job type "${name}"`, { typeName: name });
+  }
+
   async start(): Promise<void> {
     await this.queue?.start();
+    this.#every(this.config.scheduleIntervalMs, () => this.fireSchedules(), 'job schedules');
+    if (this.config.retentionDays > 0) {
+      this.#every(this.config.sweepIntervalMs, () => this.sweep(), 'the retention sweep of sync jobs');
+    }
   }
 
   async stop(): Promise<void> {
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers.length = 0;
+    await Promise.all([...this.#upkeep]);
     await this.queue?.stop();
   }
+
+  /** Runs `work` every `ms`, never two at once; its errors are logged. */
+  #every(ms: number, work: () => Promise<unknown>, what: string): void {
+    let running: Promise<unknown> | null = null;
+    const timer = setInterval(() => {
+      if (running) return;
+      running = work()
+        .catch((error: unknown) => this.#logger.error({ err: error }, `${what} failed`))
+        .finally(() => {
+          if (running) this.#upkeep.delete(running);
+          running = null;
+        });
+      this.#upkeep.add(running);
+    }, ms);
+    timer.unref();
+    this.#timers.push(timer);
+  }
+}
+
+/** The SHA-256 of a webhook secret, as stored. */
+function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
 }
 
 /**

@@ -9,6 +9,7 @@ import type {
   JobPatch,
   JobStore,
   JobTypeRegistry,
+  NewJobRecord,
   SettingsOverrides,
   StartResult,
   TenantJobStore,
@@ -26,6 +27,15 @@ import { promoteRetries } from './store/promote-retries.js';
 import { renewLeases } from './store/renew.js';
 import { startJob } from './store/start.js';
 import { SqlTenantJobStore } from './store/tenant-job-store.js';
+import {
+  countJobs,
+  deleteEndedJobs,
+  deleteScheduleTicks,
+  deleteWebhook,
+  fireScheduleTick,
+  saveWebhook,
+  webhookTenant,
+} from './store/upkeep.js';
 
 /** What a caller passes to {@link SqlJobStore}. */
 export interface SqlJobStoreOptions {
@@ -106,6 +116,17 @@ export class SqlJobStore implements JobStore {
     return rows.map((row) => row.id);
   }
 
+  /** The tenants whose owner set a schedule on some job type. */
+  async tenantsWithSchedules(): Promise<string[]> {
+    const rows = await this.#db
+      .selectFrom('sync_job_type_settings')
+      .select('tenant_id')
+      .distinct()
+      .where('settings', 'like', '%"schedule"%')
+      .execute();
+    return rows.map((row) => row.tenant_id);
+  }
+
   /** The tenant a job belongs to, or null when there is no such job. */
   async tenantOfJob(jobId: string): Promise<string | null> {
     const row = await this.#db
@@ -126,6 +147,51 @@ export class SqlJobStore implements JobStore {
       trx.deleteFrom('sync_deleted_rows').where('deleted_at', '<', deletedBefore).executeTakeFirst(),
     );
     return Number(result.numDeletedRows);
+  }
+
+  /**
+   * Deletes the jobs that ended for good before `endedBefore` (see {@link deleteEndedJobs}), `batchSize` at
+   * a time, each batch its own short write, so devices' pushes and workers' commits get the write lock
+   * between two batches. Returns how many it deleted.
+   */
+  async deleteEndedJobs(endedBefore: number, batchSize = 500): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const batch = await this.#write((trx) => deleteEndedJobs(trx, endedBefore, batchSize));
+      deleted += batch;
+      if (batch < batchSize) break;
+      // A pause between batches: whatever waits for the write lock goes first.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await this.#write((trx) => deleteScheduleTicks(trx, endedBefore));
+    return deleted;
+  }
+
+  /** How many jobs there are, by status and queue. */
+  countJobs(): ReturnType<typeof countJobs> {
+    return countJobs(this.#db);
+  }
+
+  /** Enqueues a schedule's job for one tick unless another process did; true when this call did. */
+  fireScheduleTick(
+    tick: { readonly tenantId: string; readonly name: string; readonly at: number },
+    job: NewJobRecord,
+  ): Promise<boolean> {
+    return this.#write((trx) => fireScheduleTick(trx, tick, job));
+  }
+
+  /** Saves (replacing) a job type's webhook secret hash for a tenant. */
+  saveWebhook(row: Parameters<typeof saveWebhook>[1]): Promise<void> {
+    return this.#write((trx) => saveWebhook(trx, row));
+  }
+
+  deleteWebhook(tenantId: string, name: string): Promise<boolean> {
+    return this.#write((trx) => deleteWebhook(trx, tenantId, name));
+  }
+
+  /** The tenant whose webhook of type `name` has this secret hash, or null. */
+  webhookTenant(name: string, secretHash: string): Promise<string | null> {
+    return webhookTenant(this.#db, name, secretHash);
   }
 
   forTenant(tenantId: string): TenantJobStore {

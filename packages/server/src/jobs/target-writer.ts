@@ -88,7 +88,7 @@ export async function writeTarget(
     {
       types: context.types,
       now: context.now(),
-      writtenBy: { jobId: write.jobId, jobType: write.jobType },
+      writtenBy: { jobId: write.jobId, jobType: write.jobType, source: write.jobSource },
     },
     [rowWrite],
   );

@@ -52,7 +52,7 @@ export interface RowChangeContext {
   /** The job types that may be triggered; null: none are. */
   readonly types: JobTypeRegistry | null;
   readonly now: number;
-  readonly writtenBy?: { readonly jobId: string; readonly jobType: string } | null;
+  readonly writtenBy?: TriggeringChange['writtenBy'];
 }
 
 /**

@@ -80,7 +80,7 @@ describe('BullMQ deliveries of many jobs', () => {
         ids.push((await env.jobs.enqueue({ type: 'test-noop', source: sources[index % 5] ?? '' })).id);
       const sameTarget: string[] = [];
       for (let index = 0; index < 6; index++) {
-        const context = { op: 'insert' as const, targetId: target, sleepMs: 30, suffix: `-${index}` };
+        const context = { upsert: true, targetId: target, sleepMs: 30, suffix: `-${index}` };
         sameTarget.push(
           (await env.jobs.enqueue({ type: 'test-single', source: sources[0] ?? '', context })).id,
         );

@@ -485,7 +485,9 @@ export function describeJobQueueConformance(
               await env.jobs.enqueue({
                 type: 'test-single',
                 source,
-                context: { op: 'insert', targetId: target, sleepMs: 30, suffix: `-${index}` },
+                // Each looks before it holds the lock, so most see no row: asked again under the lock,
+                // the controller updates the row the first one inserted.
+                context: { upsert: true, targetId: target, sleepMs: 30, suffix: `-${index}` },
               })
             ).id,
           );
@@ -493,8 +495,10 @@ export function describeJobQueueConformance(
         const bypass = [];
         for (let index = 0; index < 6; index++)
           bypass.push((await env.jobs.enqueue({ type: 'test-bypass', source, context: { sleepMs: 20 } })).id);
-        for (const id of [...ids, ...bypass])
-          expect((await env.waitFor(id, END, 20_000)).status).toBe('Finished');
+        for (const id of [...ids, ...bypass]) {
+          const ended = await env.waitFor(id, END, 20_000);
+          expect(ended.status, ended.errorMessage ?? '').toBe('Finished');
+        }
         expect(log.maxTogether).toBe(1);
       });
 
@@ -534,6 +538,109 @@ export function describeJobQueueConformance(
         const done = await env.waitFor(job.id, END, 15_000);
         expect(done.status).toBe('Finished');
         expect(log.runs.get(job.id)).toBe(1);
+      });
+    });
+
+    describe('for years of use', () => {
+      it('records the trigger row with its updatedAt; the controller reads it; an unknown row is refused', async () => {
+        await startWorker();
+        const source = await customer('Tia');
+        const cause = await customer('Cause');
+        const stored = await env.store.forTenant(env.tenantId).rows.get('customers', cause);
+        const job = await run({
+          type: 'test-single',
+          source,
+          context: { op: 'insert' },
+          trigger: { type: 'api', table: 'customers', id: cause },
+        });
+        expect(job.status).toBe('Finished');
+        expect(job.trigger).toMatchObject({ type: 'api', table: 'customers', id: cause });
+        expect(job.trigger.at).toBe(stored?.updatedAt.slice(0, 24));
+        expect(log.triggerRows.get(job.id)).toMatchObject({ id: cause, values: { name: 'Cause' } });
+        await expect(
+          env.jobs.enqueue({ type: 'test-single', source, trigger: { type: 'api', id: 'nobody' } }),
+        ).rejects.toMatchObject({
+          code: 'INVALID_OPTIONS',
+          message: expect.stringContaining('customers nobody'),
+        });
+      });
+
+      it('a target without an operation is refused; an insert never overwrites a row', async () => {
+        await startWorker();
+        const source = await customer('Ola');
+        const existing = randomUUID();
+        await category(existing, 'Kept');
+        await expect(
+          env.jobs.enqueue({ type: 'test-single', source, target: existing }),
+        ).rejects.toMatchObject({ code: 'INVALID_OPTIONS', message: expect.stringContaining('operation') });
+        const given = await run({ type: 'test-single', source, operation: 'insert', target: existing });
+        expect(given).toMatchObject({ status: 'Failed', retryAfter: null });
+        expect(given.errorMessage).toContain('TARGET_EXISTS');
+        // Inserts off, updates on: still never a write (it was a Skipped turned into an update).
+        const flagged = await run({
+          type: 'test-single',
+          source,
+          operation: 'insert',
+          target: existing,
+          flags: { insertEnabled: false, updateEnabled: true },
+        });
+        expect(flagged.status).toBe('Failed');
+        // The controller says insert again when asked under the lock: it fails the same way.
+        const found = await run({
+          type: 'test-single',
+          source,
+          context: { op: 'insert', targetId: existing },
+        });
+        expect(found.errorMessage).toContain('TARGET_EXISTS');
+        expect(await row('categories', existing)).toMatchObject({ name: 'Kept' });
+      });
+
+      it('a controller that timed out is aborted, and its retry never runs beside it', async () => {
+        await startWorker();
+        await startWorker();
+        const source = await customer('Rex');
+        const enqueued = await env.jobs.enqueue({
+          type: 'test-single',
+          source,
+          context: { op: 'insert', stubbornMs: 700 },
+          settings: { timeoutSec: 0.2, retryDelaySec: 0, maxRetries: 1 },
+        });
+        await eventually(
+          async () => {
+            const now = await env.jobs.get(enqueued.id);
+            return now.status === 'Failed' && now.retryCount === 1;
+          },
+          15_000,
+          'the retry to fail too',
+        );
+        const job = await env.jobs.get(enqueued.id);
+        expect(job).toMatchObject({ status: 'Failed', retryCount: 1, errorMessage: 'timed out after 0.2 s' });
+        expect(log.runs.get(job.id)).toBe(2);
+        expect(log.aborted.has(job.id)).toBe(true);
+        expect(log.maxTogether).toBe(1);
+        expect(await row('categories', source)).toBeNull();
+      });
+
+      it('each queue has its own share: a short job runs while long jobs fill theirs', async () => {
+        await startWorker();
+        const long = [];
+        for (let index = 0; index < 8; index++) {
+          const job = await env.jobs.enqueue({
+            type: 'test-bypass',
+            context: { sleepMs: 6_000 },
+            settings: { queue: 'long' },
+          });
+          long.push(job.id);
+        }
+        await eventually(
+          async () => (await env.jobs.list({ status: 'Started' })).length === 8,
+          10_000,
+          'eight long jobs started',
+        );
+        const short = await env.jobs.enqueue({ type: 'test-noop', settings: { queue: 'short' } });
+        expect((await env.waitFor(short.id, END, 5_000)).status).toBe('No Target');
+        // Ended while every long job still runs.
+        for (const id of long) expect((await env.jobs.get(id)).status).toBe('Started');
       });
     });
 

@@ -17,6 +17,10 @@ export class RunLog {
   readonly running = new Map<string, number>();
   maxTogether = 0;
   readonly sources: unknown[] = [];
+  /** What `job.triggerRow()` read, per job id. */
+  readonly triggerRows = new Map<string, unknown>();
+  /** Jobs whose signal was aborted while their controller ran. */
+  readonly aborted = new Set<string>();
 
   enter(jobId: string, key: string): void {
     this.runs.set(jobId, (this.runs.get(jobId) ?? 0) + 1);
@@ -51,6 +55,10 @@ interface Steer {
   targets?: Array<{ op: 'insert' | 'update' | 'delete'; id?: string; suffix?: string }>;
   failInBeforeSync?: boolean;
   badValue?: boolean;
+  /** Insert the target when it does not exist, else update it (the controller looks). */
+  upsert?: boolean;
+  /** Sleep this long whatever the signal says (a controller that does not stop at once). */
+  stubbornMs?: number;
 }
 
 const steer = (context: JsonObject): Steer => context;
@@ -72,7 +80,12 @@ export function testJobTypes(log: RunLog): SyncJobType[] {
     const s = steer(job.context);
     log.enter(job.id, `${target.table}:${target.id}`);
     try {
+      log.triggerRows.set(job.id, await job.triggerRow());
       if (s.sleepMs) await wait(s.sleepMs, job.signal);
+      if (s.stubbornMs) {
+        await new Promise((resolve) => setTimeout(resolve, s.stubbornMs));
+        if (job.signal.aborted) log.aborted.add(job.id);
+      }
       maybeFail(job.id, s);
       target.values.name = s.badValue ? 42 : `${String(source?.values.name ?? 'nobody')}${s.suffix ?? ''}`;
     } finally {
@@ -85,10 +98,14 @@ export function testJobTypes(log: RunLog): SyncJobType[] {
       sourceTable: 'customers',
       targetTable: 'categories',
       mode: 'single',
-      getTargetDocument(job, source): TargetInfo | null {
+      async getTargetDocument(job, source): Promise<TargetInfo | null> {
         const s = steer(job.context);
         log.sources.push(source);
         if (s.none) return null;
+        if (s.upsert && s.targetId) {
+          const exists = await job.rows.get('categories', s.targetId);
+          return { operation: exists ? 'update' : 'insert', id: s.targetId };
+        }
         return {
           operation: s.op ?? 'update',
           ...(s.targetId ? { id: s.targetId } : source ? { id: source.id } : {}),

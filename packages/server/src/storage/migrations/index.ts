@@ -8,6 +8,7 @@ import { migration0006 } from './0006-sync-jobs-to-dispatch.js';
 import { migration0007 } from './0007-live-job-indexes.js';
 import { migration0008 } from './0008-column-stamps.js';
 import { migration0009 } from './0009-served-schema.js';
+import { migration0010 } from './0010-job-retention-schedules-webhooks.js';
 
 /**
  * The numbered migrations, run in order on start. A migration never changes once it has landed; a change
@@ -23,6 +24,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007-live-job-indexes': migration0007,
   '0008-column-stamps': migration0008,
   '0009-served-schema': migration0009,
+  '0010-job-retention-schedules-webhooks': migration0010,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,3 @@
+import { describeRetentionAndSchedules } from './retention-and-schedules.js';
+
+describeRetentionAndSchedules({ postgres: true });
