@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startDeviceAgent, type DeviceAgent, type DeviceAgentOptions } from '../src/device-agent.js';
@@ -231,6 +232,33 @@ describe('the local API', () => {
       Record<string, unknown>
     >;
     expect(log[0]).toMatchObject({ trigger: 'live', pulled: 1 });
+  });
+
+  it('pushes soon after a write by any program: a sale shows on the other device with nothing pressed', async () => {
+    const dir = tempDir('tillsync-agent-');
+    const cloud = await startCloud(dir);
+    const selling = await agentOn(cloud, dir, { pairCode: await cloud.pairingCode() });
+    const other = await agentOn(cloud, dir, { pairCode: await cloud.pairingCode() });
+    await Promise.all([selling.worker.idle(), other.worker.idle()]);
+    await until(() => selling.worker.status.live && other.worker.status.live);
+    const onOther = (id: string) => () =>
+      other.client.database.prepare('SELECT 1 FROM customers WHERE id = ?').get(id) !== undefined;
+
+    // Another program (the POS) writes the file with plain SQL on its own connection.
+    const pos = new Database(selling.client.database.name);
+    onTestFinished(() => pos.close());
+    const byPos = uuidv7();
+    pos.prepare("INSERT INTO customers (id, name) VALUES (?, 'From the POS')").run(byPos);
+    await until(onOther(byPos));
+
+    // The agent's own connection (the till page's routes write through it).
+    const byPage = uuidv7();
+    selling.client.database.prepare("INSERT INTO customers (id, name) VALUES (?, 'From the page')").run(byPage);
+    await until(onOther(byPage));
+
+    const triggers = selling.client.syncLog(10).map((entry) => entry.trigger);
+    expect(triggers).toContain('write');
+    expect(triggers).not.toContain('force');
   });
 
   it('answers bad requests with a clear error, and only to its own host and origin', async () => {

@@ -13,6 +13,7 @@ import { DeviceSession, readCredentials, writeCredentials } from './session.js';
 import { readStatus, sameStatus, type SyncStatus } from './status.js';
 import { SyncLog, type SyncLogEntry, type SyncTrigger } from './sync-log.js';
 import { HttpTransport, normalizeServerUrl, type FetchFunction, type Transport } from './transport.js';
+import { WriteWatch } from './write-watch.js';
 
 /** The version of this package, sent to the server as `X-Device-App-Version`. */
 export const CLIENT_VERSION: string = (
@@ -122,6 +123,7 @@ export class SyncClient {
   #lastStatus: SyncStatus | null = null;
   /** The cycle runner, kept across cycles (its prepared statements with it) while the server URL stays. */
   #cycle: { serverUrl: string; transport: Transport; cycle: SyncCycle } | null = null;
+  #writeWatch: WriteWatch | null = null;
 
   constructor(options: SyncClientOptions) {
     if (options.serverUrl !== undefined) normalizeServerUrl(options.serverUrl);
@@ -265,6 +267,15 @@ export class SyncClient {
     const { transport } = this.#connection();
     const session = new DeviceSession(this.#store, transport, this.#now);
     return session.call((context) => transport.events(context), signal);
+  }
+
+  /**
+   * A fingerprint of the local writes not yet sent, which changes with every captured write (by any
+   * program); `null` when nothing waits. Cheap enough to ask every 200 ms: a worker pushes soon after a sale.
+   */
+  localWriteMark(): string | null {
+    this.#writeWatch ??= new WriteWatch(this.#store);
+    return this.#writeWatch.mark();
   }
 
   /** The newest cycle of the sync log, or `null`. */

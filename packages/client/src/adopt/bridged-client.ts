@@ -25,5 +25,6 @@ export function withLegacyBridge(client: SyncWorkerClient, bridge: LegacyBridgeR
       return entry;
     },
     openChangeStream: (signal) => client.openChangeStream(signal),
+    ...(client.localWriteMark ? { localWriteMark: () => client.localWriteMark?.() ?? null } : {}),
   };
 }
