@@ -370,8 +370,8 @@ describe('tillsync device', () => {
     expect((await api(first.url, 'POST', '/api/sync')).body).toMatchObject({ ok: true, trigger: 'force' });
     expect(await first.stop()).toBe(0);
 
-    // Paired already: --pair is not needed (and an old code would not be used).
-    const second = await device(['--server', cloud.url, '--db', dbPath, '--port', '0', '--interval', '120']);
+    // Paired already: neither --pair nor --server is needed (it syncs with the server it was paired with).
+    const second = await device(['--db', dbPath, '--port', '0', '--interval', '120']);
     await until(async () => (await api(second.url, 'GET', '/api/log')).body.entries instanceof Array);
     await until(
       async () => ((await api(second.url, 'GET', '/api/log')).body.entries as unknown[]).length === 3,
@@ -382,6 +382,46 @@ describe('tillsync device', () => {
     const status = (await api(second.url, 'GET', '/api/status')).body;
     expect(Date.parse(status.nextSyncAt as string) - Date.now()).toBeGreaterThan(100_000);
     expect(await second.stop('SIGINT')).toBe(0);
+  });
+
+  it('tells on stderr how far a long sync got, and prints its summary alone on stdout', async () => {
+    const dir = tempDir('tillsync-agent-');
+    const cloud = await startCloud(dir);
+    const dbPath = path.join(dir, 'till.db');
+    const paired = await tillsync(['pair', '--server', cloud.url, '--db', dbPath, '--code', await cloud.pairingCode()]);
+    expect(paired.code, paired.stderr).toBe(0);
+    const pos = new Database(dbPath);
+    const add = pos.prepare("INSERT INTO customers (id, name) VALUES (?, 'Regular')");
+    pos.transaction(() => {
+      for (let n = 0; n < 20_000; n++) add.run(uuidv7());
+    })();
+    pos.close();
+
+    const env = { TILLSYNC_PROGRESS_EVERY_MS: '10' };
+    const json = await tillsync(['sync', '--db', dbPath, '--progress', 'json'], { env });
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, pushed: 20_000 });
+    const reports = json.stderr
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { progress?: { pushed: number; pulled: number; elapsedMs: number } })
+      .filter((line) => line.progress !== undefined);
+    expect(reports.length).toBeGreaterThan(0);
+    const pushed = reports.map((line) => line.progress!.pushed);
+    expect(pushed).toEqual([...pushed].sort((a, b) => a - b));
+
+    // A second device takes the 20,000 rows: in lines, on stderr only.
+    const second = path.join(dir, 'tablet.db');
+    await tillsync(['pair', '--server', cloud.url, '--db', second, '--code', await cloud.pairingCode()]);
+    const lines = await tillsync(['sync', '--db', second], { env });
+    expect(lines.code, lines.stderr).toBe(0);
+    expect(JSON.parse(lines.stdout)).toMatchObject({ ok: true, pulled: 20_000 });
+    expect(lines.stderr).toMatch(/^tillsync sync: pulled [\d,]+ rows so far \(\d+ s\)$/m);
+
+    const none = await tillsync(['sync', '--db', second, '--progress', 'none'], { env });
+    expect(none.stderr).toBe('');
+    const bad = await tillsync(['sync', '--db', second, '--progress', 'loud']);
+    expect(bad).toMatchObject({ code: 2, stderr: expect.stringContaining('--progress must be one of') });
   });
 
   it('refuses wrong flags and bad values with one line and exit code 2, and answers --help', async () => {

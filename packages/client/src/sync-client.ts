@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type Database from 'better-sqlite3';
 import { ConflictLog, type ConflictRecord, type SetAsideRow } from './conflicts.js';
 import { PairingConflictError } from './errors.js';
-import { SyncCycle, toSummary, type SyncCycleRequest, type SyncSummary } from './cycle.js';
+import { SyncCycle, toSummary, type SyncCycleRequest, type SyncProgress, type SyncSummary } from './cycle.js';
 import { LocalClock, nodeIdForDevice } from './local-clock.js';
 import { applyLocalSchema } from './local-schema.js';
 import { LocalStore, StateKey } from './local-store.js';
@@ -154,6 +154,12 @@ export class SyncClient {
     return readCredentials(this.#store) !== null;
   }
 
+  /** The server this client syncs (or would pair) with: the one it was given, else the one stored at pairing. */
+  get serverUrl(): string | null {
+    const serverUrl = this.#serverUrlOption ?? this.#store.getState(StateKey.serverUrl);
+    return serverUrl === null ? null : normalizeServerUrl(serverUrl);
+  }
+
   /** Who the device is, or `null` before pairing. */
   get identity(): DeviceIdentity | null {
     const credentials = readCredentials(this.#store);
@@ -269,6 +275,11 @@ export class SyncClient {
     return session.call((context) => transport.events(context), signal);
   }
 
+  /** What the cycle running in this process has done so far, or `null` when none runs. */
+  get progress(): SyncProgress | null {
+    return this.#cycle?.cycle.progress ?? null;
+  }
+
   /**
    * A fingerprint of the local writes not yet sent, which changes with every captured write (by any
    * program); `null` when nothing waits. Cheap enough to ask every 200 ms: a worker pushes soon after a sale.
@@ -344,9 +355,9 @@ export class SyncClient {
   }
 
   #serverUrl(): string {
-    const serverUrl = this.#serverUrlOption ?? this.#store.getState(StateKey.serverUrl);
+    const serverUrl = this.serverUrl;
     if (serverUrl === null) throw new TypeError('give the serverUrl to pair this device with');
-    return normalizeServerUrl(serverUrl);
+    return serverUrl;
   }
 
   #transport(serverUrl: string): Transport {

@@ -1,6 +1,6 @@
 // Over 500 lines on purpose: the worker's state machine (drawn below) and every way into it (start, stop,
 // interval, Force sync, Force pull, live notices, backoff) must be read together to see that no two cycles overlap.
-import type { SyncCycleRequest } from './cycle.js';
+import type { SyncCycleRequest, SyncProgress } from './cycle.js';
 import { LiveUpdates } from './live-updates.js';
 import { silentLogger, type DeviceLogger } from './logger.js';
 import { backoffDelay, systemScheduler, type Scheduler } from './scheduler.js';
@@ -38,6 +38,8 @@ export interface SyncWorkerClient {
    * (`SyncClient.localWriteMark`). Without it the worker pushes on its interval only.
    */
   localWriteMark?(): string | null;
+  /** What the cycle running now has done so far (`SyncClient.progress`). */
+  readonly progress?: SyncProgress | null;
 }
 
 /** The worker's status: the device's, with the schedule and the live stream. */
@@ -50,6 +52,8 @@ export interface WorkerStatus extends SyncStatus {
   readonly running: boolean;
   /** Whether the live stream from the server is open. */
   readonly live: boolean;
+  /** While a cycle runs: the rows it pushed and pulled so far (read again every `statusPollMs`). */
+  readonly progress: SyncProgress | null;
 }
 
 /** The events of a {@link SyncWorker} and their listeners' arguments. */
@@ -245,6 +249,7 @@ export class SyncWorker {
       nextSyncAt: this.#nextAt === null ? null : new Date(this.#nextAt).toISOString(),
       running: this.#phase === 'running',
       live: this.#live?.connected ?? false,
+      progress: this.#inFlight ? (this.#client.progress ?? null) : null,
     };
   }
 

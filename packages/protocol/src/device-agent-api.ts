@@ -50,6 +50,8 @@ export const DeviceStatus = Type.Object({
   running: Type.Boolean(),
   /** Whether the server's live stream is open. */
   live: Type.Boolean(),
+  /** While a cycle runs: the rows it pushed and pulled (applied) so far, read again every second. */
+  progress: Nullable(Type.Object({ pushed: Count, pulled: Count })),
   /** The pill's text when the answer was made. */
   text: Type.String(),
 });

@@ -18,6 +18,9 @@ export function withLegacyBridge(client: SyncWorkerClient, bridge: LegacyBridgeR
     get lastCycle() {
       return client.lastCycle;
     },
+    get progress() {
+      return client.progress ?? null;
+    },
     async runCycle(request) {
       await bridge.beforeCycle();
       const entry = await client.runCycle(request);
