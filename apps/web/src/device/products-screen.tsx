@@ -6,6 +6,7 @@ import { deviceApi } from './device-api.js';
 import { useDevice } from './device-context.js';
 import { RowSyncBadge, rejectedSummary } from './row-sync-badge.js';
 import type { CategoryValues, Product, ProductValues } from './types.js';
+import { useFirstSyncNotice } from './first-sync.js';
 import { ListCount } from './list-count.js';
 import { useRows, useSettled } from './use-rows.js';
 import { EditCell, EditRowActions, TableHead } from '../shared/table.js';
@@ -20,6 +21,7 @@ export function ProductsScreen(): ReactNode {
   const products = useRows<ProductValues>('products', { search, order: 'name', limit: PRODUCTS_SHOWN });
   const categories = useRows<CategoryValues>('categories', { order: 'name' });
   const [editing, setEditing] = useState<string | null>(null);
+  const firstSync = useFirstSyncNotice('products');
 
   const categoryNames = useMemo(
     () => new Map((categories.rows ?? []).map((category) => [category.id, category.values.name])),
@@ -85,7 +87,9 @@ export function ProductsScreen(): ReactNode {
         search={search}
         noun={['product', 'products']}
       />
-      {products.rows !== null && products.total === 0 && <p>No products yet: add the first one above.</p>}
+      {products.rows !== null &&
+        products.total === 0 &&
+        (firstSync ?? <p>No products yet: add the first one above.</p>)}
     </section>
   );
 }

@@ -7,6 +7,7 @@ import { deviceApi } from './device-api.js';
 import { useDevice } from './device-context.js';
 import { RowSyncBadge } from './row-sync-badge.js';
 import type { CustomerValues, Product, ProductValues, SaleValues } from './types.js';
+import { useFirstSyncNotice } from './first-sync.js';
 import { ListCount } from './list-count.js';
 import { useRows, useSettled } from './use-rows.js';
 import { TableHead } from '../shared/table.js';
@@ -35,6 +36,7 @@ export function SaleScreen(): ReactNode {
     limit: TILES_SHOWN,
   });
   const customers = useRows<CustomerValues>('customers', { order: 'name' });
+  const firstSync = useFirstSyncNotice('products');
   const [cart, setCart] = useState<readonly CartLine[]>([]);
   const [customerId, setCustomerId] = useState('');
   const [message, setMessage] = useState<{ kind: 'success' | 'error'; text: string } | null>(null);
@@ -132,6 +134,9 @@ export function SaleScreen(): ReactNode {
               </li>
             ))}
           </ul>
+          {products.rows !== null &&
+            products.total === 0 &&
+            (firstSync ?? <p>No products to sell yet: add them under Products.</p>)}
           <ListCount
             shown={products.rows?.length ?? 0}
             matching={products.matching}
