@@ -3,9 +3,9 @@ import { Notice } from '../shared/notice.js';
 import { useDevice } from './device-context.js';
 
 /**
- * In place of an empty list before the device's first sync has brought the shop's rows: what the screen
- * waits for and how far it got ("Receiving the shop's products from the cloud… 12,000 rows so far"), or why
- * it waits. `null` once the device has synced (the screen then says the list is empty).
+ * Above a list until the device's first sync has brought the shop's rows: what the screen waits for and how
+ * far it got ("Receiving the shop's products from the cloud… 12,000 rows so far"), or why it waits. `null`
+ * once the device has synced (an empty list then says it is empty).
  */
 export function useFirstSyncNotice(noun: string): ReactNode {
   const { status } = useDevice();
@@ -16,7 +16,8 @@ export function useFirstSyncNotice(noun: string): ReactNode {
     return (
       <p className="first-sync" role="status">
         Receiving the shop&apos;s {props.noun} from the cloud…{' '}
-        {pulled > 0 ? `${new Intl.NumberFormat().format(pulled)} rows so far.` : 'starting.'}
+        {pulled > 0 ? `${new Intl.NumberFormat().format(pulled)} rows so far.` : 'starting.'} The list fills
+        in when it is done.
       </p>
     );
   }

@@ -87,9 +87,10 @@ export function ProductsScreen(): ReactNode {
         search={search}
         noun={['product', 'products']}
       />
-      {products.rows !== null &&
-        products.total === 0 &&
-        (firstSync ?? <p>No products yet: add the first one above.</p>)}
+      {firstSync}
+      {products.rows !== null && products.total === 0 && !firstSync && (
+        <p>No products yet: add the first one above.</p>
+      )}
     </section>
   );
 }

@@ -68,7 +68,8 @@ export function SaleScreen(): ReactNode {
     const first =
       typed === settledSearch
         ? choices[0]
-        : (await deviceApi.rows<ProductValues>('products', { ...productQuery, search: typed, limit: 1 })).rows[0];
+        : (await deviceApi.rows<ProductValues>('products', { ...productQuery, search: typed, limit: 1 }))
+            .rows[0];
     if (first) {
       add(first);
       setSearch('');
@@ -134,9 +135,10 @@ export function SaleScreen(): ReactNode {
               </li>
             ))}
           </ul>
-          {products.rows !== null &&
-            products.total === 0 &&
-            (firstSync ?? <p>No products to sell yet: add them under Products.</p>)}
+          {firstSync}
+          {products.rows !== null && products.total === 0 && !firstSync && (
+            <p>No products to sell yet: add them under Products.</p>
+          )}
           <ListCount
             shown={products.rows?.length ?? 0}
             matching={products.matching}
