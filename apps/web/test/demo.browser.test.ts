@@ -1,18 +1,16 @@
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { DEMO_OWNER, startDemo, startDeviceAgent, type DeviceAgent, type RunningDemo } from '@tillsync/cli';
+import { DEMO_OWNER, startDeviceAgent, type DeviceAgent, type RunningDemo } from '@tillsync/cli';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  DEMO_START_TIMEOUT_MS,
   DESKTOP,
   NO_CHROMIUM_MESSAGE,
   TABLET,
-  buildPages,
   hasChromium,
-  launchBrowser,
   openPage,
   screenshot,
+  startBrowserDemo,
 } from './browser.js';
 
 if (!hasChromium) console.warn(NO_CHROMIUM_MESSAGE);
@@ -32,14 +30,7 @@ describe.skipIf(!hasChromium)('the demo in a browser', () => {
   const consoleErrors: string[] = [];
 
   beforeAll(async () => {
-    webDir = buildPages();
-    demo = await startDemo({
-      dir: fs.mkdtempSync(path.join(os.tmpdir(), 'tillsync-demo-')),
-      port: 0,
-      fresh: true,
-      webDir,
-    });
-    browser = await launchBrowser();
+    ({ demo, browser, webDir } = await startBrowserDemo());
     const [tillAgent, tabletAgent] = demo.devices;
     const opened = await Promise.all([
       openPage(browser, tillAgent!.url, DESKTOP),
@@ -54,7 +45,7 @@ describe.skipIf(!hasChromium)('the demo in a browser', () => {
       });
       entry.page.on('pageerror', (error) => consoleErrors.push(error.message));
     });
-  }, 90_000);
+  }, DEMO_START_TIMEOUT_MS);
 
   afterAll(async () => {
     await browser?.close();

@@ -1,22 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { DEMO_OWNER, startDemo, startDeviceAgent, type RunningDemo } from '@tillsync/cli';
-import type { BrowserContext, Page } from 'playwright-core';
-
+import { DEMO_OWNER, startDeviceAgent, type RunningDemo } from '@tillsync/cli';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  DEMO_START_TIMEOUT_MS,
   DESKTOP,
   NO_CHROMIUM_MESSAGE,
   TABLET,
-  buildPages,
+  goToScreen as goTo,
   hasChromium,
-  launchBrowser,
   openPage,
+  pillButton as pill,
   screenshot,
+  startBrowserDemo,
 } from './browser.js';
 
 if (!hasChromium) console.warn(NO_CHROMIUM_MESSAGE);
@@ -32,15 +31,8 @@ describe.skipIf(!hasChromium)('the first hour in a browser', () => {
   const closeAfter: Array<() => Promise<unknown>> = [];
 
   beforeAll(async () => {
-    webDir = buildPages();
-    demo = await startDemo({
-      dir: fs.mkdtempSync(path.join(os.tmpdir(), 'tillsync-demo-')),
-      port: 0,
-      fresh: true,
-      webDir,
-    });
-    browser = await launchBrowser();
-  }, 90_000);
+    ({ demo, browser, webDir } = await startBrowserDemo());
+  }, DEMO_START_TIMEOUT_MS);
 
   afterAll(async () => {
     for (const close of closeAfter.reverse()) await close();
@@ -48,10 +40,6 @@ describe.skipIf(!hasChromium)('the first hour in a browser', () => {
     await demo?.close();
   });
 
-  const pill = (page: Page, name: RegExp) => page.getByRole('banner').getByRole('button', { name });
-  const goTo = async (page: Page, screen: string): Promise<void> => {
-    await page.getByRole('navigation', { name: 'Screens' }).getByRole('link', { name: screen }).click();
-  };
   const pairingCode = async (): Promise<string> => {
     const login = await demo.server.accounts.login(DEMO_OWNER.email, DEMO_OWNER.password);
     return (await demo.server.accounts.createPairingCode(login.tenantId)).code;

@@ -39,7 +39,8 @@ describe("the shop's words", () => {
       'No',
       'Yes',
     ]);
-    const names = (table: string, key: string) => (table === 'categories' && key === id ? 'Bakery' : undefined);
+    const names = (table: string, key: string) =>
+      table === 'categories' && key === id ? 'Bakery' : undefined;
     expect(cellText('category_id', id, names)).toBe('Bakery');
     expect(cellText('customer_id', id, names)).toBe('customer 0193a4b2');
     expect([cellText('phone', null), cellText('phone', '')]).toEqual(['—', '—']);

@@ -114,7 +114,9 @@ export function registerDeviceCommands(program: Command): void {
       if (flags.discardLocal && !flags.pullOnly)
         throw new UsageError('--discard-local goes with --pull-only');
       if (!PROGRESS_KINDS.includes(flags.progress as ProgressKind))
-        throw new UsageError(`--progress must be one of ${PROGRESS_KINDS.join(', ')}, not "${flags.progress}"`);
+        throw new UsageError(
+          `--progress must be one of ${PROGRESS_KINDS.join(', ')}, not "${flags.progress}"`,
+        );
       requireFile(flags.db);
       await withClient(flags.db, undefined, async (client) => {
         if (!client.paired) {

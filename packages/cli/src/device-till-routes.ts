@@ -66,7 +66,8 @@ function rowQuery(params: URLSearchParams): RowQuery {
   const equals: Record<string, string | number> = {};
   for (const [key, value] of params) {
     if (!key.startsWith('where.')) continue;
-    equals[key.slice('where.'.length)] = value !== '' && Number.isFinite(Number(value)) ? Number(value) : value;
+    equals[key.slice('where.'.length)] =
+      value !== '' && Number.isFinite(Number(value)) ? Number(value) : value;
   }
   const limit = params.get('limit');
   const order = params.get('order');

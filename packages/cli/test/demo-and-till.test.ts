@@ -103,7 +103,10 @@ describe('the demo and the till routes of the device agent', () => {
     expect(names).toEqual([...names].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase())));
 
     const found = await list('?search=sku-150000&order=name&limit=200');
-    expect(found).toMatchObject({ matching: 1, rows: [{ id: 'bulk-150000', values: { name: 'Bulk item 150000' } }] });
+    expect(found).toMatchObject({
+      matching: 1,
+      rows: [{ id: 'bulk-150000', values: { name: 'Bulk item 150000' } }],
+    });
     const many = await list('?search=Bulk item 1999&limit=5');
     expect(many.rows).toHaveLength(5);
     expect(many.matching).toBe(111); // 1999, 19990 to 19999, 199900 to 199999

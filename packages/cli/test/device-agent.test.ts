@@ -246,14 +246,18 @@ describe('the local API', () => {
 
     // Another program (the POS) writes the file with plain SQL on its own connection.
     const pos = new Database(selling.client.database.name);
-    onTestFinished(() => pos.close());
+    onTestFinished(() => {
+      pos.close();
+    });
     const byPos = uuidv7();
     pos.prepare("INSERT INTO customers (id, name) VALUES (?, 'From the POS')").run(byPos);
     await until(onOther(byPos));
 
     // The agent's own connection (the till page's routes write through it).
     const byPage = uuidv7();
-    selling.client.database.prepare("INSERT INTO customers (id, name) VALUES (?, 'From the page')").run(byPage);
+    selling.client.database
+      .prepare("INSERT INTO customers (id, name) VALUES (?, 'From the page')")
+      .run(byPage);
     await until(onOther(byPage));
 
     const triggers = selling.client.syncLog(10).map((entry) => entry.trigger);
@@ -388,7 +392,15 @@ describe('tillsync device', () => {
     const dir = tempDir('tillsync-agent-');
     const cloud = await startCloud(dir);
     const dbPath = path.join(dir, 'till.db');
-    const paired = await tillsync(['pair', '--server', cloud.url, '--db', dbPath, '--code', await cloud.pairingCode()]);
+    const paired = await tillsync([
+      'pair',
+      '--server',
+      cloud.url,
+      '--db',
+      dbPath,
+      '--code',
+      await cloud.pairingCode(),
+    ]);
     expect(paired.code, paired.stderr).toBe(0);
     const pos = new Database(dbPath);
     const add = pos.prepare("INSERT INTO customers (id, name) VALUES (?, 'Regular')");

@@ -496,7 +496,10 @@ export class SyncWorker {
       return this.#client.localWriteMark?.() ?? null;
     } catch (error) {
       // The file closed under a late timer; the interval still pushes.
-      this.config.logger.warn({ component: 'sync-worker', err: messageOf(error) }, 'could not read the outbox');
+      this.config.logger.warn(
+        { component: 'sync-worker', err: messageOf(error) },
+        'could not read the outbox',
+      );
       return this.#writeMark;
     }
   }

@@ -27,11 +27,18 @@ function setup(options: Partial<SyncWorkerOptions> = {}): {
 } {
   const clock = new ManualScheduler();
   const device = new WritingDevice(clock);
-  const worker = new SyncWorker({ client: device, scheduler: clock, live: false, statusPollMs: 60_000, ...options });
+  const worker = new SyncWorker({
+    client: device,
+    scheduler: clock,
+    live: false,
+    statusPollMs: 60_000,
+    ...options,
+  });
   return { clock, device, worker };
 }
 
-const writes = (device: FakeDevice): number => device.triggers.filter((trigger) => trigger === 'write').length;
+const writes = (device: FakeDevice): number =>
+  device.triggers.filter((trigger) => trigger === 'write').length;
 
 describe('a local write', () => {
   it('is pushed after a quiet moment of 500 ms, not at the 30 s cycle', async () => {

@@ -51,7 +51,8 @@ export function rowQueryString(query: RowQuery): string {
   if (query.order !== undefined) params.set('order', query.order);
   if (query.descending) params.set('desc', '1');
   if (query.limit !== undefined) params.set('limit', String(query.limit));
-  for (const [column, value] of Object.entries(query.equals ?? {})) params.set(`where.${column}`, String(value));
+  for (const [column, value] of Object.entries(query.equals ?? {}))
+    params.set(`where.${column}`, String(value));
   const text = params.toString();
   return text === '' ? '' : `?${text}`;
 }

@@ -44,8 +44,8 @@ export function PairingScreen(props: {
         {props.reason && <Notice kind="error">{props.reason}</Notice>}
         <p className="muted">
           In the owner&apos;s dashboard, open Devices and choose &quot;Add a device&quot;. Type the code it
-          shows (and the server address, if it is not filled in already). Syncing starts as soon as the
-          device is paired.
+          shows (and the server address, if it is not filled in already). Syncing starts as soon as the device
+          is paired.
         </p>
         <label>
           <span>Server URL</span>
