@@ -101,6 +101,11 @@ export interface SyncWorkerOptions {
    */
   readonly statusPollMs?: number;
   /**
+   * Push soon after a local write (`localWriteMark` of the client), not only on the interval.
+   * @defaultValue true
+   */
+  readonly pushOnWrite?: boolean;
+  /**
    * How often a running worker looks for new local writes (two counters SQLite keeps; the outbox is read
    * only when one moved).
    * @defaultValue 200
@@ -132,6 +137,7 @@ export interface SyncWorkerConfig {
   readonly liveRetryMaxMs: number;
   readonly liveIdleTimeoutMs: number;
   readonly statusPollMs: number;
+  readonly pushOnWrite: boolean;
   readonly writePollMs: number;
   readonly pushAfterWriteMs: number;
   readonly pushAfterWriteMaxMs: number;
@@ -214,6 +220,7 @@ export class SyncWorker {
       liveRetryMaxMs: positive(options.liveRetryMaxMs ?? 30_000, 'liveRetryMaxMs'),
       liveIdleTimeoutMs: positive(options.liveIdleTimeoutMs ?? 65_000, 'liveIdleTimeoutMs'),
       statusPollMs: positive(options.statusPollMs ?? 1000, 'statusPollMs'),
+      pushOnWrite: options.pushOnWrite ?? true,
       writePollMs: positive(options.writePollMs ?? 200, 'writePollMs'),
       pushAfterWriteMs: positive(options.pushAfterWriteMs ?? 500, 'pushAfterWriteMs'),
       pushAfterWriteMaxMs: positive(options.pushAfterWriteMaxMs ?? 3000, 'pushAfterWriteMaxMs'),
@@ -469,7 +476,7 @@ export class SyncWorker {
   }
 
   #startWriteWatch(): void {
-    if (!this.#client.localWriteMark || this.#writeTimer !== null) return;
+    if (!this.config.pushOnWrite || !this.#client.localWriteMark || this.#writeTimer !== null) return;
     this.#writeMark = this.#readWriteMark();
     this.#scheduleWriteWatch();
   }

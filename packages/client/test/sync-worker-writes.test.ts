@@ -111,6 +111,17 @@ describe('a local write', () => {
     await worker.stop();
   });
 
+  it('with pushOnWrite: false, pushes on its interval only', async () => {
+    const { clock, device, worker } = setup({ pushOnWrite: false });
+    worker.start();
+    await settle();
+    device.mark = 'z';
+    await clock.advance(5000);
+    expect(device.triggers).toEqual(['startup']);
+    expect(device.reads).toBe(0);
+    await worker.stop();
+  });
+
   it('a stopped worker does not look at the file', async () => {
     const { clock, device, worker } = setup();
     worker.start();
