@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startDemo, type RunningDemo } from '@tillsync/cli';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 /**
@@ -79,4 +80,33 @@ export async function openPage(
 export async function screenshot(page: Page, name: string): Promise<void> {
   fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
   await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`) });
+}
+
+/** How long a browser test file may take to build the pages and start the demo on a busy machine. */
+export const DEMO_START_TIMEOUT_MS = 180_000;
+
+/** The demo that `npm start` runs, fresh, on pages built from their sources, and Chromium to look at it. */
+export async function startBrowserDemo(): Promise<{
+  demo: RunningDemo;
+  browser: BrowserContext;
+  webDir: string;
+}> {
+  const webDir = buildPages();
+  const demo = await startDemo({
+    dir: fs.mkdtempSync(path.join(os.tmpdir(), 'tillsync-demo-')),
+    port: 0,
+    fresh: true,
+    webDir,
+  });
+  return { demo, browser: await launchBrowser(), webDir };
+}
+
+/** The device page's header pill, found by its words. */
+export function pillButton(page: Page, name: RegExp) {
+  return page.getByRole('banner').getByRole('button', { name });
+}
+
+/** Opens one of the device page's screens from its navigation. */
+export async function goToScreen(page: Page, screen: string): Promise<void> {
+  await page.getByRole('navigation', { name: 'Screens' }).getByRole('link', { name: screen }).click();
 }

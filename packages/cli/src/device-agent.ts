@@ -16,8 +16,8 @@ import { TILL_OPERATIONS, tillRoutes } from './device-till-routes.js';
 export interface DeviceAgentOptions {
   /** The device's SQLite file; created when missing. */
   readonly dbPath: string;
-  /** The server to sync with (and to pair with). */
-  readonly serverUrl: string;
+  /** The server to sync with (and to pair with). @defaultValue the one the file was paired with */
+  readonly serverUrl?: string;
   /** A one-time pairing code: the file is paired with it first, unless it is paired already. */
   readonly pairCode?: string;
   /** The device's name in the owner's devices panel, when pairing. @defaultValue the machine's name */
@@ -84,8 +84,12 @@ export class DeviceAgent {
   /** @internal Called by {@link startDeviceAgent}. */
   static async start(options: DeviceAgentOptions): Promise<DeviceAgent> {
     const logger = options.logger ?? silentLogger;
-    const client = createSyncClient({ dbPath: options.dbPath, serverUrl: options.serverUrl });
+    const client = createSyncClient({
+      dbPath: options.dbPath,
+      ...(options.serverUrl === undefined ? {} : { serverUrl: options.serverUrl }),
+    });
     try {
+      if (client.serverUrl === null) throw new NoServerError(options.dbPath);
       if (options.pairCode !== undefined && !client.paired) {
         const paired = await client.pair(
           options.pairCode,
@@ -127,6 +131,15 @@ export class DeviceAgent {
  */
 export function startDeviceAgent(options: DeviceAgentOptions): Promise<DeviceAgent> {
   return DeviceAgent.start(options);
+}
+
+/** No server was given, and the file is not paired with one. */
+export class NoServerError extends Error {
+  override readonly name = 'NoServerError';
+
+  constructor(dbPath: string) {
+    super(`${dbPath} is not paired with a server yet: give the server to pair with (--server URL)`);
+  }
 }
 
 /** The port is in use, or cannot be listened on. */

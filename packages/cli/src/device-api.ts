@@ -120,6 +120,8 @@ export class DeviceApi {
         handle: () =>
           Promise.resolve({
             paired: client.paired,
+            // Before pairing: the server the agent was started with, for the pairing form.
+            ...(client.serverUrl === null ? {} : { serverUrl: client.serverUrl }),
             ...client.identity,
             intervalMs: worker.config.intervalMs,
           }),

@@ -9,9 +9,10 @@ import {
   withLegacyBridge,
   type DeviceLogger,
   type SyncClient,
+  type SyncSummary,
 } from '@tillsync/client';
 import type { Command } from 'commander';
-import { startDeviceAgent, type DeviceAgentOptions } from './device-agent.js';
+import { NoServerError, startDeviceAgent, type DeviceAgentOptions } from './device-agent.js';
 import { integer, optionFor, readSetting, text, type Setting } from './settings.js';
 import { untilStopSignal } from './stop-signal.js';
 import { UsageError } from './usage-error.js';
@@ -30,7 +31,8 @@ const DEVICE_SETTINGS = {
   server: {
     flag: '--server <url>',
     env: 'TILLSYNC_SERVER_URL',
-    description: "the server's URL, such as http://127.0.0.1:8787 (required)",
+    description:
+      "the server's URL, such as http://127.0.0.1:8787 (required until the file is paired; then the one it was paired with)",
     parse: serverUrl,
   },
   db: {
@@ -105,9 +107,19 @@ export function registerDeviceCommands(program: Command): void {
       '--discard-local',
       "with --pull-only: replace unsent changes by the server's rows (the local versions are kept in _sync_set_aside)",
     )
-    .action(async (flags: { db: string; pullOnly?: boolean; discardLocal?: boolean }) => {
+    .option(
+      '--progress <how>',
+      'on a sync longer than a second, the rows so far on stderr each second: lines (the default), json (one ' +
+        'object a line, for programs) or none',
+      'lines',
+    )
+    .action(async (flags: { db: string; pullOnly?: boolean; discardLocal?: boolean; progress: string }) => {
       if (flags.discardLocal && !flags.pullOnly)
         throw new UsageError('--discard-local goes with --pull-only');
+      if (!PROGRESS_KINDS.includes(flags.progress as ProgressKind))
+        throw new UsageError(
+          `--progress must be one of ${PROGRESS_KINDS.join(', ')}, not "${flags.progress}"`,
+        );
       requireFile(flags.db);
       await withClient(flags.db, undefined, async (client) => {
         if (!client.paired) {
@@ -116,14 +128,20 @@ export function registerDeviceCommands(program: Command): void {
         // An attached legacy database (`tillsync attach`) is brought in step around the cycle, as the agent does.
         // Its time counts in `durationMs`, and a row its database refuses makes the cycle fail (`rejected`).
         const bridge = new LegacyBridgeRunner({ dbPath: flags.db, logger: stderrLogger() });
-        const entry = await withLegacyBridge(client, bridge)
-          .runCycle(
-            flags.pullOnly
-              ? { trigger: 'manual', pullOnly: true, discardLocal: flags.discardLocal === true }
-              : { trigger: 'manual' },
-          )
-          .finally(() => bridge.close());
-        const summary = toSummary(entry);
+        const progress = reportProgress(client, flags.progress as ProgressKind);
+        let summary: SyncSummary;
+        try {
+          const entry = await withLegacyBridge(client, bridge)
+            .runCycle(
+              flags.pullOnly
+                ? { trigger: 'manual', pullOnly: true, discardLocal: flags.discardLocal === true }
+                : { trigger: 'manual' },
+            )
+            .finally(() => bridge.close());
+          summary = toSummary(entry);
+        } finally {
+          progress.stop();
+        }
         printJson(summary);
         if (!summary.ok) process.exitCode = 1;
       });
@@ -139,6 +157,7 @@ export function registerDeviceCommands(program: Command): void {
   device.action(async (flags: Record<string, unknown>) => {
     const options = agentOptions(flags);
     const agent = await startDeviceAgent({ ...options, logger: stderrLogger() }).catch((error: unknown) => {
+      if (error instanceof NoServerError) throw new UsageError(error.message);
       throw usageErrorOfFile(options.dbPath, error);
     });
     process.stdout.write(`tillsync device: listening on ${agent.url}\n`);
@@ -168,7 +187,8 @@ function agentOptions(flags: Record<string, unknown>): DeviceAgentOptions {
   const read = <T>(setting: Setting<T>): T | undefined => readSetting(setting, flags);
   const server = read(DEVICE_SETTINGS.server);
   const db = read(DEVICE_SETTINGS.db);
-  if (server === undefined) throw new UsageError('give the server to sync with: --server URL');
+  if (server === undefined && (db === undefined || !fs.existsSync(db)))
+    throw new UsageError('give the server to sync with: --server URL');
   if (db === undefined) throw new UsageError("give the device's SQLite file: --db FILE");
   const folder = path.dirname(path.resolve(db));
   if (!fs.existsSync(folder)) throw new UsageError(`--db ${db}: the folder ${folder} does not exist`);
@@ -180,7 +200,7 @@ function agentOptions(flags: Record<string, unknown>): DeviceAgentOptions {
   const page = webAssetsDir('device');
   return {
     dbPath: db,
-    serverUrl: server,
+    ...(server !== undefined ? { serverUrl: server } : {}),
     ...(pairCode !== undefined ? { pairCode } : {}),
     ...(name !== undefined ? { name } : {}),
     ...(interval !== undefined ? { intervalMs: interval * 1000 } : {}),
@@ -231,6 +251,55 @@ async function withClient(
   } finally {
     await client.close();
   }
+}
+
+const PROGRESS_KINDS = ['lines', 'json', 'none'] as const;
+type ProgressKind = (typeof PROGRESS_KINDS)[number];
+/**
+ * How often `tillsync sync` tells how far it got (`TILLSYNC_PROGRESS_EVERY_MS` sets it, for programs that
+ * want it more often); a sync shorter than this prints nothing but its summary.
+ */
+function progressEveryMs(): number {
+  const text = process.env.TILLSYNC_PROGRESS_EVERY_MS;
+  const value = text === undefined || text === '' ? 1000 : Number(text);
+  if (!Number.isInteger(value) || value < 10)
+    throw new UsageError(`TILLSYNC_PROGRESS_EVERY_MS must be a whole number of ms from 10, not "${text}"`);
+  return value;
+}
+
+/**
+ * Tells on stderr, each second, what the cycle running on `client` has done so far: "pulled 12,000 rows so
+ * far" (on a terminal, the line is rewritten in place), or a JSON object a line. stdout keeps only the summary.
+ */
+function reportProgress(client: SyncClient, kind: ProgressKind): { stop: () => void } {
+  if (kind === 'none') return { stop: () => {} };
+  const everyMs = progressEveryMs();
+  const started = Date.now();
+  const terminal = kind === 'lines' && process.stderr.isTTY;
+  const count = new Intl.NumberFormat('en');
+  let wrote = false;
+  const timer = setInterval(() => {
+    const progress = client.progress;
+    if (!progress) return;
+    const elapsedMs = Date.now() - started;
+    if (kind === 'json') {
+      process.stderr.write(`${JSON.stringify({ progress: { ...progress, elapsedMs } })}\n`);
+      return;
+    }
+    const parts = [
+      ...(progress.pushed > 0 ? [`pushed ${count.format(progress.pushed)}`] : []),
+      `pulled ${count.format(progress.pulled)}`,
+    ];
+    const line = `tillsync sync: ${parts.join(', ')} rows so far (${Math.round(elapsedMs / 1000)} s)`;
+    process.stderr.write(terminal ? `\r\x1b[2K${line}` : `${line}\n`);
+    wrote = true;
+  }, everyMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      if (terminal && wrote) process.stderr.write('\n');
+    },
+  };
 }
 
 function printJson(value: unknown): void {

@@ -12,7 +12,27 @@ import { ApiError } from './api-error.js';
 /** A value of a synced column and a row as the page reads it: the agent API's types (device-agent-api.ts). */
 export type { CellValue, DeviceRow };
 
-/** The most rows one list answers: the page shows a shop's products and customers, not a warehouse. */
+/** What a list asks for (`GET /api/rows/:table?search=&order=&desc=1&limit=&where.<column>=`). */
+export interface RowQuery {
+  /** Rows whose text columns (not references, not dates) contain this, in any case. */
+  readonly search?: string;
+  /** Rows whose column holds exactly this value. */
+  readonly equals?: Readonly<Record<string, CellValue>>;
+  /** The column to sort by; the order written when left out. */
+  readonly order?: string;
+  readonly descending?: boolean;
+  /** @defaultValue 5000, the most */
+  readonly limit?: number;
+}
+
+/** One page of a list, with the table's size and how many rows the search lets through. */
+export interface RowPage {
+  readonly rows: DeviceRow[];
+  readonly total: number;
+  readonly matching: number;
+}
+
+/** The most rows one page of a list answers; a search or a second page finds the others. */
 const MAX_LIST_ROWS = 5000;
 /** How far the pending list is read to mark rows; a till with more unsent rows has bigger problems. */
 const MAX_PENDING = 20_000;
@@ -35,19 +55,75 @@ export class DeviceRows {
     this.#client = client;
   }
 
-  /** The table's rows, oldest first, each with its sync state. */
-  list(tableName: string): DeviceRow[] {
+  /**
+   * One page of a table's rows, each with its sync state, and how many there are: all of the table
+   * (`total`) and those the search and filters let through (`matching`). The search runs in SQL over the
+   * whole table, so the row 150,000 of 200,000 is found like the first.
+   */
+  list(tableName: string, query: RowQuery = {}): RowPage {
     const table = this.#table(tableName);
-    const rows = this.#client.database
-      .prepare(`SELECT ${selectList(table)} FROM ${quote(table.name)} ORDER BY rowid LIMIT ?`)
-      .all(MAX_LIST_ROWS) as Record<string, CellValue>[];
+    const { where, params } = this.#where(table, query);
+    const order = this.#order(table, query);
+    const limit = query.limit ?? MAX_LIST_ROWS;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_ROWS) {
+      throw new ApiError(400, 'INVALID_REQUEST', `limit must be a whole number from 1 to ${MAX_LIST_ROWS}`);
+    }
+    const from = quote(table.name);
+    const database = this.#client.database;
+    const rows = database
+      .prepare(`SELECT ${selectList(table)} FROM ${from}${where} ORDER BY ${order} LIMIT ?`)
+      .all(...params, limit) as Record<string, CellValue>[];
+    const total = (database.prepare(`SELECT count(*) AS n FROM ${from}`).get() as { n: number }).n;
+    let matching = total;
+    if (where !== '') {
+      matching =
+        rows.length < limit
+          ? rows.length
+          : (database.prepare(`SELECT count(*) AS n FROM ${from}${where}`).get(...params) as { n: number }).n;
+    }
     const pending = new Map(
       this.#client
         .pendingChanges(MAX_PENDING)
         .filter((change) => change.table === table.name)
         .map((change) => [change.id, change.error]),
     );
-    return rows.map((row) => toDeviceRow(table, row, pending));
+    return { rows: rows.map((row) => toDeviceRow(table, row, pending)), total, matching };
+  }
+
+  /** The WHERE clause of a list: the search over the table's own text columns, and the filters. */
+  #where(table: SchemaTable, query: RowQuery): { where: string; params: CellValue[] } {
+    const terms: string[] = [];
+    const params: CellValue[] = [];
+    const search = query.search?.trim() ?? '';
+    if (search !== '') {
+      const columns = table.columns.filter(
+        (column) => column.type === 'text' && column.references === undefined && column.format === undefined,
+      );
+      if (columns.length === 0) {
+        throw new ApiError(400, 'INVALID_REQUEST', `${table.name} has no text column to search`);
+      }
+      const pattern = `%${search.replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
+      terms.push(`(${columns.map((column) => `${quote(column.name)} LIKE ? ESCAPE '\\'`).join(' OR ')})`);
+      params.push(...columns.map(() => pattern));
+    }
+    for (const [name, value] of Object.entries(query.equals ?? {})) {
+      if (!table.columnsByName.has(name)) {
+        throw new ApiError(400, 'UNKNOWN_COLUMN', `${table.name} has no column "${name}"`);
+      }
+      terms.push(value === null ? `${quote(name)} IS NULL` : `${quote(name)} = ?`);
+      if (value !== null) params.push(value);
+    }
+    return { where: terms.length === 0 ? '' : ` WHERE ${terms.join(' AND ')}`, params };
+  }
+
+  /** The ORDER BY of a list: a column of the table (text without regard to case), else the order written. */
+  #order(table: SchemaTable, query: RowQuery): string {
+    const direction = query.descending ? 'DESC' : 'ASC';
+    if (query.order === undefined) return `rowid ${direction}`;
+    const column = table.columnsByName.get(query.order);
+    if (!column) throw new ApiError(400, 'UNKNOWN_COLUMN', `${table.name} has no column "${query.order}"`);
+    const collate = column.type === 'text' ? ' COLLATE NOCASE' : '';
+    return `${quote(column.name)}${collate} ${direction}, rowid ${direction}`;
   }
 
   /** Adds a row with a new UUIDv7 id; columns left out take their default. */

@@ -3,14 +3,16 @@ import { DeviceRow, DeviceRowList, DeviceRowWrite, SaleRequest, type ApiOperatio
 import { readStaticFile } from '@tillsync/server/static-files';
 import { ApiError } from './api-error.js';
 import { readJson, send } from './device-api.js';
-import { DeviceRows } from './device-rows.js';
+import { DeviceRows, type RowQuery } from './device-rows.js';
 import type { SyncClient } from '@tillsync/client';
 
 /**
  * What the device agent serves besides its sync API (device-api.ts): the till's rows for the device's page,
  * and the page itself.
  *
- *   GET    /api/rows/:table        the table's rows, each with `pending` and the server's `error`
+ *   GET    /api/rows/:table        a page of the table's rows, each with `pending` and the server's `error`,
+ *                                   with `total` and `matching`; ?search= (its text columns), ?where.<col>=,
+ *                                   ?order=<col>, ?desc=1, ?limit= (1 to 5,000)
  *   POST   /api/rows/:table        body {"values"}   → the new row (its id made here, a UUIDv7)
  *   PATCH  /api/rows/:table/:id    body {"values"}   → the row
  *   DELETE /api/rows/:table/:id                      → 204
@@ -26,7 +28,13 @@ export type ExtraRoutes = (request: IncomingMessage, response: ServerResponse, u
  * against the device's own schema (unknown columns, value types), which answers its own codes.
  */
 export const TILL_OPERATIONS: readonly ApiOperation[] = [
-  { method: 'get', path: '/api/rows/{table}', summary: "A synced table's rows", response: DeviceRowList },
+  {
+    method: 'get',
+    path: '/api/rows/{table}',
+    summary:
+      "A page of a synced table's rows: ?search= (its text columns, any case), ?where.<column>=, ?order=<column>, ?desc=1, ?limit= (1 to 5,000)",
+    response: DeviceRowList,
+  },
   {
     method: 'post',
     path: '/api/rows/{table}',
@@ -53,6 +61,25 @@ export const TILL_OPERATIONS: readonly ApiOperation[] = [
   },
 ];
 
+/** The list's query string as {@link RowQuery}; a value that reads as a number is compared as one. */
+function rowQuery(params: URLSearchParams): RowQuery {
+  const equals: Record<string, string | number> = {};
+  for (const [key, value] of params) {
+    if (!key.startsWith('where.')) continue;
+    equals[key.slice('where.'.length)] =
+      value !== '' && Number.isFinite(Number(value)) ? Number(value) : value;
+  }
+  const limit = params.get('limit');
+  const order = params.get('order');
+  return {
+    search: params.get('search') ?? '',
+    equals,
+    ...(order === null ? {} : { order }),
+    descending: params.get('desc') === '1',
+    ...(limit === null ? {} : { limit: Number(limit) }),
+  };
+}
+
 /** The till's routes over a device's client, and the page's files from `webRoot` when given. */
 export function tillRoutes(client: SyncClient, webRoot: string | null): ExtraRoutes {
   const rows = new DeviceRows(client);
@@ -68,7 +95,7 @@ export function tillRoutes(client: SyncClient, webRoot: string | null): ExtraRou
     if (match) {
       const table = decodeURIComponent(match[1] ?? '');
       const id = match[2] === undefined ? null : decodeURIComponent(match[2]);
-      if (id === null && method === 'GET') send(response, 200, { rows: rows.list(table) });
+      if (id === null && method === 'GET') send(response, 200, rows.list(table, rowQuery(url.searchParams)));
       else if (id === null && method === 'POST')
         send(response, 201, rows.insert(table, await readJson(request)));
       else if (id !== null && method === 'PATCH')

@@ -74,6 +74,60 @@ describe('the demo and the till routes of the device agent', () => {
     expect(onTablet.find((product) => product.id === apple.id)?.values.stock).toBe(110);
   });
 
+  it('searches all of a 200,000-product shop in SQL, and says how many rows a page holds of how many', async () => {
+    const demo = await demoIn(tempDir());
+    const agent = demo.devices[0]!;
+    await agent.worker.stop();
+    // As a first sync would leave them: written with capture off, so nothing is pending.
+    const database = agent.client.database;
+    const add = database.prepare(
+      'INSERT INTO products (id, sku, name, price_cents, stock, category_id, active) VALUES (?, ?, ?, ?, 0, NULL, 1)',
+    );
+    database.transaction(() => {
+      database.prepare('UPDATE _sync_apply_flag SET applying = 1').run();
+      for (let n = 1; n <= 200_000; n++) add.run(`bulk-${n}`, `SKU-${n}`, `Bulk item ${n}`, 100 + (n % 900));
+      database.prepare('UPDATE _sync_apply_flag SET applying = 0').run();
+    })();
+    const list = async (query: string) =>
+      (await call(agent.url, 'GET', `/api/rows/products${query}`)).body as {
+        rows: RowAnswer[];
+        total: number;
+        matching: number;
+      };
+
+    const all = await list('?order=name&limit=200');
+    expect(all.rows).toHaveLength(200);
+    expect(all.total).toBeGreaterThan(200_000);
+    expect(all.matching).toBe(all.total);
+    const names = all.rows.map((row) => String(row.values.name));
+    expect(names).toEqual([...names].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase())));
+
+    const found = await list('?search=sku-150000&order=name&limit=200');
+    expect(found).toMatchObject({
+      matching: 1,
+      rows: [{ id: 'bulk-150000', values: { name: 'Bulk item 150000' } }],
+    });
+    const many = await list('?search=Bulk item 1999&limit=5');
+    expect(many.rows).toHaveLength(5);
+    expect(many.matching).toBe(111); // 1999, 19990 to 19999, 199900 to 199999
+    expect(await list('?search=no such thing')).toMatchObject({ rows: [], matching: 0 });
+    // A % or _ typed is a character, not a wildcard.
+    expect((await list('?search=%25')).matching).toBe(0);
+    expect((await list('?where.active=1&limit=1')).matching).toBe(all.total);
+
+    for (const [query, code] of [
+      ['?limit=0', 'INVALID_REQUEST'],
+      ['?limit=9999', 'INVALID_REQUEST'],
+      ['?order=nope', 'UNKNOWN_COLUMN'],
+      ['?where.nope=1', 'UNKNOWN_COLUMN'],
+    ]) {
+      expect(await call(agent.url, 'GET', `/api/rows/products${query}`), query).toMatchObject({
+        status: 400,
+        body: { error: { code } },
+      });
+    }
+  });
+
   it('keeps a row the server refused, with its reason, where the page shows it', async () => {
     const demo = await demoIn(tempDir());
     const till = demo.devices[0]!.url;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startDeviceAgent, type DeviceAgent, type DeviceAgentOptions } from '../src/device-agent.js';
@@ -235,6 +236,37 @@ describe('the local API', () => {
     expect(log[0]).toMatchObject({ trigger: 'live', pulled: 1 });
   });
 
+  it('pushes soon after a write by any program: a sale shows on the other device with nothing pressed', async () => {
+    const dir = tempDir('tillsync-agent-');
+    const cloud = await startCloud(dir);
+    const selling = await agentOn(cloud, dir, { pairCode: await cloud.pairingCode() });
+    const other = await agentOn(cloud, dir, { pairCode: await cloud.pairingCode() });
+    await Promise.all([selling.worker.idle(), other.worker.idle()]);
+    await until(() => selling.worker.status.live && other.worker.status.live);
+    const onOther = (id: string) => () =>
+      other.client.database.prepare('SELECT 1 FROM customers WHERE id = ?').get(id) !== undefined;
+
+    // Another program (the POS) writes the file with plain SQL on its own connection.
+    const pos = new Database(selling.client.database.name);
+    onTestFinished(() => {
+      pos.close();
+    });
+    const byPos = uuidv7();
+    pos.prepare("INSERT INTO customers (id, name) VALUES (?, 'From the POS')").run(byPos);
+    await until(onOther(byPos));
+
+    // The agent's own connection (the till page's routes write through it).
+    const byPage = uuidv7();
+    selling.client.database
+      .prepare("INSERT INTO customers (id, name) VALUES (?, 'From the page')")
+      .run(byPage);
+    await until(onOther(byPage));
+
+    const triggers = selling.client.syncLog(10).map((entry) => entry.trigger);
+    expect(triggers).toContain('write');
+    expect(triggers).not.toContain('force');
+  });
+
   it('answers bad requests with a clear error, and only to its own host and origin', async () => {
     const dir = tempDir('tillsync-agent-');
     const cloud = await startCloud(dir);
@@ -346,8 +378,8 @@ describe('tillsync device', () => {
     expect((await api(first.url, 'POST', '/api/sync')).body).toMatchObject({ ok: true, trigger: 'force' });
     expect(await first.stop()).toBe(0);
 
-    // Paired already: --pair is not needed (and an old code would not be used).
-    const second = await device(['--server', cloud.url, '--db', dbPath, '--port', '0', '--interval', '120']);
+    // Paired already: neither --pair nor --server is needed (it syncs with the server it was paired with).
+    const second = await device(['--db', dbPath, '--port', '0', '--interval', '120']);
     await until(async () => (await api(second.url, 'GET', '/api/log')).body.entries instanceof Array);
     await until(
       async () => ((await api(second.url, 'GET', '/api/log')).body.entries as unknown[]).length === 3,
@@ -358,6 +390,54 @@ describe('tillsync device', () => {
     const status = (await api(second.url, 'GET', '/api/status')).body;
     expect(Date.parse(status.nextSyncAt as string) - Date.now()).toBeGreaterThan(100_000);
     expect(await second.stop('SIGINT')).toBe(0);
+  });
+
+  it('tells on stderr how far a long sync got, and prints its summary alone on stdout', async () => {
+    const dir = tempDir('tillsync-agent-');
+    const cloud = await startCloud(dir);
+    const dbPath = path.join(dir, 'till.db');
+    const paired = await tillsync([
+      'pair',
+      '--server',
+      cloud.url,
+      '--db',
+      dbPath,
+      '--code',
+      await cloud.pairingCode(),
+    ]);
+    expect(paired.code, paired.stderr).toBe(0);
+    const pos = new Database(dbPath);
+    const add = pos.prepare("INSERT INTO customers (id, name) VALUES (?, 'Regular')");
+    pos.transaction(() => {
+      for (let n = 0; n < 20_000; n++) add.run(uuidv7());
+    })();
+    pos.close();
+
+    const env = { TILLSYNC_PROGRESS_EVERY_MS: '10' };
+    const json = await tillsync(['sync', '--db', dbPath, '--progress', 'json'], { env });
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, pushed: 20_000 });
+    const reports = json.stderr
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { progress?: { pushed: number; pulled: number; elapsedMs: number } })
+      .filter((line) => line.progress !== undefined);
+    expect(reports.length).toBeGreaterThan(0);
+    const pushed = reports.map((line) => line.progress!.pushed);
+    expect(pushed).toEqual([...pushed].sort((a, b) => a - b));
+
+    // A second device takes the 20,000 rows: in lines, on stderr only.
+    const second = path.join(dir, 'tablet.db');
+    await tillsync(['pair', '--server', cloud.url, '--db', second, '--code', await cloud.pairingCode()]);
+    const lines = await tillsync(['sync', '--db', second], { env });
+    expect(lines.code, lines.stderr).toBe(0);
+    expect(JSON.parse(lines.stdout)).toMatchObject({ ok: true, pulled: 20_000 });
+    expect(lines.stderr).toMatch(/^tillsync sync: pulled [\d,]+ rows so far \(\d+ s\)$/m);
+
+    const none = await tillsync(['sync', '--db', second, '--progress', 'none'], { env });
+    expect(none.stderr).toBe('');
+    const bad = await tillsync(['sync', '--db', second, '--progress', 'loud']);
+    expect(bad).toMatchObject({ code: 2, stderr: expect.stringContaining('--progress must be one of') });
   });
 
   it('refuses wrong flags and bad values with one line and exit code 2, and answers --help', async () => {

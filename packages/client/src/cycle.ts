@@ -40,6 +40,12 @@ export interface SyncCycleRequest extends CycleRunRequest {
   readonly trigger: SyncTrigger;
 }
 
+/** What a cycle has done so far, while it runs: rows pushed and rows pulled (applied) yet. */
+export interface SyncProgress {
+  readonly pushed: number;
+  readonly pulled: number;
+}
+
 /** The error of a cycle stopped by its signal. */
 export const STOPPED_MESSAGE =
   'Sync was stopped before this cycle finished; the next cycle goes on from here';
@@ -85,6 +91,8 @@ export class SyncCycle {
   readonly #log: SyncLog;
   /** The device file as the cycle's steps see it, kept across cycles: its statements are prepared once. */
   readonly #cycleStore: SqliteCycleStore;
+  /** The counts of the cycle running now, as its steps fill them. */
+  #running: CycleCounts | null = null;
 
   constructor(options: SyncCycleOptions) {
     this.#store = options.store;
@@ -98,11 +106,26 @@ export class SyncCycle {
     this.#log = new SyncLog(this.#store);
   }
 
+  /** What the cycle running now has done so far (rows pushed, rows pulled), or `null` when none runs. */
+  get progress(): SyncProgress | null {
+    const counts = this.#running;
+    return counts && { pushed: counts.pushed, pulled: counts.pulled };
+  }
+
   /** Runs the cycle and returns its log entry (the summary is {@link toSummary} of it). */
   async run(request: SyncCycleRequest): Promise<SyncLogEntry> {
+    const counts: CycleCounts = emptyCycleCounts();
+    this.#running = counts;
+    try {
+      return await this.#run(request, counts);
+    } finally {
+      this.#running = null;
+    }
+  }
+
+  async #run(request: SyncCycleRequest, counts: CycleCounts): Promise<SyncLogEntry> {
     const started = this.#now();
     const mode: SyncMode = !request.pullOnly ? 'sync' : request.discardLocal ? 'discard-local' : 'pull-only';
-    const counts: CycleCounts = emptyCycleCounts();
     const lease = new CycleLease(this.#store, this.#now);
     const finish = (outcome: SyncOutcome, error: string | null, errorCode: string | null): SyncLogEntry => ({
       trigger: request.trigger,

@@ -32,6 +32,7 @@ export {
   type SyncSummary,
   type SyncCycleOptions,
   type SyncCycleRequest,
+  type SyncProgress,
 } from './cycle.js';
 export { readStatus, type SyncState, type SyncStatus } from './status.js';
 export {

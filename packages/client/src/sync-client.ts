@@ -4,7 +4,7 @@ import type Database from 'better-sqlite3';
 import { ConflictLog, type ConflictRecord, type SetAsideRow } from './conflicts.js';
 import { LostEdits, type LostEdit } from './lost-edits.js';
 import { PairingConflictError } from './errors.js';
-import { SyncCycle, toSummary, type SyncCycleRequest, type SyncSummary } from './cycle.js';
+import { SyncCycle, toSummary, type SyncCycleRequest, type SyncProgress, type SyncSummary } from './cycle.js';
 import { LocalClock, nodeIdForDevice } from './local-clock.js';
 import { applyLocalSchema } from './local-schema.js';
 import { LocalStore, StateKey } from './local-store.js';
@@ -14,6 +14,7 @@ import { DeviceSession, readCredentials, writeCredentials } from './session.js';
 import { readStatus, sameStatus, type SyncStatus } from './status.js';
 import { SyncLog, type SyncLogEntry, type SyncTrigger } from './sync-log.js';
 import { HttpTransport, normalizeServerUrl, type FetchFunction, type Transport } from './transport.js';
+import { WriteWatch } from './write-watch.js';
 
 /** The version of this package, sent to the server as `X-Device-App-Version`. */
 export const CLIENT_VERSION: string = (
@@ -123,6 +124,7 @@ export class SyncClient {
   #lastStatus: SyncStatus | null = null;
   /** The cycle runner, kept across cycles (its prepared statements with it) while the server URL stays. */
   #cycle: { serverUrl: string; transport: Transport; cycle: SyncCycle } | null = null;
+  #writeWatch: WriteWatch | null = null;
 
   constructor(options: SyncClientOptions) {
     if (options.serverUrl !== undefined) normalizeServerUrl(options.serverUrl);
@@ -151,6 +153,12 @@ export class SyncClient {
   /** Whether the device file holds credentials. */
   get paired(): boolean {
     return readCredentials(this.#store) !== null;
+  }
+
+  /** The server this client syncs (or would pair) with: the one it was given, else the one stored at pairing. */
+  get serverUrl(): string | null {
+    const serverUrl = this.#serverUrlOption ?? this.#store.getState(StateKey.serverUrl);
+    return serverUrl === null ? null : normalizeServerUrl(serverUrl);
   }
 
   /** Who the device is, or `null` before pairing. */
@@ -268,6 +276,20 @@ export class SyncClient {
     return session.call((context) => transport.events(context), signal);
   }
 
+  /** What the cycle running in this process has done so far, or `null` when none runs. */
+  get progress(): SyncProgress | null {
+    return this.#cycle?.cycle.progress ?? null;
+  }
+
+  /**
+   * A fingerprint of the local writes not yet sent, which changes with every captured write (by any
+   * program); `null` when nothing waits. Cheap enough to ask every 200 ms: a worker pushes soon after a sale.
+   */
+  localWriteMark(): string | null {
+    this.#writeWatch ??= new WriteWatch(this.#store);
+    return this.#writeWatch.mark();
+  }
+
   /** The newest cycle of the sync log, or `null`. */
   get lastCycle(): SyncLogEntry | null {
     return new SyncLog(this.#store).entries(1)[0] ?? null;
@@ -342,9 +364,9 @@ export class SyncClient {
   }
 
   #serverUrl(): string {
-    const serverUrl = this.#serverUrlOption ?? this.#store.getState(StateKey.serverUrl);
+    const serverUrl = this.serverUrl;
     if (serverUrl === null) throw new TypeError('give the serverUrl to pair this device with');
-    return normalizeServerUrl(serverUrl);
+    return serverUrl;
   }
 
   #transport(serverUrl: string): Transport {

@@ -6,7 +6,8 @@ import type { LocalStore } from './local-store.js';
  * ("Force sync now"), `force-pull` ("Force pull"), `startup` (the worker's first cycle when started), `live`
  * (the server said another device's push committed), or a name of the app's own.
  */
-export type SyncTrigger = 'manual' | 'auto' | 'force' | 'force-pull' | 'startup' | 'live' | (string & {});
+export type SyncTrigger =
+  'manual' | 'auto' | 'force' | 'force-pull' | 'startup' | 'live' | 'write' | (string & {});
 
 /** What a cycle did: push and pull, pull only ("Force pull"), or pull only with the unsent rows discarded. */
 export type SyncMode = SyncLogEntry['mode'];

@@ -1,6 +1,6 @@
 // Over 500 lines on purpose: the worker's state machine (drawn below) and every way into it (start, stop,
 // interval, Force sync, Force pull, live notices, backoff) must be read together to see that no two cycles overlap.
-import type { SyncCycleRequest } from './cycle.js';
+import type { SyncCycleRequest, SyncProgress } from './cycle.js';
 import { LiveUpdates } from './live-updates.js';
 import { silentLogger, type DeviceLogger } from './logger.js';
 import { backoffDelay, systemScheduler, type Scheduler } from './scheduler.js';
@@ -12,7 +12,7 @@ import type { SyncLogEntry, SyncMode, SyncTrigger } from './sync-log.js';
  * The background worker of a device (DESIGN.md "Worker"): runs the sync cycle on a schedule, on demand, and
  * when the server says another device changed something. Its states:
  *
- *            start()                          timer │ syncNow() │ pullNow() │ live notice
+ *            start()               timer │ local write │ syncNow() │ pullNow() │ live notice
  *  stopped ─────────▶ running: waiting ──────────────────────────────────────────▶ cycle in flight
  *     ▲                   ▲  ▲                                                           │
  *     │ stop()            │  └── synced or error: next in intervalMs ───────────────────┤
@@ -33,6 +33,13 @@ export interface SyncWorkerClient {
   runCycle(request: SyncCycleRequest): Promise<SyncLogEntry>;
   /** Opens the server's event stream for this device. */
   openChangeStream(signal: AbortSignal): Promise<AsyncIterable<ServerEvent>>;
+  /**
+   * A fingerprint of the unsent local writes that changes with every captured write, `null` when none wait
+   * (`SyncClient.localWriteMark`). Without it the worker pushes on its interval only.
+   */
+  localWriteMark?(): string | null;
+  /** What the cycle running now has done so far (`SyncClient.progress`). */
+  readonly progress?: SyncProgress | null;
 }
 
 /** The worker's status: the device's, with the schedule and the live stream. */
@@ -45,6 +52,8 @@ export interface WorkerStatus extends SyncStatus {
   readonly running: boolean;
   /** Whether the live stream from the server is open. */
   readonly live: boolean;
+  /** While a cycle runs: the rows it pushed and pulled so far (read again every `statusPollMs`). */
+  readonly progress: SyncProgress | null;
 }
 
 /** The events of a {@link SyncWorker} and their listeners' arguments. */
@@ -91,6 +100,29 @@ export interface SyncWorkerOptions {
    * @defaultValue 1000
    */
   readonly statusPollMs?: number;
+  /**
+   * Push soon after a local write (`localWriteMark` of the client), not only on the interval.
+   * @defaultValue true
+   */
+  readonly pushOnWrite?: boolean;
+  /**
+   * How often a running worker looks for new local writes (two counters SQLite keeps; the outbox is read
+   * only when one moved).
+   * @defaultValue 200
+   */
+  readonly writePollMs?: number;
+  /**
+   * After a local write, the quiet moment the worker waits for before it pushes, so a sale of many rows, or
+   * a burst of sales, goes in one push.
+   * @defaultValue 500
+   */
+  readonly pushAfterWriteMs?: number;
+  /**
+   * The longest a local write waits for its push while writes keep coming (a busy till still pushes this
+   * often).
+   * @defaultValue 3000
+   */
+  readonly pushAfterWriteMaxMs?: number;
   /** The clock and timers. @defaultValue the real ones */
   readonly scheduler?: Scheduler;
   /** @defaultValue a logger that drops everything */
@@ -105,6 +137,10 @@ export interface SyncWorkerConfig {
   readonly liveRetryMaxMs: number;
   readonly liveIdleTimeoutMs: number;
   readonly statusPollMs: number;
+  readonly pushOnWrite: boolean;
+  readonly writePollMs: number;
+  readonly pushAfterWriteMs: number;
+  readonly pushAfterWriteMaxMs: number;
   readonly scheduler: Scheduler;
   readonly logger: DeviceLogger;
 }
@@ -130,14 +166,15 @@ const TRIGGER_RANK: Readonly<Record<string, number>> = {
   force: 4,
   'force-pull': 4,
   startup: 3,
+  write: 2,
   live: 2,
   auto: 1,
 };
 
 /**
  * Runs a device's sync cycles in the background: every `intervalMs` (first at once on {@link start}), on
- * "Force sync now" ({@link syncNow}) and "Force pull" ({@link pullNow}), and when the live stream says
- * another device pushed. Offline, it retries sooner (backing off up to the interval) and syncs as soon as
+ * "Force sync now" ({@link syncNow}) and "Force pull" ({@link pullNow}), soon after a local write (a short
+ * quiet moment after it, trigger `write`), and when the live stream says another device pushed. Offline, it retries sooner (backing off up to the interval) and syncs as soon as
  * the server answers; an ended session halts it with the state `error`.
  *
  * @example
@@ -167,6 +204,11 @@ export class SyncWorker {
   #pollTimer: unknown = null;
   #live: LiveUpdates | null = null;
   #lastStatusKey = '';
+  #writeTimer: unknown = null;
+  /** The unsent writes as last seen; a new mark is a new write. */
+  #writeMark: string | null = null;
+  /** The push waiting for a quiet moment after a local write: when the first write was seen, and its timer. */
+  #writePush: { since: number; timer: unknown } | null = null;
 
   constructor(options: SyncWorkerOptions) {
     this.#client = options.client;
@@ -178,6 +220,10 @@ export class SyncWorker {
       liveRetryMaxMs: positive(options.liveRetryMaxMs ?? 30_000, 'liveRetryMaxMs'),
       liveIdleTimeoutMs: positive(options.liveIdleTimeoutMs ?? 65_000, 'liveIdleTimeoutMs'),
       statusPollMs: positive(options.statusPollMs ?? 1000, 'statusPollMs'),
+      pushOnWrite: options.pushOnWrite ?? true,
+      writePollMs: positive(options.writePollMs ?? 200, 'writePollMs'),
+      pushAfterWriteMs: positive(options.pushAfterWriteMs ?? 500, 'pushAfterWriteMs'),
+      pushAfterWriteMaxMs: positive(options.pushAfterWriteMaxMs ?? 3000, 'pushAfterWriteMaxMs'),
       scheduler: options.scheduler ?? systemScheduler,
       logger: options.logger ?? silentLogger,
     });
@@ -210,6 +256,7 @@ export class SyncWorker {
       nextSyncAt: this.#nextAt === null ? null : new Date(this.#nextAt).toISOString(),
       running: this.#phase === 'running',
       live: this.#live?.connected ?? false,
+      progress: this.#inFlight ? (this.#client.progress ?? null) : null,
     };
   }
 
@@ -239,6 +286,7 @@ export class SyncWorker {
     this.#phase = 'running';
     this.#startLive();
     this.#schedulePoll();
+    this.#startWriteWatch();
     void this.#request({ trigger: 'startup' });
     this.#emitStatus();
   }
@@ -252,6 +300,7 @@ export class SyncWorker {
     this.#phase = 'stopped';
     this.#clearSchedule();
     this.#clearPoll();
+    this.#stopWriteWatch();
     const now = this.config.scheduler.now();
     for (const queued of this.#queue.splice(0)) queued.resolve(notRun(queued.ask, now));
     const inFlight = this.#inFlight;
@@ -310,6 +359,11 @@ export class SyncWorker {
 
   #run(ask: CycleAsk): Promise<SyncLogEntry> {
     this.#clearSchedule();
+    if (!ask.pullOnly && this.#writePush) {
+      // This cycle pushes the writes the quiet moment waited for; a write after it moves the mark again.
+      this.config.scheduler.clearTimeout(this.#writePush.timer);
+      this.#writePush = null;
+    }
     const controller = new AbortController();
     const started = this.config.scheduler.now();
     const promise = this.#client.runCycle({ ...ask, signal: controller.signal }).catch((error: unknown) => {
@@ -348,6 +402,7 @@ export class SyncWorker {
           this.#phase = 'running';
           this.#startLive();
           this.#schedulePoll();
+          this.#startWriteWatch();
         }
       }
       this.#offlineFailures = entry.outcome === 'offline' ? this.#offlineFailures + 1 : 0;
@@ -383,6 +438,7 @@ export class SyncWorker {
   #stopTimersAndLive(): void {
     this.#clearSchedule();
     this.#clearPoll();
+    this.#stopWriteWatch();
     const live = this.#live;
     this.#live = null;
     void live?.stop();
@@ -417,6 +473,64 @@ export class SyncWorker {
   #clearPoll(): void {
     if (this.#pollTimer !== null) this.config.scheduler.clearTimeout(this.#pollTimer);
     this.#pollTimer = null;
+  }
+
+  #startWriteWatch(): void {
+    if (!this.config.pushOnWrite || !this.#client.localWriteMark || this.#writeTimer !== null) return;
+    this.#writeMark = this.#readWriteMark();
+    this.#scheduleWriteWatch();
+  }
+
+  #scheduleWriteWatch(): void {
+    this.#writeTimer = this.config.scheduler.setTimeout(() => {
+      this.#writeTimer = null;
+      if (this.#phase !== 'running') return;
+      this.#checkWrites();
+      this.#scheduleWriteWatch();
+    }, this.config.writePollMs);
+  }
+
+  #stopWriteWatch(): void {
+    const { scheduler } = this.config;
+    if (this.#writeTimer !== null) scheduler.clearTimeout(this.#writeTimer);
+    this.#writeTimer = null;
+    if (this.#writePush) scheduler.clearTimeout(this.#writePush.timer);
+    this.#writePush = null;
+  }
+
+  #readWriteMark(): string | null {
+    try {
+      return this.#client.localWriteMark?.() ?? null;
+    } catch (error) {
+      // The file closed under a late timer; the interval still pushes.
+      this.config.logger.warn(
+        { component: 'sync-worker', err: messageOf(error) },
+        'could not read the outbox',
+      );
+      return this.#writeMark;
+    }
+  }
+
+  /**
+   * A new local write (the unsent rows' mark moved and some wait) pushes after a quiet moment of
+   * `pushAfterWriteMs`, and at most `pushAfterWriteMaxMs` after the first write it waited for. Offline, the
+   * backoff decides when to try again instead.
+   */
+  #checkWrites(): void {
+    const mark = this.#readWriteMark();
+    if (mark === this.#writeMark) return;
+    this.#writeMark = mark;
+    if (mark === null || this.#offlineFailures > 0) return;
+    const { scheduler, pushAfterWriteMs, pushAfterWriteMaxMs } = this.config;
+    const now = scheduler.now();
+    const since = this.#writePush?.since ?? now;
+    if (this.#writePush) scheduler.clearTimeout(this.#writePush.timer);
+    const delay = Math.max(0, Math.min(pushAfterWriteMs, since + pushAfterWriteMaxMs - now));
+    const timer = scheduler.setTimeout(() => {
+      this.#writePush = null;
+      void this.#request({ trigger: 'write' });
+    }, delay);
+    this.#writePush = { since, timer };
   }
 
   #startLive(): void {

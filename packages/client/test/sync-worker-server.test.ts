@@ -25,7 +25,8 @@ function state(client: SyncClient, key: string): string | null {
 }
 
 function workerFor(client: SyncClient, options: Partial<SyncWorkerOptions> = {}): SyncWorker {
-  const worker = new SyncWorker({ client, statusPollMs: 3600_000, ...options });
+  // These tests count the cycles of the schedule and of the clicks: no push after a write in between.
+  const worker = new SyncWorker({ client, statusPollMs: 3600_000, pushOnWrite: false, ...options });
   onCleanup(() => worker.stop());
   return worker;
 }

@@ -50,6 +50,8 @@ export const DeviceStatus = Type.Object({
   running: Type.Boolean(),
   /** Whether the server's live stream is open. */
   live: Type.Boolean(),
+  /** While a cycle runs: the rows it pushed and pulled (applied) so far, read again every second. */
+  progress: Nullable(Type.Object({ pushed: Count, pulled: Count })),
   /** The pill's text when the answer was made. */
   text: Type.String(),
 });
@@ -197,8 +199,14 @@ export const DeviceRow = Type.Object({
 });
 export type DeviceRow = Immutable<Static<typeof DeviceRow>>;
 
-/** `GET /api/rows/:table`. */
-export const DeviceRowList = Type.Object({ rows: Type.Array(DeviceRow) });
+/** `GET /api/rows/:table`: a page of rows, the table's size, and how many rows its search lets through. */
+export const DeviceRowList = Type.Object({
+  rows: Type.Array(DeviceRow),
+  /** Rows in the table. */
+  total: Type.Integer({ minimum: 0 }),
+  /** Rows the search and filters let through (`rows` is the first page of them). */
+  matching: Type.Integer({ minimum: 0 }),
+});
 export type DeviceRowList = Immutable<Static<typeof DeviceRowList>>;
 
 /**

@@ -275,10 +275,16 @@ export class Accounts {
     return this.#writingCalls;
   }
 
-  /** The devices panel of a tenant, with the calls noted here written first. */
+  /**
+   * The devices panel of a tenant, with the calls noted here written first. A removed device whose name a
+   * device in use carries is left out: it is the same till paired again, and listing both under one name
+   * (with the old one's pending changes) only confuses the owner.
+   */
   async listDevices(tenantId: string): Promise<DeviceRecord[]> {
     await this.writeDeviceCalls();
-    return this.#store.listDevices(tenantId);
+    const devices = await this.#store.listDevices(tenantId);
+    const inUse = new Set(devices.filter((device) => device.revokedAt === null).map((device) => device.name));
+    return devices.filter((device) => device.revokedAt === null || !inUse.has(device.name));
   }
 
   /** The owner behind a bearer token, or the 401/403 that says why not. */

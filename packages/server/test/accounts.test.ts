@@ -337,6 +337,24 @@ describe('devices panel', () => {
     });
   });
 
+  it('lists a till removed and paired again once, under its name, without the old pending count', async () => {
+    const server = await startTestServer();
+    const old = await server.pair('Till 1');
+    await old.request('GET', '/api/sync/pull', { headers: { 'X-Device-Pending': '3' } });
+    const revoke = await request(server.url, 'POST', `/api/devices/${old.deviceId}/revoke`, {
+      token: server.ownerToken,
+    });
+    expect(revoke.status).toBe(204);
+    // Removed and not paired again: still listed, as removed.
+    expect((await devices(server.url, server.ownerToken)).map((info) => info.id)).toEqual([old.deviceId]);
+
+    const again = await server.pair('Till 1');
+    const other = await server.pair('Till 2');
+    const list = await devices(server.url, server.ownerToken);
+    expect(list.map((info) => info.id).sort()).toEqual([again.deviceId, other.deviceId].sort());
+    expect(list.find((info) => info.id === again.deviceId)?.pendingChanges ?? 0).toBe(0);
+  });
+
   it('renames a device of its own tenant only', async () => {
     const server = await startTestServer();
     const device = await server.pair('tillA');

@@ -147,7 +147,17 @@ function AddDeviceDialog(props: { readonly onClose: () => void }): ReactNode {
         </>
       ) : (
         <>
-          <p>On the device&apos;s page, type this server address and code:</p>
+          <p>
+            On the till, start the device agent with this code; it pairs the till, starts syncing at once and
+            prints the address of the till&apos;s page:
+          </p>
+          <pre className="command" aria-label="Command to run on the till">
+            {`npx tillsync device --server ${window.location.origin} --db till.db --pair ${code.code} --name "Till 3"`}
+          </pre>
+          <p className="muted">
+            Give the till its own name after <code>--name</code>. An agent that already runs shows a pairing
+            form on its page (http://127.0.0.1:8788 on the till): type the code there.
+          </p>
           <dl className="facts">
             <dt>Server URL</dt>
             <dd>
@@ -164,12 +174,6 @@ function AddDeviceDialog(props: { readonly onClose: () => void }): ReactNode {
               {clockTime(code.expiresAt)} ({timeLeft(Date.parse(code.expiresAt) - now)})
             </dd>
           </dl>
-          <p className="muted">
-            Or from a terminal:{' '}
-            <code>
-              npx tillsync pair --server {window.location.origin} --db till.db --code {code.code}
-            </code>
-          </p>
         </>
       )}
       {action.error && <Notice kind="error">{action.error}</Notice>}

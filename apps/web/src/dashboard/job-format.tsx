@@ -1,5 +1,6 @@
 import type { SyncJobRef, SyncJobStatus } from '@tillsync/protocol';
 import type { ReactNode } from 'react';
+import { readableText, rowText } from '../shared/shop-words.js';
 
 const STATUS_TONES: Readonly<Record<SyncJobStatus, string>> = {
   Pending: 'grey',
@@ -18,10 +19,14 @@ export function JobStatusBadge(props: { readonly status: SyncJobStatus }): React
   return <span className={`badge badge-${STATUS_TONES[props.status]}`}>{props.status}</span>;
 }
 
-/** A row reference as people read it: "sales 0193a4b2…". */
+/** A row reference as people read it: "sale 0193a4b2". */
 export function refText(ref: SyncJobRef | null): string {
-  if (!ref) return '—';
-  return `${ref.table} ${ref.id.length > 13 ? `${ref.id.slice(0, 13)}…` : ref.id}`;
+  return ref ? rowText(ref) : '—';
+}
+
+/** A job's name in the shop's words: its title ("sale 0193a4b2 → daily sales of 6 Dec 2026"), else its source. */
+export function jobName(job: { readonly title: string; readonly source: SyncJobRef | null }): string {
+  return job.title ? readableText(job.title) : refText(job.source);
 }
 
 /** A field's value in a diff or snapshot: text as it is, nothing as "(empty)", anything else as JSON. */

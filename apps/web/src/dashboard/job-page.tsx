@@ -1,10 +1,11 @@
 import type { SyncJob } from '@tillsync/protocol';
-import { useState, type FormEvent, type ReactNode } from 'react';
+import { Fragment, useState, type FormEvent, type ReactNode } from 'react';
 import { Dialog } from '../shared/dialog.js';
 import { Notice } from '../shared/notice.js';
 import { Link, navigate } from '../shared/router.js';
 import { dateTime, duration } from '../shared/time.js';
-import { JobStatusBadge, refText, valueText } from './job-format.js';
+import { cellText, columnLabel, rowText, shortId } from '../shared/shop-words.js';
+import { JobStatusBadge, jobName, refText } from './job-format.js';
 import { useAction, useLoad, useOwner } from './owner-session.js';
 import { TableHead } from '../shared/table.js';
 
@@ -55,7 +56,7 @@ function JobDetails(props: { readonly job: SyncJob; readonly onChanged: () => vo
   return (
     <>
       <div className="screen-title">
-        <h1 id="job-title">{job.title || `${job.type} job`}</h1>
+        <h1 id="job-title">{job.title ? jobName(job) : `${job.type} job`}</h1>
         <JobStatusBadge status={job.status} />
         {job.dryRun && <span className="badge badge-blue">Dry run</span>}
       </div>
@@ -133,7 +134,7 @@ function JobDetails(props: { readonly job: SyncJob; readonly onChanged: () => vo
               <>
                 <dt>Parent job</dt>
                 <dd>
-                  <Link to={`/jobs/${job.parentJobId}`}>{job.parentJobId.slice(0, 13)}…</Link>
+                  <Link to={`/jobs/${job.parentJobId}`}>job {shortId(job.parentJobId)}</Link>
                 </dd>
               </>
             )}
@@ -146,7 +147,14 @@ function JobDetails(props: { readonly job: SyncJob; readonly onChanged: () => vo
         {Object.keys(job.context).length === 0 ? (
           <p className="muted">No context.</p>
         ) : (
-          <pre>{JSON.stringify(job.context, null, 2)}</pre>
+          <dl className="facts" aria-label="Context">
+            {Object.entries(job.context).map(([key, value]) => (
+              <Fragment key={key}>
+                <dt>{columnLabel(key)}</dt>
+                <dd>{cellText(key, value)}</dd>
+              </Fragment>
+            ))}
+          </dl>
         )}
       </section>
       {job.children.length > 0 && (
@@ -162,15 +170,7 @@ function JobDetails(props: { readonly job: SyncJob; readonly onChanged: () => vo
           </ul>
         </section>
       )}
-      {(job.currentData || job.updatedData) && (
-        <section aria-labelledby="job-snapshots-title" className="card">
-          <h2 id="job-snapshots-title">Target before and after</h2>
-          <div className="columns">
-            <pre aria-label="Target before">{JSON.stringify(job.currentData, null, 2)}</pre>
-            <pre aria-label="Target after">{JSON.stringify(job.updatedData, null, 2)}</pre>
-          </div>
-        </section>
-      )}
+      {(job.currentData || job.updatedData) && <Snapshots job={job} />}
       {canceling && (
         <CancelDialog
           onClose={() => setCanceling(false)}
@@ -223,9 +223,9 @@ function DiffTable(props: { readonly job: SyncJob }): ReactNode {
           <tbody>
             {fields.map(([field, change]) => (
               <tr key={field}>
-                <th scope="row">{field}</th>
-                <td className="diff-old">{valueText(change.old)}</td>
-                <td className="diff-new">{valueText(change.new)}</td>
+                <th scope="row">{columnLabel(field)}</th>
+                <td className="diff-old">{cellText(field, change.old)}</td>
+                <td className="diff-new">{cellText(field, change.new)}</td>
               </tr>
             ))}
           </tbody>
@@ -233,6 +233,39 @@ function DiffTable(props: { readonly job: SyncJob }): ReactNode {
       )}
     </section>
   );
+}
+
+/** The target row before and after the job, field by field, in the shop's words. */
+function Snapshots(props: { readonly job: SyncJob }): ReactNode {
+  const before = snapshotValues(props.job.currentData);
+  const after = snapshotValues(props.job.updatedData);
+  const fields = [...new Set([...Object.keys(before), ...Object.keys(after)])];
+  return (
+    <section aria-labelledby="job-snapshots-title" className="card">
+      <h2 id="job-snapshots-title">Target before and after</h2>
+      <table className="table" aria-label="Target before and after">
+        <TableHead columns={['Field', 'Before', 'After']} />
+        <tbody>
+          {fields.map((field) => (
+            <tr key={field}>
+              <th scope="row">{columnLabel(field)}</th>
+              <td>{props.job.currentData ? cellText(field, before[field]) : '(no row)'}</td>
+              <td>{props.job.updatedData ? cellText(field, after[field]) : '(no row)'}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+/** A snapshot's fields: a row's `values` when it has them, else the object itself. */
+function snapshotValues(data: unknown): Record<string, unknown> {
+  if (typeof data !== 'object' || data === null) return {};
+  const values = (data as { values?: unknown }).values;
+  return typeof values === 'object' && values !== null
+    ? (values as Record<string, unknown>)
+    : (data as Record<string, unknown>);
 }
 
 function CancelDialog(props: {
@@ -267,7 +300,7 @@ function CancelDialog(props: {
 
 function triggerText(job: SyncJob): string {
   const { trigger } = job;
-  const row = trigger.table ? ` of ${trigger.table} ${trigger.id?.slice(0, 13) ?? ''}…` : '';
+  const row = trigger.table ? ` of ${rowText({ table: trigger.table, id: trigger.id ?? '' })}` : '';
   const event = trigger.event ? ` (${trigger.event})` : '';
   return `${trigger.type}${event}${row} at ${dateTime(trigger.at)}`;
 }

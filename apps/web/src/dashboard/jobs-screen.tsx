@@ -5,7 +5,7 @@ import { Dialog } from '../shared/dialog.js';
 import { Notice } from '../shared/notice.js';
 import { Link, navigate } from '../shared/router.js';
 import { dateTime, duration } from '../shared/time.js';
-import { JobStatusBadge, refText } from './job-format.js';
+import { JobStatusBadge, jobName } from './job-format.js';
 import { useAction, useLoad, useOwner } from './owner-session.js';
 import { TableHead } from '../shared/table.js';
 
@@ -67,7 +67,7 @@ export function JobsScreen(props: { readonly query: URLSearchParams }): ReactNod
             {(jobs.data ?? []).map((job) => (
               <tr key={job.id}>
                 <td>
-                  <Link to={`/jobs/${job.id}`}>{job.title || refText(job.source)}</Link>
+                  <Link to={`/jobs/${job.id}`}>{jobName(job)}</Link>
                   {job.dryRun && <span className="badge badge-blue">Dry run</span>}
                 </td>
                 <td>{job.type}</td>

@@ -5,6 +5,7 @@ import { Notice } from '../shared/notice.js';
 import { clockTime, duration, everyText } from '../shared/time.js';
 import { deviceApi } from './device-api.js';
 import { useDevice } from './device-context.js';
+import { needsPairing } from './pill-text.js';
 import { StatusPill } from './status-pill.js';
 import type { DeviceStatus, SyncSummary } from './types.js';
 
@@ -44,15 +45,22 @@ export function CloudSyncPanel(props: {
     run('pull', async () => summaryOutcome('Force pull', await deviceApi.pull(discardLocal)));
 
   const intervalMs = identity?.intervalMs ?? 30_000;
-  // A failure the person saw is old news once a later cycle synced.
+  // Removed by the owner or session ended: the page's banner says so, once; nothing here can sync.
+  const ended = needsPairing(status);
+  // A failure the person saw is old news once a later cycle synced, or once the banner tells it.
   const lastSyncMs = status.lastSyncedAt === null ? 0 : Date.parse(status.lastSyncedAt);
-  const shown = outcome?.kind === 'error' && lastSyncMs > outcome.at ? null : outcome;
+  const shown = outcome?.kind === 'error' && (lastSyncMs > outcome.at || ended) ? null : outcome;
   return (
     <section aria-labelledby="cloud-sync-title" className="card panel">
       <h3 id="cloud-sync-title">Cloud Sync</h3>
       <div className="panel-row">
         <StatusPill status={status} onOpen={props.onOpenLog} />
-        <button type="button" className="primary" onClick={() => void forceSync()} disabled={busy !== null}>
+        <button
+          type="button"
+          className="primary"
+          onClick={() => void forceSync()}
+          disabled={busy !== null || ended}
+        >
           {busy === 'sync' ? 'Syncing...' : 'Force sync now'}
         </button>
       </div>
@@ -74,7 +82,7 @@ export function CloudSyncPanel(props: {
         <dd>{identity?.name ?? 'Unnamed'}</dd>
       </dl>
       {/* The last cycle's error, unless the answer to the person's own click just said it. */}
-      {status.lastError && status.state !== 'synced' && shown?.kind !== 'error' && (
+      {status.lastError && status.state !== 'synced' && shown?.kind !== 'error' && !ended && (
         <Notice kind="error">{status.lastError}</Notice>
       )}
       <div className="panel-row">
@@ -84,7 +92,11 @@ export function CloudSyncPanel(props: {
             <span className="muted"> · next at {clockTime(status.nextSyncAt)}</span>
           )}
         </p>
-        <button type="button" onClick={() => void setTask(true)} disabled={busy !== null || status.running}>
+        <button
+          type="button"
+          onClick={() => void setTask(true)}
+          disabled={busy !== null || status.running || ended}
+        >
           Start sync task
         </button>
         <button type="button" onClick={() => void setTask(false)} disabled={busy !== null || !status.running}>
@@ -103,7 +115,7 @@ export function CloudSyncPanel(props: {
       {advanced && (
         <ForcePull
           pendingChanges={status.pendingChanges}
-          busy={busy !== null}
+          busy={busy !== null || ended}
           pulling={busy === 'pull'}
           onPull={(discardLocal) => void forcePull(discardLocal)}
         />

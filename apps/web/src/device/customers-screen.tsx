@@ -1,21 +1,19 @@
-import { useMemo, useState, type FormEvent, type ReactNode } from 'react';
+import { useState, type FormEvent, type ReactNode } from 'react';
 import { messageOf } from '../shared/http.js';
 import { Notice } from '../shared/notice.js';
 import { deviceApi } from './device-api.js';
 import { useDevice } from './device-context.js';
 import { RowSyncBadge, rejectedSummary } from './row-sync-badge.js';
 import type { Customer, CustomerValues } from './types.js';
+import { ListCount } from './list-count.js';
 import { useRows } from './use-rows.js';
 import { EditCell, EditRowActions, TableHead } from '../shared/table.js';
 
 /** The customers: add one, change a phone number or an email. */
 export function CustomersScreen(): ReactNode {
-  const customers = useRows<CustomerValues>('customers');
+  const customers = useRows<CustomerValues>('customers', { order: 'name' });
   const [editing, setEditing] = useState<string | null>(null);
-  const sorted = useMemo(
-    () => [...(customers.rows ?? [])].sort((a, b) => a.values.name.localeCompare(b.values.name)),
-    [customers.rows],
-  );
+  const sorted = customers.rows ?? [];
   const refused = customers.rows ? rejectedSummary(customers.rows, 'customer') : null;
   return (
     <section aria-labelledby="customers-title" className="screen">
@@ -45,6 +43,13 @@ export function CustomersScreen(): ReactNode {
           </tbody>
         </table>
       </div>
+      <ListCount
+        shown={sorted.length}
+        matching={customers.matching}
+        total={customers.total}
+        search=""
+        noun={['customer', 'customers']}
+      />
       {customers.rows?.length === 0 && <p>No customers yet.</p>}
     </section>
   );

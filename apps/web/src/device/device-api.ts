@@ -7,6 +7,8 @@ import type {
   DeviceRow,
   DeviceStatus,
   LostEdit,
+  RowPage,
+  RowQuery,
   Sale,
   SaleRequest,
   SyncLogEntry,
@@ -29,8 +31,8 @@ export const deviceApi = {
   pair: (fields: DevicePairRequest & { serverUrl: string; name: string }): Promise<DevicePairResponse> =>
     requestJson('/api/pair', { method: 'POST', body: fields }),
 
-  rows: async <V extends Record<string, CellValue>>(table: string): Promise<DeviceRow<V>[]> =>
-    (await requestJson<{ rows: DeviceRow<V>[] }>(`/api/rows/${encodeURIComponent(table)}`)).rows,
+  rows: <V extends Record<string, CellValue>>(table: string, query: RowQuery = {}): Promise<RowPage<V>> =>
+    requestJson(`/api/rows/${encodeURIComponent(table)}${rowQueryString(query)}`),
   addRow: (table: string, values: Record<string, CellValue>): Promise<DeviceRow<Record<string, CellValue>>> =>
     requestJson(`/api/rows/${encodeURIComponent(table)}`, { method: 'POST', body: { values } }),
   updateRow: (
@@ -44,3 +46,16 @@ export const deviceApi = {
     }),
   recordSale: (sale: SaleRequest): Promise<Sale> => requestJson('/api/sales', { method: 'POST', body: sale }),
 };
+
+/** A list's query as the agent reads it: `?search=&order=&desc=1&limit=&where.<column>=`. */
+export function rowQueryString(query: RowQuery): string {
+  const params = new URLSearchParams();
+  if (query.search !== undefined && query.search.trim() !== '') params.set('search', query.search.trim());
+  if (query.order !== undefined) params.set('order', query.order);
+  if (query.descending) params.set('desc', '1');
+  if (query.limit !== undefined) params.set('limit', String(query.limit));
+  for (const [column, value] of Object.entries(query.equals ?? {}))
+    params.set(`where.${column}`, String(value));
+  const text = params.toString();
+  return text === '' ? '' : `?${text}`;
+}

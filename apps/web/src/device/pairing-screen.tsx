@@ -13,7 +13,9 @@ export function PairingScreen(props: {
   readonly onPaired: () => void;
 }): ReactNode {
   const { identity, reloadIdentity, dataChanged } = useDevice();
-  const [serverUrl, setServerUrl] = useState(identity?.serverUrl ?? '');
+  // Until the person types one: the agent's server (tillsync device --server), once the agent has said it.
+  const [typedServerUrl, setServerUrl] = useState<string | null>(null);
+  const serverUrl = typedServerUrl ?? identity?.serverUrl ?? '';
   const [code, setCode] = useState('');
   const [name, setName] = useState(identity?.name ?? '');
   const [error, setError] = useState<string | null>(null);
@@ -41,15 +43,16 @@ export function PairingScreen(props: {
         <h1 id="pair-title">Pair this device</h1>
         {props.reason && <Notice kind="error">{props.reason}</Notice>}
         <p className="muted">
-          In the owner&apos;s dashboard, open Devices and choose &quot;Add a device&quot;. Type the server
-          address and the code it shows.
+          In the owner&apos;s dashboard, open Devices and choose &quot;Add a device&quot;. Type the code it
+          shows (and the server address, if it is not filled in already). Syncing starts as soon as the device
+          is paired.
         </p>
         <label>
           <span>Server URL</span>
           <input
             type="url"
             value={serverUrl}
-            placeholder="http://127.0.0.1:8787"
+            placeholder="The address shown in the dashboard"
             onChange={(event) => setServerUrl(event.target.value)}
             required
           />
@@ -67,7 +70,11 @@ export function PairingScreen(props: {
         </label>
         <label>
           <span>Device name</span>
-          <input value={name} placeholder="Till 3" onChange={(event) => setName(event.target.value)} />
+          <input
+            value={name}
+            placeholder="Optional: how the owner will see it"
+            onChange={(event) => setName(event.target.value)}
+          />
         </label>
         <button type="submit" className="primary large" disabled={pairing}>
           {pairing ? 'Pairing...' : 'Pair device'}

@@ -1,27 +1,33 @@
 import { useMemo, useState, type FormEvent, type ReactNode } from 'react';
 import { messageOf } from '../shared/http.js';
-import { productsFound } from './product-search.js';
 import { formatCents, parseCents } from '../shared/money.js';
 import { Notice } from '../shared/notice.js';
 import { deviceApi } from './device-api.js';
 import { useDevice } from './device-context.js';
 import { RowSyncBadge, rejectedSummary } from './row-sync-badge.js';
 import type { CategoryValues, Product, ProductValues } from './types.js';
-import { useRows } from './use-rows.js';
+import { useFirstSyncNotice } from './first-sync.js';
+import { ListCount } from './list-count.js';
+import { useRows, useSettled } from './use-rows.js';
 import { EditCell, EditRowActions, TableHead } from '../shared/table.js';
+
+/** The most products the list shows at once; the search finds any of the others (in SQL, on the agent). */
+const PRODUCTS_SHOWN = 200;
 
 /** The product list: add a product, change a price or the stock. Every change is synced like any other. */
 export function ProductsScreen(): ReactNode {
-  const products = useRows<ProductValues>('products');
-  const categories = useRows<CategoryValues>('categories');
   const [filter, setFilter] = useState('');
+  const search = useSettled(filter);
+  const products = useRows<ProductValues>('products', { search, order: 'name', limit: PRODUCTS_SHOWN });
+  const categories = useRows<CategoryValues>('categories', { order: 'name' });
   const [editing, setEditing] = useState<string | null>(null);
+  const firstSync = useFirstSyncNotice('products');
 
   const categoryNames = useMemo(
     () => new Map((categories.rows ?? []).map((category) => [category.id, category.values.name])),
     [categories.rows],
   );
-  const shown = useMemo(() => productsFound(products.rows ?? [], filter), [products.rows, filter]);
+  const shown = products.rows ?? [];
   const refused = products.rows ? rejectedSummary(products.rows, 'product') : null;
 
   return (
@@ -74,7 +80,17 @@ export function ProductsScreen(): ReactNode {
           </tbody>
         </table>
       </div>
-      {products.rows?.length === 0 && <p>No products yet: add the first one above.</p>}
+      <ListCount
+        shown={shown.length}
+        matching={products.matching}
+        total={products.total}
+        search={search}
+        noun={['product', 'products']}
+      />
+      {firstSync}
+      {products.rows !== null && products.total === 0 && !firstSync && (
+        <p>No products yet: add the first one above.</p>
+      )}
     </section>
   );
 }

@@ -1,6 +1,5 @@
 import { useMemo, useState, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
 import { messageOf } from '../shared/http.js';
-import { productsFound } from './product-search.js';
 import { formatCents } from '../shared/money.js';
 import { Notice } from '../shared/notice.js';
 import { clockTime } from '../shared/time.js';
@@ -8,13 +7,19 @@ import { deviceApi } from './device-api.js';
 import { useDevice } from './device-context.js';
 import { RowSyncBadge } from './row-sync-badge.js';
 import type { CustomerValues, Product, ProductValues, SaleValues } from './types.js';
-import { useRows } from './use-rows.js';
+import { useFirstSyncNotice } from './first-sync.js';
+import { ListCount } from './list-count.js';
+import { useRows, useSettled } from './use-rows.js';
 import { TableHead } from '../shared/table.js';
 
+/** A line of the sale: the product as it was picked (the agent prices it when the sale is recorded). */
 interface CartLine {
-  readonly productId: string;
+  readonly product: Product;
   readonly quantity: number;
 }
+
+/** The most product tiles shown at once; the search finds any of the others. */
+const TILES_SHOWN = 60;
 
 /**
  * A quick sale: pick products (click, or type and press Enter), set quantities, see the total, record it.
@@ -22,55 +27,62 @@ interface CartLine {
  */
 export function SaleScreen(): ReactNode {
   const { dataChanged } = useDevice();
-  const products = useRows<ProductValues>('products');
-  const customers = useRows<CustomerValues>('customers');
+  const [search, setSearch] = useState('');
+  const settledSearch = useSettled(search);
+  const productQuery = { equals: { active: 1 }, order: 'name' } as const;
+  const products = useRows<ProductValues>('products', {
+    ...productQuery,
+    search: settledSearch,
+    limit: TILES_SHOWN,
+  });
+  const customers = useRows<CustomerValues>('customers', { order: 'name' });
+  const firstSync = useFirstSyncNotice('products');
   const [cart, setCart] = useState<readonly CartLine[]>([]);
   const [customerId, setCustomerId] = useState('');
-  const [search, setSearch] = useState('');
   const [message, setMessage] = useState<{ kind: 'success' | 'error'; text: string } | null>(null);
   const [recording, setRecording] = useState(false);
 
-  const byId = useMemo(
-    () => new Map((products.rows ?? []).map((product) => [product.id, product])),
-    [products.rows],
-  );
-  const choices = useMemo(
-    () => productsFound(products.rows ?? [], search).filter((product) => product.values.active !== 0),
-    [products.rows, search],
-  );
-  const total = cart.reduce(
-    (sum, line) => sum + (byId.get(line.productId)?.values.price_cents ?? 0) * line.quantity,
-    0,
-  );
+  const choices = products.rows ?? [];
+  const total = cart.reduce((sum, line) => sum + line.product.values.price_cents * line.quantity, 0);
 
   const add = (product: Product): void => {
     setMessage(null);
     setCart((lines) =>
-      lines.some((line) => line.productId === product.id)
+      lines.some((line) => line.product.id === product.id)
         ? lines.map((line) =>
-            line.productId === product.id ? { ...line, quantity: line.quantity + 1 } : line,
+            line.product.id === product.id ? { ...line, quantity: line.quantity + 1 } : line,
           )
-        : [...lines, { productId: product.id, quantity: 1 }],
+        : [...lines, { product, quantity: 1 }],
     );
   };
   const setQuantity = (productId: string, quantity: number): void =>
-    setCart((lines) => lines.map((line) => (line.productId === productId ? { ...line, quantity } : line)));
+    setCart((lines) => lines.map((line) => (line.product.id === productId ? { ...line, quantity } : line)));
   const remove = (productId: string): void =>
-    setCart((lines) => lines.filter((line) => line.productId !== productId));
+    setCart((lines) => lines.filter((line) => line.product.id !== productId));
 
-  const addFirstMatch = (event: KeyboardEvent<HTMLInputElement>): void => {
+  const addFirstMatch = async (event: KeyboardEvent<HTMLInputElement>): Promise<void> => {
     if (event.key !== 'Enter') return;
     event.preventDefault();
-    const first = choices[0];
+    const typed = search;
+    // The tiles may still show an older search (a scanner types faster than the list is read): ask for this one.
+    const first =
+      typed === settledSearch
+        ? choices[0]
+        : (await deviceApi.rows<ProductValues>('products', { ...productQuery, search: typed, limit: 1 }))
+            .rows[0];
     if (first) {
       add(first);
       setSearch('');
+    } else {
+      setMessage({ kind: 'error', text: `No product matches “${typed.trim()}”.` });
     }
   };
 
   const record = async (event: FormEvent): Promise<void> => {
     event.preventDefault();
-    const items = cart.filter((line) => line.quantity > 0);
+    const items = cart
+      .filter((line) => line.quantity > 0)
+      .map((line) => ({ productId: line.product.id, quantity: line.quantity }));
     if (items.length === 0) return setMessage({ kind: 'error', text: 'Add a product to the sale first.' });
     setRecording(true);
     try {
@@ -102,7 +114,7 @@ export function SaleScreen(): ReactNode {
               type="search"
               value={search}
               onChange={(event) => setSearch(event.target.value)}
-              onKeyDown={addFirstMatch}
+              onKeyDown={(event) => void addFirstMatch(event)}
             />
           </label>
           <ul className="product-grid" aria-label="Products to sell">
@@ -123,11 +135,22 @@ export function SaleScreen(): ReactNode {
               </li>
             ))}
           </ul>
+          {firstSync}
+          {products.rows !== null && products.total === 0 && !firstSync && (
+            <p>No products to sell yet: add them under Products.</p>
+          )}
+          <ListCount
+            shown={products.rows?.length ?? 0}
+            matching={products.matching}
+            total={products.total}
+            search={settledSearch}
+            noun={['product', 'products']}
+          />
         </div>
         <form className="card cart" onSubmit={(event) => void record(event)} aria-labelledby="cart-title">
           <h2 id="cart-title">This sale</h2>
           {cart.length === 0 ? (
-            <p className="muted">Pick products on the left.</p>
+            <p className="muted">Pick products to add them to the sale.</p>
           ) : (
             <table className="table" aria-label="Items in this sale">
               <TableHead
@@ -140,10 +163,9 @@ export function SaleScreen(): ReactNode {
               />
               <tbody>
                 {cart.map((line) => {
-                  const product = byId.get(line.productId);
-                  if (!product) return null;
+                  const { product } = line;
                   return (
-                    <tr key={line.productId}>
+                    <tr key={product.id}>
                       <td>{product.values.name}</td>
                       <td className="numeric">
                         <input
@@ -154,7 +176,7 @@ export function SaleScreen(): ReactNode {
                           aria-label={`Quantity of ${product.values.name}`}
                           value={line.quantity}
                           onChange={(event) =>
-                            setQuantity(line.productId, Math.max(0, Math.floor(Number(event.target.value))))
+                            setQuantity(product.id, Math.max(0, Math.floor(Number(event.target.value))))
                           }
                         />
                       </td>
@@ -164,7 +186,7 @@ export function SaleScreen(): ReactNode {
                           type="button"
                           className="icon-button"
                           aria-label={`Remove ${product.values.name}`}
-                          onClick={() => remove(line.productId)}
+                          onClick={() => remove(product.id)}
                         >
                           ×
                         </button>
@@ -179,13 +201,11 @@ export function SaleScreen(): ReactNode {
             <span>Customer</span>
             <select value={customerId} onChange={(event) => setCustomerId(event.target.value)}>
               <option value="">Walk-in customer</option>
-              {[...(customers.rows ?? [])]
-                .sort((a, b) => a.values.name.localeCompare(b.values.name))
-                .map((customer) => (
-                  <option key={customer.id} value={customer.id}>
-                    {customer.values.name}
-                  </option>
-                ))}
+              {(customers.rows ?? []).map((customer) => (
+                <option key={customer.id} value={customer.id}>
+                  {customer.values.name}
+                </option>
+              ))}
             </select>
           </label>
           <p className="total">
@@ -203,19 +223,13 @@ export function SaleScreen(): ReactNode {
 }
 
 function RecentSales(): ReactNode {
-  const sales = useRows<SaleValues>('sales');
+  const sales = useRows<SaleValues>('sales', { order: 'created_at', descending: true, limit: 8 });
   const customers = useRows<CustomerValues>('customers');
   const names = useMemo(
     () => new Map((customers.rows ?? []).map((customer) => [customer.id, customer.values.name])),
     [customers.rows],
   );
-  const recent = useMemo(
-    () =>
-      [...(sales.rows ?? [])]
-        .sort((a, b) => b.values.created_at.localeCompare(a.values.created_at))
-        .slice(0, 8),
-    [sales.rows],
-  );
+  const recent = sales.rows ?? [];
   if (recent.length === 0) return null;
   return (
     <section aria-labelledby="recent-sales-title" className="card">

@@ -1,7 +1,7 @@
 import type { ReactNode } from 'react';
 import { useNow } from '../shared/use-now.js';
 import { pillText } from '@tillsync/protocol/pill-text';
-import { pillTone } from './pill-text.js';
+import { needsPairing, pillTone } from './pill-text.js';
 import type { DeviceStatus } from './types.js';
 
 /** The sync status pill: a coloured dot and the state in words. Clicking it opens the sync log. */
@@ -18,7 +18,19 @@ export function StatusPill(props: { readonly status: DeviceStatus; readonly onOp
       data-state={props.status.state}
     >
       <span className="pill-dot" aria-hidden="true" />
-      <span>{pillText(props.status, now)}</span>
+      <span>{pillWords(props.status, now)}</span>
     </button>
   );
+}
+
+/**
+ * The pill's words: the agent's (`pillText`), except while a cycle receives rows ("Syncing · 12,000 rows
+ * received") and when the device must be paired again, which the page's banner says in full once: the pill
+ * only says "Not syncing".
+ */
+export function pillWords(status: DeviceStatus, now: number): string {
+  if (needsPairing(status)) return 'Not syncing';
+  const pulled = status.state === 'syncing' ? (status.progress?.pulled ?? 0) : 0;
+  if (pulled > 0) return `Syncing · ${new Intl.NumberFormat().format(pulled)} rows received`;
+  return pillText(status, now);
 }

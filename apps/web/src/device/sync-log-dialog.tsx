@@ -15,6 +15,7 @@ const TRIGGER_NAMES: Readonly<Record<string, string>> = {
   'force-pull': 'Force pull',
   startup: 'Start',
   live: 'Live notice',
+  write: 'Local change',
   manual: 'Manual',
 };
 

@@ -40,6 +40,24 @@ export type DeviceRow<V extends Record<string, CellValue>> = Omit<WireDeviceRow,
   readonly values: V;
 };
 
+/** `GET /api/rows/:table`: a page of rows, the table's size, and how many rows the search lets through. */
+export interface RowPage<V extends Record<string, CellValue>> {
+  readonly rows: DeviceRow<V>[];
+  readonly total: number;
+  readonly matching: number;
+}
+
+/** What a list asks the agent for; the search and the order run in SQL over the whole table. */
+export interface RowQuery {
+  /** Rows whose text columns contain this, in any case. */
+  readonly search?: string;
+  /** Rows whose column holds exactly this value. */
+  readonly equals?: Readonly<Record<string, string | number>>;
+  readonly order?: string;
+  readonly descending?: boolean;
+  readonly limit?: number;
+}
+
 export interface ProductValues extends Record<string, CellValue> {
   readonly sku: string;
   readonly name: string;

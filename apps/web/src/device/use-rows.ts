@@ -1,23 +1,37 @@
 import { useEffect, useState } from 'react';
 import { messageOf } from '../shared/http.js';
-import { deviceApi } from './device-api.js';
+import { deviceApi, rowQueryString } from './device-api.js';
 import { useDevice } from './device-context.js';
-import type { CellValue, DeviceRow } from './types.js';
+import type { CellValue, DeviceRow, RowQuery } from './types.js';
 
-/** The rows of a synced table, read again whenever the device's data may have changed. */
-export function useRows<V extends Record<string, CellValue>>(
-  table: string,
-): { readonly rows: readonly DeviceRow<V>[] | null; readonly error: string | null } {
+/** A page of a synced table's rows, and how many there are. */
+export interface Rows<V extends Record<string, CellValue>> {
+  /** Null until the agent first answered. */
+  readonly rows: readonly DeviceRow<V>[] | null;
+  /** Rows in the table. */
+  readonly total: number;
+  /** Rows the search lets through; more than `rows.length` when the page holds only the first of them. */
+  readonly matching: number;
+  readonly error: string | null;
+}
+
+/**
+ * A page of a synced table's rows, asked for as `query` says (the search runs in SQL over the whole table),
+ * read again whenever the device's data may have changed.
+ */
+export function useRows<V extends Record<string, CellValue>>(table: string, query: RowQuery = {}): Rows<V> {
   const { dataVersion } = useDevice();
-  const [rows, setRows] = useState<readonly DeviceRow<V>[] | null>(null);
+  const [page, setPage] = useState<Omit<Rows<V>, 'error'>>({ rows: null, total: 0, matching: 0 });
   const [error, setError] = useState<string | null>(null);
+  // The query as text: a new object with the same fields is the same query.
+  const key = rowQueryString(query);
   useEffect(() => {
     let current = true;
     deviceApi
-      .rows<V>(table)
+      .rows<V>(table, query)
       .then((answer) => {
         if (!current) return;
-        setRows(answer);
+        setPage(answer);
         setError(null);
       })
       .catch((failure: unknown) => {
@@ -26,6 +40,17 @@ export function useRows<V extends Record<string, CellValue>>(
     return () => {
       current = false;
     };
-  }, [table, dataVersion]);
-  return { rows, error };
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- `key` stands for `query`
+  }, [table, key, dataVersion]);
+  return { ...page, error };
+}
+
+/** `value`, once it has stayed the same for `ms` (a search typed letter by letter asks once). */
+export function useSettled<T>(value: T, ms = 150): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(timer);
+  }, [value, ms]);
+  return settled;
 }

@@ -18,6 +18,9 @@ export function withLegacyBridge(client: SyncWorkerClient, bridge: LegacyBridgeR
     get lastCycle() {
       return client.lastCycle;
     },
+    get progress() {
+      return client.progress ?? null;
+    },
     async runCycle(request) {
       await bridge.beforeCycle();
       const entry = await client.runCycle(request);
@@ -25,5 +28,6 @@ export function withLegacyBridge(client: SyncWorkerClient, bridge: LegacyBridgeR
       return bridge.finishCycle(entry);
     },
     openChangeStream: (signal) => client.openChangeStream(signal),
+    ...(client.localWriteMark ? { localWriteMark: () => client.localWriteMark?.() ?? null } : {}),
   };
 }

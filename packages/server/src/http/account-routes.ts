@@ -82,7 +82,9 @@ export function registerAccountRoutes(app: FastifyInstance, context: AppContext)
       if (!(await storage.accounts.renameDevice(owner.tenantId, id, name.trim()))) {
         throw new ProtocolError(404, 'NOT_FOUND', `there is no device ${id}`);
       }
-      const device = (await accounts.listDevices(owner.tenantId)).find((candidate) => candidate.id === id);
+      const device = (await storage.accounts.listDevices(owner.tenantId)).find(
+        (candidate) => candidate.id === id,
+      );
       return device && toDeviceInfo(device);
     },
   );

@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { DEMO_OWNER, startDeviceAgent, type RunningDemo } from '@tillsync/cli';
+import type { BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DEMO_START_TIMEOUT_MS,
+  DESKTOP,
+  NO_CHROMIUM_MESSAGE,
+  TABLET,
+  goToScreen as goTo,
+  hasChromium,
+  openPage,
+  pillButton as pill,
+  screenshot,
+  startBrowserDemo,
+} from './browser.js';
+
+if (!hasChromium) console.warn(NO_CHROMIUM_MESSAGE);
+
+/**
+ * What a new shop meets in its first hour, in Chromium on the demo: a new till's first sync shown as it
+ * goes, and pages that hold a shop of 200,000 products.
+ */
+describe.skipIf(!hasChromium)('the first hour in a browser', () => {
+  let demo: RunningDemo;
+  let browser: BrowserContext;
+  let webDir: string;
+  const closeAfter: Array<() => Promise<unknown>> = [];
+
+  beforeAll(async () => {
+    ({ demo, browser, webDir } = await startBrowserDemo());
+  }, DEMO_START_TIMEOUT_MS);
+
+  afterAll(async () => {
+    for (const close of closeAfter.reverse()) await close();
+    await browser?.close();
+    await demo?.close();
+  });
+
+  const pairingCode = async (): Promise<string> => {
+    const login = await demo.server.accounts.login(DEMO_OWNER.email, DEMO_OWNER.password);
+    return (await demo.server.accounts.createPairingCode(login.tenantId)).code;
+  };
+
+  it("shows a new till's first sync as it goes, where the products will be", async () => {
+    // 12,000 customers from Till 1, so a new device's first sync takes three pages.
+    const till = demo.devices[0]!;
+    const database = till.client.database;
+    const add = database.prepare("INSERT INTO customers (id, name) VALUES (?, 'Regular')");
+    database.transaction(() => {
+      for (let n = 0; n < 12_000; n++) add.run(randomUUID());
+    })();
+    expect(await till.worker.syncNow()).toMatchObject({ ok: true });
+
+    // Between the new till and the cloud, a proxy holds each pull page a moment, so the page can be
+    // watched in the middle of the sync.
+    const proxy = await slowPullProxy(demo.server.url, 1500);
+    closeAfter.push(() => proxy.close());
+    const fresh = await startDeviceAgent({
+      dbPath: path.join(demo.dir, 'till-4.db'),
+      serverUrl: proxy.url,
+      pairCode: await pairingCode(),
+      name: 'Till 4',
+      port: 0,
+      webRoot: path.join(webDir, 'device'),
+    });
+    closeAfter.push(() => fresh.close());
+    const { page, errors } = await openPage(browser, fresh.url, TABLET);
+    await page
+      .getByRole('status')
+      .filter({
+        hasText:
+          /^Receiving the shop's products from the cloud… [\d,]+ rows so far\. The list fills in when it is done\.$/,
+      })
+      .waitFor({ timeout: 20_000 });
+    await pill(page, /^Syncing · [\d,]+ rows received$/).waitFor();
+    await screenshot(page, 'device-first-sync');
+    await pill(page, /^Synced/).waitFor({ timeout: 30_000 });
+    await page.getByRole('button', { name: /^Apple, / }).waitFor();
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('searches all of 200,000 products on Products and Sale, and says how many rows a page holds', async () => {
+    const till = demo.devices[0]!;
+    // As a first sync would leave them (capture off), on a till whose sync is stopped meanwhile.
+    await till.worker.stop();
+    const database = till.client.database;
+    const add = database.prepare(
+      'INSERT INTO products (id, sku, name, price_cents, stock, category_id, active) VALUES (?, ?, ?, ?, 5, NULL, 1)',
+    );
+    database.transaction(() => {
+      database.prepare('UPDATE _sync_apply_flag SET applying = 1').run();
+      for (let n = 1; n <= 200_000; n++) add.run(randomUUID(), `SKU-${n}`, `Bulk item ${n}`, 100 + (n % 900));
+      database.prepare('UPDATE _sync_apply_flag SET applying = 0').run();
+    })();
+
+    const { page, errors } = await openPage(browser, till.url, DESKTOP);
+    await goTo(page, 'Products');
+    await page.getByText(/^Showing 200 of 200,0\d\d products: search to find the others\.$/).waitFor();
+    const search = page.getByRole('searchbox', { name: 'Find a product' });
+    await search.fill('SKU-150000');
+    const products = page.getByRole('table', { name: 'Products' });
+    await products.getByRole('row', { name: /^SKU-150000 Bulk item 150000 / }).waitFor();
+    await expect.poll(() => products.getByRole('row').count()).toBe(2); // the heading and the one match
+    await screenshot(page, 'device-products-search');
+    await search.fill('no such product');
+    await page.getByText('No product matches “no such product”.').waitFor();
+
+    await goTo(page, 'Sale');
+    const saleSearch = page.getByRole('searchbox', { name: /Find a product/ });
+    await saleSearch.fill('SKU-150000');
+    await page.getByRole('button', { name: /^Bulk item 150000, €/ }).waitFor();
+    await saleSearch.press('Enter');
+    await page.getByRole('spinbutton', { name: 'Quantity of Bulk item 150000' }).waitFor();
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+});
+
+/** A proxy to `target` that holds each answer to a pull for `delayMs` before passing it on. */
+async function slowPullProxy(
+  target: string,
+  delayMs: number,
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = http.createServer((request, response) => {
+    const forward = (): void => {
+      const upstream = http.request(
+        new URL(request.url ?? '/', target),
+        { method: request.method, headers: request.headers },
+        (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(response);
+        },
+      );
+      upstream.on('error', () => response.destroy());
+      request.pipe(upstream);
+    };
+    if (request.url?.startsWith('/api/sync/pull')) setTimeout(forward, delayMs);
+    else forward();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
