@@ -393,6 +393,7 @@ export function describeMergeConformance(name: string, open: () => Promise<Opene
             values: product({ name: 'From job' }),
             jobId: randomUUID(),
             jobType: 'test',
+            jobSource: null,
           },
         ),
       );
