@@ -496,7 +496,7 @@ async function changeSchema(server: TestServer): Promise<void> {
   await server.restart({ schema: SCHEMA_WITH_BARCODE });
 }
 
-describe("with the server's column-level half (protocol 2; fails against a whole-row server)", () => {
+describe('with a protocol-2 server judging each column', () => {
   it('keeps edits of different columns of one row made on two devices, on every device', async () => {
     const { a, b, id } = await twoDevicesWithApple();
     a.database.prepare("UPDATE products SET name = 'Green apple' WHERE id = ?").run(id);

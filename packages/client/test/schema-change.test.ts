@@ -230,7 +230,7 @@ describe('an additive schema change, with a device offline across it that writes
 
   // Fails until devices push only the columns a write changed (PROTOCOL.md §1, protocol 2): a device that
   // was offline across the change still pushes its pending row whole, the new column (NULL) included.
-  it('keeps a new column another device set when the offline device writes that row [needs column-level pushes]', async () => {
+  it('keeps a new column another device set when the offline device writes that row', async () => {
     const next = changed(2, (tables) => {
       itemColumns(tables).barcode = { type: 'text' };
     });
