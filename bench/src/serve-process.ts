@@ -3,7 +3,8 @@ import path from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
 import { formatStamp, type Change, type PushResponse } from '@tillsync/protocol';
 
-const CLI = path.resolve(import.meta.dirname, '../../packages/cli/bin/tillsync.js');
+/** The built `tillsync` command. */
+export const CLI = path.resolve(import.meta.dirname, '../../packages/cli/bin/tillsync.js');
 
 /** A server in a process of its own, so a benchmark's client does not share its event loop. */
 export interface ServeProcess {
