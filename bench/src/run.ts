@@ -28,7 +28,7 @@ const USAGE = `usage: npm run bench -- [suite] [--runs N]
 
 Runs every benchmark suite (or those whose title contains <suite>) N times and writes BENCHMARKS.md,
 keeping the sections of the suites not run. N defaults to TILLSYNC_BENCH_RUNS, or 3.
-Sizes: TILLSYNC_BENCH_SERVER_ROWS, TILLSYNC_BENCH_FIRST_SYNC_ROWS (a list), TILLSYNC_BENCH_DEVICE_ROWS,
+Sizes: TILLSYNC_BENCH_SERVER_ROWS, TILLSYNC_BENCH_FIRST_SYNC_ROWS (a list), TILLSYNC_BENCH_SHAPE_ROWS, TILLSYNC_BENCH_DEVICE_ROWS,
 TILLSYNC_BENCH_LIVE_ROUNDS, TILLSYNC_BENCH_PEER_ROWS, TILLSYNC_BENCH_PEER_CHANGED_ROWS, TILLSYNC_BENCH_JOBS,
 TILLSYNC_BENCH_CLI_RUNS.
 Suites: ${suites.map((suite) => suite.title).join('; ')}.
