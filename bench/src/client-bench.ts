@@ -1,17 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
-import { createSyncClient, type SyncClient } from '@tillsync/client';
+import type { SyncClient } from '@tillsync/client';
+import { benchFirstSyncShapes, pairedClient, rawCustomersDb } from './first-sync-bench.js';
 import { median, ratePerSecond, tempDir, timeMs, type BenchResult } from './measure.js';
 import {
   BENCH_EMAIL as EMAIL,
   BENCH_PASSWORD as PASSWORD,
   makeCustomers,
-  pairingCode,
   seedCustomers,
   startServeProcess,
-  type ServeProcess,
 } from './serve-process.js';
 
 /** First syncs measured; `TILLSYNC_BENCH_FIRST_SYNC_ROWS=100000` keeps a run short. */
@@ -23,11 +21,7 @@ const CYCLE_ROUNDS = 15;
 
 /** Raw better-sqlite3: the same number of customer rows, in transactions of a pull page. */
 function rawInsertRate(dir: string, count: number): number {
-  const db = new BetterSqlite3(path.join(dir, `raw-${count}.db`));
-  db.pragma('journal_mode = WAL');
-  db.exec(
-    'CREATE TABLE customers (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, phone TEXT, email TEXT)',
-  );
+  const db = rawCustomersDb(path.join(dir, `raw-${count}.db`));
   const insert = db.prepare('INSERT INTO customers (id, name, phone, email) VALUES (?, ?, ?, ?)');
   const page = db.transaction((from: number, to: number) => {
     for (let index = from; index < to; index++) {
@@ -39,12 +33,6 @@ function rawInsertRate(dir: string, count: number): number {
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   db.close();
   return ratePerSecond(count, ms);
-}
-
-async function pairedClient(server: ServeProcess, dbPath: string): Promise<SyncClient> {
-  const client = createSyncClient({ dbPath, serverUrl: server.url });
-  await client.pair(await pairingCode(server), { name: 'bench device' });
-  return client;
 }
 
 /**
@@ -150,6 +138,8 @@ export async function benchClient(): Promise<BenchResult[]> {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }
+  // The same first sync on real shapes: random ids, and a shop whose old rows were edited and deleted.
+  results.push(...(await benchFirstSyncShapes()));
 
   const dir = tempDir('client');
   const server = await startServeProcess(['--db', path.join(dir, 'cloud.db')], {

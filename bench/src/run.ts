@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { benchClient } from './client-bench.js';
+import { benchCommandLine } from './cli-bench.js';
 import { benchDeviceAgent } from './device-bench.js';
 import { benchServerPostgres, benchServerSqlite } from './server-bench.js';
 import { benchJobs } from './jobs-bench.js';
@@ -14,6 +15,7 @@ import { median, shareOfLimit, speedUp, type BenchResult } from './measure.js';
  */
 const suites: Array<{ title: string; run: () => Promise<BenchResult[]> }> = [
   { title: 'Beside a peer (PouchDB), and the limits', run: benchPeer },
+  { title: 'Command line', run: benchCommandLine },
   { title: 'Cloud server (SQLite)', run: benchServerSqlite },
   { title: 'Cloud server (PostgreSQL)', run: benchServerPostgres },
   // The longest (first syncs of 1,000,000 rows) late, so a run cut short has the others.
@@ -26,8 +28,9 @@ const USAGE = `usage: npm run bench -- [suite] [--runs N]
 
 Runs every benchmark suite (or those whose title contains <suite>) N times and writes BENCHMARKS.md,
 keeping the sections of the suites not run. N defaults to TILLSYNC_BENCH_RUNS, or 3.
-Sizes: TILLSYNC_BENCH_SERVER_ROWS, TILLSYNC_BENCH_FIRST_SYNC_ROWS (a list), TILLSYNC_BENCH_DEVICE_ROWS,
-TILLSYNC_BENCH_LIVE_ROUNDS, TILLSYNC_BENCH_PEER_ROWS, TILLSYNC_BENCH_PEER_CHANGED_ROWS, TILLSYNC_BENCH_JOBS.
+Sizes: TILLSYNC_BENCH_SERVER_ROWS, TILLSYNC_BENCH_FIRST_SYNC_ROWS (a list), TILLSYNC_BENCH_SHAPE_ROWS, TILLSYNC_BENCH_DEVICE_ROWS,
+TILLSYNC_BENCH_LIVE_ROUNDS, TILLSYNC_BENCH_PEER_ROWS, TILLSYNC_BENCH_PEER_CHANGED_ROWS, TILLSYNC_BENCH_JOBS,
+TILLSYNC_BENCH_CLI_RUNS.
 Suites: ${suites.map((suite) => suite.title).join('; ')}.
 `;
 

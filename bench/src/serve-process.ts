@@ -3,7 +3,8 @@ import path from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
 import { formatStamp, type Change, type PushResponse } from '@tillsync/protocol';
 
-const CLI = path.resolve(import.meta.dirname, '../../packages/cli/bin/tillsync.js');
+/** The built `tillsync` command. */
+export const CLI = path.resolve(import.meta.dirname, '../../packages/cli/bin/tillsync.js');
 
 /** A server in a process of its own, so a benchmark's client does not share its event loop. */
 export interface ServeProcess {
@@ -83,9 +84,10 @@ export interface BenchCustomer {
   readonly email: string;
 }
 
-export function makeCustomers(count: number): BenchCustomer[] {
+/** `count` customers, their ids from `newId` (UUIDv7 in creation order unless told). */
+export function makeCustomers(count: number, newId: () => string = uuidv7): BenchCustomer[] {
   return Array.from({ length: count }, (_, index) => ({
-    id: uuidv7(),
+    id: newId(),
     name: `Customer ${index}`,
     phone: `+44 20 7946 ${String(index % 10000).padStart(4, '0')}`,
     email: `customer${index}@example.com`,
@@ -125,13 +127,23 @@ export async function seedCustomers(
   server: ServeProcess,
   customers: readonly BenchCustomer[],
 ): Promise<void> {
-  const token = await pairedDeviceToken(server, 'seeder');
-  const now = Date.now() - 60_000;
-  for (let start = 0; start < customers.length; start += 1000) {
-    const changes = customerChanges(customers.slice(start, start + 1000), start, now);
+  await pushChanges(
+    server,
+    await pairedDeviceToken(server, 'seeder'),
+    customerChanges(customers, 0, Date.now() - 60_000),
+  );
+}
+
+/** Pushes `changes` in their order, in pushes of 1,000, as device `token`; each must be applied. */
+export async function pushChanges(
+  server: ServeProcess,
+  token: string,
+  changes: readonly Change[],
+): Promise<void> {
+  for (let start = 0; start < changes.length; start += 1000) {
     const answer = await postJson<PushResponse>(
       `${server.url}/api/sync/push`,
-      { pushId: uuidv7(), changes },
+      { pushId: uuidv7(), changes: changes.slice(start, start + 1000) },
       token,
     );
     if (answer.results.some((result) => result.status !== 'applied'))

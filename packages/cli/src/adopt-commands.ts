@@ -1,14 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  AdoptMapError,
-  NotPairedError,
-  attachLegacyDatabase,
-  detachLegacyDatabase,
-  generateAdoptMap,
-} from '@tillsync/client';
+import type * as Client from '@tillsync/client';
 import type { Command } from 'commander';
 import { UsageError } from './usage-error.js';
+
+/** The device code, loaded only when one of these commands runs. */
+const loadClient = (): Promise<typeof Client> => import('@tillsync/client');
 
 /**
  * `tillsync adopt init`, `attach` and `detach`: write a schema and a map from a shop program's existing
@@ -40,6 +37,7 @@ export function registerAdoptCommands(program: Command): void {
         }
       }
       fs.mkdirSync(flags.out, { recursive: true });
+      const { AdoptMapError, generateAdoptMap } = await loadClient();
       const generated = await generateAdoptMap({ legacy: flags.legacy, mapFolder: flags.out }).catch(
         (error: unknown) => {
           if (error instanceof AdoptMapError)
@@ -89,13 +87,16 @@ export function registerAdoptCommands(program: Command): void {
       } catch (error) {
         throw new UsageError(`--map ${flags.map}: not valid JSON (${(error as Error).message})`);
       }
-      const result = await attachLegacyDatabase({
-        dbPath: flags.db,
-        map,
-        mapFolder: path.dirname(path.resolve(flags.map)),
-      }).catch((error: unknown) => {
-        throw usageError(flags.db, { path: flags.map, text }, error);
-      });
+      const client = await loadClient();
+      const result = await client
+        .attachLegacyDatabase({
+          dbPath: flags.db,
+          map,
+          mapFolder: path.dirname(path.resolve(flags.map)),
+        })
+        .catch((error: unknown) => {
+          throw usageError(client, flags.db, { path: flags.map, text }, error);
+        });
       process.stdout.write(`${JSON.stringify(result)}\n`);
     });
 
@@ -109,8 +110,9 @@ export function registerAdoptCommands(program: Command): void {
     .requiredOption('--db <file>', "the device's Tillsync file")
     .action(async (flags: { db: string }) => {
       requireFile(flags.db, '--db');
-      const result = await detachLegacyDatabase({ dbPath: flags.db }).catch((error: unknown) => {
-        throw usageError(flags.db, null, error);
+      const client = await loadClient();
+      const result = await client.detachLegacyDatabase({ dbPath: flags.db }).catch((error: unknown) => {
+        throw usageError(client, flags.db, null, error);
       });
       process.stdout.write(`${JSON.stringify(result)}\n`);
     });
@@ -140,7 +142,12 @@ function requireFile(file: string, flag: string): void {
  * A map that does not fit or a device file that is not paired as a usage error; any other error as it is.
  * Each problem of a map file names the line of the field it is about.
  */
-function usageError(dbPath: string, map: { path: string; text: string } | null, error: unknown): unknown {
+function usageError(
+  { AdoptMapError, NotPairedError }: typeof Client,
+  dbPath: string,
+  map: { path: string; text: string } | null,
+  error: unknown,
+): unknown {
   if (error instanceof AdoptMapError) {
     if (map === null) return new UsageError(error.problems.join('; '));
     const problems = error.problems.map((problem) => {

@@ -2,8 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { RunningServer } from '@tillsync/server';
 import type { Command } from 'commander';
-import { startDeviceAgent, type DeviceAgent } from './device-agent.js';
-import { DeviceRows } from './device-rows.js';
+import type { DeviceAgent } from './device-agent.js';
 import { integer, optionFor, readSetting, text, type Setting } from './settings.js';
 import { untilStopSignal } from './stop-signal.js';
 import { UsageError } from './usage-error.js';
@@ -79,6 +78,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
     ...(dashboardRoot ? { webRoot: dashboardRoot } : {}),
   };
   const { startServer } = await import('@tillsync/server');
+  const { startDeviceAgent } = await import('./device-agent.js');
   let server = await startServer(serverOptions).catch((error: unknown) => {
     throw portError(error, basePort);
   });
@@ -143,6 +143,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
 async function seedShop(devices: readonly DeviceAgent[]): Promise<void> {
   const [till, tablet] = devices;
   if (!till || !tablet) return;
+  const { DeviceRows } = await import('./device-rows.js');
   const rows = new DeviceRows(till.client);
   const categories = new Map(
     ['Fruit', 'Bakery', 'Drinks', 'Dairy'].map((name) => [

@@ -1,71 +1,10 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import {
-  LegacyBridgeRunner,
-  createSyncClient,
-  normalizeServerUrl,
-  readLegacyStatus,
-  toSummary,
-  withLegacyBridge,
-  type DeviceLogger,
-  type SyncClient,
-  type SyncSummary,
-} from '@tillsync/client';
 import type { Command } from 'commander';
-import { NoServerError, startDeviceAgent, type DeviceAgentOptions } from './device-agent.js';
-import { integer, optionFor, readSetting, text, type Setting } from './settings.js';
-import { untilStopSignal } from './stop-signal.js';
-import { UsageError } from './usage-error.js';
-import { webAssetsDir } from './web-assets.js';
+import type * as DeviceRun from './device-run.js';
+import { DEVICE_SETTINGS, type PairFlags, type SyncFlags } from './device-settings.js';
+import { optionFor } from './settings.js';
 
-const serverUrl = (value: string, name: string): string => {
-  try {
-    return normalizeServerUrl(value);
-  } catch (error) {
-    throw new UsageError(`${name}: ${(error as Error).message}`);
-  }
-};
-
-/** The settings of `tillsync device`: flags, `TILLSYNC_*` variables and help from one table. */
-const DEVICE_SETTINGS = {
-  server: {
-    flag: '--server <url>',
-    env: 'TILLSYNC_SERVER_URL',
-    description:
-      "the server's URL, such as http://127.0.0.1:8787 (required until the file is paired; then the one it was paired with)",
-    parse: serverUrl,
-  },
-  db: {
-    flag: '--db <file>',
-    env: 'TILLSYNC_DEVICE_DB',
-    description: "the device's SQLite file, created when missing (required)",
-    parse: text,
-  },
-  pair: {
-    flag: '--pair <code>',
-    env: 'TILLSYNC_PAIRING_CODE',
-    description: 'a one-time pairing code from the owner: pairs the file first unless it is paired already',
-    parse: text,
-  },
-  name: {
-    flag: '--name <name>',
-    env: 'TILLSYNC_DEVICE_NAME',
-    description: "with --pair: the device's name in the owner's devices panel (default: this machine's name)",
-    parse: text,
-  },
-  interval: {
-    flag: '--interval <seconds>',
-    env: 'TILLSYNC_SYNC_INTERVAL',
-    description: 'seconds between sync cycles (default 30)',
-    parse: integer(1, 24 * 3600),
-  },
-  port: {
-    flag: '--port <port>',
-    env: 'TILLSYNC_DEVICE_PORT',
-    description: 'the port of the local API and page, on 127.0.0.1 only (default 8788; 0 picks a free one)',
-    parse: integer(0, 65535),
-  },
-} satisfies Record<string, Setting<unknown>>;
+/** The implementation, loaded only when a device command runs (a quick `status` loads no server code). */
+const run = (): Promise<typeof DeviceRun> => import('./device-run.js');
 
 /**
  * `tillsync pair`, `sync`, `status` (each prints one JSON line) and `device` (the long-running agent): the
@@ -79,21 +18,7 @@ export function registerDeviceCommands(program: Command): void {
     .requiredOption('--db <file>', "the device's SQLite file (created when missing)")
     .requiredOption('--code <code>', "a one-time pairing code from the owner's dashboard")
     .option('--name <name>', "the device's name in the owner's devices panel (default: this machine's name)")
-    .action(async (flags: { server: string; db: string; code: string; name?: string }) => {
-      let serverUrl: string;
-      try {
-        serverUrl = normalizeServerUrl(flags.server);
-      } catch (error) {
-        throw new UsageError(`--server: ${(error as Error).message}`);
-      }
-      const folder = path.dirname(path.resolve(flags.db));
-      if (!fs.existsSync(folder))
-        throw new UsageError(`--db ${flags.db}: the folder ${folder} does not exist`);
-      await withClient(flags.db, serverUrl, async (client) => {
-        const paired = await client.pair(flags.code, flags.name === undefined ? {} : { name: flags.name });
-        printJson(paired);
-      });
-    });
+    .action(async (flags: PairFlags) => (await run()).runPair(flags));
 
   program
     .command('sync')
@@ -113,39 +38,7 @@ export function registerDeviceCommands(program: Command): void {
         'object a line, for programs) or none',
       'lines',
     )
-    .action(async (flags: { db: string; pullOnly?: boolean; discardLocal?: boolean; progress: string }) => {
-      if (flags.discardLocal && !flags.pullOnly)
-        throw new UsageError('--discard-local goes with --pull-only');
-      if (!PROGRESS_KINDS.includes(flags.progress as ProgressKind))
-        throw new UsageError(
-          `--progress must be one of ${PROGRESS_KINDS.join(', ')}, not "${flags.progress}"`,
-        );
-      requireFile(flags.db);
-      await withClient(flags.db, undefined, async (client) => {
-        if (!client.paired) {
-          throw new UsageError(`--db ${flags.db} is not paired with a server; run "tillsync pair" first`);
-        }
-        // An attached legacy database (`tillsync attach`) is brought in step around the cycle, as the agent does.
-        // Its time counts in `durationMs`, and a row its database refuses makes the cycle fail (`rejected`).
-        const bridge = new LegacyBridgeRunner({ dbPath: flags.db, logger: stderrLogger() });
-        const progress = reportProgress(client, flags.progress as ProgressKind);
-        let summary: SyncSummary;
-        try {
-          const entry = await withLegacyBridge(client, bridge)
-            .runCycle(
-              flags.pullOnly
-                ? { trigger: 'manual', pullOnly: true, discardLocal: flags.discardLocal === true }
-                : { trigger: 'manual' },
-            )
-            .finally(() => bridge.close());
-          summary = toSummary(entry);
-        } finally {
-          progress.stop();
-        }
-        printJson(summary);
-        if (!summary.ok) process.exitCode = 1;
-      });
-    });
+    .action(async (flags: SyncFlags) => (await run()).runSync(flags));
 
   const device = program
     .command('device')
@@ -154,16 +47,7 @@ export function registerDeviceCommands(program: Command): void {
         'another device pushes) and serves its local API; prints its URL when ready, stops on SIGTERM',
     );
   for (const setting of Object.values(DEVICE_SETTINGS)) device.addOption(optionFor(setting));
-  device.action(async (flags: Record<string, unknown>) => {
-    const options = agentOptions(flags);
-    const agent = await startDeviceAgent({ ...options, logger: stderrLogger() }).catch((error: unknown) => {
-      if (error instanceof NoServerError) throw new UsageError(error.message);
-      throw usageErrorOfFile(options.dbPath, error);
-    });
-    process.stdout.write(`tillsync device: listening on ${agent.url}\n`);
-    await untilStopSignal();
-    await agent.close();
-  });
+  device.action(async (flags: Record<string, unknown>) => (await run()).runDevice(flags));
 
   program
     .command('status')
@@ -173,135 +57,5 @@ export function registerDeviceCommands(program: Command): void {
         'its database refuses, tried again every cycle)',
     )
     .requiredOption('--db <file>', "the device's SQLite file")
-    .action(async (flags: { db: string }) => {
-      requireFile(flags.db);
-      await withClient(flags.db, undefined, (client) => {
-        const legacy = readLegacyStatus(flags.db);
-        printJson(legacy === null ? client.status : { ...client.status, legacy });
-        return Promise.resolve();
-      });
-    });
-}
-
-function agentOptions(flags: Record<string, unknown>): DeviceAgentOptions {
-  const read = <T>(setting: Setting<T>): T | undefined => readSetting(setting, flags);
-  const server = read(DEVICE_SETTINGS.server);
-  const db = read(DEVICE_SETTINGS.db);
-  if (server === undefined && (db === undefined || !fs.existsSync(db)))
-    throw new UsageError('give the server to sync with: --server URL');
-  if (db === undefined) throw new UsageError("give the device's SQLite file: --db FILE");
-  const folder = path.dirname(path.resolve(db));
-  if (!fs.existsSync(folder)) throw new UsageError(`--db ${db}: the folder ${folder} does not exist`);
-  const pairCode = read(DEVICE_SETTINGS.pair);
-  const name = read(DEVICE_SETTINGS.name);
-  const interval = read(DEVICE_SETTINGS.interval);
-  const port = read(DEVICE_SETTINGS.port);
-  if (name !== undefined && pairCode === undefined) throw new UsageError('--name goes with --pair');
-  const page = webAssetsDir('device');
-  return {
-    dbPath: db,
-    ...(server !== undefined ? { serverUrl: server } : {}),
-    ...(pairCode !== undefined ? { pairCode } : {}),
-    ...(name !== undefined ? { name } : {}),
-    ...(interval !== undefined ? { intervalMs: interval * 1000 } : {}),
-    ...(port !== undefined ? { port } : {}),
-    ...(page !== null ? { webRoot: page } : {}),
-  };
-}
-
-/** The agent's log: one JSON object a line on stderr (stdout carries only the ready line). */
-function stderrLogger(): DeviceLogger {
-  const write =
-    (level: string) =>
-    (fields: Record<string, unknown>, message: string): void => {
-      process.stderr.write(
-        `${JSON.stringify({ level, time: new Date().toISOString(), ...fields, msg: message })}\n`,
-      );
-    };
-  return { info: write('info'), warn: write('warn'), error: write('error') };
-}
-
-function requireFile(file: string): void {
-  if (!fs.existsSync(file)) throw new UsageError(`--db ${file}: there is no such file`);
-}
-
-/** A file that is not SQLite (or cannot be opened) as a usage error; any other error as it is. */
-function usageErrorOfFile(dbPath: string, error: unknown): unknown {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CANTOPEN') {
-    return new UsageError(`--db ${dbPath}: not a SQLite database that can be opened`);
-  }
-  return error;
-}
-
-/** Opens the device file (a file that is not SQLite is a usage error), runs `fn`, and closes it. */
-async function withClient(
-  dbPath: string,
-  serverUrl: string | undefined,
-  fn: (client: SyncClient) => Promise<void>,
-): Promise<void> {
-  let client: SyncClient;
-  try {
-    client = createSyncClient(serverUrl === undefined ? { dbPath } : { dbPath, serverUrl });
-  } catch (error) {
-    throw usageErrorOfFile(dbPath, error);
-  }
-  try {
-    await fn(client);
-  } finally {
-    await client.close();
-  }
-}
-
-const PROGRESS_KINDS = ['lines', 'json', 'none'] as const;
-type ProgressKind = (typeof PROGRESS_KINDS)[number];
-/**
- * How often `tillsync sync` tells how far it got (`TILLSYNC_PROGRESS_EVERY_MS` sets it, for programs that
- * want it more often); a sync shorter than this prints nothing but its summary.
- */
-function progressEveryMs(): number {
-  const text = process.env.TILLSYNC_PROGRESS_EVERY_MS;
-  const value = text === undefined || text === '' ? 1000 : Number(text);
-  if (!Number.isInteger(value) || value < 10)
-    throw new UsageError(`TILLSYNC_PROGRESS_EVERY_MS must be a whole number of ms from 10, not "${text}"`);
-  return value;
-}
-
-/**
- * Tells on stderr, each second, what the cycle running on `client` has done so far: "pulled 12,000 rows so
- * far" (on a terminal, the line is rewritten in place), or a JSON object a line. stdout keeps only the summary.
- */
-function reportProgress(client: SyncClient, kind: ProgressKind): { stop: () => void } {
-  if (kind === 'none') return { stop: () => {} };
-  const everyMs = progressEveryMs();
-  const started = Date.now();
-  const terminal = kind === 'lines' && process.stderr.isTTY;
-  const count = new Intl.NumberFormat('en');
-  let wrote = false;
-  const timer = setInterval(() => {
-    const progress = client.progress;
-    if (!progress) return;
-    const elapsedMs = Date.now() - started;
-    if (kind === 'json') {
-      process.stderr.write(`${JSON.stringify({ progress: { ...progress, elapsedMs } })}\n`);
-      return;
-    }
-    const parts = [
-      ...(progress.pushed > 0 ? [`pushed ${count.format(progress.pushed)}`] : []),
-      `pulled ${count.format(progress.pulled)}`,
-    ];
-    const line = `tillsync sync: ${parts.join(', ')} rows so far (${Math.round(elapsedMs / 1000)} s)`;
-    process.stderr.write(terminal ? `\r\x1b[2K${line}` : `${line}\n`);
-    wrote = true;
-  }, everyMs);
-  return {
-    stop: () => {
-      clearInterval(timer);
-      if (terminal && wrote) process.stderr.write('\n');
-    },
-  };
-}
-
-function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
+    .action(async (flags: { db: string }) => (await run()).runStatus(flags));
 }

@@ -7,7 +7,7 @@ import {
   type SyncJobOperation,
   type SyncJobQueue,
   type SyncJobStatus,
-} from '@tillsync/protocol';
+} from '@tillsync/protocol/sync-job-names';
 import type { EnqueueSyncJobOptions, QueueConcurrency, SyncJobType } from '@tillsync/jobs';
 import type { OfflineSyncJobs, ServerJobsOptions, Storage } from '@tillsync/server';
 import { Option, type Command } from 'commander';

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import { parseSchema, SchemaChangeError, SchemaError, type SyncSchema } from '@tillsync/protocol';
+import type * as Protocol from '@tillsync/protocol';
+import type { SyncSchema } from '@tillsync/protocol';
 import type { Accounts, RateLimit, RateLimits, ServerOptions, Storage } from '@tillsync/server';
 import type { Command } from 'commander';
 import {
@@ -113,14 +114,15 @@ export function registerServerCommands(program: Command): void {
     .description('run the cloud server (prints its URL when it is ready)');
   for (const setting of Object.values(SERVE_SETTINGS)) serve.addOption(optionFor(setting));
   serve.action(async (flags: Record<string, unknown>) => {
-    const options = serveOptions(flags);
+    const protocol = await import('@tillsync/protocol');
+    const options = serveOptions(protocol, flags);
     const { startServer } = await import('@tillsync/server');
     let server: Awaited<ReturnType<typeof startServer>>;
     try {
       server = await startServer({ ...options, jobs: await serveJobOptions(flags) });
     } catch (error) {
       // The schema given cannot be served on this database: the command was called wrongly, nothing changed.
-      if (error instanceof SchemaChangeError)
+      if (error instanceof protocol.SchemaChangeError)
         throw new UsageError(`--schema ${settingsSchemaName(flags)}: ${error.message}`);
       throw error;
     }
@@ -184,7 +186,7 @@ export function registerServerCommands(program: Command): void {
     });
 }
 
-function serveOptions(flags: Record<string, unknown>): ServerOptions {
+function serveOptions(protocol: typeof Protocol, flags: Record<string, unknown>): ServerOptions {
   const settings = Object.fromEntries(
     Object.entries(SERVE_SETTINGS).map(([name, setting]) => [
       name,
@@ -199,7 +201,7 @@ function serveOptions(flags: Record<string, unknown>): ServerOptions {
   if (settings.databaseUrl !== undefined) options.databaseUrl = settings.databaseUrl;
   if (settings.port !== undefined) options.port = settings.port;
   if (settings.host !== undefined) options.host = settings.host;
-  if (settings.schema !== undefined) options.schema = readSchemaFile(settings.schema);
+  if (settings.schema !== undefined) options.schema = readSchemaFile(protocol, settings.schema);
   if (settings.acceptBreakingSchema !== undefined)
     options.acceptBreakingSchema = settings.acceptBreakingSchema;
   if (settings.accessTokenTtl !== undefined) options.accessTokenTtlSec = settings.accessTokenTtl;
@@ -223,7 +225,7 @@ function settingsSchemaName(flags: Record<string, unknown>): string {
   return readSetting(SERVE_SETTINGS.schema, flags) ?? '(the built-in shop schema)';
 }
 
-function readSchemaFile(file: string): SyncSchema {
+function readSchemaFile({ parseSchema, SchemaError }: typeof Protocol, file: string): SyncSchema {
   let parsed: unknown;
   try {
     parsed = JSON.parse(fs.readFileSync(file, 'utf8'));

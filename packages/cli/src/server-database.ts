@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import { ProtocolError } from '@tillsync/protocol';
 import type { Storage, StorageLocation } from '@tillsync/server';
 import { parsePgliteUrl } from '@tillsync/server/pglite-url';
 import type { Command } from 'commander';
@@ -64,6 +63,7 @@ export async function withServerDatabase(
   work: (storage: Storage) => Promise<void>,
 ): Promise<void> {
   const { openStorage } = await import('@tillsync/server');
+  const { ProtocolError } = await import('@tillsync/protocol');
   let storage: Storage;
   try {
     storage = await openStorage(location);
