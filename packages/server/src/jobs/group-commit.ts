@@ -1,9 +1,10 @@
 import { CompiledQuery, type Kysely } from 'kysely';
 import type { Database } from '../storage/database.js';
-import type { SqlEngine } from '../storage/sql-engine.js';
+import type { Durability, SqlEngine } from '../storage/sql-engine.js';
 
 interface Pending {
   readonly work: (trx: Kysely<Database>) => Promise<unknown>;
+  readonly durability: Durability;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -31,8 +32,11 @@ const MAX_LOCK_PAUSE_MS = 4;
  * asks again as soon as the other's commit reaches the write-ahead log, rather than after a guessed pause, so
  * the lock is not left idle and a process that writes less often (the server, between workers) gets its turn.
  *
+ * Each piece says how its commit must survive a power cut ({@link Durability}): a batch of `lazy` pieces
+ * alone commits unsynced, any `synced` piece makes its whole batch's commit synced.
+ *
  * Work must only use the database: it runs one after another on the shared connection. SQLite only (one
- * writer at a time anyway); on PostgreSQL each piece has its own transaction.
+ * writer at a time anyway); on PostgreSQL each piece has its own transaction, synced.
  */
 export class GroupCommit {
   readonly #engine: SqlEngine;
@@ -49,12 +53,17 @@ export class GroupCommit {
     this.#run = engine.runStatement ?? notSqlite;
   }
 
-  run<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` in a transaction of its own or shared. `durability`: `lazy` only for writes that nobody is
+   * told about and that are redone when a power cut drops them (a job's claim, start, end, renewal; a
+   * schedule's tick); anything that writes synced rows, or whose result a client is told, is `synced`.
+   */
+  run<T>(work: (trx: Kysely<Database>) => Promise<T>, durability: Durability = 'synced'): Promise<T> {
     // PostgreSQL runs transactions side by side: sharing one would only make them wait on each other's row
     // locks (and deadlock when two batches lock rows in different orders).
     if (!this.#engine.dialect.writeIsSerialised) return this.#engine.write(work);
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      this.#queue.push({ work, durability, resolve: resolve as (value: unknown) => void, reject });
       if (!this.#draining) {
         this.#draining = true;
         setImmediate(() => void this.#drain());
@@ -83,15 +92,23 @@ export class GroupCommit {
       let outcomes: Outcome[] | null = null;
       try {
         outcomes = await this.#engine.db.connection().execute(async (connection) => {
-          if (!this.#begin(run, Date.now() > deadline)) return null;
-          batch = this.#queue.splice(0, MAX_BATCH);
+          // The batch is what is queued when the transaction begins (nothing runs between here and there).
+          const lazy = this.#queue.slice(0, MAX_BATCH).every((pending) => pending.durability === 'lazy');
+          if (lazy) this.#setDurability('lazy');
           try {
-            const done = await runPieces(run, connection, batch);
-            run('commit');
-            return done;
-          } catch (error) {
-            run('rollback');
-            throw error;
+            if (!this.#begin(run, Date.now() > deadline)) return null;
+            batch = this.#queue.splice(0, MAX_BATCH);
+            try {
+              const done = await runPieces(run, connection, batch);
+              run('commit');
+              return done;
+            } catch (error) {
+              run('rollback');
+              throw error;
+            }
+          } finally {
+            // The connection's other writers (pushes) commit synced.
+            if (lazy) this.#setDurability('synced');
           }
         });
       } catch (error) {
@@ -113,6 +130,10 @@ export class GroupCommit {
       await (this.#engine.writeLockMayBeFree?.(pause) ??
         new Promise((resolve) => setTimeout(resolve, pause)));
     }
+  }
+
+  #setDurability(durability: Durability): void {
+    this.#engine.setDurability?.(durability);
   }
 
   /**

@@ -14,7 +14,7 @@ import type {
   StartResult,
   TenantJobStore,
 } from '@tillsync/jobs';
-import type { SqlEngine } from '../storage/sql-engine.js';
+import type { Durability, SqlEngine } from '../storage/sql-engine.js';
 import { GroupCommit, SharedWrite, type Outcome } from './group-commit.js';
 import type { JobTables, JobsDatabase } from './job-tables.js';
 import { claimByIds, type ClaimByIdAsked } from './store/claim-by-id.js';
@@ -79,7 +79,7 @@ export class SqlJobStore implements JobStore {
     this.#engine = engine;
     this.#groupCommit = new GroupCommit(engine);
     this.#endsClaimed = new SharedWrite(
-      (work) => this.#groupCommit.run(work),
+      (work) => this.#groupCommit.run(work, 'lazy'),
       (trx, asked) => endClaimedJobs(trx.withTables<JobTables>(), asked),
     );
     this.#jobInserts = new SharedWrite(
@@ -100,9 +100,14 @@ export class SqlJobStore implements JobStore {
     return this.#engine.db.withTables<JobTables>();
   }
 
-  /** Writes of the same moment share one commit (see {@link GroupCommit}), each still all or nothing. */
-  #write<T>(work: (trx: Kysely<JobsDatabase>) => Promise<T>): Promise<T> {
-    return this.#groupCommit.run((trx) => work(trx.withTables<JobTables>()));
+  /**
+   * Writes of the same moment share one commit (see {@link GroupCommit}), each still all or nothing.
+   * `durability`: `lazy` for the queue's own transitions, which write no synced rows and tell nobody: one a
+   * power cut drops is redone (a claim or start by the lease that lapses, an end by the job run again, a
+   * schedule's tick by the next look at the schedule).
+   */
+  #write<T>(work: (trx: Kysely<JobsDatabase>) => Promise<T>, durability: Durability = 'synced'): Promise<T> {
+    return this.#groupCommit.run((trx) => work(trx.withTables<JobTables>()), durability);
   }
 
   /** Up to `limit` tenant ids, for commands that pick the only tenant of a database. */
@@ -177,7 +182,7 @@ export class SqlJobStore implements JobStore {
     tick: { readonly tenantId: string; readonly name: string; readonly at: number },
     job: NewJobRecord,
   ): Promise<boolean> {
-    return this.#write((trx) => fireScheduleTick(trx, tick, job));
+    return this.#write((trx) => fireScheduleTick(trx, tick, job), 'lazy');
   }
 
   /** Saves (replacing) a job type's webhook secret hash for a tenant. */
@@ -207,7 +212,7 @@ export class SqlJobStore implements JobStore {
   }
 
   claim(request: ClaimRequest): Promise<ClaimedJob[]> {
-    return this.#write((trx) => claimJobs(trx, this.#engine, request));
+    return this.#write((trx) => claimJobs(trx, this.#engine, request), 'lazy');
   }
 
   /**
@@ -220,7 +225,7 @@ export class SqlJobStore implements JobStore {
     if (!claims) {
       const engine = this.#engine;
       claims = new SharedWrite(
-        (work) => this.#groupCommit.run(work),
+        (work) => this.#groupCommit.run(work, 'lazy'),
         (trx, asked) => claimByIds(trx.withTables<JobTables>(), asked, engine),
       );
       this.#claimsById.set(key, claims);
@@ -229,7 +234,7 @@ export class SqlJobStore implements JobStore {
   }
 
   start(claim: JobClaim, lockKeys: readonly string[], now: number, retryAt: number): Promise<StartResult> {
-    return this.#write((trx) => startJob(trx, { claim, lockKeys, now, retryAt }));
+    return this.#write((trx) => startJob(trx, { claim, lockKeys, now, retryAt }), 'lazy');
   }
 
   endClaimed(
@@ -246,15 +251,15 @@ export class SqlJobStore implements JobStore {
 
   async renewLeases(claims: readonly JobClaim[], until: number): Promise<void> {
     if (claims.length === 0) return;
-    await this.#write((trx) => renewLeases(trx, claims, until));
+    await this.#write((trx) => renewLeases(trx, claims, until), 'lazy');
   }
 
   promoteDueRetries(now: number): Promise<number> {
-    return this.#write((trx) => promoteRetries(trx, now));
+    return this.#write((trx) => promoteRetries(trx, now), 'lazy');
   }
 
   takeForDispatch(request: DispatchRequest): Promise<DispatchItem[]> {
-    return this.#write((trx) => takeForDispatch(trx, request));
+    return this.#write((trx) => takeForDispatch(trx, request), 'lazy');
   }
 
   nextReadyAt(queues: readonly SyncJobQueue[]): Promise<number | null> {

@@ -39,8 +39,23 @@ export interface SqlEngine {
    * without sleeping past the moment it is free.
    */
   readonly writeLockMayBeFree?: (ms: number) => Promise<void>;
+  /**
+   * SQLite: how the commits this connection makes from now on reach the disk, until set again (never inside a
+   * transaction; see {@link Durability}). Every commit is `synced` unless its writer asks otherwise.
+   */
+  readonly setDurability?: (durability: Durability) => void;
   close(): Promise<void>;
 }
+
+/**
+ * How a commit must survive a power cut. `synced`: it is on disk before the commit returns (SQLite
+ * `synchronous = FULL`), as every commit whose data a device or a client is told about must be. `lazy`: it is
+ * written but synced only by the next synced commit or checkpoint (SQLite `synchronous = NORMAL`; in WAL mode
+ * a synced commit syncs the lazy ones before it too), so a power cut may drop it: only for writes that the
+ * system redoes by itself when they vanish, such as a job's claim, start and end, which its lease brings back.
+ * PostgreSQL commits are synced.
+ */
+export type Durability = 'synced' | 'lazy';
 
 /** Brings the database to the latest migration; fails with the first migration's error. */
 export async function migrateToLatest(engine: SqlEngine): Promise<void> {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely } from 'kysely';
 import type { Database } from '../database.js';
-import type { SqlEngine } from '../sql-engine.js';
+import type { Durability, SqlEngine } from '../sql-engine.js';
 import { SqliteKyselyDialect, sqliteDialect } from './sqlite-dialect.js';
 
 /**
@@ -21,8 +21,9 @@ export function openSqliteEngine(filePath: string): SqlEngine {
   // FULL: every commit is synced to disk before it returns, so a push is on disk before its answer goes out.
   // With NORMAL a power cut may drop the commits since the last checkpoint, pushes the server has already
   // acknowledged among them: the device, having marked those rows clean, would never send them again
-  // (BENCHMARKS.md, "Durability", gives the cost; the simulation's power cuts are the test).
-  database.pragma('synchronous = FULL');
+  // (BENCHMARKS.md, "Durability", gives the cost; the simulation's power cuts are the test). Only the job
+  // store's own transitions commit lazily, at NORMAL (see `setDurability`).
+  database.pragma(SYNCHRONOUS.synced);
   database.pragma('busy_timeout = 10000');
   database.pragma('foreign_keys = ON');
   const logWatch = filePath === ':memory:' ? null : new LogWatch(`${filePath}-wal`);
@@ -57,6 +58,7 @@ export function openSqliteEngine(filePath: string): SqlEngine {
     lockTenant: () => Promise.resolve(),
     queryRowArrays: (query) => arrayStatements.prepare(query.sql).all(query.parameters) as unknown[][],
     runStatement,
+    setDurability: (durability) => runStatement(`pragma ${SYNCHRONOUS[durability]}`),
     ...(logWatch ? { writeLockMayBeFree: (ms: number) => logWatch.change(ms) } : {}),
     close: async () => {
       logWatch?.close();
@@ -64,6 +66,12 @@ export function openSqliteEngine(filePath: string): SqlEngine {
     },
   };
 }
+
+/** The `synchronous` setting of each {@link Durability}: FULL syncs the log at every commit, NORMAL does not. */
+const SYNCHRONOUS: Readonly<Record<Durability, string>> = {
+  synced: 'synchronous = FULL',
+  lazy: 'synchronous = NORMAL',
+};
 
 /**
  * Watches a database's write-ahead log: every commit, of any process, writes to it before it lets go of
