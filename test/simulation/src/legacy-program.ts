@@ -180,14 +180,18 @@ export class LegacyProgram {
     const device = world.devices.at(-1) as SimDevice;
     const program = new LegacyProgram(device, path.join(world.folder, LEGACY_FILE), random);
     program.#database.exec(LEGACY_SCHEMA);
-    // Its past: categories (one under another), articles, a client, and a sale.
-    for (let write = 0; write < 8; write++) {
-      program.write(
-        (['category', 'category', 'article', 'article', 'article', 'client', 'sale', 'category'] as const)[
-          write
-        ] as ProgramWrite,
-      );
-    }
+    // Its past: categories (perhaps one under another), articles, a client, and a sale.
+    const past: readonly ProgramWrite[] = [
+      'category',
+      'category',
+      'article',
+      'article',
+      'article',
+      'client',
+      'sale',
+      'category',
+    ];
+    for (const kind of past) program.write(kind);
     device.bridge();
     await attachLegacyDatabase({ dbPath: device.dbPath, map: LEGACY_MAP, mapFolder: world.folder });
     world.note(`device ${device.index} is the shop program's till: its own database, attached by a map`);
@@ -265,9 +269,8 @@ export class LegacyProgram {
             }));
             const total = priced.reduce((sum, line) => sum + Math.round(line.price * 100) * line.qty, 0);
             const receipt = Number(
-              db
-                .prepare('INSERT INTO Receipt (Total, SoldAt) VALUES (?, ?)')
-                .run(total / 100, soldAt).lastInsertRowid,
+              db.prepare('INSERT INTO Receipt (Total, SoldAt) VALUES (?, ?)').run(total / 100, soldAt)
+                .lastInsertRowid,
             );
             for (const line of priced) {
               db.prepare('INSERT INTO ReceiptLine (ReceiptNo, ArtNo, Qty, Price) VALUES (?, ?, ?, ?)').run(
@@ -298,7 +301,10 @@ export class LegacyProgram {
       case 'rename-article': {
         const artNo = hot('Article', 'ArtNo');
         if (artNo === undefined) return 'program: no article to rename';
-        db.prepare('UPDATE Article SET Title = ? WHERE ArtNo = ?').run(`renamed ${random.below(1000)}`, artNo);
+        db.prepare('UPDATE Article SET Title = ? WHERE ArtNo = ?').run(
+          `renamed ${random.below(1000)}`,
+          artNo,
+        );
         return `program: rename article ${artNo}`;
       }
       case 'reprice-article': {
@@ -310,9 +316,9 @@ export class LegacyProgram {
       case 'retire-article': {
         const artNo = random.pick(keys('SELECT ArtNo FROM Article'));
         if (artNo === undefined) return 'program: no article to retire';
-        db.prepare("UPDATE Article SET Active = CASE Active WHEN 'Y' THEN 'N' ELSE 'Y' END WHERE ArtNo = ?").run(
-          artNo,
-        );
+        db.prepare(
+          "UPDATE Article SET Active = CASE Active WHEN 'Y' THEN 'N' ELSE 'Y' END WHERE ArtNo = ?",
+        ).run(artNo);
         return `program: article ${artNo} retired or back`;
       }
       case 'client': {

@@ -662,7 +662,8 @@ export class World {
 /** Makes `julianday('now')` on a connection read `now` (ms), as the capture triggers call it. */
 function readClock(db: Database.Database, now: () => number): void {
   db.function('julianday', { deterministic: false }, (value: unknown) => {
-    if (value !== 'now') throw new Error(`the simulation's julianday() knows only 'now', not ${String(value)}`);
+    if (value !== 'now')
+      throw new Error(`the simulation's julianday() knows only 'now', not ${String(value)}`);
     return now() / 86_400_000 + 2440587.5;
   });
 }
@@ -677,7 +678,10 @@ const clockedConnections = new WeakSet<Database.Database>();
  */
 function stampWithClock(dbPath: string, now: () => number): void {
   if (clockedFiles.size === 0) {
-    const prototype = Database.prototype as unknown as Record<'prepare' | 'exec', (...args: unknown[]) => unknown>;
+    const prototype = Database.prototype as unknown as Record<
+      'prepare' | 'exec',
+      (...args: unknown[]) => unknown
+    >;
     for (const name of ['prepare', 'exec'] as const) {
       const original = prototype[name];
       prototype[name] = function (this: Database.Database, ...args: unknown[]): unknown {
