@@ -418,9 +418,10 @@ export class SimDevice {
         );
       }
     }
-    // A restarted process finds the lease of the one that died: its pid is this (live) process's, so the
-    // simulation does what the operating system does for a real crash and lets the lease go.
-    db.prepare("DELETE FROM _sync_state WHERE key = 'cycle_lease'").run();
+    // A restarted process finds the leases of the one that died (its cycle's, its bridge's: a power cut may
+    // take a lease's release and keep its taking): their pid is this (live) process's, so the simulation
+    // does what the operating system does for a real crash and lets them go.
+    db.prepare("DELETE FROM _sync_state WHERE key IN ('cycle_lease', 'adopt_lease')").run();
     return client;
   }
 }
