@@ -21,6 +21,20 @@ const ONCE_FAILED: readonly (SeedOptions & { readonly found: string })[] = [
     found:
       'with the embedded server at synchronous = NORMAL, a power cut dropped pushes it had already acknowledged',
   },
+  {
+    seed: 61_000_030,
+    steps: 13,
+    devices: 2,
+    found:
+      "a power cut took the shop program's changes the bridge had brought into the device file (not yet synced) after their changelog entries were gone from the program's database: they never reached the fleet",
+  },
+  {
+    seed: 61_000_004,
+    steps: 30,
+    devices: 2,
+    found:
+      "the same power cut after a bring-in left the program's sale and its stock change out of the fleet for good",
+  },
 ];
 
 let template: Template;

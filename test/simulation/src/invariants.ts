@@ -22,12 +22,12 @@ const COUNTER_COLUMNS = new Set(['stock']);
 const EMPTY_CHECKSUM: TableChecksum = { count: 0, sum: formatChecksum(0n) };
 
 /** A row as the server holds it, tombstones included. */
-interface ServerRow {
+export interface ServerRow {
   readonly values: RowValues | null;
   readonly updatedAt: string;
 }
 
-async function serverRows(world: World): Promise<Map<string, Map<string, ServerRow>>> {
+export async function serverRows(world: World): Promise<Map<string, Map<string, ServerRow>>> {
   const store = world.server.storage.sync.forTenant(world.tenantId);
   const rows = new Map<string, Map<string, ServerRow>>(TABLES.map((table) => [table, new Map()]));
   let since = 0;

@@ -1,4 +1,5 @@
 import { checkInvariants } from './invariants.js';
+import { LEGACY_SEED_SALT, LegacyProgram } from './legacy-program.js';
 import { SeededRandom } from './random.js';
 import { Workload } from './workload.js';
 import {
@@ -103,14 +104,19 @@ class FaultyNetwork implements NetworkPolicy {
   readonly counts: Record<string, number> = {};
   readonly #random: SeededRandom;
   readonly #world: World;
-  readonly #workload: Workload;
+  readonly #write: (device: SimDevice) => string;
   /** Null when power cuts are off. */
   readonly #power: SeededRandom | null;
 
-  constructor(random: SeededRandom, world: World, workload: Workload, power: SeededRandom | null) {
+  constructor(
+    random: SeededRandom,
+    world: World,
+    write: (device: SimDevice) => string,
+    power: SeededRandom | null,
+  ) {
     this.#random = random;
     this.#world = world;
-    this.#workload = workload;
+    this.#write = write;
     this.#power = power;
   }
 
@@ -129,7 +135,7 @@ class FaultyNetwork implements NetworkPolicy {
 
   writeMeanwhile(deviceIndex: number): void {
     const device = this.#world.devices[deviceIndex] as SimDevice;
-    this.#world.note(`device ${deviceIndex} writes meanwhile: ${this.#workload.write(device)}`);
+    this.#world.note(`device ${deviceIndex} writes meanwhile: ${this.#write(device)}`);
   }
 }
 
@@ -155,7 +161,12 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
   const upgradeAtStep = rollout.chance(0.5)
     ? rollout.between(Math.floor(options.steps / 4), Math.floor((3 * options.steps) / 4))
     : -1;
-  const network = new FaultyNetwork(random, world, workload, power);
+  // Whether a till runs a shop program with its own database, and what that program writes, come from a
+  // generator of their own.
+  const legacy = await LegacyProgram.adopt(world, new SeededRandom(options.seed ^ LEGACY_SEED_SALT));
+  const write = (device: SimDevice): string =>
+    legacy?.device === device ? legacy.write() : workload.write(device);
+  const network = new FaultyNetwork(random, world, write, power);
   world.policy = network;
   // What a power cut took from a device never happened, as far as the counters' oracle knows.
   world.onDeviceCommitsLost = (deviceIndex, survived) => workload.stock.forget(deviceIndex, survived);
@@ -211,7 +222,7 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
       count(kind);
       switch (kind) {
         case 'write':
-          world.note(`device ${device.index} writes: ${workload.write(device)}`);
+          world.note(`device ${device.index} writes: ${write(device)}`);
           break;
         case 'sync':
         case 'pull-only':
@@ -269,12 +280,18 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
       problems.push(
         `did not quiesce in ${QUIESCE_ROUNDS} rounds of syncs: ${lastErrors.join(' | ') || 'changes kept moving'}`,
       );
-    problems = [...problems, ...(await checkInvariants(world, workload.stock, checksumRepairs))];
+    const stock = legacy ? legacy.stockWith(workload.stock) : workload.stock;
+    problems = [
+      ...problems,
+      ...(await checkInvariants(world, stock, checksumRepairs)),
+      ...(legacy ? await legacy.check(world) : []),
+    ];
   } catch (error) {
     problems.push(
       `the simulation itself failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
     );
   } finally {
+    legacy?.close();
     await world.close().catch(() => {});
   }
   return {

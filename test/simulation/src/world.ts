@@ -1,9 +1,18 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { SHOP_SCHEMA, type SyncSchema } from '@tillsync/protocol';
 import { startServer, type RunningServer, type ServerOptions } from '@tillsync/server';
-import { createSyncClient, type FetchFunction, type SyncClient, type SyncLogEntry } from '@tillsync/client';
+import {
+  LegacyBridgeRunner,
+  createSyncClient,
+  withLegacyBridge,
+  type FetchFunction,
+  type SyncClient,
+  type SyncLogEntry,
+  type SyncWorkerClient,
+} from '@tillsync/client';
 import { Disk } from './disk.js';
 
 /**
@@ -147,21 +156,43 @@ function deviceFile(folder: string, index: number): string {
 }
 
 /**
- * The shop's schema at its second version: an additive change (PROTOCOL.md §2, schema), a new optional
- * column, that the simulation rolls out in the middle of a schedule while some tills are offline.
+ * The shop's schema as the simulated server serves it: the built-in one, with categories under categories
+ * (an optional self-reference, which the shop program's database has: legacy-program.ts).
  */
-export const SHOP_SCHEMA_V2: SyncSchema = {
-  version: SHOP_SCHEMA.version + 1,
+export const SIMULATION_SCHEMA: SyncSchema = {
+  ...SHOP_SCHEMA,
   tables: {
     ...SHOP_SCHEMA.tables,
-    products: {
-      ...SHOP_SCHEMA.tables.products,
-      columns: { ...SHOP_SCHEMA.tables.products?.columns, barcode: { type: 'text' } },
+    categories: {
+      ...SHOP_SCHEMA.tables.categories,
+      columns: {
+        ...SHOP_SCHEMA.tables.categories?.columns,
+        parent_id: { type: 'text', references: 'categories' },
+      },
     },
   },
 };
 
-function serverOptions(dbPath: string, now: () => number, schema: SyncSchema = SHOP_SCHEMA): ServerOptions {
+/**
+ * The shop's schema at its second version: an additive change (PROTOCOL.md §2, schema), a new optional
+ * column, that the simulation rolls out in the middle of a schedule while some tills are offline.
+ */
+export const SHOP_SCHEMA_V2: SyncSchema = {
+  version: SIMULATION_SCHEMA.version + 1,
+  tables: {
+    ...SIMULATION_SCHEMA.tables,
+    products: {
+      ...SIMULATION_SCHEMA.tables.products,
+      columns: { ...SIMULATION_SCHEMA.tables.products?.columns, barcode: { type: 'text' } },
+    },
+  },
+};
+
+function serverOptions(
+  dbPath: string,
+  now: () => number,
+  schema: SyncSchema = SIMULATION_SCHEMA,
+): ServerOptions {
   return {
     dbPath,
     schema,
@@ -231,7 +262,13 @@ export class SimDevice {
   skewMs = 0;
   /** Counts the writes the sync makes while applying, to crash inside the n-th. */
   applyCrashCountdown: number | null = null;
+  /**
+   * Whether a shop program's database is attached to this device's file (legacy-program.ts): then every
+   * cycle runs framed by the bridge, as the device agent runs it. Set by {@link bridge}.
+   */
+  bridged = false;
   #client: SyncClient | null = null;
+  #bridge: LegacyBridgeRunner | null = null;
   #crash: (() => void) | null = null;
   readonly #world: World;
 
@@ -251,13 +288,22 @@ export class SimDevice {
     return this.#world.time + this.skewMs;
   }
 
+  /**
+   * Makes this the till whose file a shop program's database is attached to: its cycles run framed by the
+   * bridge, and every connection opened on its file (the bridge's, an attach's) stamps with its clock.
+   */
+  bridge(): void {
+    this.bridged = true;
+    stampWithClock(this.dbPath, () => this.now());
+  }
+
   /** Runs one cycle, or reports the crash the network or an apply made in the middle of it. */
   async runCycle(pullOnly: boolean): Promise<CycleEnd> {
     const client = this.client;
     const crashed = new Promise<CycleEnd>((resolve) => {
       this.#crash = () => resolve({ crashed: true });
     });
-    const cycle = client
+    const cycle = this.#bridged(client)
       .runCycle({ trigger: 'manual', ...(pullOnly ? { pullOnly: true } : {}) })
       .then((entry): CycleEnd => ({ entry }));
     // The crashed client's cycle may still fail on its closed file; that is the crash, not news.
@@ -285,6 +331,9 @@ export class SimDevice {
     if (powerCut) this.#world.cutDevicePower(this);
     // Closed before the abandoned cycle gets another turn of the event loop.
     client.database.close();
+    const bridge = this.#bridge;
+    this.#bridge = null;
+    void bridge?.close();
     const crash = this.#crash;
     this.#crash = null;
     crash?.();
@@ -309,6 +358,32 @@ export class SimDevice {
     const client = this.#client;
     this.#client = null;
     await client?.close();
+    const bridge = this.#bridge;
+    this.#bridge = null;
+    await bridge?.close();
+  }
+
+  /**
+   * The client as the cycle runs it: for a bridged device, framed by the bridge (`withLegacyBridge`), whose
+   * part after the cycle never runs once the device crashed in it (the process is gone).
+   */
+  #bridged(client: SyncClient): SyncWorkerClient {
+    if (!this.bridged) return client;
+    this.#bridge ??= new LegacyBridgeRunner({ dbPath: this.dbPath });
+    const unlessCrashed: SyncWorkerClient = {
+      get status() {
+        return client.status;
+      },
+      get lastCycle() {
+        return client.lastCycle;
+      },
+      runCycle: async (request) => {
+        const entry = await client.runCycle(request);
+        return this.#client === client ? entry : never<SyncLogEntry>();
+      },
+      openChangeStream: (signal) => client.openChangeStream(signal),
+    };
+    return withLegacyBridge(unlessCrashed, this.#bridge);
   }
 
   #open(): SyncClient {
@@ -322,11 +397,7 @@ export class SimDevice {
     });
     const db = client.database;
     // The capture triggers stamp with SQLite's clock; this file's connection reads the device's instead.
-    db.function('julianday', { deterministic: false }, (value: unknown) => {
-      if (value !== 'now')
-        throw new Error(`the simulation's julianday() knows only 'now', not ${String(value)}`);
-      return this.now() / 86_400_000 + 2440587.5;
-    });
+    readClock(db, () => this.now());
     db.function('simulation_apply_point', { deterministic: false }, () => {
       if (this.applyCrashCountdown === null) return 0;
       this.applyCrashCountdown -= 1;
@@ -347,9 +418,10 @@ export class SimDevice {
         );
       }
     }
-    // A restarted process finds the lease of the one that died: its pid is this (live) process's, so the
-    // simulation does what the operating system does for a real crash and lets the lease go.
-    db.prepare("DELETE FROM _sync_state WHERE key = 'cycle_lease'").run();
+    // A restarted process finds the leases of the one that died (its cycle's, its bridge's: a power cut may
+    // take a lease's release and keep its taking): their pid is this (live) process's, so the simulation
+    // does what the operating system does for a real crash and lets them go.
+    db.prepare("DELETE FROM _sync_state WHERE key IN ('cycle_lease', 'adopt_lease')").run();
     return client;
   }
 }
@@ -437,7 +509,7 @@ export class World {
    * stop: the power goes, its file keeps what SQLite had synced, and a new server starts on what is left.
    */
   /** The schema the server enforces; {@link upgradeSchema} moves it to its second version. */
-  schema: SyncSchema = SHOP_SCHEMA;
+  schema: SyncSchema = SIMULATION_SCHEMA;
 
   /** Restarts the server with the schema's second version, as an owner rolling out an additive change. */
   async upgradeSchema(): Promise<void> {
@@ -580,9 +652,50 @@ export class World {
     }
     await this.#server.close();
     this.disk.unwatch(this.#dbPath);
-    for (const device of this.devices) this.disk.unwatch(device.dbPath);
+    for (const device of this.devices) {
+      this.disk.unwatch(device.dbPath);
+      clockedFiles.delete(device.dbPath);
+    }
     fs.rmSync(this.folder, { recursive: true, force: true });
   }
+}
+
+/** Makes `julianday('now')` on a connection read `now` (ms), as the capture triggers call it. */
+function readClock(db: Database.Database, now: () => number): void {
+  db.function('julianday', { deterministic: false }, (value: unknown) => {
+    if (value !== 'now')
+      throw new Error(`the simulation's julianday() knows only 'now', not ${String(value)}`);
+    return now() / 86_400_000 + 2440587.5;
+  });
+}
+
+/** Device files whose every connection reads a device's clock, and the connections already set. */
+const clockedFiles = new Map<string, () => number>();
+const clockedConnections = new WeakSet<Database.Database>();
+
+/**
+ * Every connection this process opens on `dbPath`, wherever it is opened (the bridge opens its own), reads
+ * `now` as its clock: better-sqlite3's `prepare` and `exec` set it before a connection's first statement.
+ */
+function stampWithClock(dbPath: string, now: () => number): void {
+  if (clockedFiles.size === 0) {
+    const prototype = Database.prototype as unknown as Record<
+      'prepare' | 'exec',
+      (...args: unknown[]) => unknown
+    >;
+    for (const name of ['prepare', 'exec'] as const) {
+      const original = prototype[name];
+      prototype[name] = function (this: Database.Database, ...args: unknown[]): unknown {
+        const clock = clockedFiles.get(this.name);
+        if (clock && !clockedConnections.has(this)) {
+          clockedConnections.add(this);
+          readClock(this, clock);
+        }
+        return original.apply(this, args);
+      };
+    }
+  }
+  clockedFiles.set(dbPath, now);
 }
 
 function pathOnly(request: WireRequest): string {

@@ -22,8 +22,10 @@ import { LegacyKeys } from './legacy-keys.js';
  * server changed, except those the program changed meanwhile, which go out with the next bring-in.
  *
  * What must stay true across a crash at any point:
- * - a changelog entry is deleted only after its row is in the device file and its `_sync_ids` entry is
- *   written: the device file's write carries a journal of those entries, finished first by the next run;
+ * - a changelog entry is deleted only after its row is in the device file, synced to disk (a power cut
+ *   must not take from the device file what the program's database no longer notes), and its `_sync_ids`
+ *   entry is written: the device file's write carries a journal of those entries, finished first by the
+ *   next run;
  * - a bring-out writes the legacy row, its `_sync_ids` entry and shadow in one legacy transaction, and the
  *   inbox entry is deleted after it, so doing it again writes nothing new;
  * - the bridge's legacy writes are not captured again (the triggers skip them), nor the bring-in's device
@@ -178,7 +180,10 @@ export class LegacyBridge {
 
       const journal: JournalEntry[] = [];
       const created = new Set<string>();
-      this.#store.write(() => {
+      // Synced to disk before the changelog entries go: the program's database keeps their deletion through
+      // a power cut, so the device file must keep these rows too (a device file at NORMAL may lose its last
+      // commits).
+      this.#store.durableWrite(() => {
         for (const table of this.#plan.tables) {
           const name = table.synced.name;
           const rows = rowsByTable.get(name) ?? new Map<number, LegacyRow>();
@@ -712,7 +717,12 @@ export class LegacyBridge {
       }
     });
     const last = journal.at(-1)?.seq;
-    if (last !== undefined) this.#store.statement('DELETE FROM _sync_adopt_journal WHERE seq <= ?').run(last);
+    // Synced too: a journal a power cut brought back would be noted again over later shadows, and a counter
+    // would then be counted twice.
+    if (last !== undefined)
+      this.#store.durableWrite(() =>
+        this.#store.statement('DELETE FROM _sync_adopt_journal WHERE seq <= ?').run(last),
+      );
   }
 
   async #mappingsByKey(tbl: string, keys: readonly number[]): Promise<Map<number, MappingRow>> {
