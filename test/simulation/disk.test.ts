@@ -67,6 +67,18 @@ describe('the simulated disk', () => {
     expect(afterPowerCut(file)).toEqual({ survived: 2, rows: [1, 2] });
   });
 
+  it('after a power cut, counts what the cut kept as on disk: a second cut loses only the commits made since', () => {
+    const { file, db } = open('FULL');
+    insert(db, 1, 2);
+    expect(disk.powerCut(file)).toBe(2);
+    // Opened again on the log the cut left (not checkpointed), as a device is after its power comes back.
+    const again = new Database(file);
+    again.pragma('synchronous = NORMAL');
+    insert(again, 3);
+    expect(disk.mark(file)).toBe(3);
+    expect(afterPowerCut(file)).toEqual({ survived: 2, rows: [1, 2] });
+  });
+
   it('keeps everything up to a commit made at FULL (a durable write), and loses the NORMAL ones after it', () => {
     const { file, db } = open('NORMAL');
     insert(db, 1);

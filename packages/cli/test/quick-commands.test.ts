@@ -79,6 +79,24 @@ describe('quick commands', () => {
     expect(heavyIn(loaded)).toEqual([]);
   });
 
+  it('tillsync status on a device file that is set up loads neither the sync nor the protocol schemas', async () => {
+    const db = path.join(tempDir(), 'device.db');
+    fs.writeFileSync(db, '');
+    await loadedBy(['status', '--db', db]);
+    // The file is set up now (the first status went the long way): this one reads it over a bare connection.
+    const loaded = await loadedBy(['status', '--db', db]);
+    expect(loaded.some((name) => name.includes('packages/client/dist/quick-status.js'))).toBe(true);
+    expect(
+      loaded.filter(
+        (name) =>
+          name.includes('node_modules/@sinclair/typebox/') ||
+          name.includes('packages/protocol/dist/index.js') ||
+          name.includes('packages/client/dist/index.js'),
+      ),
+    ).toEqual([]);
+    expect(heavyIn(loaded)).toEqual([]);
+  });
+
   it('tillsync sync and pair load nothing of the server', async () => {
     const dir = tempDir();
     const db = path.join(dir, 'device.db');
@@ -91,10 +109,13 @@ describe('quick commands', () => {
     expect(heavyIn(pair)).toEqual([]);
   });
 
-  it('tillsync --help loads neither the client nor the server', async () => {
-    const loaded = await loadedBy(['--help']);
-    expect(loaded.some((name) => name.includes('node_modules/commander/'))).toBe(true);
-    expect(loaded.filter((name) => name.includes('packages/client/dist/'))).toEqual([]);
-    expect(heavyIn(loaded)).toEqual([]);
+  it('tillsync --help, sync --help and pair --help load neither the client nor the server', async () => {
+    for (const args of [['--help'], ['sync', '--help'], ['pair', '--help']]) {
+      const loaded = await loadedBy(args);
+      expect(loaded.some((name) => name.includes('node_modules/commander/'))).toBe(true);
+      expect(loaded.filter((name) => name.includes('packages/client/dist/'))).toEqual([]);
+      expect(loaded.filter((name) => name.includes('node_modules/@sinclair/typebox/'))).toEqual([]);
+      expect(heavyIn(loaded)).toEqual([]);
+    }
   });
 });

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SyncBusyError } from './errors.js';
-import { StateKey, type LocalStore } from './local-store.js';
+import { StateKey, type StateReader } from './device-state.js';
+import type { LocalStore } from './local-store.js';
 
 /** The lease as stored in `_sync_state`. */
 interface LeaseRecord {
@@ -88,12 +89,12 @@ export class CycleLease {
 }
 
 /** Whether a live process is running a cycle on this device file (for `status` in another process). */
-export function cycleInProgress(store: LocalStore, now: number = Date.now()): boolean {
+export function cycleInProgress(store: StateReader, now: number = Date.now()): boolean {
   const held = readLease(store);
   return held !== null && isLive(held, now);
 }
 
-function readLease(store: LocalStore, key: StateKey = StateKey.cycleLease): LeaseRecord | null {
+function readLease(store: StateReader, key: StateKey = StateKey.cycleLease): LeaseRecord | null {
   const json = store.getState(key);
   if (json === null) return null;
   try {

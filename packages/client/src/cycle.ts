@@ -9,7 +9,8 @@ import { SqliteCycleStore } from './cycle/sqlite-cycle-store.js';
 import { AuthError, NotPairedError, OfflineError, SyncBusyError } from './errors.js';
 import { LocalClock } from './local-clock.js';
 import { StateKey, type LocalStore } from './local-store.js';
-import { DeviceSession, readCredentials } from './session.js';
+import { readCredentials } from './device-state.js';
+import { DeviceSession } from './session.js';
 import { SyncLog, type SyncLogEntry, type SyncMode, type SyncOutcome, type SyncTrigger } from './sync-log.js';
 import type { Transport } from './transport.js';
 

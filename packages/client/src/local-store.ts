@@ -2,6 +2,7 @@ import { CompiledSchema, parseSchema } from '@tillsync/protocol';
 import Database from 'better-sqlite3';
 import { fullMask } from './capture/column-mask.js';
 import { installCaptureTriggers } from './capture/triggers.js';
+import { StateKey, stateReader, type STORE_VERSION, type StateReader } from './device-state.js';
 
 /**
  * The device's SQLite file: the synced tables under their own names (created by `local-schema.ts`) and the
@@ -23,33 +24,13 @@ export interface LocalStoreOptions {
   readonly busyTimeoutMs?: number;
 }
 
-/** The keys of `_sync_state`. */
-export const StateKey = {
-  storeVersion: 'store_version',
-  deviceId: 'device_id',
-  tenantId: 'tenant_id',
-  deviceName: 'device_name',
-  serverUrl: 'server_url',
-  accessToken: 'access_token',
-  accessTokenExpiresAt: 'access_token_expires_at',
-  refreshToken: 'refresh_token',
-  schema: 'schema',
-  cursor: 'cursor',
-  lastSyncedAt: 'last_synced_at',
-  lastOutcome: 'last_outcome',
-  lastError: 'last_error',
-  repairsDue: 'repairs_due',
-  cycleLease: 'cycle_lease',
-  /** The lease of the bridge to an attached legacy database (`adopt/`). */
-  adoptLease: 'adopt_lease',
-} as const;
-export type StateKey = (typeof StateKey)[keyof typeof StateKey];
+export { StateKey } from './device-state.js';
 
 /**
  * Numbered migrations of the bookkeeping. A landed migration never changes; a change of layout is a new one.
  * Each is SQL, or a function for one that needs the file's schema.
  */
-const MIGRATIONS: readonly (string | ((store: LocalStore) => void))[] = [
+const MIGRATIONS = [
   // 1: the first layout.
   `
   -- The hybrid logical clock as one integer, ms * 65536 + counter: advancing it is max(hlc + 1, now * 65536)
@@ -218,16 +199,17 @@ const MIGRATIONS: readonly (string | ((store: LocalStore) => void))[] = [
         .run(whole, whole, table.name);
     }
   },
-];
+] as const satisfies readonly (string | ((store: LocalStore) => void))[] & { length: typeof STORE_VERSION };
 
 /**
  * The device's SQLite file, opened for the sync: WAL mode (other programs read and write it meanwhile), a
  * busy timeout, the bookkeeping migrated to the current layout, and prepared statements kept for reuse.
  */
-export class LocalStore {
+export class LocalStore implements StateReader {
   readonly dbPath: string;
   readonly db: Database.Database;
   readonly #statements = new Map<string, Database.Statement>();
+  readonly #state = stateReader((sql) => this.statement(sql));
 
   private constructor(dbPath: string, db: Database.Database) {
     this.dbPath = dbPath;
@@ -299,19 +281,12 @@ export class LocalStore {
   }
 
   getState(key: StateKey): string | null {
-    const row = this.statement('SELECT value FROM _sync_state WHERE key = ?').get(key) as
-      { value: string | null } | undefined;
-    return row?.value ?? null;
+    return this.#state.getState(key);
   }
 
   /** Several state values in one query (absent keys map to `null`). */
   getStates<K extends StateKey>(keys: readonly K[]): Record<K, string | null> {
-    const rows = this.statement(
-      `SELECT key, value FROM _sync_state WHERE key IN (${keys.map(() => '?').join(', ')})`,
-    ).all(...keys) as { key: K; value: string | null }[];
-    const values = Object.fromEntries(keys.map((key) => [key, null])) as Record<K, string | null>;
-    for (const row of rows) values[row.key] = row.value;
-    return values;
+    return this.#state.getStates(keys);
   }
 
   /** Sets (or with `null`, removes) one state value. */
@@ -334,7 +309,7 @@ export class LocalStore {
 
   /** The number of rows waiting to be pushed. */
   pendingCount(): number {
-    return (this.statement('SELECT count(*) AS n FROM _sync_pending').get() as { n: number }).n;
+    return this.#state.pendingCount();
   }
 
   close(): void {

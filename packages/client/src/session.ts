@@ -1,42 +1,9 @@
 import { ProtocolError } from '@tillsync/protocol';
 import { legacyRefusedCount } from './adopt/device-bookkeeping.js';
 import { AuthError, NotPairedError } from './errors.js';
-import { StateKey, type LocalStore } from './local-store.js';
+import { StateKey, readCredentials, type Credentials } from './device-state.js';
+import type { LocalStore } from './local-store.js';
 import type { DeviceCallContext, Transport } from './transport.js';
-
-/** What pairing gave the device, kept in `_sync_state`. */
-export interface Credentials {
-  readonly deviceId: string;
-  readonly tenantId: string;
-  readonly serverUrl: string;
-  readonly accessToken: string;
-  readonly accessTokenExpiresAt: string;
-  readonly refreshToken: string;
-}
-
-const CREDENTIAL_KEYS = [
-  StateKey.deviceId,
-  StateKey.tenantId,
-  StateKey.serverUrl,
-  StateKey.accessToken,
-  StateKey.accessTokenExpiresAt,
-  StateKey.refreshToken,
-] as const;
-
-/** The device's credentials, or `null` before it is paired. */
-export function readCredentials(store: LocalStore): Credentials | null {
-  // One query: every authenticated call reads them.
-  const state = store.getStates(CREDENTIAL_KEYS);
-  const deviceId = state[StateKey.deviceId];
-  const tenantId = state[StateKey.tenantId];
-  const serverUrl = state[StateKey.serverUrl];
-  const accessToken = state[StateKey.accessToken];
-  const accessTokenExpiresAt = state[StateKey.accessTokenExpiresAt];
-  const refreshToken = state[StateKey.refreshToken];
-  if (!deviceId || !tenantId || !serverUrl || !accessToken || !accessTokenExpiresAt || !refreshToken)
-    return null;
-  return { deviceId, tenantId, serverUrl, accessToken, accessTokenExpiresAt, refreshToken };
-}
 
 /** Stores credentials; call it inside a durable write, since a rotated refresh token cannot be asked for again. */
 export function writeCredentials(store: LocalStore, credentials: Credentials): void {

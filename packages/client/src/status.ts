@@ -1,7 +1,6 @@
 import type { SyncState } from '@tillsync/protocol';
 import { cycleInProgress } from './cycle-lease.js';
-import { StateKey, type LocalStore } from './local-store.js';
-import { readCredentials } from './session.js';
+import { StateKey, readCredentials, type StateReader } from './device-state.js';
 import type { SyncOutcome } from './sync-log.js';
 
 /**
@@ -27,7 +26,10 @@ export interface SyncStatus {
  * Reads the status from the device file, so another process (`tillsync status`) sees what the last cycle
  * left, and `syncing` while a live process holds the cycle lease.
  */
-export function readStatus(store: LocalStore, options: { syncing?: boolean; now?: number } = {}): SyncStatus {
+export function readStatus(
+  store: StateReader,
+  options: { syncing?: boolean; now?: number } = {},
+): SyncStatus {
   const pendingChanges = store.pendingCount();
   const lastSyncedAt = store.getState(StateKey.lastSyncedAt);
   if (!readCredentials(store)) return { state: 'unpaired', lastSyncedAt, pendingChanges, lastError: null };

@@ -99,12 +99,14 @@ export class Disk {
     const walPath = `${path}-wal`;
     const log = file.log;
     let keptBytes: Buffer | null = null;
+    let kept: { salt: string; frames: number } | null = null;
     if (log && fs.existsSync(walPath)) {
       const wal = fs.readFileSync(walPath);
       const pageSize = wal.length >= WAL_HEADER_BYTES ? wal.readUInt32BE(8) : 0;
       // The log on disk is of the generation the index names (a log that started over keeps its header).
       const sameLog = wal.length >= WAL_HEADER_BYTES && wal.subarray(16, 24).toString('hex') === log.salt;
       const frames = sameLog && file.synced?.salt === log.salt ? file.synced.frames : 0;
+      if (frames > 0) kept = { salt: log.salt, frames };
       keptBytes = wal.subarray(
         0,
         Math.min(wal.length, WAL_HEADER_BYTES + frames * (FRAME_HEADER_BYTES + pageSize)),
@@ -131,8 +133,10 @@ export class Disk {
     const survived = lost.length > 0 ? (lost[0] as UnsyncedCommit).mark - 1 : file.commits;
     file.commits = survived;
     file.unsynced = [];
-    file.log = null;
-    file.synced = null;
+    // What the cut kept is on disk: the next connection recovers the same log from it, and a later cut keeps
+    // it again (counted as unsynced, it would take those commits away a second time).
+    file.log = kept ? { ...kept, backfilled: 0 } : null;
+    file.synced = kept;
     return survived;
   }
 

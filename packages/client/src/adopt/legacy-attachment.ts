@@ -7,7 +7,7 @@ import { readLocalSchema } from '../local-schema.js';
 import { LocalStore, StateKey } from '../local-store.js';
 import { SyncLog, type SyncLogEntry } from '../sync-log.js';
 import { silentLogger, type DeviceLogger } from '../logger.js';
-import { readCredentials } from '../session.js';
+import { readCredentials } from '../device-state.js';
 import { SyncedTables } from '../synced-tables.js';
 import { AdoptMapError, parseAdoptMap, type AdoptMap, type LegacyLocation } from './adopt-map.js';
 import { buildAdoptPlan, type AdoptPlan, type BoundTable, type KeyStrategy } from './adopt-plan.js';
