@@ -56,6 +56,7 @@ export {
   type Transport,
 } from './transport.js';
 export { LocalStore, type LocalStoreOptions } from './local-store.js';
+export { searchedColumns, searchIndexName, trigramQuery } from './search-index.js';
 export {
   AuthError,
   NotPairedError,

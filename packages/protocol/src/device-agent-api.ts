@@ -204,8 +204,10 @@ export const DeviceRowList = Type.Object({
   rows: Type.Array(DeviceRow),
   /** Rows in the table. */
   total: Type.Integer({ minimum: 0 }),
-  /** Rows the search and filters let through (`rows` is the first page of them). */
+  /** Rows the search and filters let through (`rows` is the first page of them), counted up to 10,000. */
   matching: Type.Integer({ minimum: 0 }),
+  /** More rows match than were counted: the page is then in the order the rows were written, not sorted. */
+  matchingCapped: Type.Optional(Type.Boolean()),
 });
 export type DeviceRowList = Immutable<Static<typeof DeviceRowList>>;
 
