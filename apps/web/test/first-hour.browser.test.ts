@@ -73,10 +73,10 @@ describe.skipIf(!hasChromium)('the first hour in a browser', () => {
       .getByRole('status')
       .filter({
         hasText:
-          /^Receiving the shop's products from the cloud… [\d,]+ rows so far\. The list fills in when it is done\.$/,
+          /^Receiving the shop's products from the cloud… [\d,]+ of 12,0\d\d rows \(\d+%\) so far\. The list fills in when it is done\.$/,
       })
       .waitFor({ timeout: 20_000 });
-    await pill(page, /^Syncing · [\d,]+ rows received$/).waitFor();
+    await pill(page, /^Syncing · [\d,]+ of 12,0\d\d rows \(\d+%\) received$/).waitFor();
     await screenshot(page, 'device-first-sync');
     await pill(page, /^Synced/).waitFor({ timeout: 30_000 });
     await page.getByRole('button', { name: /^Apple, / }).waitFor();

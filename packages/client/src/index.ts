@@ -21,7 +21,7 @@ export {
   type SyncWorkerOptions,
   type WorkerStatus,
 } from './sync-worker.js';
-export { pillText, formatAge, type PillStatus } from '@tillsync/protocol';
+export { pillText, pulledText, formatAge, type PillStatus } from '@tillsync/protocol';
 export { systemScheduler, backoffDelay, type Scheduler } from './scheduler.js';
 export { silentLogger, type DeviceLogger } from './logger.js';
 export { CHANGES_EVENT, readServerEvents, type ServerEvent } from './server-events.js';
