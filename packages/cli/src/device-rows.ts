@@ -54,6 +54,8 @@ const MAX_QUANTITY = 100_000;
 export class DeviceRows {
   readonly #client: SyncClient;
   #schema: { readonly json: string; readonly compiled: CompiledSchema } | null = null;
+  /** Each table's row count, with the file's version it was counted at. */
+  readonly #totals = new Map<string, { version: string; total: number }>();
 
   constructor(client: SyncClient) {
     this.#client = client;
@@ -75,8 +77,7 @@ export class DeviceRows {
     }
     const { source, where, params, written } = this.#where(table, query);
     const database = this.#client.database;
-    const total = (database.prepare(`SELECT count(*) AS n FROM ${quote(table.name)}`).get() as { n: number })
-      .n;
+    const total = this.#total(table.name);
     let matching = total;
     let matchingCapped = false;
     if (where !== '') {
@@ -105,6 +106,23 @@ export class DeviceRows {
       matching,
       matchingCapped,
     };
+  }
+
+  /**
+   * How many rows a table holds. Counting a million rows costs a till most of a search's time, so the count
+   * is kept until the file changes: by this connection (`total_changes()`) or another (`data_version`).
+   */
+  #total(tableName: string): number {
+    const database = this.#client.database;
+    const version = `${String(database.pragma('data_version', { simple: true }))}:${String(
+      (database.prepare('SELECT total_changes() AS n').get() as { n: number }).n,
+    )}`;
+    const kept = this.#totals.get(tableName);
+    if (kept?.version === version) return kept.total;
+    const total = (database.prepare(`SELECT count(*) AS n FROM ${quote(tableName)}`).get() as { n: number })
+      .n;
+    this.#totals.set(tableName, { version, total });
+    return total;
   }
 
   /**
