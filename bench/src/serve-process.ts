@@ -28,7 +28,7 @@ export async function startListeningProcess(
 ): Promise<ServeProcess> {
   const child: ChildProcess = spawn(process.execPath, args, {
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'ignore'],
+    stdio: ['ignore', 'pipe', process.env.TILLSYNC_BENCH_CHILD_STDERR ? 'inherit' : 'ignore'],
   });
   const url = await new Promise<string>((resolve, reject) => {
     let stdout = '';

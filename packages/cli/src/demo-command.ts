@@ -43,6 +43,8 @@ export interface RunningDemo {
   stopServer(): Promise<void>;
   /** Starts the server again on the same file and port. */
   restartServer(): Promise<RunningServer>;
+  /** The dashboard's switch: cuts the devices off from the cloud (the dashboard stays up), or lets them back. */
+  setCloudOnline(online: boolean): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -69,8 +71,22 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
   if (!resume) removeDemoFiles([cloudDb, ...deviceFiles]);
   fs.mkdirSync(dir, { recursive: true });
 
+  // The devices reach the cloud through a link the dashboard's switch can cut (`demo-cloud-link.ts`).
+  const { DemoCloudLink } = await import('./demo-cloud-link.js');
+  let server: RunningServer | null = null;
+  const link = await DemoCloudLink.open(() => server?.url ?? 'http://127.0.0.1:1', 0);
+  const devices: DeviceAgent[] = [];
+  const demoCloud = {
+    online: () => link.online(),
+    async setOnline(online: boolean) {
+      await link.setOnline(online);
+      // Back online, every device syncs at once rather than at the end of its backoff.
+      if (online) for (const device of devices) device.worker.syncNow().catch(() => undefined);
+    },
+  };
   const serverOptions = {
     dbPath: cloudDb,
+    demoCloud,
     port: basePort,
     adminEmail: DEMO_OWNER.email,
     adminPassword: DEMO_OWNER.password,
@@ -79,11 +95,12 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
   };
   const { startServer } = await import('@tillsync/server');
   const { startDeviceAgent } = await import('./device-agent.js');
-  let server = await startServer(serverOptions).catch((error: unknown) => {
+  const started = await startServer(serverOptions).catch(async (error: unknown) => {
+    await link.close();
     throw portError(error, basePort);
   });
+  server = started;
   let serverUp = true;
-  const devices: DeviceAgent[] = [];
   try {
     const login = await server.accounts.login(DEMO_OWNER.email, DEMO_OWNER.password);
     for (const [index, device] of DEMO_DEVICES.entries()) {
@@ -91,7 +108,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
       devices.push(
         await startDeviceAgent({
           dbPath: deviceFiles[index] ?? '',
-          serverUrl: server.url,
+          serverUrl: link.url,
           name: device.name,
           port: devicePort(index),
           ...(pairCode ? { pairCode } : {}),
@@ -105,36 +122,41 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
     if (!resume) await seedShop(devices);
   } catch (error) {
     await Promise.all(devices.map((device) => device.close()));
-    await server.close();
+    await started.close();
+    await link.close();
     throw error;
   }
 
-  const port = server.port;
+  const port = started.port;
+  let current = started;
   return {
     get server() {
-      return server;
+      return current;
     },
     devices,
-    dashboardUrl: server.url,
+    dashboardUrl: started.url,
     dir,
     pagesBuilt: dashboardRoot !== null && deviceRoot !== null,
     async stopServer() {
       if (!serverUp) return;
       serverUp = false;
-      await server.close();
+      await current.close();
     },
     async restartServer() {
-      if (serverUp) return server;
-      server = await startServer({ ...serverOptions, port });
+      if (serverUp) return current;
+      current = await startServer({ ...serverOptions, port });
+      server = current;
       serverUp = true;
-      return server;
+      return current;
     },
+    setCloudOnline: (online) => demoCloud.setOnline(online),
     async close() {
       await Promise.all(devices.map((device) => device.close()));
       if (serverUp) {
         serverUp = false;
-        await server.close();
+        await current.close();
       }
+      await link.close();
     },
   };
 }

@@ -5,7 +5,7 @@ import {
   type SchemaTable,
   type SyncSchema,
 } from '@tillsync/protocol';
-import type { SyncClient } from '@tillsync/client';
+import { searchIndexName, searchedColumns, trigramQuery, type SyncClient } from '@tillsync/client';
 import { v7 as uuidv7 } from 'uuid';
 import { ApiError } from './api-error.js';
 
@@ -30,8 +30,12 @@ export interface RowPage {
   readonly rows: DeviceRow[];
   readonly total: number;
   readonly matching: number;
+  /** More than 10,000 rows match: `matching` is 10,000, and the page is in the order written. */
+  readonly matchingCapped: boolean;
 }
 
+/** How far a list counts its matching rows, and the most it sorts. */
+const MAX_COUNTED = 10_000;
 /** The most rows one page of a list answers; a search or a second page finds the others. */
 const MAX_LIST_ROWS = 5000;
 /** How far the pending list is read to mark rows; a till with more unsent rows has bigger problems. */
@@ -50,6 +54,8 @@ const MAX_QUANTITY = 100_000;
 export class DeviceRows {
   readonly #client: SyncClient;
   #schema: { readonly json: string; readonly compiled: CompiledSchema } | null = null;
+  /** Each table's row count, with the file's version it was counted at. */
+  readonly #totals = new Map<string, { version: string; total: number }>();
 
   constructor(client: SyncClient) {
     this.#client = client;
@@ -57,73 +63,116 @@ export class DeviceRows {
 
   /**
    * One page of a table's rows, each with its sync state, and how many there are: all of the table
-   * (`total`) and those the search and filters let through (`matching`). The search runs in SQL over the
-   * whole table, so the row 150,000 of 200,000 is found like the first.
+   * (`total`) and those the search and filters let through (`matching`, counted up to 10,000). The search
+   * runs in SQL over the whole table, through its trigram index (`@tillsync/client`'s search index) for a
+   * text of three characters or more, so the row 150,000 of 200,000 is found like the first. A list of more
+   * than 10,000 rows comes in the order the rows were written rather than sorted: sorting a million rows
+   * for the first page of them would cost a till seconds.
    */
   list(tableName: string, query: RowQuery = {}): RowPage {
     const table = this.#table(tableName);
-    const { where, params } = this.#where(table, query);
-    const order = this.#order(table, query);
     const limit = query.limit ?? MAX_LIST_ROWS;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_ROWS) {
       throw new ApiError(400, 'INVALID_REQUEST', `limit must be a whole number from 1 to ${MAX_LIST_ROWS}`);
     }
-    const from = quote(table.name);
+    const { source, where, params, written } = this.#where(table, query);
     const database = this.#client.database;
-    const rows = database
-      .prepare(`SELECT ${selectList(table)} FROM ${from}${where} ORDER BY ${order} LIMIT ?`)
-      .all(...params, limit) as Record<string, CellValue>[];
-    const total = (database.prepare(`SELECT count(*) AS n FROM ${from}`).get() as { n: number }).n;
+    const total = this.#total(table.name);
     let matching = total;
+    let matchingCapped = false;
     if (where !== '') {
-      matching =
-        rows.length < limit
-          ? rows.length
-          : (database.prepare(`SELECT count(*) AS n FROM ${from}${where}`).get(...params) as { n: number }).n;
+      const counted = (
+        database
+          .prepare(`SELECT count(*) AS n FROM (SELECT 1 FROM ${source}${where} LIMIT ${MAX_COUNTED + 1})`)
+          .get(...params) as { n: number }
+      ).n;
+      matchingCapped = counted > MAX_COUNTED;
+      matching = Math.min(counted, MAX_COUNTED);
     }
+    const sorted = this.#order(table, query, written);
+    const order = matchingCapped || matching > MAX_COUNTED ? `${written} ASC` : sorted;
+    const rows = database
+      .prepare(`SELECT ${selectList(table)} FROM ${source}${where} ORDER BY ${order} LIMIT ?`)
+      .all(...params, limit) as Record<string, CellValue>[];
     const pending = new Map(
       this.#client
         .pendingChanges(MAX_PENDING)
         .filter((change) => change.table === table.name)
         .map((change) => [change.id, change.error]),
     );
-    return { rows: rows.map((row) => toDeviceRow(table, row, pending)), total, matching };
+    return {
+      rows: rows.map((row) => toDeviceRow(table, row, pending)),
+      total,
+      matching,
+      matchingCapped,
+    };
   }
 
-  /** The WHERE clause of a list: the search over the table's own text columns, and the filters. */
-  #where(table: SchemaTable, query: RowQuery): { where: string; params: CellValue[] } {
+  /**
+   * How many rows a table holds. Counting a million rows costs a till most of a search's time, so the count
+   * is kept until the file changes: by this connection (`total_changes()`) or another (`data_version`).
+   */
+  #total(tableName: string): number {
+    const database = this.#client.database;
+    const version = `${String(database.pragma('data_version', { simple: true }))}:${String(
+      (database.prepare('SELECT total_changes() AS n').get() as { n: number }).n,
+    )}`;
+    const kept = this.#totals.get(tableName);
+    if (kept?.version === version) return kept.total;
+    const total = (database.prepare(`SELECT count(*) AS n FROM ${quote(tableName)}`).get() as { n: number })
+      .n;
+    this.#totals.set(tableName, { version, total });
+    return total;
+  }
+
+  /**
+   * Where a list reads from and its WHERE clause: the search over the table's own text columns (through its
+   * search index when the text has a trigram, each candidate checked with LIKE on the row), and the filters.
+   * `written` is the order the rows were written in, in the index's own order when it is used.
+   */
+  #where(
+    table: SchemaTable,
+    query: RowQuery,
+  ): { source: string; where: string; params: CellValue[]; written: string } {
     const terms: string[] = [];
     const params: CellValue[] = [];
+    let source = `${quote(table.name)} AS t`;
+    let written = 't.rowid';
     const search = query.search?.trim() ?? '';
     if (search !== '') {
-      const columns = table.columns.filter(
-        (column) => column.type === 'text' && column.references === undefined && column.format === undefined,
-      );
+      const columns = searchedColumns(table);
       if (columns.length === 0) {
         throw new ApiError(400, 'INVALID_REQUEST', `${table.name} has no text column to search`);
       }
+      const trigrams = trigramQuery(search);
+      if (trigrams !== null) {
+        source = `${quote(searchIndexName(table.name))} AS s JOIN ${quote(table.name)} AS t ON t.rowid = s.rowid`;
+        written = 's.rowid';
+        terms.push(`s.${quote(searchIndexName(table.name))} MATCH ?`);
+        params.push(trigrams);
+      }
       const pattern = `%${search.replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
-      terms.push(`(${columns.map((column) => `${quote(column.name)} LIKE ? ESCAPE '\\'`).join(' OR ')})`);
+      terms.push(`(${columns.map((column) => `t.${quote(column.name)} LIKE ? ESCAPE '\\'`).join(' OR ')})`);
       params.push(...columns.map(() => pattern));
     }
     for (const [name, value] of Object.entries(query.equals ?? {})) {
       if (!table.columnsByName.has(name)) {
         throw new ApiError(400, 'UNKNOWN_COLUMN', `${table.name} has no column "${name}"`);
       }
-      terms.push(value === null ? `${quote(name)} IS NULL` : `${quote(name)} = ?`);
+      terms.push(value === null ? `t.${quote(name)} IS NULL` : `t.${quote(name)} = ?`);
       if (value !== null) params.push(value);
     }
-    return { where: terms.length === 0 ? '' : ` WHERE ${terms.join(' AND ')}`, params };
+    return { source, where: terms.length === 0 ? '' : ` WHERE ${terms.join(' AND ')}`, params, written };
   }
 
   /** The ORDER BY of a list: a column of the table (text without regard to case), else the order written. */
-  #order(table: SchemaTable, query: RowQuery): string {
+  #order(table: SchemaTable, query: RowQuery, written: string): string {
     const direction = query.descending ? 'DESC' : 'ASC';
-    if (query.order === undefined) return `rowid ${direction}`;
+    if (query.order === undefined) return `${written} ${direction}`;
     const column = table.columnsByName.get(query.order);
     if (!column) throw new ApiError(400, 'UNKNOWN_COLUMN', `${table.name} has no column "${query.order}"`);
     const collate = column.type === 'text' ? ' COLLATE NOCASE' : '';
-    return `${quote(column.name)}${collate} ${direction}, rowid ${direction}`;
+    return `t.${quote(column.name)}${collate} ${direction}, ${written} ${direction}`;
   }
 
   /** Adds a row with a new UUIDv7 id; columns left out take their default. */
@@ -223,7 +272,7 @@ export class DeviceRows {
 
   #read(table: SchemaTable, id: string): DeviceRow {
     const row = this.#client.database
-      .prepare(`SELECT ${selectList(table)} FROM ${quote(table.name)} WHERE id = ?`)
+      .prepare(`SELECT ${selectList(table)} FROM ${quote(table.name)} AS t WHERE t.id = ?`)
       .get(id) as Record<string, CellValue> | undefined;
     if (!row) throw new ApiError(404, 'NOT_FOUND', `there is no ${table.name} row ${id}`);
     const pending = new Map(
@@ -336,8 +385,11 @@ function toDeviceRow(
   return { id, values, pending: pending.has(id), error: pending.get(id) ?? null };
 }
 
+/** The row's columns, read from the table as `t`, named as the table names them. */
 function selectList(table: SchemaTable): string {
-  return ['id', ...table.columns.map((column) => column.name)].map(quote).join(', ');
+  return ['id', ...table.columns.map((column) => column.name)]
+    .map((name) => `t.${quote(name)} AS ${quote(name)}`)
+    .join(', ');
 }
 
 /** Names come from the schema, never from a request; quoted all the same. */

@@ -4,6 +4,7 @@ import {
   LegacyBridgeRunner,
   createSyncClient,
   normalizeServerUrl,
+  pulledText,
   readLegacyStatus,
   toSummary,
   withLegacyBridge,
@@ -192,7 +193,6 @@ function reportProgress(client: SyncClient, kind: ProgressKind): { stop: () => v
   const everyMs = progressEveryMs();
   const started = Date.now();
   const terminal = kind === 'lines' && process.stderr.isTTY;
-  const count = new Intl.NumberFormat('en');
   let wrote = false;
   const timer = setInterval(() => {
     const progress = client.progress;
@@ -203,10 +203,10 @@ function reportProgress(client: SyncClient, kind: ProgressKind): { stop: () => v
       return;
     }
     const parts = [
-      ...(progress.pushed > 0 ? [`pushed ${count.format(progress.pushed)}`] : []),
-      `pulled ${count.format(progress.pulled)}`,
+      ...(progress.pushed > 0 ? [`pushed ${new Intl.NumberFormat('en').format(progress.pushed)} rows`] : []),
+      `pulled ${pulledText(progress, 'en')}`,
     ];
-    const line = `tillsync sync: ${parts.join(', ')} rows so far (${Math.round(elapsedMs / 1000)} s)`;
+    const line = `tillsync sync: ${parts.join(', ')} so far (${Math.round(elapsedMs / 1000)} s)`;
     process.stderr.write(terminal ? `\r\x1b[2K${line}` : `${line}\n`);
     wrote = true;
   }, everyMs);

@@ -30,6 +30,8 @@ export function buildProgram(): Command {
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   try {
+    const unknown = unknownFlag(argv.slice(2));
+    if (unknown !== null) throw new UsageError(`unknown option '${unknown}'`);
     await program.parseAsync([...argv]);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
@@ -45,4 +47,26 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`tillsync: ${error instanceof Error ? error.message : String(error)}\n`);
     return EXIT_FAILED;
   }
+}
+
+/**
+ * The first flag the command line's (sub)command does not know, or null. Commander checks required options
+ * before unknown ones, so `tillsync sync --bogus` would complain about a missing --db rather than the flag
+ * that is wrong. Read on a program of its own: parsing sets the options' values.
+ */
+function unknownFlag(args: readonly string[]): string | null {
+  if (args.includes('--help') || args.includes('-h')) return null;
+  let command = buildProgram();
+  let rest = [...args];
+  for (;;) {
+    const name = rest[0];
+    const sub = command.commands.find(
+      (candidate) => candidate.name() === name || candidate.aliases().includes(name ?? ''),
+    );
+    if (!sub) break;
+    command = sub;
+    rest = rest.slice(1);
+  }
+  if (command.name() === 'tillsync') return null;
+  return command.parseOptions(rest).unknown.find((arg) => arg.startsWith('-')) ?? null;
 }

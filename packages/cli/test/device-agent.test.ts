@@ -432,7 +432,14 @@ describe('tillsync device', () => {
     const lines = await tillsync(['sync', '--db', second], { env });
     expect(lines.code, lines.stderr).toBe(0);
     expect(JSON.parse(lines.stdout)).toMatchObject({ ok: true, pulled: 20_000 });
-    expect(lines.stderr).toMatch(/^tillsync sync: pulled [\d,]+ rows so far \(\d+ s\)$/m);
+    // A first sync: the server's first page said how many rows to expect, so the line gives a share.
+    const line = /^tillsync sync: pulled ([\d,]+) of ([\d,]+) rows \((\d+)%\) so far \(\d+ s\)$/m.exec(
+      lines.stderr,
+    );
+    expect(line, lines.stderr).not.toBeNull();
+    const [pulledSoFar, expected, percent] = line!.slice(1).map((text) => Number(text.replaceAll(',', '')));
+    expect(expected).toBe(20_000);
+    expect(percent).toBe(Math.floor((pulledSoFar! * 100) / 20_000));
 
     const none = await tillsync(['sync', '--db', second, '--progress', 'none'], { env });
     expect(none.stderr).toBe('');

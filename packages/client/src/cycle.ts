@@ -45,6 +45,11 @@ export interface SyncCycleRequest extends CycleRunRequest {
 export interface SyncProgress {
   readonly pushed: number;
   readonly pulled: number;
+  /**
+   * The rows a first sync (a fresh snapshot) brings in all, as the server said when it began (deletes it
+   * still keeps come on top, so `pulled` may pass it); null for any other pull.
+   */
+  readonly expected: number | null;
 }
 
 /** The error of a cycle stopped by its signal. */
@@ -110,7 +115,7 @@ export class SyncCycle {
   /** What the cycle running now has done so far (rows pushed, rows pulled), or `null` when none runs. */
   get progress(): SyncProgress | null {
     const counts = this.#running;
-    return counts && { pushed: counts.pushed, pulled: counts.pulled };
+    return counts && { pushed: counts.pushed, pulled: counts.pulled, expected: counts.expectedPulled };
   }
 
   /** Runs the cycle and returns its log entry (the summary is {@link toSummary} of it). */

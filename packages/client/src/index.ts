@@ -21,7 +21,7 @@ export {
   type SyncWorkerOptions,
   type WorkerStatus,
 } from './sync-worker.js';
-export { pillText, formatAge, type PillStatus } from '@tillsync/protocol';
+export { pillText, pulledText, formatAge, type PillStatus } from '@tillsync/protocol';
 export { systemScheduler, backoffDelay, type Scheduler } from './scheduler.js';
 export { silentLogger, type DeviceLogger } from './logger.js';
 export { CHANGES_EVENT, readServerEvents, type ServerEvent } from './server-events.js';
@@ -56,6 +56,7 @@ export {
   type Transport,
 } from './transport.js';
 export { LocalStore, type LocalStoreOptions } from './local-store.js';
+export { searchedColumns, searchIndexName, trigramQuery } from './search-index.js';
 export {
   AuthError,
   NotPairedError,

@@ -16,6 +16,7 @@ import {
   quoteLiteral,
 } from './capture/triggers.js';
 import { StateKey, type LocalStore } from './local-store.js';
+import { installSearchIndex } from './search-index.js';
 
 /**
  * The synced tables on the device, made from the server's schema (`GET /api/sync/schema`): plain tables
@@ -87,6 +88,7 @@ export function applyLocalSchema(store: LocalStore, schema: SyncSchema): Compile
       const existing = store.db.prepare(`SELECT name FROM pragma_table_info(?)`).all(table.name) as {
         name: string;
       }[];
+      let rebuilt = false;
       if (existing.length === 0) {
         store.db.exec(createTableSql(table));
       } else {
@@ -113,9 +115,11 @@ export function applyLocalSchema(store: LocalStore, schema: SyncSchema): Compile
             return was !== undefined && was.type !== column.type;
           });
           rebuildTable(store, table, new Set(retyped.map((column) => column.name)));
+          rebuilt = true;
         }
       }
       installCaptureTriggers(store.db, table);
+      installSearchIndex(store.db, table, rebuilt);
       const before = previous?.table(table.name);
       if (before) remapPendingColumns(store, before, table);
       else adoptExistingRows(store, table);

@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { fullMask } from './capture/column-mask.js';
 import { installCaptureTriggers } from './capture/triggers.js';
 import { StateKey, stateReader, type STORE_VERSION, type StateReader } from './device-state.js';
+import { installSearchIndex } from './search-index.js';
 
 /**
  * The device's SQLite file: the synced tables under their own names (created by `local-schema.ts`) and the
@@ -198,6 +199,14 @@ const MIGRATIONS = [
         )
         .run(whole, whole, table.name);
     }
+  },
+  // 4: a search index per synced table with text to search (search-index.ts), filled from the rows a file
+  // paired before already holds.
+  (store) => {
+    const json = store.getState(StateKey.schema);
+    if (json === null) return;
+    const schema = new CompiledSchema(parseSchema(JSON.parse(json)));
+    for (const table of schema.tables) installSearchIndex(store.db, table, true);
   },
 ] as const satisfies readonly (string | ((store: LocalStore) => void))[] & { length: typeof STORE_VERSION };
 

@@ -543,7 +543,13 @@ export class SyncWorker {
       onConnected: (reconnected) => {
         if (reconnected) void this.#request({ trigger: 'live' });
       },
-      onConnectionChange: () => this.#emitStatus(),
+      onConnectionChange: () => {
+        this.#emitStatus();
+        // A stream that dropped may be a server gone down: a cycle now finds out, so the pill turns red in a
+        // moment rather than at the next interval. (Reconnects that keep failing change nothing: no cycle.)
+        if (this.#live?.connected === false && this.#phase === 'running')
+          void this.#request({ trigger: 'live' });
+      },
       scheduler,
       logger,
       retryBaseMs: 1000,

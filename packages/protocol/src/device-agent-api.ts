@@ -50,8 +50,12 @@ export const DeviceStatus = Type.Object({
   running: Type.Boolean(),
   /** Whether the server's live stream is open. */
   live: Type.Boolean(),
-  /** While a cycle runs: the rows it pushed and pulled (applied) so far, read again every second. */
-  progress: Nullable(Type.Object({ pushed: Count, pulled: Count })),
+  /**
+   * While a cycle runs: the rows it pushed and pulled (applied) so far, read again every second; during a
+   * first sync, the rows it brings in all (`expected`, the server's count when it began; `pulled` may pass
+   * it by the deletes the server keeps).
+   */
+  progress: Nullable(Type.Object({ pushed: Count, pulled: Count, expected: Type.Optional(Nullable(Count)) })),
   /** The pill's text when the answer was made. */
   text: Type.String(),
 });
@@ -204,8 +208,10 @@ export const DeviceRowList = Type.Object({
   rows: Type.Array(DeviceRow),
   /** Rows in the table. */
   total: Type.Integer({ minimum: 0 }),
-  /** Rows the search and filters let through (`rows` is the first page of them). */
+  /** Rows the search and filters let through (`rows` is the first page of them), counted up to 10,000. */
   matching: Type.Integer({ minimum: 0 }),
+  /** More rows match than were counted: the page is then in the order the rows were written, not sorted. */
+  matchingCapped: Type.Optional(Type.Boolean()),
 });
 export type DeviceRowList = Immutable<Static<typeof DeviceRowList>>;
 

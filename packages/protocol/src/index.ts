@@ -17,3 +17,4 @@ export * from './conflicts.js';
 export * from './pill-text.js';
 export * from './device-agent-api.js';
 export * from './openapi.js';
+export * from './demo.js';

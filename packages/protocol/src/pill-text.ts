@@ -63,3 +63,19 @@ export function formatAge(ms: number): string {
   if (hours < 48) return `${hours}h ago`;
   return `${Math.floor(hours / 24)}d ago`;
 }
+
+/**
+ * How far a cycle's pull got, in words: "12,000 of 200,000 rows (6%)" during a first sync, whose first
+ * page said how many rows to expect, else "12,000 rows". The share stays under 100% until the cycle ends
+ * (deletes the server keeps come on top of the rows it counted).
+ */
+export function pulledText(
+  progress: { readonly pulled: number; readonly expected?: number | null },
+  locale?: string,
+): string {
+  const count = new Intl.NumberFormat(locale);
+  const expected = progress.expected ?? null;
+  if (expected === null || expected <= 0) return `${count.format(progress.pulled)} rows`;
+  const percent = Math.min(99, Math.floor((progress.pulled * 100) / expected));
+  return `${count.format(progress.pulled)} of ${count.format(expected)} rows (${percent}%)`;
+}

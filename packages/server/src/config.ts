@@ -1,3 +1,4 @@
+import type { DemoCloudSwitch } from './http/demo-routes.js';
 import { CompiledSchema, SHOP_SCHEMA, type SyncSchema } from '@tillsync/protocol';
 import type { RateLimit } from './storage/rate-limiter.js';
 import { resolveJobsConfig, type ServerJobsConfig, type ServerJobsOptions } from './jobs/server-jobs.js';
@@ -59,6 +60,11 @@ export interface ServerOptions {
    * @defaultValue none: the server answers the API only
    */
   readonly webRoot?: string;
+  /**
+   * The demo's switch that takes the cloud offline for its devices and back (`/api/demo/cloud`).
+   * @defaultValue none: no such route
+   */
+  readonly demoCloud?: DemoCloudSwitch;
 }
 
 /** The resolved, frozen form of {@link ServerOptions}. */
@@ -82,6 +88,7 @@ export interface ServerConfig {
   readonly now: () => number;
   readonly jobs: ServerJobsConfig;
   readonly webRoot: string | null;
+  readonly demoCloud: DemoCloudSwitch | null;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -120,5 +127,6 @@ export function resolveServerConfig(options: ServerOptions): ServerConfig {
     now: options.now ?? Date.now,
     jobs: resolveJobsConfig(options.jobs),
     webRoot: options.webRoot ?? null,
+    demoCloud: options.demoCloud ?? null,
   });
 }

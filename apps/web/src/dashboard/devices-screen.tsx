@@ -6,6 +6,7 @@ import { clockTime, dateTime, longAge, timeLeft } from '../shared/time.js';
 import { useNow } from '../shared/use-now.js';
 import { useAction, useLoad, useOwner } from './owner-session.js';
 import { TableHead } from '../shared/table.js';
+import { DemoCloudSwitch } from './demo-cloud-switch.js';
 
 /**
  * The devices panel: every paired device, when it last synced, what it still has to send, and the schema
@@ -29,6 +30,7 @@ export function DevicesScreen(): ReactNode {
           Add a device
         </button>
       </div>
+      <DemoCloudSwitch />
       {devices.error && <Notice kind="error">{devices.error}</Notice>}
       <div className="table-scroll">
         <table className="table" aria-label="Devices">
@@ -56,9 +58,7 @@ export function DevicesScreen(): ReactNode {
                   <SchemaVersion device={device} serverVersion={serverVersion} />
                 </td>
                 <td title={device.lastSeenAt ? dateTime(device.lastSeenAt) : undefined}>
-                  {device.lastSeenAt
-                    ? `Last seen ${longAge(now - Date.parse(device.lastSeenAt))}`
-                    : 'Never seen'}
+                  {device.lastSeenAt ? longAge(now - Date.parse(device.lastSeenAt)) : 'Never'}
                 </td>
                 <td className="numeric">{device.pendingChanges ?? '—'}</td>
                 <td className="actions">

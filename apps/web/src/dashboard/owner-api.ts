@@ -1,5 +1,6 @@
 import type {
   ConflictList,
+  DemoCloudState,
   DeviceList,
   EnqueueSyncJobRequest,
   LoginResponse,
@@ -94,7 +95,16 @@ export class OwnerApi {
     return this.#call(`/api/conflicts?${query.toString()}`);
   }
 
-  #call<T>(url: string, method: 'GET' | 'POST' | 'PATCH' = 'GET', body?: unknown): Promise<T> {
+  /** The demo's cloud switch: whether its devices reach the cloud, and whether this server has the switch. */
+  demoCloud(): Promise<DemoCloudState> {
+    return this.#call('/api/demo/cloud');
+  }
+
+  setDemoCloud(online: boolean): Promise<DemoCloudState> {
+    return this.#call('/api/demo/cloud', 'PUT', { online });
+  }
+
+  #call<T>(url: string, method: 'GET' | 'POST' | 'PATCH' | 'PUT' = 'GET', body?: unknown): Promise<T> {
     return requestJson<T>(url, { method, token: this.#token, ...(body !== undefined ? { body } : {}) });
   }
 }

@@ -46,6 +46,7 @@ export function CustomersScreen(): ReactNode {
       <ListCount
         shown={sorted.length}
         matching={customers.matching}
+        matchingCapped={customers.matchingCapped}
         total={customers.total}
         search=""
         noun={['customer', 'customers']}

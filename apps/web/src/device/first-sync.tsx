@@ -1,5 +1,6 @@
 import type { ReactNode } from 'react';
 import { Notice } from '../shared/notice.js';
+import { pulledText } from '@tillsync/protocol/pill-text';
 import { useDevice } from './device-context.js';
 
 /**
@@ -12,12 +13,12 @@ export function useFirstSyncNotice(noun: string): ReactNode {
   const props = { noun };
   if (!status || status.lastSyncedAt !== null) return null;
   if (status.state === 'syncing') {
-    const pulled = status.progress?.pulled ?? 0;
+    const progress = status.progress;
     return (
       <p className="first-sync" role="status">
         Receiving the shop&apos;s {props.noun} from the cloud…{' '}
-        {pulled > 0 ? `${new Intl.NumberFormat().format(pulled)} rows so far.` : 'starting.'} The list fills
-        in when it is done.
+        {progress && progress.pulled > 0 ? `${pulledText(progress)} so far.` : 'starting.'} The list fills in
+        when it is done.
       </p>
     );
   }

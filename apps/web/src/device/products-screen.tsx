@@ -83,6 +83,7 @@ export function ProductsScreen(): ReactNode {
       <ListCount
         shown={shown.length}
         matching={products.matching}
+        matchingCapped={products.matchingCapped}
         total={products.total}
         search={search}
         noun={['product', 'products']}

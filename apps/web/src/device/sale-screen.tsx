@@ -142,6 +142,7 @@ export function SaleScreen(): ReactNode {
           <ListCount
             shown={products.rows?.length ?? 0}
             matching={products.matching}
+            matchingCapped={products.matchingCapped}
             total={products.total}
             search={settledSearch}
             noun={['product', 'products']}

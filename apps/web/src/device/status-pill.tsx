@@ -1,6 +1,6 @@
 import type { ReactNode } from 'react';
 import { useNow } from '../shared/use-now.js';
-import { pillText } from '@tillsync/protocol/pill-text';
+import { pillText, pulledText } from '@tillsync/protocol/pill-text';
 import { needsPairing, pillTone } from './pill-text.js';
 import type { DeviceStatus } from './types.js';
 
@@ -30,7 +30,7 @@ export function StatusPill(props: { readonly status: DeviceStatus; readonly onOp
  */
 export function pillWords(status: DeviceStatus, now: number): string {
   if (needsPairing(status)) return 'Not syncing';
-  const pulled = status.state === 'syncing' ? (status.progress?.pulled ?? 0) : 0;
-  if (pulled > 0) return `Syncing · ${new Intl.NumberFormat().format(pulled)} rows received`;
+  const progress = status.state === 'syncing' ? status.progress : null;
+  if (progress && progress.pulled > 0) return `Syncing · ${pulledText(progress)} received`;
   return pillText(status, now);
 }

@@ -45,6 +45,8 @@ export interface RowPage<V extends Record<string, CellValue>> {
   readonly rows: DeviceRow<V>[];
   readonly total: number;
   readonly matching: number;
+  /** More rows match than were counted (10,000): the page is in the order written. */
+  readonly matchingCapped?: boolean;
 }
 
 /** What a list asks the agent for; the search and the order run in SQL over the whole table. */

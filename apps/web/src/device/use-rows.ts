@@ -12,6 +12,8 @@ export interface Rows<V extends Record<string, CellValue>> {
   readonly total: number;
   /** Rows the search lets through; more than `rows.length` when the page holds only the first of them. */
   readonly matching: number;
+  /** More rows match than `matching`, which stops counting at 10,000. */
+  readonly matchingCapped: boolean;
   readonly error: string | null;
 }
 
@@ -21,7 +23,12 @@ export interface Rows<V extends Record<string, CellValue>> {
  */
 export function useRows<V extends Record<string, CellValue>>(table: string, query: RowQuery = {}): Rows<V> {
   const { dataVersion } = useDevice();
-  const [page, setPage] = useState<Omit<Rows<V>, 'error'>>({ rows: null, total: 0, matching: 0 });
+  const [page, setPage] = useState<Omit<Rows<V>, 'error'>>({
+    rows: null,
+    total: 0,
+    matching: 0,
+    matchingCapped: false,
+  });
   const [error, setError] = useState<string | null>(null);
   // The query as text: a new object with the same fields is the same query.
   const key = rowQueryString(query);
@@ -31,7 +38,7 @@ export function useRows<V extends Record<string, CellValue>>(table: string, quer
       .rows<V>(table, query)
       .then((answer) => {
         if (!current) return;
-        setPage(answer);
+        setPage({ ...answer, matchingCapped: answer.matchingCapped ?? false });
         setError(null);
       })
       .catch((failure: unknown) => {

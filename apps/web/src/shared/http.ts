@@ -18,7 +18,7 @@ export class HttpError extends Error {
 
 /** What {@link requestJson} sends. */
 export interface JsonRequest {
-  readonly method?: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  readonly method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
   readonly body?: unknown;
   /** An owner's session token, sent as `Authorization: Bearer …`. */
   readonly token?: string | null;

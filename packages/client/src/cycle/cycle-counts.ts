@@ -6,6 +6,8 @@ import type { TableRepair } from '../sync-log.js';
 export interface CycleCounts {
   pushed: number;
   pulled: number;
+  /** The rows a fresh snapshot brings in all, as the server said on its first page; null otherwise. */
+  expectedPulled: number | null;
   /** How many rows had an edit of this device lose: `conflictRows.length`. */
   conflicts: number;
   conflictRows: ConflictRow[];
@@ -15,7 +17,15 @@ export interface CycleCounts {
 
 /** Counts of a cycle that has done nothing yet. */
 export function emptyCycleCounts(): CycleCounts {
-  return { pushed: 0, pulled: 0, conflicts: 0, conflictRows: [], rejected: [], repairs: [] };
+  return {
+    pushed: 0,
+    pulled: 0,
+    expectedPulled: null,
+    conflicts: 0,
+    conflictRows: [],
+    rejected: [],
+    repairs: [],
+  };
 }
 
 /** Adds rows whose edits lost to a cycle's counts, each row once. */

@@ -112,6 +112,7 @@ export class PullPager {
     for (;;) {
       const page = await next;
       if (page.changes.some((change) => !this.#knowsTable(change.table))) await this.#refreshSchema();
+      if (page.snapshotRows !== undefined) this.#counts.expectedPulled = page.snapshotRows;
       if (page.hasMore) next = this.#fetchPage(page.cursor, limit);
       // A page is applied in slices, the event loop free between them, so the app's own writes never wait
       // for a whole page. The cursor moves with the last slice: a crash in between pulls the page again, and

@@ -12,6 +12,7 @@ import { registerOpsRoutes } from './ops-routes.js';
 import { registerSyncRoutes } from './sync-routes.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerConflictRoutes } from './conflict-routes.js';
+import { registerDemoRoutes } from './demo-routes.js';
 import { readStaticFile } from './static-files.js';
 
 /** The HTTP API of PROTOCOL.md §2 as a Fastify app (not listening yet). */
@@ -82,6 +83,7 @@ export function buildApp(context: AppContext): FastifyInstance {
   if (context.jobs) registerJobRoutes(app, context.jobs, context.accounts);
   registerConflictRoutes(app, context);
   registerOpsRoutes(app, context);
+  registerDemoRoutes(app, context);
   return app;
 }
 

@@ -135,6 +135,8 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
       serverTime: new Date(config.now()).toISOString(),
     };
     if (page.checksums) rest.checksums = withEveryTable(page.checksums, config.schema.source);
+    if (since.seq === 0 && page.hasMore)
+      rest.snapshotRows = await rowsHeld(storage.sync.forTenant(caller.tenantId));
     metrics.pulls.inc();
     metrics.pulledRows.inc(page.rows.length);
     return reply.type('application/json; charset=utf-8').send(pullResponseBytes(page.rows, rest));
@@ -144,6 +146,11 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     await accounts.authenticateAny(request.headers.authorization);
     return config.schema.source;
   });
+}
+
+/** The rows a tenant holds now, from its table checksums' counts (kept with every push). */
+async function rowsHeld(store: { checksums(): Promise<Record<string, { count: number }>> }): Promise<number> {
+  return Object.values(await store.checksums()).reduce((sum, table) => sum + table.count, 0);
 }
 
 /** Tables without rows are listed too, with count 0, so a device can tell an empty table from a missing one. */
