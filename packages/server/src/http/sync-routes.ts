@@ -17,6 +17,7 @@ import type { DeviceCaller } from '../accounts.js';
 import type { PulledRow } from '../storage/sync-store.js';
 import { decodePullCursor, encodePullCursor } from '../pull-cursor.js';
 import { applyPushWithText } from '../push.js';
+import { noticeConcerns } from '../notices/change-notices.js';
 import type { AppContext } from './app-context.js';
 import { OneAtATime } from './one-at-a-time.js';
 
@@ -50,12 +51,21 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     const caller = await device(request);
     const body = request.body as PushRequest;
     const enqueuedJobs: string[] = [];
+    const triggers = context.jobs?.triggersFor(enqueuedJobs);
+    // The scopes the push wrote in: its notice goes to the devices that receive those rows only.
+    const scopes = new Set<string>();
     const { response, json } = await tenantPushes.run(caller.tenantId, () =>
       applyPushWithText(storage.sync.forTenant(caller.tenantId), body, {
         schema: config.schema,
         deviceId: caller.deviceId,
         now: config.now,
-        ...(context.jobs ? { afterWrite: context.jobs.triggersFor(enqueuedJobs) } : {}),
+        afterWrite: async (tx, writes) => {
+          for (const write of writes) {
+            scopes.add(write.scope);
+            if (write.previous) scopes.add(write.previous.scope);
+          }
+          await triggers?.(tx, writes);
+        },
       }),
     );
     await context.jobs?.settle(enqueuedJobs, caller.tenantId);
@@ -74,9 +84,11 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     for (const [code, count] of byCode) metrics.rejections.inc({ code }, count);
     if (response.results.some((result) => result.status !== 'rejected')) {
       // The push committed: the answer need not wait for the notice to be on its way.
-      notices.publish({ tenantId: caller.tenantId, deviceId: caller.deviceId }).catch((error: unknown) => {
-        request.log.warn({ err: error }, 'could not publish a change notice');
-      });
+      notices
+        .publish({ tenantId: caller.tenantId, deviceId: caller.deviceId, scopes: [...scopes] })
+        .catch((error: unknown) => {
+          request.log.warn({ err: error }, 'could not publish a change notice');
+        });
     }
     // The text stored for a retry of this pushId, sent as it is: a push's answer is serialised once.
     return reply.type('application/json; charset=utf-8').send(json);
@@ -96,9 +108,14 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     });
     stream.write('retry: 5000\n\n');
     metrics.connectedDevices.inc();
+    // The device's store as it connects; a device moved meanwhile takes a fresh snapshot at its next pull and
+    // connects again.
+    const storeId = (await storage.accounts.deviceScope(caller.deviceId))?.storeId ?? null;
     const unsubscribe = notices.subscribe(caller.tenantId, (notice) => {
-      if (notice.deviceId !== caller.deviceId)
-        stream.write(`event: changes\ndata: ${JSON.stringify(notice)}\n\n`);
+      if (notice.deviceId !== caller.deviceId && noticeConcerns(notice, storeId))
+        stream.write(
+          `event: changes\ndata: ${JSON.stringify({ tenantId: notice.tenantId, deviceId: notice.deviceId })}\n\n`,
+        );
     });
     const heartbeat = setInterval(() => stream.write(': keep-alive\n\n'), 25_000);
     heartbeat.unref();
