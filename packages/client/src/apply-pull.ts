@@ -1,4 +1,4 @@
-import type { CompiledSchema, RowValues, SchemaTable, StoredChange } from '@tillsync/protocol';
+import type { CompiledSchema, PulledChange, RowValues, SchemaTable, StoredChange } from '@tillsync/protocol';
 import { hasColumn } from './capture/column-mask.js';
 import type { ConflictLog } from './conflicts.js';
 import { noteSeenStatement } from './cycle/seen-rows.js';
@@ -65,7 +65,8 @@ export class PullApplier {
   }
 
   /** Applies one pull page in one short transaction, together with its cursor. */
-  applyPage(changes: readonly StoredChange[], options: ApplyPageOptions = {}): ApplyPageOutcome {
+  applyPage(pulled: readonly PulledChange[], options: ApplyPageOptions = {}): ApplyPageOutcome {
+    const changes = pulled.map(asServerChange);
     const { store, schema, outbox, serverRows, clock } = this.#parts;
     // An empty page at the cursor the device already has (an idle cycle): nothing to write.
     if (
@@ -268,4 +269,14 @@ class CleanRows {
 
 function toNumber(value: unknown): number {
   return typeof value === 'number' ? value : Number(value ?? 0) || 0;
+}
+
+/**
+ * A row evicted from the device's scope (it moved to another store) leaves the device as a pulled delete
+ * does: nothing is recorded or pushed for it.
+ */
+function asServerChange(change: PulledChange): StoredChange {
+  return change.op === 'evict'
+    ? { table: change.table, id: change.id, op: 'delete', updatedAt: change.updatedAt }
+    : change;
 }

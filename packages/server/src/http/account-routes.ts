@@ -1,7 +1,9 @@
 import { Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import type { FastifyInstance } from 'fastify';
 import {
   LoginRequest,
+  PairingCodeRequest,
   PairRequest,
   ProtocolError,
   RefreshRequest,
@@ -13,6 +15,7 @@ import {
   type RefreshResponse,
 } from '@tillsync/protocol';
 import type { DeviceRecord } from '../storage/account-store.js';
+import { writeStoreRows } from '../stores.js';
 import type { AppContext } from './app-context.js';
 
 const DeviceParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
@@ -35,8 +38,12 @@ export function registerAccountRoutes(app: FastifyInstance, context: AppContext)
 
   app.post('/api/pairing-codes', async (request, reply): Promise<PairingCodeResponse> => {
     const owner = await accounts.authenticateOwner(request.headers.authorization);
+    // The body is optional (`{}` or none: the tenant's first store).
+    const body: unknown = request.body ?? {};
+    if (!Value.Check(PairingCodeRequest, body))
+      throw new ProtocolError(400, 'INVALID_REQUEST', 'the body is {"storeId"?: "<a store of this tenant>"}');
     void reply.code(201);
-    return accounts.createPairingCode(owner.tenantId);
+    return accounts.createPairingCode(owner.tenantId, body.storeId);
   });
 
   app.post(
@@ -44,6 +51,11 @@ export function registerAccountRoutes(app: FastifyInstance, context: AppContext)
     { schema: { body: PairRequest } },
     async (request, reply): Promise<PairResponse> => {
       const paired = await accounts.pair(request.body as PairRequest, request.ip);
+      // A tenant made by `tillsync admin` while the server runs has its first store written here.
+      await writeStoreRows(
+        { accounts: storage.accounts, sync: storage.sync, schema: config.schema, now: config.now },
+        paired.tenantId,
+      );
       request.log.info({ tenantId: paired.tenantId, deviceId: paired.deviceId }, 'device paired');
       void reply.code(201);
       return paired;

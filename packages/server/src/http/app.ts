@@ -10,6 +10,7 @@ import { registerAccountRoutes } from './account-routes.js';
 import { toErrorAnswer } from './errors.js';
 import { registerOpsRoutes } from './ops-routes.js';
 import { registerSyncRoutes } from './sync-routes.js';
+import { registerStoreRoutes } from './store-routes.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerConflictRoutes } from './conflict-routes.js';
 import { registerDemoRoutes } from './demo-routes.js';
@@ -80,6 +81,7 @@ export function buildApp(context: AppContext): FastifyInstance {
 
   registerSyncRoutes(app, context);
   registerAccountRoutes(app, context);
+  registerStoreRoutes(app, context);
   if (context.jobs) registerJobRoutes(app, context.jobs, context.accounts);
   registerConflictRoutes(app, context);
   registerOpsRoutes(app, context);

@@ -17,6 +17,7 @@ import type { DeviceCaller } from '../accounts.js';
 import type { PulledRow } from '../storage/sync-store.js';
 import { decodePullCursor, encodePullCursor } from '../pull-cursor.js';
 import { applyPushWithText } from '../push.js';
+import { noticeConcerns } from '../notices/change-notices.js';
 import type { AppContext } from './app-context.js';
 import { OneAtATime } from './one-at-a-time.js';
 
@@ -50,12 +51,21 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     const caller = await device(request);
     const body = request.body as PushRequest;
     const enqueuedJobs: string[] = [];
+    const triggers = context.jobs?.triggersFor(enqueuedJobs);
+    // The scopes the push wrote in: its notice goes to the devices that receive those rows only.
+    const scopes = new Set<string>();
     const { response, json } = await tenantPushes.run(caller.tenantId, () =>
       applyPushWithText(storage.sync.forTenant(caller.tenantId), body, {
         schema: config.schema,
         deviceId: caller.deviceId,
         now: config.now,
-        ...(context.jobs ? { afterWrite: context.jobs.triggersFor(enqueuedJobs) } : {}),
+        afterWrite: async (tx, writes) => {
+          for (const write of writes) {
+            scopes.add(write.scope);
+            if (write.previous) scopes.add(write.previous.scope);
+          }
+          await triggers?.(tx, writes);
+        },
       }),
     );
     await context.jobs?.settle(enqueuedJobs, caller.tenantId);
@@ -74,9 +84,11 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     for (const [code, count] of byCode) metrics.rejections.inc({ code }, count);
     if (response.results.some((result) => result.status !== 'rejected')) {
       // The push committed: the answer need not wait for the notice to be on its way.
-      notices.publish({ tenantId: caller.tenantId, deviceId: caller.deviceId }).catch((error: unknown) => {
-        request.log.warn({ err: error }, 'could not publish a change notice');
-      });
+      notices
+        .publish({ tenantId: caller.tenantId, deviceId: caller.deviceId, scopes: [...scopes] })
+        .catch((error: unknown) => {
+          request.log.warn({ err: error }, 'could not publish a change notice');
+        });
     }
     // The text stored for a retry of this pushId, sent as it is: a push's answer is serialised once.
     return reply.type('application/json; charset=utf-8').send(json);
@@ -96,9 +108,14 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     });
     stream.write('retry: 5000\n\n');
     metrics.connectedDevices.inc();
+    // The device's store as it connects; a device moved meanwhile takes a fresh snapshot at its next pull and
+    // connects again.
+    const storeId = (await storage.accounts.deviceScope(caller.deviceId))?.storeId ?? null;
     const unsubscribe = notices.subscribe(caller.tenantId, (notice) => {
-      if (notice.deviceId !== caller.deviceId)
-        stream.write(`event: changes\ndata: ${JSON.stringify(notice)}\n\n`);
+      if (notice.deviceId !== caller.deviceId && noticeConcerns(notice, storeId))
+        stream.write(
+          `event: changes\ndata: ${JSON.stringify({ tenantId: notice.tenantId, deviceId: notice.deviceId })}\n\n`,
+        );
     });
     const heartbeat = setInterval(() => stream.write(': keep-alive\n\n'), 25_000);
     heartbeat.unref();
@@ -121,12 +138,14 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
       );
     }
     const limit = Math.min(Math.max(Number(query.limit ?? DEFAULT_PULL_LIMIT), 1), MAX_PULL_LIMIT);
-    const page = await storage.sync.forTenant(caller.tenantId).pull(since.seq, limit, since.snapshotFloor);
+    const page = await storage.sync
+      .forTenant(caller.tenantId)
+      .pull(since.seq, limit, since.snapshotFloor, caller.deviceId);
     if (page.resyncRequired) {
       throw new ProtocolError(
         410,
         'RESYNC_REQUIRED',
-        'this cursor is older than the deletions the server keeps: take a fresh snapshot',
+        "this cursor is older than the deletions the server keeps, or than the device's move to another store: take a fresh snapshot",
       );
     }
     const rest: Omit<PullResponse, 'changes'> = {
@@ -134,6 +153,7 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
       hasMore: page.hasMore,
       serverTime: new Date(config.now()).toISOString(),
     };
+    if (typeof page.storeId === 'string') rest.storeId = page.storeId;
     if (page.checksums) rest.checksums = withEveryTable(page.checksums, config.schema.source);
     if (since.seq === 0 && page.hasMore)
       rest.snapshotRows = await rowsHeld(storage.sync.forTenant(caller.tenantId));
@@ -193,7 +213,12 @@ function pullResponseBytes(rows: readonly PulledRow[], rest: Omit<PullResponse, 
   for (let index = 0; index < rows.length; index++) {
     const row = rows[index]!;
     text += `${index === 0 ? '\n' : ',\n'}{"table":${jsonString(row.table)},"id":${jsonString(row.id)},"updatedAt":${jsonString(row.updatedAt)}`;
-    text += row.valuesJson === null ? ',"op":"delete"}' : `,"op":"upsert","values":${row.valuesJson}}`;
+    text +=
+      row.valuesJson !== null
+        ? `,"op":"upsert","values":${row.valuesJson}}`
+        : Number(row.evicted) === 1
+          ? ',"op":"evict"}'
+          : ',"op":"delete"}';
   }
   text += `${rows.length === 0 ? '' : '\n'}],${JSON.stringify(rest).slice(1)}`;
   return Buffer.from(text, 'utf8');

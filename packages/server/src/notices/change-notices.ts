@@ -5,6 +5,20 @@ export interface ChangeNotice {
   readonly tenantId: string;
   /** The device whose push made the change (it need not pull its own write), or null for the server. */
   readonly deviceId: string | null;
+  /**
+   * The scopes the commit wrote rows in (PROTOCOL.md §7): '' for the tenant's rows, else store ids. Only the
+   * devices of these stores (every device when '' is among them) are told; absent: every device.
+   */
+  readonly scopes?: readonly string[];
+}
+
+/** Whether a device of `storeId` receives rows of a commit that wrote in these scopes. */
+export function noticeConcerns(notice: ChangeNotice, storeId: string | null): boolean {
+  return (
+    notice.scopes === undefined ||
+    notice.scopes.includes('') ||
+    (storeId !== null && notice.scopes.includes(storeId))
+  );
 }
 
 /**

@@ -24,6 +24,8 @@ export interface StoredRow {
   readonly deviceId: string | null;
   /** The columns last written before `updatedAt`; null for a tombstone. */
   readonly stamps: ColumnStamps | null;
+  /** The store whose devices receive it; '' for a row of the whole tenant (PROTOCOL.md §7). */
+  readonly scope: string;
 }
 
 /** A row's new state, written by a push or a sync job. */
@@ -38,7 +40,15 @@ export interface RowWrite {
   readonly stamps: ColumnStamps | null;
   /** The state it replaces, if the server held one: its checksum term and unique values are taken out. */
   readonly previous: StoredRow | undefined;
-  /** The row's values of unique columns (as JSON), while it is live. */
+  /**
+   * The store whose devices receive it, '' for the tenant's (`rows/row-writer.ts` finds it). A row written
+   * to another scope than `previous.scope` moved: the old store's devices are told to evict it.
+   */
+  readonly scope: string;
+  /**
+   * The row's keys under its table's unique rules while it is live: `column` is the rule's name (a column's,
+   * or `store_id+day` for a rule of several), `value` its key (`rows/unique-rules.ts`).
+   */
   readonly uniqueValues: ReadonlyArray<{ readonly column: string; readonly value: string }>;
 }
 
@@ -110,7 +120,7 @@ export interface RowWriteTransaction {
     column: string,
     targets: readonly string[],
   ): Promise<Array<{ readonly id: string; readonly target: string }>>;
-  /** Which live rows hold these values (JSON) of a unique column: value → row id. */
+  /** Which live rows hold these keys under a unique rule (named as in {@link RowWrite.uniqueValues}): key → row id. */
   findUniqueHolders(table: string, column: string, values: readonly string[]): Promise<Map<string, string>>;
   /** Stores new states, in order: each gets the tenant's next sequence number. */
   writeRows(rows: readonly RowWrite[]): Promise<void>;
@@ -132,6 +142,8 @@ export interface PushTransaction extends RowWriteTransaction {
     deviceId: string,
     pushId: string,
   ): Promise<Array<{ readonly deviceId: string; readonly answer: string }>>;
+  /** The store the device belongs to; null when the tenant has no such device. */
+  deviceStore(deviceId: string): Promise<string | null>;
   addConflicts(conflicts: readonly ConflictRecord[]): Promise<void>;
   savePushAnswer(deviceId: string, pushId: string, answer: string): Promise<void>;
 }
@@ -144,6 +156,8 @@ export interface PulledRow {
   readonly valuesJson: string | null;
   readonly updatedAt: string;
   readonly seq: number;
+  /** 1: the row left the reader's store (a sync job moved it), handed out as `evict`; 0: a row's state. */
+  readonly evicted: number;
 }
 
 /** One page of a pull. */
@@ -156,8 +170,10 @@ export type PullPage =
       readonly cursorSeq: number;
       /** What the next page of this pull passes back as `snapshotFloor` (see {@link TenantSyncStore.pull}). */
       readonly snapshotFloor: number;
-      /** On the last page: each table's checksum at `cursorSeq`. */
+      /** On the last page: each table's checksum at `cursorSeq`, over what the reader receives. */
       readonly checksums?: Readonly<Record<string, TableChecksum>>;
+      /** The store whose rows the page carries besides the tenant's, for a device's pull (null: none). */
+      readonly storeId?: string | null;
     }
   | { readonly resyncRequired: true };
 
@@ -171,14 +187,21 @@ export interface TenantSyncStore {
    * purge point its first page saw, so it needs none of those tombstones. Each page answers that point as
    * `snapshotFloor`, and the snapshot's next page passes it back; without it, a snapshot longer than one page
    * that starts below the purge point could never be finished.
+   *
+   * With `deviceId`, the changes that device receives (PROTOCOL.md §7): the tenant's rows, its store's rows,
+   * and its store's evictions; a cursor made before the device last moved to another store must resync, as
+   * one older than the purged tombstones must. Without it, every row of the tenant (no evictions).
    */
-  pull(sinceSeq: number, limit: number, snapshotFloor?: number): Promise<PullPage>;
+  pull(sinceSeq: number, limit: number, snapshotFloor?: number, deviceId?: string): Promise<PullPage>;
   /** The stored rows (tombstones too) among these keys, by {@link rowKey}. */
   readRows(
     keys: ReadonlyArray<{ readonly table: string; readonly id: string }>,
   ): Promise<Map<string, StoredRow>>;
-  /** The table checksums as kept incrementally. */
-  checksums(): Promise<Record<string, TableChecksum>>;
+  /**
+   * The table checksums as kept incrementally: over the tenant's rows and `storeId`'s (null: the tenant's
+   * only; absent: every row).
+   */
+  checksums(storeId?: string | null): Promise<Record<string, TableChecksum>>;
   /** The conflicts recorded for a row, oldest first. */
   conflicts(table: string, id: string): Promise<ConflictRecord[]>;
   /** The tenant's conflicts, newest first: the owner's "where did my edit go?". */
