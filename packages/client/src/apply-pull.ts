@@ -1,4 +1,11 @@
-import type { CompiledSchema, RowValues, SchemaTable, StoredChange } from '@tillsync/protocol';
+import type {
+  CompiledSchema,
+  EvictChange,
+  PulledChange,
+  RowValues,
+  SchemaTable,
+  StoredChange,
+} from '@tillsync/protocol';
 import { hasColumn } from './capture/column-mask.js';
 import type { ConflictLog } from './conflicts.js';
 import { noteSeenStatement } from './cycle/seen-rows.js';
@@ -65,7 +72,7 @@ export class PullApplier {
   }
 
   /** Applies one pull page in one short transaction, together with its cursor. */
-  applyPage(changes: readonly StoredChange[], options: ApplyPageOptions = {}): ApplyPageOutcome {
+  applyPage(changes: readonly PulledChange[], options: ApplyPageOptions = {}): ApplyPageOutcome {
     const { store, schema, outbox, serverRows, clock } = this.#parts;
     // An empty page at the cursor the device already has (an idle cycle): nothing to write.
     if (
@@ -98,6 +105,14 @@ export class PullApplier {
           if (!stamps || !table) continue;
           const previous = stamps.get(change.id) ?? null;
           const pending = hasPending ? outbox.get(change.table, change.id) : null;
+          if (change.op === 'evict') {
+            cleanRows.write();
+            lost.push(...this.evict(table, change, previous, pending));
+            stamps.delete(change.id);
+            if (change.updatedAt > latest) latest = change.updatedAt;
+            applied += 1;
+            continue;
+          }
           // A row with no local change takes the server's state (see merge); most of a pull is such rows,
           // written together. Anything else is merged alone, after the rows before it.
           if (pending === null && change.op === 'upsert') cleanRows.add(table, change, previous);
@@ -199,6 +214,46 @@ export class PullApplier {
     if (!pendingColumns && !unsent) outbox.remove(table.name, change.id);
     else if (table.counterColumns.length > 0) outbox.setBase(table.name, change.id, base);
     return [];
+  }
+
+  /**
+   * Drops the device's copy of a row that moved to another store (PROTOCOL.md §7): the row leaves this
+   * device's scope, not the server, so nothing of it is a delete: no pending change is made, nothing is
+   * pushed, and the server's row list and checksums simply no longer hold it.
+   *
+   * A pending change to the row can no longer be pushed: the server refuses every write of this device to
+   * another store's row (`OUT_OF_SCOPE`), and the cycle applies a pull only once every push it sent is
+   * answered, so no push of this change can still be on the wire with an answer to come (one the server
+   * took before the move was answered, and settled, before this pull). So the change is dropped with the
+   * row, and told to the cashier as a lost edit (`moved-away`), as any edit of theirs that did not stick.
+   * Rows of this store that the device made and never pushed are never evicted (the server has no copy to
+   * move), so a sale rung up here stays until the server has it. Call it as {@link merge}.
+   */
+  evict(
+    table: SchemaTable,
+    change: EvictChange,
+    previous: string | null,
+    pending: PendingRow | null,
+  ): NewLostEdit[] {
+    const { tables, outbox, serverRows, lostEdits } = this.#parts;
+    serverRows.remove(table.name, change.id, previous);
+    const local = pending?.op === 'upsert' ? tables.read(table, change.id) : null;
+    tables.remove(table, change.id);
+    if (pending === null) return [];
+    outbox.remove(table.name, change.id);
+    const edit: NewLostEdit = {
+      table: table.name,
+      rowId: change.id,
+      rowName: rowNameOf(table, local),
+      kind: 'moved-away',
+      column: null,
+      mine: null,
+      winning: null,
+      myStamp: pending.stamp,
+      winningStamp: change.updatedAt,
+    };
+    lostEdits.record([edit]);
+    return [edit];
   }
 
   /** Records that a pending write or delete of this device lost to `change` (a delete, or a write). */

@@ -40,6 +40,24 @@ export const StoredChange = Type.Object({
 });
 export type StoredChange = Readonly<Static<typeof StoredChange>>;
 
+/**
+ * A row that left the device's scope (PROTOCOL.md §7): a sync job moved it to another store. Its old store's
+ * devices receive it once, on pull only, and drop their copy; it is not a delete (the row lives on in its
+ * new store), so a device neither records nor pushes anything for it. `updatedAt` is the row's stamp as
+ * moved.
+ */
+export const EvictChange = Type.Object({
+  table: Type.String(),
+  id: Type.String(),
+  op: Type.Literal('evict'),
+  updatedAt: Type.String(),
+});
+export type EvictChange = Readonly<Static<typeof EvictChange>>;
+
+/** A change as a pull hands it out: a row's latest state, or (protocol 3) its eviction from the scope. */
+export const PulledChange = Type.Union([StoredChange, EvictChange]);
+export type PulledChange = StoredChange | EvictChange;
+
 export function isCounterDelta(value: unknown): value is CounterDelta {
   return (
     typeof value === 'object' &&
