@@ -30,6 +30,11 @@ export const REJECTION_CODES = [
   'INVALID_VALUE',
   'READ_ONLY_TABLE',
   'CLOCK_SKEW',
+  /**
+   * A row of another store, a store that does not exist, or a device's write that would move a row to
+   * another store (PROTOCOL.md §7).
+   */
+  'OUT_OF_SCOPE',
 ] as const;
 export type RejectionCode = (typeof REJECTION_CODES)[number];
 

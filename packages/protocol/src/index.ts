@@ -11,6 +11,7 @@ export * from './accounts.js';
 export * from './schema-model.js';
 export * from './schema-change.js';
 export * from './shop-schema.js';
+export * from './chain-schema.js';
 export * from './sync-jobs.js';
 export * from './sync-job-names.js';
 export * from './conflicts.js';

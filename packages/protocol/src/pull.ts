@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { StoredChange } from './change.js';
+import { PulledChange } from './change.js';
 
 /** The page size when a pull names none, and the largest the server hands out. */
 export const DEFAULT_PULL_LIMIT = 1000;
@@ -13,8 +13,14 @@ export const PullQuery = Type.Object({
 export type PullQuery = Static<typeof PullQuery>;
 
 export const PullResponse = Type.Object({
-  changes: Type.Array(StoredChange),
+  changes: Type.Array(PulledChange),
   cursor: Type.String(),
+  /**
+   * The store whose rows this pull carries besides the tenant's (protocol 3, PROTOCOL.md §7): the device's
+   * store as the page was read. A device learns its store here, and after a move (a `410 RESYNC_REQUIRED`,
+   * then a fresh snapshot) its new one.
+   */
+  storeId: Type.Optional(Type.String()),
   hasMore: Type.Boolean(),
   serverTime: Type.String(),
   checksums: Type.Optional(

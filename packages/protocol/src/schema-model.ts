@@ -28,11 +28,34 @@ export const ColumnSpec = Type.Object(
 );
 export type ColumnSpec = Static<typeof ColumnSpec>;
 
+/**
+ * Which devices receive a table's rows (PROTOCOL.md §7): `"tenant"` (the default), every device of the
+ * tenant; `{"storeColumn": "store_id"}`, only the devices of the store that column names. A store column is
+ * text, required, and references {@link STORES_TABLE}.
+ */
+export const TableScope = Type.Union([
+  Type.Literal('tenant'),
+  Type.Object({ storeColumn: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+]);
+export type TableScope = Static<typeof TableScope>;
+
+/**
+ * A unique rule over several columns: no two live rows hold the same values in all of them (a row with a
+ * null in one of them is not held to it, as in SQL). A rule over one column is written on the column
+ * (`"unique": true`).
+ */
+export const UniqueRuleSpec = Type.Array(Type.String({ minLength: 1 }), { minItems: 2, maxItems: 8 });
+export type UniqueRuleSpec = Static<typeof UniqueRuleSpec>;
+
 export const TableSpec = Type.Object(
   {
     columns: Type.Record(Type.String(), ColumnSpec),
     /** Written on the server only (by sync jobs); devices receive it but may not push to it. */
     serverOnly: Type.Optional(Type.Boolean()),
+    /** Which devices receive the table's rows. @defaultValue `"tenant"` */
+    scope: Type.Optional(TableScope),
+    /** Unique rules over several columns, each a list of column names. */
+    unique: Type.Optional(Type.Array(UniqueRuleSpec, { minItems: 1 })),
   },
   { additionalProperties: false },
 );
@@ -48,6 +71,16 @@ export const SyncSchema = Type.Object(
 export type SyncSchema = Static<typeof SyncSchema>;
 
 const NAME = /^[a-z][a-z0-9_]{0,62}$/;
+
+/**
+ * The table of the tenant's stores (PROTOCOL.md §7). The stores themselves are the server's accounts model
+ * (created by the owner's `POST /api/stores`), so they exist in every tenant whatever its schema. A schema
+ * with per-store tables must also declare `stores` as a synced table, tenant-scoped and `serverOnly`, with a
+ * required text `name`: the server writes one row per store into it (the row's id is the store's id), so
+ * every device holds the chain's stores, a store column's reference resolves on the device like any other,
+ * and a till can show its store's name. Devices never write it.
+ */
+export const STORES_TABLE = 'stores';
 
 /** A schema file that cannot be used; `problems` name the table and column of each. */
 export class SchemaError extends Error {
@@ -104,13 +137,87 @@ export function parseSchema(input: unknown): SyncSchema {
         if (problem) problems.push(`${where}: the default ${JSON.stringify(column.default)} ${problem}`);
       }
     }
+    problems.push(...scopeProblems(input, tableName, table), ...uniqueRuleProblems(tableName, table));
   }
   if (problems.length > 0) throw new SchemaError(problems);
   return input;
 }
 
+/** What is wrong with a table's scope: a store column that is not a required reference to `stores`. */
+function scopeProblems(schema: SyncSchema, tableName: string, table: TableSpec): string[] {
+  const storeColumn = storeColumnOf(table);
+  if (tableName === STORES_TABLE) {
+    const problems: string[] = [];
+    if (storeColumn !== null)
+      problems.push(`${tableName}: the stores table is the tenant's ("scope": "tenant")`);
+    if (table.serverOnly !== true)
+      problems.push(`${tableName}: the server writes the stores table; declare it "serverOnly": true`);
+    const name = table.columns['name'];
+    if (name?.type !== 'text' || name.required !== true)
+      problems.push(`${tableName}.name: the stores table needs a required text column "name"`);
+    return problems;
+  }
+  if (storeColumn === null) return [];
+  const where = `${tableName}.${storeColumn}`;
+  const column = table.columns[storeColumn];
+  if (column === undefined)
+    return [`${tableName}: its scope names the store column "${storeColumn}", which it does not declare`];
+  const problems: string[] = [];
+  if (column.type !== 'text' || column.required !== true || column.references !== STORES_TABLE)
+    problems.push(`${where}: a store column is text, required, and references "${STORES_TABLE}"`);
+  if (!(STORES_TABLE in schema.tables))
+    problems.push(`${tableName}: a per-store table needs the schema to declare the "${STORES_TABLE}" table`);
+  return problems;
+}
+
+/**
+ * What is wrong with a table's unique rules. In a per-store table every rule holds the store column: a rule
+ * across stores would let one store's devices learn of another store's values by being refused.
+ */
+function uniqueRuleProblems(tableName: string, table: TableSpec): string[] {
+  const problems: string[] = [];
+  const storeColumn = storeColumnOf(table);
+  for (const [columnName, column] of Object.entries(table.columns)) {
+    if (column.unique === true && storeColumn !== null && columnName !== storeColumn)
+      problems.push(
+        `${tableName}.${columnName}: a unique rule of a per-store table must include its store column ` +
+          `(write "unique": [["${storeColumn}", "${columnName}"]] on the table)`,
+      );
+  }
+  for (const rule of table.unique ?? []) {
+    const where = `${tableName}.unique ${JSON.stringify(rule)}`;
+    if (new Set(rule).size !== rule.length) problems.push(`${where}: names a column twice`);
+    for (const columnName of rule) {
+      const column = table.columns[columnName];
+      if (column === undefined) problems.push(`${where}: the table has no column "${columnName}"`);
+      else if (column.merge === 'counter') problems.push(`${where}: a counter column cannot be unique`);
+    }
+    if (storeColumn !== null && !rule.includes(storeColumn))
+      problems.push(
+        `${where}: a unique rule of a per-store table must include its store column "${storeColumn}"`,
+      );
+  }
+  return problems;
+}
+
+/** The column that names a row's store, or null for a table of the whole tenant. */
+export function storeColumnOf(table: TableSpec): string | null {
+  return table.scope === undefined || table.scope === 'tenant' ? null : table.scope.storeColumn;
+}
+
 /** A column of a {@link CompiledSchema}. */
 export interface SchemaColumn extends ColumnSpec {
+  readonly name: string;
+}
+
+/**
+ * A unique rule of a {@link SchemaTable}: a column's `"unique": true` or one of the table's `unique` lists,
+ * judged alike.
+ */
+export interface UniqueRule {
+  /** The columns, in the order declared. */
+  readonly columns: readonly string[];
+  /** The columns joined by `+` (`store_id+day`): how the rule is named in messages and stored. */
   readonly name: string;
 }
 
@@ -120,9 +227,12 @@ export interface SchemaTable {
   readonly columns: readonly SchemaColumn[];
   readonly columnsByName: ReadonlyMap<string, SchemaColumn>;
   readonly counterColumns: readonly SchemaColumn[];
-  readonly uniqueColumns: readonly SchemaColumn[];
+  /** Every unique rule: single columns first, in column order, then the table's lists. */
+  readonly uniqueRules: readonly UniqueRule[];
   readonly references: readonly SchemaColumn[];
   readonly serverOnly: boolean;
+  /** The column that names a row's store (PROTOCOL.md §7); null: every device of the tenant receives it. */
+  readonly storeColumn: string | null;
 }
 
 /** What {@link CompiledSchema.checkValues} found: the row to store, or why the change is rejected. */
@@ -137,6 +247,8 @@ export class CompiledSchema {
   /** Every table, parents before the tables that reference them. */
   readonly tables: readonly SchemaTable[];
   readonly #byName: ReadonlyMap<string, SchemaTable>;
+  /** Whether some table is per store (a chain's schema). */
+  readonly hasStoreScopes: boolean;
 
   constructor(schema: SyncSchema) {
     this.source = schema;
@@ -144,6 +256,7 @@ export class CompiledSchema {
     const tables = Object.entries(schema.tables).map(([name, spec]) => compileTable(name, spec));
     this.#byName = new Map(tables.map((table) => [table.name, table]));
     this.tables = dependencyOrder(tables);
+    this.hasStoreScopes = tables.some((table) => table.storeColumn !== null);
   }
 
   table(name: string): SchemaTable | undefined {
@@ -240,9 +353,13 @@ function compileTable(name: string, spec: TableSpec): SchemaTable {
     columns,
     columnsByName: new Map(columns.map((column) => [column.name, column])),
     counterColumns: columns.filter((column) => column.merge === 'counter'),
-    uniqueColumns: columns.filter((column) => column.unique === true),
+    uniqueRules: [
+      ...columns.filter((column) => column.unique === true).map((column) => [column.name]),
+      ...(spec.unique ?? []),
+    ].map((ruleColumns) => ({ columns: ruleColumns, name: ruleColumns.join('+') })),
     references: columns.filter((column) => column.references !== undefined),
     serverOnly: spec.serverOnly ?? false,
+    storeColumn: storeColumnOf(spec),
   };
 }
 

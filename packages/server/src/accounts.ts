@@ -19,7 +19,13 @@ import {
   tokenKind,
   verifyPassword,
 } from './credentials.js';
-import type { AccountStore, DeviceRecord, DeviceSeen, TokenPairHashes } from './storage/account-store.js';
+import type {
+  AccountStore,
+  DeviceRecord,
+  DeviceSeen,
+  StoreRecord,
+  TokenPairHashes,
+} from './storage/account-store.js';
 import type { RateLimit, RateLimiter } from './storage/rate-limiter.js';
 
 /** Who called: a device of a tenant. */
@@ -128,15 +134,38 @@ export class Accounts {
     await this.#store.deleteOwnerSession(owner.tokenHash);
   }
 
-  async createPairingCode(tenantId: string): Promise<PairingCodeResponse> {
+  /** A pairing code for a device of `storeId` (absent: the tenant's first store). */
+  async createPairingCode(tenantId: string, storeId?: string): Promise<PairingCodeResponse> {
+    const store = await this.findStore(tenantId, storeId);
     const code = newPairingCode();
     const expiresAt = this.#config.now() + this.#config.pairingCodeTtlMs;
     await this.#store.createPairingCode({
       codeHash: hashToken(normalizePairingCode(code)),
       tenantId,
+      storeId: store.id,
       expiresAt,
     });
-    return { code, expiresAt: new Date(expiresAt).toISOString() };
+    return { code, expiresAt: new Date(expiresAt).toISOString(), storeId: store.id };
+  }
+
+  /** One of the tenant's stores (absent: its first); a store it does not have is a 404 naming it. */
+  async findStore(tenantId: string, storeId?: string): Promise<StoreRecord> {
+    const store = await this.#store.findStore(tenantId, storeId);
+    if (!store)
+      throw new ProtocolError(
+        404,
+        'NOT_FOUND',
+        `there is no store ${storeId ?? '(first)'} in this tenant: GET /api/stores lists its stores`,
+      );
+    return store;
+  }
+
+  /** Moves a device to another of the tenant's stores; its next pull must resync (PROTOCOL.md §7). */
+  async moveDevice(tenantId: string, deviceId: string, storeId: string): Promise<DeviceRecord> {
+    const store = await this.findStore(tenantId, storeId);
+    const device = await this.#store.moveDevice(tenantId, deviceId, store.id);
+    if (!device) throw new ProtocolError(404, 'NOT_FOUND', `there is no device ${deviceId} in this tenant`);
+    return device;
   }
 
   /** Pairs a device with a code; `from` is the client's address, for the per-address limit. */
@@ -166,7 +195,7 @@ export class Accounts {
         'the pairing code is wrong, used already or expired: ask the owner for a new one',
       );
     }
-    return { deviceId, tenantId: paired.tenantId, ...tokens };
+    return { deviceId, tenantId: paired.tenantId, storeId: paired.storeId, ...tokens };
   }
 
   async refresh(refreshToken: string): Promise<RefreshResponse> {

@@ -152,6 +152,14 @@ async function judgeAndWrite(
       });
   });
   const stored = await tx.getRows(candidates.map(({ change }) => change));
+  // A device writes the tenant's rows and its own store's (PROTOCOL.md §7); a schema without per-store
+  // tables has nothing to look up.
+  const storeId = options.schema.hasStoreScopes ? await tx.deviceStore(options.deviceId) : null;
+  if (options.schema.hasStoreScopes)
+    for (const candidate of candidates) {
+      const problem = scopeProblem(candidate, stored.get(candidate.key), storeId);
+      if (problem) rejected.set(candidate.index, problem);
+    }
 
   // Judge the push, then the rules that look across rows (foreign keys, unique values, what a delete leaves
   // to the rows that reference it) on its outcome; a change those rules reject may change what others see,
@@ -160,7 +168,7 @@ async function judgeAndWrite(
   let judgement = judge(changes, candidates, stored, rejected, options);
   let toClear: readonly ReferenceToClear[];
   for (;;) {
-    const problems = await checkAcrossRows(tx, judgement, stored, options.schema);
+    const problems = await checkAcrossRows(tx, judgement, stored, options.schema, storeId ?? '');
     const deletes = await references.judge(judgement.deletes, judgement.states);
     for (const [index, problem] of deletes.problems) if (!problems.has(index)) problems.set(index, problem);
     if (problems.size === 0) {
@@ -177,15 +185,19 @@ async function judgeAndWrite(
     if (state.lastIndex === null) continue;
     const [table, id] = splitKey(key);
     writes.push({
-      ...toRowWrite(options.schema.table(table), {
-        table,
-        id,
-        values: state.values,
-        updatedAt: state.updatedAt,
-        deviceId: state.deviceId,
-        stamps: state.values === null ? null : state.stamps,
-        previous: stored.get(key),
-      }),
+      ...toRowWrite(
+        options.schema.table(table),
+        {
+          table,
+          id,
+          values: state.values,
+          updatedAt: state.updatedAt,
+          deviceId: state.deviceId,
+          stamps: state.values === null ? null : state.stamps,
+          previous: stored.get(key),
+        },
+        storeId ?? '',
+      ),
       order: state.lastIndex,
     });
   }
@@ -229,6 +241,33 @@ async function clearReferences(
     const next = restamp(state, { ...state.values, [column]: null }, [column], stamp, null);
     judgement.states.set(key, { ...next, lastIndex: order++ });
   }
+}
+
+/**
+ * Why a device of `storeId` (null: a device of no store) may not write this change of a per-store table: a
+ * row of another store, a store column naming another store (or one that does not exist), or a write that
+ * would move its own store's row to another store. Null when it may.
+ */
+function scopeProblem(
+  candidate: Candidate,
+  stored: StoredRow | undefined,
+  storeId: string | null,
+): ErrorDetail | null {
+  const { table, change } = candidate;
+  if (table.storeColumn === null) return null;
+  if (stored && stored.scope !== storeId)
+    return {
+      code: 'OUT_OF_SCOPE',
+      message: `${table.name} ${change.id} is a row of another store: a device writes its own store's rows only`,
+    };
+  const named = change.op === 'upsert' ? change.values?.[table.storeColumn] : undefined;
+  if (named === undefined || named === storeId) return null;
+  return {
+    code: 'OUT_OF_SCOPE',
+    message: stored
+      ? `${table.name}.${table.storeColumn} of ${change.id} cannot move to store ${JSON.stringify(named)}: a device never moves a row to another store`
+      : `${table.name}.${table.storeColumn} ${JSON.stringify(named)} is not this device's store (${storeId ?? 'none'}): a device writes its own store's rows only`,
+  };
 }
 
 /** A UTF-16 surrogate without its pair: text no database column can hold as it was sent. */

@@ -351,6 +351,7 @@ export function describeMergeConformance(name: string, open: () => Promise<Opene
             deviceId: 'b',
             stamps: null,
             previous: undefined,
+            scope: '',
             uniqueValues: [],
           },
         ]);

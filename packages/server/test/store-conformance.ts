@@ -56,6 +56,7 @@ async function write(store: TenantSyncStore, states: readonly RowState[]): Promi
         deviceId: state.deviceId === undefined ? 'device-1' : state.deviceId,
         stamps: state.stamps ?? null,
         previous: previous.get(rowKey(state.table, state.id)),
+        scope: '',
         uniqueValues:
           state.values === null
             ? []
@@ -476,6 +477,7 @@ export function describeSyncStoreConformance(name: string, open: () => Promise<O
                 deviceId: 'device-1',
                 stamps: null,
                 previous: undefined,
+                scope: '',
                 uniqueValues: [{ column: 'sku', value: JSON.stringify('LOST') }],
               },
             ]);
@@ -733,7 +735,7 @@ export function describeSyncStoreConformance(name: string, open: () => Promise<O
           appVersion: '1.0.0',
           tokens: tokens(label, now + 3_600_000),
         });
-        expect(paired).toEqual({ tenantId });
+        expect(paired).toEqual({ tenantId, storeId: expect.any(String) as string });
         return deviceId;
       }
 

@@ -1,7 +1,9 @@
 import { Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import type { FastifyInstance } from 'fastify';
 import {
   LoginRequest,
+  PairingCodeRequest,
   PairRequest,
   ProtocolError,
   RefreshRequest,
@@ -35,8 +37,12 @@ export function registerAccountRoutes(app: FastifyInstance, context: AppContext)
 
   app.post('/api/pairing-codes', async (request, reply): Promise<PairingCodeResponse> => {
     const owner = await accounts.authenticateOwner(request.headers.authorization);
+    // The body is optional (`{}` or none: the tenant's first store).
+    const body: unknown = request.body ?? {};
+    if (!Value.Check(PairingCodeRequest, body))
+      throw new ProtocolError(400, 'INVALID_REQUEST', 'the body is {"storeId"?: "<a store of this tenant>"}');
     void reply.code(201);
-    return accounts.createPairingCode(owner.tenantId);
+    return accounts.createPairingCode(owner.tenantId, body.storeId);
   });
 
   app.post(

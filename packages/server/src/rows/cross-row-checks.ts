@@ -1,5 +1,6 @@
 import type { CompiledSchema, ErrorDetail, RowValues, SchemaTable } from '@tillsync/protocol';
 import { rowKey, type RowWriteTransaction, type StoredRow } from '../storage/sync-store.js';
+import { ruleTouched, uniqueKeyOf, uniqueProblem } from './unique-rules.js';
 
 /** An upsert a write applied, numbered by the write (a push numbers its changes by their index). */
 export interface AppliedUpsert {
@@ -32,13 +33,15 @@ export interface WriteOutcome {
  * Foreign keys and unique values, judged on a write's outcome: a reference may point at a row the same write
  * creates, in any order; a unique value may move from one row to another within the write. Answers a problem
  * per upsert that breaks a rule, by its index. `stored` holds the rows read before the write; the rows that
- * references point at are added to it as they are read.
+ * references point at are added to it as they are read. A device's write gives its store as `writerScope`:
+ * a reference to another store's row is judged as one to a row that does not exist.
  */
 export async function checkAcrossRows(
   tx: Pick<RowWriteTransaction, 'getRows' | 'findUniqueHolders'>,
   outcome: WriteOutcome,
   stored: Map<string, StoredRow>,
   schema: CompiledSchema,
+  writerScope?: string,
 ): Promise<Map<number, ErrorDetail>> {
   const problems = new Map<number, ErrorDetail>();
   const finalValues = (upsert: AppliedUpsert): RowValues | null => {
@@ -55,7 +58,7 @@ export async function checkAcrossRows(
     for (const [key, row] of await tx.getRows([...missing.values()])) stored.set(key, row);
 
   for (const { upsert, column, table, target, key } of references(outcome.applied, finalValues)) {
-    const targetState = outcome.states.get(key) ?? stored.get(key);
+    const targetState = outcome.states.get(key) ?? visible(stored.get(key), writerScope);
     if (!targetState || targetState.values === null) {
       problems.set(upsert.index, {
         code: 'FK_VIOLATION',
@@ -65,38 +68,45 @@ export async function checkAcrossRows(
   }
 
   for (const table of schema.tables) {
-    for (const column of table.uniqueColumns) {
+    for (const rule of table.uniqueRules) {
       const claims = new Map<string, AppliedUpsert>();
       for (const upsert of outcome.applied) {
         if (upsert.table !== table || problems.has(upsert.index)) continue;
-        if (upsert.columns && !upsert.columns.has(column.name)) continue;
-        const value = finalValues(upsert)?.[column.name];
-        if (value === null || value === undefined) continue;
-        const json = JSON.stringify(value);
-        const earlier = claims.get(json);
+        if (!ruleTouched(rule, upsert.columns)) continue;
+        const values = finalValues(upsert);
+        const key = values === null ? null : uniqueKeyOf(rule, values);
+        if (key === null) continue;
+        const earlier = claims.get(key);
         if (earlier && earlier.id !== upsert.id) {
-          problems.set(upsert.index, uniqueProblem(table, column.name, value, earlier.id));
+          problems.set(upsert.index, uniqueProblem(table, rule, key, earlier.id));
         } else {
-          claims.set(json, upsert);
+          claims.set(key, upsert);
         }
       }
       if (claims.size === 0) continue;
-      const holders = await tx.findUniqueHolders(table.name, column.name, [...claims.keys()]);
-      for (const [json, upsert] of claims) {
-        const holderId = holders.get(json);
+      const holders = await tx.findUniqueHolders(table.name, rule.name, [...claims.keys()]);
+      for (const [key, upsert] of claims) {
+        const holderId = holders.get(key);
         if (holderId === undefined || holderId === upsert.id) continue;
         // The holder may give the value up in this same write.
         const holderState = outcome.states.get(rowKey(table.name, holderId));
-        if (
-          holderState &&
-          (holderState.values === null || JSON.stringify(holderState.values[column.name]) !== json)
-        )
+        if (holderState && (holderState.values === null || uniqueKeyOf(rule, holderState.values) !== key))
           continue;
-        problems.set(upsert.index, uniqueProblem(table, column.name, JSON.parse(json) as unknown, holderId));
+        problems.set(upsert.index, uniqueProblem(table, rule, key, holderId));
       }
     }
   }
   return problems;
+}
+
+/**
+ * A stored row as a writer of `writerScope` (a device's store; undefined: the server) sees it: a row of
+ * another store does not exist for a device, as a row of another tenant does not (PROTOCOL.md §7).
+ */
+function visible(row: StoredRow | undefined, writerScope: string | undefined): StoredRow | undefined {
+  if (row === undefined || writerScope === undefined || row.scope === '' || row.scope === writerScope)
+    return row;
+  return undefined;
 }
 
 /** Each reference the upserts' final values make: the row (table, id and key) it points at. */
@@ -115,13 +125,6 @@ function* references(
       yield { upsert, column: column.name, table, target, key: rowKey(table, target) };
     }
   }
-}
-
-function uniqueProblem(table: SchemaTable, column: string, value: unknown, holderId: string): ErrorDetail {
-  return {
-    code: 'UNIQUE_VIOLATION',
-    message: `${table.name}.${column} ${JSON.stringify(value)} is already used by ${table.name} ${holderId}`,
-  };
 }
 
 /**

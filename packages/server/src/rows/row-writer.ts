@@ -8,6 +8,7 @@
 import type { SyncJobOperation, RowValues, SchemaTable } from '@tillsync/protocol';
 import { planTriggeredJobs, type JobTypeRegistry, type TriggeringChange } from '@tillsync/jobs';
 import type { DeletedRowState, RowWrite, RowWriteTransaction } from '../storage/sync-store.js';
+import { uniqueKeyOf } from './unique-rules.js';
 
 export {
   checkAcrossRows,
@@ -27,24 +28,37 @@ export {
 } from './column-merge.js';
 export { DeletedRowReferences, type DeleteJudgement, type ReferenceToClear } from './delete-references.js';
 
-/** A row's new state, before the values of its unique columns are noted. */
-export type RowState = Omit<RowWrite, 'uniqueValues'>;
+/** A row's new state, before its scope and its keys under unique rules are found. */
+export type RowState = Omit<RowWrite, 'uniqueValues' | 'scope'>;
 
-/** A row's new state as it is written: with the values (as JSON) of its unique columns while it is live. */
-export function toRowWrite(table: SchemaTable | undefined, state: RowState): RowWrite {
+/**
+ * A row's new state as it is written: with its scope (PROTOCOL.md §7: the store its store column names, ''
+ * for a table of the whole tenant; a tombstone stays where its row was, or goes to `writerScope`, the
+ * writer's store, for a row the server never held) and its keys under its table's unique rules while it is
+ * live.
+ */
+export function toRowWrite(table: SchemaTable | undefined, state: RowState, writerScope = ''): RowWrite {
   const values: RowValues | null = state.values;
   return {
     ...state,
+    scope: scopeOf(table, values, state.previous?.scope ?? writerScope),
     uniqueValues:
       values === null || !table
         ? []
-        : table.uniqueColumns.flatMap((column) => {
-            const value = values[column.name];
-            return value === null || value === undefined
-              ? []
-              : [{ column: column.name, value: JSON.stringify(value) }];
+        : table.uniqueRules.flatMap((rule) => {
+            const key = uniqueKeyOf(rule, values);
+            return key === null ? [] : [{ column: rule.name, value: key }];
           }),
   };
+}
+
+/** The store whose devices receive a row of `table` with these values; `otherwise` for a tombstone. */
+export function scopeOf(table: SchemaTable | undefined, values: RowValues | null, otherwise: string): string {
+  if (values === null) return otherwise;
+  const storeColumn = table?.storeColumn ?? null;
+  if (storeColumn === null) return '';
+  const store = values[storeColumn];
+  return typeof store === 'string' ? store : otherwise;
 }
 
 /** When rows were written, and by which job if one did. */

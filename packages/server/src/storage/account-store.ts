@@ -26,6 +26,24 @@ export interface DeviceRecord {
   readonly revokedAt: string | null;
   /** The schema version its tables are at, as it last said; null: unknown (it never said). */
   readonly schemaVersion: number | null;
+  /** The store it belongs to (PROTOCOL.md §7). */
+  readonly storeId: string;
+}
+
+/** A store of a tenant, with how many of its devices (not revoked) belong to it. */
+export interface StoreRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly devices: number;
+}
+
+/**
+ * Which rows a device pulls besides the tenant's: its store's; and from which sequence number its cursor
+ * is good (one made at or below `scopeSeq` was made for the store it left, and must resync).
+ */
+export interface DeviceScope {
+  readonly storeId: string;
+  readonly scopeSeq: number;
 }
 
 /** A device token found by its hash, with the state of its device. */
@@ -103,12 +121,21 @@ export interface AccountStore {
     tokenHash: string,
   ): Promise<{ ownerId: string; tenantId: string; expiresAt: number } | null>;
   deleteOwnerSession(tokenHash: string): Promise<void>;
-  createPairingCode(input: { codeHash: string; tenantId: string; expiresAt: number }): Promise<void>;
+  /**
+   * A pairing code for a device of `storeId` (which the caller found with {@link findStore}); absent: of
+   * the tenant's first store, as it is when the code is spent.
+   */
+  createPairingCode(input: {
+    codeHash: string;
+    tenantId: string;
+    storeId?: string;
+    expiresAt: number;
+  }): Promise<void>;
   /**
    * Spends a pairing code and creates the device with its first tokens, in one transaction; null when the
    * code is unknown, spent or expired.
    */
-  pairDevice(input: PairDeviceInput): Promise<{ tenantId: string } | null>;
+  pairDevice(input: PairDeviceInput): Promise<{ tenantId: string; storeId: string } | null>;
   findDeviceToken(tokenHash: string): Promise<DeviceTokenRecord | null>;
   /**
    * Spends a refresh token and stores the next pair in the same family; false when it was spent already
@@ -124,6 +151,18 @@ export interface AccountStore {
    */
   reissueUnusedPair(input: TokenPairInput): Promise<boolean>;
   listDevices(tenantId: string): Promise<DeviceRecord[]>;
+  /** The tenant's stores, the first one first. */
+  listStores(tenantId: string): Promise<StoreRecord[]>;
+  createStore(tenantId: string, name: string): Promise<StoreRecord>;
+  /** One of the tenant's stores (undefined: its first store); null when it has none by that id. */
+  findStore(tenantId: string, storeId: string | undefined): Promise<StoreRecord | null>;
+  /**
+   * Moves a device to another of the tenant's stores (the caller found it with {@link findStore}); its
+   * cursor made before the move must resync. Null when the tenant has no such device.
+   */
+  moveDevice(tenantId: string, deviceId: string, storeId: string): Promise<DeviceRecord | null>;
+  /** The device's store and the sequence number its cursors are good from; null: no such device. */
+  deviceScope(deviceId: string): Promise<DeviceScope | null>;
   /**
    * Marks a device revoked (the first time only). Its tokens stay: every use of one checks the device, so
    * its next call, a refresh too, is answered DEVICE_REVOKED ("pair it again") rather than TOKEN_INVALID.

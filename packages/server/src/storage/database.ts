@@ -11,6 +11,15 @@ export interface Database {
     last_seq: number;
     /** Tombstones up to this sequence number were purged: an older cursor must resync. */
     purged_seq: number;
+    /** The store every device and pairing code belongs to unless told otherwise (PROTOCOL.md §7). */
+    first_store_id: string | null;
+  };
+  /** A tenant's stores (PROTOCOL.md §7). */
+  stores: {
+    id: string;
+    tenant_id: string;
+    name: string;
+    created_at: string;
   };
   owners: {
     id: string;
@@ -29,6 +38,8 @@ export interface Database {
   pairing_codes: {
     code_hash: string;
     tenant_id: string;
+    /** The store the paired device will belong to. */
+    store_id: string | null;
     expires_at: number;
     used_at: number | null;
     created_at: string;
@@ -44,6 +55,10 @@ export interface Database {
     revoked_at: string | null;
     /** The schema version the device's tables are at, as it last said; null: unknown. */
     schema_version: number | null;
+    /** The store it belongs to: it pulls the tenant's rows and this store's. */
+    store_id: string | null;
+    /** The tenant's sequence number when it last changed store: an older cursor must resync. */
+    scope_seq: number;
     created_at: string;
   };
   device_tokens: {
@@ -76,6 +91,21 @@ export interface Database {
     stamps: string | null;
     /** When the server stored the current state (ms), for tombstone retention. */
     stored_at: number;
+    /** The store whose devices receive the row; '' for a row of the whole tenant. */
+    scope: string;
+  };
+  /** A store's record of a row that moved to another store: its devices drop it (`evict`), once. */
+  sync_evictions: {
+    tenant_id: string;
+    /** The store the row left. */
+    scope: string;
+    tbl: string;
+    id: string;
+    /** The row's stamp as moved. */
+    updated_at: string;
+    /** The move's sequence number. */
+    seq: number;
+    stored_at: number;
   };
   sync_unique_values: {
     tenant_id: string;
@@ -87,6 +117,8 @@ export interface Database {
   };
   sync_checksums: {
     tenant_id: string;
+    /** As `sync_rows.scope`: '' for the tenant's rows, or a store's id. */
+    scope: string;
     tbl: string;
     row_count: number;
     /** The sum of PROTOCOL.md §2 as 16 hex digits. */

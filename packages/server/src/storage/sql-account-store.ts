@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type {
   AccountStore,
   DeviceRecord,
+  DeviceScope,
   DeviceSeen,
   DeviceTokenRecord,
   OwnerRecord,
   PairDeviceInput,
   RotateRefreshTokenInput,
+  StoreRecord,
   TenantRecord,
   TokenPairInput,
 } from './account-store.js';
@@ -34,10 +36,22 @@ export class SqlAccountStore implements AccountStore {
     const tenantId = randomUUID();
     const ownerId = randomUUID();
     const createdAt = new Date().toISOString();
+    const storeId = randomUUID();
     return this.#engine.write(async (trx) => {
       await trx
         .insertInto('tenants')
-        .values({ id: tenantId, name: input.name, created_at: createdAt, last_seq: 0, purged_seq: 0 })
+        .values({
+          id: tenantId,
+          name: input.name,
+          created_at: createdAt,
+          last_seq: 0,
+          purged_seq: 0,
+          first_store_id: storeId,
+        })
+        .execute();
+      await trx
+        .insertInto('stores')
+        .values({ id: storeId, tenant_id: tenantId, name: input.name, created_at: createdAt })
         .execute();
       await trx
         .insertInto('owners')
@@ -141,12 +155,18 @@ export class SqlAccountStore implements AccountStore {
     await this.#db.deleteFrom('owner_sessions').where('token_hash', '=', tokenHash).execute();
   }
 
-  async createPairingCode(input: { codeHash: string; tenantId: string; expiresAt: number }): Promise<void> {
+  async createPairingCode(input: {
+    codeHash: string;
+    tenantId: string;
+    storeId?: string;
+    expiresAt: number;
+  }): Promise<void> {
     await this.#db
       .insertInto('pairing_codes')
       .values({
         code_hash: input.codeHash,
         tenant_id: input.tenantId,
+        store_id: input.storeId ?? null,
         expires_at: input.expiresAt,
         used_at: null,
         created_at: new Date().toISOString(),
@@ -154,7 +174,7 @@ export class SqlAccountStore implements AccountStore {
       .execute();
   }
 
-  pairDevice(input: PairDeviceInput): Promise<{ tenantId: string } | null> {
+  pairDevice(input: PairDeviceInput): Promise<{ tenantId: string; storeId: string } | null> {
     return this.#engine.write(async (trx) => {
       const code = await trx
         .updateTable('pairing_codes')
@@ -162,9 +182,10 @@ export class SqlAccountStore implements AccountStore {
         .where('code_hash', '=', input.codeHash)
         .where('used_at', 'is', null)
         .where('expires_at', '>', input.now)
-        .returning('tenant_id')
+        .returning(['tenant_id', 'store_id'])
         .executeTakeFirst();
       if (!code) return null;
+      const storeId = code.store_id ?? (await firstStoreOf(trx, code.tenant_id));
       const createdAt = new Date(input.now).toISOString();
       await trx
         .insertInto('devices')
@@ -178,6 +199,8 @@ export class SqlAccountStore implements AccountStore {
           pending_changes: null,
           revoked_at: null,
           schema_version: null,
+          store_id: storeId,
+          scope_seq: 0,
           created_at: createdAt,
         })
         .execute();
@@ -187,7 +210,7 @@ export class SqlAccountStore implements AccountStore {
         familyId: randomUUID(),
         tokens: input.tokens,
       });
-      return { tenantId: code.tenant_id };
+      return { tenantId: code.tenant_id, storeId };
     });
   }
 
@@ -270,17 +293,83 @@ export class SqlAccountStore implements AccountStore {
       .where('tenant_id', '=', tenantId)
       .orderBy('created_at')
       .execute();
-    return rows.map((row) => ({
-      id: row.id,
-      tenantId: row.tenant_id,
-      name: row.name,
-      platform: row.platform,
-      appVersion: row.app_version,
-      lastSeenAt: row.last_seen_at,
-      pendingChanges: row.pending_changes === null ? null : Number(row.pending_changes),
-      revokedAt: row.revoked_at,
-      schemaVersion: row.schema_version === null ? null : Number(row.schema_version),
-    }));
+    return rows.map(toDeviceRecord);
+  }
+
+  async listStores(tenantId: string): Promise<StoreRecord[]> {
+    const rows = await this.#db
+      .selectFrom('stores')
+      .leftJoin('devices', (join) =>
+        join
+          .onRef('devices.store_id', '=', 'stores.id')
+          .onRef('devices.tenant_id', '=', 'stores.tenant_id')
+          .on('devices.revoked_at', 'is', null),
+      )
+      .select(['stores.id', 'stores.name', (eb) => eb.fn.count('devices.id').as('devices')])
+      .where('stores.tenant_id', '=', tenantId)
+      .groupBy(['stores.id', 'stores.name', 'stores.created_at'])
+      .orderBy('stores.created_at')
+      .orderBy('stores.id')
+      .execute();
+    return rows.map((row) => ({ id: row.id, name: row.name, devices: Number(row.devices) }));
+  }
+
+  async createStore(tenantId: string, name: string): Promise<StoreRecord> {
+    const id = randomUUID();
+    await this.#db
+      .insertInto('stores')
+      .values({ id, tenant_id: tenantId, name, created_at: new Date().toISOString() })
+      .execute();
+    return { id, name, devices: 0 };
+  }
+
+  async findStore(tenantId: string, storeId: string | undefined): Promise<StoreRecord | null> {
+    const store = await this.#db
+      .selectFrom('stores')
+      .select(['id', 'name'])
+      .where('tenant_id', '=', tenantId)
+      .$call((query) =>
+        storeId === undefined
+          ? query.where('id', '=', (eb) =>
+              eb.selectFrom('tenants').select('first_store_id').where('tenants.id', '=', tenantId),
+            )
+          : query.where('id', '=', storeId),
+      )
+      .executeTakeFirst();
+    return store ? { id: store.id, name: store.name, devices: 0 } : null;
+  }
+
+  moveDevice(tenantId: string, deviceId: string, storeId: string): Promise<DeviceRecord | null> {
+    return this.#engine.write(async (trx) => {
+      // Under the tenant's lock no push is half done: every change up to `last_seq` was made for the old
+      // scope, so a cursor at or below it must resync, and every one after is read with the new store.
+      await this.#engine.lockTenant(trx, tenantId);
+      const tenant = await trx
+        .selectFrom('tenants')
+        .select('last_seq')
+        .where('id', '=', tenantId)
+        .executeTakeFirstOrThrow();
+      const device = await trx
+        .updateTable('devices')
+        .set((eb) => ({
+          scope_seq: sql<number>`case when store_id = ${storeId} then scope_seq else ${Number(tenant.last_seq)} end`,
+          store_id: eb.val(storeId),
+        }))
+        .where('tenant_id', '=', tenantId)
+        .where('id', '=', deviceId)
+        .returningAll()
+        .executeTakeFirst();
+      return device ? toDeviceRecord(device) : null;
+    });
+  }
+
+  async deviceScope(deviceId: string): Promise<DeviceScope | null> {
+    const row = await this.#db
+      .selectFrom('devices')
+      .select(['store_id', 'scope_seq'])
+      .where('id', '=', deviceId)
+      .executeTakeFirst();
+    return row?.store_id ? { storeId: row.store_id, scopeSeq: Number(row.scope_seq) } : null;
   }
 
   async revokeDevice(tenantId: string, deviceId: string, at: string): Promise<boolean> {
@@ -337,6 +426,32 @@ type DeviceTokenRow = Pick<
   'device_id' | 'tenant_id' | 'kind' | 'family_id' | 'expires_at' | 'used_at'
 > &
   Pick<Database['devices'], 'revoked_at'>;
+
+function toDeviceRecord(row: Selectable<Database['devices']>): DeviceRecord {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    name: row.name,
+    platform: row.platform,
+    appVersion: row.app_version,
+    lastSeenAt: row.last_seen_at,
+    pendingChanges: row.pending_changes === null ? null : Number(row.pending_changes),
+    revokedAt: row.revoked_at,
+    schemaVersion: row.schema_version === null ? null : Number(row.schema_version),
+    storeId: row.store_id ?? '',
+  };
+}
+
+/** The tenant's first store: where a device paired with a code made before stores goes. */
+async function firstStoreOf(trx: Kysely<Database>, tenantId: string): Promise<string> {
+  const tenant = await trx
+    .selectFrom('tenants')
+    .select('first_store_id')
+    .where('id', '=', tenantId)
+    .executeTakeFirstOrThrow();
+  if (tenant.first_store_id === null) throw new Error(`tenant ${tenantId} has no first store`);
+  return tenant.first_store_id;
+}
 
 async function insertTokenPair(trx: Kysely<Database>, input: TokenPairInput): Promise<void> {
   const createdAt = new Date().toISOString();

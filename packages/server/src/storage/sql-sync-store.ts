@@ -285,7 +285,7 @@ export class SqlPushTransaction implements PushTransaction {
     // One statement for the whole push: each wanted key is looked up by the primary key.
     const wantedKeys = [...wanted.values()];
     const { rows } = await sql<StoredRowRecord>`
-      select r.tbl, r.id, r.data, r.updated_at, r.seq, r.device_id, r.stamps
+      select r.tbl, r.id, r.data, r.updated_at, r.seq, r.device_id, r.stamps, r.scope
       from ${jsonElements(this.#trx, JSON.stringify(wantedKeys))}
       ${dialectOf(this.#trx).crossJoinLookup({
         table: 'sync_rows',
@@ -353,6 +353,7 @@ export class SqlPushTransaction implements PushTransaction {
         index + 1,
         row.deviceId,
         row.values === null || row.stamps === null ? null : JSON.stringify(row.stamps),
+        row.scope,
       ];
       (row.previous === undefined ? fresh : replacing).push(values);
     });
@@ -395,6 +396,16 @@ export class SqlPushTransaction implements PushTransaction {
     for (const chunk of chunks(entries)) {
       await this.#trx.insertInto('sync_unique_values').values(chunk).execute();
     }
+  }
+
+  async deviceStore(deviceId: string): Promise<string | null> {
+    const device = await this.#trx
+      .selectFrom('devices')
+      .select('store_id')
+      .where('tenant_id', '=', this.#tenantId)
+      .where('id', '=', deviceId)
+      .executeTakeFirst();
+    return device?.store_id ?? null;
   }
 
   async addConflicts(conflicts: readonly ConflictRecord[]): Promise<void> {
@@ -459,7 +470,7 @@ const NO_VALUES: unknown[] = [];
 /** The columns of `sync_rows` a push reads. */
 type StoredRowRecord = Pick<
   Selectable<Database['sync_rows']>,
-  'tbl' | 'id' | 'data' | 'updated_at' | 'seq' | 'device_id' | 'stamps'
+  'tbl' | 'id' | 'data' | 'updated_at' | 'seq' | 'device_id' | 'stamps' | 'scope'
 >;
 
 function toStoredRow(row: StoredRowRecord): StoredRow {
@@ -471,6 +482,7 @@ function toStoredRow(row: StoredRowRecord): StoredRow {
     seq: Number(row.seq),
     deviceId: row.device_id,
     stamps: row.data === null || row.stamps === null ? null : (JSON.parse(row.stamps) as ColumnStamps),
+    scope: row.scope,
   };
 }
 

@@ -3,7 +3,8 @@ import type { RowWrite } from './sync-store.js';
 
 /**
  * A row of `sync_rows` as a push writes it: table, id, data, updated_at, deleted, its position in the push
- * (from 1; its sequence number is the tenant's last one before the push plus this), device_id, stamps.
+ * (from 1; its sequence number is the tenant's last one before the push plus this), device_id, stamps,
+ * scope.
  */
 export type SyncRowValues = [
   string,
@@ -14,19 +15,25 @@ export type SyncRowValues = [
   number,
   string | null,
   string | null,
+  string,
 ];
 
 /** The columns of `sync_rows` in the order a push writes them: a {@link SyncRowValues}, then the tenant and when. */
 export const INSERT_ROW =
-  'insert into sync_rows (tbl, id, data, updated_at, deleted, seq, device_id, stamps, tenant_id, stored_at)';
+  'insert into sync_rows (tbl, id, data, updated_at, deleted, seq, device_id, stamps, scope, tenant_id, stored_at)';
 
 /** What follows {@link INSERT_ROW} for rows that replace the ones stored under their keys. */
 export const REPLACE_ROW = `on conflict (tenant_id, tbl, id) do update set data = excluded.data,
   updated_at = excluded.updated_at, deleted = excluded.deleted, seq = excluded.seq, device_id = excluded.device_id,
-  stamps = excluded.stamps, stored_at = excluded.stored_at`;
+  stamps = excluded.stamps, scope = excluded.scope, stored_at = excluded.stored_at`;
 
-/** How a push changes a table's checksum: its live rows counted and its sum of terms, not yet brought into range. */
+/**
+ * How a push changes a table's checksum in one scope (a store, or '' for the tenant's rows): its live rows
+ * counted and its sum of terms, not yet brought into range.
+ */
 export interface ChecksumChange {
+  readonly scope: string;
+  readonly table: string;
   count: number;
   sum: bigint;
 }
@@ -42,27 +49,36 @@ export interface SyncRowsWrite {
   /** Rows that replace the stored ones under their keys. */
   readonly replacing: readonly SyncRowValues[];
   readonly storedAt: number;
-  readonly checksums: ReadonlyMap<string, ChecksumChange>;
+  readonly checksums: readonly ChecksumChange[];
 }
 
-/** Each table's checksum change from these writes: a replaced state's term out, the new one in. */
-export function checksumChanges(rows: readonly RowWrite[]): Map<string, ChecksumChange> {
+/**
+ * Each table's checksum change in each scope from these writes: a replaced state's term out of its scope,
+ * the new one into its own (a row that moves to another store leaves one scope's sum for the other's).
+ */
+export function checksumChanges(rows: readonly RowWrite[]): ChecksumChange[] {
   const changes = new Map<string, ChecksumChange>();
-  for (const row of rows) {
-    let change = changes.get(row.table);
+  const changeOf = (scope: string, table: string): ChecksumChange => {
+    const key = `${scope}\u0000${table}`;
+    let change = changes.get(key);
     if (!change) {
-      change = { count: 0, sum: 0n };
-      changes.set(row.table, change);
+      change = { scope, table, count: 0, sum: 0n };
+      changes.set(key, change);
     }
+    return change;
+  };
+  for (const row of rows) {
     const previous = row.previous;
     if (previous && previous.values !== null) {
+      const change = changeOf(previous.scope, row.table);
       change.count -= 1;
       change.sum -= checksumTerm(previous.id, previous.updatedAt);
     }
     if (row.values !== null) {
+      const change = changeOf(row.scope, row.table);
       change.count += 1;
       change.sum += checksumTerm(row.id, row.updatedAt);
     }
   }
-  return changes;
+  return [...changes.values()];
 }

@@ -24,6 +24,8 @@ export interface StoredRow {
   readonly deviceId: string | null;
   /** The columns last written before `updatedAt`; null for a tombstone. */
   readonly stamps: ColumnStamps | null;
+  /** The store whose devices receive it; '' for a row of the whole tenant (PROTOCOL.md §7). */
+  readonly scope: string;
 }
 
 /** A row's new state, written by a push or a sync job. */
@@ -38,7 +40,15 @@ export interface RowWrite {
   readonly stamps: ColumnStamps | null;
   /** The state it replaces, if the server held one: its checksum term and unique values are taken out. */
   readonly previous: StoredRow | undefined;
-  /** The row's values of unique columns (as JSON), while it is live. */
+  /**
+   * The store whose devices receive it, '' for the tenant's (`rows/row-writer.ts` finds it). A row written
+   * to another scope than `previous.scope` moved: the old store's devices are told to evict it.
+   */
+  readonly scope: string;
+  /**
+   * The row's keys under its table's unique rules while it is live: `column` is the rule's name (a column's,
+   * or `store_id+day` for a rule of several), `value` its key (`rows/unique-rules.ts`).
+   */
   readonly uniqueValues: ReadonlyArray<{ readonly column: string; readonly value: string }>;
 }
 
@@ -110,7 +120,7 @@ export interface RowWriteTransaction {
     column: string,
     targets: readonly string[],
   ): Promise<Array<{ readonly id: string; readonly target: string }>>;
-  /** Which live rows hold these values (JSON) of a unique column: value → row id. */
+  /** Which live rows hold these keys under a unique rule (named as in {@link RowWrite.uniqueValues}): key → row id. */
   findUniqueHolders(table: string, column: string, values: readonly string[]): Promise<Map<string, string>>;
   /** Stores new states, in order: each gets the tenant's next sequence number. */
   writeRows(rows: readonly RowWrite[]): Promise<void>;
@@ -132,6 +142,8 @@ export interface PushTransaction extends RowWriteTransaction {
     deviceId: string,
     pushId: string,
   ): Promise<Array<{ readonly deviceId: string; readonly answer: string }>>;
+  /** The store the device belongs to; null when the tenant has no such device. */
+  deviceStore(deviceId: string): Promise<string | null>;
   addConflicts(conflicts: readonly ConflictRecord[]): Promise<void>;
   savePushAnswer(deviceId: string, pushId: string, answer: string): Promise<void>;
 }

@@ -9,6 +9,8 @@ import { migration0007 } from './0007-live-job-indexes.js';
 import { migration0008 } from './0008-column-stamps.js';
 import { migration0009 } from './0009-served-schema.js';
 import { migration0010 } from './0010-job-retention-schedules-webhooks.js';
+import { migration0011 } from './0011-stores.js';
+import { migration0012 } from './0012-scoped-rows.js';
 
 /**
  * The numbered migrations, run in order on start. A migration never changes once it has landed; a change
@@ -25,6 +27,8 @@ const MIGRATIONS: Record<string, Migration> = {
   '0008-column-stamps': migration0008,
   '0009-served-schema': migration0009,
   '0010-job-retention-schedules-webhooks': migration0010,
+  '0011-stores': migration0011,
+  '0012-scoped-rows': migration0012,
 };
 
 export const migrationProvider: MigrationProvider = {

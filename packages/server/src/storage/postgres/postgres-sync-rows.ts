@@ -25,11 +25,12 @@ export async function writePostgresSyncRows(trx: Kysely<Database>, write: SyncRo
   const count = write.fresh.length + write.replacing.length;
   const selectRows = (rows: readonly SyncRowValues[]): RawBuilder<unknown> => sql`
     select e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, cast(e.value ->> 4 as integer),
-      seq.base + cast(e.value ->> 5 as bigint), e.value ->> 6, e.value ->> 7, ${tenantId},
+      seq.base + cast(e.value ->> 5 as bigint), e.value ->> 6, e.value ->> 7, e.value ->> 8, ${tenantId},
       cast(${storedAt} as bigint)
     from seq, ${jsonElements(trx, JSON.stringify(rows))}`;
-  const checksumRows = [...write.checksums].map(([table, change]) => [
-    table,
+  const checksumRows = write.checksums.map((change) => [
+    change.scope,
+    change.table,
     change.count,
     formatChecksum(addToChecksum(0n, change.sum)),
   ]);
@@ -42,10 +43,10 @@ export async function writePostgresSyncRows(trx: Kysely<Database>, write: SyncRo
     ), replaced as (
       ${sql.raw(INSERT_ROW)} ${selectRows(write.replacing)} ${sql.raw(REPLACE_ROW)}
     ), checksums as (
-      insert into sync_checksums (tenant_id, tbl, row_count, sum)
-      select ${tenantId}, e.value ->> 0, cast(e.value ->> 1 as bigint), e.value ->> 2
+      insert into sync_checksums (tenant_id, scope, tbl, row_count, sum)
+      select ${tenantId}, e.value ->> 0, e.value ->> 1, cast(e.value ->> 2 as bigint), e.value ->> 3
       from ${jsonElements(trx, JSON.stringify(checksumRows))}
-      on conflict (tenant_id, tbl) do update set row_count = sync_checksums.row_count + excluded.row_count,
+      on conflict (tenant_id, scope, tbl) do update set row_count = sync_checksums.row_count + excluded.row_count,
         sum = ${sql.raw(CHECKSUM_SUM)}
     )
     select base from seq`.execute(trx);

@@ -39,7 +39,7 @@ async function insertRows(
 ): Promise<void> {
   for (const group of valuesGroups(rows)) {
     const parameters: unknown[] = [];
-    for (const [table, id, data, updatedAt, deleted, position, deviceId, stamps] of group)
+    for (const [table, id, data, updatedAt, deleted, position, deviceId, stamps, scope] of group)
       parameters.push(
         table,
         id,
@@ -49,12 +49,13 @@ async function insertRows(
         seqBase + position,
         deviceId,
         stamps,
+        scope,
         write.tenantId,
         write.storedAt,
       );
     await trx.executeQuery(
       CompiledQuery.raw(
-        `${INSERT_ROW} values ${valuesPlaceholders(group.length, 10)} ${onConflict}`,
+        `${INSERT_ROW} values ${valuesPlaceholders(group.length, 11)} ${onConflict}`,
         parameters,
       ),
     );
@@ -64,23 +65,26 @@ async function insertRows(
 async function updateChecksums(
   trx: Kysely<Database>,
   tenantId: string,
-  changes: ReadonlyMap<string, ChecksumChange>,
+  changes: readonly ChecksumChange[],
 ): Promise<void> {
   const current = await trx
     .selectFrom('sync_checksums')
     .selectAll()
     .where('tenant_id', '=', tenantId)
-    .where('tbl', 'in', [...changes.keys()])
+    .where('scope', 'in', [...new Set(changes.map((change) => change.scope))])
+    .where('tbl', 'in', [...new Set(changes.map((change) => change.table))])
     .execute();
-  const currentByTable = new Map(current.map((row) => [row.tbl, row]));
-  for (const [table, change] of changes) {
-    const before = currentByTable.get(table);
+  const currentByKey = new Map(current.map((row) => [`${row.scope}\u0000${row.tbl}`, row]));
+  for (const change of changes) {
+    const before = currentByKey.get(`${change.scope}\u0000${change.table}`);
     const count = Number(before?.row_count ?? 0) + change.count;
     const sum = formatChecksum(addToChecksum(before ? parseChecksum(before.sum) : 0n, change.sum));
     await trx
       .insertInto('sync_checksums')
-      .values({ tenant_id: tenantId, tbl: table, row_count: count, sum })
-      .onConflict((conflict) => conflict.columns(['tenant_id', 'tbl']).doUpdateSet({ row_count: count, sum }))
+      .values({ tenant_id: tenantId, scope: change.scope, tbl: change.table, row_count: count, sum })
+      .onConflict((conflict) =>
+        conflict.columns(['tenant_id', 'scope', 'tbl']).doUpdateSet({ row_count: count, sum }),
+      )
       .execute();
   }
 }
