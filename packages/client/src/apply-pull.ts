@@ -42,6 +42,8 @@ export interface ApplyPageOptions {
   readonly only?: ReadonlySet<string>;
   /** Note the live rows of the page in `temp._sync_seen`, for the sweep that ends a snapshot. */
   readonly noteSeen?: boolean;
+  /** The device's store as the page says it (protocol 3), stored with the cursor. */
+  readonly storeId?: string | undefined;
 }
 
 /** What applying a page did. */
@@ -77,7 +79,8 @@ export class PullApplier {
     // An empty page at the cursor the device already has (an idle cycle): nothing to write.
     if (
       changes.length === 0 &&
-      (options.cursor === undefined || store.getState(StateKey.cursor) === options.cursor)
+      (options.cursor === undefined || store.getState(StateKey.cursor) === options.cursor) &&
+      (options.storeId === undefined || store.getState(StateKey.storeId) === options.storeId)
     ) {
       return { applied: 0, conflicts: 0, conflictRows: [] };
     }
@@ -129,6 +132,7 @@ export class PullApplier {
         cleanRows.write();
         if (latest !== '') clock.receive(latest);
         if (options.cursor !== undefined) store.setState(StateKey.cursor, options.cursor);
+        if (options.storeId !== undefined) store.setState(StateKey.storeId, options.storeId);
         const conflictRows = conflictRowsOf(lost);
         return { applied, conflicts: conflictRows.length, conflictRows };
       }),

@@ -1,4 +1,4 @@
-import { CompiledSchema, SHOP_SCHEMA, type StoredChange } from '@tillsync/protocol';
+import { CompiledSchema, SHOP_SCHEMA, type EvictChange, type StoredChange } from '@tillsync/protocol';
 import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
 import { PullApplier, type ApplierParts } from '../src/apply-pull.js';
@@ -43,7 +43,7 @@ function sale(id: string, updatedAt: string, total = 500): StoredChange {
   };
 }
 
-const evict = (table: string, id: string, updatedAt: string): StoredChange => ({
+const evict = (table: string, id: string, updatedAt: string): EvictChange => ({
   table,
   id,
   op: 'evict',
