@@ -206,6 +206,11 @@ export const DeviceRowList = Type.Object({
   total: Type.Integer({ minimum: 0 }),
   /** Rows the search and filters let through (`rows` is the first page of them). */
   matching: Type.Integer({ minimum: 0 }),
+  /**
+   * The table's columns on this device, besides `id`: what a page may write, known even when no row is
+   * shown (a chain's `products` has no `stock`, PROTOCOL.md §7).
+   */
+  columns: Type.Array(Type.String()),
 });
 export type DeviceRowList = Immutable<Static<typeof DeviceRowList>>;
 
