@@ -51,6 +51,8 @@ export const EvictChange = Type.Object({
   id: Type.String(),
   op: Type.Literal('evict'),
   updatedAt: Type.String(),
+  /** An eviction carries no values (declared, so `change.values` reads alike on every pulled change). */
+  values: Type.Optional(Type.Never()),
 });
 export type EvictChange = Readonly<Static<typeof EvictChange>>;
 

@@ -45,6 +45,7 @@ class MemoryRows implements RowWriteTransaction {
       seq: 1,
       deviceId: 'a',
       stamps: null,
+      scope: '',
     };
     this.rows.set(rowKey(table, id), row);
     return row;
