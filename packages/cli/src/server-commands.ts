@@ -33,7 +33,7 @@ const SERVE_SETTINGS = {
     flag: '--schema <file>',
     env: 'TILLSYNC_SCHEMA',
     description:
-      "a JSON file with the shop's own schema (default: the built-in shop schema); to change it, raise its version: additive changes reach devices at their next cycle, others are refused (docs/changing-the-schema.md)",
+      "a JSON file with the shop's own schema, or `chain` for the built-in schema of a chain of stores (docs/stores.md) (default: the built-in shop schema); to change it, raise its version: additive changes reach devices at their next cycle, others are refused (docs/changing-the-schema.md)",
     parse: text,
   },
   acceptBreakingSchema: {
@@ -225,7 +225,13 @@ function settingsSchemaName(flags: Record<string, unknown>): string {
   return readSetting(SERVE_SETTINGS.schema, flags) ?? '(the built-in shop schema)';
 }
 
-function readSchemaFile({ parseSchema, SchemaError }: typeof Protocol, file: string): SyncSchema {
+function readSchemaFile(
+  { parseSchema, SchemaError, BUILT_IN_SCHEMAS }: typeof Protocol,
+  file: string,
+): SyncSchema {
+  // A built-in schema by its name; a file of that name is named with a path (`./chain`).
+  const builtIn = BUILT_IN_SCHEMAS[file];
+  if (builtIn !== undefined) return builtIn;
   let parsed: unknown;
   try {
     parsed = JSON.parse(fs.readFileSync(file, 'utf8'));

@@ -8,6 +8,8 @@ import { openChangeNotices } from './notices/open-change-notices.js';
 import { openServerStorage, type ServerStorage } from './server-storage.js';
 import { ServerJobs } from './jobs/server-jobs.js';
 import { serveSchema, type SchemaRollout } from './schema-rollout.js';
+import { writeStoreRows } from './stores.js';
+import { STORES_TABLE } from '@tillsync/protocol';
 
 /** How often tombstones past their retention and old push answers are dropped. */
 const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
@@ -97,6 +99,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let timer: NodeJS.Timeout | undefined;
   try {
     const admin = await accounts.bootstrapAdmin();
+    if (config.schema.table(STORES_TABLE))
+      for (const tenant of await storage.accounts.listTenants())
+        await writeStoreRows(
+          { accounts: storage.accounts, sync: storage.sync, schema: config.schema, now: config.now },
+          tenant.tenantId,
+        );
     if (admin) app.log.info({ tenantId: admin.tenantId }, 'created the first tenant and its owner');
     if (schemaRollout.outcome === 'additive' || schemaRollout.outcome === 'breaking') {
       app.log.info(

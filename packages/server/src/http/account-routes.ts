@@ -15,6 +15,7 @@ import {
   type RefreshResponse,
 } from '@tillsync/protocol';
 import type { DeviceRecord } from '../storage/account-store.js';
+import { writeStoreRows } from '../stores.js';
 import type { AppContext } from './app-context.js';
 
 const DeviceParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
@@ -50,6 +51,11 @@ export function registerAccountRoutes(app: FastifyInstance, context: AppContext)
     { schema: { body: PairRequest } },
     async (request, reply): Promise<PairResponse> => {
       const paired = await accounts.pair(request.body as PairRequest, request.ip);
+      // A tenant made by `tillsync admin` while the server runs has its first store written here.
+      await writeStoreRows(
+        { accounts: storage.accounts, sync: storage.sync, schema: config.schema, now: config.now },
+        paired.tenantId,
+      );
       request.log.info({ tenantId: paired.tenantId, deviceId: paired.deviceId }, 'device paired');
       void reply.code(201);
       return paired;

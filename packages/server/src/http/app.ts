@@ -10,6 +10,7 @@ import { registerAccountRoutes } from './account-routes.js';
 import { toErrorAnswer } from './errors.js';
 import { registerOpsRoutes } from './ops-routes.js';
 import { registerSyncRoutes } from './sync-routes.js';
+import { registerStoreRoutes } from './store-routes.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerConflictRoutes } from './conflict-routes.js';
 import { readStaticFile } from './static-files.js';
@@ -79,6 +80,7 @@ export function buildApp(context: AppContext): FastifyInstance {
 
   registerSyncRoutes(app, context);
   registerAccountRoutes(app, context);
+  registerStoreRoutes(app, context);
   if (context.jobs) registerJobRoutes(app, context.jobs, context.accounts);
   registerConflictRoutes(app, context);
   registerOpsRoutes(app, context);

@@ -121,12 +121,14 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
       );
     }
     const limit = Math.min(Math.max(Number(query.limit ?? DEFAULT_PULL_LIMIT), 1), MAX_PULL_LIMIT);
-    const page = await storage.sync.forTenant(caller.tenantId).pull(since.seq, limit, since.snapshotFloor);
+    const page = await storage.sync
+      .forTenant(caller.tenantId)
+      .pull(since.seq, limit, since.snapshotFloor, caller.deviceId);
     if (page.resyncRequired) {
       throw new ProtocolError(
         410,
         'RESYNC_REQUIRED',
-        'this cursor is older than the deletions the server keeps: take a fresh snapshot',
+        "this cursor is older than the deletions the server keeps, or than the device's move to another store: take a fresh snapshot",
       );
     }
     const rest: Omit<PullResponse, 'changes'> = {
@@ -134,6 +136,7 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
       hasMore: page.hasMore,
       serverTime: new Date(config.now()).toISOString(),
     };
+    if (typeof page.storeId === 'string') rest.storeId = page.storeId;
     if (page.checksums) rest.checksums = withEveryTable(page.checksums, config.schema.source);
     metrics.pulls.inc();
     metrics.pulledRows.inc(page.rows.length);
@@ -186,7 +189,12 @@ function pullResponseBytes(rows: readonly PulledRow[], rest: Omit<PullResponse, 
   for (let index = 0; index < rows.length; index++) {
     const row = rows[index]!;
     text += `${index === 0 ? '\n' : ',\n'}{"table":${jsonString(row.table)},"id":${jsonString(row.id)},"updatedAt":${jsonString(row.updatedAt)}`;
-    text += row.valuesJson === null ? ',"op":"delete"}' : `,"op":"upsert","values":${row.valuesJson}}`;
+    text +=
+      row.valuesJson !== null
+        ? `,"op":"upsert","values":${row.valuesJson}}`
+        : Number(row.evicted) === 1
+          ? ',"op":"evict"}'
+          : ',"op":"delete"}';
   }
   text += `${rows.length === 0 ? '' : '\n'}],${JSON.stringify(rest).slice(1)}`;
   return Buffer.from(text, 'utf8');

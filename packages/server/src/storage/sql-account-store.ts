@@ -341,25 +341,36 @@ export class SqlAccountStore implements AccountStore {
 
   moveDevice(tenantId: string, deviceId: string, storeId: string): Promise<DeviceRecord | null> {
     return this.#engine.write(async (trx) => {
-      // Under the tenant's lock no push is half done: every change up to `last_seq` was made for the old
-      // scope, so a cursor at or below it must resync, and every one after is read with the new store.
+      // Under the tenant's lock no push is half done. The move takes a sequence number of its own: every
+      // cursor handed out before it is below it (and must resync), every page read after it is at or past it
+      // or carries it as its snapshot's floor; two moves in a row get two numbers.
       await this.#engine.lockTenant(trx, tenantId);
-      const tenant = await trx
-        .selectFrom('tenants')
-        .select('last_seq')
-        .where('id', '=', tenantId)
-        .executeTakeFirstOrThrow();
       const device = await trx
-        .updateTable('devices')
-        .set((eb) => ({
-          scope_seq: sql<number>`case when store_id = ${storeId} then scope_seq else ${Number(tenant.last_seq)} end`,
-          store_id: eb.val(storeId),
-        }))
+        .selectFrom('devices')
+        .select('store_id')
         .where('tenant_id', '=', tenantId)
         .where('id', '=', deviceId)
-        .returningAll()
         .executeTakeFirst();
-      return device ? toDeviceRecord(device) : null;
+      if (!device) return null;
+      if (device.store_id !== storeId) {
+        const tenant = await trx
+          .updateTable('tenants')
+          .set((eb) => ({ last_seq: eb('last_seq', '+', 1) }))
+          .where('id', '=', tenantId)
+          .returning('last_seq')
+          .executeTakeFirstOrThrow();
+        await trx
+          .updateTable('devices')
+          .set({ store_id: storeId, scope_seq: Number(tenant.last_seq) })
+          .where('id', '=', deviceId)
+          .execute();
+      }
+      const moved = await trx
+        .selectFrom('devices')
+        .selectAll()
+        .where('id', '=', deviceId)
+        .executeTakeFirstOrThrow();
+      return toDeviceRecord(moved);
     });
   }
 

@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type Selectable } from 'kysely';
-import { type RowValues, type StoredChange, type TableChecksum } from '@tillsync/protocol';
+import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
+import {
+  addToChecksum,
+  formatChecksum,
+  parseChecksum,
+  type RowValues,
+  type StoredChange,
+  type TableChecksum,
+} from '@tillsync/protocol';
 import type { NewJobRecord, SettingsOverrides } from '@tillsync/jobs';
 import type { Database } from './database.js';
 import { dialectOf } from './sql-dialect.js';
@@ -72,13 +79,21 @@ export class SqlSyncStore implements SyncStore {
 
   async purgeTombstones(storedBefore: number): Promise<number> {
     return this.#engine.write(async (trx) => {
-      const purged = await trx
+      const purgedRows = await trx
         .selectFrom('sync_rows')
         .select(['tenant_id', (eb) => eb.fn.max('seq').as('max_seq'), (eb) => eb.fn.countAll().as('count')])
         .where('deleted', '=', 1)
         .where('stored_at', '<', storedBefore)
         .groupBy('tenant_id')
         .execute();
+      // Evictions are a store's tombstones of the rows that left it: kept, and purged, alike.
+      const purgedEvictions = await trx
+        .selectFrom('sync_evictions')
+        .select(['tenant_id', (eb) => eb.fn.max('seq').as('max_seq'), (eb) => eb.fn.countAll().as('count')])
+        .where('stored_at', '<', storedBefore)
+        .groupBy('tenant_id')
+        .execute();
+      const purged = [...purgedRows, ...purgedEvictions];
       let total = 0;
       for (const tenant of purged) {
         const maxSeq = Number(tenant.max_seq);
@@ -97,6 +112,7 @@ export class SqlSyncStore implements SyncStore {
         .where('deleted', '=', 1)
         .where('stored_at', '<', storedBefore)
         .execute();
+      await trx.deleteFrom('sync_evictions').where('stored_at', '<', storedBefore).execute();
       return total;
     });
   }
@@ -128,29 +144,36 @@ class SqlTenantSyncStore implements TenantSyncStore {
     });
   }
 
-  pull(sinceSeq: number, limit: number, snapshotFloor = 0): Promise<PullPage> {
+  pull(sinceSeq: number, limit: number, snapshotFloor = 0, deviceId?: string): Promise<PullPage> {
     return this.#engine.read(async (trx) => {
       const tenant = await trx
         .selectFrom('tenants')
         .select(['last_seq', 'purged_seq'])
         .where('id', '=', this.#tenantId)
         .executeTakeFirstOrThrow();
-      const purgedSeq = Number(tenant.purged_seq);
+      // The device's store is read in the same snapshot as its rows, so a move either happened before this
+      // page (and the cursor answers for it) or after it.
+      const device =
+        deviceId === undefined
+          ? undefined
+          : await trx
+              .selectFrom('devices')
+              .select(['store_id', 'scope_seq'])
+              .where('tenant_id', '=', this.#tenantId)
+              .where('id', '=', deviceId)
+              .executeTakeFirst();
+      const storeId = deviceId === undefined ? undefined : (device?.store_id ?? null);
+      // A cursor is good from the purged tombstones and from the device's last move on, whichever is later.
+      const goodFrom = Math.max(Number(tenant.purged_seq), Number(device?.scope_seq ?? 0));
       // A fresh snapshot (since 0) needs no tombstones purged before it began, on any of its pages.
-      const floor = sinceSeq === 0 ? purgedSeq : snapshotFloor;
-      if (sinceSeq > 0 && Math.max(sinceSeq, floor) < purgedSeq) return { resyncRequired: true };
-      const query = trx
-        .selectFrom('sync_rows')
-        .select(['tbl as table', 'id', 'data as valuesJson', 'updated_at as updatedAt', 'seq'])
-        .where('tenant_id', '=', this.#tenantId)
-        .where('seq', '>', sinceSeq)
-        .orderBy('seq')
-        .limit(limit + 1)
-        .compile();
+      const floor = sinceSeq === 0 ? goodFrom : snapshotFloor;
+      if (sinceSeq > 0 && Math.max(sinceSeq, floor) < goodFrom) return { resyncRequired: true };
+      const query = pullQuery(this.#tenantId, storeId, sinceSeq, limit + 1).compile(trx);
       // A page is thousands of rows: where the engine can answer them as arrays, they cost much less to read.
       const found = await queryRows(this.#engine, trx, query, toPulledRows);
       const hasMore = found.length > limit;
       const rows = hasMore ? found.slice(0, limit) : found;
+      const scope = storeId === undefined ? {} : { storeId };
       if (hasMore)
         return {
           resyncRequired: false,
@@ -158,9 +181,10 @@ class SqlTenantSyncStore implements TenantSyncStore {
           hasMore,
           cursorSeq: Number(rows[rows.length - 1]?.seq ?? sinceSeq),
           snapshotFloor: floor,
+          ...scope,
         };
       // Read in the same snapshot as the rows, so the checksums describe the state at the cursor.
-      const checksums = await readChecksums(trx, this.#tenantId);
+      const checksums = await readChecksums(trx, this.#tenantId, storeId);
       return {
         resyncRequired: false,
         rows,
@@ -168,12 +192,13 @@ class SqlTenantSyncStore implements TenantSyncStore {
         cursorSeq: Number(tenant.last_seq),
         snapshotFloor: floor,
         checksums,
+        ...scope,
       };
     });
   }
 
-  checksums(): Promise<Record<string, TableChecksum>> {
-    return readChecksums(this.#engine.db, this.#tenantId);
+  checksums(storeId?: string | null): Promise<Record<string, TableChecksum>> {
+    return readChecksums(this.#engine.db, this.#tenantId, storeId);
   }
 
   readRows(keys: ReadonlyArray<{ table: string; id: string }>): Promise<Map<string, StoredRow>> {
@@ -365,6 +390,47 @@ export class SqlPushTransaction implements PushTransaction {
       checksums: checksumChanges(rows),
     });
     await this.#writeUniqueValues(rows);
+    const moved = rows.filter((row) => row.previous !== undefined && row.previous.scope !== row.scope);
+    if (moved.length > 0) await this.#writeEvictions(moved, storedAt);
+  }
+
+  /**
+   * Rows that moved to another scope (a sync job changed their store): the store each left keeps an
+   * eviction at the move's sequence number, so its devices drop the row once; a row back in a store it left
+   * before has that store's old eviction taken away, its state now being in the store's rows again. Moves
+   * are rare, so their sequence numbers are read back rather than threaded through the engines' writes.
+   */
+  async #writeEvictions(moved: readonly RowWrite[], storedAt: number): Promise<void> {
+    const written = await this.getRows(moved);
+    for (const row of moved) {
+      await this.#trx
+        .deleteFrom('sync_evictions')
+        .where('tenant_id', '=', this.#tenantId)
+        .where('scope', '=', row.scope)
+        .where('tbl', '=', row.table)
+        .where('id', '=', row.id)
+        .execute();
+      const left = row.previous?.scope ?? '';
+      const seq = written.get(rowKey(row.table, row.id))?.seq;
+      if (left === '' || seq === undefined) continue;
+      await this.#trx
+        .insertInto('sync_evictions')
+        .values({
+          tenant_id: this.#tenantId,
+          scope: left,
+          tbl: row.table,
+          id: row.id,
+          updated_at: row.updatedAt,
+          seq,
+          stored_at: storedAt,
+        })
+        .onConflict((conflict) =>
+          conflict
+            .columns(['tenant_id', 'scope', 'tbl', 'id'])
+            .doUpdateSet({ updated_at: row.updatedAt, seq, stored_at: storedAt }),
+        )
+        .execute();
+    }
   }
 
   async #writeUniqueValues(rows: readonly RowWrite[]): Promise<void> {
@@ -439,9 +505,59 @@ export class SqlPushTransaction implements PushTransaction {
   }
 }
 
-async function readChecksums(db: Kysely<Database>, tenantId: string): Promise<Record<string, TableChecksum>> {
-  const rows = await db.selectFrom('sync_checksums').selectAll().where('tenant_id', '=', tenantId).execute();
-  return Object.fromEntries(rows.map((row) => [row.tbl, { count: Number(row.row_count), sum: row.sum }]));
+/**
+ * The table checksums of what a device of `storeId` holds: the tenant's rows and its store's (null: the
+ * tenant's only; undefined: every row of the tenant). A table's rows may lie in several scopes (the stores'
+ * sums of a per-store table, for the owner's view): their counts and sums add up.
+ */
+async function readChecksums(
+  db: Kysely<Database>,
+  tenantId: string,
+  storeId: string | null | undefined,
+): Promise<Record<string, TableChecksum>> {
+  let query = db.selectFrom('sync_checksums').selectAll().where('tenant_id', '=', tenantId);
+  if (storeId !== undefined) query = query.where('scope', 'in', storeId === null ? [''] : ['', storeId]);
+  const sums = new Map<string, { count: number; sum: bigint }>();
+  for (const row of await query.execute()) {
+    const before = sums.get(row.tbl) ?? { count: 0, sum: 0n };
+    sums.set(row.tbl, {
+      count: before.count + Number(row.row_count),
+      sum: addToChecksum(before.sum, parseChecksum(row.sum)),
+    });
+  }
+  return Object.fromEntries(
+    [...sums].map(([table, { count, sum }]) => [table, { count, sum: formatChecksum(sum) }]),
+  );
+}
+
+/**
+ * The changes after `sinceSeq` that a device of `storeId` receives, at most `limit`, in sequence order: the
+ * tenant's rows, its store's rows and its store's evictions, each read by its own index on `(tenant_id,
+ * scope, seq)` from the cursor on, so a page costs what it hands out whatever the other stores hold. Every
+ * change of its scope after the cursor is in one of the three, so merging them by sequence skips none.
+ * Without a store (null) the tenant's rows only; undefined: every row of the tenant (the owner's view).
+ */
+function pullQuery(
+  tenantId: string,
+  storeId: string | null | undefined,
+  sinceSeq: number,
+  limit: number,
+): RawBuilder<PulledRow> {
+  const columns = sql`tbl as "table", id, data as "valuesJson", updated_at as "updatedAt", seq`;
+  if (storeId === undefined)
+    return sql<PulledRow>`select ${columns}, 0 as evicted from sync_rows
+      where tenant_id = ${tenantId} and seq > ${sinceSeq} order by seq limit ${limit}`;
+  const rowsOf = (scope: string): RawBuilder<unknown> => sql`select * from (
+      select ${columns}, 0 as evicted from sync_rows
+      where tenant_id = ${tenantId} and scope = ${scope} and seq > ${sinceSeq} order by seq limit ${limit}
+    ) as ${sql.raw(scope === '' ? 'tenant_rows' : 'store_rows')}`;
+  if (storeId === null) return sql<PulledRow>`${rowsOf('')} order by seq limit ${limit}`;
+  return sql<PulledRow>`${rowsOf('')} union all ${rowsOf(storeId)} union all select * from (
+      select tbl as "table", id, null as "valuesJson", updated_at as "updatedAt", seq, 1 as evicted
+      from sync_evictions
+      where tenant_id = ${tenantId} and scope = ${storeId} and seq > ${sinceSeq} order by seq limit ${limit}
+    ) as evictions
+    order by seq limit ${limit}`;
 }
 
 /**
@@ -460,6 +576,7 @@ function toPulledRows(arrays: unknown[][]): PulledRow[] {
       valuesJson: values[2] as string | null,
       updatedAt: values[3] as string,
       seq: values[4] as number,
+      evicted: Number(values[5]),
     });
   }
   return rows;

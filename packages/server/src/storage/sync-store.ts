@@ -156,6 +156,8 @@ export interface PulledRow {
   readonly valuesJson: string | null;
   readonly updatedAt: string;
   readonly seq: number;
+  /** 1: the row left the reader's store (a sync job moved it), handed out as `evict`; 0: a row's state. */
+  readonly evicted: number;
 }
 
 /** One page of a pull. */
@@ -168,8 +170,10 @@ export type PullPage =
       readonly cursorSeq: number;
       /** What the next page of this pull passes back as `snapshotFloor` (see {@link TenantSyncStore.pull}). */
       readonly snapshotFloor: number;
-      /** On the last page: each table's checksum at `cursorSeq`. */
+      /** On the last page: each table's checksum at `cursorSeq`, over what the reader receives. */
       readonly checksums?: Readonly<Record<string, TableChecksum>>;
+      /** The store whose rows the page carries besides the tenant's, for a device's pull (null: none). */
+      readonly storeId?: string | null;
     }
   | { readonly resyncRequired: true };
 
@@ -183,14 +187,21 @@ export interface TenantSyncStore {
    * purge point its first page saw, so it needs none of those tombstones. Each page answers that point as
    * `snapshotFloor`, and the snapshot's next page passes it back; without it, a snapshot longer than one page
    * that starts below the purge point could never be finished.
+   *
+   * With `deviceId`, the changes that device receives (PROTOCOL.md §7): the tenant's rows, its store's rows,
+   * and its store's evictions; a cursor made before the device last moved to another store must resync, as
+   * one older than the purged tombstones must. Without it, every row of the tenant (no evictions).
    */
-  pull(sinceSeq: number, limit: number, snapshotFloor?: number): Promise<PullPage>;
+  pull(sinceSeq: number, limit: number, snapshotFloor?: number, deviceId?: string): Promise<PullPage>;
   /** The stored rows (tombstones too) among these keys, by {@link rowKey}. */
   readRows(
     keys: ReadonlyArray<{ readonly table: string; readonly id: string }>,
   ): Promise<Map<string, StoredRow>>;
-  /** The table checksums as kept incrementally. */
-  checksums(): Promise<Record<string, TableChecksum>>;
+  /**
+   * The table checksums as kept incrementally: over the tenant's rows and `storeId`'s (null: the tenant's
+   * only; absent: every row).
+   */
+  checksums(storeId?: string | null): Promise<Record<string, TableChecksum>>;
   /** The conflicts recorded for a row, oldest first. */
   conflicts(table: string, id: string): Promise<ConflictRecord[]>;
   /** The tenant's conflicts, newest first: the owner's "where did my edit go?". */
