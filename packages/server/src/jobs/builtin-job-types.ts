@@ -18,9 +18,18 @@ export function saleDay(values: RowValues | null | undefined): string | null {
   return Number.isNaN(ms) ? null : new Date(ms).toISOString().slice(0, 10);
 }
 
-/** The id of a day's `daily_sales` row. */
-export function dailySalesId(day: string): string {
-  return uuidv5(`daily_sales:${day}`, DAILY_SALES_NAMESPACE);
+/** The id of a day's `daily_sales` row; under a chain's schema, of a store's day (PROTOCOL.md §7). */
+export function dailySalesId(day: string, storeId: string | null = null): string {
+  return uuidv5(
+    storeId === null ? `daily_sales:${day}` : `daily_sales:${storeId}:${day}`,
+    DAILY_SALES_NAMESPACE,
+  );
+}
+
+/** The store of a sale under a chain's schema (its `store_id`); null in a single shop's. */
+function saleStore(values: Readonly<Record<string, unknown>> | null | undefined): string | null {
+  const store = values?.['store_id'];
+  return typeof store === 'string' ? store : null;
 }
 
 function shiftDay(day: string, days: number): string {
@@ -32,7 +41,8 @@ function shiftDay(day: string, days: number): string {
  * recomputes the `daily_sales` row of its day on the server, which devices then pull. A sale moved to
  * another day recomputes both days: its trigger plans one job per day, each with the day in its context.
  * The day is recomputed from the sales themselves rather than adjusted by the one sale, so a retried or
- * repeated job gives the same row.
+ * repeated job gives the same row. Under a chain's schema (sales with a `store_id`) the row is a store's
+ * day: one per store and day, of that store's sales, kept in that store's scope.
  */
 export const saleDailySales = defineSyncJobType({
   name: 'sale-daily-sales',
@@ -42,27 +52,42 @@ export const saleDailySales = defineSyncJobType({
   triggers: ['insert', 'update', 'delete'],
   defaults: { queue: 'short' },
   planTrigger(change: SourceChange) {
-    const days = [...new Set([saleDay(change.after), saleDay(change.before)])].filter(
-      (day): day is string => day !== null,
-    );
-    return days.map((day) => ({ context: { day }, title: `sales ${change.id} > daily_sales ${day}` }));
+    // A sale moved to another day or store recomputes both.
+    const keys = new Map<string, { day: string; storeId: string | null }>();
+    for (const values of [change.after, change.before]) {
+      const day = saleDay(values);
+      const storeId = saleStore(values);
+      if (day !== null) keys.set(`${storeId ?? ''}|${day}`, { day, storeId });
+    }
+    return [...keys.values()].map(({ day, storeId }) => ({
+      context: storeId === null ? { day } : { day, storeId },
+      title: `sales ${change.id} > daily_sales ${storeId === null ? day : `${day} of store ${storeId}`}`,
+    }));
   },
   async getTargetDocument(job, source) {
     const day = typeof job.context.day === 'string' ? job.context.day : saleDay(source?.values);
     if (day === null) return null;
-    const [existing] = await job.rows.find('daily_sales', { where: { day }, limit: 1 });
+    const storeId = typeof job.context.storeId === 'string' ? job.context.storeId : saleStore(source?.values);
+    const context = storeId === null ? { day } : { day, storeId };
+    const [existing] = await job.rows.find('daily_sales', {
+      where: storeId === null ? { day } : { day, store_id: storeId },
+      limit: 1,
+    });
     return existing
-      ? { operation: 'update', id: existing.id, context: { day } }
-      : { operation: 'insert', id: dailySalesId(day), context: { day } };
+      ? { operation: 'update', id: existing.id, context }
+      : { operation: 'insert', id: dailySalesId(day, storeId), context };
   },
   async updateTargetDoc(job, _source, target) {
     const day = String(job.context.day);
+    const storeId = typeof job.context.storeId === 'string' ? job.context.storeId : null;
     // created_at may carry an offset: fetch the days around and keep those whose UTC day it is.
+    const around = { created_at: { gte: shiftDay(day, -1), lt: shiftDay(day, 2) } };
     const candidates = await job.rows.find('sales', {
-      where: { created_at: { gte: shiftDay(day, -1), lt: shiftDay(day, 2) } },
+      where: storeId === null ? around : { ...around, store_id: storeId },
       limit: 1_000_000,
     });
     const sales = candidates.filter((sale) => saleDay(sale.values) === day);
+    if (storeId !== null) target.values.store_id = storeId;
     target.values.day = day;
     target.values.sales_count = sales.length;
     target.values.total_cents = sales.reduce((sum, sale) => sum + Number(sale.values.total_cents ?? 0), 0);

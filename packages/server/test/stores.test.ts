@@ -1,0 +1,4 @@
+import { startTestServer } from './helpers.js';
+import { storesSuite } from './stores-suite.js';
+
+storesSuite('SQLite', (options) => startTestServer(options));
