@@ -30,6 +30,13 @@ describe("the shop's words", () => {
       'sales',
       null,
     ]);
+    // A chain's tables (PROTOCOL.md §7): a store column names a store, by its name where known.
+    expect([referencedTable('store_id'), tableWord('stock_levels'), tableWord('stores', 2)]).toEqual([
+      'stores',
+      'stock level',
+      'stores',
+    ]);
+    expect(cellText('store_id', id)).toBe('store 0193a4b2');
   });
 
   it('shows money as money, flags as yes or no, references by name, and nothing as a dash', () => {

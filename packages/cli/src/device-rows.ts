@@ -25,13 +25,14 @@ export interface RowQuery {
   readonly limit?: number;
 }
 
-/** One page of a list, with the table's size and how many rows the search lets through. */
+/** One page of a list, with the table's size, how many rows the search lets through, and its columns. */
 export interface RowPage {
   readonly rows: DeviceRow[];
   readonly total: number;
   readonly matching: number;
   /** More than 10,000 rows match: `matching` is 10,000, and the page is in the order written. */
   readonly matchingCapped: boolean;
+  readonly columns: string[];
 }
 
 /** How far a list counts its matching rows, and the most it sorts. */
@@ -50,6 +51,10 @@ const MAX_QUANTITY = 100_000;
  * Only the tables and columns of the schema the device received when it paired are reachable; values are
  * checked against it as the server would (types, required columns). Foreign keys and unique values are the
  * server's to judge: a row it refuses stays here with its reason, and the page shows it.
+ *
+ * In a chain (PROTOCOL.md §7) a row of a per-store table written here belongs to this device's store: its
+ * store column is filled in when left out, and naming another store is refused here as the server would
+ * (`OUT_OF_SCOPE`), so the till never holds a row it cannot send.
  */
 export class DeviceRows {
   readonly #client: SyncClient;
@@ -105,6 +110,7 @@ export class DeviceRows {
       total,
       matching,
       matchingCapped,
+      columns: table.columns.map((column) => column.name),
     };
   }
 
@@ -178,7 +184,7 @@ export class DeviceRows {
   /** Adds a row with a new UUIDv7 id; columns left out take their default. */
   insert(tableName: string, values: unknown): DeviceRow {
     const table = this.#writable(tableName);
-    const given = this.#values(table, values);
+    const given = this.#inOwnStore(table, this.#values(table, values));
     const row = this.#check(table, given);
     const id = uuidv7();
     const columns = table.columns.map((column) => column.name);
@@ -195,6 +201,14 @@ export class DeviceRows {
     const table = this.#writable(tableName);
     const given = this.#values(table, values);
     const current = this.#read(table, id);
+    const store = table.storeColumn;
+    if (store !== null && store in given && given[store] !== current.values[store]) {
+      throw new ApiError(
+        400,
+        'OUT_OF_SCOPE',
+        `a device never moves a row to another store: ${table.name}.${store} stays ${String(current.values[store])}`,
+      );
+    }
     this.#check(table, { ...current.values, ...given });
     const names = Object.keys(given);
     if (names.length > 0) {
@@ -215,28 +229,25 @@ export class DeviceRows {
   }
 
   /**
-   * Records a sale of the built-in shop schema (PROTOCOL.md §3): the sale, one `sale_items` row per line at
-   * the product's price now, and each product's stock taken down, in one transaction, so a till that stops
-   * halfway never holds a sale without its items or stock.
+   * Records a sale of a built-in schema: the sale, one `sale_items` row per line at the product's price now,
+   * and each product's stock taken down, in one transaction, so a till that stops halfway never holds a sale
+   * without its items or stock. The shop's schema (PROTOCOL.md §3) counts stock in `products.stock`; the
+   * chain's (§7) counts each store's in `stock_levels`, and the sale and its items belong to this device's
+   * store. A product this store has no stock level for yet gets one, starting below zero by what was sold,
+   * so the shortfall shows until someone counts it.
    */
   recordSale(request: unknown): DeviceRow {
     const sale = parseSale(request);
     const sales = this.#writable('sales');
     const saleItems = this.#writable('sale_items');
     const products = this.#writable('products');
+    const stock = this.#stockTaker(products);
     for (const [table, columns] of [
       [sales, ['customer_id', 'total_cents', 'created_at']],
       [saleItems, ['sale_id', 'product_id', 'quantity', 'price_cents']],
-      [products, ['price_cents', 'stock']],
+      [products, ['price_cents']],
     ] as const) {
-      const missing = columns.filter((name) => !table.columnsByName.has(name));
-      if (missing.length > 0) {
-        throw new ApiError(
-          409,
-          'SCHEMA_MISMATCH',
-          `${table.name} has no ${missing.join(', ')}: this schema cannot record sales`,
-        );
-      }
+      requireColumns(table, columns);
     }
     const database = this.#client.database;
     const saleId = uuidv7();
@@ -253,21 +264,99 @@ export class DeviceRows {
         if (!customer) throw new ApiError(404, 'NOT_FOUND', `there is no customer ${sale.customerId}`);
       }
       const total = lines.reduce((sum, line) => sum + line.priceCents * line.quantity, 0);
-      database
-        .prepare(
-          `INSERT INTO ${quote(sales.name)} (id, customer_id, total_cents, created_at) VALUES (?, ?, ?, ?)`,
-        )
-        .run(saleId, sale.customerId, total, new Date().toISOString());
-      const addItem = database.prepare(
-        `INSERT INTO ${quote(saleItems.name)} (id, sale_id, product_id, quantity, price_cents) VALUES (?, ?, ?, ?, ?)`,
-      );
-      const takeStock = database.prepare(`UPDATE ${quote(products.name)} SET stock = stock - ? WHERE id = ?`);
+      this.#insertRow(sales, saleId, {
+        customer_id: sale.customerId,
+        total_cents: total,
+        created_at: new Date().toISOString(),
+      });
       for (const line of lines) {
-        addItem.run(uuidv7(), saleId, line.productId, line.quantity, line.priceCents);
-        takeStock.run(line.quantity, line.productId);
+        this.#insertRow(saleItems, uuidv7(), {
+          sale_id: saleId,
+          product_id: line.productId,
+          quantity: line.quantity,
+          price_cents: line.priceCents,
+        });
+        stock(line.productId, line.quantity);
       }
     })();
     return this.#read(sales, saleId);
+  }
+
+  /** Inserts a row written by the agent itself (a sale's), in this device's store where its table is per store. */
+  #insertRow(table: SchemaTable, id: string, values: Record<string, CellValue>): void {
+    const row = this.#inOwnStore(table, values);
+    const columns = Object.keys(row);
+    this.#client.database
+      .prepare(
+        `INSERT INTO ${quote(table.name)} (id, ${columns.map(quote).join(', ')}) VALUES (?, ${columns.map(() => '?').join(', ')})`,
+      )
+      .run(id, ...columns.map((name) => row[name] ?? null));
+  }
+
+  /**
+   * How a sale takes stock on this schema: from `products.stock` (one shop), or from this store's row of
+   * `stock_levels` (a chain). Either way a counter, so concurrent sales on several tills add up.
+   */
+  #stockTaker(products: SchemaTable): (productId: string, quantity: number) => void {
+    const database = this.#client.database;
+    if (products.columnsByName.has('stock')) {
+      const take = database.prepare(`UPDATE ${quote(products.name)} SET stock = stock - ? WHERE id = ?`);
+      return (productId, quantity) => void take.run(quantity, productId);
+    }
+    const levels = this.#compiled().table('stock_levels');
+    if (!levels || levels.serverOnly || levels.storeColumn === null) {
+      throw new ApiError(
+        409,
+        'SCHEMA_MISMATCH',
+        'products has no stock and there is no per-store stock_levels table: this schema cannot record sales',
+      );
+    }
+    requireColumns(levels, ['product_id', 'quantity']);
+    const store = quote(levels.storeColumn);
+    const storeId = this.#ownStore(levels);
+    const take = database.prepare(
+      `UPDATE ${quote(levels.name)} SET quantity = quantity - ? WHERE product_id = ? AND ${store} = ?`,
+    );
+    return (productId, quantity) => {
+      if (take.run(quantity, productId, storeId).changes > 0) return;
+      this.#insertRow(levels, uuidv7(), { product_id: productId, quantity: -quantity });
+    };
+  }
+
+  /**
+   * `values` as a row of this device's store: a per-store table's store column is filled in when left out,
+   * and refused when it names another store (the server would refuse the row with `OUT_OF_SCOPE`).
+   */
+  #inOwnStore(table: SchemaTable, values: Record<string, CellValue>): Record<string, CellValue> {
+    const column = table.storeColumn;
+    if (column === null) return values;
+    const own = this.#ownStore(table);
+    const given = values[column];
+    if (given === undefined || given === null) return { ...values, [column]: own };
+    if (given !== own) {
+      throw new ApiError(
+        400,
+        'OUT_OF_SCOPE',
+        `this device belongs to store ${own}: ${table.name} rows of store ${String(given)} are that store's devices' to write`,
+      );
+    }
+    return values;
+  }
+
+  /**
+   * The store this device belongs to, as the server last said it (kept by the client in `_sync_state`,
+   * packages/client/README.md); a per-store row cannot be written before the device knows it.
+   */
+  #ownStore(table: SchemaTable): string {
+    const storeId = this.#client.identity?.storeId ?? null;
+    if (storeId === null) {
+      throw new ApiError(
+        409,
+        'STORE_UNKNOWN',
+        `${table.name} rows belong to a store, and this device has not learnt its store yet: let it sync once`,
+      );
+    }
+    return storeId;
   }
 
   #read(table: SchemaTable, id: string): DeviceRow {
@@ -338,6 +427,18 @@ export class DeviceRows {
       this.#schema = { json, compiled: new CompiledSchema(JSON.parse(json) as SyncSchema) };
     }
     return this.#schema.compiled;
+  }
+}
+
+/** Refuses a schema whose table lacks columns an agent's own write needs. */
+function requireColumns(table: SchemaTable, columns: readonly string[]): void {
+  const missing = columns.filter((name) => !table.columnsByName.has(name));
+  if (missing.length > 0) {
+    throw new ApiError(
+      409,
+      'SCHEMA_MISMATCH',
+      `${table.name} has no ${missing.join(', ')}: this schema cannot record sales`,
+    );
   }
 }
 

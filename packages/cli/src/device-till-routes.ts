@@ -11,7 +11,7 @@ import type { SyncClient } from '@tillsync/client';
  * and the page itself.
  *
  *   GET    /api/rows/:table        a page of the table's rows, each with `pending` and the server's `error`,
- *                                   with `total` and `matching`; ?search= (its text columns), ?where.<col>=,
+ *                                   with `total`, `matching` and `columns`; ?search= (its text columns), ?where.<col>=,
  *                                   ?order=<col>, ?desc=1, ?limit= (1 to 5,000)
  *   POST   /api/rows/:table        body {"values"}   → the new row (its id made here, a UUIDv7)
  *   PATCH  /api/rows/:table/:id    body {"values"}   → the row

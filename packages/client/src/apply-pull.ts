@@ -1,4 +1,11 @@
-import type { CompiledSchema, PulledChange, RowValues, SchemaTable, StoredChange } from '@tillsync/protocol';
+import type {
+  CompiledSchema,
+  EvictChange,
+  PulledChange,
+  RowValues,
+  SchemaTable,
+  StoredChange,
+} from '@tillsync/protocol';
 import { hasColumn } from './capture/column-mask.js';
 import type { ConflictLog } from './conflicts.js';
 import { noteSeenStatement } from './cycle/seen-rows.js';
@@ -35,6 +42,8 @@ export interface ApplyPageOptions {
   readonly only?: ReadonlySet<string>;
   /** Note the live rows of the page in `temp._sync_seen`, for the sweep that ends a snapshot. */
   readonly noteSeen?: boolean;
+  /** The device's store as the page says it (protocol 3), stored with the cursor. */
+  readonly storeId?: string | undefined;
 }
 
 /** What applying a page did. */
@@ -65,13 +74,13 @@ export class PullApplier {
   }
 
   /** Applies one pull page in one short transaction, together with its cursor. */
-  applyPage(pulled: readonly PulledChange[], options: ApplyPageOptions = {}): ApplyPageOutcome {
-    const changes = pulled.map(asServerChange);
+  applyPage(changes: readonly PulledChange[], options: ApplyPageOptions = {}): ApplyPageOutcome {
     const { store, schema, outbox, serverRows, clock } = this.#parts;
     // An empty page at the cursor the device already has (an idle cycle): nothing to write.
     if (
       changes.length === 0 &&
-      (options.cursor === undefined || store.getState(StateKey.cursor) === options.cursor)
+      (options.cursor === undefined || store.getState(StateKey.cursor) === options.cursor) &&
+      (options.storeId === undefined || store.getState(StateKey.storeId) === options.storeId)
     ) {
       return { applied: 0, conflicts: 0, conflictRows: [] };
     }
@@ -99,6 +108,14 @@ export class PullApplier {
           if (!stamps || !table) continue;
           const previous = stamps.get(change.id) ?? null;
           const pending = hasPending ? outbox.get(change.table, change.id) : null;
+          if (change.op === 'evict') {
+            cleanRows.write();
+            lost.push(...this.evict(table, change, previous, pending));
+            stamps.delete(change.id);
+            if (change.updatedAt > latest) latest = change.updatedAt;
+            applied += 1;
+            continue;
+          }
           // A row with no local change takes the server's state (see merge); most of a pull is such rows,
           // written together. Anything else is merged alone, after the rows before it.
           if (pending === null && change.op === 'upsert') cleanRows.add(table, change, previous);
@@ -115,6 +132,7 @@ export class PullApplier {
         cleanRows.write();
         if (latest !== '') clock.receive(latest);
         if (options.cursor !== undefined) store.setState(StateKey.cursor, options.cursor);
+        if (options.storeId !== undefined) store.setState(StateKey.storeId, options.storeId);
         const conflictRows = conflictRowsOf(lost);
         return { applied, conflicts: conflictRows.length, conflictRows };
       }),
@@ -202,6 +220,46 @@ export class PullApplier {
     return [];
   }
 
+  /**
+   * Drops the device's copy of a row that moved to another store (PROTOCOL.md §7): the row leaves this
+   * device's scope, not the server, so nothing of it is a delete: no pending change is made, nothing is
+   * pushed, and the server's row list and checksums simply no longer hold it.
+   *
+   * A pending change to the row can no longer be pushed: the server refuses every write of this device to
+   * another store's row (`OUT_OF_SCOPE`), and the cycle applies a pull only once every push it sent is
+   * answered, so no push of this change can still be on the wire with an answer to come (one the server
+   * took before the move was answered, and settled, before this pull). So the change is dropped with the
+   * row, and told to the cashier as a lost edit (`moved-away`), as any edit of theirs that did not stick.
+   * Rows of this store that the device made and never pushed are never evicted (the server has no copy to
+   * move), so a sale rung up here stays until the server has it. Call it as {@link merge}.
+   */
+  evict(
+    table: SchemaTable,
+    change: EvictChange,
+    previous: string | null,
+    pending: PendingRow | null,
+  ): NewLostEdit[] {
+    const { tables, outbox, serverRows, lostEdits } = this.#parts;
+    serverRows.remove(table.name, change.id, previous);
+    const local = pending?.op === 'upsert' ? tables.read(table, change.id) : null;
+    tables.remove(table, change.id);
+    if (pending === null) return [];
+    outbox.remove(table.name, change.id);
+    const edit: NewLostEdit = {
+      table: table.name,
+      rowId: change.id,
+      rowName: rowNameOf(table, local),
+      kind: 'moved-away',
+      column: null,
+      mine: null,
+      winning: null,
+      myStamp: pending.stamp,
+      winningStamp: change.updatedAt,
+    };
+    lostEdits.record([edit]);
+    return [edit];
+  }
+
   /** Records that a pending write or delete of this device lost to `change` (a delete, or a write). */
   #lost(
     table: SchemaTable,
@@ -269,14 +327,4 @@ class CleanRows {
 
 function toNumber(value: unknown): number {
   return typeof value === 'number' ? value : Number(value ?? 0) || 0;
-}
-
-/**
- * A row evicted from the device's scope (it moved to another store) leaves the device as a pulled delete
- * does: nothing is recorded or pushed for it.
- */
-function asServerChange(change: PulledChange): StoredChange {
-  return change.op === 'evict'
-    ? { table: change.table, id: change.id, op: 'delete', updatedAt: change.updatedAt }
-    : change;
 }

@@ -21,6 +21,8 @@ export const StateKey = {
   refreshToken: 'refresh_token',
   schema: 'schema',
   cursor: 'cursor',
+  /** The store the device belongs to (PROTOCOL.md §7), as the server last said: at pairing, then on pull. */
+  storeId: 'store_id',
   lastSyncedAt: 'last_synced_at',
   lastOutcome: 'last_outcome',
   lastError: 'last_error',

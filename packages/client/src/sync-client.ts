@@ -78,6 +78,11 @@ export interface DeviceIdentity extends PairResult {
   readonly serverUrl: string;
   /** The name given at pairing, or `null` when the machine's name was used. */
   readonly name: string | null;
+  /**
+   * The store the device belongs to (PROTOCOL.md §7) as the server last said it, at pairing or on a pull;
+   * `null` from a server without stores. Its store-scoped rows (a sale, its items) carry this store.
+   */
+  readonly storeId: string | null;
 }
 
 /** A local change waiting to be pushed. */
@@ -171,6 +176,7 @@ export class SyncClient {
       tenantId: credentials.tenantId,
       serverUrl: this.#serverUrlOption ?? credentials.serverUrl,
       name: this.#store.getState(StateKey.deviceName),
+      storeId: this.#store.getState(StateKey.storeId),
     };
   }
 
@@ -213,6 +219,7 @@ export class SyncClient {
           refreshToken: answer.refreshToken,
         });
         if (options.name !== undefined) this.#store.setState(StateKey.deviceName, options.name);
+        if (answer.storeId !== undefined) this.#store.setState(StateKey.storeId, answer.storeId);
         clock.nodeId = nodeIdForDevice(answer.deviceId);
       });
       if (options.serverUrl !== undefined) this.#serverUrlOption = serverUrl;

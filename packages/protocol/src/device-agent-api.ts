@@ -212,6 +212,11 @@ export const DeviceRowList = Type.Object({
   matching: Type.Integer({ minimum: 0 }),
   /** More rows match than were counted: the page is then in the order the rows were written, not sorted. */
   matchingCapped: Type.Optional(Type.Boolean()),
+  /**
+   * The table's columns on this device, besides `id`: what a page may write, known even when no row is
+   * shown (a chain's `products` has no `stock`, PROTOCOL.md §7).
+   */
+  columns: Type.Array(Type.String()),
 });
 export type DeviceRowList = Immutable<Static<typeof DeviceRowList>>;
 
@@ -234,8 +239,9 @@ export type SaleRequest = Immutable<Static<typeof SaleRequest>>;
 
 /**
  * One of this device's own edits that lost to a later write made without knowing it (PROTOCOL.md §5): a
- * column value (`value`), a delete of a row written later elsewhere (`my-delete`), or a write to a row
- * deleted later elsewhere (`their-delete`; `column` is null for both of these).
+ * column value (`value`), a delete of a row written later elsewhere (`my-delete`), a write to a row
+ * deleted later elsewhere (`their-delete`), or a change to a row that moved to another store before it was
+ * sent (`moved-away`, PROTOCOL.md §7; `column` is null for the last three).
  */
 export const LostEdit = Type.Object({
   id: Type.Integer(),
@@ -243,7 +249,12 @@ export const LostEdit = Type.Object({
   rowId: Type.String(),
   /** The row's name where its table has a `name` column. */
   rowName: Nullable(Type.String()),
-  kind: Type.Union([Type.Literal('value'), Type.Literal('my-delete'), Type.Literal('their-delete')]),
+  kind: Type.Union([
+    Type.Literal('value'),
+    Type.Literal('my-delete'),
+    Type.Literal('their-delete'),
+    Type.Literal('moved-away'),
+  ]),
   column: Nullable(Type.String()),
   /** The value this device wrote (null for a delete). */
   mine: CellValue,

@@ -8,9 +8,11 @@ import { JobsScreen } from './jobs-screen.js';
 import { LoginScreen } from './login-screen.js';
 import { OwnerApi } from './owner-api.js';
 import { SessionProvider, tokenStore, type OwnerSession } from './owner-session.js';
+import { StoresScreen } from './stores-screen.js';
 
 const SCREENS = [
   { path: '/devices', label: 'Devices' },
+  { path: '/stores', label: 'Stores' },
   { path: '/jobs', label: 'Sync jobs' },
   { path: '/job-types', label: 'Job types' },
   { path: '/conflicts', label: 'Conflicts' },
@@ -65,6 +67,7 @@ function Dashboard(props: { readonly email: string; readonly onSignOut: () => vo
   else if (path === '/jobs') screen = <JobsScreen query={new URLSearchParams(search)} />;
   else if (path === '/job-types') screen = <JobTypesScreen />;
   else if (path === '/conflicts') screen = <ConflictsScreen />;
+  else if (path === '/stores') screen = <StoresScreen />;
   else screen = <DevicesScreen />;
 
   return (

@@ -1,89 +1,82 @@
-import type { DeviceInfo, PairingCodeResponse } from '@tillsync/protocol';
-import { useState, type ReactNode } from 'react';
+import type { DeviceInfo, StoreInfo } from '@tillsync/protocol';
+import { useState, type FormEvent, type ReactNode } from 'react';
 import { Dialog } from '../shared/dialog.js';
 import { Notice } from '../shared/notice.js';
-import { clockTime, dateTime, longAge, timeLeft } from '../shared/time.js';
-import { useNow } from '../shared/use-now.js';
-import { useAction, useLoad, useOwner } from './owner-session.js';
 import { TableHead } from '../shared/table.js';
 import { DemoCloudSwitch } from './demo-cloud-switch.js';
+import { clockTime, dateTime, longAge } from '../shared/time.js';
+import { useNow } from '../shared/use-now.js';
+import { AddDeviceDialog, type StoreChoice } from './add-device-dialog.js';
+import { useAction, useLoad, useOwner } from './owner-session.js';
 
 /**
  * The devices panel: every paired device, when it last synced, what it still has to send, and the schema
- * version its tables are at (marked when it is behind the server's).
+ * version its tables are at (marked when it is behind the server's). A chain's devices are grouped by store,
+ * each group with its own "Add a device to this store", and a device can be moved to another store; a
+ * tenant with one store sees one list, as before it had stores.
  */
 export function DevicesScreen(): ReactNode {
   const devices = useLoad((api) => api.devices(), 'devices', 5000);
+  const stores = useLoad((api) => api.stores(), 'stores', 10_000);
   const schema = useLoad((api) => api.schema(), 'schema', 30_000);
   const serverVersion = schema.data?.version ?? null;
-  const now = useNow(5000);
-  const [adding, setAdding] = useState(false);
+  const [adding, setAdding] = useState<StoreChoice | 'any' | null>(null);
   const [revoking, setRevoking] = useState<DeviceInfo | null>(null);
-  const sorted = [...(devices.data ?? [])].sort(
-    (a, b) => Number(a.revokedAt !== null) - Number(b.revokedAt !== null) || a.name.localeCompare(b.name),
-  );
+  const [moving, setMoving] = useState<DeviceInfo | null>(null);
+  const storeList = [...(stores.data ?? [])].sort((a, b) => a.name.localeCompare(b.name));
+  const chain = storeList.length > 1;
+  const groups = chain ? groupByStore(devices.data ?? [], storeList) : [];
+  const rows = { serverVersion, onRevoke: setRevoking, onMove: chain ? setMoving : null };
   return (
     <section aria-labelledby="devices-title" className="screen">
       <div className="screen-title">
         <h1 id="devices-title">Devices</h1>
-        <button type="button" className="primary" onClick={() => setAdding(true)}>
-          Add a device
-        </button>
+        {!chain && (
+          <button type="button" className="primary" onClick={() => setAdding('any')}>
+            Add a device
+          </button>
+        )}
       </div>
       <DemoCloudSwitch />
       {devices.error && <Notice kind="error">{devices.error}</Notice>}
-      <div className="table-scroll">
-        <table className="table" aria-label="Devices">
-          <TableHead
-            columns={[
-              'Name',
-              'Platform',
-              'App version',
-              'Schema',
-              'Last seen',
-              { label: 'Pending changes', numeric: true },
-              { label: 'Actions', hidden: true },
-            ]}
-          />
-          <tbody>
-            {sorted.map((device) => (
-              <tr key={device.id} className={device.revokedAt ? 'row-muted' : undefined}>
-                <td>
-                  <span className="cell-main">{device.name}</span>
-                  {device.revokedAt && <span className="badge badge-red">Revoked</span>}
-                </td>
-                <td>{device.platform}</td>
-                <td>{device.appVersion ?? '—'}</td>
-                <td>
-                  <SchemaVersion device={device} serverVersion={serverVersion} />
-                </td>
-                <td title={device.lastSeenAt ? dateTime(device.lastSeenAt) : undefined}>
-                  {device.lastSeenAt ? longAge(now - Date.parse(device.lastSeenAt)) : 'Never'}
-                </td>
-                <td className="numeric">{device.pendingChanges ?? '—'}</td>
-                <td className="actions">
-                  {device.revokedAt ? (
-                    <span className="muted">Revoked {clockTime(device.revokedAt)}</span>
-                  ) : (
-                    <button
-                      type="button"
-                      className="danger"
-                      aria-label={`Revoke ${device.name}`}
-                      onClick={() => setRevoking(device)}
-                    >
-                      Revoke
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-      {devices.data?.length === 0 && (
+      {chain ? (
+        groups.map((group) => (
+          <section key={group.store.id} className="store-group" aria-label={group.store.name}>
+            <div className="screen-title">
+              <h2>{group.store.name}</h2>
+              <span className="muted">{devicesText(group.devices.length)}</span>
+              {group.store.id !== '' && (
+                <button
+                  type="button"
+                  aria-label={`Add a device to ${group.store.name}`}
+                  onClick={() => setAdding(group.store)}
+                >
+                  Add a device to this store
+                </button>
+              )}
+            </div>
+            {group.devices.length > 0 ? (
+              <DeviceTable label={`Devices of ${group.store.name}`} devices={group.devices} {...rows} />
+            ) : (
+              <p className="muted">No device in {group.store.name} yet.</p>
+            )}
+          </section>
+        ))
+      ) : (
+        <DeviceTable label="Devices" devices={devices.data ?? []} {...rows} />
+      )}
+      {devices.data?.length === 0 && !chain && (
         <p>No device is paired yet. Choose &quot;Add a device&quot; to pair one.</p>
       )}
-      {adding && <AddDeviceDialog onClose={() => setAdding(false)} />}
+      {adding && (
+        <AddDeviceDialog
+          {...(adding === 'any' ? {} : { store: adding })}
+          onClose={() => {
+            setAdding(null);
+            devices.reload();
+          }}
+        />
+      )}
       {revoking && (
         <RevokeDialog
           device={revoking}
@@ -94,7 +87,115 @@ export function DevicesScreen(): ReactNode {
           }}
         />
       )}
+      {moving && (
+        <MoveDialog
+          device={moving}
+          stores={storeList}
+          onClose={() => setMoving(null)}
+          onMoved={() => {
+            setMoving(null);
+            devices.reload();
+            stores.reload();
+          }}
+        />
+      )}
     </section>
+  );
+}
+
+/** One store's devices, stores by name; a device of a store the list does not have yet goes under "Other". */
+function groupByStore(
+  devices: readonly DeviceInfo[],
+  stores: readonly StoreInfo[],
+): { store: StoreChoice; devices: DeviceInfo[] }[] {
+  const groups = stores.map((store) => ({
+    store: { id: store.id, name: store.name },
+    devices: devices.filter((device) => device.storeId === store.id),
+  }));
+  const known = new Set(stores.map((store) => store.id));
+  const others = devices.filter((device) => !known.has(device.storeId));
+  if (others.length > 0) groups.push({ store: { id: '', name: 'Other' }, devices: others });
+  return groups;
+}
+
+function devicesText(count: number): string {
+  return count === 1 ? '1 device' : `${count} devices`;
+}
+
+/** A table of devices: revoked ones last, then by name. */
+function DeviceTable(props: {
+  readonly label: string;
+  readonly devices: readonly DeviceInfo[];
+  readonly serverVersion: number | null;
+  readonly onRevoke: (device: DeviceInfo) => void;
+  /** Moves a device to another store; null for a tenant with one store. */
+  readonly onMove: ((device: DeviceInfo) => void) | null;
+}): ReactNode {
+  const now = useNow(5000);
+  const { onMove } = props;
+  const sorted = [...props.devices].sort(
+    (a, b) => Number(a.revokedAt !== null) - Number(b.revokedAt !== null) || a.name.localeCompare(b.name),
+  );
+  return (
+    <div className="table-scroll">
+      <table className="table" aria-label={props.label}>
+        <TableHead
+          columns={[
+            'Name',
+            'Platform',
+            'App version',
+            'Schema',
+            'Last seen',
+            { label: 'Pending changes', numeric: true },
+            { label: 'Actions', hidden: true },
+          ]}
+        />
+        <tbody>
+          {sorted.map((device) => (
+            <tr key={device.id} className={device.revokedAt ? 'row-muted' : undefined}>
+              <td>
+                <span className="cell-main">{device.name}</span>
+                {device.revokedAt && <span className="badge badge-red">Revoked</span>}
+              </td>
+              <td>{device.platform}</td>
+              <td>{device.appVersion ?? '—'}</td>
+              <td>
+                <SchemaVersion device={device} serverVersion={props.serverVersion} />
+              </td>
+              <td title={device.lastSeenAt ? dateTime(device.lastSeenAt) : undefined}>
+                {device.lastSeenAt ? longAge(now - Date.parse(device.lastSeenAt)) : 'Never'}
+              </td>
+              <td className="numeric">{device.pendingChanges ?? '—'}</td>
+              <td className="actions">
+                {device.revokedAt ? (
+                  <span className="muted">Revoked {clockTime(device.revokedAt)}</span>
+                ) : (
+                  <>
+                    {onMove && (
+                      <button
+                        type="button"
+                        aria-label={`Move ${device.name} to another store`}
+                        onClick={() => onMove(device)}
+                      >
+                        Move
+                      </button>
+                    )}
+                    <button
+                      type="button"
+                      className="danger"
+                      aria-label={`Revoke ${device.name}`}
+                      onClick={() => props.onRevoke(device)}
+                    >
+                      Revoke
+                    </button>
+                  </>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
@@ -126,58 +227,6 @@ function SchemaVersion(props: {
         </span>
       )}
     </>
-  );
-}
-
-/** "Add a device": a one-time pairing code, its expiry, and where to type it. */
-function AddDeviceDialog(props: { readonly onClose: () => void }): ReactNode {
-  const now = useNow();
-  const { api } = useOwner();
-  const [code, setCode] = useState<PairingCodeResponse | null>(null);
-  const action = useAction();
-  const create = (): Promise<void> => action.run(async () => setCode(await api.createPairingCode()));
-  return (
-    <Dialog title="Add a device" onClose={props.onClose}>
-      {!code ? (
-        <>
-          <p>A pairing code lets one device join your shop. It works once and expires after 15 minutes.</p>
-          <button type="button" className="primary" disabled={action.busy} onClick={() => void create()}>
-            Create a pairing code
-          </button>
-        </>
-      ) : (
-        <>
-          <p>
-            On the till, start the device agent with this code; it pairs the till, starts syncing at once and
-            prints the address of the till&apos;s page:
-          </p>
-          <pre className="command" aria-label="Command to run on the till">
-            {`npx tillsync device --server ${window.location.origin} --db till.db --pair ${code.code} --name "Till 3"`}
-          </pre>
-          <p className="muted">
-            Give the till its own name after <code>--name</code>. An agent that already runs shows a pairing
-            form on its page (http://127.0.0.1:8788 on the till): type the code there.
-          </p>
-          <dl className="facts">
-            <dt>Server URL</dt>
-            <dd>
-              <code aria-label="Server URL">{window.location.origin}</code>
-            </dd>
-            <dt>Pairing code</dt>
-            <dd>
-              <output className="pairing-code" aria-label="Pairing code">
-                {code.code}
-              </output>
-            </dd>
-            <dt>Expires</dt>
-            <dd>
-              {clockTime(code.expiresAt)} ({timeLeft(Date.parse(code.expiresAt) - now)})
-            </dd>
-          </dl>
-        </>
-      )}
-      {action.error && <Notice kind="error">{action.error}</Notice>}
-    </Dialog>
   );
 }
 
@@ -215,6 +264,62 @@ function RevokeDialog(props: {
           Revoke device
         </button>
       </div>
+      {action.error && <Notice kind="error">{action.error}</Notice>}
+    </Dialog>
+  );
+}
+
+/**
+ * Moves a device to another store. It learns of it at its next sync: it drops the old store's sales and
+ * stock, takes the new store's, and keeps what it has not sent yet.
+ */
+function MoveDialog(props: {
+  readonly device: DeviceInfo;
+  readonly stores: readonly StoreInfo[];
+  readonly onClose: () => void;
+  readonly onMoved: () => void;
+}): ReactNode {
+  const { api } = useOwner();
+  const action = useAction();
+  const { device } = props;
+  const others = props.stores.filter((store) => store.id !== device.storeId);
+  const current = props.stores.find((store) => store.id === device.storeId);
+  const [storeId, setStoreId] = useState(others[0]?.id ?? '');
+  const target = others.find((store) => store.id === storeId);
+  const submit = (event: FormEvent): void => {
+    event.preventDefault();
+    void action.run(async () => {
+      await api.moveDevice(device.id, storeId);
+      props.onMoved();
+    });
+  };
+  return (
+    <Dialog title={`Move ${device.name} to another store`} onClose={props.onClose}>
+      <form className="stack" onSubmit={submit}>
+        <p>
+          {device.name} is in {current?.name ?? 'no known store'}. At its next sync it drops that store&apos;s
+          sales and stock and takes the new store&apos;s; the shared products and customers stay, and so does
+          anything it has not sent yet.
+        </p>
+        <label>
+          <span>Move to</span>
+          <select value={storeId} onChange={(event) => setStoreId(event.target.value)}>
+            {others.map((store) => (
+              <option key={store.id} value={store.id}>
+                {store.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <div className="dialog-actions">
+          <button type="button" onClick={props.onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="primary" disabled={action.busy || !target}>
+            {target ? `Move to ${target.name}` : 'Move'}
+          </button>
+        </div>
+      </form>
       {action.error && <Notice kind="error">{action.error}</Notice>}
     </Dialog>
   );

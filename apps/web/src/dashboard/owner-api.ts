@@ -1,6 +1,7 @@
 import type {
   ConflictList,
   DemoCloudState,
+  DeviceInfo,
   DeviceList,
   EnqueueSyncJobRequest,
   LoginResponse,
@@ -11,6 +12,8 @@ import type {
   SyncJobTypeInfo,
   SyncJobTypeList,
   SyncJobTypePatch,
+  CreatedStore,
+  StoreList,
   SyncSchema,
 } from '@tillsync/protocol';
 import { requestJson } from '../shared/http.js';
@@ -47,8 +50,22 @@ export class OwnerApi {
     return this.#call(`/api/devices/${encodeURIComponent(id)}/revoke`, 'POST');
   }
 
-  createPairingCode(): Promise<PairingCodeResponse> {
-    return this.#call('/api/pairing-codes', 'POST', {});
+  /** A one-time pairing code; a device paired with it joins `storeId`, or the tenant's first store. */
+  createPairingCode(storeId?: string): Promise<PairingCodeResponse> {
+    return this.#call('/api/pairing-codes', 'POST', storeId === undefined ? {} : { storeId });
+  }
+
+  stores(): Promise<StoreList> {
+    return this.#call('/api/stores');
+  }
+
+  createStore(name: string): Promise<CreatedStore> {
+    return this.#call('/api/stores', 'POST', { name });
+  }
+
+  /** Moves a device to another store: it drops the old store's rows and takes the new store's. */
+  moveDevice(id: string, storeId: string): Promise<DeviceInfo> {
+    return this.#call(`/api/devices/${encodeURIComponent(id)}/store`, 'POST', { storeId });
   }
 
   jobTypes(): Promise<SyncJobTypeList> {

@@ -46,7 +46,7 @@ export function LostEditsList(): ReactNode {
                   <td>{rowLabel({ table: edit.table, id: edit.rowId, name: edit.rowName })}</td>
                   <td>{whatLost(edit)}</td>
                   <td>{edit.kind === 'my-delete' ? 'deleted' : shownValue(edit.column, edit.mine)}</td>
-                  <td>{edit.kind === 'their-delete' ? 'deleted' : shownValue(edit.column, edit.winning)}</td>
+                  <td>{nowText(edit)}</td>
                 </tr>
               ))}
             </tbody>
@@ -65,7 +65,15 @@ export function rowLabel(row: ConflictRow): string {
 function whatLost(edit: LostEdit): string {
   if (edit.kind === 'my-delete') return 'Your delete (the row was changed later elsewhere)';
   if (edit.kind === 'their-delete') return 'Your change (the row was deleted later elsewhere)';
+  if (edit.kind === 'moved-away') return 'Your change (the row moved to another store before it was sent)';
   return (edit.column ?? '').replaceAll('_', ' ');
+}
+
+/** What the row holds now, as far as this device can tell. */
+function nowText(edit: LostEdit): string {
+  if (edit.kind === 'their-delete') return 'deleted';
+  if (edit.kind === 'moved-away') return 'in another store';
+  return shownValue(edit.column, edit.winning);
 }
 
 /** A value as the shop reads it: money as money, nothing as a dash. */

@@ -5,6 +5,7 @@ import { Notice } from '../shared/notice.js';
 import { deviceApi } from './device-api.js';
 import { useDevice } from './device-context.js';
 import { RowSyncBadge, rejectedSummary } from './row-sync-badge.js';
+import { useStock, type Stock } from './stock.js';
 import type { CategoryValues, Product, ProductValues } from './types.js';
 import { useFirstSyncNotice } from './first-sync.js';
 import { ListCount } from './list-count.js';
@@ -19,6 +20,7 @@ export function ProductsScreen(): ReactNode {
   const [filter, setFilter] = useState('');
   const search = useSettled(filter);
   const products = useRows<ProductValues>('products', { search, order: 'name', limit: PRODUCTS_SHOWN });
+  const stock = useStock(products.columns);
   const categories = useRows<CategoryValues>('categories', { order: 'name' });
   const [editing, setEditing] = useState<string | null>(null);
   const firstSync = useFirstSyncNotice('products');
@@ -33,7 +35,7 @@ export function ProductsScreen(): ReactNode {
   return (
     <section aria-labelledby="products-title" className="screen">
       <h1 id="products-title">Products</h1>
-      <AddProductForm categories={categories.rows ?? []} />
+      <AddProductForm categories={categories.rows ?? []} stock={stock} />
       {products.error && <Notice kind="error">{products.error}</Notice>}
       {refused && <Notice kind="error">{refused}</Notice>}
       <label className="search">
@@ -59,6 +61,7 @@ export function ProductsScreen(): ReactNode {
                   key={product.id}
                   product={product}
                   category={categoryNames.get(product.values.category_id ?? '') ?? ''}
+                  stock={stock}
                   onDone={() => setEditing(null)}
                 />
               ) : (
@@ -71,7 +74,7 @@ export function ProductsScreen(): ReactNode {
                   <td>{categoryNames.get(product.values.category_id ?? '') ?? ''}</td>
                   <td className="numeric">{formatCents(product.values.price_cents)}</td>
                   <td className="numeric" data-testid={`stock-${product.values.sku}`}>
-                    {product.values.stock}
+                    {stock.of(product) ?? '—'}
                   </td>
                   <EditCell name={product.values.name} onEdit={() => setEditing(product.id)} />
                 </tr>
@@ -99,22 +102,30 @@ export function ProductsScreen(): ReactNode {
 function EditProductRow(props: {
   readonly product: Product;
   readonly category: string;
+  readonly stock: Stock;
   readonly onDone: () => void;
 }): ReactNode {
   const { product, onDone } = props;
   const { dataChanged } = useDevice();
   const [price, setPrice] = useState((product.values.price_cents / 100).toFixed(2));
-  const [stock, setStock] = useState(String(product.values.stock));
+  const counted = props.stock.of(product);
+  const [stock, setStock] = useState(counted === null ? '' : String(counted));
   const [error, setError] = useState<string | null>(null);
   const name = product.values.name;
 
   const save = async (): Promise<void> => {
     const priceCents = parseCents(price);
-    const stockCount = Number(stock);
+    const stockCount = stock.trim() === '' && counted === null ? null : Number(stock);
     if (priceCents === null) return setError('The price must be an amount such as 1.20.');
-    if (!Number.isInteger(stockCount)) return setError('The stock must be a whole number.');
+    if (stockCount !== null && !Number.isInteger(stockCount))
+      return setError('The stock must be a whole number.');
     try {
-      await deviceApi.updateRow('products', product.id, { price_cents: priceCents, stock: stockCount });
+      if (props.stock.perStore) {
+        await deviceApi.updateRow('products', product.id, { price_cents: priceCents });
+        if (stockCount !== null && stockCount !== counted) await props.stock.set(product, stockCount);
+      } else {
+        await deviceApi.updateRow('products', product.id, { price_cents: priceCents, stock: stockCount });
+      }
       dataChanged();
       onDone();
     } catch (failure) {
@@ -156,6 +167,7 @@ function EditProductRow(props: {
 
 function AddProductForm(props: {
   readonly categories: readonly { id: string; values: CategoryValues }[];
+  readonly stock: Stock;
 }): ReactNode {
   const { dataChanged } = useDevice();
   const [sku, setSku] = useState('');
@@ -177,14 +189,20 @@ function AddProductForm(props: {
     if (!Number.isInteger(stockCount))
       return setMessage({ kind: 'error', text: 'The stock must be a whole number.' });
     try {
-      await deviceApi.addRow('products', {
+      const values = {
         sku: sku.trim(),
         name: name.trim(),
         price_cents: priceCents,
-        stock: stockCount,
         category_id: categoryId === '' ? null : categoryId,
         active: 1,
-      });
+      };
+      if (props.stock.perStore) {
+        // The catalogue is the chain's; the count is this store's own.
+        const added = await deviceApi.addRow('products', values);
+        await deviceApi.addRow('stock_levels', { product_id: added.id, quantity: stockCount });
+      } else {
+        await deviceApi.addRow('products', { ...values, stock: stockCount });
+      }
       setMessage({ kind: 'success', text: `Added ${name.trim()}.` });
       setSku('');
       setName('');

@@ -6,6 +6,7 @@ import { clockTime } from '../shared/time.js';
 import { deviceApi } from './device-api.js';
 import { useDevice } from './device-context.js';
 import { RowSyncBadge } from './row-sync-badge.js';
+import { useStock } from './stock.js';
 import type { CustomerValues, Product, ProductValues, SaleValues } from './types.js';
 import { useFirstSyncNotice } from './first-sync.js';
 import { ListCount } from './list-count.js';
@@ -35,6 +36,7 @@ export function SaleScreen(): ReactNode {
     search: settledSearch,
     limit: TILES_SHOWN,
   });
+  const stock = useStock(products.columns);
   const customers = useRows<CustomerValues>('customers', { order: 'name' });
   const firstSync = useFirstSyncNotice('products');
   const [cart, setCart] = useState<readonly CartLine[]>([]);
@@ -118,22 +120,26 @@ export function SaleScreen(): ReactNode {
             />
           </label>
           <ul className="product-grid" aria-label="Products to sell">
-            {choices.map((product) => (
-              <li key={product.id}>
-                <button
-                  type="button"
-                  className="product-tile"
-                  onClick={() => add(product)}
-                  aria-label={`${product.values.name}, ${formatCents(product.values.price_cents)}, ${product.values.stock} in stock`}
-                >
-                  <span className="tile-name">{product.values.name}</span>
-                  <span className="tile-price">{formatCents(product.values.price_cents)}</span>
-                  <span className={product.values.stock > 0 ? 'tile-stock' : 'tile-stock text-bad'}>
-                    {product.values.stock} in stock
-                  </span>
-                </button>
-              </li>
-            ))}
+            {choices.map((product) => {
+              const inStock = stock.of(product);
+              const stockText = inStock === null ? 'not counted here' : `${inStock} in stock`;
+              return (
+                <li key={product.id}>
+                  <button
+                    type="button"
+                    className="product-tile"
+                    onClick={() => add(product)}
+                    aria-label={`${product.values.name}, ${formatCents(product.values.price_cents)}, ${stockText}`}
+                  >
+                    <span className="tile-name">{product.values.name}</span>
+                    <span className="tile-price">{formatCents(product.values.price_cents)}</span>
+                    <span className={(inStock ?? 0) > 0 ? 'tile-stock' : 'tile-stock text-bad'}>
+                      {stockText}
+                    </span>
+                  </button>
+                </li>
+              );
+            })}
           </ul>
           {firstSync}
           {products.rows !== null && products.total === 0 && !firstSync && (

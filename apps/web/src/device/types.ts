@@ -47,6 +47,8 @@ export interface RowPage<V extends Record<string, CellValue>> {
   readonly matching: number;
   /** More rows match than were counted (10,000): the page is in the order written. */
   readonly matchingCapped?: boolean;
+  /** The table's columns on this device. */
+  readonly columns: string[];
 }
 
 /** What a list asks the agent for; the search and the order run in SQL over the whole table. */
@@ -64,9 +66,17 @@ export interface ProductValues extends Record<string, CellValue> {
   readonly sku: string;
   readonly name: string;
   readonly price_cents: number;
-  readonly stock: number;
+  /** The shop's stock (PROTOCOL.md §3); absent in a chain, whose stores count theirs in `stock_levels`. */
+  readonly stock?: number;
   readonly category_id: string | null;
   readonly active: number | null;
+}
+
+/** A store's count of one product (a chain, PROTOCOL.md §7): a device holds its own store's only. */
+export interface StockLevelValues extends Record<string, CellValue> {
+  readonly store_id: string;
+  readonly product_id: string;
+  readonly quantity: number;
 }
 
 export interface CategoryValues extends Record<string, CellValue> {

@@ -14,25 +14,34 @@ export interface Rows<V extends Record<string, CellValue>> {
   readonly matching: number;
   /** More rows match than `matching`, which stops counting at 10,000. */
   readonly matchingCapped: boolean;
+  /** The table's columns on this device; null until the agent first answered. */
+  readonly columns: readonly string[] | null;
   readonly error: string | null;
 }
 
 /**
  * A page of a synced table's rows, asked for as `query` says (the search runs in SQL over the whole table),
- * read again whenever the device's data may have changed.
+ * read again whenever the device's data may have changed; not asked for at all while `enabled` is false (a
+ * table this device's schema may not have).
  */
-export function useRows<V extends Record<string, CellValue>>(table: string, query: RowQuery = {}): Rows<V> {
+export function useRows<V extends Record<string, CellValue>>(
+  table: string,
+  query: RowQuery = {},
+  enabled = true,
+): Rows<V> {
   const { dataVersion } = useDevice();
   const [page, setPage] = useState<Omit<Rows<V>, 'error'>>({
     rows: null,
     total: 0,
     matching: 0,
     matchingCapped: false,
+    columns: null,
   });
   const [error, setError] = useState<string | null>(null);
   // The query as text: a new object with the same fields is the same query.
   const key = rowQueryString(query);
   useEffect(() => {
+    if (!enabled) return undefined;
     let current = true;
     deviceApi
       .rows<V>(table, query)
@@ -48,7 +57,7 @@ export function useRows<V extends Record<string, CellValue>>(table: string, quer
       current = false;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps -- `key` stands for `query`
-  }, [table, key, dataVersion]);
+  }, [table, key, dataVersion, enabled]);
   return { ...page, error };
 }
 

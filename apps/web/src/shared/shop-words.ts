@@ -17,7 +17,10 @@ import { dateTime } from './time.js';
 /** Finds a referenced row's name: the table it is in (`category_id` → `categories`) and its id. */
 export type NameLookup = (table: string, id: string) => string | undefined;
 
-/** The built-in tables' words (PROTOCOL.md §3): [one, many]. Other tables read their name with spaces. */
+/**
+ * The built-in tables' words (PROTOCOL.md §3, and the chain's of §7): [one, many]. Other tables read their
+ * name with spaces.
+ */
 const TABLE_WORDS: Readonly<Record<string, readonly [string, string]>> = {
   products: ['product', 'products'],
   categories: ['category', 'categories'],
@@ -25,6 +28,8 @@ const TABLE_WORDS: Readonly<Record<string, readonly [string, string]>> = {
   sales: ['sale', 'sales'],
   sale_items: ['sale item', 'sale items'],
   daily_sales: ['daily sales', 'daily sales'],
+  stores: ['store', 'stores'],
+  stock_levels: ['stock level', 'stock levels'],
 };
 
 /** A table as words: "sale_items" → "sale item" (or "sale items" for many). */

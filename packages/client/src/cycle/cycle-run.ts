@@ -156,8 +156,8 @@ export class CycleRun {
   /** Pulls pages from the device's cursor until `hasMore` is false; a `410` turns into a fresh snapshot. */
   async #pull(): Promise<PullEnd> {
     try {
-      return await this.#pager.pages(this.#store.cursor(), (changes, cursor) =>
-        this.#store.applyPage(changes, cursor === undefined ? {} : { cursor }),
+      return await this.#pager.pages(this.#store.cursor(), (changes, cursor, storeId) =>
+        this.#store.applyPage(changes, cursor === undefined ? {} : { cursor, storeId }),
       );
     } catch (error) {
       if (error instanceof ProtocolError && error.code === 'RESYNC_REQUIRED') {

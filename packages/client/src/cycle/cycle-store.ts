@@ -99,10 +99,15 @@ export interface RepairStore {
   /**
    * Ends a snapshot in one transaction: removes the rows of `tables` the snapshot did not hold (unless they
    * are pending), recomputes their checksums and takes them off the due list; with `cursor` (every table
-   * was taken), moves the regular cursor there and clears the list. Returns the recomputed checksums of
-   * the tables the schema has, in the order of `tables`.
+   * was taken), moves the regular cursor there and clears the list; `storeId` (the device's store as the
+   * snapshot said it) is kept with it. Returns the recomputed checksums of the tables the schema has, in
+   * the order of `tables`.
    */
-  endSnapshot(tables: ReadonlySet<string>, cursor: string | undefined): Map<string, TableChecksum>;
+  endSnapshot(
+    tables: ReadonlySet<string>,
+    cursor: string | undefined,
+    storeId?: string,
+  ): Map<string, TableChecksum>;
 }
 
 /** Everything a cycle needs of the device file. */

@@ -32,9 +32,13 @@ export interface PullEnd {
 
 /**
  * Applies a slice of a page; `cursor` is the page's, given with its last slice only, so the cursor commits
- * with the page's last rows.
+ * with the page's last rows; so is `storeId`, the device's store as the page says it (protocol 3).
  */
-export type ApplySlice = (changes: PullResponse['changes'], cursor: string | undefined) => ApplyPageOutcome;
+export type ApplySlice = (
+  changes: PullResponse['changes'],
+  cursor: string | undefined,
+  storeId: string | undefined,
+) => ApplyPageOutcome;
 
 /** Options for {@link PullPager}. */
 export interface PullPagerOptions {
@@ -124,7 +128,11 @@ export class PullPager {
         const end = Math.min(page.changes.length, start + slicer.size);
         const last = end === page.changes.length;
         const began = performance.now();
-        const outcome = apply(page.changes.slice(start, end), last ? page.cursor : undefined);
+        const outcome = apply(
+          page.changes.slice(start, end),
+          last ? page.cursor : undefined,
+          last ? page.storeId : undefined,
+        );
         slicer.took(end - start, performance.now() - began);
         this.#counts.pulled += outcome.applied;
         noteConflicts(this.#counts, outcome.conflictRows);

@@ -26,19 +26,32 @@ export function noteSeenStatement(store: LocalStore): Database.Statement {
 }
 
 /**
- * After a snapshot: the rows of `table` it did not hold are not on the server. Local rows go unless they
- * are pending; a pending upsert recreates its row, counters as starting values; a pending delete has nothing
- * left to delete; the server's row list forgets them. Call it inside an applying transaction.
+ * After a snapshot: the rows of `table` it did not hold are not on the server, or (`outOfScope`: the device
+ * was moved to another store, PROTOCOL.md §7) not in the device's scope any more. Local rows go unless they
+ * are pending; the server's row list forgets them.
+ *
+ * A pending row stays, and what it says depends on why the snapshot lacked it. Not on the server: a pending
+ * upsert recreates its row, counters as starting values, and a pending delete has nothing left to delete.
+ * Out of scope: the row lives on in the old store, so the pending change stays an edit of it (its counter
+ * base and the server's stamp kept, so a sale sends its delta, never a starting value); the server refuses
+ * it while the device belongs to the other store (`OUT_OF_SCOPE`), and takes it if the device is moved back.
+ * Call it inside an applying transaction.
  */
-export function sweepUnseen(store: LocalStore, table: string): void {
+export function sweepUnseen(store: LocalStore, table: string, outOfScope = false): void {
   const t = `"${table}"`;
   const notSeen = (alias: string): string =>
     `NOT EXISTS (SELECT 1 FROM temp._sync_seen AS s WHERE s.tbl = @table AND s.id = ${alias}.id)`;
-  store.db
-    .prepare(
-      `DELETE FROM ${t} WHERE ${notSeen(t)} AND NOT EXISTS (SELECT 1 FROM _sync_pending AS p WHERE p.tbl = @table AND p.id = ${t}.id)`,
-    )
-    .run({ table });
+  const notPending = (alias: string): string =>
+    `NOT EXISTS (SELECT 1 FROM _sync_pending AS p WHERE p.tbl = @table AND p.id = ${alias}.id)`;
+  store.db.prepare(`DELETE FROM ${t} WHERE ${notSeen(t)} AND ${notPending(t)}`).run({ table });
+  if (outOfScope) {
+    store.db
+      .prepare(
+        `DELETE FROM _sync_rows WHERE tbl = @table AND ${notSeen('_sync_rows')} AND ${notPending('_sync_rows')}`,
+      )
+      .run({ table });
+    return;
+  }
   store.db
     .prepare(
       `UPDATE _sync_pending SET base = NULL WHERE tbl = @table AND op = 'upsert' AND ${notSeen('_sync_pending')}`,

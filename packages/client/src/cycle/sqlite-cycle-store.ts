@@ -200,16 +200,24 @@ export class SqliteCycleStore implements CycleStore {
     return this.#pullApplier().applyPage(changes, { only: tables, noteSeen: true });
   }
 
-  endSnapshot(tables: ReadonlySet<string>, cursor: string | undefined): Map<string, TableChecksum> {
+  endSnapshot(
+    tables: ReadonlySet<string>,
+    cursor: string | undefined,
+    storeId?: string,
+  ): Map<string, TableChecksum> {
     const store = this.#store;
     const { schema, serverRows } = this.#schemaParts();
+    // A snapshot that names another store than the device had: the device was moved (PROTOCOL.md §7).
+    const previousStore = store.getState(StateKey.storeId);
+    const moved = storeId !== undefined && previousStore !== null && storeId !== previousStore;
     const checksums = store.applying(() => {
       const recomputed = new Map<string, TableChecksum>();
       for (const table of tables) {
         if (!schema.table(table)) continue;
-        sweepUnseen(store, table);
+        sweepUnseen(store, table, moved);
         recomputed.set(table, serverRows.recompute(table));
       }
+      if (storeId !== undefined) store.setState(StateKey.storeId, storeId);
       if (cursor !== undefined) {
         store.setState(StateKey.cursor, cursor);
         store.setState(StateKey.repairsDue, null);

@@ -89,11 +89,13 @@ export class TableRepairs {
   ): Promise<void> {
     this.#store.beginSnapshot();
     let finalCursor = '';
-    const end = await this.#pager.pages('', (changes, cursor) => {
+    let storeId: string | undefined;
+    const end = await this.#pager.pages('', (changes, cursor, pageStoreId) => {
       if (cursor !== undefined) finalCursor = cursor;
+      storeId = pageStoreId ?? storeId;
       return this.#store.applySnapshotPage(changes, targets);
     });
-    const recomputed = this.#store.endSnapshot(targets, everyTable ? finalCursor : undefined);
+    const recomputed = this.#store.endSnapshot(targets, everyTable ? finalCursor : undefined, storeId);
     for (const [table, local] of recomputed) {
       const server = end.checksums?.[table] ?? EMPTY_CHECKSUM;
       this.#counts.repairs.push({

@@ -123,6 +123,39 @@ describe('SqliteCycleStore', () => {
     expect(cycleStore.cursor()).toBe('c1');
   });
 
+  it('keeps a pending edit of a row left behind by a move to another store an edit: its delta, not a new row', () => {
+    // Alike but for the store the snapshot names: the same store (the row is gone from the server), or another
+    // (the device was moved, PROTOCOL.md §7; the row lives on in the old store).
+    const outcome = (snapshotStore: string) => {
+      const { store, cycleStore } = deviceFile();
+      const product = uuidv7();
+      const serverProduct: StoredChange = {
+        table: 'products',
+        id: product,
+        op: 'upsert',
+        updatedAt: '2026-01-01T00:00:00.000Z-0000-server',
+        values: { sku: 'A-1', name: 'Apple', price_cents: 120, stock: 10, category_id: null, active: 1 },
+      };
+      cycleStore.applyPage([serverProduct], { cursor: 'c1', storeId: 'store-a' });
+      store.db.prepare('UPDATE products SET stock = stock - 1 WHERE id = ?').run(product);
+
+      cycleStore.beginSnapshot();
+      cycleStore.applySnapshotPage([], new Set(cycleStore.tableNames()));
+      cycleStore.endSnapshot(new Set(cycleStore.tableNames()), 'c2', snapshotStore);
+
+      expect(store.db.prepare('SELECT stock FROM products').get()).toEqual({ stock: 9 });
+      const push = cycleStore.storeNextPush(nextPush(new Set(), 10));
+      const [change] = (JSON.parse(push?.body ?? '{}') as { changes: { values: Record<string, unknown> }[] })
+        .changes;
+      return {
+        stock: change?.values.stock,
+        storeId: store.db.prepare("SELECT value FROM _sync_state WHERE key = 'store_id'").get(),
+      };
+    };
+    expect(outcome('store-a')).toEqual({ stock: 9, storeId: { value: 'store-a' } });
+    expect(outcome('store-b')).toEqual({ stock: { delta: -1 }, storeId: { value: 'store-b' } });
+  });
+
   it('sets every pending row aside and marks its tables due in one transaction', () => {
     const { store, cycleStore } = deviceFile();
     insertCustomer(store, 'Ada');

@@ -1,0 +1,162 @@
+import path from 'node:path';
+import { CHAIN_SCHEMA, type StoreList } from '@tillsync/protocol';
+import { v7 as uuidv7 } from 'uuid';
+import { describe, expect, it } from 'vitest';
+import { createSyncClient, type SyncClient } from '../src/index.js';
+import { onCleanup, tempFolder } from './helpers.js';
+import { startTestServer, type TestServer } from './server-fixture.js';
+
+/**
+ * A chain (PROTOCOL.md §7) on a real server with the chain schema and real device files: each till holds the
+ * tenant's rows and its own store's, and a till moved to another store ends with exactly the new store's
+ * rows and the tenant's, keeping what it had not sent.
+ */
+
+async function owner<T>(server: TestServer, method: 'GET' | 'POST', url: string, body?: unknown): Promise<T> {
+  const response = await fetch(`${server.url}${url}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${await server.ownerToken()}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${url} answered ${response.status} ${text}`);
+  return (text === '' ? undefined : JSON.parse(text)) as T;
+}
+
+/** A till paired into `storeId` with a code the owner made for that store. */
+async function tillOf(server: TestServer, name: string, storeId: string): Promise<SyncClient> {
+  const { code } = await owner<{ code: string }>(server, 'POST', '/api/pairing-codes', { storeId });
+  const client = createSyncClient({ dbPath: path.join(tempFolder(), `${name}.db`), serverUrl: server.url });
+  onCleanup(() => client.close());
+  await client.pair(code, { name, platform: 'test' });
+  return client;
+}
+
+function ids(client: SyncClient, table: string): string[] {
+  return (client.database.prepare(`SELECT id FROM ${table} ORDER BY id`).all() as { id: string }[]).map(
+    (row) => row.id,
+  );
+}
+
+function storesOf(client: SyncClient, table: string): string[] {
+  return (
+    client.database.prepare(`SELECT DISTINCT store_id FROM ${table} ORDER BY store_id`).all() as {
+      store_id: string;
+    }[]
+  ).map((row) => row.store_id);
+}
+
+/** A sale of one item, with its stock taken, written as a shop program would on the till. */
+function sell(client: SyncClient, storeId: string, productId: string, levelId: string): string {
+  const sale = uuidv7();
+  const db = client.database;
+  db.transaction(() => {
+    db.prepare(
+      "INSERT INTO sales (id, store_id, customer_id, total_cents, created_at) VALUES (?, ?, NULL, 120, '2026-12-06T10:00:00.000Z')",
+    ).run(sale, storeId);
+    db.prepare(
+      'INSERT INTO sale_items (id, store_id, sale_id, product_id, quantity, price_cents) VALUES (?, ?, ?, ?, 1, 120)',
+    ).run(uuidv7(), storeId, sale, productId);
+    db.prepare('UPDATE stock_levels SET quantity = quantity - 1 WHERE id = ?').run(levelId);
+  })();
+  return sale;
+}
+
+describe('a chain of two stores', () => {
+  it("gives each till the tenant's rows and its own store's, and moves a till with its unsent changes", async () => {
+    const server = await startTestServer({ schema: CHAIN_SCHEMA });
+    await owner(server, 'POST', '/api/stores', { name: 'Harbour Road' });
+    const [first, second] = await owner<StoreList>(server, 'GET', '/api/stores');
+    const north = await tillOf(server, 'north-till', first!.id);
+    const south = await tillOf(server, 'south-till', second!.id);
+    // Each till learns its store when it pairs (or at the latest from its first pull).
+    await north.sync();
+    await south.sync();
+    expect(north.identity?.storeId).toBe(first!.id);
+    expect(south.identity?.storeId).toBe(second!.id);
+
+    // The catalogue, written on the north till, is the tenant's; each till counts its own store's stock.
+    const product = uuidv7();
+    north.database
+      .prepare("INSERT INTO products (id, sku, name, price_cents) VALUES (?, 'A-100', 'Apple', 120)")
+      .run(product);
+    const [northLevel, southLevel] = [uuidv7(), uuidv7()];
+    north.database
+      .prepare('INSERT INTO stock_levels (id, store_id, product_id, quantity) VALUES (?, ?, ?, 50)')
+      .run(northLevel, first!.id, product);
+    expect(await north.sync()).toMatchObject({ ok: true, rejected: 0 });
+    expect(await south.sync()).toMatchObject({ ok: true, rejected: 0 });
+    south.database
+      .prepare('INSERT INTO stock_levels (id, store_id, product_id, quantity) VALUES (?, ?, ?, 20)')
+      .run(southLevel, second!.id, product);
+    const northSale = sell(north, first!.id, product, northLevel);
+    const southSale = sell(south, second!.id, product, southLevel);
+    expect(await north.sync()).toMatchObject({ ok: true, rejected: 0 });
+    expect(await south.sync()).toMatchObject({ ok: true, rejected: 0 });
+    await north.sync();
+
+    expect(ids(north, 'products')).toEqual([product]);
+    expect(ids(south, 'products')).toEqual([product]);
+    expect(ids(north, 'sales')).toEqual([northSale]);
+    expect(ids(south, 'sales')).toEqual([southSale]);
+    expect(storesOf(south, 'sale_items')).toEqual([second!.id]);
+    expect(storesOf(south, 'stock_levels')).toEqual([second!.id]);
+    // Each till's checksums cover exactly its scope: no cycle had to repair a table.
+    for (const till of [north, south]) {
+      expect(till.syncLog().flatMap((entry) => entry.repairs)).toEqual([]);
+    }
+
+    // The north till is moved to Harbour Road while it holds a sale and a price change it has not sent.
+    const unsentSale = sell(north, first!.id, product, northLevel);
+    north.database.prepare('UPDATE products SET price_cents = 125 WHERE id = ?').run(product);
+    const moved = await owner<{ storeId: string }>(
+      server,
+      'POST',
+      `/api/devices/${north.identity!.deviceId}/store`,
+      {
+        storeId: second!.id,
+      },
+    );
+    expect(moved.storeId).toBe(second!.id);
+
+    const afterMove = await north.sync();
+    expect(afterMove.ok).toBe(true);
+    expect(north.identity?.storeId).toBe(second!.id);
+    expect(north.syncLog(1)[0]?.repairs.map((repair) => repair.reason)).toContain('resync');
+    // The tenant's rows, and Harbour Road's: its sale and its stock, none of the old store's synced rows.
+    expect(ids(north, 'products')).toEqual([product]);
+    expect(north.database.prepare('SELECT price_cents FROM products').get()).toEqual({ price_cents: 125 });
+    // The old store's stock level stays only as the unsent sale's delta, waiting with it.
+    expect(ids(north, 'stock_levels')).toEqual([southLevel, northLevel].sort());
+    expect(pendingIds(north)).toContain(northLevel);
+    expect(ids(north, 'sales')).toEqual([southSale, unsentSale].sort());
+    expect(ids(north, 'sales')).not.toContain(northSale);
+    // What it had not sent is still there: the old store's sale waits, refused with the reason, for the
+    // owner to move the till back; the price change (a tenant row) went through.
+    expect(pendingIds(north)).toContain(unsentSale);
+    expect(north.pendingChanges().find((change) => change.id === unsentSale)?.error?.code).toBe(
+      'OUT_OF_SCOPE',
+    );
+    expect(pendingIds(north)).not.toContain(product);
+    await south.sync();
+    expect(south.database.prepare('SELECT price_cents FROM products').get()).toEqual({ price_cents: 125 });
+    expect(ids(south, 'sales')).toEqual([southSale]);
+
+    // Moved back, the till sends the old store's sale after all, and holds that store's rows again.
+    await owner(server, 'POST', `/api/devices/${north.identity!.deviceId}/store`, { storeId: first!.id });
+    expect((await north.sync()).ok).toBe(true);
+    await north.sync();
+    expect(north.status.pendingChanges).toBe(0);
+    expect(ids(north, 'sales')).toEqual([northSale, unsentSale].sort());
+    expect(storesOf(north, 'stock_levels')).toEqual([first!.id]);
+    // Both of the store's sales took their apple: the one sent late too, as a delta.
+    expect(north.database.prepare('SELECT quantity FROM stock_levels').get()).toEqual({ quantity: 48 });
+  });
+});
+
+function pendingIds(client: SyncClient): string[] {
+  return client.pendingChanges().map((change) => change.id);
+}
