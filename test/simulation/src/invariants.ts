@@ -205,7 +205,9 @@ async function noAcknowledgedWriteLost(world: World): Promise<string[]> {
               `${what}: ${column} is stored as ${JSON.stringify(now)}, not ${JSON.stringify(value)}`,
             );
         } else if (now !== (value ?? null)) {
-          const serverWrote = (final.stamps?.[column]?.[1] ?? final.deviceId) === null;
+          // The column's own writer (null: the server, clearing a reference); the row's where it has no stamps.
+          const columnStamp = final.stamps?.[column];
+          const serverWrote = (columnStamp ? columnStamp[1] : final.deviceId) === null;
           if (!serverWrote && !(await explained(write, column, stamp)))
             problems.push(`${what}: ${column} was overridden (at ${stamp}) with no conflict recorded`);
         }

@@ -162,6 +162,8 @@ export class Workload {
   readonly #random: SeededRandom;
   readonly #ids: MixedIds | null;
   readonly #salesBy = new Map<number, string[]>();
+  /** Sales whose items keep a product the workload tried to delete: never voided. */
+  readonly #kept = new Set<string>();
   /** Per table, the ids made so far on any device, oldest first: the table's history. */
   readonly #history = new Map<string, string[]>();
 
@@ -304,7 +306,9 @@ export class Workload {
       }
       case 'void-sale': {
         const local = new Set(ids('sales'));
-        const sale = random.pick((this.#salesBy.get(device.index) ?? []).filter((id) => local.has(id)));
+        const sale = random.pick(
+          (this.#salesBy.get(device.index) ?? []).filter((id) => local.has(id) && !this.#kept.has(id)),
+        );
         if (!sale) return 'no sale to void';
         db.transaction(() => {
           db.prepare('DELETE FROM sale_items WHERE sale_id = ?').run(sale);
@@ -344,12 +348,25 @@ export class Workload {
         return `delete category ${category}`;
       }
       case 'delete-product': {
-        // Sale items that point at it stay: while the server holds any, it refuses the delete (FK_VIOLATION).
-        const product = edited('products');
-        if (!product) return 'no product to delete';
-        db.prepare('DELETE FROM products WHERE id = ?').run(product);
-        this.stock.deleted.add(product);
-        return `delete product ${product}`;
+        // A product that sale items the server already has point at: the server refuses the delete
+        // (FK_VIOLATION), and the till takes the product back. The sale they belong to is never voided
+        // after, so the server keeps refusing. Not a product with unsent writes here, nor one no synced
+        // item needs: a delete that stands while another till sells the product offline leaves that sale
+        // item pointing at nothing, which the server refuses for good: a race the product has no answer to yet.
+        const sold = db
+          .prepare(
+            `SELECT si.product_id AS product, si.sale_id AS sale FROM sale_items AS si JOIN products AS p ON p.id = si.product_id
+             WHERE NOT EXISTS (SELECT 1 FROM _sync_pending WHERE tbl = 'sale_items' AND id = si.id)
+               AND NOT EXISTS (SELECT 1 FROM _sync_pending WHERE tbl = 'products' AND id = si.product_id)
+             ORDER BY si.id`,
+          )
+          .all() as { product: string; sale: string }[];
+        const chosen = random.pick(sold);
+        if (!chosen) return 'no sold product to delete';
+        this.#kept.add(chosen.sale);
+        db.prepare('DELETE FROM products WHERE id = ?').run(chosen.product);
+        this.stock.deleted.add(chosen.product);
+        return `delete product ${chosen.product}, still sold on sale ${chosen.sale}`;
       }
     }
   }
