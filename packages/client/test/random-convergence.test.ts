@@ -204,7 +204,7 @@ async function runSeed(seed: number): Promise<void> {
   expect(danglingReferences(truth), `seed ${seed}: references to rows that are not there`).toEqual([]);
   for (const table of TABLES) {
     expect(truth[table], `seed ${seed}: columns of ${table}`).toEqual(
-      latestColumnWrites(truth, table, record.taken(), ['stock']),
+      latestColumnWrites(truth, table, record.taken(), workload.deletedRows, ['stock']),
     );
   }
   const dropped = networks.reduce(
@@ -217,12 +217,14 @@ async function runSeed(seed: number): Promise<void> {
 /**
  * The rows of `table` as column-level last write wins makes them: each column (but `skip`, the counters)
  * holds the value of the write with the largest stamp among `writes` that set it; a reference whose latest
- * value names a row that is gone was cleared by the server's own (later) write.
+ * value names a row that is gone was cleared by the server's own (later) write, and so may be one to a row
+ * a device deleted (`deleted`, as `table\u0000id`) that a later whole-row write brought back.
  */
 function latestColumnWrites(
   rows: Rows,
   table: string,
   writes: readonly Change[],
+  deleted: ReadonlySet<string>,
   skip: readonly string[],
 ): Record<string, unknown>[] {
   const latest = new Map<string, { stamp: string; value: unknown }>();
@@ -242,7 +244,11 @@ function latestColumnWrites(
         const write = latest.get(`${String(row.id)}\u0000${column}`);
         if (!write || skip.includes(column)) return [column, value];
         const parent = referencedTable(table, column);
-        return [column, parent && write.value !== null && gone(parent, write.value) ? null : write.value];
+        const cleared =
+          parent !== undefined &&
+          typeof write.value === 'string' &&
+          (gone(parent, write.value) || (value === null && deleted.has(`${parent}\u0000${write.value}`)));
+        return [column, cleared ? null : write.value];
       }),
     ),
   );

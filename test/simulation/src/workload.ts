@@ -162,6 +162,8 @@ export class Workload {
   readonly #random: SeededRandom;
   readonly #ids: MixedIds | null;
   readonly #salesBy = new Map<number, string[]>();
+  /** Every row a device deleted, as `table\u0000id`, whether or not the delete stood. */
+  readonly deletedRows = new Set<string>();
   /** Sales whose items keep a product the workload tried to delete: never voided. */
   readonly #kept = new Set<string>();
   /** Per table, the ids made so far on any device, oldest first: the table's history. */
@@ -302,6 +304,7 @@ export class Workload {
         const customer = edited('customers');
         if (!customer) return 'no customer to delete';
         db.prepare('DELETE FROM customers WHERE id = ?').run(customer);
+        this.deletedRows.add(`customers\u0000${customer}`);
         return `delete customer ${customer}`;
       }
       case 'void-sale': {
@@ -345,6 +348,7 @@ export class Workload {
         const category = random.pick(ids('categories'));
         if (!category) return 'no category to delete';
         db.prepare('DELETE FROM categories WHERE id = ?').run(category);
+        this.deletedRows.add(`categories\u0000${category}`);
         return `delete category ${category}`;
       }
       case 'delete-product': {
@@ -365,6 +369,7 @@ export class Workload {
         if (!chosen) return 'no sold product to delete';
         this.#kept.add(chosen.sale);
         db.prepare('DELETE FROM products WHERE id = ?').run(chosen.product);
+        this.deletedRows.add(`products\u0000${chosen.product}`);
         this.stock.deleted.add(chosen.product);
         return `delete product ${chosen.product}, still sold on sale ${chosen.sale}`;
       }
