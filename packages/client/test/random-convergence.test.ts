@@ -203,9 +203,21 @@ async function runSeed(seed: number): Promise<void> {
   ).toEqual([]);
   expect(danglingReferences(truth), `seed ${seed}: references to rows that are not there`).toEqual([]);
   for (const table of TABLES) {
-    expect(truth[table], `seed ${seed}: columns of ${table}`).toEqual(
-      latestColumnWrites(truth, table, record.taken(), workload.deletedRows, ['stock']),
+    const expectedRows = latestColumnWrites(truth, table, record.taken(), workload.deletedRows, ['stock']);
+    const first = (truth[table] ?? []).find(
+      (row, index) => JSON.stringify(row) !== JSON.stringify(expectedRows[index]),
     );
+    const history = first
+      ? record
+          .taken()
+          .filter((change) => change.id === first.id)
+          .map((change) => `${change.updatedAt} ${JSON.stringify(change.values)} base ${change.base ?? '-'}`)
+          .join('\n')
+      : '';
+    expect(
+      truth[table],
+      `seed ${seed}: columns of ${table}; writes of the first row that differs:\n${history}`,
+    ).toEqual(expectedRows);
   }
   const dropped = networks.reduce(
     (sum, network) => sum + network.dropped.requests + network.dropped.answers,
