@@ -283,6 +283,6 @@ describe('three devices on a flaky network', () => {
         }
       }
     },
-    Math.max(120_000, SEEDS.length * 10_000),
+    Math.max(300_000, SEEDS.length * 30_000),
   );
 });
