@@ -42,7 +42,7 @@ export interface ApplyPageOptions {
   readonly only?: ReadonlySet<string>;
   /** Note the live rows of the page in `temp._sync_seen`, for the sweep that ends a snapshot. */
   readonly noteSeen?: boolean;
-  /** The device's store as the page says it (protocol 3), stored with the cursor. */
+  /** The device's store as the page says it, stored with the cursor. */
   readonly storeId?: string | undefined;
 }
 

@@ -23,6 +23,11 @@ export interface PushAnswerOutcome {
   /** The rows with an edit of this device that lost (see `lost-edits.ts`). */
   readonly conflictRows: readonly ConflictRow[];
   readonly rejected: readonly RejectedRow[];
+  /**
+   * The tables of deletes the server refused because rows still point at the row (`FK_VIOLATION`): the
+   * device gave them up, and takes those tables again from a snapshot, which brings the rows back.
+   */
+  readonly restore: readonly string[];
 }
 
 type PushResult = PushResponse['results'][number];
@@ -47,7 +52,9 @@ function currentOf(result: PushResult): StoredChange | null {
  *   change would be (after the same move of the bases, since the server adds a stale row's deltas too), so
  *   the columns that lost take the server's values and those written since the push stay pending.
  * - `rejected`: the row stays pending with the error, its columns pending again; the other rows are not
- *   held up by it.
+ *   held up by it. A delete refused because rows still point at the row is given up instead (its table is
+ *   in `restore`): no later push could make it stand, and kept pending it would leave the device without a
+ *   row that the server and every other device keep.
  */
 export function applyPushAnswer(
   parts: ApplierParts,
@@ -73,6 +80,7 @@ export function applyPushAnswer(
       let pushed = 0;
       const lost: NewLostEdit[] = [];
       const rejected: RejectedRow[] = [];
+      const restore = new Set<string>();
       // The batch's pending entries and server stamps, read set-wise: most answers are `applied` to rows
       // nobody wrote meanwhile, and those need nothing more than their entry deleted, also set-wise below.
       const revisionsByTable = new Map<string, Map<string, number>>();
@@ -154,7 +162,14 @@ export function applyPushAnswer(
               code: result.error.code,
               message: result.error.message,
             });
-            if (pendingRevision !== undefined)
+            if (
+              cover.op === 'delete' &&
+              result.error.code === 'FK_VIOLATION' &&
+              pendingRevision === cover.revision
+            ) {
+              outbox.remove(cover.table, cover.id);
+              restore.add(cover.table);
+            } else if (pendingRevision !== undefined)
               outbox.setError(cover.table, cover.id, result.error.code, result.error.message);
             break;
           }
@@ -176,7 +191,7 @@ export function applyPushAnswer(
       outbox.endPush(covers.filter((cover) => !settledKeys.has(cover)));
       deleteStoredPush(store, pushId);
       const conflictRows = conflictRowsOf(lost);
-      return { pushed, conflicts: conflictRows.length, conflictRows, rejected };
+      return { pushed, conflicts: conflictRows.length, conflictRows, rejected, restore: [...restore] };
     }),
   );
 }

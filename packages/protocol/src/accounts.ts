@@ -19,7 +19,7 @@ export type PairingCodeRequest = Static<typeof PairingCodeRequest>;
 export const PairingCodeResponse = Type.Object({
   code: Type.String(),
   expiresAt: Type.String(),
-  /** The store the device paired with this code belongs to (protocol 3). */
+  /** The store the device paired with this code belongs to. */
   storeId: Type.Optional(Type.String()),
 });
 export type PairingCodeResponse = Static<typeof PairingCodeResponse>;
@@ -38,7 +38,7 @@ export const PairResponse = Type.Object({
   accessToken: Type.String(),
   accessTokenExpiresAt: Type.String(),
   refreshToken: Type.String(),
-  /** The store the device belongs to (protocol 3). */
+  /** The store the device belongs to. */
   storeId: Type.Optional(Type.String()),
 });
 export type PairResponse = Static<typeof PairResponse>;

@@ -56,7 +56,7 @@ export const EvictChange = Type.Object({
 });
 export type EvictChange = Readonly<Static<typeof EvictChange>>;
 
-/** A change as a pull hands it out: a row's latest state, or (protocol 3) its eviction from the scope. */
+/** A change as a pull hands it out: a row's latest state, or its eviction from the scope. */
 export const PulledChange = Type.Union([StoredChange, EvictChange]);
 export type PulledChange = StoredChange | EvictChange;
 

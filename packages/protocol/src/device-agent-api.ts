@@ -73,7 +73,8 @@ export type RejectedRow = Immutable<Static<typeof RejectedRow>>;
 /**
  * A table the device took again from a fresh snapshot: `checksum` (it differed from the server's), `resync`
  * (the server answered `RESYNC_REQUIRED`), `discard-local` (a pull that set local rows aside), `resumed`
- * (one left unfinished); `matched`: its checksum equals the server's after the repair.
+ * (one left unfinished), `refused-delete` (the server refused a delete of a row others still point at: the
+ * device takes the row back); `matched`: its checksum equals the server's after the repair.
  */
 export const TableRepair = Type.Object({
   table: Type.String(),
@@ -82,6 +83,7 @@ export const TableRepair = Type.Object({
     Type.Literal('resync'),
     Type.Literal('discard-local'),
     Type.Literal('resumed'),
+    Type.Literal('refused-delete'),
   ]),
   matched: Type.Boolean(),
 });

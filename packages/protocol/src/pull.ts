@@ -16,7 +16,7 @@ export const PullResponse = Type.Object({
   changes: Type.Array(PulledChange),
   cursor: Type.String(),
   /**
-   * The store whose rows this pull carries besides the tenant's (protocol 3, PROTOCOL.md §7): the device's
+   * The store whose rows this pull carries besides the tenant's (PROTOCOL.md §7): the device's
    * store as the page was read. A device learns its store here, and after a move (a `410 RESYNC_REQUIRED`,
    * then a fresh snapshot) its new one.
    */

@@ -17,6 +17,7 @@ import {
   restamp,
   toRowWrite,
   type AppliedUpsert,
+  type DeletedTarget,
   type MergeState,
   type ReferenceToClear,
 } from './rows/row-writer.js';
@@ -168,11 +169,30 @@ async function judgeAndWrite(
   let judgement = judge(changes, candidates, stored, rejected, options);
   let toClear: readonly ReferenceToClear[];
   for (;;) {
-    const problems = await checkAcrossRows(tx, judgement, stored, options.schema, storeId ?? '');
+    // An optional reference to a row deleted before this push is cleared like one to a row it deletes: a
+    // sale naming a customer another till deleted meanwhile is still a sale.
+    const deletedTargets: DeletedTarget[] = [];
+    const problems = await checkAcrossRows(
+      tx,
+      judgement,
+      stored,
+      options.schema,
+      storeId ?? '',
+      deletedTargets,
+    );
     const deletes = await references.judge(judgement.deletes, judgement.states);
     for (const [index, problem] of deletes.problems) if (!problems.has(index)) problems.set(index, problem);
     if (problems.size === 0) {
-      toClear = deletes.toClear;
+      toClear = [
+        ...deletes.toClear,
+        ...deletedTargets.map(({ upsert, column, target }) => ({
+          table: upsert.table,
+          id: upsert.id,
+          key: upsert.key,
+          column,
+          target,
+        })),
+      ];
       break;
     }
     for (const [index, problem] of problems) rejected.set(index, problem);

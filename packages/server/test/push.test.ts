@@ -105,7 +105,7 @@ describe('push', () => {
     ]);
   });
 
-  it('rejects a child whose parent is rejected or deleted in the same push', async () => {
+  it('rejects a child whose parent is rejected in the same push, and clears an optional reference to one it deletes', async () => {
     const { server, a } = await twoDevices();
     const [badCategory, product, oldCategory, product2] = [newId(), newId(), newId(), newId()];
     await a.push([a.upsert('categories', oldCategory, { name: 'Old' })]);
@@ -117,10 +117,10 @@ describe('push', () => {
     ]);
     expect(
       response.results.map((result) => (result.status === 'rejected' ? result.error.code : result.status)),
-    ).toEqual(['FK_VIOLATION', 'INVALID_VALUE', 'applied', 'FK_VIOLATION']);
+    ).toEqual(['FK_VIOLATION', 'INVALID_VALUE', 'applied', 'applied']);
     const rows = await storedRows(server);
     expect(rows.has(`products/${product}`)).toBe(false);
-    expect(rows.has(`products/${product2}`)).toBe(false);
+    expect(rows.get(`products/${product2}`)?.values).toMatchObject({ category_id: null });
     expect(rows.get(`categories/${oldCategory}`)?.values).toBeNull();
   });
 
@@ -357,6 +357,33 @@ describe('push', () => {
     expect(cleared?.values).toMatchObject({ category_id: null });
     expect((cleared?.updatedAt ?? '') > deletion.updatedAt).toBe(true);
     expect(pulled.changes.find((change) => change.id === category)?.op).toBe('delete');
+  });
+
+  it('takes a row naming, through an optional reference, a row deleted before its push, and clears the reference', async () => {
+    // Two tills offline: one deletes a customer while the other rings up a sale to them. The sale stays.
+    const { a, b } = await twoDevices();
+    const [customer, sale, item, product] = [newId(), newId(), newId(), newId()];
+    await a.push([
+      a.upsert('customers', customer, { name: 'Ann' }),
+      a.upsert('products', product, productValues({})),
+    ]);
+    const saleValues = { customer_id: customer, total_cents: 120, created_at: '2026-11-22T10:00:00.000Z' };
+    const ringing = b.upsert('sales', sale, saleValues);
+    expect(statuses(await a.push([a.delete('customers', customer)]))).toEqual(['applied']);
+    const answer = await b.push([
+      ringing,
+      b.upsert('sale_items', item, { sale_id: sale, product_id: product, quantity: 1, price_cents: 120 }),
+    ]);
+    expect(statuses(answer)).toEqual(['applied', 'applied']);
+    const pulled = await a.pullAll();
+    const stored = pulled.changes.find((change) => change.id === sale);
+    expect(stored?.values).toMatchObject({ customer_id: null, total_cents: 120 });
+    expect((stored?.updatedAt ?? '') > ringing.updatedAt).toBe(true);
+    // A reference to a row the server never had is still refused.
+    const orphan = await b.push([
+      b.upsert('sale_items', newId(), { sale_id: newId(), product_id: product, quantity: 1, price_cents: 1 }),
+    ]);
+    expect(rejection(orphan.results[0])).toMatchObject({ code: 'FK_VIOLATION' });
   });
 
   describe('rejections', () => {

@@ -205,7 +205,9 @@ async function noAcknowledgedWriteLost(world: World): Promise<string[]> {
               `${what}: ${column} is stored as ${JSON.stringify(now)}, not ${JSON.stringify(value)}`,
             );
         } else if (now !== (value ?? null)) {
-          const serverWrote = (final.stamps?.[column]?.[1] ?? final.deviceId) === null;
+          // The column's own writer (null: the server, clearing a reference); the row's where it has no stamps.
+          const columnStamp = final.stamps?.[column];
+          const serverWrote = (columnStamp ? columnStamp[1] : final.deviceId) === null;
           if (!serverWrote && !(await explained(write, column, stamp)))
             problems.push(`${what}: ${column} was overridden (at ${stamp}) with no conflict recorded`);
         }
@@ -215,11 +217,15 @@ async function noAcknowledgedWriteLost(world: World): Promise<string[]> {
   return problems;
 }
 
-/** 3: every counter is its start plus every delta, each counted once. */
+/**
+ * 3: every counter is its start plus every delta, each counted once. A product a device deleted has no
+ * stock left to count when the delete stood (or it never reached the server).
+ */
 function countersAdd(server: Map<string, Map<string, ServerRow>>, stock: StockLedger): string[] {
   const problems: string[] = [];
   for (const [id, expected] of stock.expected) {
     const row = server.get('products')?.get(id);
+    if (stock.deleted.has(id) && !row?.values) continue;
     const actual = row?.values?.stock;
     if (actual !== expected)
       problems.push(`products ${id} has stock ${String(actual)}, expected ${expected}`);
@@ -227,7 +233,34 @@ function countersAdd(server: Map<string, Map<string, ServerRow>>, stock: StockLe
   return problems;
 }
 
-/** Checks invariants 1–4 and 6 on a quiesced world. */
+/**
+ * 7: deletes respected references (PROTOCOL.md §2 push): no live row on the server points at a row that is
+ * not there, through a required reference (the delete was refused) or an optional one (the server cleared
+ * it when the parent went).
+ */
+function referencesHold(world: World, server: Map<string, Map<string, ServerRow>>): string[] {
+  const problems: string[] = [];
+  for (const [table, rows] of server) {
+    const columns = Object.entries(world.schema.tables[table]?.columns ?? {}).filter(
+      ([, column]) => column.references !== undefined,
+    );
+    for (const [id, row] of rows) {
+      if (row.values === null) continue;
+      for (const [name, column] of columns) {
+        const target = row.values[name];
+        if (target === null || target === undefined) continue;
+        const parent = server.get(column.references ?? '')?.get(String(target));
+        if (parent?.values == null)
+          problems.push(
+            `${table} ${id} points at ${column.references} ${String(target)} through its ${column.required === true ? 'required' : 'optional'} ${name}, and the server has no such row`,
+          );
+      }
+    }
+  }
+  return problems;
+}
+
+/** Checks invariants 1–4, 6 and 7 on a quiesced world. */
 export async function checkInvariants(
   world: World,
   stock: StockLedger,
@@ -241,5 +274,6 @@ export async function checkInvariants(
     ...(await sameEverywhere(world, server)),
     ...(await noAcknowledgedWriteLost(world)),
     ...countersAdd(server, stock),
+    ...referencesHold(world, server),
   ];
 }

@@ -57,4 +57,15 @@ export class SeededRandom {
     const count = this.#ids.toString(16).padStart(8, '0');
     return `0190${count}-${hex.slice(0, 4)}-7${hex.slice(4, 7)}-8${hex.slice(7, 10)}-${hex.slice(3, 15)}`;
   }
+
+  /**
+   * A random UUIDv4, shaped as `crypto.randomUUID()` makes them (what any program writing the device's
+   * tables may use), but drawn from the generator, so a seed replays with the same ids. They sort in no
+   * order of creation.
+   */
+  uuid4(): string {
+    const hex = Array.from({ length: 30 }, () => this.below(16).toString(16)).join('');
+    const variant = '89ab'[this.below(4)] as string;
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(12, 15)}-${variant}${hex.slice(15, 18)}-${hex.slice(18, 30)}`;
+  }
 }

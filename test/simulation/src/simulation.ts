@@ -1,7 +1,7 @@
 import { checkInvariants } from './invariants.js';
 import { LEGACY_SEED_SALT, LegacyProgram } from './legacy-program.js';
 import { SeededRandom } from './random.js';
-import { Workload } from './workload.js';
+import { Workload, type WorkloadShape } from './workload.js';
 import {
   ACCESS_TOKEN_TTL_SEC,
   MAX_DEVICES,
@@ -35,6 +35,12 @@ export interface SeedOptions {
    * @defaultValue true
    */
   readonly powerCuts?: boolean;
+  /**
+   * The shape of the shop's data (see {@link WorkloadShape}); `creation-order` replays the schedules of seeds
+   * found before real shapes came in.
+   * @defaultValue 'real'
+   */
+  readonly shape?: WorkloadShape;
 }
 
 /** What a seed did and found. */
@@ -43,6 +49,7 @@ export interface SeedResult {
   readonly steps: number;
   readonly devices: number;
   readonly powerCuts: boolean;
+  readonly shape: WorkloadShape;
   /** The invariants it broke; empty when it passed. */
   readonly problems: readonly string[];
   /** What happened, step by step. */
@@ -59,9 +66,11 @@ type StepKind =
   | 'deliver-late'
   | 'set-clock'
   | 'time-jump'
-  | 'restart-device';
+  | 'restart-device'
+  | 'days-pass';
 
-const STEP_WEIGHTS: Readonly<Record<StepKind, number>> = {
+/** The steps of the creation-order shape, weighted as they always were (so old schedules replay). */
+const CREATION_ORDER_STEP_WEIGHTS: Readonly<Partial<Record<StepKind, number>>> = {
   write: 52,
   sync: 30,
   'pull-only': 2,
@@ -70,6 +79,12 @@ const STEP_WEIGHTS: Readonly<Record<StepKind, number>> = {
   'set-clock': 3,
   'time-jump': 2,
   'restart-device': 4,
+};
+
+/** Real shapes also let hours and days pass between writes, so old rows are edited long after they were made. */
+const REAL_STEP_WEIGHTS: Readonly<Record<StepKind, number>> = {
+  ...(CREATION_ORDER_STEP_WEIGHTS as Record<StepKind, number>),
+  'days-pass': 3,
 };
 
 const FAULT_WEIGHTS: Readonly<Record<NetworkFault, number>> = {
@@ -155,7 +170,8 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
     pullPageSize: random.between(2, 12),
     applyBatchSize: random.between(1, 6),
   });
-  const workload = new Workload(random);
+  const shape = options.shape ?? 'real';
+  const workload = new Workload(random, shape);
   const power = options.powerCuts === false ? null : new SeededRandom(options.seed ^ POWER_SEED_SALT);
   const rollout = new SeededRandom(options.seed ^ ROLLOUT_SEED_SALT);
   const upgradeAtStep = rollout.chance(0.5)
@@ -217,7 +233,9 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
         await world.upgradeSchema();
       }
       world.time += random.between(1, 3000);
-      const kind = random.weighted(STEP_WEIGHTS);
+      const kind = random.weighted(
+        shape === 'real' ? REAL_STEP_WEIGHTS : (CREATION_ORDER_STEP_WEIGHTS as Record<StepKind, number>),
+      );
       const device = world.devices[random.below(deviceCount)] as SimDevice;
       count(kind);
       switch (kind) {
@@ -247,6 +265,13 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
           world.note(`device ${device.index} restarts between cycles`);
           await device.stop();
           break;
+        case 'days-pass': {
+          // The shop closes for the night, or a weekend: every clock moves on by hours to days.
+          const hours = random.between(2, 60);
+          world.time += hours * 3_600_000;
+          world.note(`${hours} hours pass`);
+          break;
+        }
       }
     }
 
@@ -299,6 +324,7 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
     steps: options.steps,
     devices: deviceCount,
     powerCuts: options.powerCuts !== false,
+    shape,
     problems,
     trace: world.trace,
     counts,
@@ -321,6 +347,7 @@ export async function shrink(
       steps,
       devices,
       powerCuts: failing.powerCuts,
+      shape: failing.shape,
     });
     onTry(result);
     if (result.problems.length === 0) return false;
@@ -347,8 +374,10 @@ export async function shrink(
 }
 
 /** The command that replays a seed exactly. */
-export function replayCommand(result: Pick<SeedResult, 'seed' | 'steps' | 'devices' | 'powerCuts'>): string {
-  return `npm run soak -- --seed ${result.seed} --steps ${result.steps} --devices ${result.devices}${result.powerCuts ? '' : ' --no-power-cuts'}`;
+export function replayCommand(
+  result: Pick<SeedResult, 'seed' | 'steps' | 'devices' | 'powerCuts' | 'shape'>,
+): string {
+  return `npm run soak -- --seed ${result.seed} --steps ${result.steps} --devices ${result.devices}${result.powerCuts ? '' : ' --no-power-cuts'}${result.shape === 'real' ? '' : ` --shape ${result.shape}`}`;
 }
 
 /** A failing seed as it is reported: itself, its schedule's length, the command to replay it, what broke. */

@@ -24,6 +24,8 @@ Options:
   --steps <n>     steps per seed (default 60)
   --seed <n>      replay this one seed and print what happened
   --devices <n>   with --seed: this many devices instead of the seed's own (2 to 4)
+  --shape <s>     with --seed: \`real\` (default: random and time-ordered ids, old rows edited, referenced
+                  parents deleted) or \`creation-order\` (the workload of seeds found before real shapes)
   --no-power-cuts crashes lose nothing committed (by default a crash may also be a power cut, which loses
                   what SQLite had not synced to disk); the schedule stays the same
   --no-shrink     report failing seeds as they are, without looking for a smaller schedule
@@ -55,6 +57,7 @@ async function main(): Promise<number> {
         steps: { type: 'string' },
         seed: { type: 'string' },
         devices: { type: 'string' },
+        shape: { type: 'string' },
         'no-shrink': { type: 'boolean' },
         'no-power-cuts': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -74,6 +77,9 @@ async function main(): Promise<number> {
   const devices = values.devices === undefined ? undefined : positiveInteger('devices', values.devices, 0);
   if (devices !== undefined && (devices < 1 || devices > 4)) fail('--devices takes 1 to 4');
   if (devices !== undefined && values.seed === undefined) fail('--devices goes with --seed');
+  const shape = values.shape ?? 'real';
+  if (shape !== 'real' && shape !== 'creation-order') fail('--shape takes real or creation-order');
+  if (values.shape !== undefined && values.seed === undefined) fail('--shape goes with --seed');
 
   const powerCuts = values['no-power-cuts'] !== true;
   const count = positiveInteger('seeds', values.seeds, 1000);
@@ -100,6 +106,7 @@ async function main(): Promise<number> {
         seed,
         steps,
         powerCuts,
+        shape,
         ...(devices !== undefined ? { devices } : {}),
       });
       process.stdout.write(`${result.trace.join('\n')}\n`);

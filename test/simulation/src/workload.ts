@@ -1,16 +1,37 @@
+import type { Database } from 'better-sqlite3';
 import type { SeededRandom } from './random.js';
-import type { SimDevice } from './world.js';
+
+/** What the workload needs of a device: its file, its clock, and the commit mark of its writes. */
+export interface WorkloadDevice {
+  readonly index: number;
+  readonly client: { readonly database: Database };
+  now(): number;
+  /** How many commits the device's file has seen (`SimDevice.commitMark`); 0 where power never fails. */
+  commitMark(): number;
+}
 
 /**
  * What a shop does on its tills: categories and products, sales that take stock (a sale and its items in one
  * transaction, a foreign-key chain), stock-takes and deliveries, renames and price changes of the same few
  * products on every till (concurrent edits), customers added, edited and deleted, sales voided.
  *
- * The workload keeps to what a shop's rules allow, so that every change can be accepted in the end: products
- * and categories are never deleted (sales and products point at them), a sale is voided only by the till
- * that rang it up, and sales name no customer (a customer deleted on another till would leave the sale
- * pointing at nothing, which the server rightly refuses for good).
+ * Two shapes of data (see {@link WorkloadShape}). In creation order, the workload keeps to what a shop's rules
+ * allow, so that every change can be accepted in the end: products and categories are never deleted (sales
+ * and products point at them), a sale is voided only by the till that rang it up, and sales name no customer.
+ * Real shapes are what a shop open for a year makes: random ids beside time-ordered ones, edits of old rows
+ * across the whole table, sales that name a customer, and deletes of parents that rows still point at.
  */
+
+/**
+ * - `real`: ids both random (UUIDv4, as `crypto.randomUUID()` makes them) and time-ordered (UUIDv7-like),
+ *   every seed both; edits of any row, old ones included; deletes of categories and customers that rows
+ *   still point at through an optional reference (the server clears it), and of products that sale items
+ *   point at through a required one (the server refuses while they do).
+ * - `creation-order`: the workload the simulation had before: UUIDv7-like ids only, edits of the same few
+ *   rows, parents deleted only with their children. Kept so that the schedules of seeds that once failed
+ *   replay as they were found.
+ */
+export type WorkloadShape = 'real' | 'creation-order';
 
 /** One entry of the ledger: a product made with its stock, or a delta, by a device's write with this mark. */
 interface StockEntry {
@@ -28,12 +49,14 @@ interface StockEntry {
  */
 export class StockLedger {
   #entries: StockEntry[] = [];
+  /** Products a device deleted: their stock is not counted where the delete stood. */
+  readonly deleted = new Set<string>();
 
-  created(productId: string, stock: number, device: SimDevice): void {
+  created(productId: string, stock: number, device: WorkloadDevice): void {
     this.#record(productId, 'created', stock, device);
   }
 
-  moved(productId: string, delta: number, device: SimDevice): void {
+  moved(productId: string, delta: number, device: WorkloadDevice): void {
     this.#record(productId, 'moved', delta, device);
   }
 
@@ -54,7 +77,7 @@ export class StockLedger {
     return expected;
   }
 
-  #record(productId: string, kind: StockEntry['kind'], amount: number, device: SimDevice): void {
+  #record(productId: string, kind: StockEntry['kind'], amount: number, device: WorkloadDevice): void {
     this.#entries.push({ productId, kind, amount, deviceIndex: device.index, mark: device.commitMark() });
   }
 }
@@ -72,9 +95,14 @@ export type WriteKind =
   | 'edit-customer'
   | 'email-customer'
   | 'delete-customer'
-  | 'void-sale';
+  | 'void-sale'
+  | 'recategorize-product'
+  | 'edit-old-row'
+  | 'delete-category'
+  | 'delete-product';
 
-const WRITE_WEIGHTS: Readonly<Record<WriteKind, number>> = {
+/** The writes of the creation-order shape, weighted as they always were (so old schedules replay). */
+const CREATION_ORDER_WEIGHTS: Readonly<Partial<Record<WriteKind, number>>> = {
   category: 5,
   product: 10,
   sale: 22,
@@ -90,29 +118,97 @@ const WRITE_WEIGHTS: Readonly<Record<WriteKind, number>> = {
   'void-sale': 5,
 };
 
-/** The sales each device rang up: only that till voids them. */
-export class Workload {
-  readonly stock = new StockLedger();
+const REAL_WEIGHTS: Readonly<Record<WriteKind, number>> = {
+  ...(CREATION_ORDER_WEIGHTS as Record<WriteKind, number>),
+  'delete-customer': 5,
+  'recategorize-product': 5,
+  'edit-old-row': 10,
+  'delete-category': 3,
+  'delete-product': 3,
+};
+
+/**
+ * The ids of the real shape: each row's id is a random UUIDv4 or a time-ordered UUIDv7-like one, in a share
+ * drawn per seed; a seed's first two ids are one of each, so every seed has both.
+ */
+class MixedIds {
   readonly #random: SeededRandom;
-  readonly #salesBy = new Map<number, string[]>();
+  readonly #randomShare: number;
+  #made = { random: 0, ordered: 0 };
 
   constructor(random: SeededRandom) {
     this.#random = random;
+    this.#randomShare = 0.2 + 0.6 * random.next();
+  }
+
+  next(): string {
+    const { random, ordered } = this.#made;
+    const useRandom =
+      random === 0 && ordered > 0
+        ? true
+        : ordered === 0 && random > 0
+          ? false
+          : this.#random.chance(this.#randomShare);
+    if (useRandom) this.#made.random += 1;
+    else this.#made.ordered += 1;
+    return useRandom ? this.#random.uuid4() : this.#random.id();
+  }
+}
+
+/** What the shop's program does on its tills, drawn from the seed; the sales each device rang up (only that till voids them). */
+export class Workload {
+  readonly stock = new StockLedger();
+  readonly shape: WorkloadShape;
+  readonly #random: SeededRandom;
+  readonly #ids: MixedIds | null;
+  readonly #salesBy = new Map<number, string[]>();
+  /** Every row a device deleted, as `table\u0000id`, whether or not the delete stood. */
+  readonly deletedRows = new Set<string>();
+  /** Sales whose items keep a product the workload tried to delete: never voided. */
+  readonly #kept = new Set<string>();
+  /** Per table, the ids made so far on any device, oldest first: the table's history. */
+  readonly #history = new Map<string, string[]>();
+
+  constructor(random: SeededRandom, shape: WorkloadShape = 'real') {
+    this.#random = random;
+    this.shape = shape;
+    this.#ids = shape === 'real' ? new MixedIds(random) : null;
   }
 
   /** One write on the device's file, as the shop's program would make it; returns what it did. */
-  write(device: SimDevice): string {
+  write(device: WorkloadDevice): string {
     const random = this.#random;
+    const real = this.shape === 'real';
     const db = device.client.database;
     const ids = (table: string): string[] =>
       (db.prepare(`SELECT id FROM ${table} ORDER BY id`).all() as { id: string }[]).map((row) => row.id);
     // The same few rows on every till, so that edits meet.
     const hot = (table: string): string | undefined => random.pick(ids(table).slice(0, 3));
-    const kind = random.weighted(WRITE_WEIGHTS);
+    // Real shapes edit any row, old or new, half the time; the other half the same few rows, so edits meet.
+    const edited = (table: string): string | undefined =>
+      real && random.chance(0.5) ? random.pick(ids(table)) : hot(table);
+    // Rows the server has (the device holds their server stamp): a delete of one reaches the server, which
+    // clears the optional references to it. A row made and deleted here before it was ever pushed never
+    // reaches the server, and a row of this till naming it is refused for good: a case the product has no
+    // answer to yet, so the workload leaves it out.
+    const onServer = (table: string): string[] =>
+      (
+        db
+          .prepare(
+            `SELECT t.id AS id FROM ${table} AS t JOIN _sync_rows AS r ON r.tbl = ? AND r.id = t.id ORDER BY t.id`,
+          )
+          .all(table) as { id: string }[]
+      ).map((row) => row.id);
+    const newId = (table: string): string => {
+      const id = this.#ids?.next() ?? random.id();
+      this.#history.set(table, [...(this.#history.get(table) ?? []), id]);
+      return id;
+    };
+    const kind = random.weighted(real ? REAL_WEIGHTS : (CREATION_ORDER_WEIGHTS as Record<WriteKind, number>));
     const now = new Date(device.now()).toISOString();
     switch (kind) {
       case 'category': {
-        const id = random.id();
+        const id = newId('categories');
         db.prepare('INSERT INTO categories (id, name) VALUES (?, ?)').run(
           id,
           `category ${random.below(1000)}`,
@@ -120,7 +216,7 @@ export class Workload {
         return `category ${id}`;
       }
       case 'product': {
-        const id = random.id();
+        const id = newId('products');
         const stock = random.below(100);
         const category = random.chance(0.7) ? random.pick(ids('categories')) : undefined;
         db.prepare(
@@ -133,13 +229,16 @@ export class Workload {
         const product = random.chance(0.5) ? hot('products') : random.pick(ids('products'));
         if (!product) return 'no product to sell';
         const quantity = random.between(1, 3);
-        const sale = random.id();
-        const item = random.id();
+        const sale = newId('sales');
+        const item = newId('sale_items');
+        // A sale may name a customer another till deletes meanwhile: the server clears the reference.
+        const customer = real && random.chance(0.5) ? (random.pick(ids('customers')) ?? null) : null;
         db.transaction(() => {
-          db.prepare('INSERT INTO sales (id, total_cents, created_at) VALUES (?, ?, ?)').run(
+          db.prepare('INSERT INTO sales (id, total_cents, created_at, customer_id) VALUES (?, ?, ?, ?)').run(
             sale,
             quantity * 100,
             now,
+            customer,
           );
           db.prepare(
             'INSERT INTO sale_items (id, sale_id, product_id, quantity, price_cents) VALUES (?, ?, ?, ?, 100)',
@@ -148,11 +247,11 @@ export class Workload {
         })();
         this.stock.moved(product, -quantity, device);
         this.#salesBy.set(device.index, [...(this.#salesBy.get(device.index) ?? []), sale]);
-        return `sale ${sale} of ${quantity} × ${product}`;
+        return `sale ${sale} of ${quantity} × ${product}${customer ? ` to ${customer}` : ''}`;
       }
       case 'stock-take':
       case 'delivery': {
-        const product = hot('products');
+        const product = edited('products');
         if (!product) return 'no product to count';
         const before = (
           db.prepare('SELECT stock FROM products WHERE id = ?').get(product) as { stock: number }
@@ -164,21 +263,21 @@ export class Workload {
         return `${kind} ${product}: ${before} → ${after}`;
       }
       case 'rename-product': {
-        const product = hot('products');
+        const product = edited('products');
         if (!product) return 'no product to rename';
         // One column: another till may be repricing the same product meanwhile, and both edits stay.
         db.prepare('UPDATE products SET name = ? WHERE id = ?').run(`renamed ${random.below(1000)}`, product);
         return `rename ${product}`;
       }
       case 'reprice-product': {
-        const product = hot('products');
+        const product = edited('products');
         if (!product) return 'no product to reprice';
         db.prepare('UPDATE products SET price_cents = ? WHERE id = ?').run(random.below(1000), product);
         return `reprice ${product}`;
       }
       case 'set-barcode': {
         // The column comes with the schema's second version; a till that has not synced since does not have it.
-        const product = hot('products');
+        const product = edited('products');
         const hasBarcode = (
           db.prepare('SELECT name FROM pragma_table_info(?)').all('products') as {
             name: string;
@@ -189,7 +288,7 @@ export class Workload {
         return `barcode for ${product}`;
       }
       case 'customer': {
-        const id = random.id();
+        const id = newId('customers');
         db.prepare('INSERT INTO customers (id, name, phone) VALUES (?, ?, ?)').run(
           id,
           `customer ${random.below(1000)}`,
@@ -198,13 +297,13 @@ export class Workload {
         return `customer ${id}`;
       }
       case 'edit-customer': {
-        const customer = hot('customers');
+        const customer = edited('customers');
         if (!customer) return 'no customer to edit';
         db.prepare('UPDATE customers SET phone = ? WHERE id = ?').run(String(random.below(1e6)), customer);
         return `edit customer ${customer}`;
       }
       case 'email-customer': {
-        const customer = hot('customers');
+        const customer = edited('customers');
         if (!customer) return 'no customer to email';
         db.prepare('UPDATE customers SET email = ? WHERE id = ?').run(
           `c${random.below(1e6)}@shop.test`,
@@ -213,20 +312,78 @@ export class Workload {
         return `email of customer ${customer}`;
       }
       case 'delete-customer': {
-        const customer = hot('customers');
+        // Sales that name the customer keep their rows; the server clears their reference.
+        const customer = real ? random.pick(onServer('customers')) : hot('customers');
         if (!customer) return 'no customer to delete';
         db.prepare('DELETE FROM customers WHERE id = ?').run(customer);
+        this.deletedRows.add(`customers\u0000${customer}`);
         return `delete customer ${customer}`;
       }
       case 'void-sale': {
         const local = new Set(ids('sales'));
-        const sale = random.pick((this.#salesBy.get(device.index) ?? []).filter((id) => local.has(id)));
+        const sale = random.pick(
+          (this.#salesBy.get(device.index) ?? []).filter((id) => local.has(id) && !this.#kept.has(id)),
+        );
         if (!sale) return 'no sale to void';
         db.transaction(() => {
           db.prepare('DELETE FROM sale_items WHERE sale_id = ?').run(sale);
           db.prepare('DELETE FROM sales WHERE id = ?').run(sale);
         })();
         return `void sale ${sale}`;
+      }
+      case 'recategorize-product': {
+        // Meets a category deleted on another till: the server clears the reference it no longer can hold.
+        const product = edited('products');
+        const category = random.pick(ids('categories'));
+        if (!product || !category) return 'no product or category to file it under';
+        db.prepare('UPDATE products SET category_id = ? WHERE id = ?').run(category, product);
+        return `file ${product} under ${category}`;
+      }
+      case 'edit-old-row': {
+        // A row from the oldest half of the table's history, edited long after it was made (the schedule
+        // moves the clock on by hours and days): the pull order by last change is no longer key order.
+        const table = random.chance(0.5) ? 'products' : 'customers';
+        const local = new Set(ids(table));
+        const history = (this.#history.get(table) ?? []).filter((id) => local.has(id));
+        const row = random.pick(history.slice(0, Math.max(1, Math.ceil(history.length / 2))));
+        if (!row) return `no old ${table} row to edit`;
+        if (table === 'products')
+          db.prepare('UPDATE products SET name = ? WHERE id = ?').run(
+            `old renamed ${random.below(1000)}`,
+            row,
+          );
+        else db.prepare('UPDATE customers SET phone = ? WHERE id = ?').run(String(random.below(1e6)), row);
+        return `edit old ${table} ${row}`;
+      }
+      case 'delete-category': {
+        // Products filed under it stay; the server clears their category_id as its own write.
+        const category = random.pick(onServer('categories'));
+        if (!category) return 'no category to delete';
+        db.prepare('DELETE FROM categories WHERE id = ?').run(category);
+        this.deletedRows.add(`categories\u0000${category}`);
+        return `delete category ${category}`;
+      }
+      case 'delete-product': {
+        // A product that sale items the server already has point at: the server refuses the delete
+        // (FK_VIOLATION), and the till takes the product back. The sale they belong to is never voided
+        // after, so the server keeps refusing. Not a product with unsent writes here, nor one no synced
+        // item needs: a delete that stands while another till sells the product offline leaves that sale
+        // item pointing at nothing, which the server refuses for good: a race the product has no answer to yet.
+        const sold = db
+          .prepare(
+            `SELECT si.product_id AS product, si.sale_id AS sale FROM sale_items AS si JOIN products AS p ON p.id = si.product_id
+             WHERE NOT EXISTS (SELECT 1 FROM _sync_pending WHERE tbl = 'sale_items' AND id = si.id)
+               AND NOT EXISTS (SELECT 1 FROM _sync_pending WHERE tbl = 'products' AND id = si.product_id)
+             ORDER BY si.id`,
+          )
+          .all() as { product: string; sale: string }[];
+        const chosen = random.pick(sold);
+        if (!chosen) return 'no sold product to delete';
+        this.#kept.add(chosen.sale);
+        db.prepare('DELETE FROM products WHERE id = ?').run(chosen.product);
+        this.deletedRows.add(`products\u0000${chosen.product}`);
+        this.stock.deleted.add(chosen.product);
+        return `delete product ${chosen.product}, still sold on sale ${chosen.sale}`;
       }
     }
   }

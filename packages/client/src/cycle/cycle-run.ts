@@ -39,6 +39,7 @@ export interface CycleRunOptions {
  *
  *   health + schema (+ the first pull page when nothing is to be pushed) ─▶ resend the push left in flight
  *   ─▶ push the pending rows ─▶ pull pages (or a resync that was due) ─▶ [discard-local] ─▶ due repairs
+ *   (left unfinished, or the tables of deletes the server refused)
  *   ─▶ compare checksums and repair
  */
 export class CycleRun {
@@ -93,13 +94,20 @@ export class CycleRun {
     await this.#connect();
     // Even a force pull first settles a push left on the wire: its answer says which counter deltas the
     // server already has, which the pull's merge must know.
+    const unfinished = this.#repairs.due();
     await this.#journal.resendInFlight();
     if (!pullOnly) await this.#journal.pushPending();
+    // The push adds the tables of the deletes the server refused and the device gave up (`apply-push.ts`).
     const due = this.#repairs.due();
     const end = due === ALL_TABLES ? await this.#repairs.resync('resumed') : await this.#pull();
     signal?.throwIfAborted();
     if (pullOnly && discardLocal) await this.#repairs.discardLocal();
-    if (due instanceof Set && due.size > 0) await this.#repairs.repair(due, 'resumed');
+    if (due instanceof Set && due.size > 0) {
+      const resumed = new Set([...due].filter((table) => unfinished instanceof Set && unfinished.has(table)));
+      const restored = new Set([...due].filter((table) => !resumed.has(table)));
+      if (resumed.size > 0) await this.#repairs.repair(resumed, 'resumed');
+      if (restored.size > 0) await this.#repairs.repair(restored, 'refused-delete');
+    }
     if (end.checksums) await this.#repairs.compareChecksums(end.checksums);
   }
 

@@ -32,7 +32,7 @@ export interface PullEnd {
 
 /**
  * Applies a slice of a page; `cursor` is the page's, given with its last slice only, so the cursor commits
- * with the page's last rows; so is `storeId`, the device's store as the page says it (protocol 3).
+ * with the page's last rows; so is `storeId`, the device's store as the page says it.
  */
 export type ApplySlice = (
   changes: PullResponse['changes'],

@@ -122,7 +122,12 @@ export class SqliteCycleStore implements CycleStore {
   }
 
   confirmPush(push: StoredPush, response: PushResponse): PushAnswerOutcome {
-    return applyPushAnswer(this.#schemaParts(), this.#pullApplier(), push, response);
+    return this.#store.write(() => {
+      const outcome = applyPushAnswer(this.#schemaParts(), this.#pullApplier(), push, response);
+      // In the answer's transaction: a crash after it still restores the rows of the deletes given up.
+      if (outcome.restore.length > 0) this.markDue(outcome.restore);
+      return outcome;
+    });
   }
 
   markRejected(table: string, id: string, code: string, message: string): void {

@@ -78,7 +78,7 @@ describe('SqliteCycleStore', () => {
       results: push.covers.map((cover) => ({ table: cover.table, id: cover.id, status: 'applied' as const })),
       serverTime: new Date().toISOString(),
     });
-    expect(outcome).toEqual({ pushed: 1, conflicts: 0, conflictRows: [], rejected: [] });
+    expect(outcome).toEqual({ pushed: 1, conflicts: 0, conflictRows: [], rejected: [], restore: [] });
     expect(cycleStore.hasStoredPush()).toBe(false);
     expect(cycleStore.hasPending()).toBe(false);
     expect(cycleStore.localChecksum('customers').count).toBe(1);

@@ -22,6 +22,16 @@ export interface OutcomeState {
   readonly lastIndex: number | null;
 }
 
+/**
+ * An optional reference a write makes to a row that was deleted (the server holds its tombstone): not a
+ * problem, but a reference the server clears, as it would have had the write come before the delete.
+ */
+export interface DeletedTarget {
+  readonly upsert: AppliedUpsert;
+  readonly column: string;
+  readonly target: string;
+}
+
 /** What a write leaves, judged before it is stored. */
 export interface WriteOutcome {
   readonly applied: readonly AppliedUpsert[];
@@ -34,7 +44,9 @@ export interface WriteOutcome {
  * creates, in any order; a unique value may move from one row to another within the write. Answers a problem
  * per upsert that breaks a rule, by its index. `stored` holds the rows read before the write; the rows that
  * references point at are added to it as they are read. A device's write gives its store as `writerScope`:
- * a reference to another store's row is judged as one to a row that does not exist.
+ * a reference to another store's row is judged as one to a row that does not exist. Given `deletedTargets`,
+ * an optional reference to a deleted row is no problem: it goes there, for the writer to clear (PROTOCOL.md
+ * §2 push).
  */
 export async function checkAcrossRows(
   tx: Pick<RowWriteTransaction, 'getRows' | 'findUniqueHolders'>,
@@ -42,6 +54,7 @@ export async function checkAcrossRows(
   stored: Map<string, StoredRow>,
   schema: CompiledSchema,
   writerScope?: string,
+  deletedTargets?: DeletedTarget[],
 ): Promise<Map<number, ErrorDetail>> {
   const problems = new Map<number, ErrorDetail>();
   const finalValues = (upsert: AppliedUpsert): RowValues | null => {
@@ -57,8 +70,12 @@ export async function checkAcrossRows(
   if (missing.size > 0)
     for (const [key, row] of await tx.getRows([...missing.values()])) stored.set(key, row);
 
-  for (const { upsert, column, table, target, key } of references(outcome.applied, finalValues)) {
+  for (const { upsert, column, required, table, target, key } of references(outcome.applied, finalValues)) {
     const targetState = outcome.states.get(key) ?? visible(stored.get(key), writerScope);
+    if (deletedTargets && targetState && targetState.values === null && !required) {
+      deletedTargets.push({ upsert, column, target });
+      continue;
+    }
     if (!targetState || targetState.values === null) {
       problems.set(upsert.index, {
         code: 'FK_VIOLATION',
@@ -113,7 +130,14 @@ function visible(row: StoredRow | undefined, writerScope: string | undefined): S
 function* references(
   applied: readonly AppliedUpsert[],
   finalValues: (upsert: AppliedUpsert) => RowValues | null,
-): Generator<{ upsert: AppliedUpsert; column: string; table: string; target: string; key: string }> {
+): Generator<{
+  upsert: AppliedUpsert;
+  column: string;
+  required: boolean;
+  table: string;
+  target: string;
+  key: string;
+}> {
   for (const upsert of applied) {
     const values = finalValues(upsert);
     if (!values) continue;
@@ -122,7 +146,14 @@ function* references(
       const target = values[column.name];
       if (typeof target !== 'string') continue;
       const table = column.references ?? '';
-      yield { upsert, column: column.name, table, target, key: rowKey(table, target) };
+      yield {
+        upsert,
+        column: column.name,
+        required: column.required === true,
+        table,
+        target,
+        key: rowKey(table, target),
+      };
     }
   }
 }

@@ -14,6 +14,7 @@ export {
   checkAcrossRows,
   checkOneRow,
   type AppliedUpsert,
+  type DeletedTarget,
   type OutcomeState,
   type WriteOutcome,
 } from './cross-row-checks.js';
