@@ -1,4 +1,3 @@
-import type { DemoCloudSwitch } from './http/demo-routes.js';
 import { CompiledSchema, SHOP_SCHEMA, type SyncSchema } from '@tillsync/protocol';
 import type { RateLimit } from './storage/rate-limiter.js';
 import { resolveJobsConfig, type ServerJobsConfig, type ServerJobsOptions } from './jobs/server-jobs.js';
@@ -129,4 +128,15 @@ export function resolveServerConfig(options: ServerOptions): ServerConfig {
     webRoot: options.webRoot ?? null,
     demoCloud: options.demoCloud ?? null,
   });
+}
+
+/**
+ * The demo's cloud switch (`tillsync demo` only): what the devices reach of this server, which the demo
+ * routes through a link it can cut. The server holds no state of it; the demo passes the switch.
+ */
+export interface DemoCloudSwitch {
+  /** Whether the devices reach the cloud now. */
+  online(): boolean;
+  /** Cuts the devices off (every open connection closed, new ones refused) or lets them through again. */
+  setOnline(online: boolean): Promise<void>;
 }

@@ -4,7 +4,7 @@ export type { RateLimit } from './storage/rate-limiter.js';
 export { Accounts, type DeviceCaller, type OwnerCaller } from './accounts.js';
 export { applyPush, MAX_CLOCK_SKEW_MS, type PushOptions } from './push.js';
 export { buildApp } from './http/app.js';
-export type { DemoCloudSwitch } from './http/demo-routes.js';
+export type { DemoCloudSwitch } from './config.js';
 export type { AppContext } from './http/app-context.js';
 // The public storage is the server's: the stores and the job store on one engine.
 export {

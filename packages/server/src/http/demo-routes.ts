@@ -3,17 +3,6 @@ import { DemoCloudRequest, ProtocolError, type DemoCloudState } from '@tillsync/
 import type { AppContext } from './app-context.js';
 
 /**
- * The demo's cloud switch (`tillsync demo` only): what the devices reach of this server, which the demo
- * routes through a link it can cut. The server holds no state of it; the demo passes the switch.
- */
-export interface DemoCloudSwitch {
-  /** Whether the devices reach the cloud now. */
-  online(): boolean;
-  /** Cuts the devices off (every open connection closed, new ones refused) or lets them through again. */
-  setOnline(online: boolean): Promise<void>;
-}
-
-/**
  * `GET /api/demo/cloud` and `PUT /api/demo/cloud` `{"online": false}` (owner): the demo's switch that takes
  * the cloud offline for the devices and back, while the owner's dashboard stays reachable. A server that is
  * no demo answers that it has no switch (so the dashboard shows none), and refuses to set it.
