@@ -121,6 +121,7 @@ describe('PullPager', () => {
     expect(emptyCycleCounts()).toEqual({
       pushed: 0,
       pulled: 0,
+      expectedPulled: null,
       conflicts: 0,
       conflictRows: [],
       rejected: [],
