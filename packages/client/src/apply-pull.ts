@@ -239,25 +239,13 @@ export class PullApplier {
     previous: string | null,
     pending: PendingRow | null,
   ): NewLostEdit[] {
-    const { tables, outbox, serverRows, lostEdits } = this.#parts;
+    const { tables, outbox, serverRows } = this.#parts;
     serverRows.remove(table.name, change.id, previous);
     const local = pending?.op === 'upsert' ? tables.read(table, change.id) : null;
     tables.remove(table, change.id);
     if (pending === null) return [];
     outbox.remove(table.name, change.id);
-    const edit: NewLostEdit = {
-      table: table.name,
-      rowId: change.id,
-      rowName: rowNameOf(table, local),
-      kind: 'moved-away',
-      column: null,
-      mine: null,
-      winning: null,
-      myStamp: pending.stamp,
-      winningStamp: change.updatedAt,
-    };
-    lostEdits.record([edit]);
-    return [edit];
+    return this.#recordRowLost(table, change, pending, rowNameOf(table, local), 'moved-away');
   }
 
   /** Records that a pending write or delete of this device lost to `change` (a delete, or a write). */
@@ -269,7 +257,7 @@ export class PullApplier {
     source: 'pull' | 'push',
     kind: 'my-delete' | 'their-delete',
   ): NewLostEdit[] {
-    const { conflicts, lostEdits } = this.#parts;
+    const { conflicts } = this.#parts;
     conflicts.record({
       table: table.name,
       rowId: change.id,
@@ -278,10 +266,21 @@ export class PullApplier {
       local: { op: pending.op, values: local as RowValues | null, stamp: pending.stamp },
       server: { op: change.op, values: change.values ?? null, stamp: change.updatedAt },
     });
+    return this.#recordRowLost(table, change, pending, rowNameOf(table, change.values, local), kind);
+  }
+
+  /** Keeps, in the device's list of edits that lost, that a pending write of a whole row lost to `change`. */
+  #recordRowLost(
+    table: SchemaTable,
+    change: { readonly id: string; readonly updatedAt: string },
+    pending: PendingRow,
+    rowName: string | null,
+    kind: NewLostEdit['kind'],
+  ): NewLostEdit[] {
     const edit: NewLostEdit = {
       table: table.name,
       rowId: change.id,
-      rowName: rowNameOf(table, change.values, local),
+      rowName,
       kind,
       column: null,
       mine: null,
@@ -289,7 +288,7 @@ export class PullApplier {
       myStamp: pending.stamp,
       winningStamp: change.updatedAt,
     };
-    lostEdits.record([edit]);
+    this.#parts.lostEdits.record([edit]);
     return [edit];
   }
 }
