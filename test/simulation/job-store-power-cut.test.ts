@@ -141,6 +141,24 @@ async function categoryRows(process: Process): Promise<unknown[]> {
 }
 
 describe('the job store across a power cut', () => {
+  it('keeps the jobs whose enqueue was answered, synced by one sync of the log apart from their commit', async () => {
+    const { dbPath, runs, first } = await open();
+    const before = disk.mark(dbPath);
+    // Enqueues of the same moment share one commit, unsynced, then one sync of the log before the answers.
+    const jobs = await Promise.all(
+      Array.from({ length: 20 }, (_, index) => first.jobs.enqueue({ type: 'tally', context: { index } })),
+    );
+    expect(disk.mark(dbPath) - before).toBeGreaterThan(0);
+    expect(await cutPower(dbPath, first)).toBe(0);
+    const second = await startProcess(dbPath, runs, first.tenantId);
+    try {
+      for (const job of jobs) expect((await second.jobs.get(job.id)).status).toBe('Queued');
+    } finally {
+      await second.storage.close();
+      disk.unwatch(dbPath);
+    }
+  });
+
   it('runs a job again when the cut drops its end, and ends it once', async () => {
     const { dbPath, runs, first } = await open();
     const job = await first.jobs.enqueue({ type: 'tally' });

@@ -16,7 +16,8 @@ import Database from 'better-sqlite3';
  * the log's shared index (the `-shm` file) for the log's generation (its salt), its committed frames and
  * the frames already checkpointed, and asks the connection for its `synchronous` level at that moment. That
  * gives, per file, the last synced frame, which {@link Disk.powerCut} cuts the log back to. It also counts
- * commits, so that whoever keeps an oracle of what was written can tell which writes a cut took away.
+ * commits, so that whoever keeps an oracle of what was written can tell which writes a cut took away. A
+ * sync of a log made apart from a commit (`fs.fdatasync` on the log) puts on disk what the log held then.
  */
 
 /** The log's state as its shared index tells it. */
@@ -255,4 +256,43 @@ function install(): void {
       after(this, true);
     }
   };
+  watchLogSyncs();
+}
+
+/**
+ * Wraps `fs.fdatasync`, by which the server syncs a log apart from its commits (`group-synced` commits): a
+ * sync of a watched file's log puts on disk every frame the log held when the sync began.
+ */
+function watchLogSyncs(): void {
+  const original = fs.fdatasync;
+  const wrapped = (fd: number, callback: fs.NoParamCallback): void => {
+    const file = fileOfLog(fd);
+    const began = file ? readLog(file.path) : null;
+    original(fd, (error) => {
+      if (!error && file && began) synced(file, began);
+      callback(error);
+    });
+  };
+  (fs as { fdatasync: unknown }).fdatasync = wrapped;
+}
+
+/** The watched file whose log `fd` is open on, if any. */
+function fileOfLog(fd: number): WatchedFile | null {
+  const inode = fs.fstatSync(fd).ino;
+  for (const file of watched.values()) {
+    try {
+      if (fs.statSync(`${file.path}-wal`).ino === inode) return file;
+    } catch {
+      // No log for this file now.
+    }
+  }
+  return null;
+}
+
+/** The log of `file` is on disk up to where it stood at `log`, unless it has started over since. */
+function synced(file: WatchedFile, log: LogState): void {
+  if (file.log?.salt !== log.salt) return;
+  if (file.synced?.salt === log.salt && file.synced.frames >= log.frames) return;
+  file.synced = { salt: log.salt, frames: log.frames };
+  file.unsynced = file.unsynced.filter((commit) => !isWithin(commit, file.synced));
 }

@@ -32,8 +32,9 @@ const MAX_LOCK_PAUSE_MS = 4;
  * asks again as soon as the other's commit reaches the write-ahead log, rather than after a guessed pause, so
  * the lock is not left idle and a process that writes less often (the server, between workers) gets its turn.
  *
- * Each piece says how its commit must survive a power cut ({@link Durability}): a batch of `lazy` pieces
- * alone commits unsynced, any `synced` piece makes its whole batch's commit synced.
+ * Each piece says how its commit must survive a power cut ({@link Durability}): any `synced` piece makes its
+ * whole batch's commit synced; a batch of `lazy` and `group-synced` pieces commits unsynced, and its
+ * `group-synced` pieces are answered after a sync of the log that follows the commit.
  *
  * Work must only use the database: it runs one after another on the shared connection. SQLite only (one
  * writer at a time anyway); on PostgreSQL each piece has its own transaction, synced.
@@ -56,7 +57,8 @@ export class GroupCommit {
   /**
    * Runs `work` in a transaction of its own or shared. `durability`: `lazy` only for writes that nobody is
    * told about and that are redone when a power cut drops them (a job's claim, start, end, renewal; a
-   * schedule's tick); anything that writes synced rows, or whose result a client is told, is `synced`.
+   * schedule's tick); `group-synced` for a write whose result a client is told but that nobody else builds on
+   * (an enqueue); anything that writes synced rows is `synced`.
    */
   run<T>(work: (trx: Kysely<Database>) => Promise<T>, durability: Durability = 'synced'): Promise<T> {
     // PostgreSQL runs transactions side by side: sharing one would only make them wait on each other's row
@@ -93,8 +95,10 @@ export class GroupCommit {
       try {
         outcomes = await this.#engine.db.connection().execute(async (connection) => {
           // The batch is what is queued when the transaction begins (nothing runs between here and there).
-          const lazy = this.#queue.slice(0, MAX_BATCH).every((pending) => pending.durability === 'lazy');
-          if (lazy) this.#setDurability('lazy');
+          const unsynced = this.#queue
+            .slice(0, MAX_BATCH)
+            .every((pending) => pending.durability !== 'synced');
+          if (unsynced) this.#setDurability('lazy');
           try {
             if (!this.#begin(run, Date.now() > deadline)) return null;
             batch = this.#queue.splice(0, MAX_BATCH);
@@ -108,7 +112,7 @@ export class GroupCommit {
             }
           } finally {
             // The connection's other writers (pushes) commit synced.
-            if (lazy) this.#setDurability('synced');
+            if (unsynced) this.#setDurability('synced');
           }
         });
       } catch (error) {
@@ -118,11 +122,7 @@ export class GroupCommit {
         return;
       }
       if (outcomes) {
-        batch.forEach((pending, index) => {
-          const outcome = outcomes?.[index];
-          if (outcome?.ok) pending.resolve(outcome.value);
-          else pending.reject(outcome ? outcome.error : new Error('the work did not run'));
-        });
+        this.#answer(batch, outcomes);
         return;
       }
       // Another process writes: ask again when its commit is written, or soon, and run other work meanwhile.
@@ -130,6 +130,34 @@ export class GroupCommit {
       await (this.#engine.writeLockMayBeFree?.(pause) ??
         new Promise((resolve) => setTimeout(resolve, pause)));
     }
+  }
+
+  /**
+   * Answers each piece of a committed batch: at once, except the `group-synced` pieces of a batch that did not
+   * commit synced, which are answered when the log's sync that follows the commit is done. The next batch
+   * does not wait for that sync: it begins at once, and its own `group-synced` pieces share the next sync.
+   */
+  #answer(batch: readonly Pending[], outcomes: readonly Outcome[]): void {
+    const settle = (pending: Pending, index: number): void => {
+      const outcome = outcomes[index];
+      if (outcome?.ok) pending.resolve(outcome.value);
+      else pending.reject(outcome ? outcome.error : new Error('the work did not run'));
+    };
+    const synced = batch.some((pending) => pending.durability === 'synced');
+    const waiting: Array<[Pending, number]> = [];
+    batch.forEach((pending, index) => {
+      if (pending.durability === 'group-synced' && !synced) waiting.push([pending, index]);
+      else settle(pending, index);
+    });
+    if (waiting.length === 0) return;
+    void (this.#engine.syncLog?.() ?? Promise.resolve()).then(
+      () => {
+        for (const [pending, index] of waiting) settle(pending, index);
+      },
+      (error: unknown) => {
+        for (const [pending] of waiting) pending.reject(error);
+      },
+    );
   }
 
   #setDurability(durability: Durability): void {

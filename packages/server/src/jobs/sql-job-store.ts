@@ -82,8 +82,10 @@ export class SqlJobStore implements JobStore {
       (work) => this.#groupCommit.run(work, 'lazy'),
       (trx, asked) => endClaimedJobs(trx.withTables<JobTables>(), asked),
     );
+    // An enqueue is answered to its caller, so it is on disk first; but nobody reads it before then as a
+    // device reads synced rows, so the enqueues of a moment share one sync of the log, outside the write lock.
     this.#jobInserts = new SharedWrite(
-      (work) => this.#groupCommit.run(work),
+      (work) => this.#groupCommit.run(work, 'group-synced'),
       (trx, asked) => insertJobsAsked(trx.withTables<JobTables>(), asked),
     );
     const now = options.now ?? Date.now;

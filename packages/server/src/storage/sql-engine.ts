@@ -44,6 +44,12 @@ export interface SqlEngine {
    * transaction; see {@link Durability}). Every commit is `synced` unless its writer asks otherwise.
    */
   readonly setDurability?: (durability: Durability) => void;
+  /**
+   * SQLite on a file: syncs the write-ahead log to disk off the event loop and outside the write lock, and
+   * resolves once every commit made before the call is on disk. Calls of the same moment share one sync.
+   * How `group-synced` commits (see {@link Durability}) reach the disk.
+   */
+  readonly syncLog?: () => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -53,9 +59,13 @@ export interface SqlEngine {
  * written but synced only by the next synced commit or checkpoint (SQLite `synchronous = NORMAL`; in WAL mode
  * a synced commit syncs the lazy ones before it too), so a power cut may drop it: only for writes that the
  * system redoes by itself when they vanish, such as a job's claim, start and end, which its lease brings back.
- * PostgreSQL commits are synced.
+ * `group-synced`: committed like a lazy one, then synced before its writer is answered by one sync of the log
+ * shared with the commits of the same moment ({@link SqlEngine.syncLog}), while the write lock is free and
+ * the event loop runs: for a client's write that no other reader must rely on before it is answered, such as
+ * an enqueued job (never for synced rows, which a device may pull, and so build on, as soon as they are
+ * committed). PostgreSQL commits are synced.
  */
-export type Durability = 'synced' | 'lazy';
+export type Durability = 'synced' | 'lazy' | 'group-synced';
 
 /** Brings the database to the latest migration; fails with the first migration's error. */
 export async function migrateToLatest(engine: SqlEngine): Promise<void> {

@@ -27,6 +27,7 @@ export function openSqliteEngine(filePath: string): SqlEngine {
   database.pragma('busy_timeout = 10000');
   database.pragma('foreign_keys = ON');
   const logWatch = filePath === ':memory:' ? null : new LogWatch(`${filePath}-wal`);
+  const logSync = filePath === ':memory:' ? null : new LogSync(`${filePath}-wal`);
   const statements = new StatementCache(database);
   const arrayStatements = new StatementCache(database, (statement) => statement.raw(true));
   const db = new Kysely<Database>({
@@ -60,8 +61,10 @@ export function openSqliteEngine(filePath: string): SqlEngine {
     runStatement,
     setDurability: (durability) => runStatement(`pragma ${SYNCHRONOUS[durability]}`),
     ...(logWatch ? { writeLockMayBeFree: (ms: number) => logWatch.change(ms) } : {}),
+    syncLog: () => logSync?.sync() ?? Promise.resolve(),
     close: async () => {
       logWatch?.close();
+      await logSync?.close();
       await db.destroy();
     },
   };
@@ -71,7 +74,68 @@ export function openSqliteEngine(filePath: string): SqlEngine {
 const SYNCHRONOUS: Readonly<Record<Durability, string>> = {
   synced: 'synchronous = FULL',
   lazy: 'synchronous = NORMAL',
+  // Committed unsynced; its writer then waits for a sync of the log (LogSync).
+  'group-synced': 'synchronous = NORMAL',
 };
+
+/**
+ * Syncs a database's write-ahead log with `fdatasync` on a descriptor of its own, in the thread pool: a sync
+ * of a file writes out everything written to it, by any descriptor, so the commits made before the call are
+ * on disk when it resolves, while the write lock is free for other writers and the event loop runs on. A call
+ * made while a sync is under way may follow a commit that sync began before: it waits for the next sync,
+ * which every call of that moment shares. The log is never removed while this process has the database open
+ * (SQLite removes it at the last close), so the descriptor stays the log's; when there is no log yet,
+ * everything committed is in the database file, which checkpoints sync.
+ */
+class LogSync {
+  readonly #path: string;
+  #fd: number | null = null;
+  #running: Promise<void> | null = null;
+  #next: Promise<void> | null = null;
+
+  constructor(path: string) {
+    this.#path = path;
+  }
+
+  sync(): Promise<void> {
+    const running = this.#running;
+    if (!running) return this.#start();
+    const startNext = (): Promise<void> => {
+      this.#next = null;
+      return this.#start();
+    };
+    this.#next ??= running.then(startNext, startNext);
+    return this.#next;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.#running, this.#next]);
+    if (this.#fd !== null) fs.closeSync(this.#fd);
+    this.#fd = null;
+  }
+
+  #start(): Promise<void> {
+    const run: Promise<void> = this.#datasync().finally(() => {
+      if (this.#running === run) this.#running = null;
+    });
+    this.#running = run;
+    return run;
+  }
+
+  #datasync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.#fd === null) {
+        try {
+          this.#fd = fs.openSync(this.#path, 'r');
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') return resolve();
+          return reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      }
+      fs.fdatasync(this.#fd, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+}
 
 /**
  * Watches a database's write-ahead log: every commit, of any process, writes to it before it lets go of
