@@ -65,9 +65,13 @@ export async function musicShopStory(shop: MusicShop): Promise<void> {
     required: true,
     references: 'invoice',
   });
-  expect(schema.tables['playlist_track']?.columns).toEqual({
-    playlist_id: { type: 'text', required: true, references: 'playlist' },
-    track_id: { type: 'text', required: true, references: 'track' },
+  expect(schema.tables['playlist_track']).toEqual({
+    columns: {
+      playlist_id: { type: 'text', required: true, references: 'playlist' },
+      track_id: { type: 'text', required: true, references: 'track' },
+    },
+    // The composite key as a unique rule: the server refuses a second row for the same pair.
+    unique: [['playlist_id', 'track_id']],
   });
   expect(schema.tables['track']?.columns['unit_price_cents']).toEqual({ type: 'integer', required: true });
   // The person reviewing it leaves the program's own review table out of sync.
@@ -249,4 +253,25 @@ export async function musicShopStory(shop: MusicShop): Promise<void> {
   }
   expect(legacyCounts).toEqual(SYNCED.map((table) => count(other, table)));
   expect(till.status).toMatchObject({ state: 'synced', pendingChanges: 0 });
+
+  // Another device adds a pair the playlist holds already, under an id of its own: the composite key's rule
+  // on the server refuses it, and the program's PlaylistTrack is left with one row for the pair.
+  const twice = uuidv7();
+  other.database
+    .prepare('INSERT INTO playlist_track (id, playlist_id, track_id) VALUES (?, ?, ?)')
+    .run(
+      twice,
+      idOf(other, 'playlist', 'name = ?', 'Music'),
+      idOf(other, 'track', 'name = ?', 'Balls to the Wall'),
+    );
+  const duplicate = await other.runCycle({ trigger: 'manual' });
+  expect(duplicate.rejected).toEqual([
+    expect.objectContaining({ table: 'playlist_track', id: twice, code: 'UNIQUE_VIOLATION' }),
+  ]);
+  expect((await syncTill()).ok).toBe(true);
+  const pairs = await shop.query<{ n: number | string }>(
+    'SELECT count(*) AS n FROM PlaylistTrack WHERE PlaylistId = 1 AND TrackId = 2',
+  );
+  expect(pairs.map((row) => Number(row.n))).toEqual([1]);
+  expect(count(till, 'playlist_track')).toBe(4);
 }
