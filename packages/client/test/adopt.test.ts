@@ -148,6 +148,69 @@ describe('adopting a shop program’s SQLite database', () => {
     ]);
   });
 
+  it('says when the synced schema holds no unique rule over a composite key', async () => {
+    const server = await startTestServer();
+    const till = await server.pairedClient('till');
+    const file = path.join(tempFolder('tillsync-legacy-'), 'receipts.db');
+    const db = new Database(file);
+    db.exec(`
+      CREATE TABLE Article (ArtNo INTEGER PRIMARY KEY, Code TEXT NOT NULL, Title TEXT NOT NULL,
+        Price NUMERIC(10,2) NOT NULL, Stock INT NOT NULL DEFAULT 0);
+      CREATE TABLE Receipt (ReceiptNo INTEGER PRIMARY KEY, Total NUMERIC(10,2) NOT NULL, SoldAt DATETIME NOT NULL);
+      CREATE TABLE ReceiptLine (ReceiptNo INT NOT NULL REFERENCES Receipt (ReceiptNo),
+        ArtNo INT NOT NULL REFERENCES Article (ArtNo), Qty INT NOT NULL, Price NUMERIC(10,2) NOT NULL,
+        PRIMARY KEY (ReceiptNo, ArtNo));
+    `);
+    db.close();
+    const attached = await attachLegacyDatabase({
+      dbPath: till.database.name,
+      map: {
+        legacy: { sqlite: file },
+        tables: {
+          products: {
+            table: 'Article',
+            key: 'ArtNo',
+            columns: {
+              sku: 'Code',
+              name: 'Title',
+              price_cents: { column: 'Price', convert: 'decimal-to-cents' },
+              stock: 'Stock',
+            },
+          },
+          sales: {
+            table: 'Receipt',
+            key: 'ReceiptNo',
+            columns: {
+              total_cents: { column: 'Total', convert: 'decimal-to-cents' },
+              created_at: { column: 'SoldAt', convert: 'datetime-to-iso' },
+            },
+          },
+          sale_items: {
+            table: 'ReceiptLine',
+            key: ['ReceiptNo', 'ArtNo'],
+            columns: {
+              sale_id: 'ReceiptNo',
+              product_id: 'ArtNo',
+              quantity: 'Qty',
+              price_cents: { column: 'Price', convert: 'decimal-to-cents' },
+            },
+          },
+        },
+      },
+    });
+    expect(attached.tables.map((table) => [table.table, table.keys, table.note ?? null])).toEqual([
+      ['products', 'database', null],
+      ['sales', 'database', null],
+      [
+        'sale_items',
+        'composite',
+        'the synced schema has no unique rule over sale_items (sale_id, product_id), the key of ReceiptLine: ' +
+          'another device may add the same sale_id and product_id under an id of its own, which ReceiptLine ' +
+          'then refuses; add "unique": [["sale_id","product_id"]] to sale_items in the schema',
+      ],
+    ]);
+  });
+
   it('refuses a map that does not fit, naming the table and column, and changes nothing', async () => {
     const server = await startTestServer();
     const till = await server.pairedClient('till');

@@ -7,8 +7,8 @@ import type { LegacyColumnInfo, LegacyDatabase, LegacyTableInfo } from './legacy
  * review and edit (docs/adopt.md). Names become lower-case snake case (`InvoiceLine.UnitPrice` →
  * `invoice_line.unit_price_cents`), types their synced type, a foreign key a reference, the primary key the
  * map's key (with `newKeys: "max+1"` where the database does not assign it; a key of the row's own values
- * also a unique rule over its synced columns). What cannot be bound is left
- * out and said in the map's `notes`.
+ * also a unique rule over its synced columns). What cannot be bound is left out and said in the map's
+ * `notes`.
  */
 
 /** What {@link generateAdoptFiles} made. */
