@@ -1,4 +1,4 @@
-import { parseSchema } from '@tillsync/protocol';
+import { parseSchema, pillText } from '@tillsync/protocol';
 import { v7 as uuidv7 } from 'uuid';
 import { expect } from 'vitest';
 import { attachLegacyDatabase, generateAdoptMap, readLegacyStatus, type SyncClient } from '../src/index.js';
@@ -189,6 +189,12 @@ export async function musicShopStory(shop: MusicShop): Promise<void> {
     }),
   ]);
   expect(till.status).toMatchObject({ state: 'error', lastError: refused.error });
+  // The agent's status, as its page and the pill read it (this worker is not started, so its own state says
+  // "stopped"; a running agent's is the device file's).
+  expect(worker.status).toMatchObject({ lastError: refused.error, lastErrorCode: 'LEGACY_REFUSED' });
+  expect(pillText({ ...worker.status, state: till.status.state }, Date.now())).toMatch(
+    /^Shop database refused a row · last sync /,
+  );
   expect(readLegacyStatus(tillPath)).toMatchObject({
     refused: 1,
     lastRefusal: { table: 'track', legacyTable: 'Track', localKey: '5', op: 'delete', attempts: 1 },
