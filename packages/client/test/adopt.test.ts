@@ -148,6 +148,64 @@ describe('adopting a shop program’s SQLite database', () => {
     ]);
   });
 
+  it('counts the bridge’s time in the cycle’s durationMs', async () => {
+    const server = await startTestServer();
+    const other = await server.pairedClient('other');
+    const till = await server.pairedClient('till');
+    const shop = sqliteShop();
+    await attachLegacyDatabase({ dbPath: till.database.name, map: shopMap(shop.location) });
+    // The program's own trigger on Products is slow: the bring-out of a product waits for it.
+    const program = new Database((shop.location as { sqlite: string }).sqlite);
+    onCleanup(() => program.close());
+    program.exec(`
+      CREATE TABLE Digit (d INTEGER);
+      INSERT INTO Digit VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9);
+      CREATE TRIGGER ProgramTally AFTER INSERT ON Products BEGIN
+        SELECT count(*) FROM Digit a, Digit b, Digit c, Digit d, Digit e, Digit f, Digit g;
+      END;
+    `);
+    const started = performance.now();
+    program
+      .prepare('SELECT count(*) FROM Digit a, Digit b, Digit c, Digit d, Digit e, Digit f, Digit g')
+      .get();
+    const triggerMs = performance.now() - started;
+
+    other.database
+      .prepare('INSERT INTO products (id, sku, name, price_cents, stock, active) VALUES (?, ?, ?, ?, ?, 1)')
+      .run(uuidv7(), 'QR-TEA', 'Tea', 250, 8);
+    await other.sync();
+    const runner = new LegacyBridgeRunner({ dbPath: till.database.name });
+    onCleanup(() => runner.close());
+    // The cycle's own entry, before the bridge adds its part.
+    const own: number[] = [];
+    const bridged = withLegacyBridge(
+      {
+        get status() {
+          return till.status;
+        },
+        get lastCycle() {
+          return till.lastCycle;
+        },
+        runCycle: async (request) => {
+          const cycle = await till.runCycle(request);
+          own.push(cycle.durationMs);
+          return cycle;
+        },
+        openChangeStream: (signal) => till.openChangeStream(signal),
+      },
+      runner,
+    );
+    const entry = await bridged.runCycle({ trigger: 'manual' });
+    expect(entry).toMatchObject({ ok: true, pulled: 1 });
+    expect(await shop.query("SELECT ProductName FROM Products WHERE QrCode = 'QR-TEA'")).toEqual([
+      { ProductName: 'Tea' },
+    ]);
+    expect(own).toHaveLength(1);
+    expect(entry.durationMs - (own[0] ?? 0)).toBeGreaterThanOrEqual(triggerMs / 2);
+    // The log keeps the entry with the bridge's part, as `tillsync sync` prints it.
+    expect(till.syncLog(1)[0]?.durationMs).toBe(entry.durationMs);
+  });
+
   it('says when the synced schema holds no unique rule over a composite key', async () => {
     const server = await startTestServer();
     const till = await server.pairedClient('till');
