@@ -38,6 +38,20 @@ const ONCE_FAILED: readonly (SeedOptions & { readonly found: string })[] = [
     found:
       "the same power cut after a bring-in left the program's sale and its stock change out of the fleet for good",
   },
+  {
+    seed: 61_000_087,
+    steps: 4,
+    devices: 2,
+    found:
+      "two power cuts in a row on the program's till: the simulated disk cut away again the log the first cut had kept, and with it a customer the program had made (a fault of the simulated disk)",
+  },
+  {
+    seed: 61_000_173,
+    steps: 50,
+    devices: 2,
+    found:
+      "a power cut took back a pull whose sale the bridge had already written into the program's database; the fleet then voided the sale, and the program kept it for good",
+  },
 ];
 
 let template: Template;

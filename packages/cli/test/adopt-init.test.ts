@@ -122,6 +122,32 @@ describe('tillsync adopt init, admin tenants, attach', () => {
       'tillsync: --map wrong.json: legacy.mysql (line 3): mysql://127.0.0.1:3306/tillsync_no_such_db: Unknown database \'tillsync_no_such_db\' (check the database name after the last "/" of the URL)\n',
     );
 
+    // A wrong user, a wrong host or port, a SQLite file that is not there: each named with its line and what
+    // to check, exit 2.
+    const wrongMaps: [string, unknown, RegExp][] = [
+      [
+        'user.json',
+        { mysql: 'mysql://tillsync_no_such_user:x@127.0.0.1:3306/mysql' },
+        /^tillsync: --map user\.json: legacy\.mysql \(line 3\): mysql:\/\/127\.0\.0\.1:3306\/mysql: Access denied for user 'tillsync_no_such_user'.*\(check the user and password in the URL\)\n$/,
+      ],
+      [
+        'port.json',
+        { mysql: 'mysql://root@127.0.0.1:1/shop' },
+        /^tillsync: --map port\.json: legacy\.mysql \(line 3\): mysql:\/\/127\.0\.0\.1:1\/shop: .*\(nothing answers there; check the host and port in the URL, and that MariaDB runs\)\n$/,
+      ],
+      [
+        'file.json',
+        { sqlite: 'no-such-shop.db' },
+        /^tillsync: --map file\.json: legacy\.sqlite \(line 3\): there is no file .*no-such-shop\.db\n$/,
+      ],
+    ];
+    for (const [name, legacy, message] of wrongMaps) {
+      fs.writeFileSync(path.join(dir, name), JSON.stringify({ legacy, tables: {} }, null, 2));
+      const refused = await tillsync(['attach', '--db', 'till.db', '--map', name], { cwd: dir });
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(message);
+    }
+
     const attached = await tillsync(['attach', '--db', 'till.db', '--map', 'adopt/map.json'], { cwd: dir });
     expect(attached.stderr).toBe('');
     expect(attached.code).toBe(0);

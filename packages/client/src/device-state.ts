@@ -30,6 +30,11 @@ export const StateKey = {
   cycleLease: 'cycle_lease',
   /** The lease of the bridge to an attached legacy database (`adopt/`). */
   adoptLease: 'adopt_lease',
+  /**
+   * The newest inbox entry a bring-out began with, written synced to disk before that bring-out writes
+   * anything into the legacy database (`adopt/legacy-bridge.ts`).
+   */
+  adoptBringOut: 'adopt_bring_out',
 } as const;
 export type StateKey = (typeof StateKey)[keyof typeof StateKey];
 

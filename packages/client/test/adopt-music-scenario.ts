@@ -1,4 +1,4 @@
-import { parseSchema } from '@tillsync/protocol';
+import { parseSchema, pillText } from '@tillsync/protocol';
 import { v7 as uuidv7 } from 'uuid';
 import { expect } from 'vitest';
 import { attachLegacyDatabase, generateAdoptMap, readLegacyStatus, type SyncClient } from '../src/index.js';
@@ -65,9 +65,13 @@ export async function musicShopStory(shop: MusicShop): Promise<void> {
     required: true,
     references: 'invoice',
   });
-  expect(schema.tables['playlist_track']?.columns).toEqual({
-    playlist_id: { type: 'text', required: true, references: 'playlist' },
-    track_id: { type: 'text', required: true, references: 'track' },
+  expect(schema.tables['playlist_track']).toEqual({
+    columns: {
+      playlist_id: { type: 'text', required: true, references: 'playlist' },
+      track_id: { type: 'text', required: true, references: 'track' },
+    },
+    // The composite key as a unique rule: the server refuses a second row for the same pair.
+    unique: [['playlist_id', 'track_id']],
   });
   expect(schema.tables['track']?.columns['unit_price_cents']).toEqual({ type: 'integer', required: true });
   // The person reviewing it leaves the program's own review table out of sync.
@@ -85,6 +89,8 @@ export async function musicShopStory(shop: MusicShop): Promise<void> {
     genre: 'max+1',
     artist: shop.engine === 'mysql' ? 'max+1' : 'database',
   });
+  // The schema adopt init wrote holds the composite key's rule: attach has nothing to say of it.
+  expect(attached.tables.filter((table) => table.note !== undefined)).toEqual([]);
 
   const worker = bridgedWorker(till);
   const syncTill = async () => {
@@ -183,6 +189,12 @@ export async function musicShopStory(shop: MusicShop): Promise<void> {
     }),
   ]);
   expect(till.status).toMatchObject({ state: 'error', lastError: refused.error });
+  // The agent's status, as its page and the pill read it (this worker is not started, so its own state says
+  // "stopped"; a running agent's is the device file's).
+  expect(worker.status).toMatchObject({ lastError: refused.error, lastErrorCode: 'LEGACY_REFUSED' });
+  expect(pillText({ ...worker.status, state: till.status.state }, Date.now())).toMatch(
+    /^Shop database refused a row · last sync /,
+  );
   expect(readLegacyStatus(tillPath)).toMatchObject({
     refused: 1,
     lastRefusal: { table: 'track', legacyTable: 'Track', localKey: '5', op: 'delete', attempts: 1 },
@@ -249,4 +261,25 @@ export async function musicShopStory(shop: MusicShop): Promise<void> {
   }
   expect(legacyCounts).toEqual(SYNCED.map((table) => count(other, table)));
   expect(till.status).toMatchObject({ state: 'synced', pendingChanges: 0 });
+
+  // Another device adds a pair the playlist holds already, under an id of its own: the composite key's rule
+  // on the server refuses it, and the program's PlaylistTrack is left with one row for the pair.
+  const twice = uuidv7();
+  other.database
+    .prepare('INSERT INTO playlist_track (id, playlist_id, track_id) VALUES (?, ?, ?)')
+    .run(
+      twice,
+      idOf(other, 'playlist', 'name = ?', 'Music'),
+      idOf(other, 'track', 'name = ?', 'Balls to the Wall'),
+    );
+  const duplicate = await other.runCycle({ trigger: 'manual' });
+  expect(duplicate.rejected).toEqual([
+    expect.objectContaining({ table: 'playlist_track', id: twice, code: 'UNIQUE_VIOLATION' }),
+  ]);
+  expect((await syncTill()).ok).toBe(true);
+  const pairs = await shop.query<{ n: number | string }>(
+    'SELECT count(*) AS n FROM PlaylistTrack WHERE PlaylistId = 1 AND TrackId = 2',
+  );
+  expect(pairs.map((row) => Number(row.n))).toEqual([1]);
+  expect(count(till, 'playlist_track')).toBe(4);
 }

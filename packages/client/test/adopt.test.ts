@@ -1,9 +1,21 @@
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
+import { Disk } from '../../../test/simulation/src/disk.js';
 import { buildAdoptPlan } from '../src/adopt/adopt-plan.js';
 import { readBinding } from '../src/adopt/device-bookkeeping.js';
 import { LegacyBridge } from '../src/adopt/legacy-bridge.js';
 import { SqliteLegacyDatabase } from '../src/adopt/sqlite-legacy-database.js';
-import { AdoptMapError, attachLegacyDatabase } from '../src/index.js';
+import {
+  AdoptMapError,
+  LegacyBridgeRunner,
+  attachLegacyDatabase,
+  createSyncClient,
+  withLegacyBridge,
+  type SyncClient,
+  type SyncWorkerClient,
+} from '../src/index.js';
 import { readLocalSchema } from '../src/local-schema.js';
 import { LocalStore } from '../src/local-store.js';
 import { SyncedTables } from '../src/synced-tables.js';
@@ -11,7 +23,7 @@ import { shopMap, sqliteShop } from './adopt-legacy-shop.js';
 import { musicShopStory } from './adopt-music-scenario.js';
 import { sqliteMusicShop } from './adopt-music-shop.js';
 import { adoptionStory } from './adopt-scenario.js';
-import { onCleanup } from './helpers.js';
+import { onCleanup, tempFolder } from './helpers.js';
 import { startTestServer } from './server-fixture.js';
 
 /** The real SQLite database, whose next transaction fails as if the power went off before it began. */
@@ -80,6 +92,181 @@ describe('adopting a shop program’s SQLite database', () => {
     const other = await server.pairedClient('other');
     await other.sync();
     expect(other.database.prepare('SELECT sku, stock FROM products ORDER BY sku').all()).toEqual(products);
+  });
+
+  it('syncs a pull to disk before its rows go into the program’s database, so a power cut leaves there no row the fleet deleted', async () => {
+    // The device file on the simulated disk: a power cut drops what SQLite had not synced (its NORMAL commits).
+    const disk = new Disk();
+    const server = await startTestServer();
+    const other = await server.pairedClient('other');
+    const tillPath = path.join(tempFolder(), 'till.db');
+    disk.watch(tillPath);
+    onCleanup(() => disk.unwatch(tillPath));
+    const openTill = (): { client: SyncClient; bridged: SyncWorkerClient; runner: LegacyBridgeRunner } => {
+      const client = createSyncClient({ dbPath: tillPath, serverUrl: server.url });
+      const runner = new LegacyBridgeRunner({ dbPath: tillPath });
+      onCleanup(async () => {
+        await runner.close().catch(() => {});
+        await client.close().catch(() => {});
+      });
+      return { client, bridged: withLegacyBridge(client, runner), runner };
+    };
+    const before = openTill();
+    await before.client.pair(await server.pairingCode(), { name: 'till', platform: 'test' });
+    const shop = sqliteShop();
+    await shop.addProduct('Cola', 1.99, 'QR-COLA', 24);
+    await attachLegacyDatabase({ dbPath: tillPath, map: shopMap(shop.location) });
+    await before.bridged.runCycle({ trigger: 'manual' });
+
+    // Another device adds a product; the till's cycle pulls it and writes it into the program's Products.
+    const water = uuidv7();
+    other.database
+      .prepare('INSERT INTO products (id, sku, name, price_cents, stock, active) VALUES (?, ?, ?, ?, ?, 1)')
+      .run(water, 'QR-WATER', 'Water', 99, 12);
+    await other.sync();
+    await before.bridged.runCycle({ trigger: 'manual' });
+    expect(await shop.query("SELECT ProductName FROM Products WHERE QrCode = 'QR-WATER'")).toEqual([
+      { ProductName: 'Water' },
+    ]);
+
+    // The power goes off under the till; the program's database keeps its commits.
+    await before.runner.close();
+    disk.powerCut(tillPath);
+    // The leases a cut may keep name this (live) process: let go of, as the system does for a dead one.
+    const bare = new Database(tillPath);
+    bare.prepare("DELETE FROM _sync_state WHERE key IN ('cycle_lease', 'adopt_lease')").run();
+    bare.close();
+
+    // The other device deletes the product meanwhile; the till's next cycle must take it out of Products.
+    other.database.prepare('DELETE FROM products WHERE id = ?').run(water);
+    await other.sync();
+    const after = openTill();
+    expect((await after.bridged.runCycle({ trigger: 'manual' })).ok).toBe(true);
+    expect(await shop.query("SELECT ProductName FROM Products WHERE QrCode = 'QR-WATER'")).toEqual([]);
+    expect(after.client.database.prepare('SELECT sku FROM products ORDER BY sku').all()).toEqual([
+      { sku: 'QR-COLA' },
+    ]);
+  });
+
+  it('counts the bridge’s time in the cycle’s durationMs', async () => {
+    const server = await startTestServer();
+    const other = await server.pairedClient('other');
+    const till = await server.pairedClient('till');
+    const shop = sqliteShop();
+    await attachLegacyDatabase({ dbPath: till.database.name, map: shopMap(shop.location) });
+    // The program's own trigger on Products is slow: the bring-out of a product waits for it.
+    const program = new Database((shop.location as { sqlite: string }).sqlite);
+    onCleanup(() => program.close());
+    program.exec(`
+      CREATE TABLE Digit (d INTEGER);
+      INSERT INTO Digit VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9);
+      CREATE TRIGGER ProgramTally AFTER INSERT ON Products BEGIN
+        SELECT count(*) FROM Digit a, Digit b, Digit c, Digit d, Digit e, Digit f, Digit g;
+      END;
+    `);
+    const started = performance.now();
+    program
+      .prepare('SELECT count(*) FROM Digit a, Digit b, Digit c, Digit d, Digit e, Digit f, Digit g')
+      .get();
+    const triggerMs = performance.now() - started;
+
+    other.database
+      .prepare('INSERT INTO products (id, sku, name, price_cents, stock, active) VALUES (?, ?, ?, ?, ?, 1)')
+      .run(uuidv7(), 'QR-TEA', 'Tea', 250, 8);
+    await other.sync();
+    const runner = new LegacyBridgeRunner({ dbPath: till.database.name });
+    onCleanup(() => runner.close());
+    // The cycle's own entry, before the bridge adds its part.
+    const own: number[] = [];
+    const bridged = withLegacyBridge(
+      {
+        get status() {
+          return till.status;
+        },
+        get lastCycle() {
+          return till.lastCycle;
+        },
+        runCycle: async (request) => {
+          const cycle = await till.runCycle(request);
+          own.push(cycle.durationMs);
+          return cycle;
+        },
+        openChangeStream: (signal) => till.openChangeStream(signal),
+      },
+      runner,
+    );
+    const entry = await bridged.runCycle({ trigger: 'manual' });
+    expect(entry).toMatchObject({ ok: true, pulled: 1 });
+    expect(await shop.query("SELECT ProductName FROM Products WHERE QrCode = 'QR-TEA'")).toEqual([
+      { ProductName: 'Tea' },
+    ]);
+    expect(own).toHaveLength(1);
+    expect(entry.durationMs - (own[0] ?? 0)).toBeGreaterThanOrEqual(triggerMs / 2);
+    // The log keeps the entry with the bridge's part, as `tillsync sync` prints it.
+    expect(till.syncLog(1)[0]?.durationMs).toBe(entry.durationMs);
+  });
+
+  it('says when the synced schema holds no unique rule over a composite key', async () => {
+    const server = await startTestServer();
+    const till = await server.pairedClient('till');
+    const file = path.join(tempFolder('tillsync-legacy-'), 'receipts.db');
+    const db = new Database(file);
+    db.exec(`
+      CREATE TABLE Article (ArtNo INTEGER PRIMARY KEY, Code TEXT NOT NULL, Title TEXT NOT NULL,
+        Price NUMERIC(10,2) NOT NULL, Stock INT NOT NULL DEFAULT 0);
+      CREATE TABLE Receipt (ReceiptNo INTEGER PRIMARY KEY, Total NUMERIC(10,2) NOT NULL, SoldAt DATETIME NOT NULL);
+      CREATE TABLE ReceiptLine (ReceiptNo INT NOT NULL REFERENCES Receipt (ReceiptNo),
+        ArtNo INT NOT NULL REFERENCES Article (ArtNo), Qty INT NOT NULL, Price NUMERIC(10,2) NOT NULL,
+        PRIMARY KEY (ReceiptNo, ArtNo));
+    `);
+    db.close();
+    const attached = await attachLegacyDatabase({
+      dbPath: till.database.name,
+      map: {
+        legacy: { sqlite: file },
+        tables: {
+          products: {
+            table: 'Article',
+            key: 'ArtNo',
+            columns: {
+              sku: 'Code',
+              name: 'Title',
+              price_cents: { column: 'Price', convert: 'decimal-to-cents' },
+              stock: 'Stock',
+            },
+          },
+          sales: {
+            table: 'Receipt',
+            key: 'ReceiptNo',
+            columns: {
+              total_cents: { column: 'Total', convert: 'decimal-to-cents' },
+              created_at: { column: 'SoldAt', convert: 'datetime-to-iso' },
+            },
+          },
+          sale_items: {
+            table: 'ReceiptLine',
+            key: ['ReceiptNo', 'ArtNo'],
+            columns: {
+              sale_id: 'ReceiptNo',
+              product_id: 'ArtNo',
+              quantity: 'Qty',
+              price_cents: { column: 'Price', convert: 'decimal-to-cents' },
+            },
+          },
+        },
+      },
+    });
+    expect(attached.tables.map((table) => [table.table, table.keys, table.note ?? null])).toEqual([
+      ['products', 'database', null],
+      ['sales', 'database', null],
+      [
+        'sale_items',
+        'composite',
+        'the synced schema has no unique rule over sale_items (sale_id, product_id), the key of ReceiptLine: ' +
+          'another device may add the same sale_id and product_id under an id of its own, which ReceiptLine ' +
+          'then refuses; add "unique": [["sale_id","product_id"]] to sale_items in the schema',
+      ],
+    ]);
   });
 
   it('refuses a map that does not fit, naming the table and column, and changes nothing', async () => {

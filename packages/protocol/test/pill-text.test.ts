@@ -31,6 +31,9 @@ describe('pillText', () => {
     expect(pillText(revoked, NOW)).toBe('This device was removed by the owner');
     const failed = status({ state: 'error', lastErrorCode: 'INTERNAL', lastSyncedAt: ago(5 * 60_000) });
     expect(pillText(failed, NOW)).toBe('Sync error · last sync 5m ago');
+    // An attached shop program's database refused a row: the fleet and it differ until it goes in.
+    const refused = status({ state: 'error', lastErrorCode: 'LEGACY_REFUSED', lastSyncedAt: ago(60_000) });
+    expect(pillText(refused, NOW)).toBe('Shop database refused a row · last sync 1m ago');
   });
 });
 

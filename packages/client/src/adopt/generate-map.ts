@@ -6,8 +6,9 @@ import type { LegacyColumnInfo, LegacyDatabase, LegacyTableInfo } from './legacy
  * `tillsync adopt init`: a synced schema and a map read off a shop program's database, for a person to
  * review and edit (docs/adopt.md). Names become lower-case snake case (`InvoiceLine.UnitPrice` →
  * `invoice_line.unit_price_cents`), types their synced type, a foreign key a reference, the primary key the
- * map's key (with `newKeys: "max+1"` where the database does not assign it). What cannot be bound is left
- * out and said in the map's `notes`.
+ * map's key (with `newKeys: "max+1"` where the database does not assign it; a key of the row's own values
+ * also a unique rule over its synced columns). What cannot be bound is left out and said in the map's
+ * `notes`.
  */
 
 /** What {@link generateAdoptFiles} made. */
@@ -49,6 +50,7 @@ export async function generateAdoptFiles(
     const bound: Record<string, ColumnBinding> = {};
     const legacyDefaults: Record<string, null> = {};
     const taken = new Set<string>();
+    const syncedByLegacy = new Map<string, string>();
     for (const column of info.columns) {
       if (column.name === integerKey) continue;
       const reference = referenceOf(info, column, syncedOf, infos);
@@ -74,10 +76,11 @@ export async function generateAdoptFiles(
       if (kind?.format !== undefined) spec.format = kind.format;
       if (info.uniqueColumns.includes(column.name) && reference === null) spec.unique = true;
       columns[syncedColumn] = spec;
+      syncedByLegacy.set(column.name, syncedColumn);
       bound[syncedColumn] =
         kind?.convert === undefined ? column.name : { column: column.name, convert: kind.convert };
     }
-    tables[syncedTable] = { columns };
+    tables[syncedTable] = { columns, ...keyRule(info, integerKey, syncedByLegacy, columns, notes) };
     bindings[syncedTable] = {
       table: info.name,
       key: integerKey ?? [...info.primaryKey],
@@ -92,6 +95,44 @@ export async function generateAdoptFiles(
     map: { legacy: location, tables: bindings, ...(notes.length > 0 ? { notes } : {}) },
     skipped,
   };
+}
+
+/**
+ * The unique rule a key of the row's own values keeps on the synced table, so the server refuses a second
+ * row with the same key from another device: a composite key (`PlaylistTrack (PlaylistId, TrackId)`) becomes
+ * the table's rule over its synced columns, a one-column key (a text code) the column's `"unique": true`
+ * (set on `columns` here). An integer key is the bridge's to translate, and needs none.
+ */
+function keyRule(
+  info: LegacyTableInfo,
+  integerKey: string | null,
+  syncedByLegacy: ReadonlyMap<string, string>,
+  columns: Record<string, ColumnSpec>,
+  notes: string[],
+): { unique?: string[][] } {
+  if (integerKey !== null) return {};
+  const parts = info.primaryKey.map((name) => syncedByLegacy.get(name));
+  const bound = parts.filter((part): part is string => part !== undefined);
+  if (bound.length !== parts.length) {
+    notes.push(
+      `${info.name}'s key (${info.primaryKey.join(', ')}) has a column no synced type holds, so the synced table has no unique rule over it`,
+    );
+    return {};
+  }
+  if (bound.length === 1) {
+    const only = bound[0] as string;
+    const spec = columns[only];
+    if (spec) columns[only] = { ...spec, unique: true };
+    return {};
+  }
+  // The schema's rules name 2 to 8 columns.
+  if (bound.length > 8) {
+    notes.push(
+      `${info.name}'s key has ${bound.length} columns; a unique rule names 8 at most, so it has none`,
+    );
+    return {};
+  }
+  return { unique: [bound] };
 }
 
 /** Why a table cannot be bound, or `null`. */

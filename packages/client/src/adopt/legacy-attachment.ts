@@ -59,10 +59,42 @@ export interface AttachedTable {
    * (the highest + 1, in the bridge's transaction), `composite` (the row's own key columns).
    */
   readonly keys: KeyStrategy;
+  /** What the person attaching should know of it: a composite key the synced schema holds no rule over. */
+  readonly note?: string;
 }
 
 function attachedTable(table: BoundTable, rows: number): AttachedTable {
-  return { table: table.synced.name, legacyTable: table.legacy, rows, keys: table.newKeys };
+  const note = missingKeyRule(table);
+  return {
+    table: table.synced.name,
+    legacyTable: table.legacy,
+    rows,
+    keys: table.newKeys,
+    ...(note === null ? {} : { note }),
+  };
+}
+
+/**
+ * A composite key whose synced columns no unique rule of the synced table covers: another device may add
+ * the same pair under an id of its own, which the server takes and the program's table then refuses for
+ * good (its primary key). `adopt init` writes the rule; a schema written by hand may lack it.
+ */
+function missingKeyRule(table: BoundTable): string | null {
+  if (table.newKeys !== 'composite') return null;
+  const synced: string[] = [];
+  for (const legacy of table.keyColumns) {
+    const column = table.columns.find((candidate) => candidate.legacy === legacy);
+    if (!column) return null;
+    synced.push(column.synced.name);
+  }
+  // A rule over some of the key's columns holds the key too (it is stricter).
+  if (table.synced.uniqueRules.some((rule) => rule.columns.every((name) => synced.includes(name))))
+    return null;
+  return (
+    `the synced schema has no unique rule over ${table.synced.name} (${synced.join(', ')}), the key of ` +
+    `${table.legacy}: another device may add the same ${synced.join(' and ')} under an id of its own, which ` +
+    `${table.legacy} then refuses; add "unique": [${JSON.stringify(synced)}] to ${table.synced.name} in the schema`
+  );
 }
 
 /** What an attach did. */

@@ -2,6 +2,7 @@
 // map, the conversions and the order of tables, and each engine's adapter is in its own file.
 import type { RowValues } from '@tillsync/protocol';
 import { v5 as uuidv5, v7 as uuidv7 } from 'uuid';
+import { StateKey } from '../device-state.js';
 import type { LocalStore } from '../local-store.js';
 import { silentLogger, type DeviceLogger } from '../logger.js';
 import type { SyncedTables } from '../synced-tables.js';
@@ -322,6 +323,7 @@ export class LegacyBridge {
    */
   async bringOut(): Promise<number> {
     await this.#finishJournal([]);
+    this.#syncInboxToDisk();
     let changed = 0;
     for (let pass = 0; pass < 3; pass += 1) {
       const before = changed;
@@ -341,6 +343,22 @@ export class LegacyBridge {
       if (refused === 0 || changed === before) break;
     }
     return changed;
+  }
+
+  /**
+   * Syncs the device file to disk before a bring-out writes into the legacy database, whose commits a power
+   * cut keeps: the pull that filled the inbox committed at NORMAL, and a cut that took it back would leave
+   * the program's database with rows the device file never had (a sale the fleet deleted meanwhile stays in
+   * the program's tables for good, as the pull brought again gives no delete of a row the device lacks).
+   * One synced commit (the inbox's newest entry, noted) puts every earlier commit of the log on disk too.
+   */
+  #syncInboxToDisk(): void {
+    const newest = this.#store.statement('SELECT MAX(seq) AS seq FROM _sync_adopt_inbox').get() as {
+      seq: number | null;
+    };
+    if (newest.seq === null) return;
+    const seq = String(newest.seq);
+    this.#store.durableWrite(() => this.#store.setState(StateKey.adoptBringOut, seq));
   }
 
   async #bringOutBatch(
