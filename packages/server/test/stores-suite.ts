@@ -164,6 +164,48 @@ export function storesSuite(engine: string, open: OpenServer): void {
       });
     });
 
+    it('names no row of another store in a rejection: a reference to one reads like one to a missing row', async () => {
+      const { storeA, storeB, a, b, product } = await chain(open);
+      const saleA = newId();
+      const itemA = newId();
+      await a.push([
+        sale(a, saleA, storeA),
+        a.upsert('sale_items', itemA, {
+          store_id: storeA,
+          sale_id: saleA,
+          product_id: product,
+          quantity: 1,
+          price_cents: 120,
+        }),
+      ]);
+      const item = (id: string, saleId: string): Change =>
+        b.upsert('sale_items', id, {
+          store_id: storeB,
+          sale_id: saleId,
+          product_id: product,
+          quantity: 1,
+          price_cents: 1,
+        });
+      const [toTheirs, toNothing] = [newId(), newId()];
+      const nowhere = newId();
+      const pointing = await b.push([item(toTheirs, saleA), item(toNothing, nowhere)]);
+      const messages = pointing.results.map((result) =>
+        result.status === 'rejected' ? `${result.error.code}: ${result.error.message}` : result.status,
+      );
+      expect(messages[0]).toBe(messages[1]?.replace(nowhere, saleA));
+      expect(messages[0]).toMatch(/^FK_VIOLATION: /);
+
+      // A delete of the catalogue's product that store A's sale item still needs: refused, naming no row of A.
+      const refused = await b.push([b.delete('products', product)]);
+      const result = refused.results[0];
+      expect(result).toMatchObject({ status: 'rejected', error: { code: 'FK_VIOLATION' } });
+      expect(JSON.stringify(refused)).not.toContain(itemA);
+      expect(JSON.stringify(refused)).not.toContain(saleA);
+      // Store A's own till is told which of its rows holds on to it.
+      const own = await a.push([a.delete('products', product)]);
+      expect(own.results[0]?.status === 'rejected' && own.results[0].error.message).toContain(itemA);
+    });
+
     it('judges unique rules over several columns like single ones: one stock level per store and product', async () => {
       const { storeA, storeB, a, b, product } = await chain(open);
       const level = (device: TestDevice, id: string, storeId: string): Change =>
