@@ -11,6 +11,7 @@ import {
   type PushResult,
 } from '@tillsync/protocol';
 import { toRowWrite } from '../src/rows/row-writer.js';
+import { EventStream } from './event-stream.js';
 import { rowKey } from '../src/storage/sync-store.js';
 import {
   expectError,
@@ -349,6 +350,27 @@ export function storesSuite(engine: string, open: OpenServer): void {
           total_cents: 240 * count,
         });
       }
+    });
+
+    it("tells of a sync job's write only the devices of the store it wrote in", async () => {
+      const { server, storeA, a, b, pairIn } = await chain(open, { jobs: { pollIntervalMs: 20 } });
+      const a2 = await pairIn(storeA, 'till-a2');
+      const [streamA2, streamB] = await Promise.all([EventStream.open(a2), EventStream.open(b)]);
+      // Store A's sale, then the daily_sales row the job writes in store A's scope: A's other till hears both.
+      await a.push([sale(a, newId(), storeA)]);
+      await streamA2.waitFor(2);
+      expect(streamA2.notices).toHaveLength(2);
+      expect(streamA2.notices).toEqual(
+        expect.arrayContaining([
+          { tenantId: server.tenantId, deviceId: a.deviceId },
+          { tenantId: server.tenantId, deviceId: null },
+        ]),
+      );
+      // Store B hears the catalogue's change only, never store A's sale nor its daily total.
+      await a.push([a.upsert('categories', newId(), { name: 'Fruit' })]);
+      await streamB.waitFor(1);
+      await streamA2.waitFor(3);
+      expect(streamB.notices).toEqual([{ tenantId: server.tenantId, deviceId: a.deviceId }]);
     });
 
     it('never skips or leaks while one store pushes and another store pages', async () => {
