@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   CHAIN_SCHEMA,
   CompiledSchema,
+  ConflictList,
   CreatedStore,
   DeviceInfo,
   PairResponse,
@@ -205,6 +206,41 @@ export function storesSuite(engine: string, open: OpenServer): void {
       // Store A's own till is told which of its rows holds on to it.
       const own = await a.push([a.delete('products', product)]);
       expect(own.results[0]?.status === 'rejected' && own.results[0].error.message).toContain(itemA);
+    });
+
+    it("shows a till neither another store's conflicts nor anything of its rows through the schema or the owner's calls", async () => {
+      const { server, owner, storeA, a, b, pairIn } = await chain(open);
+      const a2 = await pairIn(storeA, 'till-a2');
+      const saleA = newId();
+      await a.push([sale(a, saleA, storeA)]);
+      // A second till of store A overrides the total without having seen it: a conflict on store A's sale.
+      server.clock.advance(1_000);
+      await a2.push([a2.upsert('sales', saleA, { total_cents: 999 })]);
+      const conflicts = expectOk(
+        await request(server.url, 'GET', '/api/conflicts', { token: owner }),
+        ConflictList,
+      );
+      expect(conflicts.map((conflict) => [conflict.table, conflict.id, conflict.column])).toEqual([
+        ['sales', saleA, 'total_cents'],
+      ]);
+
+      // The owner's calls are the owner's: a till of either store is refused, another tenant's owner sees none.
+      for (const device of [b, a]) {
+        for (const path of ['/api/conflicts', '/api/stores', '/api/devices', '/api/sync-jobs']) {
+          expectError(await device.request('GET', path), 403, 'FORBIDDEN');
+        }
+      }
+      const stranger = await server.otherTenantOwner();
+      expect(
+        expectOk(await request(server.url, 'GET', '/api/conflicts', { token: stranger.token }), ConflictList),
+      ).toEqual([]);
+
+      // The schema is the same for every till and carries no row: nothing of store A's sale.
+      const schema = await b.request('GET', '/api/sync/schema');
+      expect(schema.status).toBe(200);
+      expect(schema.body).toEqual(CHAIN_SCHEMA);
+      expect(JSON.stringify(schema.body)).not.toContain(saleA);
+      expect(JSON.stringify(schema.body)).not.toContain(storeA);
     });
 
     it('judges unique rules over several columns like single ones: one stock level per store and product', async () => {
