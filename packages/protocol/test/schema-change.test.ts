@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   CHAIN_SCHEMA,
+  SHOP_SCHEMA,
   compareSchemas,
   fitValue,
   parseSchema,
@@ -196,5 +197,42 @@ describe('comparing two schemas', () => {
     expect(fitValue({ type: 'real' }, 2)).toEqual({ fits: true, value: 2 });
     expect(fitValue({ type: 'text', allowed: ['S'] }, 'M')).toEqual({ fits: false });
     expect(fitValue({ type: 'text', required: true }, null)).toEqual({ fits: true, value: null });
+  });
+});
+
+describe('the chain schema', () => {
+  it('is the shop schema with sales, items and daily totals per store, stock per store, and stores', () => {
+    expect(parseSchema(CHAIN_SCHEMA)).toBe(CHAIN_SCHEMA);
+    const shop = SHOP_SCHEMA.tables;
+    const chain = CHAIN_SCHEMA.tables;
+    expect(Object.keys(chain)).toEqual(['stores', ...Object.keys(shop), 'stock_levels']);
+    for (const table of ['categories', 'customers']) expect(chain[table]).toEqual(shop[table]);
+    const { stock: _stock, ...products } = shop.products!.columns;
+    expect(chain.products).toEqual({ columns: products });
+    const storeColumn = { type: 'text', required: true, references: 'stores' };
+    for (const table of ['sales', 'sale_items'])
+      expect(chain[table]).toEqual({
+        scope: { storeColumn: 'store_id' },
+        columns: { store_id: storeColumn, ...shop[table]!.columns },
+      });
+    expect(chain.daily_sales).toEqual({
+      serverOnly: true,
+      scope: { storeColumn: 'store_id' },
+      unique: [['store_id', 'day']],
+      columns: {
+        store_id: storeColumn,
+        day: { type: 'text', required: true, format: 'date' },
+        sales_count: { type: 'integer' },
+        total_cents: { type: 'integer' },
+      },
+    });
+    // The shop's own tables are left as they were.
+    expect(shop.daily_sales!.columns.day).toEqual({
+      type: 'text',
+      required: true,
+      unique: true,
+      format: 'date',
+    });
+    expect(shop.products!.columns.stock).toBeDefined();
   });
 });
