@@ -97,6 +97,9 @@ describe.skipIf(!hasChromium)('the chain demo in a browser', () => {
     await stockOf(till2, 'A-100').filter({ hasText: /^60$/ }).waitFor();
     await stockOf(till2, 'B-200').filter({ hasText: /^8$/ }).waitFor();
     await screenshot(till2, 'chain-till-2-products');
+    // Each till's page names its store.
+    await till2.getByTestId('store-name').filter({ hasText: CHAIN_DEMO_SECOND_STORE }).waitFor();
+    await till1.getByTestId('store-name').filter({ hasText: demo.stores[0]!.name }).waitFor();
 
     // Each till shows its own store's sales: two in the first store, one in the second.
     await goTo(tablet, 'Sale');
@@ -217,6 +220,7 @@ describe.skipIf(!hasChromium)('the chain demo in a browser', () => {
     await stockOf(till2, 'A-100').filter({ hasText: /^111$/ }).waitFor();
     await goTo(till2, 'Sale');
     await expect.poll(() => recentSales(till2).count()).toBe(4);
+    await till2.getByTestId('store-name').filter({ hasText: firstStore!.name }).waitFor();
     const database = demo.devices[2]!.client.database;
     expect(database.prepare('SELECT count(*) AS n FROM sales').get()).toEqual({ n: 3 });
     expect(database.prepare('SELECT count(DISTINCT store_id) AS n FROM stock_levels').get()).toEqual({

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import type Database from 'better-sqlite3';
+import { STORES_TABLE } from '@tillsync/protocol';
 import { ConflictLog, type ConflictRecord, type SetAsideRow } from './conflicts.js';
 import { LostEdits, type LostEdit } from './lost-edits.js';
 import { PairingConflictError } from './errors.js';
@@ -83,6 +84,11 @@ export interface DeviceIdentity extends PairResult {
    * `null` from a server without stores. Its store-scoped rows (a sale, its items) carry this store.
    */
   readonly storeId: string | null;
+  /**
+   * That store's name, from the synced `stores` table (PROTOCOL.md §7); `null` from a server without stores,
+   * or before the first pull brought the store's row.
+   */
+  readonly storeName: string | null;
 }
 
 /** A local change waiting to be pushed. */
@@ -177,7 +183,21 @@ export class SyncClient {
       serverUrl: this.#serverUrlOption ?? credentials.serverUrl,
       name: this.#store.getState(StateKey.deviceName),
       storeId: this.#store.getState(StateKey.storeId),
+      storeName: this.#storeName(this.#store.getState(StateKey.storeId)),
     };
+  }
+
+  /** The name of the store `storeId` in the synced stores table, if the schema has one and it holds the row. */
+  #storeName(storeId: string | null): string | null {
+    if (storeId === null) return null;
+    const db = this.#store.db;
+    const table = db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+      .get(STORES_TABLE);
+    if (table === undefined) return null;
+    const row = db.prepare(`SELECT name FROM "${STORES_TABLE}" WHERE id = ?`).get(storeId) as
+      { name: unknown } | undefined;
+    return typeof row?.name === 'string' ? row.name : null;
   }
 
   /** Listens to an event; returns the function that stops listening. */

@@ -77,6 +77,9 @@ describe('a chain of two stores', () => {
     await south.sync();
     expect(north.identity?.storeId).toBe(first!.id);
     expect(south.identity?.storeId).toBe(second!.id);
+    // And its store's name, from the synced stores table, for its page.
+    expect(north.identity?.storeName).toBe(first!.name);
+    expect(south.identity?.storeName).toBe('Harbour Road');
 
     // The catalogue, written on the north till, is the tenant's; each till counts its own store's stock.
     const product = uuidv7();
@@ -125,6 +128,7 @@ describe('a chain of two stores', () => {
     const afterMove = await north.sync();
     expect(afterMove.ok).toBe(true);
     expect(north.identity?.storeId).toBe(second!.id);
+    expect(north.identity?.storeName).toBe('Harbour Road');
     expect(north.syncLog(1)[0]?.repairs.map((repair) => repair.reason)).toContain('resync');
     // The tenant's rows, and Harbour Road's: its sale and its stock, none of the old store's synced rows.
     expect(ids(north, 'products')).toEqual([product]);

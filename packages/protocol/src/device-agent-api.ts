@@ -160,6 +160,10 @@ export const DeviceIdentityResponse = Type.Object({
   serverUrl: Type.Optional(Type.String()),
   /** The name given at pairing; null when the machine's name was used. */
   name: Type.Optional(Nullable(Type.String())),
+  /** The store the device belongs to (PROTOCOL.md §7); null from a server without stores. */
+  storeId: Type.Optional(Nullable(Type.String())),
+  /** That store's name, from the synced stores table; null when the schema has none or it is not pulled yet. */
+  storeName: Type.Optional(Nullable(Type.String())),
   /** The time between scheduled cycles. */
   intervalMs: Count,
 });

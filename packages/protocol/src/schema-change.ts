@@ -1,4 +1,10 @@
-import { checkValue, type ColumnSpec, type SyncSchema, type TableSpec } from './schema-model.js';
+import {
+  checkValue,
+  storeColumnOf,
+  type ColumnSpec,
+  type SyncSchema,
+  type TableSpec,
+} from './schema-model.js';
 
 /**
  * What changes between the schema a server last served and the one it is given (PROTOCOL.md §2 schema).
@@ -23,8 +29,11 @@ export interface SchemaChange {
  */
 export interface StoredRowRule {
   readonly table: string;
+  /** The column; for a unique rule over several columns, the rule's name (`store_id+day`). */
   readonly column: string;
   readonly rule: 'references' | 'unique' | 'values';
+  /** A unique rule over several columns (the table's `unique` lists): its columns, in the order declared. */
+  readonly columns?: readonly string[];
 }
 
 /** What {@link compareSchemas} found. */
@@ -88,6 +97,16 @@ function compareTables(
     changes.push(breaking(tableName, null, 'devices may no longer write the table (it became serverOnly)'));
   if (before.serverOnly === true && after.serverOnly !== true)
     changes.push(additive(tableName, null, 'devices may now write the table'));
+  const [wasScope, nowScope] = [scopeText(before), scopeText(after)];
+  if (wasScope !== nowScope)
+    changes.push(
+      breaking(
+        tableName,
+        null,
+        `its scope changed from ${wasScope} to ${nowScope} (devices hold rows they no longer receive, or lack rows they now receive)`,
+      ),
+    );
+  compareTableUniqueRules(tableName, before, after, changes, rules);
   for (const [columnName, was] of Object.entries(before.columns)) {
     const now = after.columns[columnName];
     if (now === undefined)
@@ -108,6 +127,37 @@ function compareTables(
           'a new required column without a default (give it a default, or make it optional)',
         ),
       );
+  }
+}
+
+/** A table's scope as a message names it. */
+function scopeText(table: TableSpec): string {
+  const storeColumn = storeColumnOf(table);
+  return storeColumn === null ? 'the whole tenant' : `per store (by ${storeColumn})`;
+}
+
+/**
+ * The table's unique rules over several columns, by their columns in order: a new one is additive if the
+ * stored rows meet it (as a new single-column rule is), a dropped one is additive.
+ */
+function compareTableUniqueRules(
+  table: string,
+  before: TableSpec,
+  after: TableSpec,
+  changes: SchemaChange[],
+  rules: StoredRowRule[],
+): void {
+  const was = new Set((before.unique ?? []).map((columns) => columns.join('+')));
+  const now = new Set((after.unique ?? []).map((columns) => columns.join('+')));
+  for (const columns of after.unique ?? []) {
+    const name = columns.join('+');
+    if (was.has(name)) continue;
+    changes.push(additive(table, null, `a new unique rule over (${columns.join(', ')})`));
+    rules.push({ table, column: name, rule: 'unique', columns });
+  }
+  for (const columns of before.unique ?? []) {
+    if (!now.has(columns.join('+')))
+      changes.push(additive(table, null, `its unique rule over (${columns.join(', ')}) was dropped`));
   }
 }
 

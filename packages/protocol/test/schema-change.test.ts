@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { compareSchemas, fitValue, parseSchema, sameSchemaContent, type SyncSchema } from '../src/index.js';
+import {
+  CHAIN_SCHEMA,
+  SHOP_SCHEMA,
+  compareSchemas,
+  fitValue,
+  parseSchema,
+  sameSchemaContent,
+  type SyncSchema,
+} from '../src/index.js';
 
 const V1: SyncSchema = parseSchema({
   version: 1,
@@ -122,6 +130,64 @@ describe('comparing two schemas', () => {
     ]);
   });
 
+  it("judges a table's scope and its unique rules over several columns", () => {
+    const chain = (edit: (tables: SyncSchema['tables']) => void, version = 1): SyncSchema => {
+      const copy = structuredClone({ ...CHAIN_SCHEMA, version });
+      edit(copy.tables);
+      return parseSchema(copy);
+    };
+    const before = chain((tables) => {
+      tables.sales = { ...tables.sales!, scope: 'tenant' };
+      delete tables.stock_levels!.unique;
+    });
+    const after = chain((tables) => {
+      tables.sale_items = { ...tables.sale_items!, scope: 'tenant' };
+      delete tables.daily_sales!.unique;
+      tables.sale_items.unique = [['sale_id', 'product_id']];
+    }, 2);
+    const comparison = compareSchemas(before, after);
+    expect(comparison.breaking.map((change) => [change.table, change.column, change.message])).toEqual([
+      [
+        'sales',
+        null,
+        'sales: its scope changed from the whole tenant to per store (by store_id) (devices hold rows they no longer receive, or lack rows they now receive)',
+      ],
+      [
+        'sale_items',
+        null,
+        'sale_items: its scope changed from per store (by store_id) to the whole tenant (devices hold rows they no longer receive, or lack rows they now receive)',
+      ],
+    ]);
+    expect(
+      comparison.changes.filter((change) => change.kind === 'additive').map((change) => change.message),
+    ).toEqual([
+      'sale_items: a new unique rule over (sale_id, product_id)',
+      'daily_sales: its unique rule over (store_id, day) was dropped',
+      'stock_levels: a new unique rule over (store_id, product_id)',
+    ]);
+    expect(comparison.storedRowRules).toEqual([
+      {
+        table: 'sale_items',
+        column: 'sale_id+product_id',
+        rule: 'unique',
+        columns: ['sale_id', 'product_id'],
+      },
+      {
+        table: 'stock_levels',
+        column: 'store_id+product_id',
+        rule: 'unique',
+        columns: ['store_id', 'product_id'],
+      },
+    ]);
+    // The same rules and scopes in another order of keys: nothing.
+    expect(
+      compareSchemas(
+        CHAIN_SCHEMA,
+        chain(() => undefined, 2),
+      ).changes,
+    ).toEqual([]);
+  });
+
   it('brings a value to a changed type where it has such a form', () => {
     expect(fitValue({ type: 'text' }, 12)).toEqual({ fits: true, value: '12' });
     expect(fitValue({ type: 'integer' }, ' 12 ')).toEqual({ fits: true, value: 12 });
@@ -131,5 +197,42 @@ describe('comparing two schemas', () => {
     expect(fitValue({ type: 'real' }, 2)).toEqual({ fits: true, value: 2 });
     expect(fitValue({ type: 'text', allowed: ['S'] }, 'M')).toEqual({ fits: false });
     expect(fitValue({ type: 'text', required: true }, null)).toEqual({ fits: true, value: null });
+  });
+});
+
+describe('the chain schema', () => {
+  it('is the shop schema with sales, items and daily totals per store, stock per store, and stores', () => {
+    expect(parseSchema(CHAIN_SCHEMA)).toBe(CHAIN_SCHEMA);
+    const shop = SHOP_SCHEMA.tables;
+    const chain = CHAIN_SCHEMA.tables;
+    expect(Object.keys(chain)).toEqual(['stores', ...Object.keys(shop), 'stock_levels']);
+    for (const table of ['categories', 'customers']) expect(chain[table]).toEqual(shop[table]);
+    const { stock: _stock, ...products } = shop.products!.columns;
+    expect(chain.products).toEqual({ columns: products });
+    const storeColumn = { type: 'text', required: true, references: 'stores' };
+    for (const table of ['sales', 'sale_items'])
+      expect(chain[table]).toEqual({
+        scope: { storeColumn: 'store_id' },
+        columns: { store_id: storeColumn, ...shop[table]!.columns },
+      });
+    expect(chain.daily_sales).toEqual({
+      serverOnly: true,
+      scope: { storeColumn: 'store_id' },
+      unique: [['store_id', 'day']],
+      columns: {
+        store_id: storeColumn,
+        day: { type: 'text', required: true, format: 'date' },
+        sales_count: { type: 'integer' },
+        total_cents: { type: 'integer' },
+      },
+    });
+    // The shop's own tables are left as they were.
+    expect(shop.daily_sales!.columns.day).toEqual({
+      type: 'text',
+      required: true,
+      unique: true,
+      format: 'date',
+    });
+    expect(shop.products!.columns.stock).toBeDefined();
   });
 });

@@ -165,7 +165,7 @@ async function judgeAndWrite(
   // Judge the push, then the rules that look across rows (foreign keys, unique values, what a delete leaves
   // to the rows that reference it) on its outcome; a change those rules reject may change what others see,
   // so judge again until nothing new is rejected.
-  const references = new DeletedRowReferences(tx, options.schema);
+  const references = new DeletedRowReferences(tx, options.schema, storeId ?? '');
   let judgement = judge(changes, candidates, stored, rejected, options);
   let toClear: readonly ReferenceToClear[];
   for (;;) {

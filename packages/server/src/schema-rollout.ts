@@ -5,6 +5,7 @@ import {
   fitValue,
   parseSchema,
   sameSchemaContent,
+  storeColumnOf,
   type CompiledSchema,
   type RowValues,
   type SchemaChange,
@@ -13,6 +14,7 @@ import {
   type SyncSchema,
   type TableSpec,
 } from '@tillsync/protocol';
+import { uniqueKeyOf } from './rows/unique-rules.js';
 import type { SchemaRolloutTransaction, ServedSchemaStore } from './storage/served-schema-store.js';
 
 /** What a start did with its schema, for its log line. */
@@ -42,7 +44,8 @@ export interface SchemaRolloutOptions {
  * - breaking changes: refused, unless `acceptBreaking`: then the stored rows are brought to the new columns
  *   (a removed column dropped, a value converted to a changed type where it has such a form) and every
  *   tenant's purged point moves past every cursor, so each device takes a fresh snapshot, keeping its
- *   unsent changes.
+ *   unsent changes; a table whose scope changed has its rows put in their new scopes (PROTOCOL.md §7), so
+ *   that snapshot holds exactly the device's rows.
  * It all happens in one write transaction: a refusal, or a crash, leaves the database as it was; of several
  * processes starting at once, one moves the database and the others find the schema served already.
  *
@@ -84,6 +87,7 @@ export async function serveSchema(
       );
     }
     if (breaking) await fitRowsToBreakingChanges(tx, previous, schema);
+    if (breaking) await rescopeTables(tx, previous, schema);
     await fillNewDefaults(tx, previous, schema);
     await dropUniqueValues(tx, previous, next);
     for (const rule of comparison.storedRowRules) await checkStoredRows(tx, schema, rule);
@@ -171,17 +175,53 @@ async function rewriteStoredRows(
   }
 }
 
-/** The noted values of a column that is no longer unique (or no longer there) go. */
+/** The noted values of a unique rule that is no longer there (or of a table that is no longer there) go. */
 async function dropUniqueValues(
   tx: SchemaRolloutTransaction,
   previous: SyncSchema,
   next: SyncSchema,
 ): Promise<void> {
   for (const [tableName, before] of Object.entries(previous.tables)) {
-    for (const [columnName, column] of Object.entries(before.columns)) {
-      if (column.unique === true && next.tables[tableName]?.columns[columnName]?.unique !== true)
-        await tx.replaceUniqueValues(tableName, columnName, []);
+    const after = next.tables[tableName];
+    const kept = new Set(after === undefined ? [] : uniqueRuleNames(after));
+    for (const name of uniqueRuleNames(before))
+      if (!kept.has(name)) await tx.replaceUniqueValues(tableName, name, []);
+  }
+}
+
+/** The names a table's unique rules are noted under: a unique column's name, a list's columns joined by `+`. */
+function uniqueRuleNames(table: TableSpec): string[] {
+  return [
+    ...Object.entries(table.columns)
+      .filter(([, column]) => column.unique === true)
+      .map(([name]) => name),
+    ...(table.unique ?? []).map((columns) => columns.join('+')),
+  ];
+}
+
+/**
+ * Puts the rows of each table whose scope changed in their new scopes. A row of a table that becomes per
+ * store must name its store: one that does not refuses the schema, naming it.
+ */
+async function rescopeTables(
+  tx: SchemaRolloutTransaction,
+  previous: SyncSchema,
+  schema: CompiledSchema,
+): Promise<void> {
+  for (const table of schema.tables) {
+    const before = previous.tables[table.name];
+    if (before === undefined || storeColumnOf(before) === table.storeColumn) continue;
+    const storeColumn = table.storeColumn;
+    if (storeColumn !== null) {
+      for (const row of await tx.liveRows(table.name)) {
+        if (typeof row.values[storeColumn] === 'string') continue;
+        const problem = `${table.name}.${storeColumn}: the table is now per store, but row ${row.id} (tenant ${row.tenantId}) names no store`;
+        throw new SchemaChangeError(`${problem}; give it its store first, then serve the new scope`, [
+          problem,
+        ]);
+      }
     }
+    await tx.rescopeRows(table.name, storeColumn);
   }
 }
 
@@ -194,6 +234,8 @@ async function checkStoredRows(
   schema: CompiledSchema,
   rule: StoredRowRule,
 ): Promise<void> {
+  if (rule.rule === 'unique')
+    return checkUniqueRule(tx, rule.table, rule.column, rule.columns ?? [rule.column]);
   const column = schema.table(rule.table)?.columnsByName.get(rule.column);
   if (column === undefined) return;
   const where = `${rule.table}.${rule.column}`;
@@ -225,22 +267,33 @@ async function checkStoredRows(
         );
       }
     }
-    return;
   }
+}
+
+/**
+ * Checks a new unique rule (named `name`, over `columns`) against every tenant's stored rows, refusing the
+ * schema naming two rows that break it, and notes the rows' keys so that pushes judge it from now on.
+ */
+async function checkUniqueRule(
+  tx: SchemaRolloutTransaction,
+  table: string,
+  name: string,
+  columns: readonly string[],
+): Promise<void> {
+  const rule = { name, columns };
+  const where = columns.length === 1 ? `${table}.${name}` : `${table} (${columns.join(', ')})`;
   const holders = new Map<string, string>();
   const entries: Array<{ tenantId: string; rowId: string; value: string }> = [];
-  for (const row of rows) {
-    const value = row.values[rule.column];
-    if (value === null || value === undefined) continue;
-    const json = JSON.stringify(value);
-    const holder = holders.get(`${row.tenantId}|${json}`);
+  for (const row of await tx.liveRows(table)) {
+    const key = uniqueKeyOf(rule, row.values);
+    if (key === null) continue;
+    const holder = holders.get(`${row.tenantId}|${key}`);
     if (holder !== undefined) {
-      refuse(
-        `the new unique rule does not hold for the stored rows: rows ${holder} and ${row.id} (tenant ${row.tenantId}) both hold ${json}`,
-      );
+      const problem = `${where}: the new unique rule does not hold for the stored rows: rows ${holder} and ${row.id} (tenant ${row.tenantId}) both hold ${key}`;
+      throw new SchemaChangeError(`${problem}; change that row first, then serve the new rule`, [problem]);
     }
-    holders.set(`${row.tenantId}|${json}`, row.id);
-    entries.push({ tenantId: row.tenantId, rowId: row.id, value: json });
+    holders.set(`${row.tenantId}|${key}`, row.id);
+    entries.push({ tenantId: row.tenantId, rowId: row.id, value: key });
   }
-  await tx.replaceUniqueValues(rule.table, rule.column, entries);
+  await tx.replaceUniqueValues(table, name, entries);
 }

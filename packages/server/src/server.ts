@@ -70,6 +70,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       now: config.now,
       openStore: (jobStoreOptions) => storage.createJobStore(jobStoreOptions),
       onJobEnded: (ended) => metrics.jobEnded(ended),
+      // A job's rows are news to the devices whose scope they are in, as a push's are.
+      onRowsWritten: (tenantId, scopes) => {
+        notices.publish({ tenantId, deviceId: null, scopes }).catch((error: unknown) => {
+          app.log.warn({ err: error }, 'could not publish a change notice');
+        });
+      },
       logger: {
         info: (fields, message) => app.log.info({ component: 'jobs', ...fields }, message),
         warn: (fields, message) => app.log.warn({ component: 'jobs', ...fields }, message),

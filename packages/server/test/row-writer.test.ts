@@ -64,12 +64,12 @@ class MemoryRows implements RowWriteTransaction {
     table: string,
     column: string,
     targets: readonly string[],
-  ): Promise<Array<{ id: string; target: string }>> {
-    const found: Array<{ id: string; target: string }> = [];
+  ): Promise<Array<{ id: string; target: string; scope: string }>> {
+    const found: Array<{ id: string; target: string; scope: string }> = [];
     for (const row of this.rows.values()) {
       const target = row.values?.[column];
       if (row.table === table && typeof target === 'string' && targets.includes(target))
-        found.push({ id: row.id, target });
+        found.push({ id: row.id, target, scope: row.scope });
     }
     return Promise.resolve(found);
   }

@@ -1,9 +1,20 @@
-import { DeviceList, SchemaChangeError, parseSchema, type SyncSchema } from '@tillsync/protocol';
+import {
+  CHAIN_SCHEMA,
+  CreatedStore,
+  DeviceList,
+  PairResponse,
+  PairingCodeResponse,
+  SchemaChangeError,
+  StoreList,
+  parseSchema,
+  type SyncSchema,
+} from '@tillsync/protocol';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
   expectError,
   expectOk,
   newId,
+  Replica,
   request,
   startTestServer,
   TestDevice,
@@ -60,6 +71,55 @@ export const BREAKING = changed(2, (tables) => {
   columns.price_cents = { type: 'text', required: true };
   delete columns.size;
 });
+
+/** The chain schema changed by `edit`, at `version`. */
+function chainAt(
+  version: number,
+  edit: (tables: SyncSchema['tables']) => void = () => undefined,
+): SyncSchema {
+  const copy = structuredClone({ ...CHAIN_SCHEMA, version });
+  edit(copy.tables);
+  return parseSchema(copy);
+}
+
+const CHAIN_TABLES = Object.keys(CHAIN_SCHEMA.tables);
+
+/** A second store of the server's tenant, and a till paired in each store. */
+async function twoStores(
+  server: TestServer,
+): Promise<{ storeA: string; storeB: string; a: TestDevice; b: TestDevice }> {
+  const owner = server.ownerToken;
+  const storeA = expectOk(await request(server.url, 'GET', '/api/stores', { token: owner }), StoreList)[0]!
+    .id;
+  const storeB = expectOk(
+    await request(server.url, 'POST', '/api/stores', { token: owner, json: { name: 'Harbour' } }),
+    CreatedStore,
+    201,
+  ).id;
+  const b = expectOk(
+    await request(server.url, 'POST', '/api/devices/pair', {
+      json: {
+        code: expectOk(
+          await request(server.url, 'POST', '/api/pairing-codes', {
+            token: owner,
+            json: { storeId: storeB },
+          }),
+          PairingCodeResponse,
+          201,
+        ).code,
+        name: 'till-b',
+      },
+    }),
+    PairResponse,
+    201,
+  );
+  return {
+    storeA,
+    storeB,
+    a: await server.pair('till-a'),
+    b: new TestDevice(server.url, b, 'till-b', server.clock.now),
+  };
+}
 
 /** The same device talking to the server of a later start (which listens on another port). */
 function onServer(device: TestDevice, server: TestServer): TestDevice {
@@ -338,6 +398,119 @@ export function schemaRolloutSuite(
           (await till.push([till.upsert('products', second, row('D', { stock: { delta: 0 } }))])).results[0]
             ?.status,
         ).toBe('applied');
+      });
+    });
+    it('judges a changed scope as breaking, and with the flag puts the rows in their new scopes', async () => {
+      // Version 1 keeps sales the whole tenant's; version 2 is the chain schema, sales per store.
+      const tenantSales = chainAt(1, (tables) => {
+        tables.sales = { ...tables.sales!, scope: 'tenant' };
+      });
+      const [saleA, saleB] = [newId(), newId()];
+      const sale = (device: TestDevice, id: string, storeId: string) =>
+        device.upsert('sales', id, {
+          store_id: storeId,
+          total_cents: 5,
+          created_at: '2026-12-06T10:00:00.000Z',
+        });
+      let chain = await run(tenantSales, async (server) => {
+        const stores = await twoStores(server);
+        await stores.a.push([sale(stores.a, saleA, stores.storeA)]);
+        await stores.b.push([sale(stores.b, saleB, stores.storeB)]);
+        const pulled = await stores.a.pullAll();
+        expect(pulled.changes.filter((change) => change.table === 'sales')).toHaveLength(2);
+        await stores.b.pullAll();
+        return stores;
+      });
+      expect(await refusal(chainAt(2))).toContain(
+        'sales: its scope changed from the whole tenant to per store (by store_id)',
+      );
+
+      await run(
+        chainAt(2),
+        async (server) => {
+          chain = { ...chain, a: onServer(chain.a, server), b: onServer(chain.b, server) };
+          for (const [device, storeId, mine, theirs] of [
+            [chain.a, chain.storeA, saleA, saleB],
+            [chain.b, chain.storeB, saleB, saleA],
+          ] as const) {
+            const stale = await device.request(
+              'GET',
+              `/api/sync/pull?since=${encodeURIComponent(device.cursor)}`,
+            );
+            expectError(stale, 410, 'RESYNC_REQUIRED');
+            const snapshot = await device.pullAll({ since: '', limit: 2 });
+            const replica = new Replica().apply(snapshot.changes);
+            expect(replica.get('sales', mine)?.values?.['store_id']).toBe(storeId);
+            expect(replica.get('sales', theirs)).toBeUndefined();
+            expect(snapshot.checksums).toEqual(replica.checksums(CHAIN_TABLES));
+          }
+          // A store's new sale goes to its own devices only, and a write of the other store's sale is refused.
+          const later = newId();
+          await chain.b.push([sale(chain.b, later, chain.storeB)]);
+          const salesOf = async (device: TestDevice): Promise<string[]> =>
+            (await device.pullAll()).changes
+              .filter((change) => change.table === 'sales')
+              .map((change) => change.id);
+          expect(await salesOf(chain.a)).toEqual([]);
+          expect(await salesOf(chain.b)).toEqual([later]);
+          const answer = await chain.a.push([chain.a.upsert('sales', saleB, { total_cents: 1 })]);
+          expect(answer.results[0]).toMatchObject({ status: 'rejected', error: { code: 'OUT_OF_SCOPE' } });
+        },
+        { acceptBreakingSchema: true },
+      );
+    });
+
+    it('judges a new unique rule over several columns on the stored rows, and drops a removed one', async () => {
+      const noRule = chainAt(1, (tables) => {
+        delete tables.stock_levels!.unique;
+      });
+      const [first, second] = [newId(), newId()];
+      const level = (device: TestDevice, id: string, storeId: string, product: string) =>
+        device.upsert('stock_levels', id, { store_id: storeId, product_id: product, quantity: 3 });
+      let till: TestDevice;
+      const { storeA, product } = await run(noRule, async (server) => {
+        const { a, storeA } = await twoStores(server);
+        const product = newId();
+        await a.push([a.upsert('products', product, { sku: 'A', name: 'Apple', price_cents: 1 })]);
+        const answer = await a.push([level(a, first, storeA, product), level(a, second, storeA, product)]);
+        expect(answer.results.map((result) => result.status)).toEqual(['applied', 'applied']);
+        till = a;
+        return { storeA, product };
+      });
+      const [holder, twin] = [first, second].sort();
+      expect(await refusal(chainAt(2))).toBe(
+        `stock_levels (store_id, product_id): the new unique rule does not hold for the stored rows: rows ${holder} and ${twin} (tenant ${till!.tenantId}) both hold ${JSON.stringify([storeA, product])}; change that row first, then serve the new rule`,
+      );
+      await run(noRule, async (server) => {
+        till = onServer(till, server);
+        expect((await till.push([till.delete('stock_levels', second)])).results[0]?.status).toBe('applied');
+      });
+      await run(chainAt(2), async (server) => {
+        till = onServer(till, server);
+        expect(server.server.schemaRollout).toMatchObject({
+          outcome: 'additive',
+          changes: [
+            expect.objectContaining({
+              message: 'stock_levels: a new unique rule over (store_id, product_id)',
+            }),
+          ],
+        });
+        // The stored keys were noted: the rule holds for pushes from now on.
+        const answer = await till.push([level(till, newId(), storeA, product)]);
+        expect(answer.results[0]).toMatchObject({ status: 'rejected', error: { code: 'UNIQUE_VIOLATION' } });
+      });
+      await run({ ...noRule, version: 3 }, async (server) => {
+        till = onServer(till, server);
+        expect(server.server.schemaRollout).toMatchObject({
+          outcome: 'additive',
+          changes: [
+            expect.objectContaining({
+              message: 'stock_levels: its unique rule over (store_id, product_id) was dropped',
+            }),
+          ],
+        });
+        const answer = await till.push([level(till, newId(), storeA, product)]);
+        expect(answer.results[0]?.status).toBe('applied');
       });
     });
   });

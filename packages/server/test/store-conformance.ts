@@ -595,8 +595,8 @@ export function describeSyncStoreConformance(name: string, open: () => Promise<O
           const found = await tx.findReferencingRows('products', 'category_id', [fruit, randomUUID()]);
           expect(found.sort((a, b) => a.id.localeCompare(b.id))).toEqual(
             [
-              { id: apple, target: fruit },
-              { id: pear, target: fruit },
+              { id: apple, target: fruit, scope: '' },
+              { id: pear, target: fruit, scope: '' },
             ].sort((a, b) => a.id.localeCompare(b.id)),
           );
           expect(await tx.findReferencingRows('categories', 'name', [])).toEqual([]);

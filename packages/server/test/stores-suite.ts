@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   CHAIN_SCHEMA,
   CompiledSchema,
+  ConflictList,
   CreatedStore,
   DeviceInfo,
   PairResponse,
@@ -11,6 +12,7 @@ import {
   type PushResult,
 } from '@tillsync/protocol';
 import { toRowWrite } from '../src/rows/row-writer.js';
+import { EventStream } from './event-stream.js';
 import { rowKey } from '../src/storage/sync-store.js';
 import {
   expectError,
@@ -164,6 +166,83 @@ export function storesSuite(engine: string, open: OpenServer): void {
       });
     });
 
+    it('names no row of another store in a rejection: a reference to one reads like one to a missing row', async () => {
+      const { storeA, storeB, a, b, product } = await chain(open);
+      const saleA = newId();
+      const itemA = newId();
+      await a.push([
+        sale(a, saleA, storeA),
+        a.upsert('sale_items', itemA, {
+          store_id: storeA,
+          sale_id: saleA,
+          product_id: product,
+          quantity: 1,
+          price_cents: 120,
+        }),
+      ]);
+      const item = (id: string, saleId: string): Change =>
+        b.upsert('sale_items', id, {
+          store_id: storeB,
+          sale_id: saleId,
+          product_id: product,
+          quantity: 1,
+          price_cents: 1,
+        });
+      const [toTheirs, toNothing] = [newId(), newId()];
+      const nowhere = newId();
+      const pointing = await b.push([item(toTheirs, saleA), item(toNothing, nowhere)]);
+      const messages = pointing.results.map((result) =>
+        result.status === 'rejected' ? `${result.error.code}: ${result.error.message}` : result.status,
+      );
+      expect(messages[0]).toBe(messages[1]?.replace(nowhere, saleA));
+      expect(messages[0]).toMatch(/^FK_VIOLATION: /);
+
+      // A delete of the catalogue's product that store A's sale item still needs: refused, naming no row of A.
+      const refused = await b.push([b.delete('products', product)]);
+      const result = refused.results[0];
+      expect(result).toMatchObject({ status: 'rejected', error: { code: 'FK_VIOLATION' } });
+      expect(JSON.stringify(refused)).not.toContain(itemA);
+      expect(JSON.stringify(refused)).not.toContain(saleA);
+      // Store A's own till is told which of its rows holds on to it.
+      const own = await a.push([a.delete('products', product)]);
+      expect(own.results[0]?.status === 'rejected' && own.results[0].error.message).toContain(itemA);
+    });
+
+    it("shows a till neither another store's conflicts nor anything of its rows through the schema or the owner's calls", async () => {
+      const { server, owner, storeA, a, b, pairIn } = await chain(open);
+      const a2 = await pairIn(storeA, 'till-a2');
+      const saleA = newId();
+      await a.push([sale(a, saleA, storeA)]);
+      // A second till of store A overrides the total without having seen it: a conflict on store A's sale.
+      server.clock.advance(1_000);
+      await a2.push([a2.upsert('sales', saleA, { total_cents: 999 })]);
+      const conflicts = expectOk(
+        await request(server.url, 'GET', '/api/conflicts', { token: owner }),
+        ConflictList,
+      );
+      expect(conflicts.map((conflict) => [conflict.table, conflict.id, conflict.column])).toEqual([
+        ['sales', saleA, 'total_cents'],
+      ]);
+
+      // The owner's calls are the owner's: a till of either store is refused, another tenant's owner sees none.
+      for (const device of [b, a]) {
+        for (const path of ['/api/conflicts', '/api/stores', '/api/devices', '/api/sync-jobs']) {
+          expectError(await device.request('GET', path), 403, 'FORBIDDEN');
+        }
+      }
+      const stranger = await server.otherTenantOwner();
+      expect(
+        expectOk(await request(server.url, 'GET', '/api/conflicts', { token: stranger.token }), ConflictList),
+      ).toEqual([]);
+
+      // The schema is the same for every till and carries no row: nothing of store A's sale.
+      const schema = await b.request('GET', '/api/sync/schema');
+      expect(schema.status).toBe(200);
+      expect(schema.body).toEqual(CHAIN_SCHEMA);
+      expect(JSON.stringify(schema.body)).not.toContain(saleA);
+      expect(JSON.stringify(schema.body)).not.toContain(storeA);
+    });
+
     it('judges unique rules over several columns like single ones: one stock level per store and product', async () => {
       const { storeA, storeB, a, b, product } = await chain(open);
       const level = (device: TestDevice, id: string, storeId: string): Change =>
@@ -307,6 +386,27 @@ export function storesSuite(engine: string, open: OpenServer): void {
           total_cents: 240 * count,
         });
       }
+    });
+
+    it("tells of a sync job's write only the devices of the store it wrote in", async () => {
+      const { server, storeA, a, b, pairIn } = await chain(open, { jobs: { pollIntervalMs: 20 } });
+      const a2 = await pairIn(storeA, 'till-a2');
+      const [streamA2, streamB] = await Promise.all([EventStream.open(a2), EventStream.open(b)]);
+      // Store A's sale, then the daily_sales row the job writes in store A's scope: A's other till hears both.
+      await a.push([sale(a, newId(), storeA)]);
+      await streamA2.waitFor(2);
+      expect(streamA2.notices).toHaveLength(2);
+      expect(streamA2.notices).toEqual(
+        expect.arrayContaining([
+          { tenantId: server.tenantId, deviceId: a.deviceId },
+          { tenantId: server.tenantId, deviceId: null },
+        ]),
+      );
+      // Store B hears the catalogue's change only, never store A's sale nor its daily total.
+      await a.push([a.upsert('categories', newId(), { name: 'Fruit' })]);
+      await streamB.waitFor(1);
+      await streamA2.waitFor(3);
+      expect(streamB.notices).toEqual([{ tenantId: server.tenantId, deviceId: a.deviceId }]);
     });
 
     it('never skips or leaks while one store pushes and another store pages', async () => {

@@ -80,6 +80,12 @@ export function CloudSyncPanel(props: {
         <dd>{identity?.serverUrl ?? 'Not paired'}</dd>
         <dt>This device</dt>
         <dd>{identity?.name ?? 'Unnamed'}</dd>
+        {identity?.storeName ? (
+          <>
+            <dt>Store</dt>
+            <dd>{identity.storeName}</dd>
+          </>
+        ) : null}
       </dl>
       {/* The last cycle's error, unless the answer to the person's own click just said it. */}
       {status.lastError && status.state !== 'synced' && shown?.kind !== 'error' && !ended && (

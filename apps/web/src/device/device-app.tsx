@@ -77,6 +77,11 @@ function PairedPage(props: { readonly status: DeviceStatus; readonly onPairAgain
         <div className="brand">
           <span className="brand-name">Tillsync</span>
           <span className="brand-device">{identity?.name ?? ''}</span>
+          {identity?.storeName ? (
+            <span className="brand-store" data-testid="store-name">
+              {identity.storeName}
+            </span>
+          ) : null}
         </div>
         <nav aria-label="Screens" className="app-nav">
           {SCREENS.map((entry) => (

@@ -53,8 +53,10 @@ export function DeviceStateProvider(props: { readonly children: ReactNode }): Re
     });
     events.addEventListener('cycle', (event: MessageEvent<string>) => {
       setLastCycle(JSON.parse(event.data) as SyncLogEntry);
-      // A cycle may have pulled rows, or confirmed or refused pending ones: the lists show both.
+      // A cycle may have pulled rows, or confirmed or refused pending ones: the lists show both. It may also
+      // have brought the device's store (its name, or another store after a move): the identity is read again.
       setDataVersion((version) => version + 1);
+      setIdentityVersion((version) => version + 1);
     });
     return () => events.close();
   }, []);

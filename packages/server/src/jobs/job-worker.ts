@@ -1,6 +1,8 @@
 import { CompiledSchema, SHOP_SCHEMA, type SyncSchema } from '@tillsync/protocol';
 import type { JobLogger } from '@tillsync/jobs';
 import { openServerStorage, type ServerStorage } from '../server-storage.js';
+import type { ChangeNotices } from '../notices/change-notices.js';
+import { openChangeNotices } from '../notices/open-change-notices.js';
 import type { StorageLocation } from '../storage/storage.js';
 import { resolveJobsConfig, ServerJobs, type ServerJobsOptions } from './server-jobs.js';
 
@@ -34,25 +36,44 @@ export interface RunningJobWorker {
 export async function startJobWorker(options: JobWorkerOptions): Promise<RunningJobWorker> {
   const now = options.now ?? Date.now;
   const storage = await openServerStorage(options.location, { now });
+  const config = resolveJobsConfig({ ...options, run: true });
   let jobs: ServerJobs;
+  let notices: ChangeNotices | undefined;
   try {
+    // The rows its jobs write are news to the servers' devices: told through Redis or PostgreSQL, as the
+    // servers tell each other (a worker on a SQLite file tells no one: its server's devices pull on time).
+    notices = await openChangeNotices({
+      databaseUrl: 'databaseUrl' in options.location ? options.location.databaseUrl : null,
+      redisUrl: config.redisUrl,
+      redisPrefix: config.bullmqPrefix,
+      onError: (error) => options.logger?.warn({ err: error }, 'change notices'),
+    });
+    const told = notices;
     jobs = new ServerJobs({
-      config: resolveJobsConfig({ ...options, run: true }),
+      config,
       schema: new CompiledSchema(options.schema ?? SHOP_SCHEMA),
       now,
       openStore: (storeOptions) => storage.createJobStore(storeOptions),
+      onRowsWritten: (tenantId, scopes) => {
+        told.publish({ tenantId, deviceId: null, scopes }).catch((error: unknown) => {
+          options.logger?.warn({ err: error }, 'could not publish a change notice');
+        });
+      },
       ...(options.logger ? { logger: options.logger } : {}),
     });
     await jobs.start();
   } catch (error) {
+    await notices?.close();
     await storage.close();
     throw error;
   }
+  const opened = notices;
   return {
     jobs,
     storage,
     async stop() {
       await jobs.stop();
+      await opened.close();
       await storage.close();
     },
   };

@@ -114,6 +114,8 @@ export interface ServerJobsInput {
   readonly logger?: JobLogger;
   /** Told of every job this process runs to an end (the server's metrics). */
   readonly onJobEnded?: (ended: EndedJob) => void;
+  /** Told of the scopes each committed job transaction wrote synced rows in (the live notices). */
+  readonly onRowsWritten?: (tenantId: string, scopes: readonly string[]) => void;
 }
 
 /**
@@ -139,7 +141,12 @@ export class ServerJobs {
     this.#logger = logger;
     this.#now = input.now;
     this.types = jobTypesFor(input.schema, config);
-    this.store = input.openStore({ schema: input.schema, types: this.types, now: input.now });
+    this.store = input.openStore({
+      schema: input.schema,
+      types: this.types,
+      now: input.now,
+      ...(input.onRowsWritten ? { onRowsWritten: input.onRowsWritten } : {}),
+    });
     const executor = config.run
       ? new JobExecutor({
           store: this.store,

@@ -50,6 +50,11 @@ export interface SqlJobStoreOptions {
    * issue the same stamp. @defaultValue `server-` and 6 random hex digits
    */
   readonly nodeId?: string;
+  /**
+   * Told, after a job's transaction that wrote synced rows committed, of the scopes the rows were written in
+   * or left (PROTOCOL.md §7: '' for the tenant's rows, else store ids): the server's live notices.
+   */
+  readonly onRowsWritten?: (tenantId: string, scopes: readonly string[]) => void;
 }
 
 /**
@@ -61,7 +66,10 @@ export interface SqlJobStoreOptions {
  */
 export class SqlJobStore implements JobStore {
   readonly #engine: SqlEngine;
-  readonly #options: Required<Omit<SqlJobStoreOptions, 'types'>> & { readonly types: JobTypeRegistry | null };
+  readonly #options: Required<Omit<SqlJobStoreOptions, 'types' | 'onRowsWritten'>> & {
+    readonly types: JobTypeRegistry | null;
+    readonly onRowsWritten: ((tenantId: string, scopes: readonly string[]) => void) | null;
+  };
   readonly #clock: HybridClock;
   readonly #groupCommit: GroupCommit;
   readonly #settingsReads = new Map<string, Promise<Map<string, SettingsOverrides>>>();
@@ -92,6 +100,7 @@ export class SqlJobStore implements JobStore {
     this.#options = Object.freeze({
       schema: options.schema,
       types: options.types ?? null,
+      onRowsWritten: options.onRowsWritten ?? null,
       now,
       nodeId: options.nodeId ?? `server-${Math.random().toString(16).slice(2, 8).padEnd(6, '0')}`,
     });
@@ -210,6 +219,7 @@ export class SqlJobStore implements JobStore {
       groupCommit: this.#groupCommit,
       jobInserts: this.#jobInserts,
       settingsReads: this.#settingsReads,
+      onRowsWritten: this.#options.onRowsWritten,
     });
   }
 

@@ -16,6 +16,8 @@ export interface TargetWriterContext {
   readonly clock: HybridClock;
   readonly now: () => number;
   readonly types: JobTypeRegistry | null;
+  /** Where the scopes of the rows it writes (and of the states they replace) are gathered. */
+  readonly writtenScopes?: Set<string>;
 }
 
 /**
@@ -83,6 +85,8 @@ export async function writeTarget(
     previous: stored,
   });
   await rows.writeRows([rowWrite]);
+  context.writtenScopes?.add(rowWrite.scope);
+  if (stored) context.writtenScopes?.add(stored.scope);
   await afterRowsWritten(
     rows,
     {

@@ -26,6 +26,7 @@ interface Referrer {
   readonly table: SchemaTable;
   readonly column: SchemaColumn;
   readonly id: string;
+  readonly scope: string;
 }
 
 /**
@@ -33,6 +34,8 @@ interface Referrer {
  * through a required reference is rejected, naming one such row, unless the same write deletes those rows
  * too (or points them elsewhere); references through optional ones are cleared by the server. The stored
  * rows that reference a deleted row are read once and kept, so a write judged again reads nothing twice.
+ * A device's write gives its store as `writerScope`: a referencing row of another store is not named, so the
+ * device learns nothing of that store's rows (PROTOCOL.md §7).
  */
 export class DeletedRowReferences {
   readonly #tx: Pick<RowWriteTransaction, 'findReferencingRows'>;
@@ -40,9 +43,15 @@ export class DeletedRowReferences {
   readonly #referencing: ReadonlyMap<string, ReadonlyArray<{ table: SchemaTable; column: SchemaColumn }>>;
   /** By the deleted row's key: the stored rows that referenced it. */
   readonly #read = new Map<string, Referrer[]>();
+  readonly #writerScope: string | undefined;
 
-  constructor(tx: Pick<RowWriteTransaction, 'findReferencingRows'>, schema: CompiledSchema) {
+  constructor(
+    tx: Pick<RowWriteTransaction, 'findReferencingRows'>,
+    schema: CompiledSchema,
+    writerScope?: string,
+  ) {
     this.#tx = tx;
+    this.#writerScope = writerScope;
     const referencing = new Map<string, Array<{ table: SchemaTable; column: SchemaColumn }>>();
     for (const table of schema.tables)
       for (const column of table.references) {
@@ -73,7 +82,9 @@ export class DeletedRowReferences {
         if (referrer.column.required === true) {
           problems.set(deleted.index, {
             code: 'FK_VIOLATION',
-            message: `${deleted.table.name} ${deleted.id} is still referenced: ${referrer.table.name} ${referrer.id} points at it through ${referrer.table.name}.${referrer.column.name}; delete that row first, or in the same push`,
+            message: this.#seen(referrer)
+              ? `${deleted.table.name} ${deleted.id} is still referenced: ${referrer.table.name} ${referrer.id} points at it through ${referrer.table.name}.${referrer.column.name}; delete that row first, or in the same push`
+              : `${deleted.table.name} ${deleted.id} is still referenced by a row this device does not receive (another store's); it cannot be deleted while that row points at it`,
           });
           break;
         }
@@ -89,6 +100,11 @@ export class DeletedRowReferences {
     return { problems, toClear };
   }
 
+  /** Whether the writer receives the referencing row: it is the tenant's, or of the writer's store. */
+  #seen(referrer: Referrer): boolean {
+    return this.#writerScope === undefined || referrer.scope === '' || referrer.scope === this.#writerScope;
+  }
+
   async #readReferrers(deletes: readonly AppliedUpsert[]): Promise<void> {
     const unread = new Map<string, AppliedUpsert[]>();
     for (const deleted of deletes) {
@@ -101,7 +117,8 @@ export class DeletedRowReferences {
       for (const { table, column } of this.#referencing.get(parent) ?? []) {
         for (const found of await this.#tx.findReferencingRows(table.name, column.name, [...byId.keys()])) {
           const deletedKey = byId.get(found.target);
-          if (deletedKey !== undefined) this.#read.get(deletedKey)?.push({ table, column, id: found.id });
+          if (deletedKey !== undefined)
+            this.#read.get(deletedKey)?.push({ table, column, id: found.id, scope: found.scope });
         }
       }
     }

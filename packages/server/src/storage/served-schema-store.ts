@@ -38,6 +38,12 @@ export interface SchemaRolloutTransaction {
     column: string,
     entries: ReadonlyArray<{ readonly tenantId: string; readonly rowId: string; readonly value: string }>,
   ): Promise<void>;
+  /**
+   * Puts every row of `table`, in every tenant, in the scope its new rule gives it (PROTOCOL.md §7): the store
+   * its `storeColumn` names, or '' (the whole tenant's) when `storeColumn` is null; a tombstone stays where
+   * it is, or goes to '' for a table of the whole tenant. The table's checksums are counted again per scope.
+   */
+  rescopeRows(table: string, storeColumn: string | null): Promise<void>;
   /** Makes every cursor of every tenant older than its purged point: each device's next pull gets 410. */
   resyncEveryDevice(): Promise<void>;
   save(version: number, schemaJson: string, servedAt: string): Promise<void>;

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { RowValues } from '@tillsync/protocol';
+import { addToChecksum, checksumTerm, formatChecksum, type RowValues } from '@tillsync/protocol';
 import type { Database } from './database.js';
 import type { SqlEngine } from './sql-engine.js';
 import { chunks } from './sql-values.js';
@@ -100,6 +100,51 @@ class SqlSchemaRollout implements SchemaRolloutTransaction {
             col: column,
             value: entry.value,
             row_id: entry.rowId,
+          })),
+        )
+        .execute();
+    }
+  }
+
+  async rescopeRows(table: string, storeColumn: string | null): Promise<void> {
+    const rows = await this.#trx
+      .selectFrom('sync_rows')
+      .select(['tenant_id', 'id', 'data', 'deleted', 'updated_at', 'scope'])
+      .where('tbl', '=', table)
+      .execute();
+    const sums = new Map<string, { tenantId: string; scope: string; count: number; sum: bigint }>();
+    for (const row of rows) {
+      const values =
+        Number(row.deleted) === 0 && row.data !== null ? (JSON.parse(row.data) as RowValues) : null;
+      const store = storeColumn === null ? '' : values === null ? row.scope : values[storeColumn];
+      const scope = typeof store === 'string' ? store : '';
+      if (scope !== row.scope) {
+        await this.#trx
+          .updateTable('sync_rows')
+          .set({ scope })
+          .where('tenant_id', '=', row.tenant_id)
+          .where('tbl', '=', table)
+          .where('id', '=', row.id)
+          .execute();
+      }
+      if (values === null) continue;
+      const key = `${row.tenant_id}\u0000${scope}`;
+      const total = sums.get(key) ?? { tenantId: row.tenant_id, scope, count: 0, sum: 0n };
+      total.count += 1;
+      total.sum = addToChecksum(total.sum, checksumTerm(row.id, row.updated_at));
+      sums.set(key, total);
+    }
+    await this.#trx.deleteFrom('sync_checksums').where('tbl', '=', table).execute();
+    for (const chunk of chunks([...sums.values()], CHUNK)) {
+      await this.#trx
+        .insertInto('sync_checksums')
+        .values(
+          chunk.map((total) => ({
+            tenant_id: total.tenantId,
+            scope: total.scope,
+            tbl: table,
+            row_count: total.count,
+            sum: formatChecksum(total.sum),
           })),
         )
         .execute();

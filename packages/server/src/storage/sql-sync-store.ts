@@ -325,14 +325,14 @@ export class SqlPushTransaction implements PushTransaction {
     table: string,
     column: string,
     targets: readonly string[],
-  ): Promise<Array<{ id: string; target: string }>> {
-    const found: Array<{ id: string; target: string }> = [];
+  ): Promise<Array<{ id: string; target: string; scope: string }>> {
+    const found: Array<{ id: string; target: string; scope: string }> = [];
     const field = dialectOf(this.#trx).jsonField(column, true);
     for (const chunk of chunks([...new Set(targets)])) {
       // No index holds references: the tenant's rows of the one table are read by the key's prefix and their
       // JSON looked at. Only a push that deletes a referenced table's rows pays for it, once per table.
-      const { rows } = await sql<{ id: string; target: string }>`
-        select id, ${field} as target from sync_rows
+      const { rows } = await sql<{ id: string; target: string; scope: string }>`
+        select id, ${field} as target, scope from sync_rows
         where tenant_id = ${this.#tenantId} and tbl = ${table} and deleted = 0
           and ${field} in (${sql.join(chunk)})`.execute(this.#trx);
       found.push(...rows);

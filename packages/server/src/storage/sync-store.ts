@@ -112,14 +112,14 @@ export interface RowWriteTransaction {
     keys: ReadonlyArray<{ readonly table: string; readonly id: string }>,
   ): Promise<Map<string, StoredRow>>;
   /**
-   * The live rows of `table` whose `column` holds one of `targets` (ids of rows it references): each row's id
-   * and the target it holds.
+   * The live rows of `table` whose `column` holds one of `targets` (ids of rows it references): each row's id,
+   * the target it holds, and its scope (as {@link RowWrite.scope}).
    */
   findReferencingRows(
     table: string,
     column: string,
     targets: readonly string[],
-  ): Promise<Array<{ readonly id: string; readonly target: string }>>;
+  ): Promise<Array<{ readonly id: string; readonly target: string; readonly scope: string }>>;
   /** Which live rows hold these keys under a unique rule (named as in {@link RowWrite.uniqueValues}): key → row id. */
   findUniqueHolders(table: string, column: string, values: readonly string[]): Promise<Map<string, string>>;
   /** Stores new states, in order: each gets the tenant's next sequence number. */

@@ -26,11 +26,15 @@ export interface JobWriteContext {
   readonly types: JobTypeRegistry | null;
   readonly now: () => number;
   readonly clock: HybridClock;
+  /** Told of the scopes a committed job transaction wrote synced rows in (see `SqlJobStoreOptions`). */
+  readonly onRowsWritten: ((tenantId: string, scopes: readonly string[]) => void) | null;
 }
 
 /** A {@link JobTransaction} inside one write transaction of the engine. */
 export class SqlJobTransaction implements JobTransaction {
   readonly rows: RowReader;
+  /** The scopes its target writes wrote rows in or moved rows out of, for the notice once it commits. */
+  readonly writtenScopes = new Set<string>();
   readonly #trx: Kysely<JobsDatabase>;
   readonly #engine: SqlEngine;
   readonly #tenantId: string;
@@ -67,6 +71,7 @@ export class SqlJobTransaction implements JobTransaction {
         clock: this.#context.clock,
         now: this.#context.now,
         types: this.#context.types,
+        writtenScopes: this.writtenScopes,
       },
       write,
     );

@@ -140,9 +140,14 @@ export class SqlTenantJobStore implements TenantJobStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  transaction<T>(work: (tx: JobTransaction) => Promise<T>): Promise<T> {
-    return this.#context.groupCommit.run((trx) =>
-      work(new SqlJobTransaction(trx.withTables<JobTables>(), this.#engine, this.tenantId, this.#context)),
-    );
+  async transaction<T>(work: (tx: JobTransaction) => Promise<T>): Promise<T> {
+    let tx: SqlJobTransaction | undefined;
+    const result = await this.#context.groupCommit.run((trx) => {
+      tx = new SqlJobTransaction(trx.withTables<JobTables>(), this.#engine, this.tenantId, this.#context);
+      return work(tx);
+    });
+    // Committed: the devices whose scope the job's rows are in are told (PROTOCOL.md §7), no one else.
+    if (tx && tx.writtenScopes.size > 0) this.#context.onRowsWritten?.(this.tenantId, [...tx.writtenScopes]);
+    return result;
   }
 }
