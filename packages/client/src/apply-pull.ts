@@ -7,6 +7,7 @@ import type {
   StoredChange,
 } from '@tillsync/protocol';
 import { hasColumn } from './capture/column-mask.js';
+import { quoteIdentifier } from './capture/triggers.js';
 import type { ConflictLog } from './conflicts.js';
 import { noteSeenStatement } from './cycle/seen-rows.js';
 import type { LocalClock } from './local-clock.js';
@@ -175,9 +176,14 @@ export class PullApplier {
     const local = pending.op === 'upsert' ? tables.read(table, change.id) : null;
     const later = change.updatedAt > pending.stamp;
     if (!serverValues) {
-      if (pending.op === 'upsert' && !later && bringsBack(table, pending)) {
-        // Deleted on the server before this device's later write of every required column: the push
-        // recreates the row, with its counters as starting values.
+      if (
+        pending.op === 'upsert' &&
+        !later &&
+        (bringsBack(table, pending) || this.#required(table, change.id))
+      ) {
+        // Deleted on the server before this device's later write of every required column, or of a row
+        // that rows of this device need (a product sold here meanwhile, whose sale item the server would
+        // refuse for good): the push recreates the row whole, with its counters as starting values.
         if (table.counterColumns.length > 0) outbox.setBase(table.name, change.id, null);
         return [];
       }
@@ -221,6 +227,21 @@ export class PullApplier {
     if (!pendingColumns && !unsent) outbox.remove(table.name, change.id);
     else if (table.counterColumns.length > 0) outbox.setBase(table.name, change.id, base);
     return [];
+  }
+
+  /**
+   * Whether a row of this device names row `id` of `table` through a required reference: one the server
+   * would refuse while the row is deleted (it would have refused the delete, had that row reached it first).
+   */
+  #required(table: SchemaTable, id: string): boolean {
+    const { schema, store } = this.#parts;
+    for (const child of schema.tables)
+      for (const column of child.references) {
+        if (column.references !== table.name || column.required !== true) continue;
+        const sql = `SELECT 1 FROM ${quoteIdentifier(child.name)} WHERE ${quoteIdentifier(column.name)} = ? LIMIT 1`;
+        if (store.statement(sql).get(id) !== undefined) return true;
+      }
+    return false;
   }
 
   /**

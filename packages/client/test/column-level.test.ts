@@ -338,6 +338,39 @@ describe("a push's answer with the row as stored (the device alone)", () => {
     ]);
   });
 
+  it('recreates a product the server deleted before this device sold it: its sale item needs it', () => {
+    // The back office deletes a product while till B, offline, sells it. The server would have refused
+    // the delete had the sale reached it first; B brings the product back whole, so the sale item stands.
+    const { device, id } = deviceWithSyncedProduct();
+    const cycleStore = new SqliteCycleStore({ store: device.store, clock: device.clock });
+    cycleStore.useSchema(SHOP_SCHEMA);
+    const sale = uuidv7();
+    device.store.db
+      .prepare("INSERT INTO sales (id, total_cents, created_at) VALUES (?, 100, '2026-06-02T00:00:00.000Z')")
+      .run(sale);
+    device.store.db
+      .prepare(
+        'INSERT INTO sale_items (id, sale_id, product_id, quantity, price_cents) VALUES (?, ?, ?, 1, 100)',
+      )
+      .run(uuidv7(), sale, id);
+    device.store.db.prepare('UPDATE products SET stock = stock - 1 WHERE id = ?').run(id);
+    cycleStore.applyPage(
+      [{ table: 'products', id, op: 'delete', updatedAt: '2026-06-01T00:00:00.000Z-0000-other' }],
+      {},
+    );
+    const push = cycleStore.storeNextPush({
+      sent: new Set(),
+      maxChanges: 10,
+      createdAt: new Date().toISOString(),
+      columnLevel: true,
+      encode: (changes) => ({ pushId: uuidv7(), body: JSON.stringify({ changes }) }),
+    });
+    const changes = (JSON.parse(push?.body ?? '{}') as { changes: Change[] }).changes;
+    const recreated = changes.find((change) => change.table === 'products');
+    expect(recreated).not.toHaveProperty('base');
+    expect(recreated?.values).toMatchObject({ sku: 'A-1', name: 'Apple', price_cents: 100, stock: 9 });
+  });
+
   it('rejected: the columns it carried are pending again', () => {
     const { device, cycleStore, id, push } = pushedEdit();
     cycleStore.confirmPush(push, {
