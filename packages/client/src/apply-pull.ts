@@ -7,6 +7,7 @@ import type {
   StoredChange,
 } from '@tillsync/protocol';
 import { hasColumn } from './capture/column-mask.js';
+import { quoteIdentifier } from './capture/triggers.js';
 import type { ConflictLog } from './conflicts.js';
 import { noteSeenStatement } from './cycle/seen-rows.js';
 import type { LocalClock } from './local-clock.js';
@@ -62,7 +63,8 @@ export interface ApplyPageOutcome {
  * confirmed is merged per column (PROTOCOL.md §5): the columns its pending writes set keep the device's
  * values (the device pushes them next, and the server's answer says if one lost), the others take the
  * server's, and a counter is the server's value plus the delta not yet sent. A delete meets a write by
- * stamp: the later one wins, and a pending write or delete of this device that loses is a lost edit.
+ * stamp: the later one wins (a later write only if it sets every required column, as on the server), and a
+ * pending write or delete of this device that loses is a lost edit.
  *
  * Writes happen with capture off, and foreign keys are never checked: a child may come before its parent.
  */
@@ -174,13 +176,20 @@ export class PullApplier {
     const local = pending.op === 'upsert' ? tables.read(table, change.id) : null;
     const later = change.updatedAt > pending.stamp;
     if (!serverValues) {
-      if (pending.op === 'upsert' && !later) {
-        // Deleted on the server before this device's later write: the push recreates the row, with its
-        // counters as starting values.
+      if (
+        pending.op === 'upsert' &&
+        !later &&
+        (bringsBack(table, pending) || this.#required(table, change.id))
+      ) {
+        // Deleted on the server before this device's later write of every required column, or of a row
+        // that rows of this device need (a product sold here meanwhile, whose sale item the server would
+        // refuse for good): the push recreates the row whole, with its counters as starting values.
         if (table.counterColumns.length > 0) outbox.setBase(table.name, change.id, null);
         return [];
       }
-      // Deleted on both sides, or deleted after this device's write: the delete wins.
+      // Deleted on both sides, deleted after this device's write, or before a write of only some of its
+      // required columns: the delete wins, as it does on the server whichever reaches it first (PROTOCOL.md
+      // §5: a later write brings a deleted row back only if it carries every required column).
       tables.remove(table, change.id);
       outbox.remove(table.name, change.id);
       if (pending.op === 'delete') return [];
@@ -218,6 +227,21 @@ export class PullApplier {
     if (!pendingColumns && !unsent) outbox.remove(table.name, change.id);
     else if (table.counterColumns.length > 0) outbox.setBase(table.name, change.id, base);
     return [];
+  }
+
+  /**
+   * Whether a row of this device names row `id` of `table` through a required reference: one the server
+   * would refuse while the row is deleted (it would have refused the delete, had that row reached it first).
+   */
+  #required(table: SchemaTable, id: string): boolean {
+    const { schema, store } = this.#parts;
+    for (const child of schema.tables)
+      for (const column of child.references) {
+        if (column.references !== table.name || column.required !== true) continue;
+        const sql = `SELECT 1 FROM ${quoteIdentifier(child.name)} WHERE ${quoteIdentifier(column.name)} = ? LIMIT 1`;
+        if (store.statement(sql).get(id) !== undefined) return true;
+      }
+    return false;
   }
 
   /**
@@ -322,6 +346,20 @@ class CleanRows {
     }
     this.#byTable.clear();
   }
+}
+
+/**
+ * Whether the pending writes of a row set every required column that has no default: a write that could
+ * bring the row back over an earlier delete. Only such a write does on the server (a partial one is `stale`
+ * there, and an earlier delete that meets it later wins over it), so the device recreates the row only then.
+ */
+function bringsBack(table: SchemaTable, pending: PendingRow): boolean {
+  const columns = pending.columns;
+  if (columns === null) return true;
+  return table.columns.every(
+    (column, index) =>
+      column.required !== true || (column.default ?? null) !== null || hasColumn(columns, index),
+  );
 }
 
 function toNumber(value: unknown): number {

@@ -254,15 +254,20 @@ export class Outbox {
           afterId = row.id;
           const key = sentKey(table.name, row.id);
           if (sent.has(key) || changes.length >= max) continue;
-          const built = buildChange(table, row, nodeId, options.columnLevel);
+          let built = buildChange(table, row, nodeId, options.columnLevel);
+          // Deleted locally and never on the server: there is nothing to tell it, unless rows here still
+          // name it. Then the server hears of the delete as of any other, so it clears their optional
+          // references (PROTOCOL.md §2 push) instead of refusing them for naming a row it never had.
+          if (built === null && this.#stillNamed(schema, table.name, row.id))
+            built = deleteChange(table, row, nodeId, {});
           if (built === null) {
-            // Deleted locally and never on the server: there is nothing to tell it.
             this.remove(table.name, row.id);
             continue;
           }
           sent.add(key);
           changes.push(built.change);
           covers.push(built.cover);
+          if (built.change.op === 'upsert') this.#tellDeletedParents(table, built.change.values ?? {});
         }
         if (rows.length < room) break;
       }
@@ -287,6 +292,40 @@ export class Outbox {
       LEFT JOIN ${t} AS t ON t.id = p.id
       WHERE p.tbl = ? AND p.op = 'upsert' AND p.in_push = 0 AND p.id > ? ORDER BY p.id LIMIT ?`;
     return this.#store.statement(sql).all(table.name, afterId, limit) as OutboxRead[];
+  }
+
+  /**
+   * For each optional reference of an upsert to a row this device neither has nor knows on the server: a row
+   * made here and deleted before it was pushed (the capture forgot its insert). Its delete is made pending,
+   * so the server hears of it and clears the reference, as it clears one to a row deleted elsewhere.
+   */
+  #tellDeletedParents(table: SchemaTable, values: Readonly<Record<string, unknown>>): void {
+    for (const column of table.references) {
+      const target = values[column.name];
+      const parent = column.references;
+      if (column.required === true || parent === undefined || typeof target !== 'string') continue;
+      const known = this.#store
+        .statement(
+          `SELECT 1 FROM ${quoteIdentifier(parent)} WHERE id = ? UNION ALL SELECT 1 FROM _sync_rows WHERE tbl = ? AND id = ? LIMIT 1`,
+        )
+        .get(target, parent, target);
+      if (known === undefined) this.addDelete(parent, target);
+    }
+  }
+
+  /** Whether a row of this device names row `id` of `table` through a reference. */
+  #stillNamed(schema: CompiledSchema, table: string, id: string): boolean {
+    for (const child of schema.tables)
+      for (const column of child.references) {
+        if (column.references !== table) continue;
+        const found = this.#store
+          .statement(
+            `SELECT 1 FROM ${quoteIdentifier(child.name)} WHERE ${quoteIdentifier(column.name)} = ? LIMIT 1`,
+          )
+          .get(id);
+        if (found !== undefined) return true;
+      }
+    return false;
   }
 
   #deletes(table: SchemaTable, afterId: string, limit: number): OutboxRead[] {
@@ -334,6 +373,20 @@ interface OutboxRead {
   readonly [column: `c${number}`]: string | number | null;
 }
 
+/** The delete of a pending row, with its `base` if the server had the row. */
+function deleteChange(
+  table: SchemaTable,
+  row: OutboxRead,
+  nodeId: string,
+  base: { readonly base?: string },
+): { change: Change; cover: PushCover } {
+  const stamp = formatStamp({ ms: row.ms, counter: row.counter, nodeId });
+  return {
+    change: { table: table.name, id: row.id, op: 'delete', updatedAt: stamp, ...base },
+    cover: { table: table.name, id: row.id, op: 'delete', stamp, revision: row.revision },
+  };
+}
+
 function buildChange(
   table: SchemaTable,
   row: OutboxRead,
@@ -345,10 +398,7 @@ function buildChange(
   const base = onServer && row.base_stamp !== null ? { base: row.base_stamp } : {};
   if (row.op === 'delete' || row.present === null) {
     if (!onServer) return null;
-    return {
-      change: { table: table.name, id: row.id, op: 'delete', updatedAt: stamp, ...base },
-      cover: { table: table.name, id: row.id, op: 'delete', stamp, revision: row.revision },
-    };
+    return deleteChange(table, row, nodeId, base);
   }
   const counterBase = row.base === null ? null : (JSON.parse(row.base) as CounterBase);
   const setColumns = onServer ? columnsOfMask(table, row.cols).map((column) => column.name) : null;

@@ -296,11 +296,15 @@ describe("a push's answer with the row as stored (the device alone)", () => {
     ).toEqual(['name', 'price_cents']);
   });
 
-  it('recreates a row the server deleted before this device wrote it: the whole row, without a base', () => {
+  it('recreates a row the server deleted before this device set every required column of it: the whole row, without a base', () => {
     const { device, id } = deviceWithSyncedProduct();
     const cycleStore = new SqliteCycleStore({ store: device.store, clock: device.clock });
     cycleStore.useSchema(SHOP_SCHEMA);
-    device.store.db.prepare("UPDATE products SET name = 'Green apple' WHERE id = ?").run(id);
+    device.store.db
+      .prepare(
+        "UPDATE products SET sku = 'A-2', name = 'Green apple', price_cents = 90, stock = 12 WHERE id = ?",
+      )
+      .run(id);
     cycleStore.applyPage(
       [{ table: 'products', id, op: 'delete', updatedAt: '2026-06-01T00:00:00.000Z-0000-other' }],
       {},
@@ -314,7 +318,57 @@ describe("a push's answer with the row as stored (the device alone)", () => {
     });
     const [change] = (JSON.parse(push?.body ?? '{}') as { changes: Change[] }).changes;
     expect(change).not.toHaveProperty('base');
-    expect(change?.values).toMatchObject({ sku: 'A-1', name: 'Green apple', price_cents: 100, stock: 10 });
+    expect(change?.values).toMatchObject({ sku: 'A-2', name: 'Green apple', price_cents: 90, stock: 12 });
+  });
+
+  it('lets an earlier delete from the server win over a later edit of only some columns, as the server does', () => {
+    // Till B renames a product the back office deleted a moment before. On the server the delete wins over
+    // the rename whichever arrives first (a rename does not carry every required column), so B drops its
+    // copy and its rename, and tells its cashier, rather than bringing the product back whole.
+    const { device, id } = deviceWithSyncedProduct();
+    const cycleStore = new SqliteCycleStore({ store: device.store, clock: device.clock });
+    cycleStore.useSchema(SHOP_SCHEMA);
+    device.store.db.prepare("UPDATE products SET name = 'Green apple' WHERE id = ?").run(id);
+    const deletion = '2026-06-01T00:00:00.000Z-0000-other';
+    cycleStore.applyPage([{ table: 'products', id, op: 'delete', updatedAt: deletion }], {});
+    expect(device.store.db.prepare('SELECT 1 FROM products WHERE id = ?').get(id)).toBeUndefined();
+    expect(device.store.db.prepare('SELECT 1 FROM _sync_pending WHERE id = ?').get(id)).toBeUndefined();
+    expect(new LostEdits(device.store).list()).toMatchObject([
+      { table: 'products', rowId: id, kind: 'their-delete', winningStamp: deletion },
+    ]);
+  });
+
+  it('recreates a product the server deleted before this device sold it: its sale item needs it', () => {
+    // The back office deletes a product while till B, offline, sells it. The server would have refused
+    // the delete had the sale reached it first; B brings the product back whole, so the sale item stands.
+    const { device, id } = deviceWithSyncedProduct();
+    const cycleStore = new SqliteCycleStore({ store: device.store, clock: device.clock });
+    cycleStore.useSchema(SHOP_SCHEMA);
+    const sale = uuidv7();
+    device.store.db
+      .prepare("INSERT INTO sales (id, total_cents, created_at) VALUES (?, 100, '2026-06-02T00:00:00.000Z')")
+      .run(sale);
+    device.store.db
+      .prepare(
+        'INSERT INTO sale_items (id, sale_id, product_id, quantity, price_cents) VALUES (?, ?, ?, 1, 100)',
+      )
+      .run(uuidv7(), sale, id);
+    device.store.db.prepare('UPDATE products SET stock = stock - 1 WHERE id = ?').run(id);
+    cycleStore.applyPage(
+      [{ table: 'products', id, op: 'delete', updatedAt: '2026-06-01T00:00:00.000Z-0000-other' }],
+      {},
+    );
+    const push = cycleStore.storeNextPush({
+      sent: new Set(),
+      maxChanges: 10,
+      createdAt: new Date().toISOString(),
+      columnLevel: true,
+      encode: (changes) => ({ pushId: uuidv7(), body: JSON.stringify({ changes }) }),
+    });
+    const changes = (JSON.parse(push?.body ?? '{}') as { changes: Change[] }).changes;
+    const recreated = changes.find((change) => change.table === 'products');
+    expect(recreated).not.toHaveProperty('base');
+    expect(recreated?.values).toMatchObject({ sku: 'A-1', name: 'Apple', price_cents: 100, stock: 9 });
   });
 
   it('rejected: the columns it carried are pending again', () => {

@@ -1,5 +1,6 @@
 import {
-  HybridClock,
+  formatStamp,
+  MAX_COUNTER,
   parseStamp,
   type Change,
   type CompiledSchema,
@@ -15,6 +16,7 @@ import {
   DeletedRowReferences,
   mergeChange,
   restamp,
+  stampOf,
   toRowWrite,
   type AppliedUpsert,
   type DeletedTarget,
@@ -130,8 +132,11 @@ interface Judgement {
   readonly deletes: Candidate[];
 }
 
-/** The node id of the stamps the server issues for its own writes in a push (references it clears). */
+/** The node id the server adds to the stamps of its own writes in a push (references it clears). */
 const SERVER_NODE = 'server';
+
+/** The longest node id a stamp may carry (PROTOCOL.md §1). */
+const MAX_NODE_ID_LENGTH = 64;
 
 async function judgeAndWrite(
   tx: PushTransaction,
@@ -198,7 +203,7 @@ async function judgeAndWrite(
     for (const [index, problem] of problems) rejected.set(index, problem);
     judgement = judge(changes, candidates, stored, rejected, options);
   }
-  await clearReferences(tx, judgement, stored, toClear, options);
+  await clearReferences(tx, judgement, stored, toClear);
 
   const writes: Array<RowWrite & { readonly order: number }> = [];
   for (const [key, state] of judgement.states) {
@@ -229,16 +234,19 @@ async function judgeAndWrite(
 }
 
 /**
- * Clears the optional references to the rows the push deleted, as the server's own write: one stamp from
- * the server's clock, past every stamp of the rows it clears and of the deletes, so that it wins and every
- * device pulls it. The cleared rows are written after the push's own changes.
+ * Clears the optional references to the rows the push deleted (or that it points at rows deleted before it),
+ * as the server's own write: each cleared column is stamped just past the stamp of the value it clears
+ * ({@link clearStamp}), so that it wins over that value and every write before it, and loses to every later
+ * write of the column. A device's write that points the row elsewhere, made before the delete reached the
+ * server but pushed after it, is later than the value cleared and so wins, as it would have had it arrived
+ * first (the delete then clears nothing): the outcome does not depend on the order pushes arrive in. The
+ * cleared rows are written after the push's own changes, and every device pulls them.
  */
 async function clearReferences(
   tx: PushTransaction,
   judgement: Judgement,
   stored: Map<string, StoredRow>,
   toClear: readonly ReferenceToClear[],
-  options: PushOptions,
 ): Promise<void> {
   if (toClear.length === 0) return;
   const unread = toClear.filter(({ key }) => !judgement.states.has(key) && !stored.has(key));
@@ -246,21 +254,31 @@ async function clearReferences(
     const rows = await tx.getRows(unread.map(({ table, id }) => ({ table: table.name, id })));
     for (const [key, row] of rows) stored.set(key, row);
   }
-  const clock = new HybridClock({ nodeId: SERVER_NODE, now: options.now });
   const stateOf = (key: string): MergeState | undefined => judgement.states.get(key) ?? stored.get(key);
-  for (const { key } of toClear) {
-    const state = stateOf(key);
-    if (state) clock.receive(state.updatedAt);
-  }
-  for (const deleted of judgement.deletes) clock.receive(deleted.change.updatedAt);
-  const stamp = clock.issue();
   let order = judgement.results.length;
   for (const { key, column, target } of toClear) {
     const state = stateOf(key);
     if (!state?.values || state.values[column] !== target) continue;
+    const stamp = clearStamp(stampOf(state, column)[0]);
     const next = restamp(state, { ...state.values, [column]: null }, [column], stamp, null);
     judgement.states.set(key, { ...next, lastIndex: order++ });
   }
+}
+
+/**
+ * The stamp of the server's clear of a column whose value was written at `cleared`: the same stamp with
+ * `-server` added to its node id, which sorts after `cleared` and before every later stamp any node issues
+ * (node ids of devices never start with another node's id followed by `-server`). A node id too long for
+ * that takes the next counter value instead, with the server's node id.
+ */
+export function clearStamp(cleared: string): string {
+  const parsed = parseStamp(cleared);
+  if (parsed && parsed.nodeId.length + SERVER_NODE.length + 1 <= MAX_NODE_ID_LENGTH)
+    return `${cleared}-${SERVER_NODE}`;
+  const { ms, counter } = parsed ?? { ms: 0, counter: 0 };
+  return counter < MAX_COUNTER
+    ? formatStamp({ ms, counter: counter + 1, nodeId: SERVER_NODE })
+    : formatStamp({ ms: ms + 1, counter: 0, nodeId: SERVER_NODE });
 }
 
 /**

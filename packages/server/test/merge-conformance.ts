@@ -267,8 +267,8 @@ export function describeMergeConformance(name: string, open: () => Promise<Opene
       const cleared = await rowOf('products', productId);
       expect(cleared?.values).toMatchObject({ category_id: null, name: 'Apple' });
       expect(cleared?.deviceId).toBeNull();
-      expect((cleared?.updatedAt ?? '') > deletion).toBe(true);
-      expect(cleared?.updatedAt.endsWith('-server')).toBe(true);
+      // The clear is stamped just past the value it clears: it wins over that write, not over later ones.
+      expect(cleared?.updatedAt).toBe(`${productStamp}-server`);
       // Every other column keeps the stamp it had.
       expect(cleared?.stamps?.name).toEqual([productStamp, 'a']);
 
@@ -283,6 +283,37 @@ export function describeMergeConformance(name: string, open: () => Promise<Opene
       expect(JSON.parse(after.rows.find((row) => row.id === productId)?.valuesJson ?? 'null')).toMatchObject({
         category_id: null,
       });
+    });
+
+    it('keeps a reference a device moved to another row before a delete reached the server, whichever arrives first', async () => {
+      // Till B moves a product from Fruit to Veg while offline; meanwhile till A deletes Fruit. Whether B's
+      // edit reaches the server before A's delete or after it, the product ends in Veg on every device: the
+      // server's clear of the reference to Fruit overrides only the write that named Fruit.
+      const outcomes: unknown[] = [];
+      for (const deleteFirst of [false, true]) {
+        const [fruit, veg] = [randomUUID(), randomUUID()];
+        const created = stamp('nodeA');
+        const id = randomUUID();
+        await push('a', [
+          upsert('categories', fruit, { name: 'Fruit' }, created),
+          upsert('categories', veg, { name: 'Veg' }, created),
+          upsert('products', id, product({ category_id: fruit }), created),
+        ]);
+        const moved = upsert('products', id, { category_id: veg }, stamp('nodeB'), created);
+        const deletion = remove('categories', fruit, stamp('nodeA'), created);
+        if (deleteFirst) {
+          expect(statuses(await push('a', [deletion]))).toEqual(['applied']);
+          expect((await rowOf('products', id))?.values).toMatchObject({ category_id: null });
+          expect(statuses(await push('b', [moved]))).toEqual(['applied']);
+        } else {
+          expect(statuses(await push('b', [moved]))).toEqual(['applied']);
+          expect(statuses(await push('a', [deletion]))).toEqual(['applied']);
+        }
+        const row = await rowOf('products', id);
+        outcomes.push(row?.values?.category_id === veg ? 'veg' : row?.values?.category_id);
+        expect(row?.stamps?.category_id?.[0] ?? row?.updatedAt).toBe(moved.updatedAt);
+      }
+      expect(outcomes).toEqual(['veg', 'veg']);
     });
 
     it('lets a delete win over later writes that did not set every required column, and records what it took', async () => {
