@@ -424,6 +424,8 @@ export function registerDemoCommand(program: Command): void {
     const shown = relative === '' ? '.' : relative.startsWith('..') ? demo.dir : relative;
     const width = Math.max(18, ...demo.devices.map((device) => deviceLabel(demo, device).length + 2));
     const line = (label: string, text: string): string => `  ${label.padEnd(width)} ${text}`;
+    // Listening for the stop before saying it runs: whoever waits for the line may stop it at once.
+    const stopAsked = untilStopSignal();
     process.stdout.write(
       [
         '',
@@ -444,7 +446,7 @@ export function registerDemoCommand(program: Command): void {
         '',
       ].join('\n'),
     );
-    await untilStopSignal();
+    await stopAsked;
     process.stdout.write('Stopping the demo...\n');
     await demo.close();
   });

@@ -86,8 +86,10 @@ export async function runDevice(flags: Record<string, unknown>): Promise<void> {
     if (error instanceof NoServerError) throw new UsageError(error.message);
     throw usageErrorOfFile(options.dbPath, error);
   });
+  // Listening for the stop before saying it is ready: whoever waits for the line may stop it at once.
+  const stopAsked = untilStopSignal();
   process.stdout.write(`tillsync device: listening on ${agent.url}\n`);
-  await untilStopSignal();
+  await stopAsked;
   await agent.close();
 }
 

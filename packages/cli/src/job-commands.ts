@@ -291,12 +291,15 @@ export function registerJobCommands(program: Command): void {
       if (error instanceof JobTypeError) throw new UsageError(error.message);
       throw error;
     });
+    // Listening for the stop before saying it runs: whoever waits for the line may stop it at once (a signal
+    // that came first would end the process without its stop).
+    const stopAsked = untilStopSignal();
     process.stdout.write(
       `tillsync worker: running ${queues.join(', ')} jobs ${redisUrl ? `from BullMQ at ${redisUrl}` : 'from the database'}\n`,
     );
     // The queues' timers do not hold the process open; this does, until a signal stops the worker.
     const keepAlive = setInterval(() => {}, 1 << 30);
-    await untilStopSignal();
+    await stopAsked;
     clearInterval(keepAlive);
     await running.stop();
   });

@@ -126,8 +126,10 @@ export function registerServerCommands(program: Command): void {
         throw new UsageError(`--schema ${settingsSchemaName(flags)}: ${error.message}`);
       throw error;
     }
+    // Listening for the stop before saying it is ready: whoever waits for the line may stop it at once.
+    const stopAsked = untilStopSignal();
     process.stdout.write(`tillsync serve: listening on ${server.url}\n`);
-    await untilStopSignal();
+    await stopAsked;
     await server.close();
   });
 
