@@ -275,13 +275,18 @@ describe.skipIf(!hasChromium)('the demo in a browser', () => {
     await screenshot(dashboard, 'dashboard-job-diff');
   });
 
-  it('shows where an overridden edit went', async () => {
+  it("shows where an overridden edit went, in the shop's words", async () => {
     await goTo(dashboard, 'Conflicts');
+    const filters = dashboard.getByRole('form', { name: 'Find conflicts' });
+    await filters.getByRole('combobox', { name: 'Table' }).selectOption({ label: 'Products' });
+    await filters.getByRole('button', { name: 'Find' }).click();
     // The demo changed the croissant's price on both devices: Till 1's later 1.95 won over Tablet 2's 1.90.
     const conflict = dashboard
-      .getByRole('article', { name: /Conflict on products Croissant/ })
-      .filter({ has: dashboard.getByRole('row', { name: 'price_cents €1.95 €1.90' }) });
+      .getByRole('article', { name: /^Conflict on Product Croissant · Price$/ })
+      .filter({ has: dashboard.getByRole('row', { name: 'Price €1.95 €1.90' }) });
     await conflict.waitFor();
+    // No database words: no column names, no cents.
+    expect(await conflict.getByText(/price_cents|_id\b/).count()).toBe(0);
     await conflict.getByText(/Till 1.*value was kept; .*Tablet 2.*write lost/).waitFor();
     await screenshot(dashboard, 'dashboard-conflicts');
   });
