@@ -122,6 +122,8 @@ describe.skipIf(!hasChromium)('the first hour in a browser', () => {
       })
       .waitFor({ timeout: 20_000 });
     await pill(page, /^Syncing · [\d,]+ of 12,0\d\d rows \(\d+%\) received$/).waitFor();
+    // At a tablet's width the pill shows the short words, so the number is not cut off.
+    expect(await page.getByRole('banner').locator('.pill-short').innerText()).toMatch(/^Syncing · \d+%$/);
     await screenshot(page, 'device-first-sync');
     await pill(page, /^Synced/).waitFor({ timeout: 30_000 });
     await page.getByRole('button', { name: /^Apple, / }).waitFor();
