@@ -220,6 +220,33 @@ describe.skipIf(!hasChromium)('the demo in a browser', () => {
       const pillBox = await pill(device, /^Not syncing$/).boundingBox();
       expect(pillBox && navBox && pillBox.y < navBox.y + navBox.height).toBe(true);
       await screenshot(device, 'device-revoked');
+
+      // A sale meanwhile stays on the device; paired again, it sends it, and the owner sees Till 3 once,
+      // with nothing pending.
+      await goTo(device, 'Sale');
+      const search = device.getByRole('searchbox', { name: /Find a product/ });
+      await search.fill('apple');
+      await search.press('Enter');
+      await device.getByRole('button', { name: 'Record sale' }).click();
+      await device
+        .getByRole('status')
+        .filter({ hasText: /^Sale recorded: 1 item/ })
+        .waitFor();
+      await device.getByRole('button', { name: 'Pair again' }).click();
+      await dashboard.getByRole('button', { name: 'Add a device' }).click();
+      await addDialog.getByRole('button', { name: 'Create a pairing code' }).click();
+      const newCode = (await addDialog.getByRole('status', { name: 'Pairing code' }).textContent()) ?? '';
+      await addDialog.getByRole('button', { name: 'Close' }).click();
+      await device.getByRole('textbox', { name: 'Pairing code' }).fill(newCode);
+      await expect
+        .poll(() => device.getByRole('textbox', { name: 'Device name' }).inputValue())
+        .toBe('Till 3');
+      await device.getByRole('button', { name: 'Pair device' }).click();
+      await pill(device, /^Synced/).waitFor({ timeout: 15_000 });
+      const again = dashboard.getByRole('row', { name: /Till 3/ });
+      await again.filter({ hasNotText: 'Revoked' }).waitFor({ timeout: 10_000 });
+      await again.getByRole('cell', { name: '0', exact: true }).waitFor({ timeout: 10_000 });
+      expect(await again.count()).toBe(1);
       expect(errors).toEqual([]);
       await device.close();
     } finally {
@@ -275,13 +302,18 @@ describe.skipIf(!hasChromium)('the demo in a browser', () => {
     await screenshot(dashboard, 'dashboard-job-diff');
   });
 
-  it('shows where an overridden edit went', async () => {
+  it("shows where an overridden edit went, in the shop's words", async () => {
     await goTo(dashboard, 'Conflicts');
+    const filters = dashboard.getByRole('form', { name: 'Find conflicts' });
+    await filters.getByRole('combobox', { name: 'Table' }).selectOption({ label: 'Products' });
+    await filters.getByRole('button', { name: 'Find' }).click();
     // The demo changed the croissant's price on both devices: Till 1's later 1.95 won over Tablet 2's 1.90.
     const conflict = dashboard
-      .getByRole('article', { name: /Conflict on products Croissant/ })
-      .filter({ has: dashboard.getByRole('row', { name: 'price_cents €1.95 €1.90' }) });
+      .getByRole('article', { name: /^Conflict on Product Croissant · Price$/ })
+      .filter({ has: dashboard.getByRole('row', { name: 'Price €1.95 €1.90' }) });
     await conflict.waitFor();
+    // No database words: no column names, no cents.
+    expect(await conflict.getByText(/price_cents|_id\b/).count()).toBe(0);
     await conflict.getByText(/Till 1.*value was kept; .*Tablet 2.*write lost/).waitFor();
     await screenshot(dashboard, 'dashboard-conflicts');
   });

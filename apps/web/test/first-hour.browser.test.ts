@@ -1,7 +1,10 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DEMO_OWNER, startDeviceAgent, type DeviceAgent, type RunningDemo } from '@tillsync/cli';
 import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,7 +25,8 @@ if (!hasChromium) console.warn(NO_CHROMIUM_MESSAGE);
 
 /**
  * What a new shop meets in its first hour, in Chromium on the demo: the cloud taken offline and back from
- * the dashboard, a new till's first sync shown as it goes, and pages that hold a shop of 200,000 products.
+ * the dashboard, a new till's first sync shown as it goes, a till paired with the command the dashboard
+ * gives, and pages that hold a shop of 200,000 products.
  */
 describe.skipIf(!hasChromium)('the first hour in a browser', () => {
   let demo: RunningDemo;
@@ -118,11 +122,45 @@ describe.skipIf(!hasChromium)('the first hour in a browser', () => {
       })
       .waitFor({ timeout: 20_000 });
     await pill(page, /^Syncing · [\d,]+ of 12,0\d\d rows \(\d+%\) received$/).waitFor();
+    // At a tablet's width the pill shows the short words, so the number is not cut off.
+    expect(await page.getByRole('banner').locator('.pill-short').innerText()).toMatch(/^Syncing · \d+%$/);
     await screenshot(page, 'device-first-sync');
     await pill(page, /^Synced/).waitFor({ timeout: 30_000 });
     await page.getByRole('button', { name: /^Apple, / }).waitFor();
     expect(errors).toEqual([]);
     await page.close();
+  });
+
+  it('pairs a fresh till with the command the dashboard gives: it syncs at once and is listed under its name', async () => {
+    const { page: dashboard, errors } = await openPage(browser, demo.dashboardUrl, DESKTOP);
+    await dashboard.getByRole('textbox', { name: 'Email' }).fill(DEMO_OWNER.email);
+    await dashboard.getByLabel('Password').fill(DEMO_OWNER.password);
+    await dashboard.getByRole('button', { name: 'Sign in' }).click();
+    await dashboard.getByRole('button', { name: 'Add a device' }).click();
+    const addDialog = dashboard.getByRole('dialog', { name: 'Add a device' });
+    await addDialog.getByRole('button', { name: 'Create a pairing code' }).click();
+    const command = (await addDialog.getByLabel('Command to run on the till').textContent()) ?? '';
+
+    // The command as shown, run in a new folder on "the till" (a free port, as the demo's take 8788).
+    const words = [...command.matchAll(/"([^"]*)"|(\S+)/g)].map((match) => match[1] ?? match[2] ?? '');
+    expect(words.slice(0, 3)).toEqual(['npx', 'tillsync', 'device']);
+    expect(words).toEqual(expect.arrayContaining(['--server', '--pair', '--name', 'Till 3']));
+    const agent = await startCommand(
+      [...words.slice(2), '--port', '0'],
+      fs.mkdtempSync(path.join(demo.dir, 'till-3-')),
+    );
+    closeAfter.push(() => agent.stop());
+
+    const { page: till, errors: tillErrors } = await openPage(browser, agent.url, DESKTOP);
+    await pill(till, /^Synced/).waitFor({ timeout: 20_000 });
+    await till.getByRole('button', { name: /^Apple, / }).waitFor();
+    await addDialog.getByRole('button', { name: 'Close' }).click();
+    const row = dashboard.getByRole('table', { name: 'Devices' }).getByRole('row', { name: /^Till 3 / });
+    await row.waitFor({ timeout: 10_000 });
+    await row.getByRole('cell', { name: /^(just now|\d+ seconds? ago)$/ }).waitFor();
+    expect(errors).toEqual([]);
+    expect(tillErrors).toEqual([]);
+    await Promise.all([dashboard.close(), till.close()]);
   });
 
   it('searches all of 200,000 products on Products and Sale, and says how many rows a page holds', async () => {
@@ -191,5 +229,45 @@ async function slowPullProxy(
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+  };
+}
+
+const CLI = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../packages/cli/bin/tillsync.js',
+);
+
+/**
+ * Runs `tillsync ARGS` (the built command) in `cwd` until it prints the address of its page; `stop` ends
+ * it. Fails with the end of its stderr if it exits first.
+ */
+async function startCommand(
+  args: readonly string[],
+  cwd: string,
+): Promise<{ url: string; stop: () => Promise<void> }> {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('TILLSYNC_')),
+  );
+  const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const ready = /^tillsync device: listening on (http:\/\/127\.0\.0\.1:\d+)$/m.exec(stdout);
+      if (ready?.[1]) resolve(ready[1]);
+    });
+    void exited.then(() =>
+      reject(new Error(`tillsync ${args[0] ?? ''} ended before it was ready: ${stderr.slice(-800)}`)),
+    );
+  });
+  return {
+    url,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
   };
 }

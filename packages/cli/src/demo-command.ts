@@ -441,7 +441,7 @@ export function registerDemoCommand(program: Command): void {
           ? `Note: ${PAGES_NOT_BUILT}.`
           : chain
             ? `Try it: record a sale on Till 1; it shows on the Back-office tablet by itself and never on Till 2, which sells from ${CHAIN_DEMO_SECOND_STORE}'s own stock.`
-            : 'Try it: record a sale on Till 1, press "Force sync now" under Settings, and see the stock change on Tablet 2.',
+            : 'Try it: record a sale on Till 1; within a second or two the stock changes on Tablet 2, with nothing pressed.',
         'Press Ctrl+C to stop.',
         '',
       ].join('\n'),

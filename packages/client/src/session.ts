@@ -40,16 +40,21 @@ export class DeviceSession {
   }
 
   /**
-   * Calls `fn` with a valid access token and the device's pending count. A refresh is never cut short by
-   * `signal`: the server rotates the tokens when it answers, and an answer thrown away would end the session.
+   * Calls `fn` with a valid access token and the device's pending count, less `received` rows the server has
+   * taken already (a push answered but not yet applied). A refresh is never cut short by `signal`: the server
+   * rotates the tokens when it answers, and an answer thrown away would end the session.
    */
-  async call<T>(fn: (context: DeviceCallContext) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  async call<T>(
+    fn: (context: DeviceCallContext) => Promise<T>,
+    signal?: AbortSignal,
+    received = 0,
+  ): Promise<T> {
     const attempt = (credentials: Credentials): Promise<T> => {
       signal?.throwIfAborted();
       return fn({
         accessToken: credentials.accessToken,
         // Rows an attached shop program's database refuses are changes not yet where they belong, too.
-        pendingChanges: this.#store.pendingCount() + legacyRefusedCount(this.#store),
+        pendingChanges: Math.max(0, this.#store.pendingCount() + legacyRefusedCount(this.#store) - received),
         schemaVersion: this.#store.schemaVersion(),
         ...(signal ? { signal } : {}),
       });

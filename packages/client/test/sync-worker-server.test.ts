@@ -224,6 +224,32 @@ describe('the sync log and the status', () => {
       lastSeenAt: expect.any(String),
     });
   });
+
+  it('reports nothing pending once a sync has sent the changes, also on a till revoked and paired again', async () => {
+    const server = await startTestServer();
+    const client = await server.pairedClient('till');
+    const worker = workerFor(client, { live: false });
+    const pendingOnPanel = async (): Promise<unknown> => {
+      const devices = (await (await owner(server, '/api/devices')).json()) as Array<Record<string, unknown>>;
+      return devices.filter((device) => device.name === 'till').map((device) => device.pendingChanges);
+    };
+    const sell = (count: number): void => {
+      for (let index = 0; index < count; index++)
+        client.database.prepare("INSERT INTO customers (id, name) VALUES (?, 'x')").run(uuidv7());
+    };
+    sell(2);
+    expect(await worker.syncNow()).toMatchObject({ ok: true, pushed: 2 });
+    expect(await pendingOnPanel()).toEqual([0]);
+
+    // Revoked, it keeps three sales; paired again, its first sync sends them, and the panel says so.
+    await owner(server, `/api/devices/${state(client, 'device_id')}/revoke`, 'POST');
+    sell(3);
+    expect(await worker.syncNow()).toMatchObject({ ok: false });
+    await client.pair(await server.pairingCode(), { name: 'till' });
+    expect(await worker.syncNow()).toMatchObject({ ok: true, pushed: 3 });
+    expect(worker.status.pendingChanges).toBe(0);
+    expect(await pendingOnPanel()).toEqual([0]);
+  });
 });
 
 /** Polls `condition` every 10 ms for up to 5 s. */

@@ -2,6 +2,7 @@ import type { ConflictInfo, ConflictVersion } from '@tillsync/protocol';
 import { useMemo, useState, type FormEvent, type ReactNode } from 'react';
 import { formatCents } from '../shared/money.js';
 import { Notice } from '../shared/notice.js';
+import { columnLabel, tableWord } from '../shared/shop-words.js';
 import { dateTime } from '../shared/time.js';
 import { valueText } from './job-format.js';
 import { useLoad } from './owner-session.js';
@@ -22,6 +23,10 @@ export function ConflictsScreen(): ReactNode {
     10_000,
   );
   const devices = useLoad((api) => api.devices(), 'devices');
+  const schema = useLoad((api) => api.schema(), 'schema');
+  const tables = Object.keys(schema.data?.tables ?? {}).sort((a, b) =>
+    tableWord(a, 2).localeCompare(tableWord(b, 2)),
+  );
   const deviceNames = useMemo(
     () => new Map((devices.data ?? []).map((device) => [device.id, device.name])),
     [devices.data],
@@ -42,7 +47,14 @@ export function ConflictsScreen(): ReactNode {
       <form className="filters" onSubmit={apply} aria-label="Find conflicts">
         <label>
           <span>Table</span>
-          <input value={table} placeholder="products" onChange={(event) => setTable(event.target.value)} />
+          <select value={table} onChange={(event) => setTable(event.target.value)}>
+            <option value="">All tables</option>
+            {tables.map((name) => (
+              <option key={name} value={name}>
+                {capitalized(tableWord(name, 2))}
+              </option>
+            ))}
+          </select>
         </label>
         <label>
           <span>Row id</span>
@@ -78,10 +90,8 @@ function ConflictCard(props: {
     ...new Set([...Object.keys(conflict.winner.values ?? {}), ...Object.keys(conflict.loser.values ?? {})]),
   ];
   const rowName = conflict.rowName ?? conflict.id.slice(0, 13);
-  const title =
-    conflict.column === null
-      ? `${conflict.table} ${rowName}`
-      : `${conflict.table} ${rowName} · ${conflict.column}`;
+  const row = `${capitalized(tableWord(conflict.table))} ${rowName}`;
+  const title = conflict.column === null ? row : `${row} · ${columnLabel(conflict.column)}`;
   const read = (version: ConflictVersion, field: string): string =>
     version.op === 'delete' ? '(deleted)' : shopValue(conflict, field, version.values?.[field]);
   return (
@@ -98,13 +108,13 @@ function ConflictCard(props: {
         <TableHead columns={['Field', `Kept (${who(conflict.winner)})`, `Lost (${who(conflict.loser)})`]} />
         <tbody>
           <tr>
-            <th scope="row">written at</th>
+            <th scope="row">Written at</th>
             <td>{stampTime(conflict.winner.updatedAt)}</td>
             <td>{stampTime(conflict.loser.updatedAt)}</td>
           </tr>
           {conflict.winner.op === 'delete' || conflict.loser.op === 'delete' ? (
             <tr>
-              <th scope="row">operation</th>
+              <th scope="row">Operation</th>
               <td>{conflict.winner.op}</td>
               <td>{conflict.loser.op}</td>
             </tr>
@@ -114,7 +124,9 @@ function ConflictCard(props: {
             const lost = read(conflict.loser, field);
             return (
               <tr key={field} className={kept !== lost ? 'row-differs' : undefined}>
-                <th scope="row">{field}</th>
+                <th scope="row" title={field}>
+                  {columnLabel(field)}
+                </th>
                 <td>{kept}</td>
                 <td>{lost}</td>
               </tr>
@@ -139,6 +151,10 @@ function shopValue(conflict: ConflictInfo, field: string, value: unknown): strin
     default:
       return valueText(value);
   }
+}
+
+function capitalized(words: string): string {
+  return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
 /** The wall-clock part of a hybrid-clock stamp (`<ISO time>-<counter>-<node>`), in the reader's time. */

@@ -2,6 +2,7 @@ import { useEffect, useState, type ReactNode } from 'react';
 import { messageOf } from '../shared/http.js';
 import { formatCents } from '../shared/money.js';
 import { Notice } from '../shared/notice.js';
+import { columnLabel, rowText, tableWord } from '../shared/shop-words.js';
 import { TableHead } from '../shared/table.js';
 import { dateTime } from '../shared/time.js';
 import { deviceApi } from './device-api.js';
@@ -57,16 +58,16 @@ export function LostEditsList(): ReactNode {
   );
 }
 
-/** A row as a person knows it: its table and its name, or the start of its id. */
+/** A row as a person knows it: its table's word and its name, or the start of its id ("product Apple"). */
 export function rowLabel(row: ConflictRow): string {
-  return `${row.table} ${row.name ?? `${row.id.slice(0, 8)}…`}`;
+  return row.name ? `${tableWord(row.table)} ${row.name}` : rowText(row);
 }
 
 function whatLost(edit: LostEdit): string {
   if (edit.kind === 'my-delete') return 'Your delete (the row was changed later elsewhere)';
   if (edit.kind === 'their-delete') return 'Your change (the row was deleted later elsewhere)';
   if (edit.kind === 'moved-away') return 'Your change (the row moved to another store before it was sent)';
-  return (edit.column ?? '').replaceAll('_', ' ');
+  return edit.column === null ? '' : columnLabel(edit.column);
 }
 
 /** What the row holds now, as far as this device can tell. */

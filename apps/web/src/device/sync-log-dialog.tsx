@@ -2,6 +2,7 @@ import { useEffect, useState, type ReactNode } from 'react';
 import { Dialog } from '../shared/dialog.js';
 import { messageOf } from '../shared/http.js';
 import { Notice } from '../shared/notice.js';
+import { rowText, tableWord } from '../shared/shop-words.js';
 import { clockTime, duration } from '../shared/time.js';
 import { deviceApi } from './device-api.js';
 import { useDevice } from './device-context.js';
@@ -124,7 +125,7 @@ function SyncLogRow(props: { readonly entry: SyncLogEntry }): ReactNode {
           <ul className="compact-list">
             {entry.rejected.map((row) => (
               <li key={`${row.table}/${row.id}`}>
-                {row.table} {row.id.slice(0, 8)}…: {row.message}
+                {rowText(row)}: {row.message}
               </li>
             ))}
           </ul>
@@ -133,7 +134,7 @@ function SyncLogRow(props: { readonly entry: SyncLogEntry }): ReactNode {
           <ul className="compact-list">
             {entry.repairs.map((repair) => (
               <li key={repair.table}>
-                Repaired {repair.table} ({repair.reason})
+                Repaired {tableWord(repair.table, 2)} ({repair.reason})
               </li>
             ))}
           </ul>

@@ -80,8 +80,8 @@ export class CycleRun {
       signal,
       columnLevel: () => this.#serverProtocol >= 2,
       pullAhead: {
-        start: () => {
-          if (this.#repairs.due() !== ALL_TABLES) this.#pager.prefetch(store.cursor());
+        start: (received) => {
+          if (this.#repairs.due() !== ALL_TABLES) this.#pager.prefetch(store.cursor(), received);
         },
         drop: () => this.#pager.dropPrefetched(),
       },

@@ -126,5 +126,10 @@ export interface CycleRemote {
   schema(): Promise<SyncSchema>;
   /** Sends a push's exact body. */
   push(body: string): Promise<PushResponse>;
-  pull(since: string, limit: number): Promise<PullResponse>;
+  /**
+   * Asks for a pull page. `received`: rows of a push the server has committed whose answer the device has
+   * not applied yet; the pending count the call reports (for the owner's devices panel) leaves them out, as
+   * no later call of the cycle may correct it.
+   */
+  pull(since: string, limit: number, received?: number): Promise<PullResponse>;
 }

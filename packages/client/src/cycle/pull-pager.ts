@@ -90,9 +90,12 @@ export class PullPager {
     this.#signal = options.signal;
   }
 
-  /** Asks for the first page from `since` now; {@link pages} from the same `since` takes it from there. */
-  prefetch(since: string): void {
-    this.#prefetched = { since, page: this.#fetchPage(since, this.#pageSizeFrom(since)) };
+  /**
+   * Asks for the first page from `since` now; {@link pages} from the same `since` takes it from there.
+   * `received`: rows the server has taken whose answer the device has not applied yet (see `CycleRemote.pull`).
+   */
+  prefetch(since: string, received = 0): void {
+    this.#prefetched = { since, page: this.#fetchPage(since, this.#pageSizeFrom(since), received) };
   }
 
   /** Lets go of the first page asked for early, once its request has settled, so the pull asks again. */
@@ -150,8 +153,8 @@ export class PullPager {
   }
 
   /** Asks for one pull page. */
-  #fetchPage(since: string, limit: number): Promise<PullResponse> {
-    const page = this.#remote.pull(since, limit);
+  #fetchPage(since: string, limit: number, received = 0): Promise<PullResponse> {
+    const page = this.#remote.pull(since, limit, received);
     // Handled where it is awaited; this keeps a failure while the previous page is applied (or while the
     // health check is answered) from counting as unhandled.
     page.catch(() => {});

@@ -6,8 +6,12 @@ import type { CycleRemote, PushJournalStore, StoredPush } from './cycle-store.js
 
 /** The first pull page, asked for as soon as the last push is answered (see {@link PushJournal.pushPending}). */
 export interface PullAhead {
-  /** Asks for the first pull page now, when the pull may start. */
-  start(): void;
+  /**
+   * Asks for the first pull page now, when the pull may start. `received`: the rows of the push the server
+   * has just committed, whose answer the device applies while the page is on the wire; they are no longer
+   * pending, though the device's count still holds them until that answer is applied.
+   */
+  start(received: number): void;
   /** Lets go of a page asked for early, once its request has settled, so the pull asks again. */
   drop(): Promise<void>;
 }
@@ -124,7 +128,7 @@ export class PushJournal {
       }
       // The server has committed this push: the next one may go, or else the pull may start.
       const following = next && this.#post(next);
-      if (!following) this.#pullAhead.start();
+      if (!following) this.#pullAhead.start(committedRows(response));
       try {
         this.#confirm(push, response);
       } catch (error) {
@@ -206,6 +210,11 @@ export class PushJournal {
     noteConflicts(this.#counts, outcome.conflictRows);
     this.#counts.rejected.push(...outcome.rejected);
   }
+}
+
+/** The rows a push's answer took: the rejected ones stay pending. */
+function committedRows(response: PushResponse): number {
+  return response.results.filter((result) => result.status !== 'rejected').length;
 }
 
 /** Answers that refuse a push as a whole, with nothing stored: the stored push can be dropped. */

@@ -35,11 +35,11 @@ export class SessionRemote implements CycleRemote {
     return this.#call((context) => this.#transport.push(body, context));
   }
 
-  pull(since: string, limit: number): Promise<PullResponse> {
-    return this.#call((context) => this.#transport.pull(since, limit, context));
+  pull(since: string, limit: number, received = 0): Promise<PullResponse> {
+    return this.#call((context) => this.#transport.pull(since, limit, context), received);
   }
 
-  #call<T>(fn: (context: DeviceCallContext) => Promise<T>): Promise<T> {
-    return this.#session.call(fn, this.#signal);
+  #call<T>(fn: (context: DeviceCallContext) => Promise<T>, received = 0): Promise<T> {
+    return this.#session.call(fn, this.#signal, received);
   }
 }
