@@ -3,6 +3,7 @@ import { CHAIN_SCHEMA, type StoreList } from '@tillsync/protocol';
 import { describe, expect, it } from 'vitest';
 import { createSyncClient, type FetchFunction, type SyncClient } from '../src/index.js';
 import { onCleanup, seededRandom, tempFolder } from './helpers.js';
+import { seedsFromEnv } from './convergence-network.js';
 import { startTestServer, type TestServer } from './server-fixture.js';
 
 /**
@@ -16,9 +17,7 @@ import { startTestServer, type TestServer } from './server-fixture.js';
  * Replay a failing seed with `TILLSYNC_SEED=<seed> npx vitest run chain-convergence`.
  */
 
-const SEEDS = process.env.TILLSYNC_SEED
-  ? [Number(process.env.TILLSYNC_SEED)]
-  : Array.from({ length: Number(process.env.TILLSYNC_SEEDS ?? 4) }, (_, index) => 2000 + index);
+const SEEDS = seedsFromEnv(4, 2000);
 const WRITES_PER_DEVICE = Number(process.env.TILLSYNC_WRITES ?? 120);
 
 const TENANT_TABLES = ['stores', 'categories', 'products', 'customers'];

@@ -1,6 +1,7 @@
-import type { Change, PushResponse } from '@tillsync/protocol';
+import type { Change } from '@tillsync/protocol';
 import { describe, expect, it } from 'vitest';
-import type { FetchFunction, SyncClient } from '../src/index.js';
+import type { SyncClient } from '../src/index.js';
+import { FlakyNetwork, PushRecord, seedsFromEnv } from './convergence-network.js';
 import { startTestServer } from './server-fixture.js';
 import { seededRandom } from './helpers.js';
 
@@ -17,74 +18,8 @@ import { seededRandom } from './helpers.js';
  * writes and the network's drops replay exactly; how cycles interleave with writes depends on timing.
  */
 
-const SEEDS = process.env.TILLSYNC_SEED
-  ? [Number(process.env.TILLSYNC_SEED)]
-  : Array.from(
-      { length: Number(process.env.TILLSYNC_SEEDS ?? 24) },
-      (_, index) => Number(process.env.TILLSYNC_SEED_START ?? 1000) + index,
-    );
+const SEEDS = seedsFromEnv(24, 1000);
 const WRITES_PER_DEVICE = Number(process.env.TILLSYNC_WRITES ?? 200);
-
-/** The pushes the devices sent, by pushId, and the answers they got (a retried pushId gets the same one). */
-class PushRecord {
-  readonly #changes = new Map<string, Change[]>();
-  readonly #answers = new Map<string, PushResponse>();
-
-  noteRequest(input: string, init: RequestInit): void {
-    if (!input.endsWith('/api/sync/push') || typeof init.body !== 'string') return;
-    const body = JSON.parse(init.body) as { pushId: string; changes: Change[] };
-    this.#changes.set(body.pushId, body.changes);
-  }
-
-  async noteAnswer(input: string, init: RequestInit, response: Response): Promise<void> {
-    if (!input.endsWith('/api/sync/push') || typeof init.body !== 'string' || !response.ok) return;
-    const { pushId } = JSON.parse(init.body) as { pushId: string };
-    this.#answers.set(pushId, (await response.clone().json()) as PushResponse);
-  }
-
-  /** The upserts the server took (applied, or judged column by column and answered stale). */
-  taken(): Change[] {
-    const taken: Change[] = [];
-    for (const [pushId, changes] of this.#changes) {
-      const answer = this.#answers.get(pushId);
-      if (!answer) continue;
-      changes.forEach((change, index) => {
-        if (change.op === 'upsert' && answer.results[index]?.status !== 'rejected') taken.push(change);
-      });
-    }
-    return taken;
-  }
-}
-
-/** A network that loses requests (before the server sees them) and answers (after it acted on them). */
-class FlakyNetwork {
-  enabled = true;
-  dropped = { requests: 0, answers: 0 };
-  readonly #next: () => number;
-  readonly #record: PushRecord;
-
-  constructor(next: () => number, record: PushRecord) {
-    this.#next = next;
-    this.#record = record;
-  }
-
-  readonly fetch: FetchFunction = async (input, init) => {
-    const roll = this.#next();
-    if (this.enabled && roll < 0.08) {
-      this.dropped.requests += 1;
-      throw new TypeError('fetch failed (the test dropped the request)');
-    }
-    this.#record.noteRequest(input, init);
-    const response = await fetch(input, init);
-    await this.#record.noteAnswer(input, init, response);
-    if (this.enabled && roll < 0.16) {
-      await response.arrayBuffer();
-      this.dropped.answers += 1;
-      throw new TypeError('fetch failed (the test dropped the answer)');
-    }
-    return response;
-  };
-}
 
 /** Ids made from the seeded generator, so a seed replays with the same ids. */
 function idMaker(next: () => number): () => string {
