@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createSyncClient, type FetchFunction, type SyncClient } from '../src/index.js';
 import { onCleanup, seededRandom, tempFolder } from './helpers.js';
 import { seedsFromEnv } from './convergence-network.js';
-import { startTestServer, type TestServer } from './server-fixture.js';
+import { asOwner, startTestServer } from './server-fixture.js';
 
 /**
  * A chain of two stores (PROTOCOL.md §7) on a flaky network: two tills in the first store, one in the
@@ -41,20 +41,6 @@ function flakyFetch(next: () => number, state: { enabled: boolean; dropped: numb
   };
 }
 
-async function owner<T>(server: TestServer, method: 'GET' | 'POST', url: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${server.url}${url}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${await server.ownerToken()}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${url} answered ${response.status} ${text}`);
-  return (text === '' ? undefined : JSON.parse(text)) as T;
-}
-
 function rowsOf(client: SyncClient, tables: readonly string[]): Record<string, unknown[]> {
   return Object.fromEntries(
     tables.map((table) => [table, client.database.prepare(`SELECT * FROM ${table} ORDER BY id`).all()]),
@@ -78,15 +64,15 @@ async function runSeed(seed: number): Promise<void> {
   };
 
   const server = await startTestServer({ schema: CHAIN_SCHEMA, jobs: { pollIntervalMs: 50 } });
-  await owner(server, 'POST', '/api/stores', { name: 'Harbour Road' });
-  const [first, second] = await owner<StoreList>(server, 'GET', '/api/stores');
+  await asOwner(server, 'POST', '/api/stores', { name: 'Harbour Road' });
+  const [first, second] = await asOwner<StoreList>(server, 'GET', '/api/stores');
   const stores = [first!.id, second!.id];
   const tillIn = async (
     name: string,
     storeId: string,
     network?: { enabled: boolean; dropped: number },
   ): Promise<SyncClient> => {
-    const { code } = await owner<{ code: string }>(server, 'POST', '/api/pairing-codes', { storeId });
+    const { code } = await asOwner<{ code: string }>(server, 'POST', '/api/pairing-codes', { storeId });
     const client = createSyncClient({
       dbPath: path.join(tempFolder(), `${name}.db`),
       serverUrl: server.url,
@@ -222,7 +208,7 @@ async function runSeed(seed: number): Promise<void> {
       );
       networks[1]!.enabled = true;
       const deviceId = devices[1]!.identity!.deviceId;
-      await owner(server, 'POST', `/api/devices/${deviceId}/store`, { storeId: stores[1] });
+      await asOwner(server, 'POST', `/api/devices/${deviceId}/store`, { storeId: stores[1] });
       storeOf[1] = stores[1]!;
     }
     const index = Math.floor(next() * devices.length);

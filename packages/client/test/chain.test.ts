@@ -4,7 +4,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
 import { createSyncClient, type SyncClient } from '../src/index.js';
 import { onCleanup, tempFolder } from './helpers.js';
-import { startTestServer, type TestServer } from './server-fixture.js';
+import { asOwner, startTestServer, type TestServer } from './server-fixture.js';
 
 /**
  * A chain (PROTOCOL.md §7) on a real server with the chain schema and real device files: each till holds the
@@ -12,23 +12,9 @@ import { startTestServer, type TestServer } from './server-fixture.js';
  * rows and the tenant's, keeping what it had not sent.
  */
 
-async function owner<T>(server: TestServer, method: 'GET' | 'POST', url: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${server.url}${url}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${await server.ownerToken()}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${url} answered ${response.status} ${text}`);
-  return (text === '' ? undefined : JSON.parse(text)) as T;
-}
-
 /** A till paired into `storeId` with a code the owner made for that store. */
 async function tillOf(server: TestServer, name: string, storeId: string): Promise<SyncClient> {
-  const { code } = await owner<{ code: string }>(server, 'POST', '/api/pairing-codes', { storeId });
+  const { code } = await asOwner<{ code: string }>(server, 'POST', '/api/pairing-codes', { storeId });
   const client = createSyncClient({ dbPath: path.join(tempFolder(), `${name}.db`), serverUrl: server.url });
   onCleanup(() => client.close());
   await client.pair(code, { name, platform: 'test' });
@@ -68,8 +54,8 @@ function sell(client: SyncClient, storeId: string, productId: string, levelId: s
 describe('a chain of two stores', () => {
   it("gives each till the tenant's rows and its own store's, and moves a till with its unsent changes", async () => {
     const server = await startTestServer({ schema: CHAIN_SCHEMA });
-    await owner(server, 'POST', '/api/stores', { name: 'Harbour Road' });
-    const [first, second] = await owner<StoreList>(server, 'GET', '/api/stores');
+    await asOwner(server, 'POST', '/api/stores', { name: 'Harbour Road' });
+    const [first, second] = await asOwner<StoreList>(server, 'GET', '/api/stores');
     const north = await tillOf(server, 'north-till', first!.id);
     const south = await tillOf(server, 'south-till', second!.id);
     // Each till learns its store when it pairs (or at the latest from its first pull).
@@ -115,7 +101,7 @@ describe('a chain of two stores', () => {
     // The north till is moved to Harbour Road while it holds a sale and a price change it has not sent.
     const unsentSale = sell(north, first!.id, product, northLevel);
     north.database.prepare('UPDATE products SET price_cents = 125 WHERE id = ?').run(product);
-    const moved = await owner<{ storeId: string }>(
+    const moved = await asOwner<{ storeId: string }>(
       server,
       'POST',
       `/api/devices/${north.identity!.deviceId}/store`,
@@ -150,7 +136,7 @@ describe('a chain of two stores', () => {
     expect(ids(south, 'sales')).toEqual([southSale]);
 
     // Moved back, the till sends the old store's sale after all, and holds that store's rows again.
-    await owner(server, 'POST', `/api/devices/${north.identity!.deviceId}/store`, { storeId: first!.id });
+    await asOwner(server, 'POST', `/api/devices/${north.identity!.deviceId}/store`, { storeId: first!.id });
     expect((await north.sync()).ok).toBe(true);
     await north.sync();
     expect(north.status.pendingChanges).toBe(0);

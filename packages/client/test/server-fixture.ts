@@ -92,3 +92,23 @@ export async function startTestServer(options: Partial<ServerOptions> = {}): Pro
   };
   return fixture;
 }
+
+/** A call to the owner's API with the owner's token; fails on any answer but 2xx; answers the JSON body. */
+export async function asOwner<T>(
+  server: TestServer,
+  method: 'GET' | 'POST',
+  url: string,
+  body?: unknown,
+): Promise<T> {
+  const response = await fetch(`${server.url}${url}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${await server.ownerToken()}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${url} answered ${response.status} ${text}`);
+  return (text === '' ? undefined : JSON.parse(text)) as T;
+}
