@@ -366,6 +366,19 @@ describe('pull', () => {
   it('applies a child that arrives in an earlier page than its parent', async () => {
     const server = await startTestServer();
     const d1 = await server.pairedClient('d1');
+    const pages: string[][] = [];
+    const recording: FetchFunction = async (input, init) => {
+      const response = await fetch(input, init);
+      if (input.includes('/api/sync/pull')) {
+        const page = (await response.clone().json()) as { changes: { table: string }[] };
+        pages.push(page.changes.map((change) => change.table));
+      }
+      return response;
+    };
+    // Synced before the rows exist, so they come after its cursor in the order of their last change (a
+    // fresh snapshot would bring parents first).
+    const d2 = await server.pairedClient('d2', { pullPageSize: 1, fetch: recording });
+    expect(await d2.sync()).toMatchObject({ ok: true, pulled: 0 });
     const category = uuidv7();
     d1.database.prepare("INSERT INTO categories (id, name) VALUES (?, 'Fruit')").run(category);
     const product = uuidv7();
@@ -377,16 +390,7 @@ describe('pull', () => {
     await d1.sync();
     d1.database.prepare("UPDATE categories SET name = 'Fresh fruit' WHERE id = ?").run(category);
     await d1.sync();
-    const pages: string[][] = [];
-    const recording: FetchFunction = async (input, init) => {
-      const response = await fetch(input, init);
-      if (input.includes('/api/sync/pull')) {
-        const page = (await response.clone().json()) as { changes: { table: string }[] };
-        pages.push(page.changes.map((change) => change.table));
-      }
-      return response;
-    };
-    const d2 = await server.pairedClient('d2', { pullPageSize: 1, fetch: recording });
+    pages.length = 0;
     expect(await d2.sync()).toMatchObject({ ok: true, pulled: 2 });
     expect(pages).toEqual([['products'], ['categories']]);
     expect(rows(d2, 'products')).toEqual(rows(d1, 'products'));

@@ -7,7 +7,8 @@ export const MAX_PULL_LIMIT = 5000;
 
 /** The query string of a pull; as in every query string, the limit travels as text. */
 export const PullQuery = Type.Object({
-  since: Type.Optional(Type.String({ maxLength: 64 })),
+  // A fresh snapshot's cursor names the last key it delivered (a table and an id of up to 128 characters).
+  since: Type.Optional(Type.String({ maxLength: 2048 })),
   limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' })),
 });
 export type PullQuery = Static<typeof PullQuery>;

@@ -44,7 +44,7 @@ function nextStamp(nodeId = 'node1'): string {
 }
 
 /** Writes states in one push transaction, with the stored states they replace read in the same transaction. */
-async function write(store: TenantSyncStore, states: readonly RowState[]): Promise<void> {
+export async function write(store: TenantSyncStore, states: readonly RowState[]): Promise<void> {
   await store.push(async (tx) => {
     const previous = await tx.getRows(states);
     await tx.writeRows(
@@ -79,7 +79,7 @@ function product(id: string, sku: string, extra: RowValues = {}): RowState {
   };
 }
 
-function row(table: string, id: string, values: RowValues | null): RowState {
+export function row(table: string, id: string, values: RowValues | null): RowState {
   return { table, id, values, updatedAt: nextStamp() };
 }
 
@@ -154,7 +154,7 @@ function recompute(rows: readonly PulledState[]): Record<string, TableChecksum> 
 }
 
 /** Drops tables whose count is 0: a store may keep an empty table's entry or not. */
-function nonEmpty(checksums: Readonly<Record<string, TableChecksum>>): Record<string, TableChecksum> {
+export function nonEmpty(checksums: Readonly<Record<string, TableChecksum>>): Record<string, TableChecksum> {
   return Object.fromEntries(Object.entries(checksums).filter(([, checksum]) => checksum.count > 0));
 }
 

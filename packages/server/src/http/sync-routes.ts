@@ -15,7 +15,7 @@ import {
 } from '@tillsync/protocol';
 import type { DeviceCaller } from '../accounts.js';
 import type { PulledRow } from '../storage/sync-store.js';
-import { decodePullCursor, encodePullCursor } from '../pull-cursor.js';
+import { cursorAfter, pullAt } from '../pull-cursor.js';
 import { applyPushWithText } from '../push.js';
 import { noticeConcerns } from '../notices/change-notices.js';
 import type { AppContext } from './app-context.js';
@@ -26,6 +26,8 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
   const { config, storage, accounts, notices, metrics } = context;
   // A tenant's pushes are serialised by its row lock anyway (in every process): in this one they queue here.
   const tenantPushes = new OneAtATime();
+  // Parents before the tables that reference them: a snapshot's rows come table by table in this order.
+  const snapshotTableOrder = config.schema.tables.map((table) => table.name);
 
   /** Authenticates a device and records the call for the devices panel's "last seen". */
   const device = async (request: FastifyRequest): Promise<DeviceCaller> => {
@@ -129,18 +131,20 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
   app.get('/api/sync/pull', { schema: { querystring: PullQuery } }, async (request, reply) => {
     const caller = await device(request);
     const query = request.query as PullQuery;
-    const since = decodePullCursor(query.since ?? '');
-    if (since === null) {
+    const since = query.since ?? '';
+    const limit = Math.min(Math.max(Number(query.limit ?? DEFAULT_PULL_LIMIT), 1), MAX_PULL_LIMIT);
+    const store = storage.sync.forTenant(caller.tenantId);
+    const page = await pullAt(store, since, limit, {
+      tableOrder: snapshotTableOrder,
+      deviceId: caller.deviceId,
+    });
+    if (page === null) {
       throw new ProtocolError(
         400,
         'INVALID_REQUEST',
         'since is not a cursor this server handed out: pull from the beginning',
       );
     }
-    const limit = Math.min(Math.max(Number(query.limit ?? DEFAULT_PULL_LIMIT), 1), MAX_PULL_LIMIT);
-    const page = await storage.sync
-      .forTenant(caller.tenantId)
-      .pull(since.seq, limit, since.snapshotFloor, caller.deviceId);
     if (page.resyncRequired) {
       throw new ProtocolError(
         410,
@@ -149,14 +153,13 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
       );
     }
     const rest: Omit<PullResponse, 'changes'> = {
-      cursor: encodePullCursor({ seq: page.cursorSeq, snapshotFloor: page.snapshotFloor }),
+      cursor: cursorAfter(page),
       hasMore: page.hasMore,
       serverTime: new Date(config.now()).toISOString(),
     };
     if (typeof page.storeId === 'string') rest.storeId = page.storeId;
     if (page.checksums) rest.checksums = withEveryTable(page.checksums, config.schema.source);
-    if (since.seq === 0 && page.hasMore)
-      rest.snapshotRows = await rowsHeld(storage.sync.forTenant(caller.tenantId));
+    if (since === '' && page.hasMore) rest.snapshotRows = await rowsHeld(store);
     metrics.pulls.inc();
     metrics.pulledRows.inc(page.rows.length);
     return reply.type('application/json; charset=utf-8').send(pullResponseBytes(page.rows, rest));

@@ -24,6 +24,7 @@ import {
   type PullPage,
   type PushTransaction,
   type RowWrite,
+  type SnapshotKey,
   type RowWriteTransaction,
   type StoredConflict,
   type StoredRow,
@@ -146,55 +147,148 @@ class SqlTenantSyncStore implements TenantSyncStore {
 
   pull(sinceSeq: number, limit: number, snapshotFloor = 0, deviceId?: string): Promise<PullPage> {
     return this.#engine.read(async (trx) => {
-      const tenant = await trx
-        .selectFrom('tenants')
-        .select(['last_seq', 'purged_seq'])
-        .where('id', '=', this.#tenantId)
-        .executeTakeFirstOrThrow();
-      // The device's store is read in the same snapshot as its rows, so a move either happened before this
-      // page (and the cursor answers for it) or after it.
-      const device =
-        deviceId === undefined
-          ? undefined
-          : await trx
-              .selectFrom('devices')
-              .select(['store_id', 'scope_seq'])
-              .where('tenant_id', '=', this.#tenantId)
-              .where('id', '=', deviceId)
-              .executeTakeFirst();
-      const storeId = deviceId === undefined ? undefined : (device?.store_id ?? null);
-      // A cursor is good from the purged tombstones and from the device's last move on, whichever is later.
-      const goodFrom = Math.max(Number(tenant.purged_seq), Number(device?.scope_seq ?? 0));
+      const { lastSeq, goodFrom, storeId } = await this.#pullState(trx, deviceId);
       // A fresh snapshot (since 0) needs no tombstones purged before it began, on any of its pages.
       const floor = sinceSeq === 0 ? goodFrom : snapshotFloor;
       if (sinceSeq > 0 && Math.max(sinceSeq, floor) < goodFrom) return { resyncRequired: true };
-      const query = pullQuery(this.#tenantId, storeId, sinceSeq, limit + 1).compile(trx);
-      // A page is thousands of rows: where the engine can answer them as arrays, they cost much less to read.
-      const found = await queryRows(this.#engine, trx, query, toPulledRows);
-      const hasMore = found.length > limit;
-      const rows = hasMore ? found.slice(0, limit) : found;
-      const scope = storeId === undefined ? {} : { storeId };
-      if (hasMore)
+      const found = await this.#changesAfter(trx, storeId, sinceSeq, limit + 1);
+      return this.#page(trx, { found, limit, storeId, lastSeq, sinceSeq, snapshotFloor: floor });
+    });
+  }
+
+  pullSnapshot(
+    from: { readonly mark: number; readonly key: SnapshotKey } | null,
+    limit: number,
+    options: { readonly tableOrder: readonly string[]; readonly deviceId?: string },
+  ): Promise<PullPage> {
+    return this.#engine.read(async (trx) => {
+      const { lastSeq, goodFrom, storeId } = await this.#pullState(trx, options.deviceId);
+      const mark = from?.mark ?? lastSeq;
+      // The changes after the mark are what the snapshot's end needs: a purge or a move past it loses some.
+      if (mark < goodFrom) return { resyncRequired: true };
+      const wanted = limit + 1;
+      const found: PulledRow[] = [];
+      const scopes = scopesOf(storeId);
+      const tables = tablesFrom(
+        await tablesHeld(trx, this.#tenantId, scopes),
+        options.tableOrder,
+        from?.key.table,
+      );
+      for (const table of tables) {
+        const afterId = from !== null && table === from.key.table ? from.key.afterId : null;
+        const query = keyOrderQuery({
+          tenantId: this.#tenantId,
+          table,
+          afterId,
+          mark,
+          scopes,
+          limit: wanted - found.length,
+        }).compile(trx);
+        for (const row of await queryRows(this.#engine, trx, query, toPulledRows)) found.push(row);
+        if (found.length >= wanted) break;
+      }
+      const keyed = found.length;
+      if (found.length < wanted)
+        for (const row of await this.#changesAfter(trx, storeId, mark, wanted - found.length))
+          found.push(row);
+      const last = found[limit - 1];
+      // A page that ends among the rows stored up to the mark goes on from its last key.
+      if (found.length > limit && keyed >= limit && last !== undefined)
         return {
           resyncRequired: false,
-          rows,
-          hasMore,
-          cursorSeq: Number(rows[rows.length - 1]?.seq ?? sinceSeq),
-          snapshotFloor: floor,
-          ...scope,
+          rows: found.slice(0, limit),
+          hasMore: true,
+          cursorSeq: mark,
+          snapshotFloor: 0,
+          snapshot: { table: last.table, afterId: last.id },
+          ...(storeId === undefined ? {} : { storeId }),
         };
-      // Read in the same snapshot as the rows, so the checksums describe the state at the cursor.
-      const checksums = await readChecksums(trx, this.#tenantId, storeId);
+      return this.#page(trx, { found, limit, storeId, lastSeq, sinceSeq: mark, snapshotFloor: 0 });
+    });
+  }
+
+  /**
+   * What a pull page is read against, in its own read transaction: the tenant's last sequence number, the
+   * point from which a cursor is good (the purged tombstones, the device's last move, whichever is later),
+   * and the device's store (see {@link scopesOf}). The store is read in the same snapshot as the rows, so a
+   * move either happened before this page (and the cursor answers for it) or after it.
+   */
+  async #pullState(
+    trx: Kysely<Database>,
+    deviceId: string | undefined,
+  ): Promise<{ lastSeq: number; goodFrom: number; storeId: string | null | undefined }> {
+    const tenant = await trx
+      .selectFrom('tenants')
+      .select(['last_seq', 'purged_seq'])
+      .where('id', '=', this.#tenantId)
+      .executeTakeFirstOrThrow();
+    const device =
+      deviceId === undefined
+        ? undefined
+        : await trx
+            .selectFrom('devices')
+            .select(['store_id', 'scope_seq'])
+            .where('tenant_id', '=', this.#tenantId)
+            .where('id', '=', deviceId)
+            .executeTakeFirst();
+    return {
+      lastSeq: Number(tenant.last_seq),
+      goodFrom: Math.max(Number(tenant.purged_seq), Number(device?.scope_seq ?? 0)),
+      storeId: deviceId === undefined ? undefined : (device?.store_id ?? null),
+    };
+  }
+
+  /** The changes after `sinceSeq` a reader of `storeId` receives, at most `limit`, in sequence order. */
+  #changesAfter(
+    trx: Kysely<Database>,
+    storeId: string | null | undefined,
+    sinceSeq: number,
+    limit: number,
+  ): Promise<PulledRow[]> {
+    const query = pullQuery(this.#tenantId, storeId, sinceSeq, limit).compile(trx);
+    // A page is thousands of rows: where the engine can answer them as arrays, they cost much less to read.
+    return queryRows(this.#engine, trx, query, toPulledRows);
+  }
+
+  /**
+   * A page of the rows `found` (up to `limit`, one more when there are more): with more, its cursor is its
+   * last row's sequence number; the last page's is the tenant's last one, with the checksums at it.
+   */
+  async #page(
+    trx: Kysely<Database>,
+    page: {
+      readonly found: readonly PulledRow[];
+      readonly limit: number;
+      readonly storeId: string | null | undefined;
+      readonly lastSeq: number;
+      readonly sinceSeq: number;
+      readonly snapshotFloor: number;
+    },
+  ): Promise<PullPage> {
+    const { found, limit, storeId } = page;
+    const hasMore = found.length > limit;
+    const rows = hasMore ? found.slice(0, limit) : found;
+    const scope = storeId === undefined ? {} : { storeId };
+    if (hasMore)
       return {
         resyncRequired: false,
         rows,
         hasMore,
-        cursorSeq: Number(tenant.last_seq),
-        snapshotFloor: floor,
-        checksums,
+        cursorSeq: Number(rows[rows.length - 1]?.seq ?? page.sinceSeq),
+        snapshotFloor: page.snapshotFloor,
         ...scope,
       };
-    });
+    // Read in the same snapshot as the rows, so the checksums describe the state at the cursor.
+    const checksums = await readChecksums(trx, this.#tenantId, storeId);
+    return {
+      resyncRequired: false,
+      rows,
+      hasMore,
+      cursorSeq: page.lastSeq,
+      snapshotFloor: page.snapshotFloor,
+      checksums,
+      ...scope,
+    };
   }
 
   checksums(storeId?: string | null): Promise<Record<string, TableChecksum>> {
@@ -528,6 +622,70 @@ async function readChecksums(
   return Object.fromEntries(
     [...sums].map(([table, { count, sum }]) => [table, { count, sum: formatChecksum(sum) }]),
   );
+}
+
+/** The scopes a reader of `storeId` receives (see `TenantSyncStore.pull`); undefined: every scope. */
+function scopesOf(storeId: string | null | undefined): readonly string[] | undefined {
+  if (storeId === undefined) return undefined;
+  return storeId === null ? [''] : ['', storeId];
+}
+
+/** The tables that hold live rows in `scopes` (every scope when undefined), from their kept checksums. */
+async function tablesHeld(
+  db: Kysely<Database>,
+  tenantId: string,
+  scopes: readonly string[] | undefined,
+): Promise<string[]> {
+  let query = db
+    .selectFrom('sync_checksums')
+    .select('tbl')
+    .distinct()
+    .where('tenant_id', '=', tenantId)
+    .where('row_count', '>', 0);
+  if (scopes !== undefined) query = query.where('scope', 'in', scopes);
+  return (await query.execute()).map((row) => row.tbl);
+}
+
+/**
+ * The tables a snapshot's rows come from, in its order: those `order` names in that order, then any other
+ * by name; only `from` and the tables after it, when a page before ended in `from`. The order depends on
+ * nothing but the names, so a table emptied or filled between two pages cannot move the others.
+ */
+function tablesFrom(held: readonly string[], order: readonly string[], from: string | undefined): string[] {
+  const rank = (table: string): [number, string] => {
+    const index = order.indexOf(table);
+    return [index === -1 ? order.length : index, table];
+  };
+  const compare = (a: string, b: string): number => {
+    const [rankA, nameA] = rank(a);
+    const [rankB, nameB] = rank(b);
+    return rankA !== rankB ? rankA - rankB : nameA < nameB ? -1 : nameA > nameB ? 1 : 0;
+  };
+  const sorted = [...held].sort(compare);
+  return from === undefined ? sorted : sorted.filter((table) => compare(table, from) >= 0);
+}
+
+/**
+ * A snapshot's live rows of one table stored up to its mark, after `afterId`, by key: a range of the primary
+ * key `(tenant_id, tbl, id)`, read in its order, so the page costs the same whatever order the rows were
+ * written in. A row stored after the mark is left to the changes after it.
+ */
+function keyOrderQuery(query: {
+  readonly tenantId: string;
+  readonly table: string;
+  readonly afterId: string | null;
+  readonly mark: number;
+  readonly scopes: readonly string[] | undefined;
+  readonly limit: number;
+}): RawBuilder<PulledRow> {
+  const after = query.afterId === null ? sql`` : sql`and id > ${query.afterId}`;
+  const scoped = query.scopes === undefined ? sql`` : sql`and scope in (${sql.join(query.scopes)})`;
+  return sql<PulledRow>`select tbl as "table", id, data as "valuesJson", updated_at as "updatedAt", seq,
+      0 as evicted
+    from sync_rows
+    where tenant_id = ${query.tenantId} and tbl = ${query.table} ${after}
+      and seq <= ${query.mark} and deleted = 0 ${scoped}
+    order by id limit ${query.limit}`;
 }
 
 /**

@@ -160,6 +160,15 @@ export interface PulledRow {
   readonly evicted: number;
 }
 
+/**
+ * Where a fresh snapshot stands while it delivers the rows that existed when it began: the last row it
+ * delivered, table by table (in the order it was asked for) and by key within a table.
+ */
+export interface SnapshotKey {
+  readonly table: string;
+  readonly afterId: string;
+}
+
 /** One page of a pull. */
 export type PullPage =
   | {
@@ -170,6 +179,11 @@ export type PullPage =
       readonly cursorSeq: number;
       /** What the next page of this pull passes back as `snapshotFloor` (see {@link TenantSyncStore.pull}). */
       readonly snapshotFloor: number;
+      /**
+       * A snapshot's page that ends among the rows that existed when it began: its last key, with `cursorSeq`
+       * the snapshot's mark. The next page passes both back to {@link TenantSyncStore.pullSnapshot}.
+       */
+      readonly snapshot?: SnapshotKey;
       /** On the last page: each table's checksum at `cursorSeq`, over what the reader receives. */
       readonly checksums?: Readonly<Record<string, TableChecksum>>;
       /** The store whose rows the page carries besides the tenant's, for a device's pull (null: none). */
@@ -193,6 +207,24 @@ export interface TenantSyncStore {
    * one older than the purged tombstones must. Without it, every row of the tenant (no evictions).
    */
   pull(sinceSeq: number, limit: number, snapshotFloor?: number, deviceId?: string): Promise<PullPage>;
+  /**
+   * A fresh snapshot's page (PROTOCOL.md §2), whose cost does not depend on the order rows were written in.
+   * Its first page (`from` null) notes the tenant's last sequence number as the snapshot's mark; the rows
+   * stored up to the mark that are live come first, table by table in `tableOrder` (tables it does not name
+   * after, by name) and by key within a table; then every change after the mark, as {@link pull} hands them
+   * out from it. A row changed after the mark is no longer among the first (its stored state is past the
+   * mark) and comes in its latest state among the second, a delete as a tombstone, so a snapshot ends at
+   * the state of its last page: nothing skipped, nothing left that the server deleted.
+   *
+   * `from` is the page's `cursorSeq` (the mark) and `snapshot` key of the page before. A page that ends
+   * among the changes after the mark answers no key: the pull goes on with {@link pull} from its cursor.
+   * A purge past the mark, or a move of the device, during the snapshot must resync, as for {@link pull}.
+   */
+  pullSnapshot(
+    from: { readonly mark: number; readonly key: SnapshotKey } | null,
+    limit: number,
+    options: { readonly tableOrder: readonly string[]; readonly deviceId?: string },
+  ): Promise<PullPage>;
   /** The stored rows (tombstones too) among these keys, by {@link rowKey}. */
   readRows(
     keys: ReadonlyArray<{ readonly table: string; readonly id: string }>,
