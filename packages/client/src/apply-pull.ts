@@ -338,11 +338,22 @@ class CleanRows {
     held.rows.push({ id: change.id, values: change.values ?? {}, stamp: change.updatedAt, previous });
   }
 
-  /** Writes the rows held. Call it before any other write of the page, and at its end. */
+  /**
+   * Writes the rows held. Call it before any other write of the page, and at its end. Rows the device had no
+   * server stamp of (a first sync's) are inserted with their search index written in bulk.
+   */
   write(): void {
     for (const { table, rows } of this.#byTable.values()) {
       this.#parts.serverRows.setMany(table.name, rows);
-      this.#parts.tables.upsertMany(table, rows);
+      const fresh = rows.filter((row) => row.previous === null);
+      if (fresh.length === rows.length) this.#parts.tables.insertNew(table, rows);
+      else {
+        this.#parts.tables.upsertMany(
+          table,
+          rows.filter((row) => row.previous !== null),
+        );
+        this.#parts.tables.insertNew(table, fresh);
+      }
     }
     this.#byTable.clear();
   }

@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import { quoteIdentifier } from './capture/triggers.js';
 import type { LocalStore } from './local-store.js';
 import { MultiRowStatement } from './multi-row-statement.js';
+import { indexesInBulk, indexRowsAfterStatement } from './search-index.js';
 
 /** The prepared statements of one synced table. */
 interface TableStatements {
@@ -14,7 +15,21 @@ interface TableStatements {
   readonly upsertMany: MultiRowStatement;
   /** Reused for every upsert of the table: a first sync writes a million rows. */
   readonly params: unknown[];
+  /** Where the table's search index lets the sync index the rows it inserts (`search-index.ts`). */
+  readonly bulk: BulkInsert | null;
 }
+
+/** The statements of {@link SyncedTables.insertNew} for a table with a search index. */
+interface BulkInsert {
+  /** How many of a JSON array of ids the table holds. */
+  readonly held: Database.Statement;
+  readonly lastRowid: Database.Statement;
+  readonly index: Database.Statement;
+  readonly flag: Database.Statement;
+}
+
+/** Below this many rows, indexing them by trigger costs no more than the statements that save it. */
+const MIN_BULK_ROWS = 16;
 
 /** A whole row to write: its id and values, as {@link SyncedTables.upsert} takes them. */
 export interface RowToWrite {
@@ -65,6 +80,32 @@ export class SyncedTables {
     });
   }
 
+  /**
+   * {@link upsertMany} of rows the device most likely does not hold (the server's rows it had no stamp of: a
+   * first sync's, nearly all), with their search index written in one statement after them rather than by
+   * a trigger per row. Should some be held after all, every row goes the way of {@link upsertMany}. Call it
+   * inside an applying transaction.
+   */
+  insertNew(table: SchemaTable, rows: readonly RowToWrite[]): void {
+    const bulk = this.#statements(table).bulk;
+    if (
+      bulk === null ||
+      rows.length < MIN_BULK_ROWS ||
+      (bulk.held.pluck().get(JSON.stringify(rows.map((row) => row.id))) as number) > 0
+    ) {
+      this.upsertMany(table, rows);
+      return;
+    }
+    const before = (bulk.lastRowid.pluck().get() as number | null) ?? 0;
+    bulk.flag.run(2);
+    try {
+      this.upsertMany(table, rows);
+    } finally {
+      bulk.flag.run(1);
+    }
+    bulk.index.run(before);
+  }
+
   remove(table: SchemaTable, id: string): void {
     this.#statements(table).remove.run(id);
   }
@@ -94,6 +135,15 @@ export class SyncedTables {
       const upsert = this.#store.db.prepare(upsertSql(1));
       const upsertMany = new MultiRowStatement(this.#store.db, columns.length + 1, upsertSql);
       const remove = this.#store.db.prepare(`DELETE FROM ${t} WHERE id = ?`);
+      const db = this.#store.db;
+      const bulk: BulkInsert | null = indexesInBulk(db, table.name)
+        ? {
+            held: db.prepare(`SELECT count(*) FROM ${t} WHERE id IN (SELECT value FROM json_each(?))`),
+            lastRowid: db.prepare(`SELECT max(rowid) FROM ${t}`),
+            index: indexRowsAfterStatement(db, table),
+            flag: db.prepare('UPDATE _sync_apply_flag SET applying = ?'),
+          }
+        : null;
       statements = {
         table,
         select,
@@ -101,6 +151,7 @@ export class SyncedTables {
         remove,
         upsertMany,
         params: new Array<unknown>(columns.length + 1),
+        bulk,
       };
       this.#tables.set(table.name, statements);
     }

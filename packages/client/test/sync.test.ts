@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
 import type { FetchFunction, SyncClient, SyncStatus } from '../src/index.js';
+import { trigramQuery } from '../src/search-index.js';
 import { onCleanup } from './helpers.js';
 import { startTestServer, type TestServer } from './server-fixture.js';
 
@@ -363,6 +364,47 @@ describe('sessions', () => {
 });
 
 describe('pull', () => {
+  it('indexes the rows of a first sync for search in bulk, as its triggers index every other write', async () => {
+    const server = await startTestServer();
+    const d1 = await server.pairedClient('d1');
+    const insert = d1.database.prepare('INSERT INTO customers (id, name, phone) VALUES (?, ?, ?)');
+    d1.database.transaction(() => {
+      for (let index = 0; index < 600; index++)
+        insert.run(crypto.randomUUID(), `Customer ${index}`, `555-${String(index).padStart(4, '0')}`);
+    })();
+    expect(await d1.sync()).toMatchObject({ ok: true, pushed: 600 });
+    const d2 = await server.pairedClient('d2');
+    // A row the device holds before the pull (written by the till, unsent) is indexed by its trigger.
+    const mine = crypto.randomUUID();
+    d2.database.prepare("INSERT INTO customers (id, name) VALUES (?, 'Walk-in Wanda')").run(mine);
+    expect(await d2.sync()).toMatchObject({ ok: true, pushed: 1 });
+    expect(d2.database.prepare('SELECT count(*) AS n FROM customers').get()).toEqual({ n: 601 });
+    const search = (text: string): string[] =>
+      (
+        d2.database
+          .prepare(
+            `SELECT c.id FROM _sync_search_customers AS s JOIN customers AS c ON c.rowid = s.rowid
+             WHERE _sync_search_customers MATCH ? AND instr(c.name || ' ' || coalesce(c.phone, ''), ?) > 0
+             ORDER BY c.id`,
+          )
+          .all(trigramQuery(text), text) as { id: string }[]
+      ).map((row) => row.id);
+    // Every row is in the index once, and only as it is: the index agrees with its table.
+    d2.database.exec(
+      "INSERT INTO _sync_search_customers (_sync_search_customers) VALUES ('integrity-check')",
+    );
+    expect(search('ustomer 59').length).toBe(11);
+    expect(search('555-0123')).toHaveLength(1);
+    expect(search('Wanda')).toEqual([mine]);
+    // The till's writes after it are indexed by the triggers as before.
+    d2.database.prepare("UPDATE customers SET name = 'Renamed Rita' WHERE id = ?").run(mine);
+    expect(search('Wanda')).toEqual([]);
+    expect(search('Rita')).toEqual([mine]);
+    d2.database.exec(
+      "INSERT INTO _sync_search_customers (_sync_search_customers) VALUES ('integrity-check')",
+    );
+  });
+
   it('applies a child that arrives in an earlier page than its parent', async () => {
     const server = await startTestServer();
     const d1 = await server.pairedClient('d1');
