@@ -5,6 +5,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
 import { SyncWorker, createSyncClient, type SyncClient, type SyncLogEntry } from '@tillsync/client';
 import { countFromEnv, ratePerSecond, tempDir, type BenchResult } from './measure.js';
+import { percentile, tillWrites, WRITE_EVERY_MS } from './till-writes.js';
 import {
   BENCH_EMAIL as EMAIL,
   BENCH_PASSWORD as PASSWORD,
@@ -27,20 +28,12 @@ import {
 
 const ROWS = countFromEnv('TILLSYNC_BENCH_DEVICE_ROWS', 1_000_000);
 const LIVE_ROUNDS = countFromEnv('TILLSYNC_BENCH_LIVE_ROUNDS', 50);
-/** How often the till writes during the first sync (a busy till: a sale line every 10 ms). */
-const WRITE_EVERY_MS = 10;
 type Server = ServeProcess;
 
 async function pairedDevice(server: Server, dir: string, name: string): Promise<SyncClient> {
   const client = createSyncClient({ dbPath: path.join(dir, `${name}.db`), serverUrl: server.url });
   await client.pair(await pairingCode(server), { name, platform: 'bench' });
   return client;
-}
-
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[index] ?? NaN;
 }
 
 const round1 = (ms: number): number => Math.round(ms * 10) / 10;
@@ -102,33 +95,6 @@ async function liveDelay(server: Server, dir: string): Promise<BenchResult[]> {
       higherIsBetter: false,
     },
   ];
-}
-
-/**
- * Writes a sale through the library every `WRITE_EVERY_MS` until stopped, and records how long each waited
- * past its time: the event loop being busy (a pull page being applied) plus the write itself.
- */
-function tillWrites(client: SyncClient): { stop: () => number[] } {
-  const insert = client.database.prepare(
-    "INSERT INTO sales (id, customer_id, total_cents, created_at) VALUES (?, NULL, 120, '2026-11-22T09:00:00.000Z')",
-  );
-  const waits: number[] = [];
-  let timer: NodeJS.Timeout;
-  const next = (): void => {
-    const due = performance.now() + WRITE_EVERY_MS;
-    timer = setTimeout(() => {
-      insert.run(uuidv7());
-      waits.push(performance.now() - due);
-      next();
-    }, WRITE_EVERY_MS);
-  };
-  next();
-  return {
-    stop: () => {
-      clearTimeout(timer);
-      return waits;
-    },
-  };
 }
 
 /** A write through the library while a first sync of `ROWS` rows runs, against the same writes at rest. */

@@ -163,6 +163,10 @@ export class CycleRun {
 
   /** Pulls pages from the device's cursor until `hasMore` is false; a `410` turns into a fresh snapshot. */
   async #pull(): Promise<PullEnd> {
+    // A fresh snapshot brings the rows that exist as it begins, not the deletes made before (PROTOCOL.md
+    // §2). One begun again from the start in a file that holds rows of the server (a first sync stopped
+    // before its first page was in) sweeps the rows it did not bring, as a resync does.
+    if (this.#store.cursor() === '' && this.#store.holdsServerRows()) return this.#repairs.resync('resumed');
     try {
       return await this.#pager.pages(this.#store.cursor(), (changes, cursor, storeId) =>
         this.#store.applyPage(changes, cursor === undefined ? {} : { cursor, storeId }),

@@ -71,6 +71,8 @@ export interface PushJournalStore {
 export interface PullStore {
   /** The cursor of the last page applied; `''` before the first (a snapshot). */
   cursor(): string;
+  /** Whether the device holds any of the server's rows (its list of them is not empty). */
+  holdsServerRows(): boolean;
   /** Whether the device's schema has the table (a page naming another means the server's schema changed). */
   knowsTable(table: string): boolean;
   /** Applies some changes of a pull page in one transaction, with the page's cursor when given. */

@@ -140,6 +140,10 @@ export class SqliteCycleStore implements CycleStore {
     return this.#store.getState(StateKey.cursor) ?? '';
   }
 
+  holdsServerRows(): boolean {
+    return this.#store.statement('SELECT 1 FROM _sync_rows LIMIT 1').get() !== undefined;
+  }
+
   knowsTable(table: string): boolean {
     return this.#schema().table(table) !== undefined;
   }
