@@ -232,7 +232,7 @@ export async function compareFirstSync(
   chain: Chain,
   options: LoadOptions,
   print: (line: string) => void,
-  rounds = 5,
+  rounds = 9,
 ): Promise<number> {
   const timeoutMs = options.timeoutSeconds * 1000;
   const storeId = chain.storeIds[Math.floor(chain.storeIds.length / 2)]!;

@@ -135,10 +135,6 @@ export class SimulatedDevice {
     this.#cursor = config.cursor ?? '';
   }
 
-  get storeId(): string | undefined {
-    return this.#config.scope?.storeId;
-  }
-
   /** One sync cycle; failures are counted, never thrown. */
   async cycle(): Promise<void> {
     const { stats } = this.#config;
