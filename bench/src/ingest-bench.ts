@@ -130,10 +130,17 @@ async function copyOf(
   if (engine === 'sqlite') {
     const file = path.join(dir, `${name}.db`);
     fs.copyFileSync(tenant.source, file);
+    // On disk before the clock starts: the copy's writes must not be flushed during the timed work.
+    const fd = fs.openSync(file, 'r+');
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
     return { sqliteFile: file, postgresUrl: null, drop: () => Promise.resolve() };
   }
   const database = `${tenant.source}_${name}`;
-  await adminQuery(`create database ${database} template ${tenant.source}`);
+  // Copied file by file and checkpointed (rather than written through the log), so the copy is on disk, and
+  // no checkpoint of it falls into the timed work.
+  await adminQuery(`create database ${database} template ${tenant.source} strategy = file_copy`);
+  await adminQuery('checkpoint');
   const url = new URL(PG_ADMIN_URL);
   url.pathname = `/${database}`;
   return {
