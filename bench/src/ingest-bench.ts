@@ -188,7 +188,7 @@ function rawRow(
 }
 
 /** The raw insert into a copy of the filled SQLite file, in ms. */
-function rawSqliteInsertMs(file: string, tenantId: string, rows: readonly BenchCustomer[]): number {
+export function rawSqliteInsertMs(file: string, tenantId: string, rows: readonly BenchCustomer[]): number {
   const db = new BetterSqlite3(file);
   try {
     db.pragma('journal_mode = WAL');
