@@ -8,7 +8,8 @@ import { formatStamp } from '@tillsync/protocol';
 import {
   countFromEnv,
   freshPostgresDatabase,
-  PG_ADMIN_URL,
+  adminQuery,
+  postgresUrl,
   ratePerSecond,
   tempDir,
   timeMs,
@@ -141,23 +142,11 @@ async function copyOf(
   // no checkpoint of it falls into the timed work.
   await adminQuery(`create database ${database} template ${tenant.source} strategy = file_copy`);
   await adminQuery('checkpoint');
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${database}`;
   return {
     sqliteFile: null,
-    postgresUrl: url.toString(),
+    postgresUrl: postgresUrl(database),
     drop: () => adminQuery(`drop database if exists ${database} with (force)`),
   };
-}
-
-async function adminQuery(text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await client.connect();
-  try {
-    await client.query(text);
-  } finally {
-    await client.end();
-  }
 }
 
 /** The columns of `sync_rows` the raw insert writes, in the order of {@link rawRow}. */

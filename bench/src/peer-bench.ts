@@ -144,12 +144,33 @@ interface CustomerDoc {
   readonly email: string;
 }
 
-async function benchPouchDb(dir: string, customers: readonly BenchCustomer[]): Promise<PeerFigures> {
+/** An express-pouchdb server in a process of its own with the shop's database, and an empty device. */
+interface PouchDbPair {
+  readonly remote: PouchDB.Database<CustomerDoc>;
+  readonly device: PouchDB.Database<CustomerDoc>;
+  close(): Promise<void>;
+}
+
+async function startPouchDbPair(dir: string): Promise<PouchDbPair> {
   const serverFolder = path.join(dir, 'pouchdb-server');
   fs.mkdirSync(serverFolder);
   const server = await startListeningProcess([path.join(BENCH_FOLDER, 'pouchdb-server.js'), serverFolder]);
   const remote = new PouchDB<CustomerDoc>(`${server.url}/shop`);
   const device = new PouchDB<CustomerDoc>(path.join(dir, 'pouchdb-device'));
+  return {
+    remote,
+    device,
+    close: async () => {
+      await device.close();
+      await remote.close();
+      await server.stop();
+    },
+  };
+}
+
+async function benchPouchDb(dir: string, customers: readonly BenchCustomer[]): Promise<PeerFigures> {
+  const pair = await startPouchDbPair(dir);
+  const { remote, device } = pair;
   try {
     for (let start = 0; start < customers.length; start += PAGE_SIZE) {
       const written = await remote.bulkDocs(
@@ -198,9 +219,7 @@ async function benchPouchDb(dir: string, customers: readonly BenchCustomer[]): P
     }
     return { firstSyncMs, pushMs, idleMs: median(idle) };
   } finally {
-    await device.close();
-    await remote.close();
-    await server.stop();
+    await pair.close();
   }
 }
 
@@ -422,11 +441,8 @@ async function seedPouchDb(remote: PouchDB.Database<CustomerDoc>, shop: MatureSh
 
 /** PouchDB's first sync of `shop` from an express-pouchdb server to an empty device, in ms. */
 async function pouchDbFirstSyncMs(dir: string, shop: MatureShop): Promise<number> {
-  const serverFolder = path.join(dir, 'pouchdb-server');
-  fs.mkdirSync(serverFolder);
-  const server = await startListeningProcess([path.join(BENCH_FOLDER, 'pouchdb-server.js'), serverFolder]);
-  const remote = new PouchDB<CustomerDoc>(`${server.url}/shop`);
-  const device = new PouchDB<CustomerDoc>(path.join(dir, 'pouchdb-device'));
+  const pair = await startPouchDbPair(dir);
+  const { remote, device } = pair;
   try {
     await seedPouchDb(remote, shop);
     const ms = await timeMs(async () => {
@@ -438,9 +454,7 @@ async function pouchDbFirstSyncMs(dir: string, shop: MatureShop): Promise<number
       throw new Error(`PouchDB's first sync left ${info.doc_count} documents, not ${shop.live.length}`);
     return ms;
   } finally {
-    await device.close();
-    await remote.close();
-    await server.stop();
+    await pair.close();
   }
 }
 
