@@ -196,10 +196,25 @@ export class PullApplier {
       return this.#lost(table, change, pending, local, source, 'their-delete');
     }
     if (pending.op === 'delete') {
-      // This device's delete is the later: it stays pending. Otherwise a later write keeps the row.
+      // This device's delete is the later: it stays pending. Otherwise a later write keeps the row, and
+      // the sales made here before the delete still count: their deltas go on top of the server's value
+      // and stay pending, to be pushed as a change of the counters alone.
       if (!later) return [];
-      tables.upsert(table, change.id, serverValues);
-      outbox.remove(table.name, change.id);
+      const deltas = deletedDeltas(table, pending);
+      if (deltas === null) {
+        tables.upsert(table, change.id, serverValues);
+        outbox.remove(table.name, change.id);
+      } else {
+        const row: Record<string, unknown> = { ...serverValues };
+        const base: CounterBase = {};
+        for (const column of table.counterColumns) {
+          const server = toNumber(serverValues[column.name]);
+          row[column.name] = server + (deltas[column.name] ?? 0);
+          base[column.name] = server;
+        }
+        tables.upsert(table, change.id, row);
+        outbox.keepCounters(table.name, change.id, base);
+      }
       return this.#lost(table, change, pending, null, source, 'my-delete');
     }
 
@@ -212,9 +227,11 @@ export class PullApplier {
       if (column.merge === 'counter') {
         // Sales made here and not yet pushed still count: they go on top of the server's value and stay
         // pending, to be pushed as a delta (the server adds it even where the row's other columns lose).
+        // A row away (the deltas of a refused delete waiting for it) counts with its values as deleted.
         const server = toNumber(serverValues[column.name]);
         const from = pending.base?.[column.name];
-        const delta = local && from !== undefined && from !== null ? toNumber(local[column.name]) - from : 0;
+        const mine = local ? toNumber(local[column.name]) : pending.gone?.[column.name];
+        const delta = typeof mine === 'number' && typeof from === 'number' ? mine - from : 0;
         row[column.name] = server + delta;
         base[column.name] = server;
         if (delta !== 0) unsent = true;
@@ -360,6 +377,24 @@ function bringsBack(table: SchemaTable, pending: PendingRow): boolean {
     (column, index) =>
       column.required !== true || (column.default ?? null) !== null || hasColumn(columns, index),
   );
+}
+
+/**
+ * The deltas a pending delete carries (its counters as deleted, less their base), by column; null when
+ * they are all 0, or the delete noted no counters.
+ */
+export function deletedDeltas(table: SchemaTable, pending: PendingRow): Record<string, number> | null {
+  if (pending.op !== 'delete' || pending.gone === null || pending.base === null) return null;
+  const deltas: Record<string, number> = {};
+  let any = false;
+  for (const column of table.counterColumns) {
+    const last = pending.gone[column.name];
+    const first = pending.base[column.name];
+    if (typeof last !== 'number' || typeof first !== 'number' || last === first) continue;
+    deltas[column.name] = last - first;
+    any = true;
+  }
+  return any ? deltas : null;
 }
 
 function toNumber(value: unknown): number {
