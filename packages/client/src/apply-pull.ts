@@ -6,7 +6,7 @@ import type {
   SchemaTable,
   StoredChange,
 } from '@tillsync/protocol';
-import { hasColumn } from './capture/column-mask.js';
+import { columnBit, hasColumn } from './capture/column-mask.js';
 import { quoteIdentifier } from './capture/triggers.js';
 import type { ConflictLog } from './conflicts.js';
 import { noteSeenStatement } from './cycle/seen-rows.js';
@@ -167,7 +167,14 @@ export class PullApplier {
     }
     if (pending === null) {
       if (serverValues) tables.upsert(table, change.id, serverValues);
-      else tables.remove(table, change.id);
+      else if (pendingRow === null && this.#neededByUnsent(table, change.id)) {
+        // Deleted elsewhere while rows made here, not yet on the server, need it through a required
+        // reference (a sale of the product): the server would have refused the delete had they reached it
+        // first, and refuses them for good while it stands. This device keeps the row and writes it again,
+        // whole and later than the delete, which brings it back (PROTOCOL.md §5), so the sale is not lost.
+        this.#parts.clock.receive(change.updatedAt);
+        outbox.addWhole(table.name, change.id);
+      } else tables.remove(table, change.id);
       return [];
     }
     // The pending writes were made knowing the row as it was at `previous`, not as it is now.
@@ -258,6 +265,29 @@ export class PullApplier {
         const sql = `SELECT 1 FROM ${quoteIdentifier(child.name)} WHERE ${quoteIdentifier(column.name)} = ? LIMIT 1`;
         if (store.statement(sql).get(id) !== undefined) return true;
       }
+    return false;
+  }
+
+  /**
+   * Whether a pending write of this device, one the server does not have, names row `id` of `table`
+   * through a required reference: a row made here and not yet pushed, or one whose pending write set that
+   * reference. (A row the server has and that names it already would have made the server refuse the delete,
+   * unless that delete removed it too, and then its own delete follows.)
+   */
+  #neededByUnsent(table: SchemaTable, id: string): boolean {
+    const { schema, store } = this.#parts;
+    for (const child of schema.tables) {
+      for (const [index, column] of child.columns.entries()) {
+        if (column.references !== table.name || column.required !== true) continue;
+        const sql = `SELECT 1 FROM ${quoteIdentifier(child.name)} AS c
+          JOIN _sync_pending AS p ON p.tbl = ? AND p.id = c.id AND p.op = 'upsert'
+          WHERE c.${quoteIdentifier(column.name)} = ?
+            AND (p.cols IS NULL OR ((p.cols | p.wire_cols) & ?) != 0
+              OR NOT EXISTS (SELECT 1 FROM _sync_rows AS r WHERE r.tbl = p.tbl AND r.id = p.id))
+          LIMIT 1`;
+        if (store.statement(sql).get(child.name, id, columnBit(index)) !== undefined) return true;
+      }
+    }
     return false;
   }
 

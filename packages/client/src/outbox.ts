@@ -180,6 +180,19 @@ export class Outbox {
   }
 
   /**
+   * Makes the row pending as a write of the whole row, stamped now: the device writes its copy again (a row
+   * deleted elsewhere that rows made here still need, see `PullApplier.merge`).
+   */
+  addWhole(table: string, id: string): void {
+    this.#store
+      .statement(
+        `INSERT INTO _sync_pending (tbl, id, op, hlc, revision, base, cols) SELECT ?, ?, 'upsert', ${NEXT_HLC_SQL}, 1, NULL, NULL FROM _sync_clock WHERE true
+         ON CONFLICT (tbl, id) DO UPDATE SET op = 'upsert', hlc = max(excluded.hlc, hlc + 1), revision = revision + 1, base = NULL, gone = NULL, cols = NULL`,
+      )
+      .run(table, id);
+  }
+
+  /**
    * A delete the server refused (rows still need the row) that carried counter deltas: the delete is given
    * up, its deltas are not. The entry waits, as a change of the counters alone (`gone` less `base`), for
    * the row to come back from the server (the table's restore); the pull's merge then puts the deltas on

@@ -1,0 +1,79 @@
+import { v7 as uuidv7 } from 'uuid';
+import { describe, expect, it } from 'vitest';
+import type { SyncClient } from '../src/index.js';
+import { startTestServer } from './server-fixture.js';
+
+/**
+ * The back office deletes a product while a till, offline, sells it, writing nothing to the product itself
+ * (PROTOCOL.md §2 push, §5): the server took the delete (no sale item it had named the product), and would
+ * refuse the sale item for good while the delete stands. The till writes its copy of the product again,
+ * whole and later than the delete, so the product comes back with the sale, everywhere.
+ */
+describe('a sale of a product deleted elsewhere meanwhile', () => {
+  async function setup(): Promise<{ till: SyncClient; office: SyncClient; product: string; item: string }> {
+    const server = await startTestServer();
+    const till = await server.pairedClient('till');
+    const office = await server.pairedClient('office');
+    const [product, sale, item] = [uuidv7(), uuidv7(), uuidv7()];
+    office.database
+      .prepare("INSERT INTO products (id, sku, name, price_cents, stock) VALUES (?, 'A-1', 'Apple', 120, 10)")
+      .run(product);
+    expect((await office.sync()).ok).toBe(true);
+    expect((await till.sync()).ok).toBe(true);
+    office.database.prepare('DELETE FROM products WHERE id = ?').run(product);
+    expect(await office.sync()).toMatchObject({ ok: true, rejected: 0 });
+    // The till, not having heard of the delete, sells the product.
+    const db = till.database;
+    db.prepare(
+      "INSERT INTO sales (id, total_cents, created_at) VALUES (?, 120, '2026-11-22T10:00:00.000Z')",
+    ).run(sale);
+    db.prepare(
+      'INSERT INTO sale_items (id, sale_id, product_id, quantity, price_cents) VALUES (?, ?, ?, 1, 120)',
+    ).run(item, sale, product);
+    return { till, office, product, item };
+  }
+
+  function productOf(client: SyncClient, product: string): unknown {
+    return client.database.prepare('SELECT name, stock FROM products WHERE id = ?').get(product);
+  }
+
+  async function expectSaleEverywhere(till: SyncClient, office: SyncClient, product: string, item: string) {
+    expect(till.status.pendingChanges).toBe(0);
+    expect(await office.sync()).toMatchObject({ ok: true, rejected: 0 });
+    for (const device of [till, office]) {
+      expect(productOf(device, product)).toEqual({ name: 'Apple', stock: 10 });
+      expect(device.database.prepare('SELECT product_id FROM sale_items WHERE id = ?').get(item)).toEqual({
+        product_id: product,
+      });
+    }
+  }
+
+  it('is refused once, then sent with the product written again when the till has heard of the delete', async () => {
+    const { till, office, product, item } = await setup();
+    const first = await till.sync();
+    expect(first).toMatchObject({ ok: true, rejected: 1 });
+    expect(till.syncLog(1)[0]?.rejected[0]).toMatchObject({ table: 'sale_items', code: 'FK_VIOLATION' });
+    // The delete came in that cycle's pull: the till kept the product, which the sale still needs.
+    expect(productOf(till, product)).toEqual({ name: 'Apple', stock: 10 });
+    expect(await till.sync()).toMatchObject({ ok: true, rejected: 0 });
+    await expectSaleEverywhere(till, office, product, item);
+  });
+
+  it('goes through at once when the till hears of the delete before it pushes the sale', async () => {
+    const { till, office, product, item } = await setup();
+    expect((await till.pull()).ok).toBe(true);
+    expect(productOf(till, product)).toEqual({ name: 'Apple', stock: 10 });
+    expect(await till.sync()).toMatchObject({ ok: true, rejected: 0 });
+    await expectSaleEverywhere(till, office, product, item);
+  });
+
+  it('leaves a product deleted elsewhere deleted when no unsent row here needs it', async () => {
+    const { till, office, product } = await setup();
+    till.database.exec('DELETE FROM sale_items; DELETE FROM sales;');
+    expect(await till.sync()).toMatchObject({ ok: true, rejected: 0 });
+    expect(till.status.pendingChanges).toBe(0);
+    expect(productOf(till, product)).toBeUndefined();
+    expect((await office.sync()).ok).toBe(true);
+    expect(productOf(office, product)).toBeUndefined();
+  });
+});
