@@ -249,6 +249,7 @@ export class PullApplier {
     });
     tables.upsert(table, change.id, row);
     if (!pendingColumns && !unsent) outbox.remove(table.name, change.id);
+    else if (local === null && pending.gone !== null) outbox.keepCounters(table.name, change.id, base);
     else if (table.counterColumns.length > 0) outbox.setBase(table.name, change.id, base);
     return [];
   }

@@ -160,10 +160,9 @@ export class Outbox {
       .run(table, JSON.stringify(ids));
   }
 
-  /** Sets the base of the row's counters (the values the server has); a delete's counters are settled too. */
   setBase(table: string, id: string, base: CounterBase | null): void {
     this.#store
-      .statement('UPDATE _sync_pending SET base = ?, gone = NULL WHERE tbl = ? AND id = ?')
+      .statement('UPDATE _sync_pending SET base = ? WHERE tbl = ? AND id = ?')
       .run(base === null ? null : JSON.stringify(base), table, id);
   }
 
