@@ -167,14 +167,9 @@ export class PullApplier {
     }
     if (pending === null) {
       if (serverValues) tables.upsert(table, change.id, serverValues);
-      else if (pendingRow === null && this.#neededByUnsent(table, change.id)) {
-        // Deleted elsewhere while rows made here, not yet on the server, need it through a required
-        // reference (a sale of the product): the server would have refused the delete had they reached it
-        // first, and refuses them for good while it stands. This device keeps the row and writes it again,
-        // whole and later than the delete, which brings it back (PROTOCOL.md §5), so the sale is not lost.
-        this.#parts.clock.receive(change.updatedAt);
-        outbox.addWhole(table.name, change.id);
-      } else tables.remove(table, change.id);
+      else if (pendingRow === null && tables.read(table, change.id) !== null)
+        this.#deletedElsewhere(table, change);
+      else tables.remove(table, change.id);
       return [];
     }
     // The pending writes were made knowing the row as it was at `previous`, not as it is now.
@@ -183,6 +178,9 @@ export class PullApplier {
     const local = pending.op === 'upsert' ? tables.read(table, change.id) : null;
     const later = change.updatedAt > pending.stamp;
     if (!serverValues) {
+      // Deleted after this device's write, while rows made here need it: as for a row with no change here.
+      if (pending.op === 'upsert' && later && local !== null && this.#deletedElsewhere(table, change))
+        return [];
       if (
         pending.op === 'upsert' &&
         !later &&
@@ -267,6 +265,23 @@ export class PullApplier {
         if (store.statement(sql).get(id) !== undefined) return true;
       }
     return false;
+  }
+
+  /**
+   * A row this device holds, deleted elsewhere, while rows made here and not yet on the server need it
+   * through a required reference (a sale of the product): the server would have refused the delete had
+   * they reached it first, and refuses them for good while it stands. This device keeps its copy and writes
+   * it again, whole and later than the delete, which brings it back (PROTOCOL.md §5), so the sale is not
+   * lost. Returns whether it did; otherwise the delete is the caller's to apply.
+   */
+  #deletedElsewhere(table: SchemaTable, change: StoredChange): boolean {
+    if (!this.#neededByUnsent(table, change.id)) {
+      this.#parts.tables.remove(table, change.id);
+      return false;
+    }
+    this.#parts.clock.receive(change.updatedAt);
+    this.#parts.outbox.addWhole(table.name, change.id);
+    return true;
   }
 
   /**
