@@ -37,11 +37,17 @@ describe('a sale of a product deleted elsewhere meanwhile', () => {
     return client.database.prepare('SELECT name, stock FROM products WHERE id = ?').get(product);
   }
 
-  async function expectSaleEverywhere(till: SyncClient, office: SyncClient, product: string, item: string) {
+  async function expectSaleEverywhere(
+    till: SyncClient,
+    office: SyncClient,
+    product: string,
+    item: string,
+    stock = 10,
+  ): Promise<void> {
     expect(till.status.pendingChanges).toBe(0);
     expect(await office.sync()).toMatchObject({ ok: true, rejected: 0 });
     for (const device of [till, office]) {
-      expect(productOf(device, product)).toEqual({ name: 'Apple', stock: 10 });
+      expect(productOf(device, product)).toEqual({ name: 'Apple', stock });
       expect(device.database.prepare('SELECT product_id FROM sale_items WHERE id = ?').get(item)).toEqual({
         product_id: product,
       });
@@ -65,6 +71,35 @@ describe('a sale of a product deleted elsewhere meanwhile', () => {
     expect(productOf(till, product)).toEqual({ name: 'Apple', stock: 10 });
     expect(await till.sync()).toMatchObject({ ok: true, rejected: 0 });
     await expectSaleEverywhere(till, office, product, item);
+  });
+
+  it('brings the product back with the sale when the till also took it off the stock before the delete', async () => {
+    const server = await startTestServer();
+    const till = await server.pairedClient('till');
+    const office = await server.pairedClient('office');
+    const [product, sale, item] = [uuidv7(), uuidv7(), uuidv7()];
+    office.database
+      .prepare("INSERT INTO products (id, sku, name, price_cents, stock) VALUES (?, 'A-1', 'Apple', 120, 10)")
+      .run(product);
+    expect((await office.sync()).ok).toBe(true);
+    expect((await till.sync()).ok).toBe(true);
+    // The till sells one, stock included; later, the back office deletes the product.
+    const db = till.database;
+    db.prepare(
+      "INSERT INTO sales (id, total_cents, created_at) VALUES (?, 120, '2026-11-22T10:00:00.000Z')",
+    ).run(sale);
+    db.prepare(
+      'INSERT INTO sale_items (id, sale_id, product_id, quantity, price_cents) VALUES (?, ?, ?, 1, 120)',
+    ).run(item, sale, product);
+    db.prepare('UPDATE products SET stock = stock - 1 WHERE id = ?').run(product);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    office.database.prepare('DELETE FROM products WHERE id = ?').run(product);
+    expect(await office.sync()).toMatchObject({ ok: true, rejected: 0 });
+
+    expect(await till.sync()).toMatchObject({ ok: true, rejected: 1 });
+    expect(productOf(till, product)).toEqual({ name: 'Apple', stock: 9 });
+    expect(await till.sync()).toMatchObject({ ok: true, rejected: 0 });
+    await expectSaleEverywhere(till, office, product, item, 9);
   });
 
   it('leaves a product deleted elsewhere deleted when no unsent row here needs it', async () => {
