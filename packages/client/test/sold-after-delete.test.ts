@@ -1,7 +1,6 @@
-import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
 import type { SyncClient } from '../src/index.js';
-import { startTestServer } from './server-fixture.js';
+import { insertApple, insertSaleOf, productOf, syncEach, tillAndOffice } from './shop-rows.js';
 
 /**
  * The back office deletes a product while a till, offline, sells it, writing nothing to the product itself
@@ -11,30 +10,14 @@ import { startTestServer } from './server-fixture.js';
  */
 describe('a sale of a product deleted elsewhere meanwhile', () => {
   async function setup(): Promise<{ till: SyncClient; office: SyncClient; product: string; item: string }> {
-    const server = await startTestServer();
-    const till = await server.pairedClient('till');
-    const office = await server.pairedClient('office');
-    const [product, sale, item] = [uuidv7(), uuidv7(), uuidv7()];
-    office.database
-      .prepare("INSERT INTO products (id, sku, name, price_cents, stock) VALUES (?, 'A-1', 'Apple', 120, 10)")
-      .run(product);
-    expect((await office.sync()).ok).toBe(true);
-    expect((await till.sync()).ok).toBe(true);
+    const { till, office } = await tillAndOffice();
+    const product = insertApple(office.database);
+    await syncEach(office, till);
     office.database.prepare('DELETE FROM products WHERE id = ?').run(product);
     expect(await office.sync()).toMatchObject({ ok: true, rejected: 0 });
     // The till, not having heard of the delete, sells the product.
-    const db = till.database;
-    db.prepare(
-      "INSERT INTO sales (id, total_cents, created_at) VALUES (?, 120, '2026-11-22T10:00:00.000Z')",
-    ).run(sale);
-    db.prepare(
-      'INSERT INTO sale_items (id, sale_id, product_id, quantity, price_cents) VALUES (?, ?, ?, 1, 120)',
-    ).run(item, sale, product);
+    const { item } = insertSaleOf(till.database, product);
     return { till, office, product, item };
-  }
-
-  function productOf(client: SyncClient, product: string): unknown {
-    return client.database.prepare('SELECT name, stock FROM products WHERE id = ?').get(product);
   }
 
   async function expectSaleEverywhere(
@@ -74,24 +57,12 @@ describe('a sale of a product deleted elsewhere meanwhile', () => {
   });
 
   it('brings the product back with the sale when the till also took it off the stock before the delete', async () => {
-    const server = await startTestServer();
-    const till = await server.pairedClient('till');
-    const office = await server.pairedClient('office');
-    const [product, sale, item] = [uuidv7(), uuidv7(), uuidv7()];
-    office.database
-      .prepare("INSERT INTO products (id, sku, name, price_cents, stock) VALUES (?, 'A-1', 'Apple', 120, 10)")
-      .run(product);
-    expect((await office.sync()).ok).toBe(true);
-    expect((await till.sync()).ok).toBe(true);
+    const { till, office } = await tillAndOffice();
+    const product = insertApple(office.database);
+    await syncEach(office, till);
     // The till sells one, stock included; later, the back office deletes the product.
-    const db = till.database;
-    db.prepare(
-      "INSERT INTO sales (id, total_cents, created_at) VALUES (?, 120, '2026-11-22T10:00:00.000Z')",
-    ).run(sale);
-    db.prepare(
-      'INSERT INTO sale_items (id, sale_id, product_id, quantity, price_cents) VALUES (?, ?, ?, 1, 120)',
-    ).run(item, sale, product);
-    db.prepare('UPDATE products SET stock = stock - 1 WHERE id = ?').run(product);
+    const { item } = insertSaleOf(till.database, product);
+    till.database.prepare('UPDATE products SET stock = stock - 1 WHERE id = ?').run(product);
     await new Promise((resolve) => setTimeout(resolve, 5));
     office.database.prepare('DELETE FROM products WHERE id = ?').run(product);
     expect(await office.sync()).toMatchObject({ ok: true, rejected: 0 });
