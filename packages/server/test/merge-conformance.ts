@@ -367,7 +367,7 @@ export function describeMergeConformance(name: string, open: () => Promise<Opene
       ]);
     });
 
-    it("adds a delete's counter deltas to the row a later whole-row write kept, and refuses other values", async () => {
+    it("adds a delete's counter deltas to the row a later whole-row write kept, and ignores other values", async () => {
       const { id, created } = await createdProduct({ stock: 10 });
       const [deletion, rewrite] = [stamp('nodeA'), stamp('nodeB')];
       const whole = { ...product({ name: 'Rewritten' }), stock: { delta: 5 } };
@@ -377,7 +377,11 @@ export function describeMergeConformance(name: string, open: () => Promise<Opene
       const wrong = await push('a', [
         { ...remove('products', id, deletion, created), values: { name: 'X' } },
       ]);
-      expect(wrong.results[0]).toMatchObject({ status: 'rejected', error: { code: 'INVALID_VALUE' } });
+      // Values other than counter deltas are ignored, as a delete's values always were.
+      expect(wrong.results[0]).toMatchObject({
+        status: 'stale',
+        current: { values: { name: 'Rewritten', stock: 15 } },
+      });
       const carried = { ...remove('products', id, deletion, created), values: { stock: { delta: -3 } } };
       const pushId = randomUUID();
       const answer = await push('a', [carried], pushId);

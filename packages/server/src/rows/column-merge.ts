@@ -200,7 +200,6 @@ function mergeDelete(context: MergeContext, state: MergeState | undefined, chang
     conflicts: [],
   };
   const deltas = deletedDeltas(context.table, change);
-  if (!deltas.ok) return { status: 'rejected', error: { code: deltas.code, message: deltas.message } };
   if (!state) return deleted;
   const stored = state.values;
   if (stored === null) return stamp > state.updatedAt ? deleted : unchanged('stale');
@@ -244,31 +243,22 @@ function mergeDelete(context: MergeContext, state: MergeState | undefined, chang
 
 /**
  * The counter deltas a delete carries in `values` (a device's writes to the row's counters before it
- * deleted the row): only counter columns, each as `{"delta": n}`.
+ * deleted the row), each as `{"delta": n}` on a counter column. Anything else a delete carries is ignored,
+ * as a delete's values always were (a client may send the row's last state with it).
  */
 function deletedDeltas(
   table: SchemaTable,
   change: Change,
-):
-  | { readonly ok: true; readonly values: Record<string, number>; readonly added: boolean }
-  | { readonly ok: false; readonly code: string; readonly message: string } {
+): { readonly values: Record<string, number>; readonly added: boolean } {
   const values: Record<string, number> = {};
   let added = false;
   for (const name in change.values ?? {}) {
     const value = change.values?.[name];
-    const column = table.columnsByName.get(name);
-    if (!column)
-      return { ok: false, code: 'UNKNOWN_COLUMN', message: `${table.name} has no column "${name}"` };
-    if (column.merge !== 'counter' || !isCounterDelta(value))
-      return {
-        ok: false,
-        code: 'INVALID_VALUE',
-        message: `a delete of ${table.name} ${change.id} may carry only counter deltas ({"delta": n}), not ${table.name}.${name}`,
-      };
+    if (table.columnsByName.get(name)?.merge !== 'counter' || !isCounterDelta(value)) continue;
     values[name] = value.delta;
     added ||= value.delta !== 0;
   }
-  return { ok: true, values, added };
+  return { values, added };
 }
 
 /**
