@@ -149,7 +149,7 @@ class SqlTenantSyncStore implements TenantSyncStore {
     limit: number,
     snapshotFloor = 0,
     deviceId?: string,
-    snapshotEnd = 0,
+    snapshotEnd?: number,
   ): Promise<PullPage> {
     return this.#engine.read(async (trx) => {
       const tenant = await trx
@@ -176,8 +176,8 @@ class SqlTenantSyncStore implements TenantSyncStore {
       if (sinceSeq > 0 && Math.max(sinceSeq, floor) < goodFrom) return { resyncRequired: true };
       // A fresh snapshot hands out every row stored when it began, even those the device pushed: its file may
       // be new (paired again, restored, or repairing a table). Past that point it skips what the device holds.
-      const end = sinceSeq === 0 ? Number(tenant.last_seq) : snapshotEnd;
-      const heldBy = deviceId !== undefined && sinceSeq > 0 && sinceSeq >= end ? deviceId : undefined;
+      const end = snapshotEnd ?? (sinceSeq === 0 ? Number(tenant.last_seq) : 0);
+      const heldBy = deviceId !== undefined && sinceSeq >= end ? deviceId : undefined;
       const { rows, hasMore, lastSeq } = await readPage(this.#engine, trx, {
         tenantId: this.#tenantId,
         storeId,

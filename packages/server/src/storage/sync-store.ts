@@ -207,7 +207,8 @@ export interface TenantSyncStore {
    * ({@link RowWrite.heldBy}): it holds them as they are. Except within a fresh snapshot, whose pages hand
    * out every row stored when it began, as the device's file may be new: each page answers that point as
    * `snapshotEnd` (the tenant's last sequence number when the snapshot began), and the next page passes it
-   * back.
+   * back. A pull from 0 without `snapshotEnd` is a fresh snapshot's first page; with it (0 for a cursor
+   * handed out before the tenant held anything), a pull from a cursor.
    */
   pull(
     sinceSeq: number,
