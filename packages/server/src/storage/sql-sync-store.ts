@@ -576,7 +576,7 @@ async function readPage(
   const { limit } = read;
   const rows: PulledRow[] = [];
   let lastSeq = read.sinceSeq;
-  for (let readRows = 0; ; ) {
+  for (let readRows = 0; ;) {
     const query = pullQuery(read.tenantId, read.storeId, lastSeq, limit + 1, read.heldBy).compile(trx);
     // A page is thousands of rows: where the engine can answer them as arrays, they cost much less to read.
     const found = await queryRows(engine, trx, query, toPulledRows);
