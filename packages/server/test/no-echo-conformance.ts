@@ -102,9 +102,7 @@ export function describeNoEchoConformance(name: string, open: () => Promise<Open
     ): Promise<{ id: string; created: string }> {
       const id = randomUUID();
       const created = stamp(`node-${deviceId}`);
-      const answer = await push(deviceId, [
-        upsert('products', id, productValues(values) as RowValues, created),
-      ]);
+      const answer = await push(deviceId, [upsert('products', id, productValues(values), created)]);
       expect(answer.results).toEqual([{ table: 'products', id, status: 'applied' }]);
       return { id, created };
     }
