@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { formatStamp, type Change } from '@tillsync/protocol';
-import { createSyncClient, type SyncClient } from '@tillsync/client';
+import { createSyncClient, type SyncClient, type SyncClientOptions } from '@tillsync/client';
 import { countFromEnv, ratePerSecond, tempDir, timeMs, type BenchResult } from './measure.js';
 import {
   BENCH_EMAIL as EMAIL,
@@ -47,8 +47,12 @@ async function sortedRawInsertRate(dir: string, customers: readonly BenchCustome
   return ratePerSecond(customers.length, ms);
 }
 
-export async function pairedClient(server: ServeProcess, dbPath: string): Promise<SyncClient> {
-  const client = createSyncClient({ dbPath, serverUrl: server.url });
+export async function pairedClient(
+  server: ServeProcess,
+  dbPath: string,
+  options: Partial<SyncClientOptions> = {},
+): Promise<SyncClient> {
+  const client = createSyncClient({ dbPath, serverUrl: server.url, ...options });
   await client.pair(await pairingCode(server), { name: 'bench device' });
   return client;
 }

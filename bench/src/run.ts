@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { benchClient } from './client-bench.js';
 import { benchCommandLine } from './cli-bench.js';
 import { benchDeviceAgent } from './device-bench.js';
+import { benchBulkImport } from './echo-bench.js';
 import { benchSearch } from './search-bench.js';
 import { benchServerPostgres, benchServerSqlite } from './server-bench.js';
 import { benchJobs } from './jobs-bench.js';
@@ -25,6 +26,7 @@ const suites: Array<{ title: string; run: () => Promise<BenchResult[]> }> = [
   // The longest (first syncs of 1,000,000 rows) late, so a run cut short has the others.
   { title: 'Device', run: benchClient },
   { title: 'Device agent', run: benchDeviceAgent },
+  { title: 'Bulk import on one device', run: benchBulkImport },
   { title: 'Till search', run: benchSearch },
   { title: 'Sync jobs', run: benchJobs },
 ];
@@ -35,7 +37,7 @@ Runs every benchmark suite (or those whose title contains <suite>) N times and w
 keeping the sections of the suites not run. N defaults to TILLSYNC_BENCH_RUNS, or 3.
 Sizes: TILLSYNC_BENCH_SERVER_ROWS, TILLSYNC_BENCH_TENANT_ROWS, TILLSYNC_BENCH_INGEST_ROWS, TILLSYNC_BENCH_FIRST_SYNC_ROWS (a list), TILLSYNC_BENCH_SHAPE_ROWS, TILLSYNC_BENCH_DEVICE_ROWS,
 TILLSYNC_BENCH_LIVE_ROUNDS, TILLSYNC_BENCH_PEER_ROWS, TILLSYNC_BENCH_PEER_CHANGED_ROWS, TILLSYNC_BENCH_PEER_SHAPE_ROWS, TILLSYNC_BENCH_JOBS,
-TILLSYNC_BENCH_CLI_RUNS, TILLSYNC_BENCH_SEARCH_ROWS.
+TILLSYNC_BENCH_CLI_RUNS, TILLSYNC_BENCH_SEARCH_ROWS, TILLSYNC_BENCH_IMPORT_ROWS.
 Suites: ${suites.map((suite) => suite.title).join('; ')}.
 `;
 

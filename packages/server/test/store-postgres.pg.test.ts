@@ -2,6 +2,7 @@ import { openStorage } from '@tillsync/server';
 import { describe, expect, it } from 'vitest';
 import { freshPostgresDatabase, postgresAnswers } from './postgres-fixture.js';
 import { describeMergeConformance } from './merge-conformance.js';
+import { describeNoEchoConformance } from './no-echo-conformance.js';
 import { describeSyncStoreConformance, withTwoTenants } from './store-conformance.js';
 
 if (await postgresAnswers()) {
@@ -15,6 +16,7 @@ if (await postgresAnswers()) {
   };
   describeSyncStoreConformance('PostgreSQL', openPostgres);
   describeMergeConformance('PostgreSQL', openPostgres);
+  describeNoEchoConformance('PostgreSQL', openPostgres);
 
   describe('PostgreSQL connections', () => {
     it('outlives connections the database ends while they are idle', async () => {

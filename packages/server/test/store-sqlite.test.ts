@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { openStorage } from '@tillsync/server';
 import { describeMergeConformance } from './merge-conformance.js';
+import { describeNoEchoConformance } from './no-echo-conformance.js';
 import { describeSyncStoreConformance, withTwoTenants } from './store-conformance.js';
 
 async function openSqlite(): ReturnType<typeof withTwoTenants> {
@@ -16,3 +17,4 @@ async function openSqlite(): ReturnType<typeof withTwoTenants> {
 
 describeSyncStoreConformance('SQLite', openSqlite);
 describeMergeConformance('SQLite', openSqlite);
+describeNoEchoConformance('SQLite', openSqlite);

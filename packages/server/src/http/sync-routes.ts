@@ -140,7 +140,7 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     const limit = Math.min(Math.max(Number(query.limit ?? DEFAULT_PULL_LIMIT), 1), MAX_PULL_LIMIT);
     const page = await storage.sync
       .forTenant(caller.tenantId)
-      .pull(since.seq, limit, since.snapshotFloor, caller.deviceId);
+      .pull(since.seq, limit, since.snapshotFloor, caller.deviceId, since.snapshotEnd);
     if (page.resyncRequired) {
       throw new ProtocolError(
         410,
@@ -149,7 +149,11 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
       );
     }
     const rest: Omit<PullResponse, 'changes'> = {
-      cursor: encodePullCursor({ seq: page.cursorSeq, snapshotFloor: page.snapshotFloor }),
+      cursor: encodePullCursor({
+        seq: page.cursorSeq,
+        snapshotFloor: page.snapshotFloor,
+        snapshotEnd: page.snapshotEnd,
+      }),
       hasMore: page.hasMore,
       serverTime: new Date(config.now()).toISOString(),
     };
