@@ -6,7 +6,7 @@ import type { Kysely, Migration } from 'kysely';
  * to it. Null for every other row, and for every row stored before this migration: those go to every device
  * as before.
  */
-export const migration0015: Migration = {
+export const migration0014: Migration = {
   async up(db: Kysely<unknown>): Promise<void> {
     await db.schema.alterTable('sync_rows').addColumn('held_by', 'text').execute();
   },
