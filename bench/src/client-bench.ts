@@ -84,6 +84,7 @@ async function benchCapture(client: SyncClient): Promise<BenchResult[]> {
   if (!summary.ok) throw new Error(`the sync before the update bench failed: ${summary.error ?? ''}`);
   const bareUpdate = updateRound('bare');
   const capturedUpdate = updateRound('captured');
+  const stock = await benchStockUpdate(client);
   const results: BenchResult[] = [
     {
       name: `captured write (one-row INSERT, autocommit, ${CAPTURE_WRITES.toLocaleString('en')} writes)`,
@@ -101,8 +102,60 @@ async function benchCapture(client: SyncClient): Promise<BenchResult[]> {
       aim: '≤ 1.5× a bare write',
       higherIsBetter: false,
     },
+    {
+      name: `captured write (a sale's stock UPDATE of a synced product, a counter, no searched text, autocommit, ${CAPTURE_WRITES.toLocaleString('en')} writes)`,
+      value: microseconds(stock.captured),
+      unit: 'µs',
+      baseline: { name: 'the same write to an uncaptured table', value: microseconds(stock.bare) },
+      aim: '≤ 1.5× a bare write',
+      higherIsBetter: false,
+    },
   ];
   return results;
+}
+
+/**
+ * The write a sale makes: `stock = stock - 1` of a product the server has, to the synced table (captured,
+ * its counter's base noted) and to a plain copy of it. Unlike a customer's phone, no searched text changes,
+ * so this is the capture's cost alone, without the search index's.
+ */
+async function benchStockUpdate(client: SyncClient): Promise<{ captured: number; bare: number }> {
+  const db = client.database;
+  db.exec(
+    'CREATE TABLE plain_products (id TEXT PRIMARY KEY NOT NULL, sku TEXT NOT NULL, name TEXT NOT NULL, price_cents INTEGER NOT NULL, stock INTEGER NOT NULL, category_id TEXT, active INTEGER DEFAULT 1)',
+  );
+  const ids: string[] = [];
+  const insert = {
+    captured: db.prepare(
+      'INSERT INTO products (id, sku, name, price_cents, stock) VALUES (?, ?, ?, 100, 1000)',
+    ),
+    bare: db.prepare(
+      'INSERT INTO plain_products (id, sku, name, price_cents, stock) VALUES (?, ?, ?, 100, 1000)',
+    ),
+  };
+  db.transaction(() => {
+    for (let index = 0; index < CAPTURE_WRITES * 2; index++) {
+      const id = uuidv7();
+      ids.push(id);
+      insert.captured.run(id, `SKU-${index}`, `Product ${index}`);
+      insert.bare.run(id, `SKU-${index}`, `Product ${index}`);
+    }
+  })();
+  const summary = await client.sync();
+  if (!summary.ok) throw new Error(`the sync before the stock bench failed: ${summary.error ?? ''}`);
+  const update = {
+    captured: db.prepare('UPDATE products SET stock = stock - 1 WHERE id = ?'),
+    bare: db.prepare('UPDATE plain_products SET stock = stock - 1 WHERE id = ?'),
+  };
+  const round = (kind: 'captured' | 'bare', from: number): number => {
+    const started = process.hrtime.bigint();
+    for (let index = from; index < from + CAPTURE_WRITES; index++) update[kind].run(ids[index]);
+    return Number(process.hrtime.bigint() - started) / 1e6;
+  };
+  // Each row's first change since the sync, two rounds per table (the faster counts).
+  const bare = Math.min(round('bare', 0), round('bare', CAPTURE_WRITES));
+  const captured = Math.min(round('captured', 0), round('captured', CAPTURE_WRITES));
+  return { captured, bare };
 }
 
 export async function benchClient(): Promise<BenchResult[]> {

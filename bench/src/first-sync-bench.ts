@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { formatStamp, type Change } from '@tillsync/protocol';
-import { createSyncClient, type SyncClient } from '@tillsync/client';
+import { createSyncClient, type SyncClient, type SyncClientOptions } from '@tillsync/client';
 import { countFromEnv, ratePerSecond, tempDir, timeMs, type BenchResult } from './measure.js';
 import { percentile, tillWrites, WRITE_EVERY_MS } from './till-writes.js';
 import {
@@ -48,8 +48,12 @@ async function sortedRawInsertRate(dir: string, customers: readonly BenchCustome
   return ratePerSecond(customers.length, ms);
 }
 
-export async function pairedClient(server: ServeProcess, dbPath: string): Promise<SyncClient> {
-  const client = createSyncClient({ dbPath, serverUrl: server.url });
+export async function pairedClient(
+  server: ServeProcess,
+  dbPath: string,
+  options: Partial<SyncClientOptions> = {},
+): Promise<SyncClient> {
+  const client = createSyncClient({ dbPath, serverUrl: server.url, ...options });
   await client.pair(await pairingCode(server), { name: 'bench device' });
   return client;
 }
@@ -93,6 +97,33 @@ function shuffled<T>(items: readonly T[]): T[] {
   return out;
 }
 
+/** Shape (b) of issue 20: a mature shop's customers, and what happened to them, in order. */
+export interface MatureShop {
+  /** Every customer, made in id order (UUIDv7). */
+  readonly made: readonly BenchCustomer[];
+  /** Half of them, edited (a new phone), in random order. */
+  readonly edited: readonly BenchCustomer[];
+  /** A tenth of them, deleted after the edits, in random order. */
+  readonly deleted: readonly BenchCustomer[];
+  /** The customers left, with their edits: what a device holds after a first sync. */
+  readonly live: readonly BenchCustomer[];
+}
+
+/** `count` customers made in id order, then 50 % edited in random order and 10 % deleted. */
+export function matureShop(count: number): MatureShop {
+  const made = makeCustomers(count);
+  const edited = shuffled(made)
+    .slice(0, Math.floor(count / 2))
+    .map((customer) => ({ ...customer, phone: `${customer.phone} ext. 2` }));
+  const deleted = shuffled(made).slice(0, Math.floor(count / 10));
+  const gone = new Set(deleted.map((customer) => customer.id));
+  const edits = new Map(edited.map((customer) => [customer.id, customer]));
+  const live = made
+    .filter((customer) => !gone.has(customer.id))
+    .map((customer) => edits.get(customer.id) ?? customer);
+  return { made, edited, deleted, live };
+}
+
 /** One shape of a shop's server: what it is called, and how its rows are put on the server. */
 interface Shape {
   readonly name: string;
@@ -116,34 +147,31 @@ const SHAPES: readonly Shape[] = [
   {
     name: 'a mature shop: made in id order, then 50 % edited in random order and 10 % deleted',
     async seed(server, count) {
-      const customers = makeCustomers(count);
-      const token = await pairedDeviceToken(server, 'seeder');
-      const made = Date.now() - 120_000;
-      await pushChanges(server, token, customerChanges(customers, 0, made));
-      const edited = shuffled(customers)
-        .slice(0, Math.floor(count / 2))
-        .map((customer) => ({ ...customer, phone: `${customer.phone} ext. 2` }));
-      await pushChanges(server, token, customerChanges(edited, 0, made + 60_000));
-      const deleted = shuffled(customers).slice(0, Math.floor(count / 10));
-      const deletes: Change[] = deleted.map((customer, index) => ({
-        table: 'customers',
-        id: customer.id,
-        op: 'delete',
-        updatedAt: formatStamp({
-          ms: made + 90_000,
-          counter: index % 0xffff,
-          nodeId: `gone${Math.floor(index / 0xffff)}`,
-        }),
-      }));
-      await pushChanges(server, token, deletes);
-      const gone = new Set(deleted.map((customer) => customer.id));
-      const edits = new Map(edited.map((customer) => [customer.id, customer]));
-      return customers
-        .filter((customer) => !gone.has(customer.id))
-        .map((customer) => edits.get(customer.id) ?? customer);
+      const shop = matureShop(count);
+      await seedMatureShop(server, shop);
+      return shop.live;
     },
   },
 ];
+
+/** Puts `shop` on `server` as one device made it: the rows, then the edits, then the deletes. */
+export async function seedMatureShop(server: ServeProcess, shop: MatureShop): Promise<void> {
+  const token = await pairedDeviceToken(server, 'seeder');
+  const made = Date.now() - 120_000;
+  await pushChanges(server, token, customerChanges(shop.made, 0, made));
+  await pushChanges(server, token, customerChanges(shop.edited, 0, made + 60_000));
+  const deletes: Change[] = shop.deleted.map((customer, index) => ({
+    table: 'customers',
+    id: customer.id,
+    op: 'delete',
+    updatedAt: formatStamp({
+      ms: made + 90_000,
+      counter: index % 0xffff,
+      nodeId: `gone${Math.floor(index / 0xffff)}`,
+    }),
+  }));
+  await pushChanges(server, token, deletes);
+}
 
 /**
  * First syncs of real shapes (issue 20), beside the ones in creation order: each a fresh device pulling

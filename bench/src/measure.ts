@@ -81,20 +81,27 @@ export const REDIS_URL = process.env.TILLSYNC_BENCH_REDIS_URL ?? 'redis://127.0.
 /** The machine's PostgreSQL (or `TILLSYNC_BENCH_PG_URL`), as the admin database to make bench databases in. */
 export const PG_ADMIN_URL = process.env.TILLSYNC_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
+/** Runs one statement on the admin database (creating or dropping a database, a checkpoint). */
+export async function adminQuery(text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+/** The URL of database `name` on the machine's PostgreSQL. */
+export function postgresUrl(name: string): string {
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
 /** A new database for one benchmark; `drop()` removes it. */
 export async function freshPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `tillsync_bench_${randomBytes(6).toString('hex')}`;
-  const admin = async (text: string): Promise<void> => {
-    const client = new pg.Client({ connectionString: PG_ADMIN_URL });
-    await client.connect();
-    try {
-      await client.query(text);
-    } finally {
-      await client.end();
-    }
-  };
-  await admin(`create database ${name}`);
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => admin(`drop database if exists ${name} with (force)`) };
+  await adminQuery(`create database ${name}`);
+  return { url: postgresUrl(name), drop: () => adminQuery(`drop database if exists ${name} with (force)`) };
 }

@@ -17,6 +17,7 @@ import {
   type BenchCustomer,
   type ServeProcess,
 } from './serve-process.js';
+import { matureShop, seedMatureShop, timedFirstSync, type MatureShop } from './first-sync-bench.js';
 
 /**
  * Tillsync beside a peer, PouchDB, doing the same three things with the same rows on loopback, and beside
@@ -143,12 +144,33 @@ interface CustomerDoc {
   readonly email: string;
 }
 
-async function benchPouchDb(dir: string, customers: readonly BenchCustomer[]): Promise<PeerFigures> {
+/** An express-pouchdb server in a process of its own with the shop's database, and an empty device. */
+interface PouchDbPair {
+  readonly remote: PouchDB.Database<CustomerDoc>;
+  readonly device: PouchDB.Database<CustomerDoc>;
+  close(): Promise<void>;
+}
+
+async function startPouchDbPair(dir: string): Promise<PouchDbPair> {
   const serverFolder = path.join(dir, 'pouchdb-server');
   fs.mkdirSync(serverFolder);
   const server = await startListeningProcess([path.join(BENCH_FOLDER, 'pouchdb-server.js'), serverFolder]);
   const remote = new PouchDB<CustomerDoc>(`${server.url}/shop`);
   const device = new PouchDB<CustomerDoc>(path.join(dir, 'pouchdb-device'));
+  return {
+    remote,
+    device,
+    close: async () => {
+      await device.close();
+      await remote.close();
+      await server.stop();
+    },
+  };
+}
+
+async function benchPouchDb(dir: string, customers: readonly BenchCustomer[]): Promise<PeerFigures> {
+  const pair = await startPouchDbPair(dir);
+  const { remote, device } = pair;
   try {
     for (let start = 0; start < customers.length; start += PAGE_SIZE) {
       const written = await remote.bulkDocs(
@@ -197,9 +219,7 @@ async function benchPouchDb(dir: string, customers: readonly BenchCustomer[]): P
     }
     return { firstSyncMs, pushMs, idleMs: median(idle) };
   } finally {
-    await device.close();
-    await remote.close();
-    await server.stop();
+    await pair.close();
   }
 }
 
@@ -384,4 +404,93 @@ export async function benchPeer(): Promise<BenchResult[]> {
 function megabytes(texts: readonly string[]): string {
   const bytes = texts.reduce((total, text) => total + Buffer.byteLength(text), 0);
   return (bytes / 1e6).toFixed(1);
+}
+
+/** Rows of the mature shop both products sync (issue 20, shape (b)); the issue's size is 1,000,000. */
+const SHAPE_ROWS = countFromEnv('TILLSYNC_BENCH_PEER_SHAPE_ROWS', 1_000_000);
+
+/** Puts `shop` on a PouchDB server as one device made it: the documents, the edits, the deletes, in pages. */
+async function seedPouchDb(remote: PouchDB.Database<CustomerDoc>, shop: MatureShop): Promise<void> {
+  const revisions = new Map<string, string>();
+  const write = async (docs: ReadonlyArray<PouchDB.Core.PutDocument<CustomerDoc>>): Promise<void> => {
+    for (let start = 0; start < docs.length; start += PAGE_SIZE) {
+      const written = await remote.bulkDocs(docs.slice(start, start + PAGE_SIZE));
+      for (const result of written) {
+        if ('error' in result || !result.id || !result.rev) throw new Error('a PouchDB seeding write failed');
+        revisions.set(result.id, result.rev);
+      }
+    }
+  };
+  const document = (customer: BenchCustomer): PouchDB.Core.PutDocument<CustomerDoc> => ({
+    _id: customer.id,
+    name: customer.name,
+    phone: customer.phone,
+    email: customer.email,
+  });
+  const current = (customer: BenchCustomer): { _id: string; _rev: string } => {
+    const rev = revisions.get(customer.id);
+    if (rev === undefined) throw new Error(`PouchDB has no revision of ${customer.id}`);
+    return { _id: customer.id, _rev: rev };
+  };
+  await write(shop.made.map(document));
+  await write(shop.edited.map((customer) => ({ ...document(customer), ...current(customer) })));
+  await write(
+    shop.deleted.map((customer) => ({ ...document(customer), ...current(customer), _deleted: true })),
+  );
+}
+
+/** PouchDB's first sync of `shop` from an express-pouchdb server to an empty device, in ms. */
+async function pouchDbFirstSyncMs(dir: string, shop: MatureShop): Promise<number> {
+  const pair = await startPouchDbPair(dir);
+  const { remote, device } = pair;
+  try {
+    await seedPouchDb(remote, shop);
+    const ms = await timeMs(async () => {
+      const result = await device.replicate.from(remote);
+      if (!result.ok) throw new Error("PouchDB's first sync failed");
+    });
+    const info = await device.info();
+    if (info.doc_count !== shop.live.length)
+      throw new Error(`PouchDB's first sync left ${info.doc_count} documents, not ${shop.live.length}`);
+    return ms;
+  } finally {
+    await pair.close();
+  }
+}
+
+/**
+ * `npm run bench -- "mature shop"`: the first sync of a mature shop (issue 20, shape (b): made in id order,
+ * then 50 % edited in random order and 10 % deleted) on Tillsync and on PouchDB, the same rows and the same
+ * history on both, each on loopback with its server in a process of its own.
+ */
+export async function benchPeerMatureShop(): Promise<BenchResult[]> {
+  const dir = tempDir('peer-shape');
+  try {
+    const shop = matureShop(SHAPE_ROWS);
+    const server = await startServeProcess(['--db', path.join(dir, 'cloud.db')], {
+      TILLSYNC_ADMIN_EMAIL: BENCH_EMAIL,
+      TILLSYNC_ADMIN_PASSWORD: BENCH_PASSWORD,
+    });
+    let tillsyncMs: number;
+    try {
+      await seedMatureShop(server, shop);
+      tillsyncMs = (await timedFirstSync(server, dir, shop.live.length)).ms;
+    } finally {
+      await server.stop();
+    }
+    const pouchDbMs = await pouchDbFirstSyncMs(dir, shop);
+    const live = shop.live.length;
+    return [
+      {
+        name: `first sync of a mature shop, server → empty device: ${SHAPE_ROWS.toLocaleString('en')} rows made in id order, 50 % edited in random order, 10 % deleted (${live.toLocaleString('en')} live)`,
+        value: ratePerSecond(live, tillsyncMs),
+        unit: 'rows/s',
+        peer: { name: 'PouchDB, same rows and history', value: ratePerSecond(live, pouchDbMs) },
+        aim: '≥ 25× PouchDB',
+        higherIsBetter: true,
+      },
+    ];
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }

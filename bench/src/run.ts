@@ -2,10 +2,12 @@ import fs from 'node:fs';
 import { benchClient } from './client-bench.js';
 import { benchCommandLine } from './cli-bench.js';
 import { benchDeviceAgent } from './device-bench.js';
+import { benchBulkImport } from './echo-bench.js';
 import { benchSearch } from './search-bench.js';
 import { benchServerPostgres, benchServerSqlite } from './server-bench.js';
 import { benchJobs } from './jobs-bench.js';
-import { benchPeer } from './peer-bench.js';
+import { benchIngestIntoBigTenant, dropFilledTenants } from './ingest-bench.js';
+import { benchPeer, benchPeerMatureShop } from './peer-bench.js';
 import { machineLines, processorLine } from './machine.js';
 import { median, shareOfLimit, speedUp, type BenchResult } from './measure.js';
 
@@ -16,12 +18,15 @@ import { median, shareOfLimit, speedUp, type BenchResult } from './measure.js';
  */
 const suites: Array<{ title: string; run: () => Promise<BenchResult[]> }> = [
   { title: 'Beside a peer (PouchDB), and the limits', run: benchPeer },
+  { title: 'Beside a peer (PouchDB) on a mature shop', run: benchPeerMatureShop },
   { title: 'Command line', run: benchCommandLine },
   { title: 'Cloud server (SQLite)', run: benchServerSqlite },
   { title: 'Cloud server (PostgreSQL)', run: benchServerPostgres },
+  { title: 'Push ingest into a big tenant', run: benchIngestIntoBigTenant },
   // The longest (first syncs of 1,000,000 rows) late, so a run cut short has the others.
   { title: 'Device', run: benchClient },
   { title: 'Device agent', run: benchDeviceAgent },
+  { title: 'Bulk import on one device', run: benchBulkImport },
   { title: 'Till search', run: benchSearch },
   { title: 'Sync jobs', run: benchJobs },
 ];
@@ -30,9 +35,9 @@ const USAGE = `usage: npm run bench -- [suite] [--runs N]
 
 Runs every benchmark suite (or those whose title contains <suite>) N times and writes BENCHMARKS.md,
 keeping the sections of the suites not run. N defaults to TILLSYNC_BENCH_RUNS, or 3.
-Sizes: TILLSYNC_BENCH_SERVER_ROWS, TILLSYNC_BENCH_FIRST_SYNC_ROWS (a list), TILLSYNC_BENCH_SHAPE_ROWS, TILLSYNC_BENCH_DEVICE_ROWS,
-TILLSYNC_BENCH_LIVE_ROUNDS, TILLSYNC_BENCH_PEER_ROWS, TILLSYNC_BENCH_PEER_CHANGED_ROWS, TILLSYNC_BENCH_JOBS,
-TILLSYNC_BENCH_CLI_RUNS, TILLSYNC_BENCH_SEARCH_ROWS.
+Sizes: TILLSYNC_BENCH_SERVER_ROWS, TILLSYNC_BENCH_TENANT_ROWS, TILLSYNC_BENCH_INGEST_ROWS, TILLSYNC_BENCH_FIRST_SYNC_ROWS (a list), TILLSYNC_BENCH_SHAPE_ROWS, TILLSYNC_BENCH_DEVICE_ROWS,
+TILLSYNC_BENCH_LIVE_ROUNDS, TILLSYNC_BENCH_PEER_ROWS, TILLSYNC_BENCH_PEER_CHANGED_ROWS, TILLSYNC_BENCH_PEER_SHAPE_ROWS, TILLSYNC_BENCH_JOBS,
+TILLSYNC_BENCH_CLI_RUNS, TILLSYNC_BENCH_SEARCH_ROWS, TILLSYNC_BENCH_IMPORT_ROWS.
 Suites: ${suites.map((suite) => suite.title).join('; ')}.
 `;
 
@@ -52,6 +57,7 @@ for (const suite of suites) {
   // Written after every suite, so a run cut short keeps what it measured.
   writeBenchmarks(header, sections);
 }
+await dropFilledTenants();
 process.stdout.write('wrote BENCHMARKS.md\n');
 
 function parseArguments(args: readonly string[]): { only: string | undefined; runs: number } {

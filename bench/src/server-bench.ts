@@ -21,7 +21,7 @@ import {
 } from './serve-process.js';
 
 const ROWS = countFromEnv('TILLSYNC_BENCH_SERVER_ROWS', 100_000);
-const PUSH_SIZE = 1_000;
+export const PUSH_SIZE = 1_000;
 /** Reads are short: the best of a few rounds, for the baseline and the figure alike. */
 const READ_ROUNDS = 3;
 
@@ -75,9 +75,9 @@ export function benchServerPostgres(): Promise<BenchResult[]> {
   return benchServer('postgres');
 }
 
-type BenchServer = Awaited<ReturnType<typeof startServer>>;
+export type BenchServer = Awaited<ReturnType<typeof startServer>>;
 
-function serverOptions(
+export function serverOptions(
   dir: string,
   file: string,
   database: { readonly url: string } | null,
@@ -91,7 +91,7 @@ function serverOptions(
   };
 }
 
-async function post<T>(server: BenchServer, url: string, body: unknown, token?: string): Promise<T> {
+export async function post<T>(server: BenchServer, url: string, body: unknown, token?: string): Promise<T> {
   const response = await fetch(server.url + url, {
     method: 'POST',
     headers: {
@@ -105,7 +105,7 @@ async function post<T>(server: BenchServer, url: string, body: unknown, token?: 
 }
 
 /** The owner's token, and the token of a device paired for the bench. */
-async function pairBenchDevice(server: BenchServer): Promise<{ token: string; deviceToken: string }> {
+export async function pairBenchDevice(server: BenchServer): Promise<{ token: string; deviceToken: string }> {
   const { token } = await post<{ token: string }>(server, '/api/auth/login', {
     email: EMAIL,
     password: PASSWORD,
@@ -123,7 +123,7 @@ async function pairBenchDevice(server: BenchServer): Promise<{ token: string; de
  * Pushes every row, in pushes of {@link PUSH_SIZE}, one after another, calling `beforePush` before each;
  * answers the time it took in ms.
  */
-async function pushAll(
+export async function pushAll(
   server: BenchServer,
   deviceToken: string,
   rows: readonly BenchCustomer[],

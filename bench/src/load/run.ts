@@ -4,8 +4,10 @@ import { Accounts, openStorage, resolveServerConfig } from '@tillsync/server';
 import { freshPostgresDatabase } from '../measure.js';
 import { startServeProcess, type ServeProcess } from '../serve-process.js';
 import { HELP, LoadUsageError, parseLoadOptions, type LoadOptions } from './options.js';
-import { LoadStats, RowLedger } from './load-stats.js';
-import { sendJson, SimulatedDevice } from './simulated-device.js';
+import { compareFirstSync, setUpChain, type Chain } from './chain.js';
+import { inParallel } from './in-parallel.js';
+import { counterKeyOf, LoadStats, RowLedger, rowKeyOf } from './load-stats.js';
+import { newCustomers, sendJson, SimulatedDevice } from './simulated-device.js';
 
 /**
  * `npm run load`: many devices syncing against `tillsync serve` on PostgreSQL at once (see `--help` and
@@ -37,29 +39,52 @@ async function main(): Promise<number> {
       '1000000000/60',
       '--access-token-ttl',
       String(Math.max(3600, options.seconds * 2 + 600)),
+      ...(options.stores === null ? [] : ['--schema', 'chain']),
     ];
     const nodeArgs = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
+    // The first process records the schema served on the fresh database; the others start on it.
+    servers.push(await startServeProcess(args, {}, nodeArgs));
     servers.push(
       ...(await Promise.all(
-        Array.from({ length: options.processes }, () => startServeProcess(args, {}, nodeArgs)),
+        Array.from({ length: options.processes - 1 }, () => startServeProcess(args, {}, nodeArgs)),
       )),
     );
-    const tenants = Math.ceil(options.devices / options.devicesPerTenant);
+    const where =
+      options.stores === null
+        ? `${options.devices} devices in ${Math.ceil(options.devices / options.devicesPerTenant)} shops`
+        : `a chain of ${options.stores} stores × ${options.devicesPerStore} devices (${options.devices}), ` +
+          `a catalogue of ${options.products} products,`;
+    const writes =
+      options.stores === null
+        ? `${options.rowsPerPush} new rows per push`
+        : `a sale of ${options.rowsPerPush} items with their stock deltas per push`;
     print(
-      `tillsync load: ${options.devices} devices in ${tenants} shops on ${options.processes} serve process(es), ` +
-        `PostgreSQL, ${options.seconds} s, a cycle every ${options.interval} s per device, ` +
-        `${options.rowsPerPush} new rows per push; ` +
+      `tillsync load: ${where} on ${options.processes} serve process(es), ` +
+        `PostgreSQL, ${options.seconds} s, a cycle every ${options.interval} s per device, ${writes}; ` +
         `${os.cpus().length} cores, load average ${os.loadavg()[0]?.toFixed(1)} at the start`,
     );
 
     const stats = new LoadStats();
     const ledger = new RowLedger();
     const pairStarted = performance.now();
-    const devices = await pairDevices(database.url, servers, options, stats, ledger);
-    const pairSeconds = (performance.now() - pairStarted) / 1000;
-    print(
-      `made the shops and paired ${devices.length} devices in ${pairSeconds.toFixed(1)} s (${rate(devices.length, pairSeconds)} pairings/s)`,
-    );
+    let chain: Chain | null = null;
+    let devices: SimulatedDevice[];
+    if (options.stores === null) {
+      devices = await pairDevices(database.url, servers, options, stats, ledger);
+      const pairSeconds = (performance.now() - pairStarted) / 1000;
+      print(
+        `made the shops and paired ${devices.length} devices in ${pairSeconds.toFixed(1)} s (${rate(devices.length, pairSeconds)} pairings/s)`,
+      );
+    } else {
+      ({ chain, devices } = await setUpChain(
+        database.url,
+        servers,
+        { ...options, stores: options.stores },
+        stats,
+        ledger,
+        print,
+      ));
+    }
 
     const started = performance.now();
     const deadline = started + options.seconds * 1000;
@@ -76,10 +101,20 @@ async function main(): Promise<number> {
       }),
     );
     const seconds = (performance.now() - started) / 1000;
-    report(stats, seconds);
+    report(stats, seconds, options);
 
+    const outOfScope =
+      stats.outOfScope +
+      (chain === null ? 0 : await compareFirstSync(database.url, servers[0]!, chain, options, print));
+    if (chain !== null)
+      print(
+        outOfScope === 0
+          ? 'scope: no device received a row of another store'
+          : `scope FAILED: devices received ${outOfScope} changes of another store`,
+      );
     await Promise.all(servers.splice(0).map((server) => server.stop()));
-    return (await checkStoredRows(database.url, ledger)) ? 0 : 1;
+    const holds = await checkStoredRows(database.url, ledger);
+    return holds && outOfScope === 0 ? 0 : 1;
   } finally {
     await Promise.all(servers.map((server) => server.stop()));
     await database.drop();
@@ -129,7 +164,7 @@ async function pairDevices(
         serverUrl,
         tenantId: paired.tenantId,
         accessToken: paired.accessToken,
-        rowsPerPush: options.rowsPerPush,
+        writes: newCustomers(options.rowsPerPush),
         pullLimit: options.pullLimit,
         timeoutMs: options.timeoutSeconds * 1000,
         stats,
@@ -140,28 +175,17 @@ async function pairDevices(
   return devices;
 }
 
-/** Runs `work` on every item, at most `concurrency` at once. */
-async function inParallel<T>(
-  items: readonly T[],
-  concurrency: number,
-  work: (item: T, index: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      await work(items[index]!, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-}
-
-function report(stats: LoadStats, seconds: number): void {
+function report(stats: LoadStats, seconds: number, options: LoadOptions): void {
   print(
     `ran ${seconds.toFixed(1)} s: ${stats.cycles.toLocaleString('en')} sync cycles (${rate(stats.cycles, seconds)}/s), ` +
       `${stats.requests.toLocaleString('en')} requests (${rate(stats.requests, seconds)}/s), ` +
       `${stats.pushedRows.toLocaleString('en')} rows pushed (${rate(stats.pushedRows, seconds)}/s), ` +
       `${stats.pulledRows.toLocaleString('en')} rows pulled (${rate(stats.pulledRows, seconds)}/s)`,
+  );
+  print(
+    `  the server's load: ${(stats.cycles / seconds).toFixed(1)} cycles/s from ${options.devices} devices ` +
+      `(a cycle every ${options.interval} s each), ${rate(stats.requests, seconds)} requests/s over ` +
+      `${options.processes} process(es)`,
   );
   for (const kind of ['pair', 'push', 'pull', 'cycle']) {
     const figures = stats.percentiles(kind);
@@ -181,47 +205,75 @@ function report(stats: LoadStats, seconds: number): void {
 }
 
 /**
- * Reads every shop's rows back from the database: each acknowledged row must be there, and nothing else
- * but rows of pushes that never got an answer.
+ * Reads every tenant's rows back from the database: each acknowledged row must be there, and nothing else
+ * of its tables but rows of pushes that never got an answer; each counter must hold the deltas the server
+ * took (and at most those of unanswered pushes besides).
  */
 async function checkStoredRows(databaseUrl: string, ledger: RowLedger): Promise<boolean> {
   const storage = await openStorage({ databaseUrl });
   let missing = 0;
   let unexpected = 0;
   let stored = 0;
+  let counters = 0;
+  let wrongCounters = 0;
   try {
-    const tenants = new Set([...ledger.acknowledged.keys(), ...ledger.unresolved.keys()]);
+    const tenants = new Set([
+      ...ledger.acknowledged.keys(),
+      ...ledger.unresolved.keys(),
+      ...ledger.acknowledgedDeltas.keys(),
+    ]);
     for (const tenantId of tenants) {
       const acknowledged = ledger.acknowledged.get(tenantId) ?? new Set<string>();
       const unresolved = ledger.unresolved.get(tenantId) ?? new Set<string>();
+      const deltas = ledger.acknowledgedDeltas.get(tenantId) ?? new Map<string, number>();
+      const unresolvedDeltas = ledger.unresolvedDeltas.get(tenantId) ?? new Map<string, number>();
+      const tables = new Set([...acknowledged, ...unresolved].map((key) => key.slice(0, key.indexOf('/'))));
       const found = new Set<string>();
+      const counted = new Map<string, number>();
       const store = storage.sync.forTenant(tenantId);
       for (let cursor = 0; ;) {
         const page = await store.pull(cursor, 5000);
         if (page.resyncRequired) throw new Error(`the check's pull of ${tenantId} was asked to resync`);
-        for (const row of page.rows)
-          if (row.table === 'customers' && row.valuesJson !== null) found.add(row.id);
+        for (const row of page.rows) {
+          if (row.valuesJson === null) continue;
+          if (tables.has(row.table)) found.add(rowKeyOf(row.table, row.id));
+          const values = JSON.parse(row.valuesJson) as Record<string, unknown>;
+          for (const [column, value] of Object.entries(values)) {
+            const key = counterKeyOf(row.table, row.id, column);
+            if (deltas.has(key) || unresolvedDeltas.has(key)) counted.set(key, Number(value));
+          }
+        }
         cursor = page.cursorSeq;
         if (!page.hasMore) break;
       }
       stored += found.size;
-      for (const id of acknowledged) if (!found.has(id)) missing += 1;
-      for (const id of found) if (!acknowledged.has(id) && !unresolved.has(id)) unexpected += 1;
+      for (const key of acknowledged) if (!found.has(key)) missing += 1;
+      for (const key of found) if (!acknowledged.has(key) && !unresolved.has(key)) unexpected += 1;
+      // Counters start at 0 (made by a delta): they hold the deltas taken, plus any of unanswered pushes.
+      for (const key of new Set([...deltas.keys(), ...unresolvedDeltas.keys()])) {
+        counters += 1;
+        const sum = deltas.get(key) ?? 0;
+        const maybe = unresolvedDeltas.get(key) ?? 0;
+        const value = counted.get(key) ?? 0;
+        if (value < Math.min(sum, sum + maybe) || value > Math.max(sum, sum + maybe)) wrongCounters += 1;
+      }
     }
   } finally {
     await storage.close();
   }
   const acknowledgedCount = ledger.count(ledger.acknowledged);
   const unresolvedCount = ledger.count(ledger.unresolved);
-  const holds = missing === 0 && unexpected === 0;
+  const holds = missing === 0 && unexpected === 0 && wrongCounters === 0;
+  const counterWords = counters > 0 ? ` and the ${counters.toLocaleString('en')} counters they moved` : '';
   print(
     holds
       ? `check: the server holds exactly the ${acknowledgedCount.toLocaleString('en')} acknowledged rows` +
+          counterWords +
           (unresolvedCount > 0
-            ? ` and ${stored - acknowledgedCount} of ${unresolvedCount} rows of unanswered pushes`
+            ? `, and ${stored - acknowledgedCount} of ${unresolvedCount} rows of unanswered pushes`
             : '')
       : `check FAILED: ${missing} acknowledged rows missing, ${unexpected} rows stored that no push acknowledged ` +
-          `(${acknowledgedCount} acknowledged, ${stored} stored)`,
+          `(${acknowledgedCount} acknowledged, ${stored} stored), ${wrongCounters} of ${counters} counters wrong`,
   );
   return holds;
 }

@@ -1,6 +1,12 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { formatStamp, type Change, type PullResponse, type PushResponse } from '@tillsync/protocol';
+import {
+  formatStamp,
+  isCounterDelta,
+  type Change,
+  type PullResponse,
+  type PushResponse,
+} from '@tillsync/protocol';
 import type { LoadStats, RowLedger } from './load-stats.js';
 
 const PUSH_ATTEMPTS = 5;
@@ -72,16 +78,44 @@ function networkFailure(url: string, error: NodeJS.ErrnoException): RequestFailu
   return new RequestFailure(error.code ?? 'NETWORK', `${url}: ${error.message}`);
 }
 
+/** What a device writes in one push, its stamps from `stamp`. */
+export type PushWrites = (stamp: () => string) => Change[];
+
+/** `count` new customers: what a till of a shop writes in one push. */
+export function newCustomers(count: number): PushWrites {
+  return (stamp) =>
+    Array.from({ length: count }, () => ({
+      table: 'customers',
+      id: randomUUID(),
+      op: 'upsert',
+      updatedAt: stamp(),
+      values: { name: 'Load test customer', phone: null, email: null },
+    }));
+}
+
+/**
+ * A device of a chain's store: the store it belongs to, and the column naming the store in each per-store
+ * table. Every change it pulls of such a table must name its store.
+ */
+export interface DeviceScope {
+  readonly storeId: string;
+  readonly storeColumns: ReadonlyMap<string, string>;
+}
+
 /** What a device needs to know of its server and of the run. */
 export interface SimulatedDeviceConfig {
   readonly serverUrl: string;
   readonly tenantId: string;
   readonly accessToken: string;
-  readonly rowsPerPush: number;
+  readonly writes: PushWrites;
   readonly pullLimit: number;
   readonly timeoutMs: number;
   readonly stats: LoadStats;
   readonly ledger: RowLedger;
+  /** Where its first pull starts: '' for a fresh snapshot, or the cursor of a till that holds the rows. */
+  readonly cursor?: string;
+  /** In a chain: its store, checked on every pulled change. */
+  readonly scope?: DeviceScope;
 }
 
 /**
@@ -92,12 +126,13 @@ export interface SimulatedDeviceConfig {
 export class SimulatedDevice {
   readonly #config: SimulatedDeviceConfig;
   readonly #nodeId = `load${randomUUID().slice(0, 8)}`;
-  #cursor = '';
+  #cursor: string;
   #lastMs = 0;
   #counter = 0;
 
   constructor(config: SimulatedDeviceConfig) {
     this.#config = config;
+    this.#cursor = config.cursor ?? '';
   }
 
   /** One sync cycle; failures are counted, never thrown. */
@@ -121,13 +156,7 @@ export class SimulatedDevice {
 
   async #push(): Promise<boolean> {
     const { stats, ledger, tenantId } = this.#config;
-    const changes: Change[] = Array.from({ length: this.#config.rowsPerPush }, () => ({
-      table: 'customers',
-      id: randomUUID(),
-      op: 'upsert',
-      updatedAt: this.#stamp(),
-      values: { name: 'Load test customer', phone: null, email: null },
-    }));
+    const changes = this.#config.writes(() => this.#stamp());
     const body = { pushId: randomUUID(), changes };
     for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
       const started = performance.now();
@@ -140,16 +169,17 @@ export class SimulatedDevice {
           timeoutMs: this.#config.timeoutMs,
         });
         stats.record('push', performance.now() - started);
-        for (const result of answer.results) {
-          if (result.status === 'applied') {
-            ledger.add(ledger.acknowledged, tenantId, result.id);
-            stats.pushedRows += 1;
-          } else {
+        answer.results.forEach((result, index) => {
+          const change = changes[index];
+          if (change) ledger.answered(tenantId, change, result.status);
+          if (result.status === 'applied') stats.pushedRows += 1;
+          // Tills of one store take stock from one stock_levels row: a change of it with an older stamp
+          // is stale, and its delta is added all the same.
+          else if (result.status !== 'stale' || !change || !hasDelta(change))
             stats.fail(
               `push result ${result.status}${result.status === 'rejected' ? ` ${result.error.code}` : ''}`,
             );
-          }
-        }
+        });
         return true;
       } catch (error) {
         stats.fail(error instanceof RequestFailure ? error.code : String(error));
@@ -158,8 +188,14 @@ export class SimulatedDevice {
         await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
       }
     }
-    for (const change of changes) ledger.add(ledger.unresolved, tenantId, change.id);
+    for (const change of changes) ledger.unanswered(tenantId, change);
     return false;
+  }
+
+  /** Counts every pulled change of another store than this device's (a leak between stores). */
+  #checkScope(page: PullResponse): void {
+    const { scope, stats } = this.#config;
+    if (scope) stats.outOfScope += countOutOfScope(page, scope);
   }
 
   async #pullToEnd(): Promise<boolean> {
@@ -174,6 +210,7 @@ export class SimulatedDevice {
         );
         stats.record('pull', performance.now() - started);
         stats.pulledRows += page.changes.length;
+        this.#checkScope(page);
         this.#cursor = page.cursor;
         if (!page.hasMore) return true;
       } catch (error) {
@@ -183,4 +220,24 @@ export class SimulatedDevice {
       }
     }
   }
+}
+
+/**
+ * The changes of a pull page that are not in `scope`: a per-store table's change naming another store, or
+ * all of them when the page is for another store.
+ */
+export function countOutOfScope(page: PullResponse, scope: DeviceScope): number {
+  if (page.storeId !== scope.storeId) return page.changes.length;
+  let outside = 0;
+  for (const change of page.changes) {
+    const column = scope.storeColumns.get(change.table);
+    if (column === undefined) continue;
+    // The run deletes nothing and moves nothing: a per-store change without values is one it never made.
+    if (change.op !== 'upsert' || change.values?.[column] !== scope.storeId) outside += 1;
+  }
+  return outside;
+}
+
+function hasDelta(change: Change): boolean {
+  return Object.values(change.values ?? {}).some(isCounterDelta);
 }

@@ -6,7 +6,7 @@ import type {
   SchemaTable,
   StoredChange,
 } from '@tillsync/protocol';
-import { hasColumn } from './capture/column-mask.js';
+import { columnBit, hasColumn } from './capture/column-mask.js';
 import { quoteIdentifier } from './capture/triggers.js';
 import type { ConflictLog } from './conflicts.js';
 import { noteSeenStatement } from './cycle/seen-rows.js';
@@ -167,6 +167,8 @@ export class PullApplier {
     }
     if (pending === null) {
       if (serverValues) tables.upsert(table, change.id, serverValues);
+      else if (pendingRow === null && tables.read(table, change.id) !== null)
+        this.#deletedElsewhere(table, change);
       else tables.remove(table, change.id);
       return [];
     }
@@ -176,6 +178,9 @@ export class PullApplier {
     const local = pending.op === 'upsert' ? tables.read(table, change.id) : null;
     const later = change.updatedAt > pending.stamp;
     if (!serverValues) {
+      // Deleted after this device's write, while rows made here need it: as for a row with no change here.
+      if (pending.op === 'upsert' && later && local !== null && this.#deletedElsewhere(table, change))
+        return [];
       if (
         pending.op === 'upsert' &&
         !later &&
@@ -196,10 +201,25 @@ export class PullApplier {
       return this.#lost(table, change, pending, local, source, 'their-delete');
     }
     if (pending.op === 'delete') {
-      // This device's delete is the later: it stays pending. Otherwise a later write keeps the row.
+      // This device's delete is the later: it stays pending. Otherwise a later write keeps the row, and
+      // the sales made here before the delete still count: their deltas go on top of the server's value
+      // and stay pending, to be pushed as a change of the counters alone.
       if (!later) return [];
-      tables.upsert(table, change.id, serverValues);
-      outbox.remove(table.name, change.id);
+      const deltas = deletedDeltas(table, pending);
+      if (deltas === null) {
+        tables.upsert(table, change.id, serverValues);
+        outbox.remove(table.name, change.id);
+      } else {
+        const row: Record<string, unknown> = { ...serverValues };
+        const base: CounterBase = {};
+        for (const column of table.counterColumns) {
+          const server = toNumber(serverValues[column.name]);
+          row[column.name] = server + (deltas[column.name] ?? 0);
+          base[column.name] = server;
+        }
+        tables.upsert(table, change.id, row);
+        outbox.keepCounters(table.name, change.id, base);
+      }
       return this.#lost(table, change, pending, null, source, 'my-delete');
     }
 
@@ -212,9 +232,11 @@ export class PullApplier {
       if (column.merge === 'counter') {
         // Sales made here and not yet pushed still count: they go on top of the server's value and stay
         // pending, to be pushed as a delta (the server adds it even where the row's other columns lose).
+        // A row away (the deltas of a refused delete waiting for it) counts with its values as deleted.
         const server = toNumber(serverValues[column.name]);
         const from = pending.base?.[column.name];
-        const delta = local && from !== undefined && from !== null ? toNumber(local[column.name]) - from : 0;
+        const mine = local ? toNumber(local[column.name]) : pending.gone?.[column.name];
+        const delta = typeof mine === 'number' && typeof from === 'number' ? mine - from : 0;
         row[column.name] = server + delta;
         base[column.name] = server;
         if (delta !== 0) unsent = true;
@@ -225,6 +247,7 @@ export class PullApplier {
     });
     tables.upsert(table, change.id, row);
     if (!pendingColumns && !unsent) outbox.remove(table.name, change.id);
+    else if (local === null && pending.gone !== null) outbox.keepCounters(table.name, change.id, base);
     else if (table.counterColumns.length > 0) outbox.setBase(table.name, change.id, base);
     return [];
   }
@@ -241,6 +264,46 @@ export class PullApplier {
         const sql = `SELECT 1 FROM ${quoteIdentifier(child.name)} WHERE ${quoteIdentifier(column.name)} = ? LIMIT 1`;
         if (store.statement(sql).get(id) !== undefined) return true;
       }
+    return false;
+  }
+
+  /**
+   * A row this device holds, deleted elsewhere, while rows made here and not yet on the server need it
+   * through a required reference (a sale of the product): the server would have refused the delete had
+   * they reached it first, and refuses them for good while it stands. This device keeps its copy and writes
+   * it again, whole and later than the delete, which brings it back (PROTOCOL.md §5), so the sale is not
+   * lost. Returns whether it did; otherwise the delete is the caller's to apply.
+   */
+  #deletedElsewhere(table: SchemaTable, change: StoredChange): boolean {
+    if (!this.#neededByUnsent(table, change.id)) {
+      this.#parts.tables.remove(table, change.id);
+      return false;
+    }
+    this.#parts.clock.receive(change.updatedAt);
+    this.#parts.outbox.addWhole(table.name, change.id);
+    return true;
+  }
+
+  /**
+   * Whether a pending write of this device, one the server does not have, names row `id` of `table`
+   * through a required reference: a row made here and not yet pushed, or one whose pending write set that
+   * reference. (A row the server has and that names it already would have made the server refuse the delete,
+   * unless that delete removed it too, and then its own delete follows.)
+   */
+  #neededByUnsent(table: SchemaTable, id: string): boolean {
+    const { schema, store } = this.#parts;
+    for (const child of schema.tables) {
+      for (const [index, column] of child.columns.entries()) {
+        if (column.references !== table.name || column.required !== true) continue;
+        const sql = `SELECT 1 FROM ${quoteIdentifier(child.name)} AS c
+          JOIN _sync_pending AS p ON p.tbl = ? AND p.id = c.id AND p.op = 'upsert'
+          WHERE c.${quoteIdentifier(column.name)} = ?
+            AND (p.cols IS NULL OR ((p.cols | p.wire_cols) & ?) != 0
+              OR NOT EXISTS (SELECT 1 FROM _sync_rows AS r WHERE r.tbl = p.tbl AND r.id = p.id))
+          LIMIT 1`;
+        if (store.statement(sql).get(child.name, id, columnBit(index)) !== undefined) return true;
+      }
+    }
     return false;
   }
 
@@ -371,6 +434,24 @@ function bringsBack(table: SchemaTable, pending: PendingRow): boolean {
     (column, index) =>
       column.required !== true || (column.default ?? null) !== null || hasColumn(columns, index),
   );
+}
+
+/**
+ * The deltas a pending delete carries (its counters as deleted, less their base), by column; null when
+ * they are all 0, or the delete noted no counters.
+ */
+export function deletedDeltas(table: SchemaTable, pending: PendingRow): Record<string, number> | null {
+  if (pending.op !== 'delete' || pending.gone === null || pending.base === null) return null;
+  const deltas: Record<string, number> = {};
+  let any = false;
+  for (const column of table.counterColumns) {
+    const last = pending.gone[column.name];
+    const first = pending.base[column.name];
+    if (typeof last !== 'number' || typeof first !== 'number' || last === first) continue;
+    deltas[column.name] = last - first;
+    any = true;
+  }
+  return any ? deltas : null;
 }
 
 function toNumber(value: unknown): number {

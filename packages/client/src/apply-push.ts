@@ -167,7 +167,9 @@ export function applyPushAnswer(
               result.error.code === 'FK_VIOLATION' &&
               pendingRevision === cover.revision
             ) {
-              outbox.remove(cover.table, cover.id);
+              // Its counter deltas (sales made before the delete) still count: they wait for the row.
+              if (cover.counters) outbox.awaitRow(cover.table, cover.id);
+              else outbox.remove(cover.table, cover.id);
               restore.add(cover.table);
             } else if (pendingRevision !== undefined)
               outbox.setError(cover.table, cover.id, result.error.code, result.error.message);

@@ -17,6 +17,11 @@ export interface PendingRow {
   readonly revision: number;
   readonly base: CounterBase | null;
   /**
+   * For a delete of a row with counters: their values when the row was deleted here. Less the base, the
+   * delta of this device's writes before the delete, which the delete carries.
+   */
+  readonly gone: CounterBase | null;
+  /**
    * The synced columns its pending writes set and the server has not taken yet: those not yet pushed and
    * those on the wire, as a mask (`capture/column-mask.ts`); `null`: every column.
    */
@@ -34,7 +39,8 @@ export interface PushCover {
   readonly revision: number;
   /**
    * Per counter column, its local value when the push was built: once the server has the push, that is the
-   * value the server's copy of the row includes, and so the base of the next delta. Absent for deletes.
+   * value the server's copy of the row includes, and so the base of the next delta. For a delete, its
+   * counters as deleted, when it carries deltas.
    */
   readonly counters?: Record<string, number>;
   /**
@@ -56,7 +62,7 @@ export interface NextBatchOptions {
 /** The columns of a pending row as read, its stamp in parts (see `LocalClock`). */
 const PENDING_COLUMNS = `p.tbl AS tbl, p.id AS id, p.op AS op, p.hlc >> 16 AS ms, p.hlc & 65535 AS counter,
   (SELECT node FROM _sync_clock) AS node, p.revision AS revision, p.base AS base,
-  p.cols | p.wire_cols AS columns, p.error_code AS error_code, p.error_message AS error_message`;
+  p.gone AS gone, p.cols | p.wire_cols AS columns, p.error_code AS error_code, p.error_message AS error_message`;
 
 interface PendingRecord {
   tbl: string;
@@ -67,6 +73,7 @@ interface PendingRecord {
   node: string;
   revision: number;
   base: string | null;
+  gone: string | null;
   columns: number | null;
   error_code: string | null;
   error_message: string | null;
@@ -80,6 +87,7 @@ function toPendingRow(record: PendingRecord): PendingRow {
     stamp: formatStamp({ ms: record.ms, counter: record.counter, nodeId: record.node }),
     revision: record.revision,
     base: record.base === null ? null : (JSON.parse(record.base) as CounterBase),
+    gone: record.gone === null ? null : (JSON.parse(record.gone) as CounterBase),
     columns: record.columns,
     errorCode: record.error_code,
     errorMessage: record.error_message,
@@ -156,6 +164,43 @@ export class Outbox {
     this.#store
       .statement('UPDATE _sync_pending SET base = ? WHERE tbl = ? AND id = ?')
       .run(base === null ? null : JSON.stringify(base), table, id);
+  }
+
+  /**
+   * Turns a pending delete that lost to a later write into a change of the row's counters alone: the
+   * deltas of this device's writes before the delete, on top of `base` (the server's values).
+   */
+  keepCounters(table: string, id: string, base: CounterBase): void {
+    this.#store
+      .statement(
+        "UPDATE _sync_pending SET op = 'upsert', cols = 0, gone = NULL, base = ? WHERE tbl = ? AND id = ?",
+      )
+      .run(JSON.stringify(base), table, id);
+  }
+
+  /**
+   * Makes the row pending as a write of the whole row, stamped now: the device writes its copy again (a row
+   * deleted elsewhere that rows made here still need, see `PullApplier.merge`).
+   */
+  addWhole(table: string, id: string): void {
+    this.#store
+      .statement(
+        `INSERT INTO _sync_pending (tbl, id, op, hlc, revision, base, cols) SELECT ?, ?, 'upsert', ${NEXT_HLC_SQL}, 1, NULL, NULL FROM _sync_clock WHERE true
+         ON CONFLICT (tbl, id) DO UPDATE SET op = 'upsert', hlc = max(excluded.hlc, hlc + 1), revision = revision + 1, base = NULL, gone = NULL, cols = NULL`,
+      )
+      .run(table, id);
+  }
+
+  /**
+   * A delete the server refused (rows still need the row) that carried counter deltas: the delete is given
+   * up, its deltas are not. The entry waits, as a change of the counters alone (`gone` less `base`), for
+   * the row to come back from the server (the table's restore); the pull's merge then puts the deltas on
+   * top of the server's values, and the next push sends them. Not pushed while the row is away.
+   */
+  awaitRow(table: string, id: string): void {
+    this.#store
+      .statement("UPDATE _sync_pending SET op = 'upsert', cols = 0 WHERE tbl = ? AND id = ?")
+      .run(table, id);
   }
 
   /**
@@ -254,12 +299,14 @@ export class Outbox {
           afterId = row.id;
           const key = sentKey(table.name, row.id);
           if (sent.has(key) || changes.length >= max) continue;
+          // Deltas of a refused delete, waiting for their row to come back (see `awaitRow`).
+          if (row.op === 'upsert' && row.present === null && row.gone !== null) continue;
           let built = buildChange(table, row, nodeId, options.columnLevel);
           // Deleted locally and never on the server: there is nothing to tell it, unless rows here still
           // name it. Then the server hears of the delete as of any other, so it clears their optional
           // references (PROTOCOL.md §2 push) instead of refusing them for naming a row it never had.
           if (built === null && this.#stillNamed(schema, table.name, row.id))
-            built = deleteChange(table, row, nodeId, {});
+            built = deleteChange(table, row, nodeId, {}, false);
           if (built === null) {
             this.remove(table.name, row.id);
             continue;
@@ -286,7 +333,7 @@ export class Outbox {
       .map((column, index) => `, t.${quoteIdentifier(column.name)} AS c${index}`)
       .join('');
     const sql = `SELECT p.id AS id, p.op AS op, p.hlc >> 16 AS ms, p.hlc & 65535 AS counter, p.revision AS revision,
-        p.base AS base, p.cols AS cols, r.stamp AS server_stamp, coalesce(p.base_stamp, r.stamp) AS base_stamp, t.id AS present${columns}
+        p.base AS base, p.gone AS gone, p.cols AS cols, r.stamp AS server_stamp, coalesce(p.base_stamp, r.stamp) AS base_stamp, t.id AS present${columns}
       FROM _sync_pending AS p
       LEFT JOIN _sync_rows AS r ON r.tbl = p.tbl AND r.id = p.id
       LEFT JOIN ${t} AS t ON t.id = p.id
@@ -330,7 +377,7 @@ export class Outbox {
 
   #deletes(table: SchemaTable, afterId: string, limit: number): OutboxRead[] {
     const sql = `SELECT p.id AS id, p.op AS op, p.hlc >> 16 AS ms, p.hlc & 65535 AS counter, p.revision AS revision,
-        p.base AS base, p.cols AS cols, r.stamp AS server_stamp, coalesce(p.base_stamp, r.stamp) AS base_stamp, NULL AS present
+        p.base AS base, p.gone AS gone, p.cols AS cols, r.stamp AS server_stamp, coalesce(p.base_stamp, r.stamp) AS base_stamp, NULL AS present
       FROM _sync_pending AS p
       LEFT JOIN _sync_rows AS r ON r.tbl = p.tbl AND r.id = p.id
       WHERE p.tbl = ? AND p.op = 'delete' AND p.in_push = 0 AND p.id > ? ORDER BY p.id LIMIT ?`;
@@ -364,6 +411,8 @@ interface OutboxRead {
   readonly counter: number;
   readonly revision: number;
   readonly base: string | null;
+  /** A delete's counters as deleted (see {@link PendingRow.gone}). */
+  readonly gone: string | null;
   readonly cols: number | null;
   /** The row's stamp on the server as last learnt; `null`: not on the server. */
   readonly server_stamp: string | null;
@@ -373,17 +422,50 @@ interface OutboxRead {
   readonly [column: `c${number}`]: string | number | null;
 }
 
-/** The delete of a pending row, with its `base` if the server had the row. */
+/**
+ * The delete of a pending row, with its `base` if the server had the row, and for a row the server has the
+ * deltas of this device's writes to its counters before the delete: the server adds them even where the
+ * delete loses to a later write and the row lives on (PROTOCOL.md §5), as it does for a stale upsert.
+ */
 function deleteChange(
   table: SchemaTable,
   row: OutboxRead,
   nodeId: string,
   base: { readonly base?: string },
+  onServer: boolean,
 ): { change: Change; cover: PushCover } {
   const stamp = formatStamp({ ms: row.ms, counter: row.counter, nodeId });
+  const gone = onServer && row.gone !== null ? (JSON.parse(row.gone) as CounterBase) : null;
+  const from = row.base === null ? null : (JSON.parse(row.base) as CounterBase);
+  const values: Record<string, { delta: number }> = {};
+  const counters: Record<string, number> = {};
+  let carries = false;
+  for (const column of gone ? table.counterColumns : []) {
+    const last = gone?.[column.name];
+    const first = from?.[column.name];
+    if (typeof last !== 'number') continue;
+    counters[column.name] = last;
+    if (typeof first !== 'number' || last === first) continue;
+    values[column.name] = { delta: last - first };
+    carries = true;
+  }
   return {
-    change: { table: table.name, id: row.id, op: 'delete', updatedAt: stamp, ...base },
-    cover: { table: table.name, id: row.id, op: 'delete', stamp, revision: row.revision },
+    change: {
+      table: table.name,
+      id: row.id,
+      op: 'delete',
+      updatedAt: stamp,
+      ...base,
+      ...(carries ? { values } : {}),
+    },
+    cover: {
+      table: table.name,
+      id: row.id,
+      op: 'delete',
+      stamp,
+      revision: row.revision,
+      ...(carries ? { counters } : {}),
+    },
   };
 }
 
@@ -398,7 +480,7 @@ function buildChange(
   const base = onServer && row.base_stamp !== null ? { base: row.base_stamp } : {};
   if (row.op === 'delete' || row.present === null) {
     if (!onServer) return null;
-    return deleteChange(table, row, nodeId, base);
+    return deleteChange(table, row, nodeId, base, true);
   }
   const counterBase = row.base === null ? null : (JSON.parse(row.base) as CounterBase);
   const setColumns = onServer ? columnsOfMask(table, row.cols).map((column) => column.name) : null;

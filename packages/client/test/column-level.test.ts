@@ -466,7 +466,7 @@ describe('column-level push and merge with a real server (the device alone)', ()
 
 /**
  * Takes a device file back to the bookkeeping layout of the previous release (version 2: no column masks,
- * no lost edits), with the capture triggers that layout had: the same statements without the mask.
+ * no lost edits, no counters noted by a delete), with the capture triggers that layout had: the same statements without the mask.
  */
 function toPreviousLayout(dbPath: string): void {
   const db = new Database(dbPath);
@@ -476,8 +476,11 @@ function toPreviousLayout(dbPath: string): void {
   db.transaction(() => {
     for (const trigger of triggers) {
       const previous = trigger.sql
+        .replace('(tbl, id, op, hlc, revision, base, cols, gone)', '(tbl, id, op, hlc, revision, base)')
         .replace('(tbl, id, op, hlc, revision, base, cols)', '(tbl, id, op, hlc, revision, base)')
+        .replace(', cols = cols | excluded.cols, gone = excluded.gone', '')
         .replace(', cols = cols | excluded.cols', '')
+        .replace(/, 0, json_object\([^()]*\) FROM _sync_clock/g, ' FROM _sync_clock')
         .replace(
           /, (?:\d+|(?:\(CASE WHEN [^()]*? THEN \d+ ELSE 0 END\)(?: \| )?)+) FROM _sync_clock/g,
           ' FROM _sync_clock',
@@ -487,6 +490,7 @@ function toPreviousLayout(dbPath: string): void {
       db.exec(previous);
     }
     db.exec(`
+      ALTER TABLE _sync_pending DROP COLUMN gone;
       ALTER TABLE _sync_pending DROP COLUMN cols;
       ALTER TABLE _sync_pending DROP COLUMN wire_cols;
       ALTER TABLE _sync_pending DROP COLUMN base_stamp;

@@ -1,7 +1,6 @@
-import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
 import type { SyncClient } from '../src/index.js';
-import { startTestServer } from './server-fixture.js';
+import { insertApple, insertSaleOf, syncEach, tillAndOffice } from './shop-rows.js';
 
 function rows(client: SyncClient, table: string): Record<string, unknown>[] {
   return client.database.prepare(`SELECT * FROM ${table} ORDER BY id`).all() as Record<string, unknown>[];
@@ -9,22 +8,11 @@ function rows(client: SyncClient, table: string): Record<string, unknown>[] {
 
 describe('a delete the server refuses because rows still need the row', () => {
   it('is given up: the device takes the row back and ends like the server, and its log names the refusal', async () => {
-    const server = await startTestServer();
-    const d1 = await server.pairedClient('d1');
-    const d2 = await server.pairedClient('d2');
-    const [product, sale, item] = [uuidv7(), uuidv7(), uuidv7()];
+    const { till: d1, office: d2 } = await tillAndOffice();
     const db = d1.database;
-    db.prepare(
-      "INSERT INTO products (id, sku, name, price_cents, stock) VALUES (?, 'A-1', 'Apple', 120, 10)",
-    ).run(product);
-    db.prepare(
-      "INSERT INTO sales (id, total_cents, created_at) VALUES (?, 120, '2026-11-22T10:00:00.000Z')",
-    ).run(sale);
-    db.prepare(
-      'INSERT INTO sale_items (id, sale_id, product_id, quantity, price_cents) VALUES (?, ?, ?, 1, 120)',
-    ).run(item, sale, product);
-    expect((await d1.sync()).ok).toBe(true);
-    expect((await d2.sync()).ok).toBe(true);
+    const product = insertApple(db);
+    insertSaleOf(db, product);
+    await syncEach(d1, d2);
     // The other till renames it meanwhile: the row it takes back is the server's, not its own old copy.
     d2.database.prepare("UPDATE products SET name = 'Green apple' WHERE id = ?").run(product);
     expect((await d2.sync()).ok).toBe(true);

@@ -25,8 +25,9 @@ export const PullResponse = Type.Object({
   hasMore: Type.Boolean(),
   serverTime: Type.String(),
   /**
-   * On the first page of a fresh snapshot (no `since`) that has more pages: the rows the tenant holds as the
-   * snapshot begins, so a device can tell how far its first sync got. Deletes the server still keeps come
+   * On the first page of a fresh snapshot (no `since`) that has more pages: the rows the device's scope holds
+   * as the snapshot begins (the tenant's, and its store's in a chain), so a device can tell how far its first
+   * sync got. Deletes the server still keeps come
    * on top, so it is a measure, not an exact count.
    */
   snapshotRows: Type.Optional(Type.Integer({ minimum: 0 })),

@@ -4,17 +4,18 @@ import type { PullPage, SnapshotKey, TenantSyncStore } from './storage/sync-stor
 /**
  * Where a pull stands: the sequence number of the protocol's cursor and, while a fresh snapshot is paged in
  * sequence order (cursors handed out before snapshots came in key order), the purge point its first page saw
- * (see `TenantSyncStore.pull`). While a fresh snapshot delivers the rows that existed when it began, in key
- * order (`TenantSyncStore.pullSnapshot`), `snapshot` is the last key delivered and `seq` the snapshot's mark.
- * On the wire it is one opaque string.
+ * and the last sequence number stored when it began (see `TenantSyncStore.pull`). While a fresh snapshot
+ * delivers the rows that existed when it began, in key order (`TenantSyncStore.pullSnapshot`), `snapshot` is
+ * the last key delivered and `seq` the snapshot's mark. On the wire it is one opaque string.
  */
 interface PullPosition {
   readonly seq: number;
   readonly snapshotFloor: number;
   readonly snapshot?: SnapshotKey;
+  readonly snapshotEnd?: number;
 }
 
-/** Joins the floor to a protocol cursor; a protocol cursor never holds it. */
+/** Joins the floor and the end to a protocol cursor; a protocol cursor never holds them. */
 const SEPARATOR = '-';
 const BASE36 = /^[0-9a-z]{1,11}$/;
 /**
@@ -30,22 +31,31 @@ function encodePullCursor(position: PullPosition): string {
     return `${KEY_PREFIX}${position.seq.toString(36)}.${toBase64url(table)}.${toBase64url(afterId)}`;
   }
   const cursor = encodeCursor(position.seq);
-  // Past the floor it says nothing more, so most cursors stay plain protocol cursors.
-  return position.snapshotFloor > position.seq
-    ? `${cursor}${SEPARATOR}${position.snapshotFloor.toString(36)}`
-    : cursor;
+  // Past a point the cursor need not say it, so most cursors stay plain protocol cursors.
+  const ahead = (point: number): string => (point > position.seq ? point.toString(36) : '');
+  const floor = ahead(position.snapshotFloor);
+  const end = ahead(position.snapshotEnd ?? 0);
+  if (end !== '') return `${cursor}${SEPARATOR}${floor}${SEPARATOR}${end}`;
+  return floor !== '' ? `${cursor}${SEPARATOR}${floor}` : cursor;
 }
 
 /** The position a cursor stands at, or null when it is not one this server hands out. Empty is the start. */
 function decodePullCursor(cursor: string): PullPosition | null {
   if (cursor.startsWith(KEY_PREFIX)) return decodeKeyCursor(cursor.slice(KEY_PREFIX.length));
-  const [head = '', floor, ...rest] = cursor.split(SEPARATOR);
+  const [head = '', floor, end, ...rest] = cursor.split(SEPARATOR);
   const seq = decodeCursor(head);
   if (seq === null || rest.length > 0) return null;
-  if (floor === undefined) return { seq, snapshotFloor: 0 };
-  if (!BASE36.test(floor)) return null;
-  const snapshotFloor = Number.parseInt(floor, 36);
-  return Number.isSafeInteger(snapshotFloor) ? { seq, snapshotFloor } : null;
+  // The floor is left empty where only the end is ahead of the cursor.
+  const snapshotFloor = floor === undefined || (floor === '' && end !== undefined) ? 0 : pointOf(floor);
+  const snapshotEnd = end === undefined ? 0 : pointOf(end);
+  if (snapshotFloor === null || snapshotEnd === null) return null;
+  return { seq, snapshotFloor, snapshotEnd };
+}
+
+function pointOf(text: string): number | null {
+  if (!BASE36.test(text)) return null;
+  const point = Number.parseInt(text, 36);
+  return Number.isSafeInteger(point) ? point : null;
 }
 
 function decodeKeyCursor(body: string): PullPosition | null {
@@ -88,7 +98,7 @@ export async function pullAt(
   if (position === null) return null;
   if (position.snapshot !== undefined)
     return store.pullSnapshot({ mark: position.seq, key: position.snapshot }, limit, options);
-  return store.pull(position.seq, limit, position.snapshotFloor, options.deviceId);
+  return store.pull(position.seq, limit, position.snapshotFloor, options.deviceId, position.snapshotEnd);
 }
 
 /** The cursor the next page of the pull starts from. */
@@ -97,5 +107,6 @@ export function cursorAfter(page: Extract<PullPage, { resyncRequired: false }>):
     seq: page.cursorSeq,
     snapshotFloor: page.snapshotFloor,
     ...(page.snapshot === undefined ? {} : { snapshot: page.snapshot }),
+    ...(page.snapshotEnd === undefined ? {} : { snapshotEnd: page.snapshotEnd }),
   });
 }

@@ -1,5 +1,6 @@
 import {
   formatStamp,
+  isCounterDelta,
   MAX_COUNTER,
   parseStamp,
   type Change,
@@ -20,6 +21,7 @@ import {
   toRowWrite,
   type AppliedUpsert,
   type DeletedTarget,
+  type Merge,
   type MergeState,
   type ReferenceToClear,
 } from './rows/row-writer.js';
@@ -120,6 +122,8 @@ interface Candidate extends AppliedUpsert {
 /** A row's state while the push is judged; `lastIndex` is the change that made it, if any did. */
 interface WorkingState extends MergeState {
   readonly lastIndex: number | null;
+  /** Whether the pushing device's file holds this state as it is (`RowWrite.heldBy`): see {@link holdsAfter}. */
+  readonly held: boolean;
 }
 
 interface Judgement {
@@ -220,6 +224,7 @@ async function judgeAndWrite(
           deviceId: state.deviceId,
           stamps: state.values === null ? null : state.stamps,
           previous: stored.get(key),
+          heldBy: state.held ? options.deviceId : null,
         },
         storeId ?? '',
       ),
@@ -261,7 +266,8 @@ async function clearReferences(
     if (!state?.values || state.values[column] !== target) continue;
     const stamp = clearStamp(stampOf(state, column)[0]);
     const next = restamp(state, { ...state.values, [column]: null }, [column], stamp, null);
-    judgement.states.set(key, { ...next, lastIndex: order++ });
+    // The server's own write: the device whose push wrote the row no longer holds it as stored.
+    judgement.states.set(key, { ...next, lastIndex: order++, held: false });
   }
 }
 
@@ -364,7 +370,7 @@ function judge(
     const working = states.get(key);
     if (working) return working;
     const row = stored.get(key);
-    return row && { ...row, lastIndex: null };
+    return row && { ...row, lastIndex: null, held: row.heldBy === options.deviceId };
   };
 
   for (const candidate of candidates) {
@@ -381,7 +387,7 @@ function judge(
       // A stale change that only added counter deltas leaves the row to the change that made it, if one in
       // this push did, so the foreign keys and unique values of that state are judged against it.
       const lastIndex = merge.status === 'stale' ? (state?.lastIndex ?? index) : index;
-      current = { ...merge.next, lastIndex };
+      current = { ...merge.next, lastIndex, held: holdsAfter(merge, change, table, state) };
       states.set(key, current);
     }
     conflicts.push(...merge.conflicts);
@@ -405,6 +411,32 @@ function judge(
       },
   );
   return { results, states, conflicts, applied, deletes };
+}
+
+/**
+ * Whether the device that pushed `change` holds the row's new state as the server stores it, so that its
+ * pulls need not send the row back (issue 20, "no echo"). Only where that is certain: the change stood
+ * whole (every column it carried, no `current` in the answer), its stamp is the row's (the stamp the device
+ * records for the row once the answer is applied, which the checksums compare), and it made the whole
+ * state: a delete, a row created with every column given as a plain value, or columns written over a state
+ * the device held already. Anything else (a column lost to a later write, a counter merged with another
+ * device's delta, the server's own write) is sent, as every row was before.
+ */
+function holdsAfter(
+  merge: Extract<Merge, { status: 'applied' | 'stale' }>,
+  change: Change,
+  table: SchemaTable,
+  before: WorkingState | undefined,
+): boolean {
+  if (merge.status !== 'applied' || merge.withCurrent || merge.next?.updatedAt !== change.updatedAt)
+    return false;
+  if (merge.written !== null) return before?.held === true;
+  if (change.op === 'delete') return true;
+  const values = change.values ?? {};
+  return table.columns.every((column) => {
+    const value = values[column.name];
+    return value !== undefined && !isCounterDelta(value);
+  });
 }
 
 function toStoredChange(key: string, state: MergeState): StoredChange {

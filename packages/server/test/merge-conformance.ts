@@ -367,6 +367,33 @@ export function describeMergeConformance(name: string, open: () => Promise<Opene
       ]);
     });
 
+    it("adds a delete's counter deltas to the row a later whole-row write kept, and ignores other values", async () => {
+      const { id, created } = await createdProduct({ stock: 10 });
+      const [deletion, rewrite] = [stamp('nodeA'), stamp('nodeB')];
+      const whole = { ...product({ name: 'Rewritten' }), stock: { delta: 5 } };
+      expect(statuses(await push('b', [upsert('products', id, whole, rewrite, created)]))).toEqual([
+        'applied',
+      ]);
+      const wrong = await push('a', [
+        { ...remove('products', id, deletion, created), values: { name: 'X' } },
+      ]);
+      // Values other than counter deltas are ignored, as a delete's values always were.
+      expect(wrong.results[0]).toMatchObject({
+        status: 'stale',
+        current: { values: { name: 'Rewritten', stock: 15 } },
+      });
+      const carried = { ...remove('products', id, deletion, created), values: { stock: { delta: -3 } } };
+      const pushId = randomUUID();
+      const answer = await push('a', [carried], pushId);
+      expect(answer.results[0]).toMatchObject({
+        status: 'stale',
+        current: { op: 'upsert', updatedAt: rewrite, values: { stock: 12 } },
+      });
+      // The same push again adds nothing.
+      expect(await push('a', [carried], pushId)).toEqual(answer);
+      expect((await rowOf('products', id))?.values).toMatchObject({ name: 'Rewritten', stock: 12 });
+    });
+
     it('lets any write set a column the stored row lacks (a column added to the schema later)', async () => {
       const id = randomUUID();
       const [olderWrite, rowStamp] = [stamp('nodeA'), stamp('nodeB')];

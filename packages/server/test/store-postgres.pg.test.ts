@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { freshPostgresDatabase, postgresAnswers } from './postgres-fixture.js';
 import { describeMergeConformance } from './merge-conformance.js';
 import { describeSnapshotConformance } from './snapshot-conformance.js';
+import { describeNoEchoConformance } from './no-echo-conformance.js';
 import { describeSyncStoreConformance, withTwoTenants } from './store-conformance.js';
 
 if (await postgresAnswers()) {
@@ -17,6 +18,7 @@ if (await postgresAnswers()) {
   describeSyncStoreConformance('PostgreSQL', openPostgres);
   describeMergeConformance('PostgreSQL', openPostgres);
   describeSnapshotConformance('PostgreSQL', openPostgres);
+  describeNoEchoConformance('PostgreSQL', openPostgres);
 
   describe('PostgreSQL connections', () => {
     it('outlives connections the database ends while they are idle', async () => {

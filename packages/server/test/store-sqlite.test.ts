@@ -4,6 +4,7 @@ import path from 'node:path';
 import { openStorage } from '@tillsync/server';
 import { describeMergeConformance } from './merge-conformance.js';
 import { describeSnapshotConformance } from './snapshot-conformance.js';
+import { describeNoEchoConformance } from './no-echo-conformance.js';
 import { describeSyncStoreConformance, withTwoTenants } from './store-conformance.js';
 
 async function openSqlite(): ReturnType<typeof withTwoTenants> {
@@ -18,3 +19,4 @@ async function openSqlite(): ReturnType<typeof withTwoTenants> {
 describeSyncStoreConformance('SQLite', openSqlite);
 describeMergeConformance('SQLite', openSqlite);
 describeSnapshotConformance('SQLite', openSqlite);
+describeNoEchoConformance('SQLite', openSqlite);

@@ -438,6 +438,17 @@ export function storesSuite(engine: string, open: OpenServer): void {
       expect(last.checksums).toEqual(replica.checksums(TABLES));
     });
 
+    it("measures a till's fresh snapshot against its own scope's rows, not the chain's", async () => {
+      const { storeA, storeB, a, b } = await chain(open);
+      await a.push([sale(a, newId(), storeA)]);
+      await b.push([sale(b, newId(), storeB), sale(b, newId(), storeB), sale(b, newId(), storeB)]);
+      for (const device of [a, b]) {
+        const pulled = await device.pullAll({ since: '', limit: 1 });
+        // The first page of a snapshot of several pages says how many rows the snapshot holds.
+        expect(pulled.pages[0]?.snapshotRows).toBe(pulled.changes.length);
+      }
+    });
+
     it('leaves a tenant of one store as it was: every row to every device, one store listed', async () => {
       const server = await open();
       const first = await server.pair('till-1');

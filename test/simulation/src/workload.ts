@@ -356,15 +356,15 @@ export class Workload {
       }
       case 'delete-product': {
         // A product that sale items the server already has point at: the server refuses the delete
-        // (FK_VIOLATION), and the till takes the product back. The sale they belong to is never voided
-        // after, so the server keeps refusing. Not a product with unsent writes here, nor one no synced
-        // item needs: a delete that stands while another till sells the product offline leaves that sale
-        // item pointing at nothing, which the server refuses for good: a race the product has no answer to yet.
+        // (FK_VIOLATION), and the till takes the product back, with the stock it moved here before the
+        // delete still counted. The sale they belong to is never voided after, so the server keeps
+        // refusing. Not one no synced item needs: a delete that may stand, and a till that sold the product
+        // meanwhile brings it back whole with its own count of the stock, which the counters' oracle
+        // (every delta on one start) does not model.
         const sold = db
           .prepare(
             `SELECT si.product_id AS product, si.sale_id AS sale FROM sale_items AS si JOIN products AS p ON p.id = si.product_id
              WHERE NOT EXISTS (SELECT 1 FROM _sync_pending WHERE tbl = 'sale_items' AND id = si.id)
-               AND NOT EXISTS (SELECT 1 FROM _sync_pending WHERE tbl = 'products' AND id = si.product_id)
              ORDER BY si.id`,
           )
           .all() as { product: string; sale: string }[];

@@ -77,10 +77,14 @@ export function captureTriggerStatements(table: SchemaTable): string[] {
     base: string,
     cols: string,
     where: string,
-  ): string =>
-    `INSERT INTO _sync_pending (tbl, id, op, hlc, revision, base, cols)
-    SELECT ${name}, ${row}.id, '${op}', ${NEXT_HLC_SQL}, 1, ${base}, ${cols} FROM _sync_clock WHERE ${where}
-    ON CONFLICT (tbl, id) DO UPDATE SET op = excluded.op, hlc = max(excluded.hlc, hlc + 1), revision = revision + 1, cols = cols | excluded.cols`;
+  ): string => {
+    // A delete of a row with counters notes their values as it goes (`gone`): with the base, they make the
+    // delta of the writes before it, which the delete still carries (PROTOCOL.md §5: deltas always count).
+    const gone = op === 'delete' && hasCounters;
+    return `INSERT INTO _sync_pending (tbl, id, op, hlc, revision, base, cols${gone ? ', gone' : ''})
+    SELECT ${name}, ${row}.id, '${op}', ${NEXT_HLC_SQL}, 1, ${base}, ${cols}${gone ? `, ${base}` : ''} FROM _sync_clock WHERE ${where}
+    ON CONFLICT (tbl, id) DO UPDATE SET op = excluded.op, hlc = max(excluded.hlc, hlc + 1), revision = revision + 1, cols = cols | excluded.cols${gone ? ', gone = excluded.gone' : ''}`;
+  };
   const onServer = (row: 'OLD' | 'NEW'): string =>
     `EXISTS (SELECT 1 FROM _sync_rows WHERE tbl = ${name} AND id = ${row}.id)`;
 

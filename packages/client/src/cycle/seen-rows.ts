@@ -52,6 +52,12 @@ export function sweepUnseen(store: LocalStore, table: string, outOfScope = false
       .run({ table });
     return;
   }
+  // The deltas of a refused delete waiting for a row the server no longer has: nothing left to add them to.
+  store.db
+    .prepare(
+      `DELETE FROM _sync_pending WHERE tbl = @table AND op = 'upsert' AND gone IS NOT NULL AND ${notSeen('_sync_pending')}`,
+    )
+    .run({ table });
   store.db
     .prepare(
       `UPDATE _sync_pending SET base = NULL WHERE tbl = @table AND op = 'upsert' AND ${notSeen('_sync_pending')}`,

@@ -196,7 +196,9 @@ export class BullMqJobQueue implements JobQueue {
         if (recover) recoveredAt = at;
         // Asked for together, so a store that shares commits (SQLite) takes the write lock once for both,
         // the promotion first: a retry that is due is handed over in the same round.
-        const [, items] = await Promise.all([
+        // Settled apart: jobs taken are handed over even when the promotion failed (they are marked as
+        // handed over, and would otherwise wait for the redispatch).
+        const [promoted, taken] = await Promise.allSettled([
           recover ? this.#store.promoteDueRetries(at) : 0,
           this.#store.takeForDispatch({
             queues: this.config.queues,
@@ -206,8 +208,11 @@ export class BullMqJobQueue implements JobQueue {
             recover,
           }),
         ]);
-        handed = items.length;
-        await this.#handOver(items);
+        if (promoted.status === 'rejected')
+          this.#logger.error({ err: promoted.reason }, 'could not make due sync job retries ready');
+        if (taken.status === 'rejected') throw taken.reason;
+        handed = taken.value.length;
+        await this.#handOver(taken.value);
       } catch (error) {
         this.#logger.error({ err: error }, 'could not hand sync jobs to BullMQ');
       }

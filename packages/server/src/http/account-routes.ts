@@ -55,6 +55,7 @@ export function registerAccountRoutes(app: FastifyInstance, context: AppContext)
       await writeStoreRows(
         { accounts: storage.accounts, sync: storage.sync, schema: config.schema, now: config.now },
         paired.tenantId,
+        paired.storeId,
       );
       request.log.info({ tenantId: paired.tenantId, deviceId: paired.deviceId }, 'device paired');
       void reply.code(201);

@@ -34,7 +34,7 @@ export function registerStoreRoutes(app: FastifyInstance, context: AppContext): 
       const owner = await accounts.authenticateOwner(request.headers.authorization);
       const { name } = request.body as CreateStoreRequest;
       const store = await storage.accounts.createStore(owner.tenantId, name.trim() || name);
-      await writeStoreRows(storeRows, owner.tenantId);
+      await writeStoreRows(storeRows, owner.tenantId, store.id);
       void reply.code(201);
       return { id: store.id, name: store.name };
     },

@@ -159,7 +159,7 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     };
     if (typeof page.storeId === 'string') rest.storeId = page.storeId;
     if (page.checksums) rest.checksums = withEveryTable(page.checksums, config.schema.source);
-    if (since === '' && page.hasMore) rest.snapshotRows = await rowsHeld(store);
+    if (since === '' && page.hasMore) rest.snapshotRows = await rowsHeld(store, page.storeId);
     metrics.pulls.inc();
     metrics.pulledRows.inc(page.rows.length);
     return reply.type('application/json; charset=utf-8').send(pullResponseBytes(page.rows, rest));
@@ -171,9 +171,17 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
   });
 }
 
-/** The rows a tenant holds now, from its table checksums' counts (kept with every push). */
-async function rowsHeld(store: { checksums(): Promise<Record<string, { count: number }>> }): Promise<number> {
-  return Object.values(await store.checksums()).reduce((sum, table) => sum + table.count, 0);
+/**
+ * The rows a device's snapshot will hold, from its scope's table checksums' counts (kept with every push):
+ * the tenant's and `storeId`'s (null: the tenant's only), as its pull pages carry them. A till of a chain
+ * measures its first sync against its own store's rows, and the count reads its scope's few checksum rows,
+ * not every store's.
+ */
+async function rowsHeld(
+  store: { checksums(storeId?: string | null): Promise<Record<string, { count: number }>> },
+  storeId: string | null | undefined,
+): Promise<number> {
+  return Object.values(await store.checksums(storeId)).reduce((sum, table) => sum + table.count, 0);
 }
 
 /** Tables without rows are listed too, with count 0, so a device can tell an empty table from a missing one. */

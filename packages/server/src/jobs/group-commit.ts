@@ -13,6 +13,15 @@ interface Pending {
 export type Outcome =
   { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
 
+/**
+ * How often a PostgreSQL transaction that the database ended to break a deadlock, or for a serialization
+ * failure, is run again before its error is the caller's: such an end says nothing of the work, only of what
+ * ran beside it, and a job's claim or end must not fail (and a job be recorded `Failed`) for it.
+ */
+const MAX_CONFLICT_RUNS = 5;
+/** The longest pause before a transaction ended by a conflict runs again (jittered, doubled each time). */
+const MAX_CONFLICT_PAUSE_MS = 50;
+
 /** At most this many pieces of work share one transaction. */
 const MAX_BATCH = 256;
 /** How long it keeps asking for a write lock another process holds before it waits for it the blocking way. */
@@ -37,7 +46,8 @@ const MAX_LOCK_PAUSE_MS = 4;
  * `group-synced` pieces are answered after a sync of the log that follows the commit.
  *
  * Work must only use the database: it runs one after another on the shared connection. SQLite only (one
- * writer at a time anyway); on PostgreSQL each piece has its own transaction, synced.
+ * writer at a time anyway); on PostgreSQL each piece has its own transaction, synced, run again when the
+ * database ends it to break a deadlock (so work must not keep what it did before its transaction commits).
  */
 export class GroupCommit {
   readonly #engine: SqlEngine;
@@ -63,7 +73,7 @@ export class GroupCommit {
   run<T>(work: (trx: Kysely<Database>) => Promise<T>, durability: Durability = 'synced'): Promise<T> {
     // PostgreSQL runs transactions side by side: sharing one would only make them wait on each other's row
     // locks (and deadlock when two batches lock rows in different orders).
-    if (!this.#engine.dialect.writeIsSerialised) return this.#engine.write(work);
+    if (!this.#engine.dialect.writeIsSerialised) return this.#writeAgainOnConflict(work);
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ work, durability, resolve: resolve as (value: unknown) => void, reject });
       if (!this.#draining) {
@@ -71,6 +81,22 @@ export class GroupCommit {
         setImmediate(() => void this.#drain());
       }
     });
+  }
+
+  /**
+   * One PostgreSQL transaction, run again when the database ended it for a deadlock or a serialization
+   * failure: nothing of it was stored, and the work only uses the database, so running it again is safe.
+   */
+  async #writeAgainOnConflict<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    for (let run = 1; ; run++) {
+      try {
+        return await this.#engine.write(work);
+      } catch (error) {
+        if (run >= MAX_CONFLICT_RUNS || !isConflict(error)) throw error;
+        const pause = Math.min(MAX_CONFLICT_PAUSE_MS, 2 ** run) * (0.5 + Math.random());
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
   }
 
   async #drain(): Promise<void> {
@@ -222,13 +248,19 @@ function notSqlite(): never {
 }
 
 function isBusy(error: unknown): boolean {
-  return (
-    typeof error === 'object' &&
-    error !== null &&
-    'code' in error &&
-    typeof error.code === 'string' &&
-    error.code.startsWith('SQLITE_BUSY')
-  );
+  return errorCode(error)?.startsWith('SQLITE_BUSY') ?? false;
+}
+
+/** PostgreSQL's `deadlock_detected` and `serialization_failure`: the transaction was ended, nothing stored. */
+function isConflict(error: unknown): boolean {
+  const code = errorCode(error);
+  return code === '40P01' || code === '40001';
+}
+
+function errorCode(error: unknown): string | null {
+  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
+    ? error.code
+    : null;
 }
 
 interface Asked<Ask, Answer> {
@@ -262,11 +294,11 @@ export class SharedWrite<Ask, Answer> {
       if (this.#waiting.length > 1) return;
       let taken: Array<Asked<Ask, Answer>> | null = null;
       this.#write((trx) => {
-        const asked = this.#waiting.splice(0);
-        taken = asked;
+        // A write run again (PostgreSQL ended it for a conflict) answers the asks it took the first time.
+        taken ??= this.#waiting.splice(0);
         return this.#answer(
           trx,
-          asked.map((waiting) => waiting.ask),
+          taken.map((waiting) => waiting.ask),
         );
       }).then(
         (answers) => {

@@ -199,6 +199,7 @@ function mergeDelete(context: MergeContext, state: MergeState | undefined, chang
     written: null,
     conflicts: [],
   };
+  const deltas = deletedDeltas(context.table, change);
   if (!state) return deleted;
   const stored = state.values;
   if (stored === null) return stamp > state.updatedAt ? deleted : unchanged('stale');
@@ -206,6 +207,14 @@ function mergeDelete(context: MergeContext, state: MergeState | undefined, chang
     stamp < state.updatedAt &&
     context.table.columns.every((column) => !column.required || stampOf(state, column.name)[0] > stamp);
   if (survives) {
+    // The row lives on: the deltas the delete carries (the sender's sales before it) still count.
+    let next: MergeState | null = null;
+    if (deltas.added) {
+      const values: Record<string, string | number | null> = { ...stored };
+      for (const [column, delta] of Object.entries(deltas.values))
+        values[column] = Number(stored[column] ?? 0) + delta;
+      next = restamp(state, values, [], stamp, context.deviceId);
+    }
     const conflicts =
       state.deviceId === context.deviceId
         ? []
@@ -215,7 +224,7 @@ function mergeDelete(context: MergeContext, state: MergeState | undefined, chang
               loser: { op: 'delete', updatedAt: stamp, values: null, deviceId: context.deviceId },
             }),
           ];
-    return { status: 'stale', next: null, withCurrent: true, written: null, conflicts };
+    return { status: 'stale', next, withCurrent: true, written: null, conflicts };
   }
   const conflicts: ConflictRecord[] = [];
   for (const column in stored) {
@@ -230,6 +239,26 @@ function mergeDelete(context: MergeContext, state: MergeState | undefined, chang
       );
   }
   return { ...deleted, conflicts };
+}
+
+/**
+ * The counter deltas a delete carries in `values` (a device's writes to the row's counters before it
+ * deleted the row), each as `{"delta": n}` on a counter column. Anything else a delete carries is ignored,
+ * as a delete's values always were (a client may send the row's last state with it).
+ */
+function deletedDeltas(
+  table: SchemaTable,
+  change: Change,
+): { readonly values: Record<string, number>; readonly added: boolean } {
+  const values: Record<string, number> = {};
+  let added = false;
+  for (const name in change.values ?? {}) {
+    const value = change.values?.[name];
+    if (table.columnsByName.get(name)?.merge !== 'counter' || !isCounterDelta(value)) continue;
+    values[name] = value.delta;
+    added ||= value.delta !== 0;
+  }
+  return { values, added };
 }
 
 /**

@@ -93,6 +93,11 @@ export interface Database {
     stored_at: number;
     /** The store whose devices receive the row; '' for a row of the whole tenant. */
     scope: string;
+    /**
+     * The device whose file holds this state as stored (its push wrote it, and nothing wrote the row since):
+     * its pulls skip the row. Null: every device receives it.
+     */
+    held_by: string | null;
   };
   /** A store's record of a row that moved to another store: its devices drop it (`evict`), once. */
   sync_evictions: {

@@ -71,7 +71,8 @@ class SqlSchemaRollout implements SchemaRolloutTransaction {
     for (const row of rows) {
       await this.#trx
         .updateTable('sync_rows')
-        .set({ data: JSON.stringify(row.values) })
+        // The device whose push wrote the row no longer holds it as stored: a pull that reaches it sends it.
+        .set({ data: JSON.stringify(row.values), held_by: null })
         .where('tenant_id', '=', row.tenantId)
         .where('tbl', '=', table)
         .where('id', '=', row.id)

@@ -145,14 +145,55 @@ class SqlTenantSyncStore implements TenantSyncStore {
     });
   }
 
-  pull(sinceSeq: number, limit: number, snapshotFloor = 0, deviceId?: string): Promise<PullPage> {
+  pull(
+    sinceSeq: number,
+    limit: number,
+    snapshotFloor = 0,
+    deviceId?: string,
+    snapshotEnd?: number,
+  ): Promise<PullPage> {
     return this.#engine.read(async (trx) => {
-      const { lastSeq, goodFrom, storeId } = await this.#pullState(trx, deviceId);
-      // A fresh snapshot (since 0) needs no tombstones purged before it began, on any of its pages.
-      const floor = sinceSeq === 0 ? goodFrom : snapshotFloor;
-      if (sinceSeq > 0 && Math.max(sinceSeq, floor) < goodFrom) return { resyncRequired: true };
-      const found = await this.#changesAfter(trx, storeId, sinceSeq, limit + 1);
-      return this.#page(trx, { found, limit, storeId, lastSeq, sinceSeq, snapshotFloor: floor });
+      const state = await this.#pullState(trx, deviceId);
+      return this.#pullBySeq(trx, state, { sinceSeq, limit, snapshotFloor, deviceId, snapshotEnd });
+    });
+  }
+
+  /** {@link pull} inside its read transaction, against the state {@link #pullState} read in it. */
+  async #pullBySeq(
+    trx: Kysely<Database>,
+    state: PullState,
+    from: {
+      readonly sinceSeq: number;
+      readonly limit: number;
+      readonly snapshotFloor: number;
+      readonly deviceId: string | undefined;
+      readonly snapshotEnd: number | undefined;
+    },
+  ): Promise<PullPage> {
+    const { lastSeq, goodFrom, storeId } = state;
+    const { sinceSeq, limit, deviceId } = from;
+    // A fresh snapshot (since 0) needs no tombstones purged before it began, on any of its pages.
+    const floor = sinceSeq === 0 ? goodFrom : from.snapshotFloor;
+    if (sinceSeq > 0 && Math.max(sinceSeq, floor) < goodFrom) return { resyncRequired: true };
+    // A fresh snapshot hands out every row stored when it began, even those the device pushed: its file may
+    // be new (paired again, restored, or repairing a table). Past that point it skips what the device holds.
+    const end = from.snapshotEnd ?? (sinceSeq === 0 ? lastSeq : 0);
+    const heldBy = deviceId !== undefined && sinceSeq >= end ? deviceId : undefined;
+    const read = await readPage(this.#engine, trx, {
+      tenantId: this.#tenantId,
+      storeId,
+      sinceSeq,
+      limit,
+      heldBy,
+    });
+    return this.#page(trx, {
+      rows: read.rows,
+      hasMore: read.hasMore,
+      cursorSeq: read.lastSeq,
+      storeId,
+      lastSeq,
+      snapshotFloor: floor,
+      snapshotEnd: end,
     });
   }
 
@@ -162,7 +203,19 @@ class SqlTenantSyncStore implements TenantSyncStore {
     options: { readonly tableOrder: readonly string[]; readonly deviceId?: string },
   ): Promise<PullPage> {
     return this.#engine.read(async (trx) => {
-      const { lastSeq, goodFrom, storeId } = await this.#pullState(trx, options.deviceId);
+      const state = await this.#pullState(trx, options.deviceId);
+      const { lastSeq, goodFrom, storeId } = state;
+      // A device of one store among several that hold rows (a chain, PROTOCOL.md §7) takes its snapshot in
+      // sequence order, by its scopes' index: a range of keys would read every store's rows of a per-store
+      // table to hand out its own.
+      if (from === null && (await otherScopesHoldRows(trx, this.#tenantId, scopesOf(storeId))))
+        return this.#pullBySeq(trx, state, {
+          sinceSeq: 0,
+          limit,
+          snapshotFloor: 0,
+          deviceId: options.deviceId,
+          snapshotEnd: undefined,
+        });
       const mark = from?.mark ?? lastSeq;
       // The changes after the mark are what the snapshot's end needs: a purge or a move past it loses some.
       if (mark < goodFrom) return { resyncRequired: true };
@@ -203,7 +256,16 @@ class SqlTenantSyncStore implements TenantSyncStore {
           snapshot: { table: last.table, afterId: last.id },
           ...(storeId === undefined ? {} : { storeId }),
         };
-      return this.#page(trx, { found, limit, storeId, lastSeq, sinceSeq: mark, snapshotFloor: 0 });
+      const hasMore = found.length > limit;
+      const rows = hasMore ? found.slice(0, limit) : found;
+      return this.#page(trx, {
+        rows,
+        hasMore,
+        cursorSeq: Number(rows[rows.length - 1]?.seq ?? mark),
+        storeId,
+        lastSeq,
+        snapshotFloor: 0,
+      });
     });
   }
 
@@ -213,10 +275,7 @@ class SqlTenantSyncStore implements TenantSyncStore {
    * and the device's store (see {@link scopesOf}). The store is read in the same snapshot as the rows, so a
    * move either happened before this page (and the cursor answers for it) or after it.
    */
-  async #pullState(
-    trx: Kysely<Database>,
-    deviceId: string | undefined,
-  ): Promise<{ lastSeq: number; goodFrom: number; storeId: string | null | undefined }> {
+  async #pullState(trx: Kysely<Database>, deviceId: string | undefined): Promise<PullState> {
     const tenant = await trx
       .selectFrom('tenants')
       .select(['last_seq', 'purged_seq'])
@@ -238,44 +297,48 @@ class SqlTenantSyncStore implements TenantSyncStore {
     };
   }
 
-  /** The changes after `sinceSeq` a reader of `storeId` receives, at most `limit`, in sequence order. */
+  /**
+   * The changes after `sinceSeq` a reader of `storeId` receives, at most `limit`, in sequence order, those
+   * the device holds too: a snapshot's end, whose device may have pushed them while it paged.
+   */
   #changesAfter(
     trx: Kysely<Database>,
     storeId: string | null | undefined,
     sinceSeq: number,
     limit: number,
   ): Promise<PulledRow[]> {
-    const query = pullQuery(this.#tenantId, storeId, sinceSeq, limit).compile(trx);
+    const query = pullQuery(this.#tenantId, storeId, sinceSeq, limit, undefined).compile(trx);
     // A page is thousands of rows: where the engine can answer them as arrays, they cost much less to read.
     return queryRows(this.#engine, trx, query, toPulledRows);
   }
 
   /**
-   * A page of the rows `found` (up to `limit`, one more when there are more): with more, its cursor is its
-   * last row's sequence number; the last page's is the tenant's last one, with the checksums at it.
+   * A page of `rows`: with more to come, its cursor is `cursorSeq` (the last row read); the last page's is the
+   * tenant's last sequence number, with the checksums at it.
    */
   async #page(
     trx: Kysely<Database>,
     page: {
-      readonly found: readonly PulledRow[];
-      readonly limit: number;
+      readonly rows: PulledRow[];
+      readonly hasMore: boolean;
+      readonly cursorSeq: number;
       readonly storeId: string | null | undefined;
       readonly lastSeq: number;
-      readonly sinceSeq: number;
       readonly snapshotFloor: number;
+      readonly snapshotEnd?: number;
     },
   ): Promise<PullPage> {
-    const { found, limit, storeId } = page;
-    const hasMore = found.length > limit;
-    const rows = hasMore ? found.slice(0, limit) : found;
+    const { rows, hasMore, storeId, snapshotFloor } = page;
     const scope = storeId === undefined ? {} : { storeId };
+    const end = page.snapshotEnd === undefined ? {} : { snapshotEnd: page.snapshotEnd };
     if (hasMore)
       return {
         resyncRequired: false,
         rows,
         hasMore,
-        cursorSeq: Number(rows[rows.length - 1]?.seq ?? page.sinceSeq),
-        snapshotFloor: page.snapshotFloor,
+        cursorSeq: page.cursorSeq,
+        snapshotFloor,
+        ...end,
         ...scope,
       };
     // Read in the same snapshot as the rows, so the checksums describe the state at the cursor.
@@ -285,7 +348,8 @@ class SqlTenantSyncStore implements TenantSyncStore {
       rows,
       hasMore,
       cursorSeq: page.lastSeq,
-      snapshotFloor: page.snapshotFloor,
+      snapshotFloor,
+      ...end,
       checksums,
       ...scope,
     };
@@ -404,7 +468,7 @@ export class SqlPushTransaction implements PushTransaction {
     // One statement for the whole push: each wanted key is looked up by the primary key.
     const wantedKeys = [...wanted.values()];
     const { rows } = await sql<StoredRowRecord>`
-      select r.tbl, r.id, r.data, r.updated_at, r.seq, r.device_id, r.stamps, r.scope
+      select r.tbl, r.id, r.data, r.updated_at, r.seq, r.device_id, r.stamps, r.scope, r.held_by
       from ${jsonElements(this.#trx, JSON.stringify(wantedKeys))}
       ${dialectOf(this.#trx).crossJoinLookup({
         table: 'sync_rows',
@@ -473,6 +537,7 @@ export class SqlPushTransaction implements PushTransaction {
         row.deviceId,
         row.values === null || row.stamps === null ? null : JSON.stringify(row.stamps),
         row.scope,
+        row.heldBy ?? null,
       ];
       (row.previous === undefined ? fresh : replacing).push(values);
     });
@@ -624,6 +689,13 @@ async function readChecksums(
   );
 }
 
+/** What a pull page is read against (see `SqlTenantSyncStore.#pullState`). */
+interface PullState {
+  readonly lastSeq: number;
+  readonly goodFrom: number;
+  readonly storeId: string | null | undefined;
+}
+
 /** The scopes a reader of `storeId` receives (see `TenantSyncStore.pull`); undefined: every scope. */
 function scopesOf(storeId: string | null | undefined): readonly string[] | undefined {
   if (storeId === undefined) return undefined;
@@ -644,6 +716,24 @@ async function tablesHeld(
     .where('row_count', '>', 0);
   if (scopes !== undefined) query = query.where('scope', 'in', scopes);
   return (await query.execute()).map((row) => row.tbl);
+}
+
+/** Whether live rows are kept in scopes other than `scopes` (never, for a reader of every scope). */
+async function otherScopesHoldRows(
+  db: Kysely<Database>,
+  tenantId: string,
+  scopes: readonly string[] | undefined,
+): Promise<boolean> {
+  if (scopes === undefined) return false;
+  const found = await db
+    .selectFrom('sync_checksums')
+    .select('tbl')
+    .where('tenant_id', '=', tenantId)
+    .where('scope', 'not in', scopes)
+    .where('row_count', '>', 0)
+    .limit(1)
+    .executeTakeFirst();
+  return found !== undefined;
 }
 
 /**
@@ -688,6 +778,55 @@ function keyOrderQuery(query: {
     order by id limit ${query.limit}`;
 }
 
+/** What {@link readPage} reads. */
+interface PageRead {
+  readonly tenantId: string;
+  readonly storeId: string | null | undefined;
+  readonly sinceSeq: number;
+  readonly limit: number;
+  /** The device whose held rows are left out ({@link RowWrite.heldBy}); undefined: none are. */
+  readonly heldBy: string | undefined;
+}
+
+/**
+ * How many rows a page may read, as a multiple of its limit, while it leaves out the rows the device holds:
+ * a bulk import on one device costs its next pull a few pages that read on past its own rows, rather than a
+ * page per `limit` of them, and no page reads much longer than a page of rows handed out takes to send.
+ */
+const HELD_READ_PAGES = 20;
+
+/**
+ * One page of a pull: at most `limit` rows in sequence order, whether more follow, and the sequence number
+ * the next page starts after (the last one read). Rows `heldBy` holds are read but not handed out, and the
+ * page reads on past them, at `limit + 1` rows a statement, until it is full, the changes end, or it has
+ * read {@link HELD_READ_PAGES} times its limit. Without `heldBy` it is one statement, as every page was.
+ */
+async function readPage(
+  engine: SqlEngine,
+  trx: Kysely<Database>,
+  read: PageRead,
+): Promise<{ rows: PulledRow[]; hasMore: boolean; lastSeq: number }> {
+  const { limit } = read;
+  const rows: PulledRow[] = [];
+  let lastSeq = read.sinceSeq;
+  for (let readRows = 0; ;) {
+    const query = pullQuery(read.tenantId, read.storeId, lastSeq, limit + 1, read.heldBy).compile(trx);
+    // A page is thousands of rows: where the engine can answer them as arrays, they cost much less to read.
+    const found = await queryRows(engine, trx, query, toPulledRows);
+    let index = 0;
+    for (; index < found.length && rows.length < limit; index++) {
+      const row = found[index]!;
+      lastSeq = Number(row.seq);
+      if (Number(row.held ?? 0) === 0) rows.push(row);
+    }
+    readRows += index;
+    // The page is full with rows still to come, or every change was read.
+    if (index < found.length) return { rows, hasMore: true, lastSeq };
+    if (found.length <= limit) return { rows, hasMore: false, lastSeq };
+    if (readRows >= limit * HELD_READ_PAGES) return { rows, hasMore: true, lastSeq };
+  }
+}
+
 /**
  * The changes after `sinceSeq` that a device of `storeId` receives, at most `limit`, in sequence order: the
  * tenant's rows, its store's rows and its store's evictions, each read by its own index on `(tenant_id,
@@ -700,18 +839,25 @@ function pullQuery(
   storeId: string | null | undefined,
   sinceSeq: number,
   limit: number,
-): RawBuilder<PulledRow> {
-  const columns = sql`tbl as "table", id, data as "valuesJson", updated_at as "updatedAt", seq`;
+  heldBy: string | undefined,
+): RawBuilder<ReadRow> {
+  // A row the device holds is marked `held`, without its values: they are not sent.
+  const columns =
+    heldBy === undefined
+      ? sql`tbl as "table", id, data as "valuesJson", updated_at as "updatedAt", seq, 0 as evicted`
+      : sql`tbl as "table", id, case when held_by = ${heldBy} then null else data end as "valuesJson",
+          updated_at as "updatedAt", seq, 0 as evicted, case when held_by = ${heldBy} then 1 else 0 end as held`;
   if (storeId === undefined)
-    return sql<PulledRow>`select ${columns}, 0 as evicted from sync_rows
+    return sql<ReadRow>`select ${columns} from sync_rows
       where tenant_id = ${tenantId} and seq > ${sinceSeq} order by seq limit ${limit}`;
   const rowsOf = (scope: string): RawBuilder<unknown> => sql`select * from (
-      select ${columns}, 0 as evicted from sync_rows
+      select ${columns} from sync_rows
       where tenant_id = ${tenantId} and scope = ${scope} and seq > ${sinceSeq} order by seq limit ${limit}
     ) as ${sql.raw(scope === '' ? 'tenant_rows' : 'store_rows')}`;
-  if (storeId === null) return sql<PulledRow>`${rowsOf('')} order by seq limit ${limit}`;
-  return sql<PulledRow>`${rowsOf('')} union all ${rowsOf(storeId)} union all select * from (
+  if (storeId === null) return sql<ReadRow>`${rowsOf('')} order by seq limit ${limit}`;
+  return sql<ReadRow>`${rowsOf('')} union all ${rowsOf(storeId)} union all select * from (
       select tbl as "table", id, null as "valuesJson", updated_at as "updatedAt", seq, 1 as evicted
+        ${heldBy === undefined ? sql`` : sql`, 0 as held`}
       from sync_evictions
       where tenant_id = ${tenantId} and scope = ${storeId} and seq > ${sinceSeq} order by seq limit ${limit}
     ) as evictions
@@ -723,8 +869,8 @@ function pullQuery(
  * array is let go as soon as its row is made, so a collection in the middle of a page of thousands copies
  * no more than when the engine made the objects itself.
  */
-function toPulledRows(arrays: unknown[][]): PulledRow[] {
-  const rows: PulledRow[] = [];
+function toPulledRows(arrays: unknown[][]): ReadRow[] {
+  const rows: ReadRow[] = [];
   for (let index = 0; index < arrays.length; index++) {
     const values = arrays[index] ?? [];
     arrays[index] = NO_VALUES;
@@ -735,6 +881,7 @@ function toPulledRows(arrays: unknown[][]): PulledRow[] {
       updatedAt: values[3] as string,
       seq: values[4] as number,
       evicted: Number(values[5]),
+      held: values[6] as number | undefined,
     });
   }
   return rows;
@@ -742,10 +889,15 @@ function toPulledRows(arrays: unknown[][]): PulledRow[] {
 
 const NO_VALUES: unknown[] = [];
 
+/** A row as a page reads it: with `held` 1 when it is the reading device's own ({@link readPage}). */
+interface ReadRow extends PulledRow {
+  readonly held?: number | undefined;
+}
+
 /** The columns of `sync_rows` a push reads. */
 type StoredRowRecord = Pick<
   Selectable<Database['sync_rows']>,
-  'tbl' | 'id' | 'data' | 'updated_at' | 'seq' | 'device_id' | 'stamps' | 'scope'
+  'tbl' | 'id' | 'data' | 'updated_at' | 'seq' | 'device_id' | 'stamps' | 'scope' | 'held_by'
 >;
 
 function toStoredRow(row: StoredRowRecord): StoredRow {
@@ -758,6 +910,7 @@ function toStoredRow(row: StoredRowRecord): StoredRow {
     deviceId: row.device_id,
     stamps: row.data === null || row.stamps === null ? null : (JSON.parse(row.stamps) as ColumnStamps),
     scope: row.scope,
+    heldBy: row.held_by,
   };
 }
 

@@ -4,7 +4,7 @@ import type { RowWrite } from './sync-store.js';
 /**
  * A row of `sync_rows` as a push writes it: table, id, data, updated_at, deleted, its position in the push
  * (from 1; its sequence number is the tenant's last one before the push plus this), device_id, stamps,
- * scope.
+ * scope, held_by.
  */
 export type SyncRowValues = [
   string,
@@ -16,16 +16,20 @@ export type SyncRowValues = [
   string | null,
   string | null,
   string,
+  string | null,
 ];
 
-/** The columns of `sync_rows` in the order a push writes them: a {@link SyncRowValues}, then the tenant and when. */
+/**
+ * The columns of `sync_rows` in the order a push writes them: a {@link SyncRowValues} up to its scope, then
+ * the tenant and when, then its held_by.
+ */
 export const INSERT_ROW =
-  'insert into sync_rows (tbl, id, data, updated_at, deleted, seq, device_id, stamps, scope, tenant_id, stored_at)';
+  'insert into sync_rows (tbl, id, data, updated_at, deleted, seq, device_id, stamps, scope, tenant_id, stored_at, held_by)';
 
 /** What follows {@link INSERT_ROW} for rows that replace the ones stored under their keys. */
 export const REPLACE_ROW = `on conflict (tenant_id, tbl, id) do update set data = excluded.data,
   updated_at = excluded.updated_at, deleted = excluded.deleted, seq = excluded.seq, device_id = excluded.device_id,
-  stamps = excluded.stamps, scope = excluded.scope, stored_at = excluded.stored_at`;
+  stamps = excluded.stamps, scope = excluded.scope, stored_at = excluded.stored_at, held_by = excluded.held_by`;
 
 /**
  * How a push changes a table's checksum in one scope (a store, or '' for the tenant's rows): its live rows

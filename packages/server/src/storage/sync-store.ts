@@ -26,6 +26,8 @@ export interface StoredRow {
   readonly stamps: ColumnStamps | null;
   /** The store whose devices receive it; '' for a row of the whole tenant (PROTOCOL.md §7). */
   readonly scope: string;
+  /** The device whose file holds this very state (see {@link RowWrite.heldBy}); null or absent: none. */
+  readonly heldBy?: string | null;
 }
 
 /** A row's new state, written by a push or a sync job. */
@@ -50,6 +52,13 @@ export interface RowWrite {
    * or `store_id+day` for a rule of several), `value` its key (`rows/unique-rules.ts`).
    */
   readonly uniqueValues: ReadonlyArray<{ readonly column: string; readonly value: string }>;
+  /**
+   * The device whose file holds this very state: its push wrote it whole, or wrote columns of a state it
+   * held, every column it sent stood, and the server changed nothing more. Its later pulls skip the row
+   * until anyone writes it again. Absent or null: every device receives it (a sync job's write, the
+   * server's, a push that lost a column or was merged with another device's write).
+   */
+  readonly heldBy?: string | null;
 }
 
 /**
@@ -184,6 +193,11 @@ export type PullPage =
        * the snapshot's mark. The next page passes both back to {@link TenantSyncStore.pullSnapshot}.
        */
       readonly snapshot?: SnapshotKey;
+      /**
+       * A sequence-ordered fresh snapshot's end: what the next page passes back as `snapshotEnd` (see
+       * {@link TenantSyncStore.pull}).
+       */
+      readonly snapshotEnd?: number;
       /** On the last page: each table's checksum at `cursorSeq`, over what the reader receives. */
       readonly checksums?: Readonly<Record<string, TableChecksum>>;
       /** The store whose rows the page carries besides the tenant's, for a device's pull (null: none). */
@@ -205,8 +219,21 @@ export interface TenantSyncStore {
    * With `deviceId`, the changes that device receives (PROTOCOL.md §7): the tenant's rows, its store's rows,
    * and its store's evictions; a cursor made before the device last moved to another store must resync, as
    * one older than the purged tombstones must. Without it, every row of the tenant (no evictions).
+   *
+   * A device does not receive the rows whose stored state its own push made and nobody changed since
+   * ({@link RowWrite.heldBy}): it holds them as they are. Except within a fresh snapshot, whose pages hand
+   * out every row stored when it began, as the device's file may be new: each page answers that point as
+   * `snapshotEnd` (the tenant's last sequence number when the snapshot began), and the next page passes it
+   * back. A pull from 0 without `snapshotEnd` is a fresh snapshot's first page; with it (0 for a cursor
+   * handed out before the tenant held anything), a pull from a cursor.
    */
-  pull(sinceSeq: number, limit: number, snapshotFloor?: number, deviceId?: string): Promise<PullPage>;
+  pull(
+    sinceSeq: number,
+    limit: number,
+    snapshotFloor?: number,
+    deviceId?: string,
+    snapshotEnd?: number,
+  ): Promise<PullPage>;
   /**
    * A fresh snapshot's page (PROTOCOL.md §2), whose cost does not depend on the order rows were written in.
    * Its first page (`from` null) notes the tenant's last sequence number as the snapshot's mark; the rows

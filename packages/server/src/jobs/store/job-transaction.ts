@@ -46,7 +46,7 @@ export class SqlJobTransaction implements JobTransaction {
     this.#engine = engine;
     this.#tenantId = tenantId;
     this.#context = context;
-    this.rows = new SqlRowReader(() => withServerTables(trx), engine.dialect, tenantId);
+    this.rows = new SqlRowReader(() => withServerTables(trx), engine.dialect, tenantId, context.schema);
   }
 
   async insertJobs(records: readonly NewJobRecord[]): Promise<void> {

@@ -1,19 +1,25 @@
 import { sql, type Expression, type Kysely, type SqlBool } from 'kysely';
-import type { RowValues } from '@tillsync/protocol';
+import type { CompiledSchema, RowValues } from '@tillsync/protocol';
 import type { RowQuery, RowReader, TableRow } from '@tillsync/jobs';
 import type { Database } from '../../storage/database.js';
 import type { SqlDialect } from '../../storage/sql-dialect.js';
 
-/** The tenant's live rows, read from the stored JSON. */
+/**
+ * The tenant's live rows, read from the stored JSON. A search of a per-store table that names the store
+ * (a chain's `sale-daily-sales` reads one store's sales of a day) reads that store's rows only, by
+ * `sync_rows.scope`, so it costs what the store holds, not what the chain holds.
+ */
 export class SqlRowReader implements RowReader {
   readonly #db: () => Kysely<Database>;
   readonly #dialect: SqlDialect;
   readonly #tenantId: string;
+  readonly #schema: CompiledSchema;
 
-  constructor(db: () => Kysely<Database>, dialect: SqlDialect, tenantId: string) {
+  constructor(db: () => Kysely<Database>, dialect: SqlDialect, tenantId: string, schema: CompiledSchema) {
     this.#db = db;
     this.#dialect = dialect;
     this.#tenantId = tenantId;
+    this.#schema = schema;
   }
 
   async get(table: string, id: string): Promise<TableRow | null> {
@@ -36,6 +42,9 @@ export class SqlRowReader implements RowReader {
       .where('tenant_id', '=', this.#tenantId)
       .where('tbl', '=', table)
       .where('deleted', '=', 0);
+    const storeColumn = this.#schema.table(table)?.storeColumn ?? null;
+    const store = storeColumn === null ? undefined : query.where?.[storeColumn];
+    if (typeof store === 'string') select = select.where('scope', '=', store);
     for (const [column, condition] of Object.entries(query.where ?? {})) {
       if (column !== 'id' && !/^[a-z][a-z0-9_]{0,62}$/.test(column)) {
         throw new Error(`"${column}" is not a column name`);

@@ -41,7 +41,7 @@ export class SqlTenantJobStore implements TenantJobStore {
     this.#engine = engine;
     this.tenantId = tenantId;
     this.#context = context;
-    this.rows = new SqlRowReader(() => engine.db, engine.dialect, tenantId);
+    this.rows = new SqlRowReader(() => engine.db, engine.dialect, tenantId, context.schema);
   }
 
   get #db(): Kysely<JobsDatabase> {

@@ -12,6 +12,7 @@ import { migration0010 } from './0010-job-retention-schedules-webhooks.js';
 import { migration0011 } from './0011-stores.js';
 import { migration0012 } from './0012-scoped-rows.js';
 import { migration0013 } from './0013-queued-jobs-by-queue.js';
+import { migration0014 } from './0014-rows-held-by-writer.js';
 
 /**
  * The numbered migrations, run in order on start. A migration never changes once it has landed; a change
@@ -31,6 +32,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0011-stores': migration0011,
   '0012-scoped-rows': migration0012,
   '0013-queued-jobs-by-queue': migration0013,
+  '0014-rows-held-by-writer': migration0014,
 };
 
 export const migrationProvider: MigrationProvider = {

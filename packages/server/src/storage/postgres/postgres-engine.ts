@@ -35,7 +35,10 @@ export function postgresEngineOn(pool: PostgresDialectConfig['pool']): SqlEngine
     write: (work) => db.transaction().execute(work),
     read: (work) => db.transaction().setIsolationLevel('repeatable read').execute(work),
     async lockTenant(trx, tenantId) {
-      await sql`select id from tenants where id = ${tenantId} for update`.execute(trx);
+      // `for no key update`: writes of the tenant's rows wait for each other, but the rows that reference the
+      // tenant (a device pairing, a pairing code, an owner's session, a store) need only a key-share lock on
+      // it, and do not queue behind a busy chain's pushes as they would behind `for update`.
+      await sql`select id from tenants where id = ${tenantId} for no key update`.execute(trx);
     },
     close: () => db.destroy(),
   };

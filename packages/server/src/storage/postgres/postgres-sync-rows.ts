@@ -26,7 +26,7 @@ export async function writePostgresSyncRows(trx: Kysely<Database>, write: SyncRo
   const selectRows = (rows: readonly SyncRowValues[]): RawBuilder<unknown> => sql`
     select e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, cast(e.value ->> 4 as integer),
       seq.base + cast(e.value ->> 5 as bigint), e.value ->> 6, e.value ->> 7, e.value ->> 8, ${tenantId},
-      cast(${storedAt} as bigint)
+      cast(${storedAt} as bigint), e.value ->> 9
     from seq, ${jsonElements(trx, JSON.stringify(rows))}`;
   const checksumRows = write.checksums.map((change) => [
     change.scope,

@@ -39,7 +39,7 @@ async function insertRows(
 ): Promise<void> {
   for (const group of valuesGroups(rows)) {
     const parameters: unknown[] = [];
-    for (const [table, id, data, updatedAt, deleted, position, deviceId, stamps, scope] of group)
+    for (const [table, id, data, updatedAt, deleted, position, deviceId, stamps, scope, heldBy] of group)
       parameters.push(
         table,
         id,
@@ -52,10 +52,11 @@ async function insertRows(
         scope,
         write.tenantId,
         write.storedAt,
+        heldBy,
       );
     await trx.executeQuery(
       CompiledQuery.raw(
-        `${INSERT_ROW} values ${valuesPlaceholders(group.length, 11)} ${onConflict}`,
+        `${INSERT_ROW} values ${valuesPlaceholders(group.length, 12)} ${onConflict}`,
         parameters,
       ),
     );

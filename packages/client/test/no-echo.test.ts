@@ -1,0 +1,3 @@
+import { describeNoEcho } from './no-echo-suite.js';
+
+describeNoEcho('SQLite server', () => Promise.resolve({}));
