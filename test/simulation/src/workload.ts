@@ -335,11 +335,13 @@ export class Workload {
       case 'void-sale': {
         // A till voids its sales in the store it belongs to now (it holds no other store's).
         const local = new Set(
-          (
-            db
-              .prepare('SELECT id FROM sales WHERE ? IS NULL OR store_id = ? ORDER BY id')
-              .all(device.storeId, device.storeId) as { id: string }[]
-          ).map((row) => row.id),
+          this.#chain
+            ? (
+                db.prepare('SELECT id FROM sales WHERE store_id = ?').all(device.storeId) as {
+                  id: string;
+                }[]
+              ).map((row) => row.id)
+            : ids('sales'),
         );
         const sale = random.pick(
           (this.#salesBy.get(device.index) ?? []).filter((id) => local.has(id) && !this.#kept.has(id)),
