@@ -145,6 +145,55 @@ describe('a chain of two stores', () => {
     // Both of the store's sales took their apple: the one sent late too, as a delta.
     expect(north.database.prepare('SELECT quantity FROM stock_levels').get()).toEqual({ quantity: 48 });
   });
+
+  it("takes another store's rows in place of its own when paired again with a code of that store, keeping its unsent changes", async () => {
+    const server = await startTestServer({ schema: CHAIN_SCHEMA });
+    await asOwner(server, 'POST', '/api/stores', { name: 'Harbour Road' });
+    const [first, second] = await asOwner<StoreList>(server, 'GET', '/api/stores');
+    const north = await tillOf(server, 'north-till', first!.id);
+    const south = await tillOf(server, 'south-till', second!.id);
+    const product = uuidv7();
+    north.database
+      .prepare("INSERT INTO products (id, sku, name, price_cents) VALUES (?, 'A-100', 'Apple', 120)")
+      .run(product);
+    const [northLevel, southLevel] = [uuidv7(), uuidv7()];
+    north.database
+      .prepare('INSERT INTO stock_levels (id, store_id, product_id, quantity) VALUES (?, ?, ?, 50)')
+      .run(northLevel, first!.id, product);
+    const northSale = sell(north, first!.id, product, northLevel);
+    expect(await north.sync()).toMatchObject({ ok: true, rejected: 0 });
+    expect(await south.sync()).toMatchObject({ ok: true, rejected: 0 });
+    south.database
+      .prepare('INSERT INTO stock_levels (id, store_id, product_id, quantity) VALUES (?, ?, ?, 20)')
+      .run(southLevel, second!.id, product);
+    const southSale = sell(south, second!.id, product, southLevel);
+    expect(await south.sync()).toMatchObject({ ok: true, rejected: 0 });
+
+    // The north till's session ends; the owner pairs its file again, with a code for Harbour Road, while
+    // it holds a price change it has not sent.
+    north.database.prepare('UPDATE products SET price_cents = 125 WHERE id = ?').run(product);
+    const { code } = await asOwner<{ code: string }>(server, 'POST', '/api/pairing-codes', {
+      storeId: second!.id,
+    });
+    await north.pair(code, { name: 'north-till', platform: 'test' });
+
+    expect(await north.sync()).toMatchObject({ ok: true, rejected: 0 });
+    expect(north.identity?.storeId).toBe(second!.id);
+    // Harbour Road's rows from before the pairing too, none of the first store's: a fresh snapshot, not a
+    // pull from the old store's cursor (whose checksums would differ).
+    expect(ids(north, 'sales')).toEqual([southSale]);
+    expect(ids(north, 'sales')).not.toContain(northSale);
+    expect(ids(north, 'stock_levels')).toEqual([southLevel]);
+    const reasons = north.syncLog(1)[0]?.repairs.map((repair) => repair.reason) ?? [];
+    expect(reasons).not.toContain('checksum');
+    expect(reasons.length).toBeGreaterThan(0);
+    // The price change went through.
+    expect(north.status.pendingChanges).toBe(0);
+    await south.sync();
+    expect(south.database.prepare('SELECT price_cents FROM products').get()).toEqual({ price_cents: 125 });
+    expect((await north.sync()).ok).toBe(true);
+    expect(north.syncLog(1)[0]?.repairs).toEqual([]);
+  });
 });
 
 function pendingIds(client: SyncClient): string[] {

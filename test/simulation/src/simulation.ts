@@ -13,6 +13,7 @@ import {
   type WireRequest,
   type WorldKind,
 } from './world.js';
+import { rowKey } from '@tillsync/server';
 import { MOVE_JOB_TYPES } from './chain-jobs.js';
 
 /**
@@ -414,15 +415,6 @@ async function moveToOtherStore(world: World, device: SimDevice, why: string): P
 async function moveSale(world: World, workload: Workload, random: SeededRandom): Promise<void> {
   const sale = random.pick([...workload.saleItems.keys()]);
   if (world.kind !== 'chain' || sale === undefined) return;
-  const stored = await world.server.storage.sync
-    .forTenant(world.tenantId)
-    .readRows([{ table: 'sales', id: sale }]);
-  const from = stored.values().next().value?.values?.['store_id'];
-  const to = world.stores.find((store) => store !== from);
-  if (typeof from !== 'string' || to === undefined) {
-    world.note(`no sale to move: sale ${sale} is not on the server`);
-    return;
-  }
   const rows: [keyof typeof MOVE_JOB_TYPES, string][] = [
     ['sales', sale],
     ...(workload.saleItems.get(sale) ?? []).map((item): [keyof typeof MOVE_JOB_TYPES, string] => [
@@ -430,6 +422,18 @@ async function moveSale(world: World, workload: Workload, random: SeededRandom):
       item,
     ]),
   ];
+  // Only a sale the server holds with its items: an item that came later, naming a sale of another store,
+  // would be refused for good (as a reference to a row that does not exist).
+  const stored = await world.server.storage.sync
+    .forTenant(world.tenantId)
+    .readRows(rows.map(([table, id]) => ({ table, id })));
+  const from = stored.get(rowKey('sales', sale))?.values?.['store_id'];
+  const to = world.stores.find((store) => store !== from);
+  const live = [...stored.values()].filter((row) => row.values !== null).length;
+  if (typeof from !== 'string' || to === undefined || live < rows.length) {
+    world.note(`no sale to move: sale ${sale} is not on the server with its items`);
+    return;
+  }
   for (const [table, id] of rows) {
     const status = await world.runJob({
       type: MOVE_JOB_TYPES[table],

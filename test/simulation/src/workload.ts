@@ -4,8 +4,8 @@ import type { SeededRandom } from './random.js';
 /** What the workload needs of a device: its file, its clock, and the commit mark of its writes. */
 export interface WorkloadDevice {
   readonly index: number;
-  /** The store the device belongs to in a chain (PROTOCOL.md §7); null in a single shop. */
-  readonly storeId: string | null;
+  /** The store the device belongs to in a chain (PROTOCOL.md §7); none in a single shop. */
+  readonly storeId?: string | null;
   readonly client: { readonly database: Database };
   now(): number;
   /** How many commits the device's file has seen (`SimDevice.commitMark`); 0 where power never fails. */
@@ -337,7 +337,7 @@ export class Workload {
         const local = new Set(
           this.#chain
             ? (
-                db.prepare('SELECT id FROM sales WHERE store_id = ?').all(device.storeId) as {
+                db.prepare('SELECT id FROM sales WHERE store_id = ?').all(device.storeId ?? null) as {
                   id: string;
                 }[]
               ).map((row) => row.id)
@@ -415,7 +415,7 @@ export class Workload {
   #levels(device: WorkloadDevice): { id: string; product_id: string }[] {
     return device.client.database
       .prepare('SELECT id, product_id FROM stock_levels WHERE store_id = ? ORDER BY id')
-      .all(device.storeId) as { id: string; product_id: string }[];
+      .all(device.storeId ?? null) as { id: string; product_id: string }[];
   }
 
   /** A sale in a chain: in the till's store, taking stock from that store's level of the product. */
@@ -424,7 +424,8 @@ export class Workload {
     const db = device.client.database;
     const levels = this.#levels(device);
     const level = random.chance(0.5) ? random.pick(levels.slice(0, 3)) : random.pick(levels);
-    if (!level || device.storeId === null) return 'no stock level to sell from';
+    const storeId = device.storeId ?? null;
+    if (!level || storeId === null) return 'no stock level to sell from';
     const quantity = random.between(1, 3);
     const sale = this.#ids?.next() ?? random.id();
     const item = this.#ids?.next() ?? random.id();
@@ -433,16 +434,16 @@ export class Workload {
     db.transaction(() => {
       db.prepare(
         'INSERT INTO sales (id, store_id, total_cents, created_at, customer_id) VALUES (?, ?, ?, ?, ?)',
-      ).run(sale, device.storeId, quantity * 100, now, customer);
+      ).run(sale, storeId, quantity * 100, now, customer);
       db.prepare(
         'INSERT INTO sale_items (id, store_id, sale_id, product_id, quantity, price_cents) VALUES (?, ?, ?, ?, ?, 100)',
-      ).run(item, device.storeId, sale, level.product_id, quantity);
+      ).run(item, storeId, sale, level.product_id, quantity);
       db.prepare('UPDATE stock_levels SET quantity = quantity - ? WHERE id = ?').run(quantity, level.id);
     })();
     this.stock.moved(level.id, -quantity, device);
     this.#salesBy.set(device.index, [...(this.#salesBy.get(device.index) ?? []), sale]);
     this.saleItems.set(sale, [item]);
-    return `sale ${sale} in store ${device.storeId} of ${quantity} × ${level.product_id}${customer ? ` to ${customer}` : ''}`;
+    return `sale ${sale} in store ${storeId} of ${quantity} × ${level.product_id}${customer ? ` to ${customer}` : ''}`;
   }
 
   /** A stock-take or a delivery in a chain: of the till's store's level of a product. */
@@ -457,6 +458,6 @@ export class Workload {
     const after = kind === 'stock-take' ? random.below(100) : before + random.between(1, 20);
     db.prepare('UPDATE stock_levels SET quantity = ? WHERE id = ?').run(after, level.id);
     this.stock.moved(level.id, after - before, device);
-    return `${kind} of level ${level.id} in store ${device.storeId}: ${before} → ${after}`;
+    return `${kind} of level ${level.id} in store ${device.storeId ?? '-'}: ${before} → ${after}`;
   }
 }
