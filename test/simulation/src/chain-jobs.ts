@@ -19,8 +19,11 @@ export function stockLevelId(storeId: string, productId: string): string {
 /** The tables whose rows the owner moves to another store, by the job of each named here. */
 export const MOVE_JOB_TYPES = { sales: 'sales-move-store', sale_items: 'sale_items-move-store' } as const;
 
-/** A job that sets the source row's store column to the store its context names. */
-function moveToStore(table: keyof typeof MOVE_JOB_TYPES): SyncJobType {
+/**
+ * The owner's job that moves a row (its source) to the store its context names (`{"storeId"}`): a write of
+ * the row's store column, which a device never may make.
+ */
+export function moveToStore(table: keyof typeof MOVE_JOB_TYPES): SyncJobType {
   return defineSyncJobType({
     name: MOVE_JOB_TYPES[table],
     sourceTable: table,

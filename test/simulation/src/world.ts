@@ -254,39 +254,33 @@ export const SIMULATION_SCHEMA: SyncSchema = {
 };
 
 /**
- * The shop's schema at its second version: an additive change (PROTOCOL.md §2, schema), a new optional
- * column, that the simulation rolls out in the middle of a schedule while some tills are offline.
+ * A schema at its second version: an additive change (PROTOCOL.md §2, schema), a new optional column
+ * (`products.barcode`), that the simulation rolls out in the middle of a schedule while some tills are
+ * offline.
  */
-export const SHOP_SCHEMA_V2: SyncSchema = {
-  version: SIMULATION_SCHEMA.version + 1,
-  tables: {
-    ...SIMULATION_SCHEMA.tables,
-    products: {
-      ...SIMULATION_SCHEMA.tables.products,
-      columns: { ...SIMULATION_SCHEMA.tables.products?.columns, barcode: { type: 'text' } },
+function withBarcode(schema: SyncSchema): SyncSchema {
+  return {
+    version: schema.version + 1,
+    tables: {
+      ...schema.tables,
+      products: {
+        ...schema.tables.products,
+        columns: { ...schema.tables.products?.columns, barcode: { type: 'text' } },
+      },
     },
-  },
-};
+  };
+}
+
+/** The shop's schema at its second version. */
+export const SHOP_SCHEMA_V2: SyncSchema = withBarcode(SIMULATION_SCHEMA);
 
 /** The chain's schema as the simulated server serves it: the built-in one (PROTOCOL.md §7). */
 export const CHAIN_SIMULATION_SCHEMA: SyncSchema = CHAIN_SCHEMA;
 
-/** The chain's schema at its second version: the same additive change as {@link SHOP_SCHEMA_V2}. */
-export const CHAIN_SCHEMA_V2: SyncSchema = {
-  version: CHAIN_SIMULATION_SCHEMA.version + 1,
-  tables: {
-    ...CHAIN_SIMULATION_SCHEMA.tables,
-    products: {
-      ...CHAIN_SIMULATION_SCHEMA.tables.products,
-      columns: { ...CHAIN_SIMULATION_SCHEMA.tables.products?.columns, barcode: { type: 'text' } },
-    },
-  },
-};
-
 /** Each kind's schema, at its first version and its second. */
 const SCHEMAS: Readonly<Record<WorldKind, readonly [SyncSchema, SyncSchema]>> = {
   shop: [SIMULATION_SCHEMA, SHOP_SCHEMA_V2],
-  chain: [CHAIN_SIMULATION_SCHEMA, CHAIN_SCHEMA_V2],
+  chain: [CHAIN_SIMULATION_SCHEMA, withBarcode(CHAIN_SIMULATION_SCHEMA)],
 };
 
 function serverOptions(
