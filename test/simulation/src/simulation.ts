@@ -237,7 +237,7 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
     }
     const { entry } = end;
     world.note(
-      `device ${device.index} ${entry.mode}: ${entry.outcome} pushed ${entry.pushed} pulled ${entry.pulled} conflicts ${entry.conflicts} rejected ${entry.rejected.length}${entry.error ? ` (${entry.error})` : ''}`,
+      `device ${device.index} ${entry.mode}: ${entry.outcome} pushed ${entry.pushed} pulled ${entry.pulled} conflicts ${entry.conflicts} rejected ${entry.rejected.length}${entry.rejected.map((row) => ` [${row.table} ${row.id} ${row.code}]`).join('')}${entry.error ? ` (${entry.error})` : ''}`,
     );
     if (entry.errorCode === 'SESSION_EXPIRED') {
       // A refresh answer lost and not retried within the server's grace period ends the session by design;
