@@ -5,6 +5,7 @@ import { STORES_TABLE } from '@tillsync/protocol';
 import { ConflictLog, type ConflictRecord, type SetAsideRow } from './conflicts.js';
 import { LostEdits, type LostEdit } from './lost-edits.js';
 import { PairingConflictError } from './errors.js';
+import { ALL_TABLES } from './cycle/cycle-store.js';
 import { SyncCycle, toSummary, type SyncCycleRequest, type SyncProgress, type SyncSummary } from './cycle.js';
 import { LocalClock, nodeIdForDevice } from './local-clock.js';
 import { applyLocalSchema } from './local-schema.js';
@@ -239,7 +240,18 @@ export class SyncClient {
           refreshToken: answer.refreshToken,
         });
         if (options.name !== undefined) this.#store.setState(StateKey.deviceName, options.name);
-        if (answer.storeId !== undefined) this.#store.setState(StateKey.storeId, answer.storeId);
+        const previousStore = this.#store.getState(StateKey.storeId);
+        if (
+          answer.storeId !== undefined &&
+          previousStore !== null &&
+          answer.storeId !== previousStore &&
+          this.#store.getState(StateKey.cursor) !== null
+        ) {
+          // Paired again into another store (PROTOCOL.md §7): the cursor was made for the old store's rows,
+          // so the next cycle takes a fresh snapshot, as after a move; the store it names when it ends
+          // makes the device drop the old store's rows and keep its unsent changes.
+          this.#store.setState(StateKey.repairsDue, JSON.stringify([ALL_TABLES]));
+        } else if (answer.storeId !== undefined) this.#store.setState(StateKey.storeId, answer.storeId);
         clock.nodeId = nodeIdForDevice(answer.deviceId);
       });
       if (options.serverUrl !== undefined) this.#serverUrlOption = serverUrl;

@@ -1,6 +1,6 @@
 import {
-  SHOP_SCHEMA,
   formatChecksum,
+  storeColumnOf,
   type PushRequest,
   type PushResponse,
   type RowValues,
@@ -16,9 +16,7 @@ import type { World } from './world.js';
  * sentences; none means the invariant held.
  */
 
-const TABLES = Object.keys(SHOP_SCHEMA.tables);
-
-const COUNTER_COLUMNS = new Set(['stock']);
+const COUNTER_COLUMNS = new Set(['stock', 'quantity']);
 const EMPTY_CHECKSUM: TableChecksum = { count: 0, sum: formatChecksum(0n) };
 
 /** A row as the server holds it, tombstones included. */
@@ -29,7 +27,9 @@ export interface ServerRow {
 
 export async function serverRows(world: World): Promise<Map<string, Map<string, ServerRow>>> {
   const store = world.server.storage.sync.forTenant(world.tenantId);
-  const rows = new Map<string, Map<string, ServerRow>>(TABLES.map((table) => [table, new Map()]));
+  const rows = new Map<string, Map<string, ServerRow>>(
+    Object.keys(world.schema.tables).map((table) => [table, new Map()]),
+  );
   let since = 0;
   for (;;) {
     const page = await store.pull(since, 10_000);
@@ -51,12 +51,21 @@ function rowText(schema: SyncSchema, table: string, values: Readonly<Record<stri
   return JSON.stringify(columns.map((column) => values[column] ?? null));
 }
 
-/** 1: every device holds the server's rows, and the same checksums; nothing is left to send. */
+/**
+ * 1: every device holds the server's rows of its scope, and the same checksums; nothing is left to send. In a
+ * chain (PROTOCOL.md §7) a device's scope is the tenant's tables whole and the per-store tables' rows of its
+ * store only: it holds no other store's row, and its checksums are the server's over exactly its scope.
+ */
 async function sameEverywhere(world: World, server: Map<string, Map<string, ServerRow>>): Promise<string[]> {
   const problems: string[] = [];
-  const checksums = await world.server.storage.sync.forTenant(world.tenantId).checksums();
+  const store = world.server.storage.sync.forTenant(world.tenantId);
   for (const device of world.devices) {
     const db = device.client.database;
+    const checksums = await (world.kind === 'chain' ? store.checksums(device.storeId) : store.checksums());
+    if (world.kind === 'chain' && device.client.identity?.storeId !== device.storeId)
+      problems.push(
+        `device ${device.index} believes it is in store ${device.client.identity?.storeId ?? '-'}, the owner put it in ${device.storeId ?? '-'}`,
+      );
     const pending = (
       db.prepare('SELECT tbl, id, error_code FROM _sync_pending').all() as {
         tbl: string;
@@ -70,7 +79,8 @@ async function sameEverywhere(world: World, server: Map<string, Map<string, Serv
       );
     const inFlight = (db.prepare('SELECT count(*) AS n FROM _sync_push').get() as { n: number }).n;
     if (inFlight > 0) problems.push(`device ${device.index} still has ${inFlight} push(es) in flight`);
-    for (const table of TABLES) {
+    for (const [table, spec] of Object.entries(world.schema.tables)) {
+      const storeColumn = storeColumnOf(spec);
       const serverTable = server.get(table) ?? new Map<string, ServerRow>();
       const local = new Map(
         (db.prepare(`SELECT * FROM "${table}"`).all() as { id: string }[]).map((row) => [
@@ -85,6 +95,13 @@ async function sameEverywhere(world: World, server: Map<string, Map<string, Serv
           continue;
         }
         const text = local.get(id);
+        if (storeColumn !== null && row.values[storeColumn] !== device.storeId) {
+          if (text !== undefined)
+            problems.push(
+              `device ${device.index} of store ${device.storeId ?? '-'} holds ${table} ${id} of store ${String(row.values[storeColumn])}`,
+            );
+          continue;
+        }
         if (text === undefined) problems.push(`device ${device.index} lacks ${table} ${id}`);
         else if (text !== rowText(world.schema, table, row.values))
           problems.push(
@@ -218,10 +235,11 @@ async function noAcknowledgedWriteLost(world: World): Promise<string[]> {
 }
 
 /**
- * 3: every counter is its start plus every delta, each counted once. A product a device deleted has no
- * stock left to count when the delete stood (or it never reached the server); one a till brought back over
- * a delete that stood (a sale of it made meanwhile needed it) starts again from that till's count, as the
- * server keeps no counters in a deleted row.
+ * 3: every counter is its start plus every delta, each counted once: a product's stock, or in a chain a
+ * store's stock level of a product (made at 0 by the server, then only changed by deltas). A product a device
+ * deleted has no stock left to count when the delete stood (or it never reached the server); one a till
+ * brought back over a delete that stood (a sale of it made meanwhile needed it) starts again from that
+ * till's count, as the server keeps no counters in a deleted row.
  */
 function countersAdd(
   world: World,
@@ -230,12 +248,13 @@ function countersAdd(
 ): string[] {
   const problems: string[] = [];
   const broughtBack = productsBroughtBack(world);
+  const [table, column] = world.kind === 'chain' ? ['stock_levels', 'quantity'] : ['products', 'stock'];
   for (const [id, expected] of stock.expected) {
-    const row = server.get('products')?.get(id);
+    const row = server.get(table)?.get(id);
     if (stock.deleted.has(id) && !row?.values) continue;
-    const actual = row?.values?.stock;
-    if (actual === expected || broughtBack.has(id)) continue;
-    problems.push(`products ${id} has stock ${String(actual)}, expected ${expected}`);
+    const actual = row?.values?.[column];
+    if (actual === expected || (table === 'products' && broughtBack.has(id))) continue;
+    problems.push(`${table} ${id} has ${column} ${String(actual)}, expected ${expected}`);
   }
   return problems;
 }
@@ -298,6 +317,7 @@ export async function checkInvariants(
   const server = await serverRows(world);
   return [
     ...world.serverErrors.map((error) => `5xx: ${error}`),
+    ...world.scopeLeaks.map((leak) => `another store's row reached a device: ${leak}`),
     // 4: a pull that skipped a change leaves a checksum that differs; the cycle repairs it, and says so.
     ...checksumRepairs.map((repair) => `a pull skipped a change: ${repair}`),
     ...(await sameEverywhere(world, server)),

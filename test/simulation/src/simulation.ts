@@ -11,7 +11,10 @@ import {
   type SimDevice,
   type Template,
   type WireRequest,
+  type WorldKind,
 } from './world.js';
+import { rowKey } from '@tillsync/server';
+import { MOVE_JOB_TYPES } from './chain-jobs.js';
 
 /**
  * One seed of the simulation: a schedule of steps drawn from the seed (writes on the devices, sync cycles,
@@ -41,6 +44,11 @@ export interface SeedOptions {
    * @defaultValue 'real'
    */
   readonly shape?: WorkloadShape;
+  /**
+   * The shop: one store on the single-shop schema, or a chain of two stores on the chain schema (devices
+   * moved between them, sales moved by sync jobs). By default drawn from the seed ({@link drawnWorld}).
+   */
+  readonly world?: WorldKind;
 }
 
 /** What a seed did and found. */
@@ -50,6 +58,7 @@ export interface SeedResult {
   readonly devices: number;
   readonly powerCuts: boolean;
   readonly shape: WorkloadShape;
+  readonly world: WorldKind;
   /** The invariants it broke; empty when it passed. */
   readonly problems: readonly string[];
   /** What happened, step by step. */
@@ -67,7 +76,9 @@ type StepKind =
   | 'set-clock'
   | 'time-jump'
   | 'restart-device'
-  | 'days-pass';
+  | 'days-pass'
+  | 'move-device'
+  | 'move-sale';
 
 /** The steps of the creation-order shape, weighted as they always were (so old schedules replay). */
 const CREATION_ORDER_STEP_WEIGHTS: Readonly<Partial<Record<StepKind, number>>> = {
@@ -82,10 +93,30 @@ const CREATION_ORDER_STEP_WEIGHTS: Readonly<Partial<Record<StepKind, number>>> =
 };
 
 /** Real shapes also let hours and days pass between writes, so old rows are edited long after they were made. */
-const REAL_STEP_WEIGHTS: Readonly<Record<StepKind, number>> = {
-  ...(CREATION_ORDER_STEP_WEIGHTS as Record<StepKind, number>),
+const REAL_STEP_WEIGHTS: Readonly<Partial<Record<StepKind, number>>> = {
+  ...CREATION_ORDER_STEP_WEIGHTS,
   'days-pass': 3,
 };
+
+/**
+ * A chain also has the owner moving a till to the other store, and a sale (with its items) to the other
+ * store by sync jobs (PROTOCOL.md §7).
+ */
+const CHAIN_STEP_WEIGHTS: Readonly<Partial<Record<StepKind, number>>> = {
+  ...REAL_STEP_WEIGHTS,
+  'move-device': 3,
+  'move-sale': 3,
+};
+
+/** The share of seeds that simulate a chain (drawn from a generator of their own: see {@link drawnWorld}). */
+const CHAIN_SHARE = 0.3;
+/** Mixed into the seed for the draw of its world. */
+const WORLD_SEED_SALT = 0x3c6ef372;
+
+/** The world a seed runs when none is asked for: a chain for about {@link CHAIN_SHARE} of seeds. */
+export function drawnWorld(seed: number): WorldKind {
+  return new SeededRandom(seed ^ WORLD_SEED_SALT).chance(CHAIN_SHARE) ? 'chain' : 'shop';
+}
 
 const FAULT_WEIGHTS: Readonly<Record<NetworkFault, number>> = {
   deliver: 76,
@@ -165,13 +196,14 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
   const random = new SeededRandom(options.seed);
   const drawnDevices = random.between(2, MAX_DEVICES);
   const deviceCount = Math.min(MAX_DEVICES, Math.max(1, options.devices ?? drawnDevices));
-  const world = await World.open(template, deviceCount, {
+  const kind = options.world ?? drawnWorld(options.seed);
+  const world = await World.open(template[kind], deviceCount, {
     pushBatchSize: random.between(2, 8),
     pullPageSize: random.between(2, 12),
     applyBatchSize: random.between(1, 6),
   });
   const shape = options.shape ?? 'real';
-  const workload = new Workload(random, shape);
+  const workload = new Workload(random, shape, kind === 'chain');
   const power = options.powerCuts === false ? null : new SeededRandom(options.seed ^ POWER_SEED_SALT);
   const rollout = new SeededRandom(options.seed ^ ROLLOUT_SEED_SALT);
   const upgradeAtStep = rollout.chance(0.5)
@@ -179,7 +211,11 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
     : -1;
   // Whether a till runs a shop program with its own database, and what that program writes, come from a
   // generator of their own.
-  const legacy = await LegacyProgram.adopt(world, new SeededRandom(options.seed ^ LEGACY_SEED_SALT));
+  // A chain's tills run no shop program of their own.
+  const legacy =
+    kind === 'shop'
+      ? await LegacyProgram.adopt(world, new SeededRandom(options.seed ^ LEGACY_SEED_SALT))
+      : null;
   const write = (device: SimDevice): string =>
     legacy?.device === device ? legacy.write() : workload.write(device);
   const network = new FaultyNetwork(random, world, write, power);
@@ -201,7 +237,7 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
     }
     const { entry } = end;
     world.note(
-      `device ${device.index} ${entry.mode}: ${entry.outcome} pushed ${entry.pushed} pulled ${entry.pulled} conflicts ${entry.conflicts} rejected ${entry.rejected.length}${entry.error ? ` (${entry.error})` : ''}`,
+      `device ${device.index} ${entry.mode}: ${entry.outcome} pushed ${entry.pushed} pulled ${entry.pulled} conflicts ${entry.conflicts} rejected ${entry.rejected.length}${entry.rejected.map((row) => ` [${row.table} ${row.id} ${row.code}]`).join('')}${entry.error ? ` (${entry.error})` : ''}`,
     );
     if (entry.errorCode === 'SESSION_EXPIRED') {
       // A refresh answer lost and not retried within the server's grace period ends the session by design;
@@ -233,18 +269,22 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
         await world.upgradeSchema();
       }
       world.time += random.between(1, 3000);
-      const kind = random.weighted(
-        shape === 'real' ? REAL_STEP_WEIGHTS : (CREATION_ORDER_STEP_WEIGHTS as Record<StepKind, number>),
+      const what = random.weighted(
+        (kind === 'chain'
+          ? CHAIN_STEP_WEIGHTS
+          : shape === 'real'
+            ? REAL_STEP_WEIGHTS
+            : CREATION_ORDER_STEP_WEIGHTS) as Record<StepKind, number>,
       );
       const device = world.devices[random.below(deviceCount)] as SimDevice;
-      count(kind);
-      switch (kind) {
+      count(what);
+      switch (what) {
         case 'write':
           world.note(`device ${device.index} writes: ${write(device)}`);
           break;
         case 'sync':
         case 'pull-only':
-          await cycle(device, kind === 'pull-only');
+          await cycle(device, what === 'pull-only');
           break;
         case 'restart-server':
           world.note('the server restarts');
@@ -272,6 +312,12 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
           world.note(`${hours} hours pass`);
           break;
         }
+        case 'move-device':
+          await moveToOtherStore(world, device, 'the owner moves');
+          break;
+        case 'move-sale':
+          await moveSale(world, workload, random);
+          break;
       }
     }
 
@@ -293,6 +339,18 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
         world.time += 1000;
         await cycle(device, false);
         const entry = device.client.lastCycle;
+        if (entry?.ok && strandedChanges(device) > 0) {
+          // Changes of its old store's rows that a moved till kept, which that store's server refuses while
+          // the till belongs to another: the owner moves it back, and they go (PROTOCOL.md §7).
+          count('moved-back');
+          await moveToOtherStore(
+            world,
+            device,
+            `${strandedChanges(device)} changes of its old store wait: the owner moves`,
+          );
+          quiet = false;
+          continue;
+        }
         const pending = device.client.status.pendingChanges;
         if (!entry || !entry.ok || entry.pushed > 0 || entry.pulled > 0 || pending > 0) quiet = false;
         if (entry && (!entry.ok || entry.rejected.length > 0))
@@ -325,10 +383,65 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
     devices: deviceCount,
     powerCuts: options.powerCuts !== false,
     shape,
+    world: kind,
     problems,
     trace: world.trace,
     counts,
   };
+}
+
+/** The device's changes that its store's server refuses as another store's (`OUT_OF_SCOPE`), kept unsent. */
+function strandedChanges(device: SimDevice): number {
+  return (
+    device.client.database
+      .prepare("SELECT count(*) AS n FROM _sync_pending WHERE error_code = 'OUT_OF_SCOPE'")
+      .get() as { n: number }
+  ).n;
+}
+
+/** The owner moves a till of a chain to the other store (with two stores, the one it is not in). */
+async function moveToOtherStore(world: World, device: SimDevice, why: string): Promise<void> {
+  const storeId = world.stores.find((store) => store !== device.storeId);
+  if (world.kind !== 'chain' || storeId === undefined) return;
+  world.note(`${why} device ${device.index} from store ${device.storeId ?? '-'} to store ${storeId}`);
+  await world.moveDevice(device, storeId);
+}
+
+/**
+ * The owner moves a sale the server holds, rung up in the wrong store, to the other store with its items:
+ * one sync job per row, each run to its end before the next, so the old store's devices receive each row
+ * as an eviction, and the new store's as a row.
+ */
+async function moveSale(world: World, workload: Workload, random: SeededRandom): Promise<void> {
+  const sale = random.pick([...workload.saleItems.keys()]);
+  if (world.kind !== 'chain' || sale === undefined) return;
+  const rows: [keyof typeof MOVE_JOB_TYPES, string][] = [
+    ['sales', sale],
+    ...(workload.saleItems.get(sale) ?? []).map((item): [keyof typeof MOVE_JOB_TYPES, string] => [
+      'sale_items',
+      item,
+    ]),
+  ];
+  // Only a sale the server holds with its items: an item that came later, naming a sale of another store,
+  // would be refused for good (as a reference to a row that does not exist).
+  const stored = await world.server.storage.sync
+    .forTenant(world.tenantId)
+    .readRows(rows.map(([table, id]) => ({ table, id })));
+  const from = stored.get(rowKey('sales', sale))?.values?.['store_id'];
+  const to = world.stores.find((store) => store !== from);
+  const live = [...stored.values()].filter((row) => row.values !== null).length;
+  if (typeof from !== 'string' || to === undefined || live < rows.length) {
+    world.note(`no sale to move: sale ${sale} is not on the server with its items`);
+    return;
+  }
+  for (const [table, id] of rows) {
+    const status = await world.runJob({
+      type: MOVE_JOB_TYPES[table],
+      source: { id },
+      context: { storeId: to },
+    });
+    world.note(`the owner moves ${table} ${id} from store ${from} to store ${to} by a sync job: ${status}`);
+  }
 }
 
 /**
@@ -348,6 +461,7 @@ export async function shrink(
       devices,
       powerCuts: failing.powerCuts,
       shape: failing.shape,
+      world: failing.world,
     });
     onTry(result);
     if (result.problems.length === 0) return false;
@@ -375,15 +489,15 @@ export async function shrink(
 
 /** The command that replays a seed exactly. */
 export function replayCommand(
-  result: Pick<SeedResult, 'seed' | 'steps' | 'devices' | 'powerCuts' | 'shape'>,
+  result: Pick<SeedResult, 'seed' | 'steps' | 'devices' | 'powerCuts' | 'shape' | 'world'>,
 ): string {
-  return `npm run soak -- --seed ${result.seed} --steps ${result.steps} --devices ${result.devices}${result.powerCuts ? '' : ' --no-power-cuts'}${result.shape === 'real' ? '' : ` --shape ${result.shape}`}`;
+  return `npm run soak -- --seed ${result.seed} --steps ${result.steps} --devices ${result.devices}${result.powerCuts ? '' : ' --no-power-cuts'}${result.shape === 'real' ? '' : ` --shape ${result.shape}`}${result.world === drawnWorld(result.seed) ? '' : ` --world ${result.world}`}`;
 }
 
 /** A failing seed as it is reported: itself, its schedule's length, the command to replay it, what broke. */
 export function describeFailure(result: SeedResult, traceLines = 40): string {
   const lines = [
-    `seed ${result.seed} failed: ${result.steps} steps, ${result.devices} devices`,
+    `seed ${result.seed} failed: ${result.steps} steps, ${result.devices} devices, ${result.world === 'chain' ? 'a chain of two stores' : 'a single shop'}`,
     `replay: ${replayCommand(result)}`,
     ...result.problems.slice(0, 10).map((problem) => `  - ${problem}`),
   ];

@@ -4,6 +4,8 @@ import type { SeededRandom } from './random.js';
 /** What the workload needs of a device: its file, its clock, and the commit mark of its writes. */
 export interface WorkloadDevice {
   readonly index: number;
+  /** The store the device belongs to in a chain (PROTOCOL.md §7); none in a single shop. */
+  readonly storeId?: string | null;
   readonly client: { readonly database: Database };
   now(): number;
   /** How many commits the device's file has seen (`SimDevice.commitMark`); 0 where power never fails. */
@@ -32,6 +34,13 @@ export interface WorkloadDevice {
  *   replay as they were found.
  */
 export type WorkloadShape = 'real' | 'creation-order';
+
+/**
+ * In a chain (`chainStores`), the same shop on the chain schema: the catalogue and customers are shared,
+ * each sale and its items are rung up in the till's own store, and stock is counted per store and product
+ * in `stock_levels` (the server makes each store's level of a new product: chain-jobs.ts), which sales,
+ * stock-takes and deliveries change by deltas; the ledger then counts per level.
+ */
 
 /** One entry of the ledger: a product made with its stock, or a delta, by a device's write with this mark. */
 interface StockEntry {
@@ -168,10 +177,15 @@ export class Workload {
   readonly #kept = new Set<string>();
   /** Per table, the ids made so far on any device, oldest first: the table's history. */
   readonly #history = new Map<string, string[]>();
+  /** Each sale made, with its items' ids. */
+  readonly saleItems = new Map<string, string[]>();
+  /** Whether the shop is a chain (chain schema): stock per store, sales in the till's store. */
+  readonly #chain: boolean;
 
-  constructor(random: SeededRandom, shape: WorkloadShape = 'real') {
+  constructor(random: SeededRandom, shape: WorkloadShape = 'real', chain = false) {
     this.#random = random;
     this.shape = shape;
+    this.#chain = chain;
     this.#ids = shape === 'real' ? new MixedIds(random) : null;
   }
 
@@ -207,6 +221,13 @@ export class Workload {
         const id = newId('products');
         const stock = random.below(100);
         const category = random.chance(0.7) ? random.pick(ids('categories')) : undefined;
+        if (this.#chain) {
+          // The server makes the product's stock level in every store.
+          db.prepare(
+            'INSERT INTO products (id, sku, name, price_cents, category_id) VALUES (?, ?, ?, ?, ?)',
+          ).run(id, `SKU-${id}`, `product ${random.below(1000)}`, random.below(1000), category ?? null);
+          return `product ${id}`;
+        }
         db.prepare(
           'INSERT INTO products (id, sku, name, price_cents, stock, category_id) VALUES (?, ?, ?, ?, ?, ?)',
         ).run(id, `SKU-${id}`, `product ${random.below(1000)}`, random.below(1000), stock, category ?? null);
@@ -214,6 +235,7 @@ export class Workload {
         return `product ${id} stock ${stock}`;
       }
       case 'sale': {
+        if (this.#chain) return this.#chainSale(device, now);
         const product = random.chance(0.5) ? hot('products') : random.pick(ids('products'));
         if (!product) return 'no product to sell';
         const quantity = random.between(1, 3);
@@ -239,6 +261,7 @@ export class Workload {
       }
       case 'stock-take':
       case 'delivery': {
+        if (this.#chain) return this.#chainCount(device, kind);
         const product = edited('products');
         if (!product) return 'no product to count';
         const before = (
@@ -310,7 +333,16 @@ export class Workload {
         return `delete customer ${customer}`;
       }
       case 'void-sale': {
-        const local = new Set(ids('sales'));
+        // A till voids its sales in the store it belongs to now (it holds no other store's).
+        const local = new Set(
+          this.#chain
+            ? (
+                db.prepare('SELECT id FROM sales WHERE store_id = ?').all(device.storeId ?? null) as {
+                  id: string;
+                }[]
+              ).map((row) => row.id)
+            : ids('sales'),
+        );
         const sale = random.pick(
           (this.#salesBy.get(device.index) ?? []).filter((id) => local.has(id) && !this.#kept.has(id)),
         );
@@ -377,5 +409,55 @@ export class Workload {
         return `delete product ${chosen.product}, still sold on sale ${chosen.sale}`;
       }
     }
+  }
+
+  /** The levels of the device's store it holds, in a chain: `[level id, product id]`. */
+  #levels(device: WorkloadDevice): { id: string; product_id: string }[] {
+    return device.client.database
+      .prepare('SELECT id, product_id FROM stock_levels WHERE store_id = ? ORDER BY id')
+      .all(device.storeId ?? null) as { id: string; product_id: string }[];
+  }
+
+  /** A sale in a chain: in the till's store, taking stock from that store's level of the product. */
+  #chainSale(device: WorkloadDevice, now: string): string {
+    const random = this.#random;
+    const db = device.client.database;
+    const levels = this.#levels(device);
+    const level = random.chance(0.5) ? random.pick(levels.slice(0, 3)) : random.pick(levels);
+    const storeId = device.storeId ?? null;
+    if (!level || storeId === null) return 'no stock level to sell from';
+    const quantity = random.between(1, 3);
+    const sale = this.#ids?.next() ?? random.id();
+    const item = this.#ids?.next() ?? random.id();
+    const customers = db.prepare('SELECT id FROM customers ORDER BY id').all() as { id: string }[];
+    const customer = random.chance(0.5) ? (random.pick(customers)?.id ?? null) : null;
+    db.transaction(() => {
+      db.prepare(
+        'INSERT INTO sales (id, store_id, total_cents, created_at, customer_id) VALUES (?, ?, ?, ?, ?)',
+      ).run(sale, storeId, quantity * 100, now, customer);
+      db.prepare(
+        'INSERT INTO sale_items (id, store_id, sale_id, product_id, quantity, price_cents) VALUES (?, ?, ?, ?, ?, 100)',
+      ).run(item, storeId, sale, level.product_id, quantity);
+      db.prepare('UPDATE stock_levels SET quantity = quantity - ? WHERE id = ?').run(quantity, level.id);
+    })();
+    this.stock.moved(level.id, -quantity, device);
+    this.#salesBy.set(device.index, [...(this.#salesBy.get(device.index) ?? []), sale]);
+    this.saleItems.set(sale, [item]);
+    return `sale ${sale} in store ${storeId} of ${quantity} × ${level.product_id}${customer ? ` to ${customer}` : ''}`;
+  }
+
+  /** A stock-take or a delivery in a chain: of the till's store's level of a product. */
+  #chainCount(device: WorkloadDevice, kind: 'stock-take' | 'delivery'): string {
+    const random = this.#random;
+    const db = device.client.database;
+    const level = random.pick(this.#levels(device));
+    if (!level) return 'no stock level to count';
+    const before = (
+      db.prepare('SELECT quantity FROM stock_levels WHERE id = ?').get(level.id) as { quantity: number }
+    ).quantity;
+    const after = kind === 'stock-take' ? random.below(100) : before + random.between(1, 20);
+    db.prepare('UPDATE stock_levels SET quantity = ? WHERE id = ?').run(after, level.id);
+    this.stock.moved(level.id, after - before, device);
+    return `${kind} of level ${level.id} in store ${device.storeId ?? '-'}: ${before} → ${after}`;
   }
 }

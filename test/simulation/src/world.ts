@@ -2,7 +2,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { SHOP_SCHEMA, type SyncSchema } from '@tillsync/protocol';
+import {
+  CHAIN_SCHEMA,
+  SHOP_SCHEMA,
+  storeColumnOf,
+  type PullResponse,
+  type SyncSchema,
+} from '@tillsync/protocol';
 import { startServer, type RunningServer, type ServerOptions } from '@tillsync/server';
 import {
   LegacyBridgeRunner,
@@ -13,6 +19,7 @@ import {
   type SyncLogEntry,
   type SyncWorkerClient,
 } from '@tillsync/client';
+import { chainJobTypes } from './chain-jobs.js';
 import { Disk } from './disk.js';
 
 /**
@@ -34,6 +41,7 @@ export const MAX_DEVICES = 4;
 const SERVER_URL = 'http://tillsync-server.simulation';
 const OWNER_EMAIL = 'owner@shop.simulation';
 const OWNER_PASSWORD = 'simulated owner password';
+const OWNER_LOGIN = { email: OWNER_EMAIL, password: OWNER_PASSWORD };
 
 /** One request as it left a device, kept whole so that it can be delivered late or twice. */
 export interface WireRequest {
@@ -81,10 +89,26 @@ export interface HeardPush {
   readonly answerBody: string;
 }
 
-/** A ready world's files: the server database and paired device files, copied for each seed. */
-export interface Template {
+/**
+ * Which shop a seed simulates: `shop`, the single-shop schema (PROTOCOL.md §3) with every device in one
+ * store; `chain`, the chain schema (§7) with two stores, the devices paired into them in turn.
+ */
+export type WorldKind = 'shop' | 'chain';
+
+/** One kind of world's files: the server database and paired device files, copied for each seed. */
+export interface WorldTemplate {
+  readonly kind: WorldKind;
   readonly folder: string;
   readonly tenantId: string;
+  /** The tenant's stores, the first store first; device `i` was paired into store `i % stores.length`. */
+  readonly stores: readonly string[];
+}
+
+/** The ready worlds of every kind, made once per process. */
+export interface Template {
+  readonly folder: string;
+  readonly shop: WorldTemplate;
+  readonly chain: WorldTemplate;
 }
 
 /**
@@ -101,30 +125,55 @@ function tempRoot(): string {
   }
 }
 
-/** Makes the template once: a server with its owner, and {@link MAX_DEVICES} paired device files. */
+/** Makes the template once: for each kind, a server with its owner, and {@link MAX_DEVICES} paired device files. */
 export async function makeTemplate(): Promise<Template> {
   const folder = fs.mkdtempSync(path.join(tempRoot(), 'tillsync-simulation-template-'));
+  try {
+    const shop = await makeWorldTemplate('shop', path.join(folder, 'shop'));
+    const chain = await makeWorldTemplate('chain', path.join(folder, 'chain'));
+    return { folder, shop, chain };
+  } catch (error) {
+    fs.rmSync(folder, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function makeWorldTemplate(kind: WorldKind, folder: string): Promise<WorldTemplate> {
+  fs.mkdirSync(folder);
+  const dbPath = path.join(folder, 'cloud.db');
   let time = START_MS;
-  const server = await startServer(serverOptions(path.join(folder, 'cloud.db'), () => time));
+  let stores: readonly string[] = [];
+  // The chain's job types need its stores, which the server makes first: it starts again once they are made.
+  let server = await startServer(serverOptions(dbPath, () => time, kind, stores));
   try {
     const fetch = injectFetch(
       () => server.app,
       () => {},
     );
-    const login = await fetch(`${SERVER_URL}/api/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: OWNER_EMAIL, password: OWNER_PASSWORD }),
-    });
-    const { token } = (await login.json()) as { token: string };
+    let token = '';
+    const owner = async <T>(method: string, route: string, body?: unknown): Promise<T> => {
+      const answer = await deliver(server.app, ownerRequest(method, route, body, token));
+      if (answer.status >= 300)
+        throw new Error(`${method} ${route} answered ${answer.status}: ${answer.body}`);
+      return JSON.parse(answer.body) as T;
+    };
+    token = (await owner<{ token: string }>('POST', '/api/auth/login', OWNER_LOGIN)).token;
+    if (kind === 'chain') {
+      await owner('POST', '/api/stores', { name: 'Harbour Road' });
+      stores = (await owner<{ id: string }[]>('GET', '/api/stores')).map((store) => store.id);
+      await server.close();
+      server = await startServer(serverOptions(dbPath, () => time, kind, stores));
+      token = (await owner<{ token: string }>('POST', '/api/auth/login', OWNER_LOGIN)).token;
+    }
     let tenantId = '';
+    const clients: SyncClient[] = [];
     for (let index = 0; index < MAX_DEVICES; index++) {
-      const answer = await fetch(`${SERVER_URL}/api/pairing-codes`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: '{}',
-      });
-      const { code } = (await answer.json()) as { code: string };
+      const storeId = stores[index % stores.length];
+      const { code } = await owner<{ code: string }>(
+        'POST',
+        '/api/pairing-codes',
+        storeId ? { storeId } : {},
+      );
       const client = createSyncClient({
         dbPath: deviceFile(folder, index),
         serverUrl: SERVER_URL,
@@ -138,12 +187,43 @@ export async function makeTemplate(): Promise<Template> {
       client.database
         .prepare('UPDATE _sync_clock SET node = ?')
         .run(`00000000000${index.toString(16)}`.slice(-12));
-      await client.close();
+      // The capture triggers stamp with the simulated clock, as on every device of a seed.
+      readClock(client.database, () => time);
+      clients.push(client);
       time += 1000;
     }
-    return { folder, tenantId };
+    // A chain opens with a small catalogue, each product counted in every store, that every till holds, so
+    // that short schedules sell, count and move sales from their first steps.
+    if (kind === 'chain') await openChain(clients, () => (time += 1000));
+    for (const client of clients) await client.close();
+    return { kind, folder, tenantId, stores };
   } finally {
     await server.close();
+  }
+}
+
+/** The chain's opening catalogue, written on the first till; every till then syncs it and its store's levels. */
+async function openChain(clients: readonly SyncClient[], tick: () => void): Promise<void> {
+  const [first] = clients;
+  if (!first) return;
+  const db = first.database;
+  db.prepare(
+    "INSERT INTO categories (id, name) VALUES ('01900000-0000-7000-8000-00000000c001', 'Fruit')",
+  ).run();
+  for (const [n, name] of ['Apples', 'Pears', 'Plums'].entries())
+    db.prepare(
+      "INSERT INTO products (id, sku, name, price_cents, category_id) VALUES (?, ?, ?, ?, '01900000-0000-7000-8000-00000000c001')",
+    ).run(`01900000-0000-7000-8000-00000000b00${n}`, `SKU-${name}`, name, 100 + n * 50);
+  db.prepare("INSERT INTO customers (id, name) VALUES ('01900000-0000-7000-8000-00000000a001', 'Ada')").run();
+  for (const client of [...clients, ...clients]) {
+    tick();
+    const entry = await client.runCycle({ trigger: 'manual' });
+    if (!entry.ok || entry.rejected.length > 0)
+      throw new Error(`the chain's opening sync failed: ${entry.error ?? JSON.stringify(entry.rejected)}`);
+  }
+  for (const client of clients) {
+    const levels = client.database.prepare('SELECT count(*) AS n FROM stock_levels').get() as { n: number };
+    if (levels.n !== 3) throw new Error(`a till holds ${levels.n} of its store's 3 opening stock levels`);
   }
 }
 
@@ -174,24 +254,41 @@ export const SIMULATION_SCHEMA: SyncSchema = {
 };
 
 /**
- * The shop's schema at its second version: an additive change (PROTOCOL.md §2, schema), a new optional
- * column, that the simulation rolls out in the middle of a schedule while some tills are offline.
+ * A schema at its second version: an additive change (PROTOCOL.md §2, schema), a new optional column
+ * (`products.barcode`), that the simulation rolls out in the middle of a schedule while some tills are
+ * offline.
  */
-export const SHOP_SCHEMA_V2: SyncSchema = {
-  version: SIMULATION_SCHEMA.version + 1,
-  tables: {
-    ...SIMULATION_SCHEMA.tables,
-    products: {
-      ...SIMULATION_SCHEMA.tables.products,
-      columns: { ...SIMULATION_SCHEMA.tables.products?.columns, barcode: { type: 'text' } },
+function withBarcode(schema: SyncSchema): SyncSchema {
+  return {
+    version: schema.version + 1,
+    tables: {
+      ...schema.tables,
+      products: {
+        ...schema.tables.products,
+        columns: { ...schema.tables.products?.columns, barcode: { type: 'text' } },
+      },
     },
-  },
+  };
+}
+
+/** The shop's schema at its second version. */
+export const SHOP_SCHEMA_V2: SyncSchema = withBarcode(SIMULATION_SCHEMA);
+
+/** The chain's schema as the simulated server serves it: the built-in one (PROTOCOL.md §7). */
+export const CHAIN_SIMULATION_SCHEMA: SyncSchema = CHAIN_SCHEMA;
+
+/** Each kind's schema, at its first version and its second. */
+const SCHEMAS: Readonly<Record<WorldKind, readonly [SyncSchema, SyncSchema]>> = {
+  shop: [SIMULATION_SCHEMA, SHOP_SCHEMA_V2],
+  chain: [CHAIN_SIMULATION_SCHEMA, withBarcode(CHAIN_SIMULATION_SCHEMA)],
 };
 
 function serverOptions(
   dbPath: string,
   now: () => number,
-  schema: SyncSchema = SIMULATION_SCHEMA,
+  kind: WorldKind,
+  stores: readonly string[],
+  schema: SyncSchema = SCHEMAS[kind][0],
 ): ServerOptions {
   return {
     dbPath,
@@ -204,7 +301,21 @@ function serverOptions(
     logger: false,
     now,
     // A stopping server waits for its job queue's poll; a short one keeps restarts quick.
-    jobs: { pollIntervalMs: 20 },
+    jobs: { pollIntervalMs: 20, ...(kind === 'chain' ? { types: chainJobTypes(stores) } : {}) },
+  };
+}
+
+/** A request of the owner's (`token` from a login), as the dashboard sends it. */
+function ownerRequest(method: string, route: string, body: unknown, token: string): WireRequest {
+  return {
+    deviceIndex: -1,
+    method,
+    path: route,
+    headers: {
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
   };
 }
 
@@ -267,15 +378,18 @@ export class SimDevice {
    * cycle runs framed by the bridge, as the device agent runs it. Set by {@link bridge}.
    */
   bridged = false;
+  /** The store the owner put this device in (PROTOCOL.md §7); null in a single shop's world. */
+  storeId: string | null;
   #client: SyncClient | null = null;
   #bridge: LegacyBridgeRunner | null = null;
   #crash: (() => void) | null = null;
   readonly #world: World;
 
-  constructor(world: World, index: number, dbPath: string) {
+  constructor(world: World, index: number, dbPath: string, storeId: string | null) {
     this.#world = world;
     this.index = index;
     this.dbPath = dbPath;
+    this.storeId = storeId;
   }
 
   /** The running client; opened from the file when the device is down. */
@@ -346,7 +460,7 @@ export class SimDevice {
   async pairAgain(): Promise<void> {
     const client = this.client;
     const nodeId = (client.database.prepare('SELECT node FROM _sync_clock').get() as { node: string }).node;
-    await client.pair(await this.#world.pairingCode(), {
+    await client.pair(await this.#world.pairingCode(this.storeId), {
       name: `till-${this.index}`,
       platform: 'simulation',
     });
@@ -410,7 +524,7 @@ export class SimDevice {
       queueMicrotask(() => this.crashNow(powerCut));
       throw new Error('simulated crash inside an apply transaction');
     });
-    for (const table of Object.keys(SHOP_SCHEMA.tables)) {
+    for (const table of Object.keys(this.#world.schema.tables)) {
       for (const event of ['INSERT', 'UPDATE', 'DELETE']) {
         db.exec(
           `CREATE TEMP TRIGGER IF NOT EXISTS simulation_${table}_${event.toLowerCase()} AFTER ${event} ON main."${table}"
@@ -436,6 +550,9 @@ export interface WorldSettings {
 /** The server, the devices and the network of one seed. */
 export class World {
   time = START_MS;
+  readonly kind: WorldKind;
+  /** The tenant's stores (one in a single shop's world). */
+  readonly stores: readonly string[];
   readonly folder: string;
   readonly tenantId: string;
   readonly devices: SimDevice[] = [];
@@ -446,6 +563,11 @@ export class World {
   readonly heardPushes: HeardPush[] = [];
   /** Every answer of 500 or more: the server failed on something a client sent. */
   readonly serverErrors: string[] = [];
+  /**
+   * Every pull answer that handed a device another store's row, or named another store than the device's
+   * (PROTOCOL.md §7): a device never receives a row outside its scope, by any page.
+   */
+  readonly scopeLeaks: string[] = [];
   /** What happened, for a failing seed's report. */
   readonly trace: string[] = [];
   policy: NetworkPolicy | null = null;
@@ -459,8 +581,8 @@ export class World {
   readonly #dbPath: string;
 
   private constructor(
+    template: WorldTemplate,
     folder: string,
-    tenantId: string,
     server: RunningServer,
     settings: WorldSettings,
     deviceCount: number,
@@ -468,16 +590,22 @@ export class World {
   ) {
     this.disk = disk;
     this.folder = folder;
-    this.tenantId = tenantId;
+    this.kind = template.kind;
+    this.stores = template.stores;
+    this.schema = SCHEMAS[template.kind][0];
+    this.tenantId = template.tenantId;
     this.#server = server;
     this.#dbPath = path.join(folder, 'cloud.db');
     this.settings = settings;
-    for (let index = 0; index < deviceCount; index++)
-      this.devices.push(new SimDevice(this, index, deviceFile(folder, index)));
+    for (let index = 0; index < deviceCount; index++) {
+      const storeId =
+        template.kind === 'chain' ? (template.stores[index % template.stores.length] ?? null) : null;
+      this.devices.push(new SimDevice(this, index, deviceFile(folder, index), storeId));
+    }
   }
 
   /** Copies the template's files into a fresh folder and starts the server on them. */
-  static async open(template: Template, deviceCount: number, settings: WorldSettings): Promise<World> {
+  static async open(template: WorldTemplate, deviceCount: number, settings: WorldSettings): Promise<World> {
     const folder = fs.mkdtempSync(path.join(tempRoot(), 'tillsync-simulation-'));
     const files = [path.join(folder, 'cloud.db')];
     fs.copyFileSync(path.join(template.folder, 'cloud.db'), path.join(folder, 'cloud.db'));
@@ -489,9 +617,14 @@ export class World {
     const disk = new Disk();
     for (const file of files) disk.watch(file);
     const server = await startServer(
-      serverOptions(path.join(folder, 'cloud.db'), () => world?.time ?? START_MS),
+      serverOptions(
+        path.join(folder, 'cloud.db'),
+        () => world?.time ?? START_MS,
+        template.kind,
+        template.stores,
+      ),
     );
-    world = new World(folder, template.tenantId, server, settings, deviceCount, disk);
+    world = new World(template, folder, server, settings, deviceCount, disk);
     world.time = START_MS + 60_000;
     return world;
   }
@@ -504,19 +637,19 @@ export class World {
     this.trace.push(`[${this.time - START_MS} ms] ${line}`);
   }
 
+  /** The schema the server enforces; {@link upgradeSchema} moves it to its second version. */
+  schema: SyncSchema;
+
+  /** Restarts the server with the schema's second version, as an owner rolling out an additive change. */
+  async upgradeSchema(): Promise<void> {
+    this.schema = SCHEMAS[this.kind][1];
+    await this.restartServer(false);
+  }
+
   /**
    * Stops the server and starts a new one on the same database file. With `powerCut` the server does not
    * stop: the power goes, its file keeps what SQLite had synced, and a new server starts on what is left.
    */
-  /** The schema the server enforces; {@link upgradeSchema} moves it to its second version. */
-  schema: SyncSchema = SIMULATION_SCHEMA;
-
-  /** Restarts the server with the schema's second version, as an owner rolling out an additive change. */
-  async upgradeSchema(): Promise<void> {
-    this.schema = SHOP_SCHEMA_V2;
-    await this.restartServer(false);
-  }
-
   async restartServer(powerCut = false): Promise<void> {
     // One restart at a time: a restart asked for while another is under way (a device's request met a
     // restart fault, then the schedule restarts the server) follows it, so two servers never open the file.
@@ -534,7 +667,9 @@ export class World {
         // Its connection is closed already; what is left of the process stops writing nothing more.
         await this.#server.close().catch(() => undefined);
       } else await this.#server.close();
-      this.#server = await startServer(serverOptions(this.#dbPath, () => this.time, this.schema));
+      this.#server = await startServer(
+        serverOptions(this.#dbPath, () => this.time, this.kind, this.stores, this.schema),
+      );
     })();
     this.#restarting = restart;
     try {
@@ -554,23 +689,59 @@ export class World {
     this.onDeviceCommitsLost?.(device.index, survived);
   }
 
-  /** A one-time pairing code from the owner, asked of the server without faults. */
-  async pairingCode(): Promise<string> {
-    const call = async (path: string, body: unknown, token?: string): Promise<WireAnswer> =>
-      deliver(this.#server.app, {
-        deviceIndex: -1,
-        method: 'POST',
-        path,
-        headers: {
-          'content-type': 'application/json',
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-        },
-        body: JSON.stringify(body),
-      });
-    const login = await call('/api/auth/login', { email: OWNER_EMAIL, password: OWNER_PASSWORD });
+  /** A call of the owner's API, made without faults (the owner's browser is not simulated); its answer. */
+  async owner<T>(method: string, route: string, body?: unknown): Promise<T> {
+    while (this.#restarting) await this.#restarting.catch(() => undefined);
+    const app = this.#server.app;
+    const login = await deliver(app, ownerRequest('POST', '/api/auth/login', OWNER_LOGIN, ''));
     const { token } = JSON.parse(login.body) as { token: string };
-    const answer = await call('/api/pairing-codes', {}, token);
-    return (JSON.parse(answer.body) as { code: string }).code;
+    const answer = await deliver(app, ownerRequest(method, route, body, token));
+    if (answer.status >= 300)
+      throw new Error(
+        `the owner's ${method} ${route} answered ${answer.status}: ${answer.body.slice(0, 300)}`,
+      );
+    return JSON.parse(answer.body) as T;
+  }
+
+  /** A one-time pairing code from the owner, for a store (null: the first). */
+  async pairingCode(storeId: string | null = null): Promise<string> {
+    const answer = await this.owner<{ code: string }>(
+      'POST',
+      '/api/pairing-codes',
+      storeId === null ? {} : { storeId },
+    );
+    return answer.code;
+  }
+
+  /** The owner moves a device to another store (PROTOCOL.md §7); its next pull starts over in that store. */
+  async moveDevice(device: SimDevice, storeId: string): Promise<void> {
+    const deviceId = device.client.identity?.deviceId;
+    if (!deviceId) throw new Error(`device ${device.index} is not paired`);
+    await this.owner('POST', `/api/devices/${deviceId}/store`, { storeId });
+    device.storeId = storeId;
+  }
+
+  /**
+   * Runs one sync job the owner asks for (`POST /api/sync-jobs`) and waits for its end (the server's queue
+   * runs it); answers its final status and, when it failed, why.
+   */
+  async runJob(request: {
+    type: string;
+    source: { id: string };
+    context: Record<string, string>;
+  }): Promise<string> {
+    const job = await this.owner<{ id: string }>('POST', '/api/sync-jobs', request);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const state = await this.owner<{ status: string; errorMessage: string | null }>(
+        'GET',
+        `/api/sync-jobs/${job.id}`,
+      );
+      if (!['Pending', 'Queued', 'Started'].includes(state.status))
+        return state.errorMessage ? `${state.status}: ${state.errorMessage}` : state.status;
+      if (Date.now() > deadline) return `${state.status} after 30 s`;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
   }
 
   /** Hands a held-back request to the server now; its answer goes nowhere. */
@@ -638,7 +809,26 @@ export class World {
         `${request.method} ${pathOnly(request)} from device ${request.deviceIndex} answered ${answer.status}: ${answer.body.slice(0, 300)}`,
       );
     }
+    if (pathOnly(request) === '/api/sync/pull' && answer.status === 200) this.#checkPull(request, answer);
     return answer;
+  }
+
+  /** Notes a pull page that names another store than the device's, or hands it another store's row. */
+  #checkPull(request: WireRequest, answer: WireAnswer): void {
+    const device = this.devices[request.deviceIndex];
+    if (this.kind !== 'chain' || !device) return;
+    const page = JSON.parse(answer.body) as PullResponse;
+    const where = `device ${device.index} (store ${device.storeId ?? '-'}) pulled`;
+    if (page.storeId !== device.storeId)
+      this.scopeLeaks.push(`${where} a page of store ${page.storeId ?? '-'}`);
+    for (const change of page.changes) {
+      const table = this.schema.tables[change.table];
+      const storeColumn = table ? storeColumnOf(table) : null;
+      if (change.op !== 'upsert' || storeColumn === null) continue;
+      const storeId = change.values?.[storeColumn];
+      if (storeId !== device.storeId)
+        this.scopeLeaks.push(`${where} ${change.table} ${change.id} of store ${String(storeId)}`);
+    }
   }
 
   /** Closes everything and removes the files. */

@@ -35,9 +35,17 @@ export function noteSeenStatement(store: LocalStore): Database.Statement {
  * Out of scope: the row lives on in the old store, so the pending change stays an edit of it (its counter
  * base and the server's stamp kept, so a sale sends its delta, never a starting value); the server refuses
  * it while the device belongs to the other store (`OUT_OF_SCOPE`), and takes it if the device is moved back.
+ * A pending row whose store column names another store than the snapshot's (`scope`) is out of scope too,
+ * even when the device's store did not change from the last snapshot it finished: it may hold another
+ * store's rows from a snapshot it was moved in the middle of (its pages applied, its end never reached).
  * Call it inside an applying transaction.
  */
-export function sweepUnseen(store: LocalStore, table: string, outOfScope = false): void {
+export function sweepUnseen(
+  store: LocalStore,
+  table: string,
+  outOfScope = false,
+  scope: { readonly storeColumn: string; readonly storeId: string } | null = null,
+): void {
   const t = `"${table}"`;
   const notSeen = (alias: string): string =>
     `NOT EXISTS (SELECT 1 FROM temp._sync_seen AS s WHERE s.tbl = @table AND s.id = ${alias}.id)`;
@@ -52,19 +60,29 @@ export function sweepUnseen(store: LocalStore, table: string, outOfScope = false
       .run({ table });
     return;
   }
+  // A local row of another store: out of scope, not gone from the server.
+  const inScope = (alias: string): string =>
+    scope === null
+      ? '1'
+      : `NOT EXISTS (SELECT 1 FROM ${t} AS r WHERE r.id = ${alias}.id AND r."${scope.storeColumn}" <> @storeId)`;
+  const parameters = { table, storeId: scope?.storeId ?? null };
   // The deltas of a refused delete waiting for a row the server no longer has: nothing left to add them to.
   store.db
     .prepare(
-      `DELETE FROM _sync_pending WHERE tbl = @table AND op = 'upsert' AND gone IS NOT NULL AND ${notSeen('_sync_pending')}`,
+      `DELETE FROM _sync_pending WHERE tbl = @table AND op = 'upsert' AND gone IS NOT NULL AND ${notSeen('_sync_pending')} AND ${inScope('_sync_pending')}`,
     )
-    .run({ table });
+    .run(parameters);
   store.db
     .prepare(
-      `UPDATE _sync_pending SET base = NULL WHERE tbl = @table AND op = 'upsert' AND ${notSeen('_sync_pending')}`,
+      `UPDATE _sync_pending SET base = NULL WHERE tbl = @table AND op = 'upsert' AND ${notSeen('_sync_pending')} AND ${inScope('_sync_pending')}`,
     )
-    .run({ table });
+    .run(parameters);
   store.db
     .prepare(`DELETE FROM _sync_pending WHERE tbl = @table AND op = 'delete' AND ${notSeen('_sync_pending')}`)
     .run({ table });
-  store.db.prepare(`DELETE FROM _sync_rows WHERE tbl = @table AND ${notSeen('_sync_rows')}`).run({ table });
+  store.db
+    .prepare(
+      `DELETE FROM _sync_rows WHERE tbl = @table AND ${notSeen('_sync_rows')} AND ${inScope('_sync_rows')}`,
+    )
+    .run(parameters);
 }

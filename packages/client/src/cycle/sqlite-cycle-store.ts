@@ -222,8 +222,13 @@ export class SqliteCycleStore implements CycleStore {
     const checksums = store.applying(() => {
       const recomputed = new Map<string, TableChecksum>();
       for (const table of tables) {
-        if (!schema.table(table)) continue;
-        sweepUnseen(store, table, moved);
+        const spec = schema.table(table);
+        if (!spec) continue;
+        const scope =
+          spec.storeColumn !== null && storeId !== undefined
+            ? { storeColumn: spec.storeColumn, storeId }
+            : null;
+        sweepUnseen(store, table, moved, scope);
         recomputed.set(table, serverRows.recompute(table));
       }
       if (storeId !== undefined) store.setState(StateKey.storeId, storeId);
