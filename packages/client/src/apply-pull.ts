@@ -402,21 +402,16 @@ class CleanRows {
   }
 
   /**
-   * Writes the rows held. Call it before any other write of the page, and at its end. Rows the device had no
-   * server stamp of (a first sync's) are inserted with their search index written in bulk.
+   * Writes the rows held. Call it before any other write of the page, and at its end. Rows of a table that
+   * the device had no server stamp of, all of them (a first sync's), are inserted with their search index
+   * written in bulk.
    */
   write(): void {
     for (const { table, rows } of this.#byTable.values()) {
       this.#parts.serverRows.setMany(table.name, rows);
-      const fresh = rows.filter((row) => row.previous === null);
-      if (fresh.length === rows.length) this.#parts.tables.insertNew(table, rows);
-      else {
-        this.#parts.tables.upsertMany(
-          table,
-          rows.filter((row) => row.previous !== null),
-        );
-        this.#parts.tables.insertNew(table, fresh);
-      }
+      // In the page's order: a row held twice (a later change of it in the same page) must end as the later.
+      if (rows.every((row) => row.previous === null)) this.#parts.tables.insertNew(table, rows);
+      else this.#parts.tables.upsertMany(table, rows);
     }
     this.#byTable.clear();
   }
