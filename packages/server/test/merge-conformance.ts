@@ -1,50 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import {
-  CompiledSchema,
-  formatStamp,
-  HybridClock,
-  SHOP_SCHEMA,
-  type Change,
-  type PushResponse,
-  type RowValues,
-} from '@tillsync/protocol';
+import { HybridClock, type Change, type PushResponse, type RowValues } from '@tillsync/protocol';
 import { applyPush, type TenantSyncStore } from '@tillsync/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { JobsDatabase } from '../src/jobs/job-tables.js';
 import { writeTarget } from '../src/jobs/target-writer.js';
 import { rowKey, type StoredRow } from '../src/storage/sync-store.js';
 import { productValues } from './helpers.js';
+import { afterLastStamp, now, remove, schema, skipStamps, stamp, upsert } from './push-changes.js';
 import type { OpenedStore } from './store-conformance.js';
-
-const schema = new CompiledSchema(SHOP_SCHEMA);
-const BASE_MS = Date.parse('2026-11-22T12:00:00.000Z');
-/** The server's clock in these pushes: an hour past every stamp the devices make. */
-const now = (): number => BASE_MS + 3_600_000;
-let stampCounter = 0;
-
-/** Stamps that grow through the run: each one made later than every one before it. */
-function stamp(nodeId: string): string {
-  stampCounter += 1;
-  return formatStamp({ ms: BASE_MS + stampCounter, counter: 0, nodeId });
-}
 
 /** A product of the built-in schema, with a unique sku. */
 const product = (overrides: RowValues = {}): RowValues => productValues(overrides) as RowValues;
-
-function upsert(
-  table: string,
-  id: string,
-  values: Record<string, unknown>,
-  updatedAt: string,
-  base?: string,
-): Change {
-  return { table, id, op: 'upsert', updatedAt, values, ...(base !== undefined ? { base } : {}) };
-}
-
-function remove(table: string, id: string, updatedAt: string, base?: string): Change {
-  return { table, id, op: 'delete', updatedAt, ...(base !== undefined ? { base } : {}) };
-}
 
 /**
  * Merges per column (PROTOCOL.md §5) and deletes that respect references (§2 push), through a whole push
@@ -433,7 +400,7 @@ export function describeMergeConformance(name: string, open: () => Promise<Opene
 
     it("lets a device's partial write follow a sync job's whole-row write, column by column", async () => {
       const id = randomUUID();
-      const clock = new HybridClock({ nodeId: 'jobs', now: () => BASE_MS + stampCounter + 1 });
+      const clock = new HybridClock({ nodeId: 'jobs', now: afterLastStamp });
       const beforeJob = stamp('nodeA');
       await opened.storage.engine.write((trx) =>
         writeTarget(
@@ -459,7 +426,7 @@ export function describeMergeConformance(name: string, open: () => Promise<Opene
       const written = await rowOf('products', id);
       expect(written?.deviceId).toBeNull();
       expect(written?.stamps).toBeNull();
-      stampCounter += 10;
+      skipStamps(10);
 
       const edit = await push('a', [
         upsert('products', id, { price_cents: 99 }, stamp('nodeA'), written?.updatedAt),

@@ -3,11 +3,9 @@ import type { Kysely } from 'kysely';
 import {
   checksumTerm,
   addToChecksum,
-  CompiledSchema,
   formatChecksum,
   formatStamp,
   HybridClock,
-  SHOP_SCHEMA,
   type Change,
   type PushResponse,
   type RowValues,
@@ -18,28 +16,8 @@ import type { JobsDatabase } from '../src/jobs/job-tables.js';
 import { writeTarget } from '../src/jobs/target-writer.js';
 import type { PulledRow } from '../src/storage/sync-store.js';
 import { productValues } from './helpers.js';
+import { afterLastStamp, BASE_MS, now, schema, skipStamps, stamp, upsert } from './push-changes.js';
 import type { OpenedStore } from './store-conformance.js';
-
-const schema = new CompiledSchema(SHOP_SCHEMA);
-const BASE_MS = Date.parse('2026-11-22T12:00:00.000Z');
-const now = (): number => BASE_MS + 3_600_000;
-let stampCounter = 0;
-
-/** Stamps that grow through the run. */
-function stamp(nodeId: string): string {
-  stampCounter += 1;
-  return formatStamp({ ms: BASE_MS + stampCounter, counter: 0, nodeId });
-}
-
-function upsert(
-  table: string,
-  id: string,
-  values: Record<string, unknown>,
-  updatedAt: string,
-  base?: string,
-): Change {
-  return { table, id, op: 'upsert', updatedAt, values, ...(base !== undefined ? { base } : {}) };
-}
 
 /** What a device's pull from a cursor receives, page after page, and where it ends. */
 interface Pulled {
@@ -245,7 +223,7 @@ export function describeNoEchoConformance(name: string, open: () => Promise<Open
     it("sends a row a sync job wrote after the device's push", async () => {
       const { id } = await createdBy('a', { name: 'Apple' });
       const before = await cursorNow();
-      const clock = new HybridClock({ nodeId: 'jobs', now: () => BASE_MS + stampCounter + 1 });
+      const clock = new HybridClock({ nodeId: 'jobs', now: afterLastStamp });
       await opened.storage.engine.write((trx) =>
         writeTarget(
           {
@@ -267,7 +245,7 @@ export function describeNoEchoConformance(name: string, open: () => Promise<Open
           },
         ),
       );
-      stampCounter += 10;
+      skipStamps(10);
       const pulled = await pullAs('a', before);
       expect(ids(pulled)).toEqual([id]);
       expect(JSON.parse(pulled.rows[0]?.valuesJson ?? 'null')).toMatchObject({ name: 'Named by a job' });
