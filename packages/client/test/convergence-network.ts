@@ -42,6 +42,26 @@ export class PushRecord {
     return taken;
   }
 
+  /**
+   * The rows of `table` that applied upserts made whole (with a plain value for the counter `counter`) more
+   * than once: rows made again over a delete (a till's sale needed a product deleted elsewhere), whose
+   * counter starts again from that till's count, as a deleted row keeps no counter on the server.
+   */
+  remade(table: string, counter: string): Set<string> {
+    const made = new Map<string, Set<string>>();
+    for (const [pushId, changes] of this.#changes) {
+      const answer = this.#answers.get(pushId);
+      if (!answer) continue;
+      changes.forEach((change, index) => {
+        if (change.table !== table || change.op !== 'upsert' || answer.results[index]?.status !== 'applied')
+          return;
+        if (typeof change.values?.[counter] !== 'number') return;
+        made.set(change.id, (made.get(change.id) ?? new Set<string>()).add(change.updatedAt));
+      });
+    }
+    return new Set([...made].filter(([, stamps]) => stamps.size > 1).map(([id]) => id));
+  }
+
   /** Every change of one row the server answered, each with its status, in the order pushed. */
   history(table: string, id: string): string[] {
     const lines: string[] = [];
