@@ -691,11 +691,20 @@ export class World {
 
   /** A call of the owner's API, made without faults (the owner's browser is not simulated); its answer. */
   async owner<T>(method: string, route: string, body?: unknown): Promise<T> {
-    while (this.#restarting) await this.#restarting.catch(() => undefined);
-    const app = this.#server.app;
-    const login = await deliver(app, ownerRequest('POST', '/api/auth/login', OWNER_LOGIN, ''));
-    const { token } = JSON.parse(login.body) as { token: string };
-    const answer = await deliver(app, ownerRequest(method, route, body, token));
+    let answer: WireAnswer;
+    for (;;) {
+      while (this.#restarting) await this.#restarting.catch(() => undefined);
+      const app = this.#server.app;
+      try {
+        const login = await deliver(app, ownerRequest('POST', '/api/auth/login', OWNER_LOGIN, ''));
+        const { token } = JSON.parse(login.body) as { token: string };
+        answer = await deliver(app, ownerRequest(method, route, body, token));
+        break;
+      } catch (error) {
+        // The server lost power and was started again under the call: the owner asks the new one.
+        if (app === this.#server.app && !this.#restarting) throw error;
+      }
+    }
     if (answer.status >= 300)
       throw new Error(
         `the owner's ${method} ${route} answered ${answer.status}: ${answer.body.slice(0, 300)}`,
