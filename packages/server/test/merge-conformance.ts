@@ -1,13 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import { HybridClock, type Change, type PushResponse, type RowValues } from '@tillsync/protocol';
+import { type Change, type PushResponse, type RowValues } from '@tillsync/protocol';
 import { applyPush, type TenantSyncStore } from '@tillsync/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { JobsDatabase } from '../src/jobs/job-tables.js';
-import { writeTarget } from '../src/jobs/target-writer.js';
 import { rowKey, type StoredRow } from '../src/storage/sync-store.js';
 import { productValues } from './helpers.js';
-import { afterLastStamp, now, remove, schema, skipStamps, stamp, upsert } from './push-changes.js';
+import { now, remove, schema, skipStamps, stamp, upsert, writeAsJob } from './push-changes.js';
 import type { OpenedStore } from './store-conformance.js';
 
 /** A product of the built-in schema, with a unique sku. */
@@ -400,29 +397,8 @@ export function describeMergeConformance(name: string, open: () => Promise<Opene
 
     it("lets a device's partial write follow a sync job's whole-row write, column by column", async () => {
       const id = randomUUID();
-      const clock = new HybridClock({ nodeId: 'jobs', now: afterLastStamp });
       const beforeJob = stamp('nodeA');
-      await opened.storage.engine.write((trx) =>
-        writeTarget(
-          {
-            trx: trx as unknown as Kysely<JobsDatabase>,
-            tenantId: opened.tenantId,
-            schema,
-            clock,
-            now,
-            types: null,
-          },
-          {
-            table: 'products',
-            id,
-            seen: null,
-            values: product({ name: 'From job' }),
-            jobId: randomUUID(),
-            jobType: 'test',
-            jobSource: null,
-          },
-        ),
-      );
+      await writeAsJob(opened, 'products', id, product({ name: 'From job' }));
       const written = await rowOf('products', id);
       expect(written?.deviceId).toBeNull();
       expect(written?.stamps).toBeNull();

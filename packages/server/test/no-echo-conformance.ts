@@ -1,22 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import {
   checksumTerm,
   addToChecksum,
   formatChecksum,
   formatStamp,
-  HybridClock,
   type Change,
   type PushResponse,
   type RowValues,
 } from '@tillsync/protocol';
 import { applyPush, type TenantSyncStore } from '@tillsync/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { JobsDatabase } from '../src/jobs/job-tables.js';
-import { writeTarget } from '../src/jobs/target-writer.js';
 import type { PulledRow } from '../src/storage/sync-store.js';
 import { productValues } from './helpers.js';
-import { afterLastStamp, BASE_MS, now, schema, skipStamps, stamp, upsert } from './push-changes.js';
+import { BASE_MS, now, schema, skipStamps, stamp, upsert, writeAsJob } from './push-changes.js';
 import type { OpenedStore } from './store-conformance.js';
 
 /** What a device's pull from a cursor receives, page after page, and where it ends. */
@@ -223,28 +219,7 @@ export function describeNoEchoConformance(name: string, open: () => Promise<Open
     it("sends a row a sync job wrote after the device's push", async () => {
       const { id } = await createdBy('a', { name: 'Apple' });
       const before = await cursorNow();
-      const clock = new HybridClock({ nodeId: 'jobs', now: afterLastStamp });
-      await opened.storage.engine.write((trx) =>
-        writeTarget(
-          {
-            trx: trx as unknown as Kysely<JobsDatabase>,
-            tenantId: opened.tenantId,
-            schema,
-            clock,
-            now,
-            types: null,
-          },
-          {
-            table: 'products',
-            id,
-            seen: null,
-            values: { name: 'Named by a job' },
-            jobId: randomUUID(),
-            jobType: 'test',
-            jobSource: null,
-          },
-        ),
-      );
+      await writeAsJob(opened, 'products', id, { name: 'Named by a job' });
       skipStamps(10);
       const pulled = await pullAs('a', before);
       expect(ids(pulled)).toEqual([id]);

@@ -1,4 +1,16 @@
-import { CompiledSchema, formatStamp, SHOP_SCHEMA, type Change } from '@tillsync/protocol';
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import {
+  CompiledSchema,
+  formatStamp,
+  HybridClock,
+  SHOP_SCHEMA,
+  type Change,
+  type RowValues,
+} from '@tillsync/protocol';
+import type { JobsDatabase } from '../src/jobs/job-tables.js';
+import { writeTarget } from '../src/jobs/target-writer.js';
+import type { OpenedStore } from './store-conformance.js';
 
 /** Changes and stamps of the store-level push scenarios (merge and no-echo conformance). */
 export const schema = new CompiledSchema(SHOP_SCHEMA);
@@ -33,4 +45,27 @@ export function remove(table: string, id: string, updatedAt: string, base?: stri
 /** Moves the stamps `count` ms on: past the server's own writes stamped at {@link afterLastStamp}. */
 export function skipStamps(count: number): void {
   stampCounter += count;
+}
+
+/** A sync job's write of `values` to a row, as the server's job writer makes it: stamped after every change so far. */
+export async function writeAsJob(
+  opened: OpenedStore,
+  table: string,
+  id: string,
+  values: RowValues,
+): Promise<void> {
+  const clock = new HybridClock({ nodeId: 'jobs', now: afterLastStamp });
+  await opened.storage.engine.write((trx) =>
+    writeTarget(
+      {
+        trx: trx as unknown as Kysely<JobsDatabase>,
+        tenantId: opened.tenantId,
+        schema,
+        clock,
+        now,
+        types: null,
+      },
+      { table, id, seen: null, values, jobId: randomUUID(), jobType: 'test', jobSource: null },
+    ),
+  );
 }
