@@ -129,7 +129,20 @@ async function runSeed(seed: number): Promise<void> {
   const truth = dump(observer);
   for (const [index, device] of devices.entries()) {
     expect(device.status.pendingChanges, `seed ${seed} device ${index} pending`).toBe(0);
-    expect(dump(device), `seed ${seed} device ${index} differs from the server`).toEqual(truth);
+    const rows = dump(device);
+    const differing = TABLES.flatMap((table) =>
+      (truth[table] ?? [])
+        .filter((row) => {
+          const held = (rows[table] ?? []).find((mine) => mine.id === row.id);
+          return JSON.stringify(held) !== JSON.stringify(row);
+        })
+        .map((row) => ({ table, id: String(row.id) })),
+    )[0];
+    const differingHistory = differing ? record.history(differing.table, differing.id).join('\n') : '';
+    expect(
+      rows,
+      `seed ${seed} device ${index} differs from the server; writes of the first row that differs:\n${differingHistory}`,
+    ).toEqual(truth);
   }
   // Every counter is its start plus every delta, but for a product made again over a delete (§5: a deleted
   // row keeps no counter), which starts again from the count of the till that made it again.
