@@ -83,3 +83,42 @@ describe('a sale of a product deleted elsewhere meanwhile', () => {
     expect(productOf(office, product)).toBeUndefined();
   });
 });
+
+/**
+ * A till sells a product and deletes it before it syncs, believing a sale item the server has still needs
+ * it (so the server refuses the delete and the product comes back); but that sale was voided elsewhere
+ * meanwhile. Its own unsent sale item still names the product: PROTOCOL.md §2 push, a delete of a row that
+ * live rows still reference through a required reference is refused, and rows of the same push count, since
+ * the server resolves references within a push before it judges a foreign key. Refusing the sale item
+ * instead would leave it pending for good, pointing at a product gone everywhere.
+ */
+describe('a till that deletes a product its own unsent sale names', () => {
+  it('keeps the product and the sale when the sale item that held the product was voided elsewhere', async () => {
+    const { till, office } = await tillAndOffice();
+    const product = insertApple(office.database);
+    const voided = insertSaleOf(office.database, product);
+    await syncEach(office, till);
+    // The office voids its sale; the till has not heard of it.
+    office.database.prepare('DELETE FROM sale_items WHERE id = ?').run(voided.item);
+    office.database.prepare('DELETE FROM sales WHERE id = ?').run(voided.sale);
+    await syncEach(office);
+    const { item } = insertSaleOf(till.database, product);
+    till.database.prepare('DELETE FROM products WHERE id = ?').run(product);
+
+    // The delete is refused (the till's own sale item needs the product), and the product restored.
+    const first = await till.sync();
+    expect(first.ok).toBe(true);
+    expect(till.syncLog(1)[0]?.rejected.map((row) => [row.table, row.code])).toEqual([
+      ['products', 'FK_VIOLATION'],
+    ]);
+    expect(await till.sync()).toMatchObject({ ok: true, rejected: 0 });
+    expect(till.status.pendingChanges).toBe(0);
+    await syncEach(office);
+    for (const device of [till, office]) {
+      expect(productOf(device, product)).toEqual({ name: 'Apple', stock: 10 });
+      expect(device.database.prepare('SELECT product_id FROM sale_items WHERE id = ?').get(item)).toEqual({
+        product_id: product,
+      });
+    }
+  });
+});

@@ -191,6 +191,19 @@ async function judgeAndWrite(
     );
     const deletes = await references.judge(judgement.deletes, judgement.states);
     for (const [index, problem] of deletes.problems) if (!problems.has(index)) problems.set(index, problem);
+    // An upsert refused only for naming, through a required reference, a row this same push deletes: the
+    // delete is what breaks the rule (PROTOCOL.md §2 push: references within a push are resolved first, and
+    // a delete of a row live rows still need is refused), so once nothing else is refused, the delete is,
+    // and the upsert is judged again against the row that stays. Refusing the upsert instead would leave it
+    // pointing at a row gone for good (a till that sold a product, then deleted it, in one push).
+    const onDeleted = upsertsOnDeletedRows(judgement, problems, changes);
+    if (onDeleted.upserts.size > 0) {
+      const others = [...problems].filter(([index]) => !onDeleted.upserts.has(index));
+      for (const [index, problem] of others.length > 0 ? others : onDeleted.refusals)
+        rejected.set(index, problem);
+      judgement = judge(changes, candidates, stored, rejected, options);
+      continue;
+    }
     if (problems.size === 0) {
       toClear = [
         ...deletes.toClear,
@@ -236,6 +249,39 @@ async function judgeAndWrite(
   await options.afterWrite?.(tx, writes);
   await tx.addConflicts(judgement.conflicts);
   return { results: judgement.results, serverTime: new Date(options.now()).toISOString() };
+}
+
+/**
+ * The upserts among `problems` refused for naming, through a required reference they wrote, a row the same
+ * push deletes (see the loop in {@link judgeAndWrite}), and the refusals of those deletes, by index, each
+ * naming one such upsert's row.
+ */
+function upsertsOnDeletedRows(
+  judgement: Judgement,
+  problems: ReadonlyMap<number, ErrorDetail>,
+  changes: readonly Change[],
+): { readonly upserts: Set<number>; readonly refusals: Map<number, ErrorDetail> } {
+  const upserts = new Set<number>();
+  const refusals = new Map<number, ErrorDetail>();
+  for (const upsert of judgement.applied) {
+    if (problems.get(upsert.index)?.code !== 'FK_VIOLATION') continue;
+    const state = judgement.states.get(upsert.key);
+    if (!state?.values || state.lastIndex !== upsert.index) continue;
+    for (const column of upsert.table.references) {
+      const target = state.values[column.name];
+      if (column.required !== true || typeof target !== 'string' || column.references === undefined) continue;
+      if (upsert.columns && !upsert.columns.has(column.name)) continue;
+      const deleted = judgement.states.get(rowKey(column.references, target));
+      if (!deleted || deleted.values !== null || deleted.lastIndex === null) continue;
+      if (changes[deleted.lastIndex]?.op !== 'delete') continue;
+      upserts.add(upsert.index);
+      refusals.set(deleted.lastIndex, {
+        code: 'FK_VIOLATION',
+        message: `${column.references} ${target} is still referenced: ${upsert.table.name} ${upsert.id} points at it through ${upsert.table.name}.${column.name}; delete that row first, or in the same push`,
+      });
+    }
+  }
+  return { upserts, refusals };
 }
 
 /**
