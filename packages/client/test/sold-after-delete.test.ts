@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SyncClient } from '../src/index.js';
+import { startTestServer } from './server-fixture.js';
 import { insertApple, insertSaleOf, productOf, syncEach, tillAndOffice } from './shop-rows.js';
 
 /**
@@ -120,5 +121,45 @@ describe('a till that deletes a product its own unsent sale names', () => {
         product_id: product,
       });
     }
+  });
+});
+
+/**
+ * Two tills, offline, sell a product that the back office deletes meanwhile; one of them had also repriced
+ * it, before the delete. Each writes its copy again to keep its sale (see above); the first to reach the
+ * server brings the product back, and the other's copy meets a live row (a starting value for a counter of a
+ * row that exists is refused). That copy is no edit of the second till's: its reprice came before the delete,
+ * which wins over it (PROTOCOL.md §5), so the second till takes the row as brought back and pushes nothing
+ * more of it. It used to push its whole copy once more, a round later, after the devices that synced first.
+ */
+describe('two tills that sold a product deleted elsewhere', () => {
+  it('agree on the product brought back, and push nothing more once it is back', async () => {
+    const server = await startTestServer();
+    const office = await server.pairedClient('office');
+    const first = await server.pairedClient('till-1');
+    const second = await server.pairedClient('till-2');
+    const product = insertApple(office.database);
+    await syncEach(office, first, second);
+    const sold = [insertSaleOf(first.database, product).item, insertSaleOf(second.database, product).item];
+    second.database.prepare('UPDATE products SET price_cents = 99 WHERE id = ?').run(product);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    office.database.prepare('DELETE FROM products WHERE id = ?').run(product);
+    expect(await office.sync()).toMatchObject({ ok: true, rejected: 0 });
+
+    // The first round brings each till the delete, the second brings the product back (the first till's
+    // copy; the second till's is refused, and it takes the first's), the third brings it to the office.
+    for (let round = 0; round < 2; round++) await syncEach(office, first, second);
+    expect(second.status.pendingChanges).toBe(0);
+    expect(await office.sync()).toMatchObject({ ok: true, pushed: 0, rejected: 0 });
+    for (const till of [first, second]) expect(await till.sync()).toMatchObject({ ok: true, pushed: 0 });
+    const observer = await server.pairedClient('observer');
+    await syncEach(observer);
+    const truth = (table: string): unknown[] =>
+      observer.database.prepare(`SELECT * FROM ${table} ORDER BY id`).all();
+    expect(truth('products')).toMatchObject([{ id: product, price_cents: 120, stock: 10 }]);
+    expect(truth('sale_items').map((row) => (row as { id: string }).id)).toEqual([...sold].sort());
+    for (const device of [office, first, second])
+      for (const table of ['products', 'sale_items'])
+        expect(device.database.prepare(`SELECT * FROM ${table} ORDER BY id`).all()).toEqual(truth(table));
   });
 });
