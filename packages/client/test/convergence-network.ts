@@ -121,14 +121,22 @@ export class PushRecord {
     lines.push(`${++this.#step} ${line}`);
   }
 
-  /** The upserts the server took (applied, or judged column by column and answered stale). */
+  /**
+   * The upserts the server took (applied, or judged column by column and answered stale). Not one that met
+   * the row deleted and lacked a required column (answered stale with the delete as `current`): nothing of
+   * it was judged, since such a write cannot bring the row back (PROTOCOL.md §5), even where a whole write
+   * with a smaller stamp brings the row back after it.
+   */
   taken(): Change[] {
     const taken: Change[] = [];
     for (const [pushId, changes] of this.#changes) {
       const answer = this.#answers.get(pushId);
       if (!answer) continue;
       changes.forEach((change, index) => {
-        if (change.op === 'upsert' && answer.results[index]?.status !== 'rejected') taken.push(change);
+        const result = answer.results[index];
+        if (change.op !== 'upsert' || result === undefined || result.status === 'rejected') return;
+        if (result.status === 'stale' && result.current.op === 'delete') return;
+        taken.push(change);
       });
     }
     return taken;
