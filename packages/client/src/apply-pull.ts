@@ -280,7 +280,7 @@ export class PullApplier {
       return false;
     }
     this.#parts.clock.receive(change.updatedAt);
-    this.#parts.outbox.addWhole(table.name, change.id);
+    this.#parts.outbox.addWhole(table, change.id);
     return true;
   }
 

@@ -1,6 +1,6 @@
 import { formatStamp, type Change, type CompiledSchema, type SchemaTable } from '@tillsync/protocol';
 import { columnsOfMask, hasColumn } from './capture/column-mask.js';
-import { NEXT_HLC_SQL, quoteIdentifier } from './capture/triggers.js';
+import { NEXT_HLC_SQL, quoteIdentifier, quoteLiteral } from './capture/triggers.js';
 import type { LocalStore } from './local-store.js';
 
 /** Per counter column: the value last received from the server; `null` while the row is not on the server. */
@@ -180,15 +180,26 @@ export class Outbox {
 
   /**
    * Makes the row pending as a write of the whole row, stamped now: the device writes its copy again (a row
-   * deleted elsewhere that rows made here still need, see `PullApplier.merge`).
+   * deleted elsewhere that rows made here still need, see `PullApplier.merge`). Not on the server, it goes
+   * whole, counters as starting values. Its columns are not edits of this device (those made before the
+   * delete lost to it, PROTOCOL.md §5), so none is marked as set, and each counter's base is its value now:
+   * should another device bring the row back first, this device takes that row as it is, and pushes only
+   * what it writes from here on (a sale's delta). Before, every column was marked as set, and such a device
+   * pushed its old copy over the row brought back a cycle later, after the devices that synced first.
    */
-  addWhole(table: string, id: string): void {
+  addWhole(table: SchemaTable, id: string): void {
+    const counters =
+      table.counterColumns.length === 0
+        ? 'NULL'
+        : `(SELECT json_object(${table.counterColumns
+            .map((column) => `${quoteLiteral(column.name)}, t.${quoteIdentifier(column.name)}`)
+            .join(', ')}) FROM ${quoteIdentifier(table.name)} AS t WHERE t.id = @id)`;
     this.#store
       .statement(
-        `INSERT INTO _sync_pending (tbl, id, op, hlc, revision, base, cols) SELECT ?, ?, 'upsert', ${NEXT_HLC_SQL}, 1, NULL, NULL FROM _sync_clock WHERE true
-         ON CONFLICT (tbl, id) DO UPDATE SET op = 'upsert', hlc = max(excluded.hlc, hlc + 1), revision = revision + 1, base = NULL, gone = NULL, cols = NULL`,
+        `INSERT INTO _sync_pending (tbl, id, op, hlc, revision, base, cols) SELECT @table, @id, 'upsert', ${NEXT_HLC_SQL}, 1, ${counters}, 0 FROM _sync_clock WHERE true
+         ON CONFLICT (tbl, id) DO UPDATE SET op = 'upsert', hlc = max(excluded.hlc, hlc + 1), revision = revision + 1, base = excluded.base, gone = NULL, cols = 0, wire_cols = 0`,
       )
-      .run(table, id);
+      .run({ table: table.name, id });
   }
 
   /**

@@ -1,4 +1,5 @@
 import { SHOP_SCHEMA, type Change } from '@tillsync/protocol';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SeededRandom } from '../../../test/simulation/src/random.js';
 import { Workload } from '../../../test/simulation/src/workload.js';
@@ -68,7 +69,15 @@ async function runSeed(seed: number): Promise<void> {
   const server = await startTestServer();
   // Each network draws from its own generator, so the writes replay the same whatever the timing.
   const record = new PushRecord();
-  const networks = [1, 2, 3].map((index) => new FlakyNetwork(seededRandom(seed * 7919 + index), record));
+  const networks = [1, 2, 3].map(
+    (index) => new FlakyNetwork(seededRandom(seed * 7919 + index), record, `d${index - 1}`),
+  );
+  // The server's stored row after each push that carried it, for a failure's trace.
+  const serverFile = new Database(server.running.config.dbPath, { readonly: true, fileMustExist: true });
+  const storedRow = serverFile.prepare(
+    'SELECT seq, deleted, updated_at AS updatedAt, device_id AS deviceId, held_by AS heldBy, data FROM sync_rows WHERE tbl = ? AND id = ?',
+  );
+  record.probe = (table, id) => JSON.stringify(storedRow.get(table, id) ?? null);
   const devices: SyncClient[] = [];
   for (const [index, network] of networks.entries()) {
     // Pairing goes through a clean network; the flaky one is for the syncs. Small pages and batches, drawn
@@ -85,7 +94,8 @@ async function runSeed(seed: number): Promise<void> {
   // included, sales naming customers, deletes of categories, customers and products that rows still point at.
   const workload = new Workload(random);
   const write = (device: SyncClient, index: number): void => {
-    workload.write({ index, client: device, now: () => Date.now(), commitMark: () => 0 });
+    const text = workload.write({ index, client: device, now: () => Date.now(), commitMark: () => 0 });
+    record.noteLocal(`d${index}`, `writes: ${text}; ${localState(device, text)}`);
   };
 
   // Writes go on while cycles are in flight (a till keeps selling during a sync), and some cycles are
@@ -104,6 +114,7 @@ async function runSeed(seed: number): Promise<void> {
     } else if (!inFlight[index]) {
       const cycle = roll < 0.97 ? device.sync({ trigger: 'schedule' }) : device.pull();
       inFlight[index] = cycle.finally(() => {
+        noteCycle(record, device, index);
         inFlight[index] = null;
       });
     }
@@ -117,8 +128,17 @@ async function runSeed(seed: number): Promise<void> {
   const rounds = 3;
   for (let round = 0; round < rounds; round++) {
     for (const device of devices) {
+      const mark = record.step;
       const summary = await device.sync();
-      const why = JSON.stringify(device.syncLog(1)[0]?.rejected ?? []);
+      // The last round moves nothing: a device that still pushes then leaves the devices before it behind.
+      const late = round === rounds - 1 ? record.sentSince(mark) : [];
+      expect(
+        late,
+        `seed ${seed}: rows still sent in the last round:\n${late.map((id) => rowStories(record, devices, { table: '?', id })).join('\n')}`,
+      ).toEqual([]);
+      const rejected = device.syncLog(1)[0]?.rejected ?? [];
+      const first = rejected[0];
+      const why = `${JSON.stringify(rejected)}${first ? `\n${rowStories(record, devices, first)}` : ''}`;
       expect(summary, `seed ${seed}: ${JSON.stringify(summary)} ${why}`).toMatchObject(
         round === rounds - 1 ? { ok: true, rejected: 0 } : { ok: true },
       );
@@ -138,10 +158,10 @@ async function runSeed(seed: number): Promise<void> {
         })
         .map((row) => ({ table, id: String(row.id) })),
     )[0];
-    const differingHistory = differing ? record.history(differing.table, differing.id).join('\n') : '';
+    const differingStory = differing ? rowStories(record, devices, differing) : '';
     expect(
       rows,
-      `seed ${seed} device ${index} differs from the server; writes of the first row that differs:\n${differingHistory}`,
+      `seed ${seed} device ${index} differs from the server; the first row that differs:\n${differingStory}`,
     ).toEqual(truth);
   }
   // Every counter is its start plus every delta, but for a product made again over a delete (§5: a deleted
@@ -172,11 +192,69 @@ async function runSeed(seed: number): Promise<void> {
       `seed ${seed}: columns of ${table}; writes of the first row that differs:\n${history}`,
     ).toEqual(expectedRows);
   }
+  serverFile.close();
   const dropped = networks.reduce(
     (sum, network) => sum + network.dropped.requests + network.dropped.answers,
     0,
   );
   expect(dropped, `seed ${seed}: the network dropped nothing`).toBeGreaterThan(0);
+}
+
+/** Each row a write's text names, as the device holds it now: its stock, and its pending entry. */
+function localState(device: SyncClient, text: string): string {
+  const ids = new Set(text.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g) ?? []);
+  return [...ids]
+    .map((id) => {
+      const product = device.database.prepare('SELECT stock FROM products WHERE id = ?').get(id) as
+        { stock: number } | undefined;
+      const pending = device.database
+        .prepare('SELECT op, base, gone, cols, wire_cols, in_push, revision FROM _sync_pending WHERE id = ?')
+        .get(id);
+      return `${id.slice(0, 8)}: ${product ? `stock ${product.stock}, ` : ''}pending ${JSON.stringify(pending ?? null)}`;
+    })
+    .join('; ');
+}
+
+/** Notes the end of a cycle under the rows it left pending, with what the device holds of them. */
+function noteCycle(record: PushRecord, device: SyncClient, index: number): void {
+  const entry = device.syncLog(1)[0];
+  if (!entry) return;
+  record.noteLocal(
+    `d${index}`,
+    `cycle ${entry.mode} ended ${entry.ok ? 'ok' : `with ${entry.error ?? '?'}`}, rejected ${JSON.stringify(entry.rejected.map((row) => row.id))}`,
+  );
+}
+
+/**
+ * A row's story, for a failure: what each device wrote, sent, was answered and pulled of it (see
+ * `PushRecord.trace`), and what each device holds of it now (the row, its server stamp, its pending entry);
+ * and the same for each row its rejection message names.
+ */
+function rowStories(
+  record: PushRecord,
+  devices: readonly SyncClient[],
+  row: { readonly table: string; readonly id: string; readonly message?: string },
+): string {
+  const ids = [
+    row.id,
+    ...(row.message?.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g) ?? []),
+  ];
+  return [...new Set(ids)]
+    .map((id) => {
+      const held = devices.map((device, index) => {
+        const db = device.database;
+        const tables = TABLES.map((table) => ({
+          table,
+          row: db.prepare(`SELECT * FROM ${table} WHERE id = ?`).get(id),
+        }));
+        const local = tables.find((found) => found.row !== undefined);
+        const stamp = db.prepare('SELECT * FROM _sync_rows WHERE id = ?').get(id);
+        const pending = db.prepare('SELECT * FROM _sync_pending WHERE id = ?').get(id);
+        return `d${index} holds ${JSON.stringify(local ?? null)}, server stamp ${JSON.stringify(stamp ?? null)}, pending ${JSON.stringify(pending ?? null)}`;
+      });
+      return [`row ${id}:`, ...record.trace(id), ...held].join('\n');
+    })
+    .join('\n');
 }
 
 /**

@@ -15,6 +15,7 @@ import {
 import {
   checkAcrossRows,
   DeletedRowReferences,
+  visible,
   mergeChange,
   restamp,
   stampOf,
@@ -191,6 +192,19 @@ async function judgeAndWrite(
     );
     const deletes = await references.judge(judgement.deletes, judgement.states);
     for (const [index, problem] of deletes.problems) if (!problems.has(index)) problems.set(index, problem);
+    // An upsert refused only for naming, through a required reference, a row this same push deletes: the
+    // delete is what breaks the rule (PROTOCOL.md §2 push: references within a push are resolved first, and
+    // a delete of a row live rows still need is refused), so once nothing else is refused, the delete is,
+    // and the upsert is judged again against the row that stays. Refusing the upsert instead would leave it
+    // pointing at a row gone for good (a till that sold a product, then deleted it, in one push).
+    const onDeleted = upsertsOnDeletedRows(judgement, problems, changes, stored, storeId ?? '');
+    if (onDeleted.upserts.size > 0) {
+      const others = [...problems].filter(([index]) => !onDeleted.upserts.has(index));
+      for (const [index, problem] of others.length > 0 ? others : onDeleted.refusals)
+        rejected.set(index, problem);
+      judgement = judge(changes, candidates, stored, rejected, options);
+      continue;
+    }
     if (problems.size === 0) {
       toClear = [
         ...deletes.toClear,
@@ -236,6 +250,55 @@ async function judgeAndWrite(
   await options.afterWrite?.(tx, writes);
   await tx.addConflicts(judgement.conflicts);
   return { results: judgement.results, serverTime: new Date(options.now()).toISOString() };
+}
+
+/**
+ * The upserts among `problems` refused only for naming, through a required reference they wrote, a row the
+ * same push deletes (see the loop in {@link judgeAndWrite}), and the refusals of those deletes, by index,
+ * each naming one such upsert's row. An upsert with another reference to a row that is not there is refused
+ * for that anyway, and holds no delete up. `stored` holds every row a reference of the push points at (the
+ * cross-row checks read them); `writerScope` is the pushing device's store.
+ */
+function upsertsOnDeletedRows(
+  judgement: Judgement,
+  problems: ReadonlyMap<number, ErrorDetail>,
+  changes: readonly Change[],
+  stored: ReadonlyMap<string, StoredRow>,
+  writerScope: string,
+): { readonly upserts: Set<number>; readonly refusals: Map<number, ErrorDetail> } {
+  const upserts = new Set<number>();
+  const refusals = new Map<number, ErrorDetail>();
+  for (const upsert of judgement.applied) {
+    if (problems.get(upsert.index)?.code !== 'FK_VIOLATION') continue;
+    const state = judgement.states.get(upsert.key);
+    if (!state?.values || state.lastIndex !== upsert.index) continue;
+    const deletes = new Map<number, ErrorDetail>();
+    let otherwiseMissing = false;
+    for (const column of upsert.table.references) {
+      const target = state.values[column.name];
+      if (typeof target !== 'string' || column.references === undefined) continue;
+      if (upsert.columns && !upsert.columns.has(column.name)) continue;
+      const key = rowKey(column.references, target);
+      const working = judgement.states.get(key);
+      if (working?.values === null && working.lastIndex !== null) {
+        // An optional reference to a row the push deletes is cleared, not refused.
+        if (column.required === true && changes[working.lastIndex]?.op === 'delete')
+          deletes.set(working.lastIndex, {
+            code: 'FK_VIOLATION',
+            message: `${column.references} ${target} is still referenced: ${upsert.table.name} ${upsert.id} points at it through ${upsert.table.name}.${column.name}; delete that row first, or in the same push`,
+          });
+        continue;
+      }
+      // As the cross-row checks judge it: a row never stored is missing; a deleted one too, unless the
+      // reference is optional (the server clears it).
+      const row = working ?? visible(stored.get(key), writerScope);
+      if (!row || (row.values === null && column.required === true)) otherwiseMissing = true;
+    }
+    if (otherwiseMissing || deletes.size === 0) continue;
+    upserts.add(upsert.index);
+    for (const [index, refusal] of deletes) refusals.set(index, refusal);
+  }
+  return { upserts, refusals };
 }
 
 /**

@@ -360,6 +360,40 @@ describe('push', () => {
     expect(pulled.changes.find((change) => change.id === category)?.op).toBe('delete');
   });
 
+  it('refuses a delete of a row that an upsert of the same push names through a required reference, and takes the upsert', async () => {
+    // A till sells a product and deletes it before it syncs: the sale item and the delete reach the server
+    // together. References within a push are resolved first, so the item is a live row that needs the product.
+    const { server, a } = await twoDevices();
+    const [product, sale, item] = [newId(), newId(), newId()];
+    await a.push([a.upsert('products', product, productValues({}))]);
+    const response = await a.push([
+      a.upsert('sales', sale, {
+        customer_id: null,
+        total_cents: 120,
+        created_at: '2026-11-22T10:00:00.000Z',
+      }),
+      a.upsert('sale_items', item, { sale_id: sale, product_id: product, quantity: 1, price_cents: 120 }),
+      a.delete('products', product),
+    ]);
+    expect(statuses(response)).toEqual(['applied', 'applied', 'rejected']);
+    expect(rejection(response.results[2])).toMatchObject({ code: 'FK_VIOLATION' });
+    expect(rejection(response.results[2]).message).toContain(`sale_items ${item}`);
+    const rows = await storedRows(server);
+    expect(rows.get(`products/${product}`)?.values).not.toBeNull();
+    expect(rows.get(`sale_items/${item}`)?.values).toMatchObject({ product_id: product });
+
+    // An item refused for a reason of its own does not hold the delete up.
+    const [other, badItem] = [newId(), newId()];
+    await a.push([a.upsert('products', other, productValues({ sku: 'OTHER-1' }))]);
+    const second = await a.push([
+      a.upsert('sale_items', badItem, { sale_id: newId(), product_id: other, quantity: 1, price_cents: 120 }),
+      a.delete('products', other),
+    ]);
+    expect(statuses(second)).toEqual(['rejected', 'applied']);
+    expect(rejection(second.results[0]).code).toBe('FK_VIOLATION');
+    expect((await storedRows(server)).get(`products/${other}`)?.values).toBeNull();
+  });
+
   it('takes a row naming, through an optional reference, a row deleted before its push, and clears the reference', async () => {
     // Two tills offline: one deletes a customer while the other rings up a sale to them. The sale stays.
     const { a, b } = await twoDevices();

@@ -120,7 +120,7 @@ export async function checkAcrossRows(
  * A stored row as a writer of `writerScope` (a device's store; undefined: the server) sees it: a row of
  * another store does not exist for a device, as a row of another tenant does not (PROTOCOL.md §7).
  */
-function visible(row: StoredRow | undefined, writerScope: string | undefined): StoredRow | undefined {
+export function visible(row: StoredRow | undefined, writerScope: string | undefined): StoredRow | undefined {
   if (row === undefined || writerScope === undefined || row.scope === '' || row.scope === writerScope)
     return row;
   return undefined;

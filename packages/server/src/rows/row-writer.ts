@@ -13,6 +13,7 @@ import { uniqueKeyOf } from './unique-rules.js';
 export {
   checkAcrossRows,
   checkOneRow,
+  visible,
   type AppliedUpsert,
   type DeletedTarget,
   type OutcomeState,
