@@ -3,7 +3,6 @@ import type Database from 'better-sqlite3';
 import { columnBit } from './capture/column-mask.js';
 import { quoteIdentifier } from './capture/triggers.js';
 import { StateKey } from './device-state.js';
-import type { LocalStore } from './local-store.js';
 
 /**
  * The search index of a synced table: an FTS5 table with the trigram tokenizer over the table's own text
@@ -87,6 +86,12 @@ export function dropSearchIndex(db: Database.Database, tableName: string): void 
   db.exec(`DROP TABLE IF EXISTS ${quoteIdentifier(searchIndexName(tableName))}`);
 }
 
+/** What the index needs of the device file (a `LocalStore`): its prepared statements and write transactions. */
+export interface IndexedStore {
+  statement(sql: string): Database.Statement;
+  write<T>(fn: () => T): T;
+}
+
 /** The statements of one indexed table, as SQL (prepared on first use, once per store). */
 interface IndexedTable {
   /** Indexes the rows of a JSON array of ids. */
@@ -109,10 +114,10 @@ const WATERMARK = `coalesce((SELECT CAST(value AS INTEGER) FROM _sync_state WHER
  * {@link catchUp}, which opens its own when it has work.
  */
 export class SearchIndex {
-  readonly #store: LocalStore;
+  readonly #store: IndexedStore;
   readonly #tables = new Map<string, IndexedTable>();
 
-  constructor(store: LocalStore, schema: CompiledSchema) {
+  constructor(store: IndexedStore, schema: CompiledSchema) {
     this.#store = store;
     for (const table of schema.tables) {
       const columns = searchedColumns(table);
