@@ -96,8 +96,14 @@ export interface IndexedStore {
 interface IndexedTable {
   /** Indexes the rows of a JSON array of ids. */
   readonly byIds: string;
-  /** Drops the entries above a rowid (of rows deleted since), then indexes the rows there. */
-  readonly forgetAfter: string;
+  /**
+   * The entries above a rowid (of rows deleted since), read from the index's own table of rowids: asking
+   * the index for a range of rowids reads all of it, which a first sync of a million rows would do per page.
+   */
+  readonly entriesAfter: string;
+  /** Drops the entry at a rowid. */
+  readonly forgetRowid: string;
+  /** Indexes the rows above a rowid. */
   readonly after: string;
   /** Drops the entry of the row of an id. */
   readonly forget: string;
@@ -131,7 +137,8 @@ export class SearchIndex {
       );
       this.#tables.set(table.name, {
         byIds: `INSERT OR REPLACE INTO ${index} (rowid, ${list}) SELECT rowid, ${list} FROM ${t} WHERE id IN (SELECT value FROM json_each(?))`,
-        forgetAfter: `DELETE FROM ${index} WHERE rowid > ?`,
+        entriesAfter: `SELECT id FROM ${quoteIdentifier(`${searchIndexName(table.name)}_docsize`)} WHERE id > ?`,
+        forgetRowid: `DELETE FROM ${index} WHERE rowid = ?`,
         after: `INSERT INTO ${index} (rowid, ${list}) SELECT rowid, ${list} FROM ${t} WHERE rowid > ?`,
         forget: `DELETE FROM ${index} WHERE rowid = (SELECT rowid FROM ${t} WHERE id = ?)`,
         // The columns a pending row set are `cols` and, while a push of it is on the wire, `wire_cols`;
@@ -160,7 +167,8 @@ export class SearchIndex {
   indexRowsAfter(table: SchemaTable, rowid: number): void {
     const sql = this.#tables.get(table.name);
     if (!sql) return;
-    this.#store.statement(sql.forgetAfter).run(rowid);
+    const stale = this.#store.statement(sql.entriesAfter).pluck().all(rowid) as number[];
+    for (const entry of stale) this.#store.statement(sql.forgetRowid).run(entry);
     this.#store.statement(sql.after).run(rowid);
   }
 
