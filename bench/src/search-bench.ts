@@ -47,7 +47,8 @@ export async function benchSearch(): Promise<BenchResult[]> {
   try {
     const client = createSyncClient({ dbPath, serverUrl: server.url });
     await client.pair(await pairingCode(server), { name: 'Till', platform: 'bench' });
-    // As a first sync leaves them: written with capture off, the search index kept by its triggers.
+    // As a first sync leaves them: written with capture off, and indexed for search as the sync indexes
+    // the rows it writes.
     const database = client.database;
     const add = database.prepare(
       'INSERT INTO products (id, sku, name, price_cents, stock, category_id, active) VALUES (?, ?, ?, ?, 5, NULL, 1)',
@@ -55,9 +56,15 @@ export async function benchSearch(): Promise<BenchResult[]> {
     for (let first = 1; first <= PRODUCTS; first += 10_000) {
       database.transaction(() => {
         database.prepare('UPDATE _sync_apply_flag SET applying = 1').run();
+        const before = database.prepare('SELECT coalesce(max(rowid), 0) FROM products').pluck().get();
         for (let n = first; n < first + 10_000 && n <= PRODUCTS; n++) {
           add.run(`p-${n}`, `SKU-${n}`, `${WORDS[n % WORDS.length]} ${n}`, 100 + (n % 900));
         }
+        database
+          .prepare(
+            'INSERT INTO _sync_search_products (rowid, sku, name) SELECT rowid, sku, name FROM products WHERE rowid > ?',
+          )
+          .run(before);
         database.prepare('UPDATE _sync_apply_flag SET applying = 0').run();
       })();
     }

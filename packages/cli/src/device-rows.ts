@@ -152,6 +152,7 @@ export class DeviceRows {
       }
       const trigrams = trigramQuery(search);
       if (trigrams !== null) {
+        this.#client.catchUpSearchIndex();
         source = `${quote(searchIndexName(table.name))} AS s JOIN ${quote(table.name)} AS t ON t.rowid = s.rowid`;
         written = 's.rowid';
         terms.push(`s.${quote(searchIndexName(table.name))} MATCH ?`);

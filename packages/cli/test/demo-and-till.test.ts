@@ -80,14 +80,21 @@ describe('the demo and the till routes of the device agent', () => {
     const demo = await demoIn(tempDir());
     const agent = demo.devices[0]!;
     await agent.worker.stop();
-    // As a first sync would leave them: written with capture off, so nothing is pending.
+    // As a first sync would leave them: written with capture off, so nothing is pending, and indexed for
+    // search as the sync indexes the rows it writes.
     const database = agent.client.database;
     const add = database.prepare(
       'INSERT INTO products (id, sku, name, price_cents, stock, category_id, active) VALUES (?, ?, ?, ?, 0, NULL, 1)',
     );
     database.transaction(() => {
       database.prepare('UPDATE _sync_apply_flag SET applying = 1').run();
+      const before = database.prepare('SELECT coalesce(max(rowid), 0) FROM products').pluck().get();
       for (let n = 1; n <= 200_000; n++) add.run(`bulk-${n}`, `SKU-${n}`, `Bulk item ${n}`, 100 + (n % 900));
+      database
+        .prepare(
+          'INSERT INTO _sync_search_products (rowid, sku, name) SELECT rowid, sku, name FROM products WHERE rowid > ?',
+        )
+        .run(before);
       database.prepare('UPDATE _sync_apply_flag SET applying = 0').run();
     })();
     const list = async (query: string) =>

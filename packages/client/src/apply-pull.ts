@@ -132,6 +132,7 @@ export class PullApplier {
           applied += 1;
         }
         cleanRows.write();
+        this.#parts.tables.indexWritten();
         if (latest !== '') clock.receive(latest);
         if (options.cursor !== undefined) store.setState(StateKey.cursor, options.cursor);
         if (options.storeId !== undefined) store.setState(StateKey.storeId, options.storeId);

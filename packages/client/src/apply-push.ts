@@ -77,6 +77,8 @@ export function applyPushAnswer(
   }
   return store.applying(() =>
     serverRows.batch(() => {
+      // Before any pending entry goes: the row of an entry that leaves unindexed would stay unfound.
+      tables.search.catchUp();
       let pushed = 0;
       const lost: NewLostEdit[] = [];
       const rejected: RejectedRow[] = [];
@@ -191,6 +193,7 @@ export function applyPushAnswer(
       for (const cover of covers) if (cover.stamp > latest) latest = cover.stamp;
       clock.receive(latest);
       outbox.endPush(covers.filter((cover) => !settledKeys.has(cover)));
+      tables.indexWritten();
       deleteStoredPush(store, pushId);
       const conflictRows = conflictRowsOf(lost);
       return { pushed, conflicts: conflictRows.length, conflictRows, rejected, restore: [...restore] };

@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3';
  */
 
 /** The bookkeeping's current version: the number of `local-store.ts`'s migrations (checked there). */
-export const STORE_VERSION = 5;
+export const STORE_VERSION = 6;
 
 /** The keys of `_sync_state`. */
 export const StateKey = {
@@ -35,6 +35,11 @@ export const StateKey = {
    * anything into the legacy database (`adopt/legacy-bridge.ts`).
    */
   adoptBringOut: 'adopt_bring_out',
+  /**
+   * The newest outbox stamp (`_sync_pending.hlc`, as text) whose row the search index holds: the rows of
+   * newer entries are indexed by the next catch-up (`search-index.ts`).
+   */
+  searchIndexed: 'search_indexed',
 } as const;
 export type StateKey = (typeof StateKey)[keyof typeof StateKey];
 

@@ -221,6 +221,14 @@ const MIGRATIONS = [
       installSearchIndex(store.db, table, false);
     }
   },
+  // 6: the search index kept off the write path: no triggers any more, a contentless index the sync writes
+  // itself and catches up with the outbox (search-index.ts). Made again from the rows.
+  (store) => {
+    const json = store.getState(StateKey.schema);
+    if (json === null) return;
+    const schema = new CompiledSchema(parseSchema(JSON.parse(json)));
+    for (const table of schema.tables) installSearchIndex(store.db, table, false);
+  },
 ] as const satisfies readonly (string | ((store: LocalStore) => void))[] & { length: typeof STORE_VERSION };
 
 /**

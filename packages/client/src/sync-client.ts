@@ -8,9 +8,10 @@ import { PairingConflictError } from './errors.js';
 import { ALL_TABLES } from './cycle/cycle-store.js';
 import { SyncCycle, toSummary, type SyncCycleRequest, type SyncProgress, type SyncSummary } from './cycle.js';
 import { LocalClock, nodeIdForDevice } from './local-clock.js';
-import { applyLocalSchema } from './local-schema.js';
+import { applyLocalSchema, readLocalSchema } from './local-schema.js';
 import { LocalStore, StateKey } from './local-store.js';
 import { Outbox } from './outbox.js';
+import { SearchIndex } from './search-index.js';
 import type { ServerEvent } from './server-events.js';
 import { readCredentials } from './device-state.js';
 import { DeviceSession, writeCredentials } from './session.js';
@@ -138,6 +139,8 @@ export class SyncClient {
   /** The cycle runner, kept across cycles (its prepared statements with it) while the server URL stays. */
   #cycle: { serverUrl: string; transport: Transport; cycle: SyncCycle } | null = null;
   #writeWatch: WriteWatch | null = null;
+  /** The search indexes of the file's schema, made again when the schema changes. */
+  #search: { schemaJson: string; index: SearchIndex } | null = null;
 
   constructor(options: SyncClientOptions) {
     if (options.serverUrl !== undefined) normalizeServerUrl(options.serverUrl);
@@ -328,6 +331,22 @@ export class SyncClient {
   localWriteMark(): string | null {
     this.#writeWatch ??= new WriteWatch(this.#store);
     return this.#writeWatch.mark();
+  }
+
+  /**
+   * Brings the search indexes (`_sync_search_<table>`) up to every write made to the synced tables since
+   * they last caught up, by this program or another: call it before a search, so a till finds what it
+   * wrote a moment ago. Only reads when nothing was written (`search-index.ts`).
+   */
+  catchUpSearchIndex(): void {
+    const schemaJson = this.#store.getState(StateKey.schema);
+    if (schemaJson === null) return;
+    if (this.#search?.schemaJson !== schemaJson) {
+      const schema = readLocalSchema(this.#store);
+      if (!schema) return;
+      this.#search = { schemaJson, index: new SearchIndex(this.#store, schema) };
+    }
+    this.#search.index.catchUp();
   }
 
   /** The newest cycle of the sync log, or `null`. */

@@ -3,7 +3,7 @@ import type Database from 'better-sqlite3';
 import { quoteIdentifier } from './capture/triggers.js';
 import type { LocalStore } from './local-store.js';
 import { MultiRowStatement } from './multi-row-statement.js';
-import { indexesInBulk, indexRowsAfterStatement } from './search-index.js';
+import { SearchIndex } from './search-index.js';
 
 /** The prepared statements of one synced table. */
 interface TableStatements {
@@ -15,21 +15,10 @@ interface TableStatements {
   readonly upsertMany: MultiRowStatement;
   /** Reused for every upsert of the table: a first sync writes a million rows. */
   readonly params: unknown[];
-  /** Where the table's search index lets the sync index the rows it inserts (`search-index.ts`). */
-  readonly bulk: BulkInsert | null;
-}
-
-/** The statements of {@link SyncedTables.insertNew} for a table with a search index. */
-interface BulkInsert {
-  /** How many of a JSON array of ids the table holds. */
+  /** For {@link SyncedTables.insertNew}: how many of a JSON array of ids the table holds. */
   readonly held: Database.Statement;
   readonly lastRowid: Database.Statement;
-  readonly index: Database.Statement;
-  readonly flag: Database.Statement;
 }
-
-/** Below this many rows, indexing them by trigger costs no more than the statements that save it. */
-const MIN_BULK_ROWS = 16;
 
 /** A whole row to write: its id and values, as {@link SyncedTables.upsert} takes them. */
 export interface RowToWrite {
@@ -43,12 +32,17 @@ export interface RowToWrite {
  */
 export class SyncedTables {
   readonly schema: CompiledSchema;
+  /** The tables' search indexes, which the rows written here go into (`search-index.ts`). */
+  readonly search: SearchIndex;
   readonly #store: LocalStore;
   readonly #tables = new Map<string, TableStatements>();
+  /** The rows written since {@link indexWritten}, by table: indexed together, in few statements. */
+  readonly #unindexed = new Map<string, { table: SchemaTable; ids: Set<string> }>();
 
   constructor(store: LocalStore, schema: CompiledSchema) {
     this.#store = store;
     this.schema = schema;
+    this.search = new SearchIndex(store, schema);
   }
 
   /** A row's declared columns (without `id`), or `null` when the row is not in the table. */
@@ -70,43 +64,39 @@ export class SyncedTables {
     const statements = this.#statements(table);
     fillRow(table, id, values, statements.params, 0);
     statements.upsert.run(statements.params);
+    this.#noteWritten(table, [id]);
   }
 
   /** {@link upsert} of many rows, in their order (a later row of the same id wins), with few statements. */
   upsertMany(table: SchemaTable, rows: readonly RowToWrite[]): void {
-    this.#statements(table).upsertMany.run(rows.length, (index, params, offset) => {
-      const row = rows[index]!;
-      fillRow(table, row.id, row.values, params, offset);
-    });
+    this.#upsertMany(table, rows);
+    this.#noteWritten(
+      table,
+      rows.map((row) => row.id),
+    );
   }
 
   /**
    * {@link upsertMany} of rows the device most likely does not hold (the server's rows it had no stamp of: a
-   * first sync's, nearly all), with their search index written in one statement after them rather than by
-   * a trigger per row. Should some be held after all, every row goes the way of {@link upsertMany}. Call it
-   * inside an applying transaction.
+   * first sync's, nearly all), indexed for search at once by rowid, which costs less than by id. Should some
+   * be held after all, every row goes the way of {@link upsertMany}.
    */
   insertNew(table: SchemaTable, rows: readonly RowToWrite[]): void {
-    const bulk = this.#statements(table).bulk;
+    const statements = this.#statements(table);
     if (
-      bulk === null ||
-      rows.length < MIN_BULK_ROWS ||
-      (bulk.held.pluck().get(JSON.stringify(rows.map((row) => row.id))) as number) > 0
+      !this.search.has(table) ||
+      (statements.held.pluck().get(JSON.stringify(rows.map((row) => row.id))) as number) > 0
     ) {
       this.upsertMany(table, rows);
       return;
     }
-    const before = (bulk.lastRowid.pluck().get() as number | null) ?? 0;
-    bulk.flag.run(2);
-    try {
-      this.upsertMany(table, rows);
-    } finally {
-      bulk.flag.run(1);
-    }
-    bulk.index.run(before);
+    const before = (statements.lastRowid.pluck().get() as number | null) ?? 0;
+    this.#upsertMany(table, rows);
+    this.search.indexRowsAfter(table, before);
   }
 
   remove(table: SchemaTable, id: string): void {
+    this.search.forget(table, id);
     this.#statements(table).remove.run(id);
   }
 
@@ -116,6 +106,30 @@ export class SyncedTables {
     if (names.length === 0) return;
     const sql = `UPDATE ${quoteIdentifier(table.name)} SET ${names.map((name) => `${quoteIdentifier(name)} = ?`).join(', ')} WHERE id = ?`;
     this.#store.statement(sql).run(...names.map((name) => values[name] ?? null), id);
+    this.#noteWritten(table, [id]);
+  }
+
+  /**
+   * Writes the search index of the rows written here since the last call. The sync's own writes leave no
+   * outbox entry for the catch-up to find: call it before the transaction that wrote them ends.
+   */
+  indexWritten(): void {
+    for (const { table, ids } of this.#unindexed.values()) this.search.indexRows(table, [...ids]);
+    this.#unindexed.clear();
+  }
+
+  #noteWritten(table: SchemaTable, ids: readonly string[]): void {
+    if (!this.search.has(table)) return;
+    let noted = this.#unindexed.get(table.name);
+    if (!noted) this.#unindexed.set(table.name, (noted = { table, ids: new Set() }));
+    for (const id of ids) noted.ids.add(id);
+  }
+
+  #upsertMany(table: SchemaTable, rows: readonly RowToWrite[]): void {
+    this.#statements(table).upsertMany.run(rows.length, (index, params, offset) => {
+      const row = rows[index]!;
+      fillRow(table, row.id, row.values, params, offset);
+    });
   }
 
   #statements(table: SchemaTable): TableStatements {
@@ -135,15 +149,6 @@ export class SyncedTables {
       const upsert = this.#store.db.prepare(upsertSql(1));
       const upsertMany = new MultiRowStatement(this.#store.db, columns.length + 1, upsertSql);
       const remove = this.#store.db.prepare(`DELETE FROM ${t} WHERE id = ?`);
-      const db = this.#store.db;
-      const bulk: BulkInsert | null = indexesInBulk(db, table.name)
-        ? {
-            held: db.prepare(`SELECT count(*) FROM ${t} WHERE id IN (SELECT value FROM json_each(?))`),
-            lastRowid: db.prepare(`SELECT max(rowid) FROM ${t}`),
-            index: indexRowsAfterStatement(db, table),
-            flag: db.prepare('UPDATE _sync_apply_flag SET applying = ?'),
-          }
-        : null;
       statements = {
         table,
         select,
@@ -151,7 +156,10 @@ export class SyncedTables {
         remove,
         upsertMany,
         params: new Array<unknown>(columns.length + 1),
-        bulk,
+        held: this.#store.db.prepare(
+          `SELECT count(*) FROM ${t} WHERE id IN (SELECT value FROM json_each(?))`,
+        ),
+        lastRowid: this.#store.db.prepare(`SELECT max(rowid) FROM ${t}`),
       };
       this.#tables.set(table.name, statements);
     }

@@ -6,7 +6,6 @@ import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
 import { NEXT_HLC_SQL } from '../src/capture/triggers.js';
 import { Outbox } from '../src/outbox.js';
-import { trigramQuery } from '../src/search-index.js';
 import { ServerRows } from '../src/server-rows.js';
 import { onCleanup, openDeviceStore } from './helpers.js';
 
@@ -276,29 +275,5 @@ describe('stamps of captured writes', () => {
       expect(outbox.get('customers', next)!.stamp > issued).toBe(true);
       latest = outbox.get('customers', next)!.stamp;
     }
-  });
-});
-
-describe('the search index beside the capture', () => {
-  it('follows a write that changes the text, and is left alone by one that does not', () => {
-    const device = openDeviceStore();
-    const db = device.store.db;
-    const id = uuidv7();
-    db.prepare("INSERT INTO customers (id, name, phone) VALUES (?, 'Ada Lovelace', '+44 20 7946 0000')").run(
-      id,
-    );
-    const found = (text: string): unknown[] =>
-      db
-        .prepare('SELECT rowid FROM _sync_search_customers WHERE _sync_search_customers MATCH ?')
-        .all(trigramQuery(text));
-    const segments = (): number =>
-      (db.prepare('SELECT count(*) AS n FROM _sync_search_customers_data').get() as { n: number }).n;
-    db.prepare("UPDATE customers SET phone = '+44 20 7946 0001' WHERE id = ?").run(id);
-    expect(found('0001')).toHaveLength(1);
-    const before = segments();
-    // A program that writes every column back as it was: a change for no one, and no work for the index.
-    db.prepare('UPDATE customers SET name = name, phone = phone, email = email WHERE id = ?').run(id);
-    expect(segments()).toBe(before);
-    expect(found('Lovelace')).toHaveLength(1);
   });
 });

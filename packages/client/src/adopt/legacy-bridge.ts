@@ -269,6 +269,8 @@ export class LegacyBridge {
         );
         for (const entry of journal)
           note.run(entry.action, entry.tbl, entry.globalId, entry.localKey, entry.shadow);
+        // Captured, so the catch-up would find them too; indexed here, with the rows in hand.
+        this.#tables.indexWritten();
       });
       await this.#finishJournal(done);
       if (entries.length < this.#batchSize) break;

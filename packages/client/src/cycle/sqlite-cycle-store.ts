@@ -100,10 +100,12 @@ export class SqliteCycleStore implements CycleStore {
   }
 
   storeNextPush(request: NextPushRequest): StoredPush | null {
-    const { outbox, schema } = this.#schemaParts();
+    const { outbox, schema, tables } = this.#schemaParts();
     // Synced to disk: a push the server applied but this device forgot would be rebuilt with a new pushId
     // and its counter deltas added twice.
     return this.#store.durableWrite(() => {
+      // The till's writes are searchable by then, whether or not it searched since (`search-index.ts`).
+      tables.search.catchUp();
       const batch = outbox.nextBatch(schema, request.sent, request.maxChanges, {
         columnLevel: request.columnLevel,
       });
@@ -180,6 +182,7 @@ export class SqliteCycleStore implements CycleStore {
   setAsidePending(): Set<string> {
     const { outbox, tables, schema, conflicts } = this.#schemaParts();
     return this.#store.write(() => {
+      tables.search.catchUp();
       const names = new Set<string>();
       for (const pending of outbox.list(Number.MAX_SAFE_INTEGER)) {
         const table = schema.table(pending.table);
