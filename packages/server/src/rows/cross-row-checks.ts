@@ -100,8 +100,18 @@ export async function checkAcrossRows(
           claims.set(key, upsert);
         }
       }
-      if (claims.size === 0) continue;
-      const holders = await tx.findUniqueHolders(table.name, rule.name, [...claims.keys()]);
+      // A row that keeps the key it was stored with holds it already (every live row's keys are noted, those
+      // of a rule added later too): only the keys that move are looked up.
+      const moving = [...claims].filter(([key, upsert]) => {
+        const before = stored.get(upsert.key)?.values;
+        return !before || uniqueKeyOf(rule, before) !== key;
+      });
+      if (moving.length === 0) continue;
+      const holders = await tx.findUniqueHolders(
+        table.name,
+        rule.name,
+        moving.map(([key]) => key),
+      );
       for (const [key, upsert] of claims) {
         const holderId = holders.get(key);
         if (holderId === undefined || holderId === upsert.id) continue;
@@ -160,22 +170,26 @@ function* references(
 
 /**
  * {@link checkAcrossRows} for a write of one live row (a sync job's target write): its problem, if it has one.
- * `stored` is the row's state before the write.
+ * `stored` is the row's state before the write (or a map of stored rows read before, holding it if it
+ * exists, and maybe rows it references).
  */
 export async function checkOneRow(
   tx: Pick<RowWriteTransaction, 'getRows' | 'findUniqueHolders'>,
   schema: CompiledSchema,
   row: { readonly table: SchemaTable; readonly id: string; readonly values: RowValues },
-  stored: StoredRow | undefined,
+  stored: StoredRow | ReadonlyMap<string, StoredRow> | undefined,
 ): Promise<ErrorDetail | undefined> {
   const key = rowKey(row.table.name, row.id);
+  const read = new Map<string, StoredRow>();
+  if (stored !== undefined && 'table' in stored) read.set(key, stored);
+  else if (stored !== undefined) for (const [at, row] of stored) read.set(at, row);
   const problems = await checkAcrossRows(
     tx,
     {
       applied: [{ index: 0, table: row.table, id: row.id, key }],
       states: new Map([[key, { values: row.values, lastIndex: 0 }]]),
     },
-    new Map(stored ? [[key, stored]] : []),
+    read,
     schema,
   );
   return problems.get(0);

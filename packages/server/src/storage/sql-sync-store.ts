@@ -22,6 +22,7 @@ import {
   type DeletedRowState,
   type PulledRow,
   type PullPage,
+  type PushStart,
   type PushTransaction,
   type RowWrite,
   type SnapshotKey,
@@ -460,6 +461,48 @@ export class SqlPushTransaction implements PushTransaction {
     return rows.map((row) => ({ deviceId: row.device_id, answer: row.answer }));
   }
 
+  async readPushStart(start: {
+    readonly deviceId: string;
+    readonly pushId: string;
+    readonly keys: ReadonlyArray<{ readonly table: string; readonly id: string }>;
+    readonly withStore: boolean;
+  }): Promise<PushStart> {
+    const { deviceId, pushId, withStore } = start;
+    const wanted = new Map<string, [string, string]>();
+    for (const key of start.keys) wanted.set(rowKey(key.table, key.id), [key.table, key.id]);
+    // One statement, one round trip inside the tenant's lock: the stored rows (as `getRows` reads them), the
+    // push's earlier answers (as `findPushAnswers`) and the device's store (as `deviceStore`), told apart by
+    // `kind`; an answer's device is in `device_id`, the store in `scope`.
+    const store = withStore
+      ? sql`union all
+        select 'store', null, null, null, null, null, null, null, d.store_id, null
+        from devices d where d.tenant_id = ${this.#tenantId} and d.id = ${deviceId}`
+      : sql``;
+    const { rows } = await sql<StoredRowRecord & { kind: 'row' | 'answer' | 'store' }>`
+      select 'row' as kind, r.tbl, r.id, r.data, r.updated_at, r.seq, r.device_id, r.stamps, r.scope, r.held_by
+      from ${jsonElements(this.#trx, JSON.stringify([...wanted.values()]))}
+      ${dialectOf(this.#trx).crossJoinLookup({
+        table: 'sync_rows',
+        alias: 'r',
+        where: sql`r.tenant_id = ${this.#tenantId} and r.tbl = e.value ->> 0 and r.id = e.value ->> 1`,
+      })}
+      union all
+      select 'answer', null, null, a.answer, null, null, a.device_id, null, null, null
+      from push_answers a
+      where a.push_id = ${pushId} and (a.device_id = ${deviceId}
+        or a.device_id in (select id from devices where tenant_id = ${this.#tenantId}))
+      ${store}`.execute(this.#trx);
+    const found = new Map<string, StoredRow>();
+    const answers: Array<{ deviceId: string; answer: string }> = [];
+    let storeId: string | null = null;
+    for (const row of rows) {
+      if (row.kind === 'row') found.set(rowKey(row.tbl, row.id), toStoredRow(row));
+      else if (row.kind === 'answer') answers.push({ deviceId: row.device_id ?? '', answer: row.data ?? '' });
+      else storeId = row.scope;
+    }
+    return { answers, rows: found, storeId };
+  }
+
   async getRows(keys: ReadonlyArray<{ table: string; id: string }>): Promise<Map<string, StoredRow>> {
     const wanted = new Map<string, [string, string]>();
     for (const key of keys) wanted.set(rowKey(key.table, key.id), [key.table, key.id]);
@@ -592,7 +635,10 @@ export class SqlPushTransaction implements PushTransaction {
     }
   }
 
-  async #writeUniqueValues(rows: readonly RowWrite[]): Promise<void> {
+  async #writeUniqueValues(allRows: readonly RowWrite[]): Promise<void> {
+    // A row whose keys stay as they were keeps its entries: a counter's delta or a new total of a day's row
+    // writes none.
+    const rows = allRows.filter((row) => row.keepsUniqueValues !== true);
     // Every old entry goes before any new one is added, so two rows may swap values within one push.
     const replaced = rows.filter((row) => row.previous !== undefined && row.previous.values !== null);
     const idsByTable = new Map<string, string[]>();
