@@ -9,6 +9,7 @@ import {
   type PushRequest,
   type PushResponse,
   type PushResult,
+  type RowValues,
   type SchemaTable,
   type StoredChange,
 } from '@tillsync/protocol';
@@ -32,7 +33,9 @@ import {
   type RowWrite,
   type StoredRow,
   type TenantSyncStore,
+  type UniqueKey,
 } from './storage/sync-store.js';
+import { uniqueKeyOf } from './rows/unique-rules.js';
 
 /** A stamp further ahead of the server's clock than this is refused with CLOCK_SKEW (PROTOCOL.md §2). */
 export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
@@ -88,6 +91,7 @@ export function applyPushWithText(
         ...referencedKeys(screened.candidates),
       ],
       withStore: options.schema.hasStoreScopes,
+      uniqueKeys: claimedKeys(screened.candidates),
     });
     const earlier = earlierAnswer(start.answers, request, options.deviceId);
     if (earlier !== null) return earlier;
@@ -96,6 +100,7 @@ export function applyPushWithText(
       rejected: new Map(screened.rejected),
       stored: start.rows,
       storeId: start.storeId,
+      uniqueHolders: start.uniqueHolders,
     });
     const json = JSON.stringify(response);
     await tx.savePushAnswer(options.deviceId, request.pushId, json);
@@ -197,6 +202,30 @@ function referencedKeys(candidates: readonly Candidate[]): Array<{ table: string
   return keys;
 }
 
+/**
+ * The keys under unique rules the upserts' values claim, as the changes give them (every column of the rule
+ * a plain value): their holders are read with the push's rows. A key the merge makes otherwise is looked
+ * up when it is judged.
+ */
+function claimedKeys(candidates: readonly Candidate[]): UniqueKey[] {
+  const keys: UniqueKey[] = [];
+  for (const { change, table } of candidates) {
+    const values = change.op === 'upsert' ? change.values : undefined;
+    if (values === undefined) continue;
+    for (const rule of table.uniqueRules) {
+      const plain: RowValues = {};
+      for (const column of rule.columns) {
+        const value = values[column];
+        if (typeof value === 'string' || typeof value === 'number') plain[column] = value;
+      }
+      // A key the values do not give as plain values is found by the merge, and looked up then.
+      const value = uniqueKeyOf(rule, plain);
+      if (value !== null) keys.push({ table: table.name, column: rule.name, value });
+    }
+  }
+  return keys;
+}
+
 /** What a push read before it is judged (see {@link applyPushWithText}). */
 interface PushRead {
   readonly candidates: readonly Candidate[];
@@ -205,6 +234,8 @@ interface PushRead {
   readonly stored: Map<string, StoredRow>;
   /** The pushing device's store, read when the schema has per-store tables (null otherwise). */
   readonly storeId: string | null;
+  /** The holders of the keys {@link claimedKeys} found, read with the rows. */
+  readonly uniqueHolders: ReadonlyMap<string, string | null>;
 }
 
 async function judgeAndWrite(
@@ -238,6 +269,7 @@ async function judgeAndWrite(
       options.schema,
       storeId ?? '',
       deletedTargets,
+      read.uniqueHolders,
     );
     const deletes = await references.judge(judgement.deletes, judgement.states);
     for (const [index, problem] of deletes.problems) if (!problems.has(index)) problems.set(index, problem);

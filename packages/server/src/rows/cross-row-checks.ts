@@ -1,5 +1,10 @@
 import type { CompiledSchema, ErrorDetail, RowValues, SchemaTable } from '@tillsync/protocol';
-import { rowKey, type RowWriteTransaction, type StoredRow } from '../storage/sync-store.js';
+import {
+  rowKey,
+  uniqueKeyId,
+  type RowWriteTransaction,
+  type StoredRow,
+} from '../storage/sync-store.js';
 import { ruleTouched, uniqueKeyOf, uniqueProblem } from './unique-rules.js';
 
 /** An upsert a write applied, numbered by the write (a push numbers its changes by their index). */
@@ -55,6 +60,7 @@ export async function checkAcrossRows(
   schema: CompiledSchema,
   writerScope?: string,
   deletedTargets?: DeletedTarget[],
+  knownHolders?: ReadonlyMap<string, string | null>,
 ): Promise<Map<number, ErrorDetail>> {
   const problems = new Map<number, ErrorDetail>();
   const finalValues = (upsert: AppliedUpsert): RowValues | null => {
@@ -107,11 +113,21 @@ export async function checkAcrossRows(
         return !before || uniqueKeyOf(rule, before) !== key;
       });
       if (moving.length === 0) continue;
-      const holders = await tx.findUniqueHolders(
-        table.name,
-        rule.name,
-        moving.map(([key]) => key),
-      );
+      // Holders read before, in the write's transaction, are as they are now: nothing was written since.
+      const known = (key: string): string | null | undefined =>
+        knownHolders?.get(uniqueKeyId({ table: table.name, column: rule.name, value: key }));
+      let holders = new Map<string, string>();
+      if (moving.every(([key]) => known(key) !== undefined))
+        for (const [key] of moving) {
+          const holder = known(key);
+          if (typeof holder === 'string') holders.set(key, holder);
+        }
+      else
+        holders = await tx.findUniqueHolders(
+          table.name,
+          rule.name,
+          moving.map(([key]) => key),
+        );
       for (const [key, upsert] of claims) {
         const holderId = holders.get(key);
         if (holderId === undefined || holderId === upsert.id) continue;

@@ -24,6 +24,8 @@ import {
   type PullPage,
   type PushStart,
   type PushTransaction,
+  type UniqueKey,
+  uniqueKeyId,
   type RowWrite,
   type SnapshotKey,
   type RowWriteTransaction,
@@ -466,8 +468,11 @@ export class SqlPushTransaction implements PushTransaction {
     readonly pushId: string;
     readonly keys: ReadonlyArray<{ readonly table: string; readonly id: string }>;
     readonly withStore: boolean;
+    readonly uniqueKeys?: readonly UniqueKey[];
   }): Promise<PushStart> {
     const { deviceId, pushId, withStore } = start;
+    const uniqueHolders = new Map<string, string | null>();
+    for (const key of start.uniqueKeys ?? []) uniqueHolders.set(uniqueKeyId(key), null);
     const wanted = new Map<string, [string, string]>();
     for (const key of start.keys) wanted.set(rowKey(key.table, key.id), [key.table, key.id]);
     // One statement, one round trip inside the tenant's lock: the stored rows (as `getRows` reads them), the
@@ -478,7 +483,23 @@ export class SqlPushTransaction implements PushTransaction {
         select 'store', null, null, null, null, null, null, null, d.store_id, null
         from devices d where d.tenant_id = ${this.#tenantId} and d.id = ${deviceId}`
       : sql``;
-    const { rows } = await sql<StoredRowRecord & { kind: 'row' | 'answer' | 'store' }>`
+    // A holder's table, row id, rule and key come as tbl, id, device_id and data.
+    const unique =
+      uniqueHolders.size === 0
+        ? sql``
+        : sql`union all
+        select 'unique', u.tbl, u.row_id, u.value, null, null, u.col, null, null, null
+        from ${jsonElements(
+          this.#trx,
+          JSON.stringify((start.uniqueKeys ?? []).map((key) => [key.table, key.column, key.value])),
+        )}
+        ${dialectOf(this.#trx).crossJoinLookup({
+          table: 'sync_unique_values',
+          alias: 'u',
+          where: sql`u.tenant_id = ${this.#tenantId} and u.tbl = e.value ->> 0 and u.col = e.value ->> 1
+            and u.value = e.value ->> 2`,
+        })}`;
+    const { rows } = await sql<StoredRowRecord & { kind: 'row' | 'answer' | 'store' | 'unique' }>`
       select 'row' as kind, r.tbl, r.id, r.data, r.updated_at, r.seq, r.device_id, r.stamps, r.scope, r.held_by
       from ${jsonElements(this.#trx, JSON.stringify([...wanted.values()]))}
       ${dialectOf(this.#trx).crossJoinLookup({
@@ -491,16 +512,22 @@ export class SqlPushTransaction implements PushTransaction {
       from push_answers a
       where a.push_id = ${pushId} and (a.device_id = ${deviceId}
         or a.device_id in (select id from devices where tenant_id = ${this.#tenantId}))
-      ${store}`.execute(this.#trx);
+      ${store}
+      ${unique}`.execute(this.#trx);
     const found = new Map<string, StoredRow>();
     const answers: Array<{ deviceId: string; answer: string }> = [];
     let storeId: string | null = null;
     for (const row of rows) {
       if (row.kind === 'row') found.set(rowKey(row.tbl, row.id), toStoredRow(row));
       else if (row.kind === 'answer') answers.push({ deviceId: row.device_id ?? '', answer: row.data ?? '' });
+      else if (row.kind === 'unique')
+        uniqueHolders.set(
+          uniqueKeyId({ table: row.tbl, column: row.device_id ?? '', value: row.data ?? '' }),
+          row.id,
+        );
       else storeId = row.scope;
     }
-    return { answers, rows: found, storeId };
+    return { answers, rows: found, storeId, uniqueHolders };
   }
 
   async getRows(keys: ReadonlyArray<{ table: string; id: string }>): Promise<Map<string, StoredRow>> {
@@ -590,8 +617,8 @@ export class SqlPushTransaction implements PushTransaction {
       replacing,
       storedAt,
       checksums: checksumChanges(rows),
+      uniqueValues: await this.#replaceUniqueValues(rows),
     });
-    await this.#writeUniqueValues(rows);
     const moved = rows.filter((row) => row.previous !== undefined && row.previous.scope !== row.scope);
     if (moved.length > 0) await this.#writeEvictions(moved, storedAt);
   }
@@ -635,7 +662,13 @@ export class SqlPushTransaction implements PushTransaction {
     }
   }
 
-  async #writeUniqueValues(allRows: readonly RowWrite[]): Promise<void> {
+  /**
+   * Deletes the entries under unique rules of the rows whose keys change, and answers the entries to add
+   * (written with the rows, `SyncRowsWrite.uniqueValues`).
+   */
+  async #replaceUniqueValues(
+    allRows: readonly RowWrite[],
+  ): Promise<Array<readonly [string, string, string, string]>> {
     // A row whose keys stay as they were keeps its entries: a counter's delta or a new total of a day's row
     // writes none.
     const rows = allRows.filter((row) => row.keepsUniqueValues !== true);
@@ -653,20 +686,11 @@ export class SqlPushTransaction implements PushTransaction {
           .execute();
       }
     }
-    const entries = rows.flatMap((row) =>
+    return rows.flatMap((row) =>
       row.values === null
         ? []
-        : row.uniqueValues.map((unique) => ({
-            tenant_id: this.#tenantId,
-            tbl: row.table,
-            col: unique.column,
-            value: unique.value,
-            row_id: row.id,
-          })),
+        : row.uniqueValues.map((unique) => [row.table, unique.column, unique.value, row.id] as const),
     );
-    for (const chunk of chunks(entries)) {
-      await this.#trx.insertInto('sync_unique_values').values(chunk).execute();
-    }
   }
 
   async deviceStore(deviceId: string): Promise<string | null> {

@@ -168,9 +168,23 @@ export interface PushTransaction extends RowWriteTransaction {
     readonly pushId: string;
     readonly keys: ReadonlyArray<{ readonly table: string; readonly id: string }>;
     readonly withStore: boolean;
+    /** Keys under unique rules whose holders are looked up too (as {@link findUniqueHolders}). */
+    readonly uniqueKeys?: readonly UniqueKey[];
   }): Promise<PushStart>;
   addConflicts(conflicts: readonly ConflictRecord[]): Promise<void>;
   savePushAnswer(deviceId: string, pushId: string, answer: string): Promise<void>;
+}
+
+/** A key under a table's unique rule (named as in {@link RowWrite.uniqueValues}). */
+export interface UniqueKey {
+  readonly table: string;
+  readonly column: string;
+  readonly value: string;
+}
+
+/** The map key of a {@link UniqueKey}. */
+export function uniqueKeyId(key: UniqueKey): string {
+  return `${key.table}\u0000${key.column}\u0000${key.value}`;
 }
 
 /** What {@link PushTransaction.readPushStart} reads. */
@@ -178,6 +192,11 @@ export interface PushStart {
   readonly answers: ReadonlyArray<{ readonly deviceId: string; readonly answer: string }>;
   readonly rows: Map<string, StoredRow>;
   readonly storeId: string | null;
+  /**
+   * The holders of the unique keys asked for, by {@link uniqueKeyId}: the row id, or null for a key no row
+   * holds (every key asked for is in it).
+   */
+  readonly uniqueHolders: Map<string, string | null>;
 }
 
 /** A row as a pull hands it out: its values stay the JSON text they are stored as, to be sent as they are. */
