@@ -142,10 +142,12 @@ class SqlTenantSyncStore implements TenantSyncStore {
   }
 
   push<T>(work: (tx: PushTransaction) => Promise<T>): Promise<T> {
-    return this.#engine.write(async (trx) => {
-      await this.#engine.lockTenant(trx, this.#tenantId);
-      return work(new SqlPushTransaction(trx, this.#tenantId, this.#context));
-    });
+    const write = (): Promise<T> =>
+      this.#engine.write(async (trx) => {
+        await this.#engine.lockTenant(trx, this.#tenantId);
+        return work(new SqlPushTransaction(trx, this.#tenantId, this.#context));
+      });
+    return this.#engine.inTenantTurn ? this.#engine.inTenantTurn(this.#tenantId, write) : write();
   }
 
   pull(
