@@ -86,10 +86,7 @@ export function applyPushWithText(
     const start = await tx.readPushStart({
       deviceId: options.deviceId,
       pushId: request.pushId,
-      keys: [
-        ...screened.candidates.map(({ change }) => change),
-        ...referencedKeys(screened.candidates),
-      ],
+      keys: [...screened.candidates.map(({ change }) => change), ...referencedKeys(screened.candidates)],
       withStore: options.schema.hasStoreScopes,
       uniqueKeys: claimedKeys(screened.candidates),
     });

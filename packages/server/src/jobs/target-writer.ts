@@ -45,7 +45,9 @@ export async function writeTarget(
     { table: write.table, id: write.id },
     ...table.references.flatMap((column) => {
       const target = write.values?.[column.name];
-      return typeof target === 'string' && column.references ? [{ table: column.references, id: target }] : [];
+      return typeof target === 'string' && column.references
+        ? [{ table: column.references, id: target }]
+        : [];
     }),
   ]);
   const stored = read.get(rowKey(write.table, write.id));

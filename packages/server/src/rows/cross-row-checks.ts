@@ -1,10 +1,5 @@
 import type { CompiledSchema, ErrorDetail, RowValues, SchemaTable } from '@tillsync/protocol';
-import {
-  rowKey,
-  uniqueKeyId,
-  type RowWriteTransaction,
-  type StoredRow,
-} from '../storage/sync-store.js';
+import { rowKey, uniqueKeyId, type RowWriteTransaction, type StoredRow } from '../storage/sync-store.js';
 import { ruleTouched, uniqueKeyOf, uniqueProblem } from './unique-rules.js';
 
 /** An upsert a write applied, numbered by the write (a push numbers its changes by their index). */
