@@ -60,6 +60,7 @@ export interface JobExecutorOptions {
 
 /** A run that ended, as {@link JobExecutorOptions.onJobEnded} hears of it. */
 export interface EndedJob {
+  readonly id: string;
   readonly type: string;
   readonly status: SyncJobStatus;
   /** From the start of its run (its claim, when it never started) to its end. */
@@ -187,7 +188,7 @@ export class JobExecutor {
       scheduler.clearTimeout(timer);
       this.#leases.delete(record.id);
     }
-    if (result.kind === 'ended') this.#ended(record.type, result.status, run.startedAt ?? began);
+    if (result.kind === 'ended') this.#ended(record, result.status, run.startedAt ?? began);
     return result;
   }
 
@@ -201,10 +202,14 @@ export class JobExecutor {
     return Promise.race([execution.then(noop, noop), lapsed]).finally(() => scheduler.clearTimeout(timer));
   }
 
-  #ended(type: string, status: SyncJobStatus, startedAt: number): void {
+  #ended(
+    { id, type }: { readonly id: string; readonly type: string },
+    status: SyncJobStatus,
+    startedAt: number,
+  ): void {
     if (!this.#onJobEnded) return;
     try {
-      this.#onJobEnded({ type, status, durationMs: Math.max(0, this.config.now() - startedAt) });
+      this.#onJobEnded({ id, type, status, durationMs: Math.max(0, this.config.now() - startedAt) });
     } catch (error) {
       this.#logger.warn({ err: error, type }, 'the onJobEnded listener failed');
     }

@@ -9,6 +9,7 @@ import {
   type PushRequest,
   type PushResponse,
   type PushResult,
+  type RowValues,
   type SchemaTable,
   type StoredChange,
 } from '@tillsync/protocol';
@@ -33,7 +34,9 @@ import {
   type RowWrite,
   type StoredRow,
   type TenantSyncStore,
+  type UniqueKey,
 } from './storage/sync-store.js';
+import { uniqueKeyOf } from './rows/unique-rules.js';
 
 /** A stamp further ahead of the server's clock than this is refused with CLOCK_SKEW (PROTOCOL.md §2). */
 export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
@@ -76,14 +79,27 @@ export function applyPushWithText(
   request: PushRequest,
   options: PushOptions,
 ): Promise<PushAnswer> {
+  // The checks that need no stored row are made before the tenant's lock is taken.
+  const screened = screen(request.changes, options);
   return store.push(async (tx) => {
-    const earlier = earlierAnswer(
-      await tx.findPushAnswers(options.deviceId, request.pushId),
-      request,
-      options.deviceId,
-    );
+    // One read for what the push needs first: its earlier answers, the rows it writes and the rows its
+    // references point at, and the device's store.
+    const start = await tx.readPushStart({
+      deviceId: options.deviceId,
+      pushId: request.pushId,
+      keys: [...screened.candidates.map(({ change }) => change), ...referencedKeys(screened.candidates)],
+      withStore: options.schema.hasStoreScopes,
+      uniqueKeys: claimedKeys(screened.candidates),
+    });
+    const earlier = earlierAnswer(start.answers, request, options.deviceId);
     if (earlier !== null) return earlier;
-    const response = await judgeAndWrite(tx, request.changes, options);
+    const response = await judgeAndWrite(tx, request.changes, options, {
+      candidates: screened.candidates,
+      rejected: new Map(screened.rejected),
+      stored: start.rows,
+      storeId: start.storeId,
+      uniqueHolders: start.uniqueHolders,
+    });
     const json = JSON.stringify(response);
     await tx.savePushAnswer(options.deviceId, request.pushId, json);
     return { response, json };
@@ -143,11 +159,13 @@ const SERVER_NODE = 'server';
 /** The longest node id a stamp may carry (PROTOCOL.md §1). */
 const MAX_NODE_ID_LENGTH = 64;
 
-async function judgeAndWrite(
-  tx: PushTransaction,
-  changes: readonly Change[],
-  options: PushOptions,
-): Promise<PushResponse> {
+/** A push's changes sorted by {@link checkWithoutRows}: those that passed, and the problems of the others. */
+interface Screened {
+  readonly candidates: readonly Candidate[];
+  readonly rejected: ReadonlyMap<number, ErrorDetail>;
+}
+
+function screen(changes: readonly Change[], options: PushOptions): Screened {
   const rejected = new Map<number, ErrorDetail>();
   const candidates: Candidate[] = [];
   changes.forEach((change, index) => {
@@ -162,10 +180,70 @@ async function judgeAndWrite(
         key: rowKey(change.table, change.id),
       });
   });
-  const stored = await tx.getRows(candidates.map(({ change }) => change));
-  // A device writes the tenant's rows and its own store's (PROTOCOL.md §7); a schema without per-store
-  // tables has nothing to look up.
-  const storeId = options.schema.hasStoreScopes ? await tx.deviceStore(options.deviceId) : null;
+  return { candidates, rejected };
+}
+
+/**
+ * The rows the upserts' references name, as the changes give them: read with the push's own rows, so the
+ * foreign keys are judged without a read of their own (a reference the merge leaves elsewhere is read then).
+ */
+function referencedKeys(candidates: readonly Candidate[]): Array<{ table: string; id: string }> {
+  const keys: Array<{ table: string; id: string }> = [];
+  for (const { change, table } of candidates) {
+    if (change.op !== 'upsert' || change.values === undefined) continue;
+    for (const column of table.references) {
+      const target = change.values[column.name];
+      if (typeof target === 'string' && column.references)
+        keys.push({ table: column.references, id: target });
+    }
+  }
+  return keys;
+}
+
+/**
+ * The keys under unique rules the upserts' values claim, as the changes give them (every column of the rule
+ * a plain value): their holders are read with the push's rows. A key the merge makes otherwise is looked
+ * up when it is judged.
+ */
+function claimedKeys(candidates: readonly Candidate[]): UniqueKey[] {
+  const keys: UniqueKey[] = [];
+  for (const { change, table } of candidates) {
+    const values = change.op === 'upsert' ? change.values : undefined;
+    if (values === undefined) continue;
+    for (const rule of table.uniqueRules) {
+      const plain: RowValues = {};
+      for (const column of rule.columns) {
+        const value = values[column];
+        if (typeof value === 'string' || typeof value === 'number') plain[column] = value;
+      }
+      // A key the values do not give as plain values is found by the merge, and looked up then.
+      const value = uniqueKeyOf(rule, plain);
+      if (value !== null) keys.push({ table: table.name, column: rule.name, value });
+    }
+  }
+  return keys;
+}
+
+/** What a push read before it is judged (see {@link applyPushWithText}). */
+interface PushRead {
+  readonly candidates: readonly Candidate[];
+  readonly rejected: Map<number, ErrorDetail>;
+  /** The stored rows of the candidates, and of the rows they reference; rows read later are added. */
+  readonly stored: Map<string, StoredRow>;
+  /** The pushing device's store, read when the schema has per-store tables (null otherwise). */
+  readonly storeId: string | null;
+  /** The holders of the keys {@link claimedKeys} found, read with the rows. */
+  readonly uniqueHolders: ReadonlyMap<string, string | null>;
+}
+
+async function judgeAndWrite(
+  tx: PushTransaction,
+  changes: readonly Change[],
+  options: PushOptions,
+  read: PushRead,
+): Promise<PushResponse> {
+  const { candidates, rejected, stored, storeId } = read;
+  // A device writes the tenant's rows and its own store's (PROTOCOL.md §7).
   if (options.schema.hasStoreScopes)
     for (const candidate of candidates) {
       const problem = scopeProblem(candidate, stored.get(candidate.key), storeId);
@@ -189,6 +267,7 @@ async function judgeAndWrite(
       options.schema,
       storeId ?? '',
       deletedTargets,
+      read.uniqueHolders,
     );
     const deletes = await references.judge(judgement.deletes, judgement.states);
     for (const [index, problem] of deletes.problems) if (!problems.has(index)) problems.set(index, problem);

@@ -5,7 +5,6 @@ import {
   EmbeddedJobQueue,
   JobExecutor,
   JobTypeRegistry,
-  RUNNABLE_STATUSES,
   SyncJobError,
   SyncJobs,
   silentLogger,
@@ -19,6 +18,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterRowsWritten } from '../rows/row-writer.js';
 import type { RowWrite, RowWriteTransaction } from '../storage/sync-store.js';
 import { builtinJobTypes } from './builtin-job-types.js';
+import { JobEnds } from './job-ends.js';
 import { fireDueSchedules } from './job-schedules.js';
 import type { SqlJobStore, SqlJobStoreOptions } from './sql-job-store.js';
 
@@ -133,6 +133,8 @@ export class ServerJobs {
   readonly #timers: Array<ReturnType<typeof setInterval>> = [];
   /** The upkeep (a sweep, a look at the schedules) under way, so that a stop waits for it. */
   readonly #upkeep = new Set<Promise<unknown>>();
+  /** What pushes wait on for the jobs they triggered ({@link settle}). */
+  readonly #ends: JobEnds;
 
   constructor(input: ServerJobsInput) {
     const { config } = input;
@@ -147,6 +149,8 @@ export class ServerJobs {
       now: input.now,
       ...(input.onRowsWritten ? { onRowsWritten: input.onRowsWritten } : {}),
     });
+    const store = this.store;
+    this.#ends = new JobEnds((ids) => store.stillRunnable(ids));
     const executor = config.run
       ? new JobExecutor({
           store: this.store,
@@ -154,7 +158,10 @@ export class ServerJobs {
           now: input.now,
           leaseMs: config.leaseMs,
           logger,
-          ...(input.onJobEnded ? { onJobEnded: input.onJobEnded } : {}),
+          onJobEnded: (ended) => {
+            this.#ends.ended(ended.id, ended.status);
+            input.onJobEnded?.(ended);
+          },
         })
       : null;
     const common = {
@@ -208,19 +215,9 @@ export class ServerJobs {
    */
   async settle(jobIds: readonly string[], tenantId: string, timeoutMs = 2_000): Promise<void> {
     if (jobIds.length === 0 || this.queue?.kind !== 'embedded') return;
-    const store = this.store.forTenant(tenantId);
-    // Wall time, not the injected clock: this bounds how long a device waits for its answer, and a test's
-    // clock that stands still must not hold a push forever.
-    const deadline = Date.now() + timeoutMs;
-    let waiting = [...jobIds];
-    while (waiting.length > 0 && Date.now() < deadline) {
-      const records = await Promise.all(waiting.map((id) => store.getJob(id)));
-      waiting = waiting.filter((_, index) => {
-        const status = records[index]?.status;
-        return status !== undefined && RUNNABLE_STATUSES.includes(status);
-      });
-      if (waiting.length > 0) await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    // Job ids are the tenant's own (it enqueued them), so they are looked up by id alone.
+    void tenantId;
+    await this.#ends.wait(jobIds, timeoutMs);
   }
 
   /**

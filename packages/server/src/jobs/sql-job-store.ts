@@ -14,6 +14,7 @@ import type {
   StartResult,
   TenantJobStore,
 } from '@tillsync/jobs';
+import { RUNNABLE_STATUSES } from '@tillsync/jobs';
 import type { Durability, SqlEngine } from '../storage/sql-engine.js';
 import { GroupCommit, SharedWrite, type Outcome } from './group-commit.js';
 import type { JobTables, JobsDatabase } from './job-tables.js';
@@ -22,6 +23,7 @@ import { claimJobs } from './store/claim.js';
 import { nextReadyAt, takeForDispatch, type DispatchRequest } from './store/dispatch.js';
 import { endClaimedJobs, type EndAsked } from './store/end.js';
 import { insertJobsAsked, type JobsToInsert } from './store/insert-jobs.js';
+import { chunks } from './store/job-rows.js';
 import type { LeaseRequest } from './store/lease.js';
 import { promoteRetries } from './store/promote-retries.js';
 import { renewLeases } from './store/renew.js';
@@ -151,6 +153,20 @@ export class SqlJobStore implements JobStore {
       .where('id', '=', jobId)
       .executeTakeFirst();
     return row?.tenant_id ?? null;
+  }
+
+  /** Of these job ids, those whose jobs exist and are still to run (Queued or Started). */
+  async stillRunnable(ids: readonly string[]): Promise<Set<string>> {
+    const runnable = new Set<string>();
+    for (const chunk of chunks([...ids]))
+      for (const row of await this.#db
+        .selectFrom('sync_jobs')
+        .select('id')
+        .where('id', 'in', chunk)
+        .where('status', 'in', [...RUNNABLE_STATUSES])
+        .execute())
+        runnable.add(row.id);
+    return runnable;
   }
 
   /**

@@ -39,9 +39,18 @@ export async function writeTarget(
     now: context.now,
     jobTables: jobTablesOn,
   });
-  const stored = (await rows.getRows([{ table: write.table, id: write.id }])).get(
-    rowKey(write.table, write.id),
-  );
+  // The rows the job's values reference are read with its target, so its foreign keys need no read of
+  // their own while the tenant is locked.
+  const read = await rows.getRows([
+    { table: write.table, id: write.id },
+    ...table.references.flatMap((column) => {
+      const target = write.values?.[column.name];
+      return typeof target === 'string' && column.references
+        ? [{ table: column.references, id: target }]
+        : [];
+    }),
+  ]);
+  const stored = read.get(rowKey(write.table, write.id));
   const live = stored && stored.values !== null ? stored.values : null;
 
   let values: RowValues | null = null;
@@ -68,7 +77,7 @@ export async function writeTarget(
   }
 
   if (values !== null) {
-    const problem = await checkOneRow(rows, schema, { table, id: write.id, values }, stored);
+    const problem = await checkOneRow(rows, schema, { table, id: write.id, values }, read);
     if (problem) throw new Error(problem.message);
   }
 

@@ -1,5 +1,5 @@
 import type { CompiledSchema, ErrorDetail, RowValues, SchemaTable } from '@tillsync/protocol';
-import { rowKey, type RowWriteTransaction, type StoredRow } from '../storage/sync-store.js';
+import { rowKey, uniqueKeyId, type RowWriteTransaction, type StoredRow } from '../storage/sync-store.js';
 import { ruleTouched, uniqueKeyOf, uniqueProblem } from './unique-rules.js';
 
 /** An upsert a write applied, numbered by the write (a push numbers its changes by their index). */
@@ -55,6 +55,7 @@ export async function checkAcrossRows(
   schema: CompiledSchema,
   writerScope?: string,
   deletedTargets?: DeletedTarget[],
+  knownHolders?: ReadonlyMap<string, string | null>,
 ): Promise<Map<number, ErrorDetail>> {
   const problems = new Map<number, ErrorDetail>();
   const finalValues = (upsert: AppliedUpsert): RowValues | null => {
@@ -100,8 +101,28 @@ export async function checkAcrossRows(
           claims.set(key, upsert);
         }
       }
-      if (claims.size === 0) continue;
-      const holders = await tx.findUniqueHolders(table.name, rule.name, [...claims.keys()]);
+      // A row that keeps the key it was stored with holds it already (every live row's keys are noted, those
+      // of a rule added later too): only the keys that move are looked up.
+      const moving = [...claims].filter(([key, upsert]) => {
+        const before = stored.get(upsert.key)?.values;
+        return !before || uniqueKeyOf(rule, before) !== key;
+      });
+      if (moving.length === 0) continue;
+      // Holders read before, in the write's transaction, are as they are now: nothing was written since.
+      const known = (key: string): string | null | undefined =>
+        knownHolders?.get(uniqueKeyId({ table: table.name, column: rule.name, value: key }));
+      let holders = new Map<string, string>();
+      if (moving.every(([key]) => known(key) !== undefined))
+        for (const [key] of moving) {
+          const holder = known(key);
+          if (typeof holder === 'string') holders.set(key, holder);
+        }
+      else
+        holders = await tx.findUniqueHolders(
+          table.name,
+          rule.name,
+          moving.map(([key]) => key),
+        );
       for (const [key, upsert] of claims) {
         const holderId = holders.get(key);
         if (holderId === undefined || holderId === upsert.id) continue;
@@ -160,22 +181,26 @@ function* references(
 
 /**
  * {@link checkAcrossRows} for a write of one live row (a sync job's target write): its problem, if it has one.
- * `stored` is the row's state before the write.
+ * `stored` is the row's state before the write (or a map of stored rows read before, holding it if it
+ * exists, and maybe rows it references).
  */
 export async function checkOneRow(
   tx: Pick<RowWriteTransaction, 'getRows' | 'findUniqueHolders'>,
   schema: CompiledSchema,
   row: { readonly table: SchemaTable; readonly id: string; readonly values: RowValues },
-  stored: StoredRow | undefined,
+  stored: StoredRow | ReadonlyMap<string, StoredRow> | undefined,
 ): Promise<ErrorDetail | undefined> {
   const key = rowKey(row.table.name, row.id);
+  const read = new Map<string, StoredRow>();
+  if (stored !== undefined && 'table' in stored) read.set(key, stored);
+  else if (stored !== undefined) for (const [at, row] of stored) read.set(at, row);
   const problems = await checkAcrossRows(
     tx,
     {
       applied: [{ index: 0, table: row.table, id: row.id, key }],
       states: new Map([[key, { values: row.values, lastIndex: 0 }]]),
     },
-    new Map(stored ? [[key, stored]] : []),
+    read,
     schema,
   );
   return problems.get(0);

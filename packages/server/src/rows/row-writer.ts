@@ -41,6 +41,7 @@ export type RowState = Omit<RowWrite, 'uniqueValues' | 'scope'>;
  */
 export function toRowWrite(table: SchemaTable | undefined, state: RowState, writerScope = ''): RowWrite {
   const values: RowValues | null = state.values;
+  const before = state.previous?.values ?? null;
   return {
     ...state,
     scope: scopeOf(table, values, state.previous?.scope ?? writerScope),
@@ -51,6 +52,11 @@ export function toRowWrite(table: SchemaTable | undefined, state: RowState, writ
             const key = uniqueKeyOf(rule, values);
             return key === null ? [] : [{ column: rule.name, value: key }];
           }),
+    keepsUniqueValues:
+      values !== null &&
+      before !== null &&
+      table !== undefined &&
+      table.uniqueRules.every((rule) => uniqueKeyOf(rule, values) === uniqueKeyOf(rule, before)),
   };
 }
 

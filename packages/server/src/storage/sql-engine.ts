@@ -21,6 +21,13 @@ export interface SqlEngine {
   /** Locks a tenant's row until the transaction ends, so its writes are serialised (a no-op on SQLite). */
   lockTenant(trx: Kysely<Database>, tenantId: string): Promise<void>;
   /**
+   * Runs `work`, a transaction that will lock the tenant's row ({@link lockTenant}), once this process's
+   * earlier such work for the tenant has ended: they wait in memory, not each on a connection of the pool
+   * blocked on the lock, which would leave none for the pulls. PostgreSQL only; where writes run one at a
+   * time anyway (SQLite), absent.
+   */
+  readonly inTenantTurn?: <T>(tenantId: string, work: () => Promise<T>) => Promise<T>;
+  /**
    * Runs a query inside the transaction in progress and answers its rows as arrays of values in the order of
    * its columns, which cost much less to make than an object per row. SQLite only: there the transaction's
    * connection is this process's one, and the call is synchronous, so nothing runs between it and the

@@ -22,7 +22,10 @@ import {
   type DeletedRowState,
   type PulledRow,
   type PullPage,
+  type PushStart,
   type PushTransaction,
+  type UniqueKey,
+  uniqueKeyId,
   type RowWrite,
   type SnapshotKey,
   type RowWriteTransaction,
@@ -139,10 +142,12 @@ class SqlTenantSyncStore implements TenantSyncStore {
   }
 
   push<T>(work: (tx: PushTransaction) => Promise<T>): Promise<T> {
-    return this.#engine.write(async (trx) => {
-      await this.#engine.lockTenant(trx, this.#tenantId);
-      return work(new SqlPushTransaction(trx, this.#tenantId, this.#context));
-    });
+    const write = (): Promise<T> =>
+      this.#engine.write(async (trx) => {
+        await this.#engine.lockTenant(trx, this.#tenantId);
+        return work(new SqlPushTransaction(trx, this.#tenantId, this.#context));
+      });
+    return this.#engine.inTenantTurn ? this.#engine.inTenantTurn(this.#tenantId, write) : write();
   }
 
   pull(
@@ -460,6 +465,73 @@ export class SqlPushTransaction implements PushTransaction {
     return rows.map((row) => ({ deviceId: row.device_id, answer: row.answer }));
   }
 
+  async readPushStart(start: {
+    readonly deviceId: string;
+    readonly pushId: string;
+    readonly keys: ReadonlyArray<{ readonly table: string; readonly id: string }>;
+    readonly withStore: boolean;
+    readonly uniqueKeys?: readonly UniqueKey[];
+  }): Promise<PushStart> {
+    const { deviceId, pushId, withStore } = start;
+    const uniqueHolders = new Map<string, string | null>();
+    for (const key of start.uniqueKeys ?? []) uniqueHolders.set(uniqueKeyId(key), null);
+    const wanted = new Map<string, [string, string]>();
+    for (const key of start.keys) wanted.set(rowKey(key.table, key.id), [key.table, key.id]);
+    // One statement, one round trip inside the tenant's lock: the stored rows (as `getRows` reads them), the
+    // push's earlier answers (as `findPushAnswers`) and the device's store (as `deviceStore`), told apart by
+    // `kind`; an answer's device is in `device_id`, the store in `scope`.
+    const store = withStore
+      ? sql`union all
+        select 'store', null, null, null, null, null, null, null, d.store_id, null
+        from devices d where d.tenant_id = ${this.#tenantId} and d.id = ${deviceId}`
+      : sql``;
+    // A holder's table, row id, rule and key come as tbl, id, device_id and data.
+    const unique =
+      uniqueHolders.size === 0
+        ? sql``
+        : sql`union all
+        select 'unique', u.tbl, u.row_id, u.value, null, null, u.col, null, null, null
+        from ${jsonElements(
+          this.#trx,
+          JSON.stringify((start.uniqueKeys ?? []).map((key) => [key.table, key.column, key.value])),
+        )}
+        ${dialectOf(this.#trx).crossJoinLookup({
+          table: 'sync_unique_values',
+          alias: 'u',
+          where: sql`u.tenant_id = ${this.#tenantId} and u.tbl = e.value ->> 0 and u.col = e.value ->> 1
+            and u.value = e.value ->> 2`,
+        })}`;
+    const { rows } = await sql<StoredRowRecord & { kind: 'row' | 'answer' | 'store' | 'unique' }>`
+      select 'row' as kind, r.tbl, r.id, r.data, r.updated_at, r.seq, r.device_id, r.stamps, r.scope, r.held_by
+      from ${jsonElements(this.#trx, JSON.stringify([...wanted.values()]))}
+      ${dialectOf(this.#trx).crossJoinLookup({
+        table: 'sync_rows',
+        alias: 'r',
+        where: sql`r.tenant_id = ${this.#tenantId} and r.tbl = e.value ->> 0 and r.id = e.value ->> 1`,
+      })}
+      union all
+      select 'answer', null, null, a.answer, null, null, a.device_id, null, null, null
+      from push_answers a
+      where a.push_id = ${pushId} and (a.device_id = ${deviceId}
+        or a.device_id in (select id from devices where tenant_id = ${this.#tenantId}))
+      ${store}
+      ${unique}`.execute(this.#trx);
+    const found = new Map<string, StoredRow>();
+    const answers: Array<{ deviceId: string; answer: string }> = [];
+    let storeId: string | null = null;
+    for (const row of rows) {
+      if (row.kind === 'row') found.set(rowKey(row.tbl, row.id), toStoredRow(row));
+      else if (row.kind === 'answer') answers.push({ deviceId: row.device_id ?? '', answer: row.data ?? '' });
+      else if (row.kind === 'unique')
+        uniqueHolders.set(
+          uniqueKeyId({ table: row.tbl, column: row.device_id ?? '', value: row.data ?? '' }),
+          row.id,
+        );
+      else storeId = row.scope;
+    }
+    return { answers, rows: found, storeId, uniqueHolders };
+  }
+
   async getRows(keys: ReadonlyArray<{ table: string; id: string }>): Promise<Map<string, StoredRow>> {
     const wanted = new Map<string, [string, string]>();
     for (const key of keys) wanted.set(rowKey(key.table, key.id), [key.table, key.id]);
@@ -547,8 +619,8 @@ export class SqlPushTransaction implements PushTransaction {
       replacing,
       storedAt,
       checksums: checksumChanges(rows),
+      uniqueValues: await this.#replaceUniqueValues(rows),
     });
-    await this.#writeUniqueValues(rows);
     const moved = rows.filter((row) => row.previous !== undefined && row.previous.scope !== row.scope);
     if (moved.length > 0) await this.#writeEvictions(moved, storedAt);
   }
@@ -592,7 +664,16 @@ export class SqlPushTransaction implements PushTransaction {
     }
   }
 
-  async #writeUniqueValues(rows: readonly RowWrite[]): Promise<void> {
+  /**
+   * Deletes the entries under unique rules of the rows whose keys change, and answers the entries to add
+   * (written with the rows, `SyncRowsWrite.uniqueValues`).
+   */
+  async #replaceUniqueValues(
+    allRows: readonly RowWrite[],
+  ): Promise<Array<readonly [string, string, string, string]>> {
+    // A row whose keys stay as they were keeps its entries: a counter's delta or a new total of a day's row
+    // writes none.
+    const rows = allRows.filter((row) => row.keepsUniqueValues !== true);
     // Every old entry goes before any new one is added, so two rows may swap values within one push.
     const replaced = rows.filter((row) => row.previous !== undefined && row.previous.values !== null);
     const idsByTable = new Map<string, string[]>();
@@ -607,20 +688,11 @@ export class SqlPushTransaction implements PushTransaction {
           .execute();
       }
     }
-    const entries = rows.flatMap((row) =>
+    return rows.flatMap((row) =>
       row.values === null
         ? []
-        : row.uniqueValues.map((unique) => ({
-            tenant_id: this.#tenantId,
-            tbl: row.table,
-            col: unique.column,
-            value: unique.value,
-            row_id: row.id,
-          })),
+        : row.uniqueValues.map((unique) => [row.table, unique.column, unique.value, row.id] as const),
     );
-    for (const chunk of chunks(entries)) {
-      await this.#trx.insertInto('sync_unique_values').values(chunk).execute();
-    }
   }
 
   async deviceStore(deviceId: string): Promise<string | null> {

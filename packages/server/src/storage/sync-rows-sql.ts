@@ -54,6 +54,11 @@ export interface SyncRowsWrite {
   readonly replacing: readonly SyncRowValues[];
   readonly storedAt: number;
   readonly checksums: readonly ChecksumChange[];
+  /**
+   * Entries of `sync_unique_values` to add with the rows: table, rule, key, row id. None of their keys is
+   * held by an entry left in the table (the caller has deleted the old ones first).
+   */
+  readonly uniqueValues: ReadonlyArray<readonly [string, string, string, string]>;
 }
 
 /**

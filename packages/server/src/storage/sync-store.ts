@@ -53,6 +53,11 @@ export interface RowWrite {
    */
   readonly uniqueValues: ReadonlyArray<{ readonly column: string; readonly value: string }>;
   /**
+   * True when `previous` was live and held the very same keys: its noted entries stay as they are (a
+   * counter's delta, a day's new total). Absent: they are written again.
+   */
+  readonly keepsUniqueValues?: boolean;
+  /**
    * The device whose file holds this very state: its push wrote it whole, or wrote columns of a state it
    * held, every column it sent stood, and the server changed nothing more. Its later pulls skip the row
    * until anyone writes it again. Absent or null: every device receives it (a sync job's write, the
@@ -153,8 +158,45 @@ export interface PushTransaction extends RowWriteTransaction {
   ): Promise<Array<{ readonly deviceId: string; readonly answer: string }>>;
   /** The store the device belongs to; null when the tenant has no such device. */
   deviceStore(deviceId: string): Promise<string | null>;
+  /**
+   * What a push reads before it is judged, in one go (one statement where the engine is across a network):
+   * {@link findPushAnswers}, {@link getRows} of `keys` and, with `withStore`, {@link deviceStore} (null
+   * without it).
+   */
+  readPushStart(start: {
+    readonly deviceId: string;
+    readonly pushId: string;
+    readonly keys: ReadonlyArray<{ readonly table: string; readonly id: string }>;
+    readonly withStore: boolean;
+    /** Keys under unique rules whose holders are looked up too (as {@link findUniqueHolders}). */
+    readonly uniqueKeys?: readonly UniqueKey[];
+  }): Promise<PushStart>;
   addConflicts(conflicts: readonly ConflictRecord[]): Promise<void>;
   savePushAnswer(deviceId: string, pushId: string, answer: string): Promise<void>;
+}
+
+/** A key under a table's unique rule (named as in {@link RowWrite.uniqueValues}). */
+export interface UniqueKey {
+  readonly table: string;
+  readonly column: string;
+  readonly value: string;
+}
+
+/** The map key of a {@link UniqueKey}. */
+export function uniqueKeyId(key: UniqueKey): string {
+  return `${key.table}\u0000${key.column}\u0000${key.value}`;
+}
+
+/** What {@link PushTransaction.readPushStart} reads. */
+export interface PushStart {
+  readonly answers: ReadonlyArray<{ readonly deviceId: string; readonly answer: string }>;
+  readonly rows: Map<string, StoredRow>;
+  readonly storeId: string | null;
+  /**
+   * The holders of the unique keys asked for, by {@link uniqueKeyId}: the row id, or null for a key no row
+   * holds (every key asked for is in it).
+   */
+  readonly uniqueHolders: Map<string, string | null>;
 }
 
 /** A row as a pull hands it out: its values stay the JSON text they are stored as, to be sent as they are. */

@@ -142,10 +142,15 @@ export class SqlTenantJobStore implements TenantJobStore {
 
   async transaction<T>(work: (tx: JobTransaction) => Promise<T>): Promise<T> {
     let tx: SqlJobTransaction | undefined;
-    const result = await this.#context.groupCommit.run((trx) => {
-      tx = new SqlJobTransaction(trx.withTables<JobTables>(), this.#engine, this.tenantId, this.#context);
-      return work(tx);
-    });
+    const write = (): Promise<T> =>
+      this.#context.groupCommit.run((trx) => {
+        tx = new SqlJobTransaction(trx.withTables<JobTables>(), this.#engine, this.tenantId, this.#context);
+        return work(tx);
+      });
+    // A job's transaction writes its target rows under the tenant's lock: it waits for its turn in memory,
+    // as the tenant's pushes do, rather than on a connection.
+    const turn = this.#engine.inTenantTurn;
+    const result = await (turn ? turn(this.tenantId, write) : write());
     // Committed: the devices whose scope the job's rows are in are told (PROTOCOL.md §7), no one else.
     if (tx && tx.writtenScopes.size > 0) this.#context.onRowsWritten?.(this.tenantId, [...tx.writtenScopes]);
     return result;

@@ -1,6 +1,7 @@
 import { Kysely, sql, type PostgresDialectConfig } from 'kysely';
 import pg from 'pg';
 import type { Database } from '../database.js';
+import { OneAtATime } from '../one-at-a-time.js';
 import type { SqlEngine } from '../sql-engine.js';
 import { PostgresKyselyDialect, postgresDialect } from './postgres-dialect.js';
 
@@ -28,6 +29,7 @@ export function openPostgresEngine(databaseUrl: string, options: { poolSize?: nu
 /** The PostgreSQL engine on any pool Kysely's dialect takes: a `pg` pool, or PGlite's one connection. */
 export function postgresEngineOn(pool: PostgresDialectConfig['pool']): SqlEngine {
   const db = new Kysely<Database>({ dialect: new PostgresKyselyDialect({ pool }) });
+  const tenantTurns = new OneAtATime();
   return {
     kind: 'postgres',
     db,
@@ -40,6 +42,7 @@ export function postgresEngineOn(pool: PostgresDialectConfig['pool']): SqlEngine
       // it, and do not queue behind a busy chain's pushes as they would behind `for update`.
       await sql`select id from tenants where id = ${tenantId} for no key update`.execute(trx);
     },
+    inTenantTurn: (tenantId, work) => tenantTurns.run(tenantId, work),
     close: () => db.destroy(),
   };
 }

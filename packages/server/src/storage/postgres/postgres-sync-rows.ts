@@ -15,8 +15,8 @@ const CHECKSUM_SUM = `lpad(to_hex((((
   - 9223372036854775808)::bigint), 16, '0')`;
 
 /**
- * A push's rows on PostgreSQL: the sequence numbers, the rows and the checksums in one statement, one round
- * trip. The rows come as JSON arrays (PostgreSQL parses them faster than one text array per column), each
+ * A push's rows on PostgreSQL: the sequence numbers, the rows, the checksums and the new unique entries in
+ * one statement, one round trip. The rows come as JSON arrays (PostgreSQL parses them faster than one text array per column), each
  * with its position in the push, added to the tenant's sequence as it stood; each table's checksum gets its
  * change added in SQL.
  */
@@ -48,7 +48,15 @@ export async function writePostgresSyncRows(trx: Kysely<Database>, write: SyncRo
       from ${jsonElements(trx, JSON.stringify(checksumRows))}
       on conflict (tenant_id, scope, tbl) do update set row_count = sync_checksums.row_count + excluded.row_count,
         sum = ${sql.raw(CHECKSUM_SUM)}
-    )
+    )${
+      write.uniqueValues.length === 0
+        ? sql``
+        : sql`, unique_values as (
+      insert into sync_unique_values (tenant_id, tbl, col, value, row_id)
+      select ${tenantId}, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3
+      from ${jsonElements(trx, JSON.stringify(write.uniqueValues))}
+    )`
+    }
     select base from seq`.execute(trx);
   if (rows.length === 0) throw new Error(`there is no tenant ${tenantId} to write rows for`);
 }

@@ -27,6 +27,16 @@ export async function writeSqliteSyncRows(trx: Kysely<Database>, write: SyncRows
   await insertRows(trx, write, write.fresh, seqBase, '');
   await insertRows(trx, write, write.replacing, seqBase, REPLACE_ROW);
   await updateChecksums(trx, write.tenantId, write.checksums);
+  for (const group of valuesGroups(write.uniqueValues)) {
+    const parameters: unknown[] = [];
+    for (const [table, rule, key, rowId] of group) parameters.push(write.tenantId, table, rule, key, rowId);
+    await trx.executeQuery(
+      CompiledQuery.raw(
+        `insert into sync_unique_values (tenant_id, tbl, col, value, row_id) values ${valuesPlaceholders(group.length, 5)}`,
+        parameters,
+      ),
+    );
+  }
 }
 
 /** Inserts rows as multi-row VALUES statements, followed by `onConflict`. */
