@@ -28,7 +28,7 @@ import {
   type StoredPush,
 } from './cycle-store.js';
 import { anyStoredPush, deleteStoredPush, insertStoredPush, readStoredPushes } from './push-journal-table.js';
-import { clearSeenRows, resetSeenRows, sweepUnseen } from './seen-rows.js';
+import { clearSeenRows, FreshTables, resetSeenRows, sweepUnseen } from './seen-rows.js';
 
 /** Options for {@link SqliteCycleStore}. */
 export interface SqliteCycleStoreOptions {
@@ -51,6 +51,8 @@ export class SqliteCycleStore implements CycleStore {
   #schemaJson: string | null = null;
   #parts: ApplierParts | null = null;
   #applier: PullApplier | null = null;
+  /** The tables the snapshot under way began with nothing of. */
+  #fresh: FreshTables | undefined;
 
   constructor(options: SqliteCycleStoreOptions) {
     this.#store = options.store;
@@ -203,10 +205,20 @@ export class SqliteCycleStore implements CycleStore {
 
   beginSnapshot(): void {
     resetSeenRows(this.#store);
+    const { schema, serverRows } = this.#schemaParts();
+    const fresh = FreshTables.of(
+      this.#store,
+      schema.tables.map((table) => table.name),
+    );
+    // A fresh table's checksum is kept row by row through the snapshot: it starts from the empty table's.
+    this.#store.write(() => {
+      for (const table of schema.tables) if (fresh.has(table.name)) serverRows.recompute(table.name);
+    });
+    this.#fresh = fresh;
   }
 
   applySnapshotPage(changes: PullResponse['changes'], tables: ReadonlySet<string>): ApplyPageOutcome {
-    return this.#pullApplier().applyPage(changes, { only: tables, noteSeen: true });
+    return this.#pullApplier().applyPage(changes, { only: tables, noteSeen: true, fresh: this.#fresh });
   }
 
   endSnapshot(
@@ -228,8 +240,9 @@ export class SqliteCycleStore implements CycleStore {
           spec.storeColumn !== null && storeId !== undefined
             ? { storeColumn: spec.storeColumn, storeId }
             : null;
-        sweepUnseen(store, table, moved, scope);
-        recomputed.set(table, serverRows.recompute(table));
+        const fresh = this.#fresh?.has(table) ?? false;
+        sweepUnseen(store, table, moved, scope, fresh);
+        recomputed.set(table, fresh ? serverRows.checksum(table) : serverRows.recompute(table));
       }
       if (storeId !== undefined) store.setState(StateKey.storeId, storeId);
       if (cursor !== undefined) {
@@ -242,6 +255,7 @@ export class SqliteCycleStore implements CycleStore {
       return recomputed;
     });
     clearSeenRows(store);
+    this.#fresh = undefined;
     return checksums;
   }
 
