@@ -51,6 +51,10 @@ export class SqliteCycleStore implements CycleStore {
   #schemaJson: string | null = null;
   #parts: ApplierParts | null = null;
   #applier: PullApplier | null = null;
+  /** The file's writes as last seen: this connection's changes and other connections' commits. */
+  #writesSeen: string | null = null;
+  /** Whether a write not the applier's came before one of its applies, since {@link othersWrote} last said. */
+  #othersWrote = false;
   /** The tables the snapshot under way began with nothing of. */
   #fresh: FreshTables | undefined;
 
@@ -151,7 +155,13 @@ export class SqliteCycleStore implements CycleStore {
   }
 
   applyPage(changes: PullResponse['changes'], options: ApplyPageOptions): ApplyPageOutcome {
-    return this.#pullApplier().applyPage(changes, options);
+    return this.#ownWrite(() => this.#pullApplier().applyPage(changes, options));
+  }
+
+  othersWrote(): boolean {
+    const wrote = this.#othersWrote || this.#writesChanged();
+    this.#othersWrote = false;
+    return wrote;
   }
 
   // Repairs.
@@ -218,7 +228,9 @@ export class SqliteCycleStore implements CycleStore {
   }
 
   applySnapshotPage(changes: PullResponse['changes'], tables: ReadonlySet<string>): ApplyPageOutcome {
-    return this.#pullApplier().applyPage(changes, { only: tables, noteSeen: true, fresh: this.#fresh });
+    return this.#ownWrite(() =>
+      this.#pullApplier().applyPage(changes, { only: tables, noteSeen: true, fresh: this.#fresh }),
+    );
   }
 
   endSnapshot(
@@ -257,6 +269,27 @@ export class SqliteCycleStore implements CycleStore {
     clearSeenRows(store);
     this.#fresh = undefined;
     return checksums;
+  }
+
+  /** Runs an apply of the pull, noting first whether another wrote the file since the last look. */
+  #ownWrite<T>(apply: () => T): T {
+    if (this.#writesChanged()) this.#othersWrote = true;
+    try {
+      return apply();
+    } finally {
+      this.#writesChanged();
+    }
+  }
+
+  /** Whether the file's writes changed since the last look (then taken as seen). */
+  #writesChanged(): boolean {
+    const row = this.#store
+      .statement('SELECT total_changes() AS changes, (SELECT data_version FROM pragma_data_version) AS version')
+      .get() as { changes: number; version: number };
+    const seen = `${row.changes}/${row.version}`;
+    const changed = this.#writesSeen !== null && seen !== this.#writesSeen;
+    this.#writesSeen = seen;
+    return changed;
   }
 
   #dueList(): string[] {

@@ -1,4 +1,5 @@
 import { SHOP_SCHEMA, type StoredChange } from '@tillsync/protocol';
+import Database from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
 import { ALL_TABLES, type NextPushRequest } from '../../src/cycle/cycle-store.js';
@@ -7,10 +8,15 @@ import { openDeviceStore } from '../helpers.js';
 
 /** A device file with the shop schema under the store port (no server: these calls never leave the file). */
 function deviceFile() {
-  const { store, clock } = openDeviceStore();
+  const { store, cycleStore } = deviceFileWithPath();
+  return { store, cycleStore };
+}
+
+function deviceFileWithPath() {
+  const { store, clock, dbPath } = openDeviceStore();
   const cycleStore = new SqliteCycleStore({ store, clock, now: () => Date.parse('2026-03-01T10:00:00Z') });
   cycleStore.useSchema(SHOP_SCHEMA);
-  return { store, cycleStore };
+  return { store, cycleStore, dbPath };
 }
 
 function insertCustomer(store: ReturnType<typeof deviceFile>['store'], name: string): string {
@@ -121,6 +127,25 @@ describe('SqliteCycleStore', () => {
     expect(checksums.get('customers')?.count).toBe(1);
     expect(cycleStore.localChecksum('customers')).toEqual(checksums.get('customers'));
     expect(cycleStore.cursor()).toBe('c1');
+  });
+
+  it('tells whether anything but its applies of pull pages wrote the file since it was last asked', () => {
+    const { store, cycleStore, dbPath } = deviceFileWithPath();
+    cycleStore.othersWrote();
+    cycleStore.applyPage([serverCustomer(uuidv7(), 'Pulled')], { cursor: 'c1' });
+    expect(cycleStore.othersWrote()).toBe(false);
+    insertCustomer(store, 'Rung up here');
+    expect(cycleStore.othersWrote()).toBe(true);
+    expect(cycleStore.othersWrote()).toBe(false);
+    // A write before an apply still counts once the apply is done.
+    insertCustomer(store, 'Rung up before a slice');
+    cycleStore.applyPage([serverCustomer(uuidv7(), 'Pulled')], { cursor: 'c2' });
+    expect(cycleStore.othersWrote()).toBe(true);
+    // Another program's write, through its own connection.
+    const other = new Database(dbPath);
+    other.prepare("INSERT INTO _sync_state (key, value) VALUES ('other', 'x')").run();
+    other.close();
+    expect(cycleStore.othersWrote()).toBe(true);
   });
 
   it('ends a snapshot into a table it began with nothing of as one into a table that held rows', () => {
