@@ -124,7 +124,7 @@ export class PullApplier {
           if (!table) continue;
           byTable.set(name, {
             table,
-            stamps: ids.length > 0 ? serverRows.stampsOf(name, ids) : new Map(),
+            stamps: ids.length > 0 ? serverRows.stampsOf(name, ids) : new Map<string, string>(),
             // A table none of whose rows is pending (the till writes other tables meanwhile): no lookup per row.
             pending: outbox.anyIn(name),
             fresh: fresh?.has(name) ?? false,

@@ -116,7 +116,9 @@ export class Outbox {
 
   /** Whether any row of `table` is pending. */
   anyIn(table: string): boolean {
-    return this.#store.statement('SELECT 1 FROM _sync_pending WHERE tbl = ? LIMIT 1').get(table) !== undefined;
+    return (
+      this.#store.statement('SELECT 1 FROM _sync_pending WHERE tbl = ? LIMIT 1').get(table) !== undefined
+    );
   }
 
   /** The tables that have pending rows. */

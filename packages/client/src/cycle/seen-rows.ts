@@ -115,7 +115,9 @@ export function sweepUnseen(
   const t = `"${table}"`;
   const notSeen = (alias: string): string =>
     `NOT EXISTS (SELECT 1 FROM temp._sync_seen AS s WHERE s.tbl = @table AND s.id = ${alias}.id)` +
-    (fresh ? ` AND NOT EXISTS (SELECT 1 FROM _sync_rows AS k WHERE k.tbl = @table AND k.id = ${alias}.id)` : '');
+    (fresh
+      ? ` AND NOT EXISTS (SELECT 1 FROM _sync_rows AS k WHERE k.tbl = @table AND k.id = ${alias}.id)`
+      : '');
   const notPending = (alias: string): string =>
     `NOT EXISTS (SELECT 1 FROM _sync_pending AS p WHERE p.tbl = @table AND p.id = ${alias}.id)`;
   // A fresh table's local rows are the snapshot's or pending, and its server rows all the snapshot's.

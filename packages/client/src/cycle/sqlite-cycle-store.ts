@@ -284,7 +284,9 @@ export class SqliteCycleStore implements CycleStore {
   /** Whether the file's writes changed since the last look (then taken as seen). */
   #writesChanged(): boolean {
     const row = this.#store
-      .statement('SELECT total_changes() AS changes, (SELECT data_version FROM pragma_data_version) AS version')
+      .statement(
+        'SELECT total_changes() AS changes, (SELECT data_version FROM pragma_data_version) AS version',
+      )
       .get() as { changes: number; version: number };
     const seen = `${row.changes}/${row.version}`;
     const changed = this.#writesSeen !== null && seen !== this.#writesSeen;

@@ -172,7 +172,12 @@ describe('SqliteCycleStore', () => {
       cycleStore.beginSnapshot();
       const tables = new Set(cycleStore.tableNames());
       cycleStore.applySnapshotPage(
-        [product(held, '1', 4), product(edited, '1', 10), product(rewritten, '1', 5), product(deleted, '1', 7)],
+        [
+          product(held, '1', 4),
+          product(edited, '1', 10),
+          product(rewritten, '1', 5),
+          product(deleted, '1', 7),
+        ],
         tables,
       );
       store.db.prepare('UPDATE products SET stock = stock - 1 WHERE id = ?').run(edited);
