@@ -9,7 +9,7 @@ import type {
 import { columnBit, hasColumn } from './capture/column-mask.js';
 import { quoteIdentifier } from './capture/triggers.js';
 import type { ConflictLog } from './conflicts.js';
-import { noteSeenStatement } from './cycle/seen-rows.js';
+import { noteAsSeen, noteSeenStatement, type FreshTables } from './cycle/seen-rows.js';
 import type { LocalClock } from './local-clock.js';
 import { StateKey, type LocalStore } from './local-store.js';
 import {
@@ -45,6 +45,19 @@ export interface ApplyPageOptions {
   readonly noteSeen?: boolean;
   /** The device's store as the page says it, stored with the cursor. */
   readonly storeId?: string | undefined;
+  /** The tables the snapshot being applied began with nothing of (with `noteSeen`). */
+  readonly fresh?: FreshTables | undefined;
+}
+
+/** What applying a page uses of one of its tables. */
+interface PageTable {
+  readonly table: SchemaTable;
+  /** The server stamps the device knows of the page's rows of the table, kept up to date as they apply. */
+  readonly stamps: Map<string, string>;
+  /** Whether any row of the table is pending. */
+  readonly pending: boolean;
+  /** Whether the table is one of `ApplyPageOptions.fresh`. */
+  readonly fresh: boolean;
 }
 
 /** What applying a page did. */
@@ -86,18 +99,37 @@ export class PullApplier {
     ) {
       return { applied: 0, conflicts: 0, conflictRows: [] };
     }
-    return store.applying(() =>
+    const fresh = options.fresh;
+    const highest = new Map<string, string>();
+    const outcome = store.applying(() =>
       serverRows.batch(() => {
-        const hasPending = outbox.any();
-        const idsByTable = new Map<string, string[]>();
+        // The server stamps the device knows of the page's rows, looked up in one query per table: none for
+        // an id of a fresh table above every id the snapshot applied to it so far (see FreshTables).
+        const lookups = new Map<string, string[]>();
         for (const change of changes) {
           if (options.only && !options.only.has(change.table)) continue;
-          let ids = idsByTable.get(change.table);
-          if (!ids) idsByTable.set(change.table, (ids = []));
+          let top = highest.get(change.table) ?? fresh?.highest(change.table) ?? null;
+          if (top !== null && change.id > top) {
+            highest.set(change.table, (top = change.id));
+            if (!lookups.has(change.table)) lookups.set(change.table, []);
+            continue;
+          }
+          let ids = lookups.get(change.table);
+          if (!ids) lookups.set(change.table, (ids = []));
           ids.push(change.id);
         }
-        const stampsByTable = new Map<string, Map<string, string>>();
-        for (const [table, ids] of idsByTable) stampsByTable.set(table, serverRows.stampsOf(table, ids));
+        const byTable = new Map<string, PageTable>();
+        for (const [name, ids] of lookups) {
+          const table = schema.table(name);
+          if (!table) continue;
+          byTable.set(name, {
+            table,
+            stamps: ids.length > 0 ? serverRows.stampsOf(name, ids) : new Map<string, string>(),
+            // A table none of whose rows is pending (the till writes other tables meanwhile): no lookup per row.
+            pending: outbox.anyIn(name),
+            fresh: fresh?.has(name) ?? false,
+          });
+        }
         const seen = options.noteSeen ? noteSeenStatement(store) : null;
 
         let applied = 0;
@@ -105,11 +137,12 @@ export class PullApplier {
         let latest = '';
         const cleanRows = new CleanRows(this.#parts);
         for (const change of changes) {
-          const stamps = stampsByTable.get(change.table);
-          const table = schema.table(change.table);
-          if (!stamps || !table) continue;
+          const page = byTable.get(change.table);
+          if (!page) continue;
+          const { table, stamps } = page;
           const previous = stamps.get(change.id) ?? null;
-          const pending = hasPending ? outbox.get(change.table, change.id) : null;
+          const pending = page.pending ? outbox.get(change.table, change.id) : null;
+          if (seen && noteAsSeen(page.fresh, change.op, previous)) seen.run(change.table, change.id);
           if (change.op === 'evict') {
             cleanRows.write();
             lost.push(...this.evict(table, change, previous, pending));
@@ -127,7 +160,6 @@ export class PullApplier {
           }
           if (change.op === 'upsert') stamps.set(change.id, change.updatedAt);
           else stamps.delete(change.id);
-          if (seen && change.op === 'upsert') seen.run(change.table, change.id);
           if (change.updatedAt > latest) latest = change.updatedAt;
           applied += 1;
         }
@@ -140,6 +172,9 @@ export class PullApplier {
         return { applied, conflicts: conflictRows.length, conflictRows };
       }),
     );
+    // Only once the page has committed: a page that rolled back applied none of its ids.
+    if (fresh) for (const [table, id] of highest) fresh.applied(table, id);
+    return outcome;
   }
 
   /**

@@ -114,6 +114,13 @@ export class Outbox {
     return this.#store.statement('SELECT 1 FROM _sync_pending LIMIT 1').get() !== undefined;
   }
 
+  /** Whether any row of `table` is pending. */
+  anyIn(table: string): boolean {
+    return (
+      this.#store.statement('SELECT 1 FROM _sync_pending WHERE tbl = ? LIMIT 1').get(table) !== undefined
+    );
+  }
+
   /** The tables that have pending rows. */
   tablesWithPending(): Set<string> {
     const rows = this.#store.statement('SELECT DISTINCT tbl FROM _sync_pending').all() as { tbl: string }[];

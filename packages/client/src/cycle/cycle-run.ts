@@ -68,6 +68,7 @@ export class CycleRun {
       refreshSchema: async () => store.useSchema(await this.#fetchSchema()),
       heartbeat,
       signal,
+      othersWrote: () => store.othersWrote(),
     });
     this.#repairs = new TableRepairs({ store, pager: this.#pager, counts });
     this.#journal = new PushJournal({

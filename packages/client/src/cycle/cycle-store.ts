@@ -77,6 +77,11 @@ export interface PullStore {
   knowsTable(table: string): boolean;
   /** Applies some changes of a pull page in one transaction, with the page's cursor when given. */
   applyPage(changes: PullResponse['changes'], options: ApplyPageOptions): ApplyPageOutcome;
+  /**
+   * Whether anything but the applies of pull pages (the app, another program) wrote the device file since
+   * the last call.
+   */
+  othersWrote(): boolean;
 }
 
 /** What the repair step reads and writes: the due list, the checksums, and a snapshot's sweep. */

@@ -7,7 +7,7 @@ import {
 import type { ApplyPageOutcome } from '../apply-pull.js';
 import { nextTurn, noteConflicts, type CycleCounts } from './cycle-counts.js';
 import type { CycleRemote } from './cycle-store.js';
-import { SliceSizer } from './slice-sizer.js';
+import { QUIET_AFTER_MS, QUIET_SLICE_BUDGET_MS, SLICE_BUDGET_MS, SliceSizer } from './slice-sizer.js';
 
 /** The page sizes asked of the server: from a cursor, and from the start (a snapshot). */
 export interface PageSizes {
@@ -60,6 +60,11 @@ export interface PullPagerOptions {
   readonly heartbeat?: () => void;
   /** Stops the pull between two slices. */
   readonly signal?: AbortSignal | undefined;
+  /**
+   * Whether anything but the pull wrote the device file since the last call (the app, another program): a
+   * snapshot's slices grow while nothing does. Without it they never grow past {@link SLICE_BUDGET_MS}.
+   */
+  readonly othersWrote?: () => boolean;
 }
 
 /**
@@ -76,6 +81,7 @@ export class PullPager {
   readonly #refreshSchema: () => Promise<void>;
   readonly #heartbeat: () => void;
   readonly #signal: AbortSignal | undefined;
+  readonly #othersWrote: (() => boolean) | undefined;
   /** The first pull page, asked for early (with the health check, or while the last push is answered). */
   #prefetched: { readonly since: string; readonly page: Promise<PullResponse> } | null = null;
 
@@ -88,6 +94,7 @@ export class PullPager {
     this.#refreshSchema = options.refreshSchema;
     this.#heartbeat = options.heartbeat ?? (() => {});
     this.#signal = options.signal;
+    this.#othersWrote = options.othersWrote;
   }
 
   /**
@@ -116,6 +123,7 @@ export class PullPager {
     this.#prefetched = null;
     const limit = this.#pageSizeFrom(since);
     let next = prefetched?.since === since ? prefetched.page : this.#fetchPage(since, limit);
+    const quiet = since === '' ? this.#quietWatch() : null;
     for (;;) {
       const page = await next;
       if (page.changes.some((change) => !this.#knowsTable(change.table))) await this.#refreshSchema();
@@ -136,7 +144,7 @@ export class PullPager {
           last ? page.cursor : undefined,
           last ? page.storeId : undefined,
         );
-        slicer.took(end - start, performance.now() - began);
+        slicer.took(end - start, performance.now() - began, quiet?.budgetMs() ?? SLICE_BUDGET_MS);
         this.#counts.pulled += outcome.applied;
         noteConflicts(this.#counts, outcome.conflictRows);
         if (last) break;
@@ -144,7 +152,28 @@ export class PullPager {
       }
       if (!page.hasMore) return { checksums: page.checksums };
       this.#heartbeat();
+      // The heartbeat's own write is not another's.
+      quiet?.ignoreLastWrites();
     }
+  }
+
+  /**
+   * Watches for other writes to the device file through a snapshot: the budget of the next slice is
+   * {@link QUIET_SLICE_BUDGET_MS} once none came for {@link QUIET_AFTER_MS}, else {@link SLICE_BUDGET_MS}.
+   */
+  #quietWatch(): { budgetMs: () => number; ignoreLastWrites: () => void } | null {
+    const othersWrote = this.#othersWrote;
+    if (!othersWrote) return null;
+    othersWrote();
+    let lastWrite = performance.now();
+    return {
+      budgetMs: () => {
+        const now = performance.now();
+        if (othersWrote()) lastWrite = now;
+        return now - lastWrite >= QUIET_AFTER_MS ? QUIET_SLICE_BUDGET_MS : SLICE_BUDGET_MS;
+      },
+      ignoreLastWrites: () => void othersWrote(),
+    };
   }
 
   /** The page size of a pull from `since`: a snapshot takes the largest pages. */

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { quoteIdentifier } from '../capture/triggers.js';
 import type { LocalStore } from '../local-store.js';
 
 /**
@@ -20,6 +21,68 @@ export function clearSeenRows(store: LocalStore): void {
   store.db.exec('DELETE FROM temp._sync_seen');
 }
 
+/**
+ * The tables a snapshot began with nothing of: no row in the table, none of its rows in `_sync_rows`, none
+ * pending. Nothing but the snapshot writes their server rows while it runs (the cycle pushes before it, not
+ * during it), so every row of theirs in `_sync_rows` at its end is one it brought, and so is every local row
+ * that is not pending: the sweep has nothing to find among them, and their checksum, kept row by row from
+ * zero, is exact without being computed again. The applier notes a row of theirs as seen only when the
+ * snapshot removes it after bringing it (see {@link noteAsSeen}), and needs no lookup of its stamp for an id
+ * above every id of the table the snapshot applied so far (a snapshot brings each table in key order).
+ *
+ * Kept in memory for one snapshot: a snapshot begun again after a crash finds rows and notes every row.
+ */
+export class FreshTables {
+  /** Per fresh table, the highest id the snapshot has applied, `''` before any. */
+  readonly #highest = new Map<string, string>();
+
+  constructor(tables: Iterable<string>) {
+    for (const table of tables) this.#highest.set(table, '');
+  }
+
+  /** The tables of `schemaTables` that hold no row, no server row and no pending row. */
+  static of(store: LocalStore, schemaTables: readonly string[]): FreshTables {
+    const serverRows = store.statement('SELECT 1 FROM _sync_rows WHERE tbl = ? LIMIT 1');
+    const pending = store.statement('SELECT 1 FROM _sync_pending WHERE tbl = ? LIMIT 1');
+    return new FreshTables(
+      schemaTables.filter(
+        (table) =>
+          serverRows.get(table) === undefined &&
+          pending.get(table) === undefined &&
+          store.statement(`SELECT 1 FROM ${quoteIdentifier(table)} LIMIT 1`).get() === undefined,
+      ),
+    );
+  }
+
+  has(table: string): boolean {
+    return this.#highest.has(table);
+  }
+
+  /** The highest id of a fresh table applied so far (`''` before any), or `null` for another table. */
+  highest(table: string): string | null {
+    return this.#highest.get(table) ?? null;
+  }
+
+  /** Notes that the snapshot applied ids of a fresh table up to `id`, in a transaction that committed. */
+  applied(table: string, id: string): void {
+    const highest = this.#highest.get(table);
+    if (highest !== undefined && id > highest) this.#highest.set(table, id);
+  }
+}
+
+/**
+ * Whether the applier notes a snapshot's change of a row as seen: every upsert, but of a fresh table only a
+ * removal of a row the snapshot had brought (`previous`, its server stamp so far, is not null): the rows it
+ * brought and kept are the table's rows in `_sync_rows` at the end.
+ */
+export function noteAsSeen(
+  fresh: boolean,
+  op: 'upsert' | 'delete' | 'evict',
+  previous: string | null,
+): boolean {
+  return fresh ? op !== 'upsert' && previous !== null : op === 'upsert';
+}
+
 /** The statement that notes one row as seen: `run(table, id)`. */
 export function noteSeenStatement(store: LocalStore): Database.Statement {
   return store.statement('INSERT OR IGNORE INTO temp._sync_seen (tbl, id) VALUES (?, ?)');
@@ -38,21 +101,29 @@ export function noteSeenStatement(store: LocalStore): Database.Statement {
  * A pending row whose store column names another store than the snapshot's (`scope`) is out of scope too,
  * even when the device's store did not change from the last snapshot it finished: it may hold another
  * store's rows from a snapshot it was moved in the middle of (its pages applied, its end never reached).
- * Call it inside an applying transaction.
+ *
+ * A `fresh` table (see {@link FreshTables}) was noted as such: its rows in `_sync_rows` count as seen, and
+ * only its pending rows are looked at. Call it inside an applying transaction.
  */
 export function sweepUnseen(
   store: LocalStore,
   table: string,
   outOfScope = false,
   scope: { readonly storeColumn: string; readonly storeId: string } | null = null,
+  fresh = false,
 ): void {
   const t = `"${table}"`;
   const notSeen = (alias: string): string =>
-    `NOT EXISTS (SELECT 1 FROM temp._sync_seen AS s WHERE s.tbl = @table AND s.id = ${alias}.id)`;
+    `NOT EXISTS (SELECT 1 FROM temp._sync_seen AS s WHERE s.tbl = @table AND s.id = ${alias}.id)` +
+    (fresh
+      ? ` AND NOT EXISTS (SELECT 1 FROM _sync_rows AS k WHERE k.tbl = @table AND k.id = ${alias}.id)`
+      : '');
   const notPending = (alias: string): string =>
     `NOT EXISTS (SELECT 1 FROM _sync_pending AS p WHERE p.tbl = @table AND p.id = ${alias}.id)`;
-  store.db.prepare(`DELETE FROM ${t} WHERE ${notSeen(t)} AND ${notPending(t)}`).run({ table });
+  // A fresh table's local rows are the snapshot's or pending, and its server rows all the snapshot's.
+  if (!fresh) store.db.prepare(`DELETE FROM ${t} WHERE ${notSeen(t)} AND ${notPending(t)}`).run({ table });
   if (outOfScope) {
+    if (fresh) return;
     store.db
       .prepare(
         `DELETE FROM _sync_rows WHERE tbl = @table AND ${notSeen('_sync_rows')} AND ${notPending('_sync_rows')}`,
@@ -80,6 +151,7 @@ export function sweepUnseen(
   store.db
     .prepare(`DELETE FROM _sync_pending WHERE tbl = @table AND op = 'delete' AND ${notSeen('_sync_pending')}`)
     .run({ table });
+  if (fresh) return;
   store.db
     .prepare(
       `DELETE FROM _sync_rows WHERE tbl = @table AND ${notSeen('_sync_rows')} AND ${inScope('_sync_rows')}`,

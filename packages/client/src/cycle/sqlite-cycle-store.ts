@@ -28,7 +28,7 @@ import {
   type StoredPush,
 } from './cycle-store.js';
 import { anyStoredPush, deleteStoredPush, insertStoredPush, readStoredPushes } from './push-journal-table.js';
-import { clearSeenRows, resetSeenRows, sweepUnseen } from './seen-rows.js';
+import { clearSeenRows, FreshTables, resetSeenRows, sweepUnseen } from './seen-rows.js';
 
 /** Options for {@link SqliteCycleStore}. */
 export interface SqliteCycleStoreOptions {
@@ -51,6 +51,12 @@ export class SqliteCycleStore implements CycleStore {
   #schemaJson: string | null = null;
   #parts: ApplierParts | null = null;
   #applier: PullApplier | null = null;
+  /** The file's writes as last seen: this connection's changes and other connections' commits. */
+  #writesSeen: string | null = null;
+  /** Whether a write not the applier's came before one of its applies, since {@link othersWrote} last said. */
+  #othersWrote = false;
+  /** The tables the snapshot under way began with nothing of. */
+  #fresh: FreshTables | undefined;
 
   constructor(options: SqliteCycleStoreOptions) {
     this.#store = options.store;
@@ -151,7 +157,13 @@ export class SqliteCycleStore implements CycleStore {
   }
 
   applyPage(changes: PullResponse['changes'], options: ApplyPageOptions): ApplyPageOutcome {
-    return this.#pullApplier().applyPage(changes, options);
+    return this.#ownWrite(() => this.#pullApplier().applyPage(changes, options));
+  }
+
+  othersWrote(): boolean {
+    const wrote = this.#othersWrote || this.#writesChanged();
+    this.#othersWrote = false;
+    return wrote;
   }
 
   // Repairs.
@@ -206,10 +218,22 @@ export class SqliteCycleStore implements CycleStore {
 
   beginSnapshot(): void {
     resetSeenRows(this.#store);
+    const { schema, serverRows } = this.#schemaParts();
+    const fresh = FreshTables.of(
+      this.#store,
+      schema.tables.map((table) => table.name),
+    );
+    // A fresh table's checksum is kept row by row through the snapshot: it starts from the empty table's.
+    this.#store.write(() => {
+      for (const table of schema.tables) if (fresh.has(table.name)) serverRows.recompute(table.name);
+    });
+    this.#fresh = fresh;
   }
 
   applySnapshotPage(changes: PullResponse['changes'], tables: ReadonlySet<string>): ApplyPageOutcome {
-    return this.#pullApplier().applyPage(changes, { only: tables, noteSeen: true });
+    return this.#ownWrite(() =>
+      this.#pullApplier().applyPage(changes, { only: tables, noteSeen: true, fresh: this.#fresh }),
+    );
   }
 
   endSnapshot(
@@ -231,8 +255,9 @@ export class SqliteCycleStore implements CycleStore {
           spec.storeColumn !== null && storeId !== undefined
             ? { storeColumn: spec.storeColumn, storeId }
             : null;
-        sweepUnseen(store, table, moved, scope);
-        recomputed.set(table, serverRows.recompute(table));
+        const fresh = this.#fresh?.has(table) ?? false;
+        sweepUnseen(store, table, moved, scope, fresh);
+        recomputed.set(table, fresh ? serverRows.checksum(table) : serverRows.recompute(table));
       }
       if (storeId !== undefined) store.setState(StateKey.storeId, storeId);
       if (cursor !== undefined) {
@@ -245,7 +270,31 @@ export class SqliteCycleStore implements CycleStore {
       return recomputed;
     });
     clearSeenRows(store);
+    this.#fresh = undefined;
     return checksums;
+  }
+
+  /** Runs an apply of the pull, noting first whether another wrote the file since the last look. */
+  #ownWrite<T>(apply: () => T): T {
+    if (this.#writesChanged()) this.#othersWrote = true;
+    try {
+      return apply();
+    } finally {
+      this.#writesChanged();
+    }
+  }
+
+  /** Whether the file's writes changed since the last look (then taken as seen). */
+  #writesChanged(): boolean {
+    const row = this.#store
+      .statement(
+        'SELECT total_changes() AS changes, (SELECT data_version FROM pragma_data_version) AS version',
+      )
+      .get() as { changes: number; version: number };
+    const seen = `${row.changes}/${row.version}`;
+    const changed = this.#writesSeen !== null && seen !== this.#writesSeen;
+    this.#writesSeen = seen;
+    return changed;
   }
 
   #dueList(): string[] {

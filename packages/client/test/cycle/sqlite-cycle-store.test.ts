@@ -1,4 +1,5 @@
 import { SHOP_SCHEMA, type StoredChange } from '@tillsync/protocol';
+import Database from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
 import { ALL_TABLES, type NextPushRequest } from '../../src/cycle/cycle-store.js';
@@ -7,10 +8,15 @@ import { openDeviceStore } from '../helpers.js';
 
 /** A device file with the shop schema under the store port (no server: these calls never leave the file). */
 function deviceFile() {
-  const { store, clock } = openDeviceStore();
+  const { store, cycleStore } = deviceFileWithPath();
+  return { store, cycleStore };
+}
+
+function deviceFileWithPath() {
+  const { store, clock, dbPath } = openDeviceStore();
   const cycleStore = new SqliteCycleStore({ store, clock, now: () => Date.parse('2026-03-01T10:00:00Z') });
   cycleStore.useSchema(SHOP_SCHEMA);
-  return { store, cycleStore };
+  return { store, cycleStore, dbPath };
 }
 
 function insertCustomer(store: ReturnType<typeof deviceFile>['store'], name: string): string {
@@ -121,6 +127,86 @@ describe('SqliteCycleStore', () => {
     expect(checksums.get('customers')?.count).toBe(1);
     expect(cycleStore.localChecksum('customers')).toEqual(checksums.get('customers'));
     expect(cycleStore.cursor()).toBe('c1');
+  });
+
+  it('tells whether anything but its applies of pull pages wrote the file since it was last asked', () => {
+    const { store, cycleStore, dbPath } = deviceFileWithPath();
+    cycleStore.othersWrote();
+    cycleStore.applyPage([serverCustomer(uuidv7(), 'Pulled')], { cursor: 'c1' });
+    expect(cycleStore.othersWrote()).toBe(false);
+    insertCustomer(store, 'Rung up here');
+    expect(cycleStore.othersWrote()).toBe(true);
+    expect(cycleStore.othersWrote()).toBe(false);
+    // A write before an apply still counts once the apply is done.
+    insertCustomer(store, 'Rung up before a slice');
+    cycleStore.applyPage([serverCustomer(uuidv7(), 'Pulled')], { cursor: 'c2' });
+    expect(cycleStore.othersWrote()).toBe(true);
+    // Another program's write, through its own connection.
+    const other = new Database(dbPath);
+    other.prepare("INSERT INTO _sync_state (key, value) VALUES ('other', 'x')").run();
+    other.close();
+    expect(cycleStore.othersWrote()).toBe(true);
+  });
+
+  it('ends a snapshot into a table it began with nothing of as one into a table that held rows', () => {
+    // The same snapshot, and the same till writes while it is paged, on a device that held none of the
+    // products and on one that held one of them: the first notes no seen row per upsert and keeps its
+    // checksum row by row instead of computing it again, and must end alike, checksum included.
+    const [held, edited, rewritten, deleted] = [uuidv7(), uuidv7(), uuidv7(), uuidv7()];
+    const product = (id: string, stamp: string, stock: number): StoredChange => ({
+      table: 'products',
+      id,
+      op: 'upsert',
+      updatedAt: `2026-01-0${stamp}T00:00:00.000Z-0000-server`,
+      values: { sku: `S-${id}`, name: 'Apple', price_cents: 120, stock, category_id: null, active: 1 },
+    });
+    const removed = (id: string): StoredChange => ({
+      table: 'products',
+      id,
+      op: 'delete',
+      updatedAt: '2026-01-03T00:00:00.000Z-0000-server',
+    });
+    const run = (holdsOne: boolean) => {
+      const { store, cycleStore } = deviceFile();
+      if (holdsOne) cycleStore.applyPage([product(held, '1', 4)], { cursor: 'c1' });
+      cycleStore.beginSnapshot();
+      const tables = new Set(cycleStore.tableNames());
+      cycleStore.applySnapshotPage(
+        [
+          product(held, '1', 4),
+          product(edited, '1', 10),
+          product(rewritten, '1', 5),
+          product(deleted, '1', 7),
+        ],
+        tables,
+      );
+      store.db.prepare('UPDATE products SET stock = stock - 1 WHERE id = ?').run(edited);
+      store.db
+        .prepare("UPDATE products SET sku = 'MINE', name = 'Pear', price_cents = 99, stock = 3 WHERE id = ?")
+        .run(rewritten);
+      store.db.prepare('DELETE FROM products WHERE id = ?').run(deleted);
+      const mine = insertCustomer(store, 'Mine');
+      cycleStore.applySnapshotPage(
+        [removed(rewritten), product(edited, '2', 20), product(deleted, '2', 8), removed(held)],
+        tables,
+      );
+      const checksums = cycleStore.endSnapshot(tables, 'c2');
+      const all = (sql: string) => store.db.prepare(sql).all();
+      return {
+        products: all('SELECT * FROM products ORDER BY id'),
+        customers: (all('SELECT id FROM customers') as { id: string }[]).map((row) => row.id === mine),
+        serverRows: all('SELECT tbl, id, stamp FROM _sync_rows ORDER BY tbl, id'),
+        pending: all('SELECT tbl, op, base, gone FROM _sync_pending ORDER BY tbl, id'),
+        checksum: checksums.get('products'),
+        stored: cycleStore.localChecksum('products'),
+      };
+    };
+    const fresh = run(false);
+    expect(fresh).toEqual(run(true));
+    expect(fresh.serverRows).toHaveLength(2);
+    expect(fresh.pending).toHaveLength(4);
+    expect(fresh.checksum).toEqual(fresh.stored);
+    expect(fresh.checksum?.count).toBe(2);
   });
 
   it('keeps a pending edit of a row left behind by a move to another store an edit: its delta, not a new row', () => {
