@@ -1,35 +1,13 @@
-import { CompiledSchema, SHOP_SCHEMA, type EvictChange, type StoredChange } from '@tillsync/protocol';
+import type { EvictChange, StoredChange } from '@tillsync/protocol';
 import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
-import { PullApplier, type ApplierParts } from '../src/apply-pull.js';
-import { ConflictLog } from '../src/conflicts.js';
-import { LostEdits } from '../src/lost-edits.js';
-import { Outbox } from '../src/outbox.js';
-import { ServerRows } from '../src/server-rows.js';
-import { SyncedTables } from '../src/synced-tables.js';
-import { openDeviceStore } from './helpers.js';
+import { openDeviceParts } from './helpers.js';
 
 /**
  * A row that moved to another store reaches the devices of its old store once, as `evict` (PROTOCOL.md §7):
  * each drops its copy, which is not a delete. Applied here to a real device file; the whole round trip
  * through a server is in `chain.test.ts`.
  */
-function deviceParts(): ApplierParts & { applier: PullApplier } {
-  const { store, clock } = openDeviceStore();
-  const schema = new CompiledSchema(SHOP_SCHEMA);
-  const parts: ApplierParts = {
-    store,
-    schema,
-    tables: new SyncedTables(store, schema),
-    outbox: new Outbox(store),
-    serverRows: new ServerRows(store),
-    conflicts: new ConflictLog(store),
-    lostEdits: new LostEdits(store),
-    clock,
-  };
-  return { ...parts, applier: new PullApplier(parts) };
-}
-
 const stampAt = (ms: number): string => `${new Date(ms).toISOString()}-0000-server`;
 const PAST = Date.parse('2020-01-01T00:00:00Z');
 
@@ -52,7 +30,7 @@ const evict = (table: string, id: string, updatedAt: string): EvictChange => ({
 
 describe('an evicted row', () => {
   it('leaves the device without a tombstone, a pending change or a lost edit, and out of its checksums', () => {
-    const { store, applier, outbox, serverRows, lostEdits, conflicts } = deviceParts();
+    const { store, applier, outbox, serverRows, lostEdits, conflicts } = openDeviceParts();
     const [kept, moved] = [uuidv7(), uuidv7()];
     applier.applyPage([sale(kept, stampAt(PAST)), sale(moved, stampAt(PAST))], { cursor: 'c1' });
     const before = serverRows.checksum('sales');
@@ -72,7 +50,7 @@ describe('an evicted row', () => {
   });
 
   it('of a row the device never had changes nothing but the cursor', () => {
-    const { store, applier, serverRows } = deviceParts();
+    const { store, applier, serverRows } = openDeviceParts();
     applier.applyPage([evict('sales', uuidv7(), stampAt(PAST))], { cursor: 'c9' });
     expect(store.db.prepare('SELECT count(*) AS n FROM sales').get()).toEqual({ n: 0 });
     expect(serverRows.checksum('sales')).toEqual({ count: 0, sum: '0000000000000000' });
@@ -82,7 +60,7 @@ describe('an evicted row', () => {
   });
 
   it("drops a pending change to it, which the server would refuse, and tells the cashier it didn't stick", () => {
-    const { store, applier, outbox, lostEdits } = deviceParts();
+    const { store, applier, outbox, lostEdits } = openDeviceParts();
     const [edited, deleted] = [uuidv7(), uuidv7()];
     applier.applyPage([sale(edited, stampAt(PAST)), sale(deleted, stampAt(PAST))]);
     store.db.prepare('UPDATE sales SET total_cents = 450 WHERE id = ?').run(edited);
@@ -110,7 +88,7 @@ describe('an evicted row', () => {
   });
 
   it("keeps the device's own rows that the server has never had, and the pending changes of other rows", () => {
-    const { store, applier, outbox } = deviceParts();
+    const { store, applier, outbox } = openDeviceParts();
     const [moved, other] = [uuidv7(), uuidv7()];
     applier.applyPage([sale(moved, stampAt(PAST)), sale(other, stampAt(PAST))]);
     const rungUpHere = uuidv7();
@@ -135,7 +113,7 @@ describe('an evicted row', () => {
   });
 
   it('comes back whole when the row moves back to this store', () => {
-    const { store, applier, serverRows } = deviceParts();
+    const { store, applier, serverRows } = openDeviceParts();
     const id = uuidv7();
     applier.applyPage([sale(id, stampAt(PAST), 500)]);
     applier.applyPage([evict('sales', id, stampAt(PAST + 1000))]);

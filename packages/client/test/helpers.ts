@@ -1,11 +1,17 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SHOP_SCHEMA, type SyncSchema } from '@tillsync/protocol';
+import { CompiledSchema, SHOP_SCHEMA, type SyncSchema } from '@tillsync/protocol';
 import { afterEach } from 'vitest';
+import { PullApplier, type ApplierParts } from '../src/apply-pull.js';
+import { ConflictLog } from '../src/conflicts.js';
 import { LocalClock } from '../src/local-clock.js';
 import { applyLocalSchema } from '../src/local-schema.js';
 import { LocalStore } from '../src/local-store.js';
+import { LostEdits } from '../src/lost-edits.js';
+import { Outbox } from '../src/outbox.js';
+import { ServerRows } from '../src/server-rows.js';
+import { SyncedTables } from '../src/synced-tables.js';
 
 const folders: string[] = [];
 const closers: (() => unknown)[] = [];
@@ -39,6 +45,23 @@ export function openDeviceStore(
   clock.nodeId = nodeId;
   applyLocalSchema(store, schema);
   return { store, clock, dbPath };
+}
+
+/** A device file of the shop schema with the parts that apply the server's changes to it, and its path. */
+export function openDeviceParts(): ApplierParts & { applier: PullApplier; dbPath: string } {
+  const { store, clock, dbPath } = openDeviceStore();
+  const schema = new CompiledSchema(SHOP_SCHEMA);
+  const parts: ApplierParts = {
+    store,
+    schema,
+    tables: new SyncedTables(store, schema),
+    outbox: new Outbox(store),
+    serverRows: new ServerRows(store),
+    conflicts: new ConflictLog(store),
+    lostEdits: new LostEdits(store),
+    clock,
+  };
+  return { ...parts, applier: new PullApplier(parts), dbPath };
 }
 
 /** mulberry32: a small seeded generator of numbers in [0, 1), so a seed replays the same run. */

@@ -1,38 +1,10 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import {
-  CompiledSchema,
-  SHOP_SCHEMA,
-  addToChecksum,
-  checksumTerm,
-  formatChecksum,
-  type StoredChange,
-} from '@tillsync/protocol';
+import { addToChecksum, checksumTerm, formatChecksum, type StoredChange } from '@tillsync/protocol';
 import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
-import { PullApplier, type ApplierParts } from '../src/apply-pull.js';
-import { ConflictLog } from '../src/conflicts.js';
-import { LostEdits } from '../src/lost-edits.js';
-import { Outbox } from '../src/outbox.js';
 import { ServerRows } from '../src/server-rows.js';
-import { SyncedTables } from '../src/synced-tables.js';
-import { openDeviceStore } from './helpers.js';
-
-function deviceParts(): ApplierParts & { applier: PullApplier } {
-  const { store, clock } = openDeviceStore();
-  const schema = new CompiledSchema(SHOP_SCHEMA);
-  const parts: ApplierParts = {
-    store,
-    schema,
-    tables: new SyncedTables(store, schema),
-    outbox: new Outbox(store),
-    serverRows: new ServerRows(store),
-    conflicts: new ConflictLog(store),
-    lostEdits: new LostEdits(store),
-    clock,
-  };
-  return { ...parts, applier: new PullApplier(parts) };
-}
+import { openDeviceParts } from './helpers.js';
 
 const stampAt = (ms: number, node = 'server'): string => `${new Date(ms).toISOString()}-0000-${node}`;
 const FAR_PAST = Date.parse('2020-01-01T00:00:00Z');
@@ -62,7 +34,7 @@ function product(
 
 describe('the outbox', () => {
   it('sends upserts parents first and deletes children first, in bounded batches, each row once per cycle', () => {
-    const { store, schema, outbox, applier } = deviceParts();
+    const { store, schema, outbox, applier } = openDeviceParts();
     const db = store.db;
     const [category, item, oldSale, oldItem] = [uuidv7(), uuidv7(), uuidv7(), uuidv7()];
     // Rows the server has, to delete.
@@ -111,7 +83,7 @@ describe('the outbox', () => {
   });
 
   it('sends a counter as its starting value for a new row, and as a delta from the server value otherwise', () => {
-    const { store, schema, outbox, applier } = deviceParts();
+    const { store, schema, outbox, applier } = openDeviceParts();
     const [known, created] = [uuidv7(), uuidv7()];
     applier.applyPage([product(known, stampAt(FAR_PAST), { stock: 10 })]);
     store.db.prepare('UPDATE products SET stock = stock - 4 WHERE id = ?').run(known);
@@ -130,7 +102,7 @@ describe('the outbox', () => {
 
 describe('applying server changes', () => {
   it('keeps a pending row against an older server write, moving its counter to the server value plus local sales', () => {
-    const { store, outbox, applier, conflicts } = deviceParts();
+    const { store, outbox, applier, conflicts } = openDeviceParts();
     const id = uuidv7();
     applier.applyPage([product(id, stampAt(FAR_PAST), { stock: 10 })]);
     store.db.prepare("UPDATE products SET name = 'Local', stock = stock - 3 WHERE id = ?").run(id);
@@ -145,7 +117,7 @@ describe('applying server changes', () => {
   });
 
   it('merges a later server write per column: the pending columns stay, the others and the counter follow the server', () => {
-    const { store, outbox, applier, conflicts, lostEdits } = deviceParts();
+    const { store, outbox, applier, conflicts, lostEdits } = openDeviceParts();
     const id = uuidv7();
     applier.applyPage([product(id, stampAt(FAR_PAST), { stock: 10 })]);
     store.db.prepare("UPDATE products SET name = 'Local', stock = stock - 3 WHERE id = ?").run(id);
@@ -162,7 +134,7 @@ describe('applying server changes', () => {
   });
 
   it('records a pending write that a later delete overrides as a lost edit', () => {
-    const { store, outbox, applier, lostEdits } = deviceParts();
+    const { store, outbox, applier, lostEdits } = openDeviceParts();
     const id = uuidv7();
     applier.applyPage([product(id, stampAt(FAR_PAST), { name: 'Plum' })]);
     store.db.prepare('UPDATE products SET price_cents = 5 WHERE id = ?').run(id);
@@ -175,7 +147,7 @@ describe('applying server changes', () => {
   });
 
   it('treats the server holding the exact pending write as the row being clean', () => {
-    const { store, outbox, applier } = deviceParts();
+    const { store, outbox, applier } = openDeviceParts();
     const id = uuidv7();
     applier.applyPage([product(id, stampAt(FAR_PAST), { stock: 10 })]);
     store.db.prepare('UPDATE products SET stock = 7 WHERE id = ?').run(id);
@@ -186,7 +158,7 @@ describe('applying server changes', () => {
   });
 
   it('stores a page and its cursor together, or neither', () => {
-    const { store, applier } = deviceParts();
+    const { store, applier } = openDeviceParts();
     const good = product(uuidv7(), stampAt(FAR_PAST));
     const bad = product(uuidv7(), stampAt(FAR_PAST), { name: null });
     expect(() => applier.applyPage([good, bad], { cursor: 's1.2' })).toThrow(/NOT NULL/);
@@ -208,7 +180,7 @@ describe('applying a page in one go', () => {
       ms: fc.integer({ min: FAR_PAST, max: FAR_FUTURE }),
       name: fc.constantFrom('Apple', 'Pear', 'Plum'),
     });
-    const state = (parts: ReturnType<typeof deviceParts>): unknown => ({
+    const state = (parts: ReturnType<typeof openDeviceParts>): unknown => ({
       products: parts.store.db.prepare('SELECT * FROM products ORDER BY id').all(),
       rows: parts.store.db.prepare('SELECT * FROM _sync_rows ORDER BY tbl, id').all(),
       pending: parts.store.db.prepare('SELECT tbl, id, op, base FROM _sync_pending ORDER BY tbl, id').all(),
@@ -221,7 +193,7 @@ describe('applying a page in one go', () => {
             ? product(item.id, stampAt(item.ms), { name: item.name })
             : { table: 'products', id: item.id, op: 'delete', updatedAt: stampAt(item.ms) },
         );
-        const [together, oneByOne] = [deviceParts(), deviceParts()];
+        const [together, oneByOne] = [openDeviceParts(), openDeviceParts()];
         for (const parts of [together, oneByOne]) {
           // A row written on the device itself and not yet pushed: merged, not overwritten.
           parts.store.db
@@ -252,7 +224,7 @@ describe('checksums', () => {
   });
 
   it('kept one change at a time equal the sum over the rows, whatever the order of changes', () => {
-    const { store, applier, serverRows } = deviceParts();
+    const { store, applier, serverRows } = openDeviceParts();
     const ids = Array.from({ length: 12 }, () => uuidv7());
     const change = fc.record({
       id: fc.constantFrom(...ids),

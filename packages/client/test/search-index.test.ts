@@ -1,32 +1,16 @@
 import Database from 'better-sqlite3';
-import { CompiledSchema, SHOP_SCHEMA, type PushResponse, type StoredChange } from '@tillsync/protocol';
+import type { PushResponse, StoredChange } from '@tillsync/protocol';
 import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
-import { PullApplier, type ApplierParts } from '../src/apply-pull.js';
 import { applyPushAnswer } from '../src/apply-push.js';
-import { ConflictLog } from '../src/conflicts.js';
 import { LocalStore } from '../src/local-store.js';
-import { LostEdits } from '../src/lost-edits.js';
-import { Outbox } from '../src/outbox.js';
 import { trigramQuery } from '../src/search-index.js';
-import { ServerRows } from '../src/server-rows.js';
-import { SyncedTables } from '../src/synced-tables.js';
-import { onCleanup, openDeviceStore } from './helpers.js';
+import { onCleanup, openDeviceParts } from './helpers.js';
 
 /** A paired device file, its sync's parts, and another program's connection to it (the till's POS). */
 function device() {
-  const { store, clock, dbPath } = openDeviceStore();
-  const schema = new CompiledSchema(SHOP_SCHEMA);
-  const parts: ApplierParts = {
-    store,
-    schema,
-    tables: new SyncedTables(store, schema),
-    outbox: new Outbox(store),
-    serverRows: new ServerRows(store),
-    conflicts: new ConflictLog(store),
-    lostEdits: new LostEdits(store),
-    clock,
-  };
+  const { applier, dbPath, ...parts } = openDeviceParts();
+  const { store } = parts;
   const till = new Database(dbPath);
   till.pragma('busy_timeout = 10000');
   onCleanup(() => till.close());
@@ -46,7 +30,7 @@ function device() {
   /** How many pages the index holds: a write that went into it adds some. */
   const indexPages = (): number =>
     (store.db.prepare('SELECT count(*) AS n FROM _sync_search_customers_data').get() as { n: number }).n;
-  return { store, parts, applier: new PullApplier(parts), till, search, indexPages };
+  return { store, parts, applier, till, search, indexPages };
 }
 
 const serverStamp = (ms: number): string => `${new Date(ms).toISOString()}-0000-server`;
