@@ -104,19 +104,21 @@ export async function post<T>(server: BenchServer, url: string, body: unknown, t
   return (await response.json()) as T;
 }
 
-/** The owner's token, and the token of a device paired for the bench. */
-export async function pairBenchDevice(server: BenchServer): Promise<{ token: string; deviceToken: string }> {
+/** The owner's token, and the token and id of a device paired for the bench. */
+export async function pairBenchDevice(
+  server: BenchServer,
+): Promise<{ token: string; deviceToken: string; deviceId: string }> {
   const { token } = await post<{ token: string }>(server, '/api/auth/login', {
     email: EMAIL,
     password: PASSWORD,
   });
   const { code } = await post<{ code: string }>(server, '/api/pairing-codes', {}, token);
-  const device = await post<{ accessToken: string }>(server, '/api/devices/pair', {
+  const device = await post<{ accessToken: string; deviceId: string }>(server, '/api/devices/pair', {
     code,
     name: 'bench',
     platform: 'bench',
   });
-  return { token, deviceToken: device.accessToken };
+  return { token, deviceToken: device.accessToken, deviceId: device.deviceId };
 }
 
 /**
@@ -190,12 +192,16 @@ async function benchServer(engine: 'sqlite' | 'postgres'): Promise<BenchResult[]
       (await post<{ tenantId: string }>(server, '/api/auth/login', { email: EMAIL, password: PASSWORD }))
         .tenantId,
     );
+    // The store's work for a pull of another device from its cursor, in sequence order by its scope's
+    // index, as a device that synced before asks for the changes since (the pushing device would be handed
+    // none of its own rows back).
+    const reader = await pairBenchDevice(server);
     let storePullMs = Infinity;
     for (let round = 0; round < READ_ROUNDS; round++) {
       let storePulled = 0;
       const ms = await timeMs(async () => {
         for (let since = 0; ;) {
-          const page = await store.pull(since, 5000);
+          const page = await store.pull(since, 5000, 0, reader.deviceId);
           if (page.resyncRequired) throw new Error('resync');
           storePulled += page.rows.length;
           since = page.cursorSeq;
