@@ -170,7 +170,12 @@ function dump(dbPath: string): Record<string, unknown[]> {
 function pending(dbPath: string): number {
   const db = open(dbPath);
   try {
-    return (db.prepare('SELECT count(*) AS n FROM _sync_pending').get() as { n: number }).n;
+    // The outbox, and the capture log of writes not yet folded into it.
+    return (
+      db
+        .prepare('SELECT (SELECT count(*) FROM _sync_pending) + (SELECT count(*) FROM _sync_captured) AS n')
+        .get() as { n: number }
+    ).n;
   } finally {
     db.close();
   }

@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3';
  */
 
 /** The bookkeeping's current version: the number of `local-store.ts`'s migrations (checked there). */
-export const STORE_VERSION = 6;
+export const STORE_VERSION = 7;
 
 /** The keys of `_sync_state`. */
 export const StateKey = {
@@ -52,6 +52,14 @@ export interface StateReader {
   pendingCount(): number;
 }
 
+/**
+ * The number of rows waiting to be pushed, as `n`: the outbox's, and those of the capture log not folded
+ * into it yet (capture/fold.ts), so a reader that does not fold, such as `tillsync status`, still counts a
+ * till's last sale.
+ */
+export const PENDING_COUNT_SQL = `SELECT (SELECT count(*) FROM _sync_pending) + (SELECT count(*) FROM (SELECT DISTINCT tbl, id FROM _sync_captured AS c
+  WHERE NOT EXISTS (SELECT 1 FROM _sync_pending AS p WHERE p.tbl = c.tbl AND p.id = c.id))) AS n`;
+
 /** The {@link StateReader} of a connection whose `statement` prepares (or reuses) a statement. */
 export function stateReader(statement: (sql: string) => Database.Statement): StateReader {
   return {
@@ -69,7 +77,7 @@ export function stateReader(statement: (sql: string) => Database.Statement): Sta
       return values;
     },
     pendingCount() {
-      return (statement('SELECT count(*) AS n FROM _sync_pending').get() as { n: number }).n;
+      return (statement(PENDING_COUNT_SQL).get() as { n: number }).n;
     },
   };
 }

@@ -25,7 +25,7 @@ export class LocalClock {
     const row = this.#store
       .statement(
         `SELECT top >> 16 AS ms, top & 65535 AS counter, node
-         FROM (SELECT max(hlc, coalesce((SELECT max(hlc) FROM _sync_pending), 0)) AS top, node FROM _sync_clock WHERE id = 1)`,
+         FROM (SELECT max(hlc, coalesce((SELECT max(hlc) FROM _sync_pending), 0), coalesce((SELECT max(hlc) FROM _sync_captured), 0)) AS top, node FROM _sync_clock WHERE id = 1)`,
       )
       .get() as { ms: number; counter: number; node: string };
     const clock = new HybridClock({

@@ -95,8 +95,8 @@ function toPendingRow(record: PendingRecord): PendingRow {
 }
 
 /**
- * The outbox (`_sync_pending`), filled by the capture triggers: reads pending rows into changes in
- * dependency order, and records what the server answered.
+ * The outbox (`_sync_pending`), filled from the capture triggers' log (capture/fold.ts): reads pending rows
+ * into changes in dependency order, and records what the server answered. Its reads fold the log first.
  */
 export class Outbox {
   readonly #store: LocalStore;
@@ -111,11 +111,13 @@ export class Outbox {
 
   /** Whether any row is pending: checked once per pull page, so clean devices skip the per-row lookups. */
   any(): boolean {
+    this.#store.settleCaptured();
     return this.#store.statement('SELECT 1 FROM _sync_pending LIMIT 1').get() !== undefined;
   }
 
   /** Whether any row of `table` is pending. */
   anyIn(table: string): boolean {
+    this.#store.settleCaptured();
     return (
       this.#store.statement('SELECT 1 FROM _sync_pending WHERE tbl = ? LIMIT 1').get(table) !== undefined
     );
@@ -123,11 +125,13 @@ export class Outbox {
 
   /** The tables that have pending rows. */
   tablesWithPending(): Set<string> {
+    this.#store.settleCaptured();
     const rows = this.#store.statement('SELECT DISTINCT tbl FROM _sync_pending').all() as { tbl: string }[];
     return new Set(rows.map((row) => row.tbl));
   }
 
   get(table: string, id: string): PendingRow | null {
+    this.#store.settleCaptured();
     const record = this.#store
       .statement(`SELECT ${PENDING_COLUMNS} FROM _sync_pending AS p WHERE p.tbl = ? AND p.id = ?`)
       .get(table, id) as PendingRecord | undefined;
@@ -139,6 +143,7 @@ export class Outbox {
    * compares to tell a row written again while on the wire. Rows not pending are absent.
    */
   revisionsOf(table: string, ids: readonly string[]): Map<string, number> {
+    this.#store.settleCaptured();
     const records = this.#store
       .statement(
         'SELECT id, revision FROM _sync_pending WHERE tbl = ? AND id IN (SELECT value FROM json_each(?))',
@@ -149,6 +154,7 @@ export class Outbox {
 
   /** Pending rows, oldest write first (for listing; the push reads them in batches). */
   list(limit = 1000): PendingRow[] {
+    this.#store.settleCaptured();
     const records = this.#store
       .statement(`SELECT ${PENDING_COLUMNS} FROM _sync_pending AS p ORDER BY p.hlc LIMIT ?`)
       .all(limit) as PendingRecord[];

@@ -186,7 +186,10 @@ export class SearchIndex {
    */
   catchUp(): void {
     if (this.#tables.size === 0) return;
-    const behind = this.#store.statement(`SELECT 1 FROM _sync_pending WHERE hlc > ${WATERMARK} LIMIT 1`);
+    // Writes still in the capture log (capture/fold.ts) are behind too; the write transaction folds them.
+    const behind = this.#store.statement(
+      `SELECT 1 FROM _sync_pending WHERE hlc > ${WATERMARK} UNION ALL SELECT 1 FROM _sync_captured LIMIT 1`,
+    );
     if (behind.get() === undefined) return;
     this.#store.write(() => {
       // Another program's catch-up may have come first.

@@ -26,12 +26,17 @@ export class WriteWatch {
     const key = `${counters.v}:${counters.t}`;
     if (key === this.#counters) return this.#mark;
     this.#counters = key;
+    // Writes not folded into the outbox yet are in the capture log (capture/fold.ts): its last entry counts.
     const outbox = this.#store
       .statement(
-        'SELECT count(*) AS n, total(revision) AS r, max(hlc) AS h FROM _sync_pending WHERE error_code IS NULL',
+        `SELECT count(*) AS n, total(revision) AS r, max(hlc) AS h, (SELECT max(seq) FROM _sync_captured) AS logged
+         FROM _sync_pending WHERE error_code IS NULL`,
       )
-      .get() as { n: number; r: number; h: number | null };
-    this.#mark = outbox.n === 0 ? null : `${outbox.n}:${outbox.r}:${outbox.h ?? ''}`;
+      .get() as { n: number; r: number; h: number | null; logged: number | null };
+    this.#mark =
+      outbox.n === 0 && outbox.logged === null
+        ? null
+        : `${outbox.n}:${outbox.r}:${outbox.h ?? ''}:${outbox.logged ?? ''}`;
     return this.#mark;
   }
 }

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { NEXT_HLC_SQL } from '../src/capture/triggers.js';
 import { Outbox } from '../src/outbox.js';
 import { ServerRows } from '../src/server-rows.js';
-import { onCleanup, openDeviceStore } from './helpers.js';
+import { folded, onCleanup, openDeviceStore } from './helpers.js';
 
 /** A second connection to the device file, as another program would open it. */
 function otherProgram(dbPath: string): Database.Database {
@@ -20,7 +20,9 @@ function otherProgram(dbPath: string): Database.Database {
 function pendingRows(
   db: Database.Database,
 ): { tbl: string; id: string; op: string; revision: number; base: string | null }[] {
-  return db.prepare('SELECT tbl, id, op, revision, base FROM _sync_pending ORDER BY tbl, id').all() as never;
+  return folded(db)
+    .prepare('SELECT tbl, id, op, revision, base FROM _sync_pending ORDER BY tbl, id')
+    .all() as never;
 }
 
 /** Makes a row look synced: written by the sync (capture off) and known on the server. */
@@ -151,7 +153,7 @@ describe('capture triggers', () => {
     const db = device.store.db;
     db.prepare("INSERT INTO customers (id, name) VALUES (?, 'P')").run(inPush);
     db.prepare("INSERT INTO customers (id, name) VALUES (?, 'L')").run(local);
-    db.prepare('UPDATE _sync_pending SET in_push = 1 WHERE id = ?').run(inPush);
+    folded(db).prepare('UPDATE _sync_pending SET in_push = 1 WHERE id = ?').run(inPush);
     db.prepare('DELETE FROM customers').run();
     expect(pendingRows(db).map((row) => [row.id, row.op])).toEqual(
       [

@@ -3,13 +3,15 @@ import { CompiledSchema, SHOP_SCHEMA, type Change, type SyncSchema } from '@till
 import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
 import { fullMask, maskOf } from '../src/capture/column-mask.js';
+import { foldCaptured } from '../src/capture/fold.js';
+import { NEXT_HLC_SQL } from '../src/capture/triggers.js';
 import { SqliteCycleStore } from '../src/cycle/sqlite-cycle-store.js';
 import { LostEdits } from '../src/lost-edits.js';
 import { applyLocalSchema } from '../src/local-schema.js';
 import { Outbox } from '../src/outbox.js';
 import { ServerRows } from '../src/server-rows.js';
 import { createSyncClient, type SyncClient } from '../src/index.js';
-import { onCleanup, openDeviceStore } from './helpers.js';
+import { folded, onCleanup, openDeviceStore } from './helpers.js';
 import { startRecordingProxy } from './recording-proxy.js';
 import { startTestServer, type TestServer } from './server-fixture.js';
 
@@ -107,7 +109,9 @@ function deviceWithSyncedProduct(schema: SyncSchema = SHOP_SCHEMA): {
 
 function pendingCols(device: ReturnType<typeof openDeviceStore>, id: string): number | null {
   return (
-    device.store.db.prepare('SELECT cols FROM _sync_pending WHERE id = ?').get(id) as { cols: number | null }
+    folded(device.store.db).prepare('SELECT cols FROM _sync_pending WHERE id = ?').get(id) as {
+      cols: number | null;
+    }
   ).cols;
 }
 
@@ -332,7 +336,9 @@ describe("a push's answer with the row as stored (the device alone)", () => {
     const deletion = '2026-06-01T00:00:00.000Z-0000-other';
     cycleStore.applyPage([{ table: 'products', id, op: 'delete', updatedAt: deletion }], {});
     expect(device.store.db.prepare('SELECT 1 FROM products WHERE id = ?').get(id)).toBeUndefined();
-    expect(device.store.db.prepare('SELECT 1 FROM _sync_pending WHERE id = ?').get(id)).toBeUndefined();
+    expect(
+      folded(device.store.db).prepare('SELECT 1 FROM _sync_pending WHERE id = ?').get(id),
+    ).toBeUndefined();
     expect(new LostEdits(device.store).list()).toMatchObject([
       { table: 'products', rowId: id, kind: 'their-delete', winningStamp: deletion },
     ]);
@@ -466,29 +472,38 @@ describe('column-level push and merge with a real server (the device alone)', ()
 
 /**
  * Takes a device file back to the bookkeeping layout of the previous release (version 2: no column masks,
- * no lost edits, no counters noted by a delete), with the capture triggers that layout had: the same statements without the mask.
+ * no lost edits, no counters noted by a delete, no capture log), with capture triggers as that layout had them:
+ * each upserts its row's outbox entry itself, noting no columns.
  */
 function toPreviousLayout(dbPath: string): void {
   const db = new Database(dbPath);
-  const triggers = db
-    .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE '_sync_capture_%'")
-    .all() as { name: string; sql: string }[];
+  const schema = new CompiledSchema(SHOP_SCHEMA);
   db.transaction(() => {
-    for (const trigger of triggers) {
-      const previous = trigger.sql
-        .replace('(tbl, id, op, hlc, revision, base, cols, gone)', '(tbl, id, op, hlc, revision, base)')
-        .replace('(tbl, id, op, hlc, revision, base, cols)', '(tbl, id, op, hlc, revision, base)')
-        .replace(', cols = cols | excluded.cols, gone = excluded.gone', '')
-        .replace(', cols = cols | excluded.cols', '')
-        .replace(/, 0, json_object\([^()]*\) FROM _sync_clock/g, ' FROM _sync_clock')
-        .replace(
-          /, (?:\d+|(?:\(CASE WHEN [^()]*? THEN \d+ ELSE 0 END\)(?: \| )?)+) FROM _sync_clock/g,
-          ' FROM _sync_clock',
-        );
-      expect(previous).not.toMatch(/cols/);
-      db.exec(`DROP TRIGGER "${trigger.name}"`);
-      db.exec(previous);
+    for (const table of schema.tables) {
+      const triggers = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE ?")
+        .pluck()
+        .all(`_sync_capture_${table.name}_%`) as string[];
+      for (const name of triggers) db.exec(`DROP TRIGGER "${name}"`);
+      // That release upserted the row's outbox entry from the trigger, with no mask.
+      const base = (row: string): string =>
+        table.counterColumns.length === 0
+          ? 'NULL'
+          : `json_object(${table.counterColumns.map((c) => `'${c.name}', ${row}."${c.name}"`).join(', ')})`;
+      const upsert = (row: string, op: string, rowBase: string): string =>
+        `INSERT INTO _sync_pending (tbl, id, op, hlc, revision, base) SELECT '${table.name}', ${row}.id, '${op}', ${NEXT_HLC_SQL}, 1, ${rowBase} FROM _sync_clock WHERE true
+         ON CONFLICT (tbl, id) DO UPDATE SET op = excluded.op, hlc = max(excluded.hlc, hlc + 1), revision = revision + 1`;
+      const applying = '(SELECT applying FROM _sync_apply_flag) = 0';
+      db.exec(`CREATE TRIGGER "_sync_capture_${table.name}_insert" AFTER INSERT ON "${table.name}" WHEN ${applying}
+        BEGIN ${upsert('NEW', 'upsert', 'NULL')}; END`);
+      db.exec(`CREATE TRIGGER "_sync_capture_${table.name}_update" AFTER UPDATE ON "${table.name}" WHEN ${applying}
+        BEGIN ${upsert('NEW', 'upsert', base('OLD'))}; END`);
+      db.exec(`CREATE TRIGGER "_sync_capture_${table.name}_delete" AFTER DELETE ON "${table.name}" WHEN ${applying}
+        BEGIN ${upsert('OLD', 'delete', base('OLD'))}; END`);
     }
+    // What the release after it had captured is folded, as its outbox held it.
+    foldCaptured((sql) => db.prepare(sql));
+    db.exec('DROP TABLE _sync_captured');
     db.exec(`
       ALTER TABLE _sync_pending DROP COLUMN gone;
       ALTER TABLE _sync_pending DROP COLUMN cols;
@@ -523,7 +538,7 @@ describe('a device file of the previous release', () => {
     const upgraded = createSyncClient({ dbPath, serverUrl: server.url });
     onCleanup(() => upgraded.close());
     const products = new CompiledSchema(SHOP_SCHEMA).table('products')!;
-    const pending = upgraded.database
+    const pending = folded(upgraded.database)
       .prepare('SELECT tbl, id, cols FROM _sync_pending ORDER BY tbl')
       .all() as { tbl: string; id: string; cols: number }[];
     expect(pending).toEqual([
@@ -542,7 +557,9 @@ describe('a device file of the previous release', () => {
     // From now on the triggers note the columns a write set.
     upgraded.database.prepare("UPDATE products SET name = 'Apple' WHERE id = ?").run(id);
     expect(
-      upgraded.database.prepare('SELECT cols FROM _sync_pending WHERE id = ?').get(id) as { cols: number },
+      folded(upgraded.database).prepare('SELECT cols FROM _sync_pending WHERE id = ?').get(id) as {
+        cols: number;
+      },
     ).toEqual({ cols: maskOf(products, ['name']) });
     expect(upgraded.lostEdits()).toEqual([]);
   });

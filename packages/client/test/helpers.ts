@@ -2,8 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CompiledSchema, SHOP_SCHEMA, type SyncSchema } from '@tillsync/protocol';
+import type Database from 'better-sqlite3';
 import { afterEach } from 'vitest';
 import { PullApplier, type ApplierParts } from '../src/apply-pull.js';
+import { foldCaptured } from '../src/capture/fold.js';
 import { ConflictLog } from '../src/conflicts.js';
 import { LocalClock } from '../src/local-clock.js';
 import { applyLocalSchema } from '../src/local-schema.js';
@@ -31,6 +33,15 @@ export function tempFolder(prefix = 'tillsync-client-'): string {
 /** Runs `close` after the test (in reverse order of registration). */
 export function onCleanup(close: () => unknown): void {
   closers.push(close);
+}
+
+/**
+ * Folds the capture log into the outbox over `db` (any connection to a device file), as the sync does before
+ * it reads the outbox, so a test can read `_sync_pending` after writes made with plain SQL.
+ */
+export function folded(db: Database.Database): Database.Database {
+  db.transaction(() => foldCaptured((sql) => db.prepare(sql))).immediate();
+  return db;
 }
 
 /** A device file with the bookkeeping and the synced tables of `schema`, as after pairing. */

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { PENDING_COUNT_SQL } from '../src/device-state.js';
 import { createSyncClient, type SyncClient } from '../src/index.js';
 import { onCleanup, seededRandom, tempFolder } from './helpers.js';
 import { startTestServer, type TestServer } from './server-fixture.js';
@@ -127,16 +128,16 @@ describe(`a device killed mid-sync (seed ${SEED}; replay with TILLSYNC_SEED=${SE
     let landedMidPush = 0;
     for (let round = 0; round < 6; round++) {
       writeSome(3000, 300);
-      const pendingBefore = count(dbPath, 'SELECT count(*) AS n FROM _sync_pending');
+      const pendingBefore = count(dbPath, PENDING_COUNT_SQL);
       // Killed at a random point once the first push is on its way: every other round within its round trip
       // (it carries the products, so their deltas are on the wire), else anywhere in the rest of the push.
       const run = await runSync(dbPath, {
         started: () =>
           count(dbPath, 'SELECT count(*) AS n FROM _sync_push') > 0 ||
-          count(dbPath, 'SELECT count(*) AS n FROM _sync_pending') < pendingBefore,
+          count(dbPath, PENDING_COUNT_SQL) < pendingBefore,
         delayMs: Math.floor(next() * (round % 2 === 0 ? 40 : 400)),
       });
-      const pendingAfter = count(dbPath, 'SELECT count(*) AS n FROM _sync_pending');
+      const pendingAfter = count(dbPath, PENDING_COUNT_SQL);
       const inFlight = count(dbPath, 'SELECT count(*) AS n FROM _sync_push');
       if (run.killed && (inFlight > 0 || (pendingAfter > 0 && pendingAfter < pendingBefore)))
         landedMidPush += 1;
@@ -148,7 +149,7 @@ describe(`a device killed mid-sync (seed ${SEED}; replay with TILLSYNC_SEED=${SE
     expect(landedMidPush, 'no kill landed in the middle of a push; the test proved nothing').toBeGreaterThan(
       0,
     );
-    expect(count(dbPath, 'SELECT count(*) AS n FROM _sync_pending')).toBe(0);
+    expect(count(dbPath, PENDING_COUNT_SQL)).toBe(0);
 
     const observer = await server.pairedClient('observer');
     await observer.sync();

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { applyPushAnswer } from '../src/apply-push.js';
 import { LocalStore } from '../src/local-store.js';
 import { trigramQuery } from '../src/search-index.js';
-import { onCleanup, openDeviceParts } from './helpers.js';
+import { folded, onCleanup, openDeviceParts } from './helpers.js';
 
 /** A paired device file, its sync's parts, and another program's connection to it (the till's POS). */
 function device() {
@@ -94,7 +94,7 @@ describe('the search index, off the write path', () => {
     const [ada, bob] = [uuidv7(), uuidv7()];
     till.prepare("INSERT INTO customers (id, name) VALUES (?, 'Ada Lovelace')").run(ada);
     // As if the device's clock had been a day ahead at that write.
-    store.db.prepare('UPDATE _sync_pending SET hlc = hlc + 86400000 * 65536 WHERE id = ?').run(ada);
+    folded(store.db).prepare('UPDATE _sync_pending SET hlc = hlc + 86400000 * 65536 WHERE id = ?').run(ada);
     expect(search('Lovelace')).toEqual([ada]);
     till.prepare("INSERT INTO customers (id, name) VALUES (?, 'Bob Babbage')").run(bob);
     expect(search('Babbage')).toEqual([bob]);

@@ -77,6 +77,9 @@ async function sameEverywhere(world: World, server: Map<string, Map<string, Serv
       problems.push(
         `device ${device.index} still has ${pending.length} pending: ${pending.slice(0, 3).join(', ')}`,
       );
+    const unfolded = (db.prepare('SELECT count(*) AS n FROM _sync_captured').get() as { n: number }).n;
+    if (unfolded > 0)
+      problems.push(`device ${device.index} still has ${unfolded} captured writes not folded`);
     const inFlight = (db.prepare('SELECT count(*) AS n FROM _sync_push').get() as { n: number }).n;
     if (inFlight > 0) problems.push(`device ${device.index} still has ${inFlight} push(es) in flight`);
     for (const [table, spec] of Object.entries(world.schema.tables)) {

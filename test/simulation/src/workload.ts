@@ -397,6 +397,7 @@ export class Workload {
           .prepare(
             `SELECT si.product_id AS product, si.sale_id AS sale FROM sale_items AS si JOIN products AS p ON p.id = si.product_id
              WHERE NOT EXISTS (SELECT 1 FROM _sync_pending WHERE tbl = 'sale_items' AND id = si.id)
+               AND NOT EXISTS (SELECT 1 FROM _sync_captured WHERE tbl = 'sale_items' AND id = si.id)
              ORDER BY si.id`,
           )
           .all() as { product: string; sale: string }[];

@@ -3,15 +3,16 @@ import type Database from 'better-sqlite3';
 import { columnBit, fullMask } from './column-mask.js';
 
 /**
- * Change capture: SQLite triggers on each synced table record every insert, update and delete into the
- * outbox (`_sync_pending`), whoever makes them (this library, another program, the `sqlite3` shell). They
- * skip the sync's own writes (`_sync_apply_flag`), stamp each write with the hybrid logical clock kept in
- * `_sync_clock`, and keep per counter column the base value the next push computes its delta from. Each
- * notes which synced columns it set (`cols`, a mask: see `column-mask.ts`), OR-ed over the writes of a
- * pending row: an INSERT sets every column, an UPDATE the columns whose value changed, so the push sends
- * only those for a row the server has, and never a column the schema added after the write.
+ * Change capture: SQLite triggers on each synced table record every insert, update and delete, whoever makes
+ * them (this library, another program, the `sqlite3` shell), in the capture log (`_sync_captured`), which
+ * the sync folds into the outbox (`_sync_pending`, see `fold.ts`). They skip the sync's own writes
+ * (`_sync_apply_flag`), stamp each write with the hybrid logical clock kept in `_sync_clock`, and note per
+ * counter column the base value the next push computes its delta from. Each notes which synced columns it
+ * set (`cols`, a mask: see `column-mask.ts`), OR-ed over the writes of a pending row when folded: an INSERT
+ * sets every column, an UPDATE the columns whose value changed, so the push sends only those for a row the
+ * server has, and never a column the schema added after the write.
  *
- * They are the hot path of every sale, so each does the least it can: one outbox upsert, its stamp an
+ * They are the hot path of every sale, so each does the least it can: one append to the log, its stamp an
  * integer computed in place; no stamp is formatted here.
  */
 
@@ -22,7 +23,7 @@ import { columnBit, fullMask } from './column-mask.js';
  *
  * The triggers read the clock and never write it: writing it on every captured write cost a third of a
  * bare write (one more page per commit). The floor holds every stamp the device has received or pushed
- * (the sync raises it), and a pending row's own stamp only grows (see the upsert below), so every row's
+ * (the sync raises it), and a pending row's own stamp only grows (see the fold), so every row's
  * writes are stamped in order, and later than anything the device has seen or sent. Writes to different
  * rows in one millisecond may share a stamp, which last-write-wins never compares.
  *
@@ -71,22 +72,14 @@ export function captureTriggerStatements(table: SchemaTable): string[] {
     hasCounters
       ? `json_object(${table.counterColumns.map((c) => `${quoteLiteral(c.name)}, ${prefix}${quoteIdentifier(c.name)}`).join(', ')})`
       : 'NULL';
-  const upsertPending = (
-    row: 'OLD' | 'NEW',
-    op: 'upsert' | 'delete',
-    base: string,
-    cols: string,
-    where: string,
-  ): string => {
+  // Each write appends its entry to the capture log, folded into the outbox by the sync (fold.ts).
+  const logWrite = (row: 'OLD' | 'NEW', op: 'upsert' | 'delete', base: string, cols: string): string => {
     // A delete of a row with counters notes their values as it goes (`gone`): with the base, they make the
     // delta of the writes before it, which the delete still carries (PROTOCOL.md §5: deltas always count).
-    const gone = op === 'delete' && hasCounters;
-    return `INSERT INTO _sync_pending (tbl, id, op, hlc, revision, base, cols${gone ? ', gone' : ''})
-    SELECT ${name}, ${row}.id, '${op}', ${NEXT_HLC_SQL}, 1, ${base}, ${cols}${gone ? `, ${base}` : ''} FROM _sync_clock WHERE ${where}
-    ON CONFLICT (tbl, id) DO UPDATE SET op = excluded.op, hlc = max(excluded.hlc, hlc + 1), revision = revision + 1, cols = cols | excluded.cols${gone ? ', gone = excluded.gone' : ''}`;
+    const gone = op === 'delete' && hasCounters ? base : 'NULL';
+    return `INSERT INTO _sync_captured (tbl, id, op, hlc, base, cols, gone)
+    SELECT ${name}, ${row}.id, '${op}', ${NEXT_HLC_SQL}, ${base}, ${cols}, ${gone} FROM _sync_clock`;
   };
-  const onServer = (row: 'OLD' | 'NEW'): string =>
-    `EXISTS (SELECT 1 FROM _sync_rows WHERE tbl = ${name} AND id = ${row}.id)`;
 
   const statements: string[] = [];
 
@@ -104,12 +97,11 @@ export function captureTriggerStatements(table: SchemaTable): string[] {
   statements.push(`CREATE TRIGGER ${trigger('insert')} AFTER INSERT ON ${t}
   WHEN ${APPLYING}
   BEGIN
-    ${upsertPending(
+    ${logWrite(
       'NEW',
       'upsert',
       hasCounters ? `(SELECT base FROM _sync_replaced WHERE tbl = ${name} AND id = NEW.id)` : 'NULL',
       String(fullMask(table.columns.length)),
-      'true',
     )};
     ${hasCounters ? `DELETE FROM _sync_replaced WHERE tbl = ${name} AND id = NEW.id;` : ''}
   END`);
@@ -133,20 +125,11 @@ export function captureTriggerStatements(table: SchemaTable): string[] {
   statements.push(`CREATE TRIGGER ${trigger('update')} AFTER UPDATE ON ${t}
   WHEN ${APPLYING} AND (${changed})
   BEGIN
-    ${upsertPending('NEW', 'upsert', baseOf('OLD.'), setColumns, 'true')};
+    ${logWrite('NEW', 'upsert', baseOf('OLD.'), setColumns)};
   END`);
 
   // Ids never change (PROTOCOL.md §1); if a program changes one anyway, the old id is deleted.
-  // A delete of a row the server has never had, and which is not on the wire in a push, just forgets the
-  // pending insert; otherwise the delete is pending like any change.
-  const captureDelete = `DELETE FROM _sync_pending WHERE tbl = ${name} AND id = OLD.id AND in_push = 0 AND NOT ${onServer('OLD')};
-    ${upsertPending(
-      'OLD',
-      'delete',
-      baseOf('OLD.'),
-      '0',
-      `${onServer('OLD')} OR EXISTS (SELECT 1 FROM _sync_pending WHERE tbl = ${name} AND id = OLD.id)`,
-    )};`;
+  const captureDelete = `${logWrite('OLD', 'delete', baseOf('OLD.'), '0')};`;
   statements.push(`CREATE TRIGGER ${trigger('rekey')} AFTER UPDATE OF id ON ${t}
   WHEN ${APPLYING} AND OLD.id IS NOT NEW.id
   BEGIN

@@ -42,6 +42,7 @@ export class FreshTables {
 
   /** The tables of `schemaTables` that hold no row, no server row and no pending row. */
   static of(store: LocalStore, schemaTables: readonly string[]): FreshTables {
+    store.settleCaptured();
     const serverRows = store.statement('SELECT 1 FROM _sync_rows WHERE tbl = ? LIMIT 1');
     const pending = store.statement('SELECT 1 FROM _sync_pending WHERE tbl = ? LIMIT 1');
     return new FreshTables(
