@@ -19,13 +19,10 @@ import { cursorAfter, pullAt } from '../pull-cursor.js';
 import { applyPushWithText } from '../push.js';
 import { noticeConcerns } from '../notices/change-notices.js';
 import type { AppContext } from './app-context.js';
-import { OneAtATime } from './one-at-a-time.js';
 
 /** Health, push, pull and schema (PROTOCOL.md §2). */
 export function registerSyncRoutes(app: FastifyInstance, context: AppContext): void {
   const { config, storage, accounts, notices, metrics } = context;
-  // A tenant's pushes are serialised by its row lock anyway (in every process): in this one they queue here.
-  const tenantPushes = new OneAtATime();
   // Parents before the tables that reference them: a snapshot's rows come table by table in this order.
   const snapshotTableOrder = config.schema.tables.map((table) => table.name);
 
@@ -56,8 +53,8 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     const triggers = context.jobs?.triggersFor(enqueuedJobs);
     // The scopes the push wrote in: its notice goes to the devices that receive those rows only.
     const scopes = new Set<string>();
-    const { response, json } = await tenantPushes.run(caller.tenantId, () =>
-      applyPushWithText(storage.sync.forTenant(caller.tenantId), body, {
+    // A tenant's pushes queue in its store, and those that queued together share a transaction.
+    const { response, json } = await applyPushWithText(storage.sync.forTenant(caller.tenantId), body, {
         schema: config.schema,
         deviceId: caller.deviceId,
         now: config.now,
@@ -68,8 +65,7 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
           }
           await triggers?.(tx, writes);
         },
-      }),
-    );
+      });
     await context.jobs?.settle(enqueuedJobs, caller.tenantId);
     // On the request's one log line (written when it is answered).
     request.log = request.log.child({ pushId: body.pushId, changes: body.changes.length });

@@ -142,12 +142,11 @@ class SqlTenantSyncStore implements TenantSyncStore {
   }
 
   push<T>(work: (tx: PushTransaction) => Promise<T>): Promise<T> {
-    const write = (): Promise<T> =>
-      this.#engine.write(async (trx) => {
-        await this.#engine.lockTenant(trx, this.#tenantId);
-        return work(new SqlPushTransaction(trx, this.#tenantId, this.#context));
-      });
-    return this.#engine.inTenantTurn ? this.#engine.inTenantTurn(this.#tenantId, write) : write();
+    // The pushes of the tenant that arrive while its last write runs share the next transaction and turn of
+    // its lock, each judged after the one before it (see `TenantWriteBatches`).
+    return this.#engine.tenantWrite(this.#tenantId, (trx) =>
+      work(new SqlPushTransaction(trx, this.#tenantId, this.#context)),
+    );
   }
 
   pull(

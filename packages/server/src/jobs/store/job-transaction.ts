@@ -41,7 +41,15 @@ export class SqlJobTransaction implements JobTransaction {
   readonly #context: JobWriteContext;
   #tenantLocked = false;
 
-  constructor(trx: Kysely<JobsDatabase>, engine: SqlEngine, tenantId: string, context: JobWriteContext) {
+  /** `tenantLocked`: the transaction holds the tenant's lock already (`SqlEngine.tenantWrite`). */
+  constructor(
+    trx: Kysely<JobsDatabase>,
+    engine: SqlEngine,
+    tenantId: string,
+    context: JobWriteContext,
+    options: { readonly tenantLocked?: boolean } = {},
+  ) {
+    this.#tenantLocked = options.tenantLocked ?? false;
     this.#trx = trx;
     this.#engine = engine;
     this.#tenantId = tenantId;

@@ -1,5 +1,6 @@
 // One tenant's jobs: what the owner's API and the executor read and change outside a claim.
 import type { Kysely } from 'kysely';
+import type { Database } from '../../storage/database.js';
 import type { RowValues, SyncJobStatus } from '@tillsync/protocol';
 import type {
   JobListFilter,
@@ -142,15 +143,18 @@ export class SqlTenantJobStore implements TenantJobStore {
 
   async transaction<T>(work: (tx: JobTransaction) => Promise<T>): Promise<T> {
     let tx: SqlJobTransaction | undefined;
-    const write = (): Promise<T> =>
-      this.#context.groupCommit.run((trx) => {
-        tx = new SqlJobTransaction(trx.withTables<JobTables>(), this.#engine, this.tenantId, this.#context);
-        return work(tx);
+    const begin = (trx: Kysely<Database>, tenantLocked: boolean): Promise<T> => {
+      tx = new SqlJobTransaction(trx.withTables<JobTables>(), this.#engine, this.tenantId, this.#context, {
+        tenantLocked,
       });
-    // A job's transaction writes its target rows under the tenant's lock: it waits for its turn in memory,
-    // as the tenant's pushes do, rather than on a connection.
-    const turn = this.#engine.inTenantTurn;
-    const result = await (turn ? turn(this.tenantId, write) : write());
+      return work(tx);
+    };
+    // A job's transaction writes its target rows under the tenant's lock. On PostgreSQL it waits for its turn
+    // in memory with the tenant's pushes and shares their transaction and turn of the lock; on SQLite (one
+    // writer anyway) the jobs' own group commit batches it with other jobs' writes.
+    const result = await (this.#engine.dialect.writeIsSerialised
+      ? this.#context.groupCommit.run((trx) => begin(trx, false))
+      : this.#engine.tenantWrite(this.tenantId, (trx) => begin(trx, true)));
     // Committed: the devices whose scope the job's rows are in are told (PROTOCOL.md §7), no one else.
     if (tx && tx.writtenScopes.size > 0) this.#context.onRowsWritten?.(this.tenantId, [...tx.writtenScopes]);
     return result;
