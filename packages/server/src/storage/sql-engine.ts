@@ -2,6 +2,7 @@ import { Migrator, type CompiledQuery, type Kysely, type RawBuilder } from 'kyse
 import type { Database } from './database.js';
 import { migrationProvider } from './migrations/index.js';
 import { dialectOf, type SqlDialect } from './sql-dialect.js';
+import type { TenantWork } from './tenant-write-batches.js';
 
 /**
  * One database engine under the stores: the Kysely instance and how to run transactions on it. The stores
@@ -27,7 +28,7 @@ export interface SqlEngine {
    * transaction, one turn of the lock and one commit, each piece in the order asked and answered on its own
    * (`TenantWriteBatches`). The tenant's pushes run here, and on PostgreSQL its jobs' writes of rows.
    */
-  readonly tenantWrite: <T>(tenantId: string, work: (trx: Kysely<Database>) => Promise<T>) => Promise<T>;
+  readonly tenantWrite: <T>(tenantId: string, work: TenantWork<T>) => Promise<T>;
   /**
    * Runs a query inside the transaction in progress and answers its rows as arrays of values in the order of
    * its columns, which cost much less to make than an object per row. SQLite only: there the transaction's

@@ -14,8 +14,37 @@ export interface BatchEngine {
   lockTenant(trx: Kysely<Database>, tenantId: string): Promise<void>;
 }
 
+/**
+ * What the pieces of one transaction of {@link TenantWriteBatches} share: writes left to the end of the
+ * transaction, made once for every piece (a push's answer, the jobs it triggers), and what a piece keeps
+ * there for the pieces after it. A piece alone has one of its own.
+ */
+export class WriteBatch {
+  readonly #slots = new Map<object, unknown>();
+  readonly #beforeCommit: Array<() => Promise<void>> = [];
+
+  /** What is kept under `key` for this transaction, made by `make` on first use. */
+  slot<T>(key: object, make: () => T): T {
+    if (!this.#slots.has(key)) this.#slots.set(key, make());
+    return this.#slots.get(key) as T;
+  }
+
+  /** Runs `write` in the transaction after every piece has run, before it commits. */
+  beforeCommit(write: () => Promise<void>): void {
+    this.#beforeCommit.push(write);
+  }
+
+  /** The writes left to the end, in the order they were asked for. */
+  async finish(): Promise<void> {
+    for (const write of this.#beforeCommit.splice(0)) await write();
+  }
+}
+
+/** A piece of work of a tenant's write transaction. */
+export type TenantWork<T> = (trx: Kysely<Database>, batch: WriteBatch) => Promise<T>;
+
 interface Pending {
-  readonly work: (trx: Kysely<Database>) => Promise<unknown>;
+  readonly work: TenantWork<unknown>;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -44,7 +73,7 @@ export class TenantWriteBatches {
   }
 
   /** Runs `work` in a write transaction that holds the tenant's lock, shared with the work queued beside it. */
-  run<T>(tenantId: string, work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+  run<T>(tenantId: string, work: TenantWork<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const pending: Pending = { work, resolve: resolve as (value: unknown) => void, reject };
       const queue = this.#queues.get(tenantId);
@@ -75,8 +104,10 @@ export class TenantWriteBatches {
       try {
         values = await this.#engine.write(async (trx) => {
           await this.#engine.lockTenant(trx, tenantId);
+          const shared = new WriteBatch();
           const done: unknown[] = [];
-          for (const pending of batch) done.push(await pending.work(trx));
+          for (const pending of batch) done.push(await pending.work(trx, shared));
+          await shared.finish();
           return done;
         });
       } catch {
@@ -102,7 +133,10 @@ export class TenantWriteBatches {
       try {
         return await this.#engine.write(async (trx) => {
           await this.#engine.lockTenant(trx, tenantId);
-          return work(trx);
+          const own = new WriteBatch();
+          const value = await work(trx, own);
+          await own.finish();
+          return value;
         });
       } catch (error) {
         if (run >= MAX_CONFLICT_RUNS || !isConflict(error)) throw error;
