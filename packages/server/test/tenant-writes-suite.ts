@@ -65,6 +65,40 @@ export function tenantWritesSuite(
       expect(stored.rows.map((row) => row.id)).toEqual(['t-a', 't-c']);
     });
 
+    it('leave unjudged a push whose device stopped waiting before its turn, and judge its retry', async () => {
+      const server = await start();
+      const till = await server.pair('till');
+      const { storage } = server.server;
+      const tenant = storage.sync.forTenant(till.tenantId);
+      const options = { schema: server.server.config.schema, deviceId: till.deviceId, now: () => Date.now() };
+      const product = newId();
+      const request: PushRequest = {
+        pushId: 'given-up',
+        changes: [till.upsert('products', product, productValues({ stock: 5 }))],
+      };
+      const held = gate();
+      let holding = (): void => undefined;
+      const running = new Promise<void>((resolve) => (holding = resolve));
+      const holder = storage.engine.tenantWrite(till.tenantId, async () => {
+        holding();
+        await held.promise;
+      });
+      await running;
+      const gone = new AbortController();
+      const abandoned = applyPush(tenant, request, { ...options, signal: gone.signal });
+      gone.abort(new Error('the device closed the connection'));
+      // Its retry, sent after it gave up, waits behind it.
+      const retried = applyPush(tenant, request, options);
+      held.open();
+      await holder;
+      await expect(abandoned).rejects.toThrow('the device closed the connection');
+      expect((await retried).results.map((result) => result.status)).toEqual(['applied']);
+      // Written once: the stock is the retry's 5, and a third send gets the retry's answer.
+      const rows = await tenant.readRows([{ table: 'products', id: product }]);
+      expect(rows.get(`products\u0000${product}`)?.values).toMatchObject({ stock: 5 });
+      expect(await applyPush(tenant, request, options)).toEqual(await retried);
+    });
+
     it('answer each push as it would have been answered alone, a retried pushId with its first answer', async () => {
       // Two tenants' tills make the same pushes: one tenant's wait behind a held turn and run together,
       // the other's run one after the other. The answers and the rows must be the same.

@@ -53,8 +53,15 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     const triggers = context.jobs?.triggersFor(enqueuedJobs);
     // The scopes the push wrote in: its notice goes to the devices that receive those rows only.
     const scopes = new Set<string>();
+    // A device that stops waiting (its connection closes) leaves a push still queued unjudged: it sends
+    // the same pushId again, and that is judged instead (PROTOCOL.md §2).
+    const gone = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) gone.abort(new Error('the device closed the connection before its push was judged'));
+    });
     // A tenant's pushes queue in its store, and those that queued together share a transaction.
-    const { response, json } = await applyPushWithText(storage.sync.forTenant(caller.tenantId), body, {
+    const pushed = applyPushWithText(storage.sync.forTenant(caller.tenantId), body, {
+      signal: gone.signal,
         schema: config.schema,
         deviceId: caller.deviceId,
         now: config.now,
@@ -66,6 +73,15 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
           await triggers?.(tx, writes);
         },
       });
+    let answer: Awaited<typeof pushed>;
+    try {
+      answer = await pushed;
+    } catch (error) {
+      // Nobody reads the answer: the connection is closed, and nothing was written.
+      if (gone.signal.aborted) return reply.hijack();
+      throw error;
+    }
+    const { response, json } = answer;
     await context.jobs?.settle(enqueuedJobs, caller.tenantId);
     // On the request's one log line (written when it is answered).
     request.log = request.log.child({ pushId: body.pushId, changes: body.changes.length });

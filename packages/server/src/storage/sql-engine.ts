@@ -26,9 +26,10 @@ export interface SqlEngine {
    * process's earlier such work for the tenant: the work asked for meanwhile waits in memory (not each on a
    * connection of the pool blocked on the lock, which would leave none for the pulls) and then shares one
    * transaction, one turn of the lock and one commit, each piece in the order asked and answered on its own
-   * (`TenantWriteBatches`). The tenant's pushes run here, and on PostgreSQL its jobs' writes of rows.
+   * (`TenantWriteBatches`). The tenant's pushes run here, and on PostgreSQL its jobs' writes of rows. Work
+   * whose `signal` is aborted before its turn is not run.
    */
-  readonly tenantWrite: <T>(tenantId: string, work: TenantWork<T>) => Promise<T>;
+  readonly tenantWrite: <T>(tenantId: string, work: TenantWork<T>, signal?: AbortSignal) => Promise<T>;
   /**
    * Runs a query inside the transaction in progress and answers its rows as arrays of values in the order of
    * its columns, which cost much less to make than an object per row. SQLite only: there the transaction's

@@ -142,11 +142,13 @@ class SqlTenantSyncStore implements TenantSyncStore {
     this.#context = context;
   }
 
-  push<T>(work: (tx: PushTransaction) => Promise<T>): Promise<T> {
+  push<T>(work: (tx: PushTransaction) => Promise<T>, signal?: AbortSignal): Promise<T> {
     // The pushes of the tenant that arrive while its last write runs share the next transaction and turn of
     // its lock, each judged after the one before it (see `TenantWriteBatches`).
-    return this.#engine.tenantWrite(this.#tenantId, (trx, batch) =>
-      work(new SqlPushTransaction(trx, this.#tenantId, this.#context, batch)),
+    return this.#engine.tenantWrite(
+      this.#tenantId,
+      (trx, batch) => work(new SqlPushTransaction(trx, this.#tenantId, this.#context, batch)),
+      signal,
     );
   }
 

@@ -45,6 +45,8 @@ export type TenantWork<T> = (trx: Kysely<Database>, batch: WriteBatch) => Promis
 
 interface Pending {
   readonly work: TenantWork<unknown>;
+  /** Aborted when whoever asked has stopped waiting (a device's push whose connection closed). */
+  readonly signal: AbortSignal | undefined;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -72,10 +74,15 @@ export class TenantWriteBatches {
     this.#engine = engine;
   }
 
-  /** Runs `work` in a write transaction that holds the tenant's lock, shared with the work queued beside it. */
-  run<T>(tenantId: string, work: TenantWork<T>): Promise<T> {
+  /**
+   * Runs `work` in a write transaction that holds the tenant's lock, shared with the work queued beside it.
+   * `signal`: work whose signal is aborted before its turn comes is not run (it rejects with the signal's
+   * reason): a push whose device stopped waiting would only hold the lock for an answer nobody reads, while
+   * the device's retry of the same pushId, queued behind it, is judged in its place.
+   */
+  run<T>(tenantId: string, work: TenantWork<T>, signal?: AbortSignal): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const pending: Pending = { work, resolve: resolve as (value: unknown) => void, reject };
+      const pending: Pending = { work, signal, resolve: resolve as (value: unknown) => void, reject };
       const queue = this.#queues.get(tenantId);
       if (queue) {
         queue.push(pending);
@@ -90,7 +97,13 @@ export class TenantWriteBatches {
     const queue = this.#queues.get(tenantId) ?? [];
     try {
       while (queue.length > 0) {
-        await this.#runBatch(tenantId, queue.splice(0, MAX_BATCH));
+        const batch: Pending[] = [];
+        while (batch.length < MAX_BATCH && queue.length > 0) {
+          const pending = queue.shift()!;
+          if (pending.signal?.aborted === true) pending.reject(pending.signal.reason);
+          else batch.push(pending);
+        }
+        if (batch.length > 0) await this.#runBatch(tenantId, batch);
       }
     } finally {
       this.#queues.delete(tenantId);

@@ -44,7 +44,7 @@ export function postgresEngineOn(pool: PostgresDialectConfig['pool']): SqlEngine
     write,
     read: (work) => db.transaction().setIsolationLevel('repeatable read').execute(work),
     lockTenant,
-    tenantWrite: (tenantId, work) => tenantWrites.run(tenantId, work),
+    tenantWrite: (tenantId, work, signal) => tenantWrites.run(tenantId, work, signal),
     close: () => db.destroy(),
   };
 }
