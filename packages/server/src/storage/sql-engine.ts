@@ -2,7 +2,7 @@ import { Migrator, type CompiledQuery, type Kysely, type RawBuilder } from 'kyse
 import type { Database } from './database.js';
 import { migrationProvider } from './migrations/index.js';
 import { dialectOf, type SqlDialect } from './sql-dialect.js';
-import type { TenantWork } from './tenant-write-batches.js';
+import type { TenantWork, TenantWriteOptions } from './tenant-write-batches.js';
 
 /**
  * One database engine under the stores: the Kysely instance and how to run transactions on it. The stores
@@ -26,10 +26,9 @@ export interface SqlEngine {
    * process's earlier such work for the tenant: the work asked for meanwhile waits in memory (not each on a
    * connection of the pool blocked on the lock, which would leave none for the pulls) and then shares one
    * transaction, one turn of the lock and one commit, each piece in the order asked and answered on its own
-   * (`TenantWriteBatches`). The tenant's pushes run here, and on PostgreSQL its jobs' writes of rows. Work
-   * whose `signal` is aborted before its turn is not run.
+   * (`TenantWriteBatches`). The tenant's pushes run here, and on PostgreSQL its jobs' writes of rows.
    */
-  readonly tenantWrite: <T>(tenantId: string, work: TenantWork<T>, signal?: AbortSignal) => Promise<T>;
+  readonly tenantWrite: <T>(tenantId: string, work: TenantWork<T>, options?: TenantWriteOptions) => Promise<T>;
   /**
    * Runs a query inside the transaction in progress and answers its rows as arrays of values in the order of
    * its columns, which cost much less to make than an object per row. SQLite only: there the transaction's

@@ -148,7 +148,7 @@ class SqlTenantSyncStore implements TenantSyncStore {
     return this.#engine.tenantWrite(
       this.#tenantId,
       (trx, batch) => work(new SqlPushTransaction(trx, this.#tenantId, this.#context, batch)),
-      signal,
+      signal ? { signal } : {},
     );
   }
 

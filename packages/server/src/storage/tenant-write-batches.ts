@@ -43,10 +43,25 @@ export class WriteBatch {
 /** A piece of work of a tenant's write transaction. */
 export type TenantWork<T> = (trx: Kysely<Database>, batch: WriteBatch) => Promise<T>;
 
+/** How a piece of work waits for its turn. */
+export interface TenantWriteOptions {
+  /**
+   * Aborted when whoever asked has stopped waiting (a device's push whose connection closed): work whose
+   * signal is aborted before its turn comes is not run (it rejects with the signal's reason).
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * Ahead of the work queued without it (a job's end, which holds the job's claim and which the pushes that
+   * triggered it wait for): which of two writers that wait side by side goes first is not given by anything
+   * else, so putting one first changes no outcome a sequence of them could not have had.
+   */
+  readonly first?: boolean;
+}
+
 interface Pending {
   readonly work: TenantWork<unknown>;
-  /** Aborted when whoever asked has stopped waiting (a device's push whose connection closed). */
   readonly signal: AbortSignal | undefined;
+  readonly first: boolean;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -76,16 +91,24 @@ export class TenantWriteBatches {
 
   /**
    * Runs `work` in a write transaction that holds the tenant's lock, shared with the work queued beside it.
-   * `signal`: work whose signal is aborted before its turn comes is not run (it rejects with the signal's
-   * reason): a push whose device stopped waiting would only hold the lock for an answer nobody reads, while
-   * the device's retry of the same pushId, queued behind it, is judged in its place.
+   * Work whose signal is aborted before its turn is not run: a push whose device stopped waiting would only
+   * hold the lock for an answer nobody reads, while the device's retry of the same pushId, queued behind it,
+   * is judged in its place.
    */
-  run<T>(tenantId: string, work: TenantWork<T>, signal?: AbortSignal): Promise<T> {
+  run<T>(tenantId: string, work: TenantWork<T>, options: TenantWriteOptions = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const pending: Pending = { work, signal, resolve: resolve as (value: unknown) => void, reject };
+      const pending: Pending = {
+        work,
+        signal: options.signal,
+        first: options.first === true,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      };
       const queue = this.#queues.get(tenantId);
       if (queue) {
-        queue.push(pending);
+        const behind = pending.first ? queue.findIndex((waiting) => !waiting.first) : -1;
+        if (behind === -1) queue.push(pending);
+        else queue.splice(behind, 0, pending);
         return;
       }
       this.#queues.set(tenantId, [pending]);

@@ -44,7 +44,7 @@ export function postgresEngineOn(pool: PostgresDialectConfig['pool']): SqlEngine
     write,
     read: (work) => db.transaction().setIsolationLevel('repeatable read').execute(work),
     lockTenant,
-    tenantWrite: (tenantId, work, signal) => tenantWrites.run(tenantId, work, signal),
+    tenantWrite: (tenantId, work, options) => tenantWrites.run(tenantId, work, options),
     close: () => db.destroy(),
   };
 }

@@ -65,7 +65,7 @@ export function openSqliteEngine(filePath: string): SqlEngine {
     db,
     dialect: sqliteDialect,
     write,
-    tenantWrite: (tenantId, work, signal) => tenantWrites.run(tenantId, work, signal),
+    tenantWrite: (tenantId, work, options) => tenantWrites.run(tenantId, work, options),
     read: (work) => inTransaction('begin', work),
     lockTenant: () => Promise.resolve(),
     queryRowArrays: (query) => arrayStatements.prepare(query.sql).all(query.parameters) as unknown[][],
