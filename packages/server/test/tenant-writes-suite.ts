@@ -40,10 +40,12 @@ export function tenantWritesSuite(
       const seen: string[] = [];
       const write = (tag: string, fail = false) =>
         engine.tenantWrite(tenantId, async (trx) => {
-          await sql`insert into tenants (id, name, created_at) values (${`t-${tag}`}, ${tag}, '2026-12-07')`.execute(trx);
-          const { rows } = await sql<{ name: string }>`select name from tenants where id like 't-%' order by name`.execute(
+          await sql`insert into tenants (id, name, created_at) values (${`t-${tag}`}, ${tag}, '2026-12-07')`.execute(
             trx,
           );
+          const { rows } = await sql<{
+            name: string;
+          }>`select name from tenants where id like 't-%' order by name`.execute(trx);
           seen.push(`${tag}:${rows.map((row) => row.name).join(',')}`);
           if (fail) throw new Error(`${tag} failed`);
           return tag;
@@ -52,16 +54,14 @@ export function tenantWritesSuite(
       held.open();
       expect(await first).toBe('first');
       const settled = await Promise.allSettled(queued);
-      expect(settled.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : String(outcome.reason)))).toEqual([
-        'a',
-        'Error: b failed',
-        'c',
-      ]);
+      expect(
+        settled.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : String(outcome.reason))),
+      ).toEqual(['a', 'Error: b failed', 'c']);
       // Together first, until b's failure rolled the batch back; then each alone: c never saw b's row.
       expect(seen).toEqual(['a:a', 'b:a,b', 'a:a', 'b:a,b', 'c:a,c']);
-      const stored = await sql<{ id: string }>`select id from tenants where id like 't-%' order by id`.execute(
-        engine.db,
-      );
+      const stored = await sql<{
+        id: string;
+      }>`select id from tenants where id like 't-%' order by id`.execute(engine.db);
       expect(stored.rows.map((row) => row.id)).toEqual(['t-a', 't-c']);
     });
 
@@ -110,18 +110,24 @@ export function tenantWritesSuite(
       const sale = newId();
       const nobody = newId();
       const pushesOf = (device: TestDevice): PushRequest[] => {
-        const stamp = (ms: number): string => `${new Date(Date.UTC(2026, 11, 7, 8, 0, 0, ms)).toISOString()}-0000-till`;
-        const first: Change[] = [
-          { table: 'products', id: product, op: 'upsert', updatedAt: stamp(1), values: productValues({ sku: 'S-1', stock: 10 }) },
-        ];
+        const stamp = (ms: number): string =>
+          `${new Date(Date.UTC(2026, 11, 7, 8, 0, 0, ms)).toISOString()}-0000-till`;
+        const upsert = (table: string, id: string, ms: number, values: Record<string, unknown>): Change => ({
+          table,
+          id,
+          op: 'upsert',
+          updatedAt: stamp(ms),
+          values,
+        });
+        const first: Change[] = [upsert('products', product, 1, productValues({ sku: 'S-1', stock: 10 }))];
         return [
           { pushId: 'p1', changes: first },
           // A counter delta on the row the push before created, and a stale write of its name.
           {
             pushId: 'p2',
             changes: [
-              { table: 'products', id: product, op: 'upsert', updatedAt: stamp(3), values: { stock: { delta: -2 } } },
-              { table: 'products', id: product, op: 'upsert', updatedAt: stamp(0), values: { name: 'Old' } },
+              upsert('products', product, 3, { stock: { delta: -2 } }),
+              upsert('products', product, 0, { name: 'Old' }),
             ],
           },
           // The first push again, retried while it waited: its first answer, nothing written twice.
@@ -130,8 +136,12 @@ export function tenantWritesSuite(
           {
             pushId: 'p3',
             changes: [
-              { table: 'sales', id: sale, op: 'upsert', updatedAt: stamp(4), values: { customer_id: nobody, total_cents: 100, created_at: '2026-12-07T08:00:00.000Z' } },
-              { table: 'products', id: product, op: 'upsert', updatedAt: stamp(5), values: { stock: { delta: -1 } } },
+              upsert('sales', sale, 4, {
+                customer_id: nobody,
+                total_cents: 100,
+                created_at: '2026-12-07T08:00:00.000Z',
+              }),
+              upsert('products', product, 5, { stock: { delta: -1 } }),
             ],
           },
         ].map((push) => ({ ...push, pushId: `${device.deviceId}-${push.pushId}` }));
@@ -168,10 +178,17 @@ export function tenantWritesSuite(
       const rowsOf = async (tenantId: string) => {
         const page = await storage.sync.forTenant(tenantId).pull(0, 100);
         if (page.resyncRequired) throw new Error('resync');
-        return page.rows.map((row) => ({ table: row.table, id: row.id, values: row.valuesJson, seq: row.seq }));
+        return page.rows.map((row) => ({
+          table: row.table,
+          id: row.id,
+          values: row.valuesJson,
+          seq: row.seq,
+        }));
       };
       const [batchedRows, aloneRows] = await Promise.all([rowsOf(together.tenantId), rowsOf(alone.tenantId)]);
-      expect(batchedRows.map(({ seq: _seq, ...row }) => row)).toEqual(aloneRows.map(({ seq: _seq, ...row }) => row));
+      expect(batchedRows.map(({ seq: _seq, ...row }) => row)).toEqual(
+        aloneRows.map(({ seq: _seq, ...row }) => row),
+      );
       expect(JSON.parse(batchedRows[0]?.values ?? '{}')).toMatchObject({ stock: 7, name: 'Apple' });
       // Sequence numbers in the order the pushes were asked for, as commit order would give them alone.
       expect(batchedRows.map((row) => row.seq)).toEqual(aloneRows.map((row) => row.seq));

@@ -57,22 +57,23 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     // the same pushId again, and that is judged instead (PROTOCOL.md §2).
     const gone = new AbortController();
     reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) gone.abort(new Error('the device closed the connection before its push was judged'));
+      if (!reply.raw.writableFinished)
+        gone.abort(new Error('the device closed the connection before its push was judged'));
     });
     // A tenant's pushes queue in its store, and those that queued together share a transaction.
     const pushed = applyPushWithText(storage.sync.forTenant(caller.tenantId), body, {
       signal: gone.signal,
-        schema: config.schema,
-        deviceId: caller.deviceId,
-        now: config.now,
-        afterWrite: async (tx, writes) => {
-          for (const write of writes) {
-            scopes.add(write.scope);
-            if (write.previous) scopes.add(write.previous.scope);
-          }
-          await triggers?.(tx, writes);
-        },
-      });
+      schema: config.schema,
+      deviceId: caller.deviceId,
+      now: config.now,
+      afterWrite: async (tx, writes) => {
+        for (const write of writes) {
+          scopes.add(write.scope);
+          if (write.previous) scopes.add(write.previous.scope);
+        }
+        await triggers?.(tx, writes);
+      },
+    });
     let answer: Awaited<typeof pushed>;
     try {
       answer = await pushed;

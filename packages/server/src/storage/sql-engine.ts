@@ -28,7 +28,11 @@ export interface SqlEngine {
    * transaction, one turn of the lock and one commit, each piece in the order asked and answered on its own
    * (`TenantWriteBatches`). The tenant's pushes run here, and on PostgreSQL its jobs' writes of rows.
    */
-  readonly tenantWrite: <T>(tenantId: string, work: TenantWork<T>, options?: TenantWriteOptions) => Promise<T>;
+  readonly tenantWrite: <T>(
+    tenantId: string,
+    work: TenantWork<T>,
+    options?: TenantWriteOptions,
+  ) => Promise<T>;
   /**
    * Runs a query inside the transaction in progress and answers its rows as arrays of values in the order of
    * its columns, which cost much less to make than an object per row. SQLite only: there the transaction's

@@ -539,7 +539,9 @@ export class SqlPushTransaction implements PushTransaction {
       ${unique}`.execute(this.#trx);
     const found = new Map<string, StoredRow>();
     // A push's earlier answer given in this same transaction (its retry waited beside it) is not stored yet.
-    const answers: Array<{ deviceId: string; answer: string }> = [...(this.#deferred?.answersTo(pushId) ?? [])];
+    const answers: Array<{ deviceId: string; answer: string }> = [
+      ...(this.#deferred?.answersTo(pushId) ?? []),
+    ];
     let storeId: string | null = null;
     for (const row of rows) {
       if (row.kind === 'row') found.set(rowKey(row.tbl, row.id), toStoredRow(row));
