@@ -50,6 +50,11 @@ export interface PushOptions {
    * so a change and the jobs it triggers commit together (and a retried pushId, which writes nothing, adds none).
    */
   readonly afterWrite?: (tx: PushTransaction, writes: readonly RowWrite[]) => Promise<void>;
+  /**
+   * Aborted when the device has stopped waiting for the answer (its connection closed): a push still queued
+   * for the tenant's lock then is not judged (it rejects with the signal's reason), and its retry is.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -103,7 +108,7 @@ export function applyPushWithText(
     const json = JSON.stringify(response);
     await tx.savePushAnswer(options.deviceId, request.pushId, json);
     return { response, json };
-  });
+  }, options.signal);
 }
 
 /**

@@ -19,13 +19,10 @@ import { cursorAfter, pullAt } from '../pull-cursor.js';
 import { applyPushWithText } from '../push.js';
 import { noticeConcerns } from '../notices/change-notices.js';
 import type { AppContext } from './app-context.js';
-import { OneAtATime } from './one-at-a-time.js';
 
 /** Health, push, pull and schema (PROTOCOL.md §2). */
 export function registerSyncRoutes(app: FastifyInstance, context: AppContext): void {
   const { config, storage, accounts, notices, metrics } = context;
-  // A tenant's pushes are serialised by its row lock anyway (in every process): in this one they queue here.
-  const tenantPushes = new OneAtATime();
   // Parents before the tables that reference them: a snapshot's rows come table by table in this order.
   const snapshotTableOrder = config.schema.tables.map((table) => table.name);
 
@@ -56,20 +53,36 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
     const triggers = context.jobs?.triggersFor(enqueuedJobs);
     // The scopes the push wrote in: its notice goes to the devices that receive those rows only.
     const scopes = new Set<string>();
-    const { response, json } = await tenantPushes.run(caller.tenantId, () =>
-      applyPushWithText(storage.sync.forTenant(caller.tenantId), body, {
-        schema: config.schema,
-        deviceId: caller.deviceId,
-        now: config.now,
-        afterWrite: async (tx, writes) => {
-          for (const write of writes) {
-            scopes.add(write.scope);
-            if (write.previous) scopes.add(write.previous.scope);
-          }
-          await triggers?.(tx, writes);
-        },
-      }),
-    );
+    // A device that stops waiting (its connection closes) leaves a push still queued unjudged: it sends
+    // the same pushId again, and that is judged instead (PROTOCOL.md §2).
+    const gone = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished)
+        gone.abort(new Error('the device closed the connection before its push was judged'));
+    });
+    // A tenant's pushes queue in its store, and those that queued together share a transaction.
+    const pushed = applyPushWithText(storage.sync.forTenant(caller.tenantId), body, {
+      signal: gone.signal,
+      schema: config.schema,
+      deviceId: caller.deviceId,
+      now: config.now,
+      afterWrite: async (tx, writes) => {
+        for (const write of writes) {
+          scopes.add(write.scope);
+          if (write.previous) scopes.add(write.previous.scope);
+        }
+        await triggers?.(tx, writes);
+      },
+    });
+    let answer: Awaited<typeof pushed>;
+    try {
+      answer = await pushed;
+    } catch (error) {
+      // Nobody reads the answer: the connection is closed, and nothing was written.
+      if (gone.signal.aborted) return reply.hijack();
+      throw error;
+    }
+    const { response, json } = answer;
     await context.jobs?.settle(enqueuedJobs, caller.tenantId);
     // On the request's one log line (written when it is answered).
     request.log = request.log.child({ pushId: body.pushId, changes: body.changes.length });

@@ -2,6 +2,7 @@ import { Migrator, type CompiledQuery, type Kysely, type RawBuilder } from 'kyse
 import type { Database } from './database.js';
 import { migrationProvider } from './migrations/index.js';
 import { dialectOf, type SqlDialect } from './sql-dialect.js';
+import type { TenantWork, TenantWriteOptions } from './tenant-write-batches.js';
 
 /**
  * One database engine under the stores: the Kysely instance and how to run transactions on it. The stores
@@ -21,12 +22,17 @@ export interface SqlEngine {
   /** Locks a tenant's row until the transaction ends, so its writes are serialised (a no-op on SQLite). */
   lockTenant(trx: Kysely<Database>, tenantId: string): Promise<void>;
   /**
-   * Runs `work`, a transaction that will lock the tenant's row ({@link lockTenant}), once this process's
-   * earlier such work for the tenant has ended: they wait in memory, not each on a connection of the pool
-   * blocked on the lock, which would leave none for the pulls. PostgreSQL only; where writes run one at a
-   * time anyway (SQLite), absent.
+   * Runs `work` in a write transaction that holds the tenant's lock ({@link lockTenant}), after this
+   * process's earlier such work for the tenant: the work asked for meanwhile waits in memory (not each on a
+   * connection of the pool blocked on the lock, which would leave none for the pulls) and then shares one
+   * transaction, one turn of the lock and one commit, each piece in the order asked and answered on its own
+   * (`TenantWriteBatches`). The tenant's pushes run here, and on PostgreSQL its jobs' writes of rows.
    */
-  readonly inTenantTurn?: <T>(tenantId: string, work: () => Promise<T>) => Promise<T>;
+  readonly tenantWrite: <T>(
+    tenantId: string,
+    work: TenantWork<T>,
+    options?: TenantWriteOptions,
+  ) => Promise<T>;
   /**
    * Runs a query inside the transaction in progress and answers its rows as arrays of values in the order of
    * its columns, which cost much less to make than an object per row. SQLite only: there the transaction's

@@ -14,6 +14,7 @@ import { dialectOf } from './sql-dialect.js';
 import { jsonElements, queryRows, type SqlEngine } from './sql-engine.js';
 import { chunks as inChunks } from './sql-values.js';
 import { checksumChanges, type SyncRowValues } from './sync-rows-sql.js';
+import type { WriteBatch } from './tenant-write-batches.js';
 import {
   rowKey,
   type ConflictFilter,
@@ -141,13 +142,14 @@ class SqlTenantSyncStore implements TenantSyncStore {
     this.#context = context;
   }
 
-  push<T>(work: (tx: PushTransaction) => Promise<T>): Promise<T> {
-    const write = (): Promise<T> =>
-      this.#engine.write(async (trx) => {
-        await this.#engine.lockTenant(trx, this.#tenantId);
-        return work(new SqlPushTransaction(trx, this.#tenantId, this.#context));
-      });
-    return this.#engine.inTenantTurn ? this.#engine.inTenantTurn(this.#tenantId, write) : write();
+  push<T>(work: (tx: PushTransaction) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    // The pushes of the tenant that arrive while its last write runs share the next transaction and turn of
+    // its lock, each judged after the one before it (see `TenantWriteBatches`).
+    return this.#engine.tenantWrite(
+      this.#tenantId,
+      (trx, batch) => work(new SqlPushTransaction(trx, this.#tenantId, this.#context, batch)),
+      signal ? { signal } : {},
+    );
   }
 
   pull(
@@ -414,12 +416,27 @@ export class SqlPushTransaction implements PushTransaction {
   readonly #jobTablesOn: JobTablesOn;
   /** Made on first use: most pushes delete no row and trigger no job. */
   #jobTableWrites: JobTableWrites | null = null;
+  /** The writes this push leaves to the end of its transaction, shared with the pushes beside it. */
+  readonly #deferred: DeferredPushWrites | null;
 
-  constructor(trx: Kysely<Database>, tenantId: string, context: PushTransactionContext) {
+  /**
+   * `batch`: the tenant's write transaction this push shares with others (`SqlEngine.tenantWrite`): its
+   * answer and the jobs it triggers are written once for all of them at the end, and the job settings read
+   * once, so a push costs its read and its write of rows and no more round trips under the tenant's lock.
+   */
+  constructor(trx: Kysely<Database>, tenantId: string, context: PushTransactionContext, batch?: WriteBatch) {
     this.#trx = trx;
     this.#tenantId = tenantId;
     this.#now = context.now;
     this.#jobTablesOn = context.jobTables;
+    this.#deferred =
+      batch === undefined
+        ? null
+        : batch.slot(DeferredPushWrites, () => {
+            const deferred = new DeferredPushWrites();
+            batch.beforeCommit(() => deferred.write(trx, this.#jobTables));
+            return deferred;
+          });
   }
 
   get tenantId(): string {
@@ -436,17 +453,21 @@ export class SqlPushTransaction implements PushTransaction {
   }
 
   readJobTypeSettings(): Promise<Map<string, SettingsOverrides>> {
-    return this.#jobTables.readJobTypeSettings();
+    if (this.#deferred === null) return this.#jobTables.readJobTypeSettings();
+    this.#deferred.settings ??= this.#jobTables.readJobTypeSettings();
+    return this.#deferred.settings;
   }
 
-  insertJobs(jobs: readonly NewJobRecord[]): Promise<void> {
-    return this.#jobTables.insertJobs(jobs);
+  async insertJobs(jobs: readonly NewJobRecord[]): Promise<void> {
+    if (this.#deferred === null) return this.#jobTables.insertJobs(jobs);
+    this.#deferred.jobs.push(...jobs);
   }
 
   async findPushAnswers(
     deviceId: string,
     pushId: string,
   ): Promise<Array<{ deviceId: string; answer: string }>> {
+    const waiting = this.#deferred?.answersTo(pushId) ?? [];
     const rows = await this.#trx
       .selectFrom('push_answers')
       .select(['device_id', 'answer'])
@@ -462,7 +483,7 @@ export class SqlPushTransaction implements PushTransaction {
         ]),
       )
       .execute();
-    return rows.map((row) => ({ deviceId: row.device_id, answer: row.answer }));
+    return [...waiting, ...rows.map((row) => ({ deviceId: row.device_id, answer: row.answer }))];
   }
 
   async readPushStart(start: {
@@ -517,7 +538,10 @@ export class SqlPushTransaction implements PushTransaction {
       ${store}
       ${unique}`.execute(this.#trx);
     const found = new Map<string, StoredRow>();
-    const answers: Array<{ deviceId: string; answer: string }> = [];
+    // A push's earlier answer given in this same transaction (its retry waited beside it) is not stored yet.
+    const answers: Array<{ deviceId: string; answer: string }> = [
+      ...(this.#deferred?.answersTo(pushId) ?? []),
+    ];
     let storeId: string | null = null;
     for (const row of rows) {
       if (row.kind === 'row') found.set(rowKey(row.tbl, row.id), toStoredRow(row));
@@ -729,10 +753,32 @@ export class SqlPushTransaction implements PushTransaction {
   }
 
   async savePushAnswer(deviceId: string, pushId: string, answer: string): Promise<void> {
-    await this.#trx
-      .insertInto('push_answers')
-      .values({ device_id: deviceId, push_id: pushId, answer, created_at: this.#now() })
-      .execute();
+    const row = { device_id: deviceId, push_id: pushId, answer, created_at: this.#now() };
+    if (this.#deferred) this.#deferred.answers.push(row);
+    else await this.#trx.insertInto('push_answers').values(row).execute();
+  }
+}
+
+/**
+ * What the pushes of one transaction leave to its end (see {@link SqlPushTransaction}): their answers, the
+ * jobs they trigger (both written before the commit, so they commit with the rows or not at all), and the
+ * job settings, read by the first push that needs them.
+ */
+class DeferredPushWrites {
+  readonly answers: Array<{ device_id: string; push_id: string; answer: string; created_at: number }> = [];
+  readonly jobs: NewJobRecord[] = [];
+  settings: Promise<Map<string, SettingsOverrides>> | null = null;
+
+  /** The answers given to `pushId` in this transaction, as {@link SqlPushTransaction.findPushAnswers} answers. */
+  answersTo(pushId: string): Array<{ deviceId: string; answer: string }> {
+    return this.answers
+      .filter((row) => row.push_id === pushId)
+      .map((row) => ({ deviceId: row.device_id, answer: row.answer }));
+  }
+
+  async write(trx: Kysely<Database>, jobTables: JobTableWrites): Promise<void> {
+    if (this.jobs.length > 0) await jobTables.insertJobs(this.jobs);
+    for (const chunk of chunks(this.answers)) await trx.insertInto('push_answers').values(chunk).execute();
   }
 }
 

@@ -249,8 +249,12 @@ export type PullPage =
 
 /** A tenant's synced rows. Every call is scoped to the tenant it was made for. */
 export interface TenantSyncStore {
-  /** Runs a push in one transaction; a tenant's pushes run one at a time, in commit order. */
-  push<T>(work: (tx: PushTransaction) => Promise<T>): Promise<T>;
+  /**
+   * Runs a push in a transaction; a tenant's pushes run one at a time, in commit order (those queued together
+   * may share one transaction, each judged after the one before it). A push whose `signal` is aborted before
+   * its turn is not run: it rejects with the signal's reason.
+   */
+  push<T>(work: (tx: PushTransaction) => Promise<T>, signal?: AbortSignal): Promise<T>;
   /**
    * The changes after `sinceSeq`, at most `limit`, in the order their last change was stored. A cursor older
    * than the purged tombstones must resync, except within a fresh snapshot: its rows were all live after the

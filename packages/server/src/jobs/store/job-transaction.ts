@@ -13,11 +13,12 @@ import type {
   TargetWriteResult,
 } from '@tillsync/jobs';
 import type { SqlEngine } from '../../storage/sql-engine.js';
+import type { WriteBatch } from '../../storage/tenant-write-batches.js';
 import { withServerTables, type JobsDatabase } from '../job-tables.js';
 import { writeTarget } from '../target-writer.js';
 import { updateClaimed } from './end.js';
 import { insertJobs } from './insert-jobs.js';
-import { releaseLocks } from './locks.js';
+import { releaseLocks, releaseLocksOf } from './locks.js';
 import { SqlRowReader } from './row-reader.js';
 
 /** What a job's writes of rows are checked against and stamped with. */
@@ -41,7 +42,22 @@ export class SqlJobTransaction implements JobTransaction {
   readonly #context: JobWriteContext;
   #tenantLocked = false;
 
-  constructor(trx: Kysely<JobsDatabase>, engine: SqlEngine, tenantId: string, context: JobWriteContext) {
+  /** The tenant's write transaction this one shares (`SqlEngine.tenantWrite`), which holds its lock already. */
+  readonly #batch: WriteBatch | undefined;
+
+  /**
+   * `batch`: the job's transaction is a piece of the tenant's write transaction (`SqlEngine.tenantWrite`),
+   * which holds the tenant's lock already; the job locks it lets go of are deleted once for every job in it.
+   */
+  constructor(
+    trx: Kysely<JobsDatabase>,
+    engine: SqlEngine,
+    tenantId: string,
+    context: JobWriteContext,
+    options: { readonly batch?: WriteBatch } = {},
+  ) {
+    this.#batch = options.batch;
+    this.#tenantLocked = options.batch !== undefined;
     this.#trx = trx;
     this.#engine = engine;
     this.#tenantId = tenantId;
@@ -77,7 +93,21 @@ export class SqlJobTransaction implements JobTransaction {
     );
   }
 
-  releaseLocks(jobId: string): Promise<void> {
-    return releaseLocks(this.#trx, jobId);
+  async releaseLocks(jobId: string): Promise<void> {
+    if (this.#batch === undefined) return releaseLocks(this.#trx, jobId);
+    const trx = this.#trx;
+    const batch = this.#batch;
+    batch
+      .slot(LocksToRelease, () => {
+        const jobs = new LocksToRelease();
+        batch.beforeCommit(() => releaseLocksOf(trx, jobs.ids));
+        return jobs;
+      })
+      .ids.push(jobId);
   }
+}
+
+/** The jobs of one shared transaction whose locks are let go of at its end, in one statement. */
+class LocksToRelease {
+  readonly ids: string[] = [];
 }

@@ -58,6 +58,15 @@ export async function takeLocks(
   return taken;
 }
 
+/** Lets go of every lock of these jobs, in statements of up to a thousand jobs. */
+export async function releaseLocksOf(trx: Kysely<JobsDatabase>, jobIds: readonly string[]): Promise<void> {
+  for (let start = 0; start < jobIds.length; start += 1000)
+    await trx
+      .deleteFrom('sync_job_locks')
+      .where('job_id', 'in', jobIds.slice(start, start + 1000))
+      .execute();
+}
+
 /** Lets go of some of a job's locks, by key; `keys` absent: all of them (the job ended). */
 export async function releaseLocks(
   trx: Kysely<JobsDatabase>,

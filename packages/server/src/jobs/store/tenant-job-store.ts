@@ -1,5 +1,7 @@
 // One tenant's jobs: what the owner's API and the executor read and change outside a claim.
 import type { Kysely } from 'kysely';
+import type { Database } from '../../storage/database.js';
+import type { WriteBatch } from '../../storage/tenant-write-batches.js';
 import type { RowValues, SyncJobStatus } from '@tillsync/protocol';
 import type {
   JobListFilter,
@@ -142,15 +144,24 @@ export class SqlTenantJobStore implements TenantJobStore {
 
   async transaction<T>(work: (tx: JobTransaction) => Promise<T>): Promise<T> {
     let tx: SqlJobTransaction | undefined;
-    const write = (): Promise<T> =>
-      this.#context.groupCommit.run((trx) => {
-        tx = new SqlJobTransaction(trx.withTables<JobTables>(), this.#engine, this.tenantId, this.#context);
-        return work(tx);
-      });
-    // A job's transaction writes its target rows under the tenant's lock: it waits for its turn in memory,
-    // as the tenant's pushes do, rather than on a connection.
-    const turn = this.#engine.inTenantTurn;
-    const result = await (turn ? turn(this.tenantId, write) : write());
+    const begin = (trx: Kysely<Database>, batch?: WriteBatch): Promise<T> => {
+      tx = new SqlJobTransaction(
+        trx.withTables<JobTables>(),
+        this.#engine,
+        this.tenantId,
+        this.#context,
+        batch ? { batch } : {},
+      );
+      return work(tx);
+    };
+    // A job's transaction writes its target rows under the tenant's lock. On PostgreSQL it waits for its turn
+    // in memory with the tenant's pushes and shares their transaction and turn of the lock; on SQLite (one
+    // writer anyway) the jobs' own group commit batches it with other jobs' writes.
+    // It goes ahead of the pushes queued meanwhile: it holds its claim, and the pushes that triggered it wait
+    // for its end before they answer.
+    const result = await (this.#engine.dialect.writeIsSerialised
+      ? this.#context.groupCommit.run((trx) => begin(trx))
+      : this.#engine.tenantWrite(this.tenantId, begin, { first: true }));
     // Committed: the devices whose scope the job's rows are in are told (PROTOCOL.md §7), no one else.
     if (tx && tx.writtenScopes.size > 0) this.#context.onRowsWritten?.(this.tenantId, [...tx.writtenScopes]);
     return result;

@@ -1,8 +1,8 @@
 import { Kysely, sql, type PostgresDialectConfig } from 'kysely';
 import pg from 'pg';
 import type { Database } from '../database.js';
-import { OneAtATime } from '../one-at-a-time.js';
 import type { SqlEngine } from '../sql-engine.js';
+import { TenantWriteBatches } from '../tenant-write-batches.js';
 import { PostgresKyselyDialect, postgresDialect } from './postgres-dialect.js';
 
 const INT8_OID = 20;
@@ -29,20 +29,22 @@ export function openPostgresEngine(databaseUrl: string, options: { poolSize?: nu
 /** The PostgreSQL engine on any pool Kysely's dialect takes: a `pg` pool, or PGlite's one connection. */
 export function postgresEngineOn(pool: PostgresDialectConfig['pool']): SqlEngine {
   const db = new Kysely<Database>({ dialect: new PostgresKyselyDialect({ pool }) });
-  const tenantTurns = new OneAtATime();
+  const write: SqlEngine['write'] = (work) => db.transaction().execute(work);
+  const lockTenant: SqlEngine['lockTenant'] = async (trx, tenantId) => {
+    // `for no key update`: writes of the tenant's rows wait for each other, but the rows that reference the
+    // tenant (a device pairing, a pairing code, an owner's session, a store) need only a key-share lock on
+    // it, and do not queue behind a busy chain's pushes as they would behind `for update`.
+    await sql`select id from tenants where id = ${tenantId} for no key update`.execute(trx);
+  };
+  const tenantWrites = new TenantWriteBatches({ write, lockTenant });
   return {
     kind: 'postgres',
     db,
     dialect: postgresDialect,
-    write: (work) => db.transaction().execute(work),
+    write,
     read: (work) => db.transaction().setIsolationLevel('repeatable read').execute(work),
-    async lockTenant(trx, tenantId) {
-      // `for no key update`: writes of the tenant's rows wait for each other, but the rows that reference the
-      // tenant (a device pairing, a pairing code, an owner's session, a store) need only a key-share lock on
-      // it, and do not queue behind a busy chain's pushes as they would behind `for update`.
-      await sql`select id from tenants where id = ${tenantId} for no key update`.execute(trx);
-    },
-    inTenantTurn: (tenantId, work) => tenantTurns.run(tenantId, work),
+    lockTenant,
+    tenantWrite: (tenantId, work, options) => tenantWrites.run(tenantId, work, options),
     close: () => db.destroy(),
   };
 }

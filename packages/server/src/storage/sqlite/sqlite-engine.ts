@@ -4,6 +4,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely } from 'kysely';
 import type { Database } from '../database.js';
 import type { Durability, SqlEngine } from '../sql-engine.js';
+import { TenantWriteBatches } from '../tenant-write-batches.js';
 import { SqliteKyselyDialect, sqliteDialect } from './sqlite-dialect.js';
 
 /**
@@ -55,11 +56,16 @@ export function openSqliteEngine(filePath: string): SqlEngine {
       }
     });
 
+  const write = <T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> =>
+    inTransaction('begin immediate', work);
+  // One writer at a time on the file anyway: the tenant's lock is a no-op, and a batch shares one commit.
+  const tenantWrites = new TenantWriteBatches({ write, lockTenant: () => Promise.resolve() });
   return {
     kind: 'sqlite',
     db,
     dialect: sqliteDialect,
-    write: (work) => inTransaction('begin immediate', work),
+    write,
+    tenantWrite: (tenantId, work, options) => tenantWrites.run(tenantId, work, options),
     read: (work) => inTransaction('begin', work),
     lockTenant: () => Promise.resolve(),
     queryRowArrays: (query) => arrayStatements.prepare(query.sql).all(query.parameters) as unknown[][],

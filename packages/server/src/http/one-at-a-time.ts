@@ -1,1 +1,0 @@
-export { OneAtATime } from '../storage/one-at-a-time.js';
