@@ -18,6 +18,7 @@ import { LostEdits } from '../lost-edits.js';
 import { applyLocalSchema, readLocalSchema } from '../local-schema.js';
 import { StateKey, type LocalStore } from '../local-store.js';
 import { Outbox } from '../outbox.js';
+import type { SearchBuildStep } from '../search-build.js';
 import { ServerRows } from '../server-rows.js';
 import { SyncedTables } from '../synced-tables.js';
 import {
@@ -218,14 +219,17 @@ export class SqliteCycleStore implements CycleStore {
 
   beginSnapshot(): void {
     resetSeenRows(this.#store);
-    const { schema, serverRows } = this.#schemaParts();
+    const { schema, serverRows, tables } = this.#schemaParts();
     const fresh = FreshTables.of(
       this.#store,
       schema.tables.map((table) => table.name),
     );
     // A fresh table's checksum is kept row by row through the snapshot: it starts from the empty table's.
+    // Its search index is built once its rows are in, not slice by slice (`search-build.ts`).
     this.#store.write(() => {
-      for (const table of schema.tables) if (fresh.has(table.name)) serverRows.recompute(table.name);
+      const freshTables = schema.tables.filter((table) => fresh.has(table.name));
+      for (const table of freshTables) serverRows.recompute(table.name);
+      tables.searchBuild.begin(freshTables);
     });
     this.#fresh = fresh;
   }
@@ -272,6 +276,25 @@ export class SqliteCycleStore implements CycleStore {
     clearSeenRows(store);
     this.#fresh = undefined;
     return checksums;
+  }
+
+  // The search indexes a fresh snapshot left to build.
+
+  beginSearchBuild(): void {
+    const { schema, tables } = this.#schemaParts();
+    const fresh = FreshTables.of(
+      this.#store,
+      schema.tables.map((table) => table.name),
+    );
+    this.#store.write(() => tables.searchBuild.begin(schema.tables.filter((table) => fresh.has(table.name))));
+  }
+
+  searchBuildPending(): boolean {
+    return this.#schemaParts().tables.searchBuild.pending();
+  }
+
+  searchBuildStep(rows: number): SearchBuildStep | null {
+    return this.#ownWrite(() => this.#schemaParts().tables.searchBuild.step(rows));
   }
 
   /** Runs an apply of the pull, noting first whether another wrote the file since the last look. */
