@@ -50,8 +50,7 @@ export interface SearchBuildStep {
 /** The frontiers of the tables being built, from `_sync_state`. */
 function readFrontiers(store: IndexedStore): Record<string, number> {
   const row = store.statement('SELECT value FROM _sync_state WHERE key = ?').get(StateKey.searchUnbuilt) as
-    | { value: string | null }
-    | undefined;
+    { value: string | null } | undefined;
   return row?.value ? (JSON.parse(row.value) as Record<string, number>) : {};
 }
 
@@ -150,7 +149,8 @@ export class SearchBuild {
         .statement(`SELECT rowid FROM ${t} WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?`)
         .pluck()
         .get(frontier, Math.max(1, rows) - 1) as number | undefined;
-      const top = last ?? (this.#store.statement(`SELECT max(rowid) FROM ${t}`).pluck().get() as number | null);
+      const top =
+        last ?? (this.#store.statement(`SELECT max(rowid) FROM ${t}`).pluck().get() as number | null);
       if (top !== null && top > frontier) {
         const list = searchedColumns(table)
           .map((column) => quoteIdentifier(column.name))

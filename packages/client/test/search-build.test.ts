@@ -56,7 +56,8 @@ function search(client: SyncClient, text: string): string[] {
          WHERE _sync_search_customers MATCH ? AND ${like} ORDER BY t.id`
       : `SELECT t.id FROM customers AS t WHERE (t.rowid IN (SELECT rowid FROM _sync_search_customers
          WHERE _sync_search_customers MATCH ?) OR t.rowid > ?) AND ${like} ORDER BY t.id`;
-  const parameters = upTo === null ? [trigramQuery(text), ...pattern] : [trigramQuery(text), upTo, ...pattern];
+  const parameters =
+    upTo === null ? [trigramQuery(text), ...pattern] : [trigramQuery(text), upTo, ...pattern];
   return (client.database.prepare(sql).all(...parameters) as { id: string }[]).map((row) => row.id);
 }
 
@@ -77,7 +78,9 @@ function expectWholeIndex(database: Database.Database): void {
   expect(database.prepare('SELECT count(*) AS n FROM _sync_search_customers_docsize').get()).toEqual(rows);
   database.exec("INSERT INTO _sync_search_customers (_sync_search_customers) VALUES ('integrity-check')");
   const settings = database
-    .prepare("SELECT k, v FROM _sync_search_customers_config WHERE k IN ('automerge', 'crisismerge', 'usermerge')")
+    .prepare(
+      "SELECT k, v FROM _sync_search_customers_config WHERE k IN ('automerge', 'crisismerge', 'usermerge')",
+    )
     .all() as { k: string; v: number }[];
   expect(Object.fromEntries(settings.map((row) => [row.k, row.v]))).toEqual({
     automerge: 4,
@@ -119,8 +122,7 @@ function frontierIn(dbPath: string): number | null {
   try {
     db.pragma('busy_timeout = 10000');
     const row = db.prepare("SELECT value FROM _sync_state WHERE key = 'search_unbuilt'").get() as
-      | { value: string | null }
-      | undefined;
+      { value: string | null } | undefined;
     return row?.value ? ((JSON.parse(row.value) as Record<string, number>).customers ?? null) : null;
   } finally {
     db.close();

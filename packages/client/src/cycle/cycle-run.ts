@@ -173,16 +173,21 @@ export class CycleRun {
     // §2). One begun again from the start in a file that holds rows of the server (a first sync stopped
     // before its first page was in) sweeps the rows it did not bring, as a resync does.
     if (this.#store.cursor() === '' && this.#store.holdsServerRows()) return this.#repairs.resync('resumed');
-    if (this.#store.cursor() === '') this.#store.beginSearchBuild();
+    const first = this.#store.cursor() === '';
+    if (first) this.#store.beginFirstPull();
+    let end: PullEnd;
     try {
-      return await this.#pager.pages(this.#store.cursor(), (changes, cursor, storeId) =>
+      end = await this.#pager.pages(this.#store.cursor(), (changes, cursor, storeId) =>
         this.#store.applyPage(changes, cursor === undefined ? {} : { cursor, storeId }),
       );
     } catch (error) {
+      if (first) this.#store.endFirstPull();
       if (error instanceof ProtocolError && error.code === 'RESYNC_REQUIRED') {
         return this.#repairs.resync('resync');
       }
       throw error;
     }
+    if (first) this.#store.endFirstPull();
+    return end;
   }
 }

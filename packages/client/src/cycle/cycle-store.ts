@@ -122,9 +122,12 @@ export interface RepairStore {
 export interface SearchBuildStore {
   /**
    * A pull from the start (a first sync) is about to begin: the tables that hold nothing, no row, no server
-   * row, no pending row, get their search index built once their rows are in, not as they arrive.
+   * row, no pending row, get their search index built once their rows are in, not as they arrive, and their
+   * rows need no lookup of a stamp the device knew (`FreshTables`) until {@link endFirstPull}.
    */
-  beginSearchBuild(): void;
+  beginFirstPull(): void;
+  /** The pull from the start ended, or stopped: a pull from its cursor looks every row up again. */
+  endFirstPull(): void;
   /** Whether an index is left to build. */
   searchBuildPending(): boolean;
   /**
