@@ -20,14 +20,17 @@ import { searchedColumns, searchIndexName, type IndexedStore } from './search-in
  *
  * While a table is built, FTS5 merges no segments by itself (`automerge` 0, `crisismerge` at its most): its
  * merges come in bursts, a merge of dozens of segments taking a till's write tens of milliseconds. The build
- * merges instead, a few pages per step (`'merge'`), until no level holds {@link BUILD_MERGE_SEGMENTS}
- * segments, and at the end, until none holds the default 4; then the defaults are back.
+ * merges instead, a few pages per step (`'merge'`), whenever a level holds {@link MERGE_SEGMENTS} segments.
+ * Once built, the index merges by itself again, at the same measure: merged down to FTS5's default of 4 it
+ * would cost half again as much as the build.
  */
 
-/** A level's segments merged together during the build (`usermerge`): 8 costs less in all than 4 or 16. */
-const BUILD_MERGE_SEGMENTS = 8;
-/** FTS5's own defaults (`automerge`, `crisismerge`, `usermerge`), restored once a table is built. */
-const DEFAULT_MERGE_SEGMENTS = 4;
+/**
+ * The segments of a level merged together (`usermerge`, and `automerge` once built): 8 costs less in all
+ * than FTS5's default of 4, or 16, and keeps each merge step to a few milliseconds.
+ */
+const MERGE_SEGMENTS = 8;
+/** FTS5's own default for `crisismerge`, restored once a table is built. */
 const DEFAULT_CRISIS_MERGE = 16;
 /** The most segments of one level FTS5 allows before it must merge them: never reached by the build. */
 const NO_CRISIS_MERGE = 1999;
@@ -108,7 +111,7 @@ export class SearchBuild {
       frontiers[table.name] = 0;
       configure(this.#store, table.name, 'automerge', 0);
       configure(this.#store, table.name, 'crisismerge', NO_CRISIS_MERGE);
-      configure(this.#store, table.name, 'usermerge', BUILD_MERGE_SEGMENTS);
+      configure(this.#store, table.name, 'usermerge', MERGE_SEGMENTS);
       any = true;
     }
     if (any) writeFrontiers(this.#store, frontiers);
@@ -128,8 +131,8 @@ export class SearchBuild {
 
   /**
    * One step of the build, in a write transaction of its own: a merge of a few pages when one is due, else
-   * the next `rows` rows of the first table being built indexed, else that table's last merges and its
-   * settings back. Returns `null` when no table is being built.
+   * the next `rows` rows of the first table being built indexed, else that table's merges by FTS5 itself
+   * back. Returns `null` when no table is being built.
    */
   step(rows: number): SearchBuildStep | null {
     return this.#store.write(() => {
@@ -167,9 +170,7 @@ export class SearchBuild {
         this.#mergeDue = true;
         return { table: name, rows: indexed, done: false };
       }
-      // Every row is in: the last merges, down to FTS5's own measure, then its settings back.
-      configure(this.#store, name, 'usermerge', DEFAULT_MERGE_SEGMENTS);
-      if (this.#merge(name)) return { table: name, rows: 0, done: false };
+      // Every row is in, and merged as far as it is due.
       return this.#finish(name, frontiers);
     });
   }
@@ -186,7 +187,7 @@ export class SearchBuild {
   #finish(name: string, frontiers: Record<string, number>): SearchBuildStep {
     const table = this.#schema.table(name);
     if (table && searchedColumns(table).length > 0) {
-      configure(this.#store, name, 'automerge', DEFAULT_MERGE_SEGMENTS);
+      configure(this.#store, name, 'automerge', MERGE_SEGMENTS);
       configure(this.#store, name, 'crisismerge', DEFAULT_CRISIS_MERGE);
     }
     const rest = { ...frontiers };

@@ -72,7 +72,7 @@ function scan(database: Database.Database, text: string): string[] {
   ).map((row) => row.id);
 }
 
-/** The index holds each row once, and FTS5 finds it sound; its merge settings are FTS5's own again. */
+/** The index holds each row once, and FTS5 finds it sound; it merges by itself again, 8 segments at a time. */
 function expectWholeIndex(database: Database.Database): void {
   const rows = database.prepare('SELECT count(*) AS n FROM customers').get();
   expect(database.prepare('SELECT count(*) AS n FROM _sync_search_customers_docsize').get()).toEqual(rows);
@@ -83,9 +83,9 @@ function expectWholeIndex(database: Database.Database): void {
     )
     .all() as { k: string; v: number }[];
   expect(Object.fromEntries(settings.map((row) => [row.k, row.v]))).toEqual({
-    automerge: 4,
+    automerge: 8,
     crisismerge: 16,
-    usermerge: 4,
+    usermerge: 8,
   });
   expect(database.prepare("SELECT value FROM _sync_state WHERE key = 'search_unbuilt'").get()).toEqual({
     value: null,
