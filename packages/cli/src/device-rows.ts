@@ -153,10 +153,19 @@ export class DeviceRows {
       const trigrams = trigramQuery(search);
       if (trigrams !== null) {
         this.#client.catchUpSearchIndex();
-        source = `${quote(searchIndexName(table.name))} AS s JOIN ${quote(table.name)} AS t ON t.rowid = s.rowid`;
-        written = 's.rowid';
-        terms.push(`s.${quote(searchIndexName(table.name))} MATCH ?`);
-        params.push(trigrams);
+        const index = quote(searchIndexName(table.name));
+        const indexedUpTo = this.#client.searchIndexedUpTo(table.name);
+        if (indexedUpTo === null) {
+          source = `${index} AS s JOIN ${quote(table.name)} AS t ON t.rowid = s.rowid`;
+          written = 's.rowid';
+          terms.push(`s.${index} MATCH ?`);
+          params.push(trigrams);
+        } else {
+          // The index is still being built after a first sync: it answers for the rows it holds, and the
+          // rows above where it is built are checked one by one.
+          terms.push(`(t.rowid IN (SELECT rowid FROM ${index} WHERE ${index} MATCH ?) OR t.rowid > ?)`);
+          params.push(trigrams, indexedUpTo);
+        }
       }
       const pattern = `%${search.replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
       terms.push(`(${columns.map((column) => `t.${quote(column.name)} LIKE ? ESCAPE '\\'`).join(' OR ')})`);

@@ -168,6 +168,8 @@ export class SyncCycle {
       entry = finish('synced', null, null);
     } catch (error) {
       entry = failed(error);
+    } finally {
+      this.#cycleStore.endCycle();
     }
     try {
       // The lease ends in the transaction that stamps the outcome: one commit, not two.

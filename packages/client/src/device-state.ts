@@ -40,6 +40,11 @@ export const StateKey = {
    * newer entries are indexed by the next catch-up (`search-index.ts`).
    */
   searchIndexed: 'search_indexed',
+  /**
+   * The search indexes a fresh snapshot left to build, as JSON: per table, the rowid up to which every row
+   * is indexed (`search-build.ts`).
+   */
+  searchUnbuilt: 'search_unbuilt',
 } as const;
 export type StateKey = (typeof StateKey)[keyof typeof StateKey];
 

@@ -11,6 +11,7 @@ import { LocalClock, nodeIdForDevice } from './local-clock.js';
 import { applyLocalSchema, readLocalSchema } from './local-schema.js';
 import { LocalStore, StateKey } from './local-store.js';
 import { Outbox } from './outbox.js';
+import { unbuiltFrontier } from './search-build.js';
 import { SearchIndex } from './search-index.js';
 import type { ServerEvent } from './server-events.js';
 import { readCredentials } from './device-state.js';
@@ -347,6 +348,15 @@ export class SyncClient {
       this.#search = { schemaJson, index: new SearchIndex(this.#store, schema) };
     }
     this.#search.index.catchUp();
+  }
+
+  /**
+   * The rowid up to which the search index of `table` holds every row, or `null` when it holds them all.
+   * After a first sync the index is built once the rows are in (`search-build.ts`): until it is, a search
+   * reads the index for the rows up to this rowid and checks the rows above it one by one.
+   */
+  searchIndexedUpTo(table: string): number | null {
+    return unbuiltFrontier(this.#store, table);
   }
 
   /** The newest cycle of the sync log, or `null`. */

@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import { quoteIdentifier } from './capture/triggers.js';
 import type { LocalStore } from './local-store.js';
 import { MultiRowStatement } from './multi-row-statement.js';
+import { SearchBuild, unbuiltFrontier } from './search-build.js';
 import { SearchIndex } from './search-index.js';
 
 /** The prepared statements of one synced table. */
@@ -34,6 +35,8 @@ export class SyncedTables {
   readonly schema: CompiledSchema;
   /** The tables' search indexes, which the rows written here go into (`search-index.ts`). */
   readonly search: SearchIndex;
+  /** The search indexes a fresh snapshot builds once its rows are in (`search-build.ts`). */
+  readonly searchBuild: SearchBuild;
   readonly #store: LocalStore;
   readonly #tables = new Map<string, TableStatements>();
   /** The rows written since {@link indexWritten}, by table: indexed together, in few statements. */
@@ -43,6 +46,7 @@ export class SyncedTables {
     this.#store = store;
     this.schema = schema;
     this.search = new SearchIndex(store, schema);
+    this.searchBuild = new SearchBuild(store, schema);
   }
 
   /** A row's declared columns (without `id`), or `null` when the row is not in the table. */
@@ -82,6 +86,11 @@ export class SyncedTables {
    * be held after all, every row goes the way of {@link upsertMany}.
    */
   insertNew(table: SchemaTable, rows: readonly RowToWrite[]): void {
+    // A table a fresh snapshot fills, whose index is built once its rows are in: none is indexed yet.
+    if (this.search.has(table) && unbuiltFrontier(this.#store, table.name) === 0) {
+      this.#upsertMany(table, rows);
+      return;
+    }
     const statements = this.#statements(table);
     if (
       !this.search.has(table) ||

@@ -2,6 +2,7 @@ import { ProtocolError, type SyncSchema } from '@tillsync/protocol';
 import { OfflineError } from '../errors.js';
 import type { CycleCounts } from './cycle-counts.js';
 import { ALL_TABLES, type CycleRemote, type CycleStore } from './cycle-store.js';
+import { IndexBuild } from './index-build.js';
 import { PullPager, type PageSizes, type PullEnd } from './pull-pager.js';
 import { PushJournal } from './push-journal.js';
 import { TableRepairs } from './table-repairs.js';
@@ -40,7 +41,7 @@ export interface CycleRunOptions {
  *   health + schema (+ the first pull page when nothing is to be pushed) ─▶ resend the push left in flight
  *   ─▶ push the pending rows ─▶ pull pages (or a resync that was due) ─▶ [discard-local] ─▶ due repairs
  *   (left unfinished, or the tables of deletes the server refused)
- *   ─▶ compare checksums and repair
+ *   ─▶ compare checksums and repair ─▶ build the search indexes a fresh snapshot left (`index-build.ts`)
  */
 export class CycleRun {
   readonly #store: CycleStore;
@@ -49,6 +50,7 @@ export class CycleRun {
   readonly #journal: PushJournal;
   readonly #pager: PullPager;
   readonly #repairs: TableRepairs;
+  readonly #indexBuild: IndexBuild;
   /** The protocol the server speaks, from its health answer. */
   #serverProtocol = 1;
 
@@ -71,6 +73,7 @@ export class CycleRun {
       othersWrote: () => store.othersWrote(),
     });
     this.#repairs = new TableRepairs({ store, pager: this.#pager, counts });
+    this.#indexBuild = new IndexBuild({ store, heartbeat, signal });
     this.#journal = new PushJournal({
       store,
       remote,
@@ -110,6 +113,8 @@ export class CycleRun {
       if (restored.size > 0) await this.#repairs.repair(restored, 'refused-delete');
     }
     if (end.checksums) await this.#repairs.compareChecksums(end.checksums);
+    // Last: the rows are in and their checksums compared, and a search finds them meanwhile.
+    await this.#indexBuild.run();
   }
 
   /**
@@ -168,15 +173,21 @@ export class CycleRun {
     // §2). One begun again from the start in a file that holds rows of the server (a first sync stopped
     // before its first page was in) sweeps the rows it did not bring, as a resync does.
     if (this.#store.cursor() === '' && this.#store.holdsServerRows()) return this.#repairs.resync('resumed');
+    const first = this.#store.cursor() === '';
+    if (first) this.#store.beginFirstPull();
+    let end: PullEnd;
     try {
-      return await this.#pager.pages(this.#store.cursor(), (changes, cursor, storeId) =>
+      end = await this.#pager.pages(this.#store.cursor(), (changes, cursor, storeId) =>
         this.#store.applyPage(changes, cursor === undefined ? {} : { cursor, storeId }),
       );
     } catch (error) {
+      if (first) this.#store.endFirstPull();
       if (error instanceof ProtocolError && error.code === 'RESYNC_REQUIRED') {
         return this.#repairs.resync('resync');
       }
       throw error;
     }
+    if (first) this.#store.endFirstPull();
+    return end;
   }
 }

@@ -8,6 +8,7 @@ import {
 } from '@tillsync/protocol';
 import type { ApplyPageOptions, ApplyPageOutcome } from '../apply-pull.js';
 import type { PushAnswerOutcome } from '../apply-push.js';
+import type { SearchBuildStep } from '../search-build.js';
 import type { StoredPush } from './stored-push.js';
 
 export type { StoredPush } from './stored-push.js';
@@ -117,8 +118,27 @@ export interface RepairStore {
   ): Map<string, TableChecksum>;
 }
 
+/** The search indexes a fresh snapshot left to build once its rows are in (`search-build.ts`). */
+export interface SearchBuildStore {
+  /**
+   * A pull from the start (a first sync) is about to begin: the tables that hold nothing, no row, no server
+   * row, no pending row, get their search index built once their rows are in, not as they arrive, and their
+   * rows need no lookup of a stamp the device knew (`FreshTables`) until {@link endFirstPull}.
+   */
+  beginFirstPull(): void;
+  /** The pull from the start ended, or stopped: a pull from its cursor looks every row up again. */
+  endFirstPull(): void;
+  /** Whether an index is left to build. */
+  searchBuildPending(): boolean;
+  /**
+   * One step of the build in a write transaction of its own: up to `rows` rows indexed, or a few pages of
+   * the index merged; `null` when nothing is left to build.
+   */
+  searchBuildStep(rows: number): SearchBuildStep | null;
+}
+
 /** Everything a cycle needs of the device file. */
-export interface CycleStore extends PushJournalStore, PullStore, RepairStore {
+export interface CycleStore extends PushJournalStore, PullStore, RepairStore, SearchBuildStore {
   /** Migrates the device file to the server's schema when its version differs, and takes its parts. */
   useSchema(remote: SyncSchema): void;
 }

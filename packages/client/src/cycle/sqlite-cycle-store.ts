@@ -18,8 +18,10 @@ import { LostEdits } from '../lost-edits.js';
 import { applyLocalSchema, readLocalSchema } from '../local-schema.js';
 import { StateKey, type LocalStore } from '../local-store.js';
 import { Outbox } from '../outbox.js';
+import type { SearchBuildStep } from '../search-build.js';
 import { ServerRows } from '../server-rows.js';
 import { SyncedTables } from '../synced-tables.js';
+import { WalCheckpointer } from '../wal-checkpointer.js';
 import {
   ALL_TABLES,
   type CycleStore,
@@ -29,6 +31,9 @@ import {
 } from './cycle-store.js';
 import { anyStoredPush, deleteStoredPush, insertStoredPush, readStoredPushes } from './push-journal-table.js';
 import { clearSeenRows, FreshTables, resetSeenRows, sweepUnseen } from './seen-rows.js';
+
+/** How long a cycle's own writes take before the log is checkpointed from another thread. */
+const CHECKPOINTER_AFTER_MS = 250;
 
 /** Options for {@link SqliteCycleStore}. */
 export interface SqliteCycleStoreOptions {
@@ -55,8 +60,12 @@ export class SqliteCycleStore implements CycleStore {
   #writesSeen: string | null = null;
   /** Whether a write not the applier's came before one of its applies, since {@link othersWrote} last said. */
   #othersWrote = false;
-  /** The tables the snapshot under way began with nothing of. */
+  /** The tables the snapshot (or the pull from the start) under way began with nothing of. */
   #fresh: FreshTables | undefined;
+  /** How long the cycle's own writes (applies, steps of the index build) have taken so far, in ms. */
+  #ownWriteMs = 0;
+  /** Checkpoints the log from a thread of its own once the cycle writes much (`wal-checkpointer.ts`). */
+  #checkpointer: WalCheckpointer | null = null;
 
   constructor(options: SqliteCycleStoreOptions) {
     this.#store = options.store;
@@ -157,7 +166,10 @@ export class SqliteCycleStore implements CycleStore {
   }
 
   applyPage(changes: PullResponse['changes'], options: ApplyPageOptions): ApplyPageOutcome {
-    return this.#ownWrite(() => this.#pullApplier().applyPage(changes, options));
+    const fresh = this.#fresh;
+    return this.#ownWrite(() =>
+      this.#pullApplier().applyPage(changes, fresh === undefined ? options : { ...options, fresh }),
+    );
   }
 
   othersWrote(): boolean {
@@ -218,14 +230,17 @@ export class SqliteCycleStore implements CycleStore {
 
   beginSnapshot(): void {
     resetSeenRows(this.#store);
-    const { schema, serverRows } = this.#schemaParts();
+    const { schema, serverRows, tables } = this.#schemaParts();
     const fresh = FreshTables.of(
       this.#store,
       schema.tables.map((table) => table.name),
     );
     // A fresh table's checksum is kept row by row through the snapshot: it starts from the empty table's.
+    // Its search index is built once its rows are in, not slice by slice (`search-build.ts`).
     this.#store.write(() => {
-      for (const table of schema.tables) if (fresh.has(table.name)) serverRows.recompute(table.name);
+      const freshTables = schema.tables.filter((table) => fresh.has(table.name));
+      for (const table of freshTables) serverRows.recompute(table.name);
+      tables.searchBuild.begin(freshTables);
     });
     this.#fresh = fresh;
   }
@@ -274,13 +289,51 @@ export class SqliteCycleStore implements CycleStore {
     return checksums;
   }
 
+  // The search indexes a fresh snapshot left to build.
+
+  beginFirstPull(): void {
+    const { schema, tables } = this.#schemaParts();
+    const fresh = FreshTables.of(
+      this.#store,
+      schema.tables.map((table) => table.name),
+    );
+    this.#store.write(() => tables.searchBuild.begin(schema.tables.filter((table) => fresh.has(table.name))));
+    this.#fresh = fresh;
+  }
+
+  endFirstPull(): void {
+    this.#fresh = undefined;
+  }
+
+  searchBuildPending(): boolean {
+    return this.#schemaParts().tables.searchBuild.pending();
+  }
+
+  searchBuildStep(rows: number): SearchBuildStep | null {
+    return this.#ownWrite(() => this.#schemaParts().tables.searchBuild.step(rows));
+  }
+
+  /** Ends what the cycle's writes started: the checkpoints go back to the connection. */
+  endCycle(): void {
+    this.#ownWriteMs = 0;
+    this.#checkpointer?.stop();
+    this.#checkpointer = null;
+  }
+
   /** Runs an apply of the pull, noting first whether another wrote the file since the last look. */
   #ownWrite<T>(apply: () => T): T {
     if (this.#writesChanged()) this.#othersWrote = true;
+    const began = performance.now();
     try {
       return apply();
     } finally {
       this.#writesChanged();
+      this.#ownWriteMs += performance.now() - began;
+      // A cycle that writes for a while (a first sync) checkpoints from another thread; a short one never
+      // pays for starting it.
+      if (this.#ownWriteMs >= CHECKPOINTER_AFTER_MS && !this.#store.db.memory)
+        this.#checkpointer ??= WalCheckpointer.start(this.#store.db);
+      this.#checkpointer?.wrote();
     }
   }
 
