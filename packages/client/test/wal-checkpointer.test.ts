@@ -13,7 +13,9 @@ describe('the write-ahead log of a first sync', () => {
     const server = await startTestServer();
     const source = await server.pairedClient('source', { pushBatchSize: 5000 });
     const insert = source.database.prepare('INSERT INTO customers (id, name, phone) VALUES (?, ?, ?)');
-    const total = 25_000;
+    // Enough rows that the pull writes for well over the 250 ms after which the worker starts, on a quiet
+    // machine too (25,000 rows did not always get there).
+    const total = 100_000;
     source.database.transaction(() => {
       for (let index = 0; index < total; index++)
         insert.run(randomUUID(), `Customer ${index} of a long first sync`, `555-${index}`);
