@@ -377,8 +377,7 @@ export class LocalStore implements StateReader {
   }
 
   #fold(): void {
-    if (this.#logged && this.statement(ANY_CAPTURED_SQL).get() !== undefined)
-      foldCaptured((sql) => this.statement(sql));
+    if (this.#logged) foldCaptured((sql) => this.statement(sql));
   }
 
   #migrate(): void {

@@ -230,19 +230,9 @@ export class SqliteCycleStore implements CycleStore {
 
   beginSnapshot(): void {
     resetSeenRows(this.#store);
-    const { schema, serverRows, tables } = this.#schemaParts();
-    const fresh = FreshTables.of(
-      this.#store,
-      schema.tables.map((table) => table.name),
-    );
+    const { serverRows } = this.#schemaParts();
     // A fresh table's checksum is kept row by row through the snapshot: it starts from the empty table's.
-    // Its search index is built once its rows are in, not slice by slice (`search-build.ts`).
-    this.#store.write(() => {
-      const freshTables = schema.tables.filter((table) => fresh.has(table.name));
-      for (const table of freshTables) serverRows.recompute(table.name);
-      tables.searchBuild.begin(freshTables);
-    });
-    this.#fresh = fresh;
+    this.#beginFresh((table) => serverRows.recompute(table));
   }
 
   applySnapshotPage(changes: PullResponse['changes'], tables: ReadonlySet<string>): ApplyPageOutcome {
@@ -292,13 +282,7 @@ export class SqliteCycleStore implements CycleStore {
   // The search indexes a fresh snapshot left to build.
 
   beginFirstPull(): void {
-    const { schema, tables } = this.#schemaParts();
-    const fresh = FreshTables.of(
-      this.#store,
-      schema.tables.map((table) => table.name),
-    );
-    this.#store.write(() => tables.searchBuild.begin(schema.tables.filter((table) => fresh.has(table.name))));
-    this.#fresh = fresh;
+    this.#beginFresh();
   }
 
   endFirstPull(): void {
@@ -318,6 +302,25 @@ export class SqliteCycleStore implements CycleStore {
     this.#ownWriteMs = 0;
     this.#checkpointer?.stop();
     this.#checkpointer = null;
+  }
+
+  /**
+   * Notes the tables that hold nothing yet (see {@link FreshTables}): `prepare` runs for each in the same
+   * transaction, and their search indexes are built once their rows are in, not slice by slice
+   * (`search-build.ts`).
+   */
+  #beginFresh(prepare: (table: string) => void = () => {}): void {
+    const { schema, tables } = this.#schemaParts();
+    const fresh = FreshTables.of(
+      this.#store,
+      schema.tables.map((table) => table.name),
+    );
+    this.#store.write(() => {
+      const freshTables = schema.tables.filter((table) => fresh.has(table.name));
+      for (const table of freshTables) prepare(table.name);
+      tables.searchBuild.begin(freshTables);
+    });
+    this.#fresh = fresh;
   }
 
   /** Runs an apply of the pull, noting first whether another wrote the file since the last look. */
