@@ -424,7 +424,9 @@ async function moveSale(world: World, workload: Workload, random: SeededRandom):
   ];
   // Only a sale the server holds with its items: an item that came later, naming a sale of another store,
   // would be refused for good (as a reference to a row that does not exist).
-  const stored = await world.server.storage.sync
+  // A device's crash a moment ago may have cut the server's power: read the server that follows.
+  const server = await world.serverAfterRestarts();
+  const stored = await server.storage.sync
     .forTenant(world.tenantId)
     .readRows(rows.map(([table, id]) => ({ table, id })));
   const from = stored.get(rowKey('sales', sale))?.values?.['store_id'];

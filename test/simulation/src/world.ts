@@ -633,6 +633,12 @@ export class World {
     return this.#server;
   }
 
+  /** The server once no restart is under way (one a device's request met may still be running). */
+  async serverAfterRestarts(): Promise<RunningServer> {
+    while (this.#restarting) await this.#restarting.catch(() => undefined);
+    return this.#server;
+  }
+
   note(line: string): void {
     this.trace.push(`[${this.time - START_MS} ms] ${line}`);
   }
