@@ -135,7 +135,7 @@ async function runSeed(seed: number): Promise<void> {
       const late = round === rounds - 1 ? record.sentSince(mark) : [];
       expect(
         late,
-        `seed ${seed}: rows still sent in the last round:\n${late.map((id) => rowStories(record, devices, { table: '?', id })).join('\n')}`,
+        `seed ${seed}: rows still sent in the last round:\n${late.map((id) => rowStories(record, devices, { table: '?', id, message: refusals(devices, id) })).join('\n')}`,
       ).toEqual([]);
       const rejected = device.syncLog(1)[0]?.rejected ?? [];
       const first = rejected[0];
@@ -231,6 +231,14 @@ function noteCycle(record: PushRecord, device: SyncClient, index: number): void 
  * `PushRecord.trace`), and what each device holds of it now (the row, its server stamp, its pending entry);
  * and the same for each row its rejection message names.
  */
+/** The reasons the devices were given for refusing a row: the rows they name get their stories told too. */
+function refusals(devices: readonly SyncClient[], id: string): string {
+  return devices
+    .map((device) => device.database.prepare('SELECT error_message FROM _sync_pending WHERE id = ?').get(id))
+    .map((row) => (row as { error_message: string | null } | undefined)?.error_message ?? '')
+    .join(' ');
+}
+
 function rowStories(
   record: PushRecord,
   devices: readonly SyncClient[],
