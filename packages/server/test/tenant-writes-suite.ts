@@ -1,14 +1,34 @@
 import { sql } from 'kysely';
-import { applyPush } from '@tillsync/server';
+import { applyPush, type SqlEngine } from '@tillsync/server';
 import type { Change, PushRequest, PushResponse } from '@tillsync/protocol';
 import { describe, expect, it } from 'vitest';
 import { newId, productValues, type TestDevice, type TestServer, type TestServerOptions } from './helpers.js';
 
-/** A promise and the function that settles it, to decide from the test when work ends. */
-function gate(): { promise: Promise<void>; open: () => void } {
+/**
+ * Takes the tenant's turn with a piece of work of the test's own, which holds it (the writes asked for
+ * meanwhile queue behind it) until `release()`; that answers the piece's `value` once it has ended.
+ */
+async function holdTenantTurn<T>(
+  engine: SqlEngine,
+  tenantId: string,
+  value?: T,
+): Promise<{ release: () => Promise<T | undefined> }> {
   let open = (): void => undefined;
-  const promise = new Promise<void>((resolve) => (open = resolve));
-  return { promise, open };
+  const held = new Promise<void>((resolve) => (open = resolve));
+  let holding = (): void => undefined;
+  const running = new Promise<void>((resolve) => (holding = resolve));
+  const holder = engine.tenantWrite(tenantId, async () => {
+    holding();
+    await held;
+    return value;
+  });
+  await running;
+  return {
+    release: () => {
+      open();
+      return holder;
+    },
+  };
 }
 
 /** The results of a push without its server time, which differs from run to run. */
@@ -27,15 +47,7 @@ export function tenantWritesSuite(
       const server = await start();
       const { engine } = server.server.storage;
       const tenantId = server.tenantId;
-      const held = gate();
-      let holding = (): void => undefined;
-      const running = new Promise<void>((resolve) => (holding = resolve));
-      const first = engine.tenantWrite(tenantId, async () => {
-        holding();
-        await held.promise;
-        return 'first';
-      });
-      await running;
+      const first = await holdTenantTurn(engine, tenantId, 'first');
       // Asked for while the first holds the tenant's turn: they wait, then run together, in this order.
       const seen: string[] = [];
       const write = (tag: string, fail = false) =>
@@ -51,8 +63,7 @@ export function tenantWritesSuite(
           return tag;
         });
       const queued = [write('a'), write('b', true), write('c')];
-      held.open();
-      expect(await first).toBe('first');
+      expect(await first.release()).toBe('first');
       const settled = await Promise.allSettled(queued);
       expect(
         settled.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : String(outcome.reason))),
@@ -76,21 +87,13 @@ export function tenantWritesSuite(
         pushId: 'given-up',
         changes: [till.upsert('products', product, productValues({ stock: 5 }))],
       };
-      const held = gate();
-      let holding = (): void => undefined;
-      const running = new Promise<void>((resolve) => (holding = resolve));
-      const holder = storage.engine.tenantWrite(till.tenantId, async () => {
-        holding();
-        await held.promise;
-      });
-      await running;
+      const holder = await holdTenantTurn(storage.engine, till.tenantId);
       const gone = new AbortController();
       const abandoned = applyPush(tenant, request, { ...options, signal: gone.signal });
       gone.abort(new Error('the device closed the connection'));
       // Its retry, sent after it gave up, waits behind it.
       const retried = applyPush(tenant, request, options);
-      held.open();
-      await holder;
+      await holder.release();
       await expect(abandoned).rejects.toThrow('the device closed the connection');
       expect((await retried).results.map((result) => result.status)).toEqual(['applied']);
       // Written once: the stock is the retry's 5, and a third send gets the retry's answer.
@@ -153,19 +156,11 @@ export function tenantWritesSuite(
       });
       const { storage } = server.server;
 
-      const held = gate();
-      let holding = (): void => undefined;
-      const running = new Promise<void>((resolve) => (holding = resolve));
-      const holder = storage.engine.tenantWrite(together.tenantId, async () => {
-        holding();
-        await held.promise;
-      });
-      await running;
+      const holder = await holdTenantTurn(storage.engine, together.tenantId);
       const batched = pushesOf(together).map((request) =>
         applyPush(storage.sync.forTenant(together.tenantId), request, options(together)),
       );
-      held.open();
-      await holder;
+      await holder.release();
       const batchedAnswers = await Promise.all(batched);
 
       const aloneAnswers: PushResponse[] = [];

@@ -59,7 +59,8 @@ export function openSqliteEngine(filePath: string): SqlEngine {
   const write = <T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> =>
     inTransaction('begin immediate', work);
   // One writer at a time on the file anyway: the tenant's lock is a no-op, and a batch shares one commit.
-  const tenantWrites = new TenantWriteBatches({ write, lockTenant: () => Promise.resolve() });
+  const lockTenant = (): Promise<void> => Promise.resolve();
+  const tenantWrites = new TenantWriteBatches({ write, lockTenant });
   return {
     kind: 'sqlite',
     db,
@@ -67,7 +68,7 @@ export function openSqliteEngine(filePath: string): SqlEngine {
     write,
     tenantWrite: (tenantId, work, options) => tenantWrites.run(tenantId, work, options),
     read: (work) => inTransaction('begin', work),
-    lockTenant: () => Promise.resolve(),
+    lockTenant,
     queryRowArrays: (query) => arrayStatements.prepare(query.sql).all(query.parameters) as unknown[][],
     runStatement,
     setDurability: (durability) => runStatement(`pragma ${SYNCHRONOUS[durability]}`),
