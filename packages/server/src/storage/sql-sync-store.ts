@@ -14,6 +14,7 @@ import { dialectOf } from './sql-dialect.js';
 import { jsonElements, queryRows, type SqlEngine } from './sql-engine.js';
 import { chunks as inChunks } from './sql-values.js';
 import { checksumChanges, type SyncRowValues } from './sync-rows-sql.js';
+import { PendingRowWrites } from './pending-row-writes.js';
 import type { WriteBatch } from './tenant-write-batches.js';
 import {
   rowKey,
@@ -421,8 +422,9 @@ export class SqlPushTransaction implements PushTransaction {
 
   /**
    * `batch`: the tenant's write transaction this push shares with others (`SqlEngine.tenantWrite`): its
-   * answer and the jobs it triggers are written once for all of them at the end, and the job settings read
-   * once, so a push costs its read and its write of rows and no more round trips under the tenant's lock.
+   * rows, its answer and the jobs it triggers are written once for all of them at the end, and the job
+   * settings read once, so a push costs its read and no more round trips under the tenant's lock. Its reads
+   * see the rows the pushes before it wrote (`PendingRowWrites`).
    */
   constructor(trx: Kysely<Database>, tenantId: string, context: PushTransactionContext, batch?: WriteBatch) {
     this.#trx = trx;
@@ -434,7 +436,7 @@ export class SqlPushTransaction implements PushTransaction {
         ? null
         : batch.slot(DeferredPushWrites, () => {
             const deferred = new DeferredPushWrites();
-            batch.beforeCommit(() => deferred.write(trx, this.#jobTables));
+            batch.beforeCommit(() => deferred.write(trx, this.#jobTables, (rows) => this.#storeRows(rows)));
             return deferred;
           });
   }
@@ -496,8 +498,15 @@ export class SqlPushTransaction implements PushTransaction {
     const { deviceId, pushId, withStore } = start;
     const uniqueHolders = new Map<string, string | null>();
     for (const key of start.uniqueKeys ?? []) uniqueHolders.set(uniqueKeyId(key), null);
+    const pending = this.#deferred?.rows;
+    const found = new Map<string, StoredRow>();
     const wanted = new Map<string, [string, string]>();
-    for (const key of start.keys) wanted.set(rowKey(key.table, key.id), [key.table, key.id]);
+    for (const key of start.keys) {
+      const id = rowKey(key.table, key.id);
+      const written = pending?.state(id);
+      if (written) found.set(id, written);
+      else wanted.set(id, [key.table, key.id]);
+    }
     // One statement, one round trip inside the tenant's lock: the stored rows (as `getRows` reads them), the
     // push's earlier answers (as `findPushAnswers`) and the device's store (as `deviceStore`), told apart by
     // `kind`; an answer's device is in `device_id`, the store in `scope`.
@@ -537,7 +546,6 @@ export class SqlPushTransaction implements PushTransaction {
         or a.device_id in (select id from devices where tenant_id = ${this.#tenantId}))
       ${store}
       ${unique}`.execute(this.#trx);
-    const found = new Map<string, StoredRow>();
     // A push's earlier answer given in this same transaction (its retry waited beside it) is not stored yet.
     const answers: Array<{ deviceId: string; answer: string }> = [
       ...(this.#deferred?.answersTo(pushId) ?? []),
@@ -553,13 +561,24 @@ export class SqlPushTransaction implements PushTransaction {
         );
       else storeId = row.scope;
     }
+    if (pending)
+      for (const key of start.uniqueKeys ?? []) {
+        const id = uniqueKeyId(key);
+        uniqueHolders.set(id, pending.holder(key, uniqueHolders.get(id) ?? null));
+      }
     return { answers, rows: found, storeId, uniqueHolders };
   }
 
   async getRows(keys: ReadonlyArray<{ table: string; id: string }>): Promise<Map<string, StoredRow>> {
-    const wanted = new Map<string, [string, string]>();
-    for (const key of keys) wanted.set(rowKey(key.table, key.id), [key.table, key.id]);
+    const pending = this.#deferred?.rows;
     const found = new Map<string, StoredRow>();
+    const wanted = new Map<string, [string, string]>();
+    for (const key of keys) {
+      const id = rowKey(key.table, key.id);
+      const written = pending?.state(id);
+      if (written) found.set(id, written);
+      else wanted.set(id, [key.table, key.id]);
+    }
     if (wanted.size === 0) return found;
     // One statement for the whole push: each wanted key is looked up by the primary key.
     const wantedKeys = [...wanted.values()];
@@ -591,7 +610,7 @@ export class SqlPushTransaction implements PushTransaction {
           and ${field} in (${sql.join(chunk)})`.execute(this.#trx);
       found.push(...rows);
     }
-    return found;
+    return this.#deferred?.rows.referencing(table, column, targets, found) ?? found;
   }
 
   async findUniqueHolders(
@@ -611,10 +630,23 @@ export class SqlPushTransaction implements PushTransaction {
         .execute();
       for (const row of rows) holders.set(row.value, row.row_id);
     }
-    return holders;
+    const pending = this.#deferred?.rows;
+    if (!pending) return holders;
+    const held = new Map<string, string>();
+    for (const value of values) {
+      const holder = pending.holder({ table, column, value }, holders.get(value) ?? null);
+      if (holder !== null) held.set(value, holder);
+    }
+    return held;
   }
 
   async writeRows(rows: readonly RowWrite[]): Promise<void> {
+    if (this.#deferred) this.#deferred.rows.add(rows);
+    else await this.#storeRows(rows);
+  }
+
+  /** Stores rows' new states, in order (see {@link writeRows}). */
+  async #storeRows(rows: readonly RowWrite[]): Promise<void> {
     if (rows.length === 0) return;
     const storedAt = this.#now();
     // Rows the server did not hold are inserted; the others replace theirs. The tenant is locked (or the
@@ -760,11 +792,12 @@ export class SqlPushTransaction implements PushTransaction {
 }
 
 /**
- * What the pushes of one transaction leave to its end (see {@link SqlPushTransaction}): their answers, the
- * jobs they trigger (both written before the commit, so they commit with the rows or not at all), and the
- * job settings, read by the first push that needs them.
+ * What the pushes of one transaction leave to its end (see {@link SqlPushTransaction}): their rows, their
+ * answers, the jobs they trigger (all written before the commit, so they commit together or not at all), and
+ * the job settings, read by the first push that needs them.
  */
 class DeferredPushWrites {
+  readonly rows = new PendingRowWrites();
   readonly answers: Array<{ device_id: string; push_id: string; answer: string; created_at: number }> = [];
   readonly jobs: NewJobRecord[] = [];
   settings: Promise<Map<string, SettingsOverrides>> | null = null;
@@ -776,7 +809,12 @@ class DeferredPushWrites {
       .map((row) => ({ deviceId: row.device_id, answer: row.answer }));
   }
 
-  async write(trx: Kysely<Database>, jobTables: JobTableWrites): Promise<void> {
+  async write(
+    trx: Kysely<Database>,
+    jobTables: JobTableWrites,
+    storeRows: (rows: readonly RowWrite[]) => Promise<void>,
+  ): Promise<void> {
+    if (!this.rows.empty) await storeRows(this.rows.take());
     if (this.jobs.length > 0) await jobTables.insertJobs(this.jobs);
     for (const chunk of chunks(this.answers)) await trx.insertInto('push_answers').values(chunk).execute();
   }
