@@ -143,7 +143,7 @@ export function applyPushAnswer(
               if (cover.op === 'delete') outbox.setBase(cover.table, cover.id, null);
               else if (counters) outbox.setBase(cover.table, cover.id, counters);
               outbox.clearError(cover.table, cover.id);
-              outbox.settlePushed(cover.table, cover.id);
+              outbox.settlePushed(cover.table, cover.id, previous);
             }
             if (current !== null) takeCurrent(index, cover, current, pendingRevision !== cover.revision);
             break;
@@ -152,7 +152,11 @@ export function applyPushAnswer(
             pushed += 1;
             if (pendingRevision !== undefined) {
               if (counters) outbox.setBase(cover.table, cover.id, counters);
-              outbox.settlePushed(cover.table, cover.id);
+              outbox.settlePushed(
+                cover.table,
+                cover.id,
+                stampsByTable.get(cover.table)?.get(cover.id) ?? null,
+              );
             }
             takeCurrent(index, cover, result.current, true);
             break;

@@ -161,7 +161,8 @@ const MIGRATIONS = [
     -- cols: the synced columns the row's pending writes set, a mask (capture/column-mask.ts); NULL is every
     -- column. wire_cols: the columns of the push on the wire (in_push = 1), put back into cols when that
     -- push is not taken. base_stamp: the server's stamp of the row as the device had it when its pending
-    -- writes began, kept only once a pull has moved _sync_rows past it (the push's base, PROTOCOL.md §1).
+    -- writes began, kept only once a pull or a push's answer has moved _sync_rows past it (the push's base,
+    -- PROTOCOL.md §1).
     ALTER TABLE _sync_pending ADD COLUMN cols INTEGER;
     ALTER TABLE _sync_pending ADD COLUMN wire_cols INTEGER DEFAULT 0;
     ALTER TABLE _sync_pending ADD COLUMN base_stamp TEXT;

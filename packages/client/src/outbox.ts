@@ -240,13 +240,19 @@ export class Outbox {
   }
 
   /**
-   * The server took a push of the row (applied, or answered with its newer version): the columns it
-   * carried are settled, and the row's next push is based on what the device now knows of the server.
+   * The server took a push of the row (applied, or answered with its newer version) while the row was
+   * written again: the columns it carried are settled, and the writes still pending keep as their base
+   * `received`, the server stamp the device had before this answer (or the one a pull moved it from). They
+   * were made knowing the row as last received, not as the push left it: an answer tells that the device's
+   * own write is stored, not what the row's other columns hold (PROTOCOL.md §1, `base`), and a later push
+   * based on its own stamp would pass for an edit over values it never saw.
    */
-  settlePushed(table: string, id: string): void {
+  settlePushed(table: string, id: string, received: string | null): void {
     this.#store
-      .statement('UPDATE _sync_pending SET wire_cols = 0, base_stamp = NULL WHERE tbl = ? AND id = ?')
-      .run(table, id);
+      .statement(
+        'UPDATE _sync_pending SET wire_cols = 0, base_stamp = coalesce(base_stamp, ?) WHERE tbl = ? AND id = ?',
+      )
+      .run(received, table, id);
   }
 
   setError(table: string, id: string, code: string, message: string): void {

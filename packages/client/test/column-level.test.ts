@@ -1,5 +1,11 @@
 import Database from 'better-sqlite3';
-import { CompiledSchema, SHOP_SCHEMA, type Change, type SyncSchema } from '@tillsync/protocol';
+import {
+  CompiledSchema,
+  SHOP_SCHEMA,
+  type Change,
+  type ConflictList,
+  type SyncSchema,
+} from '@tillsync/protocol';
 import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
 import { fullMask, maskOf } from '../src/capture/column-mask.js';
@@ -10,10 +16,10 @@ import { LostEdits } from '../src/lost-edits.js';
 import { applyLocalSchema } from '../src/local-schema.js';
 import { Outbox } from '../src/outbox.js';
 import { ServerRows } from '../src/server-rows.js';
-import { createSyncClient, type SyncClient } from '../src/index.js';
+import { createSyncClient, type FetchFunction, type SyncClient } from '../src/index.js';
 import { folded, onCleanup, openDeviceStore } from './helpers.js';
 import { startRecordingProxy } from './recording-proxy.js';
-import { startTestServer, type TestServer } from './server-fixture.js';
+import { asOwner, startTestServer, type TestServer } from './server-fixture.js';
 
 /**
  * Column-level last write wins on the device (PROTOCOL.md §1, §2, §5; issue 19): the capture triggers note
@@ -612,5 +618,52 @@ describe('with a protocol-2 server judging each column', () => {
       expect(product(device, id)).toMatchObject({ name: 'Green apple', barcode: '4006381333931' });
     }
     expect(b.lostEdits()).toEqual([]);
+  });
+
+  it("records the conflict of a delete written while the device's own edit of the row was on the wire, over another device's column it never received", async () => {
+    const server = await startTestServer();
+    const a = await server.pairedClient('a');
+    // B's cashier deletes the customer while B's push of its own edit of it is on the wire.
+    let deleteOnPush: (() => void) | null = null;
+    const pushBodies: string[] = [];
+    const busyTill: FetchFunction = (input, init) => {
+      if (input.includes('/api/sync/push')) {
+        pushBodies.push(typeof init?.body === 'string' ? init.body : '');
+        deleteOnPush?.();
+        deleteOnPush = null;
+      }
+      return fetch(input, init);
+    };
+    const b = await server.pairedClient('b', { fetch: busyTill });
+    const id = uuidv7();
+    b.database.prepare("INSERT INTO customers (id, name) VALUES (?, 'Ada')").run(id);
+    await syncAll(b, a);
+    const created = (JSON.parse(pushBodies[0] ?? '{}') as { changes: Change[] }).changes[0]?.updatedAt;
+    expect(created).toEqual(expect.any(String));
+
+    // A sets the email and pushes it; B never pulls that state before its delete.
+    a.database.prepare("UPDATE customers SET email = 'ada@shop.test' WHERE id = ?").run(id);
+    await syncAll(a);
+    await later();
+    b.database.prepare("UPDATE customers SET phone = '555' WHERE id = ?").run(id);
+    const till = new Database(b.database.name);
+    onCleanup(() => till.close());
+    deleteOnPush = () => till.prepare('DELETE FROM customers WHERE id = ?').run(id);
+    pushBodies.length = 0;
+    // The push of the phone is applied; the delete, made before B received A's email, waits for the next cycle.
+    await syncAll(b, b, a);
+
+    const pushed = pushBodies.flatMap((body) => (JSON.parse(body) as { changes: Change[] }).changes);
+    expect(pushed.map((change) => [change.op, change.base])).toEqual([
+      ['upsert', created],
+      // What B had received of the row when it deleted it: its creation, not its own phone edit.
+      ['delete', created],
+    ]);
+    const conflicts = await asOwner<ConflictList>(server, 'GET', `/api/conflicts?table=customers&id=${id}`);
+    expect(conflicts).toMatchObject([
+      { column: 'email', winner: { op: 'delete' }, loser: { values: { email: 'ada@shop.test' } } },
+    ]);
+    for (const device of [a, b])
+      expect(device.database.prepare('SELECT count(*) AS n FROM customers').get()).toEqual({ n: 0 });
   });
 });
