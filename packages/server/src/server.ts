@@ -13,6 +13,8 @@ import { STORES_TABLE } from '@tillsync/protocol';
 
 /** How often tombstones past their retention and old push answers are dropped. */
 const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
+/** How often the database's planner statistics are looked at (`SqlEngine.refreshStatistics`). */
+const STATISTICS_INTERVAL_MS = 15 * 1000;
 /** Rate-limit windows last minutes; a day later they are only clutter. */
 const DAY_MS_FOR_RATE_LIMITS = 24 * 60 * 60 * 1000;
 /** A push answer is kept this long for a retry with the same pushId. */
@@ -102,7 +104,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     await storage.rateLimiter.purge(now - DAY_MS_FOR_RATE_LIMITS);
     if (purged > 0) app.log.info({ purged }, 'purged tombstones past retention');
   };
+  const refreshStatistics = async (): Promise<void> => {
+    const analysed = (await storage.engine.refreshStatistics?.()) ?? [];
+    if (analysed.length > 0) app.log.debug({ tables: analysed }, 'refreshed the planner statistics');
+  };
   let timer: NodeJS.Timeout | undefined;
+  let statisticsTimer: NodeJS.Timeout | undefined;
   try {
     const admin = await accounts.bootstrapAdmin();
     if (config.schema.table(STORES_TABLE))
@@ -131,6 +138,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       runMaintenance().catch((error: unknown) => app.log.error({ err: error }, 'maintenance failed'));
     }, MAINTENANCE_INTERVAL_MS);
     timer.unref();
+    statisticsTimer = setInterval(() => {
+      refreshStatistics().catch((error: unknown) =>
+        app.log.warn({ err: error }, 'could not refresh the planner statistics'),
+      );
+    }, STATISTICS_INTERVAL_MS);
+    statisticsTimer.unref();
   } catch (error) {
     await jobs.stop();
     await app.close();
@@ -155,6 +168,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     runMaintenance,
     async close() {
       clearInterval(timer);
+      clearInterval(statisticsTimer);
       // Running jobs end (or reach their timeout) before the database they write to closes.
       await jobs.stop();
       await app.close();

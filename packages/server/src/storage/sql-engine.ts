@@ -34,6 +34,14 @@ export interface SqlEngine {
     options?: TenantWriteOptions,
   ) => Promise<T>;
   /**
+   * PostgreSQL: brings the planner's statistics of the tables that changed much since they were last
+   * analysed up to date (`ANALYZE`), as autovacuum would, and answers their names. A table filled since its
+   * last statistics (every table of a new database, a chain's first busy minutes, or any table of a database
+   * whose autovacuum is off) is planned as if it were empty: a push's lookups then read whole tables under
+   * the tenant's lock. Run by one process at a time; the others answer none.
+   */
+  readonly refreshStatistics?: () => Promise<string[]>;
+  /**
    * Runs a query inside the transaction in progress and answers its rows as arrays of values in the order of
    * its columns, which cost much less to make than an object per row. SQLite only: there the transaction's
    * connection is this process's one, and the call is synchronous, so nothing runs between it and the

@@ -13,6 +13,7 @@ import { migration0011 } from './0011-stores.js';
 import { migration0012 } from './0012-scoped-rows.js';
 import { migration0013 } from './0013-queued-jobs-by-queue.js';
 import { migration0014 } from './0014-rows-held-by-writer.js';
+import { migration0015 } from './0015-unique-values-by-row-id.js';
 
 /**
  * The numbered migrations, run in order on start. A migration never changes once it has landed; a change
@@ -33,6 +34,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0012-scoped-rows': migration0012,
   '0013-queued-jobs-by-queue': migration0013,
   '0014-rows-held-by-writer': migration0014,
+  '0015-unique-values-by-row-id': migration0015,
 };
 
 export const migrationProvider: MigrationProvider = {

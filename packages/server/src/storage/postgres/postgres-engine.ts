@@ -7,6 +7,9 @@ import { PostgresKyselyDialect, postgresDialect } from './postgres-dialect.js';
 
 const INT8_OID = 20;
 
+/** The advisory lock one process holds while it refreshes the tables' statistics (any fixed number). */
+const STATISTICS_LOCK = 0x7153_7a75;
+
 /**
  * The engine for several server processes: a `pg` pool on one PostgreSQL database. A tenant's writes are
  * serialised by locking its `tenants` row, so sequence numbers are handed out in commit order while other
@@ -45,6 +48,7 @@ export function postgresEngineOn(pool: PostgresDialectConfig['pool']): SqlEngine
     read: (work) => db.transaction().setIsolationLevel('repeatable read').execute(work),
     lockTenant,
     tenantWrite: (tenantId, work, options) => tenantWrites.run(tenantId, work, options),
+    refreshStatistics: () => refreshStatistics(db),
     close: () => db.destroy(),
   };
 }
@@ -55,4 +59,23 @@ const int8AsNumber: typeof pg.types.getTypeParser = (oid: number, format?: 'text
 
 function parseNumber(value: string): number {
   return Number(value);
+}
+
+/**
+ * `SqlEngine.refreshStatistics`: the rule is autovacuum's own with its default settings (more rows changed
+ * since the last `ANALYZE` than 50 and a tenth of the table), so where autovacuum keeps up this finds
+ * nothing to do, and where it is off or has not come round yet the tables are analysed all the same.
+ */
+async function refreshStatistics(db: Kysely<Database>): Promise<string[]> {
+  return db.transaction().execute(async (trx) => {
+    const lock = await sql<{
+      locked: boolean;
+    }>`select pg_try_advisory_xact_lock(${STATISTICS_LOCK}) as locked`.execute(trx);
+    if (lock.rows[0]?.locked !== true) return [];
+    const stale = await sql<{ relname: string }>`select relname from pg_stat_user_tables
+      where schemaname = current_schema() and n_mod_since_analyze > 50 + 0.1 * n_live_tup
+      order by relname`.execute(trx);
+    for (const { relname } of stale.rows) await sql`analyze ${sql.id(relname)}`.execute(trx);
+    return stale.rows.map((row) => row.relname);
+  });
 }
