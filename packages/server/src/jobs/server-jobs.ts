@@ -202,7 +202,9 @@ export class ServerJobs {
     return syncJobTriggers(
       () => this.types,
       () => this.#now(),
-      () => this.queue?.wake(),
+      (queues) => {
+        for (const queue of queues) this.queue?.wake(queue);
+      },
       (ids) => enqueued.push(...ids),
     );
   }
@@ -344,13 +346,17 @@ function hashSecret(secret: string): string {
 export function syncJobTriggers(
   types: () => JobTypeRegistry,
   now: () => number,
-  onEnqueued?: () => void,
+  onEnqueued?: (queues: ReadonlySet<SyncJobQueue>) => void,
   collect?: (jobIds: readonly string[]) => void,
 ): (tx: RowWriteTransaction, writes: readonly RowWrite[]) => Promise<void> {
   return async (tx, writes) => {
     const enqueued = await afterRowsWritten(tx, { types: types(), now: now() }, writes);
-    collect?.(enqueued);
-    // The wake runs after this turn; the queue's claim waits for the push's transaction to commit.
-    if (enqueued.length > 0 && onEnqueued) setImmediate(onEnqueued);
+    collect?.(enqueued.map((job) => job.id));
+    // The wake runs after this turn, for the queues that have new jobs only (a busy chain's sales would
+    // otherwise have every idle queue look for jobs at each push); the claim waits for the commit.
+    if (enqueued.length > 0 && onEnqueued) {
+      const queues = new Set(enqueued.map((job) => job.settings.queue));
+      setImmediate(() => onEnqueued(queues));
+    }
   };
 }

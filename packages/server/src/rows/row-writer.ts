@@ -6,7 +6,12 @@
  * to the rows that reference it); sequence numbers and checksums are kept by the port's `writeRows`.
  */
 import type { SyncJobOperation, RowValues, SchemaTable } from '@tillsync/protocol';
-import { planTriggeredJobs, type JobTypeRegistry, type TriggeringChange } from '@tillsync/jobs';
+import {
+  planTriggeredJobs,
+  type JobTypeRegistry,
+  type NewJobRecord,
+  type TriggeringChange,
+} from '@tillsync/jobs';
 import type { DeletedRowState, RowWrite, RowWriteTransaction } from '../storage/sync-store.js';
 import { uniqueKeyOf } from './unique-rules.js';
 
@@ -87,7 +92,7 @@ export async function afterRowsWritten(
   tx: RowWriteTransaction,
   context: RowChangeContext,
   writes: readonly RowWrite[],
-): Promise<string[]> {
+): Promise<NewJobRecord[]> {
   const changes: TriggeringChange[] = [];
   const deleted: DeletedRowState[] = [];
   for (const write of writes) {
@@ -130,5 +135,5 @@ export async function afterRowsWritten(
     now: context.now,
   });
   await tx.insertJobs(jobs);
-  return jobs.map((job) => job.id);
+  return jobs;
 }
