@@ -193,6 +193,8 @@ export class PullApplier {
     let pending = pendingRow;
     const { tables, outbox, serverRows } = this.#parts;
     const serverValues = change.op === 'upsert' ? (change.values ?? {}) : null;
+    // What the pending writes were made knowing: the row as last received, not as this change has it.
+    const received = pending !== null ? serverRows.receivedOf(table.name, change.id) : null;
     if (serverValues) serverRows.set(table.name, change.id, change.updatedAt, previous);
     else serverRows.remove(table.name, change.id, previous);
 
@@ -208,8 +210,9 @@ export class PullApplier {
       else tables.remove(table, change.id);
       return [];
     }
-    // The pending writes were made knowing the row as it was at `previous`, not as it is now.
-    if (previous !== change.updatedAt) outbox.keepBaseStamp(table.name, change.id, previous);
+    // The pending writes were made knowing the row as it was when last received, not as it is now (the row
+    // coming back with this device's own pushed stamp brings the other columns it had not received).
+    if (received !== change.updatedAt) outbox.keepBaseStamp(table.name, change.id, received);
 
     const local = pending.op === 'upsert' ? tables.read(table, change.id) : null;
     const later = change.updatedAt > pending.stamp;

@@ -46,7 +46,8 @@ function currentOf(result: PushResult): StoredChange | null {
  *
  * - `applied`: the server has the row's columns as pushed. Its pending entry goes, unless the row was
  *   written again while the push was on the wire; then it stays, its counter bases moved to the values
- *   pushed, with the columns written since.
+ *   pushed, with the columns written since. The row's server stamp becomes the pushed one, while the base of
+ *   its next writes stays the stamp last received (`ServerRows.setPushed`).
  * - `stale`, or `applied` with `current` (some columns lost to later writes): each column value pushed
  *   that `current` shows overridden is a lost edit of this device's; then `current` is merged as a pulled
  *   change would be (after the same move of the bases, since the server adds a stale row's deltas too), so
@@ -127,7 +128,12 @@ export function applyPushAnswer(
           case 'applied': {
             pushed += 1;
             const previous = stampsByTable.get(cover.table)?.get(cover.id) ?? null;
-            if (cover.op === 'upsert') serverRows.set(cover.table, cover.id, cover.stamp, previous);
+            // Written again while on the wire: what the device had received of the row, before this answer.
+            const received =
+              pendingRevision !== undefined && pendingRevision !== cover.revision
+                ? serverRows.receivedOf(cover.table, cover.id)
+                : null;
+            if (cover.op === 'upsert') serverRows.setPushed(cover.table, cover.id, cover.stamp, previous);
             else serverRows.remove(cover.table, cover.id, previous);
             const current = currentOf(result);
             if (pendingRevision === cover.revision) {
@@ -143,7 +149,7 @@ export function applyPushAnswer(
               if (cover.op === 'delete') outbox.setBase(cover.table, cover.id, null);
               else if (counters) outbox.setBase(cover.table, cover.id, counters);
               outbox.clearError(cover.table, cover.id);
-              outbox.settlePushed(cover.table, cover.id, previous);
+              outbox.settlePushed(cover.table, cover.id, received);
             }
             if (current !== null) takeCurrent(index, cover, current, pendingRevision !== cover.revision);
             break;
@@ -152,11 +158,7 @@ export function applyPushAnswer(
             pushed += 1;
             if (pendingRevision !== undefined) {
               if (counters) outbox.setBase(cover.table, cover.id, counters);
-              outbox.settlePushed(
-                cover.table,
-                cover.id,
-                stampsByTable.get(cover.table)?.get(cover.id) ?? null,
-              );
+              outbox.settlePushed(cover.table, cover.id, serverRows.receivedOf(cover.table, cover.id));
             }
             takeCurrent(index, cover, result.current, true);
             break;

@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3';
  */
 
 /** The bookkeeping's current version: the number of `local-store.ts`'s migrations (checked there). */
-export const STORE_VERSION = 7;
+export const STORE_VERSION = 8;
 
 /** The keys of `_sync_state`. */
 export const StateKey = {

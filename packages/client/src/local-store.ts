@@ -240,6 +240,14 @@ const MIGRATIONS = [
     const schema = new CompiledSchema(parseSchema(JSON.parse(json)));
     for (const table of schema.tables) installCaptureTriggers(store.db, table);
   },
+  // 8: the stamp of each row as the device last received it from the server (a pull, or the `current` of a
+  // push's answer), where this device's own push has moved `stamp` past it: the base of the row's next
+  // writes (PROTOCOL.md §1). An answer that took the device's write says nothing of the row's other columns,
+  // so `stamp` (which the checksums need) is then not what the device knows of the row. NULL: `stamp` is as
+  // received; the rows of a file migrated from 7 start so, as their base was taken before.
+  `
+  ALTER TABLE _sync_rows ADD COLUMN received TEXT;
+  `,
 ] as const satisfies readonly (string | ((store: LocalStore) => void))[] & { length: typeof STORE_VERSION };
 
 /**

@@ -228,9 +228,9 @@ export class Outbox {
   }
 
   /**
-   * Keeps, as the base of the row's next push, the server stamp the device had before a pull moved it:
-   * the row's pending writes were made knowing that one, not the newer (PROTOCOL.md §1, `base`). Only the
-   * first move counts.
+   * Keeps, as the base of the row's next push, the server stamp the device had received before a pull
+   * moved it: the row's pending writes were made knowing that one, not the newer (PROTOCOL.md §1, `base`).
+   * Only the first move counts.
    */
   keepBaseStamp(table: string, id: string, stamp: string | null): void {
     if (stamp === null) return;
@@ -242,10 +242,11 @@ export class Outbox {
   /**
    * The server took a push of the row (applied, or answered with its newer version) while the row was
    * written again: the columns it carried are settled, and the writes still pending keep as their base
-   * `received`, the server stamp the device had before this answer (or the one a pull moved it from). They
-   * were made knowing the row as last received, not as the push left it: an answer tells that the device's
-   * own write is stored, not what the row's other columns hold (PROTOCOL.md §1, `base`), and a later push
-   * based on its own stamp would pass for an edit over values it never saw.
+   * `received`, the server stamp the device had received before this answer (see `ServerRows.receivedOf`),
+   * or the one a pull moved it from. They were made knowing the row as last received, not as the push left
+   * it: an answer tells that the device's own write is stored, not what the row's other columns hold
+   * (PROTOCOL.md §1, `base`), and a later push based on its own stamp would pass for an edit over values it
+   * never saw.
    */
   settlePushed(table: string, id: string, received: string | null): void {
     this.#store
@@ -301,7 +302,8 @@ export class Outbox {
    * An upsert of a row not on the server yet carries the whole row as it is now, each counter as its
    * starting value. For a row the server has it carries the columns its pending writes set (with
    * `columnLevel`; else the whole row), each counter as `{"delta": current - base}`, and `base`: the
-   * server's stamp of the row as the device had it when those writes began. The columns pushed move from
+   * server's stamp of the row as the device had received it when those writes began (never a stamp its own
+   * push's answer put in `_sync_rows`, see `ServerRows.setPushed`). The columns pushed move from
    * the row's `cols` to `wire_cols` until the answer.
    */
   nextBatch(
@@ -363,7 +365,7 @@ export class Outbox {
       .map((column, index) => `, t.${quoteIdentifier(column.name)} AS c${index}`)
       .join('');
     const sql = `SELECT p.id AS id, p.op AS op, p.hlc >> 16 AS ms, p.hlc & 65535 AS counter, p.revision AS revision,
-        p.base AS base, p.gone AS gone, p.cols AS cols, r.stamp AS server_stamp, coalesce(p.base_stamp, r.stamp) AS base_stamp, t.id AS present${columns}
+        p.base AS base, p.gone AS gone, p.cols AS cols, r.stamp AS server_stamp, coalesce(p.base_stamp, r.received, r.stamp) AS base_stamp, t.id AS present${columns}
       FROM _sync_pending AS p
       LEFT JOIN _sync_rows AS r ON r.tbl = p.tbl AND r.id = p.id
       LEFT JOIN ${t} AS t ON t.id = p.id
@@ -407,7 +409,7 @@ export class Outbox {
 
   #deletes(table: SchemaTable, afterId: string, limit: number): OutboxRead[] {
     const sql = `SELECT p.id AS id, p.op AS op, p.hlc >> 16 AS ms, p.hlc & 65535 AS counter, p.revision AS revision,
-        p.base AS base, p.gone AS gone, p.cols AS cols, r.stamp AS server_stamp, coalesce(p.base_stamp, r.stamp) AS base_stamp, NULL AS present
+        p.base AS base, p.gone AS gone, p.cols AS cols, r.stamp AS server_stamp, coalesce(p.base_stamp, r.received, r.stamp) AS base_stamp, NULL AS present
       FROM _sync_pending AS p
       LEFT JOIN _sync_rows AS r ON r.tbl = p.tbl AND r.id = p.id
       WHERE p.tbl = ? AND p.op = 'delete' AND p.in_push = 0 AND p.id > ? ORDER BY p.id LIMIT ?`;
@@ -446,7 +448,7 @@ interface OutboxRead {
   readonly cols: number | null;
   /** The row's stamp on the server as last learnt; `null`: not on the server. */
   readonly server_stamp: string | null;
-  /** The push's base: the server's stamp of the row as the device had it when its pending writes began. */
+  /** The push's base: the server's stamp of the row as the device had received it when its writes began. */
   readonly base_stamp: string | null;
   readonly present: string | null;
   readonly [column: `c${number}`]: string | number | null;

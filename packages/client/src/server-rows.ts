@@ -20,10 +20,11 @@ export interface ServerRowStamp {
  * What the device knows of the server's rows: for each live row on the server, the `updatedAt` it last
  * learnt (`_sync_rows`), and per table the checksum of those (`_sync_checksums`, PROTOCOL.md §2). It says
  * whether a row exists on the server (a counter then travels as a delta) and lets the device compare its
- * view with the checksums of the last pull page.
+ * view with the checksums of the last pull page. Beside it, the stamp of the row as the device last received
+ * it, where its own push moved `updatedAt` on (see {@link ServerRows.setPushed}): the base of its writes.
  *
- * Every change goes through {@link set} or {@link remove} inside a write transaction, and {@link flush}
- * writes the checksum changes before that transaction commits, so the two never disagree.
+ * Every change goes through {@link set}, {@link setPushed} or {@link remove} inside a write transaction, and
+ * {@link flush} writes the checksum changes before that transaction commits, so the two never disagree.
  */
 export class ServerRows {
   readonly #store: LocalStore;
@@ -36,11 +37,14 @@ export class ServerRows {
       store.db,
       3,
       (rows) =>
-        `INSERT INTO _sync_rows (tbl, id, stamp) VALUES ${MultiRowStatement.placeholders(rows, 3)} ON CONFLICT (tbl, id) DO UPDATE SET stamp = excluded.stamp`,
+        `INSERT INTO _sync_rows (tbl, id, stamp) VALUES ${MultiRowStatement.placeholders(rows, 3)} ON CONFLICT (tbl, id) DO UPDATE SET stamp = excluded.stamp, received = NULL`,
     );
   }
 
-  /** The server's `updatedAt` of a row as last learnt, or `null` when the row is not on the server. */
+  /**
+   * The server's `updatedAt` of a row as last learnt (its own pushed stamp, once the server took its write),
+   * or `null` when the row is not on the server.
+   */
   stampOf(table: string, id: string): string | null {
     const row = this.#store
       .statement('SELECT stamp FROM _sync_rows WHERE tbl = ? AND id = ?')
@@ -63,18 +67,67 @@ export class ServerRows {
     return new Map(rows.map((row) => [row.id, row.stamp]));
   }
 
-  /** Records that the server holds the row with `stamp`; `previous` is its stamp so far (from stampOf). */
+  /**
+   * The row's stamp as the device last received it from the server, with every column (a pull, or the
+   * `current` of a push's answer): the base of its next writes (PROTOCOL.md §1). It differs from
+   * {@link stampOf} once an answer that took this device's own write has moved that (see {@link setPushed});
+   * `null` when the row is not on the server.
+   */
+  receivedOf(table: string, id: string): string | null {
+    const row = this.#store
+      .statement('SELECT coalesce(received, stamp) AS received FROM _sync_rows WHERE tbl = ? AND id = ?')
+      .get(table, id) as { received: string } | undefined;
+    return row?.received ?? null;
+  }
+
+  /**
+   * Records that the device received the row from the server with `stamp` (a pulled change, or the `current`
+   * of a push's answer): the row as it knows it now. `previous` is its stamp so far (from stampOf).
+   */
   set(table: string, id: string, stamp: string, previous: string | null): void {
-    if (previous === stamp) return;
+    if (previous === stamp) {
+      // Its own push's stamp, received back with the row's other columns (an echo): received now.
+      this.#store
+        .statement('UPDATE _sync_rows SET received = NULL WHERE tbl = ? AND id = ? AND received IS NOT NULL')
+        .run(table, id);
+      return;
+    }
     const delta = this.#delta(table);
     if (previous === null) {
       this.#store.statement('INSERT INTO _sync_rows (tbl, id, stamp) VALUES (?, ?, ?)').run(table, id, stamp);
       delta.count += 1;
     } else {
-      this.#store.statement('UPDATE _sync_rows SET stamp = ? WHERE tbl = ? AND id = ?').run(stamp, table, id);
+      this.#store
+        .statement('UPDATE _sync_rows SET stamp = ?, received = NULL WHERE tbl = ? AND id = ?')
+        .run(stamp, table, id);
       delta.sum -= checksumTerm(id, previous);
     }
     delta.sum += checksumTerm(id, stamp);
+  }
+
+  /**
+   * Records that the server took this device's own write of the row, stamped `stamp` (a push's answer
+   * `applied`, without `current`): the row's stamp there, which the checksums compare, but not a receipt of
+   * the row. The answer does not say what the row's other columns hold (another device's edit the device
+   * never pulled may be among them), so the stamp as last received stays the base of the row's next writes
+   * (see {@link receivedOf}); a base of the device's own stamp would pass for an edit over values it never saw
+   * (PROTOCOL.md §1 `base`, §5). A row this device made has no earlier receipt: its own first write stands
+   * for it, and no other device's write can be older than that. `previous` as for {@link set}.
+   */
+  setPushed(table: string, id: string, stamp: string, previous: string | null): void {
+    if (previous === stamp) return;
+    if (previous === null) {
+      this.set(table, id, stamp, previous);
+      return;
+    }
+    // SQLite reads `stamp` on the right as it was before this update.
+    this.#store
+      .statement(
+        'UPDATE _sync_rows SET stamp = ?, received = coalesce(received, stamp) WHERE tbl = ? AND id = ?',
+      )
+      .run(stamp, table, id);
+    const delta = this.#delta(table);
+    delta.sum += checksumTerm(id, stamp) - checksumTerm(id, previous);
   }
 
   /**
@@ -83,6 +136,14 @@ export class ServerRows {
    */
   setMany(table: string, rows: readonly ServerRowStamp[]): void {
     const changed = rows.filter((row) => row.previous !== row.stamp);
+    if (changed.length < rows.length) {
+      // Rows received with the stamp the device had (see set): what it knows of them is the server's now.
+      this.#store
+        .statement(
+          'UPDATE _sync_rows SET received = NULL WHERE tbl = ? AND id IN (SELECT value FROM json_each(?)) AND received IS NOT NULL',
+        )
+        .run(table, JSON.stringify(rows.filter((row) => row.previous === row.stamp).map((row) => row.id)));
+    }
     const delta = this.#delta(table);
     for (const row of changed) {
       if (row.previous === null) delta.count += 1;

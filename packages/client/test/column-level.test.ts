@@ -517,6 +517,7 @@ function toPreviousLayout(dbPath: string): void {
       ALTER TABLE _sync_pending DROP COLUMN base_stamp;
       ALTER TABLE _sync_log DROP COLUMN conflict_rows;
       DROP TABLE _sync_lost_edits;
+      ALTER TABLE _sync_rows DROP COLUMN received;
       UPDATE _sync_state SET value = '2' WHERE key = 'store_version';
     `);
   })();
@@ -665,5 +666,139 @@ describe('with a protocol-2 server judging each column', () => {
     ]);
     for (const device of [a, b])
       expect(device.database.prepare('SELECT count(*) AS n FROM customers').get()).toEqual({ n: 0 });
+  });
+});
+
+/**
+ * A device whose push of its own edit of a row is applied while another device's edit of another column of
+ * that row is on the server, one it has not received yet (PROTOCOL.md §1 `base`, §5): B made the customer,
+ * A set its email, B then sets its phone. `hooks` lets a test lose B's next pull, or have B's cashier write
+ * once that pull's answer is in, before its page is applied.
+ */
+async function editAppliedBeforeItsPull(): Promise<{
+  server: TestServer;
+  a: SyncClient;
+  b: SyncClient;
+  id: string;
+  created: string;
+  pushed: () => Change[];
+  hooks: { onPull: (() => void) | null; losePull: boolean };
+}> {
+  const server = await startTestServer();
+  const a = await server.pairedClient('a');
+  const hooks: { onPull: (() => void) | null; losePull: boolean } = { onPull: null, losePull: false };
+  const pushBodies: string[] = [];
+  const till: FetchFunction = async (input, init) => {
+    if (input.includes('/api/sync/push')) pushBodies.push(typeof init?.body === 'string' ? init.body : '');
+    if (!input.includes('/api/sync/pull')) return fetch(input, init);
+    if (hooks.losePull) {
+      hooks.losePull = false;
+      throw new TypeError('fetch failed: the network went away');
+    }
+    const response = await fetch(input, init);
+    // The pull's answer is in; the push's answer before it is applied, the page not yet.
+    hooks.onPull?.();
+    hooks.onPull = null;
+    return response;
+  };
+  const b = await server.pairedClient('b', { fetch: till });
+  const id = uuidv7();
+  b.database.prepare("INSERT INTO customers (id, name) VALUES (?, 'Ada')").run(id);
+  await syncAll(b, a);
+  const created = (JSON.parse(pushBodies[0] ?? '{}') as { changes: Change[] }).changes[0]?.updatedAt ?? '';
+  expect(created).not.toBe('');
+
+  a.database.prepare("UPDATE customers SET email = 'ada@shop.test' WHERE id = ?").run(id);
+  await syncAll(a);
+  await later();
+  b.database.prepare("UPDATE customers SET phone = '555' WHERE id = ?").run(id);
+  pushBodies.length = 0;
+  const pushed = (): Change[] =>
+    pushBodies.flatMap((body) => (JSON.parse(body) as { changes: Change[] }).changes);
+  return { server, a, b, id, created, pushed, hooks };
+}
+
+function conflictsOf(server: TestServer, id: string): Promise<ConflictList> {
+  return asOwner<ConflictList>(server, 'GET', `/api/conflicts?table=customers&id=${id}`);
+}
+
+describe("the base of a write made after the device's own push of the row was applied, before it pulled", () => {
+  it("a delete, its pull lost: the base is the row as B received it, and A's email overridden is a conflict", async () => {
+    const { server, a, b, id, created, pushed, hooks } = await editAppliedBeforeItsPull();
+    hooks.losePull = true;
+    // The push of the phone is applied; the pull that would bring A's email is lost.
+    expect(await b.sync()).toMatchObject({ ok: false });
+    b.database.prepare('DELETE FROM customers WHERE id = ?').run(id);
+    await syncAll(b, a);
+
+    expect(pushed().map((change) => [change.op, change.base])).toEqual([
+      ['upsert', created],
+      // What B had received of the row when it deleted it: its creation, not its own phone edit.
+      ['delete', created],
+    ]);
+    expect(await conflictsOf(server, id)).toMatchObject([
+      { column: 'email', winner: { op: 'delete' }, loser: { values: { email: 'ada@shop.test' } } },
+    ]);
+    for (const device of [a, b])
+      expect(device.database.prepare('SELECT count(*) AS n FROM customers').get()).toEqual({ n: 0 });
+  });
+
+  it("an edit of the column A wrote, its pull lost: A's email overridden is a conflict", async () => {
+    const { server, a, b, id, created, pushed, hooks } = await editAppliedBeforeItsPull();
+    hooks.losePull = true;
+    expect(await b.sync()).toMatchObject({ ok: false });
+    await later();
+    b.database.prepare("UPDATE customers SET email = 'ada@b.test' WHERE id = ?").run(id);
+    await syncAll(b, a);
+
+    expect(pushed().map((change) => [change.op, Object.keys(change.values ?? {}), change.base])).toEqual([
+      ['upsert', ['phone'], created],
+      ['upsert', ['email'], created],
+    ]);
+    expect(await conflictsOf(server, id)).toMatchObject([
+      {
+        column: 'email',
+        winner: { op: 'upsert', values: { email: 'ada@b.test' } },
+        loser: { values: { email: 'ada@shop.test' } },
+      },
+    ]);
+    for (const device of [a, b])
+      expect(device.database.prepare('SELECT email, phone FROM customers').get()).toEqual({
+        email: 'ada@b.test',
+        phone: '555',
+      });
+  });
+
+  it('a delete made between the answer and the pull that follows keeps the base B had received', async () => {
+    const { server, a, b, id, created, pushed, hooks } = await editAppliedBeforeItsPull();
+    const till = new Database(b.database.name);
+    onCleanup(() => till.close());
+    // B's cashier deletes the customer once the push's answer is applied, before the pull's page is.
+    hooks.onPull = () => till.prepare('DELETE FROM customers WHERE id = ?').run(id);
+    await syncAll(b, b, a);
+
+    expect(pushed().map((change) => [change.op, change.base])).toEqual([
+      ['upsert', created],
+      ['delete', created],
+    ]);
+    expect(await conflictsOf(server, id)).toMatchObject([
+      { column: 'email', winner: { op: 'delete' }, loser: { values: { email: 'ada@shop.test' } } },
+    ]);
+  });
+
+  it('an edit made after the pull that follows is a plain edit: no conflict', async () => {
+    const { server, a, b, id, pushed } = await editAppliedBeforeItsPull();
+    // The push is applied and the pull brings the row back with A's email: B has received it.
+    await syncAll(b);
+    expect(b.database.prepare('SELECT email FROM customers').get()).toEqual({ email: 'ada@shop.test' });
+    await later();
+    b.database.prepare("UPDATE customers SET email = 'ada@b.test' WHERE id = ?").run(id);
+    await syncAll(b, a);
+
+    const [phoneEdit, emailEdit] = pushed();
+    expect(emailEdit?.base).toBe(phoneEdit?.updatedAt);
+    expect(await conflictsOf(server, id)).toEqual([]);
+    expect(b.lostEdits()).toEqual([]);
+    expect(a.lostEdits()).toEqual([]);
   });
 });

@@ -170,6 +170,7 @@ describe('the search index, off the write path', () => {
       CREATE TRIGGER _sync_search_customers_insert AFTER INSERT ON customers BEGIN
         INSERT INTO _sync_search_customers (rowid, name, phone, email) VALUES (NEW.rowid, NEW.name, NEW.phone, NEW.email);
       END;
+      ALTER TABLE _sync_rows DROP COLUMN received;
       UPDATE _sync_state SET value = '5' WHERE key = 'store_version';`);
     store.close();
     const reopened = LocalStore.open({ dbPath });

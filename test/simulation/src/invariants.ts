@@ -134,16 +134,23 @@ interface AcknowledgedWrite {
   readonly updatedAt: string;
   readonly op: string;
   readonly values: Readonly<Record<string, unknown>>;
+  /** The base the device sent: its own account of what it had received of the row. */
   readonly base: string | undefined;
+  /**
+   * What the device had in fact received of the row when it wrote it, as the world saw it (knowledge.ts):
+   * the largest stamp of the row handed to it before that write; undefined when none was.
+   */
+  readonly known: string | undefined;
 }
 
 /**
  * 2: no acknowledged column write vanishes unexplained (PROTOCOL.md §5, column by column). For every column an
  * acknowledged upsert set (counters aside, invariant 3 counts them), the server's column holds that write's
  * value, or a write with a larger stamp replaced it that was either the same device's own later write, a
- * write that knew it (its `base` is at least the overridden stamp), the server's own write (a cleared
- * reference), or is recorded as a conflict whose loser is this write or later. A column never holds a write
- * older than one acknowledged for it. A deleted row is explained the same way, as a whole.
+ * write made after its device had received it (the world's record of what that device received before it
+ * wrote, not the `base` it sent, which is the product's own claim and may be wrong), the server's own write
+ * (a cleared reference), or is recorded as a conflict whose loser is this write or later. A column never
+ * holds a write older than one acknowledged for it. A deleted row is explained the same way, as a whole.
  */
 async function noAcknowledgedWriteLost(world: World): Promise<string[]> {
   const problems: string[] = [];
@@ -163,6 +170,7 @@ async function noAcknowledgedWriteLost(world: World): Promise<string[]> {
         op: change.op,
         values: change.values ?? {},
         base: change.base,
+        known: world.knowledge.knownWhenWritten(push.deviceIndex, key, change.updatedAt, push.sentAt),
       });
       acknowledged.set(key, row);
     });
@@ -180,7 +188,7 @@ async function noAcknowledgedWriteLost(world: World): Promise<string[]> {
           conflict.loser.updatedAt >= stamp,
       );
     };
-    /** Whether an acknowledged write made at `stamp` that set `column` (null: the row) explains overriding `by`. */
+    /** Whether overriding `write`'s `column` (null: the row) by the write stamped `by` is explained. */
     const explained = async (
       write: AcknowledgedWrite,
       column: string | null,
@@ -191,8 +199,15 @@ async function noAcknowledgedWriteLost(world: World): Promise<string[]> {
         writes.some((other) => other.deviceIndex === write.deviceIndex && other.updatedAt > write.updatedAt)
       )
         return true;
-      if (winner?.base !== undefined && winner.base >= write.updatedAt) return true;
+      if (winner?.known !== undefined && winner.known >= write.updatedAt) return true;
       return recorded(column, write.updatedAt);
+    };
+    /** Why a winner that did not know the write passed for one that did, when its base claimed it. */
+    const claimed = (by: string, write: AcknowledgedWrite): string => {
+      const winner = writes.find((other) => other.updatedAt === by);
+      return winner?.base !== undefined && winner.base >= write.updatedAt
+        ? ` (the winner's base ${winner.base} claims it, but device ${winner.deviceIndex} had received the row only at ${winner.known ?? 'none'} when it wrote)`
+        : '';
     };
     for (const write of writes) {
       const what = `device ${write.deviceIndex}'s acknowledged ${write.op} of ${table} ${id} at ${write.updatedAt}`;
@@ -203,14 +218,18 @@ async function noAcknowledgedWriteLost(world: World): Promise<string[]> {
       if (final.values === null) {
         if (write.op === 'delete' || final.updatedAt === write.updatedAt) continue;
         if (!(await explained(write, null, final.updatedAt)))
-          problems.push(`${what} was deleted (at ${final.updatedAt}) with no conflict recorded`);
+          problems.push(
+            `${what} was deleted (at ${final.updatedAt}) with no conflict recorded${claimed(final.updatedAt, write)}`,
+          );
         continue;
       }
       if (write.op === 'delete') {
         // A delete that later writes undid: they set every required column after it, or it is recorded.
         if (final.updatedAt < write.updatedAt) problems.push(`${what} is undone by an older state`);
         else if (!(await explained(write, null, final.updatedAt)))
-          problems.push(`${what} was undone (now ${final.updatedAt}) with no conflict recorded`);
+          problems.push(
+            `${what} was undone (now ${final.updatedAt}) with no conflict recorded${claimed(final.updatedAt, write)}`,
+          );
         continue;
       }
       for (const [column, value] of Object.entries(write.values)) {
@@ -229,7 +248,9 @@ async function noAcknowledgedWriteLost(world: World): Promise<string[]> {
           const columnStamp = final.stamps?.[column];
           const serverWrote = (columnStamp ? columnStamp[1] : final.deviceId) === null;
           if (!serverWrote && !(await explained(write, column, stamp)))
-            problems.push(`${what}: ${column} was overridden (at ${stamp}) with no conflict recorded`);
+            problems.push(
+              `${what}: ${column} was overridden (at ${stamp}) with no conflict recorded${claimed(stamp, write)}`,
+            );
         }
       }
     }

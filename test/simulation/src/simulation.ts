@@ -217,7 +217,7 @@ export async function runSeed(template: Template, options: SeedOptions): Promise
       ? await LegacyProgram.adopt(world, new SeededRandom(options.seed ^ LEGACY_SEED_SALT))
       : null;
   const write = (device: SimDevice): string =>
-    legacy?.device === device ? legacy.write() : workload.write(device);
+    world.writeOn(device, () => (legacy?.device === device ? legacy.write() : workload.write(device)));
   const network = new FaultyNetwork(random, world, write, power);
   world.policy = network;
   // What a power cut took from a device never happened, as far as the counters' oracle knows.

@@ -5,11 +5,14 @@ import Database from 'better-sqlite3';
 import {
   CHAIN_SCHEMA,
   SHOP_SCHEMA,
+  formatStamp,
   storeColumnOf,
   type PullResponse,
+  type PushRequest,
+  type PushResponse,
   type SyncSchema,
 } from '@tillsync/protocol';
-import { startServer, type RunningServer, type ServerOptions } from '@tillsync/server';
+import { rowKey, startServer, type RunningServer, type ServerOptions } from '@tillsync/server';
 import {
   LegacyBridgeRunner,
   createSyncClient,
@@ -21,6 +24,7 @@ import {
 } from '@tillsync/client';
 import { chainJobTypes } from './chain-jobs.js';
 import { Disk } from './disk.js';
+import { DeviceKnowledge } from './knowledge.js';
 
 /**
  * The simulated world: one real server (the real Fastify app on a real SQLite file) and N devices (real
@@ -87,6 +91,8 @@ export interface HeardPush {
   readonly deviceIndex: number;
   readonly requestBody: string;
   readonly answerBody: string;
+  /** When the push left the device, in {@link World.knowledge}'s order of events. */
+  readonly sentAt: number;
 }
 
 /**
@@ -561,6 +567,8 @@ export class World {
   readonly delayed: WireRequest[] = [];
   /** Pushes whose answers reached their device. */
   readonly heardPushes: HeardPush[] = [];
+  /** What each device had received of each row, and when it wrote and pushed it (knowledge.ts). */
+  readonly knowledge = new DeviceKnowledge();
   /** Every answer of 500 or more: the server failed on something a client sent. */
   readonly serverErrors: string[] = [];
   /**
@@ -767,11 +775,42 @@ export class World {
     await this.#deliver(request);
   }
 
+  /**
+   * Runs `write` (a write the simulation makes on the device's file) and notes each row it wrote, with its
+   * stamp, read back from the capture log: when the device wrote what, for the oracle of what it knew.
+   */
+  writeOn(device: SimDevice, write: () => string): string {
+    const db = device.client.database;
+    const before = (
+      db.prepare('SELECT coalesce(max(seq), 0) AS seq FROM _sync_captured').get() as { seq: number }
+    ).seq;
+    const what = write();
+    const written = db
+      .prepare(
+        `SELECT c.tbl AS tbl, c.id AS id, c.hlc >> 16 AS ms, c.hlc & 65535 AS counter, k.node AS node
+         FROM _sync_captured AS c, _sync_clock AS k WHERE c.seq > ? ORDER BY c.seq`,
+      )
+      .all(before) as { tbl: string; id: string; ms: number; counter: number; node: string }[];
+    for (const row of written) {
+      const stamp = formatStamp({ ms: row.ms, counter: row.counter, nodeId: row.node });
+      this.knowledge.wrote(device.index, rowKey(row.tbl, row.id), stamp);
+    }
+    return what;
+  }
+
   /** The `fetch` of device `deviceIndex`: every request meets the network's policy. */
   fetchFor(deviceIndex: number): FetchFunction {
     return async (input, init) => {
       const request = toWireRequest(deviceIndex, input, init);
       const device = this.devices[deviceIndex] as SimDevice;
+      // Before anything the network does to it (a write made meanwhile goes in a later push).
+      const sentAt =
+        request.path === '/api/sync/push' && request.body !== undefined
+          ? this.knowledge.sent(
+              deviceIndex,
+              pushedRows(request.body).map((change) => rowKey(change.table, change.id)),
+            )
+          : this.knowledge.now();
       const fault = this.policy?.decide(request) ?? 'deliver';
       if (fault !== 'deliver')
         this.note(`${fault}: device ${deviceIndex}'s ${request.method} ${pathOnly(request)}`);
@@ -808,8 +847,15 @@ export class World {
         device.crashNow(this.policy?.powerCut() ?? false);
         return never();
       }
-      if (request.path === '/api/sync/push' && answer.status === 200 && request.body !== undefined)
-        this.heardPushes.push({ deviceIndex, requestBody: request.body, answerBody: answer.body });
+      if (request.path === '/api/sync/push' && answer.status === 200 && request.body !== undefined) {
+        this.heardPushes.push({ deviceIndex, requestBody: request.body, answerBody: answer.body, sentAt });
+        for (const result of (JSON.parse(answer.body) as PushResponse).results)
+          if (result.status !== 'rejected' && result.current)
+            this.knowledge.received(deviceIndex, rowKey(result.table, result.id), result.current.updatedAt);
+      }
+      if (pathOnly(request) === '/api/sync/pull' && answer.status === 200)
+        for (const change of (JSON.parse(answer.body) as PullResponse).changes)
+          this.knowledge.received(deviceIndex, rowKey(change.table, change.id), change.updatedAt);
       return toResponse(answer);
     };
   }
@@ -901,6 +947,15 @@ function stampWithClock(dbPath: string, now: () => number): void {
     }
   }
   clockedFiles.set(dbPath, now);
+}
+
+/** The rows a push request carries (a body the device made, so of the protocol's shape). */
+function pushedRows(body: string): PushRequest['changes'] {
+  try {
+    return (JSON.parse(body) as PushRequest).changes;
+  } catch {
+    return [];
+  }
 }
 
 function pathOnly(request: WireRequest): string {
