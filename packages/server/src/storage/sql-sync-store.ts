@@ -499,14 +499,7 @@ export class SqlPushTransaction implements PushTransaction {
     const uniqueHolders = new Map<string, string | null>();
     for (const key of start.uniqueKeys ?? []) uniqueHolders.set(uniqueKeyId(key), null);
     const pending = this.#deferred?.rows;
-    const found = new Map<string, StoredRow>();
-    const wanted = new Map<string, [string, string]>();
-    for (const key of start.keys) {
-      const id = rowKey(key.table, key.id);
-      const written = pending?.state(id);
-      if (written) found.set(id, written);
-      else wanted.set(id, [key.table, key.id]);
-    }
+    const { found, wanted } = this.#pendingOrWanted(start.keys);
     // One statement, one round trip inside the tenant's lock: the stored rows (as `getRows` reads them), the
     // push's earlier answers (as `findPushAnswers`) and the device's store (as `deviceStore`), told apart by
     // `kind`; an answer's device is in `device_id`, the store in `scope`.
@@ -570,15 +563,7 @@ export class SqlPushTransaction implements PushTransaction {
   }
 
   async getRows(keys: ReadonlyArray<{ table: string; id: string }>): Promise<Map<string, StoredRow>> {
-    const pending = this.#deferred?.rows;
-    const found = new Map<string, StoredRow>();
-    const wanted = new Map<string, [string, string]>();
-    for (const key of keys) {
-      const id = rowKey(key.table, key.id);
-      const written = pending?.state(id);
-      if (written) found.set(id, written);
-      else wanted.set(id, [key.table, key.id]);
-    }
+    const { found, wanted } = this.#pendingOrWanted(keys);
     if (wanted.size === 0) return found;
     // One statement for the whole push: each wanted key is looked up by the primary key.
     const wantedKeys = [...wanted.values()];
@@ -592,6 +577,26 @@ export class SqlPushTransaction implements PushTransaction {
       })}`.execute(this.#trx);
     for (const row of rows) found.set(rowKey(row.tbl, row.id), toStoredRow(row));
     return found;
+  }
+
+  /**
+   * The rows of `keys` a push before this one in its batch wrote (their pending states, in `found`), and the
+   * others, to be read from the database (`wanted`, each as its table and id), both by {@link rowKey}.
+   */
+  #pendingOrWanted(keys: ReadonlyArray<{ readonly table: string; readonly id: string }>): {
+    found: Map<string, StoredRow>;
+    wanted: Map<string, [string, string]>;
+  } {
+    const pending = this.#deferred?.rows;
+    const found = new Map<string, StoredRow>();
+    const wanted = new Map<string, [string, string]>();
+    for (const key of keys) {
+      const id = rowKey(key.table, key.id);
+      const written = pending?.state(id);
+      if (written) found.set(id, written);
+      else wanted.set(id, [key.table, key.id]);
+    }
+    return { found, wanted };
   }
 
   async findReferencingRows(
