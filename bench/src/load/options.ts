@@ -22,6 +22,8 @@ export interface LoadOptions {
   readonly pairConcurrency: number;
   /** A PostgreSQL database to use (kept afterwards), or null for a fresh one dropped at the end. */
   readonly databaseUrl: string | null;
+  /** How long a push waits for its jobs (`serve --push-job-wait-ms`), or null for the server's default. */
+  readonly pushJobWaitMs: number | null;
   /** A folder for a CPU profile of each serve process (node --cpu-prof), or null for none. */
   readonly profileDir: string | null;
 }
@@ -56,6 +58,8 @@ Options:
   --processes <n>            tillsync serve processes on the database, devices spread over them (default 1)
   --pull-limit <n>           rows per pull page (default 500)
   --pair-concurrency <n>     pairings in flight at once while setting up (default 32)
+  --push-job-wait-ms <ms>    serve --push-job-wait-ms: how long a push waits for the jobs it triggered
+                             (default: the server's, 2000); 0 answers at once
   --database-url <url>       a postgres:// database to use and keep (default: a fresh database on
                              TILLSYNC_BENCH_PG_URL or postgres://postgres@127.0.0.1:5432/test, dropped at the end)
   --profile-dir <dir>        write a CPU profile of each serve process there (node --cpu-prof), to open in
@@ -81,6 +85,7 @@ const COUNTS = {
   processes: { fallback: 1, min: 1, max: 64 },
   'pull-limit': { fallback: 500, min: 1, max: 5000 },
   'pair-concurrency': { fallback: 32, min: 1, max: 10_000 },
+  'push-job-wait-ms': { fallback: -1, min: 0, max: 60_000 },
 } as const;
 
 /** Reads the flags; null when `--help` was asked for. */
@@ -141,6 +146,7 @@ export function parseLoadOptions(args: readonly string[]): LoadOptions | null {
     pullLimit: count('pull-limit'),
     pairConcurrency: count('pair-concurrency'),
     databaseUrl: typeof databaseUrl === 'string' ? databaseUrl : null,
+    pushJobWaitMs: values['push-job-wait-ms'] === undefined ? null : count('push-job-wait-ms'),
     profileDir: typeof values['profile-dir'] === 'string' ? values['profile-dir'] : null,
   };
 }

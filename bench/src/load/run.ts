@@ -40,6 +40,7 @@ async function main(): Promise<number> {
       '--access-token-ttl',
       String(Math.max(3600, options.seconds * 2 + 600)),
       ...(options.stores === null ? [] : ['--schema', 'chain']),
+      ...(options.pushJobWaitMs === null ? [] : ['--push-job-wait-ms', String(options.pushJobWaitMs)]),
     ];
     const nodeArgs = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
     // The first process records the schema served on the fresh database; the others start on it.
@@ -60,7 +61,11 @@ async function main(): Promise<number> {
         : `a sale of ${options.rowsPerPush} items with their stock deltas per push`;
     print(
       `tillsync load: ${where} on ${options.processes} serve process(es), ` +
-        `PostgreSQL, ${options.seconds} s, a cycle every ${options.interval} s per device, ${writes}; ` +
+        `PostgreSQL, ${options.seconds} s, a cycle every ${options.interval} s per device, ${writes}` +
+        (options.pushJobWaitMs === null
+          ? ''
+          : `, pushes waiting ${options.pushJobWaitMs} ms for their jobs`) +
+        '; ' +
         `${os.cpus().length} cores, load average ${os.loadavg()[0]?.toFixed(1)} at the start`,
     );
 

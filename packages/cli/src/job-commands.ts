@@ -66,6 +66,18 @@ export const JOB_SETTINGS = {
   },
 } satisfies Record<string, Setting<unknown>>;
 
+/** The sync-job settings of `serve` alone. */
+export const SERVE_JOB_SETTINGS = {
+  ...JOB_SETTINGS,
+  pushJobWaitMs: {
+    flag: '--push-job-wait-ms <ms>',
+    env: 'TILLSYNC_PUSH_JOB_WAIT_MS',
+    description:
+      "how long a push waits for the jobs it triggered, so the device's pull in the same cycle carries their rows; 0 answers at once and their rows come by live notice or the next cycle (default 2000)",
+    parse: integer(0, 60_000),
+  },
+} satisfies Record<string, Setting<unknown>>;
+
 /** `--concurrency`: `8` (each queue), or `short=4,default=2,long=2` (a queue left out gets 8). */
 export function parseConcurrency(value: string, name: string): QueueConcurrency {
   if (/^\s*\d+\s*$/.test(value)) return integer(1, 1000)(value.trim(), name);
@@ -146,9 +158,11 @@ export async function serveJobOptions(flags: Record<string, unknown>): Promise<S
   const bullmqPrefix = readSetting(JOB_SETTINGS.bullmqPrefix, flags);
   const concurrency = readSetting(JOB_SETTINGS.concurrency, flags);
   const retentionDays = readSetting(JOB_SETTINGS.jobRetentionDays, flags);
+  const pushWaitMs = readSetting(SERVE_JOB_SETTINGS.pushJobWaitMs, flags);
   return {
     ...(concurrency !== undefined ? { concurrency } : {}),
     ...(retentionDays !== undefined ? { retentionDays } : {}),
+    ...(pushWaitMs !== undefined ? { pushWaitMs } : {}),
     types: file === undefined ? [] : await loadJobTypes(file),
     redisUrl: redisUrl ?? null,
     ...(bullmqPrefix !== undefined ? { bullmqPrefix } : {}),

@@ -9,7 +9,7 @@ import {
   databaseFrom,
   withServerDatabase,
 } from './server-database.js';
-import { JOB_SETTINGS, serveJobOptions } from './job-commands.js';
+import { SERVE_JOB_SETTINGS, serveJobOptions } from './job-commands.js';
 import { integer, onOff, optionFor, readSetting, text, type Setting } from './settings.js';
 import { untilStopSignal } from './stop-signal.js';
 import { UsageError } from './usage-error.js';
@@ -91,7 +91,7 @@ const SERVE_SETTINGS = {
     description: 'device pairings allowed from one address per window of seconds (default 20/60)',
     parse: rateLimit,
   },
-  ...JOB_SETTINGS,
+  ...SERVE_JOB_SETTINGS,
 } satisfies Record<string, Setting<unknown>>;
 
 /** Reads a limit written `COUNT/SECONDS`: at most COUNT hits in each window of SECONDS. */

@@ -271,6 +271,7 @@ describe('tillsync jobs and tillsync worker', () => {
     for (const flag of ['--operation', '--target', '--trigger', '--pending', '--queue', '--timeout'])
       expect(enqueueHelp).toContain(flag);
     expect((await tillsync(['worker', '--help'], { cwd: dir })).stdout).toContain('--job-retention-days');
+    expect((await tillsync(['serve', '--help'], { cwd: dir })).stdout).toContain('--push-job-wait-ms');
     const source = `customers:${customers[0]}`;
     expectUsageError(
       await jobs('enqueue', 'names-category', '--source', source, '--wrong'),
@@ -304,6 +305,15 @@ describe('tillsync jobs and tillsync worker', () => {
     expectUsageError(
       await tillsync(['worker', '--db', db, '--job-retention-days', '-3'], { cwd: dir }),
       /--job-retention-days must be a whole number from 0/,
+    );
+    expectUsageError(
+      await tillsync(['serve', '--db', db, '--push-job-wait-ms', 'soon'], { cwd: dir }),
+      /--push-job-wait-ms must be a whole number from 0/,
+    );
+    // Only a server answers pushes.
+    expectUsageError(
+      await tillsync(['worker', '--db', db, '--push-job-wait-ms', '0'], { cwd: dir }),
+      /unknown option '--push-job-wait-ms'/,
     );
     expect(jobsOf(await jobs('list'))).toEqual([]);
   });

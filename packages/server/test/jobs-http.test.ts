@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SyncJob, SyncJobList, SyncJobTypeInfo, SyncJobTypeList } from '@tillsync/protocol';
+import { defineSyncJobType } from '@tillsync/jobs';
 import { dailySalesId } from '@tillsync/server';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import {
@@ -309,6 +310,40 @@ describe('sync jobs over HTTP', () => {
       till.upsert('daily_sales', newId(), { day: '2026-01-01', sales_count: 1, total_cents: 1 }),
     ]);
     expect(refused.results[0]).toMatchObject({ status: 'rejected', error: { code: 'READ_ONLY_TABLE' } });
+  });
+
+  it('a push answers once the jobs it triggered ended, or at once with pushWaitMs 0', async () => {
+    // A job that takes a while: a new customer's category, written 600 ms after it starts.
+    const slowCategory = defineSyncJobType({
+      name: 'slow-category',
+      sourceTable: 'customers',
+      targetTable: 'categories',
+      mode: 'single',
+      triggers: ['insert'],
+      getTargetDocument: (_job, source) => (source ? { operation: 'insert', id: source.id } : null),
+      async updateTargetDoc(_job, source, target) {
+        await new Promise((resolve) => setTimeout(resolve, 600));
+        target.values.name = String(source?.values.name);
+      },
+    });
+    for (const [pushWaitMs, endedAtAnswer] of [
+      [undefined, true],
+      [0, false],
+    ] as const) {
+      const server = await jobServer({
+        jobs: { types: [slowCategory], ...(pushWaitMs === undefined ? {} : { pushWaitMs }) },
+      });
+      const till = await server.pair('till1');
+      await till.push([till.upsert('customers', newId(), { name: 'Ada', phone: null, email: null })]);
+      const [job] = await jobsOf(server);
+      expect(END.includes(job?.status ?? ''), `pushWaitMs ${String(pushWaitMs)}: ${job?.status}`).toBe(
+        endedAtAnswer,
+      );
+      // Either way the job ends, and its row reaches the device.
+      await waitForJobs(server, allEnded);
+      const pulled = await till.pullAll();
+      expect(pulled.changes.filter((change) => change.table === 'categories')).toHaveLength(1);
+    }
   });
 
   it('a disabled type is enqueued by no change', async () => {

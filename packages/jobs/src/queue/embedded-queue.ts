@@ -104,7 +104,11 @@ export class EmbeddedJobQueue implements JobQueue {
     return nudge;
   }
 
-  /** One queue's loop: claims its jobs while its share of the slots has room. */
+  /**
+   * One queue's loop: claims its jobs while its share of the slots has room. A claim is a write; a poll that
+   * nothing woke first reads whether a job is ready (jobs enqueued by another process, a retry come due),
+   * so an idle queue costs one read a poll.
+   */
   async #run(queue: SyncJobQueue): Promise<void> {
     const { pollIntervalMs } = this.config;
     const concurrency = this.config.concurrency[queue];
@@ -112,28 +116,34 @@ export class EmbeddedJobQueue implements JobQueue {
     const running = new Set<Promise<void>>();
     const nudge = this.#nudgeOf(queue);
     const { workerId, leaseMs, lockRetryMs, now, scheduler } = this.#executor.config;
+    let claimNow = true;
     while (!this.#stopping) {
       const free = concurrency - running.size;
       if (free <= 0) {
         await sleep(pollIntervalMs, nudge.promise, scheduler);
+        claimNow = true;
         continue;
       }
-      let claimed: ClaimedJob[] = [];
-      try {
-        claimed = await this.#store.claim({
-          workerId,
-          queues,
-          now: now(),
-          leaseMs,
-          lockRetryMs,
-          limit: free,
-        });
-      } catch (error) {
-        this.#logger.error({ err: error }, 'could not claim sync jobs');
+      if (claimNow) {
+        let claimed: ClaimedJob[] = [];
+        try {
+          claimed = await this.#store.claim({
+            workerId,
+            queues,
+            now: now(),
+            leaseMs,
+            lockRetryMs,
+            limit: free,
+          });
+        } catch (error) {
+          this.#logger.error({ err: error }, 'could not claim sync jobs');
+        }
+        for (const job of claimed) this.#launch(queue, job, running);
+        if (claimed.length === free) continue;
       }
-      for (const job of claimed) this.#launch(queue, job, running);
-      if (claimed.length === free) continue;
-      await sleep(await this.#idleMs(queues), nudge.promise, scheduler);
+      const wait = await this.#idleMs(queues);
+      // Woken, or a known ready time came: claim. A plain poll looks (one read) before it claims.
+      claimNow = (await sleep(wait, nudge.promise, scheduler)) === 'nudged' || wait < pollIntervalMs;
     }
   }
 
@@ -152,9 +162,8 @@ export class EmbeddedJobQueue implements JobQueue {
     const run = this.#executor
       .run(job)
       .then((result) => {
+        // The jobs its rows triggered are woken by whoever committed them (ServerJobs, told by its store).
         if (result.kind === 'deferred') this.#wakeAt(queue, result.at);
-        // Rows it wrote may have enqueued jobs of any queue (another type's trigger): all look now.
-        if (result.kind === 'ended' && result.status === 'Finished') this.wake();
       })
       .catch((error: unknown) =>
         this.#logger.error({ err: error, jobId: job.record.id }, 'a sync job run failed'),

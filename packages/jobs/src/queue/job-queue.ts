@@ -49,17 +49,17 @@ export function concurrencyPerQueue(
   return Object.freeze({ default: per('default'), short: per('short'), long: per('long') });
 }
 
-/** Waits `ms` on the scheduler's timers, or less when `nudged` is resolved first. */
+/** Waits `ms` on the scheduler's timers, or less when `nudged` is resolved first; says which it was. */
 export function sleep(
   ms: number,
   nudged?: Promise<void>,
   scheduler: JobScheduler = systemJobScheduler,
-): Promise<void> {
+): Promise<'timed out' | 'nudged'> {
   return new Promise((resolve) => {
-    const timer = scheduler.setTimeout(resolve, Math.max(0, ms), { background: true });
+    const timer = scheduler.setTimeout(() => resolve('timed out'), Math.max(0, ms), { background: true });
     void nudged?.then(() => {
       scheduler.clearTimeout(timer);
-      resolve();
+      resolve('nudged');
     });
   });
 }

@@ -83,7 +83,7 @@ export function registerSyncRoutes(app: FastifyInstance, context: AppContext): v
       throw error;
     }
     const { response, json } = answer;
-    await context.jobs?.settle(enqueuedJobs, caller.tenantId);
+    await context.jobs?.settle(enqueuedJobs);
     // On the request's one log line (written when it is answered).
     request.log = request.log.child({ pushId: body.pushId, changes: body.changes.length });
     metrics.pushes.inc();

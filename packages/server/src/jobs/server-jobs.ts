@@ -55,6 +55,12 @@ export interface ServerJobsOptions {
   readonly pollIntervalMs?: number;
   /** Whether this process runs jobs (false: it only records and hands them over). @defaultValue true */
   readonly run?: boolean;
+  /**
+   * How long a push waits for the jobs it triggered to end before it answers, so that the device's pull in
+   * the same cycle carries the rows they write; 0 answers at once (those rows reach the devices by their live
+   * notice or next cycle). Only jobs this process runs are waited for. @defaultValue 2,000
+   */
+  readonly pushWaitMs?: number;
 }
 
 /** The resolved, frozen form of {@link ServerJobsOptions}. */
@@ -71,6 +77,7 @@ export interface ServerJobsConfig {
   readonly leaseMs: number;
   readonly pollIntervalMs: number;
   readonly run: boolean;
+  readonly pushWaitMs: number;
 }
 
 export function resolveJobsConfig(options: ServerJobsOptions = {}): ServerJobsConfig {
@@ -87,6 +94,7 @@ export function resolveJobsConfig(options: ServerJobsOptions = {}): ServerJobsCo
     leaseMs: options.leaseMs ?? 30_000,
     pollIntervalMs: options.pollIntervalMs ?? 250,
     run: options.run ?? true,
+    pushWaitMs: options.pushWaitMs ?? 2_000,
   });
 }
 
@@ -148,6 +156,10 @@ export class ServerJobs {
       types: this.types,
       now: input.now,
       ...(input.onRowsWritten ? { onRowsWritten: input.onRowsWritten } : {}),
+      // The rows a job wrote may have triggered jobs of other types: their queues look now.
+      onJobsEnqueued: (queues) => {
+        for (const queue of queues) this.queue?.wake(queue);
+      },
     });
     const store = this.store;
     this.#ends = new JobEnds((ids) => store.stillRunnable(ids));
@@ -210,16 +222,15 @@ export class ServerJobs {
   }
 
   /**
-   * Waits, at most `timeoutMs`, until these jobs have ended, when this process runs them (the embedded
+   * Waits, at most `pushWaitMs`, until these jobs have ended, when this process runs them (the embedded
    * queue). A push waits for the jobs it triggered, so the device's next pull already carries the rows they
    * write (its sale and the day's new `daily_sales`), rather than a pull later; a slow job only delays the
    * answer by the bound, never fails it.
    */
-  async settle(jobIds: readonly string[], tenantId: string, timeoutMs = 2_000): Promise<void> {
-    if (jobIds.length === 0 || this.queue?.kind !== 'embedded') return;
-    // Job ids are the tenant's own (it enqueued them), so they are looked up by id alone.
-    void tenantId;
-    await this.#ends.wait(jobIds, timeoutMs);
+  async settle(jobIds: readonly string[]): Promise<void> {
+    const { pushWaitMs } = this.config;
+    if (jobIds.length === 0 || pushWaitMs === 0 || this.queue?.kind !== 'embedded') return;
+    await this.#ends.wait(jobIds, pushWaitMs);
   }
 
   /**

@@ -57,6 +57,11 @@ export interface SqlJobStoreOptions {
    * or left (PROTOCOL.md §7: '' for the tenant's rows, else store ids): the server's live notices.
    */
   readonly onRowsWritten?: (tenantId: string, scopes: readonly string[]) => void;
+  /**
+   * Told, after a job's transaction committed, of the queues of the jobs its row writes triggered: the
+   * queues to wake (a job that wrote rows no type follows wakes none).
+   */
+  readonly onJobsEnqueued?: (queues: ReadonlySet<SyncJobQueue>) => void;
 }
 
 /**
@@ -68,9 +73,10 @@ export interface SqlJobStoreOptions {
  */
 export class SqlJobStore implements JobStore {
   readonly #engine: SqlEngine;
-  readonly #options: Required<Omit<SqlJobStoreOptions, 'types' | 'onRowsWritten'>> & {
+  readonly #options: Required<Omit<SqlJobStoreOptions, 'types' | 'onRowsWritten' | 'onJobsEnqueued'>> & {
     readonly types: JobTypeRegistry | null;
     readonly onRowsWritten: ((tenantId: string, scopes: readonly string[]) => void) | null;
+    readonly onJobsEnqueued: ((queues: ReadonlySet<SyncJobQueue>) => void) | null;
   };
   readonly #clock: HybridClock;
   readonly #groupCommit: GroupCommit;
@@ -103,6 +109,7 @@ export class SqlJobStore implements JobStore {
       schema: options.schema,
       types: options.types ?? null,
       onRowsWritten: options.onRowsWritten ?? null,
+      onJobsEnqueued: options.onJobsEnqueued ?? null,
       now,
       nodeId: options.nodeId ?? `server-${Math.random().toString(16).slice(2, 8).padEnd(6, '0')}`,
     });
@@ -236,6 +243,7 @@ export class SqlJobStore implements JobStore {
       jobInserts: this.#jobInserts,
       settingsReads: this.#settingsReads,
       onRowsWritten: this.#options.onRowsWritten,
+      onJobsEnqueued: this.#options.onJobsEnqueued,
     });
   }
 

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { CompiledSchema, HybridClock, RowValues } from '@tillsync/protocol';
+import type { CompiledSchema, HybridClock, RowValues, SyncJobQueue } from '@tillsync/protocol';
 import type { JobTypeRegistry, TargetWrite, TargetWriteResult } from '@tillsync/jobs';
 import { afterRowsWritten, checkOneRow, toRowWrite } from '../rows/row-writer.js';
 import { SqlPushTransaction } from '../storage/sql-sync-store.js';
@@ -18,6 +18,8 @@ export interface TargetWriterContext {
   readonly types: JobTypeRegistry | null;
   /** Where the scopes of the rows it writes (and of the states they replace) are gathered. */
   readonly writtenScopes?: Set<string>;
+  /** Where the queues of the jobs its write triggers are gathered. */
+  readonly enqueuedQueues?: Set<SyncJobQueue>;
 }
 
 /**
@@ -96,7 +98,7 @@ export async function writeTarget(
   await rows.writeRows([rowWrite]);
   context.writtenScopes?.add(rowWrite.scope);
   if (stored) context.writtenScopes?.add(stored.scope);
-  await afterRowsWritten(
+  const enqueued = await afterRowsWritten(
     rows,
     {
       types: context.types,
@@ -105,5 +107,6 @@ export async function writeTarget(
     },
     [rowWrite],
   );
+  for (const job of enqueued) context.enqueuedQueues?.add(job.settings.queue);
   return { before: live, after: values };
 }

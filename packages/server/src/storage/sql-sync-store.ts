@@ -284,24 +284,21 @@ class SqlTenantSyncStore implements TenantSyncStore {
    * move either happened before this page (and the cursor answers for it) or after it.
    */
   async #pullState(trx: Kysely<Database>, deviceId: string | undefined): Promise<PullState> {
-    const tenant = await trx
+    // One statement: a page's reads are what an idle cycle costs the server.
+    const state = await trx
       .selectFrom('tenants')
-      .select(['last_seq', 'purged_seq'])
-      .where('id', '=', this.#tenantId)
+      .leftJoin('devices', (join) =>
+        join
+          .onRef('devices.tenant_id', '=', 'tenants.id')
+          .on('devices.id', '=', deviceId ?? null),
+      )
+      .select(['tenants.last_seq', 'tenants.purged_seq', 'devices.store_id', 'devices.scope_seq'])
+      .where('tenants.id', '=', this.#tenantId)
       .executeTakeFirstOrThrow();
-    const device =
-      deviceId === undefined
-        ? undefined
-        : await trx
-            .selectFrom('devices')
-            .select(['store_id', 'scope_seq'])
-            .where('tenant_id', '=', this.#tenantId)
-            .where('id', '=', deviceId)
-            .executeTakeFirst();
     return {
-      lastSeq: Number(tenant.last_seq),
-      goodFrom: Math.max(Number(tenant.purged_seq), Number(device?.scope_seq ?? 0)),
-      storeId: deviceId === undefined ? undefined : (device?.store_id ?? null),
+      lastSeq: Number(state.last_seq),
+      goodFrom: Math.max(Number(state.purged_seq), Number(state.scope_seq ?? 0)),
+      storeId: deviceId === undefined ? undefined : (state.store_id ?? null),
     };
   }
 

@@ -1,7 +1,7 @@
 // A job's own transaction: the end of a job that writes rows (its target written, the jobs that triggers
 // enqueued, its status set if its claim is current, its locks released), all or nothing.
 import type { Kysely } from 'kysely';
-import type { CompiledSchema, HybridClock, SyncJobStatus } from '@tillsync/protocol';
+import type { CompiledSchema, HybridClock, SyncJobQueue, SyncJobStatus } from '@tillsync/protocol';
 import type {
   JobClaim,
   JobPatch,
@@ -29,6 +29,8 @@ export interface JobWriteContext {
   readonly clock: HybridClock;
   /** Told of the scopes a committed job transaction wrote synced rows in (see `SqlJobStoreOptions`). */
   readonly onRowsWritten: ((tenantId: string, scopes: readonly string[]) => void) | null;
+  /** Told of the queues of the jobs a committed job transaction's row writes triggered. */
+  readonly onJobsEnqueued: ((queues: ReadonlySet<SyncJobQueue>) => void) | null;
 }
 
 /** A {@link JobTransaction} inside one write transaction of the engine. */
@@ -36,6 +38,8 @@ export class SqlJobTransaction implements JobTransaction {
   readonly rows: RowReader;
   /** The scopes its target writes wrote rows in or moved rows out of, for the notice once it commits. */
   readonly writtenScopes = new Set<string>();
+  /** The queues of the jobs its target writes triggered, to wake once it commits. */
+  readonly enqueuedQueues = new Set<SyncJobQueue>();
   readonly #trx: Kysely<JobsDatabase>;
   readonly #engine: SqlEngine;
   readonly #tenantId: string;
@@ -88,6 +92,7 @@ export class SqlJobTransaction implements JobTransaction {
         now: this.#context.now,
         types: this.#context.types,
         writtenScopes: this.writtenScopes,
+        enqueuedQueues: this.enqueuedQueues,
       },
       write,
     );

@@ -164,6 +164,7 @@ export class SqlTenantJobStore implements TenantJobStore {
       : this.#engine.tenantWrite(this.tenantId, begin, { first: true }));
     // Committed: the devices whose scope the job's rows are in are told (PROTOCOL.md §7), no one else.
     if (tx && tx.writtenScopes.size > 0) this.#context.onRowsWritten?.(this.tenantId, [...tx.writtenScopes]);
+    if (tx && tx.enqueuedQueues.size > 0) this.#context.onJobsEnqueued?.(tx.enqueuedQueues);
     return result;
   }
 }
