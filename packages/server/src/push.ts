@@ -30,6 +30,7 @@ import {
 import {
   rowKey,
   type ConflictRecord,
+  type PushStartRead,
   type PushTransaction,
   type RowWrite,
   type StoredRow,
@@ -86,29 +87,34 @@ export function applyPushWithText(
 ): Promise<PushAnswer> {
   // The checks that need no stored row are made before the tenant's lock is taken.
   const screened = screen(request.changes, options);
-  return store.push(async (tx) => {
-    // One read for what the push needs first: its earlier answers, the rows it writes and the rows its
-    // references point at, and the device's store.
-    const start = await tx.readPushStart({
-      deviceId: options.deviceId,
-      pushId: request.pushId,
-      keys: [...screened.candidates.map(({ change }) => change), ...referencedKeys(screened.candidates)],
-      withStore: options.schema.hasStoreScopes,
-      uniqueKeys: claimedKeys(screened.candidates),
-    });
-    const earlier = earlierAnswer(start.answers, request, options.deviceId);
-    if (earlier !== null) return earlier;
-    const response = await judgeAndWrite(tx, request.changes, options, {
-      candidates: screened.candidates,
-      rejected: new Map(screened.rejected),
-      stored: start.rows,
-      storeId: start.storeId,
-      uniqueHolders: start.uniqueHolders,
-    });
-    const json = JSON.stringify(response);
-    await tx.savePushAnswer(options.deviceId, request.pushId, json);
-    return { response, json };
-  }, options.signal);
+  // One read for what the push needs first: its earlier answers, the rows it writes and the rows its
+  // references point at, and the device's store.
+  const startRead: PushStartRead = {
+    deviceId: options.deviceId,
+    pushId: request.pushId,
+    keys: [...screened.candidates.map(({ change }) => change), ...referencedKeys(screened.candidates)],
+    withStore: options.schema.hasStoreScopes,
+    uniqueKeys: claimedKeys(screened.candidates),
+  };
+  return store.push(
+    async (tx) => {
+      const start = await tx.readPushStart(startRead);
+      const earlier = earlierAnswer(start.answers, request, options.deviceId);
+      if (earlier !== null) return earlier;
+      const response = await judgeAndWrite(tx, request.changes, options, {
+        candidates: screened.candidates,
+        rejected: new Map(screened.rejected),
+        stored: start.rows,
+        storeId: start.storeId,
+        uniqueHolders: start.uniqueHolders,
+      });
+      const json = JSON.stringify(response);
+      await tx.savePushAnswer(options.deviceId, request.pushId, json);
+      return { response, json };
+    },
+    options.signal,
+    startRead,
+  );
 }
 
 /**

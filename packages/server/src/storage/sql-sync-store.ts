@@ -25,8 +25,8 @@ import {
   type PulledRow,
   type PullPage,
   type PushStart,
+  type PushStartRead,
   type PushTransaction,
-  type UniqueKey,
   uniqueKeyId,
   type RowWrite,
   type SnapshotKey,
@@ -143,13 +143,18 @@ class SqlTenantSyncStore implements TenantSyncStore {
     this.#context = context;
   }
 
-  push<T>(work: (tx: PushTransaction) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  push<T>(
+    work: (tx: PushTransaction) => Promise<T>,
+    signal?: AbortSignal,
+    start?: PushStartRead,
+  ): Promise<T> {
     // The pushes of the tenant that arrive while its last write runs share the next transaction and turn of
-    // its lock, each judged after the one before it (see `TenantWriteBatches`).
+    // its lock, each judged after the one before it (see `TenantWriteBatches`), and read what they start
+    // from in one statement.
     return this.#engine.tenantWrite(
       this.#tenantId,
       (trx, batch) => work(new SqlPushTransaction(trx, this.#tenantId, this.#context, batch)),
-      signal ? { signal } : {},
+      { ...(signal ? { signal } : {}), ...(start ? { reads: { key: PUSH_STARTS, value: start } } : {}) },
     );
   }
 
@@ -288,9 +293,7 @@ class SqlTenantSyncStore implements TenantSyncStore {
     const state = await trx
       .selectFrom('tenants')
       .leftJoin('devices', (join) =>
-        join
-          .onRef('devices.tenant_id', '=', 'tenants.id')
-          .on('devices.id', '=', deviceId ?? null),
+        join.onRef('devices.tenant_id', '=', 'tenants.id').on('devices.id', '=', deviceId ?? null),
       )
       .select(['tenants.last_seq', 'tenants.purged_seq', 'devices.store_id', 'devices.scope_seq'])
       .where('tenants.id', '=', this.#tenantId)
@@ -406,6 +409,23 @@ function toConflict(row: Selectable<Database['sync_conflicts']>): ConflictRecord
   };
 }
 
+/** The kind of what pushes read first, as they tell a shared transaction (`TenantWriteOptions.reads`). */
+const PUSH_STARTS = Object.freeze({ reads: 'push starts' });
+/** Where a shared transaction keeps what its pushes start from, read once for all of them. */
+const PUSH_STARTS_READ = Object.freeze({ slot: 'push starts read' });
+
+/** What {@link SqlPushTransaction.readPushStart} read for one push or several at once. */
+interface StartsRead {
+  /** The devices whose pushes asked. */
+  readonly askedDevices: ReadonlySet<string>;
+  readonly rows: Map<string, StoredRow>;
+  readonly answers: Array<{ readonly pushId: string; readonly deviceId: string; readonly answer: string }>;
+  /** The asking devices that are the tenant's, and their stores. */
+  readonly devices: Map<string, string | null>;
+  /** The holders of the unique keys asked for, by `uniqueKeyId` (keys no row holds are absent). */
+  readonly uniqueHolders: Map<string, string>;
+}
+
 /** A push's transaction; sync jobs write their target rows through it too (`jobs/target-writer.ts`). */
 export class SqlPushTransaction implements PushTransaction {
   readonly #trx: Kysely<Database>;
@@ -416,6 +436,8 @@ export class SqlPushTransaction implements PushTransaction {
   #jobTableWrites: JobTableWrites | null = null;
   /** The writes this push leaves to the end of its transaction, shared with the pushes beside it. */
   readonly #deferred: DeferredPushWrites | null;
+  /** The tenant's write transaction this push shares with others, if it does. */
+  readonly #batch: WriteBatch | undefined;
 
   /**
    * `batch`: the tenant's write transaction this push shares with others (`SqlEngine.tenantWrite`): its
@@ -428,6 +450,7 @@ export class SqlPushTransaction implements PushTransaction {
     this.#tenantId = tenantId;
     this.#now = context.now;
     this.#jobTablesOn = context.jobTables;
+    this.#batch = batch;
     this.#deferred =
       batch === undefined
         ? null
@@ -485,77 +508,115 @@ export class SqlPushTransaction implements PushTransaction {
     return [...waiting, ...rows.map((row) => ({ deviceId: row.device_id, answer: row.answer }))];
   }
 
-  async readPushStart(start: {
-    readonly deviceId: string;
-    readonly pushId: string;
-    readonly keys: ReadonlyArray<{ readonly table: string; readonly id: string }>;
-    readonly withStore: boolean;
-    readonly uniqueKeys?: readonly UniqueKey[];
-  }): Promise<PushStart> {
-    const { deviceId, pushId, withStore } = start;
-    const uniqueHolders = new Map<string, string | null>();
-    for (const key of start.uniqueKeys ?? []) uniqueHolders.set(uniqueKeyId(key), null);
-    const pending = this.#deferred?.rows;
-    const { found, wanted } = this.#pendingOrWanted(start.keys);
-    // One statement, one round trip inside the tenant's lock: the stored rows (as `getRows` reads them), the
-    // push's earlier answers (as `findPushAnswers`) and the device's store (as `deviceStore`), told apart by
-    // `kind`; an answer's device is in `device_id`, the store in `scope`.
-    const store = withStore
-      ? sql`union all
-        select 'store', null, null, null, null, null, null, null, d.store_id, null
-        from devices d where d.tenant_id = ${this.#tenantId} and d.id = ${deviceId}`
-      : sql``;
-    // A holder's table, row id, rule and key come as tbl, id, device_id and data.
+  async readPushStart(start: PushStartRead): Promise<PushStart> {
+    // The pushes sharing this transaction said what they read first: the first of them to get here reads
+    // it for all of them, in one statement. What the pushes between it and this one wrote is read through
+    // their pending writes, as any later read is.
+    const batch = this.#batch;
+    const together = batch?.readsOf<PushStartRead>(PUSH_STARTS) ?? [];
+    const reads =
+      batch && together.length > 1 && together.includes(start)
+        ? await batch.slot(PUSH_STARTS_READ, () => ({ read: this.#readStarts(together) })).read
+        : await this.#readStarts([start]);
+    return this.#startOf(start, reads);
+  }
+
+  /**
+   * One statement, one round trip inside the tenant's lock, for what these pushes start from: the stored
+   * rows (as `getRows` reads them), the pushes' earlier answers (as `findPushAnswers`), the devices' stores
+   * (as `deviceStore`) and the holders of the unique keys they claim, told apart by `kind`. An answer's push
+   * and device come in `id` and `device_id`; a device's id and store in `id` and `scope`; a holder's table,
+   * row id, rule and key in `tbl`, `id`, `device_id` and `data`.
+   */
+  async #readStarts(starts: readonly PushStartRead[]): Promise<StartsRead> {
+    // A row a push before them in this transaction wrote is read from its pending write, not the table.
+    const keys = new Map<string, [string, string]>();
+    for (const start of starts)
+      for (const [id, key] of this.#pendingOrWanted(start.keys).wanted) keys.set(id, key);
+    const uniqueKeys = new Map<string, [string, string, string]>();
+    for (const start of starts)
+      for (const key of start.uniqueKeys ?? [])
+        uniqueKeys.set(uniqueKeyId(key), [key.table, key.column, key.value]);
+    const pushIds = [...new Set(starts.map((start) => start.pushId))];
+    const deviceIds = [...new Set(starts.map((start) => start.deviceId))];
     const unique =
-      uniqueHolders.size === 0
+      uniqueKeys.size === 0
         ? sql``
         : sql`union all
         select 'unique', u.tbl, u.row_id, u.value, null, null, u.col, null, null, null
-        from ${jsonElements(
-          this.#trx,
-          JSON.stringify((start.uniqueKeys ?? []).map((key) => [key.table, key.column, key.value])),
-        )}
+        from ${jsonElements(this.#trx, JSON.stringify([...uniqueKeys.values()]))}
         ${dialectOf(this.#trx).crossJoinLookup({
           table: 'sync_unique_values',
           alias: 'u',
           where: sql`u.tenant_id = ${this.#tenantId} and u.tbl = e.value ->> 0 and u.col = e.value ->> 1
             and u.value = e.value ->> 2`,
         })}`;
-    const { rows } = await sql<StoredRowRecord & { kind: 'row' | 'answer' | 'store' | 'unique' }>`
+    const { rows } = await sql<StoredRowRecord & { kind: 'row' | 'answer' | 'device' | 'unique' }>`
       select 'row' as kind, r.tbl, r.id, r.data, r.updated_at, r.seq, r.device_id, r.stamps, r.scope, r.held_by
-      from ${jsonElements(this.#trx, JSON.stringify([...wanted.values()]))}
+      from ${jsonElements(this.#trx, JSON.stringify([...keys.values()]))}
       ${dialectOf(this.#trx).crossJoinLookup({
         table: 'sync_rows',
         alias: 'r',
         where: sql`r.tenant_id = ${this.#tenantId} and r.tbl = e.value ->> 0 and r.id = e.value ->> 1`,
       })}
       union all
-      select 'answer', null, null, a.answer, null, null, a.device_id, null, null, null
+      select 'answer', null, a.push_id, a.answer, null, null, a.device_id, null, null, null
       from push_answers a
-      where a.push_id = ${pushId} and (a.device_id = ${deviceId}
+      where a.push_id in (${sql.join(pushIds)}) and (a.device_id in (${sql.join(deviceIds)})
         or a.device_id in (select id from devices where tenant_id = ${this.#tenantId}))
-      ${store}
+      union all
+      select 'device', null, d.id, null, null, null, null, null, d.store_id, null
+      from devices d where d.tenant_id = ${this.#tenantId} and d.id in (${sql.join(deviceIds)})
       ${unique}`.execute(this.#trx);
-    // A push's earlier answer given in this same transaction (its retry waited beside it) is not stored yet.
-    const answers: Array<{ deviceId: string; answer: string }> = [
-      ...(this.#deferred?.answersTo(pushId) ?? []),
-    ];
-    let storeId: string | null = null;
+    const read: StartsRead = {
+      askedDevices: new Set(deviceIds),
+      rows: new Map(),
+      answers: [],
+      devices: new Map(),
+      uniqueHolders: new Map(),
+    };
     for (const row of rows) {
-      if (row.kind === 'row') found.set(rowKey(row.tbl, row.id), toStoredRow(row));
-      else if (row.kind === 'answer') answers.push({ deviceId: row.device_id ?? '', answer: row.data ?? '' });
-      else if (row.kind === 'unique')
-        uniqueHolders.set(
+      if (row.kind === 'row') read.rows.set(rowKey(row.tbl, row.id), toStoredRow(row));
+      else if (row.kind === 'answer')
+        read.answers.push({ pushId: row.id, deviceId: row.device_id ?? '', answer: row.data ?? '' });
+      else if (row.kind === 'device') read.devices.set(row.id, row.scope);
+      else
+        read.uniqueHolders.set(
           uniqueKeyId({ table: row.tbl, column: row.device_id ?? '', value: row.data ?? '' }),
           row.id,
         );
-      else storeId = row.scope;
     }
-    if (pending)
-      for (const key of start.uniqueKeys ?? []) {
-        const id = uniqueKeyId(key);
-        uniqueHolders.set(id, pending.holder(key, uniqueHolders.get(id) ?? null));
-      }
+    return read;
+  }
+
+  /** What one push starts from, out of what was read for it (and the pushes beside it). */
+  #startOf(start: PushStartRead, read: StartsRead): PushStart {
+    const pending = this.#deferred?.rows;
+    const { found, wanted } = this.#pendingOrWanted(start.keys);
+    for (const [id] of wanted) {
+      const stored = read.rows.get(id);
+      if (stored) found.set(id, stored);
+    }
+    // A push's earlier answer given in this same transaction (its retry waited beside it) is not stored yet.
+    const answers: Array<{ deviceId: string; answer: string }> = [
+      ...(this.#deferred?.answersTo(start.pushId) ?? []),
+    ];
+    for (const answer of read.answers)
+      // Another device's answer counts when that device is the tenant's (a till paired again).
+      if (
+        answer.pushId === start.pushId &&
+        (answer.deviceId === start.deviceId ||
+          read.devices.has(answer.deviceId) ||
+          !read.askedDevices.has(answer.deviceId))
+      )
+        answers.push({ deviceId: answer.deviceId, answer: answer.answer });
+    const uniqueHolders = new Map<string, string | null>();
+    for (const key of start.uniqueKeys ?? []) {
+      const id = uniqueKeyId(key);
+      const stored = read.uniqueHolders.get(id) ?? null;
+      uniqueHolders.set(id, pending ? pending.holder(key, stored) : stored);
+    }
+    const storeId = start.withStore ? (read.devices.get(start.deviceId) ?? null) : null;
     return { answers, rows: found, storeId, uniqueHolders };
   }
 

@@ -163,16 +163,19 @@ export interface PushTransaction extends RowWriteTransaction {
    * {@link findPushAnswers}, {@link getRows} of `keys` and, with `withStore`, {@link deviceStore} (null
    * without it).
    */
-  readPushStart(start: {
-    readonly deviceId: string;
-    readonly pushId: string;
-    readonly keys: ReadonlyArray<{ readonly table: string; readonly id: string }>;
-    readonly withStore: boolean;
-    /** Keys under unique rules whose holders are looked up too (as {@link findUniqueHolders}). */
-    readonly uniqueKeys?: readonly UniqueKey[];
-  }): Promise<PushStart>;
+  readPushStart(start: PushStartRead): Promise<PushStart>;
   addConflicts(conflicts: readonly ConflictRecord[]): Promise<void>;
   savePushAnswer(deviceId: string, pushId: string, answer: string): Promise<void>;
+}
+
+/** What a push reads before it is judged ({@link PushTransaction.readPushStart}). */
+export interface PushStartRead {
+  readonly deviceId: string;
+  readonly pushId: string;
+  readonly keys: ReadonlyArray<{ readonly table: string; readonly id: string }>;
+  readonly withStore: boolean;
+  /** Keys under unique rules whose holders are looked up too (as {@link findUniqueHolders}). */
+  readonly uniqueKeys?: readonly UniqueKey[];
 }
 
 /** A key under a table's unique rule (named as in {@link RowWrite.uniqueValues}). */
@@ -252,9 +255,10 @@ export interface TenantSyncStore {
   /**
    * Runs a push in a transaction; a tenant's pushes run one at a time, in commit order (those queued together
    * may share one transaction, each judged after the one before it). A push whose `signal` is aborted before
-   * its turn is not run: it rejects with the signal's reason.
+   * its turn is not run: it rejects with the signal's reason. `start`: what the push will read first (the
+   * very object it passes to `readPushStart`), so that the pushes sharing a transaction read it in one go.
    */
-  push<T>(work: (tx: PushTransaction) => Promise<T>, signal?: AbortSignal): Promise<T>;
+  push<T>(work: (tx: PushTransaction) => Promise<T>, signal?: AbortSignal, start?: PushStartRead): Promise<T>;
   /**
    * The changes after `sinceSeq`, at most `limit`, in the order their last change was stored. A cursor older
    * than the purged tombstones must resync, except within a fresh snapshot: its rows were all live after the

@@ -22,6 +22,20 @@ export interface BatchEngine {
 export class WriteBatch {
   readonly #slots = new Map<object, unknown>();
   readonly #beforeCommit: Array<() => Promise<void>> = [];
+  readonly #reads: ReadonlyMap<object, readonly unknown[]>;
+
+  /** `reads`: what the pieces said they read first ({@link TenantWriteOptions.reads}), by kind. */
+  constructor(reads: ReadonlyMap<object, readonly unknown[]> = new Map()) {
+    this.#reads = reads;
+  }
+
+  /**
+   * What the pieces of this transaction said they read first, of the kind `key`, in their order: a piece
+   * may read them all at once for every piece (one round trip under the lock instead of one each).
+   */
+  readsOf<T>(key: object): readonly T[] {
+    return (this.#reads.get(key) ?? []) as readonly T[];
+  }
 
   /** What is kept under `key` for this transaction, made by `make` on first use. */
   slot<T>(key: object, make: () => T): T {
@@ -56,12 +70,15 @@ export interface TenantWriteOptions {
    * else, so putting one first changes no outcome a sequence of them could not have had.
    */
   readonly first?: boolean;
+  /** What the work reads first, of a kind (`key`): the batch hands them all to its pieces (`readsOf`). */
+  readonly reads?: { readonly key: object; readonly value: unknown };
 }
 
 interface Pending {
   readonly work: TenantWork<unknown>;
   readonly signal: AbortSignal | undefined;
   readonly first: boolean;
+  readonly reads: TenantWriteOptions['reads'];
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -101,6 +118,7 @@ export class TenantWriteBatches {
         work,
         signal: options.signal,
         first: options.first === true,
+        reads: options.reads,
         resolve: resolve as (value: unknown) => void,
         reject,
       };
@@ -140,7 +158,10 @@ export class TenantWriteBatches {
       try {
         values = await this.#engine.write(async (trx) => {
           await this.#engine.lockTenant(trx, tenantId);
-          const shared = new WriteBatch();
+          const reads = new Map<object, unknown[]>();
+          for (const { reads: read } of batch)
+            if (read) reads.set(read.key, [...(reads.get(read.key) ?? []), read.value]);
+          const shared = new WriteBatch(reads);
           const done: unknown[] = [];
           for (const pending of batch) done.push(await pending.work(trx, shared));
           await shared.finish();
