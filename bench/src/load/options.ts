@@ -31,8 +31,8 @@ export interface LoadOptions {
 export const HELP = `Usage: npm run load -- [options]
 
 Starts tillsync serve on PostgreSQL, pairs simulated devices over HTTP, runs sync cycles (push a few new
-rows, then pull to the end) from all of them for a while, and prints throughput, latency percentiles
-and errors by code. At the end it checks that the server holds exactly the rows it acknowledged, and
+rows, then pull to the end) from all of them for a while, and prints throughput, latency percentiles,
+errors by code, and how far the sync jobs the pushes triggered ran behind them (queued to started). At the end it checks that the server holds exactly the rows it acknowledged, and
 exits 1 if not. The devices run on this machine too, and take part of its CPU.
 
 With --stores, one chain on the chain schema (serve --schema chain, docs/stores.md): the stores are made

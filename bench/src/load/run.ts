@@ -1,4 +1,5 @@
 import os from 'node:os';
+import pg from 'pg';
 import type { PairResponse } from '@tillsync/protocol';
 import { Accounts, openStorage, resolveServerConfig } from '@tillsync/server';
 import { freshPostgresDatabase } from '../measure.js';
@@ -107,6 +108,7 @@ async function main(): Promise<number> {
     );
     const seconds = (performance.now() - started) / 1000;
     report(stats, seconds, options);
+    await reportJobLag(database.url);
 
     const outOfScope =
       stats.outOfScope +
@@ -281,6 +283,35 @@ async function checkStoredRows(databaseUrl: string, ledger: RowLedger): Promise<
           `(${acknowledgedCount} acknowledged, ${stored} stored), ${wrongCounters} of ${counters} counters wrong`,
   );
   return holds;
+}
+
+/**
+ * How far the server's sync jobs (a chain's daily totals) ran behind the pushes that triggered them, as the
+ * run ended: the wait from queued to started, and the jobs not yet started.
+ */
+async function reportJobLag(databaseUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{
+      jobs: string;
+      waiting: string;
+      p50: number | null;
+      p99: number | null;
+    }>(`select count(*) as jobs, count(*) filter (where started_at is null) as waiting,
+          percentile_cont(0.5) within group (order by started_at - created_at) as p50,
+          percentile_cont(0.99) within group (order by started_at - created_at) as p99
+        from sync_jobs`);
+    const lag = rows[0];
+    if (!lag || Number(lag.jobs) === 0) return;
+    const ms = (value: number | null): string => (value === null ? '-' : `${Math.round(value)} ms`);
+    print(
+      `  sync jobs     ${Number(lag.jobs).toLocaleString('en')} queued, ${Number(lag.waiting).toLocaleString('en')} ` +
+        `not yet started at the end; queued to started p50 ${ms(lag.p50)}, p99 ${ms(lag.p99)}`,
+    );
+  } finally {
+    await client.end();
+  }
 }
 
 function sleepUntil(at: number): Promise<void> {
