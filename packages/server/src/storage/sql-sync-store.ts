@@ -158,17 +158,75 @@ class SqlTenantSyncStore implements TenantSyncStore {
     );
   }
 
-  pull(
+  async pull(
     sinceSeq: number,
     limit: number,
     snapshotFloor = 0,
     deviceId?: string,
     snapshotEnd?: number,
   ): Promise<PullPage> {
+    // A device's pull from its cursor, as every cycle makes, in one statement when it can be.
+    if (deviceId !== undefined && sinceSeq > 0 && sinceSeq >= (snapshotEnd ?? 0)) {
+      const page = await this.#devicePull(sinceSeq, limit, snapshotFloor, deviceId, snapshotEnd ?? 0);
+      if (page !== null) return page;
+    }
     return this.#engine.read(async (trx) => {
       const state = await this.#pullState(trx, deviceId);
       return this.#pullBySeq(trx, state, { sinceSeq, limit, snapshotFloor, deviceId, snapshotEnd });
     });
+  }
+
+  /**
+   * A device's pull from its cursor (past any snapshot's end, so the rows it holds are left out) in ONE
+   * statement, which reads one snapshot on either engine: the tenant's sequence, the device's store, the
+   * page and the checksums together, where {@link pull}'s read transaction takes five round trips (begin,
+   * state, page, checksums, commit), and an idle cycle of every till is one of these. Null when the page's
+   * rows were all the device's own with more after them: the transaction reads on past them.
+   */
+  async #devicePull(
+    sinceSeq: number,
+    limit: number,
+    snapshotFloor: number,
+    deviceId: string,
+    snapshotEnd: number,
+  ): Promise<PullPage | null> {
+    const db = this.#engine.db;
+    const query = devicePullQuery(this.#tenantId, deviceId, sinceSeq, limit + 1).compile(db);
+    const read = await queryRows(this.#engine, db, query, toDevicePullRows);
+    const state = read.find((row) => row.kind === 'state');
+    if (!state) throw new Error(`there is no tenant ${this.#tenantId}`);
+    const goodFrom = Math.max(Number(state.purged_seq), Number(state.scope_seq ?? 0));
+    if (Math.max(sinceSeq, snapshotFloor) < goodFrom) return { resyncRequired: true };
+    const found = read.filter((row) => row.kind === 'row').sort((a, b) => Number(a.seq) - Number(b.seq));
+    const rows: PulledRow[] = [];
+    let cursorSeq = sinceSeq;
+    let index = 0;
+    for (; index < found.length && rows.length < limit; index++) {
+      const row = found[index]!;
+      cursorSeq = Number(row.seq);
+      if (Number(row.held) === 0)
+        rows.push({
+          table: row.table!,
+          id: row.id!,
+          valuesJson: row.valuesJson,
+          updatedAt: row.updatedAt!,
+          seq: Number(row.seq),
+          evicted: Number(row.evicted),
+        });
+    }
+    const hasMore = index < found.length;
+    if (!hasMore && found.length > limit) return null;
+    const storeId = state.store_id ?? null;
+    const page = { resyncRequired: false, rows, hasMore, snapshotFloor, snapshotEnd, storeId } as const;
+    if (hasMore) return { ...page, cursorSeq };
+    const sums = read.filter((row) => row.kind === 'sum');
+    return {
+      ...page,
+      cursorSeq: Number(state.last_seq),
+      checksums: addChecksums(
+        sums.map((row) => ({ tbl: row.table!, row_count: row.row_count, sum: row.sum! })),
+      ),
+    };
   }
 
   /** {@link pull} inside its read transaction, against the state {@link #pullState} read in it. */
@@ -895,8 +953,19 @@ async function readChecksums(
 ): Promise<Record<string, TableChecksum>> {
   let query = db.selectFrom('sync_checksums').selectAll().where('tenant_id', '=', tenantId);
   if (storeId !== undefined) query = query.where('scope', 'in', storeId === null ? [''] : ['', storeId]);
+  return addChecksums(await query.execute());
+}
+
+/** The checksums of the tables whose scopes' sums these are: the counts and sums of a table's scopes add up. */
+function addChecksums(
+  scopes: ReadonlyArray<{
+    readonly tbl: string;
+    readonly row_count: number | string | null;
+    readonly sum: string;
+  }>,
+): Record<string, TableChecksum> {
   const sums = new Map<string, { count: number; sum: bigint }>();
-  for (const row of await query.execute()) {
+  for (const row of scopes) {
     const before = sums.get(row.tbl) ?? { count: 0, sum: 0n };
     sums.set(row.tbl, {
       count: before.count + Number(row.row_count),
@@ -1081,6 +1150,92 @@ function pullQuery(
       where tenant_id = ${tenantId} and scope = ${storeId} and seq > ${sinceSeq} order by seq limit ${limit}
     ) as evictions
     order by seq limit ${limit}`;
+}
+
+/**
+ * A row of {@link devicePullQuery}: `kind` says which of its columns it fills. `state`: the tenant's
+ * `last_seq` and `purged_seq`, the device's `store_id` and `scope_seq` (null when it is not the tenant's);
+ * `sum`: one scope's checksum of a table (`table`, `row_count`, `sum`); `row`: a change of the page, as
+ * {@link ReadRow}.
+ */
+interface DevicePullRow {
+  readonly kind: 'state' | 'sum' | 'row';
+  readonly table: string | null;
+  readonly id: string | null;
+  readonly valuesJson: string | null;
+  readonly updatedAt: string | null;
+  readonly seq: number | string | null;
+  readonly evicted: number | null;
+  readonly held: number | null;
+  readonly last_seq: number | string | null;
+  readonly purged_seq: number | string | null;
+  readonly store_id: string | null;
+  readonly scope_seq: number | string | null;
+  readonly row_count: number | string | null;
+  readonly sum: string | null;
+}
+
+/**
+ * A device's pull page in one statement (see `SqlTenantSyncStore.#devicePull`): the state its page is read
+ * against, the checksums of what the device receives, and the changes after `sinceSeq` of the tenant's rows,
+ * its store's rows and its store's evictions, each by its index on `(tenant_id, scope, seq)` as
+ * {@link pullQuery} reads them. The device's store is read in the statement, so a move of the device is
+ * either before all of it or after.
+ */
+function devicePullQuery(
+  tenantId: string,
+  deviceId: string,
+  sinceSeq: number,
+  limit: number,
+): RawBuilder<DevicePullRow> {
+  const store = sql`(select store_id from devices where id = ${deviceId} and tenant_id = ${tenantId})`;
+  const rowsOf = (scope: RawBuilder<unknown>, name: string): RawBuilder<unknown> => sql`select * from (
+      select tbl as "table", id, case when held_by = ${deviceId} then null else data end as "valuesJson",
+        updated_at as "updatedAt", seq, 0 as evicted, case when held_by = ${deviceId} then 1 else 0 end as held
+      from sync_rows
+      where tenant_id = ${tenantId} and scope = ${scope} and seq > ${sinceSeq} order by seq limit ${limit}
+    ) as ${sql.raw(name)}`;
+  const nothing = (count: number): RawBuilder<unknown> => sql.raw(Array(count).fill('null').join(', '));
+  // Typed in the first branch: PostgreSQL types a chain of unions pair by pair, and two untyped nulls
+  // would make a column text.
+  return sql<DevicePullRow>`select 'state' as kind, cast(null as text) as "table", cast(null as text) as id,
+      cast(null as text) as "valuesJson", cast(null as text) as "updatedAt", cast(null as bigint) as seq,
+      cast(null as integer) as evicted, cast(null as integer) as held, t.last_seq, t.purged_seq, d.store_id,
+      d.scope_seq, cast(null as bigint) as row_count, cast(null as text) as sum
+    from tenants t left join devices d on d.tenant_id = t.id and d.id = ${deviceId}
+    where t.id = ${tenantId}
+    union all
+    select 'sum', tbl, ${nothing(10)}, row_count, sum
+    from sync_checksums where tenant_id = ${tenantId} and scope in ('', ${store})
+    union all
+    select 'row', page.*, ${nothing(6)} from (
+      ${rowsOf(sql`''`, 'tenant_rows')} union all ${rowsOf(store, 'store_rows')} union all select * from (
+        select tbl as "table", id, null as "valuesJson", updated_at as "updatedAt", seq, 1 as evicted, 0 as held
+        from sync_evictions
+        where tenant_id = ${tenantId} and scope = ${store} and seq > ${sinceSeq} order by seq limit ${limit}
+      ) as evictions
+      order by seq limit ${limit}
+    ) as page`;
+}
+
+/** {@link devicePullQuery}'s rows as the engine answers them in arrays, in the order it selects its columns. */
+function toDevicePullRows(arrays: unknown[][]): DevicePullRow[] {
+  return arrays.map((values) => ({
+    kind: values[0] as DevicePullRow['kind'],
+    table: values[1] as string | null,
+    id: values[2] as string | null,
+    valuesJson: values[3] as string | null,
+    updatedAt: values[4] as string | null,
+    seq: values[5] as number | null,
+    evicted: values[6] as number | null,
+    held: values[7] as number | null,
+    last_seq: values[8] as number | null,
+    purged_seq: values[9] as number | null,
+    store_id: values[10] as string | null,
+    scope_seq: values[11] as number | null,
+    row_count: values[12] as number | null,
+    sum: values[13] as string | null,
+  }));
 }
 
 /**
