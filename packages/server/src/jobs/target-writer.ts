@@ -4,6 +4,7 @@ import type { JobTypeRegistry, TargetWrite, TargetWriteResult } from '@tillsync/
 import { afterRowsWritten, checkOneRow, toRowWrite } from '../rows/row-writer.js';
 import { SqlPushTransaction } from '../storage/sql-sync-store.js';
 import { rowKey } from '../storage/sync-store.js';
+import type { WriteBatch } from '../storage/tenant-write-batches.js';
 import { withServerTables, type JobsDatabase } from './job-tables.js';
 import { jobTablesOn } from './row-changes.js';
 
@@ -20,6 +21,11 @@ export interface TargetWriterContext {
   readonly writtenScopes?: Set<string>;
   /** Where the queues of the jobs its write triggers are gathered. */
   readonly enqueuedQueues?: Set<SyncJobQueue>;
+  /**
+   * The tenant's write transaction the job's end shares with pushes (`SqlEngine.tenantWrite`): its rows are
+   * then stored with theirs, once for all, before it commits, and read through theirs meanwhile.
+   */
+  readonly batch?: WriteBatch;
 }
 
 /**
@@ -37,10 +43,12 @@ export async function writeTarget(
   const table = schema.table(write.table);
   if (!table)
     throw new Error(`there is no table "${write.table}" in the schema, so the job cannot write to it`);
-  const rows = new SqlPushTransaction(withServerTables(trx), tenantId, {
-    now: context.now,
-    jobTables: jobTablesOn,
-  });
+  const rows = new SqlPushTransaction(
+    withServerTables(trx),
+    tenantId,
+    { now: context.now, jobTables: jobTablesOn },
+    context.batch,
+  );
   // The rows the job's values reference are read with its target, so its foreign keys need no read of
   // their own while the tenant is locked.
   const read = await rows.getRows([

@@ -16,7 +16,7 @@ import type { SqlEngine } from '../../storage/sql-engine.js';
 import type { WriteBatch } from '../../storage/tenant-write-batches.js';
 import { withServerTables, type JobsDatabase } from '../job-tables.js';
 import { writeTarget } from '../target-writer.js';
-import { updateClaimed } from './end.js';
+import { endClaimedJobs, updateClaimed, type EndAsked } from './end.js';
 import { insertJobs } from './insert-jobs.js';
 import { releaseLocks, releaseLocksOf } from './locks.js';
 import { SqlRowReader } from './row-reader.js';
@@ -73,8 +73,13 @@ export class SqlJobTransaction implements JobTransaction {
     await insertJobs(this.#trx, this.#tenantId, records);
   }
 
-  updateClaimed(claim: JobClaim, from: readonly SyncJobStatus[], patch: JobPatch): Promise<boolean> {
-    return updateClaimed(this.#trx, this.#tenantId, claim, from, patch);
+  async updateClaimed(claim: JobClaim, from: readonly SyncJobStatus[], patch: JobPatch): Promise<boolean> {
+    if (this.#batch === undefined) return updateClaimed(this.#trx, this.#tenantId, claim, from, patch);
+    // Shared with pushes: the ends of the jobs in it are written in one statement before it commits, and a
+    // claim that is no longer current then rolls it back; each piece runs again alone, where this job's
+    // end rolls back by itself and its run is lost (as an end that found its claim gone at once).
+    this.#ends().asked.push({ claim, from, patch, signal: null });
+    return true;
   }
 
   async writeTarget(write: TargetWrite): Promise<TargetWriteResult> {
@@ -93,6 +98,7 @@ export class SqlJobTransaction implements JobTransaction {
         types: this.#context.types,
         writtenScopes: this.writtenScopes,
         enqueuedQueues: this.enqueuedQueues,
+        ...(this.#batch === undefined ? {} : { batch: this.#batch }),
       },
       write,
     );
@@ -100,19 +106,42 @@ export class SqlJobTransaction implements JobTransaction {
 
   async releaseLocks(jobId: string): Promise<void> {
     if (this.#batch === undefined) return releaseLocks(this.#trx, jobId);
+    this.#ends().released.push(jobId);
+  }
+
+  /** The job ends of the shared transaction, written before it commits. */
+  #ends(): JobEnds {
     const trx = this.#trx;
-    const batch = this.#batch;
-    batch
-      .slot(LocksToRelease, () => {
-        const jobs = new LocksToRelease();
-        batch.beforeCommit(() => releaseLocksOf(trx, jobs.ids));
-        return jobs;
-      })
-      .ids.push(jobId);
+    const batch = this.#batch!;
+    return batch.slot(JobEnds, () => {
+      const ends = new JobEnds();
+      batch.beforeCommit(() => ends.write(trx));
+      return ends;
+    });
   }
 }
 
-/** The jobs of one shared transaction whose locks are let go of at its end, in one statement. */
-class LocksToRelease {
-  readonly ids: string[] = [];
+/** A claim that ended while its job's end waited in a shared transaction: the transaction rolls back. */
+class ClaimEndedError extends Error {
+  override readonly name = 'ClaimEndedError';
+}
+
+/**
+ * The ends of the jobs of one shared transaction and the locks they let go of, written at its end: the ends
+ * in one statement ({@link endClaimedJobs}, which lets go of the locks of the jobs it ended), the locks of
+ * any other job in one more.
+ */
+class JobEnds {
+  readonly asked: EndAsked[] = [];
+  readonly released: string[] = [];
+
+  async write(trx: Kysely<JobsDatabase>): Promise<void> {
+    const answers = this.asked.length === 0 ? [] : await endClaimedJobs(trx, this.asked);
+    const lost = answers.findIndex((ended) => ended !== true);
+    if (lost !== -1)
+      throw new ClaimEndedError(`the claim of job ${this.asked[lost]?.claim.jobId} is no longer current`);
+    const ended = new Set(this.asked.map((end) => end.claim.jobId));
+    const others = this.released.filter((jobId) => !ended.has(jobId));
+    if (others.length > 0) await releaseLocksOf(trx, others);
+  }
 }

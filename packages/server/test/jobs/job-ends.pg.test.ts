@@ -1,0 +1,3 @@
+import { describeJobEnds } from './job-ends.js';
+
+describeJobEnds({ postgres: true });
