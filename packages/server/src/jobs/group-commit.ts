@@ -1,5 +1,6 @@
 import { CompiledQuery, type Kysely } from 'kysely';
 import type { Database } from '../storage/database.js';
+import { runAgainOnConflict } from '../storage/conflicts.js';
 import type { Durability, SqlEngine } from '../storage/sql-engine.js';
 
 interface Pending {
@@ -12,15 +13,6 @@ interface Pending {
 /** How one piece of work went. */
 export type Outcome =
   { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
-
-/**
- * How often a PostgreSQL transaction that the database ended to break a deadlock, or for a serialization
- * failure, is run again before its error is the caller's: such an end says nothing of the work, only of what
- * ran beside it, and a job's claim or end must not fail (and a job be recorded `Failed`) for it.
- */
-const MAX_CONFLICT_RUNS = 5;
-/** The longest pause before a transaction ended by a conflict runs again (jittered, doubled each time). */
-const MAX_CONFLICT_PAUSE_MS = 50;
 
 /** At most this many pieces of work share one transaction. */
 const MAX_BATCH = 256;
@@ -87,16 +79,8 @@ export class GroupCommit {
    * One PostgreSQL transaction, run again when the database ended it for a deadlock or a serialization
    * failure: nothing of it was stored, and the work only uses the database, so running it again is safe.
    */
-  async #writeAgainOnConflict<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-    for (let run = 1; ; run++) {
-      try {
-        return await this.#engine.write(work);
-      } catch (error) {
-        if (run >= MAX_CONFLICT_RUNS || !isConflict(error)) throw error;
-        const pause = Math.min(MAX_CONFLICT_PAUSE_MS, 2 ** run) * (0.5 + Math.random());
-        await new Promise((resolve) => setTimeout(resolve, pause));
-      }
-    }
+  #writeAgainOnConflict<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    return runAgainOnConflict(() => this.#engine.write(work));
   }
 
   async #drain(): Promise<void> {
@@ -249,12 +233,6 @@ function notSqlite(): never {
 
 function isBusy(error: unknown): boolean {
   return errorCode(error)?.startsWith('SQLITE_BUSY') ?? false;
-}
-
-/** PostgreSQL's `deadlock_detected` and `serialization_failure`: the transaction was ended, nothing stored. */
-function isConflict(error: unknown): boolean {
-  const code = errorCode(error);
-  return code === '40P01' || code === '40001';
 }
 
 function errorCode(error: unknown): string | null {

@@ -1,12 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { Database } from './database.js';
+import { runAgainOnConflict } from './conflicts.js';
 
 /** At most this many pieces of work share one transaction. */
 const MAX_BATCH = 64;
-/** How often a transaction the database ended for a deadlock or a serialization failure is run again. */
-const MAX_CONFLICT_RUNS = 5;
-/** The longest pause before such a transaction runs again (jittered, doubled each time). */
-const MAX_CONFLICT_PAUSE_MS = 50;
 
 /** What the batches run on: the engine's write transactions and its lock of a tenant. */
 export interface BatchEngine {
@@ -185,30 +182,15 @@ export class TenantWriteBatches {
   }
 
   /** One piece in a transaction of its own, run again when the database ended it for a conflict. */
-  async #writeAlone(tenantId: string, work: Pending['work']): Promise<unknown> {
-    for (let run = 1; ; run++) {
-      try {
-        return await this.#engine.write(async (trx) => {
-          await this.#engine.lockTenant(trx, tenantId);
-          const own = new WriteBatch();
-          const value = await work(trx, own);
-          await own.finish();
-          return value;
-        });
-      } catch (error) {
-        if (run >= MAX_CONFLICT_RUNS || !isConflict(error)) throw error;
-        const pause = Math.min(MAX_CONFLICT_PAUSE_MS, 2 ** run) * (0.5 + Math.random());
-        await new Promise((resolve) => setTimeout(resolve, pause));
-      }
-    }
+  #writeAlone(tenantId: string, work: Pending['work']): Promise<unknown> {
+    return runAgainOnConflict(() =>
+      this.#engine.write(async (trx) => {
+        await this.#engine.lockTenant(trx, tenantId);
+        const own = new WriteBatch();
+        const value = await work(trx, own);
+        await own.finish();
+        return value;
+      }),
+    );
   }
-}
-
-/** PostgreSQL's `deadlock_detected` and `serialization_failure`: the transaction was ended, nothing stored. */
-function isConflict(error: unknown): boolean {
-  const code =
-    typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
-      ? error.code
-      : null;
-  return code === '40P01' || code === '40001';
 }
