@@ -192,7 +192,11 @@ class SqlTenantSyncStore implements TenantSyncStore {
   ): Promise<PullPage | null> {
     const db = this.#engine.db;
     const query = devicePullQuery(this.#tenantId, deviceId, sinceSeq, limit + 1).compile(db);
-    const read = await queryRows(this.#engine, db, query, toDevicePullRows);
+    // On the connection held for it: SQLite's one connection may be inside a write transaction between two
+    // of its statements, whose writes a read beside it would see before they commit (or roll back).
+    const read = await db
+      .connection()
+      .execute((connection) => queryRows(this.#engine, connection, query, toDevicePullRows));
     const state = read.find((row) => row.kind === 'state');
     if (!state) throw new Error(`there is no tenant ${this.#tenantId}`);
     const goodFrom = Math.max(Number(state.purged_seq), Number(state.scope_seq ?? 0));
