@@ -201,23 +201,21 @@ class SqlTenantSyncStore implements TenantSyncStore {
     if (!state) throw new Error(`there is no tenant ${this.#tenantId}`);
     const goodFrom = Math.max(Number(state.purged_seq), Number(state.scope_seq ?? 0));
     if (Math.max(sinceSeq, snapshotFloor) < goodFrom) return { resyncRequired: true };
-    const found = read.filter((row) => row.kind === 'row').sort((a, b) => Number(a.seq) - Number(b.seq));
+    const found: ReadRow[] = read
+      .filter((row) => row.kind === 'row')
+      .map((row) => ({
+        table: row.table!,
+        id: row.id!,
+        valuesJson: row.valuesJson,
+        updatedAt: row.updatedAt!,
+        seq: Number(row.seq),
+        evicted: Number(row.evicted),
+        held: Number(row.held),
+      }))
+      .sort((a, b) => a.seq - b.seq);
     const rows: PulledRow[] = [];
-    let cursorSeq = sinceSeq;
-    let index = 0;
-    for (; index < found.length && rows.length < limit; index++) {
-      const row = found[index]!;
-      cursorSeq = Number(row.seq);
-      if (Number(row.held) === 0)
-        rows.push({
-          table: row.table!,
-          id: row.id!,
-          valuesJson: row.valuesJson,
-          updatedAt: row.updatedAt!,
-          seq: Number(row.seq),
-          evicted: Number(row.evicted),
-        });
-    }
+    const index = fillPage(found, rows, limit);
+    const cursorSeq = Number(found[index - 1]?.seq ?? sinceSeq);
     const hasMore = index < found.length;
     if (!hasMore && found.length > limit) return null;
     const storeId = state.store_id ?? null;
@@ -1105,18 +1103,27 @@ async function readPage(
     const query = pullQuery(read.tenantId, read.storeId, lastSeq, limit + 1, read.heldBy).compile(trx);
     // A page is thousands of rows: where the engine can answer them as arrays, they cost much less to read.
     const found = await queryRows(engine, trx, query, toPulledRows);
-    let index = 0;
-    for (; index < found.length && rows.length < limit; index++) {
-      const row = found[index]!;
-      lastSeq = Number(row.seq);
-      if (Number(row.held ?? 0) === 0) rows.push(row);
-    }
+    const index = fillPage(found, rows, limit);
+    lastSeq = Number(found[index - 1]?.seq ?? lastSeq);
     readRows += index;
     // The page is full with rows still to come, or every change was read.
     if (index < found.length) return { rows, hasMore: true, lastSeq };
     if (found.length <= limit) return { rows, hasMore: false, lastSeq };
     if (readRows >= limit * HELD_READ_PAGES) return { rows, hasMore: true, lastSeq };
   }
+}
+
+/**
+ * Adds the rows of `found` (in sequence order) to `rows` until it holds `limit`, leaving out the rows the
+ * device holds; answers how many of `found` it read.
+ */
+function fillPage(found: readonly ReadRow[], rows: PulledRow[], limit: number): number {
+  let index = 0;
+  for (; index < found.length && rows.length < limit; index++) {
+    const row = found[index]!;
+    if (Number(row.held ?? 0) === 0) rows.push(row);
+  }
+  return index;
 }
 
 /**

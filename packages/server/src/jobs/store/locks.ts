@@ -1,5 +1,5 @@
 // The per-target locks of jobs: taken when a job starts, released when it ends (or its lock is busy).
-import type { Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { JobsDatabase } from '../job-tables.js';
 import { chunks } from './job-rows.js';
 
@@ -44,18 +44,21 @@ export async function takeLocks(
             job_id: eb.ref('excluded.job_id'),
             expires_at: eb.ref('excluded.expires_at'),
           }))
-          .where((eb) =>
-            eb.or([
-              eb('sync_job_locks.expires_at', '<', now),
-              eb('sync_job_locks.job_id', '=', eb.ref('excluded.job_id')),
-            ]),
-          ),
+          .where(lockIsFree(now)),
       )
       .returning(['tenant_id', 'lock_key'])
       .execute();
     for (const row of rows) taken.add(lockId(row.tenant_id, row.lock_key));
   }
   return taken;
+}
+
+/**
+ * When a held lock goes to the job that asks for it (`excluded`, in an insert's conflict): its holder's
+ * lease ran out, or the asker holds it already (a job taken over from a dead worker).
+ */
+export function lockIsFree(now: number): RawBuilder<boolean> {
+  return sql<boolean>`sync_job_locks.expires_at < ${now} or sync_job_locks.job_id = excluded.job_id`;
 }
 
 /** Lets go of every lock of these jobs, in statements of up to a thousand jobs. */

@@ -2,7 +2,7 @@
 import { sql, type Kysely, type UpdateQueryBuilder, type UpdateResult } from 'kysely';
 import { RUNNABLE_STATUSES, type JobClaim, type StartResult } from '@tillsync/jobs';
 import type { JobsDatabase } from '../job-tables.js';
-import { releaseLocks } from './locks.js';
+import { lockIsFree, releaseLocks } from './locks.js';
 
 /** What {@link startJob} is asked: the claim, the locks it needs, when, and when to try again if busy. */
 export interface StartAsked {
@@ -83,7 +83,7 @@ async function takeClaimedLocks(
     where j.id = ${claim.jobId} and j.attempt = ${claim.attempt} and j.lease_owner = ${claim.workerId}
       and j.status in (${statuses})
     on conflict (tenant_id, lock_key) do update set job_id = excluded.job_id, expires_at = excluded.expires_at
-      where sync_job_locks.expires_at < ${now} or sync_job_locks.job_id = excluded.job_id
+      where ${lockIsFree(now)}
     returning lock_key`.execute(trx);
   return new Set(rows.map((row) => row.lock_key));
 }
