@@ -379,7 +379,7 @@ export class LegacyProgram {
       if (id === undefined) continue;
       expected.set(id, (expected.get(id) ?? 0) + entry.amount);
     }
-    return new ExpectedStock(expected);
+    return new ExpectedStock(expected, others.deleted);
   }
 
   /**
@@ -551,13 +551,18 @@ export class LegacyProgram {
   }
 }
 
-/** A ledger whose expectation is given whole (the other tills' and the program's together). */
+/**
+ * A ledger whose expectation is given whole (the other tills' and the program's together), with the other
+ * tills' deleted products: the program voids its own receipts, so a till's delete of a product sold on one
+ * can stand, and that product's stock is then not counted.
+ */
 class ExpectedStock extends StockLedger {
   readonly #expected: Map<string, number>;
 
-  constructor(expected: Map<string, number>) {
+  constructor(expected: Map<string, number>, deleted: ReadonlySet<string>) {
     super();
     this.#expected = expected;
+    for (const id of deleted) this.deleted.add(id);
   }
 
   override get expected(): Map<string, number> {

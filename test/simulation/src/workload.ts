@@ -389,8 +389,9 @@ export class Workload {
       case 'delete-product': {
         // A product that sale items the server already has point at: the server refuses the delete
         // (FK_VIOLATION), and the till takes the product back, with the stock it moved here before the
-        // delete still counted. The sale they belong to is never voided after, so the server keeps
-        // refusing. Not one no synced item needs: a delete that may stand, and a till that sold the product
+        // delete still counted. The tills never void the sale they belong to after, so the server keeps
+        // refusing; the shop program may void it (its own receipt), and a delete that reaches the server
+        // after that stands. Not one no synced item needs: a delete that may stand, and a till that sold the product
         // meanwhile brings it back whole with its own count of the stock, which the counters' oracle
         // (every delta on one start) does not model. Nor one this till's own unsent items name: should the
         // server have let another till's delete of it stand meanwhile (every synced item of it voided),
