@@ -24,7 +24,8 @@ export function registerDeviceCommands(program: Command): void {
     .command('sync')
     .description(
       'run one sync cycle now (push, then pull) with the server the file was paired with; prints its summary ' +
-        'as JSON and exits 1 when the cycle failed',
+        'as JSON and exits 1 when the cycle failed; after a first sync, builds the search index of the rows it ' +
+        'brought before it exits (a search finds them meanwhile)',
     )
     .requiredOption('--db <file>', "the device's SQLite file, paired with `tillsync pair`")
     .option('--pull-only', 'force pull: pull without pushing; unsent changes stay pending')

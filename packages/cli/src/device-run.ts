@@ -75,6 +75,15 @@ export async function runSync(flags: SyncFlags): Promise<void> {
     }
     printJson(summary);
     if (!summary.ok) process.exitCode = 1;
+    // A first sync's cycle ends once its rows are in; their search index is built after it, as the agent's
+    // worker does between cycles. Killed meanwhile, the next sync goes on with it.
+    const unbuilt = client.searchIndexesUnbuilt();
+    if (unbuilt.length === 0) return;
+    if (flags.progress === 'json')
+      process.stderr.write(`${JSON.stringify({ buildingSearchIndex: unbuilt })}\n`);
+    else if (flags.progress === 'lines')
+      process.stderr.write(`tillsync sync: building the search index of ${unbuilt.join(', ')}\n`);
+    await client.buildSearchIndexes();
   });
 }
 

@@ -3,6 +3,7 @@ import type { RejectedRow } from './apply-push.js';
 import { CycleLease } from './cycle-lease.js';
 import { emptyCycleCounts, type CycleCounts } from './cycle/cycle-counts.js';
 import { CycleRun, type CycleRunRequest } from './cycle/cycle-run.js';
+import { IndexBuild } from './cycle/index-build.js';
 import { pageSizesFor, type PageSizes } from './cycle/pull-pager.js';
 import { SessionRemote } from './cycle/session-remote.js';
 import { SqliteCycleStore } from './cycle/sqlite-cycle-store.js';
@@ -185,6 +186,21 @@ export class SyncCycle {
       throw error;
     }
     return entry;
+  }
+
+  /**
+   * Builds the search indexes a first sync left to build (`search-build.ts`), a short step at a time, until
+   * they are whole or `signal` stops it; resolves with whether one is left to build. Not a step of the
+   * cycle, and outside its lease: each step is a write transaction of its own that reads where the build
+   * stands, so it may run beside another process's cycle. Run it when no cycle runs in this process.
+   */
+  async buildSearchIndexes(signal?: AbortSignal): Promise<boolean> {
+    if (!this.#cycleStore.useLocalSchema()) return false;
+    try {
+      return await new IndexBuild({ store: this.#cycleStore, signal }).run();
+    } finally {
+      this.#cycleStore.endCycle();
+    }
   }
 
   async #cycle(request: SyncCycleRequest, counts: CycleCounts, lease: CycleLease): Promise<void> {

@@ -74,6 +74,11 @@ export function unbuiltFrontier(store: IndexedStore, table: string): number | nu
   return readFrontiers(store)[table] ?? null;
 }
 
+/** The tables whose search index a fresh snapshot left to build. */
+export function unbuiltTables(store: IndexedStore): string[] {
+  return Object.keys(readFrontiers(store));
+}
+
 /** Sets one of the index's settings (FTS5 keeps them in the index's own `_config` table). */
 function configure(store: IndexedStore, table: string, setting: string, value: number): void {
   const index = quoteIdentifier(searchIndexName(table));
@@ -119,7 +124,7 @@ export class SearchBuild {
 
   /** Whether any table's index is being built. */
   pending(): boolean {
-    return Object.keys(readFrontiers(this.#store)).length > 0;
+    return unbuiltTables(this.#store).length > 0;
   }
 
   /**

@@ -136,7 +136,9 @@ export class SearchIndex {
         0,
       );
       this.#tables.set(table.name, {
-        byIds: `INSERT OR REPLACE INTO ${index} (rowid, ${list}) SELECT rowid, ${list} FROM ${t} WHERE id IN (SELECT value FROM json_each(?))`,
+        // Every insert into the index in rowid order: FTS5 writes what it gathered as a segment of its own
+        // whenever a rowid is not above the last one, so rows in id order (random ids) made a segment each.
+        byIds: `INSERT OR REPLACE INTO ${index} (rowid, ${list}) SELECT rowid, ${list} FROM ${t} WHERE id IN (SELECT value FROM json_each(?)) ORDER BY rowid`,
         entriesAfter: `SELECT id FROM ${quoteIdentifier(`${searchIndexName(table.name)}_docsize`)} WHERE id > ?`,
         forgetRowid: `DELETE FROM ${index} WHERE rowid = ?`,
         after: `INSERT INTO ${index} (rowid, ${list}) SELECT rowid, ${list} FROM ${t} WHERE rowid > ?`,
@@ -146,7 +148,8 @@ export class SearchIndex {
         catchUp: `INSERT OR REPLACE INTO ${index} (rowid, ${list})
           SELECT t.rowid, ${columns.map((column) => `t.${quoteIdentifier(column.name)}`).join(', ')}
           FROM _sync_pending AS p JOIN ${t} AS t ON t.id = p.id
-          WHERE p.tbl = ? AND p.hlc > ${WATERMARK} AND ((p.cols | p.wire_cols) & ${mask}) IS NOT 0`,
+          WHERE p.tbl = ? AND p.hlc > ${WATERMARK} AND ((p.cols | p.wire_cols) & ${mask}) IS NOT 0
+          ORDER BY t.rowid`,
       });
     }
   }

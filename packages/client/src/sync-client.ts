@@ -11,7 +11,7 @@ import { LocalClock, nodeIdForDevice } from './local-clock.js';
 import { applyLocalSchema, readLocalSchema } from './local-schema.js';
 import { LocalStore, StateKey } from './local-store.js';
 import { Outbox } from './outbox.js';
-import { unbuiltFrontier } from './search-build.js';
+import { unbuiltFrontier, unbuiltTables } from './search-build.js';
 import { SearchIndex } from './search-index.js';
 import type { ServerEvent } from './server-events.js';
 import { readCredentials } from './device-state.js';
@@ -311,6 +311,17 @@ export class SyncClient {
   }
 
   /**
+   * Builds the search indexes a first sync left to build: a first sync's cycle ends once its rows are in, and
+   * the index of a big table is built after it, in steps of a few milliseconds (`search-build.ts`). A search
+   * meanwhile finds what it would with the whole index ({@link searchIndexedUpTo}). Resolves with whether
+   * one is left, once they are whole or `signal` stops it (between two steps); a cycle asked for meanwhile
+   * waits for it, so a worker stops it first. Stopped or killed, the next build goes on from where it was.
+   */
+  buildSearchIndexes(signal?: AbortSignal): Promise<boolean> {
+    return this.#exclusive(() => this.#connection().cycle.buildSearchIndexes(signal));
+  }
+
+  /**
    * Opens the device's live event stream from the server (`GET /api/sync/events`, refreshing the access
    * token like any call); resolves once the server accepted it. `signal` closes it.
    */
@@ -357,6 +368,11 @@ export class SyncClient {
    */
   searchIndexedUpTo(table: string): number | null {
     return unbuiltFrontier(this.#store, table);
+  }
+
+  /** The tables whose search index a first sync left to build ({@link buildSearchIndexes}). */
+  searchIndexesUnbuilt(): string[] {
+    return unbuiltTables(this.#store);
   }
 
   /** The newest cycle of the sync log, or `null`. */

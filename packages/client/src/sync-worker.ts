@@ -21,6 +21,8 @@ import type { SyncLogEntry, SyncMode, SyncTrigger } from './sync-log.js';
  *
  * One cycle at a time: a request made while a cycle runs waits for it and then runs once, however many
  * requests of its kind came meanwhile. A worker stopped (or halted) still runs the cycles it is asked for.
+ * Between cycles, a running worker builds the search indexes a first sync left to build; a cycle stops that
+ * build at its next step (a few milliseconds) and it starts again after the cycle.
  */
 
 /** What the worker needs of the device: the part of `SyncClient` it calls (tests give a fake). */
@@ -40,6 +42,11 @@ export interface SyncWorkerClient {
   localWriteMark?(): string | null;
   /** What the cycle running now has done so far (`SyncClient.progress`). */
   readonly progress?: SyncProgress | null;
+  /**
+   * Builds the search indexes a first sync left to build until they are whole or `signal` stops it
+   * (`SyncClient.buildSearchIndexes`); the worker runs it between cycles.
+   */
+  buildSearchIndexes?(signal: AbortSignal): Promise<boolean>;
 }
 
 /** The worker's status: the device's, with the schedule and the live stream. */
@@ -196,6 +203,8 @@ export class SyncWorker {
   /** Why the worker halted: the cycle whose session ended. */
   #halt: { code: string; message: string } | null = null;
   #inFlight: { promise: Promise<SyncLogEntry>; controller: AbortController } | null = null;
+  /** The search index build running between cycles. */
+  #build: { promise: Promise<void>; controller: AbortController } | null = null;
   readonly #queue: QueuedCycle[] = [];
   /** Consecutive cycles that could not reach the server. */
   #offlineFailures = 0;
@@ -307,7 +316,7 @@ export class SyncWorker {
     inFlight?.controller.abort(new DOMException('the sync worker was stopped', 'AbortError'));
     const live = this.#live;
     this.#live = null;
-    await Promise.all([inFlight?.promise, live?.stop()]);
+    await Promise.all([inFlight?.promise, live?.stop(), this.#stopBuild()]);
     this.#emitStatus();
   }
 
@@ -334,10 +343,17 @@ export class SyncWorker {
     return this.status;
   }
 
-  /** Resolves once no cycle runs or waits (a test's or a shutdown's way to let the worker settle). */
+  /**
+   * Resolves once no cycle runs or waits and no search index build runs (a test's or a shutdown's way to let
+   * the worker settle).
+   */
   async idle(): Promise<void> {
-    while (this.#inFlight || this.#queue.length > 0) {
-      await Promise.all([this.#inFlight?.promise, ...this.#queue.map((queued) => queued.promise)]);
+    while (this.#inFlight || this.#queue.length > 0 || this.#build) {
+      await Promise.all([
+        this.#inFlight?.promise,
+        this.#build?.promise,
+        ...this.#queue.map((queued) => queued.promise),
+      ]);
     }
   }
 
@@ -364,6 +380,8 @@ export class SyncWorker {
       this.config.scheduler.clearTimeout(this.#writePush.timer);
       this.#writePush = null;
     }
+    // The build's step under way ends first: the client runs one of them at a time.
+    void this.#stopBuild();
     const controller = new AbortController();
     const started = this.config.scheduler.now();
     const promise = this.#client.runCycle({ ...ask, signal: controller.signal }).catch((error: unknown) => {
@@ -426,8 +444,41 @@ export class SyncWorker {
           ? backoffDelay(this.#offlineFailures, retryBaseMs, intervalMs, scheduler.random())
           : intervalMs,
       );
+      if (entry.ok) this.#startBuild();
     }
     this.#emitStatus();
+  }
+
+  /**
+   * Builds the search indexes a first sync left to build (`SyncClient.buildSearchIndexes`), while no cycle
+   * runs; the next cycle stops it.
+   */
+  #startBuild(): void {
+    if (!this.#client.buildSearchIndexes || this.#build) return;
+    const controller = new AbortController();
+    const promise = this.#client
+      .buildSearchIndexes(controller.signal)
+      .then(
+        () => {},
+        (error: unknown) => {
+          this.config.logger.error(
+            { component: 'sync-worker', err: messageOf(error) },
+            'building the search index failed',
+          );
+        },
+      )
+      .finally(() => {
+        if (this.#build?.controller === controller) this.#build = null;
+      });
+    this.#build = { promise, controller };
+  }
+
+  /** Stops the search index build at its next step; resolves once it has stopped. */
+  #stopBuild(): Promise<void> {
+    const build = this.#build;
+    if (!build) return Promise.resolve();
+    build.controller.abort();
+    return build.promise;
   }
 
   #halted(): void {

@@ -6,15 +6,16 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createSyncClient, type SyncClient } from '../src/index.js';
+import { SyncWorker, createSyncClient, type SyncClient, type SyncLogEntry } from '../src/index.js';
 import { trigramQuery } from '../src/search-index.js';
 import { onCleanup, seededRandom, tempFolder } from './helpers.js';
 import { startTestServer, type TestServer } from './server-fixture.js';
 
 /**
- * The search index of a table a first sync fills is built once its rows are in, in steps (`search-build.ts`):
- * the same index, found alike; a search meanwhile finds what it would with the whole index; a stop or a kill
- * in the middle goes on from where it was, and a till's write meanwhile is indexed and sent.
+ * The search index of a table a first sync fills is built after its cycle, once its rows are in, in steps
+ * (`search-build.ts`): the same index, found alike; a search meanwhile finds what it would with the whole
+ * index; a stop or a kill in the middle goes on from where it was, and a till's write meanwhile is indexed
+ * and sent; a worker builds it between cycles, and a cycle asked for meanwhile does not wait for the build.
  */
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -130,22 +131,29 @@ function frontierIn(dbPath: string): number | null {
 }
 
 describe('the search index of a first sync, built after the load', () => {
-  it('is built by the first sync, whole, and finds what a search without it finds', async () => {
+  it('is left by the first sync to build after it, found meanwhile, and built whole', async () => {
     const server = await startTestServer();
     const source = await sourceShop(server, 3000);
     const device = await server.pairedClient('device');
     expect(await device.sync()).toMatchObject({ ok: true, pulled: 3000 });
+    // The cycle ended with the rows in and none of them indexed: a search reads them one by one.
+    expect(device.searchIndexedUpTo('customers')).toBe(0);
+    expect(device.searchIndexesUnbuilt()).toContain('customers');
+    for (const text of SEARCHES) expect(search(device, text), text).toEqual(scan(source.database, text));
+    expect(await device.buildSearchIndexes()).toBe(false);
     expect(device.searchIndexedUpTo('customers')).toBeNull();
+    expect(device.searchIndexesUnbuilt()).toEqual([]);
     expectWholeIndex(device.database);
     for (const text of SEARCHES) expect(search(device, text), text).toEqual(scan(source.database, text));
     expect(search(device, 'Customer 2999')).toHaveLength(1);
     expect(search(device, 'ustomer 12').length).toBeGreaterThan(100);
   });
 
-  it('answers searches while stopped in the middle, takes the till’s writes, and ends whole in the next cycle', async () => {
+  it('answers searches while stopped in the middle, takes the till’s writes, and ends whole in the next build', async () => {
     const server = await startTestServer();
     const source = await sourceShop(server, 6000);
     const device = await server.pairedClient('device');
+    expect(await device.sync()).toMatchObject({ ok: true, pulled: 6000 });
     const controller = new AbortController();
     let middle: number | null = null;
     const watch = (async () => {
@@ -158,10 +166,11 @@ describe('the search index of a first sync, built after the load', () => {
         }
       }
     })();
-    const stopped = await device.runCycle({ trigger: 'manual', signal: controller.signal });
+    expect(await device.buildSearchIndexes(controller.signal), 'the build ended before it was stopped').toBe(
+      true,
+    );
     await watch;
-    expect(stopped.outcome).toBe('stopped');
-    expect(middle, 'the cycle ended before its build was under way').not.toBeNull();
+    expect(middle, 'the build ended before it was under way').not.toBeNull();
     const dbPath = device.database.name;
     await device.close();
 
@@ -191,11 +200,75 @@ describe('the search index of a first sync, built after the load', () => {
     expect(search(reopened, 'Walk-in')).toEqual([walkIn]);
 
     expect(await reopened.sync()).toMatchObject({ ok: true, pushed: 3 });
+    expect(await reopened.buildSearchIndexes()).toBe(false);
     expect(reopened.searchIndexedUpTo('customers')).toBeNull();
     expectWholeIndex(reopened.database);
     expect(await source.sync()).toMatchObject({ ok: true, pulled: 3 });
     for (const text of SEARCHES) expect(search(reopened, text), text).toEqual(scan(source.database, text));
     expect(search(reopened, 'Renamed')).toEqual([built, unbuilt].sort());
+  });
+
+  it('is built by a worker between its cycles, and a cycle asked for meanwhile stops the build, not waits for it', async () => {
+    const server = await startTestServer();
+    const source = await sourceShop(server, 20_000);
+    const device = await server.pairedClient('device');
+    const worker = new SyncWorker({
+      client: device,
+      live: false,
+      statusPollMs: 3600_000,
+      pushOnWrite: false,
+    });
+    onCleanup(() => worker.stop());
+    const cycles: { entry: SyncLogEntry; indexedUpTo: number | null }[] = [];
+    worker.on('cycle', (entry) => cycles.push({ entry, indexedUpTo: device.searchIndexedUpTo('customers') }));
+    worker.start();
+    // The first sync's cycle ends with the rows in, the index not built; the worker then builds it.
+    while (cycles.length === 0 || (device.searchIndexedUpTo('customers') ?? 0) === 0) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(cycles[0]).toMatchObject({ entry: { ok: true, pulled: 20_000 }, indexedUpTo: 0 });
+    const built = device.searchIndexedUpTo('customers');
+    expect(built, 'the build ended before the click').not.toBeNull();
+    // "Force sync now" in the middle of the build: the cycle runs with the index still in the making.
+    const forced = await worker.syncNow();
+    expect(forced).toMatchObject({ ok: true, trigger: 'force' });
+    const during = cycles[1]?.indexedUpTo ?? null;
+    expect(during, 'the forced cycle waited for the whole build').not.toBeNull();
+    expect(during).toBeGreaterThanOrEqual(built ?? 0);
+    expect(during).toBeLessThan(20_000);
+    // The build goes on after the cycle, to the end.
+    await worker.idle();
+    expect(device.searchIndexesUnbuilt()).toEqual([]);
+    expectWholeIndex(device.database);
+    for (const text of SEARCHES) expect(search(device, text), text).toEqual(scan(source.database, text));
+  });
+
+  it('takes a program’s bulk write of random ids while the build waits, in a segment of the index, not one a row', async () => {
+    const server = await startTestServer();
+    const source = await sourceShop(server, 3000);
+    const device = await server.pairedClient('device');
+    expect(await device.sync()).toMatchObject({ ok: true, pulled: 3000 });
+    expect(device.searchIndexedUpTo('customers')).toBe(0);
+    // The build has not run (a worker stopped right after the first sync; FTS5 does not merge meanwhile).
+    // Another program imports 12,000 customers with random ids in one transaction. Its catch-up indexes them
+    // in rowid order: FTS5 writes out what it gathered at each rowid below the last, so in id order each row
+    // made a segment, and past 2,000 segments the index took no more writes (SQLITE_FULL).
+    const till = new Database(device.database.name);
+    onCleanup(() => till.close());
+    const add = till.prepare('INSERT INTO customers (id, name, phone) VALUES (?, ?, ?)');
+    till.transaction(() => {
+      for (let n = 0; n < 12_000; n++) add.run(randomUUID(), `Imported ${n}`, null);
+    })();
+    device.catchUpSearchIndex();
+    const segments = device.database
+      .prepare('SELECT count(DISTINCT segid) AS n FROM _sync_search_customers_idx')
+      .get() as { n: number };
+    expect(segments.n).toBeLessThanOrEqual(2);
+    expect(search(device, 'Imported 11999')).toHaveLength(1);
+    expect(await device.buildSearchIndexes()).toBe(false);
+    expectWholeIndex(device.database);
+    expect(search(device, 'Imported 11999')).toHaveLength(1);
+    expect(search(device, 'ustomer 2999')).toEqual(scan(source.database, 'ustomer 2999'));
   });
 
   it(`goes on after a kill at a random point of the build (seed ${SEED}; replay with TILLSYNC_SEED=${SEED})`, async () => {
@@ -217,6 +290,7 @@ describe('the search index of a first sync, built after the load', () => {
     onCleanup(() => device.close());
     for (const text of SEARCHES) expect(search(device, text), text).toEqual(scan(source.database, text));
     expect(await device.sync()).toMatchObject({ ok: true, pulled: 0 });
+    expect(await device.buildSearchIndexes()).toBe(false);
     expectWholeIndex(device.database);
     for (const text of SEARCHES) expect(search(device, text), text).toEqual(scan(source.database, text));
   });

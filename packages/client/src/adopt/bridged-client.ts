@@ -29,5 +29,6 @@ export function withLegacyBridge(client: SyncWorkerClient, bridge: LegacyBridgeR
     },
     openChangeStream: (signal) => client.openChangeStream(signal),
     ...(client.localWriteMark ? { localWriteMark: () => client.localWriteMark?.() ?? null } : {}),
+    ...(client.buildSearchIndexes ? { buildSearchIndexes: client.buildSearchIndexes.bind(client) } : {}),
   };
 }

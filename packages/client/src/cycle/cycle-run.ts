@@ -2,7 +2,6 @@ import { ProtocolError, type SyncSchema } from '@tillsync/protocol';
 import { OfflineError } from '../errors.js';
 import type { CycleCounts } from './cycle-counts.js';
 import { ALL_TABLES, type CycleRemote, type CycleStore } from './cycle-store.js';
-import { IndexBuild } from './index-build.js';
 import { PullPager, type PageSizes, type PullEnd } from './pull-pager.js';
 import { PushJournal } from './push-journal.js';
 import { TableRepairs } from './table-repairs.js';
@@ -41,7 +40,10 @@ export interface CycleRunOptions {
  *   health + schema (+ the first pull page when nothing is to be pushed) ─▶ resend the push left in flight
  *   ─▶ push the pending rows ─▶ pull pages (or a resync that was due) ─▶ [discard-local] ─▶ due repairs
  *   (left unfinished, or the tables of deletes the server refused)
- *   ─▶ compare checksums and repair ─▶ build the search indexes a fresh snapshot left (`index-build.ts`)
+ *   ─▶ compare checksums and repair
+ *
+ * A first sync ends here, with its rows in: the search indexes it left to build are built after the cycle
+ * (`index-build.ts`), and a search meanwhile finds what it would with them whole.
  */
 export class CycleRun {
   readonly #store: CycleStore;
@@ -50,7 +52,6 @@ export class CycleRun {
   readonly #journal: PushJournal;
   readonly #pager: PullPager;
   readonly #repairs: TableRepairs;
-  readonly #indexBuild: IndexBuild;
   /** The protocol the server speaks, from its health answer. */
   #serverProtocol = 1;
 
@@ -73,7 +74,6 @@ export class CycleRun {
       othersWrote: () => store.othersWrote(),
     });
     this.#repairs = new TableRepairs({ store, pager: this.#pager, counts });
-    this.#indexBuild = new IndexBuild({ store, heartbeat, signal });
     this.#journal = new PushJournal({
       store,
       remote,
@@ -113,8 +113,6 @@ export class CycleRun {
       if (restored.size > 0) await this.#repairs.repair(restored, 'refused-delete');
     }
     if (end.checksums) await this.#repairs.compareChecksums(end.checksums);
-    // Last: the rows are in and their checksums compared, and a search finds them meanwhile.
-    await this.#indexBuild.run();
   }
 
   /**

@@ -11,36 +11,33 @@ const BUILD_STEP_ROWS = 2048;
 /** Options for {@link IndexBuild}. */
 export interface IndexBuildOptions {
   readonly store: SearchBuildStore;
-  /** Keeps the cycle's lease alive through a long build. */
-  readonly heartbeat: () => void;
+  /** Stops the build between two steps. */
   readonly signal?: AbortSignal | undefined;
 }
 
 /**
- * The step that builds the search indexes a fresh snapshot left to build (`search-build.ts`), once its rows
- * are in: one short write transaction at a time, the event loop free between them, so a till's write waits
- * for one step at most and the till's own searches stay answered meanwhile. Stopped or killed, it goes on
- * in the next cycle from the last step that committed.
+ * Builds the search indexes a fresh snapshot left to build (`search-build.ts`) once its rows are in: one
+ * short write transaction at a time, the event loop free between them, so a till's write waits for one step
+ * at most and the till's own searches stay answered meanwhile. Not a step of the cycle: a first sync ends
+ * when its rows are in, and the build runs after it (the worker's, between cycles; `tillsync sync`'s, after
+ * its summary). Stopped or killed, it goes on from the last step that committed.
  */
 export class IndexBuild {
   readonly #store: SearchBuildStore;
-  readonly #heartbeat: () => void;
   readonly #signal: AbortSignal | undefined;
 
   constructor(options: IndexBuildOptions) {
     this.#store = options.store;
-    this.#heartbeat = options.heartbeat;
     this.#signal = options.signal;
   }
 
-  /** Builds until no index is left to build. */
-  async run(): Promise<void> {
-    if (!this.#store.searchBuildPending()) return;
+  /** Builds until no index is left to build, or the signal stops it; whether one is left. */
+  async run(): Promise<boolean> {
+    if (!this.#store.searchBuildPending()) return false;
     for (;;) {
       await nextTurn();
-      this.#signal?.throwIfAborted();
-      if (this.#store.searchBuildStep(BUILD_STEP_ROWS) === null) return;
-      this.#heartbeat();
+      if (this.#signal?.aborted) return true;
+      if (this.#store.searchBuildStep(BUILD_STEP_ROWS) === null) return false;
     }
   }
 }

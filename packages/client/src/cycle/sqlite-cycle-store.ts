@@ -78,10 +78,18 @@ export class SqliteCycleStore implements CycleStore {
     const local = this.#store.getState(StateKey.schema);
     const localVersion = local === null ? null : (JSON.parse(local) as { version?: unknown }).version;
     if (localVersion !== remote.version) applyLocalSchema(this.#store, remote);
+    if (!this.useLocalSchema()) throw new Error(`${this.#store.dbPath} has no schema yet: pair it first`);
+  }
+
+  /**
+   * Takes the schema the file holds as it is, without asking the server (a step outside a cycle, such as the
+   * search index build); whether the file has one.
+   */
+  useLocalSchema(): boolean {
     const json = this.#store.getState(StateKey.schema);
-    if (this.#parts && this.#applier && json === this.#schemaJson) return;
+    if (this.#parts && this.#applier && json === this.#schemaJson) return true;
     const schema = readLocalSchema(this.#store);
-    if (!schema) throw new Error(`${this.#store.dbPath} has no schema yet: pair it first`);
+    if (!schema) return false;
     this.#parts = {
       store: this.#store,
       schema,
@@ -94,6 +102,7 @@ export class SqliteCycleStore implements CycleStore {
     };
     this.#applier = new PullApplier(this.#parts);
     this.#schemaJson = json;
+    return true;
   }
 
   // The push journal.
